@@ -1,0 +1,19 @@
+//! The contract between reloadbench's processes and crates.
+//!
+//! Everything that is written by one program and read by another lives here:
+//! the JSON-lines events a proxy or origin prints on stdout ([`event`]), the
+//! failure classes every request is sorted into ([`outcome`]), the load
+//! generator's result file ([`load`]) and the run report `results.json`
+//! ([`run`]). Timestamps are nanoseconds of the system-wide monotonic clock
+//! ([`clock`]), so events of different processes can be put on one timeline.
+
+pub mod clock;
+pub mod event;
+pub mod load;
+pub mod outcome;
+pub mod run;
+
+/// Version of the JSON schemas in this crate (load results and run reports).
+///
+/// Readers refuse files with a newer version than they know.
+pub const SCHEMA_VERSION: u32 = 1;

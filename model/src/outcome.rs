@@ -1,0 +1,223 @@
+//! How a request can fail, and how those classes map onto ab's counters.
+//!
+//! Every request has exactly one outcome: success (a 2xx response read in
+//! full) or one [`FailureClass`]. Classes follow the phase of the request in
+//! which it failed, so a reload's damage can be told apart: refused connects
+//! mean nobody listened, resets before any byte mean a queued connection was
+//! dropped, truncated responses mean an in-flight request was cut.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed. Exactly one per failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The connect was refused (`ECONNREFUSED`): nothing listened on the port.
+    ConnectRefused,
+    /// The connect did not complete within the timeout.
+    ConnectTimeout,
+    /// The connect failed for another reason on the server's side (unreachable, reset during handshake).
+    ConnectError,
+    /// The connection was reset before any byte of the response arrived.
+    Reset,
+    /// The connection was closed (EOF) before any byte of the response arrived.
+    Closed,
+    /// The response head arrived but the body was short, broken or reset.
+    Truncated,
+    /// No complete response within the timeout after the request was sent.
+    Timeout,
+    /// Writing the request failed.
+    WriteError,
+    /// The response was not valid HTTP/1.x.
+    BadResponse,
+    /// A 5xx response (read in full).
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    /// A response that is neither 2xx nor 5xx (read in full).
+    HttpOther,
+    /// The load generator's own side failed (e.g. `EADDRNOTAVAIL`: out of
+    /// ephemeral ports, or `EMFILE`). Not a failure of the server under test.
+    ClientError,
+}
+
+impl FailureClass {
+    /// All classes, in report order.
+    pub const ALL: [FailureClass; 12] = [
+        FailureClass::ConnectRefused,
+        FailureClass::ConnectTimeout,
+        FailureClass::ConnectError,
+        FailureClass::Reset,
+        FailureClass::Closed,
+        FailureClass::Truncated,
+        FailureClass::Timeout,
+        FailureClass::WriteError,
+        FailureClass::BadResponse,
+        FailureClass::Http5xx,
+        FailureClass::HttpOther,
+        FailureClass::ClientError,
+    ];
+
+    /// Stable snake_case key, as used in JSON and scenario expectations.
+    pub fn key(self) -> &'static str {
+        match self {
+            FailureClass::ConnectRefused => "connect_refused",
+            FailureClass::ConnectTimeout => "connect_timeout",
+            FailureClass::ConnectError => "connect_error",
+            FailureClass::Reset => "reset",
+            FailureClass::Closed => "closed",
+            FailureClass::Truncated => "truncated",
+            FailureClass::Timeout => "timeout",
+            FailureClass::WriteError => "write_error",
+            FailureClass::BadResponse => "bad_response",
+            FailureClass::Http5xx => "http_5xx",
+            FailureClass::HttpOther => "http_other",
+            FailureClass::ClientError => "client_error",
+        }
+    }
+
+    /// Short human label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureClass::ConnectRefused => "connect refused",
+            FailureClass::ConnectTimeout => "connect timeout",
+            FailureClass::ConnectError => "connect error",
+            FailureClass::Reset => "reset before response",
+            FailureClass::Closed => "closed before response",
+            FailureClass::Truncated => "truncated response",
+            FailureClass::Timeout => "timeout",
+            FailureClass::WriteError => "write error",
+            FailureClass::BadResponse => "bad response",
+            FailureClass::Http5xx => "HTTP 5xx",
+            FailureClass::HttpOther => "HTTP other non-2xx",
+            FailureClass::ClientError => "client-side error",
+        }
+    }
+
+    /// Parses a [`FailureClass::key`].
+    pub fn from_key(key: &str) -> Option<FailureClass> {
+        FailureClass::ALL.into_iter().find(|c| c.key() == key)
+    }
+
+    /// Index into [`FailureClass::ALL`], for per-class counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// True when the failure is on the load generator's side, not the server's.
+    pub fn is_client_side(self) -> bool {
+        self == FailureClass::ClientError
+    }
+
+    /// The ab counter this class corresponds to (each class maps to exactly one).
+    pub fn ab_counter(self) -> AbCounter {
+        match self {
+            FailureClass::ConnectRefused
+            | FailureClass::ConnectTimeout
+            | FailureClass::ConnectError
+            | FailureClass::ClientError => AbCounter::Connect,
+            FailureClass::Reset | FailureClass::Closed | FailureClass::Timeout => {
+                AbCounter::Receive
+            }
+            FailureClass::Truncated => AbCounter::Length,
+            FailureClass::BadResponse => AbCounter::Exceptions,
+            FailureClass::WriteError => AbCounter::Write,
+            FailureClass::Http5xx | FailureClass::HttpOther => AbCounter::Non2xx,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// ab's failure counters ("Failed requests: N (Connect: a, Receive: b, Length: c,
+/// Exceptions: d)", "Write errors", "Non-2xx responses"), each request counted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbCounter {
+    /// ab's "Connect".
+    Connect,
+    /// ab's "Receive".
+    Receive,
+    /// ab's "Length".
+    Length,
+    /// ab's "Exceptions".
+    Exceptions,
+    /// ab's "Write errors".
+    Write,
+    /// ab's "Non-2xx responses".
+    Non2xx,
+}
+
+/// The ab view of a run, computed from the classes without double counting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbView {
+    /// connect_refused + connect_timeout + connect_error + client_error.
+    pub connect: u64,
+    /// reset + closed + timeout.
+    pub receive: u64,
+    /// truncated.
+    pub length: u64,
+    /// bad_response.
+    pub exceptions: u64,
+    /// write_error.
+    pub write_errors: u64,
+    /// http_5xx + http_other.
+    pub non_2xx: u64,
+}
+
+impl AbView {
+    /// Builds the view from per-class counts indexed by [`FailureClass::index`].
+    pub fn from_counts(counts: &[u64; FailureClass::ALL.len()]) -> AbView {
+        let mut v = AbView::default();
+        for class in FailureClass::ALL {
+            let n = counts[class.index()];
+            match class.ab_counter() {
+                AbCounter::Connect => v.connect += n,
+                AbCounter::Receive => v.receive += n,
+                AbCounter::Length => v.length += n,
+                AbCounter::Exceptions => v.exceptions += n,
+                AbCounter::Write => v.write_errors += n,
+                AbCounter::Non2xx => v.non_2xx += n,
+            }
+        }
+        v
+    }
+
+    /// Sum of all counters: equals the number of failed requests.
+    pub fn total(&self) -> u64 {
+        self.connect
+            + self.receive
+            + self.length
+            + self.exceptions
+            + self.write_errors
+            + self.non_2xx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_index_matches_all() {
+        for (i, c) in FailureClass::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert_eq!(FailureClass::from_key(c.key()), Some(c));
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.key()));
+        }
+    }
+
+    #[test]
+    fn ab_view_counts_each_failure_once() {
+        let mut counts = [0u64; FailureClass::ALL.len()];
+        for (i, c) in counts.iter_mut().enumerate() {
+            *c = i as u64 + 1;
+        }
+        let v = AbView::from_counts(&counts);
+        assert_eq!(v.total(), counts.iter().sum::<u64>());
+    }
+}

@@ -1,0 +1,195 @@
+//! The run report, `results.json`: one scenario run, all its cases.
+//!
+//! Written by the harness as each case ends and read by the report renderer
+//! and `reloadbench compare`. Times inside a case are nanoseconds relative to
+//! the case's load start ([`crate::load::LoadReport::started_mono_ns`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::ReloadMode;
+use crate::load::LoadReport;
+use crate::outcome::FailureClass;
+
+/// A whole run of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// [`crate::SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// Version of reloadbench that produced the run.
+    pub tool_version: String,
+    /// The scenario that was run.
+    pub scenario: ScenarioInfo,
+    /// Wall-clock start of the run, RFC 3339 (UTC).
+    pub started_at: String,
+    /// The machine and settings the run depended on.
+    pub environment: Environment,
+    /// One entry per case, in scenario order (only finished cases).
+    pub cases: Vec<CaseReport>,
+}
+
+impl RunReport {
+    /// True when every expectation of every case passed and no case errored.
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(CaseReport::passed)
+    }
+}
+
+/// Which scenario a run came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario id (file stem) or its `name`.
+    pub name: String,
+    /// One-line description.
+    pub description: String,
+    /// Path of the scenario file as given.
+    pub file: String,
+}
+
+/// The environment a run was measured in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Environment {
+    /// `uname -sr` equivalent.
+    pub kernel: String,
+    /// Host name.
+    pub hostname: String,
+    /// Online CPUs.
+    pub cpus: u32,
+    /// Soft limit on open files.
+    pub fd_limit: u64,
+    /// Sysctls that change the outcome (`net.ipv4.tcp_tw_reuse`, ...), as read.
+    pub sysctls: BTreeMap<String, String>,
+    /// Versions of reloadbench and the system under test, by name.
+    pub versions: BTreeMap<String, String>,
+    /// Git commit of the reloadbench checkout, if known.
+    pub git_sha: Option<String>,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseReport {
+    /// Case name from the scenario.
+    pub name: String,
+    /// The load result, with buckets and failure times.
+    pub load: LoadReport,
+    /// Actions performed during the load, in order.
+    pub actions: Vec<ActionReport>,
+    /// Verdicts of the case's expectations.
+    pub expectations: Vec<ExpectationResult>,
+    /// CPU time used by each participant during the case.
+    pub cpu: CpuUsage,
+    /// Set when the case could not run to its end; what was measured is kept.
+    pub error: Option<String>,
+}
+
+impl CaseReport {
+    /// True when the case finished and all its expectations passed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.expectations.iter().all(|e| e.passed)
+    }
+
+    /// Failures of a class in the whole case.
+    pub fn failed_of(&self, class: FailureClass) -> u64 {
+        self.load
+            .classes
+            .iter()
+            .filter(|c| c.class == class)
+            .map(|c| c.count)
+            .sum()
+    }
+}
+
+/// CPU seconds (user + system) used during a case.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct CpuUsage {
+    /// The load generator (the harness process itself, which runs it in-process).
+    pub loadgen_s: f64,
+    /// The system under test, all its processes.
+    pub proxy_s: f64,
+    /// The origin server.
+    pub origin_s: f64,
+}
+
+/// What kind of action a timeline step performed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Stop the system under test, then start it again.
+    Restart,
+    /// Replace the system under test in the given mode.
+    Reload,
+    /// Send a signal.
+    Signal,
+    /// Run a command.
+    Exec,
+    /// SIGKILL the system under test (a control that must lose requests).
+    Kill,
+    /// Set a sysctl for the case.
+    Sysctl,
+}
+
+/// One action on a case's timeline and what it did to the clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionReport {
+    /// Position on the case's timeline, from 0.
+    pub index: u32,
+    /// What was done.
+    pub kind: ActionKind,
+    /// Reload mode, for reloads of the reference proxy.
+    pub mode: Option<ReloadMode>,
+    /// Human description, e.g. `reload (fd-pass)` or `signal USR2`.
+    pub label: String,
+    /// When the harness triggered it, ns since load start.
+    pub trigger_ns: u64,
+    /// When the new process reported ready, if it did.
+    pub ready_ns: Option<u64>,
+    /// When the old process reported drained, if it did.
+    pub drained_ns: Option<u64>,
+    /// When the old process exited, if seen.
+    pub exited_ns: Option<u64>,
+    /// Whether the action itself succeeded (a reload the proxy rolled back did not).
+    pub ok: bool,
+    /// Why the action failed, if it did.
+    pub error: Option<String>,
+    /// Failures attributed to this action, per class (non-zero only).
+    pub failures: Vec<ClassTotal>,
+    /// First attributed failure, ns since load start.
+    pub disruption_start_ns: Option<u64>,
+    /// Last attributed failure, ns since load start.
+    pub disruption_end_ns: Option<u64>,
+    /// Time from trigger until throughput was back at its steady level, if it recovered.
+    pub recovery_ns: Option<u64>,
+}
+
+impl ActionReport {
+    /// Total failures attributed to this action.
+    pub fn failed_total(&self) -> u64 {
+        self.failures.iter().map(|f| f.count).sum()
+    }
+
+    /// Trigger to ready, if the new process reported ready.
+    pub fn reload_time_ns(&self) -> Option<u64> {
+        self.ready_ns.map(|r| r.saturating_sub(self.trigger_ns))
+    }
+}
+
+/// A count of one failure class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassTotal {
+    /// The class.
+    pub class: FailureClass,
+    /// How many.
+    pub count: u64,
+}
+
+/// The verdict of one expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationResult {
+    /// The expectation as written, e.g. `failed = 0` or `reset <= 5`.
+    pub expr: String,
+    /// The metric's measured value, if it could be computed.
+    pub actual: Option<f64>,
+    /// Whether it held.
+    pub passed: bool,
+}
