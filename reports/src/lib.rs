@@ -1,1 +1,21 @@
-//! Placeholder.
+//! Rendering of reloadbench results: markdown tables, JSON, CSV, charts and
+//! an HTML page, plus the comparison of two runs.
+//!
+//! The input is always a [`RunReport`] (`results.json`). Rendering is pure:
+//! every exporter turns a report into bytes ([`export::Exporter`]); only
+//! [`read_results`] and [`write_run_dir`] touch the file system.
+
+pub mod compare;
+mod error;
+pub mod export;
+mod read;
+mod rundir;
+pub mod summary;
+
+pub use compare::{Comparison, Tolerances, compare};
+pub use error::{ExportError, ReportError};
+pub use export::ab_text::ab_text;
+pub use export::markdown::render_markdown;
+pub use read::{RESULTS_FILE, parse_results, read_results};
+pub use reloadbench_model::run::{CaseReport, RunReport};
+pub use rundir::{CHARTS_DIR, write_results, write_run_dir};

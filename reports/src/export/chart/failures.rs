@@ -1,0 +1,113 @@
+//! Failed requests by case and class: one stacked bar per case (the seed's
+//! table as a picture), the total written above each bar.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use reloadbench_model::run::RunReport;
+
+use super::legend::{self, Swatch};
+use super::{
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TITLE_SIZE, WIDTH, class_colour, font,
+};
+use crate::summary::classes_present;
+
+pub(super) fn size(_report: &RunReport) -> (u32, u32) {
+    (WIDTH, 560)
+}
+
+pub(super) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &RunReport,
+) -> DrawResult<DB> {
+    let body = root.titled(
+        &format!(
+            "{}: failed requests by case and class",
+            report.scenario.name
+        ),
+        font(TITLE_SIZE),
+    )?;
+    let (plot, legend_area) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let n = report.cases.len();
+    let top = report
+        .cases
+        .iter()
+        .map(|c| c.load.failed)
+        .max()
+        .unwrap_or(0);
+    let y_max = (top.max(4) as f64 * 1.15).ceil() as u64;
+    let names: Vec<String> = report.cases.iter().map(|c| c.name.clone()).collect();
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        // An integer range is inclusive here: `0..n - 1` makes exactly n segments.
+        .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0..y_max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .y_labels(8)
+        .x_labels(n.max(1))
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_desc("failed requests")
+        .x_desc("case")
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .draw()?;
+    let classes = classes_present(report);
+    for (i, case) in report.cases.iter().enumerate() {
+        let mut y = 0;
+        for &class in &classes {
+            let count = case.failed_of(class);
+            if count == 0 {
+                continue;
+            }
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), y),
+                    (SegmentValue::Exact(i + 1), y + count),
+                ],
+                class_colour(class).filled(),
+            );
+            bar.set_margin(0, 0, 40, 40);
+            chart.draw_series(std::iter::once(bar))?;
+            y += count;
+        }
+        let label = if case.load.failed == 0 {
+            "0 failed".to_string()
+        } else {
+            format!("{} failed", case.load.failed)
+        };
+        let area = chart.plotting_area();
+        let (px, py) = area.map_coordinate(&(SegmentValue::CenterOf(i), y));
+        let style = font(CAPTION_SIZE)
+            .color(&BLACK)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Bottom,
+            ));
+        area.strip_coord_spec().draw(&Text::new(
+            label,
+            (
+                px - area.get_base_pixel().0,
+                py - area.get_base_pixel().1 - 4,
+            ),
+            style,
+        ))?;
+    }
+    let entries: Vec<(String, Swatch)> = classes
+        .iter()
+        .rev()
+        .map(|&c| (c.label().to_string(), Swatch::Bar(class_colour(c))))
+        .collect();
+    if entries.is_empty() {
+        legend_area.draw(&Text::new("no failures", (14, 40), font(LABEL_SIZE)))?;
+        Ok(())
+    } else {
+        legend::draw(&legend_area, 40, &entries)
+    }
+}

@@ -1,0 +1,266 @@
+//! Charts of a run, one module per figure, each drawn by one routine generic
+//! over plotters' [`DrawingBackend`] so the SVG and the PNG are the same picture.
+//!
+//! Shared here: the figure list, colours, fonts (an embedded DejaVu Sans, so
+//! PNGs do not depend on fonts installed on the machine), the legend helper
+//! and the two backends' glue.
+
+mod failures;
+mod legend;
+mod reload_time;
+mod spectrum;
+mod timeline;
+
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::run::RunReport;
+
+use super::Exporter;
+use crate::error::ExportError;
+
+/// Result of a drawing routine on backend `DB`.
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Font family name the embedded font is registered under.
+const FONT: &str = "sans-serif";
+/// Embedded font (DejaVu Sans, see `assets/DejaVuSans-LICENSE.txt`).
+static FONT_BYTES: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+/// Width of every figure in pixels.
+const WIDTH: u32 = 1200;
+/// Title font size.
+const TITLE_SIZE: u32 = 24;
+/// Caption (panel title) font size.
+const CAPTION_SIZE: u32 = 18;
+/// Axis label and legend font size.
+const LABEL_SIZE: u32 = 14;
+/// Width of the legend column at the right of a panel.
+const LEGEND_WIDTH: u32 = 210;
+
+/// Colours of the cases, in scenario order (Tableau 10).
+const CASE_COLOURS: [RGBColor; 10] = [
+    RGBColor(0x4e, 0x79, 0xa7),
+    RGBColor(0xf2, 0x8e, 0x2b),
+    RGBColor(0xe1, 0x57, 0x59),
+    RGBColor(0x59, 0xa1, 0x4f),
+    RGBColor(0xb0, 0x7a, 0xa1),
+    RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0xed, 0xc9, 0x48),
+    RGBColor(0xff, 0x9d, 0xa7),
+    RGBColor(0x9c, 0x75, 0x5f),
+    RGBColor(0xba, 0xb0, 0xac),
+];
+
+/// Grey for grid lines.
+const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
+/// Colour of action trigger markers.
+const TRIGGER: RGBColor = RGBColor(0x30, 0x30, 0x30);
+/// Colour of "new process ready" markers.
+const READY: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+
+/// Colour of case number `i`.
+pub(super) fn case_colour(i: usize) -> RGBColor {
+    CASE_COLOURS[i % CASE_COLOURS.len()]
+}
+
+/// Colour of a failure class: connect problems red, resets and closes
+/// orange/yellow, cut responses purple, timeouts brown, HTTP errors blue.
+fn class_colour(class: FailureClass) -> RGBColor {
+    match class {
+        FailureClass::ConnectRefused => RGBColor(0xd6, 0x27, 0x28),
+        FailureClass::ConnectTimeout => RGBColor(0x8c, 0x10, 0x10),
+        FailureClass::ConnectError => RGBColor(0xff, 0x98, 0x96),
+        FailureClass::Reset => RGBColor(0xff, 0x7f, 0x0e),
+        FailureClass::Closed => RGBColor(0xe3, 0xb5, 0x0a),
+        FailureClass::Truncated => RGBColor(0x94, 0x67, 0xbd),
+        FailureClass::Timeout => RGBColor(0x8c, 0x56, 0x4b),
+        FailureClass::WriteError => RGBColor(0xe3, 0x77, 0xc2),
+        FailureClass::BadResponse => RGBColor(0x7f, 0x7f, 0x7f),
+        FailureClass::Http5xx => RGBColor(0x1f, 0x77, 0xb4),
+        FailureClass::HttpOther => RGBColor(0x17, 0xbe, 0xcf),
+        FailureClass::ClientError => RGBColor(0xbc, 0xbd, 0x22),
+    }
+}
+
+/// A font of the embedded family.
+fn font(size: u32) -> FontDesc<'static> {
+    (FONT, size).into_font()
+}
+
+/// Registers the embedded font with plotters once per process.
+fn ensure_font() -> Result<(), ExportError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ExportError::Chart {
+            chart: "font",
+            message: "the embedded font could not be loaded".to_string(),
+        })
+    }
+}
+
+/// The figures drawn for every run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    /// Requests/s, failures and latency per time bucket, one panel per case.
+    Timeline,
+    /// Failed requests per case, stacked by class.
+    Failures,
+    /// Latency percentile spectrum of every case.
+    Spectrum,
+    /// Trigger → ready → drained per action.
+    ReloadTime,
+}
+
+impl Chart {
+    /// All charts, in report order.
+    pub const ALL: [Chart; 4] = [
+        Chart::Timeline,
+        Chart::Failures,
+        Chart::Spectrum,
+        Chart::ReloadTime,
+    ];
+
+    /// File stem under `charts/`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Chart::Timeline => "timeline",
+            Chart::Failures => "failures",
+            Chart::Spectrum => "spectrum",
+            Chart::ReloadTime => "reload_time",
+        }
+    }
+
+    /// Caption used as alt text and heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Chart::Timeline => "Timeline: requests/s, failures and latency per time bucket",
+            Chart::Failures => "Failed requests by case and class",
+            Chart::Spectrum => "Latency by percentile",
+            Chart::ReloadTime => "Reload time per action",
+        }
+    }
+
+    /// Pixel size of the figure for `report`.
+    pub fn size(self, report: &RunReport) -> (u32, u32) {
+        match self {
+            Chart::Timeline => timeline::size(report),
+            Chart::Failures => failures::size(report),
+            Chart::Spectrum => spectrum::size(report),
+            Chart::ReloadTime => reload_time::size(report),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(
+        self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+        report: &RunReport,
+    ) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        match self {
+            Chart::Timeline => timeline::draw(root, report),
+            Chart::Failures => failures::draw(root, report),
+            Chart::Spectrum => spectrum::draw(root, report),
+            Chart::ReloadTime => reload_time::draw(root, report),
+        }
+    }
+}
+
+/// Output format of a chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartFormat {
+    /// Scalable vector graphics (text).
+    Svg,
+    /// Portable network graphics (bitmap).
+    Png,
+}
+
+impl ChartFormat {
+    /// File extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            ChartFormat::Svg => "svg",
+            ChartFormat::Png => "png",
+        }
+    }
+}
+
+/// Renders one chart in one format.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartExporter {
+    /// Which figure.
+    pub chart: Chart,
+    /// Which format.
+    pub format: ChartFormat,
+}
+
+impl Exporter for ChartExporter {
+    fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError> {
+        ensure_font()?;
+        match self.format {
+            ChartFormat::Svg => render_svg(self.chart, report).map(String::into_bytes),
+            ChartFormat::Png => render_png(self.chart, report),
+        }
+    }
+}
+
+/// Draws `chart` as an SVG document.
+pub fn render_svg(chart: Chart, report: &RunReport) -> Result<String, ExportError> {
+    ensure_font()?;
+    let size = chart.size(report);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        chart
+            .draw(&root, report)
+            .and_then(|()| root.present())
+            .map_err(|e| chart_error(chart, &e))?;
+    }
+    Ok(svg)
+}
+
+/// Draws `chart` as a PNG image.
+pub fn render_png(chart: Chart, report: &RunReport) -> Result<Vec<u8>, ExportError> {
+    ensure_font()?;
+    let (w, h) = chart.size(report);
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        chart
+            .draw(&root, report)
+            .and_then(|()| root.present())
+            .map_err(|e| chart_error(chart, &e))?;
+    }
+    encode_png(w, h, &rgb)
+}
+
+fn chart_error(chart: Chart, e: &dyn std::fmt::Display) -> ExportError {
+    ExportError::Chart {
+        chart: chart.stem(),
+        message: e.to_string(),
+    }
+}
+
+fn encode_png(w: u32, h: u32, rgb: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| ExportError::Png(e.to_string()))?;
+        writer
+            .write_image_data(rgb)
+            .map_err(|e| ExportError::Png(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| ExportError::Png(e.to_string()))?;
+    }
+    Ok(out)
+}

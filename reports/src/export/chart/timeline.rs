@@ -1,0 +1,311 @@
+//! The timeline: for every case a panel with ok requests/s and failures per
+//! time bucket (top) and latency p50 / p99 / max per bucket (bottom, log
+//! scale), all on one shared time axis, with a vertical marker at every action
+//! trigger (labelled) and at every "new process ready".
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use reloadbench_model::load::BucketLatency;
+use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::run::{CaseReport, RunReport};
+
+use super::legend::{self, Swatch};
+use super::{
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, READY, TITLE_SIZE, TRIGGER, WIDTH,
+    class_colour, font,
+};
+use crate::summary::bucket_rps;
+
+/// Height of one case's panel (both halves).
+const PANEL_HEIGHT: u32 = 440;
+/// Height of the figure title.
+const TITLE_HEIGHT: u32 = 50;
+/// Colours of the latency lines.
+const P50: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+const P99: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
+const MAX: RGBColor = RGBColor(0x99, 0x99, 0x99);
+/// Colour of the requests/s line.
+const RPS: RGBColor = RGBColor(0x2b, 0x2b, 0x6b);
+
+/// Picks one latency figure of a bucket.
+type LatencyOf = fn(&BucketLatency) -> u64;
+
+pub(super) fn size(report: &RunReport) -> (u32, u32) {
+    let n = report.cases.len().max(1) as u32;
+    (WIDTH, TITLE_HEIGHT + n * PANEL_HEIGHT)
+}
+
+/// Axis ranges shared by all panels, so the cases compare at a glance.
+struct Scales {
+    t_max_s: f64,
+    rps_max: f64,
+    failed_max: f64,
+    lat_min_ms: f64,
+    lat_max_ms: f64,
+    bucket_ms: u64,
+}
+
+impl Scales {
+    fn of(report: &RunReport) -> Scales {
+        let mut s = Scales {
+            t_max_s: 1.0,
+            rps_max: 10.0,
+            failed_max: 5.0,
+            lat_min_ms: f64::MAX,
+            lat_max_ms: 1.0,
+            bucket_ms: 100,
+        };
+        for case in &report.cases {
+            let load = &case.load;
+            s.bucket_ms = load.config.bucket_ms.max(1);
+            let end = case
+                .actions
+                .iter()
+                .flat_map(|a| [Some(a.trigger_ns), a.ready_ns])
+                .flatten()
+                .chain([load.elapsed_ns])
+                .max()
+                .unwrap_or(0);
+            s.t_max_s = s.t_max_s.max(end as f64 / 1e9);
+            for (i, b) in load.buckets.iter().enumerate() {
+                s.rps_max = s.rps_max.max(bucket_rps(load, i));
+                s.failed_max = s.failed_max.max(b.failed_total() as f64);
+                if b.ok > 0 {
+                    let l = &b.latency;
+                    let lo = l.p50_us.min(l.p99_us).max(1) as f64 / 1000.0;
+                    s.lat_min_ms = s.lat_min_ms.min(lo);
+                    s.lat_max_ms = s.lat_max_ms.max(l.max_us as f64 / 1000.0);
+                }
+            }
+        }
+        if s.lat_min_ms > s.lat_max_ms {
+            s.lat_min_ms = 0.1;
+        }
+        s.lat_min_ms /= 1.5;
+        s.lat_max_ms *= 1.5;
+        s.rps_max *= 1.15;
+        s.failed_max *= 1.15;
+        s
+    }
+}
+
+pub(super) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &RunReport,
+) -> DrawResult<DB> {
+    let title = format!(
+        "{}: ok requests/s, failures and latency per {} ms",
+        report.scenario.name,
+        Scales::of(report).bucket_ms
+    );
+    let body = root.titled(&title, font(TITLE_SIZE))?;
+    if report.cases.is_empty() {
+        return body.draw(&Text::new(
+            "no cases in this run",
+            (40, 40),
+            font(CAPTION_SIZE),
+        ));
+    }
+    let scales = Scales::of(report);
+    let rows = body.split_evenly((report.cases.len(), 1));
+    for (case, row) in report.cases.iter().zip(&rows) {
+        draw_case(row, case, &scales)?;
+    }
+    Ok(())
+}
+
+fn draw_case<DB: DrawingBackend>(
+    row: &DrawingArea<DB, Shift>,
+    case: &CaseReport,
+    s: &Scales,
+) -> DrawResult<DB> {
+    let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let (top, bottom) = plot.split_vertically(50.percent());
+    let bucket_s = case.load.config.bucket_ms.max(1) as f64 / 1000.0;
+    let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
+
+    let mut chart = ChartBuilder::on(&top)
+        .caption(&case.name, font(CAPTION_SIZE))
+        .margin_left(8)
+        .margin_right(8)
+        .margin_top(4)
+        .x_label_area_size(24)
+        .y_label_area_size(70)
+        .right_y_label_area_size(70)
+        .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
+        .set_secondary_coord(0.0..s.t_max_s, 0.0..s.failed_max);
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .x_labels(16)
+        .y_labels(5)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc("ok requests/s")
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc(format!("failed per {} ms", s.bucket_ms))
+        .y_labels(5)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .draw()?;
+    // Failures: stacked bars per bucket, one colour per class.
+    for b in &case.load.buckets {
+        let x0 = b.start_ns as f64 / 1e9 + bucket_s * 0.1;
+        let x1 = x0 + bucket_s * 0.8;
+        let mut y = 0.0;
+        for f in &b.failed {
+            let y1 = y + f.count as f64;
+            chart.draw_secondary_series(std::iter::once(Rectangle::new(
+                [(x0, y), (x1, y1)],
+                class_colour(f.class).filled(),
+            )))?;
+            y = y1;
+        }
+    }
+    chart.draw_series(LineSeries::new(
+        case.load
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (mid(b.start_ns), bucket_rps(&case.load, i))),
+        RPS.stroke_width(2),
+    ))?;
+    draw_markers(&chart.plotting_area().strip_coord_spec(), case, s, true)?;
+
+    let mut lat = ChartBuilder::on(&bottom)
+        .margin_left(8)
+        .margin_right(8)
+        .margin_bottom(6)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .right_y_label_area_size(70)
+        .build_cartesian_2d(
+            0.0..s.t_max_s,
+            (s.lat_min_ms..s.lat_max_ms)
+                .log_scale()
+                .with_key_points(log_ticks(s.lat_min_ms, s.lat_max_ms)),
+        )?;
+    lat.configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .x_labels(16)
+        .y_labels(12)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| fmt_ms_tick(*v))
+        .x_desc("time since load start (s)")
+        .y_desc("latency ms (log)")
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .draw()?;
+    let series: [(RGBColor, LatencyOf); 3] = [
+        (MAX, |l| l.max_us),
+        (P99, |l| l.p99_us),
+        (P50, |l| l.p50_us),
+    ];
+    for (c, value) in series {
+        // A bucket without successes breaks the line instead of dropping to zero.
+        for run in case.load.buckets.split(|b| b.ok == 0) {
+            lat.draw_series(LineSeries::new(
+                run.iter().map(|b| {
+                    (
+                        mid(b.start_ns),
+                        (value(&b.latency) as f64 / 1000.0).max(s.lat_min_ms),
+                    )
+                }),
+                c.stroke_width(2),
+            ))?;
+        }
+    }
+    draw_markers(&lat.plotting_area().strip_coord_spec(), case, s, false)?;
+
+    let mut entries = vec![("ok requests/s".to_string(), Swatch::Line(RPS))];
+    entries.extend(
+        FailureClass::ALL
+            .into_iter()
+            .filter(|&c| case.failed_of(c) > 0)
+            .map(|c| (c.label().to_string(), Swatch::Bar(class_colour(c)))),
+    );
+    if !case.actions.is_empty() {
+        entries.push(("action triggered".to_string(), Swatch::Marker(TRIGGER)));
+        if case.actions.iter().any(|a| a.ready_ns.is_some()) {
+            entries.push(("new process ready".to_string(), Swatch::Marker(READY)));
+        }
+    }
+    entries.push(("latency max".to_string(), Swatch::Line(MAX)));
+    entries.push(("latency p99".to_string(), Swatch::Line(P99)));
+    entries.push(("latency p50".to_string(), Swatch::Line(P50)));
+    legend::draw(&legend_area, 36, &entries)
+}
+
+/// Vertical lines at each action's trigger (and ready) time over a plotting
+/// area in pixels; `labelled` adds the action's label next to the trigger.
+fn draw_markers<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    case: &CaseReport,
+    s: &Scales,
+    labelled: bool,
+) -> DrawResult<DB> {
+    let (w, h) = area.dim_in_pixel();
+    let x_of = |ns: u64| ((ns as f64 / 1e9) / s.t_max_s * f64::from(w)).round() as i32;
+    let h = h as i32;
+    let mut next_label_x = i32::MIN;
+    for a in &case.actions {
+        let x = x_of(a.trigger_ns);
+        area.draw(&PathElement::new(
+            vec![(x, 0), (x, h)],
+            TRIGGER.stroke_width(1),
+        ))?;
+        if let Some(r) = a.ready_ns {
+            let xr = x_of(r);
+            area.draw(&PathElement::new(
+                vec![(xr, 0), (xr, h)],
+                READY.stroke_width(1),
+            ))?;
+        }
+        // Labels that would overlap the previous one are left out; the
+        // marker line is still drawn.
+        if labelled && x >= next_label_x {
+            let style = font(LABEL_SIZE - 1).color(&TRIGGER);
+            let (tw, _) = area.estimate_text_size(&a.label, &style)?;
+            area.draw(&Text::new(a.label.clone(), (x + 4, 4), style))?;
+            next_label_x = x + tw as i32 + 12;
+        }
+    }
+    Ok(())
+}
+
+/// Tick label of a millisecond axis.
+pub(super) fn fmt_ms_tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Ticks at 1, 2 and 5 × 10ⁿ within `lo..=hi` (for logarithmic axes).
+pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    if !(lo > 0.0 && hi > lo) {
+        return ticks;
+    }
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for d in [1.0, 2.0, 5.0] {
+            let v = decade * d;
+            if v >= lo && v <= hi {
+                ticks.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}

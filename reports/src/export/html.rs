@@ -1,0 +1,106 @@
+//! `report.html`: one self-contained page (inline CSS, inline SVG charts, the
+//! same tables as `report.md`) that opens from disk without a network.
+
+use std::fmt::Write as _;
+
+use reloadbench_model::run::RunReport;
+
+use super::Exporter;
+use super::ab_text::ab_text;
+use super::chart::{Chart, render_svg};
+use super::table::escape_html;
+use super::tables;
+use crate::error::ExportError;
+
+const STYLE: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;\
+margin:2em auto;max-width:1280px;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:1em 0;font-size:14px}\
+th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f4f4f4}\
+td.r,th.r{text-align:right}td.c,th.c{text-align:center}td.l,th.l{text-align:left}\
+figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}";
+
+/// The HTML page exporter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HtmlExporter;
+
+impl Exporter for HtmlExporter {
+    fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError> {
+        let title = format!("reloadbench: {}", report.scenario.name);
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+            escape_html(&title),
+            escape_html(&title)
+        );
+        if !report.scenario.description.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", escape_html(&report.scenario.description));
+        }
+        let _ = writeln!(
+            h,
+            "<p><strong>{}</strong></p>",
+            escape_html(&verdict_line(report))
+        );
+        let _ = writeln!(h, "<h2>Summary</h2>\n{}", tables::summary(report).to_html());
+        for case in report.cases.iter().filter(|c| c.error.is_some()) {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\"><strong>{}</strong> did not run to its end: {}</p>",
+                escape_html(&case.name),
+                escape_html(case.error.as_deref().unwrap_or_default())
+            );
+        }
+        let expectations = tables::expectations(report);
+        if !expectations.rows.is_empty() {
+            let _ = writeln!(h, "<h2>Expectations</h2>\n{}", expectations.to_html());
+        }
+        let _ = writeln!(h, "<h2>Charts</h2>");
+        for chart in Chart::ALL {
+            let svg = render_svg(chart, report)?;
+            let _ = writeln!(
+                h,
+                "<figure id=\"{}\" aria-label=\"{}\">\n{svg}\n</figure>",
+                chart.stem(),
+                escape_html(chart.title())
+            );
+        }
+        if report.cases.iter().any(|c| !c.actions.is_empty()) {
+            let _ = writeln!(h, "<h2>Actions</h2>");
+            for case in &report.cases {
+                if let Some(t) = tables::actions(case) {
+                    let _ = writeln!(h, "<h3>{}</h3>\n{}", escape_html(&case.name), t.to_html());
+                }
+            }
+        }
+        let _ = writeln!(h, "<h2>ab view</h2>\n{}", tables::ab_view(report).to_html());
+        for case in &report.cases {
+            let _ = writeln!(
+                h,
+                "<details><summary>ab-style output: {}</summary>\n<pre>{}</pre>\n</details>",
+                escape_html(&case.name),
+                escape_html(&ab_text(case))
+            );
+        }
+        let _ = writeln!(
+            h,
+            "<h2>Environment</h2>\n{}",
+            tables::environment(report).to_html()
+        );
+        let _ = writeln!(
+            h,
+            "<p>CPU time used during each case:</p>\n{}",
+            tables::cpu(report).to_html()
+        );
+        h.push_str("</body>\n</html>\n");
+        Ok(h.into_bytes())
+    }
+}
+
+/// The headline without markdown emphasis.
+fn verdict_line(report: &RunReport) -> String {
+    super::markdown::headline(report)
+        .replace("**", "")
+        .replace('`', "")
+}

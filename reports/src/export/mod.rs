@@ -1,0 +1,23 @@
+//! Exporters: each turns a [`RunReport`] into the bytes of one output file.
+//!
+//! The trait returns bytes and leaves files to the caller
+//! ([`crate::write_run_dir`]), so every exporter is testable without I/O.
+
+pub mod ab_text;
+pub mod chart;
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod table;
+pub mod tables;
+
+use reloadbench_model::run::RunReport;
+
+use crate::error::ExportError;
+
+/// Renders a run report into one output format.
+pub trait Exporter {
+    /// The rendered file content.
+    fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError>;
+}

@@ -1,0 +1,127 @@
+//! A table as data, rendered to GitHub markdown or to HTML, so `report.md`
+//! and `report.html` show the same numbers from one builder.
+
+use std::fmt::Write as _;
+
+/// Horizontal alignment of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text columns.
+    Left,
+    /// Number columns.
+    Right,
+    /// Verdict columns.
+    Center,
+}
+
+/// A table: a header row, one alignment per column, and rows of plain-text cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Column titles.
+    pub header: Vec<String>,
+    /// Column alignments (same length as `header`).
+    pub align: Vec<Align>,
+    /// Rows of cells (each the same length as `header`).
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with the given columns and no rows.
+    pub fn new(columns: &[(&str, Align)]) -> Table {
+        Table {
+            header: columns.iter().map(|(h, _)| (*h).to_string()).collect(),
+            align: columns.iter().map(|(_, a)| *a).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a column to the header.
+    pub fn push_column(&mut self, title: &str, align: Align) {
+        self.header.push(title.to_string());
+        self.align.push(align);
+    }
+
+    /// Appends a row.
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    /// GitHub-flavoured markdown, ending with a newline.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let cells = |row: &[String]| {
+            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", escaped.join(" | "))
+        };
+        out.push_str(&cells(&self.header));
+        let divider: Vec<&str> = self
+            .align
+            .iter()
+            .map(|a| match a {
+                Align::Left => ":---",
+                Align::Right => "---:",
+                Align::Center => ":---:",
+            })
+            .collect();
+        let _ = writeln!(out, "|{}|", divider.join("|"));
+        for row in &self.rows {
+            out.push_str(&cells(row));
+        }
+        out
+    }
+
+    /// An HTML `<table>` with escaped cells, ending with a newline.
+    pub fn to_html(&self) -> String {
+        let mut out = String::from("<table>\n<thead><tr>");
+        for (h, a) in self.header.iter().zip(&self.align) {
+            let _ = write!(out, "<th class=\"{}\">{}</th>", class(*a), escape_html(h));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for (c, a) in row.iter().zip(&self.align) {
+                let _ = write!(out, "<td class=\"{}\">{}</td>", class(*a), escape_html(c));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        out
+    }
+}
+
+fn class(a: Align) -> &'static str {
+    match a {
+        Align::Left => "l",
+        Align::Right => "r",
+        Align::Center => "c",
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_html_escape_their_special_characters() {
+        let mut t = Table::new(&[("a|b", Align::Left), ("n", Align::Right)]);
+        t.push(vec!["<x>".into(), "1".into()]);
+        assert_eq!(t.to_markdown(), "| a\\|b | n |\n|:---|---:|\n| <x> | 1 |\n");
+        assert!(t.to_html().contains("<td class=\"l\">&lt;x&gt;</td>"));
+    }
+}

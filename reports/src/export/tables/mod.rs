@@ -1,0 +1,114 @@
+//! The report's tables as [`Table`] values, built once and rendered to both
+//! markdown and HTML.
+
+mod actions;
+mod context;
+
+pub use actions::actions;
+pub use context::{ab_view, cpu, environment};
+
+use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
+
+use super::table::{Align, Table};
+use crate::summary::{CaseSummary, classes_present, fmt_opt_ms, fmt_opt_ns_ms};
+
+/// One row per case: the seed's columns, failures by class, throughput,
+/// latency percentiles, actions and reload times.
+pub fn summary(report: &RunReport) -> Table {
+    let classes = classes_present(report);
+    let any_not_started = report.cases.iter().any(|c| c.load.not_started > 0);
+    let mut t = Table::new(&[
+        ("case", Align::Left),
+        ("time taken s", Align::Right),
+        ("complete", Align::Right),
+        ("failed", Align::Right),
+    ]);
+    for class in &classes {
+        t.push_column(class.label(), Align::Right);
+    }
+    if any_not_started {
+        t.push_column("not started", Align::Right);
+    }
+    for (title, align) in [
+        ("requests/s", Align::Right),
+        ("p50 ms", Align::Right),
+        ("p99 ms", Align::Right),
+        ("p99.9 ms", Align::Right),
+        ("max ms", Align::Right),
+        ("actions", Align::Right),
+        ("failed/action", Align::Right),
+        ("reload p50 ms", Align::Right),
+        ("reload max ms", Align::Right),
+        ("verdict", Align::Center),
+    ] {
+        t.push_column(title, align);
+    }
+    for case in &report.cases {
+        let s = CaseSummary::of(case);
+        let mut row = vec![
+            s.name.clone(),
+            format!("{:.3}", s.time_taken_s),
+            s.complete.to_string(),
+            s.failed.to_string(),
+        ];
+        row.extend(classes.iter().map(|&c| case.failed_of(c).to_string()));
+        if any_not_started {
+            row.push(s.not_started.to_string());
+        }
+        row.extend([
+            format!("{:.1}", s.rps),
+            fmt_opt_ms(s.p50_us),
+            fmt_opt_ms(s.p99_us),
+            fmt_opt_ms(s.p999_us),
+            fmt_opt_ms(s.max_us),
+            s.actions.to_string(),
+            s.failed_per_action
+                .map_or_else(|| "–".to_string(), |f| format!("{f:.1}")),
+            fmt_opt_ns_ms(s.reload_p50_ns),
+            fmt_opt_ns_ms(s.reload_max_ns),
+            verdict(case).to_string(),
+        ]);
+        t.push(row);
+    }
+    t
+}
+
+/// ✅ when all expectations held, ❌ when one did not or the case errored, – without expectations.
+pub fn verdict(case: &CaseReport) -> &'static str {
+    if !case.passed() {
+        "❌"
+    } else if case.expectations.is_empty() {
+        "–"
+    } else {
+        "✅"
+    }
+}
+
+/// Every expectation of every case with its measured value and verdict.
+pub fn expectations(report: &RunReport) -> Table {
+    let mut t = Table::new(&[
+        ("case", Align::Left),
+        ("expectation", Align::Left),
+        ("actual", Align::Right),
+        ("verdict", Align::Center),
+    ]);
+    for case in &report.cases {
+        for e in &case.expectations {
+            t.push(vec![
+                case.name.clone(),
+                e.expr.clone(),
+                fmt_actual(e),
+                if e.passed { "✅" } else { "❌" }.to_string(),
+            ]);
+        }
+    }
+    t
+}
+
+fn fmt_actual(e: &ExpectationResult) -> String {
+    match e.actual {
+        None => "–".to_string(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared helpers of the integration tests: the fixture run report.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use reloadbench_reports::RunReport;
+
+/// Path of the fixture `results.json`.
+pub fn fixture_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json")
+}
+
+/// The fixture run: seed-like, four cases (normal, restart, naive, fd-pass).
+pub fn fixture() -> RunReport {
+    reloadbench_reports::read_results(&fixture_path()).expect("fixture parses")
+}
