@@ -1,1 +1,19 @@
-//! Placeholder.
+//! A fast HTTP/1.1 origin server for benchmarks.
+//!
+//! It answers every GET or HEAD request, on any path, with the same body of a
+//! fixed size (32,987 bytes by default, the page of the original HAProxy
+//! reload experiment), with `Content-Length` and keep-alive. An optional delay
+//! is applied before each response. It is meant never to be the bottleneck of
+//! a measurement: the body is built once and shared, and connections are
+//! served on a multi-threaded runtime.
+//!
+//! [`Origin`] is the in-process server (tests bind it on port 0); [`run`] is the
+//! `reloadbench origin` subcommand, which prints one
+//! [`reloadbench_model::event::Event`] `ready` line on stdout when it accepts
+//! connections.
+
+mod cli;
+mod server;
+
+pub use cli::{OriginArgs, run};
+pub use server::{DEFAULT_BODY_BYTES, Origin, OriginConfig, OriginError};

@@ -1,0 +1,121 @@
+//! The `reloadbench origin` command: arguments, runtime, ready line, signals.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use reloadbench_model::event::{Event, EventKind};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::server::{DEFAULT_BODY_BYTES, Origin, OriginConfig};
+
+/// Arguments of the origin server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OriginArgs {
+    /// Address to listen on (port 0 picks a free port, printed in the ready line).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Size of the body served for every GET/HEAD request.
+    #[arg(long, default_value_t = DEFAULT_BODY_BYTES)]
+    pub body_bytes: usize,
+    /// Delay before each response, e.g. `5ms`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+}
+
+impl From<OriginArgs> for OriginConfig {
+    fn from(args: OriginArgs) -> Self {
+        OriginConfig {
+            listen: args.listen,
+            body_bytes: args.body_bytes,
+            delay: args.delay,
+        }
+    }
+}
+
+/// Runs the origin until SIGTERM or SIGINT: binds, prints the ready line on stdout, serves.
+pub fn run(args: OriginArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(serve(args.into()))
+}
+
+async fn serve(cfg: OriginConfig) -> anyhow::Result<()> {
+    // Handlers first: once the ready line is out, a signal must not kill us uncleanly.
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let origin = Origin::bind(cfg).await?;
+    let line = ready_line(&origin, std::process::id());
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the ready line")?;
+    }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    origin.shutdown().await;
+    Ok(())
+}
+
+/// The `ready` event of a bound origin.
+pub(crate) fn ready_line(origin: &Origin, pid: u32) -> String {
+    Event {
+        mono_ns: reloadbench_model::clock::monotonic_ns(),
+        pid,
+        kind: EventKind::Ready {
+            generation: 1,
+            addrs: vec![origin.addr().to_string()],
+        },
+    }
+    .to_line()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        args: OriginArgs,
+    }
+
+    #[test]
+    fn cli_is_valid() {
+        TestCli::command().debug_assert();
+    }
+
+    #[test]
+    fn args_parse_with_defaults_and_delay() {
+        let cli = TestCli::parse_from(["origin"]);
+        assert_eq!(cli.args.body_bytes, 32_987);
+        assert_eq!(cli.args.listen, "127.0.0.1:0".parse().unwrap());
+        assert!(cli.args.delay.is_none());
+        let cli = TestCli::parse_from(["origin", "--delay", "5ms", "--body-bytes", "10"]);
+        assert_eq!(cli.args.delay, Some(Duration::from_millis(5)));
+        assert_eq!(cli.args.body_bytes, 10);
+    }
+
+    #[tokio::test]
+    async fn ready_line_parses_as_event() {
+        let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+        let line = ready_line(&origin, 42);
+        let event = Event::parse_line(&line).unwrap();
+        assert_eq!(event.pid, 42);
+        match event.kind {
+            EventKind::Ready { generation, addrs } => {
+                assert_eq!(generation, 1);
+                assert_eq!(addrs, vec![origin.addr().to_string()]);
+            }
+            other => panic!("not a ready event: {other:?}"),
+        }
+        origin.shutdown().await;
+    }
+}

@@ -1,0 +1,200 @@
+//! The origin server: accept loop, per-connection hyper tasks, fixed body.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Body size served when none is given: the page size of the original experiment.
+pub const DEFAULT_BODY_BYTES: usize = 32_987;
+
+/// Settings of an origin server.
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    /// Address to bind (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Size of the body served for every request.
+    pub body_bytes: usize,
+    /// Delay applied before each response, if any.
+    pub delay: Option<Duration>,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            body_bytes: DEFAULT_BODY_BYTES,
+            delay: None,
+        }
+    }
+}
+
+/// Errors of the origin server.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    /// The listening address could not be bound.
+    #[error("cannot bind origin to {addr}: {source}")]
+    Bind {
+        /// The address that was requested.
+        addr: SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("cannot read the origin's bound address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+/// What every connection task shares.
+struct Shared {
+    body: Bytes,
+    content_length: HeaderValue,
+    delay: Option<Duration>,
+    requests: AtomicU64,
+}
+
+/// A running origin server; dropping it without [`Origin::shutdown`] leaves
+/// the server running until the runtime ends.
+pub struct Origin {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Origin {
+    /// Binds the listening socket and spawns the accept loop on the current runtime.
+    pub async fn bind(cfg: OriginConfig) -> Result<Origin, OriginError> {
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| OriginError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(OriginError::LocalAddr)?;
+        let body = Bytes::from(body_of(cfg.body_bytes));
+        let shared = Arc::new(Shared {
+            content_length: HeaderValue::from(body.len()),
+            body,
+            delay: cfg.delay.filter(|d| !d.is_zero()),
+            requests: AtomicU64::new(0),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
+        Ok(Origin {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests served so far.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes every connection and waits for the server task.
+    pub async fn shutdown(self) {
+        // The receiver lives as long as the accept task; a send error means it already ended.
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// A printable body of `n` bytes (a repeated alphabet, ending in a newline when non-empty).
+fn body_of(n: usize) -> Vec<u8> {
+    let mut body: Vec<u8> = b"abcdefghijklmnopqrstuvwxyz0123456789"
+        .iter()
+        .copied()
+        .cycle()
+        .take(n)
+        .collect();
+    if let Some(last) = body.last_mut() {
+        *last = b'\n';
+    }
+    body
+}
+
+/// Accepts until told to stop, then closes all connections.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(serve_conn(stream, shared.clone()));
+                }
+                Err(e) => {
+                    // Out of fds or a connection aborted in the backlog: back off, never spin.
+                    eprintln!("origin: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    conns.shutdown().await;
+}
+
+/// Serves one client connection until it closes.
+async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
+    // Latency matters more than packet count for small responses.
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(respond(&shared, req.method()).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    // A client that disconnects or sends garbage ends only its own connection.
+    let _ = conn.await;
+}
+
+/// Builds the response for one request.
+async fn respond(shared: &Shared, method: &Method) -> Response<Full<Bytes>> {
+    if let Some(delay) = shared.delay {
+        tokio::time::sleep(delay).await;
+    }
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let (status, body) = match *method {
+        Method::GET | Method::HEAD => (StatusCode::OK, shared.body.clone()),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, Bytes::new()),
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    if status == StatusCode::OK {
+        headers.insert(CONTENT_LENGTH, shared.content_length.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! In-process tests of the origin: raw TCP clients on loopback.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Reads one response: returns (head, body). Requires Content-Length.
+async fn read_response(stream: &mut TcpStream, head_only: bool) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "EOF before the end of the head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = buf[head_end..].to_vec();
+    if !head_only {
+        while body.len() < len {
+            let mut chunk = vec![0u8; 65536];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "EOF in the body");
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    (head, body)
+}
+
+#[tokio::test]
+async fn get_returns_the_exact_body_and_keeps_alive() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    for path in ["/", "/any/path?x=1", "/again"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let (head, body) = timeout(LIMIT, read_response(&mut stream, false))
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body.len(), DEFAULT_BODY_BYTES);
+    }
+    assert_eq!(origin.requests(), 3);
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_gets_content_length_without_body() {
+    let cfg = OriginConfig {
+        body_bytes: 10,
+        ..OriginConfig::default()
+    };
+    let origin = Origin::bind(cfg).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    stream
+        .write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = timeout(LIMIT, read_response(&mut stream, true))
+        .await
+        .unwrap();
+    assert!(head.contains("content-length: 10"), "{head}");
+    // The pipelined GET's response follows directly: HEAD carried no body.
+    assert!(body.is_empty() || body.starts_with(b"HTTP/1.1 200"));
+    let mut stream_rest = body;
+    while !stream_rest.ends_with(b"abcdefghi\n") {
+        let mut chunk = [0u8; 1024];
+        let n = timeout(LIMIT, stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        stream_rest.extend_from_slice(&chunk[..n]);
+    }
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn delay_is_applied() {
+    let cfg = OriginConfig {
+        delay: Some(Duration::from_millis(100)),
+        ..OriginConfig::default()
+    };
+    let origin = Origin::bind(cfg).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    let start = Instant::now();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, body) = timeout(LIMIT, read_response(&mut stream, false))
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert_eq!(body.len(), DEFAULT_BODY_BYTES);
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_connections() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let addr = origin.addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    timeout(LIMIT, read_response(&mut stream, false))
+        .await
+        .unwrap();
+    timeout(LIMIT, origin.shutdown()).await.unwrap();
+    let mut rest = Vec::new();
+    let n = timeout(LIMIT, stream.read_to_end(&mut rest)).await.unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "connection still open: {n:?}");
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
+
+#[test]
+fn body_has_the_requested_size() {
+    assert_eq!(body_of(0).len(), 0);
+    assert_eq!(body_of(1), b"\n");
+    assert_eq!(body_of(32_987).len(), 32_987);
+}
