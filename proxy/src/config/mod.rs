@@ -1,0 +1,292 @@
+//! refproxy's configuration file: TOML parsed into a raw serde form and validated
+//! into a typed [`Config`].
+//!
+//! ```toml
+//! listen = ["127.0.0.1:8080"]            # one or more listening addresses (port 0 allowed)
+//! origins = ["127.0.0.1:9000"]           # one or more origins, used round robin
+//! control_socket = "/tmp/refproxy.sock"  # optional unix control socket
+//! generation_header = false              # add `X-Served-By: gen=<g> pid=<pid>` to responses
+//!
+//! [timeouts]             # humantime durations; every field is optional
+//! connect = "1s"         # connecting to an origin; failure -> 502
+//! header_read = "10s"    # a client must send its request head within this
+//! idle = "60s"           # an idle keep-alive client connection is closed after this
+//! request = "30s"        # origin response head deadline; exceeded -> 504
+//!
+//! [drain]
+//! deadline = "10s"       # hard deadline of a draining process
+//! idle_close = "1s"      # a draining process closes keep-alive connections idle this long
+//!
+//! [reload]
+//! ready_timeout = "5s"   # a new generation not READY within this is abandoned
+//! max_old_generations = 4
+//! ```
+//!
+//! Every error names the file, the line and column, and the field, e.g.
+//! `proxy.toml:1:11: listen[0]: invalid socket address "127.0.0.1:x"`. Unknown
+//! fields are errors.
+
+mod error;
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+pub use error::{ConfigError, Position};
+use raw::RawConfig;
+
+/// A validated refproxy configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Addresses to listen on (`listen`), at least one; port 0 lets the kernel pick.
+    pub listen: Vec<SocketAddr>,
+    /// Origin servers (`origins`), at least one; requests go to them round robin.
+    pub origins: Vec<SocketAddr>,
+    /// Unix control socket (`control_socket`), used for fd passing and commands; none by default.
+    pub control_socket: Option<PathBuf>,
+    /// When true (`generation_header`), every response carries
+    /// `X-Served-By: gen=<generation> pid=<pid>`. Default false.
+    pub generation_header: bool,
+    /// Client and origin timeouts (`[timeouts]`).
+    pub timeouts: Timeouts,
+    /// How a replaced process finishes its connections (`[drain]`).
+    pub drain: DrainConfig,
+    /// Limits of reloads (`[reload]`).
+    pub reload: ReloadConfig,
+}
+
+/// `[timeouts]`: humantime durations such as `"1s"` or `"250ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `connect` (default 1s): connecting to an origin; a failed or timed-out
+    /// connect is answered with 502 Bad Gateway.
+    pub connect: Duration,
+    /// `header_read` (default 10s): a client must send its whole request head
+    /// within this, or the connection is closed.
+    pub header_read: Duration,
+    /// `idle` (default 60s): a keep-alive client connection with no request in
+    /// progress is closed after this long.
+    pub idle: Duration,
+    /// `request` (default 30s): deadline for the origin's response head; when
+    /// exceeded the client gets 504 Gateway Timeout.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(1),
+            header_read: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            request: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[drain]`: how a process that stopped accepting finishes its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// `deadline` (default 10s): hard deadline of the whole drain; connections
+    /// still open then are closed.
+    pub deadline: Duration,
+    /// `idle_close` (default 1s): during a drain, a keep-alive connection that has
+    /// been idle this long (counted from the drain's start at the earliest) is
+    /// closed. A client sending a request at that very moment can see the
+    /// connection close: that is the residual risk of draining keep-alive clients.
+    pub idle_close: Duration,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            deadline: Duration::from_secs(10),
+            idle_close: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[reload]`: limits of a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// `ready_timeout` (default 5s): a new generation that has not reported READY
+    /// within this is abandoned and the old one keeps serving (rollback).
+    pub ready_timeout: Duration,
+    /// `max_old_generations` (default 4, at least 1): how many replaced
+    /// generations may still be draining at once.
+    pub max_old_generations: u32,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            ready_timeout: Duration::from_secs(5),
+            max_old_generations: 4,
+        }
+    }
+}
+
+impl Config {
+    /// A config with the given addresses and every other setting at its default.
+    pub fn new(listen: Vec<SocketAddr>, origins: Vec<SocketAddr>) -> Config {
+        Config {
+            listen,
+            origins,
+            control_socket: None,
+            generation_header: false,
+            timeouts: Timeouts::default(),
+            drain: DrainConfig::default(),
+            reload: ReloadConfig::default(),
+        }
+    }
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates config `text`; `path` is used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| error::from_toml(path, text, &e))?;
+    Validator { text, path }.validate(raw)
+}
+
+/// Turns spans into positions while checking values.
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn at<T>(&self, spanned: &Spanned<T>) -> Position {
+        Position::at(self.path, self.text, Some(spanned.span().start))
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen = self.addrs("listen", &raw.listen)?;
+        for (i, addr) in listen.iter().enumerate() {
+            if let Some(first) = listen[..i].iter().position(|a| a == addr && a.port() != 0) {
+                return Err(ConfigError::Duplicate {
+                    at: self.at(&raw.listen.get_ref()[i]),
+                    field: format!("listen[{i}]"),
+                    addr: addr.to_string(),
+                    first: format!("listen[{first}]"),
+                });
+            }
+        }
+        let origins = self.addrs("origins", &raw.origins)?;
+        let control_socket = match &raw.control_socket {
+            Some(s) if s.get_ref().is_empty() => {
+                return Err(self.invalid(s, "control_socket", "empty path"));
+            }
+            Some(s) => Some(PathBuf::from(s.get_ref())),
+            None => None,
+        };
+        let d = Timeouts::default();
+        let t = &raw.timeouts;
+        let timeouts = Timeouts {
+            connect: self.duration("timeouts.connect", &t.connect, d.connect)?,
+            header_read: self.duration("timeouts.header_read", &t.header_read, d.header_read)?,
+            idle: self.duration("timeouts.idle", &t.idle, d.idle)?,
+            request: self.duration("timeouts.request", &t.request, d.request)?,
+        };
+        let d = DrainConfig::default();
+        let drain = DrainConfig {
+            deadline: self.duration("drain.deadline", &raw.drain.deadline, d.deadline)?,
+            idle_close: self.duration("drain.idle_close", &raw.drain.idle_close, d.idle_close)?,
+        };
+        let d = ReloadConfig::default();
+        let max_old_generations = match &raw.reload.max_old_generations {
+            None => d.max_old_generations,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v) if v >= 1 => v,
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        at: self.at(n),
+                        field: "reload.max_old_generations".to_owned(),
+                        value: n.get_ref().to_string(),
+                        message: "must be a whole number of at least 1, got".to_owned(),
+                    });
+                }
+            },
+        };
+        let reload = ReloadConfig {
+            ready_timeout: self.duration(
+                "reload.ready_timeout",
+                &raw.reload.ready_timeout,
+                d.ready_timeout,
+            )?,
+            max_old_generations,
+        };
+        Ok(Config {
+            listen,
+            origins,
+            control_socket,
+            generation_header: raw.generation_header,
+            timeouts,
+            drain,
+            reload,
+        })
+    }
+
+    fn invalid(&self, value: &Spanned<String>, field: &str, message: &str) -> ConfigError {
+        ConfigError::InvalidValue {
+            at: self.at(value),
+            field: field.to_owned(),
+            value: value.get_ref().clone(),
+            message: message.to_owned(),
+        }
+    }
+
+    fn addrs(
+        &self,
+        field: &str,
+        list: &Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return Err(ConfigError::Empty {
+                at: self.at(list),
+                field: field.to_owned(),
+            });
+        }
+        list.get_ref()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.get_ref().trim().parse::<SocketAddr>().map_err(|_| {
+                    self.invalid(s, &format!("{field}[{i}]"), "invalid socket address")
+                })
+            })
+            .collect()
+    }
+
+    fn duration(
+        &self,
+        field: &str,
+        value: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        match humantime::parse_duration(value.get_ref().trim()) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(self.invalid(value, field, "duration must be positive, got")),
+            Err(_) => Err(self.invalid(
+                value,
+                field,
+                "invalid duration (expected e.g. \"500ms\" or \"10s\")",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

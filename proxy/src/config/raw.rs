@@ -1,0 +1,48 @@
+//! The config file as written: serde types with spans, before validation.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The top level of a refproxy config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) listen: Spanned<Vec<Spanned<String>>>,
+    pub(crate) origins: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(crate) control_socket: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) generation_header: bool,
+    #[serde(default)]
+    pub(crate) timeouts: RawTimeouts,
+    #[serde(default)]
+    pub(crate) drain: RawDrain,
+    #[serde(default)]
+    pub(crate) reload: RawReload,
+}
+
+/// `[timeouts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeouts {
+    pub(crate) connect: Option<Spanned<String>>,
+    pub(crate) header_read: Option<Spanned<String>>,
+    pub(crate) idle: Option<Spanned<String>>,
+    pub(crate) request: Option<Spanned<String>>,
+}
+
+/// `[drain]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrain {
+    pub(crate) deadline: Option<Spanned<String>>,
+    pub(crate) idle_close: Option<Spanned<String>>,
+}
+
+/// `[reload]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReload {
+    pub(crate) ready_timeout: Option<Spanned<String>>,
+    pub(crate) max_old_generations: Option<Spanned<i64>>,
+}

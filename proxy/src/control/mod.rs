@@ -1,0 +1,109 @@
+//! The unix control socket: where a new process (or an operator) finds the running one.
+//!
+//! [`ControlPath`] owns the socket file; [`listen`] accepts connections and turns each
+//! connection's first message into a [`Request`] for the owner (a serving process or a
+//! master), which answers on the connection. [`protocol`] is the handoff spoken on it.
+
+pub mod protocol;
+mod socket;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reloadbench_model::event::ReloadMode;
+use tokio::net::UnixListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::fdpass::Channel;
+use protocol::Message;
+
+pub use socket::{ControlPath, Disowner};
+
+/// Step timeout of control connections (each message exchanged).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of the control socket.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// A live process already answers on the path.
+    #[error("control socket {0} is in use by a running process")]
+    InUse(PathBuf),
+    /// A file operation on the path failed.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl ControlError {
+    fn io(path: &Path, source: std::io::Error) -> ControlError {
+        ControlError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A request that arrived on the control socket; the owner answers on `chan`.
+#[derive(Debug)]
+pub enum Request {
+    /// A new process wants to replace this one.
+    Upgrade {
+        /// The connection, after `Hello`.
+        chan: Channel,
+        /// The new process's pid.
+        pid: u32,
+        /// How it replaces this one.
+        mode: ReloadMode,
+    },
+    /// Replace the worker (master only).
+    Reload {
+        /// The connection, after `Reload`.
+        chan: Channel,
+    },
+}
+
+/// Accepts control connections until the returned task is aborted or the receiver dropped.
+pub fn listen(listener: UnixListener) -> (JoinHandle<()>, mpsc::Receiver<Request>) {
+    let (tx, rx) = mpsc::channel(8);
+    let task = tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    continue;
+                }
+            };
+            if tx.is_closed() {
+                return;
+            }
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut chan = Channel::new(stream, STEP_TIMEOUT);
+                let request = match chan.recv::<Message>().await {
+                    Ok(Message::Hello { pid, mode }) => Request::Upgrade { chan, pid, mode },
+                    Ok(Message::Reload) => Request::Reload { chan },
+                    Ok(other) => {
+                        let reason = format!("unexpected first message {other:?}");
+                        let _ = chan.send(&Message::Error { reason }).await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!("control connection: {e}");
+                        return;
+                    }
+                };
+                let _ = tx.send(request).await;
+            });
+        }
+    });
+    (task, rx)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,335 @@
+//! The handoff protocol spoken over a control connection.
+//!
+//! ```text
+//! new → old  Hello { pid, mode }
+//! old → new  Welcome { generation, pid, addrs, sockets }    | Refused { reason }
+//! old → new  Batch { index, addrs } + SCM_RIGHTS fds        (fd-pass and master-worker only,
+//! new → old  Ack { index, received }                         one ack per batch, ≤ 16 fds each)
+//! new → old  Commit { pid, generation, takes_path }          (after the new process is READY)
+//!            | Fail { reason }
+//! old → new  Committed                                       (the old stops accepting, drains)
+//! ```
+//! `Welcome.generation` is the generation the new process takes (old + 1); `sockets` is the
+//! count announced before any batch; `addrs` are the old process's bound addresses (naive
+//! reloads bind those). A master also accepts `Reload` (answered `Reloaded` or `Error`).
+
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use reloadbench_model::event::ReloadMode;
+use serde::{Deserialize, Serialize};
+
+use crate::fdpass::{Channel, FdPassError, MAX_FDS_PER_MESSAGE};
+use crate::listeners::Listener;
+
+/// One message of the control protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// A new process asks to replace the owner.
+    Hello {
+        /// The new process's pid.
+        pid: u32,
+        /// How it replaces the owner.
+        mode: ReloadMode,
+    },
+    /// The owner accepts the upgrade.
+    Welcome {
+        /// The generation the new process takes.
+        generation: u64,
+        /// The owner's pid.
+        pid: u32,
+        /// The owner's listening addresses.
+        addrs: Vec<SocketAddr>,
+        /// How many sockets follow in batches.
+        sockets: u32,
+    },
+    /// The owner refuses (e.g. "reload in progress").
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// A batch of listening sockets; the fds travel with this message, one per address.
+    Batch {
+        /// Batch number, from 0.
+        index: u32,
+        /// The address of each fd, in order.
+        addrs: Vec<SocketAddr>,
+    },
+    /// The new process received a batch.
+    Ack {
+        /// Batch number.
+        index: u32,
+        /// Fds received.
+        received: u32,
+    },
+    /// The new process gives up before READY.
+    Fail {
+        /// Why.
+        reason: String,
+    },
+    /// The new process is READY: the owner may stop accepting.
+    Commit {
+        /// The new process's pid.
+        pid: u32,
+        /// The new process's generation.
+        generation: u64,
+        /// Whether the new process takes over the control socket path (it renames its own
+        /// socket over it after `Committed`); if not, the old process keeps removing it.
+        #[serde(default)]
+        takes_path: bool,
+    },
+    /// The owner accepted the commit and drains.
+    Committed,
+    /// Ask a master to replace its worker.
+    Reload,
+    /// A master replaced its worker.
+    Reloaded {
+        /// The new worker's generation.
+        generation: u64,
+        /// The new worker's pid.
+        pid: u32,
+    },
+    /// A request failed.
+    Error {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Errors of the handoff protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffError {
+    /// The channel failed (timeout, closed, I/O).
+    #[error(transparent)]
+    Channel(#[from] FdPassError),
+    /// The peer sent something unexpected.
+    #[error("protocol error: expected {expected}, got {got:?}")]
+    Unexpected {
+        /// What was expected.
+        expected: &'static str,
+        /// What came.
+        got: Box<Message>,
+    },
+    /// The owner refused the upgrade.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The new process gave up.
+    #[error("the new process failed: {0}")]
+    Failed(String),
+    /// A batch did not carry one fd per address, or the count did not add up.
+    #[error("bad batch: {0}")]
+    BadBatch(String),
+    /// The commit named the wrong pid or generation.
+    #[error("bad commit: {0}")]
+    BadCommit(String),
+    /// A received fd is not a usable listener.
+    #[error(transparent)]
+    Listener(#[from] crate::listeners::ListenerError),
+}
+
+fn unexpected(expected: &'static str, got: Message) -> HandoffError {
+    match got {
+        Message::Refused { reason } => HandoffError::Refused(reason),
+        Message::Fail { reason } => HandoffError::Failed(reason),
+        got => HandoffError::Unexpected {
+            expected,
+            got: Box::new(got),
+        },
+    }
+}
+
+/// What the owner offers a new process.
+#[derive(Debug)]
+pub struct Offer<'a> {
+    /// The generation the new process takes.
+    pub generation: u64,
+    /// The owner's listeners.
+    pub listeners: &'a [Listener],
+    /// Whether to send the sockets (false for naive reloads).
+    pub send_sockets: bool,
+    /// The pid the commit must name; `None` checks it against the peer's credentials instead
+    /// (a socketpair's credentials are its creator's, so a master names the child's pid).
+    pub expect_pid: Option<u32>,
+}
+
+/// A commit the owner accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The new process's pid.
+    pub pid: u32,
+    /// Whether it takes over the control socket path.
+    pub takes_path: bool,
+}
+
+/// Owner side, after `Hello`: sends the welcome and the sockets batch by batch (each
+/// acknowledged), then waits up to `ready_timeout` for the commit.
+///
+/// Calls `on_handed_over(count)` once every batch is acknowledged.
+pub async fn give(
+    chan: &mut Channel,
+    offer: &Offer<'_>,
+    ready_timeout: Duration,
+    on_handed_over: impl FnOnce(u32),
+) -> Result<Accepted, HandoffError> {
+    let sockets = if offer.send_sockets {
+        offer.listeners.len() as u32
+    } else {
+        0
+    };
+    chan.send(&Message::Welcome {
+        generation: offer.generation,
+        pid: std::process::id(),
+        addrs: offer.listeners.iter().map(|l| l.addr).collect(),
+        sockets,
+    })
+    .await?;
+    if offer.send_sockets {
+        for (index, batch) in offer.listeners.chunks(MAX_FDS_PER_MESSAGE).enumerate() {
+            let index = index as u32;
+            let fds: Vec<_> = batch.iter().map(|l| l.fd.as_fd()).collect();
+            let addrs = batch.iter().map(|l| l.addr).collect();
+            chan.send_with_fds(&Message::Batch { index, addrs }, &fds)
+                .await?;
+            match chan.recv().await? {
+                Message::Ack { index: i, received }
+                    if i == index && received as usize == fds.len() => {}
+                got => return Err(unexpected("ack", got)),
+            }
+        }
+        on_handed_over(sockets);
+    }
+    match chan.recv_within(ready_timeout).await {
+        Ok(Message::Commit {
+            pid,
+            generation,
+            takes_path,
+        }) => {
+            if generation != offer.generation {
+                return Err(HandoffError::BadCommit(format!(
+                    "generation {generation}, expected {}",
+                    offer.generation
+                )));
+            }
+            let expected = match offer.expect_pid {
+                Some(p) => Some(p),
+                None => chan
+                    .stream()
+                    .peer_cred()
+                    .ok()
+                    .and_then(|c| c.pid())
+                    .map(|p| p as u32),
+            };
+            if let Some(peer) = expected.filter(|p| *p != pid) {
+                return Err(HandoffError::BadCommit(format!(
+                    "pid {pid} but the peer is {peer}"
+                )));
+            }
+            Ok(Accepted { pid, takes_path })
+        }
+        Ok(got) => Err(unexpected("commit", got)),
+        Err(FdPassError::Timeout(..)) => Err(HandoffError::Failed(format!(
+            "not ready within reload.ready_timeout ({})",
+            humantime::format_duration(ready_timeout)
+        ))),
+        Err(FdPassError::Closed) => Err(HandoffError::Failed("exited before READY".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a new process learned and received from the owner.
+#[derive(Debug)]
+pub struct Taken {
+    /// The generation to take.
+    pub generation: u64,
+    /// The owner's pid.
+    pub owner_pid: u32,
+    /// The owner's listening addresses.
+    pub owner_addrs: Vec<SocketAddr>,
+    /// The sockets received (empty for naive reloads).
+    pub listeners: Vec<Listener>,
+}
+
+/// New-process side: says hello and receives the welcome and the sockets.
+pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, HandoffError> {
+    chan.send(&Message::Hello {
+        pid: std::process::id(),
+        mode,
+    })
+    .await?;
+    let (generation, owner_pid, owner_addrs, sockets) = match chan.recv().await? {
+        Message::Welcome {
+            generation,
+            pid,
+            addrs,
+            sockets,
+        } => (generation, pid, addrs, sockets),
+        got => return Err(unexpected("welcome", got)),
+    };
+    let mut listeners = Vec::with_capacity(sockets as usize);
+    let mut index = 0u32;
+    while listeners.len() < sockets as usize {
+        let step = Duration::from_secs(10);
+        let (msg, fds) = chan.recv_with_fds::<Message>(step).await?;
+        let addrs = match msg {
+            Message::Batch { index: i, addrs } if i == index => addrs,
+            got => return Err(unexpected("batch", got)),
+        };
+        if addrs.len() != fds.len() || listeners.len() + fds.len() > sockets as usize {
+            return Err(HandoffError::BadBatch(format!(
+                "batch {index}: {} addresses, {} fds, {} of {sockets} received before",
+                addrs.len(),
+                fds.len(),
+                listeners.len()
+            )));
+        }
+        let received = fds.len() as u32;
+        for (addr, fd) in addrs.iter().zip(fds) {
+            let l = Listener::from_inherited(&addr.to_string(), fd)?;
+            if l.addr != *addr {
+                return Err(HandoffError::BadBatch(format!(
+                    "fd named {addr} is bound to {}",
+                    l.addr
+                )));
+            }
+            listeners.push(l);
+        }
+        chan.send(&Message::Ack { index, received }).await?;
+        index += 1;
+    }
+    Ok(Taken {
+        generation,
+        owner_pid,
+        owner_addrs,
+        listeners,
+    })
+}
+
+/// New-process side, once READY: commits and waits for the owner's confirmation.
+/// `takes_path`: this process will rename its control socket over the owner's path.
+pub async fn commit(
+    chan: &mut Channel,
+    generation: u64,
+    takes_path: bool,
+) -> Result<(), HandoffError> {
+    chan.send(&Message::Commit {
+        pid: std::process::id(),
+        generation,
+        takes_path,
+    })
+    .await?;
+    match chan.recv().await? {
+        Message::Committed => Ok(()),
+        got => Err(unexpected("committed", got)),
+    }
+}
+
+/// New-process side: tells the owner this attempt failed (best effort).
+pub async fn fail(chan: &mut Channel, reason: &str) {
+    let _ = chan
+        .send(&Message::Fail {
+            reason: reason.to_owned(),
+        })
+        .await;
+}

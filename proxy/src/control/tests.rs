@@ -1,0 +1,103 @@
+//! The handoff protocol between two in-process ends.
+
+use std::time::Duration;
+
+use reloadbench_model::event::ReloadMode;
+use tokio::net::UnixStream;
+
+use super::protocol::{self, HandoffError, Message, Offer};
+use crate::fdpass::Channel;
+use crate::listeners::Listener;
+
+fn pair() -> (Channel, Channel) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let t = Duration::from_secs(10);
+    (Channel::new(a, t), Channel::new(b, t))
+}
+
+fn listeners(n: usize) -> Vec<Listener> {
+    (0..n)
+        .map(|_| Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
+    let (mut old, mut new) = pair();
+    let ls = listeners(20); // two batches: 16 + 4
+    let addrs: Vec<_> = ls.iter().map(|l| l.addr).collect();
+    let owner = tokio::spawn(async move {
+        let hello: Message = old.recv().await.unwrap();
+        assert!(matches!(
+            hello,
+            Message::Hello {
+                mode: ReloadMode::FdPass,
+                ..
+            }
+        ));
+        let offer = Offer {
+            generation: 7,
+            listeners: &ls,
+            send_sockets: true,
+            expect_pid: None,
+        };
+        let mut handed = 0;
+        let accepted = protocol::give(&mut old, &offer, Duration::from_secs(10), |n| handed = n)
+            .await
+            .unwrap();
+        assert!(accepted.takes_path);
+        let pid = accepted.pid;
+        old.send(&Message::Committed).await.unwrap();
+        (pid, handed)
+    });
+    let taken = protocol::take(&mut new, ReloadMode::FdPass).await.unwrap();
+    assert_eq!(taken.generation, 7);
+    let got: Vec<_> = taken.listeners.iter().map(|l| l.addr).collect();
+    assert_eq!(got, addrs);
+    protocol::commit(&mut new, 7, true).await.unwrap();
+    let (pid, handed) = owner.await.unwrap();
+    assert_eq!(pid, std::process::id());
+    assert_eq!(handed, 20);
+}
+
+#[tokio::test]
+async fn a_wrong_generation_and_a_silent_peer_fail_the_handoff() {
+    let (mut old, mut new) = pair();
+    let ls = listeners(1);
+    let offer = Offer {
+        generation: 2,
+        listeners: &ls,
+        send_sockets: false,
+        expect_pid: None,
+    };
+    let peer = tokio::spawn(async move {
+        let _ = protocol::take(&mut new, ReloadMode::Naive).await.unwrap();
+        new.send(&Message::Commit {
+            pid: std::process::id(),
+            generation: 9,
+            takes_path: false,
+        })
+        .await
+        .unwrap();
+        new
+    });
+    let _hello: Message = old.recv().await.unwrap();
+    let err = protocol::give(&mut old, &offer, Duration::from_secs(10), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HandoffError::BadCommit(_)), "{err}");
+    let _new = peer.await.unwrap();
+
+    let (mut old, mut new) = pair();
+    new.send(&Message::Hello {
+        pid: 1,
+        mode: ReloadMode::Naive,
+    })
+    .await
+    .unwrap();
+    let _hello: Message = old.recv().await.unwrap();
+    let err = protocol::give(&mut old, &offer, Duration::from_millis(100), |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ready_timeout"), "{err}");
+}

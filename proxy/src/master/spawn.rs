@@ -1,0 +1,167 @@
+//! Starting one worker: spawn `refproxy --worker FD` with one end of a socketpair, relay its
+//! events, hand it the listening sockets over the socketpair, and wait for its commit.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use reloadbench_model::event::ReloadMode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::control::STEP_TIMEOUT;
+use crate::control::protocol::{self, Message, Offer};
+use crate::fdpass::Channel;
+use crate::listeners::Listener;
+use crate::phase::Events;
+
+/// What every worker is started with.
+#[derive(Debug, Clone)]
+pub(super) struct Spec {
+    pub(super) config: PathBuf,
+    /// Fault injection for replacement workers (generation ≥ 2).
+    pub(super) fail_before_ready: bool,
+    pub(super) ready_timeout: Duration,
+}
+
+/// News about worker processes, for the master loop.
+#[derive(Debug)]
+pub(super) enum Note {
+    /// A worker process exists.
+    Started(u32),
+    /// A worker process exited and was reaped.
+    Exited(u32, std::process::ExitStatus),
+}
+
+/// A worker that committed.
+#[derive(Debug)]
+pub(super) struct Worker {
+    pub(super) pid: u32,
+    pub(super) generation: u64,
+    /// The master's end of the socketpair; the worker stops when it closes.
+    pub(super) _link: Channel,
+}
+
+/// Spawns a worker of `generation`, hands it `listeners`, waits for its commit. On failure
+/// the worker is killed and the reason returned.
+pub(super) async fn spawn_worker(
+    spec: &Spec,
+    generation: u64,
+    listeners: &[Listener],
+    events: &Events,
+    notes: &mpsc::Sender<Note>,
+) -> Result<Worker, String> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    // The worker's end must survive exec. Only the master loop spawns, one worker at a time,
+    // so no other child can inherit it.
+    fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| format!("fcntl: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config")
+        .arg(&spec.config)
+        .arg("--worker")
+        .arg(theirs.as_raw_fd().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env_remove("NOTIFY_SOCKET");
+    if spec.fail_before_ready && generation > 1 {
+        cmd.arg("--fail-before-ready");
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("spawn worker: {e}"))?;
+    drop(theirs);
+    let pid = child.id().ok_or("the worker exited at spawn")?;
+    let _ = notes.send(Note::Started(pid)).await;
+    let stdout = child.stdout.take();
+    tokio::spawn(relay_and_reap(
+        child,
+        stdout,
+        events.clone(),
+        notes.clone(),
+        pid,
+    ));
+
+    let result = handoff(ours, spec, generation, listeners, pid).await;
+    match result {
+        Ok(_link) => Ok(Worker {
+            pid,
+            generation,
+            _link,
+        }),
+        Err(reason) => {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            Err(reason)
+        }
+    }
+}
+
+async fn handoff(
+    ours: std::os::unix::net::UnixStream,
+    spec: &Spec,
+    generation: u64,
+    listeners: &[Listener],
+    pid: u32,
+) -> Result<Channel, String> {
+    ours.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let stream = tokio::net::UnixStream::from_std(ours).map_err(|e| e.to_string())?;
+    let mut link = Channel::new(stream, STEP_TIMEOUT);
+    match link.recv::<Message>().await {
+        Ok(Message::Hello {
+            mode: ReloadMode::MasterWorker,
+            ..
+        }) => {}
+        Ok(other) => return Err(format!("worker said {other:?} instead of hello")),
+        Err(e) => return Err(format!("worker did not say hello: {e}")),
+    }
+    let offer = Offer {
+        generation,
+        listeners,
+        send_sockets: true,
+        expect_pid: Some(pid),
+    };
+    protocol::give(&mut link, &offer, spec.ready_timeout, |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    link.send(&Message::Committed)
+        .await
+        .map_err(|e| format!("confirming the commit: {e}"))?;
+    Ok(link)
+}
+
+/// Copies the worker's event lines to the master's events, then reaps it.
+async fn relay_and_reap(
+    mut child: Child,
+    stdout: Option<ChildStdout>,
+    events: Events,
+    notes: mpsc::Sender<Note>,
+    pid: u32,
+) {
+    if let Some(stdout) = stdout {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(mut line)) => {
+                    line.push('\n');
+                    events.write_line(&line);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("reading worker {pid}'s events: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    match child.wait().await {
+        Ok(status) => {
+            let _ = notes.send(Note::Exited(pid, status)).await;
+        }
+        Err(e) => tracing::error!("waiting for worker {pid}: {e}"),
+    }
+}

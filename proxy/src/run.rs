@@ -1,0 +1,130 @@
+//! The top of the program: parse the command line, pick the mode, map errors to exit codes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reloadbench_model::event::EventKind;
+
+use crate::cli::{Cli, Command, ServeArgs};
+use crate::config;
+use crate::control::ControlPath;
+use crate::error::ProxyError;
+use crate::instance::{Instance, Setup};
+use crate::listeners;
+use crate::master;
+use crate::phase::{Events, Notifier};
+use crate::upgrade::{self, UpgradeArgs};
+
+/// Runs refproxy as the command line asks; returns the process exit code
+/// (0 success, 1 runtime failure, 2 invalid config or usage).
+pub fn run(cli: Cli) -> i32 {
+    init_logging();
+    match cli.command {
+        Some(Command::Check { config }) => check(&config),
+        None => serve(cli.serve),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REFPROXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check(path: &std::path::Path) -> i32 {
+    match config::load(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("refproxy: {e}");
+            2
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> i32 {
+    let Some(config) = args.config.clone() else {
+        eprintln!("refproxy: --config is required");
+        return 2;
+    };
+    let events = match Events::open(&args.events) {
+        Ok(e) => e,
+        Err(source) => {
+            eprintln!(
+                "refproxy: {}",
+                ProxyError::Events {
+                    path: PathBuf::from(&args.events),
+                    source
+                }
+            );
+            return 1;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("refproxy: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(serve_mode(&args, config, events.clone()));
+    // Connections still open after a fast stop are cut here, without waiting.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("refproxy: {e}");
+            let code = e.exit_code();
+            events.emit(EventKind::Exited {
+                generation: 0,
+                code,
+            });
+            code
+        }
+    }
+}
+
+async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result<i32, ProxyError> {
+    let notifier = Notifier::from_env();
+    if let Some(fd) = args.worker {
+        let link = master::worker::link_from_fd(fd)?;
+        return master::worker::run(&config, link, args.fail_before_ready, events).await;
+    }
+    if args.master {
+        return master::run(&config, args.fail_before_ready, events, notifier).await;
+    }
+    if let (Some(from), Some(mode)) = (&args.upgrade_from, args.mode) {
+        let up = UpgradeArgs {
+            config: &config,
+            from,
+            mode,
+            fail_before_ready: args.fail_before_ready,
+        };
+        return upgrade::run(up, events, notifier).await;
+    }
+    let cfg = Arc::new(config::load(&config)?);
+    let listeners = listeners::bind_all(&cfg.listen)?;
+    let control = cfg
+        .control_socket
+        .as_deref()
+        .map(ControlPath::bind)
+        .transpose()?;
+    let instance = Instance::start(Setup {
+        cfg,
+        generation: args.generation,
+        listeners,
+        events,
+        notifier: notifier.clone(),
+    })?;
+    instance.announce_ready();
+    notifier.ready(false);
+    Ok(instance.run(control, None).await)
+}

@@ -1,0 +1,61 @@
+//! The accept loop of one listening socket.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::Shared;
+use super::conn;
+
+/// Pause after an accept error caused by resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
+/// Pause after any other accept error, so that a persistent error never spins.
+const ERROR_BACKOFF: Duration = Duration::from_millis(5);
+
+/// Decrements the running-accept-loop count when the loop ends, panics included.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.accepting.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Accepts connections until told to stop, then drops the listener handle.
+pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let running = Running(shared.clone());
+    let mut stop = shared.stop_accept.subscribe();
+    loop {
+        if *stop.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let open = conn::OpenGuard::new(shared.clone());
+                    tokio::spawn(conn::serve_connection(stream, peer, open));
+                }
+                Err(e) => {
+                    let pause = if is_exhaustion(&e) { EXHAUSTED_BACKOFF } else { ERROR_BACKOFF };
+                    tracing::warn!(error = %e, ?pause, "accept failed");
+                    tokio::time::sleep(pause).await;
+                }
+            },
+        }
+    }
+    // Dropping closes only this process's handle; never shut the shared socket down.
+    drop(listener);
+    drop(running);
+}
+
+/// Whether an accept error means the process or system ran out of a resource.
+fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

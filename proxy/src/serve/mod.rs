@@ -1,0 +1,263 @@
+//! Serving client connections on given listeners, and draining them.
+//!
+//! [`Server::start`] takes already-bound listening sockets (bound here, inherited
+//! or received by fd passing), accepts on each, and serves every connection on
+//! its own task with hyper's HTTP/1.1 server and the [`Forwarder`].
+//!
+//! Drain policy (what makes a reload lose nothing):
+//! - once draining, the next response on every connection carries
+//!   `Connection: close`, and the connection closes after it;
+//! - an idle keep-alive connection is kept until it sends its next request
+//!   (answered with `Connection: close`), or closed once it has been idle for
+//!   `drain.idle_close` (counted from the drain's start at the earliest). A
+//!   connection that has started sending a request head is not idle. Closing an
+//!   idle connection is the residual risk: a request sent at that very moment is
+//!   lost. These closes are counted in [`DrainReport::idle_closed`];
+//! - `drain.deadline` bounds the whole drain: connections still open then are
+//!   closed ([`DrainReport::forced`]);
+//! - [`Server::drain`] resolves as soon as the last connection is done.
+//!
+//! Listening sockets are never `shutdown()`: another process may share them.
+//! Stopping to accept only drops this process's handles.
+
+mod accept;
+mod body;
+mod conn;
+mod io;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::forward::Forwarder;
+
+/// Who is serving: put in events and the optional generation header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Process id of the serving process.
+    pub pid: u32,
+    /// Generation of the serving process: 1 for the first, +1 per reload.
+    pub generation: u64,
+}
+
+/// What a drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Client connections open when the drain started.
+    pub open_at_start: u64,
+    /// Connections still open at the drain deadline, closed by force.
+    pub forced: u64,
+    /// Idle keep-alive connections closed after `drain.idle_close` (the residual risk).
+    pub idle_closed: u64,
+}
+
+/// Errors of starting a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// [`Server::start`] was called outside a tokio runtime.
+    #[error("the server must be started inside a tokio runtime")]
+    NoRuntime,
+    /// No listener was given.
+    #[error("no listening socket to serve on")]
+    NoListeners,
+    /// A listening socket could not be prepared for tokio.
+    #[error("cannot use listening socket {addr}: {source}")]
+    Listener {
+        /// The socket's local address, or `?` when it cannot be read.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the server is in its life; connection tasks watch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Serving normally.
+    Serving,
+    /// Draining since the given instant.
+    Draining(Instant),
+    /// The drain deadline passed: close now.
+    Force,
+}
+
+/// State shared by the server handle, accept loops and connection tasks.
+pub(crate) struct Shared {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) forwarder: Forwarder,
+    pub(crate) http: hyper::server::conn::http1::Builder,
+    /// Checked when each response is built: set means `Connection: close`.
+    pub(crate) draining: AtomicBool,
+    pub(crate) phase: watch::Sender<Phase>,
+    /// Open client connections.
+    pub(crate) open: watch::Sender<u64>,
+    /// Accept loops still running.
+    pub(crate) accepting: watch::Sender<usize>,
+    /// Set to make the accept loops stop.
+    pub(crate) stop_accept: watch::Sender<bool>,
+    pub(crate) idle_closed: AtomicU64,
+    /// Reference point of the per-connection timestamps.
+    pub(crate) epoch: Instant,
+}
+
+impl Shared {
+    /// Nanoseconds since [`Shared::epoch`].
+    pub(crate) fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A running HTTP server on a set of listeners. Dropping it stops accepting;
+/// connections already open are served until they end.
+pub struct Server {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+}
+
+/// Largest request head accepted; larger heads get 431.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+impl Server {
+    /// Starts accepting on the given (already bound) listeners and serving with `cfg`.
+    /// The listeners are switched to non-blocking mode here.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn start(
+        listeners: Vec<std::net::TcpListener>,
+        cfg: Arc<Config>,
+        id: Identity,
+    ) -> Result<Server, ServeError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ServeError::NoRuntime);
+        }
+        if listeners.is_empty() {
+            return Err(ServeError::NoListeners);
+        }
+        let mut tokio_listeners = Vec::with_capacity(listeners.len());
+        let mut addrs = Vec::with_capacity(listeners.len());
+        for l in listeners {
+            let addr = l.local_addr();
+            let name = addr
+                .as_ref()
+                .map_or_else(|_| "?".to_owned(), ToString::to_string);
+            let fail = |source| ServeError::Listener {
+                addr: name.clone(),
+                source,
+            };
+            l.set_nonblocking(true).map_err(fail)?;
+            let t = tokio::net::TcpListener::from_std(l).map_err(fail)?;
+            if let Ok(a) = addr {
+                addrs.push(a);
+            }
+            tokio_listeners.push(t);
+        }
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            // Head and idle timeouts are enforced per connection (see `conn`).
+            .header_read_timeout(None)
+            // hyper's default of 100 headers (on the stack) also answers 431 beyond it.
+            .max_header_size(MAX_HEADER_BYTES);
+        let shared = Arc::new(Shared {
+            forwarder: Forwarder::new(&cfg, id),
+            cfg,
+            http,
+            draining: AtomicBool::new(false),
+            phase: watch::Sender::new(Phase::Serving),
+            open: watch::Sender::new(0),
+            accepting: watch::Sender::new(tokio_listeners.len()),
+            stop_accept: watch::Sender::new(false),
+            idle_closed: AtomicU64::new(0),
+            epoch: Instant::now(),
+        });
+        for l in tokio_listeners {
+            tokio::spawn(accept::accept_loop(l, shared.clone()));
+        }
+        Ok(Server { shared, addrs })
+    }
+
+    /// The local addresses of the listeners being served.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Open client connections right now.
+    pub fn connections(&self) -> u64 {
+        *self.shared.open.borrow()
+    }
+
+    /// Whether the server is draining.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting: the accept tasks end and drop their listener handles
+    /// (listening sockets are never shut down: another process may share them).
+    /// Returns once no accept is in progress.
+    pub async fn stop_accepting(&self) {
+        self.shared.stop_accept.send_replace(true);
+        let mut rx = self.shared.accepting.subscribe();
+        // The sender lives in `shared`, which we hold: the wait cannot fail.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Switches to draining without waiting: the accept loops are told to stop,
+    /// every next response carries `Connection: close`, and the idle-close timers
+    /// start. [`Server::drain`] does this first; calling it earlier is harmless.
+    pub fn start_drain(&self) {
+        self.shared.stop_accept.send_replace(true);
+        self.shared.draining.store(true, Ordering::SeqCst);
+        self.shared.phase.send_if_modified(|p| {
+            if *p == Phase::Serving {
+                *p = Phase::Draining(Instant::now());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Drains (stops accepting first) per the policy in the module docs. Resolves
+    /// when the last connection is done or, at the latest, at `drain.deadline`
+    /// plus the time to close what is left.
+    pub async fn drain(&self) -> DrainReport {
+        let deadline = tokio::time::Instant::now() + self.shared.cfg.drain.deadline;
+        self.start_drain();
+        self.stop_accepting().await;
+        let open_at_start = self.connections();
+        let mut open = self.shared.open.subscribe();
+        let done = tokio::time::timeout_at(deadline, open.wait_for(|n| *n == 0))
+            .await
+            .is_ok();
+        let forced = if done {
+            0
+        } else {
+            let left = *open.borrow();
+            self.shared.phase.send_replace(Phase::Force);
+            // Connection tasks drop their sockets as soon as they see `Force`.
+            let _ = open.wait_for(|n| *n == 0).await;
+            left
+        };
+        DrainReport {
+            open_at_start,
+            forced,
+            idle_closed: self.shared.idle_closed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Server {
+    /// A dropped server stops accepting (its listener handles are dropped);
+    /// connections already open are served until they end.
+    fn drop(&mut self) {
+        self.shared.stop_accept.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! Real-process tests of refproxy's lifecycle: fd-passing, naive and master-worker reloads,
+//! restarts, rollbacks, draining and process cleanup. Heavy tests (`heavy_*`) drive load and
+//! run one at a time under nextest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod cli;
+mod fd_pass;
+mod load;
+mod master;
+mod naive;
+mod rollback;
+mod systemd;

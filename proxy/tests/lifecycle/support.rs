@@ -1,0 +1,364 @@
+//! Test support: a refproxy process in its own process group (killed with it on drop),
+//! its events, its logs, configs in a temp dir, an in-process origin, one-shot requests.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use reloadbench_model::event::{Event, EventKind};
+use reloadbench_origin::{Origin, OriginConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// The refproxy binary under test.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_refproxy");
+
+/// Scales a timeout by `REFPROXY_TEST_SLOW` (a multiplier, default 1) for slow machines.
+pub(crate) fn scaled(secs: u64) -> Duration {
+    let k: u64 = std::env::var("REFPROXY_TEST_SLOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Duration::from_secs(secs * k.max(1))
+}
+
+/// A temp dir holding configs, control sockets and logs of one test.
+pub(crate) struct Scratch {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn control(&self) -> PathBuf {
+        self.path("ctl.sock")
+    }
+
+    /// Writes a config file and returns its path.
+    pub(crate) fn config(&self, name: &str, c: &Conf) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, c.toml(&self.control())).expect("write config");
+        p
+    }
+}
+
+/// The settings tests vary.
+#[derive(Debug, Clone)]
+pub(crate) struct Conf {
+    pub(crate) listen: SocketAddr,
+    pub(crate) origin: SocketAddr,
+    pub(crate) drain_deadline: &'static str,
+    pub(crate) idle_close: &'static str,
+    pub(crate) ready_timeout: &'static str,
+    pub(crate) max_old: u32,
+}
+
+impl Conf {
+    pub(crate) fn new(origin: SocketAddr) -> Conf {
+        Conf {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            origin,
+            drain_deadline: "10s",
+            idle_close: "2s",
+            ready_timeout: "10s",
+            max_old: 8,
+        }
+    }
+
+    pub(crate) fn toml(&self, control: &Path) -> String {
+        format!(
+            "listen = [\"{}\"]\norigins = [\"{}\"]\ncontrol_socket = \"{}\"\ngeneration_header = true\n\
+             [drain]\ndeadline = \"{}\"\nidle_close = \"{}\"\n\
+             [reload]\nready_timeout = \"{}\"\nmax_old_generations = {}\n",
+            self.listen,
+            self.origin,
+            control.display(),
+            self.drain_deadline,
+            self.idle_close,
+            self.ready_timeout,
+            self.max_old
+        )
+    }
+}
+
+/// An in-process origin on port 0 with a small body.
+pub(crate) async fn origin(body: usize, delay: Option<Duration>) -> Origin {
+    Origin::bind(OriginConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        body_bytes: body,
+        delay,
+    })
+    .await
+    .expect("origin")
+}
+
+/// A refproxy process (own process group), its events and its stderr log.
+pub(crate) struct Proxy {
+    child: tokio::process::Child,
+    pub(crate) pid: u32,
+    pgid: Pid,
+    events: mpsc::UnboundedReceiver<Event>,
+    pub(crate) seen: Arc<Mutex<Vec<Event>>>,
+    stderr: PathBuf,
+}
+
+impl Proxy {
+    /// Spawns `refproxy ARGS` with stdout (events) read by a task and stderr in `log`.
+    pub(crate) fn spawn<I, S>(args: I, log: PathBuf) -> Result<Proxy>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Proxy::spawn_env(args, log, None)
+    }
+
+    /// Like [`Proxy::spawn`], with `NOTIFY_SOCKET` set to `notify` if given.
+    pub(crate) fn spawn_env<I, S>(args: I, log: PathBuf, notify: Option<&Path>) -> Result<Proxy>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = tokio::process::Command::new(BIN);
+        match notify {
+            Some(p) => cmd.env("NOTIFY_SOCKET", p),
+            None => cmd.env_remove("NOTIFY_SOCKET"),
+        };
+        let mut child = cmd
+            .args(args)
+            .env("REFPROXY_LOG", "info")
+            .process_group(0)
+            .kill_on_drop(true)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("spawn refproxy")?;
+        let pid = child.id().context("exited at spawn")?;
+        let out = child.stdout.take().context("stdout")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match Event::parse_line(&line) {
+                    Ok(e) => {
+                        seen2.lock().expect("lock").push(e.clone());
+                        let _ = tx.send(e);
+                    }
+                    Err(err) => eprintln!("bad event line {line:?}: {err}"),
+                }
+            }
+        });
+        Ok(Proxy {
+            child,
+            pid,
+            pgid: Pid::from_raw(pid as i32),
+            events: rx,
+            seen,
+            stderr: log,
+        })
+    }
+
+    /// Waits for the first event (from now on) matching `pred`.
+    pub(crate) async fn wait_event(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Result<Event> {
+        let within = scaled(20);
+        let found = tokio::time::timeout(within, async {
+            while let Some(e) = self.events.recv().await {
+                if pred(&e) {
+                    return Some(e);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(e)) => Ok(e),
+            Ok(None) => bail!("stdout closed before {what}\n{}", self.logs()),
+            Err(_) => bail!(
+                "no {what} within {within:?}\n{}{}",
+                self.recent(),
+                self.logs()
+            ),
+        }
+    }
+
+    /// Waits for `ready` and returns its generation and first address.
+    pub(crate) async fn ready(&mut self) -> Result<(u64, SocketAddr)> {
+        let e = self
+            .wait_event("ready", |e| matches!(e.kind, EventKind::Ready { .. }))
+            .await?;
+        match e.kind {
+            EventKind::Ready { generation, addrs } => {
+                let a = addrs.first().context("no address")?.parse()?;
+                Ok((generation, a))
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    pub(crate) fn signal(&self, sig: Signal) -> Result<()> {
+        kill(self.pgid, sig)?;
+        Ok(())
+    }
+
+    /// Waits for the process to exit (with a timeout).
+    pub(crate) async fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(s) => Ok(s?),
+            Err(_) => bail!(
+                "pid {} did not exit within {within:?}\n{}",
+                self.pid,
+                self.logs()
+            ),
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub(crate) async fn stop(&mut self) -> Result<ExitStatus> {
+        self.signal(Signal::SIGTERM)?;
+        self.wait_exit(scaled(20)).await
+    }
+
+    pub(crate) fn logs(&self) -> String {
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        format!(
+            "--- stderr of pid {} ({}):\n{stderr}",
+            self.pid,
+            self.stderr.display()
+        )
+    }
+
+    fn recent(&self) -> String {
+        let seen = self.events_seen();
+        let from = seen.len().saturating_sub(12);
+        seen[from..].iter().map(|e| e.to_line()).collect()
+    }
+
+    pub(crate) fn events_seen(&self) -> Vec<Event> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+    }
+}
+
+/// One `GET /` with `Connection: close`; returns the status and the `X-Served-By` header.
+pub(crate) async fn get(addr: SocketAddr) -> Result<(u16, String)> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .context("no status")?
+            .parse()?;
+        let served_by = text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("x-served-by")
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        anyhow::Ok((status, served_by))
+    };
+    tokio::time::timeout(scaled(10), fut)
+        .await
+        .context("GET timed out")?
+}
+
+/// Whether a process with this pid still exists (zombies count as gone).
+pub(crate) fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits (bounded) until `pid` is gone.
+pub(crate) async fn wait_gone(pid: u32, within: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while alive(pid) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("pid {pid} still alive after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Starts a plain proxy from `config` and waits for its ready event.
+pub(crate) async fn start_plain(
+    s: &Scratch,
+    config: &Path,
+    log: &str,
+) -> Result<(Proxy, SocketAddr)> {
+    let mut p = Proxy::spawn([OsStr::new("--config"), config.as_os_str()], s.path(log))?;
+    let (generation, addr) = p.ready().await?;
+    assert_eq!(generation, 1);
+    Ok((p, addr))
+}
+
+/// Spawns `refproxy --upgrade-from CTL --mode MODE` (plus extra args).
+pub(crate) fn spawn_upgrade(
+    s: &Scratch,
+    config: &Path,
+    mode: &str,
+    extra: &[&str],
+    log: &str,
+) -> Result<Proxy> {
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--upgrade-from"),
+    ];
+    let ctl = s.control();
+    args.push(ctl.as_os_str());
+    args.push(OsStr::new("--mode"));
+    args.push(OsStr::new(mode));
+    args.extend(extra.iter().map(OsStr::new));
+    Proxy::spawn(args, s.path(log))
+}
+
+pub(crate) fn is_reload_done(e: &Event) -> bool {
+    matches!(e.kind, EventKind::ReloadDone { .. })
+}
+
+pub(crate) fn is_reload_failed(e: &Event) -> bool {
+    matches!(e.kind, EventKind::ReloadFailed { .. })
+}
+
+pub(crate) fn is_exited(e: &Event) -> bool {
+    matches!(e.kind, EventKind::Exited { .. })
+}
