@@ -1,1 +1,39 @@
-//! Placeholder.
+//! reloadbench's load generator: ab's command line and output, without ab's
+//! flaws.
+//!
+//! Every request gets exactly one outcome, success or one
+//! [`FailureClass`](reloadbench_model::outcome::FailureClass), time-stamped
+//! on the shared monotonic clock, so that
+//! `planned = ok + failed + not_started` always holds and each failure can
+//! be attributed to the reload that caused it. The run never aborts.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), reloadbench_loadgen::LoadError> {
+//! let mut config = reloadbench_loadgen::LoadConfig::new("http://127.0.0.1:8080/")?;
+//! config.concurrency = 100;
+//! config.requests = Some(100_000);
+//! let run = reloadbench_loadgen::start(config)?;
+//! run.wait_completed(50_000).await; // e.g. trigger a reload half-way
+//! let outcome = run.finish_with_histograms().await?;
+//! println!("{}", reloadbench_loadgen::output::text(&outcome.report));
+//! # Ok(()) }
+//! ```
+//!
+//! [`LoadRun::finish`] returns the [`LoadReport`](reloadbench_model::load::LoadReport)
+//! alone; [`LoadRun::finish_with_histograms`] returns a [`LoadOutcome`] that
+//! also holds one latency HdrHistogram per time bucket, which
+//! [`output::write_hdr_log`] writes as a standard interval log.
+
+mod client;
+mod config;
+mod error;
+pub mod output;
+mod record;
+mod run;
+mod target;
+
+pub use config::LoadConfig;
+pub use error::LoadError;
+pub use record::RequestSample;
+pub use record::report::IntervalHistogram;
+pub use run::{LoadOutcome, LoadRun, Progress, start};

@@ -1,1 +1,151 @@
-fn main() {}
+//! `loadgen`: ab's command line and output, with every request counted once.
+//!
+//! Exit codes: 0 after a completed run (whatever failed on the server's
+//! side), 2 for invalid flags or settings, 1 for loadgen's own errors.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{CommandFactory, Parser};
+use cli::Cli;
+use reloadbench_loadgen::{LoadConfig, LoadOutcome, LoadRun, output};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let body = match &cli.postfile {
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("loadgen: cannot read -p {}: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let config = match cli.to_config(body) {
+        Ok(c) => c,
+        Err(msg) => usage_error(&msg),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(&cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints a usage error the way clap does and exits with code 2.
+fn usage_error(msg: &str) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ValueValidation, msg)
+        .exit()
+}
+
+async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
+    let progress_every = config
+        .requests
+        .filter(|n| *n > 150 && !cli.quiet)
+        .map(|n| n / 10);
+    if !cli.quiet {
+        eprintln!("Benchmarking {} (be patient)", config.url);
+    }
+    let run = match reloadbench_loadgen::start(config) {
+        Ok(r) => r,
+        Err(e @ reloadbench_loadgen::LoadError::InvalidConfig { .. }) => {
+            usage_error(&e.to_string())
+        }
+        Err(e) => return Err(e).context("cannot start the load"),
+    };
+    tokio::select! {
+        () = wait_with_progress(&run, progress_every) => {}
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("loadgen: interrupted, finishing in-flight requests");
+            run.stop();
+        }
+    }
+    let outcome = run
+        .finish_with_histograms()
+        .await
+        .context("load run failed")?;
+    if progress_every.is_some() {
+        eprintln!(
+            "Finished {} requests",
+            outcome.report.ok + outcome.report.failed
+        );
+    }
+    write_outputs(cli, &outcome)
+}
+
+/// Prints ab's "Completed N requests" lines, then waits for the end.
+async fn wait_with_progress(run: &LoadRun, every: Option<u64>) {
+    if let Some(step) = every.filter(|s| *s > 0) {
+        for k in 1..10 {
+            let target = step * k;
+            run.wait_completed(target).await;
+            if run.progress().completed < target {
+                break;
+            }
+            eprintln!("Completed {target} requests");
+        }
+    }
+    run.wait_ended().await;
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_outputs(cli: &Cli, outcome: &LoadOutcome) -> anyhow::Result<()> {
+    let report = &outcome.report;
+    let text = output::text(report);
+    let mut json = serde_json::to_string_pretty(report).context("cannot encode the report")?;
+    json.push('\n');
+    match cli.json.as_deref() {
+        Some("-") => {
+            eprint!("{text}");
+            let mut out = std::io::stdout().lock();
+            out.write_all(json.as_bytes())
+                .context("cannot write to stdout")?;
+            out.flush().context("cannot write to stdout")?;
+        }
+        other => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .context("cannot write to stdout")?;
+            out.flush().context("cannot write to stdout")?;
+            if let Some(path) = other {
+                write_file(path.as_ref(), json.as_bytes())?;
+            }
+        }
+    }
+    if let Some(path) = &cli.csv {
+        write_file(path, output::percentiles_csv(report).as_bytes())?;
+    }
+    if let Some(path) = &cli.gnuplot {
+        let tsv = output::gnuplot_tsv(report.started_mono_ns, &outcome.samples);
+        write_file(path, tsv.as_bytes())?;
+    }
+    if let Some(path) = &cli.hdr {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        output::write_hdr_log(outcome, &mut w)
+            .and_then(|()| w.flush().map_err(Into::into))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! One client: a loop that takes a ticket from the plan, (re)connects when
+//! needed, runs one exchange and records exactly one outcome for it.
+//!
+//! A client never retries a request and never aborts: a refused connect is a
+//! failed request, after which the client backs off (exponentially from
+//! 0.5 ms to 4 ms, reset by a successful connect) instead of spinning.
+
+mod chunked;
+mod connect;
+mod response;
+
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reloadbench_model::load::FailureRecord;
+use reloadbench_model::outcome::FailureClass;
+use tokio::net::TcpStream;
+
+use crate::record::{OkTimes, Recorder};
+use crate::run::{FirstResponse, Shared};
+
+/// Size of each connection's read buffer.
+const BUF_SIZE: usize = 64 * 1024;
+/// First back-off after a refused connect.
+const BACKOFF_MIN: Duration = Duration::from_micros(500);
+/// Largest back-off.
+const BACKOFF_MAX: Duration = Duration::from_millis(4);
+
+/// What every client of a run shares (read-only).
+#[derive(Debug)]
+pub(crate) struct ClientCtx {
+    /// Target address.
+    pub(crate) addr: SocketAddr,
+    /// Request bytes.
+    pub(crate) request: Vec<u8>,
+    /// Keep connections alive.
+    pub(crate) keep_alive: bool,
+    /// Connect and response timeout.
+    pub(crate) timeout: Duration,
+    /// The method is HEAD (responses have no body).
+    pub(crate) head_request: bool,
+    /// Spread source addresses over 127.0.0.1..=N (0: default source).
+    pub(crate) source_ips: u32,
+}
+
+impl ClientCtx {
+    fn source(&self, id: u64) -> Option<Ipv4Addr> {
+        (self.source_ips > 1).then(|| {
+            let last = 1 + (id % u64::from(self.source_ips)) as u8;
+            Ipv4Addr::new(127, 0, 0, last)
+        })
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+fn record_failure(
+    shared: &Shared,
+    rec: &RefCell<Recorder>,
+    start: Instant,
+    class: FailureClass,
+    reused: bool,
+) {
+    let keep = shared.failure_slot();
+    let record = FailureRecord {
+        t_ns: shared.offset_ns(Instant::now()),
+        start_ns: shared.offset_ns(start),
+        class,
+        reused,
+    };
+    rec.borrow_mut().failure(record, keep);
+    shared.done(false);
+}
+
+/// Runs client `id` until the plan has no more tickets for it.
+pub(crate) async fn run(
+    id: u64,
+    shared: Arc<Shared>,
+    ctx: Arc<ClientCtx>,
+    rec: Rc<RefCell<Recorder>>,
+) {
+    let mut conn: Option<TcpStream> = None;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut backoff = BACKOFF_MIN;
+    let source = ctx.source(id);
+    while let Some(ticket) = shared.next_ticket().await {
+        let now = Instant::now();
+        let start = match ticket.intended {
+            Some(intended) => {
+                rec.borrow_mut()
+                    .lag(ns(now.saturating_duration_since(intended)));
+                // Latency counts from the intended start, or from the actual
+                // one when the timer let the request start a little early.
+                intended.min(now)
+            }
+            None => now,
+        };
+        let reused = conn.is_some();
+        let mut stream = match conn.take() {
+            Some(s) => s,
+            None => match connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await {
+                Ok(s) => {
+                    backoff = BACKOFF_MIN;
+                    rec.borrow_mut().connections += 1;
+                    s
+                }
+                Err(class) => {
+                    record_failure(&shared, &rec, start, class, false);
+                    if matches!(
+                        class,
+                        FailureClass::ConnectRefused | FailureClass::ClientError
+                    ) {
+                        let t0 = Instant::now();
+                        shared.sleep_until(t0 + backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        if class == FailureClass::ConnectRefused {
+                            rec.borrow_mut().refused_backoff_ns += ns(t0.elapsed());
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        let connected = Instant::now();
+        let want_server = shared.first_response.get().is_none();
+        let exchange = response::exchange(
+            &mut stream,
+            &ctx.request,
+            &mut buf,
+            ctx.head_request,
+            want_server,
+        );
+        match tokio::time::timeout(ctx.timeout, exchange).await {
+            Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused),
+            Ok(Err(f)) => {
+                rec.borrow_mut().bytes(f.bytes, 0);
+                record_failure(&shared, &rec, start, f.class, reused);
+            }
+            Ok(Ok(resp)) => {
+                let end = Instant::now();
+                let class = match resp.status {
+                    200..=299 => None,
+                    500..=599 => Some(FailureClass::Http5xx),
+                    _ => Some(FailureClass::HttpOther),
+                };
+                if let Some(class) = class {
+                    rec.borrow_mut().bytes(resp.total_bytes, 0);
+                    record_failure(&shared, &rec, start, class, reused);
+                } else {
+                    if want_server {
+                        let _ = shared.first_response.get_or_init(|| FirstResponse {
+                            server: resp.server,
+                            body_len: resp.body_bytes,
+                        });
+                    }
+                    let connect_ns = if reused { 0 } else { ns(connected - now) };
+                    let times = OkTimes {
+                        end_ns: shared.offset_ns(end),
+                        latency_ns: ns(end - start),
+                        connect_ns,
+                        processing_ns: ns(end - connected),
+                        waiting_ns: ns(resp.first_byte.saturating_duration_since(resp.written)),
+                        start_ns: shared.offset_ns(start),
+                    };
+                    {
+                        let mut r = rec.borrow_mut();
+                        r.bytes(resp.total_bytes, resp.body_bytes);
+                        r.ok(&times);
+                    }
+                    shared.done(true);
+                }
+                if ctx.keep_alive && resp.keep_alive {
+                    conn = Some(stream);
+                }
+            }
+        }
+    }
+}

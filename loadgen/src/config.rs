@@ -1,0 +1,214 @@
+//! [`LoadConfig`]: what a run does, and its validation into the settings the
+//! workers use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use reloadbench_model::load::LoadConfigSummary;
+
+use crate::error::LoadError;
+use crate::target::{self, RequestSpec};
+
+/// Settings of one load run. Build with [`LoadConfig::new`], then set fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadConfig {
+    /// Target URL, `http://host[:port][/path]`; parsed and resolved by [`crate::start`].
+    pub url: String,
+    /// HTTP method (default `GET`).
+    pub method: String,
+    /// Extra request headers; a `Host`, `User-Agent`, `Accept` or `Connection`
+    /// header here replaces loadgen's default one.
+    pub headers: Vec<(String, String)>,
+    /// Request body, sent with every request (with [`LoadConfig::content_type`]).
+    pub body: Option<Vec<u8>>,
+    /// Content type of the body (default `text/plain` when a body is set).
+    pub content_type: Option<String>,
+    /// Concurrent clients, each with at most one request in flight (default 1).
+    pub concurrency: u64,
+    /// Number of requests (`-n`). `None` means no count limit: the run ends
+    /// with [`LoadConfig::duration`] or [`crate::LoadRun::stop`].
+    pub requests: Option<u64>,
+    /// Time limit (`-t`): no request starts after it.
+    pub duration: Option<Duration>,
+    /// Open loop: requests per second over all clients (`--rate`).
+    pub rate: Option<f64>,
+    /// Keep connections alive between requests (`-k`).
+    pub keep_alive: bool,
+    /// Connect timeout, and time allowed for a complete response once connected (`-s`, default 30 s).
+    pub timeout: Duration,
+    /// Width of a time bucket (default 100 ms).
+    pub bucket: Duration,
+    /// Spread client source addresses over 127.0.0.1..=127.0.0.N (0 or 1: the default source).
+    pub source_ips: u32,
+    /// How many failures are kept individually; beyond it they are only counted.
+    pub failure_records_cap: usize,
+    /// Worker threads, each running its share of the clients (0: one per available core).
+    pub threads: usize,
+    /// Keep one sample per successful request (memory grows with the run; for ab's `-g`).
+    pub record_requests: bool,
+}
+
+impl LoadConfig {
+    /// Defaults for `url`: one `GET`, one client, no keep-alive, 30 s timeout.
+    ///
+    /// The URL is checked for syntax here (it must be `http://`); it is resolved by [`crate::start`].
+    pub fn new(url: &str) -> Result<LoadConfig, LoadError> {
+        target::parse_url(url)?;
+        Ok(LoadConfig {
+            url: url.to_owned(),
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            body: None,
+            content_type: None,
+            concurrency: 1,
+            requests: Some(1),
+            duration: None,
+            rate: None,
+            keep_alive: false,
+            timeout: Duration::from_secs(30),
+            bucket: Duration::from_millis(100),
+            source_ips: 0,
+            failure_records_cap: 1_000_000,
+            threads: 0,
+            record_requests: false,
+        })
+    }
+
+    /// The settings as written into the report.
+    pub fn summary(&self) -> LoadConfigSummary {
+        LoadConfigSummary {
+            url: self.url.clone(),
+            method: self.method.clone(),
+            concurrency: self.concurrency,
+            requests: self.requests,
+            duration_ms: self.duration.map(|d| d.as_millis() as u64),
+            rate: self.rate,
+            keep_alive: self.keep_alive,
+            timeout_ms: self.timeout.as_millis() as u64,
+            bucket_ms: self.bucket.as_millis() as u64,
+        }
+    }
+
+    /// Checks the settings and resolves the target.
+    pub(crate) fn validate(&self) -> Result<Validated, LoadError> {
+        let bad = |field: &'static str, reason: &str| LoadError::InvalidConfig {
+            field,
+            reason: reason.to_owned(),
+        };
+        let url = target::parse_url(&self.url)?;
+        if self.concurrency == 0 {
+            return Err(bad("concurrency", "must be at least 1"));
+        }
+        if self.concurrency > 1_000_000 {
+            return Err(bad("concurrency", "must be at most 1000000"));
+        }
+        if let Some(n) = self.requests {
+            if n == 0 {
+                return Err(bad("requests", "must be at least 1"));
+            }
+        }
+        if let Some(r) = self.rate {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(bad(
+                    "rate",
+                    "must be a positive number of requests per second",
+                ));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(bad("timeout", "must be positive"));
+        }
+        if self.bucket < Duration::from_millis(1) {
+            return Err(bad("bucket", "must be at least 1ms"));
+        }
+        if self.method.is_empty()
+            || !self
+                .method
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad("method", "must be a token such as GET or POST"));
+        }
+        for (k, v) in &self.headers {
+            let bad_name = k.is_empty() || k.bytes().any(|b| b <= b' ' || b == b':' || b >= 0x7f);
+            if bad_name || v.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(LoadError::InvalidConfig {
+                    field: "headers",
+                    reason: format!("invalid header {k:?}: {v:?}"),
+                });
+            }
+        }
+        let addr = target::resolve(&url)?;
+        if self.source_ips > 1 {
+            let loopback4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 127);
+            if !loopback4 {
+                return Err(bad("source_ips", "only for targets on 127.0.0.0/8"));
+            }
+            if self.source_ips > 254 {
+                return Err(bad(
+                    "source_ips",
+                    "at most 254 addresses (127.0.0.1..=127.0.0.254)",
+                ));
+            }
+        }
+        let request = target::build_request(&RequestSpec {
+            method: &self.method,
+            url: &url,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+            content_type: self.content_type.as_deref(),
+            keep_alive: self.keep_alive,
+        });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if self.threads == 0 {
+            cores
+        } else {
+            self.threads
+        };
+        let threads = threads.min(self.concurrency as usize).max(1);
+        Ok(Validated {
+            addr,
+            request,
+            head_request: self.method.eq_ignore_ascii_case("HEAD"),
+            threads,
+        })
+    }
+}
+
+/// Settings derived from a checked [`LoadConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct Validated {
+    /// Resolved target address.
+    pub(crate) addr: SocketAddr,
+    /// Request bytes.
+    pub(crate) request: Vec<u8>,
+    /// Responses carry no body.
+    pub(crate) head_request: bool,
+    /// Worker threads to start.
+    pub(crate) threads: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let mut c = LoadConfig::new("http://127.0.0.1:9/").unwrap();
+        assert_eq!(c.requests, Some(1));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert!(c.validate().is_ok());
+        c.concurrency = 0;
+        assert!(c.validate().is_err());
+        c.concurrency = 2;
+        c.rate = Some(0.0);
+        assert!(c.validate().is_err());
+        c.rate = None;
+        c.headers.push(("Bad Name".into(), "x".into()));
+        assert!(c.validate().is_err());
+        c.headers.clear();
+        c.url = "http://[::1]:9/".into();
+        c.source_ips = 4;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Rendering a finished run: ab's familiar text block followed by loadgen's
+//! own block ([`text`]), and the files of `-e`, `-g` and `--hdr`
+//! ([`percentiles_csv`], [`gnuplot_tsv`], [`write_hdr_log`]).
+
+mod files;
+
+use std::fmt::Write as _;
+
+use reloadbench_model::load::{LoadReport, TimeRow};
+
+pub use files::{OutputError, gnuplot_tsv, percentiles_csv, write_hdr_log};
+
+/// Percentiles of ab's "Percentage of the requests served" table.
+const AB_PERCENTILES: [f64; 9] = [50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 100.0];
+
+fn ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+/// Host, port and path of the report's URL (as ab prints them).
+fn url_parts(url: &str) -> (String, String, String) {
+    match crate::target::parse_url(url) {
+        Ok(p) => (p.host, p.port.to_string(), p.path),
+        Err(_) => (url.to_owned(), String::new(), String::new()),
+    }
+}
+
+fn time_row(out: &mut String, name: &str, r: &TimeRow) {
+    let _ = writeln!(
+        out,
+        "{name:<12}{:>9.3} {:>9.3} {:>7.3} {:>9.3} {:>9.3}",
+        ms(r.min_us as f64),
+        ms(r.mean_us),
+        ms(r.sd_us),
+        ms(r.median_us as f64),
+        ms(r.max_us as f64)
+    );
+}
+
+/// The ab block (same labels as ab) and loadgen's block, as printed by the binary.
+///
+/// Unlike ab, "Complete requests" counts successful requests only and
+/// "Failed requests" counts every failure once (its breakdown plus write
+/// errors plus non-2xx responses add up to it).
+pub fn text(r: &LoadReport) -> String {
+    let mut o = String::new();
+    let (host, port, path) = url_parts(&r.config.url);
+    let secs = r.elapsed_ns as f64 / 1e9;
+    let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
+    let _ = writeln!(
+        o,
+        "Server Software:        {}",
+        r.server_software.as_deref().unwrap_or("")
+    );
+    let _ = writeln!(o, "Server Hostname:        {host}");
+    let _ = writeln!(o, "Server Port:            {port}");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Document Path:          {path}");
+    match r.document_length {
+        Some(n) => _ = writeln!(o, "Document Length:        {n} bytes"),
+        None => _ = writeln!(o, "Document Length:        (no successful response)"),
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Concurrency Level:      {}", r.config.concurrency);
+    let _ = writeln!(o, "Time taken for tests:   {secs:.3} seconds");
+    let _ = writeln!(o, "Complete requests:      {}", r.ok);
+    let _ = writeln!(o, "Failed requests:        {}", r.failed);
+    let _ = writeln!(
+        o,
+        "   (Connect: {}, Receive: {}, Length: {}, Exceptions: {})",
+        r.ab.connect, r.ab.receive, r.ab.length, r.ab.exceptions
+    );
+    let _ = writeln!(o, "Write errors:           {}", r.ab.write_errors);
+    let _ = writeln!(o, "Non-2xx responses:      {}", r.ab.non_2xx);
+    let _ = writeln!(o, "Total transferred:      {} bytes", r.total_bytes);
+    let _ = writeln!(o, "HTML transferred:       {} bytes", r.body_bytes);
+    let rps = per_sec(r.ok as f64);
+    let _ = writeln!(o, "Requests per second:    {rps:.2} [#/sec] (mean)");
+    let (tpr, tpr_all) = if r.ok > 0 {
+        let all = secs * 1000.0 / r.ok as f64;
+        (all * r.config.concurrency as f64, all)
+    } else {
+        (0.0, 0.0)
+    };
+    let _ = writeln!(o, "Time per request:       {tpr:.3} [ms] (mean)");
+    let _ = writeln!(
+        o,
+        "Time per request:       {tpr_all:.3} [ms] (mean, across all concurrent requests)"
+    );
+    let kb = per_sec(r.total_bytes as f64 / 1024.0);
+    let _ = writeln!(o, "Transfer rate:          {kb:.2} [Kbytes/sec] received");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Connection Times (ms)");
+    let _ = writeln!(
+        o,
+        "                  min      mean  [+/-sd]   median       max"
+    );
+    let ct = &r.connection_times;
+    time_row(&mut o, "Connect:", &ct.connect);
+    time_row(&mut o, "Processing:", &ct.processing);
+    time_row(&mut o, "Waiting:", &ct.waiting);
+    time_row(&mut o, "Total:", &ct.total);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Percentage of the requests served within a certain time (ms)"
+    );
+    for p in AB_PERCENTILES {
+        let v = ms(r.latency.at(p).unwrap_or(0) as f64);
+        let tail = if p == 100.0 { " (longest request)" } else { "" };
+        let _ = writeln!(o, " {:>3}%  {v:>9.3}{tail}", p as u64);
+    }
+    let _ = writeln!(o);
+    loadgen_block(&mut o, r);
+    o
+}
+
+/// loadgen's own block: the identity line, failures by class, back-off, schedule.
+fn loadgen_block(o: &mut String, r: &LoadReport) {
+    let _ = writeln!(
+        o,
+        "Planned: {} = {} ok + {} failed + {} not started",
+        r.planned, r.ok, r.failed, r.not_started
+    );
+    if r.classes.is_empty() {
+        let _ = writeln!(o, "Failures by class:      none");
+    } else {
+        let _ = writeln!(
+            o,
+            "Failures by class:        count  on reused   first (s)    last (s)"
+        );
+        for c in &r.classes {
+            let _ = writeln!(
+                o,
+                "  {:<22}{:>9}  {:>9}  {:>10.3}  {:>10.3}",
+                c.class.label(),
+                c.count,
+                c.on_reused,
+                c.first_ns as f64 / 1e9,
+                c.last_ns as f64 / 1e9
+            );
+        }
+    }
+    let _ = writeln!(o, "Failed on reused connections: {}", r.failed_on_reused);
+    let _ = writeln!(o, "Connections opened:     {}", r.connections);
+    let _ = writeln!(
+        o,
+        "Refused back-off:       {:.3} s (summed over clients)",
+        r.refused_backoff_ns as f64 / 1e9
+    );
+    if r.failures_dropped > 0 {
+        let _ = writeln!(
+            o,
+            "Failure records:        {} kept, {} beyond the cap (counted only)",
+            r.failures.len(),
+            r.failures_dropped
+        );
+    }
+    if let Some(s) = &r.schedule {
+        let rate = r.config.rate.unwrap_or(0.0);
+        if s.fell_behind {
+            let _ = writeln!(
+                o,
+                "Schedule ({rate} req/s):  fell behind: {} late starts (> 1 ms), max lag {:.3} ms, {} not started",
+                s.late_starts,
+                ms(s.max_lag_us as f64),
+                r.not_started
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "Schedule ({rate} req/s):  kept (max lag {:.3} ms)",
+                ms(s.max_lag_us as f64)
+            );
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Per-worker recording of outcomes: cheap counters and HdrHistograms, kept
+//! in fixed-width time buckets so memory stays bounded however long the run.
+//!
+//! Each worker thread owns one [`Recorder`] (no locks per request). A bucket
+//! is closed when the worker records into a later one: its latency histogram
+//! is then stored in the compact V2 serialized form, so a closed bucket costs
+//! a few hundred bytes. [`report`] merges the workers' recorders at the end.
+
+pub(crate) mod report;
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use reloadbench_model::load::FailureRecord;
+use reloadbench_model::outcome::FailureClass;
+
+/// Number of failure classes.
+pub(crate) const CLASSES: usize = FailureClass::ALL.len();
+
+/// Significant figures of every histogram.
+const SIGFIG: u8 = 3;
+
+/// A new auto-resizing histogram of µs values.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new(SIGFIG).expect("3 significant figures is a valid histogram precision")
+}
+
+/// Timings of one successful request, in ns.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct OkTimes {
+    /// Completion, ns since the run's start.
+    pub(crate) end_ns: u64,
+    /// Latency reported (from the intended start in rate mode).
+    pub(crate) latency_ns: u64,
+    /// Connect time (0 on a reused connection).
+    pub(crate) connect_ns: u64,
+    /// From connected (or request start on a reused connection) to the last byte.
+    pub(crate) processing_ns: u64,
+    /// From the request written to the first response byte.
+    pub(crate) waiting_ns: u64,
+    /// When the request started, ns since the run's start.
+    pub(crate) start_ns: u64,
+}
+
+/// One successful request, kept only when samples were asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSample {
+    /// When the request started, ns since the run's start.
+    pub start_ns: u64,
+    /// Connect time in µs (0 on a reused connection).
+    pub connect_us: u64,
+    /// Connected to last byte, µs.
+    pub processing_us: u64,
+    /// Request written to first byte, µs.
+    pub waiting_us: u64,
+    /// Connect + processing, µs.
+    pub total_us: u64,
+}
+
+/// First/last time and counts of one class in one worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClassStat {
+    /// Failures.
+    pub(crate) count: u64,
+    /// Of them on a reused connection.
+    pub(crate) on_reused: u64,
+    /// First, ns since start.
+    pub(crate) first_ns: u64,
+    /// Last, ns since start.
+    pub(crate) last_ns: u64,
+}
+
+/// A finished bucket of one worker.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedBucket {
+    /// Bucket index (start = index * width).
+    pub(crate) index: u64,
+    /// Successes.
+    pub(crate) ok: u64,
+    /// Failures per class.
+    pub(crate) failed: [u64; CLASSES],
+    /// V2-serialized latency histogram (empty when no successes).
+    pub(crate) histogram: Vec<u8>,
+}
+
+/// One worker's recording.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    bucket_ns: u64,
+    cur_index: u64,
+    cur_ok: u64,
+    cur_failed: [u64; CLASSES],
+    cur_hist: Histogram<u64>,
+    pub(crate) closed: Vec<ClosedBucket>,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) connect: Histogram<u64>,
+    pub(crate) processing: Histogram<u64>,
+    pub(crate) waiting: Histogram<u64>,
+    pub(crate) total: Histogram<u64>,
+    pub(crate) classes: [ClassStat; CLASSES],
+    pub(crate) failures: Vec<FailureRecord>,
+    pub(crate) failures_dropped: u64,
+    pub(crate) failed_on_reused: u64,
+    pub(crate) body_bytes: u64,
+    pub(crate) total_bytes: u64,
+    pub(crate) connections: u64,
+    pub(crate) refused_backoff_ns: u64,
+    pub(crate) late_starts: u64,
+    pub(crate) max_lag_ns: u64,
+    pub(crate) last_end_ns: u64,
+    pub(crate) samples: Option<Vec<RequestSample>>,
+}
+
+fn us(ns: u64) -> u64 {
+    ns / 1_000
+}
+
+/// Records `v`, growing the histogram as needed (`saturating_record` would
+/// clamp instead). Growing only fails beyond `usize` counts, which µs
+/// latencies cannot reach.
+fn put(h: &mut Histogram<u64>, v: u64) {
+    let _ = h.record(v);
+}
+
+impl Recorder {
+    /// An empty recorder with buckets of `bucket_ns`.
+    pub(crate) fn new(bucket_ns: u64, keep_samples: bool) -> Recorder {
+        Recorder {
+            bucket_ns: bucket_ns.max(1),
+            cur_index: 0,
+            cur_ok: 0,
+            cur_failed: [0; CLASSES],
+            cur_hist: new_histogram(),
+            closed: Vec::new(),
+            latency: new_histogram(),
+            connect: new_histogram(),
+            processing: new_histogram(),
+            waiting: new_histogram(),
+            total: new_histogram(),
+            classes: [ClassStat::default(); CLASSES],
+            failures: Vec::new(),
+            failures_dropped: 0,
+            failed_on_reused: 0,
+            body_bytes: 0,
+            total_bytes: 0,
+            connections: 0,
+            refused_backoff_ns: 0,
+            late_starts: 0,
+            max_lag_ns: 0,
+            last_end_ns: 0,
+            samples: keep_samples.then(Vec::new),
+        }
+    }
+
+    /// Moves to the bucket of `t_ns`, closing the current one if it is earlier.
+    fn bucket_for(&mut self, t_ns: u64) {
+        let index = t_ns / self.bucket_ns;
+        if index > self.cur_index {
+            self.close_current();
+            self.cur_index = index;
+        }
+        self.last_end_ns = self.last_end_ns.max(t_ns);
+    }
+
+    fn close_current(&mut self) {
+        if self.cur_ok == 0 && self.cur_failed.iter().all(|c| *c == 0) {
+            return;
+        }
+        let mut histogram = Vec::new();
+        if self.cur_ok > 0 {
+            // Serializing into a Vec cannot fail for a histogram this crate built.
+            if V2Serializer::new()
+                .serialize(&self.cur_hist, &mut histogram)
+                .is_err()
+            {
+                histogram.clear();
+            }
+        }
+        self.closed.push(ClosedBucket {
+            index: self.cur_index,
+            ok: self.cur_ok,
+            failed: self.cur_failed,
+            histogram,
+        });
+        self.cur_ok = 0;
+        self.cur_failed = [0; CLASSES];
+        self.cur_hist.reset();
+    }
+
+    /// Records a successful request.
+    pub(crate) fn ok(&mut self, t: &OkTimes) {
+        self.bucket_for(t.end_ns);
+        self.cur_ok += 1;
+        let lat = us(t.latency_ns);
+        put(&mut self.cur_hist, lat);
+        put(&mut self.latency, lat);
+        let (c, p, w) = (us(t.connect_ns), us(t.processing_ns), us(t.waiting_ns));
+        put(&mut self.connect, c);
+        put(&mut self.processing, p);
+        put(&mut self.waiting, w);
+        put(&mut self.total, c + p);
+        if let Some(samples) = &mut self.samples {
+            samples.push(RequestSample {
+                start_ns: t.start_ns,
+                connect_us: c,
+                processing_us: p,
+                waiting_us: w,
+                total_us: c + p,
+            });
+        }
+    }
+
+    /// Records bytes received (heads and bodies), and body bytes of successes.
+    pub(crate) fn bytes(&mut self, total: u64, body: u64) {
+        self.total_bytes += total;
+        self.body_bytes += body;
+    }
+
+    /// Records a failed request; `keep` says whether a [`FailureRecord`] slot was granted.
+    pub(crate) fn failure(&mut self, record: FailureRecord, keep: bool) {
+        self.bucket_for(record.t_ns);
+        let i = record.class.index();
+        self.cur_failed[i] += 1;
+        let stat = &mut self.classes[i];
+        if stat.count == 0 {
+            stat.first_ns = record.t_ns;
+        }
+        stat.count += 1;
+        stat.last_ns = stat.last_ns.max(record.t_ns);
+        if record.reused {
+            stat.on_reused += 1;
+            self.failed_on_reused += 1;
+        }
+        if keep {
+            self.failures.push(record);
+        } else {
+            self.failures_dropped += 1;
+        }
+    }
+
+    /// Records a start later than intended (rate mode).
+    pub(crate) fn lag(&mut self, lag_ns: u64) {
+        if lag_ns > 1_000_000 {
+            self.late_starts += 1;
+        }
+        self.max_lag_ns = self.max_lag_ns.max(lag_ns);
+    }
+
+    /// Closes the last bucket; call once at the end.
+    pub(crate) fn finish(&mut self) {
+        self.close_current();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_close_in_order_and_count() {
+        let mut r = Recorder::new(100, false);
+        for t in [5, 50, 150, 420] {
+            r.ok(&OkTimes {
+                end_ns: t,
+                latency_ns: 2_000,
+                ..OkTimes::default()
+            });
+        }
+        r.failure(
+            FailureRecord {
+                t_ns: 430,
+                start_ns: 400,
+                class: FailureClass::Reset,
+                reused: true,
+            },
+            true,
+        );
+        r.finish();
+        let idx: Vec<u64> = r.closed.iter().map(|b| b.index).collect();
+        assert_eq!(idx, vec![0, 1, 4]);
+        assert_eq!(r.closed[0].ok, 2);
+        assert_eq!(r.closed[2].failed[FailureClass::Reset.index()], 1);
+        assert_eq!(r.classes[FailureClass::Reset.index()].on_reused, 1);
+        assert_eq!(r.latency.len(), 4);
+    }
+}

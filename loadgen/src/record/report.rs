@@ -1,0 +1,350 @@
+//! Merging the workers' [`Recorder`]s into a [`LoadReport`] plus the
+//! per-bucket latency histograms for the HdrHistogram interval log.
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use reloadbench_model::SCHEMA_VERSION;
+use reloadbench_model::load::{
+    Bucket, BucketFailures, BucketLatency, ClassCount, ConnectionTimes, LatencySummary,
+    LoadConfigSummary, LoadReport, Percentile, ScheduleReport, TimeRow,
+};
+use reloadbench_model::outcome::{AbView, FailureClass};
+
+use super::{CLASSES, Recorder, RequestSample, new_histogram};
+
+/// The latency histogram of one time bucket (successful requests, µs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalHistogram {
+    /// Bucket start, ns since the run's start.
+    pub start_ns: u64,
+    /// Bucket width in ns.
+    pub duration_ns: u64,
+    /// V2-serialized histogram; empty when the bucket had no successes.
+    serialized: Vec<u8>,
+}
+
+impl IntervalHistogram {
+    /// The histogram (values in µs); an empty one when the bucket had no successes.
+    pub fn histogram(&self) -> Histogram<u64> {
+        if self.serialized.is_empty() {
+            return new_histogram();
+        }
+        Deserializer::new()
+            .deserialize(&mut self.serialized.as_slice())
+            .unwrap_or_else(|_| new_histogram())
+    }
+}
+
+/// What the run knows beyond the recorders.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFacts {
+    pub(crate) config: LoadConfigSummary,
+    pub(crate) bucket_ns: u64,
+    pub(crate) started_mono_ns: u64,
+    pub(crate) planned: u64,
+    pub(crate) not_started: u64,
+    pub(crate) rate_mode: bool,
+    pub(crate) server_software: Option<String>,
+    pub(crate) document_length: Option<u64>,
+}
+
+/// Everything [`build`] produces.
+#[derive(Debug)]
+pub(crate) struct Built {
+    pub(crate) report: LoadReport,
+    pub(crate) intervals: Vec<IntervalHistogram>,
+    pub(crate) samples: Vec<RequestSample>,
+}
+
+/// Percentiles listed in a [`LatencySummary`]: every integer 0..=100 plus 99.9 and 99.99.
+pub(crate) fn summary_percentiles() -> Vec<f64> {
+    let mut ps: Vec<f64> = (0..=99).map(f64::from).collect();
+    ps.extend([99.9, 99.99, 100.0]);
+    ps
+}
+
+fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    // Auto-resizing histograms accept any value: addition cannot fail.
+    let _ = into.add(from);
+}
+
+fn time_row(h: &Histogram<u64>) -> TimeRow {
+    if h.is_empty() {
+        return TimeRow::default();
+    }
+    TimeRow {
+        min_us: h.min(),
+        mean_us: h.mean(),
+        sd_us: h.stdev(),
+        median_us: h.value_at_quantile(0.5),
+        max_us: h.max(),
+    }
+}
+
+fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        count: h.len(),
+        min_us: h.min(),
+        mean_us: h.mean(),
+        stdev_us: h.stdev(),
+        max_us: h.max(),
+        percentiles: summary_percentiles()
+            .into_iter()
+            .map(|p| Percentile {
+                p,
+                us: if p == 0.0 {
+                    h.min()
+                } else {
+                    h.value_at_percentile(p)
+                },
+            })
+            .collect(),
+    }
+}
+
+fn bucket_latency(h: &Histogram<u64>) -> BucketLatency {
+    if h.is_empty() {
+        return BucketLatency::default();
+    }
+    BucketLatency {
+        p50_us: h.value_at_quantile(0.5),
+        p90_us: h.value_at_quantile(0.9),
+        p99_us: h.value_at_quantile(0.99),
+        max_us: h.max(),
+        mean_us: h.mean(),
+    }
+}
+
+/// Merges the recorders (already [`Recorder::finish`]ed) into the report.
+pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
+    let mut latency = new_histogram();
+    let mut connect = new_histogram();
+    let mut processing = new_histogram();
+    let mut waiting = new_histogram();
+    let mut total = new_histogram();
+    let mut class_counts = [0u64; CLASSES];
+    let mut classes: Vec<Option<ClassCount>> = vec![None; CLASSES];
+    let mut failures = Vec::new();
+    let mut samples = Vec::new();
+    let (mut failures_dropped, mut failed_on_reused) = (0, 0);
+    let (mut body_bytes, mut total_bytes, mut connections) = (0, 0, 0);
+    let (mut backoff, mut late_starts, mut max_lag_ns, mut elapsed_ns) = (0, 0, 0, 0);
+    let mut max_index = 0;
+    for r in &recorders {
+        add(&mut latency, &r.latency);
+        add(&mut connect, &r.connect);
+        add(&mut processing, &r.processing);
+        add(&mut waiting, &r.waiting);
+        add(&mut total, &r.total);
+        for (i, s) in r.classes.iter().enumerate() {
+            if s.count == 0 {
+                continue;
+            }
+            class_counts[i] += s.count;
+            let c = classes[i].get_or_insert(ClassCount {
+                class: FailureClass::ALL[i],
+                count: 0,
+                on_reused: 0,
+                first_ns: s.first_ns,
+                last_ns: s.last_ns,
+            });
+            c.count += s.count;
+            c.on_reused += s.on_reused;
+            c.first_ns = c.first_ns.min(s.first_ns);
+            c.last_ns = c.last_ns.max(s.last_ns);
+        }
+        failures.extend_from_slice(&r.failures);
+        failures_dropped += r.failures_dropped;
+        failed_on_reused += r.failed_on_reused;
+        body_bytes += r.body_bytes;
+        total_bytes += r.total_bytes;
+        connections += r.connections;
+        backoff += r.refused_backoff_ns;
+        late_starts += r.late_starts;
+        max_lag_ns = max_lag_ns.max(r.max_lag_ns);
+        elapsed_ns = elapsed_ns.max(r.last_end_ns);
+        if let Some(last) = r.closed.last() {
+            max_index = max_index.max(last.index);
+        }
+    }
+    failures.sort_by_key(|f| (f.t_ns, f.start_ns));
+    for r in &recorders {
+        if let Some(s) = &r.samples {
+            samples.extend_from_slice(s);
+        }
+    }
+    samples.sort_by_key(|s| s.start_ns);
+
+    let (buckets, intervals) = merge_buckets(&recorders, facts.bucket_ns, max_index);
+    let ok = latency.len();
+    let failed: u64 = class_counts.iter().sum();
+    let schedule = facts.rate_mode.then_some(ScheduleReport {
+        late_starts,
+        max_lag_us: max_lag_ns / 1_000,
+        fell_behind: late_starts > 0 || facts.not_started > 0,
+    });
+    let report = LoadReport {
+        schema_version: SCHEMA_VERSION,
+        config: facts.config,
+        started_mono_ns: facts.started_mono_ns,
+        elapsed_ns,
+        planned: facts.planned,
+        ok,
+        failed,
+        not_started: facts.not_started,
+        failed_on_reused,
+        body_bytes,
+        total_bytes,
+        connections,
+        refused_backoff_ns: backoff,
+        server_software: facts.server_software,
+        document_length: facts.document_length,
+        classes: classes.into_iter().flatten().collect(),
+        ab: AbView::from_counts(&class_counts),
+        latency: latency_summary(&latency),
+        connection_times: ConnectionTimes {
+            connect: time_row(&connect),
+            processing: time_row(&processing),
+            waiting: time_row(&waiting),
+            total: time_row(&total),
+        },
+        schedule,
+        buckets,
+        failures,
+        failures_dropped,
+    };
+    Built {
+        report,
+        intervals,
+        samples,
+    }
+}
+
+/// Sums the workers' buckets index by index, merging their histograms.
+fn merge_buckets(
+    recorders: &[Recorder],
+    bucket_ns: u64,
+    max_index: u64,
+) -> (Vec<Bucket>, Vec<IntervalHistogram>) {
+    let has_any = recorders.iter().any(|r| !r.closed.is_empty());
+    let n = if has_any { max_index as usize + 1 } else { 0 };
+    let mut oks = vec![0u64; n];
+    let mut fails = vec![[0u64; CLASSES]; n];
+    let mut parts: Vec<Vec<&[u8]>> = vec![Vec::new(); n];
+    for r in recorders {
+        for b in &r.closed {
+            let i = b.index as usize;
+            oks[i] += b.ok;
+            for (acc, c) in fails[i].iter_mut().zip(b.failed) {
+                *acc += c;
+            }
+            if !b.histogram.is_empty() {
+                parts[i].push(&b.histogram);
+            }
+        }
+    }
+    let mut deserializer = Deserializer::new();
+    let mut serializer = V2Serializer::new();
+    let mut acc = new_histogram();
+    let mut buckets = Vec::with_capacity(n);
+    let mut intervals = Vec::with_capacity(n);
+    for i in 0..n {
+        acc.reset();
+        for bytes in &parts[i] {
+            let mut reader: &[u8] = bytes;
+            if let Ok(h) = deserializer.deserialize::<u64, _>(&mut reader) {
+                add(&mut acc, &h);
+            }
+        }
+        let mut serialized = Vec::new();
+        if !acc.is_empty() && serializer.serialize(&acc, &mut serialized).is_err() {
+            serialized.clear();
+        }
+        let start_ns = i as u64 * bucket_ns;
+        intervals.push(IntervalHistogram {
+            start_ns,
+            duration_ns: bucket_ns,
+            serialized,
+        });
+        buckets.push(Bucket {
+            start_ns,
+            ok: oks[i],
+            failed: FailureClass::ALL
+                .into_iter()
+                .filter(|c| fails[i][c.index()] > 0)
+                .map(|class| BucketFailures {
+                    class,
+                    count: fails[i][class.index()],
+                })
+                .collect(),
+            latency: bucket_latency(&acc),
+        });
+    }
+    (buckets, intervals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::OkTimes;
+    use reloadbench_model::load::FailureRecord;
+
+    fn facts() -> RunFacts {
+        RunFacts {
+            config: crate::LoadConfig::new("http://127.0.0.1:1/")
+                .unwrap()
+                .summary(),
+            bucket_ns: 100,
+            started_mono_ns: 7,
+            planned: 5,
+            not_started: 1,
+            rate_mode: false,
+            server_software: None,
+            document_length: Some(3),
+        }
+    }
+
+    #[test]
+    fn merges_workers() {
+        let mut a = Recorder::new(100, false);
+        let mut b = Recorder::new(100, false);
+        let ok = |t, lat| OkTimes {
+            end_ns: t,
+            latency_ns: lat,
+            ..OkTimes::default()
+        };
+        a.ok(&ok(10, 1_000_000));
+        b.ok(&ok(20, 3_000_000));
+        b.ok(&ok(250, 2_000_000));
+        a.failure(
+            FailureRecord {
+                t_ns: 120,
+                start_ns: 100,
+                class: FailureClass::Closed,
+                reused: true,
+            },
+            true,
+        );
+        a.finish();
+        b.finish();
+        let built = build(vec![a, b], facts());
+        let r = built.report;
+        assert_eq!((r.ok, r.failed, r.failed_on_reused), (3, 1, 1));
+        assert_eq!(r.ok + r.failed + r.not_started, r.planned);
+        assert_eq!(r.buckets.len(), 3);
+        assert_eq!(r.buckets[0].ok, 2);
+        assert_eq!(r.buckets[1].failed_total(), 1);
+        assert_eq!(r.buckets[2].ok, 1);
+        let h = built.intervals[0].histogram();
+        assert_eq!(h.len(), 2);
+        assert!(built.intervals[1].histogram().is_empty());
+        assert_eq!(r.latency.count, 3);
+        let median = r.latency.at(50.0).unwrap();
+        assert!((1995..=2005).contains(&median), "{median}");
+        assert_eq!(r.ab.receive, 1);
+        assert_eq!(r.classes.len(), 1);
+    }
+}

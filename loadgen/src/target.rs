@@ -1,0 +1,233 @@
+//! The target of a run: URL parsing, address resolution and the request
+//! bytes, built once and written unchanged for every request.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use crate::error::LoadError;
+
+/// The parts of an `http://host[:port][/path]` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlParts {
+    /// Host as written (IPv6 without brackets).
+    pub(crate) host: String,
+    /// Port (80 when absent).
+    pub(crate) port: u16,
+    /// Path and query, starting with `/`.
+    pub(crate) path: String,
+    /// Value of the `Host` header.
+    pub(crate) host_header: String,
+}
+
+/// Parses an `http://` URL. `https://` and other schemes are refused.
+pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
+    let invalid = |reason: &str| LoadError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(invalid("expected http://host[:port][/path]"));
+    };
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(LoadError::UnsupportedScheme {
+            url: url.to_owned(),
+        });
+    }
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let path = match path.split_once('#') {
+        Some((p, _)) => p.to_owned(),
+        None => path,
+    };
+    if authority.contains('@') {
+        return Err(invalid("user info is not supported"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let Some((h, after)) = v6.split_once(']') else {
+            return Err(invalid("unterminated [IPv6] host"));
+        };
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(invalid("unexpected text after ]")),
+        };
+        (h, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("missing host"));
+    }
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(invalid("path contains whitespace or control characters"));
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| invalid("port must be a number in 1..=65535"))?,
+    };
+    let host_in_header = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let host_header = if port == 80 {
+        host_in_header
+    } else {
+        format!("{host_in_header}:{port}")
+    };
+    Ok(UrlParts {
+        host: host.to_owned(),
+        port,
+        path,
+        host_header,
+    })
+}
+
+/// Resolves the URL's host to one socket address (the first one, IPv4 preferred).
+pub(crate) fn resolve(parts: &UrlParts) -> Result<SocketAddr, LoadError> {
+    if let Ok(ip) = parts.host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, parts.port));
+    }
+    let resolve_err = |source| LoadError::Resolve {
+        host: parts.host.clone(),
+        port: parts.port,
+        source,
+    };
+    let addrs: Vec<SocketAddr> = (parts.host.as_str(), parts.port)
+        .to_socket_addrs()
+        .map_err(|e| resolve_err(Some(e)))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| resolve_err(None))
+}
+
+/// What goes into the request bytes.
+pub(crate) struct RequestSpec<'a> {
+    /// Method.
+    pub(crate) method: &'a str,
+    /// URL parts.
+    pub(crate) url: &'a UrlParts,
+    /// Extra headers; a `Host` or `User-Agent` here replaces the default one.
+    pub(crate) headers: &'a [(String, String)],
+    /// Request body.
+    pub(crate) body: Option<&'a [u8]>,
+    /// Content type of the body.
+    pub(crate) content_type: Option<&'a str>,
+    /// Whether to ask for a persistent connection.
+    pub(crate) keep_alive: bool,
+}
+
+/// Builds the complete request (head and body) once.
+pub(crate) fn build_request(spec: &RequestSpec<'_>) -> Vec<u8> {
+    let has = |name: &str| {
+        spec.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    let mut head = format!("{} {} HTTP/1.1\r\n", spec.method, spec.url.path);
+    if !has("host") {
+        head.push_str(&format!("Host: {}\r\n", spec.url.host_header));
+    }
+    if !has("user-agent") {
+        head.push_str("User-Agent: loadgen\r\n");
+    }
+    if !has("accept") {
+        head.push_str("Accept: */*\r\n");
+    }
+    if !has("connection") {
+        head.push_str(if spec.keep_alive {
+            "Connection: keep-alive\r\n"
+        } else {
+            "Connection: close\r\n"
+        });
+    }
+    for (k, v) in spec.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(body) = spec.body {
+        if !has("content-type") {
+            let ct = spec.content_type.unwrap_or("text/plain");
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if !has("content-length") {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    if let Some(body) = spec.body {
+        bytes.extend_from_slice(body);
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_host_port_path() {
+        let p = parse_url("http://127.0.0.1:8080/a/b?x=1").unwrap();
+        assert_eq!(p.host, "127.0.0.1");
+        assert_eq!(p.port, 8080);
+        assert_eq!(p.path, "/a/b?x=1");
+        assert_eq!(p.host_header, "127.0.0.1:8080");
+        let p = parse_url("http://example.com").unwrap();
+        assert_eq!(
+            (p.port, p.path.as_str(), p.host_header.as_str()),
+            (80, "/", "example.com")
+        );
+        let p = parse_url("http://[::1]:81/").unwrap();
+        assert_eq!(
+            (p.host.as_str(), p.host_header.as_str()),
+            ("::1", "[::1]:81")
+        );
+    }
+
+    #[test]
+    fn refuses_https_and_garbage() {
+        assert!(matches!(
+            parse_url("https://x/"),
+            Err(LoadError::UnsupportedScheme { .. })
+        ));
+        assert!(parse_url("localhost:80").is_err());
+        assert!(parse_url("http://:80/").is_err());
+        assert!(parse_url("http://h:99999/").is_err());
+        assert!(parse_url("http://h:0/").is_err());
+    }
+
+    #[test]
+    fn request_bytes_have_defaults_and_body() {
+        let url = parse_url("http://h:1/p").unwrap();
+        let headers = vec![("X-A".to_owned(), "1".to_owned())];
+        let req = build_request(&RequestSpec {
+            method: "POST",
+            url: &url,
+            headers: &headers,
+            body: Some(b"abc"),
+            content_type: Some("application/json"),
+            keep_alive: true,
+        });
+        let s = String::from_utf8(req).unwrap();
+        assert!(s.starts_with("POST /p HTTP/1.1\r\nHost: h:1\r\n"), "{s}");
+        assert!(s.contains("Connection: keep-alive\r\n"));
+        assert!(s.contains("X-A: 1\r\n"));
+        assert!(s.contains("Content-Type: application/json\r\nContent-Length: 3\r\n\r\nabc"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The `loadgen` binary: usage errors, ab's output block, `--json -`.
+
+use reloadbench_model::load::LoadReport;
+use std::process::Stdio;
+use tokio::process::Command;
+
+use crate::support::{Behaviour, TestServer, WAIT};
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn loadgen(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn loadgen");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("loadgen ends in time")
+        .expect("loadgen output");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn bad_flags_exit_2_with_a_clear_message() {
+    for (args, needle) in [
+        (&["--bogus", "http://127.0.0.1:1/"][..], "--bogus"),
+        (&["-c", "many", "http://127.0.0.1:1/"][..], "many"),
+        (&["https://127.0.0.1:1/"][..], "https"),
+        (&["-n", "0", "http://127.0.0.1:1/"][..], "requests"),
+        (&["-s", "0", "http://127.0.0.1:1/"][..], "-s"),
+        (&["-H", "NoColon", "http://127.0.0.1:1/"][..], "NoColon"),
+        (&[][..], "URL"),
+    ] {
+        let out = loadgen(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[tokio::test]
+async fn heavy_normal_run_prints_ab_block_and_identity() {
+    let server = TestServer::start(Behaviour::Respond { body: 1234 });
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("p.csv");
+    let tsv = dir.path().join("g.tsv");
+    let hlog = dir.path().join("l.hlog");
+    let out = loadgen(&[
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "-k",
+        "-e",
+        csv.to_str().unwrap(),
+        "-g",
+        tsv.to_str().unwrap(),
+        "--hdr",
+        hlog.to_str().unwrap(),
+        &server.url(),
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for line in [
+        "Server Software:        test",
+        "Document Length:        1234 bytes",
+        "Concurrency Level:      4",
+        "Complete requests:      200",
+        "Failed requests:        0",
+        "Requests per second:",
+        "Connection Times (ms)",
+        "Percentage of the requests served within a certain time (ms)",
+        "100%",
+        "Planned: 200 = 200 ok + 0 failed + 0 not started",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stderr.contains("Completed 20 requests"),
+        "{}",
+        out.stderr
+    );
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 102);
+    let tsv = std::fs::read_to_string(tsv).unwrap();
+    assert_eq!(tsv.lines().count(), 201);
+    let hlog = std::fs::read_to_string(hlog).unwrap();
+    assert!(hlog.contains("\"StartTimestamp\""));
+}
+
+#[tokio::test]
+async fn heavy_json_dash_prints_only_json_on_stdout() {
+    let server = TestServer::start(Behaviour::BadGateway);
+    let out = loadgen(&[
+        "-q",
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "-s",
+        "5",
+        "--json",
+        "-",
+        &server.url(),
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: LoadReport = serde_json::from_str(&out.stdout).expect("stdout is a LoadReport");
+    assert_eq!(r.schema_version, reloadbench_model::SCHEMA_VERSION);
+    assert_eq!((r.planned, r.ok, r.failed, r.ab.non_2xx), (20, 0, 20, 20));
+    assert!(
+        out.stderr
+            .contains("Planned: 20 = 0 ok + 20 failed + 0 not started"),
+        "{}",
+        out.stderr
+    );
+}

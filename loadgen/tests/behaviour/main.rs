@@ -1,0 +1,10 @@
+//! Behaviour of the load generator against real sockets on loopback: servers
+//! that misbehave in one specific way each, a port that goes away and comes
+//! back, and the `loadgen` binary's command line.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod port_gap;
+mod servers;
+mod support;
