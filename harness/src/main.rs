@@ -1,1 +1,11 @@
-fn main() {}
+//! `reloadbench`: see `reloadbench --help` and the README.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use reloadbench_harness::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    reloadbench_harness::commands::main(cli)
+}

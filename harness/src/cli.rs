@@ -1,0 +1,125 @@
+//! The command line of `reloadbench` (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, shown in `--help` and the README.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every expectation held (compare: no regression)
+  1  an expectation failed (compare: regressed)
+  2  invalid scenario or usage
+  3  the harness could not run (a process failed to start, a peer is missing, ...)
+  130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
+
+/// reloadbench: what a proxy's users feel when it is restarted or reloaded under load.
+#[derive(Debug, Parser)]
+#[command(name = "reloadbench", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: every case, the reports, the expectations as exit code.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Check scenario files without running anything.
+    Validate(ValidateArgs),
+    /// Re-render the reports of a run directory from its results.json.
+    Report(ReportArgs),
+    /// Compare two runs (for a pull request); exit 1 when NEW regressed.
+    Compare(CompareArgs),
+    /// The built-in origin server (started by `run`; usable by hand).
+    Origin(reloadbench_origin::OriginArgs),
+}
+
+/// `reloadbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file, e.g. scenarios/seed.toml.
+    pub scenario: PathBuf,
+    /// The run directory (default: `runs/<YYYY-MM-DD-HHMMSS>-<scenario>/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress and case lines on stderr (report.md is still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Run only this case (repeatable).
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+}
+
+/// `reloadbench validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+}
+
+/// `reloadbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory (or its results.json).
+    pub run_dir: PathBuf,
+}
+
+/// `reloadbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base run (directory or results.json).
+    pub base: PathBuf,
+    /// The new run (directory or results.json).
+    pub new: PathBuf,
+    /// Extra failed requests allowed, absolute.
+    #[arg(long, default_value_t = 0)]
+    pub tolerance_failed: u64,
+    /// Allowed p99 latency increase, percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub tolerance_p99: f64,
+    /// Allowed requests/s decrease, percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub tolerance_rps: f64,
+    /// Allowed reload time increase, percent.
+    #[arg(long, default_value_t = 20.0)]
+    pub tolerance_reload: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_cases_and_out() {
+        let cli = Cli::try_parse_from([
+            "reloadbench",
+            "run",
+            "s.toml",
+            "--case",
+            "a",
+            "--case",
+            "b",
+            "--out",
+            "o",
+            "-q",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.cases, vec!["a", "b"]);
+        assert!(r.quiet);
+        assert_eq!(r.out, Some(PathBuf::from("o")));
+    }
+}

@@ -1,0 +1,161 @@
+//! The subcommands behind the CLI, each returning the process exit code.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs};
+use crate::orchestrator::cancel::Cancel;
+use crate::orchestrator::run::{RunOptions, RunStatus, run_scenario};
+use crate::scenario;
+
+/// Every expectation held.
+pub const EXIT_PASS: u8 = 0;
+/// An expectation failed, or `compare` found a regression.
+pub const EXIT_FAILED: u8 = 1;
+/// Invalid scenario or usage.
+pub const EXIT_USAGE: u8 = 2;
+/// The harness could not run.
+pub const EXIT_HARNESS: u8 = 3;
+
+/// Runs the parsed command line.
+pub fn main(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate(args) => validate(&args),
+        Command::Report(args) => report(&args),
+        Command::Compare(args) => compare(&args),
+        Command::Origin(args) => match reloadbench_origin::run(args) {
+            Ok(()) => EXIT_PASS,
+            Err(e) => {
+                eprintln!("reloadbench origin: {e:#}");
+                EXIT_HARNESS
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
+fn run(args: RunArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("reloadbench: cannot start the runtime: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let opts = RunOptions {
+        scenario: args.scenario,
+        out: args.out,
+        quiet: args.quiet,
+        cases: args.cases,
+    };
+    let code = rt.block_on(async {
+        let cancel = match Cancel::on_signals() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("reloadbench: cannot install signal handlers: {e}");
+                return EXIT_HARNESS;
+            }
+        };
+        match run_scenario(&opts, &cancel).await {
+            Ok(out) => {
+                for w in &out.warnings {
+                    eprintln!("warning: {w}");
+                }
+                print!("{}", reloadbench_reports::render_markdown(&out.report));
+                eprintln!("results: {}", out.dir.display());
+                match out.status {
+                    RunStatus::Passed => EXIT_PASS,
+                    RunStatus::Failed => EXIT_FAILED,
+                    RunStatus::Interrupted(s) => {
+                        eprintln!("interrupted by {s}; finished cases are kept");
+                        interrupted_code(s)
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("reloadbench: {e}");
+                if e.is_usage() {
+                    EXIT_USAGE
+                } else {
+                    EXIT_HARNESS
+                }
+            }
+        }
+    });
+    // Children were stopped by the case; do not wait on stray tasks.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// Exit code of an interruption by `s` (128 + signal number).
+pub fn interrupted_code(s: Signal) -> u8 {
+    128 + s as u8
+}
+
+fn validate(args: &ValidateArgs) -> u8 {
+    let mut code = EXIT_PASS;
+    for path in &args.scenarios {
+        match scenario::load(path) {
+            Ok(s) => println!("{}: ok ({} cases)", path.display(), s.cases.len()),
+            Err(e) => {
+                eprintln!("{e}");
+                code = EXIT_USAGE;
+            }
+        }
+    }
+    code
+}
+
+fn report(args: &ReportArgs) -> u8 {
+    let report = match reloadbench_reports::read_results(&args.run_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("reloadbench report: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let dir = if args.run_dir.is_dir() {
+        args.run_dir.clone()
+    } else {
+        args.run_dir
+            .parent()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default()
+    };
+    if let Err(e) = reloadbench_reports::write_run_dir(&dir, &report) {
+        eprintln!("reloadbench report: {e}");
+        return EXIT_HARNESS;
+    }
+    print!("{}", reloadbench_reports::render_markdown(&report));
+    if report.passed() {
+        EXIT_PASS
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn compare(args: &CompareArgs) -> u8 {
+    let read = |p: &std::path::Path| reloadbench_reports::read_results(p);
+    let (base, new) = match (read(&args.base), read(&args.new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("reloadbench compare: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let tol = reloadbench_reports::Tolerances {
+        failed_abs: args.tolerance_failed,
+        p99_pct: args.tolerance_p99,
+        rps_pct: args.tolerance_rps,
+        reload_pct: args.tolerance_reload,
+    };
+    let c = reloadbench_reports::compare(&base, &new, &tol);
+    print!("{}", c.markdown);
+    if c.regressed { EXIT_FAILED } else { EXIT_PASS }
+}

@@ -1,0 +1,263 @@
+//! The metrics an expectation can name, and how each is measured on a case.
+
+use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::run::{ActionKind, ActionReport, CaseReport};
+
+/// A number measured on a finished case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `failed`: failed requests (each counted once).
+    Failed,
+    /// `failed_ratio`: failed / (ok + failed).
+    FailedRatio,
+    /// `ok`: requests with a complete 2xx response.
+    Ok,
+    /// `not_started`: planned requests never started.
+    NotStarted,
+    /// `failed_on_reused`: failures on reused keep-alive connections.
+    FailedOnReused,
+    /// A failure class by its key (`connect_refused`, `reset`, ...).
+    Class(FailureClass),
+    /// An ab counter (`ab_connect`, `ab_receive`, ...).
+    Ab(AbField),
+    /// `rps`: successful requests per second over the whole load.
+    Rps,
+    /// A latency statistic of the successful requests, in ms (`p99_ms`, ...).
+    Latency(LatencyStat),
+    /// `per_reload.failed`: the most failures attributed to one restart, reload or kill.
+    PerReloadFailed,
+    /// `per_reload.<class>`: the most failures of a class attributed to one
+    /// restart, reload or kill.
+    PerReloadClass(FailureClass),
+    /// `reload_failed`: restarts and reloads that did not succeed (e.g. rolled back).
+    ReloadFailed,
+    /// `reload_time_ms`: the longest time from a reload's trigger to the new process being ready.
+    ReloadTimeMs,
+    /// `p99_reload_ratio`: p99 latency in buckets overlapping restart/reload/kill windows
+    /// divided by p99 in the other buckets (each the ok-weighted mean of per-bucket p99s).
+    P99ReloadRatio,
+}
+
+/// ab's counters, as expectation keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbField {
+    /// `ab_connect`.
+    Connect,
+    /// `ab_receive`.
+    Receive,
+    /// `ab_length`.
+    Length,
+    /// `ab_exceptions`.
+    Exceptions,
+    /// `ab_write_errors`.
+    WriteErrors,
+    /// `ab_non_2xx`.
+    Non2xx,
+}
+
+/// Latency statistics, as expectation keys (all in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyStat {
+    /// `p50_ms`.
+    P50,
+    /// `p90_ms`.
+    P90,
+    /// `p99_ms`.
+    P99,
+    /// `p999_ms` (99.9th percentile).
+    P999,
+    /// `max_ms`.
+    Max,
+    /// `mean_ms`.
+    Mean,
+}
+
+const AB: [(AbField, &str); 6] = [
+    (AbField::Connect, "ab_connect"),
+    (AbField::Receive, "ab_receive"),
+    (AbField::Length, "ab_length"),
+    (AbField::Exceptions, "ab_exceptions"),
+    (AbField::WriteErrors, "ab_write_errors"),
+    (AbField::Non2xx, "ab_non_2xx"),
+];
+
+const LATENCY: [(LatencyStat, &str); 6] = [
+    (LatencyStat::P50, "p50_ms"),
+    (LatencyStat::P90, "p90_ms"),
+    (LatencyStat::P99, "p99_ms"),
+    (LatencyStat::P999, "p999_ms"),
+    (LatencyStat::Max, "max_ms"),
+    (LatencyStat::Mean, "mean_ms"),
+];
+
+const SIMPLE: [(Metric, &str); 9] = [
+    (Metric::Failed, "failed"),
+    (Metric::FailedRatio, "failed_ratio"),
+    (Metric::Ok, "ok"),
+    (Metric::NotStarted, "not_started"),
+    (Metric::FailedOnReused, "failed_on_reused"),
+    (Metric::Rps, "rps"),
+    (Metric::ReloadFailed, "reload_failed"),
+    (Metric::ReloadTimeMs, "reload_time_ms"),
+    (Metric::P99ReloadRatio, "p99_reload_ratio"),
+];
+
+impl Metric {
+    /// The key as written in scenarios.
+    pub fn key(self) -> String {
+        match self {
+            Metric::Class(c) => c.key().to_owned(),
+            Metric::Ab(f) => lookup_name(&AB, f).to_owned(),
+            Metric::Latency(s) => lookup_name(&LATENCY, s).to_owned(),
+            Metric::PerReloadFailed => "per_reload.failed".to_owned(),
+            Metric::PerReloadClass(c) => format!("per_reload.{}", c.key()),
+            m => lookup_name(&SIMPLE, m).to_owned(),
+        }
+    }
+
+    /// Parses a key (`per_reload.x` included); `None` for an unknown metric.
+    pub fn from_key(key: &str) -> Option<Metric> {
+        if let Some(sub) = key.strip_prefix("per_reload.") {
+            return match sub {
+                "failed" => Some(Metric::PerReloadFailed),
+                other => FailureClass::from_key(other).map(Metric::PerReloadClass),
+            };
+        }
+        let find =
+            |table: &[(Metric, &str)]| table.iter().find(|(_, k)| *k == key).map(|(m, _)| *m);
+        find(&SIMPLE)
+            .or_else(|| FailureClass::from_key(key).map(Metric::Class))
+            .or_else(|| {
+                AB.iter()
+                    .find(|(_, k)| *k == key)
+                    .map(|(f, _)| Metric::Ab(*f))
+            })
+            .or_else(|| {
+                LATENCY
+                    .iter()
+                    .find(|(_, k)| *k == key)
+                    .map(|(s, _)| Metric::Latency(*s))
+            })
+    }
+
+    /// Every key a scenario may use, for error messages.
+    pub fn all_keys() -> Vec<String> {
+        let mut keys: Vec<String> = SIMPLE.iter().map(|(_, k)| (*k).to_owned()).collect();
+        keys.extend(FailureClass::ALL.iter().map(|c| c.key().to_owned()));
+        keys.extend(AB.iter().map(|(_, k)| (*k).to_owned()));
+        keys.extend(LATENCY.iter().map(|(_, k)| (*k).to_owned()));
+        keys.push("per_reload.failed".to_owned());
+        keys.extend(
+            FailureClass::ALL
+                .iter()
+                .map(|c| format!("per_reload.{}", c.key())),
+        );
+        keys
+    }
+
+    /// True for metrics that only exist when the case has a restart, reload or kill.
+    pub fn needs_reloads(self) -> bool {
+        matches!(
+            self,
+            Metric::PerReloadFailed
+                | Metric::PerReloadClass(_)
+                | Metric::ReloadFailed
+                | Metric::ReloadTimeMs
+                | Metric::P99ReloadRatio
+        )
+    }
+
+    /// The metric's value on `case`, `None` when it cannot be computed.
+    pub fn measure(self, case: &CaseReport) -> Option<f64> {
+        let load = &case.load;
+        let n = |v: u64| Some(v as f64);
+        match self {
+            Metric::Failed => n(load.failed),
+            Metric::FailedRatio => {
+                let done = load.ok + load.failed;
+                (done > 0).then(|| load.failed as f64 / done as f64)
+            }
+            Metric::Ok => n(load.ok),
+            Metric::NotStarted => n(load.not_started),
+            Metric::FailedOnReused => n(load.failed_on_reused),
+            Metric::Class(c) => n(case.failed_of(c)),
+            Metric::Ab(f) => n(match f {
+                AbField::Connect => load.ab.connect,
+                AbField::Receive => load.ab.receive,
+                AbField::Length => load.ab.length,
+                AbField::Exceptions => load.ab.exceptions,
+                AbField::WriteErrors => load.ab.write_errors,
+                AbField::Non2xx => load.ab.non_2xx,
+            }),
+            Metric::Rps => {
+                (load.elapsed_ns > 0).then(|| load.ok as f64 / (load.elapsed_ns as f64 / 1e9))
+            }
+            Metric::Latency(s) => latency_ms(case, s),
+            Metric::PerReloadFailed => reloads(case)
+                .map(|a| a.failed_total() as f64)
+                .reduce(f64::max),
+            Metric::PerReloadClass(c) => reloads(case)
+                .map(|a| {
+                    a.failures
+                        .iter()
+                        .filter(|f| f.class == c)
+                        .map(|f| f.count)
+                        .sum::<u64>() as f64
+                })
+                .reduce(f64::max),
+            Metric::ReloadFailed => {
+                let mut it = replacements(case).peekable();
+                it.peek()?;
+                n(it.filter(|a| !a.ok).count() as u64)
+            }
+            Metric::ReloadTimeMs => replacements(case)
+                .filter_map(ActionReport::reload_time_ns)
+                .map(|ns| ns as f64 / 1e6)
+                .reduce(f64::max),
+            Metric::P99ReloadRatio => super::windows::p99_reload_ratio(case),
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+fn lookup_name<T: PartialEq + Copy>(table: &[(T, &'static str)], v: T) -> &'static str {
+    table.iter().find(|(x, _)| *x == v).map_or("?", |(_, k)| k)
+}
+
+fn latency_ms(case: &CaseReport, stat: LatencyStat) -> Option<f64> {
+    let l = &case.load.latency;
+    if l.count == 0 {
+        return None;
+    }
+    let us = match stat {
+        LatencyStat::P50 => l.at(50.0)? as f64,
+        LatencyStat::P90 => l.at(90.0)? as f64,
+        LatencyStat::P99 => l.at(99.0)? as f64,
+        LatencyStat::P999 => l.at(99.9)? as f64,
+        LatencyStat::Max => l.max_us as f64,
+        LatencyStat::Mean => l.mean_us,
+    };
+    Some(us / 1000.0)
+}
+
+/// Actions whose failures count per reload: restarts, reloads, kills.
+pub(super) fn reloads(case: &CaseReport) -> impl Iterator<Item = &ActionReport> {
+    case.actions.iter().filter(|a| {
+        matches!(
+            a.kind,
+            ActionKind::Restart | ActionKind::Reload | ActionKind::Kill
+        )
+    })
+}
+
+/// Actions that replace the process and can fail: restarts and reloads.
+fn replacements(case: &CaseReport) -> impl Iterator<Item = &ActionReport> {
+    case.actions
+        .iter()
+        .filter(|a| matches!(a.kind, ActionKind::Restart | ActionKind::Reload))
+}

@@ -1,0 +1,293 @@
+//! Evaluation of every metric and operator against hand-built case reports.
+
+use reloadbench_model::load::{
+    Bucket, BucketLatency, ClassCount, ConnectionTimes, LatencySummary, LoadConfigSummary,
+    LoadReport, Percentile,
+};
+use reloadbench_model::outcome::{AbView, FailureClass};
+use reloadbench_model::run::{ActionKind, ActionReport, CaseReport, ClassTotal, CpuUsage};
+
+use super::*;
+
+fn bucket(start_ms: u64, ok: u64, p99_us: u64) -> Bucket {
+    Bucket {
+        start_ns: start_ms * 1_000_000,
+        ok,
+        failed: Vec::new(),
+        latency: BucketLatency {
+            p99_us,
+            ..BucketLatency::default()
+        },
+    }
+}
+
+fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -> ActionReport {
+    ActionReport {
+        index: 0,
+        kind,
+        mode: None,
+        label: "reload".into(),
+        trigger_ns: trigger_ms * 1_000_000,
+        ready_ns: Some(trigger_ms * 1_000_000 + 40_000_000),
+        drained_ns: None,
+        exited_ns: None,
+        ok: true,
+        error: None,
+        failures: failures
+            .iter()
+            .map(|&(class, count)| ClassTotal { class, count })
+            .collect(),
+        disruption_start_ns: None,
+        disruption_end_ns: None,
+        recovery_ns: None,
+    }
+}
+
+/// 2 s, 9,990 ok, 10 failed (7 refused, 3 reset), buckets of 100 ms with p99
+/// 1 ms except 4 ms in the 1.0–1.1 s bucket, two reloads at 1.0 s and 1.5 s.
+fn case() -> CaseReport {
+    let mut buckets: Vec<Bucket> = (0..20).map(|i| bucket(i * 100, 500, 1_000)).collect();
+    buckets[10].latency.p99_us = 4_000;
+    buckets[19].ok = 490;
+    let classes = vec![
+        ClassCount {
+            class: FailureClass::ConnectRefused,
+            count: 7,
+            on_reused: 0,
+            first_ns: 0,
+            last_ns: 0,
+        },
+        ClassCount {
+            class: FailureClass::Reset,
+            count: 3,
+            on_reused: 2,
+            first_ns: 0,
+            last_ns: 0,
+        },
+    ];
+    let load = LoadReport {
+        schema_version: 1,
+        config: LoadConfigSummary {
+            url: "http://127.0.0.1:1/".into(),
+            method: "GET".into(),
+            concurrency: 10,
+            requests: Some(10_000),
+            duration_ms: None,
+            rate: None,
+            keep_alive: false,
+            timeout_ms: 10_000,
+            bucket_ms: 100,
+        },
+        started_mono_ns: 1,
+        elapsed_ns: 2_000_000_000,
+        planned: 10_000,
+        ok: 9_990,
+        failed: 10,
+        not_started: 0,
+        failed_on_reused: 2,
+        body_bytes: 0,
+        total_bytes: 0,
+        connections: 10_000,
+        refused_backoff_ns: 0,
+        server_software: None,
+        document_length: None,
+        classes,
+        ab: AbView {
+            connect: 7,
+            receive: 3,
+            ..AbView::default()
+        },
+        latency: LatencySummary {
+            count: 9_990,
+            min_us: 100,
+            mean_us: 800.0,
+            stdev_us: 10.0,
+            max_us: 12_000,
+            percentiles: [(50.0, 700), (90.0, 900), (99.0, 2_500), (99.9, 9_000)]
+                .into_iter()
+                .map(|(p, us)| Percentile { p, us })
+                .collect(),
+        },
+        connection_times: ConnectionTimes::default(),
+        schedule: None,
+        buckets,
+        failures: Vec::new(),
+        failures_dropped: 0,
+    };
+    let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
+    second.ok = false;
+    second.ready_ns = Some(1_500_000_000 + 120_000_000);
+    CaseReport {
+        name: "c".into(),
+        load,
+        actions: vec![
+            action(
+                ActionKind::Reload,
+                1_000,
+                &[(FailureClass::ConnectRefused, 7)],
+            ),
+            second,
+            action(ActionKind::Signal, 1_800, &[]),
+        ],
+        expectations: Vec::new(),
+        cpu: CpuUsage::default(),
+        error: None,
+    }
+}
+
+fn actual(key: &str) -> Option<f64> {
+    Metric::from_key(key)
+        .unwrap_or_else(|| panic!("unknown {key}"))
+        .measure(&case())
+}
+
+fn check(key: &str, cond: &str) -> bool {
+    let e = parse_condition(key, &toml::Value::String(cond.into())).unwrap();
+    e.evaluate(&case()).passed
+}
+
+#[test]
+fn counters_and_classes_are_measured() {
+    assert_eq!(actual("failed"), Some(10.0));
+    assert_eq!(actual("ok"), Some(9_990.0));
+    assert_eq!(actual("not_started"), Some(0.0));
+    assert_eq!(actual("failed_on_reused"), Some(2.0));
+    assert_eq!(actual("failed_ratio"), Some(0.001));
+    assert_eq!(actual("connect_refused"), Some(7.0));
+    assert_eq!(actual("reset"), Some(3.0));
+    assert_eq!(actual("truncated"), Some(0.0));
+    assert_eq!(actual("ab_connect"), Some(7.0));
+    assert_eq!(actual("ab_receive"), Some(3.0));
+    assert_eq!(actual("ab_length"), Some(0.0));
+    assert_eq!(actual("ab_exceptions"), Some(0.0));
+    assert_eq!(actual("ab_write_errors"), Some(0.0));
+    assert_eq!(actual("ab_non_2xx"), Some(0.0));
+    assert_eq!(actual("rps"), Some(4_995.0));
+}
+
+#[test]
+fn latency_is_in_milliseconds() {
+    assert_eq!(actual("p50_ms"), Some(0.7));
+    assert_eq!(actual("p90_ms"), Some(0.9));
+    assert_eq!(actual("p99_ms"), Some(2.5));
+    assert_eq!(actual("p999_ms"), Some(9.0));
+    assert_eq!(actual("max_ms"), Some(12.0));
+    assert_eq!(actual("mean_ms"), Some(0.8));
+}
+
+#[test]
+fn reload_metrics_take_the_worst_reload() {
+    assert_eq!(actual("per_reload.failed"), Some(7.0));
+    assert_eq!(actual("per_reload.reset"), Some(3.0));
+    assert_eq!(actual("per_reload.connect_refused"), Some(7.0));
+    assert_eq!(actual("reload_failed"), Some(1.0));
+    assert_eq!(actual("reload_time_ms"), Some(120.0));
+}
+
+#[test]
+fn p99_reload_ratio_compares_window_buckets_with_the_rest() {
+    // Windows [1.0 s, 1.04 s) and [1.5 s, 1.62 s) overlap buckets 10, 15 and 16:
+    // mean p99 inside = (4 + 1 + 1) / 3 ms = 2 ms, outside 1 ms.
+    let r = actual("p99_reload_ratio").unwrap();
+    assert!((r - 2.0).abs() < 1e-9, "{r}");
+    let mut quiet = case();
+    quiet.actions.clear();
+    assert_eq!(Metric::P99ReloadRatio.measure(&quiet), None);
+    assert_eq!(Metric::PerReloadFailed.measure(&quiet), None);
+    assert_eq!(Metric::ReloadFailed.measure(&quiet), None);
+}
+
+#[test]
+fn every_operator_compares() {
+    assert!(check("failed", "= 10"));
+    assert!(check("failed", "== 10"));
+    assert!(check("failed", "10"));
+    assert!(!check("failed", "!= 10"));
+    assert!(check("failed", "< 11"));
+    assert!(!check("failed", "< 10"));
+    assert!(check("failed", "<= 10"));
+    assert!(check("failed", "> 9"));
+    assert!(!check("failed", "> 10"));
+    assert!(check("failed", ">= 10"));
+    assert!(check("failed_ratio", "<= 0.001"));
+    assert!(check("rps", ">= 1_000"));
+}
+
+#[test]
+fn numbers_mean_equality_and_expr_keeps_the_text() {
+    let e = parse_condition("failed", &toml::Value::Integer(0)).unwrap();
+    assert_eq!(
+        (e.op, e.value, e.expr.as_str()),
+        (Op::Eq, 0.0, "failed = 0")
+    );
+    let r = e.evaluate(&case());
+    assert_eq!((r.actual, r.passed), (Some(10.0), false));
+    let e = parse_condition("failed_ratio", &toml::Value::String("< 0.001".into())).unwrap();
+    assert_eq!(e.expr, "failed_ratio < 0.001");
+    let e = parse_condition("p99_ms", &toml::Value::Float(2.5)).unwrap();
+    assert!(e.evaluate(&case()).passed);
+    let e = parse_condition("per_reload.failed", &toml::Value::String("<=1".into())).unwrap();
+    assert_eq!(e.expr, "per_reload.failed <= 1");
+    let all = evaluate(&[e], &case());
+    assert_eq!(all[0].actual, Some(7.0));
+    assert!(!all[0].passed);
+}
+
+#[test]
+fn a_metric_that_cannot_be_computed_fails() {
+    let mut c = case();
+    c.load.latency = LatencySummary::default();
+    let e = parse_condition("p99_ms", &toml::Value::String("< 1000".into())).unwrap();
+    let r = e.evaluate(&c);
+    assert_eq!((r.actual, r.passed), (None, false));
+}
+
+#[test]
+fn bad_keys_and_conditions_are_errors() {
+    let s = |t: &str| toml::Value::String(t.into());
+    assert!(matches!(
+        parse_condition("fails", &s("0")),
+        Err(ExpectParseError::UnknownMetric { .. })
+    ));
+    assert!(matches!(
+        parse_condition("per_reload.nope", &s("0")),
+        Err(ExpectParseError::UnknownMetric { .. })
+    ));
+    assert!(matches!(
+        parse_condition("failed", &s("about 5")),
+        Err(ExpectParseError::BadCondition { .. })
+    ));
+    assert!(matches!(
+        parse_condition("failed", &s("<")),
+        Err(ExpectParseError::BadCondition { .. })
+    ));
+    assert!(matches!(
+        parse_condition("failed", &toml::Value::Boolean(true)),
+        Err(ExpectParseError::BadType { .. })
+    ));
+}
+
+#[test]
+fn unknown_metric_suggests_the_closest_key() {
+    let e = parse_condition("fails", &toml::Value::Integer(0)).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("unknown metric \"fails\" (did you mean \"failed\"?); known: failed,"),
+        "{msg}"
+    );
+    let e = parse_condition("latency", &toml::Value::Integer(0)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("unknown metric \"latency\"; known:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_key_round_trips() {
+    for key in Metric::all_keys() {
+        let m = Metric::from_key(&key).unwrap();
+        assert_eq!(m.key(), key);
+        assert!(m.measure(&case()).is_some(), "{key} not measured");
+    }
+}

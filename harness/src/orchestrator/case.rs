@@ -1,0 +1,316 @@
+//! One case, start to end: origin, system under test, load, timeline,
+//! stop, CPU, attribution, expectations, and the case's raw files.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use reloadbench_loadgen::LoadOutcome;
+use reloadbench_model::run::{CaseReport, CpuUsage};
+
+use crate::expect;
+use crate::scenario::{Case, OriginSpec, ProxySpec, Scenario};
+
+use super::attribution::attribute;
+use super::cancel::Cancel;
+use super::command::{CommandRunner, start_command_origin};
+use super::cpu::{CpuMark, proc_cpu_s};
+use super::events::EventLog;
+use super::load::load_config;
+use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+use super::progress;
+use super::readiness::wait_ready_event;
+use super::reference::ReferenceRunner;
+use super::runner::CaseEnv;
+use super::runner::Runner;
+use super::timeline::{Ended, action_reports, drive};
+
+/// How long the origin may take to print its ready line.
+const ORIGIN_READY: Duration = Duration::from_secs(20);
+/// How long the origin may take to exit after SIGTERM.
+const ORIGIN_STOP: Duration = Duration::from_secs(10);
+
+/// Why a case could not run (the run stops; finished cases are kept).
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The case directory could not be prepared or written.
+    #[error("case {case}: cannot write {path}: {source}")]
+    Io {
+        /// Case name.
+        case: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A process of the case could not be started or did not become ready.
+    #[error("case {case}: {what}: {message}")]
+    Start {
+        /// Case name.
+        case: String,
+        /// What was being started.
+        what: &'static str,
+        /// Why it failed.
+        message: String,
+    },
+}
+
+/// Programs a case runs.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// The reloadbench executable (for `reloadbench origin`).
+    pub reloadbench: PathBuf,
+    /// `refproxy`, when the scenario uses the reference proxy.
+    pub refproxy: Option<PathBuf>,
+}
+
+/// Everything a case needs from the run.
+#[derive(Debug, Clone)]
+pub struct CaseInput<'a> {
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// The case.
+    pub case: &'a Case,
+    /// Label for progress, e.g. `[2/4] restart`.
+    pub label: String,
+    /// The case directory (created here).
+    pub dir: PathBuf,
+    /// The run's pid list.
+    pub pids: PidLog,
+    /// Programs to run.
+    pub programs: &'a Programs,
+    /// Show progress on the terminal.
+    pub progress: bool,
+    /// Cancellation (SIGINT / SIGTERM).
+    pub cancel: &'a Cancel,
+}
+
+/// What a case produced.
+#[derive(Debug)]
+pub struct CaseOutput {
+    /// The report (with `error` set if the case was interrupted).
+    pub report: CaseReport,
+    /// The signal that interrupted the case, if one did.
+    pub cancelled: Option<Signal>,
+}
+
+/// Runs one case.
+pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
+    let case_name = input.case.name.clone();
+    let io = |path: &Path| {
+        let case = case_name.clone();
+        let path = path.to_owned();
+        move |source| CaseError::Io { case, path, source }
+    };
+    let log_dir = input.dir.join("logs");
+    std::fs::create_dir_all(&log_dir).map_err(io(&log_dir))?;
+    let dir = std::fs::canonicalize(&input.dir).map_err(io(&input.dir))?;
+    let events_path = dir.join("events.jsonl");
+    let (sink, mut log) = EventLog::create(Some(&events_path)).map_err(|e| CaseError::Io {
+        case: case_name.clone(),
+        path: events_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let ctx = ProcessContext {
+        sink,
+        log_dir: dir.join("logs"),
+        pids: input.pids.clone(),
+    };
+    let start_err = |what: &'static str| {
+        let case = case_name.clone();
+        move |message: String| CaseError::Start {
+            case,
+            what,
+            message,
+        }
+    };
+
+    let cpu = CpuMark::now();
+    let (mut origin, origin_addr) = start_origin(input.scenario, &dir, &ctx, &mut log)
+        .await
+        .map_err(start_err("origin"))?;
+    let env = CaseEnv {
+        dir: dir.clone(),
+        origin: origin_addr,
+        ctx: ctx.clone(),
+        scenario_dir: std::fs::canonicalize(&input.scenario.dir)
+            .unwrap_or_else(|_| input.scenario.dir.clone()),
+    };
+    let out = match &input.case.proxy {
+        ProxySpec::Reference(cfg) => {
+            let bin = input
+                .programs
+                .refproxy
+                .clone()
+                .ok_or_else(|| CaseError::Start {
+                    case: case_name.clone(),
+                    what: "refproxy",
+                    message: "refproxy was not found".into(),
+                })?;
+            let runner = ReferenceRunner::new(bin, cfg.clone(), input.case.master, env);
+            drive_case(&input, runner, &mut log).await
+        }
+        ProxySpec::Command(cfg) => {
+            let runner = CommandRunner::new((**cfg).clone(), env);
+            drive_case(&input, runner, &mut log).await
+        }
+    };
+    // The origin goes last: the proxy may still be draining towards it.
+    let origin_cpu = proc_cpu_s(origin.pid()).unwrap_or(0.0);
+    let _ = origin.stop(Signal::SIGTERM, ORIGIN_STOP).await;
+    origin.join_readers(Duration::from_secs(2)).await;
+    let (mut report, outcome, cancelled) = out?;
+    let children = cpu.children_delta();
+    report.cpu = CpuUsage {
+        loadgen_s: cpu.self_delta(),
+        proxy_s: (children - origin_cpu).max(0.0),
+        origin_s: origin_cpu,
+    };
+    report.expectations = expect::evaluate(&input.case.expect, &report);
+    write_case_files(&dir, &outcome).map_err(|(path, source)| CaseError::Io {
+        case: case_name.clone(),
+        path,
+        source,
+    })?;
+    Ok(CaseOutput { report, cancelled })
+}
+
+type Driven = (CaseReport, LoadOutcome, Option<Signal>);
+
+/// Starts the system under test, runs the load and the timeline, stops.
+async fn drive_case<R: Runner>(
+    input: &CaseInput<'_>,
+    mut runner: R,
+    log: &mut EventLog,
+) -> Result<Driven, CaseError> {
+    let fail = |what: &'static str, message: String| CaseError::Start {
+        case: input.case.name.clone(),
+        what,
+        message,
+    };
+    let addr = match runner.start(log).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = runner.stop(log).await;
+            return Err(fail("system under test", e.to_string()));
+        }
+    };
+    let load = match load_config(&input.case.load, addr).and_then(reloadbench_loadgen::start) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = runner.stop(log).await;
+            return Err(fail("load", e.to_string()));
+        }
+    };
+    let fired_count = AtomicU32::new(0);
+    let timeline = drive(
+        &input.case.actions,
+        &load,
+        &mut runner,
+        log,
+        input.cancel,
+        &fired_count,
+    );
+    let (fired, ended) = if input.progress {
+        tokio::select! {
+            r = timeline => r,
+            never = progress::show(&input.label, &load, input.case.load.requests, &fired_count) => {
+                match never {}
+            }
+        }
+    } else {
+        timeline.await
+    };
+    if ended == Ended::Cancelled {
+        load.stop();
+    }
+    let started = load.started_mono_ns();
+    let finished = tokio::select! {
+        r = load.finish_with_histograms() => Some(r),
+        _ = input.cancel.cancelled(), if ended != Ended::Cancelled => None,
+    };
+    if input.progress {
+        progress::clear();
+    }
+    let stopped = runner.stop(log).await;
+    let outcome = match finished {
+        Some(Ok(o)) => o,
+        Some(Err(e)) => return Err(fail("load", e.to_string())),
+        None => {
+            // Cancelled while the last requests ran: the load was dropped
+            // (which stops it); nothing of this case can be kept.
+            return Err(fail("load", "interrupted".into()));
+        }
+    };
+    if let Err(e) = stopped {
+        eprintln!("warning: case {}: stopping the proxy: {e}", input.case.name);
+    }
+    log.pump();
+    let mut actions = action_reports(&fired, log, &runner, started);
+    attribute(&outcome.report, &mut actions);
+    let cancelled = (ended == Ended::Cancelled)
+        .then(|| input.cancel.signal())
+        .flatten();
+    let report = CaseReport {
+        name: input.case.name.clone(),
+        load: outcome.report.clone(),
+        actions,
+        expectations: Vec::new(),
+        cpu: CpuUsage::default(),
+        error: cancelled.map(|s| format!("interrupted by {s}")),
+    };
+    Ok((report, outcome, cancelled))
+}
+
+/// Starts the scenario's origin and waits until it is ready.
+async fn start_origin(
+    scenario: &Scenario,
+    dir: &Path,
+    ctx: &ProcessContext,
+    log: &mut EventLog,
+) -> Result<(ProcessGuard, std::net::SocketAddr), String> {
+    match &scenario.origin {
+        OriginSpec::BuiltIn { body_bytes, delay } => {
+            let exe = super::binaries::reloadbench_exe().map_err(|e| e.to_string())?;
+            let mut spec = ProcessSpec::new("origin", exe)
+                .arg("origin")
+                .arg("--listen")
+                .arg("127.0.0.1:0")
+                .arg("--body-bytes")
+                .arg(body_bytes.to_string());
+            if !delay.is_zero() {
+                spec = spec
+                    .arg("--delay")
+                    .arg(humantime::format_duration(*delay).to_string());
+            }
+            spec.cwd = Some(dir.to_owned());
+            let from = log.cursor();
+            let mut p = ProcessGuard::spawn(&spec, ctx).map_err(|e| e.to_string())?;
+            match wait_ready_event(log, from, "origin", p.pid(), ORIGIN_READY).await {
+                Ok(r) => Ok((p, r.addr)),
+                Err(e) => {
+                    let _ = p.stop(Signal::SIGKILL, ORIGIN_STOP).await;
+                    Err(format!("{e}; stderr in {}", p.stderr_path().display()))
+                }
+            }
+        }
+        OriginSpec::Command(o) => start_command_origin(o, scenario, dir, ctx, log).await,
+    }
+}
+
+/// Writes `loadgen.json` and `latency.hlog`.
+fn write_case_files(dir: &Path, outcome: &LoadOutcome) -> Result<(), (PathBuf, std::io::Error)> {
+    let json_path = dir.join("loadgen.json");
+    let json = serde_json::to_vec_pretty(&outcome.report)
+        .map_err(|e| (json_path.clone(), std::io::Error::other(e)))?;
+    std::fs::write(&json_path, json).map_err(|e| (json_path, e))?;
+    let hlog_path = dir.join("latency.hlog");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&hlog_path).map_err(|e| (hlog_path.clone(), e))?,
+    );
+    reloadbench_loadgen::output::write_hdr_log(outcome, &mut f)
+        .map_err(|e| (hlog_path.clone(), std::io::Error::other(e.to_string())))?;
+    std::io::Write::flush(&mut f).map_err(|e| (hlog_path, e))?;
+    Ok(())
+}

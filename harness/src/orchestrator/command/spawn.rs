@@ -1,0 +1,111 @@
+//! Starting command servers: port reservation, spawning a template,
+//! waiting for a readiness condition, command origins.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use reloadbench_model::clock::monotonic_ns;
+
+use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, Vars};
+
+use super::super::events::EventLog;
+use super::super::process::{ProcessContext, ProcessGuard, ProcessSpec};
+use super::super::readiness::{
+    wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
+};
+use super::super::runner::RunnerError;
+
+/// Reserves a free loopback port: bind `127.0.0.1:0`, read the port, close.
+pub fn reserve_port() -> std::io::Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.local_addr()
+}
+
+/// Spawns `template` (rendered, split into words) as process `name`.
+pub(super) fn spawn_template(
+    name: &str,
+    template: &Template,
+    vars: &Vars,
+    dir: &Path,
+    ctx: &ProcessContext,
+) -> Result<ProcessGuard, RunnerError> {
+    let argv = template
+        .render_argv(vars)
+        .map_err(|source| RunnerError::Template {
+            what: format!("{name} command `{template}`"),
+            source,
+        })?;
+    let mut words = argv.into_iter();
+    let program = words.next().unwrap_or_default();
+    let mut spec = ProcessSpec::new(name, program);
+    spec.args = words.map(Into::into).collect();
+    spec.cwd = Some(dir.to_owned());
+    Ok(ProcessGuard::spawn(&spec, ctx)?)
+}
+
+/// Waits for a readiness condition. `spawned` is the process whose output
+/// counts for event/log readiness; `previous` the pid a pid file must change
+/// from. Returns the monotonic time it was seen.
+pub(super) async fn wait_ready(
+    spec: &ReadySpec,
+    vars: &Vars,
+    addr: SocketAddr,
+    spawned: Option<u32>,
+    from: usize,
+    previous: Option<u32>,
+    log: &mut EventLog,
+) -> Result<u64, RunnerError> {
+    let t = spec.timeout;
+    match &spec.how {
+        Readiness::Event => {
+            let pid = spawned.ok_or_else(|| {
+                RunnerError::Other("event readiness needs a spawned process".into())
+            })?;
+            Ok(wait_ready_event(log, from, "server", pid, t).await?.mono_ns)
+        }
+        Readiness::Log(text) => Ok(wait_log_line(log, from, text, t).await?),
+        Readiness::Port => {
+            wait_port(addr, t).await?;
+            Ok(monotonic_ns())
+        }
+        Readiness::Http(path) => {
+            wait_http(addr, path, t).await?;
+            Ok(monotonic_ns())
+        }
+        Readiness::PidFile(tpl) => {
+            let path = tpl.render(vars).map_err(|source| RunnerError::Template {
+                what: "pid file".into(),
+                source,
+            })?;
+            wait_pid_file(Path::new(&path), previous, t).await?;
+            Ok(monotonic_ns())
+        }
+    }
+}
+
+/// Starts a command origin on a reserved port and waits until it is ready.
+pub async fn start_command_origin(
+    o: &CommandOrigin,
+    scenario: &Scenario,
+    dir: &Path,
+    ctx: &ProcessContext,
+    log: &mut EventLog,
+) -> Result<(ProcessGuard, SocketAddr), String> {
+    let addr = reserve_port().map_err(|e| format!("cannot reserve a port: {e}"))?;
+    let mut vars = Vars::new();
+    vars.set("origin", addr.to_string())
+        .set("origin_port", addr.port().to_string())
+        .set("dir", dir.display().to_string())
+        .set("scenario_dir", scenario.dir.display().to_string());
+    let from = log.cursor();
+    let mut p = spawn_template("origin", &o.command, &vars, dir, ctx).map_err(|e| e.to_string())?;
+    match wait_ready(&o.ready, &vars, addr, Some(p.pid()), from, None, log).await {
+        Ok(_) => Ok((p, addr)),
+        Err(e) => {
+            let _ = p.stop(Signal::SIGKILL, Duration::from_secs(5)).await;
+            Err(format!("{e}; stderr in {}", p.stderr_path().display()))
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Child processes of a case: spawned into their own process group, read
+//! continuously, killed on every path.
+//!
+//! [`ProcessGuard`] owns one child. Its stdout and stderr are read by tasks
+//! for the child's whole life (a full pipe would block it): stdout lines go
+//! to the case's [`EventSink`] (and `events.jsonl`), stderr lines to
+//! `logs/<name>-<pid>.stderr.log` and to the sink. Dropping the guard sends
+//! `SIGKILL` to the whole process group, so workers and other grandchildren
+//! die with it even when the harness panics. Every spawned pid is appended to
+//! the run's pid list ([`PidLog`]) before anything else happens.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use reloadbench_model::clock::monotonic_ns;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use super::events::{EventSink, Stream};
+
+/// Errors of spawning and stopping processes.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The program could not be started.
+    #[error("cannot start {name} ({program}): {source}")]
+    Spawn {
+        /// Process name.
+        name: String,
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The log file could not be created.
+    #[error("cannot create log file {path}: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The process did not exit in time.
+    #[error("{name} (pid {pid}) did not exit within {timeout:?}")]
+    Timeout {
+        /// Process name.
+        name: String,
+        /// Its pid.
+        pid: u32,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// Waiting for the process failed.
+    #[error("waiting for {name} (pid {pid}): {source}")]
+    Wait {
+        /// Process name.
+        name: String,
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A signal could not be sent.
+    #[error("cannot send {signal} to {name} (pid {pid}): {source}")]
+    Signal {
+        /// Process name.
+        name: String,
+        /// Target pid.
+        pid: u32,
+        /// The signal.
+        signal: Signal,
+        /// Why.
+        source: nix::Error,
+    },
+}
+
+/// The run's list of every pid the harness started (`pids.log`): one line
+/// `pid name` per process, written before the process can do anything.
+#[derive(Debug, Clone, Default)]
+pub struct PidLog {
+    file: Option<Arc<Mutex<File>>>,
+    pids: Arc<Mutex<Vec<u32>>>,
+}
+
+impl PidLog {
+    /// A pid list appended to `path`.
+    pub fn create(path: &Path) -> std::io::Result<PidLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(PidLog {
+            file: Some(Arc::new(Mutex::new(file))),
+            pids: Arc::default(),
+        })
+    }
+
+    /// A pid list kept in memory only.
+    pub fn memory() -> PidLog {
+        PidLog::default()
+    }
+
+    /// Records a started process.
+    pub fn record(&self, pid: u32, name: &str) {
+        if let Ok(mut p) = self.pids.lock() {
+            p.push(pid);
+        }
+        if let Some(f) = &self.file
+            && let Ok(mut f) = f.lock()
+        {
+            let _ = writeln!(f, "{pid} {name}");
+            let _ = f.flush();
+        }
+    }
+
+    /// Every pid recorded so far.
+    pub fn pids(&self) -> Vec<u32> {
+        self.pids.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+/// How to start one process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Short name used in logs and events (`origin`, `refproxy`, ...).
+    pub name: String,
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Working directory, if not inherited.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl ProcessSpec {
+    /// A spec for `program args...`.
+    pub fn new(name: &str, program: impl Into<PathBuf>) -> ProcessSpec {
+        ProcessSpec {
+            name: name.to_owned(),
+            program: program.into(),
+            args: Vec::new(),
+            cwd: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl Into<OsString>) -> ProcessSpec {
+        self.args.push(a.into());
+        self
+    }
+}
+
+/// Where a case's processes report: event sink, log directory, pid list.
+#[derive(Debug, Clone)]
+pub struct ProcessContext {
+    /// Where output lines go.
+    pub sink: EventSink,
+    /// Directory of the `*.stderr.log` files.
+    pub log_dir: PathBuf,
+    /// The run's pid list.
+    pub pids: PidLog,
+}
+
+/// One running child in its own process group; killed (the whole group)
+/// when dropped.
+#[derive(Debug)]
+pub struct ProcessGuard {
+    name: String,
+    pid: u32,
+    child: Child,
+    status: Option<ExitStatus>,
+    exit_mono_ns: Option<u64>,
+    stderr_path: PathBuf,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ProcessGuard {
+    /// Spawns the process in a new process group and starts reading its output.
+    pub fn spawn(spec: &ProcessSpec, ctx: &ProcessContext) -> Result<ProcessGuard, ProcessError> {
+        let mut cmd = Command::new(&spec.program);
+        // Logs go to files: no terminal colours (honoured by tracing and others).
+        cmd.args(&spec.args)
+            .env("NO_COLOR", "1")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(cwd) = &spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
+            name: spec.name.clone(),
+            program: spec.program.clone(),
+            source,
+        })?;
+        let Some(pid) = child.id() else {
+            return Err(ProcessError::Spawn {
+                name: spec.name.clone(),
+                program: spec.program.clone(),
+                source: std::io::Error::other("exited before its pid was known"),
+            });
+        };
+        ctx.pids.record(pid, &spec.name);
+        let stderr_path = ctx.log_dir.join(format!("{}-{pid}.stderr.log", spec.name));
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        // From here on the guard kills the group if anything fails.
+        let mut guard = ProcessGuard {
+            name: spec.name.clone(),
+            pid,
+            child,
+            status: None,
+            exit_mono_ns: None,
+            stderr_path: stderr_path.clone(),
+            readers: Vec::new(),
+        };
+        let log = File::create(&stderr_path).map_err(|source| ProcessError::Log {
+            path: stderr_path.clone(),
+            source,
+        })?;
+        if let Some(out) = stdout {
+            guard.readers.push(spawn_reader(
+                out,
+                spec.name.clone(),
+                pid,
+                Stream::Stdout,
+                ctx.sink.clone(),
+                None,
+            ));
+        }
+        if let Some(err) = stderr {
+            guard.readers.push(spawn_reader(
+                err,
+                spec.name.clone(),
+                pid,
+                Stream::Stderr,
+                ctx.sink.clone(),
+                Some(log),
+            ));
+        }
+        Ok(guard)
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pid (also the process group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Path of the stderr log.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr_path
+    }
+
+    /// The exit status, once reaped.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Monotonic clock when the harness saw the exit, once reaped.
+    pub fn exit_mono_ns(&self) -> Option<u64> {
+        self.exit_mono_ns
+    }
+
+    /// Sends `signal` to the process itself.
+    pub fn signal(&self, signal: Signal) -> Result<(), ProcessError> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        kill(Pid::from_raw(self.pid as i32), signal).map_err(|source| ProcessError::Signal {
+            name: self.name.clone(),
+            pid: self.pid,
+            signal,
+            source,
+        })
+    }
+
+    /// Sends `signal` to the process group.
+    pub fn signal_group(&self, signal: Signal) -> Result<(), ProcessError> {
+        match killpg(Pid::from_raw(self.pid as i32), signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(source) => Err(ProcessError::Signal {
+                name: self.name.clone(),
+                pid: self.pid,
+                signal,
+                source,
+            }),
+        }
+    }
+
+    /// Reaps the process if it has exited, without waiting.
+    pub fn try_reap(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none()
+            && let Ok(Some(st)) = self.child.try_wait()
+        {
+            self.mark_exited(st);
+        }
+        self.status
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, ProcessError> {
+        if let Some(st) = self.status {
+            return Ok(st);
+        }
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(st)) => {
+                self.mark_exited(st);
+                Ok(st)
+            }
+            Ok(Err(source)) => Err(ProcessError::Wait {
+                name: self.name.clone(),
+                pid: self.pid,
+                source,
+            }),
+            Err(_) => Err(ProcessError::Timeout {
+                name: self.name.clone(),
+                pid: self.pid,
+                timeout,
+            }),
+        }
+    }
+
+    /// Sends `signal` to the group and waits up to `timeout` for the exit;
+    /// then kills the group with `SIGKILL` and reaps the process.
+    pub async fn stop(
+        &mut self,
+        signal: Signal,
+        timeout: Duration,
+    ) -> Result<ExitStatus, ProcessError> {
+        if let Some(st) = self.status {
+            let _ = self.signal_group(Signal::SIGKILL);
+            return Ok(st);
+        }
+        self.signal_group(signal)?;
+        let res = self.wait_exit(timeout).await;
+        // Whatever is left of the group (workers, helpers) goes too.
+        let _ = self.signal_group(Signal::SIGKILL);
+        match res {
+            Ok(st) => Ok(st),
+            Err(ProcessError::Timeout { .. }) => {
+                self.wait_exit(Duration::from_secs(5)).await?;
+                res
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (bounded) for the output readers to see the end of both streams.
+    pub async fn join_readers(&mut self, timeout: Duration) {
+        for r in self.readers.drain(..) {
+            let _ = tokio::time::timeout(timeout, r).await;
+        }
+    }
+
+    fn mark_exited(&mut self, st: ExitStatus) {
+        self.status = Some(st);
+        self.exit_mono_ns = Some(monotonic_ns());
+    }
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        // The group may hold grandchildren even after the leader exited.
+        let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+fn spawn_reader(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    name: String,
+    pid: u32,
+    which: Stream,
+    sink: EventSink,
+    mut log: Option<File>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            sink.line(&name, pid, which, &line);
+        }
+        sink.eof(&name, pid, which);
+    })
+}

@@ -1,0 +1,305 @@
+//! Waiting until a process is ready: each check waits on something the
+//! process does (an event line, a pid file, an accepting port, an HTTP
+//! answer, a log line), always with a deadline.
+//!
+//! Event and log readiness are pure waits on the process's output stream.
+//! External servers that signal nothing else (pid file, port, HTTP) are
+//! polled at a short interval ([`POLL`]) until the deadline; there is never a
+//! fixed sleep standing in for readiness.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reloadbench_model::event::{Event, EventKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::events::{EventLog, Payload, Stream};
+
+/// Interval between two polls of a port, pid file or HTTP check.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Why a process was not found ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadinessError {
+    /// The process closed its output (it exited) before it was ready.
+    #[error("{name} (pid {pid}) exited before it was ready")]
+    Exited {
+        /// Process name.
+        name: String,
+        /// Its pid.
+        pid: u32,
+    },
+    /// The deadline passed.
+    #[error("{what} not seen within {timeout:?}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// A ready event carried an address that does not parse.
+    #[error("ready event of pid {pid} has no usable address ({addrs:?})")]
+    BadAddress {
+        /// The pid of the event.
+        pid: u32,
+        /// What it said.
+        addrs: Vec<String>,
+    },
+}
+
+/// A `ready` event: who, where, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    /// Pid in the event (a worker's pid when a master relays it).
+    pub pid: u32,
+    /// Generation in the event.
+    pub generation: u64,
+    /// First listening address.
+    pub addr: SocketAddr,
+    /// The event's own timestamp.
+    pub mono_ns: u64,
+}
+
+/// Waits for the first `ready` event on the stdout of the process spawned as
+/// `source_pid`, from position `from` of the log. Fails early when that
+/// stdout ends first.
+pub async fn wait_ready_event(
+    log: &mut EventLog,
+    from: usize,
+    name: &str,
+    source_pid: u32,
+    timeout: Duration,
+) -> Result<Ready, ReadinessError> {
+    let idx = log
+        .wait_for(from, timeout, |s| {
+            s.source_pid == source_pid
+                && s.stream == Stream::Stdout
+                && (s.payload == Payload::Eof
+                    || matches!(
+                        s.event(),
+                        Some(Event {
+                            kind: EventKind::Ready { .. },
+                            ..
+                        })
+                    ))
+        })
+        .await
+        .ok_or_else(|| ReadinessError::Timeout {
+            what: format!("ready event of {name} (pid {source_pid})"),
+            timeout,
+        })?;
+    match log.seen()[idx].event() {
+        Some(Event {
+            pid,
+            mono_ns,
+            kind: EventKind::Ready { generation, addrs },
+        }) => {
+            let addr = addrs.first().and_then(|a| a.parse().ok()).ok_or_else(|| {
+                ReadinessError::BadAddress {
+                    pid: *pid,
+                    addrs: addrs.clone(),
+                }
+            })?;
+            Ok(Ready {
+                pid: *pid,
+                generation: *generation,
+                addr,
+                mono_ns: *mono_ns,
+            })
+        }
+        _ => Err(ReadinessError::Exited {
+            name: name.to_owned(),
+            pid: source_pid,
+        }),
+    }
+}
+
+/// Waits for a line containing `text` on stdout or stderr of any process
+/// of the case (a reload's line may come from the old process or a master).
+/// Returns the monotonic time the line was read.
+pub async fn wait_log_line(
+    log: &mut EventLog,
+    from: usize,
+    text: &str,
+    timeout: Duration,
+) -> Result<u64, ReadinessError> {
+    let idx = log
+        .wait_for(
+            from,
+            timeout,
+            |s| matches!(&s.payload, Payload::Line(l) if l.contains(text)),
+        )
+        .await
+        .ok_or_else(|| ReadinessError::Timeout {
+            what: format!("a log line containing {text:?}"),
+            timeout,
+        })?;
+    Ok(log.seen()[idx].recv_mono_ns)
+}
+
+/// Polls until `addr` accepts a TCP connection.
+pub async fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), ReadinessError> {
+    poll_until(timeout, format!("a listener on {addr}"), || async move {
+        TcpStream::connect(addr).await.is_ok().then_some(())
+    })
+    .await
+}
+
+/// Polls until `GET path` on `addr` answers with a 2xx status.
+pub async fn wait_http(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(), ReadinessError> {
+    poll_until(
+        timeout,
+        format!("a 2xx answer to GET {path} on {addr}"),
+        || async move { http_ok(addr, path).await.then_some(()) },
+    )
+    .await
+}
+
+/// Polls until `path` holds the pid of a live process other than `previous`.
+pub async fn wait_pid_file(
+    path: &Path,
+    previous: Option<u32>,
+    timeout: Duration,
+) -> Result<u32, ReadinessError> {
+    let p: PathBuf = path.to_owned();
+    poll_until(
+        timeout,
+        format!("a new live pid in {}", path.display()),
+        || {
+            let p = p.clone();
+            async move {
+                let pid = read_pid_file(&p)?;
+                (Some(pid) != previous && pid_alive(pid)).then_some(pid)
+            }
+        },
+    )
+    .await
+}
+
+/// Reads a pid file: the first whitespace-separated number in it.
+pub fn read_pid_file(path: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `pid` names a live (not zombie) process.
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+async fn poll_until<T, F, Fut>(
+    timeout: Duration,
+    what: String,
+    mut check: F,
+) -> Result<T, ReadinessError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let attempt = tokio::time::timeout_at(deadline, check()).await;
+        match attempt {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) if tokio::time::Instant::now() + POLL < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            _ => return Err(ReadinessError::Timeout { what, timeout }),
+        }
+    }
+}
+
+async fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match s.read(&mut head[n..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    // "HTTP/1.x 2"
+    n >= 10 && head.starts_with(b"HTTP/1.") && head[9] == b'2'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::events::EventLog;
+
+    #[tokio::test]
+    async fn ready_event_is_found_and_eof_fails_fast() {
+        let (sink, mut log) = EventLog::create(None).unwrap();
+        sink.line("p", 5, Stream::Stdout, "starting");
+        sink.line(
+            "p",
+            5,
+            Stream::Stdout,
+            r#"{"mono_ns":10,"pid":6,"event":"ready","generation":2,"addrs":["127.0.0.1:80"]}"#,
+        );
+        let r = wait_ready_event(&mut log, 0, "p", 5, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!((r.pid, r.generation, r.mono_ns), (6, 2, 10));
+        assert_eq!(r.addr.port(), 80);
+
+        sink.eof("q", 7, Stream::Stdout);
+        let e = wait_ready_event(&mut log, 0, "q", 7, Duration::from_secs(5)).await;
+        assert!(
+            matches!(e, Err(ReadinessError::Exited { pid: 7, .. })),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn port_and_http_checks_see_a_listener() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+            }
+        });
+        wait_port(addr, Duration::from_secs(5)).await.unwrap();
+        wait_http(addr, "/", Duration::from_secs(5)).await.unwrap();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn pid_file_check_wants_a_new_live_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.pid");
+        let me = std::process::id();
+        std::fs::write(&f, format!("{me}\n")).unwrap();
+        assert_eq!(
+            wait_pid_file(&f, None, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            me
+        );
+        let e = wait_pid_file(&f, Some(me), Duration::from_millis(100)).await;
+        assert!(matches!(e, Err(ReadinessError::Timeout { .. })));
+    }
+}

@@ -1,0 +1,418 @@
+//! [`ReferenceRunner`]: drives `refproxy` through restarts and reloads in
+//! each mode, following its command-line contract.
+//!
+//! - start: `refproxy --config F [--master]`, listening on port 0 first; the
+//!   bound address from the `ready` event is written back into the config so
+//!   later generations use the same port.
+//! - restart: SIGTERM to the old process group, wait for its exit, start anew.
+//! - naive / fd-pass: spawn `refproxy --config F --upgrade-from SOCK --mode M`
+//!   and wait for its `ready`; the old process drains and exits by itself
+//!   (its output keeps being read; it is reaped when the case ends).
+//! - master-worker: SIGUSR2 to the master, wait for `reload_done` or
+//!   `reload_failed` on its stdout.
+
+mod config;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use reloadbench_model::clock::monotonic_ns;
+use reloadbench_model::event::{Event, EventKind, ReloadMode};
+
+use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, Vars};
+
+use super::events::{EventLog, Stream};
+use super::host::{Sysctls, exec_action};
+use super::process::{ProcessGuard, ProcessSpec};
+use super::readiness::wait_ready_event;
+use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
+
+/// Slack added to every deadline derived from the proxy's own timeouts.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// Drives the reference proxy.
+#[derive(Debug)]
+pub struct ReferenceRunner {
+    bin: PathBuf,
+    cfg: ReferenceProxy,
+    master: bool,
+    env: CaseEnv,
+    config_path: PathBuf,
+    control_socket: PathBuf,
+    listen: Option<SocketAddr>,
+    current: Option<ProcessGuard>,
+    /// Pid that serves: the worker's in master-worker mode.
+    serving_pid: Option<u32>,
+    previous_pid: Option<u32>,
+    generation: u64,
+    retiring: Vec<ProcessGuard>,
+    exits: HashMap<u32, u64>,
+    sysctls: Sysctls,
+}
+
+impl ReferenceRunner {
+    /// A runner for `refproxy` at `bin`; `master` starts it with `--master`.
+    pub fn new(bin: PathBuf, cfg: ReferenceProxy, master: bool, env: CaseEnv) -> ReferenceRunner {
+        let config_path = env.dir.join("proxy.toml");
+        let mut control_socket = env.dir.join("refproxy.sock");
+        // sun_path holds 108 bytes; long run directories get a socket in /tmp.
+        if control_socket.as_os_str().len() > 100 {
+            control_socket = std::env::temp_dir().join(format!(
+                "reloadbench-{}-{}.sock",
+                std::process::id(),
+                monotonic_ns()
+            ));
+        }
+        ReferenceRunner {
+            bin,
+            cfg,
+            master,
+            env,
+            config_path,
+            control_socket,
+            listen: None,
+            current: None,
+            serving_pid: None,
+            previous_pid: None,
+            generation: 0,
+            retiring: Vec::new(),
+            exits: HashMap::new(),
+            sysctls: Sysctls::default(),
+        }
+    }
+
+    fn ready_timeout(&self) -> Duration {
+        self.cfg.ready_timeout * 2 + SLACK
+    }
+
+    fn drain_timeout(&self) -> Duration {
+        self.cfg.drain_deadline + SLACK
+    }
+
+    /// Writes `proxy.toml` listening on `listen`.
+    fn write_config(&self, listen: &str) -> Result<(), RunnerError> {
+        config::write(
+            &self.config_path,
+            &self.cfg,
+            listen,
+            self.env.origin,
+            &self.control_socket,
+        )
+    }
+
+    fn spec(&self, extra: &[&str]) -> ProcessSpec {
+        let mut s = ProcessSpec::new("refproxy", &self.bin)
+            .arg("--config")
+            .arg(&self.config_path);
+        for a in extra {
+            s = s.arg(*a);
+        }
+        s.cwd = Some(self.env.dir.clone());
+        s
+    }
+
+    /// Spawns a fresh (non-upgrade) proxy and waits for its ready event.
+    async fn spawn_fresh(&mut self, log: &mut EventLog) -> Result<u64, RunnerError> {
+        let spec = if self.master {
+            self.spec(&["--master"])
+        } else {
+            self.spec(&[])
+        };
+        let from = log.cursor();
+        let mut p = ProcessGuard::spawn(&spec, &self.env.ctx)?;
+        match wait_ready_event(log, from, "refproxy", p.pid(), self.ready_timeout()).await {
+            Ok(r) => {
+                self.listen.get_or_insert(r.addr);
+                self.serving_pid = Some(r.pid);
+                self.generation = r.generation;
+                self.current = Some(p);
+                Ok(r.mono_ns)
+            }
+            Err(e) => {
+                let _ = p.stop(Signal::SIGKILL, SLACK).await;
+                Err(with_log(e.into(), &p))
+            }
+        }
+    }
+
+    async fn restart(&mut self, log: &mut EventLog, kill: bool) -> ActOutcome {
+        let mut out = ActOutcome::triggered_now();
+        if let Some(mut old) = self.current.take() {
+            out.old_pids.extend(self.serving_pid);
+            out.old_pids.push(old.pid());
+            out.old_pids.dedup();
+            self.previous_pid = Some(old.pid());
+            let sig = if kill {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            let res = old.stop(sig, self.drain_timeout()).await;
+            out.exited_mono_ns = old.exit_mono_ns();
+            self.retire(old);
+            if let Err(e) = res {
+                return out.fail(e);
+            }
+        }
+        if kill {
+            return out;
+        }
+        match self.spawn_fresh(log).await {
+            Ok(ready) => {
+                out.ready_mono_ns = Some(ready);
+                out.new_pid = self.serving_pid;
+                out
+            }
+            Err(e) => out.fail(format!("the new process did not start: {e}")),
+        }
+    }
+
+    async fn upgrade(&mut self, mode: ReloadMode, log: &mut EventLog) -> ActOutcome {
+        let spec = self.spec(&[
+            "--upgrade-from",
+            &self.control_socket.display().to_string(),
+            "--mode",
+            mode.as_str(),
+        ]);
+        let from = log.cursor();
+        let out = ActOutcome::triggered_now();
+        let mut p = match ProcessGuard::spawn(&spec, &self.env.ctx) {
+            Ok(p) => p,
+            Err(e) => return out.fail(e),
+        };
+        match wait_ready_event(log, from, "refproxy", p.pid(), self.ready_timeout()).await {
+            Ok(r) => {
+                let mut out = out;
+                out.ready_mono_ns = Some(r.mono_ns);
+                out.new_pid = Some(r.pid);
+                out.old_pids.extend(self.serving_pid);
+                if let Some(old) = self.current.replace(p) {
+                    self.previous_pid = Some(old.pid());
+                    self.retire(old);
+                }
+                self.serving_pid = Some(r.pid);
+                self.generation = r.generation;
+                out
+            }
+            Err(e) => {
+                // The old process keeps serving; the new one must be gone.
+                let status = match p.wait_exit(SLACK).await {
+                    Ok(st) => format!("; it exited with {st}"),
+                    Err(_) => String::new(),
+                };
+                let _ = p.stop(Signal::SIGKILL, SLACK).await;
+                let why = format!(
+                    "the new process failed before ready: {e}{status}; stderr in {}",
+                    p.stderr_path().display()
+                );
+                self.retire(p);
+                out.fail(why)
+            }
+        }
+    }
+
+    async fn master_reload(&mut self, log: &mut EventLog) -> ActOutcome {
+        let Some(master) = self.current.as_ref() else {
+            return ActOutcome::triggered_now().fail("no proxy is running");
+        };
+        if !self.master {
+            return ActOutcome::triggered_now()
+                .fail("master-worker reloads need the proxy started with --master");
+        }
+        let master_pid = master.pid();
+        let from = log.cursor();
+        let mut out = ActOutcome::triggered_now();
+        if let Err(e) = master.signal(Signal::SIGUSR2) {
+            return out.fail(e);
+        }
+        let idx = log
+            .wait_for(from, self.ready_timeout(), |s| {
+                s.source_pid == master_pid
+                    && s.stream == Stream::Stdout
+                    && (s.payload == super::events::Payload::Eof
+                        || matches!(
+                            s.event(),
+                            Some(Event {
+                                kind: EventKind::ReloadDone { .. } | EventKind::ReloadFailed { .. },
+                                ..
+                            })
+                        ))
+            })
+            .await;
+        let Some(idx) = idx else {
+            return out.fail("no reload_done or reload_failed from the master in time");
+        };
+        match log.seen()[idx].event() {
+            Some(Event {
+                mono_ns,
+                kind:
+                    EventKind::ReloadDone {
+                        new_pid,
+                        generation,
+                        ..
+                    },
+                ..
+            }) => {
+                out.ready_mono_ns = Some(*mono_ns);
+                out.old_pids.extend(self.serving_pid);
+                out.new_pid = Some(*new_pid);
+                self.previous_pid = self.serving_pid;
+                self.serving_pid = Some(*new_pid);
+                self.generation = *generation;
+                out
+            }
+            Some(Event {
+                kind: EventKind::ReloadFailed { reason, .. },
+                ..
+            }) => out.fail(format!("reload failed: {reason}")),
+            _ => out.fail("the master exited during the reload"),
+        }
+    }
+
+    fn retire(&mut self, mut p: ProcessGuard) {
+        if let Some(t) = p.exit_mono_ns() {
+            self.exits.insert(p.pid(), t);
+        }
+        p.try_reap();
+        self.retiring.push(p);
+        for r in &mut self.retiring {
+            if r.try_reap().is_some()
+                && let Some(t) = r.exit_mono_ns()
+            {
+                self.exits.entry(r.pid()).or_insert(t);
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal, target: PidTarget) -> Result<(), String> {
+        let cur = self.current.as_ref().ok_or("no proxy is running")?;
+        let pid = match target {
+            PidTarget::Main => cur.pid(),
+            PidTarget::Previous => self.previous_pid.ok_or("no previous process")?,
+            PidTarget::Group => {
+                return cur.signal_group(signal).map_err(|e| e.to_string());
+            }
+        };
+        // Only pids this runner started (or their relayed workers) are signalled.
+        let ours = pid == cur.pid() || self.retiring.iter().any(|r| r.pid() == pid);
+        if !ours {
+            return Err(format!("pid {pid} was not started by this case"));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .map_err(|e| format!("cannot send {signal} to {pid}: {e}"))
+    }
+
+    fn vars(&self) -> Vars {
+        let mut v = self.env.vars();
+        if let Some(l) = self.listen {
+            v.set("listen", l.to_string())
+                .set("listen_port", l.port().to_string());
+        }
+        if let Some(c) = &self.current {
+            v.set("pid", c.pid().to_string());
+        }
+        v.set("config", self.config_path.display().to_string())
+            .set("stats_socket", self.control_socket.display().to_string())
+            .set("generation", self.generation.max(1).to_string());
+        v
+    }
+}
+
+impl Runner for ReferenceRunner {
+    async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
+        self.write_config("127.0.0.1:0")?;
+        self.spawn_fresh(log).await?;
+        let addr = self
+            .listen
+            .ok_or_else(|| RunnerError::Other("refproxy reported no address".into()))?;
+        // Later generations (restart, naive) bind the same port.
+        self.write_config(&addr.to_string())?;
+        Ok(addr)
+    }
+
+    async fn act(&mut self, action: &ActionSpec, log: &mut EventLog) -> ActOutcome {
+        match action {
+            ActionSpec::Restart => self.restart(log, false).await,
+            ActionSpec::Kill { restart } => {
+                let mut out = self.restart(log, true).await;
+                if *restart && out.error.is_none() {
+                    match self.spawn_fresh(log).await {
+                        Ok(ready) => {
+                            out.ready_mono_ns = Some(ready);
+                            out.new_pid = self.serving_pid;
+                        }
+                        Err(e) => out = out.fail(format!("the new process did not start: {e}")),
+                    }
+                }
+                out
+            }
+            ActionSpec::Reload(ReloadSpec::Reference(ReloadMode::MasterWorker)) => {
+                self.master_reload(log).await
+            }
+            ActionSpec::Reload(ReloadSpec::Reference(ReloadMode::Restart)) => {
+                self.restart(log, false).await
+            }
+            ActionSpec::Reload(ReloadSpec::Reference(mode)) => self.upgrade(*mode, log).await,
+            ActionSpec::Reload(ReloadSpec::Variant(v)) => ActOutcome::triggered_now()
+                .fail(format!("reload variant {v:?} needs a command proxy")),
+            ActionSpec::Signal { signal, target } => {
+                let out = ActOutcome::triggered_now();
+                match self.signal(*signal, *target) {
+                    Ok(()) => out,
+                    Err(e) => out.fail(e),
+                }
+            }
+            ActionSpec::Exec { command, timeout } => {
+                exec_action(
+                    command,
+                    *timeout,
+                    &self.vars(),
+                    &self.env.dir,
+                    &self.env.ctx,
+                )
+                .await
+            }
+            ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),
+        }
+    }
+
+    async fn stop(&mut self, _log: &mut EventLog) -> Result<(), RunnerError> {
+        let deadline = tokio::time::Instant::now() + self.drain_timeout();
+        for r in &mut self.retiring {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if r.wait_exit(left).await.is_err() {
+                let _ = r.stop(Signal::SIGKILL, SLACK).await;
+            }
+        }
+        let mut result = Ok(());
+        if let Some(mut cur) = self.current.take() {
+            if let Err(e) = cur.stop(Signal::SIGTERM, self.drain_timeout()).await {
+                result = Err(RunnerError::Process(e));
+            }
+            self.retiring.push(cur);
+        }
+        for r in &mut self.retiring {
+            r.join_readers(Duration::from_secs(2)).await;
+            if let Some(t) = r.exit_mono_ns() {
+                self.exits.entry(r.pid()).or_insert(t);
+            }
+        }
+        if let Err(e) = self.sysctls.restore() {
+            result = result.and(Err(RunnerError::Other(e)));
+        }
+        let _ = std::fs::remove_file(&self.control_socket);
+        result
+    }
+
+    fn exit_seen(&self, pid: u32) -> Option<u64> {
+        self.exits.get(&pid).copied()
+    }
+}
+
+/// Adds the stderr log path to a start failure.
+fn with_log(e: RunnerError, p: &ProcessGuard) -> RunnerError {
+    RunnerError::Other(format!("{e}; stderr in {}", p.stderr_path().display()))
+}

@@ -1,0 +1,341 @@
+//! A whole run: validate, capture the environment, run the cases one by one
+//! (results written after each), render the reports.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use nix::sys::signal::Signal;
+use reloadbench_model::SCHEMA_VERSION;
+use reloadbench_model::run::{RunReport, ScenarioInfo};
+
+use crate::rundir::{RunDir, RunDirError};
+use crate::scenario::{self, ProxySpec, Scenario, ScenarioErrors};
+
+use super::binaries::{self, BinaryError};
+use super::cancel::Cancel;
+use super::case::{CaseError, CaseInput, Programs, run_case};
+use super::process::PidLog;
+
+/// What `reloadbench run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The run directory (default `runs/<stamp>-<id>`).
+    pub out: Option<PathBuf>,
+    /// No progress on the terminal.
+    pub quiet: bool,
+    /// Run only these cases (by name); all when empty.
+    pub cases: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every case ran and every expectation held.
+    Passed,
+    /// Some expectation failed.
+    Failed,
+    /// Interrupted by a signal; the finished cases were kept.
+    Interrupted(Signal),
+}
+
+/// A finished (or interrupted) run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The report as written to `results.json`.
+    pub report: RunReport,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Problems rendering the reports (the results are complete).
+    pub warnings: Vec<String>,
+}
+
+/// Why a run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is invalid.
+    #[error("{0}")]
+    Invalid(ScenarioErrors),
+    /// `--case` named a case the scenario does not have.
+    #[error("no case named {name:?} in {file} (cases: {known})")]
+    UnknownCase {
+        /// The name given.
+        name: String,
+        /// The scenario file.
+        file: String,
+        /// The case names.
+        known: String,
+    },
+    /// A peer program (haproxy, nginx, ...) is not installed.
+    #[error("{binary} is not installed; install it with: {install}")]
+    MissingPeer {
+        /// The program.
+        binary: String,
+        /// The install command.
+        install: String,
+    },
+    /// A reloadbench program is missing.
+    #[error(transparent)]
+    Binary(#[from] BinaryError),
+    /// The run directory could not be written.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// A case could not run; the cases before it are in the run directory.
+    #[error("{source} (finished cases are kept in {dir})")]
+    Case {
+        /// Why.
+        source: CaseError,
+        /// The run directory.
+        dir: PathBuf,
+    },
+}
+
+impl RunError {
+    /// True for errors in what the user gave (exit 2), false for the harness
+    /// not being able to run (exit 3).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
+            || matches!(self, RunError::RunDir(RunDirError::Exists(_)))
+    }
+}
+
+/// Validates the scenario and selects the cases (nothing starts).
+pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
+    let mut sc = scenario::load(&opts.scenario).map_err(RunError::Invalid)?;
+    if !opts.cases.is_empty() {
+        for name in &opts.cases {
+            if !sc.cases.iter().any(|c| &c.name == name) {
+                return Err(RunError::UnknownCase {
+                    name: name.clone(),
+                    file: opts.scenario.display().to_string(),
+                    known: sc
+                        .cases
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        sc.cases.retain(|c| opts.cases.contains(&c.name));
+    }
+    if let Some(m) = sc.missing_peer() {
+        let install = m
+            .install
+            .clone()
+            .unwrap_or_else(|| format!("scripts/install-peers {}", m.binary));
+        return Err(RunError::MissingPeer {
+            binary: m.binary,
+            install,
+        });
+    }
+    Ok(sc)
+}
+
+/// Runs a scenario; `cancel` interrupts it (finished cases are kept).
+pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutcome, RunError> {
+    let sc = prepare(opts)?;
+    let programs = Programs {
+        reloadbench: binaries::reloadbench_exe()?,
+        refproxy: match sc.proxy {
+            ProxySpec::Reference(_) => Some(binaries::refproxy()?),
+            ProxySpec::Command(_) => None,
+        },
+    };
+    if matches!(sc.proxy, ProxySpec::Command(_)) {
+        // Daemonizing servers must stay within reach of the harness.
+        if let Err(e) = super::command::adopt_orphans() {
+            eprintln!("warning: cannot become a child subreaper: {e}");
+        }
+    }
+    let started = SystemTime::now();
+    let dir = RunDir::create(opts.out.as_deref(), &sc.id, started)?;
+    dir.write_scenario(&sc.source)?;
+    let pids = PidLog::create(&dir.pids_path()).map_err(|source| RunDirError::Io {
+        path: dir.pids_path(),
+        source,
+    })?;
+    cancel.watch_pids(pids.clone());
+
+    let mut environment = crate::env::capture().await;
+    let sut_version = match &sc.proxy {
+        ProxySpec::Reference(_) => match &programs.refproxy {
+            Some(p) => crate::env::version_of(&p.display().to_string(), &["--version"]).await,
+            None => None,
+        }
+        .map(|v| ("refproxy".to_owned(), v)),
+        ProxySpec::Command(c) => {
+            let v = match &c.version {
+                Some(t) => match t.render_argv(&scenario::Vars::new()) {
+                    Ok(argv) => {
+                        let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+                        crate::env::version_of(&argv[0], &args).await
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            v.map(|v| (c.binary.clone(), v))
+        }
+    };
+    if let Some((name, v)) = sut_version {
+        environment.versions.insert(name, v);
+    }
+    dir.write_environment(&environment)?;
+
+    let mut report = RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: ScenarioInfo {
+            name: sc.name.clone(),
+            description: sc.description.clone(),
+            file: opts.scenario.display().to_string(),
+        },
+        started_at: humantime::format_rfc3339_seconds(started).to_string(),
+        environment,
+        cases: Vec::new(),
+    };
+    dir.write_results(&report)?;
+
+    let progress = super::progress::enabled(opts.quiet);
+    let total = sc.cases.len();
+    let mut status = RunStatus::Passed;
+    let mut failure = None;
+    for (i, case) in sc.cases.iter().enumerate() {
+        if let Some(sig) = cancel.signal() {
+            status = RunStatus::Interrupted(sig);
+            break;
+        }
+        if !opts.quiet {
+            eprintln!("[{}/{total}] {}", i + 1, case.name);
+        }
+        let input = CaseInput {
+            scenario: &sc,
+            case,
+            label: format!("[{}/{total}] {}", i + 1, case.name),
+            dir: dir.case_dir(i, &case.slug()),
+            pids: pids.clone(),
+            programs: &programs,
+            progress,
+            cancel,
+        };
+        match run_case(input).await {
+            Ok(out) => {
+                if !opts.quiet {
+                    eprintln!("{}", case_line(&out.report));
+                }
+                report.cases.push(out.report);
+                dir.write_results(&report)?;
+                if let Some(sig) = out.cancelled {
+                    status = RunStatus::Interrupted(sig);
+                    break;
+                }
+            }
+            Err(e) => {
+                if let Some(sig) = cancel.signal() {
+                    status = RunStatus::Interrupted(sig);
+                } else {
+                    failure = Some(e);
+                }
+                break;
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    if let Err(e) = dir.render(&report) {
+        warnings.push(format!("rendering the reports: {e}"));
+    }
+    if let Some(source) = failure {
+        return Err(RunError::Case {
+            source,
+            dir: dir.path().to_owned(),
+        });
+    }
+    if status == RunStatus::Passed && !report.passed() {
+        status = RunStatus::Failed;
+    }
+    Ok(RunOutcome {
+        dir: dir.path().to_owned(),
+        report,
+        status,
+        warnings,
+    })
+}
+
+/// One line per finished case on stderr.
+fn case_line(c: &reloadbench_model::run::CaseReport) -> String {
+    let verdict = if c.passed() { "pass" } else { "FAIL" };
+    let failed_expect: Vec<&str> = c
+        .expectations
+        .iter()
+        .filter(|e| !e.passed)
+        .map(|e| e.expr.as_str())
+        .collect();
+    let mut line = format!(
+        "      {verdict}: {} ok, {} failed, {} actions, {:.1}s",
+        c.load.ok,
+        c.load.failed,
+        c.actions.len(),
+        c.load.elapsed_ns as f64 / 1e9
+    );
+    if !failed_expect.is_empty() {
+        line.push_str(&format!(
+            " (expectation not met: {})",
+            failed_expect.join(", ")
+        ));
+    }
+    if let Some(e) = &c.error {
+        line.push_str(&format!(" ({e})"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(text: &str, cases: &[&str]) -> (tempfile::TempDir, RunOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, text).unwrap();
+        let o = RunOptions {
+            scenario: path,
+            cases: cases.iter().map(|c| (*c).to_owned()).collect(),
+            ..RunOptions::default()
+        };
+        (dir, o)
+    }
+
+    const TWO: &str = "[load]\nconcurrency = 1\nrequests = 10\n[proxy]\nkind = \"reference\"\n\
+                       [[case]]\nname = \"a\"\n[[case]]\nname = \"b\"\n";
+
+    #[test]
+    fn case_filter_keeps_the_named_cases_and_rejects_unknown_ones() {
+        let (_d, o) = opts(TWO, &["b"]);
+        let sc = prepare(&o).unwrap();
+        assert_eq!(sc.cases.len(), 1);
+        assert_eq!(sc.cases[0].name, "b");
+        let (_d, o) = opts(TWO, &["c"]);
+        let e = prepare(&o).unwrap_err();
+        assert!(e.is_usage());
+        assert!(e.to_string().contains("cases: a, b"), "{e}");
+    }
+
+    #[test]
+    fn missing_peer_is_a_harness_error_naming_the_installer() {
+        let text = "[load]\nconcurrency = 1\nrequests = 10\n[proxy]\nkind = \"command\"\n\
+                    binary = \"reloadbench-no-such-peer\"\nstart = \"x {config}\"\n\
+                    [[case]]\nname = \"a\"\n";
+        let (_d, o) = opts(text, &[]);
+        let e = prepare(&o).unwrap_err();
+        assert!(!e.is_usage());
+        assert!(
+            e.to_string()
+                .contains("scripts/install-peers reloadbench-no-such-peer"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The system under test as the timeline sees it: start it, act on it, stop
+//! it. [`Runner`] has one implementation per kind of proxy
+//! ([`super::reference::ReferenceRunner`], [`super::command::CommandRunner`])
+//! and a scripted one for tests ([`super::fake::FakeRunner`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::scenario::{ActionSpec, Vars};
+
+use super::events::EventLog;
+use super::process::ProcessContext;
+
+/// Why the system under test could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// A process could not be spawned, stopped or signalled.
+    #[error(transparent)]
+    Process(#[from] super::process::ProcessError),
+    /// A process did not become ready.
+    #[error(transparent)]
+    Readiness(#[from] super::readiness::ReadinessError),
+    /// A file of the case (config, ...) could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A template could not be rendered.
+    #[error("{what}: {source}")]
+    Template {
+        /// Which template.
+        what: String,
+        /// Why.
+        source: crate::scenario::TemplateError,
+    },
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What one action did, on the monotonic clock, as far as known when it
+/// returned. Later phases of retired processes (drained, exited) are looked
+/// up in the event log when the case ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActOutcome {
+    /// When the harness triggered it.
+    pub trigger_mono_ns: u64,
+    /// When the new process (or generation) reported ready.
+    pub ready_mono_ns: Option<u64>,
+    /// When the replaced process was seen to exit, if the action waited for it.
+    pub exited_mono_ns: Option<u64>,
+    /// Pids of the processes being replaced (their drained / exited events count).
+    pub old_pids: Vec<u32>,
+    /// Pid of the process that serves afterwards, if it changed.
+    pub new_pid: Option<u32>,
+    /// Why the action failed (a reload rolled back, a command failed, ...).
+    pub error: Option<String>,
+}
+
+impl ActOutcome {
+    /// An outcome triggered now.
+    pub fn triggered_now() -> ActOutcome {
+        ActOutcome {
+            trigger_mono_ns: reloadbench_model::clock::monotonic_ns(),
+            ..ActOutcome::default()
+        }
+    }
+
+    /// Marks the outcome failed.
+    pub fn fail(mut self, why: impl std::fmt::Display) -> ActOutcome {
+        self.error = Some(why.to_string());
+        self
+    }
+}
+
+/// Drives one system under test through a case.
+///
+/// Every method bounds its waits; a failed action is reported in its
+/// [`ActOutcome`], not as an error, so the case goes on measuring.
+#[allow(async_fn_in_trait)]
+pub trait Runner {
+    /// Starts the system under test and waits until it is ready; returns the
+    /// address clients connect to.
+    async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError>;
+
+    /// Performs one action of the timeline.
+    async fn act(&mut self, action: &ActionSpec, log: &mut EventLog) -> ActOutcome;
+
+    /// Stops everything it started (old generations get their drain time
+    /// first, bounded), reaps it and undoes host changes (sysctls).
+    async fn stop(&mut self, log: &mut EventLog) -> Result<(), RunnerError>;
+
+    /// When the harness saw a process it retired exit, if it did.
+    fn exit_seen(&self, pid: u32) -> Option<u64>;
+
+    /// Version string of the system under test, if known.
+    fn version(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a runner needs to know about its case.
+#[derive(Debug, Clone)]
+pub struct CaseEnv {
+    /// The case directory (absolute): configs, sockets, logs.
+    pub dir: PathBuf,
+    /// Address of the origin.
+    pub origin: SocketAddr,
+    /// Where processes report.
+    pub ctx: ProcessContext,
+    /// Directory of the scenario file (absolute).
+    pub scenario_dir: PathBuf,
+}
+
+impl CaseEnv {
+    /// Placeholder values known before the proxy starts.
+    pub fn vars(&self) -> Vars {
+        let mut v = Vars::new();
+        v.set("origin", self.origin.to_string())
+            .set("origin_port", self.origin.port().to_string())
+            .set("dir", self.dir.display().to_string())
+            .set("scenario_dir", self.scenario_dir.display().to_string())
+            .set("generation", "1");
+        v
+    }
+}

@@ -1,0 +1,152 @@
+//! The run directory: where a run's files go, written as the run
+//! progresses.
+//!
+//! ```text
+//! <run dir>/                      default runs/<YYYY-MM-DD-HHMMSS>-<scenario id>/
+//!   scenario.toml                 the scenario as run
+//!   environment.json              kernel, sysctls, versions, git sha
+//!   pids.log                      every pid reloadbench started ("pid name" lines)
+//!   results.json                  the RunReport, rewritten (tmp + rename) after each case
+//!   report.md, charts/, ...       rendered at the end (reloadbench-reports)
+//!   cases/<NN>-<slug>/
+//!     proxy.toml                  the reference proxy's config (or the rendered template)
+//!     events.jsonl                every stdout line of every process, stamped
+//!     loadgen.json                the load report
+//!     latency.hlog                HdrHistogram interval log, one histogram per bucket
+//!     logs/<process>-<pid>.stderr.log
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use reloadbench_model::run::{Environment, RunReport};
+
+/// Errors writing the run directory.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// A file or directory could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The directory already holds a run.
+    #[error("{0} already holds a run (results.json); choose another --out")]
+    Exists(PathBuf),
+    /// A report file could not be written.
+    #[error(transparent)]
+    Report(#[from] reloadbench_reports::ReportError),
+}
+
+/// A run directory being written.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+/// `2026-11-24-031415` for a UTC time.
+pub fn stamp(t: SystemTime) -> String {
+    // RFC 3339 "2026-11-24T03:14:15Z" -> "2026-11-24-031415".
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    let (date, time) = s.split_once('T').unwrap_or((&s, ""));
+    format!("{date}-{}", time.trim_end_matches('Z').replace(':', ""))
+}
+
+impl RunDir {
+    /// Creates `out`, or `runs/<stamp>-<id>` when `out` is `None`.
+    pub fn create(
+        out: Option<&Path>,
+        scenario_id: &str,
+        started: SystemTime,
+    ) -> Result<RunDir, RunDirError> {
+        let path = match out {
+            Some(p) => p.to_owned(),
+            None => Path::new("runs").join(format!("{}-{scenario_id}", stamp(started))),
+        };
+        if path.join("results.json").exists() {
+            return Err(RunDirError::Exists(path));
+        }
+        std::fs::create_dir_all(path.join("cases")).map_err(|source| RunDirError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(RunDir { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `cases/<NN>-<slug>` for case `index` (from 0).
+    pub fn case_dir(&self, index: usize, slug: &str) -> PathBuf {
+        self.path
+            .join("cases")
+            .join(format!("{:02}-{slug}", index + 1))
+    }
+
+    /// The pid list file.
+    pub fn pids_path(&self) -> PathBuf {
+        self.path.join("pids.log")
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), RunDirError> {
+        let path = self.path.join(name);
+        std::fs::write(&path, bytes).map_err(|source| RunDirError::Io { path, source })
+    }
+
+    /// Writes `scenario.toml`.
+    pub fn write_scenario(&self, source: &str) -> Result<(), RunDirError> {
+        self.write("scenario.toml", source.as_bytes())
+    }
+
+    /// Writes `environment.json`.
+    pub fn write_environment(&self, env: &Environment) -> Result<(), RunDirError> {
+        let mut json = serde_json::to_vec_pretty(env).map_err(|e| RunDirError::Io {
+            path: self.path.join("environment.json"),
+            source: std::io::Error::other(e),
+        })?;
+        json.push(b'\n');
+        self.write("environment.json", &json)
+    }
+
+    /// Rewrites `results.json` atomically (temporary file, then rename).
+    pub fn write_results(&self, report: &RunReport) -> Result<(), RunDirError> {
+        Ok(reloadbench_reports::write_results(
+            &self.path.join("results.json"),
+            report,
+        )?)
+    }
+
+    /// Renders `report.md`, charts and the rest from the report.
+    pub fn render(&self, report: &RunReport) -> Result<Vec<PathBuf>, RunDirError> {
+        Ok(reloadbench_reports::write_run_dir(&self.path, report)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn stamps_are_sortable_utc() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(stamp(t), "2026-11-18-110640");
+    }
+
+    #[test]
+    fn creates_case_dirs_and_refuses_a_finished_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        let d = RunDir::create(Some(&out), "seed", SystemTime::now()).unwrap();
+        assert_eq!(d.case_dir(0, "normal"), out.join("cases/01-normal"));
+        std::fs::write(out.join("results.json"), "{}").unwrap();
+        assert!(matches!(
+            RunDir::create(Some(&out), "seed", SystemTime::now()),
+            Err(RunDirError::Exists(_))
+        ));
+    }
+}

@@ -1,0 +1,224 @@
+//! Timeline actions of a case: when ([`Trigger`]) and what ([`ActionSpec`]).
+//!
+//! Times are measured from the start of the case's load.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use reloadbench_model::event::ReloadMode;
+use reloadbench_model::run::ActionKind;
+
+use super::spec::PidTarget;
+use super::template::Template;
+
+/// One entry of a case's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// When it fires.
+    pub trigger: Trigger,
+    /// What it does.
+    pub what: ActionSpec,
+}
+
+impl Action {
+    /// Human description for reports, e.g. `reload (fd-pass)` or `signal USR2`.
+    pub fn label(&self) -> String {
+        self.what.label()
+    }
+}
+
+/// When an action fires, relative to the load's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Once, at this time.
+    At(Duration),
+    /// Repeatedly: first at `start`, then every `interval`, `count` times or
+    /// until the load ends.
+    Every {
+        /// First firing (defaults to `interval`).
+        start: Duration,
+        /// Time between firings.
+        interval: Duration,
+        /// How many times at most; `None` means until the load ends.
+        count: Option<u32>,
+    },
+    /// Once, when this many requests have completed.
+    AfterRequests(u64),
+}
+
+impl Trigger {
+    /// Time of the `n`-th firing (from 0) of a time-based trigger; `None` for
+    /// [`Trigger::AfterRequests`] and past the last firing.
+    pub fn nth(&self, n: u32) -> Option<Duration> {
+        match *self {
+            Trigger::At(t) => (n == 0).then_some(t),
+            Trigger::Every {
+                start,
+                interval,
+                count,
+            } => {
+                if count.is_some_and(|c| n >= c) {
+                    return None;
+                }
+                interval.checked_mul(n).and_then(|d| start.checked_add(d))
+            }
+            Trigger::AfterRequests(_) => None,
+        }
+    }
+
+    /// Human description, e.g. `every 1s from 1s` or `after 50000 requests`.
+    pub fn label(&self) -> String {
+        let h = |d: Duration| humantime::format_duration(d).to_string();
+        match *self {
+            Trigger::At(t) => format!("at {}", h(t)),
+            Trigger::Every {
+                start,
+                interval,
+                count,
+            } => {
+                let times = count.map(|c| format!(", {c} times")).unwrap_or_default();
+                format!("every {} from {}{times}", h(interval), h(start))
+            }
+            Trigger::AfterRequests(n) => format!("after {n} requests"),
+        }
+    }
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionSpec {
+    /// Stop the system under test (SIGTERM / its stop step), wait for the exit, start it again
+    /// on the same address.
+    Restart,
+    /// Replace the system under test while it serves.
+    Reload(ReloadSpec),
+    /// Send a signal to the system under test.
+    Signal {
+        /// Which signal.
+        signal: Signal,
+        /// To which process (the master/main pid by default).
+        target: PidTarget,
+    },
+    /// Run a command (`/bin/sh -c`) to completion.
+    Exec {
+        /// The command, with placeholders.
+        command: Template,
+        /// Its deadline.
+        timeout: Duration,
+    },
+    /// SIGKILL the system under test's whole process group: a control that must lose requests.
+    Kill {
+        /// Start it again afterwards (as after a restart), so the rest of the load is served.
+        restart: bool,
+    },
+    /// Set a sysctl for the rest of the case; the old value is restored when the case ends.
+    Sysctl {
+        /// e.g. `net.ipv4.tcp_migrate_req`.
+        key: String,
+        /// The value to write.
+        value: String,
+    },
+}
+
+/// How a reload is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadSpec {
+    /// The reference proxy, in this mode (never [`ReloadMode::Restart`]: that is
+    /// [`ActionSpec::Restart`]).
+    Reference(ReloadMode),
+    /// A command proxy, with this named variant of `[proxy.reload]`.
+    Variant(String),
+}
+
+impl ActionSpec {
+    /// The kind recorded in the run report.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            ActionSpec::Restart => ActionKind::Restart,
+            ActionSpec::Reload(_) => ActionKind::Reload,
+            ActionSpec::Signal { .. } => ActionKind::Signal,
+            ActionSpec::Exec { .. } => ActionKind::Exec,
+            ActionSpec::Kill { .. } => ActionKind::Kill,
+            ActionSpec::Sysctl { .. } => ActionKind::Sysctl,
+        }
+    }
+
+    /// The reload mode recorded in the run report: the reference proxy's mode,
+    /// or [`ReloadMode::Restart`] for a restart.
+    pub fn mode(&self) -> Option<ReloadMode> {
+        match self {
+            ActionSpec::Reload(ReloadSpec::Reference(m)) => Some(*m),
+            ActionSpec::Restart => Some(ReloadMode::Restart),
+            _ => None,
+        }
+    }
+
+    /// True for actions that replace or stop the system under test (restart,
+    /// reload, kill): those whose windows count for per-reload expectations.
+    pub fn is_disruptive(&self) -> bool {
+        matches!(
+            self,
+            ActionSpec::Restart | ActionSpec::Reload(_) | ActionSpec::Kill { .. }
+        )
+    }
+
+    /// Human description, e.g. `reload (fd-pass)`, `reload sf`, `signal USR2`.
+    pub fn label(&self) -> String {
+        match self {
+            ActionSpec::Restart => "restart".to_owned(),
+            ActionSpec::Reload(ReloadSpec::Reference(m)) => format!("reload ({m})"),
+            ActionSpec::Reload(ReloadSpec::Variant(v)) => format!("reload {v}"),
+            ActionSpec::Signal { signal, target } => {
+                let name = signal.as_str().trim_start_matches("SIG");
+                match target {
+                    PidTarget::Main => format!("signal {name}"),
+                    PidTarget::Previous => format!("signal {name} (previous)"),
+                    PidTarget::Group => format!("signal {name} (group)"),
+                }
+            }
+            ActionSpec::Exec { command, .. } => format!("exec {command}"),
+            ActionSpec::Kill { restart: false } => "kill -9".to_owned(),
+            ActionSpec::Kill { restart: true } => "kill -9, start".to_owned(),
+            ActionSpec::Sysctl { key, value } => format!("sysctl {key}={value}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_trigger_fires_count_times_from_start() {
+        let t = Trigger::Every {
+            start: Duration::from_millis(500),
+            interval: Duration::from_secs(1),
+            count: Some(2),
+        };
+        assert_eq!(t.nth(0), Some(Duration::from_millis(500)));
+        assert_eq!(t.nth(1), Some(Duration::from_millis(1500)));
+        assert_eq!(t.nth(2), None);
+        assert_eq!(Trigger::At(Duration::ZERO).nth(1), None);
+        assert_eq!(Trigger::AfterRequests(5).nth(0), None);
+    }
+
+    #[test]
+    fn labels_are_readable() {
+        let a = ActionSpec::Reload(ReloadSpec::Reference(ReloadMode::FdPass));
+        assert_eq!(a.label(), "reload (fd-pass)");
+        let s = ActionSpec::Signal {
+            signal: Signal::SIGUSR2,
+            target: PidTarget::Main,
+        };
+        assert_eq!(s.label(), "signal USR2");
+        assert_eq!(
+            Trigger::Every {
+                start: Duration::from_secs(1),
+                interval: Duration::from_secs(1),
+                count: None
+            }
+            .label(),
+            "every 1s from 1s"
+        );
+    }
+}

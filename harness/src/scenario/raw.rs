@@ -1,0 +1,163 @@
+//! The scenario file as written: serde structs mirroring the TOML, with
+//! spans on the fields checked after deserialization. Unknown fields are
+//! errors everywhere.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A string field with its place in the file.
+pub(super) type SStr = Spanned<String>;
+/// A free-form field (checked by hand) with its place in the file.
+pub(super) type SVal = Spanned<toml::Value>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub(super) name: Option<SStr>,
+    pub(super) description: Option<String>,
+    pub(super) origin: Option<Spanned<RawOrigin>>,
+    pub(super) load: Option<Spanned<RawLoad>>,
+    pub(super) proxy: Option<Spanned<RawProxy>>,
+    #[serde(rename = "case", default)]
+    pub(super) cases: Vec<Spanned<RawCase>>,
+}
+
+/// `[origin]`: built-in (`body_bytes`, `delay`) or external (`command`, `ready`, ...).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOrigin {
+    pub(super) body_bytes: Option<Spanned<i64>>,
+    pub(super) delay: Option<SStr>,
+    pub(super) command: Option<SStr>,
+    pub(super) ready: Option<SVal>,
+    pub(super) binary: Option<SStr>,
+    pub(super) install: Option<String>,
+}
+
+/// `[load]` and `[case.load]`: every field optional, merged case over scenario.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoad {
+    pub(super) concurrency: Option<Spanned<i64>>,
+    pub(super) requests: Option<Spanned<i64>>,
+    pub(super) duration: Option<SStr>,
+    pub(super) rate: Option<Spanned<f64>>,
+    pub(super) keep_alive: Option<bool>,
+    pub(super) timeout: Option<SStr>,
+    pub(super) path: Option<SStr>,
+    pub(super) bucket: Option<SStr>,
+}
+
+impl RawLoad {
+    /// Fields of `over` replace those of `self`.
+    pub(super) fn merged(&self, over: &RawLoad) -> RawLoad {
+        RawLoad {
+            concurrency: over
+                .concurrency
+                .clone()
+                .or_else(|| self.concurrency.clone()),
+            requests: over.requests.clone().or_else(|| self.requests.clone()),
+            duration: over.duration.clone().or_else(|| self.duration.clone()),
+            rate: over.rate.clone().or_else(|| self.rate.clone()),
+            keep_alive: over.keep_alive.or(self.keep_alive),
+            timeout: over.timeout.clone().or_else(|| self.timeout.clone()),
+            path: over.path.clone().or_else(|| self.path.clone()),
+            bucket: over.bucket.clone().or_else(|| self.bucket.clone()),
+        }
+    }
+}
+
+/// `[proxy]` and `[case.proxy]`: the union of the fields of every kind; each
+/// kind rejects the others'.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProxy {
+    pub(super) kind: Option<SStr>,
+    // kind = "reference"
+    pub(super) drain_deadline: Option<SStr>,
+    pub(super) idle_close: Option<SStr>,
+    pub(super) ready_timeout: Option<SStr>,
+    pub(super) generation_header: Option<Spanned<bool>>,
+    // kind = "command"
+    pub(super) binary: Option<SStr>,
+    pub(super) install: Option<SStr>,
+    pub(super) version: Option<SStr>,
+    pub(super) config_template: Option<SStr>,
+    pub(super) config_name: Option<SStr>,
+    pub(super) pidfile: Option<SStr>,
+    pub(super) stats_socket: Option<SStr>,
+    pub(super) main_pid: Option<SStr>,
+    pub(super) start: Option<SStr>,
+    pub(super) ready: Option<SVal>,
+    pub(super) stop: Option<SVal>,
+    pub(super) stop_timeout: Option<SStr>,
+    pub(super) restart: Option<SVal>,
+    pub(super) reload: Option<Spanned<BTreeMap<String, SVal>>>,
+}
+
+impl RawProxy {
+    /// Fields of `over` replace those of `self`.
+    pub(super) fn merged(&self, over: &RawProxy) -> RawProxy {
+        let o = over.clone();
+        let b = self.clone();
+        RawProxy {
+            kind: o.kind.or(b.kind),
+            drain_deadline: o.drain_deadline.or(b.drain_deadline),
+            idle_close: o.idle_close.or(b.idle_close),
+            ready_timeout: o.ready_timeout.or(b.ready_timeout),
+            generation_header: o.generation_header.or(b.generation_header),
+            binary: o.binary.or(b.binary),
+            install: o.install.or(b.install),
+            version: o.version.or(b.version),
+            config_template: o.config_template.or(b.config_template),
+            config_name: o.config_name.or(b.config_name),
+            pidfile: o.pidfile.or(b.pidfile),
+            stats_socket: o.stats_socket.or(b.stats_socket),
+            main_pid: o.main_pid.or(b.main_pid),
+            start: o.start.or(b.start),
+            ready: o.ready.or(b.ready),
+            stop: o.stop.or(b.stop),
+            stop_timeout: o.stop_timeout.or(b.stop_timeout),
+            restart: o.restart.or(b.restart),
+            reload: o.reload.or(b.reload),
+        }
+    }
+}
+
+/// One `[[case]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCase {
+    pub(super) name: Option<SStr>,
+    pub(super) description: Option<String>,
+    pub(super) load: Option<Spanned<RawLoad>>,
+    pub(super) proxy: Option<Spanned<RawProxy>>,
+    #[serde(default)]
+    pub(super) actions: Vec<Spanned<RawAction>>,
+    pub(super) expect: Option<Spanned<BTreeMap<String, SVal>>>,
+}
+
+/// One entry of `actions = [...]`: a trigger plus `do` and its fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAction {
+    pub(super) at: Option<SStr>,
+    pub(super) every: Option<SStr>,
+    pub(super) count: Option<Spanned<i64>>,
+    pub(super) start: Option<SStr>,
+    pub(super) after_requests: Option<Spanned<i64>>,
+    #[serde(rename = "do")]
+    pub(super) what: Option<SStr>,
+    pub(super) mode: Option<SStr>,
+    pub(super) variant: Option<SStr>,
+    pub(super) signal: Option<SStr>,
+    pub(super) target: Option<SStr>,
+    pub(super) command: Option<SStr>,
+    pub(super) timeout: Option<SStr>,
+    pub(super) key: Option<SStr>,
+    pub(super) value: Option<SVal>,
+    pub(super) restart: Option<Spanned<bool>>,
+}

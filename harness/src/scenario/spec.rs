@@ -1,0 +1,206 @@
+//! The validated parts of a scenario: origin, load and system under test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::template::Template;
+
+/// The origin server behind the system under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OriginSpec {
+    /// The built-in origin (`reloadbench origin`), started as its own process.
+    BuiltIn {
+        /// Size of every response body in bytes.
+        body_bytes: u64,
+        /// Delay before each response.
+        delay: Duration,
+    },
+    /// An external origin started from a command template.
+    Command(CommandOrigin),
+}
+
+/// An external origin.
+///
+/// Its port is reserved by the orchestrator (bind `127.0.0.1:0`, read the
+/// port, close) just before start and given as `{origin}` / `{origin_port}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOrigin {
+    /// The command line; split into words, no shell.
+    pub command: Template,
+    /// How to know it is ready.
+    pub ready: ReadySpec,
+    /// The program that must be installed, if any (checked before the run).
+    pub binary: Option<String>,
+    /// How to install `binary`, shown when it is missing.
+    pub install: Option<String>,
+}
+
+/// The load of a case (already merged with the case's `[case.load]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    /// Concurrent clients (closed loop) or connections (open loop).
+    pub concurrency: u64,
+    /// Stop after this many requests, if set.
+    pub requests: Option<u64>,
+    /// Stop after this long, if set. At least one of `requests` and `duration` is set.
+    pub duration: Option<Duration>,
+    /// Open loop at this many requests per second, if set; closed loop otherwise.
+    pub rate: Option<f64>,
+    /// Keep connections alive between requests.
+    pub keep_alive: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Request path, starting with `/`.
+    pub path: String,
+    /// Width of the time buckets of the load report.
+    pub bucket: Duration,
+}
+
+/// The system under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProxySpec {
+    /// The reference proxy `refproxy`; each reload action names its mode.
+    Reference(ReferenceProxy),
+    /// Any other server, driven by command templates.
+    Command(Box<CommandProxy>),
+}
+
+/// Settings of the reference proxy for the config the harness writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceProxy {
+    /// Drain deadline of an old process (`[drain] deadline`).
+    pub drain_deadline: Duration,
+    /// Idle keep-alive connections of a draining process are closed after this
+    /// (`[drain] idle_close`).
+    pub idle_close: Duration,
+    /// How long a new process may take to become ready (`[reload] ready_timeout`).
+    pub ready_timeout: Duration,
+    /// Whether responses carry the proxy's generation header.
+    pub generation_header: bool,
+}
+
+/// A server driven by command templates (HAProxy, nginx, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandProxy {
+    /// The program that must be installed (looked up in `PATH`).
+    pub binary: String,
+    /// How to install it, shown when it is missing (e.g. `scripts/install-peers haproxy`).
+    pub install: Option<String>,
+    /// A command printing the version, recorded in the environment (e.g. `haproxy -v`).
+    pub version: Option<Template>,
+    /// Config template file (absolute path), rendered into the case dir.
+    pub config_template: Option<PathBuf>,
+    /// File name of the rendered config inside the case dir (`{config}`).
+    pub config_name: String,
+    /// The pid file (`{pidfile}`), a template usually under `{dir}`.
+    pub pidfile: Template,
+    /// The control socket (`{stats_socket}`), a template usually under `{dir}`.
+    pub stats_socket: Template,
+    /// Where the main pid (`{pid}`) comes from.
+    pub main_pid: MainPid,
+    /// Starts the server (a long-running process, split into words, no shell).
+    pub start: Template,
+    /// How to know the started server is ready.
+    pub ready: ReadySpec,
+    /// Stops the server; the main pid must exit within `stop_timeout`.
+    pub stop: Step,
+    /// How long a stop may take before the process group is killed.
+    pub stop_timeout: Duration,
+    /// Restarts the server; `None` means stop, then start.
+    pub restart: Option<Vec<Step>>,
+    /// Named reload variants, each a sequence of steps.
+    pub reload: BTreeMap<String, ReloadVariant>,
+}
+
+/// How the orchestrator knows the main pid of a command proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainPid {
+    /// The process it spawned last (the start command, or a reload's `spawn` step).
+    Child,
+    /// The pid read from `{pidfile}` once ready: after start (the start
+    /// command may exit once the file is written, e.g. a wrapper that leaves
+    /// the server running) and again after each reload, when it may be the
+    /// same pid (nginx after SIGHUP) or a new one (nginx after a binary
+    /// upgrade). A reload never has to change it.
+    PidFile,
+}
+
+/// One way to reload a command proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadVariant {
+    /// The steps, in order; each waits for its own `wait` condition if it has
+    /// one. The reload is complete (its "ready" time) when the last step is done.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a stop, restart or reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// What to do.
+    pub action: StepAction,
+    /// What to wait for after doing it, if anything.
+    pub wait: Option<ReadySpec>,
+}
+
+/// The action of a [`Step`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepAction {
+    /// Spawn a long-running process that becomes the new main process (words, no shell).
+    Spawn(Template),
+    /// Run a command to completion with `/bin/sh -c`; it must exit 0 within the timeout.
+    Run {
+        /// The command.
+        command: Template,
+        /// Its deadline.
+        timeout: Duration,
+    },
+    /// Send a signal.
+    Signal {
+        /// Which signal.
+        signal: Signal,
+        /// To which process.
+        target: PidTarget,
+    },
+}
+
+/// The process a signal goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidTarget {
+    /// The current main pid (`{pid}`).
+    Main,
+    /// The main pid as it was when the reload began (after a step replaced it).
+    Previous,
+    /// The whole process group of the system under test.
+    Group,
+}
+
+/// A readiness condition with its deadline. Every one is a signalled event,
+/// never a fixed sleep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadySpec {
+    /// What to wait for.
+    pub how: Readiness,
+    /// Give up (and fail the step) after this long.
+    pub timeout: Duration,
+}
+
+/// What "ready" means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// A JSON `ready` event line on stdout (reloadbench-model `Event`).
+    Event,
+    /// The pid file exists and names a live pid; after a step, a pid different
+    /// from the one it held before the step.
+    PidFile(Template),
+    /// The listen port accepts a TCP connection.
+    Port,
+    /// `GET path` on the listen address answers 2xx.
+    Http(String),
+    /// A line printed (stdout or stderr) by any process of the system under
+    /// test after the step began contains this text, e.g. HAProxy's
+    /// `Proxy fe stopped` from the old process after a `-sf` reload.
+    Log(String),
+}

@@ -1,0 +1,270 @@
+//! Each kind of validation error names the file, line:col and field.
+
+use std::path::Path;
+
+use crate::scenario::parse_str;
+
+const HEAD: &str = r#"
+[load]
+concurrency = 10
+requests = 1000
+"#;
+
+/// Validates `HEAD + body` and returns the error lines.
+fn errors(body: &str) -> Vec<String> {
+    let src = format!("{HEAD}{body}");
+    match parse_str(Path::new("dir/t.toml"), &src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+    }
+}
+
+/// Asserts one error line starts with `dir/t.toml:LINE:COL: FIELD: ` and contains `text`.
+/// Lines are counted in the body (HEAD has 4 lines before it).
+#[track_caller]
+fn assert_error(errs: &[String], line: usize, col: usize, field: &str, text: &str) {
+    let prefix = format!("dir/t.toml:{}:{col}: {field}: ", line + 4);
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with(&prefix) && e.contains(text)),
+        "no error `{prefix}...{text}...` in:\n{}",
+        errs.join("\n")
+    );
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let errs = errors("[[case]]\nname = \"a\"\nactions = [\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("dir/t.toml:"), "{errs:?}");
+}
+
+#[test]
+fn unknown_fields_are_errors() {
+    let errs = errors("[[case]]\nname = \"a\"\nexpekt = { failed = 0 }\n");
+    assert_error(&errs, 3, 1, "expekt", "unknown field");
+    let errs = errors(
+        "[[case]]\nname = \"a\"\nactions = [{ at = \"1s\", do = \"restart\", mod = \"x\" }]\n",
+    );
+    assert_error(&errs, 3, 41, "mod", "unknown field");
+}
+
+#[test]
+fn wrong_types_are_errors() {
+    let errs = errors("[origin]\nbody_bytes = \"big\"\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 2, 14, "body_bytes", "invalid type");
+}
+
+#[test]
+fn bad_durations_name_the_action_field() {
+    let errs = errors("[[case]]\nname = \"a\"\nactions = [{ every = \"1x\", do = \"restart\" }]\n");
+    assert_error(&errs, 3, 22, "case[0].actions[0].every", "bad duration");
+}
+
+#[test]
+fn unknown_action_and_mode_and_missing_trigger() {
+    let errs = errors(concat!(
+        "[[case]]\nname = \"a\"\n",
+        "actions = [{ at = \"1s\", do = \"reboot\" },\n",
+        "  { at = \"1s\", do = \"reload\", mode = \"graceful\" },\n",
+        "  { do = \"restart\" },\n",
+        "  { at = \"1s\", do = \"reload\" },\n",
+        "  { at = \"1s\", do = \"reload\", mode = \"restart\" },\n",
+        "  { at = \"1s\", do = \"reload\", variant = \"sf\" }]\n",
+    ));
+    assert_error(
+        &errs,
+        3,
+        30,
+        "case[0].actions[0].do",
+        "unknown action \"reboot\"",
+    );
+    assert_error(
+        &errs,
+        4,
+        38,
+        "case[0].actions[1].mode",
+        "unknown reload mode",
+    );
+    assert_error(&errs, 5, 3, "case[0].actions[2].at", "exactly one of");
+    assert_error(&errs, 6, 3, "case[0].actions[3].mode", "needs `mode`");
+    assert_error(&errs, 7, 38, "case[0].actions[4].mode", "do = \"restart\"");
+    assert_error(
+        &errs,
+        8,
+        41,
+        "case[0].actions[5].variant",
+        "reference proxy takes `mode`",
+    );
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+}
+
+#[test]
+fn fields_of_another_action_kind_are_errors() {
+    let errs = errors(
+        "[[case]]\nname = \"a\"\nactions = [{ at = \"1s\", do = \"restart\", signal = \"HUP\" }]\n",
+    );
+    assert_error(
+        &errs,
+        3,
+        50,
+        "case[0].actions[0].signal",
+        "not a field of do = \"restart\"",
+    );
+    let errs = errors(
+        "[[case]]\nname = \"a\"\nactions = [{ at = \"1s\", do = \"signal\", signal = \"WAKE\" }]\n",
+    );
+    assert_error(&errs, 3, 49, "case[0].actions[0].signal", "unknown signal");
+    let errs =
+        errors("[[case]]\nname = \"a\"\nactions = [{ at = \"1s\", count = 2, do = \"kill\" }]\n");
+    assert_error(
+        &errs,
+        3,
+        33,
+        "case[0].actions[0].count",
+        "only with `every`",
+    );
+}
+
+#[test]
+fn unknown_metric_is_an_invalid_scenario() {
+    let errs = errors("[[case]]\nname = \"a\"\nexpect = { failed = 0, fails = \"< 3\" }\n");
+    assert_error(
+        &errs,
+        3,
+        32,
+        "case[0].expect.fails",
+        "unknown metric \"fails\"",
+    );
+    assert_eq!(errs.len(), 1);
+}
+
+#[test]
+fn bad_condition_and_reload_metric_without_reloads() {
+    let errs = errors(concat!(
+        "[[case]]\nname = \"a\"\n",
+        "expect = { failed = \"about 3\", per_reload.failed = \"<= 1\", reload_time_ms = \"< 100\" }\n",
+    ));
+    assert_error(&errs, 3, 21, "case[0].expect.failed", "bad condition");
+    assert_error(
+        &errs,
+        3,
+        32,
+        "case[0].expect.per_reload.failed",
+        "needs a restart, reload or kill",
+    );
+    assert_error(
+        &errs,
+        3,
+        77,
+        "case[0].expect.reload_time_ms",
+        "needs a restart, reload or kill",
+    );
+}
+
+#[test]
+fn duplicate_and_missing_case_names() {
+    let errs =
+        errors("[[case]]\nname = \"a\"\n[[case]]\nname = \"a\"\n[[case]]\ndescription = \"x\"\n");
+    assert_error(&errs, 4, 8, "case[1].name", "duplicate case name");
+    assert_error(&errs, 5, 1, "case[2].name", "needs a `name`");
+}
+
+#[test]
+fn a_scenario_needs_cases_and_a_load_limit() {
+    let src = "[load]\nconcurrency = 0\n";
+    let e = parse_str(Path::new("t.toml"), src).unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:2:15: load.concurrency: must be at least 1"),
+        "{e}"
+    );
+    assert!(e.contains("t.toml:1:1: case: no [[case]]"), "{e}");
+    let src = "[[case]]\nname = \"a\"\n";
+    let e = parse_str(Path::new("t.toml"), src).unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:1:1: case[0].load.requests: the load needs a limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_limit_is_reported_once_at_the_scenario_load() {
+    let src = "[load]\nconcurrency = 1\n[[case]]\nname = \"a\"\n[[case]]\nname = \"b\"\n";
+    let e = parse_str(Path::new("t.toml"), src).unwrap_err();
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml:1:1: load.requests: the load needs a limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn case_load_overrides_are_merged_and_checked() {
+    let ok = parse_str(
+        Path::new("t.toml"),
+        &format!(
+            "{HEAD}[[case]]\nname = \"a\"\n[case.load]\nkeep_alive = true\nduration = \"5s\"\nrate = 5000\n"
+        ),
+    )
+    .unwrap();
+    let l = &ok.cases[0].load;
+    assert!(l.keep_alive);
+    assert_eq!((l.concurrency, l.requests), (10, Some(1000)));
+    assert_eq!(l.duration, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(l.rate, Some(5000.0));
+    assert_eq!(
+        (l.path.as_str(), l.timeout),
+        ("/", std::time::Duration::from_secs(10))
+    );
+    assert_eq!(ok.load.rate, None);
+    let errs = errors("[[case]]\nname = \"a\"\n[case.load]\npath = \"x\"\nrate = -1\n");
+    assert_error(&errs, 4, 8, "case[0].load.path", "must start with `/`");
+    assert_error(&errs, 5, 8, "case[0].load.rate", "above 0");
+}
+
+#[test]
+fn triggers_that_never_fire_are_errors() {
+    let errs =
+        errors("[[case]]\nname = \"a\"\nactions = [{ after_requests = 1000, do = \"restart\" }]\n");
+    assert_error(
+        &errs,
+        3,
+        31,
+        "case[0].actions[0].after_requests",
+        "never fires",
+    );
+    let errs = errors("[[case]]\nname = \"a\"\n[case.load]\nrequests = 0\n");
+    assert_error(&errs, 4, 12, "case[0].load.requests", "at least 1");
+    let src = "[load]\nduration = \"2s\"\n[[case]]\nname = \"a\"\nactions = [{ at = \"3s\", do = \"kill\" }]\n";
+    let e = parse_str(Path::new("t.toml"), src).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "t.toml:5:19: case[0].actions[0].at: never fires: first at 3s, the load lasts 2s"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn master_worker_cannot_mix_with_other_modes() {
+    let errs = errors(concat!(
+        "[[case]]\nname = \"a\"\n",
+        "actions = [{ at = \"1s\", do = \"reload\", mode = \"master-worker\" },\n",
+        "  { at = \"2s\", do = \"reload\", mode = \"fd-pass\" }]\n",
+    ));
+    assert_error(&errs, 4, 3, "case[0].actions", "master-worker");
+}
+
+#[test]
+fn several_errors_are_reported_at_once_in_file_order() {
+    let errs = errors(concat!(
+        "[origin]\ndelay = \"soon\"\n",
+        "[[case]]\nname = \"a\"\nexpect = { nope = 1 }\n",
+        "[[case]]\nname = \"b\"\nactions = [{ every = \"0s\", do = \"restart\" }]\n",
+    ));
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert_error(&errs, 2, 9, "origin.delay", "bad duration");
+    assert_error(&errs, 5, 19, "case[0].expect.nope", "unknown metric");
+    assert_error(&errs, 8, 22, "case[1].actions[0].every", "more than zero");
+}

@@ -1,0 +1,147 @@
+//! `[origin]`, `[load]` and `[case.load]`.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::Ctx;
+use super::steps::readiness;
+use crate::scenario::raw::{RawLoad, RawOrigin};
+use crate::scenario::{CommandOrigin, LoadSpec, OriginSpec, Readiness, ReadySpec};
+
+/// Body size of the built-in origin when `body_bytes` is not given (the page size of the
+/// original ab measurement).
+const DEFAULT_BODY_BYTES: u64 = 32_987;
+
+pub(super) fn default_origin() -> OriginSpec {
+    OriginSpec::BuiltIn {
+        body_bytes: DEFAULT_BODY_BYTES,
+        delay: Duration::ZERO,
+    }
+}
+
+pub(super) fn origin(ctx: &mut Ctx<'_>, raw: &Spanned<RawOrigin>) -> Option<OriginSpec> {
+    let o = raw.get_ref();
+    let Some(command) = &o.command else {
+        for (present, span, name) in [
+            (
+                o.ready.is_some(),
+                o.ready.as_ref().map(Spanned::span),
+                "origin.ready",
+            ),
+            (
+                o.binary.is_some(),
+                o.binary.as_ref().map(Spanned::span),
+                "origin.binary",
+            ),
+        ] {
+            if present {
+                let span = span.unwrap_or_else(|| raw.span());
+                ctx.err(span, name, "only for an external origin (with `command`)");
+            }
+        }
+        let body_bytes = match &o.body_bytes {
+            Some(b) => ctx.count(b, "origin.body_bytes", 0)?,
+            None => DEFAULT_BODY_BYTES,
+        };
+        let delay = match &o.delay {
+            Some(d) => ctx.duration(d, "origin.delay")?,
+            None => Duration::ZERO,
+        };
+        return Some(OriginSpec::BuiltIn { body_bytes, delay });
+    };
+    if let Some(b) = &o.body_bytes {
+        ctx.err(
+            b.span(),
+            "origin.body_bytes",
+            "only for the built-in origin (without `command`)",
+        );
+    }
+    if let Some(d) = &o.delay {
+        ctx.err(
+            d.span(),
+            "origin.delay",
+            "only for the built-in origin (without `command`)",
+        );
+    }
+    let command = ctx.template(command, "origin.command");
+    let ready = match &o.ready {
+        Some(r) => readiness(ctx, r, "origin.ready"),
+        None => Some(ReadySpec {
+            how: Readiness::Port,
+            timeout: Duration::from_secs(10),
+        }),
+    };
+    Some(OriginSpec::Command(CommandOrigin {
+        command: command?,
+        ready: ready?,
+        binary: o.binary.as_ref().map(|b| b.get_ref().clone()),
+        install: o.install.clone(),
+    }))
+}
+
+/// Validates `over` merged onto `base`; `span` is where to report a missing
+/// limit (when `need_limit`).
+pub(super) fn load_spec(
+    ctx: &mut Ctx<'_>,
+    base: &RawLoad,
+    over: &RawLoad,
+    (span, field): (Range<usize>, &str),
+    need_limit: bool,
+) -> Option<LoadSpec> {
+    let l = base.merged(over);
+    let f = |name: &str| format!("{field}.{name}");
+    let concurrency = match &l.concurrency {
+        Some(c) => ctx.count(c, &f("concurrency"), 1),
+        None => Some(1),
+    };
+    let requests = match &l.requests {
+        Some(r) => ctx.count(r, &f("requests"), 1).map(Some),
+        None => Some(None),
+    };
+    let duration = match &l.duration {
+        Some(d) => ctx.positive_duration(d, &f("duration")).map(Some),
+        None => Some(None),
+    };
+    let rate = match &l.rate {
+        Some(r) if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) => {
+            ctx.err(
+                r.span(),
+                &f("rate"),
+                "must be a number of requests per second above 0",
+            );
+            None
+        }
+        Some(r) => Some(Some(*r.get_ref())),
+        None => Some(None),
+    };
+    let timeout = ctx.duration_or(l.timeout.as_ref(), &f("timeout"), Duration::from_secs(10));
+    let bucket = ctx.duration_or(l.bucket.as_ref(), &f("bucket"), Duration::from_millis(100));
+    let path = match &l.path {
+        Some(p) if !p.get_ref().starts_with('/') => {
+            ctx.err(p.span(), &f("path"), "must start with `/`");
+            None
+        }
+        Some(p) => Some(p.get_ref().clone()),
+        None => Some("/".to_owned()),
+    };
+    if need_limit && l.requests.is_none() && l.duration.is_none() {
+        ctx.err(
+            span,
+            &f("requests"),
+            "the load needs a limit: `requests = N` and/or `duration = \"10s\"`",
+        );
+        return None;
+    }
+    Some(LoadSpec {
+        concurrency: concurrency?,
+        requests: requests?,
+        duration: duration?,
+        rate: rate?,
+        keep_alive: l.keep_alive.unwrap_or(false),
+        timeout,
+        path: path?,
+        bucket,
+    })
+}

@@ -1,0 +1,246 @@
+//! Turns a [`RawScenario`] into a [`Scenario`], collecting every error with
+//! its place in the file.
+
+mod action;
+mod case;
+mod load;
+mod proxy;
+mod steps;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::{ScenarioError, ScenarioErrors, line_col};
+use super::raw::{RawLoad, RawScenario, SStr};
+use super::template::Template;
+use super::{OriginSpec, ProxySpec, ReferenceProxy, Scenario};
+
+/// Error collector: knows the file and its text, to turn spans into line:col.
+pub(super) struct Ctx<'a> {
+    file: &'a Path,
+    src: &'a str,
+    /// Directory of the scenario file (config templates are relative to it).
+    pub(super) dir: PathBuf,
+    errors: Vec<(usize, ScenarioError)>,
+}
+
+impl Ctx<'_> {
+    /// Records an error at `span` for `field`.
+    pub(super) fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
+        let position = Some(line_col(self.src, span.start));
+        self.errors.push((
+            span.start,
+            ScenarioError {
+                file: self.file.to_owned(),
+                position,
+                field: field.to_owned(),
+                message: message.into(),
+            },
+        ));
+    }
+
+    /// Parses a humantime duration (`10s`, `500ms`).
+    pub(super) fn duration(&mut self, s: &SStr, field: &str) -> Option<Duration> {
+        match humantime::parse_duration(s.get_ref().trim()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let msg = format!(
+                    "bad duration {:?}: {e} (write e.g. \"10s\", \"500ms\")",
+                    s.get_ref()
+                );
+                self.err(s.span(), field, msg);
+                None
+            }
+        }
+    }
+
+    /// A duration that must be above zero.
+    pub(super) fn positive_duration(&mut self, s: &SStr, field: &str) -> Option<Duration> {
+        let d = self.duration(s, field)?;
+        if d.is_zero() {
+            self.err(s.span(), field, "must be more than zero");
+            return None;
+        }
+        Some(d)
+    }
+
+    /// An optional duration with a default.
+    pub(super) fn duration_or(
+        &mut self,
+        s: Option<&SStr>,
+        field: &str,
+        default: Duration,
+    ) -> Duration {
+        s.and_then(|s| self.positive_duration(s, field))
+            .unwrap_or(default)
+    }
+
+    /// A template whose placeholders are all known.
+    pub(super) fn template(&mut self, s: &SStr, field: &str) -> Option<Template> {
+        let t = Template::new(s.get_ref().clone());
+        match t.check() {
+            Ok(()) => Some(t),
+            Err(e) => {
+                self.err(s.span(), field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer.
+    pub(super) fn count(&mut self, v: &toml::Spanned<i64>, field: &str, min: i64) -> Option<u64> {
+        let n = *v.get_ref();
+        if n < min {
+            self.err(
+                v.span(),
+                field,
+                format!("must be at least {min}, found {n}"),
+            );
+            return None;
+        }
+        u64::try_from(n).ok()
+    }
+}
+
+/// Parses and validates `source` read from `file`.
+pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioErrors> {
+    let raw: RawScenario = toml::from_str(source).map_err(|e| syntax_error(file, source, &e))?;
+    let dir = file
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let mut ctx = Ctx {
+        file,
+        src: source,
+        dir: dir.clone(),
+        errors: Vec::new(),
+    };
+    let id = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let origin = match &raw.origin {
+        Some(o) => load::origin(&mut ctx, o),
+        None => Some(load::default_origin()),
+    };
+    let base_load = raw
+        .load
+        .as_ref()
+        .map(|l| l.get_ref().clone())
+        .unwrap_or_default();
+    let load_span = raw.load.as_ref().map_or(0..0, toml::Spanned::span);
+    let scenario_load = load::load_spec(
+        &mut ctx,
+        &base_load,
+        &RawLoad::default(),
+        (load_span, "load"),
+        false,
+    );
+    let proxy = match &raw.proxy {
+        Some(p) => proxy::proxy(&mut ctx, p, "proxy"),
+        None => Some(ProxySpec::Reference(ReferenceProxy::default())),
+    };
+    let cases = case::cases(&mut ctx, &raw, &base_load, proxy.as_ref());
+    if raw.cases.is_empty() {
+        ctx.err(
+            0..0,
+            "case",
+            "no [[case]]: a scenario needs at least one case",
+        );
+    }
+
+    let mut errors = std::mem::take(&mut ctx.errors);
+    match (origin, scenario_load, proxy) {
+        (Some(origin), Some(load), Some(proxy)) if errors.is_empty() => Ok(Scenario {
+            name: raw.name.map_or_else(|| id.clone(), |n| n.into_inner()),
+            id,
+            description: raw.description.unwrap_or_default(),
+            path: file.to_owned(),
+            dir,
+            source: source.to_owned(),
+            origin,
+            load,
+            proxy,
+            cases,
+        }),
+        _ => {
+            // A bad scenario-wide field is seen again in every case's merged load.
+            let mut seen = std::collections::HashSet::new();
+            errors.retain(|(offset, e)| seen.insert((*offset, e.message.clone())));
+            errors.sort_by_key(|(offset, _)| *offset);
+            Err(ScenarioErrors {
+                errors: errors.into_iter().map(|(_, e)| e).collect(),
+            })
+        }
+    }
+}
+
+fn syntax_error(file: &Path, source: &str, e: &toml::de::Error) -> ScenarioErrors {
+    let position = e.span().map(|s| line_col(source, s.start));
+    let message = e.message().trim().to_owned();
+    let mut field = field_of_message(&message);
+    if field.is_empty()
+        && let Some(span) = e.span()
+    {
+        field = key_before(source, span.start);
+    }
+    ScenarioErrors {
+        errors: vec![ScenarioError {
+            file: file.to_owned(),
+            position,
+            field,
+            message,
+        }],
+    }
+}
+
+/// The key of `key = value` when `offset` is where the value starts.
+fn key_before(source: &str, offset: usize) -> String {
+    let before = source.get(..offset).unwrap_or_default();
+    let line = before.rsplit('\n').next().unwrap_or_default();
+    let Some(lhs) = line.trim_end().strip_suffix('=') else {
+        return String::new();
+    };
+    let lhs = lhs.trim_end();
+    let start = lhs
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map_or(0, |i| i + 1);
+    lhs[start..].to_owned()
+}
+
+/// Pulls the field name out of serde's "unknown field `x`" / "missing field `x`" messages.
+fn field_of_message(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("field"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+impl Default for ReferenceProxy {
+    fn default() -> ReferenceProxy {
+        ReferenceProxy {
+            drain_deadline: Duration::from_secs(10),
+            idle_close: Duration::from_secs(1),
+            ready_timeout: Duration::from_secs(5),
+            generation_header: false,
+        }
+    }
+}
+
+impl OriginSpec {
+    /// The default origin: built-in, ab's 32,987-byte page, no delay.
+    pub fn default_builtin() -> OriginSpec {
+        load::default_origin()
+    }
+}
