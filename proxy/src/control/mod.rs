@@ -23,6 +23,9 @@ pub use socket::{ControlPath, Disowner};
 /// Step timeout of control connections (each message exchanged).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Pause after a failed accept on the control socket.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Errors of the control socket.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -75,7 +78,9 @@ pub fn listen(listener: UnixListener) -> (JoinHandle<()>, mpsc::Receiver<Request
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(e) => {
+                    // A persistent error (e.g. out of fds) must not spin.
                     tracing::warn!("control socket accept: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                     continue;
                 }
             };

@@ -70,6 +70,18 @@ impl Job {
                     ));
                     return;
                 }
+                // The successor renames its control socket over the path, then closes the
+                // connection: waiting for that makes `reload_done` mean that the next
+                // reload finds the successor at the path.
+                let closed = self.chan.wait_closed();
+                if tokio::time::timeout(crate::control::STEP_TIMEOUT, closed)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "pid {new_pid} kept the control connection open after the commit"
+                    );
+                }
                 let committed = Committed {
                     new_pid,
                     generation: next,

@@ -135,7 +135,7 @@ impl Instance {
                         stop_control(&accept_task);
                         requests.close();
                         self.notifier.stopping();
-                        break self.stop_gracefully().await;
+                        break self.stop_gracefully(0).await;
                     }
                     SignalAction::FastStop => {
                         tracing::info!("fast stop");
@@ -158,12 +158,12 @@ impl Instance {
                         new_pid: done.new_pid,
                         mode: done.mode,
                     });
-                    break self.stop_gracefully().await;
+                    break self.stop_gracefully(0).await;
                 }
                 () = wait_closed(&mut master) => {
                     tracing::info!("the master is gone: graceful stop");
                     stop_control(&accept_task);
-                    break self.stop_gracefully().await;
+                    break self.stop_gracefully(0).await;
                 }
             }
         };
@@ -229,9 +229,9 @@ impl Instance {
         }
     }
 
-    /// Stops accepting, drains, reports, and returns the exit code (0). SIGINT or SIGQUIT
-    /// during the drain cuts it short.
-    pub async fn stop_gracefully(&mut self) -> i32 {
+    /// Stops accepting, drains, reports the exit with `code`, and returns `code`. SIGINT or
+    /// SIGQUIT during the drain cuts it short.
+    pub async fn stop_gracefully(&mut self, code: i32) -> i32 {
         self.server.stop_accepting().await;
         // Our copies of the listening sockets go too: after a naive reload this closes the
         // socket (queued connections are reset); after fd passing the successor holds it.
@@ -244,14 +244,14 @@ impl Instance {
             report = self.server.drain() => report,
             action = self.signals.next() => {
                 tracing::info!("{action:?} while draining: exiting now");
-                return self.exit(0);
+                return self.exit(code);
             }
         };
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,
         });
-        self.exit(0)
+        self.exit(code)
     }
 
     fn exit(&self, code: i32) -> i32 {

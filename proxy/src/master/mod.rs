@@ -128,8 +128,18 @@ pub async fn run(
                 }
             },
             Some(attempt) = done.recv() => {
-                if let Some(new) = m.finish_reload(attempt).await {
-                    listeners = new;
+                // Worker news sent before the attempt ended (the new worker's start, or its
+                // exit right after the commit) is applied first: a dead worker is never
+                // made current.
+                let mut lost = None;
+                while let Ok(note) = notes.try_recv() {
+                    lost = lost.or(m.on_note(note));
+                }
+                match m.finish_reload(attempt).await {
+                    Some(new) => listeners = new,
+                    None => if let Some(code) = lost {
+                        break m.stop_with(Signal::SIGTERM, &mut notes, code).await;
+                    },
                 }
             }
             Some(note) = notes.recv() => {
@@ -251,6 +261,11 @@ impl Master {
             }
         };
         let (pid, generation) = (worker.pid, worker.generation);
+        if !self.alive.contains(&pid) {
+            self.fail(format!("worker {pid} exited right after READY"), reply)
+                .await;
+            return None;
+        }
         self.generation = generation;
         self.cfg = cfg;
         self.spec.ready_timeout = self.cfg.reload.ready_timeout;

@@ -80,8 +80,7 @@ pub async fn run(
     instance.announce_ready();
     if let Err(e) = protocol::commit(&mut link, taken.generation, false).await {
         tracing::error!("the master did not take the commit: {e}");
-        instance.stop_gracefully().await;
-        return Ok(1);
+        return Ok(instance.stop_gracefully(1).await);
     }
     Ok(instance.run(None, Some(link)).await)
 }

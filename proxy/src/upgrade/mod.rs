@@ -7,7 +7,8 @@
 //! 3. Match the sockets to the config (fd-pass), or bind new `SO_REUSEPORT` sockets on the old
 //!    process's addresses (naive). Bind the control socket at `PATH.<pid>.tmp`.
 //! 4. Start serving, report `ready`, then commit (pid + generation). Once the old process
-//!    confirms, rename the control socket over `PATH` and notify systemd of the new main pid.
+//!    confirms, rename the control socket over `PATH`, close the control connection (the old
+//!    process reports `reload_done` after that) and notify systemd of the new main pid.
 //!
 //! Any failure before READY exits non-zero and leaves the old process untouched.
 
@@ -96,10 +97,8 @@ pub async fn run(
             generation: taken.generation,
             reason: format!("commit failed: {e}"),
         });
-        instance.stop_gracefully().await;
-        return Ok(1);
+        return Ok(instance.stop_gracefully(1).await);
     }
-    drop(chan);
     let control = match control {
         Some((mut path, listener)) => match path.promote() {
             Ok(()) => Some((path, listener)),
@@ -110,6 +109,8 @@ pub async fn run(
         },
         None => None,
     };
+    // Closing the connection tells the old process that the path is ours now.
+    drop(chan);
     notifier.ready(true);
     Ok(instance.run(control, None).await)
 }

@@ -30,7 +30,12 @@ async fn fd_pass_moves_sockets_and_control_socket_to_the_new_generation() {
     );
     let st = old.wait_exit(scaled(20)).await.unwrap();
     assert!(st.success(), "{st:?}\n{}", old.logs());
-    let kinds: Vec<&'static str> = old.events_seen().iter().map(|e| kind(&e.kind)).collect();
+    let kinds: Vec<&'static str> = old
+        .all_events()
+        .await
+        .iter()
+        .map(|e| kind(&e.kind))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -49,10 +54,18 @@ async fn fd_pass_moves_sockets_and_control_socket_to_the_new_generation() {
         "{by}"
     );
 
+    let listening = listening_fds(new.pid);
+    assert!(listening > 0);
+
     // The control socket now belongs to generation 2: a second reload finds it.
     let mut third = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen3.log").unwrap();
     assert_eq!(third.ready().await.unwrap(), (3, addr));
     new.wait_exit(scaled(20)).await.unwrap();
+    assert_eq!(
+        listening_fds(third.pid),
+        listening,
+        "no listening socket leaks from one generation to the next"
+    );
     let (_, by) = get(addr).await.unwrap();
     assert!(by.contains("gen=3"), "{by}");
 
@@ -154,4 +167,27 @@ async fn a_successor_without_control_socket_leaves_no_stale_socket_file() {
         "the old owner removed its socket file"
     );
     new.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_stop_of_the_new_generation_removes_the_control_socket_it_took_over() {
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let cfg = s.config("p.toml", &Conf::new(o.addr()));
+    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let mut new = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen2.log").unwrap();
+    assert_eq!(new.ready().await.unwrap(), (2, addr));
+    old.wait_exit(scaled(20)).await.unwrap();
+    // The renamed socket is the new process's, mode 0600, and no temporary file is left.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.control()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let tmp_left = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+    assert!(!tmp_left);
+    new.signal(Signal::SIGINT).unwrap();
+    assert!(new.wait_exit(scaled(20)).await.unwrap().success());
+    assert!(!s.control().exists(), "control socket removed on SIGINT");
 }

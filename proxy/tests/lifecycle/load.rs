@@ -96,6 +96,9 @@ async fn fd_pass_reloads(reloads: u64, keep_alive: bool) {
         progress_by(&run, 50).await;
     }
     let took = started.elapsed();
+    // Two handles per listening address (the process's copy and the server's), whatever
+    // the number of generations before it.
+    assert_eq!(listening_fds(current.pid), 2, "{}", current.logs());
     let r = finish(run).await;
     eprintln!("{reloads} fd-pass reloads (keep_alive={keep_alive}) in {took:?}");
     assert_eq!(r.failed, 0, "{}", summary(&r));
@@ -275,11 +278,12 @@ async fn old_process_exits_at_the_drain_deadline_with_a_stuck_request() {
     old.wait_exit(scaled(10)).await.unwrap();
     let took = Duration::from_nanos(exited.mono_ns - done.mono_ns);
     eprintln!("old process exited {took:?} after the commit (deadline 1s)");
+    // At the 1s deadline, not before; after it only the time to close and exit.
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(1) + scaled(3),
         "{took:?}"
     );
-    let forced = old.events_seen().iter().find_map(|e| match e.kind {
+    let forced = old.all_events().await.iter().find_map(|e| match e.kind {
         EventKind::Drained { forced, .. } => Some(forced),
         _ => None,
     });

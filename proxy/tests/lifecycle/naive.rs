@@ -21,7 +21,8 @@ async fn naive_reload_binds_the_same_address_and_replaces_the_old_process() {
         }
     ));
     assert!(
-        !old.events_seen()
+        !old.all_events()
+            .await
             .iter()
             .any(|e| matches!(e.kind, EventKind::HandoffDone { .. }))
     );

@@ -50,7 +50,8 @@ async fn invalid_config_and_failure_before_ready_keep_the_old_process() {
             "{e:?}"
         );
         assert!(
-            !new.events_seen()
+            !new.all_events()
+                .await
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::Ready { .. }))
         );
@@ -70,7 +71,9 @@ async fn a_second_reload_during_one_is_refused_and_a_timeout_rolls_back() {
     let o = origin(100, None).await;
     let s = Scratch::new();
     let mut conf = Conf::new(o.addr());
-    conf.ready_timeout = "1s";
+    // Short enough to wait for, long enough that the second process (spawned on a busy
+    // machine) arrives while the first handoff is still in progress.
+    conf.ready_timeout = "3s";
     let cfg = s.config("p.toml", &conf);
     let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
 
@@ -105,7 +108,7 @@ async fn a_second_reload_during_one_is_refused_and_a_timeout_rolls_back() {
         second.logs()
     );
 
-    // ready_timeout (1s) passes without a commit: rollback.
+    // ready_timeout (3s) passes without a commit: rollback.
     let e = old
         .wait_event("reload_failed", is_reload_failed)
         .await

@@ -115,6 +115,8 @@ pub(crate) struct Proxy {
     pgid: Pid,
     events: mpsc::UnboundedReceiver<Event>,
     pub(crate) seen: Arc<Mutex<Vec<Event>>>,
+    /// The task reading stdout; it ends at EOF.
+    reader: Option<tokio::task::JoinHandle<()>>,
     stderr: PathBuf,
 }
 
@@ -154,7 +156,7 @@ impl Proxy {
         let (tx, rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = seen.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut lines = BufReader::new(out).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 match Event::parse_line(&line) {
@@ -172,6 +174,7 @@ impl Proxy {
             pgid: Pid::from_raw(pid as i32),
             events: rx,
             seen,
+            reader: Some(reader),
             stderr: log,
         })
     }
@@ -255,6 +258,18 @@ impl Proxy {
         seen[from..].iter().map(|e| e.to_line()).collect()
     }
 
+    /// Every event the process wrote, once its stdout is closed (call after it exited).
+    pub(crate) async fn all_events(&mut self) -> Vec<Event> {
+        if let Some(reader) = self.reader.take() {
+            tokio::time::timeout(scaled(10), reader)
+                .await
+                .expect("stdout not closed after the exit")
+                .expect("event reader");
+        }
+        self.events_seen()
+    }
+
+    /// The events read so far.
     pub(crate) fn events_seen(&self) -> Vec<Event> {
         self.seen.lock().expect("lock").clone()
     }
@@ -361,4 +376,29 @@ pub(crate) fn is_reload_failed(e: &Event) -> bool {
 
 pub(crate) fn is_exited(e: &Event) -> bool {
     matches!(e.kind, EventKind::Exited { .. })
+}
+
+/// How many of `pid`'s fds are listening TCP sockets (IPv4 or IPv6): a handed-over socket
+/// that leaked would be counted here.
+pub(crate) fn listening_fds(pid: u32) -> usize {
+    let mut listening = std::collections::HashSet::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(3) == Some(&"0A") {
+                if let Some(inode) = fields.get(9) {
+                    listening.insert(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|target| listening.contains(&*target.to_string_lossy()))
+                .count()
+        })
+        .unwrap_or(0)
 }

@@ -84,5 +84,5 @@ async fn events_go_to_the_events_file_when_asked() {
         })
         .collect();
     assert_eq!(kinds, ["ready", "draining", "drained", "exited"]);
-    assert!(p.events_seen().is_empty(), "nothing on stdout");
+    assert!(p.all_events().await.is_empty(), "nothing on stdout");
 }
