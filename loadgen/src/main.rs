@@ -56,10 +56,11 @@ fn usage_error(msg: &str) -> ! {
 }
 
 async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
-    let progress_every = config
+    // As ab: a line every 10% of -n, but not more often than every 100 requests.
+    let progress = config
         .requests
         .filter(|n| *n > 150 && !cli.quiet)
-        .map(|n| n / 10);
+        .map(|n| ((n / 10).max(100), n));
     if !cli.quiet {
         eprintln!("Benchmarking {} (be patient)", config.url);
     }
@@ -71,7 +72,7 @@ async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("cannot start the load"),
     };
     tokio::select! {
-        () = wait_with_progress(&run, progress_every) => {}
+        () = wait_with_progress(&run, progress) => {}
         _ = tokio::signal::ctrl_c() => {
             eprintln!("loadgen: interrupted, finishing in-flight requests");
             run.stop();
@@ -81,7 +82,7 @@ async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
         .finish_with_histograms()
         .await
         .context("load run failed")?;
-    if progress_every.is_some() {
+    if progress.is_some() {
         eprintln!(
             "Finished {} requests",
             outcome.report.ok + outcome.report.failed
@@ -90,16 +91,18 @@ async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
     write_outputs(cli, &outcome)
 }
 
-/// Prints ab's "Completed N requests" lines, then waits for the end.
-async fn wait_with_progress(run: &LoadRun, every: Option<u64>) {
-    if let Some(step) = every.filter(|s| *s > 0) {
-        for k in 1..10 {
-            let target = step * k;
+/// Prints ab's "Completed N requests" lines (every `step` up to `n`), then
+/// waits for the end.
+async fn wait_with_progress(run: &LoadRun, progress: Option<(u64, u64)>) {
+    if let Some((step, n)) = progress {
+        let mut target = step;
+        while target <= n {
             run.wait_completed(target).await;
             if run.progress().completed < target {
                 break;
             }
             eprintln!("Completed {target} requests");
+            target += step;
         }
     }
     run.wait_ended().await;

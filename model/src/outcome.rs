@@ -16,7 +16,7 @@ pub enum FailureClass {
     ConnectRefused,
     /// The connect did not complete within the timeout.
     ConnectTimeout,
-    /// The connect failed for another reason on the server's side (unreachable, reset during handshake).
+    /// The connect failed for another reason on the server's side (host or network unreachable, ...).
     ConnectError,
     /// The connection was reset before any byte of the response arrived.
     Reset,

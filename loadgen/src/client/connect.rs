@@ -10,9 +10,18 @@ use reloadbench_model::outcome::FailureClass;
 use tokio::net::{TcpSocket, TcpStream};
 
 /// The class of a failed `connect` (or socket creation / bind).
+///
+/// `ECONNRESET` is [`FailureClass::Reset`], not a connect error: Linux
+/// reports it only for a socket that had reached `ESTABLISHED` (a reset
+/// answering the SYN is `ECONNREFUSED`), so the handshake completed, the
+/// connection waited in the server's accept queue and was reset there, the
+/// typical loss of a naive reload. Whether the client sees that reset in
+/// `connect`, in the write or in the first read only depends on the client's
+/// own scheduling, so all three are the same class.
 pub(crate) fn classify_connect(e: &io::Error) -> FailureClass {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => FailureClass::ConnectRefused,
+        Some(libc::ECONNRESET) => FailureClass::Reset,
         Some(libc::ETIMEDOUT) => FailureClass::ConnectTimeout,
         Some(
             libc::EADDRNOTAVAIL
@@ -97,5 +106,6 @@ mod tests {
         assert_eq!(c(libc::EMFILE), FailureClass::ClientError);
         assert_eq!(c(libc::ETIMEDOUT), FailureClass::ConnectTimeout);
         assert_eq!(c(libc::EHOSTUNREACH), FailureClass::ConnectError);
+        assert_eq!(c(libc::ECONNRESET), FailureClass::Reset);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A client never retries a request and never aborts: a refused connect is a
 //! failed request, after which the client backs off (exponentially from
-//! 0.5 ms to 4 ms, reset by a successful connect) instead of spinning.
+//! 0.5 ms to 4 ms, reset by a successful connect) instead of spinning; so it
+//! does after any other failed connect except a timeout.
 
 mod chunked;
 mod connect;
@@ -111,10 +112,9 @@ pub(crate) async fn run(
                 }
                 Err(class) => {
                     record_failure(&shared, &rec, start, class, false);
-                    if matches!(
-                        class,
-                        FailureClass::ConnectRefused | FailureClass::ClientError
-                    ) {
+                    // Every connect failure but a timeout (which already
+                    // waited) can repeat at once: back off, never spin.
+                    if class != FailureClass::ConnectTimeout {
                         let t0 = Instant::now();
                         shared.sleep_until(t0 + backoff).await;
                         backoff = (backoff * 2).min(BACKOFF_MAX);

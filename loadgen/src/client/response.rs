@@ -135,8 +135,16 @@ pub(crate) async fn exchange(
     head_request: bool,
     want_server: bool,
 ) -> Result<Response, Failed> {
-    if stream.write_all(request).await.is_err() {
-        return Err(fail(FailureClass::WriteError, 0));
+    if let Err(e) = stream.write_all(request).await {
+        // A reset seen while writing is the same server event as a reset
+        // seen by the first read (which of the two notices it is up to the
+        // client's scheduling): no response byte arrived.
+        let class = if e.raw_os_error() == Some(libc::ECONNRESET) {
+            FailureClass::Reset
+        } else {
+            FailureClass::WriteError
+        };
+        return Err(fail(class, 0));
     }
     let written = Instant::now();
     let mut filled = 0;

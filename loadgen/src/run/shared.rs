@@ -2,8 +2,9 @@
 //! flag, global progress counters and the waiters of
 //! [`crate::LoadRun::wait_completed`].
 //!
-//! Per request the hot path touches two atomics (the ticket counter and the
-//! completion counter); everything else is recorded per worker.
+//! Per request the hot path touches a few atomics (ticket, start and
+//! completion counters, the next wake-up threshold) and no lock; everything
+//! else is recorded per worker.
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -90,8 +90,10 @@ async fn heavy_normal_run_prints_ab_block_and_identity() {
             out.stdout
         );
     }
+    // As ab: every 10% of -n but at most every 100 requests, then "Finished".
     assert!(
-        out.stderr.contains("Completed 20 requests"),
+        out.stderr
+            .contains("Completed 100 requests\nCompleted 200 requests\nFinished 200 requests"),
         "{}",
         out.stderr
     );

@@ -140,6 +140,47 @@ async fn reset_before_response_is_reset() {
     assert_eq!(r.ab.receive, 50);
 }
 
+/// Connections waiting in the accept queue of the listener on `port`
+/// (`rx_queue` of its LISTEN line in /proc/net/tcp).
+fn accept_queue_len(port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+            .then(|| u64::from_str_radix(f.get(4)?.split(':').nth(1)?, 16).ok())
+            .flatten()
+    })
+}
+
+#[tokio::test]
+async fn queued_connections_reset_by_a_closing_listener_are_resets() {
+    // The naive reload's loss: the listener closes with connections in its
+    // accept queue. The client may see that reset in connect, in the write or
+    // in the first read; each is counted as `reset`.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let run = start(config(&format!("http://{addr}/"), 4, 4)).unwrap();
+    let queued = async {
+        while accept_queue_len(addr.port()) != Some(4) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, queued)
+        .await
+        .expect("4 connections queued");
+    drop(listener);
+    let r = tokio::time::timeout(WAIT, run.finish())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_identity(&r);
+    assert_eq!(class(&r, FailureClass::Reset), 4, "{:?}", r.classes);
+    assert_eq!((r.ab.receive, r.failed_on_reused), (4, 0));
+}
+
 #[tokio::test]
 async fn short_body_is_truncated() {
     let server = TestServer::start(Behaviour::ShortBody {
@@ -152,6 +193,32 @@ async fn short_body_is_truncated() {
     assert_eq!(class(&r, FailureClass::Truncated), 50);
     assert_eq!(r.ab.length, 50);
     assert_eq!(r.ok, 0);
+}
+
+#[tokio::test]
+async fn reset_after_part_of_the_head_is_truncated() {
+    let server = TestServer::start(Behaviour::ResetMidHead);
+    let r = run(config(&server.url(), 40, 2)).await;
+    assert_identity(&r);
+    assert_eq!(Counters::get(&server.counters.resets), 40);
+    assert_eq!(class(&r, FailureClass::Truncated), 40, "{:?}", r.classes);
+    assert_eq!(r.ab.length, 40);
+}
+
+#[tokio::test]
+async fn request_left_unread_and_reset_is_a_write_error() {
+    // A body larger than both socket buffers: the write is still going on
+    // when the server closes (FIN, then a reset as the request is unread).
+    let server = TestServer::start(Behaviour::CloseUnread);
+    let mut cfg = config(&server.url(), 6, 2);
+    cfg.method = "POST".to_owned();
+    cfg.body = Some(vec![b'p'; 32 << 20]);
+    cfg.content_type = Some("text/plain".to_owned());
+    let r = run(cfg).await;
+    assert_identity(&r);
+    assert_eq!(Counters::get(&server.counters.unread_closes), 6);
+    assert_eq!(class(&r, FailureClass::WriteError), 6, "{:?}", r.classes);
+    assert_eq!((r.ab.write_errors, r.failed_on_reused), (6, 0));
 }
 
 #[tokio::test]

@@ -39,6 +39,12 @@ pub(crate) enum Behaviour {
     Slow { delay: Duration },
     /// 200 with a chunked body of `chunks` chunks of 100 bytes.
     Chunked { chunks: usize },
+    /// Reads the request, sends part of a response head, then resets the
+    /// connection (SO_LINGER 0 and close).
+    ResetMidHead,
+    /// Closes every accepted connection without reading anything: first a
+    /// FIN (shutdown), then, as the request is left unread, a reset.
+    CloseUnread,
 }
 
 /// What the server did.
@@ -54,6 +60,7 @@ pub(crate) struct Counters {
     pub(crate) garbage: AtomicU64,
     pub(crate) stalled: AtomicU64,
     pub(crate) idle_closes: AtomicU64,
+    pub(crate) unread_closes: AtomicU64,
     pub(crate) peers: Mutex<HashSet<IpAddr>>,
 }
 
@@ -177,6 +184,11 @@ async fn handle(
     c: Arc<Counters>,
     release: Arc<Notify>,
 ) {
+    if let Behaviour::CloseUnread = behaviour {
+        let _ = stream.shutdown().await;
+        inc(&c.unread_closes);
+        return;
+    }
     let mut buf = Vec::new();
     let mut served = 0u64;
     loop {
@@ -208,6 +220,13 @@ async fn handle(
                     return;
                 }
             }
+            Behaviour::ResetMidHead => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").await;
+                stream.set_zero_linger().expect("SO_LINGER 0");
+                inc(&c.resets);
+                return;
+            }
+            Behaviour::CloseUnread => return,
             Behaviour::ResetAfterRequest => {
                 stream.set_zero_linger().expect("SO_LINGER 0");
                 inc(&c.resets);
