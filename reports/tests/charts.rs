@@ -73,10 +73,32 @@ fn timeline_shows_every_case_and_labels_its_actions() {
 }
 
 #[test]
+fn timeline_panels_state_their_failures_so_small_counts_are_not_lost() {
+    let run = support::fixture();
+    let svg = render_svg(Chart::Timeline, &run).unwrap();
+    for caption in [
+        "normal: no failed requests",
+        "restart: 117 failed requests, at most 55 per 100 ms",
+        "reload without socket: 3 failed requests, at most 2 per 100 ms",
+        "reload with socket: no failed requests",
+    ] {
+        assert!(svg.contains(caption), "panel caption {caption:?}");
+    }
+    // Failures attributed to each action, written at its marker.
+    for count in ["59 failed", "58 failed", "2 failed", "1 failed"] {
+        assert!(svg.contains(count), "action failure count {count:?}");
+    }
+    // Only the panels with failures get a failures axis.
+    assert_eq!(svg.matches("failed per 100 ms").count(), 2);
+}
+
+#[test]
 fn other_charts_carry_their_labels() {
     let run = support::fixture();
     let failures = render_svg(Chart::Failures, &run).unwrap();
     assert!(failures.contains("117 failed") && failures.contains("truncated response"));
+    // The tallest class segment (restart: 96 truncated responses) carries its count.
+    assert!(failures.lines().any(|l| l.trim() == "96"), "segment count");
     let spectrum = render_svg(Chart::Spectrum, &run).unwrap();
     for label in ["50%", "99%", "99.9%", "99.99%", "max", "reload with socket"] {
         assert!(spectrum.contains(label), "spectrum label {label:?}");

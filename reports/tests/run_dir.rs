@@ -65,10 +65,19 @@ fn writes_markdown_csv_html_and_every_chart_as_svg_and_png() {
     }
     assert_eq!(html.matches("<svg").count(), 4, "charts are inline");
     assert!(
-        !html.contains("src=\"") && !html.contains("href=\"http"),
+        !html.contains("src=\"")
+            && !html.contains("href=\"http")
+            && !html.contains("<link")
+            && !html.contains("url("),
         "self-contained"
     );
     assert!(html.contains("reload (fd-pass)") && html.contains("<table>"));
+    assert!(html.contains("<h2>Failures and reloads</h2>"));
+    assert_eq!(
+        html.matches("<figcaption").count(),
+        4,
+        "every chart explained"
+    );
 }
 
 #[test]

@@ -14,6 +14,23 @@ fn markdown_report_of_the_fixture() {
 }
 
 #[test]
+fn markdown_states_a_shared_load_in_one_sentence() {
+    let mut run = support::fixture();
+    for case in &mut run.cases {
+        case.load.config.requests = Some(100_000);
+    }
+    let md = render_markdown(&run);
+    assert!(
+        md.contains(
+            "Load of every case: 100 concurrent clients sending GET requests, 100000 in total, \
+             a new connection per request, 30.0 s timeout per request; time buckets of 100 ms."
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("Load of each case:"), "no per-case table then");
+}
+
+#[test]
 fn ab_text_of_the_restart_case() {
     let run = support::fixture();
     insta::assert_snapshot!("ab_restart", ab_text(&run.cases[1]));

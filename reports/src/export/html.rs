@@ -8,6 +8,9 @@ use reloadbench_model::run::RunReport;
 use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::{Chart, render_svg};
+use super::markdown::{
+    AB_LEGEND, ACTIONS_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line,
+};
 use super::table::escape_html;
 use super::tables;
 use crate::error::ExportError;
@@ -43,7 +46,17 @@ impl Exporter for HtmlExporter {
             "<p><strong>{}</strong></p>",
             escape_html(&verdict_line(report))
         );
+        if let Some(load) = load_line(report) {
+            let _ = writeln!(h, "<p>{}</p>", escape_html(&load));
+        }
         let _ = writeln!(h, "<h2>Summary</h2>\n{}", tables::summary(report).to_html());
+        let _ = writeln!(h, "{}", note(SUMMARY_LEGEND));
+        let _ = writeln!(
+            h,
+            "<h2>Failures and reloads</h2>\n{}",
+            tables::failures(report).to_html()
+        );
+        let _ = writeln!(h, "{}", note(FAILURES_LEGEND));
         for case in report.cases.iter().filter(|c| c.error.is_some()) {
             let _ = writeln!(
                 h,
@@ -55,26 +68,33 @@ impl Exporter for HtmlExporter {
         let expectations = tables::expectations(report);
         if !expectations.rows.is_empty() {
             let _ = writeln!(h, "<h2>Expectations</h2>\n{}", expectations.to_html());
+            let _ = writeln!(h, "{}", note(EXPECTATIONS_LEGEND));
         }
         let _ = writeln!(h, "<h2>Charts</h2>");
         for chart in Chart::ALL {
             let svg = render_svg(chart, report)?;
             let _ = writeln!(
                 h,
-                "<figure id=\"{}\" aria-label=\"{}\">\n{svg}\n</figure>",
+                "<figure id=\"{}\" aria-label=\"{}\">\n{svg}\n<figcaption class=\"note\">{}</figcaption>\n</figure>",
                 chart.stem(),
-                escape_html(chart.title())
+                escape_html(chart.title()),
+                escape_html(chart.how_to_read())
             );
         }
         if report.cases.iter().any(|c| !c.actions.is_empty()) {
-            let _ = writeln!(h, "<h2>Actions</h2>");
+            let _ = writeln!(h, "<h2>Actions</h2>\n{}", note(ACTIONS_LEGEND));
             for case in &report.cases {
                 if let Some(t) = tables::actions(case) {
                     let _ = writeln!(h, "<h3>{}</h3>\n{}", escape_html(&case.name), t.to_html());
                 }
             }
         }
-        let _ = writeln!(h, "<h2>ab view</h2>\n{}", tables::ab_view(report).to_html());
+        let _ = writeln!(
+            h,
+            "<h2>ab view</h2>\n{}\n{}",
+            note(AB_LEGEND),
+            tables::ab_view(report).to_html()
+        );
         for case in &report.cases {
             let _ = writeln!(
                 h,
@@ -88,6 +108,13 @@ impl Exporter for HtmlExporter {
             "<h2>Environment</h2>\n{}",
             tables::environment(report).to_html()
         );
+        if load_line(report).is_none() && !report.cases.is_empty() {
+            let _ = writeln!(
+                h,
+                "<p>Load of each case:</p>\n{}",
+                tables::load(report).to_html()
+            );
+        }
         let _ = writeln!(
             h,
             "<p>CPU time used during each case:</p>\n{}",
@@ -96,6 +123,15 @@ impl Exporter for HtmlExporter {
         h.push_str("</body>\n</html>\n");
         Ok(h.into_bytes())
     }
+}
+
+/// A note paragraph from one of the markdown legends (plain text, with
+/// `code` spans).
+fn note(text: &str) -> String {
+    format!(
+        "<p class=\"note\">{}</p>",
+        escape_html(&text.replace('`', ""))
+    )
 }
 
 /// The headline without markdown emphasis.

@@ -20,9 +20,15 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "{}\n", report.scenario.description);
     }
     let _ = writeln!(w, "{}\n", headline(report));
+    if let Some(load) = load_line(report) {
+        let _ = writeln!(w, "{load}\n");
+    }
     let _ = writeln!(w, "## Summary\n");
     let _ = writeln!(w, "{}", tables::summary(report).to_markdown());
     let _ = writeln!(w, "{}\n", SUMMARY_LEGEND);
+    let _ = writeln!(w, "## Failures and reloads\n");
+    let _ = writeln!(w, "{}", tables::failures(report).to_markdown());
+    let _ = writeln!(w, "{}\n", FAILURES_LEGEND);
     for case in report.cases.iter().filter(|c| c.error.is_some()) {
         let _ = writeln!(
             w,
@@ -35,10 +41,12 @@ pub fn render_markdown(report: &RunReport) -> String {
     if !expectations.rows.is_empty() {
         let _ = writeln!(w, "## Expectations\n");
         let _ = writeln!(w, "{}", expectations.to_markdown());
+        let _ = writeln!(w, "{}\n", EXPECTATIONS_LEGEND);
     }
     let _ = writeln!(w, "## Charts\n");
     for chart in Chart::ALL {
         let _ = writeln!(w, "![{}](charts/{}.png)\n", chart.title(), chart.stem());
+        let _ = writeln!(w, "*{}*\n", chart.how_to_read());
     }
     if report.cases.iter().any(|c| !c.actions.is_empty()) {
         let _ = writeln!(w, "## Actions\n");
@@ -63,6 +71,10 @@ pub fn render_markdown(report: &RunReport) -> String {
     }
     let _ = writeln!(w, "## Environment\n");
     let _ = writeln!(w, "{}", tables::environment(report).to_markdown());
+    if load_line(report).is_none() && !report.cases.is_empty() {
+        let _ = writeln!(w, "Load of each case:\n");
+        let _ = writeln!(w, "{}", tables::load(report).to_markdown());
+    }
     let _ = writeln!(w, "CPU time used during each case:\n");
     out.push_str(&tables::cpu(report).to_markdown());
     out
@@ -94,17 +106,100 @@ pub fn headline(report: &RunReport) -> String {
     s
 }
 
-const SUMMARY_LEGEND: &str = "complete = ok + failed, each request counted once in exactly one \
-failure class; requests/s = complete / time taken; latency percentiles are of successful requests; \
-reload time = trigger until the new process reported ready.";
+/// The load every case ran, in words, when all cases ran the same load
+/// (the target URL aside); `None` when they differ or there are no cases.
+pub fn load_line(report: &RunReport) -> Option<String> {
+    let first = &report.cases.first()?.load.config;
+    let same = report.cases.iter().all(|c| {
+        let c = &c.load.config;
+        (
+            &c.method,
+            c.concurrency,
+            c.requests,
+            c.duration_ms,
+            c.keep_alive,
+            c.timeout_ms,
+        )
+            .eq(&(
+                &first.method,
+                first.concurrency,
+                first.requests,
+                first.duration_ms,
+                first.keep_alive,
+                first.timeout_ms,
+            ))
+            && c.rate.map(f64::to_bits) == first.rate.map(f64::to_bits)
+    });
+    if !same {
+        return None;
+    }
+    let mut s = format!(
+        "Load of every case: {} concurrent clients sending {}",
+        first.concurrency, first.method
+    );
+    match (first.requests, first.duration_ms) {
+        (Some(n), Some(ms)) => {
+            let _ = write!(
+                s,
+                " requests, {n} in total or for {:.1} s",
+                ms as f64 / 1000.0
+            );
+        }
+        (Some(n), None) => {
+            let _ = write!(s, " requests, {n} in total");
+        }
+        (None, Some(ms)) => {
+            let _ = write!(s, " requests for {:.1} s", ms as f64 / 1000.0);
+        }
+        (None, None) => s.push_str(" requests"),
+    }
+    if let Some(rate) = first.rate {
+        let _ = write!(s, " at {rate:.0} requests/s");
+    }
+    let _ = write!(
+        s,
+        ", {}, {:.1} s timeout per request; time buckets of {} ms.",
+        if first.keep_alive {
+            "keep-alive"
+        } else {
+            "a new connection per request"
+        },
+        first.timeout_ms as f64 / 1000.0,
+        first.bucket_ms
+    );
+    Some(s)
+}
 
-const ACTIONS_LEGEND: &str = "at = trigger time since load start; reload, drained and exited are \
-ms after the trigger; disruption window = first to last failure attributed to the action; \
-recovery = trigger until throughput was back at its steady level.";
+/// Note under the expectations table.
+pub(crate) const EXPECTATIONS_LEGEND: &str = "Each row is one rule of the case's `expect` \
+table in the scenario file, checked against the value measured in this run (actual).";
 
-const AB_LEGEND: &str = "The same failures in ApacheBench's counters, for comparison with `ab` \
-output. Unlike ab, each failed request is counted once and Connect + Receive + Length + \
-Exceptions + Write errors + Non-2xx = failed.";
+/// Note under the summary table.
+pub(crate) const SUMMARY_LEGEND: &str = "Each case runs the same load against the proxy while \
+it is (or is not) restarted or reloaded. complete = requests finished, ok or failed; \
+requests/s = complete / time taken; latency percentiles (ms) are of successful requests; \
+verdict = ✅ all of the case's expectations held, ❌ one did not, – none were set.";
+
+/// Note under the failures table.
+pub(crate) const FAILURES_LEGEND: &str = "Every failed request is counted once, in exactly one \
+class (columns shown only for classes that occur). actions = restarts or reloads done during \
+the load; failed/action = failures attributed to the actions (see Actions) / actions; \
+reload time = from the trigger until the new \
+process reported ready to serve.";
+
+/// Note above the per-action tables.
+pub(crate) const ACTIONS_LEGEND: &str = "at = trigger time since load start; reload (new \
+process ready), drained (old process finished its requests) and exited (old process gone) \
+are ms after the trigger; failed = failures attributed to the action (seen between its \
+trigger and shortly after its last phase); disruption window = first to last of them; \
+recovery = trigger until the start of the first time bucket whose ok count was back to 90 % \
+of the case's steady level, so about one bucket (100 ms) means no visible dip; – = none, or \
+not measured (recovery: not back before the load ended).";
+
+/// Note above the ab view table.
+pub(crate) const AB_LEGEND: &str = "The same failures in ApacheBench's counters, for \
+comparison with `ab` output. Unlike ab, each failed request is counted once and Connect + \
+Receive + Length + Exceptions + Write errors + Non-2xx = failed.";
 
 /// The markdown exporter.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,7 +1,10 @@
 //! Failed requests by case and class: one stacked bar per case (the seed's
-//! table as a picture), the total written above each bar.
+//! table as a picture), the total written above each bar and each class's
+//! count inside its segment where the segment is tall enough to hold it.
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordu64, RangedCoordusize};
 use plotters::prelude::*;
 use reloadbench_model::run::RunReport;
 
@@ -75,6 +78,7 @@ pub(super) fn draw<DB: DrawingBackend>(
             );
             bar.set_margin(0, 0, 40, 40);
             chart.draw_series(std::iter::once(bar))?;
+            draw_count(chart.plotting_area(), i, y, y + count)?;
             y += count;
         }
         let label = if case.load.failed == 0 {
@@ -99,6 +103,40 @@ pub(super) fn draw<DB: DrawingBackend>(
             style,
         ))?;
     }
+    draw_legend(&legend_area, &classes)
+}
+
+/// The count of one class, centred in its segment `lo..hi` of bar `i`, when
+/// the segment is tall enough for a line of text.
+fn draw_count<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordu64>>,
+    i: usize,
+    lo: u64,
+    hi: u64,
+) -> DrawResult<DB> {
+    let (_, y_lo) = area.map_coordinate(&(SegmentValue::CenterOf(i), lo));
+    let (x, y_hi) = area.map_coordinate(&(SegmentValue::CenterOf(i), hi));
+    if y_lo - y_hi < i32::try_from(LABEL_SIZE + 4).unwrap_or(i32::MAX) {
+        return Ok(());
+    }
+    let (bx, by) = area.get_base_pixel();
+    let style = font(LABEL_SIZE)
+        .color(&BLACK)
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+    area.strip_coord_spec().draw(&Text::new(
+        (hi - lo).to_string(),
+        (x - bx, (y_lo + y_hi) / 2 - by),
+        style,
+    ))
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    legend_area: &DrawingArea<DB, Shift>,
+    classes: &[reloadbench_model::outcome::FailureClass],
+) -> DrawResult<DB> {
     let entries: Vec<(String, Swatch)> = classes
         .iter()
         .rev()
@@ -108,6 +146,6 @@ pub(super) fn draw<DB: DrawingBackend>(
         legend_area.draw(&Text::new("no failures", (14, 40), font(LABEL_SIZE)))?;
         Ok(())
     } else {
-        legend::draw(&legend_area, 40, &entries)
+        legend::draw(legend_area, 40, &entries)
     }
 }

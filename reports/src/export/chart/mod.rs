@@ -146,6 +146,36 @@ impl Chart {
         }
     }
 
+    /// One or two sentences under the figure telling a reader how to read it.
+    pub fn how_to_read(self) -> &'static str {
+        match self {
+            Chart::Timeline => {
+                "One panel per case on a shared time axis. Top: successful requests per second \
+                 (line, left axis) and failed requests per time bucket as bars coloured by \
+                 failure class (right axis, scaled per panel: its caption gives the total and \
+                 the peak); the red number at an action is the failures attributed to it. \
+                 Bottom: latency p50, p99 and max of each bucket's successful requests (log \
+                 scale). Vertical lines: action triggered (dark) and new process ready (green)."
+            }
+            Chart::Failures => {
+                "Failed requests of each case over the whole run, stacked by failure class \
+                 (a class's count is written in its segment where it fits); the number above \
+                 a bar is its total."
+            }
+            Chart::Spectrum => {
+                "Latency of each case's successful requests by percentile over the whole run; \
+                 the x axis stretches the tail (99 %, 99.9 %, 99.99 %), the triangle is the \
+                 maximum. Lower is better."
+            }
+            Chart::ReloadTime => {
+                "One bar per restart or reload, in ms from its trigger: dark until the new \
+                 process was ready, light until the old process had finished its requests \
+                 (drained); the red tick is when the old process exited. A plain restart stops \
+                 the old process before starting the new one, so its tick comes first."
+            }
+        }
+    }
+
     /// Pixel size of the figure for `report`.
     pub fn size(self, report: &RunReport) -> (u32, u32) {
         match self {

@@ -1,7 +1,13 @@
 //! The timeline: for every case a panel with ok requests/s and failures per
 //! time bucket (top) and latency p50 / p99 / max per bucket (bottom, log
 //! scale), all on one shared time axis, with a vertical marker at every action
-//! trigger (labelled) and at every "new process ready".
+//! trigger (labelled with the failures attributed to it) and at every "new
+//! process ready".
+//!
+//! Time, requests/s and latency axes are shared by all panels so the cases
+//! compare at a glance. The failures axis is scaled per panel, so that a
+//! handful of failures is as visible as hundreds; each panel's caption gives
+//! its total and peak so the scales are not misread.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -35,11 +41,13 @@ pub(super) fn size(report: &RunReport) -> (u32, u32) {
     (WIDTH, TITLE_HEIGHT + n * PANEL_HEIGHT)
 }
 
+/// Colour of the per-action failure counts.
+const FAILED_TEXT: RGBColor = RGBColor(0xb0, 0x1c, 0x1c);
+
 /// Axis ranges shared by all panels, so the cases compare at a glance.
 struct Scales {
     t_max_s: f64,
     rps_max: f64,
-    failed_max: f64,
     lat_min_ms: f64,
     lat_max_ms: f64,
     bucket_ms: u64,
@@ -50,7 +58,6 @@ impl Scales {
         let mut s = Scales {
             t_max_s: 1.0,
             rps_max: 10.0,
-            failed_max: 5.0,
             lat_min_ms: f64::MAX,
             lat_max_ms: 1.0,
             bucket_ms: 100,
@@ -69,7 +76,6 @@ impl Scales {
             s.t_max_s = s.t_max_s.max(end as f64 / 1e9);
             for (i, b) in load.buckets.iter().enumerate() {
                 s.rps_max = s.rps_max.max(bucket_rps(load, i));
-                s.failed_max = s.failed_max.max(b.failed_total() as f64);
                 if b.ok > 0 {
                     let l = &b.latency;
                     let lo = l.p50_us.min(l.p99_us).max(1) as f64 / 1000.0;
@@ -83,9 +89,38 @@ impl Scales {
         }
         s.lat_min_ms /= 1.5;
         s.lat_max_ms *= 1.5;
-        s.rps_max *= 1.15;
-        s.failed_max *= 1.15;
+        s.rps_max *= 1.3;
         s
+    }
+}
+
+/// Most failures in one bucket of `case`.
+fn peak_failed(case: &CaseReport) -> u64 {
+    case.load
+        .buckets
+        .iter()
+        .map(|b| b.failed_total())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Top of the panel's own failures axis: room above the peak for the action
+/// labels, at least 10 so a handful of failures does not fill the panel.
+fn failed_axis_max(peak: u64) -> f64 {
+    (peak as f64 * 1.8).max(10.0)
+}
+
+/// The panel's caption: case name, total failed and the peak per bucket.
+fn panel_caption(case: &CaseReport, bucket_ms: u64) -> String {
+    let failed: u64 = case.load.classes.iter().map(|c| c.count).sum();
+    if failed == 0 {
+        format!("{}: no failed requests", case.name)
+    } else {
+        format!(
+            "{}: {failed} failed requests, at most {} per {bucket_ms} ms (right axis, this panel's scale)",
+            case.name,
+            peak_failed(case)
+        )
     }
 }
 
@@ -124,8 +159,9 @@ fn draw_case<DB: DrawingBackend>(
     let bucket_s = case.load.config.bucket_ms.max(1) as f64 / 1000.0;
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
 
+    let failed_max = failed_axis_max(peak_failed(case));
     let mut chart = ChartBuilder::on(&top)
-        .caption(&case.name, font(CAPTION_SIZE))
+        .caption(panel_caption(case, s.bucket_ms), font(CAPTION_SIZE))
         .margin_left(8)
         .margin_right(8)
         .margin_top(4)
@@ -133,7 +169,7 @@ fn draw_case<DB: DrawingBackend>(
         .y_label_area_size(70)
         .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
-        .set_secondary_coord(0.0..s.t_max_s, 0.0..s.failed_max);
+        .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_max);
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
@@ -146,14 +182,17 @@ fn draw_case<DB: DrawingBackend>(
         .label_style(font(LABEL_SIZE))
         .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
-    chart
-        .configure_secondary_axes()
-        .y_desc(format!("failed per {} ms", s.bucket_ms))
-        .y_labels(5)
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
-        .draw()?;
+    // A panel without failures gets no failures axis: nothing to read on it.
+    if peak_failed(case) > 0 {
+        chart
+            .configure_secondary_axes()
+            .y_desc(format!("failed per {} ms", s.bucket_ms))
+            .y_labels(5)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(font(LABEL_SIZE))
+            .axis_desc_style(font(LABEL_SIZE))
+            .draw()?;
+    }
     // Failures: stacked bars per bucket, one colour per class.
     for b in &case.load.buckets {
         let x0 = b.start_ns as f64 / 1e9 + bucket_s * 0.1;
@@ -255,6 +294,7 @@ fn draw_markers<DB: DrawingBackend>(
     let x_of = |ns: u64| ((ns as f64 / 1e9) / s.t_max_s * f64::from(w)).round() as i32;
     let h = h as i32;
     let mut next_label_x = i32::MIN;
+    let mut next_count_x = i32::MIN;
     for a in &case.actions {
         let x = x_of(a.trigger_ns);
         area.draw(&PathElement::new(
@@ -275,6 +315,27 @@ fn draw_markers<DB: DrawingBackend>(
             let (tw, _) = area.estimate_text_size(&a.label, &style)?;
             area.draw(&Text::new(a.label.clone(), (x + 4, 4), style))?;
             next_label_x = x + tw as i32 + 12;
+        }
+        // The failures attributed to the action, under its label: the long
+        // form when it fits before the next action, else just the number.
+        let failed = a.failed_total();
+        if labelled && failed > 0 && x >= next_count_x {
+            let style = font(LABEL_SIZE - 1).color(&FAILED_TEXT);
+            let room = case
+                .actions
+                .iter()
+                .find(|b| b.trigger_ns > a.trigger_ns)
+                .map_or(i32::MAX, |b| x_of(b.trigger_ns) - x - 8);
+            let long = format!("{failed} failed");
+            let (lw, _) = area.estimate_text_size(&long, &style)?;
+            let text = if (lw as i32) < room {
+                long
+            } else {
+                failed.to_string()
+            };
+            let (tw, _) = area.estimate_text_size(&text, &style)?;
+            area.draw(&Text::new(text, (x + 4, 22), style))?;
+            next_count_x = x + tw as i32 + 8;
         }
     }
     Ok(())

@@ -63,7 +63,38 @@ pub fn environment(report: &RunReport) -> Table {
         kv(k, v.replace('\t', " "));
     }
     for (k, v) in &env.versions {
+        if k == "reloadbench" && *v == report.tool_version {
+            continue; // already the "reloadbench" row
+        }
         kv(&format!("{k} version"), v.clone());
+    }
+    t
+}
+
+/// The load of each case: clients, limits, connection reuse, timeout.
+pub fn load(report: &RunReport) -> Table {
+    let mut t = Table::new(&[
+        ("case", Align::Left),
+        ("clients", Align::Right),
+        ("requests", Align::Right),
+        ("duration s", Align::Right),
+        ("rate/s", Align::Right),
+        ("keep-alive", Align::Left),
+        ("timeout s", Align::Right),
+    ]);
+    let dash = || "–".to_string();
+    for case in &report.cases {
+        let c = &case.load.config;
+        t.push(vec![
+            case.name.clone(),
+            c.concurrency.to_string(),
+            c.requests.map_or_else(dash, |n| n.to_string()),
+            c.duration_ms
+                .map_or_else(dash, |ms| format!("{:.1}", ms as f64 / 1000.0)),
+            c.rate.map_or_else(dash, |r| format!("{r:.0}")),
+            if c.keep_alive { "yes" } else { "no" }.to_string(),
+            format!("{:.1}", c.timeout_ms as f64 / 1000.0),
+        ]);
     }
     t
 }

@@ -5,24 +5,53 @@ mod actions;
 mod context;
 
 pub use actions::actions;
-pub use context::{ab_view, cpu, environment};
+pub use context::{ab_view, cpu, environment, load};
 
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
 
 use super::table::{Align, Table};
 use crate::summary::{CaseSummary, classes_present, fmt_opt_ms, fmt_opt_ns_ms};
 
-/// One row per case: the seed's columns, failures by class, throughput,
-/// latency percentiles, actions and reload times.
+/// One row per case: the seed's columns (time taken, complete, failed),
+/// throughput, latency percentiles and the verdict. Failures by class and the
+/// reloads are in [`failures`], so neither table is too wide to read.
 pub fn summary(report: &RunReport) -> Table {
-    let classes = classes_present(report);
-    let any_not_started = report.cases.iter().any(|c| c.load.not_started > 0);
     let mut t = Table::new(&[
         ("case", Align::Left),
         ("time taken s", Align::Right),
         ("complete", Align::Right),
         ("failed", Align::Right),
+        ("requests/s", Align::Right),
+        ("p50 ms", Align::Right),
+        ("p99 ms", Align::Right),
+        ("p99.9 ms", Align::Right),
+        ("max ms", Align::Right),
+        ("verdict", Align::Center),
     ]);
+    for case in &report.cases {
+        let s = CaseSummary::of(case);
+        t.push(vec![
+            s.name.clone(),
+            format!("{:.3}", s.time_taken_s),
+            s.complete.to_string(),
+            s.failed.to_string(),
+            format!("{:.1}", s.rps),
+            fmt_opt_ms(s.p50_us),
+            fmt_opt_ms(s.p99_us),
+            fmt_opt_ms(s.p999_us),
+            fmt_opt_ms(s.max_us),
+            verdict(case).to_string(),
+        ]);
+    }
+    t
+}
+
+/// One row per case: failed requests by class (only classes that occur
+/// anywhere in the run), the actions, failures per action and reload times.
+pub fn failures(report: &RunReport) -> Table {
+    let classes = classes_present(report);
+    let any_not_started = report.cases.iter().any(|c| c.load.not_started > 0);
+    let mut t = Table::new(&[("case", Align::Left), ("failed", Align::Right)]);
     for class in &classes {
         t.push_column(class.label(), Align::Right);
     }
@@ -30,43 +59,26 @@ pub fn summary(report: &RunReport) -> Table {
         t.push_column("not started", Align::Right);
     }
     for (title, align) in [
-        ("requests/s", Align::Right),
-        ("p50 ms", Align::Right),
-        ("p99 ms", Align::Right),
-        ("p99.9 ms", Align::Right),
-        ("max ms", Align::Right),
         ("actions", Align::Right),
         ("failed/action", Align::Right),
         ("reload p50 ms", Align::Right),
         ("reload max ms", Align::Right),
-        ("verdict", Align::Center),
     ] {
         t.push_column(title, align);
     }
     for case in &report.cases {
         let s = CaseSummary::of(case);
-        let mut row = vec![
-            s.name.clone(),
-            format!("{:.3}", s.time_taken_s),
-            s.complete.to_string(),
-            s.failed.to_string(),
-        ];
+        let mut row = vec![s.name.clone(), s.failed.to_string()];
         row.extend(classes.iter().map(|&c| case.failed_of(c).to_string()));
         if any_not_started {
             row.push(s.not_started.to_string());
         }
         row.extend([
-            format!("{:.1}", s.rps),
-            fmt_opt_ms(s.p50_us),
-            fmt_opt_ms(s.p99_us),
-            fmt_opt_ms(s.p999_us),
-            fmt_opt_ms(s.max_us),
             s.actions.to_string(),
             s.failed_per_action
                 .map_or_else(|| "–".to_string(), |f| format!("{f:.1}")),
             fmt_opt_ns_ms(s.reload_p50_ns),
             fmt_opt_ns_ms(s.reload_max_ns),
-            verdict(case).to_string(),
         ]);
         t.push(row);
     }
