@@ -74,9 +74,14 @@ class Events:
                 pass
         self.q.put(None)
 
-    def wait_for(self, pred, what):
+    def wait_all(self, preds):
+        """Reads events until each predicate of `preds` (name -> predicate) has
+        matched one, in any order (a master relays its workers' lines, so they
+        may interleave with its own); returns name -> first matching event."""
+        found = {}
         deadline = time.monotonic() + TIMEOUT_S
-        while True:
+        while len(found) < len(preds):
+            what = ", ".join(k for k in preds if k not in found)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RuntimeError(f"timeout waiting for {what}")
@@ -88,8 +93,13 @@ class Events:
                 raise RuntimeError(f"event stream ended before {what} (exit {self.proc.wait()})")
             if ev.get("event") == "reload_failed":
                 raise RuntimeError(f"reload failed: {ev}")
-            if pred(ev):
-                return ev
+            for name, pred in preds.items():
+                if name not in found and pred(ev):
+                    found[name] = ev
+        return found
+
+    def wait_for(self, pred, what):
+        return self.wait_all({what: pred})[what]
 
 
 def spawn(argv, **kw):
@@ -157,13 +167,14 @@ def refproxy_master(n, binary, config):
         fd = pidfd(worker)
         t0 = now_ns()
         os.kill(master.pid, signal.SIGUSR2)
-        want = gen + 1
-        ready = ev.wait_for(
-            lambda e: e["event"] == "ready" and e["generation"] == want, "worker ready"
-        )
+        want, old = gen + 1, worker
+        got = ev.wait_all({
+            "new worker ready": lambda e: e["event"] == "ready" and e["generation"] == want,
+            "reload_done": lambda e: e["event"] == "reload_done" and e["generation"] == want,
+            "old worker exited": lambda e: e["event"] == "exited" and e["pid"] == old,
+        })
+        ready = got["new worker ready"]
         known_pids.add(ready["pid"])
-        ev.wait_for(lambda e: e["event"] == "reload_done" and e["generation"] == want, "reload_done")
-        ev.wait_for(lambda e: e["event"] == "exited" and e["pid"] == worker, "old worker exited")
         gone = wait_gone(fd, f"old worker {worker}")
         known_pids.discard(worker)
         samples.append(((ready["mono_ns"] - t0) / 1e6, (gone - t0) / 1e6))
