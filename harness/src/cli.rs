@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every expectation held (compare: no regression)
-  1  an expectation failed (compare: regressed)
+  1  an expectation failed, or the proxy or origin died during a case
+     (compare: regressed)
   2  invalid scenario or usage
   3  the harness could not run (a process failed to start, a peer is missing, ...)
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";

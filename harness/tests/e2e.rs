@@ -134,6 +134,72 @@ expect = { failed = "> 0" }
 }
 
 #[test]
+fn heavy_a_proxy_that_dies_fails_its_case_and_keeps_what_was_measured() {
+    let text = r#"
+[load]
+concurrency = 10
+duration = "1500ms"
+[proxy]
+kind = "reference"
+[[case]]
+name = "crash"
+actions = [{ at = "300ms", do = "exec", command = "kill -KILL {pid}" }]
+expect = { failed = "> 0" }
+[[case]]
+name = "after"
+expect = { failed = 0 }
+"#;
+    let dir = scenario_dir("crash.toml", text);
+    let run = reloadbench(&dir, &["run", "crash.toml", "-q"], Duration::from_secs(120));
+    run.assert_code(1);
+    let r = results(&run);
+    assert_eq!(r.cases.len(), 2, "{}", run.logs());
+    let crash = &r.cases[0];
+    let error = crash.error.as_deref().unwrap_or_default();
+    assert!(error.contains("system under test died"), "{error}");
+    assert!(error.contains("refproxy (pid"), "{error}");
+    assert!(
+        crash.load.ok > 0 && crash.load.failed > 0,
+        "{:?}",
+        crash.load
+    );
+    assert!(crash.expectations[0].passed, "the measurement is kept");
+    assert!(r.cases[1].passed(), "the next case runs: {:?}", r.cases[1]);
+    run.assert_no_process_left();
+}
+
+#[test]
+fn a_command_proxy_that_exits_before_ready_fails_fast_with_its_message() {
+    let text = r#"
+[load]
+concurrency = 1
+requests = 10
+[proxy]
+kind = "command"
+binary = "sh"
+start = "sh -c 'echo fatal: unknown keyword >&2; exit 3'"
+ready = { port = true, timeout = "60s" }
+[[case]]
+name = "a"
+"#;
+    let dir = scenario_dir("bad.toml", text);
+    let t0 = std::time::Instant::now();
+    let run = reloadbench(&dir, &["run", "bad.toml", "-q"], Duration::from_secs(50));
+    run.assert_code(3);
+    assert!(
+        t0.elapsed() < Duration::from_secs(40),
+        "waited for the readiness deadline"
+    );
+    let err = &run.stderr;
+    assert!(
+        err.contains("exited with status 3 before it was ready"),
+        "{err}"
+    );
+    assert!(err.contains("it said: fatal: unknown keyword"), "{err}");
+    run.assert_no_process_left();
+}
+
+#[test]
 fn gate_exits_2_on_an_expectation_over_an_unknown_metric() {
     let text = "[load]\nconcurrency = 1\nrequests = 10\n[proxy]\nkind = \"reference\"\n\n[[case]]\nname = \"a\"\nexpect = { faild = 0 }\n";
     let dir = scenario_dir("typo.toml", text);

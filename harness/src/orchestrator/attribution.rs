@@ -10,13 +10,20 @@
 //!   to the action whose window contains it; a failure in no window belongs
 //!   to no action. Per action: failures by class, and the disruption window
 //!   from its first to its last attributed failure.
-//! - **Recovery**: the steady level is the median `ok` count of the buckets
-//!   that overlap no window (the first and the last, partial, buckets are left
-//!   out; when no bucket is outside all windows, all buckets but the first and
-//!   the last are used). `recovery_ns` is the start of the first bucket that
-//!   starts at or after the trigger with an `ok` count of at least
-//!   [`RECOVERY_FRACTION`] of that level, minus the trigger; `None` when no
-//!   bucket reaches it before the end of the run.
+//! - **Recovery** is measured only for an action with attributed failures
+//!   (an action without any gets none: on a shared machine a throughput dip
+//!   without failures cannot be told from noise). The steady level is the
+//!   median `ok` count of the buckets that overlap no window (the first and
+//!   the last, partial, buckets are left out; when no bucket is outside all
+//!   windows, all buckets but the first and the last are used). The action
+//!   has recovered at the first bucket that starts at or after its trigger,
+//!   is not earlier than the bucket of its last attributed failure, and
+//!   whose `ok` count, and the mean of it and the next bucket's, are at
+//!   least [`RECOVERY_FRACTION`] of that level (one good bucket inside a
+//!   longer dip does not count). `recovery_ns` is that bucket's start minus
+//!   the trigger, so its resolution is one bucket; `None` when no bucket
+//!   qualifies before the next action's trigger (or the end of the run): a
+//!   recovery is never stretched over later actions.
 
 use reloadbench_model::load::{Bucket, LoadReport};
 use reloadbench_model::outcome::FailureClass;
@@ -88,12 +95,32 @@ pub fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
     let width = bucket_width_ns(load);
     if let Some(level) = steady_level(&load.buckets, width, &wins) {
         let threshold = level * RECOVERY_FRACTION;
-        for a in actions.iter_mut() {
-            a.recovery_ns = load
-                .buckets
+        // The last bucket is partial: never a sample.
+        let full = &load.buckets[..load.buckets.len().saturating_sub(1)];
+        let next_triggers: Vec<u64> = actions
+            .iter()
+            .skip(1)
+            .map(|a| a.trigger_ns)
+            .chain([u64::MAX])
+            .collect();
+        for (a, next) in actions.iter_mut().zip(next_triggers) {
+            let Some(last_failure) = a.disruption_end_ns else {
+                continue;
+            };
+            a.recovery_ns = full
                 .iter()
-                .find(|b| b.start_ns >= a.trigger_ns && b.ok as f64 >= threshold)
-                .map(|b| b.start_ns - a.trigger_ns);
+                .enumerate()
+                .filter(|(_, b)| {
+                    b.start_ns >= a.trigger_ns
+                        && b.start_ns < next
+                        && b.start_ns.saturating_add(width) > last_failure
+                })
+                .find(|&(i, b)| {
+                    let ok = b.ok as f64;
+                    let mean = full.get(i + 1).map_or(ok, |n| (ok + n.ok as f64) / 2.0);
+                    ok >= threshold && mean >= threshold
+                })
+                .map(|(_, b)| b.start_ns - a.trigger_ns);
         }
     }
     unattributed
@@ -277,16 +304,48 @@ mod tests {
     }
 
     #[test]
-    fn recovery_is_the_first_full_bucket_after_the_trigger() {
-        // Steady 100/bucket; the action at 450 ms hurts buckets 5 and 6.
+    fn recovery_is_the_first_full_bucket_after_the_failures() {
+        // Steady 100/bucket; the action at 450 ms fails requests until 520 ms
+        // and hurts buckets 5 to 7; bucket 8 alone is good, 9 dips again.
         let mut oks = vec![100u64; 20];
         oks[0] = 30; // ramp-up, ignored
         oks[5] = 10;
         oks[6] = 85; // below 90
+        oks[7] = 95;
+        oks[8] = 70; // the mean of 7 and 8 is below 90
         oks[19] = 5; // partial last bucket, ignored
+        let fails = [
+            (460, FailureClass::ConnectRefused),
+            (520, FailureClass::Reset),
+        ];
         let mut acts = [action(450, Some(480), Some(700))];
-        attribute(&load(&[], &oks), &mut acts);
-        assert_eq!(acts[0].recovery_ns, Some(250 * MS)); // bucket 7 at 700 ms
+        attribute(&load(&fails, &oks), &mut acts);
+        assert_eq!(acts[0].recovery_ns, Some(450 * MS)); // bucket 9 at 900 ms
+    }
+
+    #[test]
+    fn recovery_is_not_before_the_last_failure_nor_measured_without_failures() {
+        let mut oks = vec![100u64; 20];
+        oks[5] = 60; // a dip without failures: noise, not measured
+        let mut acts = [action(450, Some(480), None), action(1050, None, None)];
+        // The second action's failures go on into bucket 12 (full buckets).
+        let fails = [(1060, FailureClass::Reset), (1230, FailureClass::Reset)];
+        attribute(&load(&fails, &oks), &mut acts);
+        assert_eq!(acts[0].recovery_ns, None);
+        assert_eq!(acts[1].recovery_ns, Some(150 * MS)); // bucket 12 at 1200 ms
+    }
+
+    #[test]
+    fn recovery_is_not_stretched_over_the_next_action() {
+        let mut oks = vec![100u64; 20];
+        for o in &mut oks[5..12] {
+            *o = 40; // still down when the next action fires at 900 ms
+        }
+        let mut acts = [action(450, None, None), action(900, None, None)];
+        let fails = [(460, FailureClass::Reset), (950, FailureClass::Reset)];
+        attribute(&load(&fails, &oks), &mut acts);
+        assert_eq!(acts[0].recovery_ns, None);
+        assert_eq!(acts[1].recovery_ns, Some(300 * MS)); // bucket 12 at 1200 ms
     }
 
     #[test]
@@ -296,7 +355,10 @@ mod tests {
             *o = 0;
         }
         let mut acts = [action(450, None, None)];
-        attribute(&load(&[], &oks), &mut acts);
+        attribute(
+            &load(&[(460, FailureClass::ConnectRefused)], &oks),
+            &mut acts,
+        );
         assert_eq!(acts[0].recovery_ns, None);
     }
 }

@@ -2,8 +2,9 @@
 //! loop watches, so it can stop the load, stop the processes and keep the
 //! finished cases.
 //!
-//! A second signal while that is under way kills every process group the
-//! run started (from its pid list) and exits at once with 128 + signal.
+//! A second signal while that is under way kills the process group of every
+//! process the run started and has not reaped yet (from its pid list) and
+//! exits at once with 128 + signal.
 
 use std::sync::{Arc, OnceLock};
 
@@ -77,7 +78,7 @@ impl Cancel {
                 _ = term.recv() => Signal::SIGTERM,
             };
             if let Some(p) = pids.get() {
-                for pid in p.pids() {
+                for pid in p.live() {
                     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 }
             }

@@ -157,15 +157,32 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
         }
     };
     // The origin goes last: the proxy may still be draining towards it.
-    let origin_cpu = proc_cpu_s(origin.pid()).unwrap_or(0.0);
+    let origin_lost = origin.try_reap().map(|st| {
+        format!(
+            "the origin (pid {}) exited during the case ({st}); stderr in {}",
+            origin.pid(),
+            origin.stderr_path().display()
+        )
+    });
+    // The proxy's processes are all reaped by now: the children's CPU so far
+    // is theirs; what reaping the origin adds is the origin's.
+    let origin_sample = proc_cpu_s(origin.pid());
+    let children_before = cpu.children_delta();
     let _ = origin.stop(Signal::SIGTERM, ORIGIN_STOP).await;
     origin.join_readers(Duration::from_secs(2)).await;
+    let origin_cpu = match (origin_lost.is_some(), origin.status()) {
+        (false, Some(_)) => cpu.children_delta() - children_before,
+        _ => origin_sample.unwrap_or(0.0),
+    };
     let (mut report, outcome, cancelled) = out?;
-    let children = cpu.children_delta();
+    if report.error.is_none() {
+        // An origin that died was reaped early: its share is in `proxy_s`.
+        report.error = origin_lost;
+    }
     report.cpu = CpuUsage {
         loadgen_s: cpu.self_delta(),
-        proxy_s: (children - origin_cpu).max(0.0),
-        origin_s: origin_cpu,
+        proxy_s: children_before,
+        origin_s: origin_cpu.max(0.0),
     };
     report.expectations = expect::evaluate(&input.case.expect, &report);
     write_case_files(&dir, &outcome).map_err(|(path, source)| CaseError::Io {
@@ -189,11 +206,18 @@ async fn drive_case<R: Runner>(
         what,
         message,
     };
-    let addr = match runner.start(log).await {
+    // A start that hangs until its readiness deadline must not hold up a
+    // cancellation (what it spawned is killed by the runner's stop).
+    let started = tokio::select! {
+        biased;
+        s = input.cancel.cancelled() => Err(format!("interrupted by {s}")),
+        r = runner.start(log) => r.map_err(|e| e.to_string()),
+    };
+    let addr = match started {
         Ok(a) => a,
         Err(e) => {
             let _ = runner.stop(log).await;
-            return Err(fail("system under test", e.to_string()));
+            return Err(fail("system under test", e));
         }
     };
     let load = match load_config(&input.case.load, addr).and_then(reloadbench_loadgen::start) {
@@ -233,6 +257,7 @@ async fn drive_case<R: Runner>(
     if input.progress {
         progress::clear();
     }
+    let lost = runner.lost();
     let stopped = runner.stop(log).await;
     let outcome = match finished {
         Some(Ok(o)) => o,
@@ -258,7 +283,9 @@ async fn drive_case<R: Runner>(
         actions,
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
-        error: cancelled.map(|s| format!("interrupted by {s}")),
+        error: cancelled
+            .map(|s| format!("interrupted by {s}"))
+            .or(lost.map(|l| format!("the system under test died: {l}"))),
     };
     Ok((report, outcome, cancelled))
 }

@@ -4,14 +4,17 @@
 //! - **loadgen**: the load generator runs inside the harness process, so its
 //!   CPU time is the `getrusage(RUSAGE_SELF)` delta over the case (user +
 //!   system, all threads; it includes the harness's own small bookkeeping).
-//! - **origin**: `/proc/<pid>/stat` utime + stime of the origin process, read
-//!   just before it is told to stop.
-//! - **proxy**: the `getrusage(RUSAGE_CHILDREN)` delta over the case (every
-//!   child the harness reaped during the case, with their own reaped
-//!   descendants such as master-worker workers), minus the origin's share.
-//!   Every process of a case is started and reaped within the case, so the
-//!   delta covers every generation of the proxy, including the last
-//!   milliseconds before each exit that a `/proc` sample would miss.
+//! - **proxy**: the `getrusage(RUSAGE_CHILDREN)` delta from the start of
+//!   the case until every process of the system under test has been stopped
+//!   and reaped (every child the harness reaped, with their own reaped
+//!   descendants such as master-worker workers, and daemonized servers the
+//!   harness adopted as subreaper). It covers every generation of the proxy,
+//!   including the last milliseconds before each exit that a `/proc` sample
+//!   would miss; `exec` actions and command steps of the case count here
+//!   too.
+//! - **origin**: the further `RUSAGE_CHILDREN` delta of stopping and reaping
+//!   the origin, which goes last (its `/proc/<pid>/stat` utime + stime when
+//!   it could not be reaped, or died during the case).
 
 use nix::sys::resource::{UsageWho, getrusage};
 

@@ -17,6 +17,7 @@ pub mod events;
 pub mod fake;
 pub mod host;
 pub mod load;
+pub mod pids;
 pub mod process;
 pub mod progress;
 pub mod readiness;

@@ -10,11 +10,10 @@
 //! the run's pid list ([`PidLog`]) before anything else happens.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -25,6 +24,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::events::{EventSink, Stream};
+pub use super::pids::PidLog;
 
 /// Errors of spawning and stopping processes.
 #[derive(Debug, thiserror::Error)]
@@ -79,48 +79,6 @@ pub enum ProcessError {
         /// Why.
         source: nix::Error,
     },
-}
-
-/// The run's list of every pid the harness started (`pids.log`): one line
-/// `pid name` per process, written before the process can do anything.
-#[derive(Debug, Clone, Default)]
-pub struct PidLog {
-    file: Option<Arc<Mutex<File>>>,
-    pids: Arc<Mutex<Vec<u32>>>,
-}
-
-impl PidLog {
-    /// A pid list appended to `path`.
-    pub fn create(path: &Path) -> std::io::Result<PidLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(PidLog {
-            file: Some(Arc::new(Mutex::new(file))),
-            pids: Arc::default(),
-        })
-    }
-
-    /// A pid list kept in memory only.
-    pub fn memory() -> PidLog {
-        PidLog::default()
-    }
-
-    /// Records a started process.
-    pub fn record(&self, pid: u32, name: &str) {
-        if let Ok(mut p) = self.pids.lock() {
-            p.push(pid);
-        }
-        if let Some(f) = &self.file
-            && let Ok(mut f) = f.lock()
-        {
-            let _ = writeln!(f, "{pid} {name}");
-            let _ = f.flush();
-        }
-    }
-
-    /// Every pid recorded so far.
-    pub fn pids(&self) -> Vec<u32> {
-        self.pids.lock().map(|p| p.clone()).unwrap_or_default()
-    }
 }
 
 /// How to start one process.
@@ -179,6 +137,7 @@ pub struct ProcessGuard {
     exit_mono_ns: Option<u64>,
     stderr_path: PathBuf,
     readers: Vec<JoinHandle<()>>,
+    pids: PidLog,
 }
 
 impl ProcessGuard {
@@ -222,6 +181,7 @@ impl ProcessGuard {
             exit_mono_ns: None,
             stderr_path: stderr_path.clone(),
             readers: Vec::new(),
+            pids: ctx.pids.clone(),
         };
         let log = File::create(&stderr_path).map_err(|source| ProcessError::Log {
             path: stderr_path.clone(),
@@ -263,6 +223,24 @@ impl ProcessGuard {
     /// Path of the stderr log.
     pub fn stderr_path(&self) -> &Path {
         &self.stderr_path
+    }
+
+    /// The line of the stderr log that most likely says why the process
+    /// failed: the first one mentioning an alert, emergency, fatal or error,
+    /// else the last one. `None` when the log is empty.
+    pub fn stderr_excerpt(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.stderr_path).ok()?;
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let pick = lines
+            .clone()
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                ["alert", "emerg", "fatal", "error"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .or_else(|| lines.next_back())?;
+        Some(pick.chars().take(300).collect())
     }
 
     /// The exit status, once reaped.
@@ -369,6 +347,7 @@ impl ProcessGuard {
     fn mark_exited(&mut self, st: ExitStatus) {
         self.status = Some(st);
         self.exit_mono_ns = Some(monotonic_ns());
+        self.pids.retire(self.pid);
     }
 }
 
@@ -376,6 +355,7 @@ impl Drop for ProcessGuard {
     fn drop(&mut self) {
         // The group may hold grandchildren even after the leader exited.
         let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        self.pids.retire(self.pid);
         for r in &self.readers {
             r.abort();
         }

@@ -96,6 +96,14 @@ pub trait Runner {
     /// When the harness saw a process it retired exit, if it did.
     fn exit_seen(&self, pid: u32) -> Option<u64>;
 
+    /// Why the system under test is no longer serving, if its serving
+    /// process died without an action of the timeline stopping it (a crash,
+    /// or killed from outside). Asked once the load has ended, before
+    /// [`Runner::stop`].
+    fn lost(&mut self) -> Option<String> {
+        None
+    }
+
     /// Version string of the system under test, if known.
     fn version(&self) -> Option<String> {
         None

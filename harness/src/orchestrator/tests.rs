@@ -125,6 +125,55 @@ async fn cancel_stops_the_timeline() {
     assert!(fired.is_empty());
 }
 
+/// A runner whose actions never return (an `exec` that hangs).
+struct HangRunner(std::sync::Arc<tokio::sync::Notify>);
+
+impl super::runner::Runner for HangRunner {
+    async fn start(
+        &mut self,
+        _log: &mut EventLog,
+    ) -> Result<std::net::SocketAddr, super::runner::RunnerError> {
+        Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 1)))
+    }
+    async fn act(&mut self, _a: &ActionSpec, _log: &mut EventLog) -> super::runner::ActOutcome {
+        self.0.notify_one();
+        std::future::pending().await
+    }
+    async fn stop(&mut self, _log: &mut EventLog) -> Result<(), super::runner::RunnerError> {
+        Ok(())
+    }
+    fn exit_seen(&self, _pid: u32) -> Option<u64> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn cancel_interrupts_a_hanging_action() {
+    let (_sink, mut log) = EventLog::create(None).unwrap();
+    let started = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut runner = HangRunner(started.clone());
+    let load = SimLoad::new(1, 1_000_000);
+    let actions = [reload(Trigger::At(Duration::ZERO))];
+    let (h, cancel) = Cancel::new();
+    let count = AtomicU32::new(0);
+    let timeline = drive(&actions, &load, &mut runner, &mut log, &cancel, &count);
+    let canceller = async {
+        started.notified().await;
+        h.cancel(nix::sys::signal::Signal::SIGINT);
+    };
+    let ((fired, ended), ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(timeline, canceller)
+    })
+    .await
+    .expect("the cancellation interrupts the action");
+    assert_eq!(ended, Ended::Cancelled);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        fired[0].outcome.error.as_deref(),
+        Some("interrupted by SIGINT")
+    );
+}
+
 #[tokio::test]
 async fn dropping_a_guard_kills_the_whole_process_group() {
     use super::events::Payload;
@@ -192,4 +241,29 @@ async fn stop_escalates_to_sigkill_after_the_deadline() {
     let res = p.stop(Signal::SIGTERM, Duration::from_millis(300)).await;
     assert!(res.is_err(), "{res:?}");
     assert!(p.status().is_some(), "not reaped after SIGKILL");
+}
+
+#[tokio::test]
+async fn reaped_processes_leave_the_live_pid_list() {
+    use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _log) = EventLog::create(None).unwrap();
+    let pids = PidLog::create(&dir.path().join("pids.log")).unwrap();
+    let ctx = ProcessContext {
+        sink,
+        log_dir: dir.path().to_owned(),
+        pids: pids.clone(),
+    };
+    let mut a = ProcessGuard::spawn(&ProcessSpec::new("a", "/bin/true"), &ctx).unwrap();
+    let b = ProcessGuard::spawn(&ProcessSpec::new("b", "/bin/sleep").arg("60"), &ctx).unwrap();
+    assert_eq!(pids.live(), vec![a.pid(), b.pid()]);
+    a.wait_exit(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(pids.live(), vec![b.pid()]);
+    let b_pid = b.pid();
+    drop(b);
+    assert!(pids.live().is_empty());
+    assert_eq!(pids.pids(), vec![a.pid(), b_pid]);
+    let text = std::fs::read_to_string(dir.path().join("pids.log")).unwrap();
+    assert_eq!(text, format!("{} a\n{b_pid} b\n", a.pid()));
 }

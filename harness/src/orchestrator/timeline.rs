@@ -4,7 +4,8 @@
 //!
 //! Actions are executed in sequence: one that is due while another is still
 //! running fires as soon as that one returns (its trigger time is when it
-//! actually fired). Nothing fires after the load has ended.
+//! actually fired). Nothing fires after the load has ended. A cancellation
+//! interrupts a running action (it is reported as failed, "interrupted").
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -122,7 +123,26 @@ pub async fn drive<R: Runner, L: LoadClock>(
             return (fired, Ended::LoadDone);
         }
         let spec = actions[i].what.clone();
-        let outcome = runner.act(&spec, log).await;
+        let trigger_mono_ns = monotonic_ns();
+        // An action that hangs (an `exec` with a long deadline, a slow
+        // start) must not hold up a cancellation: it is dropped, and with it
+        // the guards of what it spawned, which kill their process groups.
+        let outcome = tokio::select! {
+            biased;
+            s = cancel.cancelled() => {
+                fired.push(Fired {
+                    action: i,
+                    spec,
+                    outcome: ActOutcome {
+                        trigger_mono_ns,
+                        error: Some(format!("interrupted by {s}")),
+                        ..ActOutcome::default()
+                    },
+                });
+                return (fired, Ended::Cancelled);
+            }
+            o = runner.act(&spec, log) => o,
+        };
         fired_count.fetch_add(1, Ordering::Relaxed);
         fired.push(Fired {
             action: i,

@@ -192,9 +192,10 @@ pub(crate) const ACTIONS_LEGEND: &str = "at = trigger time since load start; rel
 process ready), drained (old process finished its requests) and exited (old process gone) \
 are ms after the trigger; failed = failures attributed to the action (seen between its \
 trigger and shortly after its last phase); disruption window = first to last of them; \
-recovery = trigger until the start of the first time bucket whose ok count was back to 90 % \
-of the case's steady level, so about one bucket (100 ms) means no visible dip; – = none, or \
-not measured (recovery: not back before the load ended).";
+recovery = trigger until the first full time bucket after the action's last failure whose ok \
+count (and the mean of it and the next) was back to 90 % of the case's steady level; – = none, \
+or not measured (recovery: the action caused no failures, or throughput was not back before \
+the next action or the end of the load).";
 
 /// Note above the ab view table.
 pub(crate) const AB_LEGEND: &str = "The same failures in ApacheBench's counters, for \

@@ -165,6 +165,11 @@ impl CommandRunner {
                 if let Some(p) = self.spawned.last_mut() {
                     if let Some(st) = p.try_reap() {
                         why.push_str(&format!("; `{}` exited with {st}", self.cfg.start));
+                        // Its output is complete: let the readers write it.
+                        p.join_readers(Duration::from_secs(1)).await;
+                    }
+                    if let Some(line) = p.stderr_excerpt() {
+                        why.push_str(&format!("; it said: {line}"));
                     }
                     why.push_str(&format!("; stderr in {}", p.stderr_path().display()));
                 }
@@ -441,5 +446,17 @@ impl Runner for CommandRunner {
 
     fn exit_seen(&self, pid: u32) -> Option<u64> {
         self.exits.lock().ok()?.get(&pid).copied()
+    }
+
+    fn lost(&mut self) -> Option<String> {
+        self.reap();
+        let pid = self.main_pid?;
+        (!pid_alive(pid)).then(|| {
+            format!(
+                "{} (main pid {pid}) exited during the load; its output is in {}",
+                self.cfg.binary,
+                self.env.ctx.log_dir.display()
+            )
+        })
     }
 }

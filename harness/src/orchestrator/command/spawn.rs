@@ -13,7 +13,7 @@ use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, V
 use super::super::events::EventLog;
 use super::super::process::{ProcessContext, ProcessGuard, ProcessSpec};
 use super::super::readiness::{
-    wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
+    POLL, wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
 };
 use super::super::runner::RunnerError;
 
@@ -48,7 +48,63 @@ pub(super) fn spawn_template(
 /// Waits for a readiness condition. `spawned` is the process whose output
 /// counts for event/log readiness; `previous` the pid a pid file must change
 /// from. Returns the monotonic time it was seen.
+///
+/// The wait ends early when `spawned` exits with a non-zero status (a
+/// rejected configuration, a bad flag): that server will never be ready. An
+/// exit with status 0 is a daemonizing parent and the wait goes on.
 pub(super) async fn wait_ready(
+    spec: &ReadySpec,
+    vars: &Vars,
+    addr: SocketAddr,
+    spawned: Option<u32>,
+    from: usize,
+    previous: Option<u32>,
+    log: &mut EventLog,
+) -> Result<u64, RunnerError> {
+    let wait = wait_condition(spec, vars, addr, spawned, from, previous, log);
+    match spawned {
+        Some(pid) => tokio::select! {
+            r = wait => r,
+            code = failed_exit(pid) => Err(RunnerError::Other(format!(
+                "pid {pid} exited with status {code} before it was ready"
+            ))),
+        },
+        None => wait.await,
+    }
+}
+
+/// Resolves with the exit code once `pid` (a child of the harness, not yet
+/// reaped) is a zombie with a non-zero exit code; never otherwise. Polls
+/// `/proc/<pid>/stat` every [`POLL`].
+async fn failed_exit(pid: u32) -> i32 {
+    loop {
+        match zombie_exit_code(pid) {
+            Some(code) if code != 0 => return code,
+            Some(_) => std::future::pending::<()>().await,
+            None => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// The exit code of `pid` if it is a zombie (`/proc/<pid>/stat` field 52,
+/// a wait status), `None` while it runs or once it is gone.
+fn zombie_exit_code(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    // Fields after the command start at field 3; exit_code is field 52.
+    let status: i32 = fields.get(52 - 3)?.parse().ok()?;
+    Some(if status & 0x7f == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + (status & 0x7f)
+    })
+}
+
+async fn wait_condition(
     spec: &ReadySpec,
     vars: &Vars,
     addr: SocketAddr,

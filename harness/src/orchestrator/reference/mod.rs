@@ -6,8 +6,10 @@
 //!   later generations use the same port.
 //! - restart: SIGTERM to the old process group, wait for its exit, start anew.
 //! - naive / fd-pass: spawn `refproxy --config F --upgrade-from SOCK --mode M`
-//!   and wait for its `ready`; the old process drains and exits by itself
-//!   (its output keeps being read; it is reaped when the case ends).
+//!   and wait for its `ready`, then for the old process's `reload_done` (the
+//!   control socket handed over, so the next upgrade finds the new owner);
+//!   the old process drains and exits by itself (its output keeps being
+//!   read; it is reaped when the case ends).
 //! - master-worker: SIGUSR2 to the master, wait for `reload_done` or
 //!   `reload_failed` on its stdout.
 
@@ -133,6 +135,7 @@ impl ReferenceRunner {
             }
             Err(e) => {
                 let _ = p.stop(Signal::SIGKILL, SLACK).await;
+                p.join_readers(Duration::from_secs(1)).await;
                 Err(with_log(e.into(), &p))
             }
         }
@@ -189,12 +192,24 @@ impl ReferenceRunner {
                 out.ready_mono_ns = Some(r.mono_ns);
                 out.new_pid = Some(r.pid);
                 out.old_pids.extend(self.serving_pid);
+                let old_pid = self.current.as_ref().map(ProcessGuard::pid);
                 if let Some(old) = self.current.replace(p) {
                     self.previous_pid = Some(old.pid());
                     self.retire(old);
                 }
                 self.serving_pid = Some(r.pid);
                 self.generation = r.generation;
+                // The reload is over when the old process has handed its
+                // control socket over too (`reload_done`): an upgrade
+                // started before that would talk to a process on its way out.
+                if let Some(old) = old_pid
+                    && !handed_over(log, from, old, self.ready_timeout()).await
+                {
+                    return out.fail(format!(
+                        "the old process (pid {old}) did not report reload_done within {:?}",
+                        self.ready_timeout()
+                    ));
+                }
                 out
             }
             Err(e) => {
@@ -410,9 +425,47 @@ impl Runner for ReferenceRunner {
     fn exit_seen(&self, pid: u32) -> Option<u64> {
         self.exits.get(&pid).copied()
     }
+
+    fn lost(&mut self) -> Option<String> {
+        let cur = self.current.as_mut()?;
+        let status = cur.try_reap()?;
+        Some(format!(
+            "refproxy (pid {}) exited during the load ({status}); stderr in {}",
+            cur.pid(),
+            cur.stderr_path().display()
+        ))
+    }
+}
+
+/// Waits (bounded) until process `old` reports `reload_done` or
+/// `reload_failed`, exits, or closes its stdout after `from`; false on timeout.
+async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duration) -> bool {
+    log.wait_for(from, timeout, |s| {
+        s.source_pid == old
+            && s.stream == Stream::Stdout
+            && (s.payload == super::events::Payload::Eof
+                || matches!(
+                    s.event(),
+                    Some(Event {
+                        kind: EventKind::ReloadDone { .. }
+                            | EventKind::ReloadFailed { .. }
+                            | EventKind::Exited { .. },
+                        ..
+                    })
+                ))
+    })
+    .await
+    .is_some()
 }
 
 /// Adds the stderr log path to a start failure.
 fn with_log(e: RunnerError, p: &ProcessGuard) -> RunnerError {
-    RunnerError::Other(format!("{e}; stderr in {}", p.stderr_path().display()))
+    let said = p
+        .stderr_excerpt()
+        .map(|l| format!("; it said: {l}"))
+        .unwrap_or_default();
+    RunnerError::Other(format!(
+        "{e}{said}; stderr in {}",
+        p.stderr_path().display()
+    ))
 }
