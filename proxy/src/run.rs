@@ -65,7 +65,9 @@ fn serve(args: ServeArgs) -> i32 {
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The control plane (signals, control socket, handoffs, drain) runs here; client
+    // connections are served on the server's own per-core threads (see `serve`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -76,7 +78,7 @@ fn serve(args: ServeArgs) -> i32 {
         }
     };
     let result = runtime.block_on(serve_mode(&args, config, events.clone()));
-    // Connections still open after a fast stop are cut here, without waiting.
+    // Connections still open after a fast stop are cut at the process exit, without waiting.
     runtime.shutdown_background();
     match result {
         Ok(code) => code,

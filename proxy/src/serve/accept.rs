@@ -1,4 +1,4 @@
-//! The accept loop of one listening socket.
+//! The accept loop of one handle of a listening socket, on one serving thread.
 
 use std::io;
 use std::sync::Arc;
@@ -8,14 +8,23 @@ use tokio::net::TcpListener;
 
 use super::Shared;
 use super::conn;
+use crate::forward::Forwarder;
 
 /// Pause after an accept error caused by resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM).
 const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 /// Pause after any other accept error, so that a persistent error never spins.
 const ERROR_BACKOFF: Duration = Duration::from_millis(5);
 
-/// Decrements the running-accept-loop count when the loop ends, panics included.
-struct Running(Arc<Shared>);
+/// Counts one running accept loop from its creation; decrements the count when
+/// dropped (the loop ended, panicked, or never started).
+pub(super) struct Running(Arc<Shared>);
+
+impl Running {
+    pub(super) fn new(shared: Arc<Shared>) -> Running {
+        shared.accepting.send_modify(|n| *n += 1);
+        Running(shared)
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -24,8 +33,13 @@ impl Drop for Running {
 }
 
 /// Accepts connections until told to stop, then drops the listener handle.
-pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let running = Running(shared.clone());
+/// Connections are served on the current (serving) thread with `forwarder`.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    running: Running,
+    shared: Arc<Shared>,
+    forwarder: Arc<Forwarder>,
+) {
     let mut stop = shared.stop_accept.subscribe();
     loop {
         if *stop.borrow_and_update() {
@@ -37,7 +51,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let open = conn::OpenGuard::new(shared.clone());
-                    tokio::spawn(conn::serve_connection(stream, peer, open));
+                    tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone()));
                 }
                 Err(e) => {
                     let pause = if is_exhaustion(&e) { EXHAUSTED_BACKOFF } else { ERROR_BACKOFF };

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use super::body::TrackedBody;
 use super::io::WatchedStream;
 use super::{Phase, Shared};
-use crate::forward::client_ip_value;
+use crate::forward::{Forwarder, client_ip_value};
 
 /// Counts one open connection; created at accept, dropped when its task ends
 /// (or is dropped without running), which wakes a waiting drain.
@@ -165,18 +165,24 @@ impl Drop for Busy {
 
 /// Serves one accepted client connection until it ends, is closed by a timer,
 /// or the drain deadline forces it closed.
-pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, open: OpenGuard) {
+/// Requests go to the origins through `forwarder`, the pool of the serving thread.
+pub(super) async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    open: OpenGuard,
+    forwarder: Arc<Forwarder>,
+) {
     let shared = open.0.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
     let state = Arc::new(ConnState::new(shared.clone()));
-    let ctx = Arc::new((state.clone(), client_ip_value(peer.ip())));
+    let ctx = Arc::new((state.clone(), client_ip_value(peer.ip()), forwarder));
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let ctx = ctx.clone();
         let busy = ctx.0.begin();
         async move {
             let shared = &ctx.0.shared;
-            let mut resp = shared.forwarder.forward(req, &ctx.1).await;
+            let mut resp = ctx.2.forward(req, &ctx.1).await;
             if shared.draining.load(Ordering::Relaxed) {
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -1,8 +1,11 @@
 //! Serving client connections on given listeners, and draining them.
 //!
 //! [`Server::start`] takes already-bound listening sockets (bound here, inherited
-//! or received by fd passing), accepts on each, and serves every connection on
-//! its own task with hyper's HTTP/1.1 server and the [`Forwarder`].
+//! or received by fd passing) and starts one serving thread per core (`threads`):
+//! each runs a single-threaded tokio runtime, accepts on its own handle of every
+//! listening socket, and serves every connection it accepts on its own task with
+//! hyper's HTTP/1.1 server and the thread's own [`Forwarder`]. A server with
+//! `T` threads holds `T` handles per listening address.
 //!
 //! Drain policy (what makes a reload lose nothing):
 //! - once draining, the next response on every connection carries
@@ -18,12 +21,15 @@
 //! - [`Server::drain`] resolves as soon as the last connection is done.
 //!
 //! Listening sockets are never `shutdown()`: another process may share them.
-//! Stopping to accept only drops this process's handles.
+//! Stopping to accept only drops this process's handles. [`Server::stop_accepting`]
+//! and [`Server::drain`] wait until the accept loops of every thread have ended and
+//! dropped their handles; connections are counted across all threads.
 
 mod accept;
 mod body;
 mod conn;
 mod io;
+mod threads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +39,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::config::Config;
+#[cfg(doc)]
 use crate::forward::Forwarder;
 
 /// Who is serving: put in events and the optional generation header.
@@ -64,6 +71,13 @@ pub enum ServeError {
     /// No listener was given.
     #[error("no listening socket to serve on")]
     NoListeners,
+    /// A serving thread or its runtime could not be started.
+    #[error("cannot start a serving thread: {source}")]
+    Thread {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A listening socket could not be prepared for tokio.
     #[error("cannot use listening socket {addr}: {source}")]
     Listener {
@@ -86,17 +100,17 @@ pub(crate) enum Phase {
     Force,
 }
 
-/// State shared by the server handle, accept loops and connection tasks.
+/// State shared by the server handle and the accept loops and connection tasks
+/// of every serving thread.
 pub(crate) struct Shared {
     pub(crate) cfg: Arc<Config>,
-    pub(crate) forwarder: Forwarder,
     pub(crate) http: hyper::server::conn::http1::Builder,
     /// Checked when each response is built: set means `Connection: close`.
     pub(crate) draining: AtomicBool,
     pub(crate) phase: watch::Sender<Phase>,
-    /// Open client connections.
+    /// Open client connections, over all threads.
     pub(crate) open: watch::Sender<u64>,
-    /// Accept loops still running.
+    /// Accept loops still running, over all threads.
     pub(crate) accepting: watch::Sender<usize>,
     /// Set to make the accept loops stop.
     pub(crate) stop_accept: watch::Sender<bool>,
@@ -123,8 +137,10 @@ pub struct Server {
 const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 impl Server {
-    /// Starts accepting on the given (already bound) listeners and serving with `cfg`.
-    /// The listeners are switched to non-blocking mode here.
+    /// Starts accepting on the given (already bound) listeners and serving with `cfg`,
+    /// on one serving thread per available core (`REFPROXY_THREADS` overrides the
+    /// count). The listeners are switched to non-blocking mode here; the first thread
+    /// takes them, every other thread a dup of each.
     ///
     /// Must be called inside a tokio runtime.
     pub fn start(
@@ -138,24 +154,36 @@ impl Server {
         if listeners.is_empty() {
             return Err(ServeError::NoListeners);
         }
-        let mut tokio_listeners = Vec::with_capacity(listeners.len());
         let mut addrs = Vec::with_capacity(listeners.len());
-        for l in listeners {
+        for l in &listeners {
             let addr = l.local_addr();
             let name = addr
                 .as_ref()
                 .map_or_else(|_| "?".to_owned(), ToString::to_string);
-            let fail = |source| ServeError::Listener {
-                addr: name.clone(),
-                source,
-            };
-            l.set_nonblocking(true).map_err(fail)?;
-            let t = tokio::net::TcpListener::from_std(l).map_err(fail)?;
+            l.set_nonblocking(true)
+                .map_err(|source| ServeError::Listener { addr: name, source })?;
             if let Ok(a) = addr {
                 addrs.push(a);
             }
-            tokio_listeners.push(t);
         }
+        let threads = threads::thread_count();
+        // Each thread's own handles, duplicated before any thread starts.
+        let mut per_thread = Vec::with_capacity(threads);
+        for _ in 1..threads {
+            let dups = listeners
+                .iter()
+                .map(|l| {
+                    l.try_clone().map_err(|source| ServeError::Listener {
+                        addr: l
+                            .local_addr()
+                            .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            per_thread.push(dups);
+        }
+        per_thread.insert(0, listeners);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.keep_alive(true)
             .timer(hyper_util::rt::TokioTimer::new())
@@ -164,19 +192,22 @@ impl Server {
             // hyper's default of 100 headers (on the stack) also answers 431 beyond it.
             .max_header_size(MAX_HEADER_BYTES);
         let shared = Arc::new(Shared {
-            forwarder: Forwarder::new(&cfg, id),
             cfg,
             http,
             draining: AtomicBool::new(false),
             phase: watch::Sender::new(Phase::Serving),
             open: watch::Sender::new(0),
-            accepting: watch::Sender::new(tokio_listeners.len()),
+            accepting: watch::Sender::new(0),
             stop_accept: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
             epoch: Instant::now(),
         });
-        for l in tokio_listeners {
-            tokio::spawn(accept::accept_loop(l, shared.clone()));
+        for (index, handles) in per_thread.into_iter().enumerate() {
+            if let Err(e) = threads::spawn(index, handles, &shared, id) {
+                // The threads already started stop accepting and end on their own.
+                shared.stop_accept.send_replace(true);
+                return Err(e);
+            }
         }
         Ok(Server { shared, addrs })
     }
@@ -196,9 +227,10 @@ impl Server {
         self.shared.draining.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting: the accept tasks end and drop their listener handles
-    /// (listening sockets are never shut down: another process may share them).
-    /// Returns once no accept is in progress.
+    /// Stops accepting: the accept tasks of every serving thread end and drop
+    /// their listener handles (listening sockets are never shut down: another
+    /// process may share them). Returns once every thread's accept loops have
+    /// ended and dropped their handles, so no accept is in progress anywhere.
     pub async fn stop_accepting(&self) {
         self.shared.stop_accept.send_replace(true);
         let mut rx = self.shared.accepting.subscribe();

@@ -402,3 +402,14 @@ pub(crate) fn listening_fds(pid: u32) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Serving threads of a proxy started by these tests: `REFPROXY_THREADS` when set to a
+/// positive integer (the proxies inherit the environment), else the available cores.
+pub(crate) fn serving_threads() -> usize {
+    std::env::var("REFPROXY_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(256)
+}
