@@ -43,7 +43,7 @@ pub(crate) struct ClientCtx {
     pub(crate) timeout: Duration,
     /// The method is HEAD (responses have no body).
     pub(crate) head_request: bool,
-    /// Spread source addresses over 127.0.0.1..=N (0: default source).
+    /// Spread source addresses over 127.0.0.1..=N (0 or 1: default source).
     pub(crate) source_ips: u32,
 }
 

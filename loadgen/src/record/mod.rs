@@ -4,7 +4,9 @@
 //! Each worker thread owns one [`Recorder`] (no locks per request). A bucket
 //! is closed when the worker records into a later one: its latency histogram
 //! is then stored in the compact V2 serialized form, so a closed bucket costs
-//! a few hundred bytes. [`report`] merges the workers' recorders at the end.
+//! a few hundred bytes. [`report`] merges the workers' recorders at the end;
+//! the whole run's latency histogram is the sum of the buckets' ones, so each
+//! latency is recorded once.
 
 pub(crate) mod report;
 
@@ -91,7 +93,6 @@ pub(crate) struct Recorder {
     cur_failed: [u64; CLASSES],
     cur_hist: Histogram<u64>,
     pub(crate) closed: Vec<ClosedBucket>,
-    pub(crate) latency: Histogram<u64>,
     pub(crate) connect: Histogram<u64>,
     pub(crate) processing: Histogram<u64>,
     pub(crate) waiting: Histogram<u64>,
@@ -99,7 +100,6 @@ pub(crate) struct Recorder {
     pub(crate) classes: [ClassStat; CLASSES],
     pub(crate) failures: Vec<FailureRecord>,
     pub(crate) failures_dropped: u64,
-    pub(crate) failed_on_reused: u64,
     pub(crate) body_bytes: u64,
     pub(crate) total_bytes: u64,
     pub(crate) connections: u64,
@@ -131,7 +131,6 @@ impl Recorder {
             cur_failed: [0; CLASSES],
             cur_hist: new_histogram(),
             closed: Vec::new(),
-            latency: new_histogram(),
             connect: new_histogram(),
             processing: new_histogram(),
             waiting: new_histogram(),
@@ -139,7 +138,6 @@ impl Recorder {
             classes: [ClassStat::default(); CLASSES],
             failures: Vec::new(),
             failures_dropped: 0,
-            failed_on_reused: 0,
             body_bytes: 0,
             total_bytes: 0,
             connections: 0,
@@ -190,9 +188,7 @@ impl Recorder {
     pub(crate) fn ok(&mut self, t: &OkTimes) {
         self.bucket_for(t.end_ns);
         self.cur_ok += 1;
-        let lat = us(t.latency_ns);
-        put(&mut self.cur_hist, lat);
-        put(&mut self.latency, lat);
+        put(&mut self.cur_hist, us(t.latency_ns));
         let (c, p, w) = (us(t.connect_ns), us(t.processing_ns), us(t.waiting_ns));
         put(&mut self.connect, c);
         put(&mut self.processing, p);
@@ -228,7 +224,6 @@ impl Recorder {
         stat.last_ns = stat.last_ns.max(record.t_ns);
         if record.reused {
             stat.on_reused += 1;
-            self.failed_on_reused += 1;
         }
         if keep {
             self.failures.push(record);
@@ -280,6 +275,17 @@ mod tests {
         assert_eq!(r.closed[0].ok, 2);
         assert_eq!(r.closed[2].failed[FailureClass::Reset.index()], 1);
         assert_eq!(r.classes[FailureClass::Reset.index()].on_reused, 1);
-        assert_eq!(r.latency.len(), 4);
+        let latencies: u64 = r
+            .closed
+            .iter()
+            .filter(|b| !b.histogram.is_empty())
+            .map(|b| {
+                hdrhistogram::serialization::Deserializer::new()
+                    .deserialize::<u64, _>(&mut b.histogram.as_slice())
+                    .unwrap()
+                    .len()
+            })
+            .sum();
+        assert_eq!(latencies, 4);
     }
 }

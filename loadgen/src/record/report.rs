@@ -129,12 +129,11 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
     let mut classes: Vec<Option<ClassCount>> = vec![None; CLASSES];
     let mut failures = Vec::new();
     let mut samples = Vec::new();
-    let (mut failures_dropped, mut failed_on_reused) = (0, 0);
+    let mut failures_dropped = 0;
     let (mut body_bytes, mut total_bytes, mut connections) = (0, 0, 0);
     let (mut backoff, mut late_starts, mut max_lag_ns, mut elapsed_ns) = (0, 0, 0, 0);
     let mut max_index = 0;
     for r in &recorders {
-        add(&mut latency, &r.latency);
         add(&mut connect, &r.connect);
         add(&mut processing, &r.processing);
         add(&mut waiting, &r.waiting);
@@ -158,7 +157,6 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         }
         failures.extend_from_slice(&r.failures);
         failures_dropped += r.failures_dropped;
-        failed_on_reused += r.failed_on_reused;
         body_bytes += r.body_bytes;
         total_bytes += r.total_bytes;
         connections += r.connections;
@@ -178,9 +176,10 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
     }
     samples.sort_by_key(|s| s.start_ns);
 
-    let (buckets, intervals) = merge_buckets(&recorders, facts.bucket_ns, max_index);
+    let (buckets, intervals) = merge_buckets(&recorders, facts.bucket_ns, max_index, &mut latency);
     let ok = latency.len();
     let failed: u64 = class_counts.iter().sum();
+    let failed_on_reused = classes.iter().flatten().map(|c| c.on_reused).sum();
     let schedule = facts.rate_mode.then_some(ScheduleReport {
         late_starts,
         max_lag_us: max_lag_ns / 1_000,
@@ -223,11 +222,13 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
     }
 }
 
-/// Sums the workers' buckets index by index, merging their histograms.
+/// Sums the workers' buckets index by index, merging their histograms; adds
+/// every bucket's latencies to `latency` (the whole run's histogram).
 fn merge_buckets(
     recorders: &[Recorder],
     bucket_ns: u64,
     max_index: u64,
+    latency: &mut Histogram<u64>,
 ) -> (Vec<Bucket>, Vec<IntervalHistogram>) {
     let has_any = recorders.iter().any(|r| !r.closed.is_empty());
     let n = if has_any { max_index as usize + 1 } else { 0 };
@@ -259,6 +260,7 @@ fn merge_buckets(
                 add(&mut acc, &h);
             }
         }
+        add(latency, &acc);
         let mut serialized = Vec::new();
         if !acc.is_empty() && serializer.serialize(&acc, &mut serialized).is_err() {
             serialized.clear();

@@ -82,11 +82,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         keep_alive: config.keep_alive,
         timeout: config.timeout,
         head_request: v.head_request,
-        source_ips: if config.source_ips > 1 {
-            config.source_ips
-        } else {
-            0
-        },
+        source_ips: config.source_ips,
     });
     let bucket_ns = config.bucket.as_nanos() as u64;
     let mut results = Vec::with_capacity(v.threads);
