@@ -46,8 +46,9 @@ impl Exporter for HtmlExporter {
             "<p><strong>{}</strong></p>",
             escape_html(&verdict_line(report))
         );
-        if let Some(load) = load_line(report) {
-            let _ = writeln!(h, "<p>{}</p>", escape_html(&load));
+        let load = load_line(report);
+        if let Some(load) = &load {
+            let _ = writeln!(h, "<p>{}</p>", escape_html(load));
         }
         let _ = writeln!(h, "<h2>Summary</h2>\n{}", tables::summary(report).to_html());
         let _ = writeln!(h, "{}", note(SUMMARY_LEGEND));
@@ -108,7 +109,7 @@ impl Exporter for HtmlExporter {
             "<h2>Environment</h2>\n{}",
             tables::environment(report).to_html()
         );
-        if load_line(report).is_none() && !report.cases.is_empty() {
+        if load.is_none() && !report.cases.is_empty() {
             let _ = writeln!(
                 h,
                 "<p>Load of each case:</p>\n{}",

@@ -20,7 +20,8 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "{}\n", report.scenario.description);
     }
     let _ = writeln!(w, "{}\n", headline(report));
-    if let Some(load) = load_line(report) {
+    let load = load_line(report);
+    if let Some(load) = &load {
         let _ = writeln!(w, "{load}\n");
     }
     let _ = writeln!(w, "## Summary\n");
@@ -71,7 +72,7 @@ pub fn render_markdown(report: &RunReport) -> String {
     }
     let _ = writeln!(w, "## Environment\n");
     let _ = writeln!(w, "{}", tables::environment(report).to_markdown());
-    if load_line(report).is_none() && !report.cases.is_empty() {
+    if load.is_none() && !report.cases.is_empty() {
         let _ = writeln!(w, "Load of each case:\n");
         let _ = writeln!(w, "{}", tables::load(report).to_markdown());
     }

@@ -10,7 +10,7 @@ use reloadbench_model::run::RunReport;
 
 use super::legend::{self, Swatch};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TITLE_SIZE, WIDTH, class_colour, font,
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, class_colour, font, titled,
 };
 use crate::summary::classes_present;
 
@@ -22,13 +22,7 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &RunReport,
 ) -> DrawResult<DB> {
-    let body = root.titled(
-        &format!(
-            "{}: failed requests by case and class",
-            report.scenario.name
-        ),
-        font(TITLE_SIZE),
-    )?;
+    let body = titled(root, report, "failed requests by case and class")?;
     let (plot, legend_area) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
     let n = report.cases.len();
     let top = report

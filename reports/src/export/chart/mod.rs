@@ -2,8 +2,8 @@
 //! over plotters' [`DrawingBackend`] so the SVG and the PNG are the same picture.
 //!
 //! Shared here: the figure list, colours, fonts (an embedded DejaVu Sans, so
-//! PNGs do not depend on fonts installed on the machine), the legend helper
-//! and the two backends' glue.
+//! PNGs do not depend on fonts installed on the machine), the figure title,
+//! the latency axis, the legend helper and the two backends' glue.
 
 mod failures;
 mod legend;
@@ -88,6 +88,18 @@ fn font(size: u32) -> FontDesc<'static> {
     (FONT, size).into_font()
 }
 
+/// Draws the figure title `<scenario>: <what>` on `root` and returns the area below it.
+fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &RunReport,
+    what: &str,
+) -> Result<DrawingArea<DB, plotters::coord::Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    root.titled(
+        &format!("{}: {what}", report.scenario.name),
+        font(TITLE_SIZE),
+    )
+}
+
 /// Registers the embedded font with plotters once per process.
 fn ensure_font() -> Result<(), ExportError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
@@ -102,6 +114,43 @@ fn ensure_font() -> Result<(), ExportError> {
             message: "the embedded font could not be loaded".to_string(),
         })
     }
+}
+
+/// The latency axis for measured latencies `lo..hi` ms (`lo > hi` when none
+/// were measured): padded by a factor of 1.5 on both ends of the log scale.
+fn latency_range(lo: f64, hi: f64) -> (f64, f64) {
+    let lo = if lo > hi { 0.1 } else { lo };
+    (lo / 1.5, hi * 1.5)
+}
+
+/// Tick label of a millisecond axis.
+fn fmt_ms_tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Ticks at 1, 2 and 5 × 10ⁿ within `lo..=hi` (for logarithmic axes).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    if !(lo > 0.0 && hi > lo) {
+        return ticks;
+    }
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for d in [1.0, 2.0, 5.0] {
+            let v = decade * d;
+            if v >= lo && v <= hi {
+                ticks.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
 }
 
 /// The figures drawn for every run.
@@ -231,7 +280,6 @@ pub struct ChartExporter {
 
 impl Exporter for ChartExporter {
     fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError> {
-        ensure_font()?;
         match self.format {
             ChartFormat::Svg => render_svg(self.chart, report).map(String::into_bytes),
             ChartFormat::Png => render_png(self.chart, report),

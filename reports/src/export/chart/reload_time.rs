@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use reloadbench_model::run::{ActionReport, RunReport};
 
 use super::legend::{self, Swatch};
-use super::{CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TITLE_SIZE, WIDTH, font};
+use super::{CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, font, titled};
 
 /// Trigger until the new process was ready.
 const STARTING: RGBColor = RGBColor(0x4e, 0x79, 0xa7);
@@ -45,13 +45,7 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &RunReport,
 ) -> DrawResult<DB> {
-    let body = root.titled(
-        &format!(
-            "{}: reload time per action (from its trigger)",
-            report.scenario.name
-        ),
-        font(TITLE_SIZE),
-    )?;
+    let body = titled(root, report, "reload time per action (from its trigger)")?;
     let rows = rows(report);
     if rows.is_empty() {
         return body.draw(&Text::new(

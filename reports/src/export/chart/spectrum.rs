@@ -9,9 +9,9 @@ use plotters::prelude::*;
 use reloadbench_model::run::RunReport;
 
 use super::legend::{self, Swatch};
-use super::timeline::{fmt_ms_tick, log_ticks};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TITLE_SIZE, WIDTH, case_colour, font,
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, case_colour, fmt_ms_tick,
+    font, latency_range, log_ticks, titled,
 };
 
 /// Rightmost tick: 99.99 % (four nines).
@@ -52,13 +52,7 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &RunReport,
 ) -> DrawResult<DB> {
-    let body = root.titled(
-        &format!(
-            "{}: latency by percentile (successful requests)",
-            report.scenario.name
-        ),
-        font(TITLE_SIZE),
-    )?;
+    let body = titled(root, report, "latency by percentile (successful requests)")?;
     let (plot, legend_area) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
     let mut lo = f64::MAX;
     let mut hi: f64 = 1.0;
@@ -71,10 +65,7 @@ pub(super) fn draw<DB: DrawingBackend>(
             hi = hi.max(case.load.latency.max_us as f64 / 1000.0);
         }
     }
-    if lo > hi {
-        lo = 0.1;
-    }
-    let (lo, hi) = (lo / 1.5, hi * 1.5);
+    let (lo, hi) = latency_range(lo, hi);
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(48)

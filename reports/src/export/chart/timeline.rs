@@ -17,8 +17,8 @@ use reloadbench_model::run::{CaseReport, RunReport};
 
 use super::legend::{self, Swatch};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, READY, TITLE_SIZE, TRIGGER, WIDTH,
-    class_colour, font,
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
+    fmt_ms_tick, font, latency_range, log_ticks, titled,
 };
 use crate::summary::bucket_rps;
 
@@ -84,11 +84,7 @@ impl Scales {
                 }
             }
         }
-        if s.lat_min_ms > s.lat_max_ms {
-            s.lat_min_ms = 0.1;
-        }
-        s.lat_min_ms /= 1.5;
-        s.lat_max_ms *= 1.5;
+        (s.lat_min_ms, s.lat_max_ms) = latency_range(s.lat_min_ms, s.lat_max_ms);
         s.rps_max *= 1.3;
         s
     }
@@ -110,16 +106,15 @@ fn failed_axis_max(peak: u64) -> f64 {
     (peak as f64 * 1.8).max(10.0)
 }
 
-/// The panel's caption: case name, total failed and the peak per bucket.
-fn panel_caption(case: &CaseReport, bucket_ms: u64) -> String {
-    let failed: u64 = case.load.classes.iter().map(|c| c.count).sum();
+/// The panel's caption: case name, total failed and the `peak` per bucket.
+fn panel_caption(case: &CaseReport, peak: u64, bucket_ms: u64) -> String {
+    let failed = case.load.failed;
     if failed == 0 {
         format!("{}: no failed requests", case.name)
     } else {
         format!(
-            "{}: {failed} failed requests, at most {} per {bucket_ms} ms (right axis, this panel's scale)",
+            "{}: {failed} failed requests, at most {peak} per {bucket_ms} ms (right axis, this panel's scale)",
             case.name,
-            peak_failed(case)
         )
     }
 }
@@ -128,12 +123,15 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &RunReport,
 ) -> DrawResult<DB> {
-    let title = format!(
-        "{}: ok requests/s, failures and latency per {} ms",
-        report.scenario.name,
-        Scales::of(report).bucket_ms
-    );
-    let body = root.titled(&title, font(TITLE_SIZE))?;
+    let scales = Scales::of(report);
+    let body = titled(
+        root,
+        report,
+        &format!(
+            "ok requests/s, failures and latency per {} ms",
+            scales.bucket_ms
+        ),
+    )?;
     if report.cases.is_empty() {
         return body.draw(&Text::new(
             "no cases in this run",
@@ -141,7 +139,6 @@ pub(super) fn draw<DB: DrawingBackend>(
             font(CAPTION_SIZE),
         ));
     }
-    let scales = Scales::of(report);
     let rows = body.split_evenly((report.cases.len(), 1));
     for (case, row) in report.cases.iter().zip(&rows) {
         draw_case(row, case, &scales)?;
@@ -159,9 +156,9 @@ fn draw_case<DB: DrawingBackend>(
     let bucket_s = case.load.config.bucket_ms.max(1) as f64 / 1000.0;
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
 
-    let failed_max = failed_axis_max(peak_failed(case));
+    let peak = peak_failed(case);
     let mut chart = ChartBuilder::on(&top)
-        .caption(panel_caption(case, s.bucket_ms), font(CAPTION_SIZE))
+        .caption(panel_caption(case, peak, s.bucket_ms), font(CAPTION_SIZE))
         .margin_left(8)
         .margin_right(8)
         .margin_top(4)
@@ -169,7 +166,7 @@ fn draw_case<DB: DrawingBackend>(
         .y_label_area_size(70)
         .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
-        .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_max);
+        .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_axis_max(peak));
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
@@ -183,7 +180,7 @@ fn draw_case<DB: DrawingBackend>(
         .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     // A panel without failures gets no failures axis: nothing to read on it.
-    if peak_failed(case) > 0 {
+    if peak > 0 {
         chart
             .configure_secondary_axes()
             .y_desc(format!("failed per {} ms", s.bucket_ms))
@@ -339,34 +336,4 @@ fn draw_markers<DB: DrawingBackend>(
         }
     }
     Ok(())
-}
-
-/// Tick label of a millisecond axis.
-pub(super) fn fmt_ms_tick(v: f64) -> String {
-    if v >= 10.0 {
-        format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Ticks at 1, 2 and 5 × 10ⁿ within `lo..=hi` (for logarithmic axes).
-pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let mut ticks = Vec::new();
-    if !(lo > 0.0 && hi > lo) {
-        return ticks;
-    }
-    let mut decade = 10f64.powf(lo.log10().floor());
-    while decade <= hi {
-        for d in [1.0, 2.0, 5.0] {
-            let v = decade * d;
-            if v >= lo && v <= hi {
-                ticks.push(v);
-            }
-        }
-        decade *= 10.0;
-    }
-    ticks
 }
