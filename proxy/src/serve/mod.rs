@@ -89,6 +89,14 @@ pub enum ServeError {
     },
 }
 
+impl ServeError {
+    /// A [`ServeError::Listener`] for the socket whose local address is `addr`.
+    fn listener(addr: std::io::Result<SocketAddr>, source: std::io::Error) -> ServeError {
+        let addr = addr.map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        ServeError::Listener { addr, source }
+    }
+}
+
 /// Where the server is in its life; connection tasks watch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -156,13 +164,9 @@ impl Server {
         }
         let mut addrs = Vec::with_capacity(listeners.len());
         for l in &listeners {
-            let addr = l.local_addr();
-            let name = addr
-                .as_ref()
-                .map_or_else(|_| "?".to_owned(), ToString::to_string);
             l.set_nonblocking(true)
-                .map_err(|source| ServeError::Listener { addr: name, source })?;
-            if let Ok(a) = addr {
+                .map_err(|source| ServeError::listener(l.local_addr(), source))?;
+            if let Ok(a) = l.local_addr() {
                 addrs.push(a);
             }
         }
@@ -173,12 +177,8 @@ impl Server {
             let dups = listeners
                 .iter()
                 .map(|l| {
-                    l.try_clone().map_err(|source| ServeError::Listener {
-                        addr: l
-                            .local_addr()
-                            .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
-                        source,
-                    })
+                    l.try_clone()
+                        .map_err(|source| ServeError::listener(l.local_addr(), source))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             per_thread.push(dups);

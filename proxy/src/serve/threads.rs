@@ -68,11 +68,9 @@ pub(super) fn spawn(
         let _entered = rt.enter();
         let mut loops = Vec::with_capacity(listeners.len());
         for l in listeners {
-            let addr = l
-                .local_addr()
-                .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+            let addr = l.local_addr();
             let t = tokio::net::TcpListener::from_std(l)
-                .map_err(|source| ServeError::Listener { addr, source })?;
+                .map_err(|source| ServeError::listener(addr, source))?;
             loops.push((t, Running::new(shared.clone())));
         }
         (loops, Arc::new(Forwarder::new(&shared.cfg, id)))
