@@ -127,7 +127,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     };
 
     let cpu = CpuMark::now();
-    let (mut origin, origin_addr) = start_origin(input.scenario, &dir, &ctx, &mut log)
+    let (mut origin, origin_addr) = start_origin(&input, &dir, &ctx, &mut log)
         .await
         .map_err(start_err("origin"))?;
     let env = CaseEnv {
@@ -292,15 +292,15 @@ async fn drive_case<R: Runner>(
 
 /// Starts the scenario's origin and waits until it is ready.
 async fn start_origin(
-    scenario: &Scenario,
+    input: &CaseInput<'_>,
     dir: &Path,
     ctx: &ProcessContext,
     log: &mut EventLog,
 ) -> Result<(ProcessGuard, std::net::SocketAddr), String> {
+    let scenario = input.scenario;
     match &scenario.origin {
         OriginSpec::BuiltIn { body_bytes, delay } => {
-            let exe = super::binaries::reloadbench_exe().map_err(|e| e.to_string())?;
-            let mut spec = ProcessSpec::new("origin", exe)
+            let mut spec = ProcessSpec::new("origin", &input.programs.reloadbench)
                 .arg("origin")
                 .arg("--listen")
                 .arg("127.0.0.1:0")

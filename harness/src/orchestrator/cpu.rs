@@ -18,6 +18,8 @@
 
 use nix::sys::resource::{UsageWho, getrusage};
 
+use super::procstat::stat_fields;
+
 /// A pair of readings taken at the start of a case.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMark {
@@ -63,10 +65,8 @@ pub fn proc_cpu_s(pid: u32) -> Option<f64> {
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in ticks.
 fn parse_stat_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may contain spaces: split after its ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14 -> index 11.
+    let fields = stat_fields(stat)?;
+    // utime is field 14 -> index 11.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)

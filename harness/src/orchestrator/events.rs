@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reloadbench_model::clock::monotonic_ns;
-use reloadbench_model::event::Event;
+use reloadbench_model::event::{Event, EventKind};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -76,6 +76,14 @@ impl Stamped {
             Payload::Event(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// Whether this is the end of the stdout of the process spawned as
+    /// `source_pid`, or an event on it whose kind `kind` accepts.
+    pub fn stdout_end_or(&self, source_pid: u32, kind: impl FnOnce(&EventKind) -> bool) -> bool {
+        self.source_pid == source_pid
+            && self.stream == Stream::Stdout
+            && (self.payload == Payload::Eof || self.event().is_some_and(|e| kind(&e.kind)))
     }
 }
 

@@ -9,25 +9,22 @@ use nix::sys::signal::Signal;
 use crate::scenario::{Template, Vars};
 
 use super::process::{ProcessContext, ProcessGuard, ProcessSpec};
-use super::runner::ActOutcome;
+use super::runner::{ActOutcome, CaseEnv};
 
-/// The `exec` action: renders `command` and runs it with [`run_shell`].
+/// The `exec` action: renders `command` and runs it with [`run_shell`] in
+/// the case directory.
 pub async fn exec_action(
     command: &Template,
     timeout: Duration,
     vars: &Vars,
-    dir: &Path,
-    ctx: &ProcessContext,
+    env: &CaseEnv,
 ) -> ActOutcome {
     let out = ActOutcome::triggered_now();
     let cmd = match command.render(vars) {
         Ok(c) => c,
         Err(e) => return out.fail(e),
     };
-    match run_shell("exec", &cmd, dir, timeout, ctx).await {
-        Ok(()) => out,
-        Err(e) => out.fail(e),
-    }
+    out.check(run_shell("exec", &cmd, &env.dir, timeout, &env.ctx).await)
 }
 
 /// Runs `sh -c command` in its own process group with `cwd` as working
@@ -78,11 +75,7 @@ pub fn read_sysctl(key: &str) -> Option<String> {
 impl Sysctls {
     /// The `sysctl` action.
     pub fn action(&mut self, key: &str, value: &str) -> ActOutcome {
-        let out = ActOutcome::triggered_now();
-        match self.set(key, value) {
-            Ok(()) => out,
-            Err(e) => out.fail(e),
-        }
+        ActOutcome::triggered_now().check(self.set(key, value))
     }
 
     /// Sets `key` to `value`, remembering the first old value.

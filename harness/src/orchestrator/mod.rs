@@ -19,6 +19,7 @@ pub mod host;
 pub mod load;
 pub mod pids;
 pub mod process;
+pub mod procstat;
 pub mod progress;
 pub mod readiness;
 pub mod reference;

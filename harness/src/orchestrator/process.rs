@@ -243,6 +243,16 @@ impl ProcessGuard {
         Some(pick.chars().take(300).collect())
     }
 
+    /// What to add to a failure of the process: `; it said: ` its
+    /// [`ProcessGuard::stderr_excerpt`], if any, and `; stderr in ` the log.
+    pub fn stderr_note(&self) -> String {
+        let said = self
+            .stderr_excerpt()
+            .map(|l| format!("; it said: {l}"))
+            .unwrap_or_default();
+        format!("{said}; stderr in {}", self.stderr_path.display())
+    }
+
     /// The exit status, once reaped.
     pub fn status(&self) -> Option<ExitStatus> {
         self.status

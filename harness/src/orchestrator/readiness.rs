@@ -15,7 +15,8 @@ use reloadbench_model::event::{Event, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::events::{EventLog, Payload, Stream};
+use super::events::{EventLog, Payload};
+use super::procstat::with_stat;
 
 /// Interval between two polls of a port, pid file or HTTP check.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -74,16 +75,7 @@ pub async fn wait_ready_event(
 ) -> Result<Ready, ReadinessError> {
     let idx = log
         .wait_for(from, timeout, |s| {
-            s.source_pid == source_pid
-                && s.stream == Stream::Stdout
-                && (s.payload == Payload::Eof
-                    || matches!(
-                        s.event(),
-                        Some(Event {
-                            kind: EventKind::Ready { .. },
-                            ..
-                        })
-                    ))
+            s.stdout_end_or(source_pid, |k| matches!(k, EventKind::Ready { .. }))
         })
         .await
         .ok_or_else(|| ReadinessError::Timeout {
@@ -190,13 +182,10 @@ pub fn read_pid_file(path: &Path) -> Option<u32> {
 
 /// Whether `pid` names a live (not zombie) process.
 pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    with_stat(pid, |f| {
+        f.first().map(|state| *state != "Z" && *state != "X")
+    })
+    .unwrap_or(false)
 }
 
 async fn poll_until<T, F, Fut>(
@@ -244,7 +233,7 @@ async fn http_ok(addr: SocketAddr, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orchestrator::events::EventLog;
+    use crate::orchestrator::events::{EventLog, Stream};
 
     #[tokio::test]
     async fn ready_event_is_found_and_eof_fails_fast() {

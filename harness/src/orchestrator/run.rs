@@ -209,13 +209,14 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             status = RunStatus::Interrupted(sig);
             break;
         }
+        let label = format!("[{}/{total}] {}", i + 1, case.name);
         if !opts.quiet {
-            eprintln!("[{}/{total}] {}", i + 1, case.name);
+            eprintln!("{label}");
         }
         let input = CaseInput {
             scenario: &sc,
             case,
-            label: format!("[{}/{total}] {}", i + 1, case.name),
+            label,
             dir: dir.case_dir(i, &case.slug()),
             pids: pids.clone(),
             programs: &programs,

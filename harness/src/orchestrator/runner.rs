@@ -74,6 +74,14 @@ impl ActOutcome {
         self.error = Some(why.to_string());
         self
     }
+
+    /// The outcome, marked failed when `res` is an error.
+    pub fn check(self, res: Result<(), impl std::fmt::Display>) -> ActOutcome {
+        match res {
+            Ok(()) => self,
+            Err(e) => self.fail(e),
+        }
+    }
 }
 
 /// Drives one system under test through a case.

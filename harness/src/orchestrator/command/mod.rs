@@ -168,10 +168,7 @@ impl CommandRunner {
                         // Its output is complete: let the readers write it.
                         p.join_readers(Duration::from_secs(1)).await;
                     }
-                    if let Some(line) = p.stderr_excerpt() {
-                        why.push_str(&format!("; it said: {line}"));
-                    }
-                    why.push_str(&format!("; stderr in {}", p.stderr_path().display()));
+                    why.push_str(&p.stderr_note());
                 }
                 return Err(RunnerError::Other(why));
             }
@@ -212,6 +209,23 @@ impl CommandRunner {
                 .map_err(|e| e.to_string())?;
         }
         Ok(spawned)
+    }
+
+    /// Runs `steps` in order, stopping at the first failure; returns the
+    /// pid the last spawning step spawned, if any.
+    async fn steps(
+        &mut self,
+        steps: &[Step],
+        previous: Option<u32>,
+        log: &mut EventLog,
+    ) -> Result<Option<u32>, String> {
+        let mut last = None;
+        for step in steps {
+            if let Some(p) = self.step(step, previous, log).await? {
+                last = Some(p);
+            }
+        }
+        Ok(last)
     }
 
     fn send(&self, signal: Signal, target: PidTarget, previous: Option<u32>) -> Result<(), String> {
@@ -271,14 +285,10 @@ impl CommandRunner {
         if let Err(e) = self.render_config() {
             return out.fail(e);
         }
-        let mut last = None;
-        for step in &variant.steps {
-            match self.step(step, previous, log).await {
-                Ok(Some(p)) => last = Some(p),
-                Ok(None) => {}
-                Err(e) => return out.fail(e),
-            }
-        }
+        let last = match self.steps(&variant.steps, previous, log).await {
+            Ok(last) => last,
+            Err(e) => return out.fail(e),
+        };
         // Complete when the last step (with its own wait) is done.
         out.ready_mono_ns = Some(monotonic_ns());
         if let Err(e) = self.settle_main_pid(last).await {
@@ -322,14 +332,10 @@ impl CommandRunner {
         out.old_pids.extend(self.main_pid);
         if let Some(steps) = self.cfg.restart.clone() {
             let previous = self.main_pid;
-            let mut last = None;
-            for s in &steps {
-                match self.step(s, previous, log).await {
-                    Ok(Some(p)) => last = Some(p),
-                    Ok(None) => {}
-                    Err(e) => return out.fail(e),
-                }
-            }
+            let last = match self.steps(&steps, previous, log).await {
+                Ok(last) => last,
+                Err(e) => return out.fail(e),
+            };
             out.ready_mono_ns = Some(monotonic_ns());
             if let Err(e) = self.settle_main_pid(last).await {
                 return out.fail(e);
@@ -378,11 +384,7 @@ impl Runner for CommandRunner {
             ActionSpec::Reload(ReloadSpec::Reference(m)) => ActOutcome::triggered_now()
                 .fail(format!("reload mode {m} needs the reference proxy")),
             ActionSpec::Signal { signal, target } => {
-                let out = ActOutcome::triggered_now();
-                match self.send(*signal, *target, None) {
-                    Ok(()) => out,
-                    Err(e) => out.fail(e),
-                }
+                ActOutcome::triggered_now().check(self.send(*signal, *target, None))
             }
             ActionSpec::Kill { restart } => {
                 let mut out = ActOutcome::triggered_now();
@@ -407,14 +409,7 @@ impl Runner for CommandRunner {
                 out
             }
             ActionSpec::Exec { command, timeout } => {
-                exec_action(
-                    command,
-                    *timeout,
-                    &self.vars(),
-                    &self.env.dir,
-                    &self.env.ctx,
-                )
-                .await
+                exec_action(command, *timeout, &self.vars(), &self.env).await
             }
             ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),
         }

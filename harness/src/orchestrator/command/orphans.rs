@@ -10,6 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use super::super::procstat::with_stat;
 use super::super::readiness::{POLL, pid_alive};
 
 /// Makes the harness a child subreaper, so daemonized grandchildren are
@@ -20,10 +21,9 @@ pub fn adopt_orphans() -> Result<(), nix::Error> {
 
 /// `(ppid, pgid)` of a process, from `/proc/<pid>/stat`.
 pub(super) fn proc_parent_and_group(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+    with_stat(pid, |f| {
+        Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+    })
 }
 
 /// Pids whose parent is the harness (its own children and adopted orphans).

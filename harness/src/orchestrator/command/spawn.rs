@@ -12,6 +12,7 @@ use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, V
 
 use super::super::events::EventLog;
 use super::super::process::{ProcessContext, ProcessGuard, ProcessSpec};
+use super::super::procstat::with_stat;
 use super::super::readiness::{
     POLL, wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
 };
@@ -89,18 +90,17 @@ async fn failed_exit(pid: u32) -> i32 {
 /// The exit code of `pid` if it is a zombie (`/proc/<pid>/stat` field 52,
 /// a wait status), `None` while it runs or once it is gone.
 fn zombie_exit_code(pid: u32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if fields.first() != Some(&"Z") {
-        return None;
-    }
-    // Fields after the command start at field 3; exit_code is field 52.
-    let status: i32 = fields.get(52 - 3)?.parse().ok()?;
-    Some(if status & 0x7f == 0 {
-        (status >> 8) & 0xff
-    } else {
-        128 + (status & 0x7f)
+    with_stat(pid, |fields| {
+        if fields.first() != Some(&"Z") {
+            return None;
+        }
+        // exit_code is field 52.
+        let status: i32 = fields.get(52 - 3)?.parse().ok()?;
+        Some(if status & 0x7f == 0 {
+            (status >> 8) & 0xff
+        } else {
+            128 + (status & 0x7f)
+        })
     })
 }
 

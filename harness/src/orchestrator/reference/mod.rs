@@ -26,7 +26,7 @@ use reloadbench_model::event::{Event, EventKind, ReloadMode};
 
 use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, Vars};
 
-use super::events::{EventLog, Stream};
+use super::events::EventLog;
 use super::host::{Sysctls, exec_action};
 use super::process::{ProcessGuard, ProcessSpec};
 use super::readiness::wait_ready_event;
@@ -245,16 +245,12 @@ impl ReferenceRunner {
         }
         let idx = log
             .wait_for(from, self.ready_timeout(), |s| {
-                s.source_pid == master_pid
-                    && s.stream == Stream::Stdout
-                    && (s.payload == super::events::Payload::Eof
-                        || matches!(
-                            s.event(),
-                            Some(Event {
-                                kind: EventKind::ReloadDone { .. } | EventKind::ReloadFailed { .. },
-                                ..
-                            })
-                        ))
+                s.stdout_end_or(master_pid, |k| {
+                    matches!(
+                        k,
+                        EventKind::ReloadDone { .. } | EventKind::ReloadFailed { .. }
+                    )
+                })
             })
             .await;
         let Some(idx) = idx else {
@@ -374,21 +370,10 @@ impl Runner for ReferenceRunner {
             ActionSpec::Reload(ReloadSpec::Variant(v)) => ActOutcome::triggered_now()
                 .fail(format!("reload variant {v:?} needs a command proxy")),
             ActionSpec::Signal { signal, target } => {
-                let out = ActOutcome::triggered_now();
-                match self.signal(*signal, *target) {
-                    Ok(()) => out,
-                    Err(e) => out.fail(e),
-                }
+                ActOutcome::triggered_now().check(self.signal(*signal, *target))
             }
             ActionSpec::Exec { command, timeout } => {
-                exec_action(
-                    command,
-                    *timeout,
-                    &self.vars(),
-                    &self.env.dir,
-                    &self.env.ctx,
-                )
-                .await
+                exec_action(command, *timeout, &self.vars(), &self.env).await
             }
             ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),
         }
@@ -441,18 +426,14 @@ impl Runner for ReferenceRunner {
 /// `reload_failed`, exits, or closes its stdout after `from`; false on timeout.
 async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duration) -> bool {
     log.wait_for(from, timeout, |s| {
-        s.source_pid == old
-            && s.stream == Stream::Stdout
-            && (s.payload == super::events::Payload::Eof
-                || matches!(
-                    s.event(),
-                    Some(Event {
-                        kind: EventKind::ReloadDone { .. }
-                            | EventKind::ReloadFailed { .. }
-                            | EventKind::Exited { .. },
-                        ..
-                    })
-                ))
+        s.stdout_end_or(old, |k| {
+            matches!(
+                k,
+                EventKind::ReloadDone { .. }
+                    | EventKind::ReloadFailed { .. }
+                    | EventKind::Exited { .. }
+            )
+        })
     })
     .await
     .is_some()
@@ -460,12 +441,5 @@ async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duratio
 
 /// Adds the stderr log path to a start failure.
 fn with_log(e: RunnerError, p: &ProcessGuard) -> RunnerError {
-    let said = p
-        .stderr_excerpt()
-        .map(|l| format!("; it said: {l}"))
-        .unwrap_or_default();
-    RunnerError::Other(format!(
-        "{e}{said}; stderr in {}",
-        p.stderr_path().display()
-    ))
+    RunnerError::Other(format!("{e}{}", p.stderr_note()))
 }

@@ -78,11 +78,21 @@ impl Ctx<'_> {
 
     /// A template whose placeholders are all known.
     pub(super) fn template(&mut self, s: &SStr, field: &str) -> Option<Template> {
-        let t = Template::new(s.get_ref().clone());
+        self.template_at(s.span(), s.get_ref(), field)
+    }
+
+    /// A template found at `span` whose placeholders are all known.
+    pub(super) fn template_at(
+        &mut self,
+        span: Range<usize>,
+        s: &str,
+        field: &str,
+    ) -> Option<Template> {
+        let t = Template::new(s);
         match t.check() {
             Ok(()) => Some(t),
             Err(e) => {
-                self.err(s.span(), field, e.to_string());
+                self.err(span, field, e.to_string());
                 None
             }
         }

@@ -8,7 +8,6 @@ use toml::Value;
 
 use super::Ctx;
 use crate::scenario::raw::SVal;
-use crate::scenario::template::Template;
 use crate::scenario::{PidTarget, Readiness, ReadySpec, Step, StepAction};
 
 /// Readiness timeout when none is written.
@@ -66,7 +65,7 @@ fn step(
     let table = match v {
         Value::String(s) if allow_spawn => {
             return Some(Step {
-                action: StepAction::Spawn(checked(ctx, &span, s, field)?),
+                action: StepAction::Spawn(ctx.template_at(span.clone(), s, field)?),
                 wait: None,
             });
         }
@@ -114,7 +113,7 @@ fn step(
     let text = |key: &str| table.get(key).map(|v| v.as_str().ok_or(()));
     let action = match (text("spawn"), text("run"), text("signal")) {
         (Some(Ok(s)), None, None) if allow_spawn => {
-            StepAction::Spawn(checked(ctx, &span, s, field)?)
+            StepAction::Spawn(ctx.template_at(span.clone(), s, field)?)
         }
         (None, Some(Ok(r)), None) => {
             let timeout = match table.get("timeout") {
@@ -122,7 +121,7 @@ fn step(
                 None => DEFAULT_RUN_TIMEOUT,
             };
             StepAction::Run {
-                command: checked(ctx, &span, r, field)?,
+                command: ctx.template_at(span.clone(), r, field)?,
                 timeout,
             }
         }
@@ -170,15 +169,6 @@ fn step(
         None => None,
     };
     Some(Step { action, wait })
-}
-
-fn checked(ctx: &mut Ctx<'_>, span: &Range<usize>, s: &str, field: &str) -> Option<Template> {
-    let t = Template::new(s);
-    if let Err(e) = t.check() {
-        ctx.err(span.clone(), field, e.to_string());
-        return None;
-    }
-    Some(t)
 }
 
 /// `main`, `previous` or `group`.
@@ -274,7 +264,9 @@ fn readiness_value(
             }
             ("event", Value::Boolean(true)) => Readiness::Event,
             ("port", Value::Boolean(true)) => Readiness::Port,
-            ("pid_file", Value::String(s)) => Readiness::PidFile(checked(ctx, &span, s, field)?),
+            ("pid_file", Value::String(s)) => {
+                Readiness::PidFile(ctx.template_at(span.clone(), s, field)?)
+            }
             ("http", Value::String(s)) if s.starts_with('/') => Readiness::Http(s.clone()),
             ("log", Value::String(s)) if !s.is_empty() => Readiness::Log(s.clone()),
             _ => {
