@@ -1,6 +1,7 @@
 //! refproxy: a reference HTTP/1.1 reverse proxy that can be replaced in four ways.
 //!
-//! The HTTP side ([`config`], [`forward`], [`serve`]) proxies requests to the origins.
+//! The HTTP side ([`config`], [`http1`], [`forward`], [`serve`]) proxies requests to the
+//! origins.
 //! The lifecycle side replaces a running process without (or, for comparison, with)
 //! losing requests:
 //!
@@ -20,6 +21,7 @@ pub mod control;
 pub mod error;
 pub mod fdpass;
 pub mod forward;
+pub mod http1;
 pub mod instance;
 pub mod listeners;
 pub mod master;

@@ -1,24 +1,23 @@
-//! One client connection: hyper's HTTP/1.1 server with the forwarding service,
-//! `Connection: close` while draining, and the idle, head and drain timers.
+//! One client connection: request heads read under the idle and head timers, each
+//! request forwarded and its response relayed, `Connection: close` while draining.
 
-use std::convert::Infallible;
+use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use http::HeaderValue;
-use http::header::CONNECTION;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
-use super::body::TrackedBody;
-use super::io::WatchedStream;
 use super::{Phase, Shared};
+use crate::forward::relay::{self, Buffered, RelayError};
 use crate::forward::{Forwarder, client_ip_value};
+use crate::http1::{self, Framing, RequestHead};
+
+/// Room made in the client buffer before each read of a request head.
+const HEAD_READ: usize = 4096;
 
 /// Counts one open connection; created at accept, dropped when its task ends
 /// (or is dropped without running), which wakes a waiting drain.
@@ -37,135 +36,9 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Activity of one connection, read by its timers.
-pub(crate) struct ConnState {
-    shared: Arc<Shared>,
-    /// Requests being handled (from the service call until the response body is done).
-    active: AtomicU32,
-    /// Requests handled so far.
-    requests: AtomicU64,
-    /// When the connection last became idle, ns since the shared epoch.
-    idle_since_ns: AtomicU64,
-    /// When bytes of a new request head started to arrive on the idle
-    /// connection, ns since the epoch plus one; 0 when none did.
-    head_since_ns: AtomicU64,
-}
-
-impl ConnState {
-    fn new(shared: Arc<Shared>) -> ConnState {
-        let now = shared.now_ns();
-        ConnState {
-            shared,
-            active: AtomicU32::new(0),
-            requests: AtomicU64::new(0),
-            idle_since_ns: AtomicU64::new(now),
-            head_since_ns: AtomicU64::new(0),
-        }
-    }
-
-    /// Bytes arrived from the client.
-    pub(crate) fn received(&self) {
-        if self.active.load(Ordering::Relaxed) == 0
-            && self.head_since_ns.load(Ordering::Relaxed) == 0
-        {
-            self.head_since_ns
-                .store(self.shared.now_ns() + 1, Ordering::Relaxed);
-        }
-    }
-
-    /// A request is being handled until the returned mark is dropped.
-    fn begin(self: &Arc<Self>) -> Busy {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.head_since_ns.store(0, Ordering::Relaxed);
-        Busy(self.clone())
-    }
-
-    /// Whether no request was ever handled on this connection.
-    fn never_busy(&self) -> bool {
-        self.requests.load(Ordering::Relaxed) == 0
-    }
-
-    /// How long a graceful close may take before the socket is closed.
-    fn grace(&self, phase: Phase) -> Duration {
-        match phase {
-            Phase::Draining(_) => self.shared.cfg.drain.idle_close,
-            Phase::Serving | Phase::Force => self.shared.cfg.timeouts.header_read,
-        }
-    }
-
-    /// When to look again and what to do then: `(at_ns, close_reason)`.
-    fn next_check(&self, phase: Phase, now_ns: u64) -> (u64, Option<Close>) {
-        let cfg = &self.shared.cfg;
-        let (period, since_floor) = match phase {
-            Phase::Draining(since) => {
-                let since = u64::try_from(
-                    since
-                        .saturating_duration_since(self.shared.epoch)
-                        .as_nanos(),
-                )
-                .unwrap_or(u64::MAX);
-                (cfg.drain.idle_close, since)
-            }
-            Phase::Serving | Phase::Force => (cfg.timeouts.idle, 0),
-        };
-        // A head may start arriving at any moment: look again within `header_read`.
-        let head_read = nanos(cfg.timeouts.header_read);
-        let recheck = now_ns.saturating_add(head_read);
-        if self.active.load(Ordering::Relaxed) > 0 {
-            return (recheck.min(now_ns.saturating_add(nanos(period))), None);
-        }
-        let head = self.head_since_ns.load(Ordering::Relaxed);
-        if head != 0 {
-            return (
-                (head - 1).saturating_add(head_read),
-                Some(Close::HeadTimeout),
-            );
-        }
-        let idle = self.idle_since_ns.load(Ordering::Relaxed).max(since_floor);
-        let idle_at = idle.saturating_add(nanos(period));
-        if idle_at > recheck {
-            return (recheck, None);
-        }
-        let reason = match phase {
-            Phase::Draining(_) => Close::DrainIdle,
-            _ => Close::Idle,
-        };
-        (idle_at, Some(reason))
-    }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Why a connection is closed by its timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Close {
-    /// Idle longer than `timeouts.idle`.
-    Idle,
-    /// The request head took longer than `timeouts.header_read`.
-    HeadTimeout,
-    /// Idle for `drain.idle_close` while draining.
-    DrainIdle,
-}
-
-/// Marks its connection busy while alive.
-pub(crate) struct Busy(Arc<ConnState>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        let state = &self.0;
-        state
-            .idle_since_ns
-            .store(state.shared.now_ns(), Ordering::Relaxed);
-        state.active.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Serves one accepted client connection until it ends, is closed by a timer,
-/// or the drain deadline forces it closed.
-/// Requests go to the origins through `forwarder`, the pool of the serving thread.
+/// Serves one accepted client connection until it ends, is closed by a timer, or the
+/// drain deadline forces it closed. Requests go to the origins through `forwarder`, the
+/// pool of the serving thread.
 pub(super) async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -175,68 +48,210 @@ pub(super) async fn serve_connection(
     let shared = open.0.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let state = Arc::new(ConnState::new(shared.clone()));
-    let ctx = Arc::new((state.clone(), client_ip_value(peer.ip()), forwarder));
-    let service = service_fn(move |req: hyper::Request<Incoming>| {
-        let ctx = ctx.clone();
-        let busy = ctx.0.begin();
-        async move {
-            let shared = &ctx.0.shared;
-            let mut resp = ctx.2.forward(req, &ctx.1).await;
-            if shared.draining.load(Ordering::Relaxed) {
-                resp.headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, busy)))
-        }
-    });
-    let io = TokioIo::new(WatchedStream::new(stream, state.clone()));
-    let mut conn = pin!(shared.http.serve_connection(io, service));
-    let mut phase_rx = shared.phase.subscribe();
-    // Set once a graceful close was asked for: when it must be done at the latest.
-    let mut closing: Option<tokio::time::Instant> = None;
-    loop {
-        let phase = *phase_rx.borrow_and_update();
-        if phase == Phase::Force {
-            // Dropping the connection closes the socket.
-            return;
-        }
-        let (at, reason) = state.next_check(phase, shared.now_ns());
-        let wake = match closing {
-            Some(hard) => hard,
-            None => tokio::time::Instant::from_std(shared.epoch) + Duration::from_nanos(at),
-        };
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(%peer, error = %e, "client connection ended with an error");
-                }
+    let mut force = shared.phase.subscribe();
+    let conn = Conn {
+        client: Buffered::new(stream, Vec::with_capacity(HEAD_READ)),
+        forwarded_for: client_ip_value(peer.ip()),
+        phase: shared.phase.subscribe(),
+        idle_since: Instant::now(),
+        shared,
+        forwarder,
+        peer,
+    };
+    tokio::select! {
+        biased;
+        // Dropping the connection's future closes its sockets.
+        _ = force.wait_for(|p| *p == Phase::Force) => {}
+        () = conn.run() => {}
+    }
+    drop(open);
+}
+
+/// What to do after an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close after what was written (`Connection: close` was sent).
+    Close,
+    /// Close at once: the connection broke.
+    Abort,
+}
+
+/// A client connection being served.
+struct Conn {
+    client: Buffered,
+    forwarded_for: Vec<u8>,
+    phase: watch::Receiver<Phase>,
+    /// When the last response was done (or the connection accepted).
+    idle_since: Instant,
+    shared: Arc<Shared>,
+    forwarder: Arc<Forwarder>,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    async fn run(mut self) {
+        loop {
+            let Some(req) = self.next_request().await else {
                 return;
-            }
-            Ok(()) = phase_rx.changed() => {}
-            () = tokio::time::sleep_until(wake) => {
-                if closing.is_some() {
-                    // hyper did not finish the graceful close in time (a client that
-                    // never sent a request, or stopped reading): close the socket.
+            };
+            match self.handle(req).await {
+                Next::KeepAlive => {
+                    self.idle_since = Instant::now();
+                    self.client.shrink(HEAD_READ);
+                }
+                Next::Close => {
+                    let _ = self.client.stream.shutdown().await;
                     return;
                 }
-                let now = shared.now_ns();
-                let (at, reason_now) = state.next_check(phase, now);
-                let Some(why) = reason_now.filter(|_| reason_now == reason && at <= now) else {
-                    continue;
-                };
-                if why == Close::DrainIdle {
-                    shared.idle_closed.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::debug!(%peer, reason = ?why, "closing client connection");
-                if why == Close::HeadTimeout || state.never_busy() {
-                    // Nothing is buffered for the client: close right away.
-                    return;
-                }
-                // Lets hyper flush what it still holds for the client, then close.
-                conn.as_mut().graceful_shutdown();
-                closing = Some(tokio::time::Instant::now() + state.grace(phase));
+                Next::Abort => return,
             }
         }
+    }
+
+    /// The next request head; `None` when the connection is to be closed (the client
+    /// closed it, a timer expired, or the head was refused and answered).
+    async fn next_request(&mut self) -> Option<RequestHead> {
+        // When the first bytes of this head arrived; the head must be complete
+        // within `timeouts.header_read` from then.
+        let mut head_started: Option<Instant> = None;
+        loop {
+            if !self.client.pending().is_empty() {
+                head_started.get_or_insert_with(Instant::now);
+                match http1::parse_request(self.client.pending(), &self.forwarded_for) {
+                    Ok(Some(req)) => {
+                        self.client.consume(req.head_len);
+                        return Some(req);
+                    }
+                    Ok(None) => {}
+                    Err(reject) => {
+                        tracing::debug!(peer = %self.peer, %reject, "request refused");
+                        let resp = http1::error_response(
+                            reject.status(),
+                            self.forwarder.served_by(),
+                            true,
+                        );
+                        let _ =
+                            relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)])
+                                .await;
+                        let _ = self.client.stream.shutdown().await;
+                        return None;
+                    }
+                }
+            }
+            let read = match head_started {
+                Some(at) => {
+                    let deadline = at + self.shared.cfg.timeouts.header_read;
+                    tokio::time::timeout_at(deadline.into(), self.client.read_more(HEAD_READ))
+                        .await
+                        .unwrap_or(Ok(0))
+                }
+                None => self.read_while_idle().await,
+            };
+            if !matches!(read, Ok(n) if n > 0) {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for the first bytes of a request on an idle connection; `Ok(0)` when the
+    /// idle timer (or, while draining, the idle-close timer) closes it first.
+    async fn read_while_idle(&mut self) -> std::io::Result<usize> {
+        loop {
+            let phase = *self.phase.borrow_and_update();
+            let (deadline, draining) = match phase {
+                Phase::Serving => (self.idle_since + self.shared.cfg.timeouts.idle, false),
+                Phase::Draining(since) => (
+                    self.idle_since.max(since) + self.shared.cfg.drain.idle_close,
+                    true,
+                ),
+                Phase::Force => return Ok(0),
+            };
+            tokio::select! {
+                read = self.client.read_more(HEAD_READ) => return read,
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    if draining {
+                        self.shared.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::debug!(peer = %self.peer, draining, "closing idle client connection");
+                    return Ok(0);
+                }
+                Ok(()) = self.phase.changed() => {}
+            }
+        }
+    }
+
+    /// Forwards one request and relays its response.
+    async fn handle(&mut self, req: RequestHead) -> Next {
+        let keep_alive = req.keep_alive;
+        let http10 = req.http10;
+        let has_body = req.body != Framing::None;
+        if req.expect_continue {
+            let go_on = b"HTTP/1.1 100 Continue\r\n\r\n";
+            if relay::write_all(&mut self.client.stream, &mut [IoSlice::new(go_on)])
+                .await
+                .is_err()
+            {
+                return Next::Abort;
+            }
+        }
+        let answer = match self.forwarder.exchange(req, &mut self.client).await {
+            Ok(answer) => answer,
+            Err(failure) => {
+                tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");
+                if matches!(failure, crate::forward::Failure::Client(_)) {
+                    return Next::Abort;
+                }
+                // A request body may be left unread: the connection cannot go on.
+                let close = !keep_alive || has_body || self.draining();
+                let resp =
+                    http1::error_response(failure.status(), self.forwarder.served_by(), close);
+                return match relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)])
+                    .await
+                {
+                    Ok(()) if !close => Next::KeepAlive,
+                    Ok(()) => Next::Close,
+                    Err(_) => Next::Abort,
+                };
+            }
+        };
+        let mut answer = answer;
+        let close = !keep_alive || answer.head.close_delimited || self.draining();
+        let mut head = std::mem::take(&mut answer.head.downstream);
+        head.extend_from_slice(self.forwarder.served_by());
+        if close {
+            head.extend_from_slice(b"connection: close\r\n");
+        } else if http10 {
+            head.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let relayed = relay::relay(
+            &mut answer.origin,
+            &mut self.client.stream,
+            &head,
+            answer.head.body,
+            answer.head.dechunk,
+        )
+        .await;
+        self.forwarder.finish(answer, relayed.is_ok());
+        match relayed {
+            Ok(()) if close => Next::Close,
+            Ok(()) => Next::KeepAlive,
+            Err(e) => {
+                let side = if matches!(e, RelayError::Write(_)) {
+                    "client"
+                } else {
+                    "origin"
+                };
+                tracing::debug!(peer = %self.peer, error = %e, side, "response relay failed");
+                Next::Abort
+            }
+        }
+    }
+
+    /// Whether the server is draining: responses then carry `Connection: close`.
+    fn draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
     }
 }

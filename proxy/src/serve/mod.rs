@@ -3,8 +3,8 @@
 //! [`Server::start`] takes already-bound listening sockets (bound here, inherited
 //! or received by fd passing) and starts one serving thread per core (`threads`):
 //! each runs a single-threaded tokio runtime, accepts on its own handle of every
-//! listening socket, and serves every connection it accepts on its own task with
-//! hyper's HTTP/1.1 server and the thread's own [`Forwarder`]. A server with
+//! listening socket, and serves every connection it accepts on its own task, forwarding
+//! its requests through the thread's own [`Forwarder`] (see `conn`). A server with
 //! `T` threads holds `T` handles per listening address.
 //!
 //! Drain policy (what makes a reload lose nothing):
@@ -26,9 +26,7 @@
 //! dropped their handles; connections are counted across all threads.
 
 mod accept;
-mod body;
 mod conn;
-mod io;
 mod threads;
 
 use std::net::SocketAddr;
@@ -112,7 +110,6 @@ pub(crate) enum Phase {
 /// of every serving thread.
 pub(crate) struct Shared {
     pub(crate) cfg: Arc<Config>,
-    pub(crate) http: hyper::server::conn::http1::Builder,
     /// Checked when each response is built: set means `Connection: close`.
     pub(crate) draining: AtomicBool,
     pub(crate) phase: watch::Sender<Phase>,
@@ -123,15 +120,6 @@ pub(crate) struct Shared {
     /// Set to make the accept loops stop.
     pub(crate) stop_accept: watch::Sender<bool>,
     pub(crate) idle_closed: AtomicU64,
-    /// Reference point of the per-connection timestamps.
-    pub(crate) epoch: Instant,
-}
-
-impl Shared {
-    /// Nanoseconds since [`Shared::epoch`].
-    pub(crate) fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -140,9 +128,6 @@ pub struct Server {
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
 }
-
-/// Largest request head accepted; larger heads get 431.
-const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 impl Server {
     /// Starts accepting on the given (already bound) listeners and serving with `cfg`,
@@ -184,23 +169,14 @@ impl Server {
             per_thread.push(dups);
         }
         per_thread.insert(0, listeners);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.keep_alive(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            // Head and idle timeouts are enforced per connection (see `conn`).
-            .header_read_timeout(None)
-            // hyper's default of 100 headers (on the stack) also answers 431 beyond it.
-            .max_header_size(MAX_HEADER_BYTES);
         let shared = Arc::new(Shared {
             cfg,
-            http,
             draining: AtomicBool::new(false),
             phase: watch::Sender::new(Phase::Serving),
             open: watch::Sender::new(0),
             accepting: watch::Sender::new(0),
             stop_accept: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
-            epoch: Instant::now(),
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
             if let Err(e) = threads::spawn(index, handles, &shared, id) {

@@ -5,6 +5,7 @@ mod drain;
 mod forward;
 mod handover;
 mod http;
+mod protocol;
 mod retry;
 
 use std::net::SocketAddr;

@@ -1,0 +1,118 @@
+//! Header classification shared by requests and responses: hop-by-hop names, the tokens
+//! of `Connection`, `Content-Length` and `Transfer-Encoding` values.
+
+/// Headers that apply to one connection only and are never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: [&[u8]; 9] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+/// Whether `name` is a hop-by-hop header.
+pub(super) fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| name.as_bytes().eq_ignore_ascii_case(h))
+}
+
+/// What the `Connection` headers of a message say.
+#[derive(Debug, Default)]
+pub(super) struct ConnectionTokens<'a> {
+    /// `close` was among the tokens.
+    pub(super) close: bool,
+    /// `keep-alive` was among the tokens.
+    pub(super) keep_alive: bool,
+    /// Other tokens: names of headers that must not be forwarded.
+    pub(super) named: Vec<&'a [u8]>,
+}
+
+impl<'a> ConnectionTokens<'a> {
+    /// Collects the tokens of every `Connection` header in `headers`.
+    pub(super) fn of(headers: &[httparse::Header<'a>]) -> ConnectionTokens<'a> {
+        let mut tokens = ConnectionTokens::default();
+        for h in headers {
+            if !h.name.eq_ignore_ascii_case("connection") {
+                continue;
+            }
+            for t in h.value.split(|b| *b == b',') {
+                let t = t.trim_ascii();
+                if t.eq_ignore_ascii_case(b"close") {
+                    tokens.close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    tokens.keep_alive = true;
+                } else if !t.is_empty() {
+                    tokens.named.push(t);
+                }
+            }
+        }
+        tokens
+    }
+
+    /// Whether `name` is named by a `Connection` header.
+    pub(super) fn names(&self, name: &str) -> bool {
+        self.named
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// Folds one `Content-Length` value into `seen`: `Err` when it is not a number or
+/// differs from a value seen before (RFC 9112 6.3: a message with conflicting lengths
+/// is invalid). A comma-separated list of equal values counts as that value.
+pub(super) fn content_length(value: &[u8], seen: &mut Option<u64>) -> Result<(), ()> {
+    for part in value.split(|b| *b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(());
+        }
+        let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        match *seen {
+            Some(prev) if prev != n => return Err(()),
+            _ => *seen = Some(n),
+        }
+    }
+    Ok(())
+}
+
+/// What the `Transfer-Encoding` headers of a message say, folded header by header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Codings {
+    /// The last coding is `chunked`: the body is chunked.
+    pub(super) chunked_last: bool,
+    /// A coding other than one final `chunked` is present (e.g. `gzip, chunked`).
+    pub(super) others: bool,
+}
+
+impl Codings {
+    /// Folds in the value of one `Transfer-Encoding` header.
+    pub(super) fn add(&mut self, value: &[u8]) {
+        for coding in value.split(|b| *b == b',') {
+            let coding = coding.trim_ascii();
+            if coding.is_empty() {
+                continue;
+            }
+            // A coding after `chunked` (or `chunked` twice) is an error of the message.
+            if self.chunked_last {
+                self.others = true;
+            }
+            self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+            if !self.chunked_last {
+                self.others = true;
+            }
+        }
+    }
+}
+
+/// Appends `name: value\r\n` to `out`.
+pub(super) fn push(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}

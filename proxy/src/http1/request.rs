@@ -1,0 +1,194 @@
+//! Parsing a client's request head and writing the head sent to the origin.
+
+use super::headers::{self, ConnectionTokens};
+use super::{Framing, MAX_HEADERS, MAX_REQUEST_HEAD};
+
+/// A parsed request head, rewritten for the origin.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// Length of the head in the client's buffer (the body, if any, follows).
+    pub head_len: usize,
+    /// The head for the origin: request line (origin-form target, HTTP/1.1) and headers,
+    /// each line ending in CRLF, without the empty line that ends the head. The caller
+    /// adds a `Host` header when [`RequestHead::has_host`] is false, then CRLF.
+    pub upstream: Vec<u8>,
+    /// The client sent a `Host` header.
+    pub has_host: bool,
+    /// The request body's framing: [`Framing::None`], [`Framing::Length`] or
+    /// [`Framing::Chunked`].
+    pub body: Framing,
+    /// The client keeps the connection open after this exchange (HTTP/1.1 without
+    /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`).
+    pub keep_alive: bool,
+    /// The request is HTTP/1.0.
+    pub http10: bool,
+    /// The client sent `Expect: 100-continue` (not forwarded: the proxy answers it).
+    pub expect_continue: bool,
+    /// The method is idempotent and there is no body: sending the request twice is harmless.
+    pub replayable: bool,
+    /// The method is HEAD: the response has no body.
+    pub is_head: bool,
+}
+
+/// Why a request head is refused; [`Reject::status`] is the status to answer with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// Malformed head, bad target, missing `Host` (HTTP/1.1), conflicting or invalid
+    /// framing headers.
+    #[error("malformed request")]
+    BadRequest,
+    /// The head is larger than [`MAX_REQUEST_HEAD`] or has more than [`MAX_HEADERS`] fields.
+    #[error("request head too large")]
+    TooLarge,
+    /// A method the proxy does not handle (CONNECT), or a transfer coding other than
+    /// `chunked` alone.
+    #[error("not implemented")]
+    NotImplemented,
+}
+
+impl Reject {
+    /// The HTTP status answered for this rejection.
+    pub fn status(self) -> u16 {
+        match self {
+            Reject::BadRequest => 400,
+            Reject::TooLarge => 431,
+            Reject::NotImplemented => 501,
+        }
+    }
+}
+
+/// Idempotent methods (RFC 9110 9.2.2).
+const IDEMPOTENT: [&str; 6] = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"];
+
+/// Parses the request head at the start of `buf`. `Ok(None)`: the head is not complete
+/// yet. `forwarded_for` is the client's address, appended to `X-Forwarded-For`.
+pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestHead>, Reject> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_REQUEST_HEAD => {
+            return Err(Reject::TooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(Reject::TooLarge),
+        Err(_) => return Err(Reject::BadRequest),
+    };
+    if head_len > MAX_REQUEST_HEAD {
+        return Err(Reject::TooLarge);
+    }
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(Reject::BadRequest);
+    };
+    if method == "CONNECT" {
+        return Err(Reject::NotImplemented);
+    }
+    let path = origin_form(method, target)?;
+    let http10 = version == 0;
+    let tokens = ConnectionTokens::of(req.headers);
+
+    let mut upstream = Vec::with_capacity(head_len + 64);
+    upstream.extend_from_slice(method.as_bytes());
+    upstream.push(b' ');
+    upstream.extend_from_slice(path.as_bytes());
+    upstream.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut length = None;
+    let mut codings: Option<headers::Codings> = None;
+    let mut has_host = false;
+    let mut expect_continue = false;
+    let mut forwarded: Option<Vec<u8>> = None;
+    for h in req.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            headers::content_length(h.value, &mut length).map_err(|()| Reject::BadRequest)?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            codings.get_or_insert_default().add(h.value);
+            continue;
+        } else if name.eq_ignore_ascii_case("host") {
+            if has_host {
+                return Err(Reject::BadRequest);
+            }
+            has_host = true;
+        } else if name.eq_ignore_ascii_case("expect")
+            && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
+        {
+            expect_continue = true;
+            continue;
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            let joined = forwarded.get_or_insert_with(Vec::new);
+            joined.extend_from_slice(h.value.trim_ascii());
+            joined.extend_from_slice(b", ");
+            continue;
+        }
+        if headers::is_hop_by_hop(name) || tokens.names(name) {
+            continue;
+        }
+        headers::push(&mut upstream, name.as_bytes(), h.value);
+    }
+    let mut joined = forwarded.unwrap_or_default();
+    joined.extend_from_slice(forwarded_for);
+    headers::push(&mut upstream, b"x-forwarded-for", &joined);
+
+    let body = match (codings, length) {
+        // Both framings at once is how requests are smuggled (RFC 9112 6.3).
+        (Some(_), Some(_)) => return Err(Reject::BadRequest),
+        (Some(c), None) if c.chunked_last && !http10 => {
+            if c.others {
+                // RFC 9112 6.1: a transfer coding the proxy does not relay.
+                return Err(Reject::NotImplemented);
+            }
+            upstream.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            Framing::Chunked
+        }
+        // RFC 9112 6.3: chunked not last, or a transfer coding in HTTP/1.0.
+        (Some(_), None) => return Err(Reject::BadRequest),
+        (None, Some(0) | None) => Framing::None,
+        (None, Some(n)) => Framing::Length(n),
+    };
+    // RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    if !http10 && !has_host {
+        return Err(Reject::BadRequest);
+    }
+    let keep_alive = if http10 {
+        tokens.keep_alive && !tokens.close
+    } else {
+        !tokens.close
+    };
+    Ok(Some(RequestHead {
+        head_len,
+        upstream,
+        has_host,
+        body,
+        keep_alive,
+        http10,
+        expect_continue: expect_continue && body != Framing::None,
+        replayable: body == Framing::None && IDEMPOTENT.contains(&method),
+        is_head: method == "HEAD",
+    }))
+}
+
+/// The origin-form target (`/path?query`) of a request target: origin-form as is,
+/// absolute-form reduced to its path and query, `*` for OPTIONS.
+fn origin_form<'a>(method: &str, target: &'a str) -> Result<&'a str, Reject> {
+    if target.starts_with('/') {
+        return Ok(target);
+    }
+    if target == "*" && method == "OPTIONS" {
+        return Ok(target);
+    }
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return Err(Reject::BadRequest);
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => Ok(&rest[i..]),
+        // `http://host?q` has an empty path: RFC 9112 3.2.1 makes it `/`; keep the query.
+        Some(_) => Err(Reject::BadRequest),
+        None if rest.is_empty() => Err(Reject::BadRequest),
+        None => Ok("/"),
+    }
+}

@@ -1,0 +1,152 @@
+//! Parsing an origin's response head and writing the head sent to the client.
+
+use super::headers::{self, ConnectionTokens};
+use super::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
+
+/// A parsed final response head, rewritten for the client.
+#[derive(Debug)]
+pub struct ResponseHead {
+    /// Length of the head in the origin's buffer (the body, if any, follows).
+    pub head_len: usize,
+    /// Status code.
+    pub status: u16,
+    /// How the origin delimits the body.
+    pub body: Framing,
+    /// The origin keeps the connection open after this response (once its body is read).
+    pub reusable: bool,
+    /// The client connection must close after this response: its body is delimited by
+    /// the close (an origin reading until close, or chunked to an HTTP/1.0 client).
+    pub close_delimited: bool,
+    /// A chunked body is decoded for an HTTP/1.0 client instead of relayed as is.
+    pub dechunk: bool,
+    /// The head for the client: status line and headers, each line ending in CRLF,
+    /// without `Connection` and without the empty line that ends the head.
+    pub downstream: Vec<u8>,
+}
+
+/// What [`parse_response`] found at the start of the buffer.
+#[derive(Debug)]
+pub enum Parsed {
+    /// The head is not complete yet.
+    Partial,
+    /// An interim (1xx) response of this many bytes, to be skipped.
+    Interim(usize),
+    /// The final response head.
+    Final(ResponseHead),
+}
+
+/// An origin response the proxy cannot relay (answered with 502).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadResponse {
+    /// Not an HTTP/1.x response head.
+    #[error("malformed response head")]
+    Malformed,
+    /// The head is larger than [`MAX_RESPONSE_HEAD`] or has too many fields.
+    #[error("response head too large")]
+    TooLarge,
+    /// Conflicting or invalid `Content-Length`.
+    #[error("invalid Content-Length")]
+    Length,
+    /// Transfer codings besides `chunked`, for an HTTP/1.0 client.
+    #[error("transfer coding an HTTP/1.0 client cannot receive")]
+    Coding,
+    /// `101 Switching Protocols`, though no upgrade was forwarded.
+    #[error("unexpected protocol switch")]
+    Switch,
+}
+
+/// Parses the response head at the start of `buf`, for a request that was a HEAD
+/// request when `head_request`, from a client speaking HTTP/1.0 when `client_http10`.
+pub fn parse_response(
+    buf: &[u8],
+    head_request: bool,
+    client_http10: bool,
+) -> Result<Parsed, BadResponse> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut fields);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
+            return Err(BadResponse::TooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Err(BadResponse::TooLarge),
+        Err(_) => return Err(BadResponse::Malformed),
+    };
+    let (Some(version), Some(status)) = (resp.version, resp.code) else {
+        return Err(BadResponse::Malformed);
+    };
+    match status {
+        101 => return Err(BadResponse::Switch),
+        100..=199 => return Ok(Parsed::Interim(head_len)),
+        _ => {}
+    }
+    let tokens = ConnectionTokens::of(resp.headers);
+    let mut length = None;
+    let mut codings: Option<headers::Codings> = None;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            headers::content_length(h.value, &mut length).map_err(|()| BadResponse::Length)?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            codings.get_or_insert_default().add(h.value);
+        }
+    }
+    let no_body = head_request || status == 204 || status == 304;
+    let body = match (codings, length) {
+        _ if no_body => Framing::None,
+        (Some(c), _) if c.chunked_last => Framing::Chunked,
+        (Some(_), _) => Framing::UntilClose,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::UntilClose,
+    };
+    let keep_alive = if version == 0 {
+        tokens.keep_alive && !tokens.close
+    } else {
+        !tokens.close
+    };
+    // A message with both framings may be an attack on the next hop: use it once only.
+    let reusable =
+        keep_alive && body != Framing::UntilClose && !(codings.is_some() && length.is_some());
+    let dechunk = body == Framing::Chunked && client_http10;
+    // Other codings (`gzip, chunked`) are relayed with their header, as received; an
+    // HTTP/1.0 client could not be told about them.
+    let relay_codings = codings.is_some_and(|c| c.others);
+    if relay_codings && dechunk {
+        return Err(BadResponse::Coding);
+    }
+    let close_delimited = body == Framing::UntilClose || dechunk;
+
+    let mut downstream = Vec::with_capacity(head_len + 64);
+    downstream.extend_from_slice(format!("HTTP/1.1 {status} ").as_bytes());
+    downstream.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    downstream.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("transfer-encoding") && relay_codings {
+            headers::push(&mut downstream, name.as_bytes(), h.value);
+            continue;
+        }
+        if headers::is_hop_by_hop(name) || tokens.names(name) {
+            continue;
+        }
+        // The length is relayed only when the body is relayed with that length (or none).
+        if name.eq_ignore_ascii_case("content-length")
+            && !matches!(body, Framing::Length(_) | Framing::None)
+        {
+            continue;
+        }
+        headers::push(&mut downstream, name.as_bytes(), h.value);
+    }
+    if body == Framing::Chunked && !dechunk && !relay_codings {
+        downstream.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    Ok(Parsed::Final(ResponseHead {
+        head_len,
+        status,
+        body,
+        reusable,
+        close_delimited,
+        dechunk,
+        downstream,
+    }))
+}
