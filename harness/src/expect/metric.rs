@@ -20,8 +20,11 @@ pub enum Metric {
     Class(FailureClass),
     /// An ab counter (`ab_connect`, `ab_receive`, ...).
     Ab(AbField),
-    /// `rps`: successful requests per second over the whole load.
+    /// `rps`: requests per second over the whole load, as ab and report.md count them:
+    /// complete (ok + failed) requests / time taken.
     Rps,
+    /// `ok_rps`: successful requests per second over the whole load.
+    OkRps,
     /// A latency statistic of the successful requests, in ms (`p99_ms`, ...).
     Latency(LatencyStat),
     /// `per_reload.failed`: the most failures attributed to one restart, reload or kill.
@@ -90,13 +93,14 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 9] = [
+const SIMPLE: [(Metric, &str); 10] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
     (Metric::NotStarted, "not_started"),
     (Metric::FailedOnReused, "failed_on_reused"),
     (Metric::Rps, "rps"),
+    (Metric::OkRps, "ok_rps"),
     (Metric::ReloadFailed, "reload_failed"),
     (Metric::ReloadTimeMs, "reload_time_ms"),
     (Metric::P99ReloadRatio, "p99_reload_ratio"),
@@ -189,9 +193,8 @@ impl Metric {
                 AbField::WriteErrors => load.ab.write_errors,
                 AbField::Non2xx => load.ab.non_2xx,
             }),
-            Metric::Rps => {
-                (load.elapsed_ns > 0).then(|| load.ok as f64 / (load.elapsed_ns as f64 / 1e9))
-            }
+            Metric::Rps => per_second(load, load.ok + load.failed),
+            Metric::OkRps => per_second(load, load.ok),
             Metric::Latency(s) => latency_ms(case, s),
             Metric::PerReloadFailed => reloads(case)
                 .map(|a| a.failed_total() as f64)
@@ -223,6 +226,11 @@ impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.key())
     }
+}
+
+/// `count` requests per second of the load's time taken; `None` for a zero time.
+fn per_second(load: &reloadbench_model::load::LoadReport, count: u64) -> Option<f64> {
+    (load.elapsed_ns > 0).then(|| count as f64 / (load.elapsed_ns as f64 / 1e9))
 }
 
 fn lookup_name<T: PartialEq + Copy>(table: &[(T, &'static str)], v: T) -> &'static str {

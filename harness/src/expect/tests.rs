@@ -162,7 +162,8 @@ fn counters_and_classes_are_measured() {
     assert_eq!(actual("ab_exceptions"), Some(0.0));
     assert_eq!(actual("ab_write_errors"), Some(0.0));
     assert_eq!(actual("ab_non_2xx"), Some(0.0));
-    assert_eq!(actual("rps"), Some(4_995.0));
+    assert_eq!(actual("rps"), Some(5_000.0));
+    assert_eq!(actual("ok_rps"), Some(4_995.0));
 }
 
 #[test]

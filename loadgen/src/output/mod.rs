@@ -39,9 +39,10 @@ fn time_row(out: &mut String, name: &str, r: &TimeRow) {
 
 /// The ab block (same labels as ab) and loadgen's block, as printed by the binary.
 ///
-/// Unlike ab, "Complete requests" counts successful requests only and
-/// "Failed requests" counts every failure once (its breakdown plus write
-/// errors plus non-2xx responses add up to it).
+/// As ab, "Complete requests" counts the requests that finished, ok or failed, and
+/// "Requests per second" and "Time per request" are computed from them. Unlike ab,
+/// "Failed requests" counts every failure once (its breakdown plus write errors
+/// plus non-2xx responses add up to it).
 pub fn text(r: &LoadReport) -> String {
     let mut o = String::new();
     let (host, port, path) = url_parts(&r.config.url);
@@ -63,7 +64,8 @@ pub fn text(r: &LoadReport) -> String {
     let _ = writeln!(o);
     let _ = writeln!(o, "Concurrency Level:      {}", r.config.concurrency);
     let _ = writeln!(o, "Time taken for tests:   {secs:.3} seconds");
-    let _ = writeln!(o, "Complete requests:      {}", r.ok);
+    let complete = r.ok + r.failed;
+    let _ = writeln!(o, "Complete requests:      {complete}");
     let _ = writeln!(o, "Failed requests:        {}", r.failed);
     let _ = writeln!(
         o,
@@ -74,10 +76,10 @@ pub fn text(r: &LoadReport) -> String {
     let _ = writeln!(o, "Non-2xx responses:      {}", r.ab.non_2xx);
     let _ = writeln!(o, "Total transferred:      {} bytes", r.total_bytes);
     let _ = writeln!(o, "HTML transferred:       {} bytes", r.body_bytes);
-    let rps = per_sec(r.ok as f64);
+    let rps = per_sec(complete as f64);
     let _ = writeln!(o, "Requests per second:    {rps:.2} [#/sec] (mean)");
-    let (tpr, tpr_all) = if r.ok > 0 {
-        let all = secs * 1000.0 / r.ok as f64;
+    let (tpr, tpr_all) = if complete > 0 {
+        let all = secs * 1000.0 / complete as f64;
         (all * r.config.concurrency as f64, all)
     } else {
         (0.0, 0.0)
@@ -121,6 +123,12 @@ fn loadgen_block(o: &mut String, r: &LoadReport) {
         o,
         "Planned: {} = {} ok + {} failed + {} not started",
         r.planned, r.ok, r.failed, r.not_started
+    );
+    let secs = r.elapsed_ns as f64 / 1e9;
+    let ok_rps = if secs > 0.0 { r.ok as f64 / secs } else { 0.0 };
+    let _ = writeln!(
+        o,
+        "Successful per second:  {ok_rps:.2} [#/sec] (ok / time taken)"
     );
     if r.classes.is_empty() {
         let _ = writeln!(o, "Failures by class:      none");

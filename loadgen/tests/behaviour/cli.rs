@@ -83,6 +83,7 @@ async fn heavy_normal_run_prints_ab_block_and_identity() {
         "Percentage of the requests served within a certain time (ms)",
         "100%",
         "Planned: 200 = 200 ok + 0 failed + 0 not started",
+        "Successful per second:",
     ] {
         assert!(
             out.stdout.contains(line),
