@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+mod deadline;
 pub mod error;
 pub mod fdpass;
 pub mod forward;

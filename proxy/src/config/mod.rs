@@ -11,7 +11,8 @@
 //! connect = "1s"         # connecting to an origin; failure -> 502
 //! header_read = "10s"    # a client must send its request head within this
 //! idle = "60s"           # an idle keep-alive client connection is closed after this
-//! request = "30s"        # origin response head deadline; exceeded -> 504
+//! request = "30s"        # origin response head deadline once the request is sent; exceeded -> 504
+//! body = "60s"           # longest pause in a body relayed either way; exceeded -> connections closed
 //!
 //! [drain]
 //! deadline = "10s"       # hard deadline of a draining process
@@ -70,9 +71,15 @@ pub struct Timeouts {
     /// `idle` (default 60s): a keep-alive client connection with no request in
     /// progress is closed after this long.
     pub idle: Duration,
-    /// `request` (default 30s): deadline for the origin's response head; when
-    /// exceeded the client gets 504 Gateway Timeout.
+    /// `request` (default 30s): deadline for the origin's response head, counted from
+    /// when the whole request (head and body) has been sent; when exceeded the client
+    /// gets 504 Gateway Timeout.
     pub request: Duration,
+    /// `body` (default 60s): longest pause in a body being relayed, either way: no byte
+    /// from the sending side, or none taken by the receiving side. When exceeded the
+    /// exchange ends: a client stalled in its request body before any response gets 408,
+    /// otherwise the connections are closed (the client sees a truncated response).
+    pub body: Duration,
 }
 
 impl Default for Timeouts {
@@ -82,6 +89,7 @@ impl Default for Timeouts {
             header_read: Duration::from_secs(10),
             idle: Duration::from_secs(60),
             request: Duration::from_secs(30),
+            body: Duration::from_secs(60),
         }
     }
 }
@@ -196,6 +204,7 @@ impl Validator<'_> {
             header_read: self.duration("timeouts.header_read", &t.header_read, d.header_read)?,
             idle: self.duration("timeouts.idle", &t.idle, d.idle)?,
             request: self.duration("timeouts.request", &t.request, d.request)?,
+            body: self.duration("timeouts.body", &t.body, d.body)?,
         };
         let d = DrainConfig::default();
         let drain = DrainConfig {

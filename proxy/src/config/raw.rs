@@ -29,6 +29,7 @@ pub(crate) struct RawTimeouts {
     pub(crate) header_read: Option<Spanned<String>>,
     pub(crate) idle: Option<Spanned<String>>,
     pub(crate) request: Option<Spanned<String>>,
+    pub(crate) body: Option<Spanned<String>>,
 }
 
 /// `[drain]`.

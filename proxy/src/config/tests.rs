@@ -21,6 +21,7 @@ connect = "2s"
 header_read = "3s"
 idle = "4s"
 request = "5s"
+body = "9s"
 [drain]
 deadline = "6s"
 idle_close = "700ms"
@@ -41,6 +42,7 @@ fn full_example_parses() {
     assert_eq!(c.timeouts.header_read, Duration::from_secs(3));
     assert_eq!(c.timeouts.idle, Duration::from_secs(4));
     assert_eq!(c.timeouts.request, Duration::from_secs(5));
+    assert_eq!(c.timeouts.body, Duration::from_secs(9));
     assert_eq!(c.drain.deadline, Duration::from_secs(6));
     assert_eq!(c.drain.idle_close, Duration::from_millis(700));
     assert_eq!(c.reload.ready_timeout, Duration::from_secs(8));

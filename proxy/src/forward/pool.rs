@@ -59,6 +59,14 @@ impl Pool {
         }
     }
 
+    /// Releases connections idle longer than the idle timeout, and those on which the
+    /// origin closed, sent data or reported an error while they were idle.
+    pub(super) fn sweep(&self) {
+        let now = Instant::now();
+        self.lock()
+            .retain(|i| now.duration_since(i.since) < self.idle_timeout && still_open(&i.stream));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         // The vector is consistent whenever the lock is released: a poisoned lock is usable.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())

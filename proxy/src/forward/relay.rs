@@ -2,11 +2,13 @@
 //!
 //! Bytes are read into the source's buffer and written out after every read, so a body
 //! that arrives slowly reaches the other side as it comes. The head of the message is
-//! written together with the first body bytes (one vectored write).
+//! written together with the first body bytes (one vectored write). A read or write that
+//! makes no progress for the stall limit fails with [`io::ErrorKind::TimedOut`].
 
 use std::io::{self, IoSlice};
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::http1::{ChunkError, ChunkedScanner, Framing};
@@ -14,16 +16,17 @@ use crate::http1::{ChunkError, ChunkedScanner, Framing};
 /// Read buffer size of a relayed body: reads ask for up to this much.
 pub(crate) const BUF_BYTES: usize = 64 * 1024;
 
-/// A socket and the bytes read from it that are not consumed yet.
+/// A socket (or one half of it) and the bytes read from it that are not consumed yet.
 #[derive(Debug)]
-pub(crate) struct Buffered {
-    pub(crate) stream: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
+pub(crate) struct Buffered<S = TcpStream> {
+    pub(crate) stream: S,
+    /// Bytes read; those before `start` are consumed.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) start: usize,
 }
 
-impl Buffered {
-    pub(crate) fn new(stream: TcpStream, buf: Vec<u8>) -> Buffered {
+impl<S> Buffered<S> {
+    pub(crate) fn new(stream: S, buf: Vec<u8>) -> Buffered<S> {
         Buffered {
             stream,
             buf,
@@ -45,6 +48,23 @@ impl Buffered {
         }
     }
 
+    /// Replaces a buffer grown beyond `max` bytes (by a request body) with one of `max`,
+    /// when nothing is pending, so that idle connections hold little memory.
+    pub(crate) fn shrink(&mut self, max: usize) {
+        if self.pending().is_empty() && self.buf.capacity() > max {
+            self.buf = Vec::with_capacity(max);
+            self.start = 0;
+        }
+    }
+
+    /// Gives the buffer back (empty) and the socket.
+    pub(crate) fn into_parts(mut self) -> (S, Vec<u8>) {
+        self.buf.clear();
+        (self.stream, self.buf)
+    }
+}
+
+impl<S: AsyncRead + Unpin> Buffered<S> {
     /// Reads once, appending to the pending bytes; `Ok(0)` at the end of the stream.
     /// Room for at least `want` more bytes is made first.
     pub(crate) async fn read_more(&mut self, want: usize) -> io::Result<usize> {
@@ -57,30 +77,15 @@ impl Buffered {
         }
         self.stream.read_buf(&mut self.buf).await
     }
-
-    /// Replaces a buffer grown beyond `max` bytes (by a request body) with one of `max`,
-    /// when nothing is pending, so that idle connections hold little memory.
-    pub(crate) fn shrink(&mut self, max: usize) {
-        if self.pending().is_empty() && self.buf.capacity() > max {
-            self.buf = Vec::with_capacity(max);
-            self.start = 0;
-        }
-    }
-
-    /// Gives the buffer back (empty) and the socket.
-    pub(crate) fn into_parts(mut self) -> (TcpStream, Vec<u8>) {
-        self.buf.clear();
-        (self.stream, self.buf)
-    }
 }
 
 /// Why a relay stopped before the end of the body.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RelayError {
-    /// Reading the source failed, or it ended before the body did.
+    /// Reading the source failed, stalled, or it ended before the body did.
     #[error("reading the body: {0}")]
     Read(#[source] io::Error),
-    /// Writing to the destination failed.
+    /// Writing to the destination failed or stalled.
     #[error("writing the body: {0}")]
     Write(#[source] io::Error),
     /// The chunked coding is broken.
@@ -90,23 +95,29 @@ pub(crate) enum RelayError {
 
 /// Writes `head` and relays the body framed by `framing` from `src` to `dst`; with
 /// `dechunk`, a chunked body is written without its coding. Consumes exactly the body
-/// from `src`'s pending bytes; what follows it stays pending.
-pub(crate) async fn relay(
-    src: &mut Buffered,
-    dst: &mut TcpStream,
+/// from `src`'s pending bytes; what follows it stays pending. `stall` bounds every read
+/// and write.
+pub(crate) async fn relay<R, W>(
+    src: &mut Buffered<R>,
+    dst: &mut W,
     head: &[u8],
     framing: Framing,
     dechunk: bool,
-) -> Result<(), RelayError> {
+    stall: Duration,
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut head = head;
     match framing {
-        Framing::None => write_all(dst, &mut [IoSlice::new(head)]).await,
+        Framing::None => write_all(dst, &mut [IoSlice::new(head)], stall).await,
         Framing::Length(mut left) => loop {
-            let take =
-                usize::try_from(left).map_or(src.pending().len(), |l| l.min(src.pending().len()));
+            let pending = src.pending().len();
+            let take = usize::try_from(left).map_or(pending, |l| l.min(pending));
             if take > 0 || !head.is_empty() {
                 let body = src.pending().get(..take).unwrap_or_default();
-                write_all(dst, &mut [IoSlice::new(head), IoSlice::new(body)]).await?;
+                write_all(dst, &mut [IoSlice::new(head), IoSlice::new(body)], stall).await?;
                 src.consume(take);
                 left -= take as u64;
                 head = &[];
@@ -114,7 +125,7 @@ pub(crate) async fn relay(
             if left == 0 {
                 return Ok(());
             }
-            fill(src).await?;
+            fill(src, stall).await?;
         },
         Framing::Chunked => {
             let mut scanner = ChunkedScanner::default();
@@ -134,45 +145,58 @@ pub(crate) async fn relay(
                 } else {
                     slices.push(IoSlice::new(pending.get(..used).unwrap_or_default()));
                 }
-                write_all(dst, &mut slices).await?;
+                write_all(dst, &mut slices, stall).await?;
                 src.consume(used);
                 head = &[];
                 if scanner.is_done() {
                     return Ok(());
                 }
-                fill(src).await?;
+                fill(src, stall).await?;
             }
         }
         Framing::UntilClose => loop {
             let n = src.pending().len();
-            write_all(dst, &mut [IoSlice::new(head), IoSlice::new(src.pending())]).await?;
+            let mut out = [IoSlice::new(head), IoSlice::new(src.pending())];
+            write_all(dst, &mut out, stall).await?;
             src.consume(n);
             head = &[];
-            if src.read_more(BUF_BYTES).await.map_err(RelayError::Read)? == 0 {
-                return Ok(());
+            let read = tokio::time::timeout(stall, src.read_more(BUF_BYTES)).await;
+            match read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(RelayError::Read(e)),
             }
         },
     }
 }
 
 /// Reads more of a body; the end of the stream is an error.
-async fn fill(src: &mut Buffered) -> Result<(), RelayError> {
-    match src.read_more(BUF_BYTES).await {
+async fn fill<R: AsyncRead + Unpin>(
+    src: &mut Buffered<R>,
+    stall: Duration,
+) -> Result<(), RelayError> {
+    let read = tokio::time::timeout(stall, src.read_more(BUF_BYTES)).await;
+    match read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
         Ok(0) => Err(RelayError::Read(io::ErrorKind::UnexpectedEof.into())),
         Ok(_) => Ok(()),
         Err(e) => Err(RelayError::Read(e)),
     }
 }
 
-/// Writes all of `bufs` (vectored writes; empty slices are skipped).
-pub(crate) async fn write_all(
-    dst: &mut TcpStream,
+/// Writes all of `bufs` (vectored writes; empty slices are skipped); each write may
+/// wait at most `stall`.
+pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
+    dst: &mut W,
     bufs: &mut [IoSlice<'_>],
+    stall: Duration,
 ) -> Result<(), RelayError> {
     let mut bufs = bufs;
     IoSlice::advance_slices(&mut bufs, 0);
-    while bufs.iter().any(|b| !b.is_empty()) {
-        let n = dst.write_vectored(bufs).await.map_err(RelayError::Write)?;
+    while !bufs.is_empty() {
+        let written = tokio::time::timeout(stall, dst.write_vectored(bufs)).await;
+        let n = written
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+            .map_err(RelayError::Write)?;
         if n == 0 {
             return Err(RelayError::Write(io::ErrorKind::WriteZero.into()));
         }

@@ -13,6 +13,8 @@ pub struct ChunkError(&'static str);
 enum State {
     /// Hex digits of a chunk size (`digits` so far).
     Size { digits: u8 },
+    /// Whitespace after a chunk size, before `;` (RFC 9112 7.1.1: BWS).
+    SizeSpace,
     /// A chunk extension, up to CR.
     Extension,
     /// LF ending a chunk-size line.
@@ -91,10 +93,16 @@ impl ChunkedScanner {
                     Some(_) => return Err(ChunkError("chunk size too large")),
                     None if digits == 0 => return Err(ChunkError("chunk size expected")),
                     None => match b {
-                        b';' | b' ' | b'\t' => State::Extension,
+                        b';' => State::Extension,
+                        b' ' | b'\t' => State::SizeSpace,
                         b'\r' => State::SizeLf,
                         _ => return Err(ChunkError("bad chunk size")),
                     },
+                },
+                State::SizeSpace => match b {
+                    b' ' | b'\t' => State::SizeSpace,
+                    b';' => State::Extension,
+                    _ => return Err(ChunkError("chunk extension expected after whitespace")),
                 },
                 State::Extension => match b {
                     b'\r' => State::SizeLf,

@@ -109,6 +109,62 @@ impl Codings {
     }
 }
 
+/// Whether a `Host` value (or the authority of a target) is `host[:port]` as RFC 3986
+/// spells it: a name or IPv4 address of unreserved, sub-delim and `%` characters, or
+/// an IPv6 address in brackets, and an optional numeric port. Empty is valid (a request
+/// for a target without authority).
+pub(super) fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.strip_prefix(b"[") {
+        Some(v6) => match v6.iter().position(|b| *b == b']') {
+            Some(end) => {
+                let (addr, rest) = v6.split_at(end);
+                if !addr
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+                {
+                    return false;
+                }
+                (&b""[..], rest.get(1..).unwrap_or_default())
+            }
+            None => return false,
+        },
+        None => match value.iter().position(|b| *b == b':') {
+            Some(colon) => {
+                let (h, p) = value.split_at(colon);
+                (h, p)
+            }
+            None => (value, &b""[..]),
+        },
+    };
+    let host_ok = host.iter().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+    });
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host_ok && port_ok
+}
+
 /// Appends `name: value\r\n` to `out`.
 pub(super) fn push(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);

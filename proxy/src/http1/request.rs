@@ -83,32 +83,53 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
     if method == "CONNECT" {
         return Err(Reject::NotImplemented);
     }
-    let path = origin_form(method, target)?;
+    let target = Target::parse(method, target)?;
     let http10 = version == 0;
     let tokens = ConnectionTokens::of(req.headers);
 
     let mut upstream = Vec::with_capacity(head_len + 64);
     upstream.extend_from_slice(method.as_bytes());
     upstream.push(b' ');
-    upstream.extend_from_slice(path.as_bytes());
+    upstream.extend_from_slice(target.path.as_bytes());
+    if let Some(query) = target.query_after_root {
+        upstream.push(b'/');
+        upstream.extend_from_slice(query.as_bytes());
+    }
     upstream.extend_from_slice(b" HTTP/1.1\r\n");
     let mut length = None;
     let mut codings: Option<headers::Codings> = None;
     let mut has_host = false;
     let mut expect_continue = false;
     let mut forwarded: Option<Vec<u8>> = None;
+    if let Some(authority) = target.authority {
+        // RFC 9112 3.2.2: the authority of an absolute-form target replaces `Host`.
+        headers::push(&mut upstream, b"host", authority.as_bytes());
+        has_host = true;
+    }
+    // Framing and `Host` are decided here: a `Connection` header naming them does not
+    // remove them (that would let a body be read as a second request).
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
             headers::content_length(h.value, &mut length).map_err(|()| Reject::BadRequest)?;
+            headers::push(&mut upstream, name.as_bytes(), h.value);
+            continue;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             codings.get_or_insert_default().add(h.value);
             continue;
         } else if name.eq_ignore_ascii_case("host") {
+            if !headers::valid_host(h.value) {
+                return Err(Reject::BadRequest);
+            }
+            if target.authority.is_some() {
+                continue;
+            }
             if has_host {
                 return Err(Reject::BadRequest);
             }
             has_host = true;
+            headers::push(&mut upstream, name.as_bytes(), h.value);
+            continue;
         } else if name.eq_ignore_ascii_case("expect")
             && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
         {
@@ -161,34 +182,61 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         body,
         keep_alive,
         http10,
-        expect_continue: expect_continue && body != Framing::None,
+        // RFC 9110 10.1.1: HTTP/1.0 clients are never sent `100 Continue`.
+        expect_continue: expect_continue && !http10 && body != Framing::None,
         replayable: body == Framing::None && IDEMPOTENT.contains(&method),
         is_head: method == "HEAD",
     }))
 }
 
-/// The origin-form target (`/path?query`) of a request target: origin-form as is,
-/// absolute-form reduced to its path and query, `*` for OPTIONS.
-fn origin_form<'a>(method: &str, target: &'a str) -> Result<&'a str, Reject> {
-    if target.starts_with('/') {
-        return Ok(target);
-    }
-    if target == "*" && method == "OPTIONS" {
-        return Ok(target);
-    }
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
-        &target[7..]
-    } else if lower.starts_with("https://") {
-        &target[8..]
-    } else {
-        return Err(Reject::BadRequest);
-    };
-    match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => Ok(&rest[i..]),
-        // `http://host?q` has an empty path: RFC 9112 3.2.1 makes it `/`; keep the query.
-        Some(_) => Err(Reject::BadRequest),
-        None if rest.is_empty() => Err(Reject::BadRequest),
-        None => Ok("/"),
+/// A request target, reduced to what is sent to the origin.
+#[derive(Debug)]
+struct Target<'a> {
+    /// Origin-form path and query (`/p?q`), or `*`.
+    path: &'a str,
+    /// For `http://host?q`: the query, sent after a `/` as `/?q`.
+    query_after_root: Option<&'a str>,
+    /// The authority of an absolute-form target.
+    authority: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// Origin-form as is, `*` for OPTIONS, absolute-form (`http://host/p?q`) split
+    /// into its authority and `/p?q` (RFC 9112 3.2).
+    fn parse(method: &str, target: &'a str) -> Result<Target<'a>, Reject> {
+        let plain = |path| Target {
+            path,
+            query_after_root: None,
+            authority: None,
+        };
+        if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
+            return Ok(plain(target));
+        }
+        let scheme_len = ["http://", "https://"]
+            .iter()
+            .find(|p| {
+                target
+                    .get(..p.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(p))
+            })
+            .map(|p| p.len())
+            .ok_or(Reject::BadRequest)?;
+        let rest = target.get(scheme_len..).unwrap_or_default();
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if authority.is_empty() || !headers::valid_host(authority.as_bytes()) {
+            return Err(Reject::BadRequest);
+        }
+        let mut t = plain("/");
+        t.authority = Some(authority);
+        match tail.as_bytes().first() {
+            Some(b'/') => t.path = tail,
+            Some(b'?') => {
+                t.path = "";
+                t.query_after_root = Some(tail);
+            }
+            _ => {}
+        }
+        Ok(t)
     }
 }

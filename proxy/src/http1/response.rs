@@ -47,7 +47,7 @@ pub enum BadResponse {
     /// Conflicting or invalid `Content-Length`.
     #[error("invalid Content-Length")]
     Length,
-    /// Transfer codings besides `chunked`, for an HTTP/1.0 client.
+    /// Transfer codings besides `chunked`, for an HTTP/1.0 client (RFC 9112 6.1).
     #[error("transfer coding an HTTP/1.0 client cannot receive")]
     Coding,
     /// `101 Switching Protocols`, though no upgrade was forwarded.
@@ -111,7 +111,7 @@ pub fn parse_response(
     // Other codings (`gzip, chunked`) are relayed with their header, as received; an
     // HTTP/1.0 client could not be told about them.
     let relay_codings = codings.is_some_and(|c| c.others);
-    if relay_codings && dechunk {
+    if relay_codings && client_http10 {
         return Err(BadResponse::Coding);
     }
     let close_delimited = body == Framing::UntilClose || dechunk;
@@ -122,17 +122,21 @@ pub fn parse_response(
     downstream.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("transfer-encoding") && relay_codings {
-            headers::push(&mut downstream, name.as_bytes(), h.value);
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            if relay_codings {
+                headers::push(&mut downstream, name.as_bytes(), h.value);
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            // Relayed only when the body is relayed with that length (or has none); a
+            // `Connection` header naming it does not remove it.
+            if matches!(body, Framing::Length(_) | Framing::None) {
+                headers::push(&mut downstream, name.as_bytes(), h.value);
+            }
             continue;
         }
         if headers::is_hop_by_hop(name) || tokens.names(name) {
-            continue;
-        }
-        // The length is relayed only when the body is relayed with that length (or none).
-        if name.eq_ignore_ascii_case("content-length")
-            && !matches!(body, Framing::Length(_) | Framing::None)
-        {
             continue;
         }
         headers::push(&mut downstream, name.as_bytes(), h.value);

@@ -275,7 +275,7 @@ fn scan_parts(parts: &[&[u8]]) -> Result<(usize, Vec<u8>, bool), ChunkError> {
 
 #[test]
 fn chunked_scanner_finds_data_and_end_across_reads() {
-    let body = b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+    let body = b"5 ;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nNEXT";
     let (used, data, done) = scan_parts(&[body]).unwrap();
     assert_eq!((used, done), (body.len() - 4, true));
     assert_eq!(data, b"hello0123456789");
@@ -297,6 +297,8 @@ fn chunked_scanner_refuses_broken_codings() {
         b"11111111111111111\r\n",
         b"0\r\nTrailer: x\n\r\n",
         b"0\r\n\rX",
+        b"5 junk\r\nhello\r\n",
+        b"5 \r\nhello\r\n",
     ] {
         assert!(
             scan_parts(&[bad]).is_err(),

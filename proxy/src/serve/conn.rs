@@ -12,8 +12,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{Phase, Shared};
-use crate::forward::relay::{self, Buffered, RelayError};
-use crate::forward::{Forwarder, client_ip_value};
+use crate::deadline::after;
+use crate::forward::relay::{self, Buffered};
+use crate::forward::{Forwarder, Outcome, ResponseOpts, client_ip_value};
 use crate::http1::{self, Framing, RequestHead};
 
 /// Room made in the client buffer before each read of a request head.
@@ -54,6 +55,7 @@ pub(super) async fn serve_connection(
         forwarded_for: client_ip_value(peer.ip()),
         phase: shared.phase.subscribe(),
         idle_since: Instant::now(),
+        served: 0,
         shared,
         forwarder,
         peer,
@@ -85,6 +87,8 @@ struct Conn {
     phase: watch::Receiver<Phase>,
     /// When the last response was done (or the connection accepted).
     idle_since: Instant,
+    /// Requests served on this connection so far.
+    served: u64,
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
     peer: SocketAddr,
@@ -96,6 +100,7 @@ impl Conn {
             let Some(req) = self.next_request().await else {
                 return;
             };
+            self.served += 1;
             match self.handle(req).await {
                 Next::KeepAlive => {
                     self.idle_since = Instant::now();
@@ -127,14 +132,7 @@ impl Conn {
                     Ok(None) => {}
                     Err(reject) => {
                         tracing::debug!(peer = %self.peer, %reject, "request refused");
-                        let resp = http1::error_response(
-                            reject.status(),
-                            self.forwarder.served_by(),
-                            true,
-                        );
-                        let _ =
-                            relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)])
-                                .await;
+                        self.answer(reject.status(), true).await;
                         let _ = self.client.stream.shutdown().await;
                         return None;
                     }
@@ -142,7 +140,7 @@ impl Conn {
             }
             let read = match head_started {
                 Some(at) => {
-                    let deadline = at + self.shared.cfg.timeouts.header_read;
+                    let deadline = after(at, self.shared.cfg.timeouts.header_read);
                     tokio::time::timeout_at(deadline.into(), self.client.read_more(HEAD_READ))
                         .await
                         .unwrap_or(Ok(0))
@@ -156,16 +154,23 @@ impl Conn {
     }
 
     /// Waits for the first bytes of a request on an idle connection; `Ok(0)` when the
-    /// idle timer (or, while draining, the idle-close timer) closes it first.
+    /// idle timer (or, while draining, the idle-close timer) closes it first. A new
+    /// connection must send its first request within `timeouts.header_read`.
     async fn read_while_idle(&mut self) -> std::io::Result<usize> {
+        let cfg = &self.shared.cfg;
+        let wait = if self.served == 0 {
+            cfg.timeouts.header_read.min(cfg.timeouts.idle)
+        } else {
+            cfg.timeouts.idle
+        };
         loop {
             let phase = *self.phase.borrow_and_update();
             let (deadline, draining) = match phase {
-                Phase::Serving => (self.idle_since + self.shared.cfg.timeouts.idle, false),
-                Phase::Draining(since) => (
-                    self.idle_since.max(since) + self.shared.cfg.drain.idle_close,
-                    true,
-                ),
+                Phase::Serving => (after(self.idle_since, wait), false),
+                Phase::Draining(since) => {
+                    let drain_at = after(self.idle_since.max(since), cfg.drain.idle_close);
+                    (drain_at.min(after(self.idle_since, wait)), true)
+                }
                 Phase::Force => return Ok(0),
             };
             tokio::select! {
@@ -185,69 +190,46 @@ impl Conn {
     /// Forwards one request and relays its response.
     async fn handle(&mut self, req: RequestHead) -> Next {
         let keep_alive = req.keep_alive;
-        let http10 = req.http10;
         let has_body = req.body != Framing::None;
         if req.expect_continue {
             let go_on = b"HTTP/1.1 100 Continue\r\n\r\n";
-            if relay::write_all(&mut self.client.stream, &mut [IoSlice::new(go_on)])
+            let mut out = [IoSlice::new(go_on)];
+            let stall = self.shared.cfg.timeouts.body;
+            if relay::write_all(&mut self.client.stream, &mut out, stall)
                 .await
                 .is_err()
             {
                 return Next::Abort;
             }
         }
-        let answer = match self.forwarder.exchange(req, &mut self.client).await {
-            Ok(answer) => answer,
-            Err(failure) => {
+        let opts = ResponseOpts {
+            keep_alive,
+            draining: &self.shared.draining,
+        };
+        match self.forwarder.forward(req, &mut self.client, opts).await {
+            Outcome::Done { close: false } => Next::KeepAlive,
+            Outcome::Done { close: true } => Next::Close,
+            Outcome::Aborted => Next::Abort,
+            Outcome::Failed(failure) => {
                 tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");
-                if matches!(failure, crate::forward::Failure::Client(_)) {
-                    return Next::Abort;
-                }
                 // A request body may be left unread: the connection cannot go on.
                 let close = !keep_alive || has_body || self.draining();
-                let resp =
-                    http1::error_response(failure.status(), self.forwarder.served_by(), close);
-                return match relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)])
-                    .await
-                {
-                    Ok(()) if !close => Next::KeepAlive,
-                    Ok(()) => Next::Close,
-                    Err(_) => Next::Abort,
-                };
-            }
-        };
-        let mut answer = answer;
-        let close = !keep_alive || answer.head.close_delimited || self.draining();
-        let mut head = std::mem::take(&mut answer.head.downstream);
-        head.extend_from_slice(self.forwarder.served_by());
-        if close {
-            head.extend_from_slice(b"connection: close\r\n");
-        } else if http10 {
-            head.extend_from_slice(b"connection: keep-alive\r\n");
-        }
-        head.extend_from_slice(b"\r\n");
-        let relayed = relay::relay(
-            &mut answer.origin,
-            &mut self.client.stream,
-            &head,
-            answer.head.body,
-            answer.head.dechunk,
-        )
-        .await;
-        self.forwarder.finish(answer, relayed.is_ok());
-        match relayed {
-            Ok(()) if close => Next::Close,
-            Ok(()) => Next::KeepAlive,
-            Err(e) => {
-                let side = if matches!(e, RelayError::Write(_)) {
-                    "client"
+                if self.answer(failure.status(), close).await {
+                    if close { Next::Close } else { Next::KeepAlive }
                 } else {
-                    "origin"
-                };
-                tracing::debug!(peer = %self.peer, error = %e, side, "response relay failed");
-                Next::Abort
+                    Next::Abort
+                }
             }
         }
+    }
+
+    /// Writes a response generated by the proxy; `false` when the write failed.
+    async fn answer(&mut self, status: u16, close: bool) -> bool {
+        let resp = http1::error_response(status, self.forwarder.served_by(), close);
+        let stall = self.shared.cfg.timeouts.body;
+        relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)], stall)
+            .await
+            .is_ok()
     }
 
     /// Whether the server is draining: responses then carry `Connection: close`.

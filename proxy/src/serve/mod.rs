@@ -234,7 +234,7 @@ impl Server {
     /// when the last connection is done or, at the latest, at `drain.deadline`
     /// plus the time to close what is left.
     pub async fn drain(&self) -> DrainReport {
-        let deadline = tokio::time::Instant::now() + self.shared.cfg.drain.deadline;
+        let deadline = crate::deadline::from_now(self.shared.cfg.drain.deadline);
         self.start_drain();
         self.stop_accepting().await;
         let open_at_start = self.connections();

@@ -90,12 +90,13 @@ pub(super) fn spawn(
 }
 
 /// Runs this thread's accept loops until they stop, then serves the connections
-/// until the server has none left open.
+/// until the server has none left open; the origin pool is swept meanwhile.
 async fn serve_thread(
     loops: Vec<(tokio::net::TcpListener, Running)>,
     forwarder: Arc<Forwarder>,
     shared: Arc<Shared>,
 ) {
+    tokio::spawn(Forwarder::sweep_pools(Arc::downgrade(&forwarder)));
     let tasks: Vec<_> = loops
         .into_iter()
         .map(|(l, running)| {

@@ -4,6 +4,7 @@
 mod drain;
 mod forward;
 mod handover;
+mod hardening;
 mod http;
 mod protocol;
 mod retry;

@@ -1,0 +1,350 @@
+//! One request carried to an origin and its response carried back.
+//!
+//! A request without a body takes the short path ([`Forwarder::bodiless`]): head out,
+//! response head in (with the one retry of the module docs), response body relayed. A
+//! request with a body is relayed in both directions at once ([`Forwarder::with_body`]):
+//! the upload goes on while the response head is awaited and while the response body is
+//! relayed, so an origin may answer before, during or after reading the body.
+
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::relay::{self, BUF_BYTES, Buffered, RelayError};
+use super::{Failure, Forwarder, Origin};
+use crate::http1::{self, Framing, Parsed, RequestHead, ResponseHead};
+
+/// What the client connection wants of the response head.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResponseOpts<'a> {
+    /// The client keeps its connection after this exchange (its request said so).
+    pub(crate) keep_alive: bool,
+    /// Set while the server drains: the response then carries `Connection: close`.
+    pub(crate) draining: &'a AtomicBool,
+}
+
+/// How an exchange ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// A response was relayed in full; with `close` it carried `Connection: close` and
+    /// the client connection is to be closed.
+    Done {
+        /// The client connection closes now.
+        close: bool,
+    },
+    /// Nothing was written to the client: it is answered with the failure's status.
+    Failed(Failure),
+    /// The exchange broke after the response began, or the client went away: the client
+    /// connection is closed as it is.
+    Aborted,
+}
+
+/// How one attempt at getting a response head failed.
+#[derive(Debug)]
+enum Attempt {
+    /// The connection failed before any response byte came: retryable on a reused
+    /// connection.
+    BeforeResponse(io::Error),
+    /// Any other failure.
+    Failed(Failure),
+}
+
+impl From<Attempt> for Failure {
+    fn from(a: Attempt) -> Failure {
+        match a {
+            Attempt::BeforeResponse(e) => Failure::Broken(e),
+            Attempt::Failed(f) => f,
+        }
+    }
+}
+
+impl Forwarder {
+    /// Sends `req` (whose head was consumed from `client`; its body follows there) to
+    /// the next origin, and relays the response to `client`.
+    pub(crate) async fn forward(
+        &self,
+        mut req: RequestHead,
+        client: &mut Buffered,
+        opts: ResponseOpts<'_>,
+    ) -> Outcome {
+        let Some(origin) = self.pick() else {
+            return Outcome::Failed(Failure::Connect(io::ErrorKind::NotFound.into()));
+        };
+        if !req.has_host {
+            req.upstream.extend_from_slice(&origin.host_line);
+        }
+        req.upstream.extend_from_slice(b"\r\n");
+        if req.body == Framing::None {
+            self.bodiless(origin, &req, client, opts).await
+        } else {
+            self.with_body(origin, &req, client, opts).await
+        }
+    }
+
+    /// The short path of a request without a body.
+    async fn bodiless(
+        &self,
+        origin: &Origin,
+        req: &RequestHead,
+        client: &mut Buffered,
+        opts: ResponseOpts<'_>,
+    ) -> Outcome {
+        let asked = tokio::time::timeout(self.timeouts.request, async {
+            let (stream, reused) = match origin.pool.take() {
+                Some(s) => (s, true),
+                None => (self.connect(origin).await?, false),
+            };
+            match self.ask(stream, req).await {
+                Err(Attempt::BeforeResponse(e)) if reused && req.replayable => {
+                    tracing::debug!(error = %e, "reused origin connection closed: retrying once");
+                    let stream = self.connect(origin).await?;
+                    self.ask(stream, req).await.map_err(Failure::from)
+                }
+                other => other.map_err(Failure::from),
+            }
+        })
+        .await;
+        let (head, mut from) = match asked {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(failure)) => return Outcome::Failed(failure),
+            Err(_) => return Outcome::Failed(Failure::Timeout),
+        };
+        let reusable = head.reusable;
+        let (outcome, body_done) = self
+            .respond(head, &mut from, &mut client.stream, opts, req.http10, true)
+            .await;
+        let clean = reusable && body_done && from.pending().is_empty();
+        let (stream, buf) = from.into_parts();
+        if clean {
+            origin.pool.put(stream);
+        }
+        self.give_buffer(buf);
+        outcome
+    }
+
+    /// Writes the request head on `stream` and reads the response head.
+    async fn ask(
+        &self,
+        mut stream: TcpStream,
+        req: &RequestHead,
+    ) -> Result<(ResponseHead, Buffered), Attempt> {
+        let mut out = [IoSlice::new(&req.upstream)];
+        match relay::write_all(&mut stream, &mut out, self.timeouts.body).await {
+            Ok(()) => {}
+            Err(RelayError::Write(e) | RelayError::Read(e)) => {
+                return Err(Attempt::BeforeResponse(e));
+            }
+            Err(e @ RelayError::Chunked(_)) => return Err(Attempt::Failed(Failure::BadBody(e))),
+        }
+        let mut from = Buffered::new(stream, self.take_buffer());
+        let head = read_head(&mut from, req).await?;
+        Ok((head, from))
+    }
+
+    /// A request with a body: upload and response relayed at the same time.
+    async fn with_body(
+        &self,
+        origin: &Origin,
+        req: &RequestHead,
+        client: &mut Buffered,
+        opts: ResponseOpts<'_>,
+    ) -> Outcome {
+        let mut stream = match origin.pool.take() {
+            Some(s) => s,
+            None => match self.connect(origin).await {
+                Ok(s) => s,
+                Err(failure) => return Outcome::Failed(failure),
+            },
+        };
+        let Buffered {
+            stream: client_stream,
+            buf: client_buf,
+            start: client_start,
+        } = client;
+        let (outcome, clean, buf) = {
+            let (origin_read, mut origin_write) = stream.split();
+            let (client_read, mut client_write) = client_stream.split();
+            let mut up = Buffered {
+                stream: client_read,
+                buf: std::mem::take(client_buf),
+                start: std::mem::take(client_start),
+            };
+            let mut down = Buffered::new(origin_read, self.take_buffer());
+            let (outcome, reusable) = self
+                .duplex(
+                    req,
+                    &mut up,
+                    &mut origin_write,
+                    &mut down,
+                    &mut client_write,
+                    opts,
+                )
+                .await;
+            *client_buf = std::mem::take(&mut up.buf);
+            *client_start = up.start;
+            let clean = reusable && down.pending().is_empty();
+            (outcome, clean, down.into_parts().1)
+        };
+        if clean {
+            origin.pool.put(stream);
+        }
+        self.give_buffer(buf);
+        outcome
+    }
+
+    /// Relays the request body from `up` to the origin while reading the response head
+    /// from `down` and then relaying the response to the client. Returns the outcome and
+    /// whether the origin connection may be reused.
+    async fn duplex<CR, OW, OR, CW>(
+        &self,
+        req: &RequestHead,
+        up: &mut Buffered<CR>,
+        to_origin: &mut OW,
+        down: &mut Buffered<OR>,
+        to_client: &mut CW,
+        opts: ResponseOpts<'_>,
+    ) -> (Outcome, bool)
+    where
+        CR: AsyncRead + Unpin,
+        OW: AsyncWrite + Unpin,
+        OR: AsyncRead + Unpin,
+        CW: AsyncWrite + Unpin,
+    {
+        let body = self.timeouts.body;
+        let upload = relay::relay(up, to_origin, &req.upstream, req.body, false, body);
+        tokio::pin!(upload);
+        // The upload's result once it ended.
+        let mut sent: Option<Result<(), RelayError>> = None;
+        // Armed when the upload ends: the response head is due `timeouts.request` later.
+        let due = tokio::time::sleep(self.timeouts.request);
+        tokio::pin!(due);
+        let head = loop {
+            tokio::select! {
+                r = &mut upload, if sent.is_none() => {
+                    match r {
+                        Ok(()) => {}
+                        // The origin stopped reading: its answer may be on the way.
+                        Err(RelayError::Write(ref e)) => {
+                            tracing::debug!(error = %e, "origin stopped reading the request body");
+                        }
+                        Err(e @ RelayError::Chunked(_)) => {
+                            return (Outcome::Failed(Failure::BadBody(e)), false);
+                        }
+                        Err(RelayError::Read(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                            return (Outcome::Failed(Failure::ClientStalled), false);
+                        }
+                        Err(RelayError::Read(e)) => {
+                            tracing::debug!(error = %e, "client went away in its request body");
+                            return (Outcome::Aborted, false);
+                        }
+                    }
+                    due.as_mut().reset(crate::deadline::from_now(self.timeouts.request));
+                    sent = Some(r);
+                }
+                read = read_head(down, req) => match read {
+                    Ok(head) => break head,
+                    Err(a) => return (Outcome::Failed(a.into()), false),
+                },
+                () = &mut due, if sent.is_some() => return (Outcome::Failed(Failure::Timeout), false),
+            }
+        };
+        let reusable = head.reusable;
+        let uploaded = matches!(sent, Some(Ok(())));
+        let response = self.respond(head, down, to_client, opts, req.http10, uploaded);
+        tokio::pin!(response);
+        let (outcome, body_done) = loop {
+            tokio::select! {
+                r = &mut upload, if sent.is_none() => sent = Some(r),
+                done = &mut response => break done,
+            }
+        };
+        let uploaded = matches!(sent, Some(Ok(())));
+        (outcome, reusable && body_done && uploaded)
+    }
+
+    /// Writes the response head for the client (with `Connection: close` when the
+    /// client or the server is done with the connection, or the request body was not
+    /// read to its end) and relays the body. Returns the outcome and whether the body
+    /// was relayed to its end.
+    async fn respond<R, W>(
+        &self,
+        mut head: ResponseHead,
+        from: &mut Buffered<R>,
+        to: &mut W,
+        opts: ResponseOpts<'_>,
+        http10: bool,
+        request_done: bool,
+    ) -> (Outcome, bool)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let close = !opts.keep_alive
+            || head.close_delimited
+            || !request_done
+            || opts.draining.load(Ordering::Relaxed);
+        let mut out = std::mem::take(&mut head.downstream);
+        out.extend_from_slice(&self.served_by);
+        if close {
+            out.extend_from_slice(b"connection: close\r\n");
+        } else if http10 {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        match relay::relay(from, to, &out, head.body, head.dechunk, self.timeouts.body).await {
+            Ok(()) => (Outcome::Done { close }, true),
+            Err(e) => {
+                tracing::debug!(error = %e, "response relay failed");
+                (Outcome::Aborted, false)
+            }
+        }
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<TcpStream, Failure> {
+        let connecting = TcpStream::connect(origin.addr);
+        let stream = tokio::time::timeout(self.timeouts.connect, connecting)
+            .await
+            .map_err(|_| Failure::Connect(io::ErrorKind::TimedOut.into()))?
+            .map_err(Failure::Connect)?;
+        stream.set_nodelay(true).map_err(Failure::Connect)?;
+        Ok(stream)
+    }
+}
+
+/// Reads the final response head from `from`, skipping interim (1xx) responses. A
+/// connection that ends or fails before any byte came is [`Attempt::BeforeResponse`].
+/// Cancel-safe: what was read stays in `from`.
+async fn read_head<R: AsyncRead + Unpin>(
+    from: &mut Buffered<R>,
+    req: &RequestHead,
+) -> Result<ResponseHead, Attempt> {
+    let mut received = !from.pending().is_empty();
+    loop {
+        match http1::parse_response(from.pending(), req.is_head, req.http10) {
+            Ok(Parsed::Final(head)) => {
+                from.consume(head.head_len);
+                return Ok(head);
+            }
+            Ok(Parsed::Interim(len)) => {
+                from.consume(len);
+                continue;
+            }
+            Ok(Parsed::Partial) => {}
+            Err(e) => return Err(Attempt::Failed(e.into())),
+        }
+        match from.read_more(BUF_BYTES).await {
+            Ok(0) if !received => {
+                return Err(Attempt::BeforeResponse(io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(0) => {
+                let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+                return Err(Attempt::Failed(Failure::Broken(eof)));
+            }
+            Ok(_) => received = true,
+            Err(e) if !received => return Err(Attempt::BeforeResponse(e)),
+            Err(e) => return Err(Attempt::Failed(Failure::Broken(e))),
+        }
+    }
+}
