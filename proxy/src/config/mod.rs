@@ -66,7 +66,8 @@ pub struct Timeouts {
     /// connect is answered with 502 Bad Gateway.
     pub connect: Duration,
     /// `header_read` (default 10s): a client must send its whole request head
-    /// within this, or the connection is closed.
+    /// within this of its first byte (on a new connection: of the accept), or the
+    /// connection is closed.
     pub header_read: Duration,
     /// `idle` (default 60s): a keep-alive client connection with no request in
     /// progress is closed after this long.
