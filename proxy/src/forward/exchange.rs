@@ -33,6 +33,10 @@ pub(crate) enum Outcome {
     Done {
         /// The client connection closes now.
         close: bool,
+        /// The client may still be sending (its request body was not read to its end):
+        /// close gracefully, reading what it sends meanwhile, so that the close does not
+        /// reset the connection before the response reached it.
+        linger: bool,
     },
     /// Nothing was written to the client: it is answered with the failure's status.
     Failed(Failure),
@@ -136,7 +140,9 @@ impl Forwarder {
             Err(RelayError::Write(e) | RelayError::Read(e)) => {
                 return Err(Attempt::BeforeResponse(e));
             }
-            Err(e @ RelayError::Chunked(_)) => return Err(Attempt::Failed(Failure::BadBody(e))),
+            Err(e @ (RelayError::Chunked(_) | RelayError::ChunkedBeforeHead(_))) => {
+                return Err(Attempt::Failed(Failure::BadBody(e)));
+            }
         }
         let mut from = Buffered::new(stream, self.take_buffer());
         let head = read_head(&mut from, req).await?;
@@ -229,7 +235,7 @@ impl Forwarder {
                         Err(RelayError::Write(ref e)) => {
                             tracing::debug!(error = %e, "origin stopped reading the request body");
                         }
-                        Err(e @ RelayError::Chunked(_)) => {
+                        Err(e @ (RelayError::Chunked(_) | RelayError::ChunkedBeforeHead(_))) => {
                             return (Outcome::Failed(Failure::BadBody(e)), false);
                         }
                         Err(RelayError::Read(e)) if e.kind() == io::ErrorKind::TimedOut => {
@@ -254,13 +260,16 @@ impl Forwarder {
         let uploaded = matches!(sent, Some(Ok(())));
         let response = self.respond(head, down, to_client, opts, req.http10, uploaded);
         tokio::pin!(response);
-        let (outcome, body_done) = loop {
+        let (mut outcome, body_done) = loop {
             tokio::select! {
                 r = &mut upload, if sent.is_none() => sent = Some(r),
                 done = &mut response => break done,
             }
         };
         let uploaded = matches!(sent, Some(Ok(())));
+        if let Outcome::Done { linger, .. } = &mut outcome {
+            *linger = !uploaded;
+        }
         (outcome, reusable && body_done && uploaded)
     }
 
@@ -294,7 +303,16 @@ impl Forwarder {
         }
         out.extend_from_slice(b"\r\n");
         match relay::relay(from, to, &out, head.body, head.dechunk, self.timeouts.body).await {
-            Ok(()) => (Outcome::Done { close }, true),
+            Ok(()) => (
+                Outcome::Done {
+                    close,
+                    linger: false,
+                },
+                true,
+            ),
+            Err(e @ RelayError::ChunkedBeforeHead(_)) => {
+                (Outcome::Failed(Failure::BadResponseBody(e)), false)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "response relay failed");
                 (Outcome::Aborted, false)

@@ -81,6 +81,9 @@ pub(crate) enum Failure {
     /// The origin's response head cannot be relayed.
     #[error("bad response from the origin: {0}")]
     BadResponse(#[from] crate::http1::BadResponse),
+    /// The origin's chunked body is malformed from its start.
+    #[error("bad response body from the origin: {0}")]
+    BadResponseBody(#[source] RelayError),
     /// The response head did not arrive within `timeouts.request`.
     #[error("the origin did not answer in time")]
     Timeout,

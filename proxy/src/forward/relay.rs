@@ -91,6 +91,9 @@ pub(crate) enum RelayError {
     /// The chunked coding is broken.
     #[error(transparent)]
     Chunked(#[from] ChunkError),
+    /// The chunked coding is broken before anything was written (not even the head).
+    #[error("{0}, before anything was sent")]
+    ChunkedBeforeHead(ChunkError),
 }
 
 /// Writes `head` and relays the body framed by `framing` from `src` to `dst`; with
@@ -132,7 +135,11 @@ where
             let mut data = Vec::new();
             loop {
                 data.clear();
-                let used = scanner.scan(src.pending(), |r| data.push(r))?;
+                let used = match scanner.scan(src.pending(), |r| data.push(r)) {
+                    Ok(used) => used,
+                    Err(e) if !head.is_empty() => return Err(RelayError::ChunkedBeforeHead(e)),
+                    Err(e) => return Err(e.into()),
+                };
                 let pending = src.pending();
                 let mut slices = Vec::with_capacity(data.len() + 1);
                 slices.push(IoSlice::new(head));

@@ -165,6 +165,29 @@ pub(super) fn valid_host(value: &[u8]) -> bool {
     host_ok && port_ok
 }
 
+/// Appends `content-length: n\r\n` to `out`.
+pub(super) fn push_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    push_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the decimal digits of `n` to `out`.
+pub(super) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
 /// Appends `name: value\r\n` to `out`.
 pub(super) fn push(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);

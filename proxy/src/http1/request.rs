@@ -98,13 +98,12 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
     upstream.extend_from_slice(b" HTTP/1.1\r\n");
     let mut length = None;
     let mut codings: Option<headers::Codings> = None;
-    let mut has_host = false;
+    let mut hosts = 0;
     let mut expect_continue = false;
     let mut forwarded: Option<Vec<u8>> = None;
     if let Some(authority) = target.authority {
         // RFC 9112 3.2.2: the authority of an absolute-form target replaces `Host`.
         headers::push(&mut upstream, b"host", authority.as_bytes());
-        has_host = true;
     }
     // Framing and `Host` are decided here: a `Connection` header naming them does not
     // remove them (that would let a body be read as a second request).
@@ -112,23 +111,18 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
             headers::content_length(h.value, &mut length).map_err(|()| Reject::BadRequest)?;
-            headers::push(&mut upstream, name.as_bytes(), h.value);
             continue;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             codings.get_or_insert_default().add(h.value);
             continue;
         } else if name.eq_ignore_ascii_case("host") {
-            if !headers::valid_host(h.value) {
+            hosts += 1;
+            if hosts > 1 || !headers::valid_host(h.value) {
                 return Err(Reject::BadRequest);
             }
-            if target.authority.is_some() {
-                continue;
+            if target.authority.is_none() {
+                headers::push(&mut upstream, name.as_bytes(), h.value);
             }
-            if has_host {
-                return Err(Reject::BadRequest);
-            }
-            has_host = true;
-            headers::push(&mut upstream, name.as_bytes(), h.value);
             continue;
         } else if name.eq_ignore_ascii_case("expect")
             && h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
@@ -146,9 +140,18 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         }
         headers::push(&mut upstream, name.as_bytes(), h.value);
     }
-    let mut joined = forwarded.unwrap_or_default();
-    joined.extend_from_slice(forwarded_for);
-    headers::push(&mut upstream, b"x-forwarded-for", &joined);
+    let has_host = hosts > 0 || target.authority.is_some();
+    match forwarded {
+        Some(mut joined) => {
+            joined.extend_from_slice(forwarded_for);
+            headers::push(&mut upstream, b"x-forwarded-for", &joined);
+        }
+        None => headers::push(&mut upstream, b"x-forwarded-for", forwarded_for),
+    }
+    // RFC 9110 8.6: one length, sent as one value.
+    if let Some(n) = length {
+        headers::push_length(&mut upstream, n);
+    }
 
     let body = match (codings, length) {
         // Both framings at once is how requests are smuggled (RFC 9112 6.3).
@@ -229,6 +232,10 @@ impl<'a> Target<'a> {
         }
         let mut t = plain("/");
         t.authority = Some(authority);
+        if tail.is_empty() && method == "OPTIONS" {
+            // RFC 9112 3.2.4: the server-wide OPTIONS of an absolute-form target.
+            t.path = "*";
+        }
         match tail.as_bytes().first() {
             Some(b'/') => t.path = tail,
             Some(b'?') => {

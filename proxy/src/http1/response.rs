@@ -117,29 +117,33 @@ pub fn parse_response(
     let close_delimited = body == Framing::UntilClose || dechunk;
 
     let mut downstream = Vec::with_capacity(head_len + 64);
-    downstream.extend_from_slice(format!("HTTP/1.1 {status} ").as_bytes());
+    downstream.extend_from_slice(b"HTTP/1.1 ");
+    headers::push_decimal(&mut downstream, u64::from(status));
+    downstream.push(b' ');
     downstream.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     downstream.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            if relay_codings {
+            // Relayed as received when it carries other codings, and for HEAD (what a GET
+            // would have got) to an HTTP/1.1 client.
+            if relay_codings || (head_request && !client_http10) {
                 headers::push(&mut downstream, name.as_bytes(), h.value);
             }
             continue;
         }
         if name.eq_ignore_ascii_case("content-length") {
-            // Relayed only when the body is relayed with that length (or has none); a
-            // `Connection` header naming it does not remove it.
-            if matches!(body, Framing::Length(_) | Framing::None) {
-                headers::push(&mut downstream, name.as_bytes(), h.value);
-            }
             continue;
         }
         if headers::is_hop_by_hop(name) || tokens.names(name) {
             continue;
         }
         headers::push(&mut downstream, name.as_bytes(), h.value);
+    }
+    // The length is relayed, as one value, when the body is relayed with that length (or
+    // has none); a `Connection` header naming it does not remove it.
+    if let (Some(n), Framing::Length(_) | Framing::None) = (length, body) {
+        headers::push_length(&mut downstream, n);
     }
     if body == Framing::Chunked && !dechunk && !relay_codings {
         downstream.extend_from_slice(b"transfer-encoding: chunked\r\n");

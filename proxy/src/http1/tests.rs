@@ -162,7 +162,7 @@ fn response_framing_follows_rfc_9112() {
     assert!(
         String::from_utf8(r.downstream)
             .unwrap()
-            .contains("Content-Length: 5\r\n")
+            .contains("content-length: 5\r\n")
     );
     for status in [204, 304] {
         let r = resp(&format!("HTTP/1.1 {status} X\r\n\r\n"), false, false);

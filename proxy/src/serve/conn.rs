@@ -5,9 +5,9 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -19,6 +19,23 @@ use crate::http1::{self, Framing, RequestHead};
 
 /// Room made in the client buffer before each read of a request head.
 const HEAD_READ: usize = 4096;
+
+/// Longest lingering close (see [`Next::Linger`]).
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Whether `pending` may hold a complete head: it has an empty line (LF LF or LF CR LF)
+/// that ends at or after byte `scanned` (the bytes before it were looked at already).
+fn head_may_end(pending: &[u8], scanned: usize) -> bool {
+    let from = scanned.saturating_sub(2);
+    let tail = pending.get(from..).unwrap_or_default();
+    tail.iter().enumerate().any(|(i, b)| {
+        *b == b'\n'
+            && matches!(
+                (tail.get(i + 1), tail.get(i + 2)),
+                (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n'))
+            )
+    })
+}
 
 /// Counts one open connection; created at accept, dropped when its task ends
 /// (or is dropped without running), which wakes a waiting drain.
@@ -76,6 +93,10 @@ enum Next {
     KeepAlive,
     /// Close after what was written (`Connection: close` was sent).
     Close,
+    /// Close after what was written, while the client may still be sending: shut the
+    /// sending side down and read what comes for a while first, so that the close does
+    /// not reset the connection (and lose the response) because of unread bytes.
+    Linger,
     /// Close at once: the connection broke.
     Abort,
 }
@@ -97,8 +118,10 @@ struct Conn {
 impl Conn {
     async fn run(mut self) {
         loop {
-            let Some(req) = self.next_request().await else {
-                return;
+            let req = match self.next_request().await {
+                Ok(req) => req,
+                Err(Next::Linger) => return self.linger().await,
+                Err(_) => return,
             };
             self.served += 1;
             match self.handle(req).await {
@@ -106,37 +129,64 @@ impl Conn {
                     self.idle_since = Instant::now();
                     self.client.shrink(HEAD_READ);
                 }
-                Next::Close => {
-                    let _ = self.client.stream.shutdown().await;
-                    return;
-                }
-                Next::Abort => return,
+                Next::Close | Next::Abort => return,
+                Next::Linger => return self.linger().await,
             }
         }
     }
 
-    /// The next request head; `None` when the connection is to be closed (the client
-    /// closed it, a timer expired, or the head was refused and answered).
-    async fn next_request(&mut self) -> Option<RequestHead> {
-        // When the first bytes of this head arrived; the head must be complete
-        // within `timeouts.header_read` from then.
+    /// Closes gracefully while the client may still be sending: shuts the sending side
+    /// down, then reads and drops what arrives until the client closes, for at most
+    /// [`LINGER`].
+    async fn linger(mut self) {
+        let _ = self.client.stream.shutdown().await;
+        let until = after(Instant::now(), LINGER);
+        let mut scratch = vec![0u8; 16 * 1024];
+        let stream = &mut self.client.stream;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(until.into(), stream.read(&mut scratch)).await
+        {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// The next request head. `Err` says how to close the connection: at once (the
+    /// client closed it or a timer expired) or lingering (the head was refused and
+    /// answered, and more of it may be on the way).
+    async fn next_request(&mut self) -> Result<RequestHead, Next> {
+        // When this head started: its first byte, or the accept for a new connection.
+        // The head must be complete within `timeouts.header_read` from then.
         let mut head_started: Option<Instant> = None;
+        // Pending bytes already looked at for the end of the head.
+        let mut scanned = 0;
         loop {
-            if !self.client.pending().is_empty() {
-                head_started.get_or_insert_with(Instant::now);
-                match http1::parse_request(self.client.pending(), &self.forwarded_for) {
-                    Ok(Some(req)) => {
-                        self.client.consume(req.head_len);
-                        return Some(req);
-                    }
-                    Ok(None) => {}
-                    Err(reject) => {
-                        tracing::debug!(peer = %self.peer, %reject, "request refused");
-                        self.answer(reject.status(), true).await;
-                        let _ = self.client.stream.shutdown().await;
-                        return None;
+            let pending = self.client.pending();
+            if !pending.is_empty() {
+                let first = if self.served == 0 {
+                    self.idle_since
+                } else {
+                    Instant::now()
+                };
+                head_started.get_or_insert(first);
+                if head_may_end(pending, scanned) || pending.len() > http1::MAX_REQUEST_HEAD {
+                    match http1::parse_request(pending, &self.forwarded_for) {
+                        Ok(Some(req)) => {
+                            self.client.consume(req.head_len);
+                            return Ok(req);
+                        }
+                        Ok(None) => {}
+                        Err(reject) => {
+                            tracing::debug!(peer = %self.peer, %reject, "request refused");
+                            return Err(if self.answer(reject.status(), true, false).await {
+                                Next::Linger
+                            } else {
+                                Next::Abort
+                            });
+                        }
                     }
                 }
+                scanned = self.client.pending().len();
             }
             let read = match head_started {
                 Some(at) => {
@@ -148,7 +198,7 @@ impl Conn {
                 None => self.read_while_idle().await,
             };
             if !matches!(read, Ok(n) if n > 0) {
-                return None;
+                return Err(Next::Abort);
             }
         }
     }
@@ -190,6 +240,7 @@ impl Conn {
     /// Forwards one request and relays its response.
     async fn handle(&mut self, req: RequestHead) -> Next {
         let keep_alive = req.keep_alive;
+        let http10 = req.http10;
         let has_body = req.body != Framing::None;
         if req.expect_continue {
             let go_on = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -207,25 +258,32 @@ impl Conn {
             draining: &self.shared.draining,
         };
         match self.forwarder.forward(req, &mut self.client, opts).await {
-            Outcome::Done { close: false } => Next::KeepAlive,
-            Outcome::Done { close: true } => Next::Close,
+            Outcome::Done { close: false, .. } => Next::KeepAlive,
+            Outcome::Done { linger: true, .. } => Next::Linger,
+            Outcome::Done { close: true, .. } => Next::Close,
             Outcome::Aborted => Next::Abort,
             Outcome::Failed(failure) => {
                 tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");
                 // A request body may be left unread: the connection cannot go on.
                 let close = !keep_alive || has_body || self.draining();
-                if self.answer(failure.status(), close).await {
-                    if close { Next::Close } else { Next::KeepAlive }
-                } else {
-                    Next::Abort
+                match self.answer(failure.status(), close, http10).await {
+                    false => Next::Abort,
+                    true if has_body => Next::Linger,
+                    true if close => Next::Close,
+                    true => Next::KeepAlive,
                 }
             }
         }
     }
 
-    /// Writes a response generated by the proxy; `false` when the write failed.
-    async fn answer(&mut self, status: u16, close: bool) -> bool {
-        let resp = http1::error_response(status, self.forwarder.served_by(), close);
+    /// Writes a response generated by the proxy (to an HTTP/1.0 client that keeps the
+    /// connection when `http10`); `false` when the write failed.
+    async fn answer(&mut self, status: u16, close: bool, http10: bool) -> bool {
+        let mut extra = self.forwarder.served_by().to_vec();
+        if http10 && !close {
+            extra.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        let resp = http1::error_response(status, &extra, close);
         let stall = self.shared.cfg.timeouts.body;
         relay::write_all(&mut self.client.stream, &mut [IoSlice::new(&resp)], stall)
             .await
@@ -235,5 +293,20 @@ impl Conn {
     /// Whether the server is draining: responses then carry `Connection: close`.
     fn draining(&self) -> bool {
         self.shared.draining.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_may_end;
+
+    #[test]
+    fn a_head_may_end_only_at_an_empty_line_not_yet_scanned() {
+        assert!(!head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0));
+        assert!(head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0));
+        assert!(head_may_end(b"GET / HTTP/1.1\n\n", 0));
+        // The end straddles what was scanned before and what came after.
+        assert!(head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 25));
+        assert!(!head_may_end(b"GET / HTTP/1.1\r\nHost: a\r\nX: b", 24));
     }
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpSocket;
 
 use super::*;
 
+mod answers;
 mod smuggling;
 mod targets;
 mod timers;
