@@ -1,11 +1,11 @@
 //! Forwarding of client requests to the origins.
 //!
 //! A [`Forwarder`] belongs to one serving thread: it picks origins round robin, keeps
-//! that thread's idle keep-alive connections to each origin ([`pool`]) and spare read
-//! buffers. [`Forwarder::forward`] carries one request: it writes the rewritten request
+//! that thread's idle keep-alive connections to each origin (`pool`) and spare read
+//! buffers. `Forwarder::forward` carries one request: it writes the rewritten request
 //! head (see [`crate::http1`]) and relays the request body, reads the origin's response
 //! head (skipping interim 1xx responses), writes the response head for the client and
-//! relays the response body ([`relay`]).
+//! relays the response body (`relay`).
 //!
 //! A request with a body is relayed in both directions at once: an origin that answers
 //! before it has read the whole body (an early 413, or a response streamed while the
@@ -13,7 +13,7 @@
 //! request body was not read to its end.
 //!
 //! Failures before any response byte reached the client become proxy responses (see
-//! [`Failure`]): 502 Bad Gateway when the origin cannot be reached or breaks the
+//! `Failure`): 502 Bad Gateway when the origin cannot be reached or breaks the
 //! exchange, 504 Gateway Timeout when its response head does not arrive within
 //! `timeouts.request` of the request being sent, 400 for a malformed request body, 408
 //! for a client that stalls in its request body for `timeouts.body`. Later failures close
