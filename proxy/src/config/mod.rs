@@ -12,7 +12,7 @@
 //! header_read = "10s"    # a client must send its request head within this
 //! idle = "60s"           # an idle keep-alive client connection is closed after this
 //! request = "30s"        # origin response head deadline once the request is sent; exceeded -> 504
-//! body = "60s"           # longest pause in a body relayed either way; exceeded -> connections closed
+//! body = "60s"           # longest pause in a body or write, either way; exceeded -> 408 or close
 //!
 //! [drain]
 //! deadline = "10s"       # hard deadline of a draining process
@@ -77,7 +77,8 @@ pub struct Timeouts {
     /// gets 504 Gateway Timeout.
     pub request: Duration,
     /// `body` (default 60s): longest pause in a body being relayed, either way: no byte
-    /// from the sending side, or none taken by the receiving side. When exceeded the
+    /// from the sending side, or none taken by the receiving side; it also bounds every
+    /// write of a head (to the origin, or of the proxy's own answers). When exceeded the
     /// exchange ends: a client stalled in its request body before any response gets 408,
     /// otherwise the connections are closed (the client sees a truncated response).
     pub body: Duration,

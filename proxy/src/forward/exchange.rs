@@ -95,7 +95,7 @@ impl Forwarder {
         client: &mut Buffered,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
-        let asked = tokio::time::timeout(self.timeouts.request, async {
+        let asked = async {
             let (stream, reused) = match origin.pool.take() {
                 Some(s) => (s, true),
                 None => (self.connect(origin).await?, false),
@@ -108,12 +108,10 @@ impl Forwarder {
                 }
                 other => other.map_err(Failure::from),
             }
-        })
-        .await;
-        let (head, mut from) = match asked {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(failure)) => return Outcome::Failed(failure),
-            Err(_) => return Outcome::Failed(Failure::Timeout),
+        };
+        let (head, mut from) = match asked.await {
+            Ok(answer) => answer,
+            Err(failure) => return Outcome::Failed(failure),
         };
         let reusable = head.reusable;
         let (outcome, body_done) = self
@@ -128,25 +126,22 @@ impl Forwarder {
         outcome
     }
 
-    /// Writes the request head on `stream` and reads the response head.
+    /// Writes the request head on `stream` and reads the response head, which is due
+    /// within `timeouts.request`.
     async fn ask(
         &self,
         mut stream: TcpStream,
         req: &RequestHead,
     ) -> Result<(ResponseHead, Buffered), Attempt> {
         let mut out = [IoSlice::new(&req.upstream)];
-        match relay::write_all(&mut stream, &mut out, self.timeouts.body).await {
-            Ok(()) => {}
-            Err(RelayError::Write(e) | RelayError::Read(e)) => {
-                return Err(Attempt::BeforeResponse(e));
-            }
-            Err(e @ (RelayError::Chunked(_) | RelayError::ChunkedBeforeHead(_))) => {
-                return Err(Attempt::Failed(Failure::BadBody(e)));
-            }
+        if let Err(e) = relay::write_all(&mut stream, &mut out, self.timeouts.body).await {
+            return Err(Attempt::BeforeResponse(e.into_io()));
         }
         let mut from = Buffered::new(stream, self.take_buffer());
-        let head = read_head(&mut from, req).await?;
-        Ok((head, from))
+        match tokio::time::timeout(self.timeouts.request, read_head(&mut from, req)).await {
+            Ok(head) => Ok((head?, from)),
+            Err(_) => Err(Attempt::Failed(Failure::Timeout)),
+        }
     }
 
     /// A request with a body: upload and response relayed at the same time.

@@ -191,10 +191,10 @@ impl Forwarder {
     }
 }
 
-/// Locks a list of spare buffers; the list is consistent whenever its lock is
-/// released, so a poisoned lock is usable.
-fn lock<T>(spare: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
-    spare.lock().unwrap_or_else(|e| e.into_inner())
+/// Locks a list of spare buffers or idle connections; such a list is consistent whenever
+/// its lock is released, so a poisoned lock is usable.
+fn lock<T>(list: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
+    list.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The URI authority of an origin address.

@@ -68,8 +68,7 @@ impl Pool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        // The vector is consistent whenever the lock is released: a poisoned lock is usable.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        super::lock(&self.idle)
     }
 }
 

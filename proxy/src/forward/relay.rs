@@ -2,8 +2,9 @@
 //!
 //! Bytes are read into the source's buffer and written out after every read, so a body
 //! that arrives slowly reaches the other side as it comes. The head of the message is
-//! written together with the first body bytes (one vectored write). A read or write that
-//! makes no progress for the stall limit fails with [`io::ErrorKind::TimedOut`].
+//! written together with the body bytes already read with it (one vectored write), or
+//! alone when there are none. A read or write that makes no progress for the stall limit
+//! fails with [`io::ErrorKind::TimedOut`].
 
 use std::io::{self, IoSlice};
 use std::time::Duration;
@@ -96,6 +97,18 @@ pub(crate) enum RelayError {
     ChunkedBeforeHead(ChunkError),
 }
 
+impl RelayError {
+    /// The I/O error of a failed read or write (a broken coding as invalid data).
+    pub(crate) fn into_io(self) -> io::Error {
+        match self {
+            RelayError::Read(e) | RelayError::Write(e) => e,
+            RelayError::Chunked(e) | RelayError::ChunkedBeforeHead(e) => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
+        }
+    }
+}
+
 /// Writes `head` and relays the body framed by `framing` from `src` to `dst`; with
 /// `dechunk`, a chunked body is written without its coding. Consumes exactly the body
 /// from `src`'s pending bytes; what follows it stays pending. `stall` bounds every read
@@ -167,11 +180,8 @@ where
             write_all(dst, &mut out, stall).await?;
             src.consume(n);
             head = &[];
-            let read = tokio::time::timeout(stall, src.read_more(BUF_BYTES)).await;
-            match read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(RelayError::Read(e)),
+            if read_some(src, stall).await? == 0 {
+                return Ok(());
             }
         },
     }
@@ -182,12 +192,20 @@ async fn fill<R: AsyncRead + Unpin>(
     src: &mut Buffered<R>,
     stall: Duration,
 ) -> Result<(), RelayError> {
-    let read = tokio::time::timeout(stall, src.read_more(BUF_BYTES)).await;
-    match read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
-        Ok(0) => Err(RelayError::Read(io::ErrorKind::UnexpectedEof.into())),
-        Ok(_) => Ok(()),
-        Err(e) => Err(RelayError::Read(e)),
+    match read_some(src, stall).await? {
+        0 => Err(RelayError::Read(io::ErrorKind::UnexpectedEof.into())),
+        _ => Ok(()),
     }
+}
+
+/// Reads once, waiting at most `stall`; `Ok(0)` at the end of the stream.
+async fn read_some<R: AsyncRead + Unpin>(
+    src: &mut Buffered<R>,
+    stall: Duration,
+) -> Result<usize, RelayError> {
+    let read = tokio::time::timeout(stall, src.read_more(BUF_BYTES)).await;
+    read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+        .map_err(RelayError::Read)
 }
 
 /// Writes all of `bufs` (vectored writes; empty slices are skipped); each write may

@@ -54,6 +54,12 @@ impl<'a> ConnectionTokens<'a> {
         tokens
     }
 
+    /// Whether the connection stays open after this message: HTTP/1.1 unless `close`,
+    /// HTTP/1.0 only with `keep-alive` (RFC 9112 9.3).
+    pub(super) fn keeps_alive(&self, http10: bool) -> bool {
+        !self.close && (!http10 || self.keep_alive)
+    }
+
     /// Whether `name` is named by a `Connection` header.
     pub(super) fn names(&self, name: &str) -> bool {
         self.named
@@ -97,7 +103,8 @@ impl Codings {
             if coding.is_empty() {
                 continue;
             }
-            // A coding after `chunked` (or `chunked` twice) is an error of the message.
+            // A coding after `chunked`, or `chunked` twice, is a coding list the proxy
+            // does not relay.
             if self.chunked_last {
                 self.others = true;
             }

@@ -130,9 +130,12 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
             expect_continue = true;
             continue;
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-            let joined = forwarded.get_or_insert_with(Vec::new);
-            joined.extend_from_slice(h.value.trim_ascii());
-            joined.extend_from_slice(b", ");
+            let value = h.value.trim_ascii();
+            if !value.is_empty() {
+                let joined = forwarded.get_or_insert_with(Vec::new);
+                joined.extend_from_slice(value);
+                joined.extend_from_slice(b", ");
+            }
             continue;
         }
         if headers::is_hop_by_hop(name) || tokens.names(name) {
@@ -173,11 +176,7 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
     if !http10 && !has_host {
         return Err(Reject::BadRequest);
     }
-    let keep_alive = if http10 {
-        tokens.keep_alive && !tokens.close
-    } else {
-        !tokens.close
-    };
+    let keep_alive = tokens.keeps_alive(http10);
     Ok(Some(RequestHead {
         head_len,
         upstream,
@@ -207,6 +206,10 @@ impl<'a> Target<'a> {
     /// Origin-form as is, `*` for OPTIONS, absolute-form (`http://host/p?q`) split
     /// into its authority and `/p?q` (RFC 9112 3.2).
     fn parse(method: &str, target: &'a str) -> Result<Target<'a>, Reject> {
+        // A fragment is never part of a request target (RFC 9112 3.2).
+        if target.contains('#') {
+            return Err(Reject::BadRequest);
+        }
         let plain = |path| Target {
             path,
             query_after_root: None,
@@ -225,7 +228,7 @@ impl<'a> Target<'a> {
             .map(|p| p.len())
             .ok_or(Reject::BadRequest)?;
         let rest = target.get(scheme_len..).unwrap_or_default();
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         if authority.is_empty() || !headers::valid_host(authority.as_bytes()) {
             return Err(Reject::BadRequest);

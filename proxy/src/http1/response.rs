@@ -8,8 +8,6 @@ use super::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
 pub struct ResponseHead {
     /// Length of the head in the origin's buffer (the body, if any, follows).
     pub head_len: usize,
-    /// Status code.
-    pub status: u16,
     /// How the origin delimits the body.
     pub body: Framing,
     /// The origin keeps the connection open after this response (once its body is read).
@@ -99,11 +97,7 @@ pub fn parse_response(
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,
     };
-    let keep_alive = if version == 0 {
-        tokens.keep_alive && !tokens.close
-    } else {
-        !tokens.close
-    };
+    let keep_alive = tokens.keeps_alive(version == 0);
     // A message with both framings may be an attack on the next hop: use it once only.
     let reusable =
         keep_alive && body != Framing::UntilClose && !(codings.is_some() && length.is_some());
@@ -150,7 +144,6 @@ pub fn parse_response(
     }
     Ok(Parsed::Final(ResponseHead {
         head_len,
-        status,
         body,
         reusable,
         close_delimited,

@@ -32,6 +32,12 @@ fn get_is_rewritten_for_the_origin() {
 }
 
 #[test]
+fn empty_forwarded_for_values_are_dropped() {
+    let up = upstream("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For:\r\n\r\n");
+    assert!(up.ends_with("x-forwarded-for: 127.0.0.1\r\n"), "{up}");
+}
+
+#[test]
 fn request_flags_follow_version_method_and_connection() {
     let r = req("GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
     assert!(r.keep_alive && r.replayable && r.has_host && !r.http10 && !r.is_head);
@@ -99,6 +105,11 @@ fn framing_conflicts_and_bad_heads_are_refused() {
             Reject::BadRequest,
         ),
         ("GET / HTTP/1.1\r\n\r\n", Reject::BadRequest),
+        (
+            "GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n",
+            Reject::BadRequest,
+        ),
+        ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", Reject::BadRequest),
         (
             "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
             Reject::BadRequest,

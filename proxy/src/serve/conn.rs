@@ -129,6 +129,10 @@ impl Conn {
                     self.idle_since = Instant::now();
                     self.client.shrink(HEAD_READ);
                 }
+                // Bytes of a next request already read would reset the close.
+                Next::Close if !self.client.pending().is_empty() => {
+                    return self.linger().await;
+                }
                 Next::Close | Next::Abort => return,
                 Next::Linger => return self.linger().await,
             }

@@ -235,3 +235,43 @@ impl Client {
         }
     }
 }
+
+// Wire helpers shared by the protocol and hardening tests.
+
+/// End of a message head (index just past the blank line), if complete.
+pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Header lines of a head: lowercase names, trimmed values, repeats kept in order.
+pub(super) fn header_lines(head: &str) -> Vec<(String, String)> {
+    head.split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect()
+}
+
+/// A `200 OK` with a `Content-Length` body.
+pub(super) fn ok(body: &[u8]) -> Vec<u8> {
+    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+/// The first bytes of a body pattern that is not all one byte.
+pub(super) fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Reads more bytes into `buf`; `false` at EOF or error.
+pub(super) async fn fill_from(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 16384];
+    match s.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}

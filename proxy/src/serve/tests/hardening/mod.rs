@@ -1,11 +1,11 @@
-//! Hardening tests of the HTTP/1.1 engine, black-box: framing headers named by
+//! Black-box tests of the proxy's HTTP/1.1 edge cases: framing headers named by
 //! `Connection`, early and streaming origin responses, timers around bodies, interim
 //! responses and the retry rule, chunk-size syntax, targets and `Host`, configuration
 //! extremes. This module holds their raw origins and client-side readers.
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpSocket;
@@ -18,38 +18,12 @@ mod targets;
 mod timers;
 mod uploads;
 
-/// End of a message head (index just past the blank line), if complete.
-pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// Header lines of a head: lowercase names, trimmed values.
-pub(super) fn header_lines(head: &str) -> Vec<(String, String)> {
-    head.split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect()
-}
-
 /// The value of header `name` in `headers`, if any.
 pub(super) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-/// A `200 OK` with a `Content-Length` body.
-pub(super) fn ok(body: &[u8]) -> Vec<u8> {
-    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    v.extend_from_slice(body);
-    v
-}
-
-/// A body pattern that is not all one byte.
-pub(super) fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
 }
 
 /// Accepts on `127.0.0.1:0` and runs `handler(stream, connection index)` per connection.
@@ -75,18 +49,6 @@ where
         }
     });
     addr
-}
-
-/// Reads more bytes into `buf`; `false` at EOF or error.
-pub(super) async fn fill_from(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut chunk = [0u8; 16384];
-    match s.read(&mut chunk).await {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
-        }
-    }
 }
 
 /// Reads a head into `buf`; returns it (as text, removed from `buf`), `None` at EOF.

@@ -91,3 +91,13 @@ async fn http10_keep_alive_client_gets_keep_alive_and_can_reuse() {
     assert_eq!(header(&r.headers, "connection"), Some("close"));
     assert!(ends_within(&mut c, LIMIT).await);
 }
+
+#[tokio::test]
+async fn empty_lines_before_a_request_line_are_ignored() {
+    let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
+    let (_server, addr) = proxy(vec![origin.addr], |_| {});
+    let mut c = Client::connect(addr).await;
+    c.send(b"\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let r = final_response(&mut c, false).await.expect("a response");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+}

@@ -1,6 +1,6 @@
-//! Black-box HTTP/1.1 behaviour of the proxy (RFC 9112, RFC 9110), independent of the
-//! serving engine: raw TCP clients in front, small scripted raw-TCP origins behind, and
-//! assertions on the exact bytes each side sees.
+//! Black-box HTTP/1.1 behaviour of the proxy (RFC 9112, RFC 9110): raw TCP clients in
+//! front, small scripted raw-TCP origins behind, and assertions on the exact bytes each
+//! side sees.
 
 use super::*;
 

@@ -8,20 +8,6 @@ use tokio::sync::watch;
 
 use super::*;
 
-/// End of a message head (index just past the blank line), if complete.
-pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// Header lines of a head: lowercase names, trimmed values, repeats kept in order.
-pub(super) fn header_lines(head: &str) -> Vec<(String, String)> {
-    head.split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect()
-}
-
 /// Every value of header `name`, in order.
 pub(super) fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     headers
@@ -83,18 +69,6 @@ pub(super) fn dechunk(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
         );
         at += size + 2;
     }
-}
-
-/// A `200 OK` with a `Content-Length` body.
-pub(super) fn ok(body: &[u8]) -> Vec<u8> {
-    let mut v = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    v.extend_from_slice(body);
-    v
-}
-
-/// The first bytes of a body pattern that is not all one byte.
-pub(super) fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
 }
 
 /// One request as a [`RawOrigin`] received it.
@@ -237,18 +211,6 @@ pub(super) async fn serve_raw(
     while let Ok(Ok(n)) = timeout(LIMIT, s.read(&mut sink)).await {
         if n == 0 {
             break;
-        }
-    }
-}
-
-/// Reads more bytes into `buf`; `false` at EOF or error.
-pub(super) async fn fill_from(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut chunk = [0u8; 16384];
-    match s.read(&mut chunk).await {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            true
         }
     }
 }
