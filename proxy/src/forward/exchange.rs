@@ -291,11 +291,7 @@ impl Forwarder {
             || opts.draining.load(Ordering::Relaxed);
         let mut out = std::mem::take(&mut head.downstream);
         out.extend_from_slice(&self.served_by);
-        if close {
-            out.extend_from_slice(b"connection: close\r\n");
-        } else if http10 {
-            out.extend_from_slice(b"connection: keep-alive\r\n");
-        }
+        out.extend_from_slice(http1::connection_line(close, http10));
         out.extend_from_slice(b"\r\n");
         match relay::relay(from, to, &out, head.body, head.dechunk, self.timeouts.body).await {
             Ok(()) => (

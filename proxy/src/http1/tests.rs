@@ -321,7 +321,13 @@ fn chunked_scanner_refuses_broken_codings() {
 
 #[test]
 fn error_responses_carry_length_extra_headers_and_close() {
-    let r = String::from_utf8(error_response(502, b"x-served-by: gen=1 pid=2\r\n", true)).unwrap();
+    let r = String::from_utf8(error_response(
+        502,
+        b"x-served-by: gen=1 pid=2\r\n",
+        true,
+        false,
+    ))
+    .unwrap();
     assert!(r.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{r}");
     assert!(r.contains("content-length: 16\r\nx-served-by: gen=1 pid=2\r\nconnection: close\r\n\r\n502 Bad Gateway\n"), "{r}");
 }
