@@ -3,17 +3,23 @@
 
 use super::*;
 
+/// A POST to `/p` with `body`, whose `Connection` header names its `Content-Length`.
+fn post_naming_its_length(body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST /p HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
 #[tokio::test]
 async fn connection_naming_content_length_does_not_unframe_the_request_body() {
     let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
     let (_server, addr) = proxy(vec![origin.addr], |_| {});
     let smuggled = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
-    let mut req = format!(
-        "POST /p HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\nContent-Length: {}\r\n\r\n",
-        smuggled.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(smuggled);
+    let req = post_naming_its_length(smuggled);
     let mut c = Client::connect(addr).await;
     c.send(&req).await;
     let r = final_response(&mut c, false).await;
@@ -37,12 +43,7 @@ async fn smuggled_request_does_not_poison_the_pooled_origin_connection() {
     let origin = path_origin().await;
     let (_server, addr) = proxy(vec![origin], |_| {});
     let smuggled = b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n";
-    let mut req = format!(
-        "POST /p HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\nContent-Length: {}\r\n\r\n",
-        smuggled.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(smuggled);
+    let req = post_naming_its_length(smuggled);
     let mut c = Client::connect(addr).await;
     c.send(&req).await;
     let first = final_response(&mut c, false).await.expect("a response");

@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// Every timer of the proxy at 2 s or less.
+fn tight_timers(c: &mut Config) {
+    c.timeouts.request = Duration::from_secs(1);
+    c.timeouts.idle = Duration::from_secs(2);
+    c.timeouts.header_read = Duration::from_secs(1);
+    c.timeouts.body = Duration::from_secs(2);
+}
+
 #[tokio::test]
 async fn client_stalling_in_its_body_is_not_answered_504() {
     let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
@@ -32,12 +40,7 @@ async fn origin_stalling_mid_body_does_not_hold_the_client_forever() {
         }
     })
     .await;
-    let (server, addr) = proxy(vec![origin], |c| {
-        c.timeouts.request = Duration::from_secs(1);
-        c.timeouts.idle = Duration::from_secs(2);
-        c.timeouts.header_read = Duration::from_secs(1);
-        c.timeouts.body = Duration::from_secs(2);
-    });
+    let (server, addr) = proxy(vec![origin], tight_timers);
     let mut c = Client::connect(addr).await;
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let (status, _) = next_head(&mut c).await.expect("a response head");
@@ -131,12 +134,7 @@ async fn heavy_client_that_stops_reading_does_not_hold_the_connection_forever() 
         }
     })
     .await;
-    let (server, addr) = proxy(vec![origin], |c| {
-        c.timeouts.request = Duration::from_secs(1);
-        c.timeouts.idle = Duration::from_secs(2);
-        c.timeouts.header_read = Duration::from_secs(1);
-        c.timeouts.body = Duration::from_secs(2);
-    });
+    let (server, addr) = proxy(vec![origin], tight_timers);
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(16 * 1024).unwrap();
     let stream = timeout(LIMIT, socket.connect(addr)).await.unwrap().unwrap();
