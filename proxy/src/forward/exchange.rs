@@ -96,10 +96,7 @@ impl Forwarder {
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let asked = async {
-            let (stream, reused) = match origin.pool.take() {
-                Some(s) => (s, true),
-                None => (self.connect(origin).await?, false),
-            };
+            let (stream, reused) = self.checkout(origin).await?;
             match self.ask(stream, req).await {
                 Err(Attempt::BeforeResponse(e)) if reused && req.replayable => {
                     tracing::debug!(error = %e, "reused origin connection closed: retrying once");
@@ -119,10 +116,7 @@ impl Forwarder {
             .await;
         let clean = reusable && body_done && from.pending().is_empty();
         let (stream, buf) = from.into_parts();
-        if clean {
-            origin.pool.put(stream);
-        }
-        self.give_buffer(buf);
+        self.release(origin, stream, buf, clean);
         outcome
     }
 
@@ -152,12 +146,9 @@ impl Forwarder {
         client: &mut Buffered,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
-        let mut stream = match origin.pool.take() {
-            Some(s) => s,
-            None => match self.connect(origin).await {
-                Ok(s) => s,
-                Err(failure) => return Outcome::Failed(failure),
-            },
+        let mut stream = match self.checkout(origin).await {
+            Ok((stream, _)) => stream,
+            Err(failure) => return Outcome::Failed(failure),
         };
         let Buffered {
             stream: client_stream,
@@ -188,10 +179,7 @@ impl Forwarder {
             let clean = reusable && down.pending().is_empty();
             (outcome, clean, down.into_parts().1)
         };
-        if clean {
-            origin.pool.put(stream);
-        }
-        self.give_buffer(buf);
+        self.release(origin, stream, buf, clean);
         outcome
     }
 
@@ -309,6 +297,23 @@ impl Forwarder {
                 (Outcome::Aborted, false)
             }
         }
+    }
+
+    /// A connection to `origin`: a pooled one (`true`: reused) or a new one.
+    async fn checkout(&self, origin: &Origin) -> Result<(TcpStream, bool), Failure> {
+        match origin.pool.take() {
+            Some(stream) => Ok((stream, true)),
+            None => Ok((self.connect(origin).await?, false)),
+        }
+    }
+
+    /// After an exchange: the origin connection back to its pool when `clean` (a
+    /// complete exchange the origin allows to reuse), the read buffer kept for reuse.
+    fn release(&self, origin: &Origin, stream: TcpStream, buf: Vec<u8>, clean: bool) {
+        if clean {
+            origin.pool.put(stream);
+        }
+        self.give_buffer(buf);
     }
 
     async fn connect(&self, origin: &Origin) -> Result<TcpStream, Failure> {

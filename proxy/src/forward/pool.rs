@@ -36,26 +36,24 @@ impl Pool {
 
     /// The most recently idle connection that is still usable.
     pub(super) fn take(&self) -> Option<TcpStream> {
+        let now = Instant::now();
         loop {
             let idle = self.lock().pop()?;
-            if idle.since.elapsed() < self.idle_timeout && still_open(&idle.stream) {
+            if self.usable(&idle, now) {
                 return Some(idle.stream);
             }
         }
     }
 
-    /// Keeps `stream` for reuse (or drops it when the pool is full); drops connections
-    /// idle for longer than the idle timeout.
+    /// Keeps `stream` for reuse, or drops it when the pool is full. Expired connections
+    /// are released by [`Pool::sweep`].
     pub(super) fn put(&self, stream: TcpStream) {
-        let now = Instant::now();
         let mut idle = self.lock();
-        let expired = idle
-            .iter()
-            .take_while(|i| now.duration_since(i.since) >= self.idle_timeout)
-            .count();
-        idle.drain(..expired);
         if idle.len() < self.max_idle {
-            idle.push(Idle { stream, since: now });
+            idle.push(Idle {
+                stream,
+                since: Instant::now(),
+            });
         }
     }
 
@@ -63,8 +61,12 @@ impl Pool {
     /// origin closed, sent data or reported an error while they were idle.
     pub(super) fn sweep(&self) {
         let now = Instant::now();
-        self.lock()
-            .retain(|i| now.duration_since(i.since) < self.idle_timeout && still_open(&i.stream));
+        self.lock().retain(|i| self.usable(i, now));
+    }
+
+    /// Whether an idle connection may still carry a request at `now`.
+    fn usable(&self, idle: &Idle, now: Instant) -> bool {
+        now.duration_since(idle.since) < self.idle_timeout && still_open(&idle.stream)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
