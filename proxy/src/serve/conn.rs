@@ -163,8 +163,18 @@ impl Conn {
         // The head must be complete within `timeouts.header_read` from then.
         let mut head_started: Option<Instant> = None;
         // Pending bytes already looked at for the end of the head.
-        let mut scanned = 0;
+        let mut scanned: usize = 0;
         loop {
+            // RFC 9112 2.2: empty lines before a request line are ignored; they do not
+            // start a head (nor its timer).
+            let blank = self
+                .client
+                .pending()
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            self.client.consume(blank);
+            scanned = scanned.saturating_sub(blank);
             let pending = self.client.pending();
             if !pending.is_empty() {
                 let first = if self.served == 0 {

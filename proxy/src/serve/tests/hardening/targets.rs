@@ -101,3 +101,30 @@ async fn empty_lines_before_a_request_line_are_ignored() {
     let r = final_response(&mut c, false).await.expect("a response");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
 }
+
+#[tokio::test]
+async fn an_empty_line_between_requests_does_not_start_the_head_timer() {
+    let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
+    let (_server, addr) = proxy(vec![origin.addr], |c| {
+        c.timeouts.header_read = Duration::from_millis(200);
+        c.timeouts.idle = Duration::from_secs(30);
+    });
+    let mut c = Client::connect(addr).await;
+    let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    c.send(get).await;
+    assert_eq!(
+        final_response(&mut c, false)
+            .await
+            .expect("a response")
+            .status,
+        200
+    );
+    c.send(b"\r\n").await;
+    // Well past `header_read`, well within `idle`: the connection is still idle.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    c.send(get).await;
+    let r = final_response(&mut c, false)
+        .await
+        .expect("the connection is still open");
+    assert_eq!(r.status, 200);
+}
