@@ -129,6 +129,25 @@ pub enum EventKind {
         /// Connections that were still open at the drain deadline and were closed.
         forced: u64,
     },
+    /// A master's current worker died unexpectedly; the master starts a replacement after
+    /// `respawn_in_ms` (0 at once; more when workers keep dying).
+    WorkerLost {
+        /// Generation of the worker that died.
+        generation: u64,
+        /// Its pid.
+        worker_pid: u32,
+        /// How it ended (e.g. `signal: 9 (SIGKILL)`).
+        status: String,
+        /// Delay before the replacement starts, in milliseconds.
+        respawn_in_ms: u64,
+    },
+    /// A master replaced a worker that died: the new worker serves.
+    WorkerRespawned {
+        /// Generation of the new worker.
+        generation: u64,
+        /// Pid of the new worker.
+        new_pid: u32,
+    },
     /// The process is about to exit.
     Exited {
         /// Generation of the exiting process.

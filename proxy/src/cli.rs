@@ -71,6 +71,44 @@ pub struct ServeArgs {
     /// Fault injection for tests: exit 1 after receiving the listening sockets, before READY.
     #[arg(long)]
     pub fail_before_ready: bool,
+    /// Fault injection for tests: an upgrading process (or, with `--master`, every
+    /// replacement worker) stops itself with SIGSTOP at this point of its takeover.
+    #[arg(long, value_enum, value_name = "POINT", hide = true)]
+    pub freeze_at: Option<FreezePoint>,
+}
+
+/// Where `--freeze-at` stops a new generation (test fault injection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FreezePoint {
+    /// Set up, before sending `Commit`.
+    BeforeCommit,
+    /// `Commit` sent, before reading `Committed`.
+    AfterCommit,
+    /// `Committed` read, before accepting anything.
+    AfterCommitted,
+    /// Taken over (the old process released the path and had its first heartbeat
+    /// answered; for a worker: the master released it): the old process drains.
+    AfterTakeover,
+}
+
+impl FreezePoint {
+    /// The flag's value, to pass it on to a worker.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            FreezePoint::BeforeCommit => "before-commit",
+            FreezePoint::AfterCommit => "after-commit",
+            FreezePoint::AfterCommitted => "after-committed",
+            FreezePoint::AfterTakeover => "after-takeover",
+        }
+    }
+
+    /// Stops this process with SIGSTOP if `at` is this point (for tests).
+    pub fn apply(at: Option<FreezePoint>, here: FreezePoint) {
+        if at == Some(here) {
+            tracing::warn!("--freeze-at {}: stopping with SIGSTOP", here.as_arg());
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+        }
+    }
 }
 
 /// How `--upgrade-from` replaces the old process.

@@ -27,6 +27,7 @@ pub mod instance;
 pub mod listeners;
 pub mod master;
 pub mod phase;
+pub mod pidfd;
 pub mod serve;
 pub mod signals;
 pub mod upgrade;

@@ -98,10 +98,18 @@ async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result
     let notifier = Notifier::from_env();
     if let Some(fd) = args.worker {
         let link = master::worker::link_from_fd(fd)?;
-        return master::worker::run(&config, link, args.fail_before_ready, events).await;
+        let faults = master::Faults {
+            fail_before_ready: args.fail_before_ready,
+            freeze_at: args.freeze_at,
+        };
+        return master::worker::run(&config, link, faults, events).await;
     }
     if args.master {
-        return master::run(&config, args.fail_before_ready, events, notifier).await;
+        let faults = master::Faults {
+            fail_before_ready: args.fail_before_ready,
+            freeze_at: args.freeze_at,
+        };
+        return master::run(&config, faults, events, notifier).await;
     }
     if let (Some(from), Some(mode)) = (&args.upgrade_from, args.mode) {
         let up = UpgradeArgs {
@@ -109,6 +117,7 @@ async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result
             from,
             mode,
             fail_before_ready: args.fail_before_ready,
+            freeze_at: args.freeze_at,
         };
         return upgrade::run(up, events, notifier).await;
     }

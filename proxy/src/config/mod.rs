@@ -20,6 +20,7 @@
 //!
 //! [reload]
 //! ready_timeout = "5s"   # a new generation not READY within this is abandoned
+//! takeover_timeout = "1s" # a committed successor silent this long is given up
 //! max_old_generations = 4
 //! ```
 //!
@@ -124,6 +125,10 @@ pub struct ReloadConfig {
     /// `ready_timeout` (default 5s): a new generation that has not reported READY
     /// within this is abandoned and the old one keeps serving (rollback).
     pub ready_timeout: Duration,
+    /// `takeover_timeout` (default 1s): after the commit, the new generation must confirm
+    /// that it accepts within this, and, while the old one drains, answer its heartbeat
+    /// within this; otherwise the old generation serves again.
+    pub takeover_timeout: Duration,
     /// `max_old_generations` (default 4, at least 1): how many replaced
     /// generations may still be draining at once.
     pub max_old_generations: u32,
@@ -133,6 +138,7 @@ impl Default for ReloadConfig {
     fn default() -> Self {
         ReloadConfig {
             ready_timeout: Duration::from_secs(5),
+            takeover_timeout: Duration::from_secs(1),
             max_old_generations: 4,
         }
     }
@@ -233,6 +239,11 @@ impl Validator<'_> {
                 "reload.ready_timeout",
                 &raw.reload.ready_timeout,
                 d.ready_timeout,
+            )?,
+            takeover_timeout: self.duration(
+                "reload.takeover_timeout",
+                &raw.reload.takeover_timeout,
+                d.takeover_timeout,
             )?,
             max_old_generations,
         };

@@ -45,5 +45,6 @@ pub(crate) struct RawDrain {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawReload {
     pub(crate) ready_timeout: Option<Spanned<String>>,
+    pub(crate) takeover_timeout: Option<Spanned<String>>,
     pub(crate) max_old_generations: Option<Spanned<i64>>,
 }

@@ -7,8 +7,21 @@
 //! new → old  Ack { index, received }                         one ack per batch, ≤ 16 fds each)
 //! new → old  Commit { pid, generation, takes_path }          (after the new process is READY)
 //!            | Fail { reason }
-//! old → new  Committed                                       (the old stops accepting, drains)
+//! old → new  Committed                                       (the new may accept now)
+//! new → old  Serving                                         (the new accepts)
+//! old → new  Release                                         (the path is the new one's)
+//! old → new  Ping            new → old  Pong                 (first: taken over; then
+//!                                                             while the old drains)
+//! new → old  Stopping                                        (the new stops on purpose)
 //! ```
+//! After `Committed` the old process keeps serving until `Serving` arrives within
+//! `reload.takeover_timeout`. It then releases the control socket path, and the new one
+//! renames its socket over it before it answers the first ping: that answer is the
+//! takeover (`reload_done`). Only then does the old process stop accepting and drain; it
+//! keeps pinging the new one until it has itself exited. If the new one dies or stops
+//! answering before that (and has not said `Stopping`), the old one serves again. Only the
+//! old process decides: a new process that is given up gets no `Release` and never takes
+//! the path.
 //! `Welcome.generation` is the generation the new process takes (old + 1); `sockets` is the
 //! count announced before any batch; `addrs` are the old process's bound addresses (naive
 //! reloads bind those). A master also accepts `Reload` (answered `Reloaded` or `Error`).
@@ -80,8 +93,20 @@ pub enum Message {
         #[serde(default)]
         takes_path: bool,
     },
-    /// The owner accepted the commit and drains.
+    /// The owner accepted the commit: the new process may start accepting.
     Committed,
+    /// The new process accepts connections now.
+    Serving,
+    /// The owner lets the new process take the control socket path; the answer to the
+    /// first [`Message::Ping`] after it confirms the takeover.
+    Release,
+    /// Liveness check from a draining owner to its successor.
+    Ping,
+    /// The successor's answer to [`Message::Ping`].
+    Pong,
+    /// The successor stops on purpose (a signal): its draining predecessor must not take
+    /// over again.
+    Stopping,
     /// Ask a master to replace its worker.
     Reload,
     /// A master replaced its worker.
@@ -306,12 +331,14 @@ pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, Handoff
     })
 }
 
-/// New-process side, once READY: commits and waits for the owner's confirmation.
+/// New-process side, once set up: commits and waits for the owner's confirmation.
 /// `takes_path`: this process will rename its control socket over the owner's path.
+/// `sent` runs between sending the commit and reading the answer (fault injection).
 pub async fn commit(
     chan: &mut Channel,
     generation: u64,
     takes_path: bool,
+    sent: impl FnOnce(),
 ) -> Result<(), HandoffError> {
     chan.send(&Message::Commit {
         pid: std::process::id(),
@@ -319,9 +346,126 @@ pub async fn commit(
         takes_path,
     })
     .await?;
+    sent();
     match chan.recv().await? {
         Message::Committed => Ok(()),
         got => Err(unexpected("committed", got)),
+    }
+}
+
+/// New-process side, once it accepts: tells the owner and waits up to `within` for the
+/// owner to release the control socket path.
+pub async fn serving(chan: &mut Channel, within: Duration) -> Result<(), HandoffError> {
+    chan.send(&Message::Serving).await?;
+    match chan.recv_within(within).await? {
+        Message::Release => Ok(()),
+        got => Err(unexpected("release", got)),
+    }
+}
+
+/// Owner side, after `Committed`: waits up to `within` for the successor's `Serving`, and
+/// releases the path.
+pub async fn await_serving(chan: &mut Channel, within: Duration) -> Result<(), HandoffError> {
+    match chan.recv_within(within).await {
+        Ok(Message::Serving) => Ok(chan.send(&Message::Release).await?),
+        Ok(got) => Err(unexpected("serving", got)),
+        Err(FdPassError::Timeout(..)) => Err(HandoffError::Failed(format!(
+            "no confirmation that it accepts within reload.takeover_timeout ({})",
+            humantime::format_duration(within)
+        ))),
+        Err(e) if peer_gone(&e) => Err(HandoffError::Failed(
+            "exited before it accepted (after the commit)".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an error means that the peer process is gone (EOF, reset, broken pipe).
+fn peer_gone(e: &FdPassError) -> bool {
+    match e {
+        FdPassError::Closed => true,
+        FdPassError::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// How the watch over a successor ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watch {
+    /// The successor stops on purpose: do not take over again.
+    Stopping,
+    /// The successor died or stopped answering.
+    Lost(String),
+}
+
+/// Owner side: one heartbeat, answered within `within`; `None` when it was answered.
+pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
+    if let Err(e) = chan.send(&Message::Ping).await {
+        if peer_gone(&e) {
+            return Some(Watch::Lost("it exited".into()));
+        }
+        return Some(Watch::Lost(format!("heartbeat: {e}")));
+    }
+    match chan.recv_within(within).await {
+        Ok(Message::Pong) => None,
+        Ok(Message::Stopping) => Some(Watch::Stopping),
+        Ok(got) => Some(Watch::Lost(format!(
+            "unexpected {got:?} instead of a heartbeat"
+        ))),
+        Err(e) if peer_gone(&e) => Some(Watch::Lost("it exited".into())),
+        Err(FdPassError::Timeout(..)) => Some(Watch::Lost(format!(
+            "it did not answer the heartbeat within reload.takeover_timeout ({})",
+            humantime::format_duration(within)
+        ))),
+        Err(e) => Some(Watch::Lost(format!("heartbeat: {e}"))),
+    }
+}
+
+/// Owner side, while it drains: pings the successor every `every` and expects each answer
+/// within `within`. Returns when the successor says `Stopping`, dies or stops answering.
+pub async fn watch_successor(chan: &mut Channel, every: Duration, within: Duration) -> Watch {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Some(end) = ping(chan, within).await {
+            return end;
+        }
+    }
+}
+
+/// New-process side, once serving: answers its draining predecessor's pings until the
+/// predecessor is gone, or says `Stopping` (then returns) once `stopping` resolves.
+/// `first` runs right after the first answer (fault injection).
+pub async fn answer_heartbeats(
+    mut chan: Channel,
+    stopping: tokio::sync::oneshot::Receiver<()>,
+    first: impl FnOnce(),
+) {
+    let mut first = Some(first);
+    let mut stopping = std::pin::pin!(stopping);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stopping => {
+                let _ = chan.send(&Message::Stopping).await;
+                return;
+            }
+            msg = chan.recv_within::<Message>(Duration::from_secs(3600)) => match msg {
+                Ok(Message::Ping) => {
+                    if chan.send(&Message::Pong).await.is_err() {
+                        return;
+                    }
+                    if let Some(first) = first.take() {
+                        first();
+                    }
+                }
+                Ok(_) => {}
+                Err(FdPassError::Timeout(..)) => {}
+                Err(_) => return,
+            },
+        }
     }
 }
 

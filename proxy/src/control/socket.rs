@@ -106,6 +106,14 @@ impl ControlPath {
         Ok(())
     }
 
+    /// Whether the configured path names this socket right now (whoever owns the flag).
+    pub fn holds_path(&self) -> bool {
+        self.bound_at == self.path
+            && std::fs::symlink_metadata(&self.path)
+                .map(|m| (m.dev(), m.ino()) == self.id)
+                .unwrap_or(false)
+    }
+
     fn still_ours(&self) -> bool {
         self.owned.load(Ordering::SeqCst)
             && std::fs::symlink_metadata(&self.bound_at)

@@ -54,7 +54,7 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
     assert_eq!(taken.generation, 7);
     let got: Vec<_> = taken.listeners.iter().map(|l| l.addr).collect();
     assert_eq!(got, addrs);
-    protocol::commit(&mut new, 7, true).await.unwrap();
+    protocol::commit(&mut new, 7, true, || {}).await.unwrap();
     let (pid, handed) = owner.await.unwrap();
     assert_eq!(pid, std::process::id());
     assert_eq!(handed, 20);

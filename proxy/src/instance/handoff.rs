@@ -1,8 +1,13 @@
 //! The old-process side of one upgrade request, run as its own task so signals and other
 //! requests are still served while the successor starts.
+//!
+//! The job hands the sockets over, takes the commit, confirms it, and waits for the
+//! successor to say that it accepts (`Serving`); only then does the old process stop
+//! accepting. While the old process drains, the job keeps a heartbeat with the successor:
+//! if the successor dies or stops answering before the old process has exited, the old
+//! process serves again. Every outcome goes back to the instance's loop as a [`Note`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reloadbench_model::event::{EventKind, ReloadMode};
@@ -10,10 +15,28 @@ use tokio::sync::mpsc;
 
 use super::Committed;
 use crate::control::Disowner;
-use crate::control::protocol::{self, Message, Offer};
+use crate::control::protocol::{self, Message, Offer, Watch};
 use crate::fdpass::Channel;
 use crate::listeners::Listener;
 use crate::phase::{Events, Notifier};
+
+/// How often a draining process pings its successor.
+pub(super) const HEARTBEAT: Duration = Duration::from_millis(200);
+
+/// What a handoff job tells the instance's loop.
+#[derive(Debug)]
+pub(super) enum Note {
+    /// The successor accepts connections: stop accepting and drain.
+    TakenOver(Committed),
+    /// The reload failed before the successor took over: keep serving. `successor` is the
+    /// pid of a successor that committed (it may still be alive: it is told to stop).
+    Failed {
+        reason: String,
+        successor: Option<u32>,
+    },
+    /// The successor that took over died or stopped answering: serve again.
+    Lost { reason: String, successor: u32 },
+}
 
 /// One accepted upgrade request.
 pub(super) struct Job {
@@ -23,11 +46,11 @@ pub(super) struct Job {
     pub(super) generation: u64,
     pub(super) listeners: Arc<Vec<Listener>>,
     pub(super) ready_timeout: Duration,
+    pub(super) takeover_timeout: Duration,
     pub(super) events: Events,
     pub(super) notifier: Notifier,
     pub(super) disowner: Option<Disowner>,
-    pub(super) busy: Arc<AtomicBool>,
-    pub(super) done: mpsc::Sender<Committed>,
+    pub(super) notes: mpsc::Sender<Note>,
 }
 
 impl Job {
@@ -53,53 +76,69 @@ impl Job {
             });
         })
         .await;
-        match result {
-            Ok(accepted) => {
-                let new_pid = accepted.pid;
-                // Give up the control socket path before confirming: from the confirmation
-                // on, the successor may rename its own socket over it.
-                if let Some(d) = self.disowner.as_ref().filter(|_| accepted.takes_path) {
-                    d.disown();
-                }
-                if let Err(e) = self.chan.send(&Message::Committed).await {
-                    if let Some(d) = &self.disowner {
-                        d.reclaim();
-                    }
-                    self.fail(format!(
-                        "could not confirm the commit to pid {new_pid}: {e}"
-                    ));
-                    return;
-                }
-                // The successor renames its control socket over the path, then closes the
-                // connection: waiting for that makes `reload_done` mean that the next
-                // reload finds the successor at the path.
-                let closed = self.chan.wait_closed();
-                if tokio::time::timeout(crate::control::STEP_TIMEOUT, closed)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        "pid {new_pid} kept the control connection open after the commit"
-                    );
-                }
-                let committed = Committed {
-                    new_pid,
-                    generation: next,
-                    mode: self.mode,
+        let accepted = match result {
+            Ok(accepted) => accepted,
+            Err(e) => return self.note_failed(e.to_string(), None).await,
+        };
+        let new_pid = accepted.pid;
+        // Give up the control socket path before confirming: from the confirmation on, the
+        // successor may rename its own socket over it.
+        if let Some(d) = self.disowner.as_ref().filter(|_| accepted.takes_path) {
+            d.disown();
+        }
+        if let Err(e) = self.chan.send(&Message::Committed).await {
+            let reason = format!("could not confirm the commit to pid {new_pid}: {e}");
+            return self.note_failed(reason, Some(new_pid)).await;
+        }
+        // Until the successor accepts and has taken the path (its first heartbeat answer),
+        // this process keeps accepting: a successor that dies or hangs now costs nothing.
+        if let Err(e) = protocol::await_serving(&mut self.chan, self.takeover_timeout).await {
+            let reason = format!("generation {next} (pid {new_pid}) did not take over: {e}");
+            return self.note_failed(reason, Some(new_pid)).await;
+        }
+        match protocol::ping(&mut self.chan, self.takeover_timeout).await {
+            None => {}
+            Some(end) => {
+                let why = match end {
+                    Watch::Lost(why) => why,
+                    Watch::Stopping => "it stopped on a signal".to_owned(),
                 };
-                let _ = self.done.send(committed).await;
+                let reason = format!("generation {next} (pid {new_pid}) did not take over: {why}");
+                return self.note_failed(reason, Some(new_pid)).await;
             }
-            Err(e) => self.fail(e.to_string()),
+        }
+        let committed = Committed {
+            new_pid,
+            generation: next,
+            mode: self.mode,
+        };
+        if self.notes.send(Note::TakenOver(committed)).await.is_err() {
+            return;
+        }
+        let watch =
+            protocol::watch_successor(&mut self.chan, HEARTBEAT, self.takeover_timeout).await;
+        match watch {
+            Watch::Stopping => {
+                tracing::info!("generation {next} (pid {new_pid}) stops on purpose");
+            }
+            Watch::Lost(why) => {
+                let reason = format!("generation {next} (pid {new_pid}) was lost: {why}");
+                let _ = self
+                    .notes
+                    .send(Note::Lost {
+                        reason,
+                        successor: new_pid,
+                    })
+                    .await;
+            }
         }
     }
 
-    fn fail(&self, reason: String) {
+    async fn note_failed(self, reason: String, successor: Option<u32>) {
         tracing::warn!("upgrade to pid {} failed: {reason}", self.pid);
-        self.events.emit(EventKind::ReloadFailed {
-            generation: self.generation,
-            reason,
-        });
-        self.notifier.ready(false);
-        self.busy.store(false, Ordering::SeqCst);
+        // Closing the connection first: a successor still waiting for `Committed` sees the
+        // end and steps back.
+        drop(self.chan);
+        let _ = self.notes.send(Note::Failed { reason, successor }).await;
     }
 }

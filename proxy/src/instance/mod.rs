@@ -2,26 +2,34 @@
 //!
 //! An [`Instance`] owns the HTTP server, a copy of every listening socket (to hand them to
 //! a successor) and the signal handlers. [`Instance::run`] serves until a signal, a
-//! committed handoff on the control socket, or the loss of the master link, then stops:
-//! gracefully (stop accepting, drain per the config's drain policy, exit as soon as the
-//! last connection is done) or fast.
+//! successor that took over on the control socket, or the loss of the master link, then
+//! stops: gracefully (stop accepting, drain per the config's drain policy, exit as soon as
+//! the last connection is done) or fast.
+//!
+//! A process replaced by a successor keeps its listening sockets and watches the successor
+//! (`handoff`) until it has itself exited: if the successor dies or stops answering before
+//! that, it starts serving again and takes the control socket path back. A successor that
+//! is stopped by a signal says so first, and is then not replaced.
 
 mod handoff;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use reloadbench_model::event::{EventKind, ReloadMode};
 use tokio::net::UnixListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::control::{self, ControlPath, Request, protocol::Message};
+use crate::control::protocol::{self, Message};
+use crate::control::{self, ControlPath, Request};
 use crate::error::ProxyError;
 use crate::fdpass::Channel;
 use crate::listeners::Listener;
 use crate::phase::{Events, Notifier};
-use crate::serve::{Identity, Server};
+use crate::serve::{DrainReport, Identity, Server};
 use crate::signals::{SignalAction, Signals};
 
 /// What a serving process needs to start.
@@ -41,13 +49,17 @@ pub struct Setup {
 
 /// A started serving process.
 pub struct Instance {
-    server: Server,
+    server: Arc<Server>,
     listeners: Option<Arc<Vec<Listener>>>,
+    /// The bound addresses (port 0 resolved), to bind again after a naive reload.
+    addrs: Vec<std::net::SocketAddr>,
     generation: u64,
     cfg: Arc<Config>,
     events: Events,
     notifier: Notifier,
     signals: Signals,
+    /// The heartbeat link to a draining predecessor (told `Stopping` on a signal).
+    predecessor: Option<oneshot::Sender<()>>,
 }
 
 /// A committed handoff: the successor is READY.
@@ -58,10 +70,89 @@ pub(crate) struct Committed {
     pub(crate) mode: ReloadMode,
 }
 
+/// The control socket while this process answers on it.
+struct Control {
+    path: ControlPath,
+    task: Option<JoinHandle<()>>,
+    requests: mpsc::Receiver<Request>,
+}
+
+impl Control {
+    fn new(path: ControlPath, listener: UnixListener) -> Control {
+        let (task, requests) = control::listen(listener);
+        Control {
+            path,
+            task: Some(task),
+            requests,
+        }
+    }
+
+    /// Stops answering (the socket file stays until the guard is dropped, if ours).
+    fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.requests.close();
+    }
+
+    /// Makes the configured path lead to this process again after a handoff that did not
+    /// hold: keeps the socket if the path still names it, else binds a new one over it.
+    fn reclaim(&mut self) {
+        if self.task.is_some() && self.path.holds_path() {
+            self.path.disowner().reclaim();
+            return;
+        }
+        self.close();
+        let configured = self.path.path().to_owned();
+        let bound = ControlPath::bind_tmp(&configured).and_then(|(mut path, listener)| {
+            path.promote()?;
+            Ok((path, listener))
+        });
+        match bound {
+            Ok((path, listener)) => *self = Control::new(path, listener),
+            Err(e) => tracing::error!("cannot take the control socket back: {e}"),
+        }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// What the instance's loop does next.
+enum Step {
+    Continue,
+    Exit(i32),
+}
+
+/// Where a serving process is in its life.
+struct Life {
+    control: Option<Control>,
+    /// A handoff is running.
+    busy: bool,
+    /// The drain after a successor took over, with its successor's pid.
+    retiring: Option<(JoinHandle<DrainReport>, u32)>,
+    /// A signal asked this process to stop: it never takes over again.
+    stopping: bool,
+    notes_tx: mpsc::Sender<handoff::Note>,
+}
+
 impl Instance {
     /// Installs the signal handlers, then starts serving on the listeners. Does not report
     /// ready: call [`Instance::announce_ready`].
     pub fn start(setup: Setup) -> Result<Instance, ProxyError> {
+        Instance::start_with(setup, true)
+    }
+
+    /// Like [`Instance::start`], but accepts nothing until [`Instance::open`] (a new
+    /// generation before its predecessor confirmed the commit).
+    pub fn start_held(setup: Setup) -> Result<Instance, ProxyError> {
+        Instance::start_with(setup, false)
+    }
+
+    fn start_with(setup: Setup, open: bool) -> Result<Instance, ProxyError> {
         let signals = Signals::install().map_err(ProxyError::Signals)?;
         let std_listeners = setup
             .listeners
@@ -72,16 +163,35 @@ impl Instance {
             pid: std::process::id(),
             generation: setup.generation,
         };
-        let server = Server::start(std_listeners, setup.cfg.clone(), id)?;
+        let server = Server::start_held(std_listeners, setup.cfg.clone(), id)?;
+        if open {
+            server.open_gate();
+        }
         Ok(Instance {
-            server,
+            server: Arc::new(server),
+            addrs: setup.listeners.iter().map(|l| l.addr).collect(),
             listeners: Some(Arc::new(setup.listeners)),
             generation: setup.generation,
             cfg: setup.cfg,
             events: setup.events,
             notifier: setup.notifier,
             signals,
+            predecessor: None,
         })
+    }
+
+    /// Starts accepting (after [`Instance::start_held`]).
+    pub fn open(&self) {
+        self.server.open_gate();
+    }
+
+    /// Keeps answering the draining predecessor's heartbeat on `chan` until it is gone;
+    /// a stop by signal tells it `Stopping`, so that it does not take over again.
+    /// `first` runs right after the first answer (fault injection).
+    pub fn answer_predecessor(&mut self, chan: Channel, first: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(protocol::answer_heartbeats(chan, rx, first));
+        self.predecessor = Some(tx);
     }
 
     /// This process's generation.
@@ -91,14 +201,9 @@ impl Instance {
 
     /// Emits the `ready` event with the bound addresses.
     pub fn announce_ready(&self) {
-        let addrs = self
-            .listeners
-            .iter()
-            .flat_map(|ls| ls.iter().map(|l| l.addr.to_string()))
-            .collect();
         self.events.emit(EventKind::Ready {
             generation: self.generation,
-            addrs,
+            addrs: self.addrs.iter().map(ToString::to_string).collect(),
         });
     }
 
@@ -111,76 +216,179 @@ impl Instance {
         control: Option<(ControlPath, UnixListener)>,
         mut master: Option<Channel>,
     ) -> i32 {
-        let (path, mut requests, accept_task) = match control {
-            Some((path, listener)) => {
-                let (task, rx) = control::listen(listener);
-                (Some(path), rx, Some(task))
-            }
-            None => (None, mpsc::channel(1).1, None),
+        let (notes_tx, mut notes) = mpsc::channel::<handoff::Note>(4);
+        let mut life = Life {
+            control: control.map(|(path, listener)| Control::new(path, listener)),
+            busy: false,
+            retiring: None,
+            stopping: false,
+            notes_tx,
         };
-        let busy = Arc::new(AtomicBool::new(false));
-        let (commit_tx, mut commit_rx) = mpsc::channel::<Committed>(1);
-        // Stopping first closes the control socket, so no upgrade starts against a process
-        // that is going away.
-        let stop_control = |task: &Option<tokio::task::JoinHandle<()>>| {
-            if let Some(task) = task {
-                task.abort();
-            }
-        };
-        let code = loop {
-            tokio::select! {
-                action = self.signals.next() => match action {
-                    SignalAction::GracefulStop => {
-                        tracing::info!("SIGTERM: graceful stop");
-                        stop_control(&accept_task);
-                        requests.close();
-                        self.notifier.stopping();
-                        break self.stop_gracefully(0).await;
-                    }
-                    SignalAction::FastStop => {
-                        tracing::info!("fast stop");
-                        stop_control(&accept_task);
-                        self.notifier.stopping();
-                        break self.exit(0);
-                    }
-                    other => tracing::info!(
-                        "{other:?} ignored: replace this process with `refproxy --upgrade-from`"
-                    ),
-                },
-                Some(request) = requests.recv() => {
-                    self.on_request(request, &busy, &path, &commit_tx);
+        loop {
+            let step = tokio::select! {
+                action = self.signals.next() => self.on_signal(action, &mut life).await,
+                Some(request) = next_request(&mut life.control) => {
+                    self.on_request(request, &mut life);
+                    Step::Continue
                 }
-                Some(done) = commit_rx.recv() => {
-                    stop_control(&accept_task);
-                    requests.close();
-                    self.events.emit(EventKind::ReloadDone {
-                        generation: done.generation,
-                        new_pid: done.new_pid,
-                        mode: done.mode,
+                Some(note) = notes.recv() => self.on_note(note, &mut life).await,
+                report = drained(&mut life.retiring) => {
+                    self.events.emit(EventKind::Drained {
+                        generation: self.generation,
+                        forced: report.forced,
                     });
-                    break self.stop_gracefully(0).await;
+                    Step::Exit(0)
                 }
                 () = wait_closed(&mut master) => {
                     tracing::info!("the master is gone: graceful stop");
-                    stop_control(&accept_task);
-                    break self.stop_gracefully(0).await;
+                    life.stopping = true;
+                    if let Some(c) = &mut life.control {
+                        c.close();
+                    }
+                    Step::Exit(self.stop_gracefully_quietly().await)
                 }
+            };
+            if let Step::Exit(code) = step {
+                return self.exit(code);
             }
-        };
-        if let Some(task) = accept_task {
-            task.abort();
         }
-        drop(path);
-        code
     }
 
-    fn on_request(
-        &self,
-        request: Request,
-        busy: &Arc<AtomicBool>,
-        path: &Option<ControlPath>,
-        commit_tx: &mpsc::Sender<Committed>,
-    ) {
+    async fn on_signal(&mut self, action: SignalAction, life: &mut Life) -> Step {
+        match action {
+            SignalAction::GracefulStop => {
+                tracing::info!("SIGTERM: graceful stop");
+                self.stop_predecessor_watch();
+                life.stopping = true;
+                if let Some(c) = &mut life.control {
+                    c.close();
+                }
+                self.notifier.stopping();
+                if life.retiring.is_some() {
+                    // Already draining: the drain's end is the exit.
+                    return Step::Continue;
+                }
+                Step::Exit(self.stop_gracefully_quietly().await)
+            }
+            SignalAction::FastStop => {
+                tracing::info!("fast stop");
+                self.stop_predecessor_watch();
+                if let Some(c) = &mut life.control {
+                    c.close();
+                }
+                self.notifier.stopping();
+                Step::Exit(0)
+            }
+            other => {
+                tracing::info!(
+                    "{other:?} ignored: replace this process with `refproxy --upgrade-from`"
+                );
+                Step::Continue
+            }
+        }
+    }
+
+    fn stop_predecessor_watch(&mut self) {
+        if let Some(tx) = self.predecessor.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn on_note(&mut self, note: handoff::Note, life: &mut Life) -> Step {
+        match note {
+            handoff::Note::TakenOver(done) => {
+                if let Some(c) = &mut life.control {
+                    c.close();
+                }
+                self.events.emit(EventKind::ReloadDone {
+                    generation: done.generation,
+                    new_pid: done.new_pid,
+                    mode: done.mode,
+                });
+                self.server.stop_accepting().await;
+                if done.mode == ReloadMode::Naive {
+                    // Closing our own sockets resets what is queued on them: the loss that
+                    // this mode shows.
+                    self.listeners = None;
+                }
+                self.events.emit(EventKind::Draining {
+                    generation: self.generation,
+                    connections: self.server.connections(),
+                });
+                let server = self.server.clone();
+                let drain = tokio::spawn(async move { server.drain().await });
+                life.retiring = Some((drain, done.new_pid));
+                Step::Continue
+            }
+            handoff::Note::Failed { reason, successor } => {
+                if let Some(c) = &mut life.control {
+                    c.reclaim();
+                }
+                if let Some(pid) = successor {
+                    stop_process(pid);
+                }
+                self.events.emit(EventKind::ReloadFailed {
+                    generation: self.generation,
+                    reason,
+                });
+                life.busy = false;
+                if !life.stopping {
+                    self.notifier.ready(false);
+                }
+                Step::Continue
+            }
+            handoff::Note::Lost { reason, successor } => {
+                if life.stopping || life.retiring.is_none() {
+                    tracing::warn!("{reason}; not serving again: this process is stopping");
+                    return Step::Continue;
+                }
+                tracing::error!("{reason}: serving again");
+                match self.serve_again() {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::error!("cannot serve again: {e}");
+                        return Step::Continue;
+                    }
+                }
+                stop_process(successor);
+                // The abandoned drain goes on by itself; its connections end as they would.
+                life.retiring = None;
+                life.busy = false;
+                if let Some(c) = &mut life.control {
+                    c.reclaim();
+                }
+                self.events.emit(EventKind::ReloadFailed {
+                    generation: self.generation,
+                    reason: format!("{reason}; generation {} serves again", self.generation),
+                });
+                self.notifier.ready(true);
+                Step::Continue
+            }
+        }
+    }
+
+    /// Starts a new server on this process's listening sockets (bound again after a naive
+    /// reload closed them) after its successor was lost.
+    fn serve_again(&mut self) -> Result<(), ProxyError> {
+        let listeners = match &self.listeners {
+            Some(l) => l.clone(),
+            None => Arc::new(crate::listeners::bind_all(&self.addrs)?),
+        };
+        let std_listeners = listeners
+            .iter()
+            .map(Listener::to_std)
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = Identity {
+            pid: std::process::id(),
+            generation: self.generation,
+        };
+        let server = Server::start(std_listeners, self.cfg.clone(), id)?;
+        self.server = Arc::new(server);
+        self.listeners = Some(listeners);
+        Ok(())
+    }
+
+    fn on_request(&self, request: Request, life: &mut Life) {
         match request {
             Request::Upgrade {
                 mut chan,
@@ -189,7 +397,7 @@ impl Instance {
             } => {
                 let reason = if mode == ReloadMode::MasterWorker || mode == ReloadMode::Restart {
                     Some(format!("mode {mode} is not an upgrade of a single process"))
-                } else if busy.swap(true, Ordering::SeqCst) {
+                } else if life.busy {
                     Some("reload in progress".to_owned())
                 } else {
                     None
@@ -204,6 +412,7 @@ impl Instance {
                 let Some(listeners) = self.listeners.clone() else {
                     return;
                 };
+                life.busy = true;
                 let job = handoff::Job {
                     chan,
                     pid,
@@ -211,11 +420,11 @@ impl Instance {
                     generation: self.generation,
                     listeners,
                     ready_timeout: self.cfg.reload.ready_timeout,
+                    takeover_timeout: self.cfg.reload.takeover_timeout,
                     events: self.events.clone(),
                     notifier: self.notifier.clone(),
-                    disowner: path.as_ref().map(ControlPath::disowner),
-                    busy: busy.clone(),
-                    done: commit_tx.clone(),
+                    disowner: life.control.as_ref().map(|c| c.path.disowner()),
+                    notes: life.notes_tx.clone(),
                 };
                 tokio::spawn(job.run());
             }
@@ -232,26 +441,43 @@ impl Instance {
     /// Stops accepting, drains, reports the exit with `code`, and returns `code`. SIGINT or
     /// SIGQUIT during the drain cuts it short.
     pub async fn stop_gracefully(&mut self, code: i32) -> i32 {
+        let code = self.stop_gracefully_quietly_with(code).await;
+        self.exit(code)
+    }
+
+    async fn stop_gracefully_quietly(&mut self) -> i32 {
+        self.stop_gracefully_quietly_with(0).await
+    }
+
+    /// [`Instance::stop_gracefully`] without the `exited` event.
+    async fn stop_gracefully_quietly_with(&mut self, code: i32) -> i32 {
         self.server.stop_accepting().await;
-        // Our copies of the listening sockets go too: after a naive reload this closes the
-        // socket (queued connections are reset); after fd passing the successor holds it.
+        // Our copies of the listening sockets go too: after fd passing the successor holds
+        // them, and a stopped process serves nothing again.
         self.listeners = None;
         self.events.emit(EventKind::Draining {
             generation: self.generation,
             connections: self.server.connections(),
         });
-        let report = tokio::select! {
-            report = self.server.drain() => report,
-            action = self.signals.next() => {
-                tracing::info!("{action:?} while draining: exiting now");
-                return self.exit(code);
+        let drain = self.server.drain();
+        let mut drain = std::pin::pin!(drain);
+        let report = loop {
+            tokio::select! {
+                report = &mut drain => break report,
+                action = self.signals.next() => match action {
+                    SignalAction::FastStop => {
+                        tracing::info!("{action:?} while draining: exiting now");
+                        return code;
+                    }
+                    other => tracing::info!("{other:?} while draining: already stopping"),
+                },
             }
         };
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,
         });
-        self.exit(code)
+        code
     }
 
     fn exit(&self, code: i32) -> i32 {
@@ -260,6 +486,36 @@ impl Instance {
             code,
         });
         code
+    }
+}
+
+/// Asks a successor that was given up to stop (it drains what it accepted, if anything).
+fn stop_process(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGTERM) {
+        tracing::debug!("SIGTERM to pid {pid}: {e}");
+    }
+}
+
+async fn next_request(control: &mut Option<Control>) -> Option<Request> {
+    match control {
+        Some(c) if c.task.is_some() => c.requests.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn drained(retiring: &mut Option<(JoinHandle<DrainReport>, u32)>) -> DrainReport {
+    match retiring {
+        Some((drain, _)) => match drain.await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!("the drain task failed: {e}");
+                DrainReport::default()
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

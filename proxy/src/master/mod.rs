@@ -11,7 +11,10 @@
 //!    serving and `reload_failed` is reported. One reload at a time; at most
 //!    `reload.max_old_generations` workers draining.
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
-//!    socketpair closes, so workers do not outlive the master.
+//!    socketpair closes, so workers do not outlive the master. A current worker that dies
+//!    unexpectedly is replaced at once (`worker_lost`, then `worker_respawned`): the master
+//!    holds the sockets, so clients lose at most the dead worker's open connections. When
+//!    workers keep dying, each replacement waits longer (100 ms doubling to 5 s).
 //! 4. SIGTERM to the master is forwarded to every worker; the master waits for them
 //!    (drain deadline plus a margin, then SIGKILL) and exits.
 
@@ -21,7 +24,7 @@ pub mod worker;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -40,18 +43,59 @@ use spawn::{Note, Spec, Worker};
 /// Extra time the master gives its workers beyond the drain deadline before SIGKILL.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
+/// Fault injection for tests, applied to replacement workers (generation ≥ 2).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// `--fail-before-ready`: exit 1 after receiving the sockets.
+    pub fail_before_ready: bool,
+    /// `--freeze-at`: stop with SIGSTOP at this point of the takeover.
+    pub freeze_at: Option<crate::cli::FreezePoint>,
+}
+
+/// Losses of the current worker closer together than this make the next replacement wait.
+const RESPAWN_STABLE: Duration = Duration::from_secs(10);
+/// The first wait of a replacement after a quick loss; doubled per further loss.
+const RESPAWN_MIN: Duration = Duration::from_millis(100);
+/// The longest wait of a replacement.
+const RESPAWN_MAX: Duration = Duration::from_secs(5);
+
+/// How long to wait before replacing a current worker that died.
+#[derive(Debug, Default)]
+struct Backoff {
+    delay: Duration,
+    last_loss: Option<Instant>,
+}
+
+impl Backoff {
+    /// The wait before the replacement of a worker lost now: none after a stable period,
+    /// then 100 ms, doubling up to 5 s while losses keep coming.
+    fn next(&mut self) -> Duration {
+        let now = Instant::now();
+        self.delay = match self.last_loss {
+            Some(t) if now.duration_since(t) < RESPAWN_STABLE => {
+                (self.delay * 2).clamp(RESPAWN_MIN, RESPAWN_MAX)
+            }
+            _ => Duration::ZERO,
+        };
+        self.last_loss = Some(now);
+        self.delay
+    }
+}
+
 /// The result of a reload attempt, back in the master loop.
 struct Attempt {
     result: Result<Worker, String>,
     listeners: Vec<Listener>,
     cfg: Arc<Config>,
     reply: Option<Channel>,
+    /// The replacement of a worker that died, not a reload.
+    respawn: bool,
 }
 
 /// Runs the master; returns the exit code.
 pub async fn run(
     config_path: &Path,
-    fail_before_ready: bool,
+    faults: Faults,
     events: Events,
     notifier: Notifier,
 ) -> Result<i32, ProxyError> {
@@ -65,8 +109,9 @@ pub async fn run(
     let mut signals = Signals::install().map_err(ProxyError::Signals)?;
     let spec = Spec {
         config: config_path.to_owned(),
-        fail_before_ready,
+        faults,
         ready_timeout: cfg.reload.ready_timeout,
+        takeover_timeout: cfg.reload.takeover_timeout,
     };
     let (notes_tx, mut notes) = mpsc::channel(64);
     let mut m = Master {
@@ -79,6 +124,8 @@ pub async fn run(
         old: Vec::new(),
         generation: 0,
         reloading: false,
+        backoff: Backoff::default(),
+        respawn_at: None,
     };
     let first = spawn::spawn_worker(&m.spec, 1, &listeners, &m.events, &notes_tx).await;
     while let Ok(note) = notes.try_recv() {
@@ -113,12 +160,16 @@ pub async fn run(
             action = signals.next() => match action {
                 SignalAction::GracefulStop => break m.stop(Signal::SIGTERM, &mut notes).await,
                 SignalAction::FastStop => break m.stop(Signal::SIGINT, &mut notes).await,
-                SignalAction::Upgrade => m.start_reload(false, None, &listeners, &done_tx, &notes_tx).await,
-                SignalAction::Reload => m.start_reload(true, None, &listeners, &done_tx, &notes_tx).await,
+                SignalAction::Upgrade => m.start_reload(Kind::Reload { reread: false }, None, &listeners, &done_tx, &notes_tx).await,
+                SignalAction::Reload => m.start_reload(Kind::Reload { reread: true }, None, &listeners, &done_tx, &notes_tx).await,
             },
+            () = respawn_due(m.respawn_at) => {
+                m.respawn_at = None;
+                m.start_reload(Kind::Respawn, None, &listeners, &done_tx, &notes_tx).await;
+            }
             Some(request) = requests.recv() => match request {
                 Request::Reload { chan } => {
-                    m.start_reload(false, Some(chan), &listeners, &done_tx, &notes_tx).await;
+                    m.start_reload(Kind::Reload { reread: false }, Some(chan), &listeners, &done_tx, &notes_tx).await;
                 }
                 Request::Upgrade { mut chan, .. } => {
                     tokio::spawn(async move {
@@ -131,22 +182,14 @@ pub async fn run(
                 // Worker news sent before the attempt ended (the new worker's start, or its
                 // exit right after the commit) is applied first: a dead worker is never
                 // made current.
-                let mut lost = None;
                 while let Ok(note) = notes.try_recv() {
-                    lost = lost.or(m.on_note(note));
+                    m.on_note(note);
                 }
-                match m.finish_reload(attempt).await {
-                    Some(new) => listeners = new,
-                    None => if let Some(code) = lost {
-                        break m.stop_with(Signal::SIGTERM, &mut notes, code).await;
-                    },
+                if let Some(new) = m.finish_reload(attempt).await {
+                    listeners = new;
                 }
             }
-            Some(note) = notes.recv() => {
-                if let Some(code) = m.on_note(note) {
-                    break m.stop_with(Signal::SIGTERM, &mut notes, code).await;
-                }
-            }
+            Some(note) = notes.recv() => m.on_note(note),
         }
     };
     if let Some(task) = accept_task {
@@ -168,20 +211,41 @@ struct Master {
     old: Vec<Worker>,
     generation: u64,
     reloading: bool,
+    backoff: Backoff,
+    /// When to start the replacement of a current worker that died.
+    respawn_at: Option<tokio::time::Instant>,
+}
+
+/// Why a new worker is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A reload (SIGUSR2, SIGHUP with `reread`, or `reload` on the control socket).
+    Reload { reread: bool },
+    /// The replacement of a current worker that died.
+    Respawn,
+}
+
+/// Resolves at `at`, never without one.
+async fn respawn_due(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Master {
     async fn start_reload(
         &mut self,
-        reread: bool,
+        kind: Kind,
         reply: Option<Channel>,
         listeners: &[Listener],
         done: &mpsc::Sender<Attempt>,
         notes: &mpsc::Sender<Note>,
     ) {
+        let respawn = kind == Kind::Respawn;
         let refuse = if self.reloading {
             Some("reload in progress".to_owned())
-        } else if self.old.len() >= self.cfg.reload.max_old_generations as usize {
+        } else if !respawn && self.old.len() >= self.cfg.reload.max_old_generations as usize {
             Some(format!(
                 "{} old generations still draining (reload.max_old_generations)",
                 self.old.len()
@@ -193,12 +257,14 @@ impl Master {
             self.refuse(reason, reply).await;
             return;
         }
-        self.events.emit(EventKind::ReloadStarted {
-            generation: self.generation,
-            mode: ReloadMode::MasterWorker,
-        });
-        self.notifier.reloading();
-        let cfg = if reread {
+        if !respawn {
+            self.events.emit(EventKind::ReloadStarted {
+                generation: self.generation,
+                mode: ReloadMode::MasterWorker,
+            });
+            self.notifier.reloading();
+        }
+        let cfg = if kind == (Kind::Reload { reread: true }) {
             match config::load(&self.spec.config) {
                 Ok(cfg) => Arc::new(cfg),
                 Err(e) => {
@@ -239,6 +305,7 @@ impl Master {
                 listeners: new_listeners,
                 cfg,
                 reply,
+                respawn,
             };
             let _ = done.send(attempt).await;
         });
@@ -252,28 +319,39 @@ impl Master {
             listeners,
             cfg,
             mut reply,
+            respawn,
         } = attempt;
         let worker = match result {
-            Ok(w) => w,
+            Ok(w) if self.alive.contains(&w.pid) => w,
+            Ok(w) => {
+                let reason = format!("worker {} exited right after READY", w.pid);
+                self.fail(reason, reply).await;
+                self.respawn_if_needed();
+                return None;
+            }
             Err(reason) => {
                 self.fail(reason, reply).await;
+                self.respawn_if_needed();
                 return None;
             }
         };
         let (pid, generation) = (worker.pid, worker.generation);
-        if !self.alive.contains(&pid) {
-            self.fail(format!("worker {pid} exited right after READY"), reply)
-                .await;
-            return None;
-        }
         self.generation = generation;
         self.cfg = cfg;
         self.spec.ready_timeout = self.cfg.reload.ready_timeout;
-        self.events.emit(EventKind::ReloadDone {
-            generation,
-            new_pid: pid,
-            mode: ReloadMode::MasterWorker,
-        });
+        self.spec.takeover_timeout = self.cfg.reload.takeover_timeout;
+        if respawn {
+            self.events.emit(EventKind::WorkerRespawned {
+                generation,
+                new_pid: pid,
+            });
+        } else {
+            self.events.emit(EventKind::ReloadDone {
+                generation,
+                new_pid: pid,
+                mode: ReloadMode::MasterWorker,
+            });
+        }
         if let Some(prev) = self.current.replace(worker) {
             tracing::info!(
                 "worker {} (generation {}) drains",
@@ -306,24 +384,44 @@ impl Master {
         self.refuse(reason, reply).await;
     }
 
-    /// Records a worker start or exit; returns an exit code if the master must stop.
-    fn on_note(&mut self, note: Note) -> Option<i32> {
+    /// Records a worker start or exit; a current worker that died is replaced.
+    fn on_note(&mut self, note: Note) {
         match note {
             Note::Started(pid) => {
                 self.alive.insert(pid);
-                None
             }
             Note::Exited(pid, status) => {
                 self.alive.remove(&pid);
                 self.old.retain(|w| w.pid != pid);
-                if self.current.as_ref().is_some_and(|w| w.pid == pid) {
-                    tracing::error!("the current worker {pid} exited ({status}): stopping");
-                    self.current = None;
-                    return Some(1);
+                let Some(w) = self.current.take_if(|w| w.pid == pid) else {
+                    tracing::info!("worker {pid} exited ({status})");
+                    return;
+                };
+                // A reload under way brings the next worker; if it fails, the replacement
+                // is scheduled then.
+                let delay = self.backoff.next();
+                tracing::error!(
+                    "the current worker {pid} (generation {}) died ({status}): replacing it in {delay:?}",
+                    w.generation
+                );
+                self.events.emit(EventKind::WorkerLost {
+                    generation: w.generation,
+                    worker_pid: pid,
+                    status: status.to_string(),
+                    respawn_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+                if !self.reloading {
+                    self.respawn_at = Some(tokio::time::Instant::now() + delay);
                 }
-                tracing::info!("worker {pid} exited ({status})");
-                None
             }
+        }
+    }
+
+    /// After a failed attempt: if no worker serves, schedules a replacement (with back-off).
+    fn respawn_if_needed(&mut self) {
+        if self.current.is_none() && self.respawn_at.is_none() {
+            let delay = self.backoff.next();
+            self.respawn_at = Some(tokio::time::Instant::now() + delay);
         }
     }
 
@@ -365,9 +463,7 @@ impl Master {
         let wait = async {
             while !self.alive.is_empty() {
                 match notes.recv().await {
-                    Some(note) => {
-                        let _ = self.on_note(note);
-                    }
+                    Some(note) => self.on_note(note),
                     None => break,
                 }
             }

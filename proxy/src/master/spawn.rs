@@ -1,5 +1,6 @@
 //! Starting one worker: spawn `refproxy --worker FD` with one end of a socketpair, relay its
-//! events, hand it the listening sockets over the socketpair, and wait for its commit.
+//! events, hand it the listening sockets over the socketpair, and wait for its commit and
+//! its word that it accepts.
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -25,8 +26,9 @@ use crate::phase::Events;
 pub(super) struct Spec {
     pub(super) config: PathBuf,
     /// Fault injection for replacement workers (generation ≥ 2).
-    pub(super) fail_before_ready: bool,
+    pub(super) faults: super::Faults,
     pub(super) ready_timeout: Duration,
+    pub(super) takeover_timeout: Duration,
 }
 
 /// News about worker processes, for the master loop.
@@ -71,8 +73,13 @@ pub(super) async fn spawn_worker(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .env_remove("NOTIFY_SOCKET");
-    if spec.fail_before_ready && generation > 1 {
-        cmd.arg("--fail-before-ready");
+    if generation > 1 {
+        if spec.faults.fail_before_ready {
+            cmd.arg("--fail-before-ready");
+        }
+        if let Some(point) = spec.faults.freeze_at {
+            cmd.arg("--freeze-at").arg(point.as_arg());
+        }
     }
     let mut child = cmd.spawn().map_err(|e| format!("spawn worker: {e}"))?;
     drop(theirs);
@@ -131,6 +138,10 @@ async fn handoff(
     link.send(&Message::Committed)
         .await
         .map_err(|e| format!("confirming the commit: {e}"))?;
+    // The worker accepts only after the confirmation; it says so before it counts.
+    protocol::await_serving(&mut link, spec.takeover_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(link)
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use reloadbench_model::event::ReloadMode;
 
+use crate::cli::FreezePoint;
 use crate::config;
 use crate::control::{self, protocol};
 use crate::error::ProxyError;
@@ -40,7 +41,7 @@ pub fn link_from_fd(fd: RawFd) -> Result<Channel, ProxyError> {
 pub async fn run(
     config_path: &Path,
     mut link: Channel,
-    fail_before_ready: bool,
+    faults: super::Faults,
     events: Events,
 ) -> Result<i32, ProxyError> {
     let taken = protocol::take(&mut link, ReloadMode::MasterWorker)
@@ -53,7 +54,7 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    if fail_before_ready {
+    if faults.fail_before_ready {
         return Err(ProxyError::InjectedFailure);
     }
     let listeners = match listeners::adopt(&cfg.listen, taken.listeners) {
@@ -63,6 +64,7 @@ pub async fn run(
             return Err(e.into());
         }
     };
+    let takeover_timeout = cfg.reload.takeover_timeout;
     let setup = Setup {
         cfg,
         generation: taken.generation,
@@ -70,17 +72,32 @@ pub async fn run(
         events,
         notifier: Notifier::default(),
     };
-    let mut instance = match Instance::start(setup) {
+    let mut instance = match Instance::start_held(setup) {
         Ok(i) => i,
         Err(e) => {
             protocol::fail(&mut link, &e.to_string()).await;
             return Err(e);
         }
     };
-    instance.announce_ready();
-    if let Err(e) = protocol::commit(&mut link, taken.generation, false).await {
+    let freeze = faults.freeze_at;
+    FreezePoint::apply(freeze, FreezePoint::BeforeCommit);
+    let committed = protocol::commit(&mut link, taken.generation, false, || {
+        FreezePoint::apply(freeze, FreezePoint::AfterCommit);
+    })
+    .await;
+    if let Err(e) = committed {
+        // Nothing was accepted: stepping back loses nothing.
         tracing::error!("the master did not take the commit: {e}");
         return Ok(instance.stop_gracefully(1).await);
     }
+    FreezePoint::apply(freeze, FreezePoint::AfterCommitted);
+    instance.open();
+    instance.announce_ready();
+    if let Err(e) = protocol::serving(&mut link, takeover_timeout).await {
+        // The master gave this worker up: it keeps the previous one, this one drains.
+        tracing::error!("the master did not confirm the takeover: {e}");
+        return Ok(instance.stop_gracefully(1).await);
+    }
+    FreezePoint::apply(freeze, FreezePoint::AfterTakeover);
     Ok(instance.run(None, Some(link)).await)
 }

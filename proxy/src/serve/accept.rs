@@ -41,7 +41,17 @@ pub(super) async fn accept_loop(
     forwarder: Arc<Forwarder>,
 ) {
     let mut stop = shared.stop_accept.subscribe();
+    let mut gate = shared.accept_open.subscribe();
+    // A held server accepts nothing until its gate opens (or it is stopped first).
+    let opened = tokio::select! {
+        biased;
+        s = stop.wait_for(|s| *s) => s.is_err(),
+        g = gate.wait_for(|o| *o) => g.is_ok(),
+    };
     loop {
+        if !opened {
+            break;
+        }
         if *stop.borrow_and_update() {
             break;
         }

@@ -119,6 +119,8 @@ pub(crate) struct Shared {
     pub(crate) accepting: watch::Sender<usize>,
     /// Set to make the accept loops stop.
     pub(crate) stop_accept: watch::Sender<bool>,
+    /// The accept gate: accept loops wait until it is open (see [`Server::start_held`]).
+    pub(crate) accept_open: watch::Sender<bool>,
     pub(crate) idle_closed: AtomicU64,
 }
 
@@ -137,6 +139,19 @@ impl Server {
     ///
     /// Must be called inside a tokio runtime.
     pub fn start(
+        listeners: Vec<std::net::TcpListener>,
+        cfg: Arc<Config>,
+        id: Identity,
+    ) -> Result<Server, ServeError> {
+        let server = Server::start_held(listeners, cfg, id)?;
+        server.open_gate();
+        Ok(server)
+    }
+
+    /// Like [`Server::start`], but the accept loops wait until [`Server::open_gate`]: a new
+    /// generation is fully set up before its commit and accepts nothing until its
+    /// predecessor has confirmed it (a crash before that loses no connection).
+    pub fn start_held(
         listeners: Vec<std::net::TcpListener>,
         cfg: Arc<Config>,
         id: Identity,
@@ -176,6 +191,7 @@ impl Server {
             open: watch::Sender::new(0),
             accepting: watch::Sender::new(0),
             stop_accept: watch::Sender::new(false),
+            accept_open: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
@@ -186,6 +202,11 @@ impl Server {
             }
         }
         Ok(Server { shared, addrs })
+    }
+
+    /// Lets the accept loops start accepting (a no-op once open).
+    pub fn open_gate(&self) {
+        self.shared.accept_open.send_replace(true);
     }
 
     /// The local addresses of the listeners being served.

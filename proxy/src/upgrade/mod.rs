@@ -6,18 +6,22 @@
 //! 2. Load the config (an invalid config is reported to the old process, which keeps serving).
 //! 3. Match the sockets to the config (fd-pass), or bind new `SO_REUSEPORT` sockets on the old
 //!    process's addresses (naive). Bind the control socket at `PATH.<pid>.tmp`.
-//! 4. Start serving, report `ready`, then commit (pid + generation). Once the old process
-//!    confirms, rename the control socket over `PATH`, close the control connection (the old
-//!    process reports `reload_done` after that) and notify systemd of the new main pid.
+//! 4. Start the server with its accept gate closed, then commit (pid + generation). Once the
+//!    old process confirms, open the gate, report `ready`, rename the control socket over
+//!    `PATH`, and say `Serving`: the old process reports `reload_done`, stops accepting and
+//!    drains. Keep answering its heartbeat until it has exited; say `Stopping` first when a
+//!    signal stops this process. Notify systemd of the new main pid.
 //!
-//! Any failure before READY exits non-zero and leaves the old process untouched.
+//! Any failure before the confirmation exits non-zero, having accepted nothing, and leaves
+//! the old process serving untouched; if the old process is gone by then, this one takes
+//! over alone.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::UnixStream;
 
-use crate::cli::UpgradeMode;
+use crate::cli::{FreezePoint, UpgradeMode};
 use crate::config;
 use crate::control::{self, ControlPath, protocol};
 use crate::error::ProxyError;
@@ -25,6 +29,7 @@ use crate::fdpass::Channel;
 use crate::instance::{Instance, Setup};
 use crate::listeners;
 use crate::phase::{Events, Notifier};
+use crate::pidfd::Owner;
 
 /// Options of an upgrade.
 #[derive(Debug)]
@@ -37,6 +42,8 @@ pub struct UpgradeArgs<'a> {
     pub mode: UpgradeMode,
     /// Fault injection: exit 1 after receiving the sockets, before READY.
     pub fail_before_ready: bool,
+    /// Fault injection: stop with SIGSTOP at this point of the takeover.
+    pub freeze_at: Option<FreezePoint>,
 }
 
 /// Replaces the process owning `args.from`; returns the exit code once this process stops.
@@ -50,6 +57,9 @@ pub async fn run(
     let taken = protocol::take(&mut chan, args.mode.reload_mode())
         .await
         .map_err(|e| ProxyError::Upgrade(e.to_string()))?;
+    // Opened now, while the pid surely names the old process: if the commit breaks, this
+    // tells whether the old process is still there to serve.
+    let owner = Owner::open(taken.owner_pid);
     tracing::info!(
         "replacing pid {} as generation {} ({} sockets received)",
         taken.owner_pid,
@@ -66,6 +76,8 @@ pub async fn run(
     if args.fail_before_ready {
         return Err(ProxyError::InjectedFailure);
     }
+    let freeze = args.freeze_at;
+    let takeover_timeout = cfg.reload.takeover_timeout;
     let prepared = prepare(&cfg, args, taken.listeners, &taken.owner_addrs);
     let (listeners, control) = match prepared {
         Ok(p) => p,
@@ -81,23 +93,51 @@ pub async fn run(
         events: events.clone(),
         notifier: notifier.clone(),
     };
-    let mut instance = match Instance::start(setup) {
+    let mut instance = match Instance::start_held(setup) {
         Ok(i) => i,
         Err(e) => {
             protocol::fail(&mut chan, &e.to_string()).await;
             return Err(e);
         }
     };
-    instance.announce_ready();
+    FreezePoint::apply(freeze, FreezePoint::BeforeCommit);
     let takes_path = control.as_ref().is_some_and(|(p, _)| p.is_temporary());
-    if let Err(e) = protocol::commit(&mut chan, taken.generation, takes_path).await {
-        // The old process did not take the commit: it keeps serving, this one steps back.
-        tracing::error!("commit failed: {e}");
-        events.emit(reloadbench_model::event::EventKind::ReloadFailed {
-            generation: taken.generation,
-            reason: format!("commit failed: {e}"),
-        });
-        return Ok(instance.stop_gracefully(1).await);
+    let committed = protocol::commit(&mut chan, taken.generation, takes_path, || {
+        FreezePoint::apply(freeze, FreezePoint::AfterCommit);
+    })
+    .await;
+    if let Err(e) = committed {
+        if owner.as_ref().is_some_and(Owner::has_exited) {
+            // Nobody else serves: take over alone.
+            tracing::warn!(
+                "commit failed ({e}), but pid {} is gone: taking over",
+                taken.owner_pid
+            );
+        } else {
+            // The old process did not take the commit: it keeps serving. This one accepted
+            // nothing, so stepping back loses nothing.
+            tracing::error!("commit failed: {e}");
+            events.emit(reloadbench_model::event::EventKind::ReloadFailed {
+                generation: taken.generation,
+                reason: format!("commit failed: {e}"),
+            });
+            return Ok(instance.stop_gracefully(1).await);
+        }
+    }
+    FreezePoint::apply(freeze, FreezePoint::AfterCommitted);
+    instance.open();
+    instance.announce_ready();
+    // The old process releases the control socket path once it knows that this one
+    // accepts; it alone decides, so a successor it gave up never takes the path.
+    if let Err(e) = protocol::serving(&mut chan, takeover_timeout).await {
+        if !owner.as_ref().is_some_and(Owner::has_exited) {
+            tracing::error!(
+                "pid {} gave this process up ({e}): it serves on, this one drains",
+                taken.owner_pid
+            );
+            return Ok(instance.stop_gracefully(1).await);
+        }
+        tracing::warn!("pid {} is gone ({e}): taking over alone", taken.owner_pid);
     }
     let control = match control {
         Some((mut path, listener)) => match path.promote() {
@@ -109,8 +149,11 @@ pub async fn run(
         },
         None => None,
     };
-    // Closing the connection tells the old process that the path is ours now.
-    drop(chan);
+    // The first heartbeat answer tells the old process that the takeover is complete: it
+    // then stops accepting and drains, and watches this one until it has exited.
+    instance.answer_predecessor(chan, move || {
+        FreezePoint::apply(freeze, FreezePoint::AfterTakeover);
+    });
     notifier.ready(true);
     Ok(instance.run(control, None).await)
 }

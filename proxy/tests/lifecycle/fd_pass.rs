@@ -89,6 +89,8 @@ pub(crate) fn kind(k: &EventKind) -> &'static str {
         EventKind::Draining { .. } => "draining",
         EventKind::Drained { .. } => "drained",
         EventKind::Exited { .. } => "exited",
+        EventKind::WorkerLost { .. } => "worker_lost",
+        EventKind::WorkerRespawned { .. } => "worker_respawned",
     }
 }
 

@@ -32,7 +32,7 @@ pub(crate) async fn progress_by(run: &LoadRun, n: u64) {
         .expect("the load made no progress");
 }
 
-fn summary(r: &LoadReport) -> String {
+pub(crate) fn summary(r: &LoadReport) -> String {
     let classes: Vec<String> = r
         .classes
         .iter()
@@ -57,7 +57,7 @@ fn count(r: &LoadReport, class: FailureClass) -> u64 {
         .sum()
 }
 
-async fn finish(run: LoadRun) -> LoadReport {
+pub(crate) async fn finish(run: LoadRun) -> LoadReport {
     run.stop();
     let r = tokio::time::timeout(scaled(30), run.finish())
         .await

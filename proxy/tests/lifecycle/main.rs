@@ -13,3 +13,4 @@ mod master;
 mod naive;
 mod rollback;
 mod systemd;
+mod takeover;

@@ -66,6 +66,7 @@ pub(crate) struct Conf {
     pub(crate) drain_deadline: &'static str,
     pub(crate) idle_close: &'static str,
     pub(crate) ready_timeout: &'static str,
+    pub(crate) takeover_timeout: &'static str,
     pub(crate) max_old: u32,
 }
 
@@ -77,6 +78,7 @@ impl Conf {
             drain_deadline: "10s",
             idle_close: "2s",
             ready_timeout: "10s",
+            takeover_timeout: "1s",
             max_old: 8,
         }
     }
@@ -85,13 +87,14 @@ impl Conf {
         format!(
             "listen = [\"{}\"]\norigins = [\"{}\"]\ncontrol_socket = \"{}\"\ngeneration_header = true\n\
              [drain]\ndeadline = \"{}\"\nidle_close = \"{}\"\n\
-             [reload]\nready_timeout = \"{}\"\nmax_old_generations = {}\n",
+             [reload]\nready_timeout = \"{}\"\ntakeover_timeout = \"{}\"\nmax_old_generations = {}\n",
             self.listen,
             self.origin,
             control.display(),
             self.drain_deadline,
             self.idle_close,
             self.ready_timeout,
+            self.takeover_timeout,
             self.max_old
         )
     }
@@ -412,4 +415,24 @@ pub(crate) fn serving_threads() -> usize {
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(256)
+}
+
+/// Waits (bounded) until process `pid` is stopped by a signal (state `T` in
+/// `/proc/PID/stat`), as `--freeze-at` leaves it.
+pub(crate) async fn wait_stopped(pid: u32, within: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state == Some("T") {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("pid {pid} did not stop within {within:?} (stat: {stat})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

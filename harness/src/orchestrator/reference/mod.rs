@@ -192,19 +192,27 @@ impl ReferenceRunner {
                 out.ready_mono_ns = Some(r.mono_ns);
                 out.new_pid = Some(r.pid);
                 out.old_pids.extend(self.serving_pid);
+                // The reload is over when the old process has handed its control socket
+                // over too (`reload_done`): an upgrade started before that would talk to a
+                // process on its way out. The old process may also give the new one up
+                // (`reload_failed`: it died or hung before the takeover) and serve on.
                 let old_pid = self.current.as_ref().map(ProcessGuard::pid);
+                let verdict = match old_pid {
+                    Some(old) => handed_over(log, from, old, self.ready_timeout()).await,
+                    None => Some(Ok(())),
+                };
+                if let Some(Err(reason)) = verdict {
+                    self.retire(p);
+                    return out.fail(format!("the old process kept serving: {reason}"));
+                }
                 if let Some(old) = self.current.replace(p) {
                     self.previous_pid = Some(old.pid());
                     self.retire(old);
                 }
                 self.serving_pid = Some(r.pid);
                 self.generation = r.generation;
-                // The reload is over when the old process has handed its
-                // control socket over too (`reload_done`): an upgrade
-                // started before that would talk to a process on its way out.
-                if let Some(old) = old_pid
-                    && !handed_over(log, from, old, self.ready_timeout()).await
-                {
+                if verdict.is_none() {
+                    let old = old_pid.unwrap_or_default();
                     return out.fail(format!(
                         "the old process (pid {old}) did not report reload_done within {:?}",
                         self.ready_timeout()
@@ -422,21 +430,34 @@ impl Runner for ReferenceRunner {
     }
 }
 
-/// Waits (bounded) until process `old` reports `reload_done` or
-/// `reload_failed`, exits, or closes its stdout after `from`; false on timeout.
-async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duration) -> bool {
-    log.wait_for(from, timeout, |s| {
-        s.stdout_end_or(old, |k| {
-            matches!(
-                k,
-                EventKind::ReloadDone { .. }
-                    | EventKind::ReloadFailed { .. }
-                    | EventKind::Exited { .. }
-            )
+/// Waits (bounded) until process `old` reports `reload_done` or `reload_failed`, exits, or
+/// closes its stdout after `from`: `Some(Ok)` unless it reported `reload_failed`
+/// (`Some(Err(reason))`); `None` on timeout.
+async fn handed_over(
+    log: &mut EventLog,
+    from: usize,
+    old: u32,
+    timeout: Duration,
+) -> Option<Result<(), String>> {
+    let idx = log
+        .wait_for(from, timeout, |s| {
+            s.stdout_end_or(old, |k| {
+                matches!(
+                    k,
+                    EventKind::ReloadDone { .. }
+                        | EventKind::ReloadFailed { .. }
+                        | EventKind::Exited { .. }
+                )
+            })
         })
-    })
-    .await
-    .is_some()
+        .await?;
+    match log.seen()[idx].event() {
+        Some(Event {
+            kind: EventKind::ReloadFailed { reason, .. },
+            ..
+        }) => Some(Err(reason.clone())),
+        _ => Some(Ok(())),
+    }
 }
 
 /// Adds the stderr log path to a start failure.

@@ -1,0 +1,69 @@
+//! Whether another process (not a child) is still alive, through a pidfd: unlike
+//! `kill(pid, 0)` it is not fooled by a zombie nobody has reaped yet, nor by a reused pid.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A pidfd of another process.
+#[derive(Debug)]
+pub struct Owner {
+    fd: OwnedFd,
+}
+
+impl Owner {
+    /// Opens a pidfd of `pid`; `None` if the process is already gone or pidfds are not
+    /// available (then nothing can be told about it).
+    pub fn open(pid: u32) -> Option<Owner> {
+        let pid = libc::pid_t::try_from(pid).ok()?;
+        #[allow(unsafe_code)]
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+        // shared with the kernel.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        #[allow(unsafe_code)]
+        // SAFETY: the fd was just returned by pidfd_open and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Some(Owner { fd })
+    }
+
+    /// Whether the process has exited (a pidfd becomes readable when it terminates).
+    pub fn has_exited(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: one valid pollfd, a count of 1 and a zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents & libc::POLLIN != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_a_running_process_from_an_exited_one() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let owner = Owner::open(child.id()).unwrap();
+        assert!(!owner.has_exited());
+        child.kill().unwrap();
+        // Not reaped yet: a zombie counts as exited.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut pfd = libc::pollfd {
+            fd: owner.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: one valid pollfd; blocks until the pidfd is readable or 10 s passed.
+        let _ = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+        assert!(std::time::Instant::now() < deadline);
+        assert!(owner.has_exited());
+        child.wait().unwrap();
+    }
+}
