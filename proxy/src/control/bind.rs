@@ -25,6 +25,9 @@ use tokio::net::UnixListener;
 
 use super::ControlError;
 
+/// The longest path a unix socket address holds (`sun_path` less its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 /// Names tried for the private directory before giving up.
 const PRIVATE_DIR_ATTEMPTS: u64 = 16;
 
@@ -50,7 +53,7 @@ pub(super) fn bind(at: &Path) -> Result<(UnixListener, (u64, u64)), ControlError
     }
     let private = PrivateDir::create(at)?;
     let inner = private.socket();
-    let listener = UnixListener::bind(&inner).map_err(|e| ControlError::io(&inner, e))?;
+    let listener = private.bind().map_err(|e| ControlError::io(&inner, e))?;
     // Narrowed while only this uid can reach it (the directory is 0700).
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| ControlError::io(&inner, e))?;
@@ -170,6 +173,17 @@ impl PrivateDir {
     fn socket(&self) -> PathBuf {
         self.dir.join("s")
     }
+
+    /// Binds the socket; through `/proc/self/fd/N/s` (N: the directory, held open) when the
+    /// plain path is too long for a unix socket address, which the final path may not be.
+    fn bind(&self) -> std::io::Result<UnixListener> {
+        let inner = self.socket();
+        if inner.as_os_str().len() <= MAX_SOCKET_PATH {
+            return UnixListener::bind(&inner);
+        }
+        let dir = std::fs::File::open(&self.dir)?;
+        UnixListener::bind(format!("/proc/self/fd/{}/s", dir.as_raw_fd()))
+    }
 }
 
 impl Drop for PrivateDir {
@@ -205,6 +219,25 @@ mod tests {
         assert_eq!((meta.dev(), meta.ino()), id);
         assert_eq!(meta.nlink(), 1, "the private link is gone");
         assert_eq!(names(dir.path()), ["ctl.sock"], "no private directory left");
+        std::os::unix::net::UnixStream::connect(&path).expect("reachable at the path");
+    }
+
+    #[tokio::test]
+    async fn a_path_near_the_length_limit_is_bound_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().as_os_str().len();
+        // The final path is 107 bytes: its private directory's socket path is longer.
+        let sub = dir
+            .path()
+            .join("d".repeat(107 - base - "/x/ctl.sock".len() + 1));
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("ctl.sock");
+        assert_eq!(path.as_os_str().len(), MAX_SOCKET_PATH);
+        let (_l, _) = bind(&path).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(names(&sub), ["ctl.sock"]);
         std::os::unix::net::UnixStream::connect(&path).expect("reachable at the path");
     }
 
