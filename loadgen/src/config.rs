@@ -170,6 +170,10 @@ impl LoadConfig {
             addr,
             request,
             head_request: self.method.eq_ignore_ascii_case("HEAD"),
+            asks_upgrade: self
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("upgrade")),
             threads,
         })
     }
@@ -184,6 +188,8 @@ pub(crate) struct Validated {
     pub(crate) request: Vec<u8>,
     /// Responses carry no body.
     pub(crate) head_request: bool,
+    /// The request carries an `Upgrade` header (`-H`), so a 101 is a final response.
+    pub(crate) asks_upgrade: bool,
     /// Worker threads to start.
     pub(crate) threads: usize,
 }

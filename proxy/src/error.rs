@@ -60,10 +60,13 @@ impl From<crate::config::ConfigError> for ProxyError {
 }
 
 impl ProxyError {
-    /// The process exit code for this error: 2 for invalid config or usage, 1 otherwise.
+    /// The process exit code for this error: 2 for invalid config or usage (a
+    /// `control_socket` path that is not a socket included), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ProxyError::Config(_) | ProxyError::Usage(_) => 2,
+            ProxyError::Config(_)
+            | ProxyError::Usage(_)
+            | ProxyError::Control(crate::control::ControlError::NotASocket { .. }) => 2,
             _ => 1,
         }
     }

@@ -7,7 +7,7 @@ use reloadbench_model::event::EventKind;
 
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::config;
-use crate::control::ControlPath;
+use crate::control::{self, ControlPath};
 use crate::error::ProxyError;
 use crate::instance::{Instance, Setup};
 use crate::listeners;
@@ -35,8 +35,16 @@ fn init_logging() {
 }
 
 fn check(path: &std::path::Path) -> i32 {
-    match config::load(path) {
-        Ok(_) => {
+    let checked = config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(
+            |cfg| match cfg.control_socket.as_deref().map(control::check_path) {
+                Some(Err(e)) => Err(format!("{}: control_socket: {e}", path.display())),
+                _ => Ok(()),
+            },
+        );
+    match checked {
+        Ok(()) => {
             println!("{}: ok", path.display());
             0
         }

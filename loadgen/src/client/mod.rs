@@ -43,6 +43,8 @@ pub(crate) struct ClientCtx {
     pub(crate) timeout: Duration,
     /// The method is HEAD (responses have no body).
     pub(crate) head_request: bool,
+    /// The request carries an `Upgrade` header (a 101 answers it).
+    pub(crate) asks_upgrade: bool,
     /// Spread source addresses over 127.0.0.1..=N (0 or 1: default source).
     pub(crate) source_ips: u32,
 }
@@ -128,13 +130,12 @@ pub(crate) async fn run(
         };
         let connected = Instant::now();
         let want_server = shared.first_response.get().is_none();
-        let exchange = response::exchange(
-            &mut stream,
-            &ctx.request,
-            &mut buf,
-            ctx.head_request,
+        let asked = response::Asked {
+            head_request: ctx.head_request,
+            upgrade: ctx.asks_upgrade,
             want_server,
-        );
+        };
+        let exchange = response::exchange(&mut stream, &ctx.request, &mut buf, asked);
         match tokio::time::timeout(ctx.timeout, exchange).await {
             Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused),
             Ok(Err(f)) => {
@@ -144,7 +145,8 @@ pub(crate) async fn run(
             Ok(Ok(resp)) => {
                 let end = Instant::now();
                 let class = match resp.status {
-                    200..=299 => None,
+                    // A 101 arrives here only as the answer to an upgrade request.
+                    101 | 200..=299 => None,
                     500..=599 => Some(FailureClass::Http5xx),
                     _ => Some(FailureClass::HttpOther),
                 };

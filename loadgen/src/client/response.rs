@@ -1,7 +1,12 @@
 //! One request/response exchange on an open connection: write the prebuilt
-//! request, read and parse the head with httparse, read the body by
-//! Content-Length, chunked framing or until EOF. Each failure is sorted by
-//! the phase it happened in.
+//! request, read and parse the head with httparse (skipping interim 1xx
+//! responses, RFC 9110 §15.2), read the body by Content-Length, chunked
+//! framing or until EOF. Each failure is sorted by the phase it happened in.
+//!
+//! A `101 Switching Protocols` is the final response when the request asked
+//! to upgrade (it carries an `Upgrade` header): the exchange ends with its
+//! head and the connection is not reused (loadgen never speaks the new
+//! protocol). A 101 to a request that did not ask is a bad response.
 
 use std::io::ErrorKind;
 use std::time::Instant;
@@ -28,7 +33,8 @@ pub(crate) struct Response {
     pub(crate) total_bytes: u64,
     /// When the request was written.
     pub(crate) written: Instant,
-    /// When the first response byte arrived.
+    /// When the first byte of the final response arrived (interim 1xx
+    /// responses do not count).
     pub(crate) first_byte: Instant,
     /// The `Server` header, when asked for.
     pub(crate) server: Option<String>,
@@ -127,13 +133,29 @@ fn parse_head(buf: &[u8], head_request: bool, want_server: bool) -> Result<Optio
     }))
 }
 
+/// What an exchange needs to know about its request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked {
+    /// The method is HEAD: responses have no body.
+    pub(crate) head_request: bool,
+    /// The request carries an `Upgrade` header: a 101 is a final response.
+    pub(crate) upgrade: bool,
+    /// Keep the `Server` header of the response.
+    pub(crate) want_server: bool,
+}
+
+/// Whether a complete head is not the final response: any 1xx but a 101
+/// that answers an upgrade request (the caller refuses an unasked 101).
+fn is_interim(status: u16, asked_upgrade: bool) -> bool {
+    (100..200).contains(&status) && !(status == 101 && asked_upgrade)
+}
+
 /// Writes `request` and reads one complete response, using `buf` as scratch.
 pub(crate) async fn exchange(
     stream: &mut TcpStream,
     request: &[u8],
     buf: &mut [u8],
-    head_request: bool,
-    want_server: bool,
+    asked: Asked,
 ) -> Result<Response, Failed> {
     if let Err(e) = stream.write_all(request).await {
         // A reset seen while writing is the same server event as a reset
@@ -147,30 +169,52 @@ pub(crate) async fn exchange(
         return Err(fail(class, 0));
     }
     let written = Instant::now();
+    // Bytes in `buf`, and bytes of interim responses already skipped.
     let mut filled = 0;
+    let mut skipped = 0;
     let mut first_byte = None;
-    let head = loop {
+    let mut head = 'head: loop {
+        let seen = skipped + filled;
         let n = match stream.read(&mut buf[filled..]).await {
-            Ok(0) if filled == 0 => return Err(fail(FailureClass::Closed, 0)),
-            Ok(0) => return Err(fail(FailureClass::Truncated, filled)),
+            Ok(0) if seen == 0 => return Err(fail(FailureClass::Closed, 0)),
+            Ok(0) => return Err(fail(FailureClass::Truncated, seen)),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) if filled == 0 => return Err(fail(FailureClass::Reset, 0)),
-            Err(_) => return Err(fail(FailureClass::Truncated, filled)),
+            Err(_) if seen == 0 => return Err(fail(FailureClass::Reset, 0)),
+            Err(_) => return Err(fail(FailureClass::Truncated, seen)),
         };
         first_byte.get_or_insert_with(Instant::now);
         filled += n;
-        match parse_head(&buf[..filled], head_request, want_server) {
-            Ok(Some(head)) => break head,
-            Ok(None) if filled == buf.len() => {
-                return Err(fail(FailureClass::BadResponse, filled));
+        loop {
+            match parse_head(&buf[..filled], asked.head_request, asked.want_server) {
+                Ok(Some(head)) if is_interim(head.status, asked.upgrade) => {
+                    if head.status == 101 {
+                        // Switching to a protocol the request did not ask for.
+                        return Err(fail(FailureClass::BadResponse, skipped + filled));
+                    }
+                    buf.copy_within(head.len..filled, 0);
+                    filled -= head.len;
+                    skipped += head.len;
+                    if filled == 0 {
+                        first_byte = None;
+                    }
+                }
+                Ok(Some(head)) => break 'head head,
+                Ok(None) if filled == buf.len() => {
+                    return Err(fail(FailureClass::BadResponse, skipped + filled));
+                }
+                Ok(None) => break,
+                Err(()) => return Err(fail(FailureClass::BadResponse, skipped + filled)),
             }
-            Ok(None) => {}
-            Err(()) => return Err(fail(FailureClass::BadResponse, filled)),
         }
     };
+    if head.status == 101 {
+        // What follows is the new protocol: not read, and not reused.
+        head.framing = Framing::Empty;
+        head.keep_alive = false;
+    }
     let first_byte = first_byte.unwrap_or(written);
-    let mut total = filled as u64;
+    let mut total = (skipped + filled) as u64;
     let have = (filled - head.len) as u64;
     let body_bytes = match head.framing {
         Framing::Empty => 0,
@@ -236,6 +280,18 @@ pub(crate) async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interim_statuses() {
+        for status in [100, 102, 103, 150, 199] {
+            assert!(is_interim(status, false) && is_interim(status, true));
+        }
+        assert!(is_interim(101, false), "skipped only to be refused");
+        assert!(!is_interim(101, true));
+        for status in [99, 200, 204, 304, 404, 502] {
+            assert!(!is_interim(status, false) && !is_interim(status, true));
+        }
+    }
 
     #[test]
     fn head_parsing() {

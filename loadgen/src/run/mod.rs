@@ -82,6 +82,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         keep_alive: config.keep_alive,
         timeout: config.timeout,
         head_request: v.head_request,
+        asks_upgrade: v.asks_upgrade,
         source_ips: config.source_ips,
     });
     let bucket_ns = config.bucket.as_nanos() as u64;

@@ -409,3 +409,66 @@ fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test]
+async fn interim_1xx_responses_are_skipped_before_the_final_one() {
+    for keep_alive in [true, false] {
+        let server = TestServer::start(Behaviour::Interim {
+            codes: &[100, 103, 102],
+        });
+        let mut cfg = config(&server.url(), 200, 4);
+        cfg.keep_alive = keep_alive;
+        let r = run(cfg).await;
+        assert_identity(&r);
+        let summary = format!(
+            "keep-alive {keep_alive}: {:?} {:?}",
+            r.classes,
+            r.failures.first()
+        );
+        assert_eq!((r.ok, r.failed), (200, 0), "{summary}");
+        assert_eq!(r.ok, Counters::get(&server.counters.ok), "{summary}");
+        assert_eq!(Counters::get(&server.counters.interim), 3 * 200);
+        assert_eq!(r.body_bytes, 2 * 200, "only the final bodies: {summary}");
+        assert_eq!(
+            r.total_bytes,
+            Counters::get(&server.counters.written),
+            "every byte the server wrote, interim heads included: {summary}"
+        );
+        let connections = if keep_alive { 4 } else { 200 };
+        assert_eq!(
+            r.connections, connections,
+            "framing held across the interim heads"
+        );
+        assert_eq!(Counters::get(&server.counters.accepted), connections);
+    }
+}
+
+#[tokio::test]
+async fn a_101_is_final_only_when_the_request_asked_to_upgrade() {
+    // Not asked: a protocol switch nobody asked for is a bad response.
+    let server = TestServer::start(Behaviour::Switch);
+    let mut cfg = config(&server.url(), 20, 2);
+    cfg.keep_alive = true;
+    let r = run(cfg).await;
+    assert_identity(&r);
+    assert_eq!(Counters::get(&server.counters.switches), 20);
+    assert_eq!(class(&r, FailureClass::BadResponse), 20, "{:?}", r.classes);
+    assert_eq!((r.ok, r.failed, r.ab.exceptions), (0, 20, 20));
+
+    // Asked (`-H 'Upgrade: test' -H 'Connection: upgrade'`): the 101 is the
+    // answer, a success, and its connection is never reused.
+    let server = TestServer::start(Behaviour::Switch);
+    let mut cfg = config(&server.url(), 20, 2);
+    cfg.keep_alive = true;
+    cfg.headers = vec![
+        ("Upgrade".to_owned(), "test".to_owned()),
+        ("Connection".to_owned(), "upgrade".to_owned()),
+    ];
+    let r = run(cfg).await;
+    assert_identity(&r);
+    assert_eq!((r.ok, r.failed), (20, 0), "{:?}", r.classes);
+    assert_eq!(r.ok, Counters::get(&server.counters.switches));
+    assert_eq!(r.body_bytes, 0);
+    assert_eq!(r.total_bytes, Counters::get(&server.counters.written));
+    assert_eq!(r.connections, 20, "one connection per upgrade");
+}

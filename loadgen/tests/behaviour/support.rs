@@ -45,6 +45,12 @@ pub(crate) enum Behaviour {
     /// Closes every accepted connection without reading anything: first a
     /// FIN (shutdown), then, as the request is left unread, a reset.
     CloseUnread,
+    /// Interim responses with these codes (in this order), then a 200 with the
+    /// body `ok`; every other request gets them in one write, the others in one
+    /// write per response.
+    Interim { codes: &'static [u16] },
+    /// `101 Switching Protocols`, then reads until the client closes.
+    Switch,
 }
 
 /// What the server did.
@@ -61,6 +67,10 @@ pub(crate) struct Counters {
     pub(crate) stalled: AtomicU64,
     pub(crate) idle_closes: AtomicU64,
     pub(crate) unread_closes: AtomicU64,
+    pub(crate) interim: AtomicU64,
+    pub(crate) switches: AtomicU64,
+    /// Bytes written by the `Interim` and `Switch` behaviours.
+    pub(crate) written: AtomicU64,
     pub(crate) peers: Mutex<HashSet<IpAddr>>,
 }
 
@@ -72,6 +82,20 @@ impl Counters {
 
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::SeqCst);
+}
+
+fn add(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::SeqCst);
+}
+
+/// An interim response head, e.g. `100 Continue` or `103 Early Hints`.
+fn interim_head(code: u16) -> Vec<u8> {
+    let extra = if code == 103 {
+        "Link: </style.css>; rel=preload\r\n"
+    } else {
+        ""
+    };
+    format!("HTTP/1.1 {code} Interim\r\n{extra}\r\n").into_bytes()
 }
 
 /// A running test server; dropping it stops it.
@@ -278,6 +302,42 @@ async fn handle(
                     return;
                 }
                 inc(&c.ok);
+            }
+            Behaviour::Interim { codes } => {
+                let conn = if close { "Connection: close\r\n" } else { "" };
+                let last = format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{conn}\r\nok");
+                let mut pieces: Vec<Vec<u8>> = codes.iter().map(|c| interim_head(*c)).collect();
+                pieces.push(last.into_bytes());
+                if served % 2 == 0 {
+                    pieces = vec![pieces.concat()];
+                }
+                served += 1;
+                for piece in &pieces {
+                    if stream.write_all(piece).await.is_err() {
+                        return;
+                    }
+                    add(&c.written, piece.len());
+                }
+                c.interim.fetch_add(codes.len() as u64, Ordering::SeqCst);
+                inc(&c.ok);
+                if close {
+                    return;
+                }
+            }
+            Behaviour::Switch => {
+                let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                add(&c.written, head.len());
+                inc(&c.switches);
+                let mut sink = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                return;
             }
             Behaviour::Stall => {
                 inc(&c.stalled);

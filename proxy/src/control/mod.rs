@@ -2,8 +2,11 @@
 //!
 //! [`ControlPath`] owns the socket file; [`listen`] accepts connections and turns each
 //! connection's first message into a [`Request`] for the owner (a serving process or a
-//! master), which answers on the connection. [`protocol`] is the handoff spoken on it.
+//! master), which answers on the connection, after checking that the peer runs as our uid
+//! (`SO_PEERCRED`). [`protocol`] is the handoff spoken on it.
 
+mod bind;
+mod peer;
 pub mod protocol;
 mod socket;
 
@@ -18,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::fdpass::Channel;
 use protocol::Message;
 
+pub use bind::check_path;
 pub use socket::{ControlPath, Disowner};
 
 /// Step timeout of control connections (each message exchanged).
@@ -32,6 +36,14 @@ pub enum ControlError {
     /// A live process already answers on the path.
     #[error("control socket {0} is in use by a running process")]
     InUse(PathBuf),
+    /// Something other than a socket is at the path; it is never replaced.
+    #[error("control socket {path} exists and is {kind}, not a socket; refusing to replace it")]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+        /// What is there, e.g. `a regular file`.
+        kind: &'static str,
+    },
     /// A file operation on the path failed.
     #[error("control socket {path}: {source}")]
     Io {
@@ -76,7 +88,9 @@ pub fn listen(listener: UnixListener) -> (JoinHandle<()>, mpsc::Receiver<Request
     let task = tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) if peer::allowed(&stream) => stream,
+                // Another uid: closed unanswered, before any message is read.
+                Ok(_) => continue,
                 Err(e) => {
                     // A persistent error (e.g. out of fds) must not spin.
                     tracing::warn!("control socket accept: {e}");

@@ -1,20 +1,20 @@
-//! The control socket file: bound with mode 0600, handed from process to process by
-//! rename, and removed on exit only while the path is still ours.
+//! The control socket file: created with mode 0600 (see [`bind`](super::bind)), handed
+//! from process to process by rename, and removed on exit only while the path is still ours.
 //!
-//! A plain start binds the configured path directly (after checking that no live process
-//! answers there). A new process of an upgrade binds `PATH.<pid>.tmp` and renames it over
-//! `PATH` once the old process has committed, so the next reload finds it. The old process
-//! disowns the path at commit, before the rename can happen, so it never removes the new
-//! owner's socket.
+//! A plain start binds the configured path (only after checking that no live process answers
+//! there, and that nothing but a stale socket is there). A new process of an upgrade binds
+//! `PATH.<pid>.tmp` and renames it over `PATH` once the old process has committed, so the
+//! next reload finds it. The old process disowns the path at commit, before the rename can
+//! happen, so it never removes the new owner's socket.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::UnixListener;
 
-use super::ControlError;
+use super::{ControlError, bind};
 
 /// Ownership of a control socket file; removes it on drop while still owned.
 #[derive(Debug)]
@@ -45,15 +45,9 @@ impl Disowner {
 }
 
 impl ControlPath {
-    /// Binds `path` for a plain start (or a master). Fails if a live process answers there;
-    /// a stale file is removed first.
+    /// Binds `path` for a plain start (or a master). Fails if a live process answers there
+    /// or if something other than a socket is there; a stale socket is replaced.
     pub fn bind(path: &Path) -> Result<(ControlPath, UnixListener), ControlError> {
-        if path.exists() {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(ControlError::InUse(path.to_owned()));
-            }
-            std::fs::remove_file(path).map_err(|e| ControlError::io(path, e))?;
-        }
         Self::bind_at(path, path)
     }
 
@@ -61,23 +55,17 @@ impl ControlPath {
     pub fn bind_tmp(path: &Path) -> Result<(ControlPath, UnixListener), ControlError> {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let _ = std::fs::remove_file(&tmp);
-        Self::bind_at(path, &tmp)
+        Self::bind_at(path, &PathBuf::from(tmp))
     }
 
     fn bind_at(path: &Path, at: &Path) -> Result<(ControlPath, UnixListener), ControlError> {
-        let listener = UnixListener::bind(at).map_err(|e| ControlError::io(at, e))?;
-        let meta = std::fs::symlink_metadata(at).map_err(|e| ControlError::io(at, e))?;
-        // From here on the guard removes the file on every path, errors included.
+        let (listener, id) = bind::bind(at)?;
         let guard = ControlPath {
             path: path.to_owned(),
             bound_at: at.to_owned(),
-            id: (meta.dev(), meta.ino()),
+            id,
             owned: Arc::new(AtomicBool::new(true)),
         };
-        std::fs::set_permissions(at, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| ControlError::io(at, e))?;
         Ok((guard, listener))
     }
 
@@ -137,6 +125,8 @@ impl Drop for ControlPath {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[tokio::test]
@@ -165,11 +155,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stale_file_is_replaced() {
+    async fn a_stale_socket_is_replaced_and_a_regular_file_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ctl.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists());
-        let (_g, _l) = ControlPath::bind(&path).unwrap();
+        let (g, _l) = ControlPath::bind(&path).unwrap();
+        drop(g);
+
+        std::fs::write(&path, "precious").unwrap();
+        let err = ControlPath::bind(&path).unwrap_err();
+        assert!(matches!(err, ControlError::NotASocket { .. }), "{err}");
+        // The temporary path of an upgrade follows the same rule.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        std::fs::write(&tmp, "also precious").unwrap();
+        let err = ControlPath::bind_tmp(&path).unwrap_err();
+        assert!(matches!(err, ControlError::NotASocket { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&tmp).unwrap(), "also precious");
     }
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod cli;
+mod control_socket;
 mod fd_pass;
 mod load;
 mod master;
