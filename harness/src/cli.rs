@@ -37,6 +37,23 @@ pub enum Command {
     Compare(CompareArgs),
     /// The built-in origin server (started by `run`; usable by hand).
     Origin(reloadbench_origin::OriginArgs),
+    /// Internal: the watchdog `run` starts to kill its processes if it dies.
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog(WatchdogArgs),
+}
+
+/// `reloadbench __watchdog` (started by `run`, not by hand).
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    /// Pid of the harness (the parent).
+    #[arg(long)]
+    pub harness: u32,
+    /// Value of the run's marker environment variable.
+    #[arg(long)]
+    pub marker: String,
+    /// Whether to put the run in a cgroup v2 when one is writable.
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+    pub cgroup: bool,
 }
 
 /// `reloadbench run`.

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs};
+use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs};
 use crate::orchestrator::cancel::Cancel;
 use crate::orchestrator::run::{RunOptions, RunStatus, run_scenario};
+use crate::orchestrator::watchdog;
 use crate::scenario;
 
 /// Every expectation held.
@@ -33,11 +34,26 @@ pub fn main(cli: Cli) -> ExitCode {
                 EXIT_HARNESS
             }
         },
+        Command::Watchdog(args) => serve_watchdog(&args),
     };
     ExitCode::from(code)
 }
 
+fn serve_watchdog(args: &WatchdogArgs) -> u8 {
+    watchdog::serve::serve(&watchdog::serve::ServeArgs {
+        harness: args.harness,
+        marker: (watchdog::MARKER_VAR.to_owned(), args.marker.clone()),
+        cgroup: args.cgroup,
+    })
+}
+
 fn run(args: RunArgs) -> u8 {
+    // Before any other process: from here on, every process the run starts
+    // dies with the harness, however it ends.
+    if let Err(e) = watchdog::start() {
+        eprintln!("reloadbench: {e}");
+        return EXIT_HARNESS;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

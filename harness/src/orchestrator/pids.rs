@@ -1,5 +1,6 @@
 //! The run's pid list: every process the harness started (`pids.log`), and
-//! which of them are not reaped yet.
+//! which of them are not reaped yet. Recording a pid also tells the
+//! [`super::watchdog`], which kills it if the harness dies first.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -36,6 +37,7 @@ impl PidLog {
 
     /// Records a started process.
     pub fn record(&self, pid: u32, name: &str) {
+        super::watchdog::track(pid);
         if let Ok(mut p) = self.pids.lock() {
             p.push(pid);
         }

@@ -7,7 +7,9 @@
 //! `logs/<name>-<pid>.stderr.log` and to the sink. Dropping the guard sends
 //! `SIGKILL` to the whole process group, so workers and other grandchildren
 //! die with it even when the harness panics. Every spawned pid is appended to
-//! the run's pid list ([`PidLog`]) before anything else happens.
+//! the run's pid list ([`PidLog`]) before anything else happens, which also
+//! hands it to the [`super::watchdog`] for the case the harness is killed;
+//! every child carries the run's marker ([`super::watchdog::MARKER_VAR`]).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -155,6 +157,9 @@ impl ProcessGuard {
             .kill_on_drop(true);
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
+        }
+        if let Some((var, value)) = super::watchdog::marker() {
+            cmd.env(var, value);
         }
         let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
             name: spec.name.clone(),
@@ -366,6 +371,7 @@ impl Drop for ProcessGuard {
         // The group may hold grandchildren even after the leader exited.
         let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
         self.pids.retire(self.pid);
+        super::watchdog::forget(self.pid);
         for r in &self.readers {
             r.abort();
         }

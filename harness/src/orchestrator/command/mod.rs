@@ -133,6 +133,8 @@ impl CommandRunner {
                     Some(p) if pid_alive(p) => p,
                     _ => wait_pid_file(&path, None, Duration::from_secs(10)).await?,
                 };
+                // A daemon's main pid: the watchdog kills it if we die.
+                super::watchdog::track(pid);
                 Some(pid)
             }
         };

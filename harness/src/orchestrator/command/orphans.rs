@@ -26,13 +26,15 @@ pub(super) fn proc_parent_and_group(pid: u32) -> Option<(u32, u32)> {
     })
 }
 
-/// Pids whose parent is the harness (its own children and adopted orphans).
+/// Pids whose parent is the harness (its own children and adopted
+/// orphans), the [`watchdog`](super::super::watchdog) left out.
 pub(super) fn orphans() -> Vec<u32> {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !super::super::watchdog::is_watchdog(*pid))
         .filter(|pid| proc_parent_and_group(*pid).is_some_and(|(pp, _)| pp == me))
         .collect()
 }
