@@ -81,14 +81,20 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0)]
     pub tolerance_failed: u64,
     /// Allowed p99 latency increase, percent.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_p99: f64,
     /// Allowed requests/s decrease, percent.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_rps: f64,
     /// Allowed reload time increase, percent.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_reload: f64,
+}
+
+/// A percent tolerance: a finite number ≥ 0 (NaN would pass every comparison).
+fn tolerance(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    reloadbench_reports::compare::check_tolerance(v)
 }
 
 #[cfg(test)]
@@ -122,5 +128,19 @@ mod tests {
         assert_eq!(r.cases, vec!["a", "b"]);
         assert!(r.quiet);
         assert_eq!(r.out, Some(PathBuf::from("o")));
+    }
+
+    #[test]
+    fn compare_rejects_tolerances_that_are_not_finite_and_non_negative() {
+        for flag in ["--tolerance-p99", "--tolerance-rps", "--tolerance-reload"] {
+            for bad in ["NaN", "nan", "inf", "-1", "-0.5", "x"] {
+                let e = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, bad])
+                    .unwrap_err();
+                assert_eq!(e.exit_code(), 2, "{flag} {bad}");
+                assert!(e.to_string().contains(flag), "{e}");
+            }
+            let ok = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, "0"]);
+            assert!(ok.is_ok(), "{flag} 0");
+        }
     }
 }

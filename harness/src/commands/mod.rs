@@ -155,7 +155,13 @@ fn compare(args: &CompareArgs) -> u8 {
         rps_pct: args.tolerance_rps,
         reload_pct: args.tolerance_reload,
     };
-    let c = reloadbench_reports::compare(&base, &new, &tol);
+    let c = match reloadbench_reports::compare(&base, &new, &tol) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("reloadbench compare: {e}");
+            return EXIT_USAGE;
+        }
+    };
     print!("{}", c.markdown);
     if c.regressed { EXIT_FAILED } else { EXIT_PASS }
 }
