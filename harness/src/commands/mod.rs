@@ -64,9 +64,6 @@ fn run(args: RunArgs) -> u8 {
         };
         match run_scenario(&opts, &cancel).await {
             Ok(out) => {
-                for w in &out.warnings {
-                    eprintln!("warning: {w}");
-                }
                 print!("{}", reloadbench_reports::render_markdown(&out.report));
                 eprintln!("results: {}", out.dir.display());
                 match out.status {
