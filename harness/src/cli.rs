@@ -9,9 +9,10 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every expectation held (compare: no regression)
   1  an expectation failed, or the proxy or origin died during a case
-     (compare: regressed)
-  2  invalid scenario or usage
-  3  the harness could not run (a process failed to start, a peer is missing, ...)
+     (compare: regressed, or NEW lacks a case of BASE)
+  2  invalid scenario or usage (compare: no case in common, a bad tolerance)
+  3  the harness could not run (a process failed to start, a peer is missing,
+     a file of the run directory could not be written, ...)
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
 
 /// reloadbench: what a proxy's users feel when it is restarted or reloaded under load.
@@ -33,7 +34,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Re-render the reports of a run directory from its results.json.
     Report(ReportArgs),
-    /// Compare two runs (for a pull request); exit 1 when NEW regressed.
+    /// Compare two runs (for a pull request); exit 1 when NEW regressed or
+    /// lacks a case of BASE, 2 when they have no case in common.
     Compare(CompareArgs),
     /// The built-in origin server (started by `run`; usable by hand).
     Origin(reloadbench_origin::OriginArgs),

@@ -6,7 +6,7 @@
 //! regression, two runs without a case in common cannot be compared
 //! ([`CompareError::NoCommonCase`]), and tolerances must be finite and ≥ 0
 //! ([`CompareError::Tolerance`]). A case that must fail (a control such as
-//! `kill -9` with `failed > 0`) regresses when it stops failing ([`rule`]).
+//! `kill -9` with `failed > 0`) regresses when it stops failing (see `rule.rs`).
 
 mod rule;
 
