@@ -9,9 +9,10 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every expectation held (compare: no regression)
   1  an expectation failed, or the proxy or origin died during a case
-     (compare: regressed)
-  2  invalid scenario or usage
-  3  the harness could not run (a process failed to start, a peer is missing, ...)
+     (compare: regressed, or NEW lacks a case of BASE)
+  2  invalid scenario or usage (compare: no case in common, a bad tolerance)
+  3  the harness could not run (a process failed to start, a peer is missing,
+     a file of the run directory could not be written, ...)
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
 
 /// reloadbench: what a proxy's users feel when it is restarted or reloaded under load.
@@ -33,7 +34,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Re-render the reports of a run directory from its results.json.
     Report(ReportArgs),
-    /// Compare two runs (for a pull request); exit 1 when NEW regressed.
+    /// Compare two runs (for a pull request); exit 1 when NEW regressed or
+    /// lacks a case of BASE, 2 when they have no case in common.
     Compare(CompareArgs),
     /// The built-in origin server (started by `run`; usable by hand).
     Origin(reloadbench_origin::OriginArgs),
@@ -98,14 +100,20 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0)]
     pub tolerance_failed: u64,
     /// Allowed p99 latency increase, percent.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_p99: f64,
     /// Allowed requests/s decrease, percent.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_rps: f64,
     /// Allowed reload time increase, percent.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_reload: f64,
+}
+
+/// A percent tolerance: a finite number ≥ 0 (NaN would pass every comparison).
+fn tolerance(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    reloadbench_reports::compare::check_tolerance(v)
 }
 
 #[cfg(test)]
@@ -139,5 +147,19 @@ mod tests {
         assert_eq!(r.cases, vec!["a", "b"]);
         assert!(r.quiet);
         assert_eq!(r.out, Some(PathBuf::from("o")));
+    }
+
+    #[test]
+    fn compare_rejects_tolerances_that_are_not_finite_and_non_negative() {
+        for flag in ["--tolerance-p99", "--tolerance-rps", "--tolerance-reload"] {
+            for bad in ["NaN", "nan", "inf", "-1", "-0.5", "x"] {
+                let e = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, bad])
+                    .unwrap_err();
+                assert_eq!(e.exit_code(), 2, "{flag} {bad}");
+                assert!(e.to_string().contains(flag), "{e}");
+            }
+            let ok = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, "0"]);
+            assert!(ok.is_ok(), "{flag} 0");
+        }
     }
 }

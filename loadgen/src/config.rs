@@ -9,6 +9,14 @@ use reloadbench_model::load::LoadConfigSummary;
 use crate::error::LoadError;
 use crate::target::{self, RequestSpec};
 
+/// The most concurrent clients a run accepts.
+pub const MAX_CONCURRENCY: u64 = 1_000_000;
+/// The narrowest time bucket.
+pub const MIN_BUCKET: Duration = Duration::from_millis(1);
+/// The widest time bucket (wider buckets say nothing about a reload, and
+/// their width in ns must fit the report's arithmetic).
+pub const MAX_BUCKET: Duration = Duration::from_secs(3600);
+
 /// Settings of one load run. Build with [`LoadConfig::new`], then set fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
@@ -89,8 +97,15 @@ impl LoadConfig {
         }
     }
 
-    /// Checks the settings and resolves the target.
-    pub(crate) fn validate(&self) -> Result<Validated, LoadError> {
+    /// Checks every setting without touching the network: the URL's syntax
+    /// and each limit. [`crate::start`] runs the same check; a caller that
+    /// validates its own configuration files (the reloadbench harness) calls it
+    /// up front so a run never fails on a setting after it started.
+    pub fn check(&self) -> Result<(), LoadError> {
+        self.check_settings().map(|_| ())
+    }
+
+    fn check_settings(&self) -> Result<target::UrlParts, LoadError> {
         let bad = |field: &'static str, reason: &str| LoadError::InvalidConfig {
             field,
             reason: reason.to_owned(),
@@ -99,8 +114,11 @@ impl LoadConfig {
         if self.concurrency == 0 {
             return Err(bad("concurrency", "must be at least 1"));
         }
-        if self.concurrency > 1_000_000 {
-            return Err(bad("concurrency", "must be at most 1000000"));
+        if self.concurrency > MAX_CONCURRENCY {
+            return Err(bad(
+                "concurrency",
+                &format!("must be at most {MAX_CONCURRENCY}"),
+            ));
         }
         if let Some(n) = self.requests {
             if n == 0 {
@@ -118,8 +136,11 @@ impl LoadConfig {
         if self.timeout.is_zero() {
             return Err(bad("timeout", "must be positive"));
         }
-        if self.bucket < Duration::from_millis(1) {
+        if self.bucket < MIN_BUCKET {
             return Err(bad("bucket", "must be at least 1ms"));
+        }
+        if self.bucket > MAX_BUCKET {
+            return Err(bad("bucket", "must be at most 1h"));
         }
         if self.method.is_empty()
             || !self
@@ -138,17 +159,26 @@ impl LoadConfig {
                 });
             }
         }
+        if self.source_ips > 254 {
+            return Err(bad(
+                "source_ips",
+                "at most 254 addresses (127.0.0.1..=127.0.0.254)",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Checks the settings and resolves the target.
+    pub(crate) fn validate(&self) -> Result<Validated, LoadError> {
+        let url = self.check_settings()?;
         let addr = target::resolve(&url)?;
         if self.source_ips > 1 {
             let loopback4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 127);
             if !loopback4 {
-                return Err(bad("source_ips", "only for targets on 127.0.0.0/8"));
-            }
-            if self.source_ips > 254 {
-                return Err(bad(
-                    "source_ips",
-                    "at most 254 addresses (127.0.0.1..=127.0.0.254)",
-                ));
+                return Err(LoadError::InvalidConfig {
+                    field: "source_ips",
+                    reason: "only for targets on 127.0.0.0/8".to_owned(),
+                });
             }
         }
         let request = target::build_request(&RequestSpec {
@@ -216,5 +246,35 @@ mod tests {
         c.url = "http://[::1]:9/".into();
         c.source_ips = 4;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn check_enforces_the_limits_without_resolving() {
+        let mut c = LoadConfig::new("http://no-such-host.invalid:9/").unwrap();
+        assert!(c.check().is_ok(), "no lookup in check");
+        c.concurrency = MAX_CONCURRENCY + 1;
+        let e = c.check().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                LoadError::InvalidConfig {
+                    field: "concurrency",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        c.concurrency = MAX_CONCURRENCY;
+        c.bucket = MAX_BUCKET + Duration::from_millis(1);
+        assert!(matches!(
+            c.check(),
+            Err(LoadError::InvalidConfig {
+                field: "bucket",
+                ..
+            })
+        ));
+        c.bucket = MAX_BUCKET;
+        c.url = "http://127.0.0.1:9/a b".into();
+        assert!(matches!(c.check(), Err(LoadError::InvalidUrl { .. })));
     }
 }

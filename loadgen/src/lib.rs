@@ -32,7 +32,7 @@ mod record;
 mod run;
 mod target;
 
-pub use config::LoadConfig;
+pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
 pub use error::LoadError;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;

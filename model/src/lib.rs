@@ -15,5 +15,7 @@ pub mod run;
 
 /// Version of the JSON schemas in this crate (load results and run reports).
 ///
-/// Readers refuse files with a newer version than they know.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Readers refuse files with a newer version than they know, and read older
+/// ones. History: 2 added [`run::RunReport::planned_cases`] and
+/// [`run::RunReport::interrupted`] (absent in version 1 files: read as empty).
+pub const SCHEMA_VERSION: u32 = 2;

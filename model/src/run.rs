@@ -25,15 +25,52 @@ pub struct RunReport {
     pub started_at: String,
     /// The machine and settings the run depended on.
     pub environment: Environment,
-    /// One entry per case, in scenario order (only finished cases).
+    /// One entry per case that ran, in scenario order (a case cut short by an
+    /// interruption is kept, with its `error`).
     pub cases: Vec<CaseReport>,
+    /// Names of the cases the run set out to run, in order (schema 2; empty
+    /// when read from a version 1 file).
+    #[serde(default)]
+    pub planned_cases: Vec<String>,
+    /// Set when a signal interrupted the run (schema 2).
+    #[serde(default)]
+    pub interrupted: Option<Interruption>,
 }
 
 impl RunReport {
-    /// True when every expectation of every case passed and no case errored.
+    /// True when the run was not interrupted, every expectation of every case
+    /// passed and no case errored.
     pub fn passed(&self) -> bool {
-        self.cases.iter().all(CaseReport::passed)
+        self.interrupted.is_none() && self.cases.iter().all(CaseReport::passed)
     }
+
+    /// The cases that ran to their end: all of [`RunReport::cases`] but the
+    /// one an interruption cut short.
+    pub fn finished_cases(&self) -> impl Iterator<Item = &CaseReport> {
+        let cut = self.interrupted.as_ref().and_then(|i| i.case.as_deref());
+        self.cases
+            .iter()
+            .filter(move |c| Some(c.name.as_str()) != cut)
+    }
+
+    /// Planned cases that never started (neither finished nor cut short), in order.
+    pub fn never_ran(&self) -> Vec<&str> {
+        let cut = self.interrupted.as_ref().and_then(|i| i.case.as_deref());
+        self.planned_cases
+            .iter()
+            .map(String::as_str)
+            .filter(|p| Some(*p) != cut && !self.cases.iter().any(|c| c.name == *p))
+            .collect()
+    }
+}
+
+/// How a run was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// The signal, e.g. `SIGINT`.
+    pub signal: String,
+    /// The case that was running and was cut short, if one was.
+    pub case: Option<String>,
 }
 
 /// Which scenario a run came from.

@@ -17,3 +17,8 @@ mod server;
 
 pub use cli::{OriginArgs, run};
 pub use server::{DEFAULT_BODY_BYTES, Origin, OriginConfig, OriginError};
+
+/// The largest body the origin serves (1 GiB): the body is built in memory
+/// once, so a larger one would fail to start rather than serve. The
+/// `--body-bytes` flag and reloadbench's scenario validation both enforce it.
+pub const MAX_BODY_BYTES: u64 = 1 << 30;

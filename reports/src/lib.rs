@@ -12,7 +12,7 @@ mod read;
 mod rundir;
 pub mod summary;
 
-pub use compare::{Comparison, Tolerances, compare};
+pub use compare::{CompareError, Comparison, Tolerances, compare};
 pub use error::{ExportError, ReportError};
 pub use export::ab_text::ab_text;
 pub use export::markdown::render_markdown;

@@ -79,10 +79,14 @@ fn write_all_or_nothing(files: &[(PathBuf, Vec<u8>)]) -> Result<Vec<PathBuf>, Re
     let mut temps: Vec<(PathBuf, &Path)> = Vec::new();
     for (path, bytes) in files {
         let tmp = temp_name(path);
-        if let Err(e) = write_file(&tmp, bytes) {
+        if let Err(source) = write_file(&tmp, bytes) {
             let _ = std::fs::remove_file(&tmp);
             remove_all(temps.iter().map(|(t, _)| t.as_path()));
-            return Err(e);
+            // Named after the file being written, not its hidden temporary.
+            return Err(ReportError::Io {
+                path: path.clone(),
+                source,
+            });
         }
         temps.push((tmp, path));
     }
@@ -101,14 +105,10 @@ fn write_all_or_nothing(files: &[(PathBuf, Vec<u8>)]) -> Result<Vec<PathBuf>, Re
     Ok(done)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::File::create(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 fn remove_all<'a>(paths: impl Iterator<Item = &'a Path>) {

@@ -100,6 +100,30 @@ fn failure_midway_leaves_no_report_under_a_final_name() {
 }
 
 #[test]
+fn a_full_disk_fails_naming_the_report_file_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // The temporary file of report.html is a link to /dev/full: every write
+    // to it fails with ENOSPC, as on a full disk (root included).
+    let tmp = dir
+        .path()
+        .join(format!(".report.html.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+    let err = write_run_dir(dir.path(), &support::fixture()).unwrap_err();
+    let ReportError::Io { path, source } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(path, &dir.path().join("report.html"), "{err}");
+    assert_eq!(source.raw_os_error(), Some(libc_enospc()), "{err}");
+    assert!(err.to_string().contains("report.html: "), "{err}");
+    assert_eq!(names(dir.path()), Vec::<String>::new(), "nothing is left");
+}
+
+/// ENOSPC on Linux.
+fn libc_enospc() -> i32 {
+    28
+}
+
+#[test]
 fn unwritable_directory_fails_with_its_path_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // A file where the run directory should be.

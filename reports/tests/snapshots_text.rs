@@ -73,7 +73,7 @@ fn json_round_trips_through_read_results() {
 #[test]
 fn compare_of_a_run_with_itself_shows_no_regression() {
     let run = support::fixture();
-    let cmp = reloadbench_reports::compare(&run, &run, &Default::default());
+    let cmp = reloadbench_reports::compare(&run, &run, &Default::default()).unwrap();
     assert!(!cmp.regressed);
     insta::assert_snapshot!("compare_same", cmp.markdown);
 }
@@ -106,7 +106,7 @@ fn compare_flags_more_failures_slower_p99_fewer_rps_and_lists_missing_cases() {
     let mut extra = new.cases[2].clone();
     extra.name = "reload master-worker".into();
     new.cases.push(extra);
-    let cmp = reloadbench_reports::compare(&base, &new, &Default::default());
+    let cmp = reloadbench_reports::compare(&base, &new, &Default::default()).unwrap();
     assert!(cmp.regressed);
     insta::assert_snapshot!("compare_regressed", cmp.markdown);
 }
@@ -119,5 +119,9 @@ fn compare_within_tolerances_is_not_a_regression() {
         // 5 % slower: inside the default 10 % for requests/s.
         case.load.elapsed_ns = case.load.elapsed_ns * 105 / 100;
     }
-    assert!(!reloadbench_reports::compare(&base, &new, &Default::default()).regressed);
+    assert!(
+        !reloadbench_reports::compare(&base, &new, &Default::default())
+            .unwrap()
+            .regressed
+    );
 }

@@ -80,9 +80,6 @@ fn run(args: RunArgs) -> u8 {
         };
         match run_scenario(&opts, &cancel).await {
             Ok(out) => {
-                for w in &out.warnings {
-                    eprintln!("warning: {w}");
-                }
                 print!("{}", reloadbench_reports::render_markdown(&out.report));
                 eprintln!("results: {}", out.dir.display());
                 match out.status {
@@ -171,7 +168,13 @@ fn compare(args: &CompareArgs) -> u8 {
         rps_pct: args.tolerance_rps,
         reload_pct: args.tolerance_reload,
     };
-    let c = reloadbench_reports::compare(&base, &new, &tol);
+    let c = match reloadbench_reports::compare(&base, &new, &tol) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("reloadbench compare: {e}");
+            return EXIT_USAGE;
+        }
+    };
     print!("{}", c.markdown);
     if c.regressed { EXIT_FAILED } else { EXIT_PASS }
 }

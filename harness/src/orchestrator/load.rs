@@ -11,15 +11,7 @@ use super::timeline::LoadClock;
 
 /// The loadgen configuration of a case against `addr`.
 pub fn load_config(spec: &LoadSpec, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
-    let mut c = LoadConfig::new(&format!("http://{addr}{}", spec.path))?;
-    c.concurrency = spec.concurrency;
-    c.requests = spec.requests;
-    c.duration = spec.duration;
-    c.rate = spec.rate;
-    c.keep_alive = spec.keep_alive;
-    c.timeout = spec.timeout;
-    c.bucket = spec.bucket;
-    Ok(c)
+    spec.loadgen_config(addr)
 }
 
 impl LoadClock for LoadRun {

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
 use reloadbench_model::SCHEMA_VERSION;
-use reloadbench_model::run::{RunReport, ScenarioInfo};
+use reloadbench_model::run::{Interruption, RunReport, ScenarioInfo};
 
 use crate::rundir::{RunDir, RunDirError};
 use crate::scenario::{self, ProxySpec, Scenario, ScenarioErrors};
@@ -49,8 +49,6 @@ pub struct RunOutcome {
     pub report: RunReport,
     /// How it ended.
     pub status: RunStatus,
-    /// Problems rendering the reports (the results are complete).
-    pub warnings: Vec<String>,
 }
 
 /// Why a run could not be done.
@@ -83,6 +81,15 @@ pub enum RunError {
     /// The run directory could not be written.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// `results.json` is complete but a report file (report.md, report.html,
+    /// a chart, ...) could not be written.
+    #[error("cannot write the reports: {source} (results.json is complete in {dir})")]
+    Reports {
+        /// Which file and why.
+        source: RunDirError,
+        /// The run directory.
+        dir: PathBuf,
+    },
     /// A case could not run; the cases before it are in the run directory.
     #[error("{source} (finished cases are kept in {dir})")]
     Case {
@@ -197,6 +204,8 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
         started_at: humantime::format_rfc3339_seconds(started).to_string(),
         environment,
         cases: Vec::new(),
+        planned_cases: sc.cases.iter().map(|c| c.name.clone()).collect(),
+        interrupted: None,
     };
     dir.write_results(&report)?;
 
@@ -204,6 +213,8 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
     let total = sc.cases.len();
     let mut status = RunStatus::Passed;
     let mut failure = None;
+    // The case a signal cut short, if one did.
+    let mut cut: Option<String> = None;
     for (i, case) in sc.cases.iter().enumerate() {
         if let Some(sig) = cancel.signal() {
             status = RunStatus::Interrupted(sig);
@@ -232,12 +243,14 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
                 dir.write_results(&report)?;
                 if let Some(sig) = out.cancelled {
                     status = RunStatus::Interrupted(sig);
+                    cut = Some(case.name.clone());
                     break;
                 }
             }
             Err(e) => {
                 if let Some(sig) = cancel.signal() {
                     status = RunStatus::Interrupted(sig);
+                    cut = Some(case.name.clone());
                 } else {
                     failure = Some(e);
                 }
@@ -245,12 +258,22 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             }
         }
     }
-    let mut warnings = Vec::new();
-    if let Err(e) = dir.render(&report) {
-        warnings.push(format!("rendering the reports: {e}"));
+    if let RunStatus::Interrupted(sig) = status {
+        report.interrupted = Some(Interruption {
+            signal: sig.as_str().to_owned(),
+            case: cut,
+        });
+        dir.write_results(&report)?;
     }
+    let rendered = dir.render(&report);
     if let Some(source) = failure {
         return Err(RunError::Case {
+            source,
+            dir: dir.path().to_owned(),
+        });
+    }
+    if let Err(source) = rendered {
+        return Err(RunError::Reports {
             source,
             dir: dir.path().to_owned(),
         });
@@ -262,7 +285,6 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
         dir: dir.path().to_owned(),
         report,
         status,
-        warnings,
     })
 }
 

@@ -9,6 +9,7 @@
 
 mod action;
 mod error;
+mod loadgen;
 mod peer;
 mod raw;
 mod spec;

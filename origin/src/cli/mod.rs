@@ -16,8 +16,8 @@ pub struct OriginArgs {
     /// Address to listen on (port 0 picks a free port, printed in the ready line).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Size of the body served for every GET/HEAD request.
-    #[arg(long, default_value_t = DEFAULT_BODY_BYTES)]
+    /// Size of the body served for every GET/HEAD request (at most 1 GiB).
+    #[arg(long, default_value_t = DEFAULT_BODY_BYTES, value_parser = body_bytes)]
     pub body_bytes: usize,
     /// Delay before each response, e.g. `5ms`.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -32,6 +32,15 @@ impl From<OriginArgs> for OriginConfig {
             delay: args.delay,
         }
     }
+}
+
+/// `--body-bytes`: a byte count up to [`crate::MAX_BODY_BYTES`].
+fn body_bytes(s: &str) -> Result<usize, String> {
+    let n: u64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if n > crate::MAX_BODY_BYTES {
+        return Err(format!("must be at most {} (1 GiB)", crate::MAX_BODY_BYTES));
+    }
+    usize::try_from(n).map_err(|e| e.to_string())
 }
 
 /// Runs the origin until SIGTERM or SIGINT: binds, prints the ready line on stdout, serves.
@@ -101,6 +110,18 @@ mod tests {
         let cli = TestCli::parse_from(["origin", "--delay", "5ms", "--body-bytes", "10"]);
         assert_eq!(cli.args.delay, Some(Duration::from_millis(5)));
         assert_eq!(cli.args.body_bytes, 10);
+    }
+
+    #[test]
+    fn body_bytes_above_one_gib_are_refused() {
+        let max = crate::MAX_BODY_BYTES.to_string();
+        let cli = TestCli::parse_from(["origin", "--body-bytes", max.as_str()]);
+        assert_eq!(cli.args.body_bytes as u64, crate::MAX_BODY_BYTES);
+        let over = (crate::MAX_BODY_BYTES + 1).to_string();
+        let Err(e) = TestCli::try_parse_from(["origin", "--body-bytes", over.as_str()]) else {
+            panic!("accepted {over}");
+        };
+        assert!(e.to_string().contains("must be at most"), "{e}");
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use reloadbench_model::run::RunReport;
+use reloadbench_model::run::{CaseReport, Interruption, RunReport};
 
 use super::Exporter;
 use super::ab_text::ab_text;
@@ -81,15 +81,23 @@ pub fn render_markdown(report: &RunReport) -> String {
     out
 }
 
-/// The one-line result: passed, or how many expectations failed.
+/// The one-line result: passed, how many expectations failed, or how far an
+/// interrupted run got.
 pub fn headline(report: &RunReport) -> String {
-    let total: usize = report.cases.iter().map(|c| c.expectations.len()).sum();
-    let failed: usize = report
-        .cases
-        .iter()
-        .flat_map(|c| &c.expectations)
-        .filter(|e| !e.passed)
-        .count();
+    let mut s = match &report.interrupted {
+        Some(i) => interrupted_line(report, i),
+        None => verdict(report),
+    };
+    let _ = write!(
+        s,
+        ". Scenario `{}`, started {}, reloadbench {}.",
+        report.scenario.file, report.started_at, report.tool_version
+    );
+    s
+}
+
+fn verdict(report: &RunReport) -> String {
+    let (total, failed) = expectation_counts(report.cases.iter());
     let errored = report.cases.iter().filter(|c| c.error.is_some()).count();
     let mut s = if report.passed() {
         format!("**Result: ✅ passed** ({total} expectations held)")
@@ -99,12 +107,43 @@ pub fn headline(report: &RunReport) -> String {
     if errored > 0 {
         let _ = write!(s, ", {errored} case(s) did not finish");
     }
-    let _ = write!(
-        s,
-        ". Scenario `{}`, started {}, reloadbench {}.",
-        report.scenario.file, report.started_at, report.tool_version
-    );
     s
+}
+
+/// `**Result: ⏹ interrupted: 2 of 5 cases finished** (SIGINT; ...)`: only the
+/// finished cases' expectations are counted; the cut and never-run cases are named.
+fn interrupted_line(report: &RunReport, i: &Interruption) -> String {
+    let finished: Vec<_> = report.finished_cases().collect();
+    let planned = report.planned_cases.len().max(report.cases.len());
+    let mut s = format!(
+        "**Result: ⏹ interrupted: {} of {planned} cases finished** (by {}",
+        finished.len(),
+        i.signal
+    );
+    let (total, failed) = expectation_counts(finished.iter().copied());
+    if total > 0 {
+        let _ = write!(
+            s,
+            "; expectations of the finished cases: {failed} of {total} failed"
+        );
+    }
+    if let Some(cut) = &i.case {
+        let _ = write!(s, "; cut short: `{cut}`");
+    }
+    let never = report.never_ran();
+    if !never.is_empty() {
+        let names: Vec<String> = never.iter().map(|n| format!("`{n}`")).collect();
+        let _ = write!(s, "; never ran: {}", names.join(", "));
+    }
+    s.push(')');
+    s
+}
+
+/// (expectations, failed expectations) over `cases`.
+fn expectation_counts<'a>(cases: impl Iterator<Item = &'a CaseReport>) -> (usize, usize) {
+    cases
+        .flat_map(|c| &c.expectations)
+        .fold((0, 0), |(t, f), e| (t + 1, f + usize::from(!e.passed)))
 }
 
 /// The load every case ran, in words, when all cases ran the same load

@@ -268,3 +268,58 @@ fn several_errors_are_reported_at_once_in_file_order() {
     assert_error(&errs, 5, 19, "case[0].expect.nope", "unknown metric");
     assert_error(&errs, 8, 22, "case[1].actions[0].every", "more than zero");
 }
+
+/// A load of `fields` (one per line) in `[load]` of a one-case scenario.
+fn load_errors(fields: &str) -> Vec<String> {
+    let src = format!("[load]\n{fields}\n[[case]]\nname = \"a\"\n");
+    match parse_str(Path::new("t.toml"), &src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+    }
+}
+
+#[test]
+fn the_load_generators_limits_are_scenario_errors_with_a_position() {
+    let cases = [
+        (
+            "concurrency = 1000000000\nrequests = 10",
+            "t.toml:2:15: load.concurrency: must be at most 1000000",
+        ),
+        (
+            "requests = 10\nbucket = \"2h\"",
+            "t.toml:3:10: load.bucket: must be at most 1h",
+        ),
+        (
+            "requests = 10\npath = \"/a b\"",
+            "t.toml:3:8: load.path: path contains whitespace or control characters",
+        ),
+    ];
+    for (fields, want) in cases {
+        let errs = load_errors(fields);
+        assert_eq!(errs, vec![want.to_owned()], "for {fields:?}");
+    }
+}
+
+#[test]
+fn a_case_load_over_the_limit_names_the_case_field() {
+    let errs = errors("[[case]]\nname = \"a\"\nload = { concurrency = 2000000 }\n");
+    assert_error(
+        &errs,
+        3,
+        24,
+        "case[0].load.concurrency",
+        "must be at most 1000000",
+    );
+}
+
+#[test]
+fn an_origin_body_over_one_gib_is_a_scenario_error() {
+    let errs = errors("[origin]\nbody_bytes = 1_000_000_000_000\n[[case]]\nname = \"a\"\n");
+    assert_error(
+        &errs,
+        2,
+        14,
+        "origin.body_bytes",
+        "must be at most 1073741824",
+    );
+}

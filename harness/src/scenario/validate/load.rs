@@ -3,6 +3,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use reloadbench_loadgen::LoadError;
 use toml::Spanned;
 
 use super::Ctx;
@@ -45,6 +46,21 @@ pub(super) fn origin(ctx: &mut Ctx<'_>, raw: &Spanned<RawOrigin>) -> Option<Orig
             Some(b) => ctx.count(b, "origin.body_bytes", 0)?,
             None => DEFAULT_BODY_BYTES,
         };
+        if body_bytes > reloadbench_origin::MAX_BODY_BYTES {
+            let span = o
+                .body_bytes
+                .as_ref()
+                .map_or_else(|| raw.span(), Spanned::span);
+            ctx.err(
+                span,
+                "origin.body_bytes",
+                format!(
+                    "must be at most {} (1 GiB), found {body_bytes}",
+                    reloadbench_origin::MAX_BODY_BYTES
+                ),
+            );
+            return None;
+        }
         let delay = match &o.delay {
             Some(d) => ctx.duration(d, "origin.delay")?,
             None => Duration::ZERO,
@@ -134,7 +150,7 @@ pub(super) fn load_spec(
         );
         return None;
     }
-    Some(LoadSpec {
+    let spec = LoadSpec {
         concurrency: concurrency?,
         requests: requests?,
         duration: duration?,
@@ -143,5 +159,26 @@ pub(super) fn load_spec(
         timeout,
         path: path?,
         bucket,
-    })
+    };
+    if let Err(e) = spec.check_loadgen() {
+        // Where loadgen's limit applies: the field as written, else the table.
+        let (name, reason) = match &e {
+            LoadError::InvalidConfig { field, reason } => (*field, reason.clone()),
+            LoadError::InvalidUrl { reason, .. } => ("path", reason.clone()),
+            other => ("path", other.to_string()),
+        };
+        let at = match name {
+            "concurrency" => l.concurrency.as_ref().map(Spanned::span),
+            "requests" => l.requests.as_ref().map(Spanned::span),
+            "rate" => l.rate.as_ref().map(Spanned::span),
+            "duration" => l.duration.as_ref().map(Spanned::span),
+            "timeout" => l.timeout.as_ref().map(Spanned::span),
+            "bucket" => l.bucket.as_ref().map(Spanned::span),
+            "path" => l.path.as_ref().map(Spanned::span),
+            _ => None,
+        };
+        ctx.err(at.unwrap_or(span), &f(name), reason);
+        return None;
+    }
+    Some(spec)
 }

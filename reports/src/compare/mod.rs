@@ -1,6 +1,14 @@
 //! Comparison of two runs, case by case (matched by name), for a pull-request
 //! comment or a CI gate: failed requests in total and per class, p99 latency,
 //! requests/s and reload time, with deltas and a verdict per row.
+//!
+//! The gate fails closed: a case of BASE that NEW did not run is a
+//! regression, two runs without a case in common cannot be compared
+//! ([`CompareError::NoCommonCase`]), and tolerances must be finite and ≥ 0
+//! ([`CompareError::Tolerance`]). A case that must fail (a control such as
+//! `kill -9` with `failed > 0`) regresses when it stops failing (see `rule.rs`).
+
+mod rule;
 
 use std::fmt::Write as _;
 
@@ -9,6 +17,8 @@ use reloadbench_model::run::{CaseReport, RunReport};
 
 use crate::export::table::{Align, Table};
 use crate::summary::CaseSummary;
+
+use rule::{Rule, Verdict, failure_rule, judge};
 
 /// How much worse NEW may be than BASE before it counts as a regression.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,69 +45,91 @@ impl Default for Tolerances {
     }
 }
 
+impl Tolerances {
+    /// Checks that every tolerance is finite and ≥ 0.
+    pub fn check(&self) -> Result<(), CompareError> {
+        for (name, value) in [
+            ("p99", self.p99_pct),
+            ("rps", self.rps_pct),
+            ("reload", self.reload_pct),
+        ] {
+            check_tolerance(value).map_err(|_| CompareError::Tolerance { name, value })?;
+        }
+        Ok(())
+    }
+}
+
+/// A tolerance in percent must be a finite number ≥ 0 (NaN would turn every
+/// comparison into "ok"); the one check of the library and the CLI flags.
+pub fn check_tolerance(value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("must be a finite number ≥ 0, got {value}"))
+    }
+}
+
+/// Why two runs could not be compared.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompareError {
+    /// A tolerance is NaN, infinite or negative.
+    #[error("tolerance {name} must be a finite number ≥ 0, got {value}")]
+    Tolerance {
+        /// Which tolerance (`p99`, `rps`, `reload`).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// No case name appears in both runs: there is nothing to compare.
+    #[error(
+        "no case appears in both runs (BASE: {}; NEW: {})",
+        list(.base),
+        list(.new)
+    )]
+    NoCommonCase {
+        /// BASE's case names.
+        base: Vec<String>,
+        /// NEW's case names.
+        new: Vec<String>,
+    },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "no cases".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The result of comparing two runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     /// The diff as markdown.
     pub markdown: String,
-    /// True when NEW is worse than BASE beyond the tolerances in any row.
+    /// True when NEW is worse than BASE beyond the tolerances in any row,
+    /// or NEW lacks a case of BASE.
     pub regressed: bool,
 }
 
-/// How one metric moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Regressed,
-    Improved,
-    Same,
-    NotComparable,
-}
-
-impl Verdict {
-    fn cell(self) -> &'static str {
-        match self {
-            Verdict::Regressed => "❌ regressed",
-            Verdict::Improved => "✅ improved",
-            Verdict::Same => "ok",
-            Verdict::NotComparable => "–",
-        }
-    }
-}
-
-/// Which direction is worse for a metric, and by how much it may move.
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    /// Higher is worse; allowed absolute increase.
-    MoreAbs(f64),
-    /// Higher is worse; allowed relative increase in percent.
-    MorePct(f64),
-    /// Lower is worse; allowed relative decrease in percent.
-    LessPct(f64),
-}
-
-fn judge(base: f64, new: f64, rule: Rule) -> Verdict {
-    let (worse, better) = match rule {
-        Rule::MoreAbs(tol) => (new > base + tol, new < base),
-        Rule::MorePct(pct) => (
-            new > base * (1.0 + pct / 100.0),
-            new < base * (1.0 - pct / 100.0),
-        ),
-        Rule::LessPct(pct) => (
-            new < base * (1.0 - pct / 100.0),
-            new > base * (1.0 + pct / 100.0),
-        ),
-    };
-    if worse {
-        Verdict::Regressed
-    } else if better {
-        Verdict::Improved
-    } else {
-        Verdict::Same
-    }
-}
-
 /// Compares NEW against BASE, matching cases by name.
-pub fn compare(base: &RunReport, new: &RunReport, tol: &Tolerances) -> Comparison {
+pub fn compare(
+    base: &RunReport,
+    new: &RunReport,
+    tol: &Tolerances,
+) -> Result<Comparison, CompareError> {
+    tol.check()?;
+    let names = |r: &RunReport| r.cases.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    if !new
+        .cases
+        .iter()
+        .any(|n| base.cases.iter().any(|b| b.name == n.name))
+    {
+        return Err(CompareError::NoCommonCase {
+            base: names(base),
+            new: names(new),
+        });
+    }
     let mut table = Table::new(&[
         ("case", Align::Left),
         ("metric", Align::Left),
@@ -142,6 +174,17 @@ pub fn compare(base: &RunReport, new: &RunReport, tol: &Tolerances) -> Compariso
     }
     let only_base = names_missing(base, new);
     let only_new = names_missing(new, base);
+    for name in &only_base {
+        regressions += 1;
+        table.push(vec![
+            name.clone(),
+            "case".into(),
+            "ran".into(),
+            "missing".into(),
+            String::new(),
+            Verdict::Regressed.cell().to_string(),
+        ]);
+    }
     let mut md = String::new();
     let _ = writeln!(md, "# reloadbench compare: {}\n", new.scenario.name);
     let _ = writeln!(
@@ -168,21 +211,34 @@ pub fn compare(base: &RunReport, new: &RunReport, tol: &Tolerances) -> Compariso
     } else {
         let _ = writeln!(md, "**✅ no regression**; {tolerances}.\n");
     }
-    if table.rows.is_empty() {
-        md.push_str("No case appears in both runs.\n");
-    } else {
-        md.push_str(&table.to_markdown());
+    md.push_str(&table.to_markdown());
+    if !only_base.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nCases of BASE missing from NEW (a regression): {}.",
+            only_base.join(", ")
+        );
     }
-    for (side, names) in [("BASE", &only_base), ("NEW", &only_new)] {
-        if !names.is_empty() {
-            let _ = writeln!(md, "\nCases only in {side}: {}.", names.join(", "));
-        }
+    if !only_new.is_empty() {
+        let _ = writeln!(md, "\nCases only in NEW: {}.", only_new.join(", "));
     }
-    Comparison {
+    if table
+        .rows
+        .iter()
+        .any(|r| r.get(5).is_some_and(|v| v == Verdict::Control.cell()))
+    {
+        let _ = writeln!(md, "\n{CONTROL_LEGEND}");
+    }
+    Ok(Comparison {
         markdown: md,
         regressed: regressions > 0,
-    }
+    })
 }
+
+/// Note under a comparison with control cases.
+const CONTROL_LEGEND: &str = "A case whose expectations require failures (e.g. `failed > 0`) \
+is a control: it regresses when it stops failing, not when it fails more; its per-class counts \
+are shown but not judged (– (must fail)).";
 
 /// How a metric's values are shown.
 #[derive(Debug, Clone, Copy)]
@@ -211,7 +267,7 @@ fn rows(base: &CaseReport, new: &CaseReport, tol: &Tolerances) -> Vec<Row> {
         "failed".into(),
         Some(sb.failed as f64),
         Some(sn.failed as f64),
-        abs,
+        failure_rule(base, new, "failed", abs),
         Fmt::Count,
     )];
     for class in FailureClass::ALL {
@@ -221,7 +277,7 @@ fn rows(base: &CaseReport, new: &CaseReport, tol: &Tolerances) -> Vec<Row> {
                 format!("failed: {}", class.label()),
                 Some(b as f64),
                 Some(n as f64),
-                abs,
+                failure_rule(base, new, class.key(), abs),
                 Fmt::Count,
             ));
         }
@@ -277,27 +333,4 @@ fn names_missing(from: &RunReport, other: &RunReport) -> Vec<String> {
         .filter(|c| !other.cases.iter().any(|o| o.name == c.name))
         .map(|c| c.name.clone())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn judge_applies_direction_and_tolerance() {
-        assert_eq!(judge(0.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Regressed);
-        assert_eq!(judge(3.0, 3.0, Rule::MoreAbs(0.0)), Verdict::Same);
-        assert_eq!(judge(3.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Improved);
-        assert_eq!(judge(100.0, 109.0, Rule::MorePct(10.0)), Verdict::Same);
-        assert_eq!(judge(100.0, 111.0, Rule::MorePct(10.0)), Verdict::Regressed);
-        assert_eq!(judge(1000.0, 905.0, Rule::LessPct(10.0)), Verdict::Same);
-        assert_eq!(
-            judge(1000.0, 890.0, Rule::LessPct(10.0)),
-            Verdict::Regressed
-        );
-        assert_eq!(
-            judge(1000.0, 1200.0, Rule::LessPct(10.0)),
-            Verdict::Improved
-        );
-    }
 }

@@ -1,0 +1,32 @@
+//! The one translation of a case's [`LoadSpec`] into loadgen's
+//! [`LoadConfig`], shared by scenario validation (which runs loadgen's own
+//! [`LoadConfig::check`] on it, so `validate` enforces every limit the load
+//! generator enforces) and the orchestrator (which starts it).
+
+use std::net::SocketAddr;
+
+use reloadbench_loadgen::{LoadConfig, LoadError};
+
+use super::LoadSpec;
+
+impl LoadSpec {
+    /// The loadgen configuration of this load against `addr`.
+    pub fn loadgen_config(&self, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
+        let mut c = LoadConfig::new(&format!("http://{addr}{}", self.path))?;
+        c.concurrency = self.concurrency;
+        c.requests = self.requests;
+        c.duration = self.duration;
+        c.rate = self.rate;
+        c.keep_alive = self.keep_alive;
+        c.timeout = self.timeout;
+        c.bucket = self.bucket;
+        Ok(c)
+    }
+
+    /// Runs loadgen's checks on this load (against a placeholder address:
+    /// nothing is resolved or connected).
+    pub fn check_loadgen(&self) -> Result<(), LoadError> {
+        self.loadgen_config(SocketAddr::from(([127, 0, 0, 1], 1)))?
+            .check()
+    }
+}

@@ -1,0 +1,106 @@
+//! `reloadbench compare` exit codes: 1 when NEW lacks a case of BASE or a
+//! control case stopped failing, 2 when nothing can be compared or a
+//! tolerance is not a finite number ≥ 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reloadbench_model::run::RunReport;
+use support::{Run, reloadbench};
+
+fn fixture() -> RunReport {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/fixtures/results.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Writes BASE and NEW into a temp dir and runs `compare base.json new.json extra...`.
+fn compare(base: &RunReport, new: &RunReport, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, r) in [("base.json", base), ("new.json", new)] {
+        std::fs::write(dir.path().join(name), serde_json::to_vec(r).unwrap()).unwrap();
+    }
+    let mut args = vec!["compare", "base.json", "new.json"];
+    args.extend_from_slice(extra);
+    reloadbench(&dir, &args, Duration::from_secs(30))
+}
+
+#[test]
+fn compare_exits_2_when_new_has_no_case() {
+    let base = fixture();
+    let mut new = base.clone();
+    new.cases.clear();
+    let run = compare(&base, &new, &[]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("no case appears in both runs"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn compare_exits_1_naming_the_cases_new_did_not_run() {
+    let base = fixture();
+    let mut new = base.clone();
+    new.cases.truncate(2);
+    let run = compare(&base, &new, &[]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains(
+            "Cases of BASE missing from NEW (a regression): reload without socket, reload with socket."
+        ),
+        "{}",
+        run.stdout
+    );
+    compare(&base, &base, &[]).assert_code(0);
+}
+
+#[test]
+fn compare_exits_2_naming_a_tolerance_that_is_not_a_finite_number() {
+    let base = fixture();
+    let mut slower = base.clone();
+    for c in &mut slower.cases {
+        c.load.elapsed_ns *= 2;
+    }
+    compare(&base, &slower, &[]).assert_code(1);
+    for flag in ["--tolerance-p99", "--tolerance-rps", "--tolerance-reload"] {
+        for bad in ["NaN", "inf", "-5"] {
+            let run = compare(&base, &slower, &[flag, bad]);
+            run.assert_code(2);
+            assert!(run.stderr.contains(flag), "{flag} {bad}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("must be a finite number ≥ 0"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn compare_fails_a_control_case_only_when_it_stops_failing() {
+    let mut base = fixture();
+    base.cases[1].expectations[0].expr = "failed > 0".into();
+    let mut more = base.clone();
+    let mut none = base.clone();
+    let (m, n) = (&mut more.cases[1].load, &mut none.cases[1].load);
+    m.failed *= 2;
+    n.failed = 0;
+    for c in &mut m.classes {
+        c.count *= 2;
+    }
+    n.classes.clear();
+    compare(&base, &more, &[]).assert_code(0);
+    let run = compare(&base, &none, &[]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("| restart | failed | 117 | 0 |"),
+        "{}",
+        run.stdout
+    );
+}

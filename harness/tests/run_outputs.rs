@@ -1,0 +1,82 @@
+//! What `reloadbench run` leaves and says when it cannot finish normally: a
+//! report file it cannot write is exit 3 naming the file; an interrupted run's
+//! results and reports say how far it got.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use reloadbench_model::run::RunReport;
+use support::{Run, reloadbench, scenario_dir};
+
+fn results(run: &Run) -> RunReport {
+    let text = std::fs::read_to_string(run.out.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn heavy_a_report_that_cannot_be_written_exits_3_naming_the_file() {
+    let text = "[load]\nconcurrency = 2\nrequests = 50\n[proxy]\nkind = \"reference\"\n\
+                [[case]]\nname = \"a\"\nexpect = { failed = 0 }\n";
+    let dir = scenario_dir("s.toml", text);
+    // A directory where report.html goes: its write fails like a full disk would.
+    std::fs::create_dir_all(dir.path().join("run/report.html/x")).unwrap();
+    let run = reloadbench(&dir, &["run", "s.toml", "-q"], Duration::from_secs(60));
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("cannot write the reports: ")
+            && run.stderr.contains("run/report.html: "),
+        "{}",
+        run.stderr
+    );
+    let r = results(&run);
+    assert_eq!(r.cases.len(), 1, "results.json is complete");
+    assert!(r.cases[0].passed());
+    run.assert_no_process_left();
+}
+
+#[test]
+fn heavy_an_interrupted_run_reports_how_far_it_got() {
+    let text = r#"
+[load]
+concurrency = 4
+[proxy]
+kind = "reference"
+
+[[case]]
+name = "first"
+load = { requests = 200 }
+expect = { failed = 0 }
+
+[[case]]
+name = "second"
+load = { requests = 10_000_000 }
+actions = [{ after_requests = 300, do = "exec", command = "kill -INT $PPID" }]
+expect = { failed = 0 }
+
+[[case]]
+name = "third"
+load = { requests = 200 }
+"#;
+    let dir = scenario_dir("int.toml", text);
+    let run = reloadbench(&dir, &["run", "int.toml", "-q"], Duration::from_secs(120));
+    run.assert_code(130);
+    let r = results(&run);
+    assert_eq!(r.planned_cases, ["first", "second", "third"]);
+    let i = r
+        .interrupted
+        .as_ref()
+        .expect("results.json says interrupted");
+    assert_eq!(i.signal, "SIGINT");
+    assert_eq!(i.case.as_deref(), Some("second"));
+    assert_eq!(r.never_ran(), ["third"]);
+    let md = std::fs::read_to_string(run.out.join("report.md")).unwrap();
+    let want = "**Result: ⏹ interrupted: 1 of 3 cases finished** (by SIGINT; expectations of \
+                the finished cases: 0 of 1 failed; cut short: `second`; never ran: `third`)";
+    assert!(md.contains(want), "{md}");
+    assert!(run.stdout.contains(want), "{}", run.stdout);
+    assert!(!md.contains("❌ failed"), "{md}");
+    run.assert_no_process_left();
+}

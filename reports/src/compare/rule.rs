@@ -1,0 +1,183 @@
+//! How one metric of a case is judged: which direction is worse, by how much
+//! it may move, and the verdict of a BASE → NEW change.
+//!
+//! Most failure counts are "higher is worse". A control case that must fail
+//! (an expectation such as `failed > 0` in its `expect` table, stored in
+//! `results.json` as the `expr` `failed > 0`) is the other way round: it
+//! regresses when it stops failing, not when it fails more.
+
+use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::run::CaseReport;
+
+/// How one metric moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Regressed,
+    Improved,
+    Same,
+    NotComparable,
+    /// A failure count of a case that must fail: more or fewer is expected.
+    Control,
+}
+
+impl Verdict {
+    pub(super) fn cell(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "❌ regressed",
+            Verdict::Improved => "✅ improved",
+            Verdict::Same => "ok",
+            Verdict::NotComparable => "–",
+            Verdict::Control => "– (must fail)",
+        }
+    }
+}
+
+/// Which direction is worse for a metric, and by how much it may move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Rule {
+    /// Higher is worse; allowed absolute increase.
+    MoreAbs(f64),
+    /// Higher is worse; allowed relative increase in percent.
+    MorePct(f64),
+    /// Lower is worse; allowed relative decrease in percent.
+    LessPct(f64),
+    /// The case must fail: worse when the value no longer satisfies
+    /// `value > min` (or `>=` when `inclusive`).
+    MustExceed {
+        /// The threshold of the expectation.
+        min: f64,
+        /// `>=` rather than `>`.
+        inclusive: bool,
+    },
+    /// Not judged: a per-class count of a case that must fail as a whole.
+    Unjudged,
+}
+
+/// The verdict of BASE `base` → NEW `new` under `rule`.
+pub(super) fn judge(base: f64, new: f64, rule: Rule) -> Verdict {
+    let (worse, better) = match rule {
+        Rule::MoreAbs(tol) => (new > base + tol, new < base),
+        Rule::MorePct(pct) => (
+            new > base * (1.0 + pct / 100.0),
+            new < base * (1.0 - pct / 100.0),
+        ),
+        Rule::LessPct(pct) => (
+            new < base * (1.0 - pct / 100.0),
+            new > base * (1.0 + pct / 100.0),
+        ),
+        Rule::MustExceed { min, inclusive } => {
+            let holds = |v: f64| if inclusive { v >= min } else { v > min };
+            (holds(base) && !holds(new), !holds(base) && holds(new))
+        }
+        Rule::Unjudged => return Verdict::Control,
+    };
+    if worse {
+        Verdict::Regressed
+    } else if better {
+        Verdict::Improved
+    } else {
+        Verdict::Same
+    }
+}
+
+/// The rule of a failure count (`key` is `failed` or a [`FailureClass`] key)
+/// in a case: [`Rule::MustExceed`] when the case expects that count above a
+/// threshold, [`Rule::Unjudged`] for a class of a case that must fail as a
+/// whole, else `default`. BASE's expectations decide; NEW's when BASE has none.
+pub(super) fn failure_rule(base: &CaseReport, new: &CaseReport, key: &str, default: Rule) -> Rule {
+    let expectations = if base.expectations.is_empty() {
+        &new.expectations
+    } else {
+        &base.expectations
+    };
+    let must = |k: &str| {
+        expectations
+            .iter()
+            .find_map(|e| must_exceed(&e.expr).filter(|(ek, _)| ek == k))
+            .map(|(_, rule)| rule)
+    };
+    if let Some(rule) = must(key) {
+        return rule;
+    }
+    if key != "failed" && must("failed").is_some() {
+        return Rule::Unjudged;
+    }
+    default
+}
+
+/// `failed > 0` → (`failed`, MustExceed{0, false}); `None` for any other
+/// expectation, or a metric that is not a failure count.
+fn must_exceed(expr: &str) -> Option<(String, Rule)> {
+    let mut parts = expr.split_whitespace();
+    let (key, op, value) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !(key == "failed" || FailureClass::from_key(key).is_some()) {
+        return None;
+    }
+    let min: f64 = value.parse().ok()?;
+    let inclusive = match op {
+        ">" => false,
+        ">=" => true,
+        _ => return None,
+    };
+    Some((key.to_owned(), Rule::MustExceed { min, inclusive }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judge_applies_direction_and_tolerance() {
+        assert_eq!(judge(0.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Regressed);
+        assert_eq!(judge(3.0, 3.0, Rule::MoreAbs(0.0)), Verdict::Same);
+        assert_eq!(judge(3.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Improved);
+        assert_eq!(judge(100.0, 109.0, Rule::MorePct(10.0)), Verdict::Same);
+        assert_eq!(judge(100.0, 111.0, Rule::MorePct(10.0)), Verdict::Regressed);
+        assert_eq!(judge(1000.0, 905.0, Rule::LessPct(10.0)), Verdict::Same);
+        assert_eq!(
+            judge(1000.0, 890.0, Rule::LessPct(10.0)),
+            Verdict::Regressed
+        );
+        assert_eq!(
+            judge(1000.0, 1200.0, Rule::LessPct(10.0)),
+            Verdict::Improved
+        );
+    }
+
+    #[test]
+    fn a_case_that_must_fail_regresses_only_when_it_stops_failing() {
+        let must = Rule::MustExceed {
+            min: 0.0,
+            inclusive: false,
+        };
+        assert_eq!(judge(40.0, 400.0, must), Verdict::Same, "failing more");
+        assert_eq!(judge(40.0, 1.0, must), Verdict::Same, "failing less");
+        assert_eq!(judge(40.0, 0.0, must), Verdict::Regressed, "stopped");
+        assert_eq!(judge(0.0, 3.0, must), Verdict::Improved);
+        let at_least_5 = Rule::MustExceed {
+            min: 5.0,
+            inclusive: true,
+        };
+        assert_eq!(judge(5.0, 4.0, at_least_5), Verdict::Regressed);
+        assert_eq!(judge(5.0, 5.0, at_least_5), Verdict::Same);
+    }
+
+    #[test]
+    fn only_lower_bounds_on_failure_counts_make_a_control() {
+        assert_eq!(
+            must_exceed("failed > 0"),
+            Some((
+                "failed".into(),
+                Rule::MustExceed {
+                    min: 0.0,
+                    inclusive: false
+                }
+            ))
+        );
+        assert!(must_exceed("connect_refused >= 2").is_some());
+        assert_eq!(must_exceed("failed = 0"), None);
+        assert_eq!(must_exceed("failed <= 200"), None);
+        assert_eq!(must_exceed("rps > 0"), None, "not a failure count");
+        assert_eq!(must_exceed("per_reload.failed > 0"), None);
+    }
+}
