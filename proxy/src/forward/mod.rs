@@ -15,7 +15,8 @@
 //! Failures before any response byte reached the client become proxy responses (see
 //! `Failure`): 502 Bad Gateway when the origin cannot be reached or breaks the
 //! exchange, 504 Gateway Timeout when its response head does not arrive within
-//! `timeouts.request` of the request being sent, 400 for a malformed request body, 408
+//! `timeouts.request` of the request being sent, 400 for a malformed request body (431
+//! for one whose trailer section is too large), 408
 //! for a client that stalls in its request body for `timeouts.body`. Later failures close
 //! the client connection: the client sees a truncated response, never a wrong one.
 //!
@@ -37,6 +38,7 @@ use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use crate::config::{Config, Timeouts};
+use crate::http1::ChunkError;
 use crate::serve::Identity;
 use pool::Pool;
 use relay::RelayError;
@@ -87,7 +89,8 @@ pub(crate) enum Failure {
     /// The response head did not arrive within `timeouts.request`.
     #[error("the origin did not answer in time")]
     Timeout,
-    /// The client's chunked request body is malformed.
+    /// The client's chunked request body is malformed (400), or its trailer section is
+    /// too large (431).
     #[error("malformed request body: {0}")]
     BadBody(#[source] RelayError),
     /// The client stalled in its request body for `timeouts.body`.
@@ -100,6 +103,10 @@ impl Failure {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Failure::Timeout => 504,
+            Failure::BadBody(
+                RelayError::Chunked(ChunkError::TrailersTooLarge)
+                | RelayError::ChunkedBeforeHead(ChunkError::TrailersTooLarge),
+            ) => 431,
             Failure::BadBody(_) => 400,
             Failure::ClientStalled => 408,
             _ => 502,
