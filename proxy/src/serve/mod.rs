@@ -28,6 +28,7 @@
 mod accept;
 mod conn;
 mod threads;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,6 +121,8 @@ pub(crate) struct Shared {
     /// Set to make the accept loops stop.
     pub(crate) stop_accept: watch::Sender<bool>,
     pub(crate) idle_closed: AtomicU64,
+    /// Which accept errors are logged, over all threads.
+    pub(crate) accept_errors: throttle::Throttle,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -177,6 +180,7 @@ impl Server {
             accepting: watch::Sender::new(0),
             stop_accept: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
+            accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
             if let Err(e) = threads::spawn(index, handles, &shared, id) {

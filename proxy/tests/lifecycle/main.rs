@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod fd_pass;
+mod fds;
 mod load;
 mod master;
 mod naive;
