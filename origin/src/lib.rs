@@ -16,4 +16,4 @@ mod cli;
 mod server;
 
 pub use cli::{OriginArgs, run};
-pub use server::{DEFAULT_BODY_BYTES, Origin, OriginConfig, OriginError};
+pub use server::{BACKLOG, DEFAULT_BODY_BYTES, Origin, OriginConfig, OriginError};
