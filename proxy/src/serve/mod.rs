@@ -40,6 +40,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 #[cfg(doc)]
 use crate::forward::Forwarder;
+use crate::forward::OriginSlots;
 
 /// Who is serving: put in events and the optional generation header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub(crate) struct Shared {
     pub(crate) idle_closed: AtomicU64,
     /// Which accept errors are logged, over all threads.
     pub(crate) accept_errors: throttle::Throttle,
+    /// Connection slots of each origin, over all threads.
+    pub(crate) origin_slots: OriginSlots,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -173,7 +176,6 @@ impl Server {
         }
         per_thread.insert(0, listeners);
         let shared = Arc::new(Shared {
-            cfg,
             draining: AtomicBool::new(false),
             phase: watch::Sender::new(Phase::Serving),
             open: watch::Sender::new(0),
@@ -181,6 +183,8 @@ impl Server {
             stop_accept: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
+            origin_slots: OriginSlots::new(&cfg),
+            cfg,
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
             if let Err(e) = threads::spawn(index, handles, &shared, id) {
