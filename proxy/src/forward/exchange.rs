@@ -101,14 +101,15 @@ impl Forwarder {
     /// A connection to the next origin; when connecting to it fails and there are
     /// other origins, one to the origin after it.
     async fn checkout_any(&self) -> Result<Checkout<'_>, Failure> {
-        let Some(first) = self.pick() else {
-            return Err(Failure::Connect(io::ErrorKind::NotFound.into()));
-        };
+        let none = || Failure::Connect(io::ErrorKind::NotFound.into());
+        let first = self.pick().ok_or_else(none)?;
         let n = self.origins.len();
-        let origin = |i: usize| self.origins.get(i % n).ok_or(Failure::NoSlot);
-        match self.checkout(origin(first)?).await {
+        match self
+            .checkout(self.origins.get(first).ok_or_else(none)?)
+            .await
+        {
             Err(Failure::Connect(e)) if n > 1 => {
-                let next = origin(first + 1)?;
+                let next = self.origins.get((first + 1) % n).ok_or_else(none)?;
                 tracing::debug!(error = %e, next = %next.addr, "connect failed: trying the next origin");
                 self.checkout(next).await
             }

@@ -31,7 +31,8 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// 431 (requests) or end the exchange (responses).
 pub const MAX_TRAILERS: usize = MAX_REQUEST_HEAD;
 
-/// Most header fields in one head or trailer section; more are answered with 431 (requests) or 502 (responses).
+/// Most header fields in one head or trailer section; more are answered with 431
+/// (requests) or 502 (responses).
 pub const MAX_HEADERS: usize = 100;
 
 /// How a message body is delimited (RFC 9112 6.3).
