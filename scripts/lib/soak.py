@@ -3,7 +3,8 @@
 For each mode (fd-pass, master-worker) and each keep-alive setting, it starts the built-in
 origin and refproxy (release binaries), puts loadgen on it (closed loop, -c C), performs
 N reloads one after the other, each waited for on refproxy's own events (the new
-generation's `ready`, the old one's `reload_done` or the master's), then stops the load
+generation's `ready`, the old one's `reload_done` or the master's, then the old
+generation's exit), then stops the load
 with SIGINT and reads loadgen's JSON. It prints failed requests, reloads per second, and
 the RSS and open fds of the serving process (and of the master) after the first reload
 and after the last one, so that growth shows. Every process is started here, killed here,
@@ -120,7 +121,9 @@ def soak(mode, keep_alive, reloads, concurrency, tmp):
             else:
                 os.kill(cur.p.pid, signal.SIGUSR2)
                 d = cur.wait_event(lambda e: e.get("event") == "reload_done", "reload_done")
-                serving = d["new_pid"]
+                old_worker, serving = serving, d["new_pid"]
+                cur.wait_event(lambda e: e.get("event") == "exited" and e["pid"] == old_worker,
+                               "the old worker's exit")
             assert (r if mode == "fd-pass" else d)["generation"] == generation
             if i == 0:
                 first_use = usage(serving)

@@ -13,9 +13,13 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+
+/// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
+/// of thousands of connects from a proxy must wait in the queue, not be dropped.
+pub const BACKLOG: u32 = 4096;
 
 /// Body size served when none is given: the page size of the original experiment.
 pub const DEFAULT_BODY_BYTES: usize = 32_987;
@@ -78,12 +82,10 @@ pub struct Origin {
 impl Origin {
     /// Binds the listening socket and spawns the accept loop on the current runtime.
     pub async fn bind(cfg: OriginConfig) -> Result<Origin, OriginError> {
-        let listener = TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| OriginError::Bind {
-                addr: cfg.listen,
-                source,
-            })?;
+        let listener = listen(cfg.listen).map_err(|source| OriginError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(OriginError::LocalAddr)?;
         let body = Bytes::from(body_of(cfg.body_bytes));
         let shared = Arc::new(Shared {
@@ -122,6 +124,17 @@ impl Origin {
             std::panic::resume_unwind(e.into_panic());
         }
     }
+}
+
+/// A listening socket on `addr` with [`BACKLOG`] (and `SO_REUSEADDR`, as std sets it).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// A printable body of `n` bytes (a repeated alphabet, ending in a newline when non-empty).

@@ -137,3 +137,26 @@ fn body_has_the_requested_size() {
     assert_eq!(body_of(1), b"\n");
     assert_eq!(body_of(32_987).len(), 32_987);
 }
+
+#[tokio::test]
+async fn listening_socket_has_a_backlog_of_4096_as_the_kernel_reports_it() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // For a listening socket, `ss` shows the backlog as Send-Q (from sock_diag).
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", origin.addr().port())])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let send_q: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no listener in `ss` output: {text:?}"));
+    assert_eq!(send_q, BACKLOG.min(somaxconn), "{text}");
+    origin.shutdown().await;
+}

@@ -22,6 +22,9 @@
 //! ready_timeout = "5s"   # a new generation not READY within this is abandoned
 //! takeover_timeout = "1s" # a committed successor silent this long is given up
 //! max_old_generations = 4
+//!
+//! [limits]
+//! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
 //! ```
 //!
 //! Every error names the file, the line and column, and the field, e.g.
@@ -58,6 +61,8 @@ pub struct Config {
     pub drain: DrainConfig,
     /// Limits of reloads (`[reload]`).
     pub reload: ReloadConfig,
+    /// Limits of origin connections (`[limits]`).
+    pub limits: Limits,
 }
 
 /// `[timeouts]`: humantime durations such as `"1s"` or `"250ms"`.
@@ -144,6 +149,25 @@ impl Default for ReloadConfig {
     }
 }
 
+/// `[limits]`: bounds on what refproxy asks of its origins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `origin_connections` (default 1024, at least 1): connections to one origin in use
+    /// at once, over all serving threads of the process (idle pooled connections are not
+    /// counted). A request that finds them all in use waits for one to be released, for
+    /// at most `timeouts.connect`, then gets 502. It keeps a burst of requests from
+    /// turning into a burst of connects that overflows the origin's accept queue.
+    pub origin_connections: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            origin_connections: 1024,
+        }
+    }
+}
+
 impl Config {
     /// A config with the given addresses and every other setting at its default.
     pub fn new(listen: Vec<SocketAddr>, origins: Vec<SocketAddr>) -> Config {
@@ -155,6 +179,7 @@ impl Config {
             timeouts: Timeouts::default(),
             drain: DrainConfig::default(),
             reload: ReloadConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -220,19 +245,17 @@ impl Validator<'_> {
             idle_close: self.duration("drain.idle_close", &raw.drain.idle_close, d.idle_close)?,
         };
         let d = ReloadConfig::default();
-        let max_old_generations = match &raw.reload.max_old_generations {
-            None => d.max_old_generations,
-            Some(n) => match u32::try_from(*n.get_ref()) {
-                Ok(v) if v >= 1 => v,
-                _ => {
-                    return Err(ConfigError::InvalidValue {
-                        at: self.at(n),
-                        field: "reload.max_old_generations".to_owned(),
-                        value: n.get_ref().to_string(),
-                        message: "must be a whole number of at least 1, got".to_owned(),
-                    });
-                }
-            },
+        let max_old_generations = self.at_least_one(
+            "reload.max_old_generations",
+            &raw.reload.max_old_generations,
+            d.max_old_generations,
+        )?;
+        let limits = Limits {
+            origin_connections: self.at_least_one(
+                "limits.origin_connections",
+                &raw.limits.origin_connections,
+                Limits::default().origin_connections,
+            )?,
         };
         let reload = ReloadConfig {
             ready_timeout: self.duration(
@@ -255,7 +278,29 @@ impl Validator<'_> {
             timeouts,
             drain,
             reload,
+            limits,
         })
+    }
+
+    /// A whole number of at least 1 (and at most `u32::MAX`), or `default` when absent.
+    fn at_least_one(
+        &self,
+        field: &str,
+        value: &Option<Spanned<i64>>,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        let Some(n) = value else {
+            return Ok(default);
+        };
+        match u32::try_from(*n.get_ref()) {
+            Ok(v) if v >= 1 => Ok(v),
+            _ => Err(ConfigError::InvalidValue {
+                at: self.at(n),
+                field: field.to_owned(),
+                value: n.get_ref().to_string(),
+                message: "must be a whole number of at least 1, got".to_owned(),
+            }),
+        }
     }
 
     fn invalid(&self, value: &Spanned<String>, field: &str, message: &str) -> ConfigError {

@@ -19,6 +19,8 @@ pub(crate) struct RawConfig {
     pub(crate) drain: RawDrain,
     #[serde(default)]
     pub(crate) reload: RawReload,
+    #[serde(default)]
+    pub(crate) limits: RawLimits,
 }
 
 /// `[timeouts]`.
@@ -47,4 +49,11 @@ pub(crate) struct RawReload {
     pub(crate) ready_timeout: Option<Spanned<String>>,
     pub(crate) takeover_timeout: Option<Spanned<String>>,
     pub(crate) max_old_generations: Option<Spanned<i64>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) origin_connections: Option<Spanned<i64>>,
 }

@@ -28,6 +28,8 @@ idle_close = "700ms"
 [reload]
 ready_timeout = "8s"
 max_old_generations = 2
+[limits]
+origin_connections = 64
 "#;
 
 #[test]
@@ -47,6 +49,7 @@ fn full_example_parses() {
     assert_eq!(c.drain.idle_close, Duration::from_millis(700));
     assert_eq!(c.reload.ready_timeout, Duration::from_secs(8));
     assert_eq!(c.reload.max_old_generations, 2);
+    assert_eq!(c.limits.origin_connections, 64);
 }
 
 #[test]
@@ -200,4 +203,17 @@ fn load_reads_files_and_names_missing_ones() {
     let e = load(&missing).unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().contains("missing.toml"), "{e}");
+}
+
+#[test]
+fn origin_connections_defaults_to_1024_and_must_be_at_least_1() {
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
+    assert_eq!(c.limits.origin_connections, 1024);
+    for bad in ["0", "-1", "4294967296"] {
+        let e = err(&format!(
+            "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\norigin_connections = {bad}\n"
+        ));
+        assert!(e.starts_with("proxy.toml:4:"), "{e}");
+        assert!(e.contains("limits.origin_connections"), "{e}");
+    }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::{SemaphorePermit, TryAcquireError};
 
 use super::relay::{self, BUF_BYTES, Buffered, RelayError};
 use super::{Failure, Forwarder, Origin};
@@ -64,6 +65,15 @@ impl From<Attempt> for Failure {
     }
 }
 
+/// A connection to an origin, in use by one exchange, and the origin's slot it holds.
+struct Checkout<'a> {
+    origin: &'a Origin,
+    stream: TcpStream,
+    /// The connection came from the pool.
+    reused: bool,
+    slot: SemaphorePermit<'a>,
+}
+
 impl Forwarder {
     /// Sends `req` (whose head was consumed from `client`; its body follows there) to
     /// the next origin, and relays the response to `client`.
@@ -73,30 +83,55 @@ impl Forwarder {
         client: &mut Buffered,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
-        let Some(origin) = self.pick() else {
-            return Outcome::Failed(Failure::Connect(io::ErrorKind::NotFound.into()));
+        let conn = match self.checkout_any().await {
+            Ok(conn) => conn,
+            Err(failure) => return Outcome::Failed(failure),
         };
         if !req.has_host {
-            req.upstream.extend_from_slice(&origin.host_line);
+            req.upstream.extend_from_slice(&conn.origin.host_line);
         }
         req.upstream.extend_from_slice(b"\r\n");
         if req.body == Framing::None {
-            self.bodiless(origin, &req, client, opts).await
+            self.bodiless(conn, &req, client, opts).await
         } else {
-            self.with_body(origin, &req, client, opts).await
+            self.with_body(conn, &req, client, opts).await
+        }
+    }
+
+    /// A connection to the next origin; when connecting to it fails and there are
+    /// other origins, one to the origin after it.
+    async fn checkout_any(&self) -> Result<Checkout<'_>, Failure> {
+        let none = || Failure::Connect(io::ErrorKind::NotFound.into());
+        let first = self.pick().ok_or_else(none)?;
+        let n = self.origins.len();
+        match self
+            .checkout(self.origins.get(first).ok_or_else(none)?)
+            .await
+        {
+            Err(Failure::Connect(e)) if n > 1 => {
+                let next = self.origins.get((first + 1) % n).ok_or_else(none)?;
+                tracing::debug!(error = %e, next = %next.addr, "connect failed: trying the next origin");
+                self.checkout(next).await
+            }
+            other => other,
         }
     }
 
     /// The short path of a request without a body.
     async fn bodiless(
         &self,
-        origin: &Origin,
+        conn: Checkout<'_>,
         req: &RequestHead,
         client: &mut Buffered,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
+        let Checkout {
+            origin,
+            stream,
+            reused,
+            slot,
+        } = conn;
         let asked = async {
-            let (stream, reused) = self.checkout(origin).await?;
             match self.ask(stream, req).await {
                 Err(Attempt::BeforeResponse(e)) if reused && req.replayable => {
                     tracing::debug!(error = %e, "reused origin connection closed: retrying once");
@@ -116,7 +151,7 @@ impl Forwarder {
             .await;
         let clean = reusable && body_done && from.pending().is_empty();
         let (stream, buf) = from.into_parts();
-        self.release(origin, stream, buf, clean);
+        self.release(origin, stream, buf, clean, slot);
         outcome
     }
 
@@ -141,15 +176,17 @@ impl Forwarder {
     /// A request with a body: upload and response relayed at the same time.
     async fn with_body(
         &self,
-        origin: &Origin,
+        conn: Checkout<'_>,
         req: &RequestHead,
         client: &mut Buffered,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
-        let mut stream = match self.checkout(origin).await {
-            Ok((stream, _)) => stream,
-            Err(failure) => return Outcome::Failed(failure),
-        };
+        let Checkout {
+            origin,
+            mut stream,
+            slot,
+            ..
+        } = conn;
         let Buffered {
             stream: client_stream,
             buf: client_buf,
@@ -179,7 +216,7 @@ impl Forwarder {
             let clean = reusable && down.pending().is_empty();
             (outcome, clean, down.into_parts().1)
         };
-        self.release(origin, stream, buf, clean);
+        self.release(origin, stream, buf, clean, slot);
         outcome
     }
 
@@ -299,21 +336,52 @@ impl Forwarder {
         }
     }
 
-    /// A connection to `origin`: a pooled one (`true`: reused) or a new one.
-    async fn checkout(&self, origin: &Origin) -> Result<(TcpStream, bool), Failure> {
-        match origin.pool.take() {
-            Some(stream) => Ok((stream, true)),
-            None => Ok((self.connect(origin).await?, false)),
-        }
+    /// A slot of `origin` (waiting for one at most `timeouts.connect`), then a
+    /// connection to it: a pooled one or a new one.
+    async fn checkout<'a>(&self, origin: &'a Origin) -> Result<Checkout<'a>, Failure> {
+        let slot = match origin.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(TryAcquireError::NoPermits) => {
+                let wait = origin.slots.acquire();
+                match tokio::time::timeout(self.timeouts.connect, wait).await {
+                    Ok(Ok(slot)) => slot,
+                    // Closed (never: the semaphore is not closed) or timed out.
+                    Ok(Err(_)) | Err(_) => return Err(Failure::NoSlot),
+                }
+            }
+            Err(TryAcquireError::Closed) => return Err(Failure::NoSlot),
+        };
+        let (stream, reused) = match origin.pool.take() {
+            Some(stream) => (stream, true),
+            None => (self.connect(origin).await?, false),
+        };
+        Ok(Checkout {
+            origin,
+            stream,
+            reused,
+            slot,
+        })
     }
 
     /// After an exchange: the origin connection back to its pool when `clean` (a
-    /// complete exchange the origin allows to reuse), the read buffer kept for reuse.
-    fn release(&self, origin: &Origin, stream: TcpStream, buf: Vec<u8>, clean: bool) {
+    /// complete exchange the origin allows to reuse), the read buffer kept for reuse,
+    /// then the slot given back, so that a request waiting for it on this thread finds
+    /// the pooled connection.
+    fn release(
+        &self,
+        origin: &Origin,
+        stream: TcpStream,
+        buf: Vec<u8>,
+        clean: bool,
+        slot: SemaphorePermit<'_>,
+    ) {
         if clean {
             origin.pool.put(stream);
+        } else {
+            drop(stream);
         }
         self.give_buffer(buf);
+        drop(slot);
     }
 
     async fn connect(&self, origin: &Origin) -> Result<TcpStream, Failure> {

@@ -15,9 +15,19 @@
 //! Failures before any response byte reached the client become proxy responses (see
 //! `Failure`): 502 Bad Gateway when the origin cannot be reached or breaks the
 //! exchange, 504 Gateway Timeout when its response head does not arrive within
-//! `timeouts.request` of the request being sent, 400 for a malformed request body, 408
+//! `timeouts.request` of the request being sent, 400 for a malformed request body (431
+//! for one whose trailer section is too large), 408
 //! for a client that stalls in its request body for `timeouts.body`. Later failures close
 //! the client connection: the client sees a truncated response, never a wrong one.
+//!
+//! Origin connections in use are limited per origin over all serving threads
+//! (`limits.origin_connections`, see [`OriginSlots`]): a request takes a slot of its
+//! origin before it takes or opens a connection, and gives it back after the connection
+//! went back to the pool or was closed. A request that finds no free slot waits for one,
+//! first come first served, for at most `timeouts.connect`, then gets 502.
+//!
+//! With more than one origin, a request whose connect failed (refused, timed out) is sent
+//! once to the next origin in the round robin, which a dead origin cannot have received.
 //!
 //! One retry: an origin may close an idle keep-alive connection (its keep-alive timeout,
 //! a reload) at the moment the proxy reuses it. A request caught that way, i.e. sent on
@@ -33,10 +43,13 @@ pub(crate) mod relay;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::config::{Config, Timeouts};
+use crate::http1::ChunkError;
 use crate::serve::Identity;
 use pool::Pool;
 use relay::RelayError;
@@ -66,6 +79,27 @@ struct Origin {
     /// `host: <addr>\r\n`, sent when the client gave no `Host`.
     host_line: Vec<u8>,
     pool: Pool,
+    /// The origin's connection slots, shared by every serving thread.
+    slots: Arc<Semaphore>,
+}
+
+/// The connection slots of every origin (`limits.origin_connections` each), shared by
+/// the forwarders of all serving threads of a process.
+#[derive(Debug)]
+pub(crate) struct OriginSlots(Vec<Arc<Semaphore>>);
+
+impl OriginSlots {
+    /// Slots for each of `cfg.origins`.
+    pub(crate) fn new(cfg: &Config) -> OriginSlots {
+        let n = usize::try_from(cfg.limits.origin_connections).unwrap_or(usize::MAX);
+        let n = n.min(Semaphore::MAX_PERMITS);
+        OriginSlots(
+            cfg.origins
+                .iter()
+                .map(|_| Arc::new(Semaphore::new(n)))
+                .collect(),
+        )
+    }
 }
 
 /// Why an exchange failed before any response byte reached the client;
@@ -75,6 +109,9 @@ pub(crate) enum Failure {
     /// No origin configured, or connecting failed or timed out.
     #[error("cannot connect to the origin: {0}")]
     Connect(#[source] io::Error),
+    /// Every connection slot of the origin stayed in use for `timeouts.connect`.
+    #[error("no connection to the origin free within timeouts.connect")]
+    NoSlot,
     /// The connection broke before the response head was complete.
     #[error("origin connection failed: {0}")]
     Broken(#[source] io::Error),
@@ -87,7 +124,8 @@ pub(crate) enum Failure {
     /// The response head did not arrive within `timeouts.request`.
     #[error("the origin did not answer in time")]
     Timeout,
-    /// The client's chunked request body is malformed.
+    /// The client's chunked request body is malformed (400), or its trailer section is
+    /// too large (431).
     #[error("malformed request body: {0}")]
     BadBody(#[source] RelayError),
     /// The client stalled in its request body for `timeouts.body`.
@@ -100,6 +138,10 @@ impl Failure {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Failure::Timeout => 504,
+            Failure::BadBody(
+                RelayError::Chunked(ChunkError::TrailersTooLarge)
+                | RelayError::ChunkedBeforeHead(ChunkError::TrailersTooLarge),
+            ) => 431,
             Failure::BadBody(_) => 400,
             Failure::ClientStalled => 408,
             _ => 502,
@@ -118,17 +160,20 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// A forwarder to `cfg.origins` with `cfg.timeouts`; when `cfg.generation_header`
-    /// is set, responses carry `X-Served-By` for `id`.
-    pub fn new(cfg: &Config, id: Identity) -> Forwarder {
+    /// A forwarder to `cfg.origins` with `cfg.timeouts`, taking connection slots from
+    /// `slots` (made for the same `cfg`); when `cfg.generation_header` is set, responses
+    /// carry `X-Served-By` for `id`.
+    pub(crate) fn new(cfg: &Config, id: Identity, slots: &OriginSlots) -> Forwarder {
         Forwarder {
             origins: cfg
                 .origins
                 .iter()
-                .map(|addr| Origin {
+                .zip(&slots.0)
+                .map(|(addr, slots)| Origin {
                     addr: *addr,
                     host_line: format!("host: {}\r\n", authority_of(addr)).into_bytes(),
                     pool: Pool::new(POOL_MAX_IDLE_PER_ORIGIN, POOL_IDLE_TIMEOUT),
+                    slots: slots.clone(),
                 })
                 .collect(),
             next: AtomicUsize::new(0),
@@ -164,14 +209,10 @@ impl Forwarder {
         }
     }
 
-    /// The next origin, round robin.
-    fn pick(&self) -> Option<&Origin> {
+    /// The index of the next origin, round robin; `None` without origins.
+    fn pick(&self) -> Option<usize> {
         let n = self.origins.len();
-        if n == 0 {
-            return None;
-        }
-        self.origins
-            .get(self.next.fetch_add(1, Ordering::Relaxed) % n)
+        (n > 0).then(|| self.next.fetch_add(1, Ordering::Relaxed) % n)
     }
 
     /// A read buffer of [`relay::BUF_BYTES`], reused when one is spare.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http1::{ChunkError, ChunkedScanner, Framing};
+use crate::http1::{ChunkError, ChunkedScanner, Framing, Piece, forward_trailers};
 
 /// Read buffer size of a relayed body: reads ask for up to this much.
 pub(crate) const BUF_BYTES: usize = 64 * 1024;
@@ -146,15 +146,42 @@ where
         Framing::Chunked => {
             let mut scanner = ChunkedScanner::default();
             let mut data = Vec::new();
+            // The trailer section, held back until it is complete and checked; empty
+            // (never allocated) for a body without trailer fields.
+            let mut trailers = Vec::new();
             loop {
                 data.clear();
-                let used = match scanner.scan(src.pending(), |r| data.push(r)) {
+                let mut body_end = None;
+                let pending = src.pending();
+                let scanned = scanner.scan(pending, |p| match p {
+                    Piece::Data(r) => data.push(r),
+                    Piece::Trailers(r) => {
+                        body_end = Some(r.start);
+                        let bytes = pending.get(r).unwrap_or_default();
+                        // The usual end, `0\r\n\r\n`, needs no copy.
+                        if !(trailers.is_empty() && bytes == b"\r\n") {
+                            trailers.extend_from_slice(bytes);
+                        }
+                    }
+                });
+                let used = match scanned {
                     Ok(used) => used,
                     Err(e) if !head.is_empty() => return Err(RelayError::ChunkedBeforeHead(e)),
                     Err(e) => return Err(e.into()),
                 };
-                let pending = src.pending();
-                let mut slices = Vec::with_capacity(data.len() + 1);
+                let mut filtered = Vec::new();
+                let end: &[u8] = match (scanner.is_done(), trailers.is_empty()) {
+                    (false, _) => &[],
+                    (true, true) => b"\r\n",
+                    (true, false) => match forward_trailers(&trailers, &mut filtered) {
+                        Ok(()) => &filtered,
+                        Err(e) if !head.is_empty() => {
+                            return Err(RelayError::ChunkedBeforeHead(e));
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                let mut slices = Vec::with_capacity(data.len() + 2);
                 slices.push(IoSlice::new(head));
                 if dechunk {
                     slices.extend(
@@ -163,7 +190,9 @@ where
                             .map(IoSlice::new),
                     );
                 } else {
-                    slices.push(IoSlice::new(pending.get(..used).unwrap_or_default()));
+                    let body = pending.get(..body_end.unwrap_or(used)).unwrap_or_default();
+                    slices.push(IoSlice::new(body));
+                    slices.push(IoSlice::new(end));
                 }
                 write_all(dst, &mut slices, stall).await?;
                 src.consume(used);

@@ -1,12 +1,36 @@
 //! A scanner of the chunked transfer coding (RFC 9112 7.1): it follows a chunked body
-//! byte by byte, across reads, to find where it ends and which bytes are data.
+//! byte by byte, across reads, to find where it ends, which bytes are data and which
+//! are the trailer section. Chunk lines (size and extensions) are limited to
+//! [`MAX_CHUNK_LINE`] bytes, the trailer section to [`MAX_TRAILERS`] bytes.
 
 use std::ops::Range;
 
-/// A chunked body that does not follow the coding.
+use super::MAX_TRAILERS;
+
+/// Longest chunk line (size and extensions, with its CR) accepted.
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
+
+/// A chunked body that does not follow the coding, or whose trailer section is too large.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("malformed chunked body: {0}")]
-pub struct ChunkError(&'static str);
+pub enum ChunkError {
+    /// The coding is broken, or a chunk line is longer than [`MAX_CHUNK_LINE`], or a
+    /// trailer field line is malformed (answered with 400 for requests).
+    #[error("malformed chunked body: {0}")]
+    Malformed(&'static str),
+    /// The trailer section is larger than [`MAX_TRAILERS`] or has more than
+    /// [`super::MAX_HEADERS`] fields (answered with 431 for requests).
+    #[error("chunked body trailers too large")]
+    TrailersTooLarge,
+}
+
+/// A part of a scanned input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Chunk data.
+    Data(Range<usize>),
+    /// Bytes of the trailer section (field lines and the final CRLF).
+    Trailers(Range<usize>),
+}
 
 /// Where the scanner is in the coding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +66,8 @@ enum State {
 pub struct ChunkedScanner {
     state: State,
     size: u64,
+    /// Bytes of the current chunk line, or of the trailer section so far.
+    line: usize,
 }
 
 impl Default for ChunkedScanner {
@@ -49,8 +75,14 @@ impl Default for ChunkedScanner {
         ChunkedScanner {
             state: State::Size { digits: 0 },
             size: 0,
+            line: 0,
         }
     }
+}
+
+/// A malformed-coding error.
+fn bad(what: &'static str) -> ChunkError {
+    ChunkError::Malformed(what)
 }
 
 impl ChunkedScanner {
@@ -60,22 +92,53 @@ impl ChunkedScanner {
     }
 
     /// Scans `input`, the next bytes of the body, and returns how many of them belong
-    /// to the body (all of them unless the body ends inside `input`). `data` is called
-    /// with the ranges of `input` that are chunk data.
+    /// to the body (all of them unless the body ends inside `input`). `piece` is called
+    /// with the ranges of `input` that are chunk data, and with the one range (at the
+    /// end of the scanned bytes) that belongs to the trailer section.
     pub fn scan(
         &mut self,
         input: &[u8],
-        mut data: impl FnMut(Range<usize>),
+        mut piece: impl FnMut(Piece),
+    ) -> Result<usize, ChunkError> {
+        let mut trailers_from = None;
+        let used = self.scan_into(input, &mut piece, &mut trailers_from)?;
+        if let Some(from) = trailers_from {
+            piece(Piece::Trailers(from..used));
+        }
+        Ok(used)
+    }
+
+    fn scan_into(
+        &mut self,
+        input: &[u8],
+        piece: &mut impl FnMut(Piece),
+        trailers_from: &mut Option<usize>,
     ) -> Result<usize, ChunkError> {
         let mut i = 0;
         while i < input.len() {
             let b = input[i];
+            match self.state {
+                State::Size { .. } | State::SizeSpace | State::Extension => {
+                    self.line += 1;
+                    if self.line > MAX_CHUNK_LINE {
+                        return Err(bad("chunk line longer than 4 KiB"));
+                    }
+                }
+                State::TrailerStart | State::Trailer | State::TrailerLf | State::FinalLf => {
+                    trailers_from.get_or_insert(i);
+                    self.line += 1;
+                    if self.line > MAX_TRAILERS {
+                        return Err(ChunkError::TrailersTooLarge);
+                    }
+                }
+                _ => {}
+            }
             self.state = match self.state {
                 State::Done => return Ok(i),
                 State::Data(left) => {
                     let avail = input.len() - i;
                     let take = usize::try_from(left).map_or(avail, |l| l.min(avail));
-                    data(i..i + take);
+                    piece(Piece::Data(i..i + take));
                     i += take;
                     let left = left - take as u64;
                     self.state = if left == 0 {
@@ -90,55 +153,59 @@ impl ChunkedScanner {
                         self.size = self.size << 4 | u64::from(d);
                         State::Size { digits: digits + 1 }
                     }
-                    Some(_) => return Err(ChunkError("chunk size too large")),
-                    None if digits == 0 => return Err(ChunkError("chunk size expected")),
+                    Some(_) => return Err(bad("chunk size too large")),
+                    None if digits == 0 => return Err(bad("chunk size expected")),
                     None => match b {
                         b';' => State::Extension,
                         b' ' | b'\t' => State::SizeSpace,
                         b'\r' => State::SizeLf,
-                        _ => return Err(ChunkError("bad chunk size")),
+                        _ => return Err(bad("bad chunk size")),
                     },
                 },
                 State::SizeSpace => match b {
                     b' ' | b'\t' => State::SizeSpace,
                     b';' => State::Extension,
-                    _ => return Err(ChunkError("chunk extension expected after whitespace")),
+                    _ => return Err(bad("chunk extension expected after whitespace")),
                 },
                 State::Extension => match b {
                     b'\r' => State::SizeLf,
-                    b'\n' => return Err(ChunkError("bare LF in chunk extension")),
+                    b'\n' => return Err(bad("bare LF in chunk extension")),
                     _ => State::Extension,
                 },
-                State::SizeLf => match b {
-                    b'\n' if self.size == 0 => State::TrailerStart,
-                    b'\n' => State::Data(std::mem::take(&mut self.size)),
-                    _ => return Err(ChunkError("CRLF expected after chunk size")),
-                },
+                State::SizeLf if b == b'\n' => {
+                    self.line = 0;
+                    if self.size == 0 {
+                        State::TrailerStart
+                    } else {
+                        State::Data(std::mem::take(&mut self.size))
+                    }
+                }
+                State::SizeLf => return Err(bad("CRLF expected after chunk size")),
                 State::DataCr => match b {
                     b'\r' => State::DataLf,
-                    _ => return Err(ChunkError("CRLF expected after chunk data")),
+                    _ => return Err(bad("CRLF expected after chunk data")),
                 },
                 State::DataLf => match b {
                     b'\n' => State::Size { digits: 0 },
-                    _ => return Err(ChunkError("CRLF expected after chunk data")),
+                    _ => return Err(bad("CRLF expected after chunk data")),
                 },
                 State::TrailerStart => match b {
                     b'\r' => State::FinalLf,
-                    b'\n' => return Err(ChunkError("bare LF in trailers")),
+                    b'\n' => return Err(bad("bare LF in trailers")),
                     _ => State::Trailer,
                 },
                 State::Trailer => match b {
                     b'\r' => State::TrailerLf,
-                    b'\n' => return Err(ChunkError("bare LF in trailers")),
+                    b'\n' => return Err(bad("bare LF in trailers")),
                     _ => State::Trailer,
                 },
                 State::TrailerLf => match b {
                     b'\n' => State::TrailerStart,
-                    _ => return Err(ChunkError("CRLF expected after a trailer")),
+                    _ => return Err(bad("CRLF expected after a trailer")),
                 },
                 State::FinalLf => match b {
                     b'\n' => State::Done,
-                    _ => return Err(ChunkError("CRLF expected at the end")),
+                    _ => return Err(bad("CRLF expected at the end")),
                 },
             };
             i += 1;

@@ -118,8 +118,9 @@ impl Codings {
 
 /// Whether a `Host` value (or the authority of a target) is `host[:port]` as RFC 3986
 /// spells it: a name or IPv4 address of unreserved, sub-delim and `%` characters, or
-/// an IPv6 address in brackets, and an optional numeric port. Empty is valid (a request
-/// for a target without authority).
+/// an IPv6 address in brackets, and an optional port of at most 65535. Empty is valid
+/// (a request for a target without authority). The same check applies to the authority
+/// of an absolute-form target.
 pub(super) fn valid_host(value: &[u8]) -> bool {
     let (host, port) = match value.strip_prefix(b"[") {
         Some(v6) => match v6.iter().position(|b| *b == b']') {
@@ -166,7 +167,14 @@ pub(super) fn valid_host(value: &[u8]) -> bool {
     });
     let port_ok = match port.split_first() {
         None => true,
-        Some((b':', digits)) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        Some((b':', digits)) => {
+            digits.len() <= 5
+                && digits.iter().all(u8::is_ascii_digit)
+                && digits
+                    .iter()
+                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                    <= u32::from(u16::MAX)
+        }
         Some(_) => false,
     };
     host_ok && port_ok

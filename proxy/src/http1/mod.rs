@@ -5,7 +5,8 @@
 //! 7.6.1, and every header a `Connection` header names) are dropped, `X-Forwarded-For` is
 //! appended to, and the body's framing (RFC 9112 6) is decided. Chunked bodies are not
 //! decoded and re-encoded: a [`ChunkedScanner`] finds where they end so that they are
-//! relayed as received (and de-chunked only for HTTP/1.0 clients).
+//! relayed as received (and de-chunked only for HTTP/1.0 clients); their trailer
+//! sections are checked and filtered like heads ([`forward_trailers`]).
 //!
 //! Nothing here does I/O; the connection code in `serve` and `forward` drives it.
 
@@ -13,10 +14,12 @@ mod chunked;
 mod headers;
 mod request;
 mod response;
+mod trailers;
 
-pub use chunked::{ChunkError, ChunkedScanner};
+pub use chunked::{ChunkError, ChunkedScanner, MAX_CHUNK_LINE, Piece};
 pub use request::{Reject, RequestHead, parse_request};
 pub use response::{BadResponse, Parsed, ResponseHead, parse_response};
+pub use trailers::forward_trailers;
 
 /// Largest request head accepted; larger heads are answered with 431.
 pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
@@ -24,7 +27,12 @@ pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
 /// Largest response head accepted from an origin; larger heads are answered with 502.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// Most header fields in one head; more are answered with 431 (requests) or 502 (responses).
+/// Largest trailer section of a chunked body, either way; larger ones are answered with
+/// 431 (requests) or end the exchange (responses).
+pub const MAX_TRAILERS: usize = MAX_REQUEST_HEAD;
+
+/// Most header fields in one head or trailer section; more are answered with 431
+/// (requests) or 502 (responses).
 pub const MAX_HEADERS: usize = 100;
 
 /// How a message body is delimited (RFC 9112 6.3).

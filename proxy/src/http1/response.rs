@@ -36,7 +36,7 @@ pub enum Parsed {
 /// An origin response the proxy cannot relay (answered with 502).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadResponse {
-    /// Not an HTTP/1.x response head.
+    /// Not an HTTP/1.x response head, or a status outside 100–599.
     #[error("malformed response head")]
     Malformed,
     /// The head is larger than [`MAX_RESPONSE_HEAD`] or has too many fields.
@@ -74,7 +74,9 @@ pub fn parse_response(
     let (Some(version), Some(status)) = (resp.version, resp.code) else {
         return Err(BadResponse::Malformed);
     };
+    // RFC 9110 15: three digits, the first 1 to 5 (httparse takes any three digits).
     match status {
+        0..=99 | 600.. => return Err(BadResponse::Malformed),
         101 => return Err(BadResponse::Switch),
         100..=199 => return Ok(Parsed::Interim(head_len)),
         _ => {}

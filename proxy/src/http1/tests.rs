@@ -276,7 +276,11 @@ fn scan_parts(parts: &[&[u8]]) -> Result<(usize, Vec<u8>, bool), ChunkError> {
     let (mut used, mut data) = (0, Vec::new());
     for p in parts {
         let mut ranges = Vec::new();
-        used += s.scan(p, |r| ranges.push(r))?;
+        used += s.scan(p, |piece| {
+            if let Piece::Data(r) = piece {
+                ranges.push(r);
+            }
+        })?;
         for r in ranges {
             data.extend_from_slice(&p[r]);
         }
@@ -317,6 +321,92 @@ fn chunked_scanner_refuses_broken_codings() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+#[test]
+fn chunked_scanner_limits_chunk_lines_and_trailer_sections() {
+    let mut line = b"5;".to_vec();
+    line.extend(std::iter::repeat_n(b'x', MAX_CHUNK_LINE));
+    line.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+    assert!(matches!(
+        scan_parts(&[&line]),
+        Err(ChunkError::Malformed(_))
+    ));
+    let mut ok_line = b"5;".to_vec();
+    ok_line.extend(std::iter::repeat_n(b'x', MAX_CHUNK_LINE - 3));
+    ok_line.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+    assert!(scan_parts(&[&ok_line]).unwrap().2);
+    let mut trailers = b"0\r\nX: ".to_vec();
+    trailers.extend(std::iter::repeat_n(b'a', MAX_TRAILERS));
+    assert_eq!(
+        scan_parts(&[&trailers]).unwrap_err(),
+        ChunkError::TrailersTooLarge
+    );
+}
+
+#[test]
+fn chunked_scanner_reports_the_trailer_section_across_reads() {
+    let body = b"3\r\nabc\r\n0\r\nX: 1\r\n\r\n";
+    for split in 1..body.len() {
+        let mut s = ChunkedScanner::default();
+        let mut section = Vec::new();
+        for part in [&body[..split], &body[split..]] {
+            s.scan(part, |p| {
+                if let Piece::Trailers(r) = p {
+                    section.extend_from_slice(&part[r]);
+                }
+            })
+            .unwrap();
+        }
+        assert_eq!(section, b"X: 1\r\n\r\n", "split at {split}");
+    }
+}
+
+#[test]
+fn trailers_are_checked_like_heads_and_filtered() {
+    let mut out = Vec::new();
+    forward_trailers(
+        b"X-Sum: 1\r\nContent-Length: 9\r\nHost: e\r\nTrailer: x\r\nConnection: x-a\r\nX-A: 2\r\n\r\n",
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out, b"X-Sum: 1\r\n\r\n");
+    for bad in [
+        &b"GET /smug HTTP/1.1\r\n\r\n"[..],
+        b"X: 1\r\n folded\r\n\r\n",
+        b"X 1\r\n\r\n",
+        b"X: 1\r\n\r\nmore",
+    ] {
+        assert!(
+            matches!(
+                forward_trailers(bad, &mut Vec::new()),
+                Err(ChunkError::Malformed(_))
+            ),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let many: Vec<u8> = (0..=MAX_HEADERS)
+        .flat_map(|i| format!("X-{i}: v\r\n").into_bytes())
+        .chain(*b"\r\n")
+        .collect();
+    assert_eq!(
+        forward_trailers(&many, &mut Vec::new()),
+        Err(ChunkError::TrailersTooLarge)
+    );
+}
+
+#[test]
+fn status_codes_outside_100_to_599_are_malformed() {
+    for status in ["000", "099", "600", "999"] {
+        let raw = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            parse_response(raw.as_bytes(), false, false).unwrap_err(),
+            BadResponse::Malformed,
+            "{status}"
+        );
+    }
+    resp("HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n", false, false);
 }
 
 #[test]

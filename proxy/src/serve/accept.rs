@@ -1,8 +1,13 @@
 //! The accept loop of one handle of a listening socket, on one serving thread.
+//!
+//! Accept errors are logged at most once per [`ERROR_LOG_EVERY`] over all loops (a
+//! process out of file descriptors fails every accept while connections wait in the
+//! backlog), each WARN line with the count of the errors not logged since the one
+//! before; once accepting works again, the count still unreported is logged too.
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
@@ -14,6 +19,8 @@ use crate::forward::Forwarder;
 const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 /// Pause after any other accept error, so that a persistent error never spins.
 const ERROR_BACKOFF: Duration = Duration::from_millis(5);
+/// Accept errors are logged at most this often, over all accept loops of the process.
+pub(super) const ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// Counts one running accept loop from its creation; decrements the count when
 /// dropped (the loop ended, panicked, or never started).
@@ -60,12 +67,22 @@ pub(super) async fn accept_loop(
             _ = stop.changed() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if let Some(suppressed) = shared.accept_errors.take_suppressed() {
+                        tracing::warn!(suppressed, "accepting again (`suppressed`: accept errors not logged)");
+                    }
                     let open = conn::OpenGuard::new(shared.clone());
                     tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone()));
                 }
                 Err(e) => {
                     let pause = if is_exhaustion(&e) { EXHAUSTED_BACKOFF } else { ERROR_BACKOFF };
-                    tracing::warn!(error = %e, ?pause, "accept failed");
+                    if let Some(suppressed) = shared.accept_errors.note(Instant::now()) {
+                        tracing::warn!(
+                            error = %e,
+                            ?pause,
+                            suppressed,
+                            "accept failed (logged at most once a second; `suppressed`: errors not logged since the last line)"
+                        );
+                    }
                     tokio::time::sleep(pause).await;
                 }
             },

@@ -28,6 +28,7 @@
 mod accept;
 mod conn;
 mod threads;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 #[cfg(doc)]
 use crate::forward::Forwarder;
+use crate::forward::OriginSlots;
 
 /// Who is serving: put in events and the optional generation header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +124,10 @@ pub(crate) struct Shared {
     /// The accept gate: accept loops wait until it is open (see [`Server::start_held`]).
     pub(crate) accept_open: watch::Sender<bool>,
     pub(crate) idle_closed: AtomicU64,
+    /// Which accept errors are logged, over all threads.
+    pub(crate) accept_errors: throttle::Throttle,
+    /// Connection slots of each origin, over all threads.
+    pub(crate) origin_slots: OriginSlots,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -185,7 +191,6 @@ impl Server {
         }
         per_thread.insert(0, listeners);
         let shared = Arc::new(Shared {
-            cfg,
             draining: AtomicBool::new(false),
             phase: watch::Sender::new(Phase::Serving),
             open: watch::Sender::new(0),
@@ -193,6 +198,9 @@ impl Server {
             stop_accept: watch::Sender::new(false),
             accept_open: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
+            accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
+            origin_slots: OriginSlots::new(&cfg),
+            cfg,
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
             if let Err(e) = threads::spawn(index, handles, &shared, id) {

@@ -73,7 +73,10 @@ pub(super) fn spawn(
                 .map_err(|source| ServeError::listener(addr, source))?;
             loops.push((t, Running::new(shared.clone())));
         }
-        (loops, Arc::new(Forwarder::new(&shared.cfg, id)))
+        (
+            loops,
+            Arc::new(Forwarder::new(&shared.cfg, id, &shared.origin_slots)),
+        )
     };
     let rt = OwnedRuntime(Some(rt));
     let shared = shared.clone();

@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod control_socket;
 mod fd_pass;
+mod fds;
 mod load;
 mod master;
 mod naive;

@@ -167,7 +167,12 @@ async fn round_robin_alternates_between_tagged_origins() {
 #[tokio::test]
 async fn generation_header_names_generation_and_pid() {
     let origin = origin(10).await;
-    let (_server, addr) = proxy(vec![origin.addr(), dead_addr()], |c| {
+    // An origin that closes every connection at once: a 502 (a refused connect would be
+    // retried on the other origin).
+    let closing = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_addr = closing.local_addr().unwrap();
+    tokio::spawn(async move { while closing.accept().await.is_ok() {} });
+    let (_server, addr) = proxy(vec![origin.addr(), closing_addr], |c| {
         c.generation_header = true
     });
     let mut c = Client::connect(addr).await;

@@ -6,6 +6,7 @@ mod forward;
 mod handover;
 mod hardening;
 mod http;
+mod limits;
 mod protocol;
 mod retry;
 

@@ -141,3 +141,17 @@ async fn content_length_list_is_forwarded_as_one_value() {
         .collect();
     assert_eq!(lengths, ["5"]);
 }
+
+#[tokio::test]
+async fn status_outside_100_to_599_is_a_bad_gateway() {
+    for status in ["099", "000", "600", "999"] {
+        let raw = format!("HTTP/1.1 {status} Odd\r\nContent-Length: 2\r\n\r\nok").into_bytes();
+        let origin = Recorder::start(move |_, _| Act::Keep(raw.clone())).await;
+        let (_server, addr) = proxy(vec![origin.addr], |_| {});
+        let mut c = Client::connect(addr).await;
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        let (got, _) = next_head(&mut c).await.expect("a response head");
+        assert_eq!(got, 502, "origin status {status}");
+        assert_eq!(origin.seen().len(), 1, "one request reached the origin");
+    }
+}

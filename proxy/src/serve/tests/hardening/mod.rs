@@ -16,6 +16,7 @@ mod answers;
 mod smuggling;
 mod targets;
 mod timers;
+mod trailers;
 mod uploads;
 
 /// The value of header `name` in `headers`, if any.

@@ -128,3 +128,26 @@ async fn an_empty_line_between_requests_does_not_start_the_head_timer() {
         .expect("the connection is still open");
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn absolute_form_authority_is_validated_like_host() {
+    let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
+    let (_server, addr) = proxy(vec![origin.addr], |_| {});
+    for bad in ["evil:99999", "evil:65536", "a b", "user@evil", "evil:x"] {
+        for req in [
+            format!("GET http://{bad}/ HTTP/1.1\r\nHost: t\r\n\r\n"),
+            format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n"),
+        ] {
+            let mut c = Client::connect(addr).await;
+            c.send(req.as_bytes()).await;
+            let r = final_response(&mut c, false).await.expect("a response");
+            assert_eq!(r.status, 400, "{req:?}");
+        }
+    }
+    assert!(origin.seen().is_empty(), "{:?}", origin.seen());
+    let mut c = Client::connect(addr).await;
+    c.send(b"GET http://good:65535/ HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await;
+    let r = final_response(&mut c, false).await.expect("a response");
+    assert_eq!(r.status, 200);
+}

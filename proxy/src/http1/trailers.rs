@@ -1,0 +1,44 @@
+//! The trailer section of a chunked body (RFC 9112 7.1.2), checked like a head and
+//! rewritten for the next hop.
+//!
+//! Policy: the section gets the syntax checks of a head's field lines (no obs-fold, no
+//! line that is not `name: value`) and its limits ([`MAX_TRAILERS`] bytes, at most
+//! [`MAX_HEADERS`] fields). A well-formed section is forwarded without the fields that
+//! must not be in a trailer or apply to one hop only: hop-by-hop fields, those named by
+//! `Connection`, and the framing and routing fields `Content-Length`, `Host`,
+//! `Transfer-Encoding` and `Trailer` (RFC 9110 6.5.1). A malformed or too large section
+//! is an error: the whole message is refused, nothing of the section is forwarded.
+
+use super::chunked::ChunkError;
+use super::headers::{self, ConnectionTokens};
+use super::{MAX_HEADERS, MAX_TRAILERS};
+
+/// Fields never forwarded in a trailer section, besides the hop-by-hop ones.
+const NOT_IN_TRAILERS: [&str; 2] = ["content-length", "host"];
+
+/// Checks the trailer `section` (field lines, then the CRLF that ends the body) and
+/// appends what is forwarded of it to `out`: the allowed field lines and the final CRLF.
+pub fn forward_trailers(section: &[u8], out: &mut Vec<u8>) -> Result<(), ChunkError> {
+    if section.len() > MAX_TRAILERS {
+        return Err(ChunkError::TrailersTooLarge);
+    }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let fields = match httparse::parse_headers(section, &mut fields) {
+        Ok(httparse::Status::Complete((len, fields))) if len == section.len() => fields,
+        Err(httparse::Error::TooManyHeaders) => return Err(ChunkError::TrailersTooLarge),
+        _ => return Err(ChunkError::Malformed("malformed trailer section")),
+    };
+    let tokens = ConnectionTokens::of(fields);
+    for h in fields.iter() {
+        let name = h.name;
+        if headers::is_hop_by_hop(name)
+            || tokens.names(name)
+            || NOT_IN_TRAILERS.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        headers::push(out, name.as_bytes(), h.value);
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
