@@ -21,7 +21,7 @@
 //! the client connection: the client sees a truncated response, never a wrong one.
 //!
 //! Origin connections in use are limited per origin over all serving threads
-//! (`limits.origin_connections`, see [`OriginSlots`]): a request takes a slot of its
+//! (`limits.origin_connections`, see `OriginSlots`): a request takes a slot of its
 //! origin before it takes or opens a connection, and gives it back after the connection
 //! went back to the pool or was closed. A request that finds no free slot waits for one,
 //! first come first served, for at most `timeouts.connect`, then gets 502.

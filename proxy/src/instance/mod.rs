@@ -154,16 +154,7 @@ impl Instance {
 
     fn start_with(setup: Setup, open: bool) -> Result<Instance, ProxyError> {
         let signals = Signals::install().map_err(ProxyError::Signals)?;
-        let std_listeners = setup
-            .listeners
-            .iter()
-            .map(Listener::to_std)
-            .collect::<Result<Vec<_>, _>>()?;
-        let id = Identity {
-            pid: std::process::id(),
-            generation: setup.generation,
-        };
-        let server = Server::start_held(std_listeners, setup.cfg.clone(), id)?;
+        let server = held_server(&setup.listeners, &setup.cfg, setup.generation)?;
         if open {
             server.open_gate();
         }
@@ -374,15 +365,8 @@ impl Instance {
             Some(l) => l.clone(),
             None => Arc::new(crate::listeners::bind_all(&self.addrs)?),
         };
-        let std_listeners = listeners
-            .iter()
-            .map(Listener::to_std)
-            .collect::<Result<Vec<_>, _>>()?;
-        let id = Identity {
-            pid: std::process::id(),
-            generation: self.generation,
-        };
-        let server = Server::start(std_listeners, self.cfg.clone(), id)?;
+        let server = held_server(&listeners, &self.cfg, self.generation)?;
+        server.open_gate();
         self.server = Arc::new(server);
         self.listeners = Some(listeners);
         Ok(())
@@ -487,6 +471,23 @@ impl Instance {
         });
         code
     }
+}
+
+/// A server of this process on dups of `listeners`, its accept gate still closed.
+fn held_server(
+    listeners: &[Listener],
+    cfg: &Arc<Config>,
+    generation: u64,
+) -> Result<Server, ProxyError> {
+    let std_listeners = listeners
+        .iter()
+        .map(Listener::to_std)
+        .collect::<Result<Vec<_>, _>>()?;
+    let id = Identity {
+        pid: std::process::id(),
+        generation,
+    };
+    Ok(Server::start_held(std_listeners, cfg.clone(), id)?)
 }
 
 /// Asks a successor that was given up to stop (it drains what it accepted, if anything).

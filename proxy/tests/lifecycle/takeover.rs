@@ -33,6 +33,22 @@ fn idle_connection(addr: SocketAddr) -> std::net::TcpStream {
     c
 }
 
+/// An fd-pass successor stopped right after its takeover (the old process reported
+/// `reload_done` and drains).
+async fn frozen_after_takeover(s: &Scratch, cfg: &std::path::Path, old: &mut Proxy) -> Proxy {
+    let new = spawn_upgrade(
+        s,
+        cfg,
+        "fd-pass",
+        &["--freeze-at", "after-takeover"],
+        "new.log",
+    )
+    .unwrap();
+    wait_stopped(new.pid, scaled(10)).await.unwrap();
+    old.wait_event("reload_done", is_reload_done).await.unwrap();
+    new
+}
+
 fn failed_reason(e: &reloadbench_model::event::Event) -> String {
     match &e.kind {
         EventKind::ReloadFailed { reason, .. } => reason.clone(),
@@ -125,16 +141,7 @@ async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining
     let run = load(addr, 50, false);
     progress_by(&run, 200).await;
 
-    let mut new = spawn_upgrade(
-        &s,
-        &cfg,
-        "fd-pass",
-        &["--freeze-at", "after-takeover"],
-        "new.log",
-    )
-    .unwrap();
-    wait_stopped(new.pid, scaled(10)).await.unwrap();
-    old.wait_event("reload_done", is_reload_done).await.unwrap();
+    let mut new = frozen_after_takeover(&s, &cfg, &mut old).await;
     let e = old
         .wait_event("reload_failed", is_reload_failed)
         .await
@@ -168,16 +175,7 @@ async fn a_successor_killed_after_it_took_over_is_replaced_by_the_draining_proce
     let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
     let held = idle_connection(addr);
 
-    let mut new = spawn_upgrade(
-        &s,
-        &cfg,
-        "fd-pass",
-        &["--freeze-at", "after-takeover"],
-        "new.log",
-    )
-    .unwrap();
-    wait_stopped(new.pid, scaled(10)).await.unwrap();
-    old.wait_event("reload_done", is_reload_done).await.unwrap();
+    let mut new = frozen_after_takeover(&s, &cfg, &mut old).await;
     old.wait_event("draining", |e| matches!(e.kind, EventKind::Draining { .. }))
         .await
         .unwrap();
