@@ -25,18 +25,40 @@ impl Owner {
         Some(Owner { fd })
     }
 
+    /// Whether the process exits within `within` (at once if it has already). A closed
+    /// connection to a process that crashed can be seen before its pidfd is readable, so a
+    /// caller that saw one waits here instead of asking once.
+    pub async fn exited_within(&self, within: std::time::Duration) -> bool {
+        if self.has_exited() {
+            return true;
+        }
+        let Ok(fd) = self.fd.try_clone() else {
+            return false;
+        };
+        let ms = i32::try_from(within.as_millis()).unwrap_or(i32::MAX);
+        // A blocking poll on the blocking pool: no fd registration with the runtime needed.
+        tokio::task::spawn_blocking(move || poll_readable(&fd, ms))
+            .await
+            .unwrap_or(false)
+    }
+
     /// Whether the process has exited (a pidfd becomes readable when it terminates).
     pub fn has_exited(&self) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: one valid pollfd, a count of 1 and a zero timeout.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n > 0 && pfd.revents & libc::POLLIN != 0
+        poll_readable(&self.fd, 0)
     }
+}
+
+/// Whether `fd` becomes readable within `ms` milliseconds (0: right now).
+fn poll_readable(fd: &OwnedFd, ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: one valid pollfd (the fd is borrowed for the call) and a count of 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0 && pfd.revents & libc::POLLIN != 0
 }
 
 #[cfg(test)]

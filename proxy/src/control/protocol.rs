@@ -404,6 +404,11 @@ pub enum Watch {
 /// Owner side: one heartbeat, answered within `within`; `None` when it was answered.
 pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
     if let Err(e) = chan.send(&Message::Ping).await {
+        // A successor that said `Stopping` and closed makes the ping fail: its word is
+        // still there to read.
+        if let Ok(Message::Stopping) = chan.recv_within(Duration::from_millis(1)).await {
+            return Some(Watch::Stopping);
+        }
         if peer_gone(&e) {
             return Some(Watch::Lost("it exited".into()));
         }

@@ -19,6 +19,7 @@ use crate::control::protocol::{self, Message, Offer, Watch};
 use crate::fdpass::Channel;
 use crate::listeners::Listener;
 use crate::phase::{Events, Notifier};
+use crate::pidfd::Owner;
 
 /// How often a draining process pings its successor.
 pub(super) const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -32,10 +33,23 @@ pub(super) enum Note {
     /// pid of a successor that committed (it may still be alive: it is told to stop).
     Failed {
         reason: String,
-        successor: Option<u32>,
+        successor: Option<Successor>,
     },
     /// The successor that took over died or stopped answering: serve again.
-    Lost { reason: String, successor: u32 },
+    Lost {
+        reason: String,
+        successor: Successor,
+    },
+    /// A successor that was given up has exited: the control socket path is checked again
+    /// (it may have renamed its socket over the path late, and removed it on exit).
+    SuccessorGone,
+}
+
+/// A successor that committed: its pid, and a pidfd to see it exit.
+#[derive(Debug)]
+pub(super) struct Successor {
+    pub(super) pid: u32,
+    pub(super) pidfd: Option<Owner>,
 }
 
 /// One accepted upgrade request.
@@ -81,6 +95,10 @@ impl Job {
             Err(e) => return self.note_failed(e.to_string(), None).await,
         };
         let new_pid = accepted.pid;
+        let first = Successor {
+            pid: new_pid,
+            pidfd: Owner::open(new_pid),
+        };
         // Give up the control socket path before confirming: from the confirmation on, the
         // successor may rename its own socket over it.
         if let Some(d) = self.disowner.as_ref().filter(|_| accepted.takes_path) {
@@ -88,13 +106,13 @@ impl Job {
         }
         if let Err(e) = self.chan.send(&Message::Committed).await {
             let reason = format!("could not confirm the commit to pid {new_pid}: {e}");
-            return self.note_failed(reason, Some(new_pid)).await;
+            return self.note_failed(reason, Some(first)).await;
         }
         // Until the successor accepts and has taken the path (its first heartbeat answer),
         // this process keeps accepting: a successor that dies or hangs now costs nothing.
         if let Err(e) = protocol::await_serving(&mut self.chan, self.takeover_timeout).await {
             let reason = format!("generation {next} (pid {new_pid}) did not take over: {e}");
-            return self.note_failed(reason, Some(new_pid)).await;
+            return self.note_failed(reason, Some(first)).await;
         }
         match protocol::ping(&mut self.chan, self.takeover_timeout).await {
             None => {}
@@ -104,7 +122,7 @@ impl Job {
                     Watch::Stopping => "it stopped on a signal".to_owned(),
                 };
                 let reason = format!("generation {next} (pid {new_pid}) did not take over: {why}");
-                return self.note_failed(reason, Some(new_pid)).await;
+                return self.note_failed(reason, Some(first)).await;
             }
         }
         let committed = Committed {
@@ -127,14 +145,14 @@ impl Job {
                     .notes
                     .send(Note::Lost {
                         reason,
-                        successor: new_pid,
+                        successor: first,
                     })
                     .await;
             }
         }
     }
 
-    async fn note_failed(self, reason: String, successor: Option<u32>) {
+    async fn note_failed(self, reason: String, successor: Option<Successor>) {
         tracing::warn!("upgrade to pid {} failed: {reason}", self.pid);
         // Closing the connection first: a successor still waiting for `Committed` sees the
         // end and steps back.

@@ -58,8 +58,9 @@ pub struct Instance {
     events: Events,
     notifier: Notifier,
     signals: Signals,
-    /// The heartbeat link to a draining predecessor (told `Stopping` on a signal).
-    predecessor: Option<oneshot::Sender<()>>,
+    /// The heartbeat link to a draining predecessor, told `Stopping` before this process
+    /// stops or hands over itself (see [`Instance::release_predecessor`]).
+    predecessor: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 /// A committed handoff: the successor is READY.
@@ -181,8 +182,8 @@ impl Instance {
     /// `first` runs right after the first answer (fault injection).
     pub fn answer_predecessor(&mut self, chan: Channel, first: impl FnOnce() + Send + 'static) {
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(protocol::answer_heartbeats(chan, rx, first));
-        self.predecessor = Some(tx);
+        let task = tokio::spawn(protocol::answer_heartbeats(chan, rx, first));
+        self.predecessor = Some((tx, task));
     }
 
     /// This process's generation.
@@ -240,6 +241,7 @@ impl Instance {
                 }
             };
             if let Step::Exit(code) = step {
+                self.release_predecessor().await;
                 return self.exit(code);
             }
         }
@@ -249,7 +251,7 @@ impl Instance {
         match action {
             SignalAction::GracefulStop => {
                 tracing::info!("SIGTERM: graceful stop");
-                self.stop_predecessor_watch();
+                self.release_predecessor().await;
                 life.stopping = true;
                 if let Some(c) = &mut life.control {
                     c.close();
@@ -263,7 +265,7 @@ impl Instance {
             }
             SignalAction::FastStop => {
                 tracing::info!("fast stop");
-                self.stop_predecessor_watch();
+                self.release_predecessor().await;
                 if let Some(c) = &mut life.control {
                     c.close();
                 }
@@ -279,9 +281,14 @@ impl Instance {
         }
     }
 
-    fn stop_predecessor_watch(&mut self) {
-        if let Some(tx) = self.predecessor.take() {
+    /// Tells a draining predecessor `Stopping` (and waits until it is written, bounded):
+    /// from now on it must not serve again when this process goes away. Called when this
+    /// process stops, and when it hands over itself (its own successor then watches the
+    /// newest generation).
+    async fn release_predecessor(&mut self) {
+        if let Some((tx, task)) = self.predecessor.take() {
             let _ = tx.send(());
+            let _ = tokio::time::timeout(crate::control::STEP_TIMEOUT, task).await;
         }
     }
 
@@ -291,6 +298,7 @@ impl Instance {
                 if let Some(c) = &mut life.control {
                     c.close();
                 }
+                self.release_predecessor().await;
                 self.events.emit(EventKind::ReloadDone {
                     generation: done.generation,
                     new_pid: done.new_pid,
@@ -315,8 +323,8 @@ impl Instance {
                 if let Some(c) = &mut life.control {
                     c.reclaim();
                 }
-                if let Some(pid) = successor {
-                    stop_process(pid);
+                if let Some(successor) = successor {
+                    self.give_up(successor, life);
                 }
                 self.events.emit(EventKind::ReloadFailed {
                     generation: self.generation,
@@ -325,6 +333,15 @@ impl Instance {
                 life.busy = false;
                 if !life.stopping {
                     self.notifier.ready(false);
+                }
+                Step::Continue
+            }
+            handoff::Note::SuccessorGone => {
+                if !life.stopping
+                    && life.retiring.is_none()
+                    && let Some(c) = &mut life.control
+                {
+                    c.reclaim();
                 }
                 Step::Continue
             }
@@ -341,7 +358,7 @@ impl Instance {
                         return Step::Continue;
                     }
                 }
-                stop_process(successor);
+                self.give_up(successor, life);
                 // The abandoned drain goes on by itself; its connections end as they would.
                 life.retiring = None;
                 life.busy = false;
@@ -355,6 +372,21 @@ impl Instance {
                 self.notifier.ready(true);
                 Step::Continue
             }
+        }
+    }
+
+    /// Asks a successor that was given up to stop (it drains what it accepted, if anything),
+    /// and checks the control socket path again once it has exited.
+    fn give_up(&self, successor: handoff::Successor, life: &Life) {
+        stop_process(successor.pid);
+        if let Some(pidfd) = successor.pidfd {
+            let notes = life.notes_tx.clone();
+            let within = self.cfg.drain.deadline + crate::control::STEP_TIMEOUT;
+            tokio::spawn(async move {
+                if pidfd.exited_within(within).await {
+                    let _ = notes.send(handoff::Note::SuccessorGone).await;
+                }
+            });
         }
     }
 

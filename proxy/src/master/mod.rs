@@ -165,7 +165,10 @@ pub async fn run(
             },
             () = respawn_due(m.respawn_at) => {
                 m.respawn_at = None;
-                m.start_reload(Kind::Respawn, None, &listeners, &done_tx, &notes_tx).await;
+                // A reload under way brings a worker; if it fails, it schedules the respawn.
+                if !m.reloading {
+                    m.start_reload(Kind::Respawn, None, &listeners, &done_tx, &notes_tx).await;
+                }
             }
             Some(request) = requests.recv() => match request {
                 Request::Reload { chan } => {

@@ -101,9 +101,30 @@ pub(super) async fn spawn_worker(
             generation,
             _link,
         }),
-        Err(reason) => {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        Err(Failure { reason, committed }) => {
+            // A worker that got `Committed` may have accepted connections: it drains them.
+            let signal = if committed {
+                Signal::SIGTERM
+            } else {
+                Signal::SIGKILL
+            };
+            let _ = kill(Pid::from_raw(pid as i32), signal);
             Err(reason)
+        }
+    }
+}
+
+/// Why a handoff to a worker failed, and whether the worker had been told `Committed`.
+struct Failure {
+    reason: String,
+    committed: bool,
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Failure {
+        Failure {
+            reason,
+            committed: false,
         }
     }
 }
@@ -114,7 +135,7 @@ async fn handoff(
     generation: u64,
     listeners: &[Listener],
     pid: u32,
-) -> Result<Channel, String> {
+) -> Result<Channel, Failure> {
     ours.set_nonblocking(true).map_err(|e| e.to_string())?;
     let stream = tokio::net::UnixStream::from_std(ours).map_err(|e| e.to_string())?;
     let mut link = Channel::new(stream, STEP_TIMEOUT);
@@ -123,8 +144,8 @@ async fn handoff(
             mode: ReloadMode::MasterWorker,
             ..
         }) => {}
-        Ok(other) => return Err(format!("worker said {other:?} instead of hello")),
-        Err(e) => return Err(format!("worker did not say hello: {e}")),
+        Ok(other) => return Err(format!("worker said {other:?} instead of hello").into()),
+        Err(e) => return Err(format!("worker did not say hello: {e}").into()),
     }
     let offer = Offer {
         generation,
@@ -141,7 +162,10 @@ async fn handoff(
     // The worker accepts only after the confirmation; it says so before it counts.
     protocol::await_serving(&mut link, spec.takeover_timeout)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure {
+            reason: e.to_string(),
+            committed: true,
+        })?;
     Ok(link)
 }
 

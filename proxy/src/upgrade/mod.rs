@@ -107,7 +107,7 @@ pub async fn run(
     })
     .await;
     if let Err(e) = committed {
-        if owner.as_ref().is_some_and(Owner::has_exited) {
+        if owner_gone(owner.as_ref(), takeover_timeout).await {
             // Nobody else serves: take over alone.
             tracing::warn!(
                 "commit failed ({e}), but pid {} is gone: taking over",
@@ -130,7 +130,7 @@ pub async fn run(
     // The old process releases the control socket path once it knows that this one
     // accepts; it alone decides, so a successor it gave up never takes the path.
     if let Err(e) = protocol::serving(&mut chan, takeover_timeout).await {
-        if !owner.as_ref().is_some_and(Owner::has_exited) {
+        if !owner_gone(owner.as_ref(), takeover_timeout).await {
             tracing::error!(
                 "pid {} gave this process up ({e}): it serves on, this one drains",
                 taken.owner_pid
@@ -156,6 +156,17 @@ pub async fn run(
     });
     notifier.ready(true);
     Ok(instance.run(control, None).await)
+}
+
+/// Whether the old process is gone, after a broken control connection: waits up to
+/// `within` for its exit, because the end of the connection of a process that crashed can
+/// arrive before its pidfd is readable. An old process that gave this one up on purpose
+/// stays alive (and sends SIGTERM), so the wait never mistakes it for dead.
+async fn owner_gone(owner: Option<&Owner>, within: std::time::Duration) -> bool {
+    match owner {
+        Some(o) => o.exited_within(within).await,
+        None => false,
+    }
 }
 
 /// How long a refused connect is retried: right after a commit, the control socket path

@@ -318,3 +318,45 @@ async fn heavy_a_master_replaces_a_worker_that_dies_under_load() {
     assert!(m.stop().await.unwrap().success());
     assert!(!alive(worker));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_reloads_or_a_fast_stop_never_brings_back_a_draining_generation() {
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let mut conf = Conf::new(o.addr());
+    conf.idle_close = "20s";
+    let cfg = s.config("p.toml", &conf);
+    let (mut gen1, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let held = idle_connection(addr);
+    let mut gen2 = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen2.log").unwrap();
+    assert_eq!(gen2.ready().await.unwrap(), (2, addr));
+    gen1.wait_event("reload_done", is_reload_done)
+        .await
+        .unwrap();
+    // gen2 hands over in turn and exits at once (no connection): gen1, still draining,
+    // must not take that for a loss.
+    let mut gen3 = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen3.log").unwrap();
+    assert_eq!(gen3.ready().await.unwrap(), (3, addr));
+    assert!(gen2.wait_exit(scaled(20)).await.unwrap().success());
+    let held2 = idle_connection(addr);
+    let (_, by) = get(addr).await.unwrap();
+    assert_eq!(by, format!("gen=3 pid={}", gen3.pid));
+    // A fast stop of the newest generation is a stop, not a loss, for whoever still drains.
+    gen3.signal(Signal::SIGINT).unwrap();
+    gen3.wait_exit(scaled(20)).await.unwrap();
+    drop(held);
+    drop(held2);
+    assert!(gen1.wait_exit(scaled(30)).await.unwrap().success());
+    let kinds: Vec<_> = gen1
+        .all_events()
+        .await
+        .iter()
+        .map(|e| crate::fd_pass::kind(&e.kind))
+        .collect();
+    assert!(
+        !kinds.contains(&"reload_failed"),
+        "{kinds:?}\n{}",
+        gen1.logs()
+    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
