@@ -114,16 +114,13 @@ impl Job {
             let reason = format!("generation {next} (pid {new_pid}) did not take over: {e}");
             return self.note_failed(reason, Some(first)).await;
         }
-        match protocol::ping(&mut self.chan, self.takeover_timeout).await {
-            None => {}
-            Some(end) => {
-                let why = match end {
-                    Watch::Lost(why) => why,
-                    Watch::Stopping => "it stopped on a signal".to_owned(),
-                };
-                let reason = format!("generation {next} (pid {new_pid}) did not take over: {why}");
-                return self.note_failed(reason, Some(first)).await;
-            }
+        if let Some(end) = protocol::ping(&mut self.chan, self.takeover_timeout).await {
+            let why = match end {
+                Watch::Lost(why) => why,
+                Watch::Stopping => "it stopped on a signal".to_owned(),
+            };
+            let reason = format!("generation {next} (pid {new_pid}) did not take over: {why}");
+            return self.note_failed(reason, Some(first)).await;
         }
         let committed = Committed {
             new_pid,

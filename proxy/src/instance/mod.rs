@@ -133,8 +133,8 @@ struct Life {
     control: Option<Control>,
     /// A handoff is running.
     busy: bool,
-    /// The drain after a successor took over, with its successor's pid.
-    retiring: Option<(JoinHandle<DrainReport>, u32)>,
+    /// The drain after a successor took over.
+    retiring: Option<JoinHandle<DrainReport>>,
     /// A signal asked this process to stop: it never takes over again.
     stopping: bool,
     notes_tx: mpsc::Sender<handoff::Note>,
@@ -225,10 +225,7 @@ impl Instance {
                 }
                 Some(note) = notes.recv() => self.on_note(note, &mut life).await,
                 report = drained(&mut life.retiring) => {
-                    self.events.emit(EventKind::Drained {
-                        generation: self.generation,
-                        forced: report.forced,
-                    });
+                    self.report_drained(report);
                     Step::Exit(0)
                 }
                 () = wait_closed(&mut master) => {
@@ -237,7 +234,8 @@ impl Instance {
                     if let Some(c) = &mut life.control {
                         c.close();
                     }
-                    Step::Exit(self.stop_gracefully_quietly().await)
+                    self.drain_until_done().await;
+                Step::Exit(0)
                 }
             };
             if let Step::Exit(code) = step {
@@ -261,7 +259,8 @@ impl Instance {
                     // Already draining: the drain's end is the exit.
                     return Step::Continue;
                 }
-                Step::Exit(self.stop_gracefully_quietly().await)
+                self.drain_until_done().await;
+                Step::Exit(0)
             }
             SignalAction::FastStop => {
                 tracing::info!("fast stop");
@@ -304,19 +303,11 @@ impl Instance {
                     new_pid: done.new_pid,
                     mode: done.mode,
                 });
-                self.server.stop_accepting().await;
-                if done.mode == ReloadMode::Naive {
-                    // Closing our own sockets resets what is queued on them: the loss that
-                    // this mode shows.
-                    self.listeners = None;
-                }
-                self.events.emit(EventKind::Draining {
-                    generation: self.generation,
-                    connections: self.server.connections(),
-                });
-                let server = self.server.clone();
-                let drain = tokio::spawn(async move { server.drain().await });
-                life.retiring = Some((drain, done.new_pid));
+                // After a naive reload, closing our own sockets resets what is queued on
+                // them: the loss that this mode shows. After fd passing they are kept, to
+                // serve again if the successor is lost.
+                let keep = done.mode != ReloadMode::Naive;
+                life.retiring = Some(self.begin_drain(keep).await);
                 Step::Continue
             }
             handoff::Note::Failed { reason, successor } => {
@@ -457,43 +448,50 @@ impl Instance {
     /// Stops accepting, drains, reports the exit with `code`, and returns `code`. SIGINT or
     /// SIGQUIT during the drain cuts it short.
     pub async fn stop_gracefully(&mut self, code: i32) -> i32 {
-        let code = self.stop_gracefully_quietly_with(code).await;
+        self.drain_until_done().await;
         self.exit(code)
     }
 
-    async fn stop_gracefully_quietly(&mut self) -> i32 {
-        self.stop_gracefully_quietly_with(0).await
-    }
-
-    /// [`Instance::stop_gracefully`] without the `exited` event.
-    async fn stop_gracefully_quietly_with(&mut self, code: i32) -> i32 {
+    /// Stops accepting (keeping this process's copies of the listening sockets only if
+    /// `keep_listeners`), reports `draining`, and drains in a task of its own.
+    async fn begin_drain(&mut self, keep_listeners: bool) -> JoinHandle<DrainReport> {
         self.server.stop_accepting().await;
-        // Our copies of the listening sockets go too: after fd passing the successor holds
-        // them, and a stopped process serves nothing again.
-        self.listeners = None;
+        if !keep_listeners {
+            self.listeners = None;
+        }
         self.events.emit(EventKind::Draining {
             generation: self.generation,
             connections: self.server.connections(),
         });
-        let drain = self.server.drain();
-        let mut drain = std::pin::pin!(drain);
+        let server = self.server.clone();
+        tokio::spawn(async move { server.drain().await })
+    }
+
+    /// Drains to the end for a stop (the sockets are let go: after fd passing the successor
+    /// holds them, and a stopped process serves nothing again) and reports `drained`; SIGINT
+    /// or SIGQUIT cuts it short.
+    async fn drain_until_done(&mut self) {
+        let mut drain = self.begin_drain(false).await;
         let report = loop {
             tokio::select! {
-                report = &mut drain => break report,
+                report = join_drain(&mut drain) => break report,
                 action = self.signals.next() => match action {
                     SignalAction::FastStop => {
                         tracing::info!("{action:?} while draining: exiting now");
-                        return code;
+                        return;
                     }
                     other => tracing::info!("{other:?} while draining: already stopping"),
                 },
             }
         };
+        self.report_drained(report);
+    }
+
+    fn report_drained(&self, report: DrainReport) {
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,
         });
-        code
     }
 
     fn exit(&self, code: i32) -> i32 {
@@ -539,17 +537,18 @@ async fn next_request(control: &mut Option<Control>) -> Option<Request> {
     }
 }
 
-async fn drained(retiring: &mut Option<(JoinHandle<DrainReport>, u32)>) -> DrainReport {
+async fn drained(retiring: &mut Option<JoinHandle<DrainReport>>) -> DrainReport {
     match retiring {
-        Some((drain, _)) => match drain.await {
-            Ok(report) => report,
-            Err(e) => {
-                tracing::error!("the drain task failed: {e}");
-                DrainReport::default()
-            }
-        },
+        Some(drain) => join_drain(drain).await,
         None => std::future::pending().await,
     }
+}
+
+async fn join_drain(drain: &mut JoinHandle<DrainReport>) -> DrainReport {
+    drain.await.unwrap_or_else(|e| {
+        tracing::error!("the drain task failed: {e}");
+        DrainReport::default()
+    })
 }
 
 async fn wait_closed(master: &mut Option<Channel>) {

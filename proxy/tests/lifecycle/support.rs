@@ -348,6 +348,34 @@ pub(crate) async fn start_plain(
     Ok((p, addr))
 }
 
+/// An origin, a scratch directory with a config, and a plain refproxy started from it.
+pub(crate) struct Plain {
+    /// Kept so that the origin serves as long as the test holds this.
+    pub(crate) _origin: Origin,
+    pub(crate) s: Scratch,
+    pub(crate) cfg: PathBuf,
+    pub(crate) proxy: Proxy,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Starts an origin (100-byte body) and a plain refproxy in front of it, with the config
+/// settings `tweak` changes.
+pub(crate) async fn plain_with(tweak: impl FnOnce(&mut Conf)) -> Plain {
+    let origin = origin(100, None).await;
+    let s = Scratch::new();
+    let mut conf = Conf::new(origin.addr());
+    tweak(&mut conf);
+    let cfg = s.config("p.toml", &conf);
+    let (proxy, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    Plain {
+        _origin: origin,
+        s,
+        cfg,
+        proxy,
+        addr,
+    }
+}
+
 /// Spawns `refproxy --upgrade-from CTL --mode MODE` (plus extra args).
 pub(crate) fn spawn_upgrade(
     s: &Scratch,

@@ -62,13 +62,17 @@ fn is_ready(e: &reloadbench_model::event::Event) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let mut conf = Conf::new(o.addr());
-    conf.ready_timeout = "1s";
-    conf.takeover_timeout = "500ms";
-    let cfg = s.config("p.toml", &conf);
-    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut old,
+        addr,
+    } = plain_with(|c| {
+        c.ready_timeout = "1s";
+        c.takeover_timeout = "500ms";
+    })
+    .await;
     let me = format!("gen=1 pid={}", old.pid);
     let run = load(addr, 50, false);
     progress_by(&run, 200).await;
@@ -130,13 +134,17 @@ async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining_process() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let mut conf = Conf::new(o.addr());
-    conf.takeover_timeout = "500ms";
-    conf.idle_close = "20s";
-    let cfg = s.config("p.toml", &conf);
-    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut old,
+        addr,
+    } = plain_with(|c| {
+        c.takeover_timeout = "500ms";
+        c.idle_close = "20s";
+    })
+    .await;
     let held = idle_connection(addr);
     let run = load(addr, 50, false);
     progress_by(&run, 200).await;
@@ -167,12 +175,13 @@ async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successor_killed_after_it_took_over_is_replaced_by_the_draining_process() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let mut conf = Conf::new(o.addr());
-    conf.idle_close = "20s";
-    let cfg = s.config("p.toml", &conf);
-    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut old,
+        addr,
+    } = plain_with(|c| c.idle_close = "20s").await;
     let held = idle_connection(addr);
 
     let mut new = frozen_after_takeover(&s, &cfg, &mut old).await;
@@ -204,12 +213,13 @@ async fn a_successor_killed_after_it_took_over_is_replaced_by_the_draining_proce
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successor_stopped_by_a_signal_is_not_replaced() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let mut conf = Conf::new(o.addr());
-    conf.idle_close = "20s";
-    let cfg = s.config("p.toml", &conf);
-    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut old,
+        addr,
+    } = plain_with(|c| c.idle_close = "20s").await;
     let held = idle_connection(addr);
     let mut new = spawn_upgrade(&s, &cfg, "fd-pass", &[], "new.log").unwrap();
     assert_eq!(new.ready().await.unwrap(), (2, addr));
@@ -232,10 +242,13 @@ async fn a_successor_stopped_by_a_signal_is_not_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_process_that_dies_during_the_handoff_leaves_the_new_one_serving() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let cfg = s.config("p.toml", &Conf::new(o.addr()));
-    let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut old,
+        addr,
+    } = plain_with(|_| {}).await;
     let mut new = spawn_upgrade(
         &s,
         &cfg,
@@ -321,12 +334,13 @@ async fn heavy_a_master_replaces_a_worker_that_dies_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_of_reloads_or_a_fast_stop_never_brings_back_a_draining_generation() {
-    let o = origin(100, None).await;
-    let s = Scratch::new();
-    let mut conf = Conf::new(o.addr());
-    conf.idle_close = "20s";
-    let cfg = s.config("p.toml", &conf);
-    let (mut gen1, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let Plain {
+        _origin,
+        s,
+        cfg,
+        proxy: mut gen1,
+        addr,
+    } = plain_with(|c| c.idle_close = "20s").await;
     let held = idle_connection(addr);
     let mut gen2 = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen2.log").unwrap();
     assert_eq!(gen2.ready().await.unwrap(), (2, addr));
