@@ -12,6 +12,7 @@
 //! is stopped by a signal says so first, and is then not replaced.
 
 mod handoff;
+mod takeover;
 
 use std::sync::Arc;
 

@@ -80,20 +80,15 @@ pub async fn run(
         }
     };
     let freeze = faults.freeze_at;
-    FreezePoint::apply(freeze, FreezePoint::BeforeCommit);
-    let committed = protocol::commit(&mut link, taken.generation, false, || {
-        FreezePoint::apply(freeze, FreezePoint::AfterCommit);
-    })
-    .await;
-    if let Err(e) = committed {
+    if let Err(e) = instance.commit(&mut link, false, freeze).await {
         // Nothing was accepted: stepping back loses nothing.
         tracing::error!("the master did not take the commit: {e}");
         return Ok(instance.stop_gracefully(1).await);
     }
-    FreezePoint::apply(freeze, FreezePoint::AfterCommitted);
-    instance.open();
-    instance.announce_ready();
-    if let Err(e) = protocol::serving(&mut link, takeover_timeout).await {
+    if let Err(e) = instance
+        .serve_and_confirm(&mut link, takeover_timeout, freeze)
+        .await
+    {
         // The master gave this worker up: it keeps the previous one, this one drains.
         tracing::error!("the master did not confirm the takeover: {e}");
         return Ok(instance.stop_gracefully(1).await);

@@ -100,13 +100,8 @@ pub async fn run(
             return Err(e);
         }
     };
-    FreezePoint::apply(freeze, FreezePoint::BeforeCommit);
     let takes_path = control.as_ref().is_some_and(|(p, _)| p.is_temporary());
-    let committed = protocol::commit(&mut chan, taken.generation, takes_path, || {
-        FreezePoint::apply(freeze, FreezePoint::AfterCommit);
-    })
-    .await;
-    if let Err(e) = committed {
+    if let Err(e) = instance.commit(&mut chan, takes_path, freeze).await {
         if owner_gone(owner.as_ref(), takeover_timeout).await {
             // Nobody else serves: take over alone.
             tracing::warn!(
@@ -124,12 +119,12 @@ pub async fn run(
             return Ok(instance.stop_gracefully(1).await);
         }
     }
-    FreezePoint::apply(freeze, FreezePoint::AfterCommitted);
-    instance.open();
-    instance.announce_ready();
     // The old process releases the control socket path once it knows that this one
     // accepts; it alone decides, so a successor it gave up never takes the path.
-    if let Err(e) = protocol::serving(&mut chan, takeover_timeout).await {
+    if let Err(e) = instance
+        .serve_and_confirm(&mut chan, takeover_timeout, freeze)
+        .await
+    {
         if !owner_gone(owner.as_ref(), takeover_timeout).await {
             tracing::error!(
                 "pid {} gave this process up ({e}): it serves on, this one drains",
