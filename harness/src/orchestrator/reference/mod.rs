@@ -196,12 +196,11 @@ impl ReferenceRunner {
                 // over too (`reload_done`): an upgrade started before that would talk to a
                 // process on its way out. The old process may also give the new one up
                 // (`reload_failed`: it died or hung before the takeover) and serve on.
-                let old_pid = self.current.as_ref().map(ProcessGuard::pid);
-                let verdict = match old_pid {
+                let handover = match self.current.as_ref().map(ProcessGuard::pid) {
                     Some(old) => handed_over(log, from, old, self.ready_timeout()).await,
-                    None => Some(Ok(())),
+                    None => Handover::Done,
                 };
-                if let Some(Err(reason)) = verdict {
+                if let Handover::GaveUp(reason) = handover {
                     self.retire(p);
                     return out.fail(format!("the old process kept serving: {reason}"));
                 }
@@ -211,8 +210,7 @@ impl ReferenceRunner {
                 }
                 self.serving_pid = Some(r.pid);
                 self.generation = r.generation;
-                if verdict.is_none() {
-                    let old = old_pid.unwrap_or_default();
+                if let Handover::TimedOut(old) = handover {
                     return out.fail(format!(
                         "the old process (pid {old}) did not report reload_done within {:?}",
                         self.ready_timeout()
@@ -430,15 +428,19 @@ impl Runner for ReferenceRunner {
     }
 }
 
+/// How an old process ended an upgrade.
+enum Handover {
+    /// It reported `reload_done`, exited or closed its stdout.
+    Done,
+    /// It reported `reload_failed` (it gave the new process up and serves on).
+    GaveUp(String),
+    /// Nothing of that from pid `.0` in time.
+    TimedOut(u32),
+}
+
 /// Waits (bounded) until process `old` reports `reload_done` or `reload_failed`, exits, or
-/// closes its stdout after `from`: `Some(Ok)` unless it reported `reload_failed`
-/// (`Some(Err(reason))`); `None` on timeout.
-async fn handed_over(
-    log: &mut EventLog,
-    from: usize,
-    old: u32,
-    timeout: Duration,
-) -> Option<Result<(), String>> {
+/// closes its stdout after `from`.
+async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duration) -> Handover {
     let idx = log
         .wait_for(from, timeout, |s| {
             s.stdout_end_or(old, |k| {
@@ -450,13 +452,16 @@ async fn handed_over(
                 )
             })
         })
-        .await?;
+        .await;
+    let Some(idx) = idx else {
+        return Handover::TimedOut(old);
+    };
     match log.seen()[idx].event() {
         Some(Event {
             kind: EventKind::ReloadFailed { reason, .. },
             ..
-        }) => Some(Err(reason.clone())),
-        _ => Some(Ok(())),
+        }) => Handover::GaveUp(reason.clone()),
+        _ => Handover::Done,
     }
 }
 
