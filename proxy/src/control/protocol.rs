@@ -380,6 +380,9 @@ pub async fn await_serving(chan: &mut Channel, within: Duration) -> Result<(), H
     }
 }
 
+/// How often a draining process pings its successor, and a master its workers.
+pub const HEARTBEAT: Duration = Duration::from_millis(200);
+
 /// Whether an error means that the peer process is gone (EOF, reset, broken pipe).
 fn peer_gone(e: &FdPassError) -> bool {
     match e {
@@ -397,8 +400,21 @@ fn peer_gone(e: &FdPassError) -> bool {
 pub enum Watch {
     /// The successor stops on purpose: do not take over again.
     Stopping,
-    /// The successor died or stopped answering.
+    /// The successor is gone (the connection ended).
+    Exited,
+    /// The successor stopped answering, or answered nonsense.
     Lost(String),
+}
+
+impl Watch {
+    /// Why the watch ended, for a log line or an event.
+    pub fn why(&self) -> String {
+        match self {
+            Watch::Stopping => "it stopped on a signal".to_owned(),
+            Watch::Exited => "it exited".to_owned(),
+            Watch::Lost(why) => why.clone(),
+        }
+    }
 }
 
 /// Owner side: one heartbeat, answered within `within`; `None` when it was answered.
@@ -410,7 +426,7 @@ pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
             return Some(Watch::Stopping);
         }
         if peer_gone(&e) {
-            return Some(Watch::Lost("it exited".into()));
+            return Some(Watch::Exited);
         }
         return Some(Watch::Lost(format!("heartbeat: {e}")));
     }
@@ -420,7 +436,7 @@ pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
         Ok(got) => Some(Watch::Lost(format!(
             "unexpected {got:?} instead of a heartbeat"
         ))),
-        Err(e) if peer_gone(&e) => Some(Watch::Lost("it exited".into())),
+        Err(e) if peer_gone(&e) => Some(Watch::Exited),
         Err(FdPassError::Timeout(..)) => Some(Watch::Lost(format!(
             "it did not answer the heartbeat within reload.takeover_timeout ({})",
             humantime::format_duration(within)
@@ -440,12 +456,12 @@ pub async fn watch_successor(chan: &mut Channel, every: Duration, within: Durati
     }
 }
 
-/// New-process side, once serving: answers its draining predecessor's pings until the
-/// predecessor is gone, or says `Stopping` (then returns) once `stopping` resolves.
+/// Serving side: answers the pings of a draining predecessor (or of the master) until the
+/// peer is gone, or says `Stopping` (then returns) once `stopping` resolves.
 /// `first` runs right after the first answer (fault injection).
 pub async fn answer_heartbeats(
     mut chan: Channel,
-    stopping: tokio::sync::oneshot::Receiver<()>,
+    stopping: impl std::future::Future<Output = ()>,
     first: impl FnOnce(),
 ) {
     let mut first = Some(first);

@@ -21,9 +21,6 @@ use crate::listeners::Listener;
 use crate::phase::{Events, Notifier};
 use crate::pidfd::Owner;
 
-/// How often a draining process pings its successor.
-pub(super) const HEARTBEAT: Duration = Duration::from_millis(200);
-
 /// What a handoff job tells the instance's loop.
 #[derive(Debug)]
 pub(super) enum Note {
@@ -115,10 +112,7 @@ impl Job {
             return self.note_failed(reason, Some(first)).await;
         }
         if let Some(end) = protocol::ping(&mut self.chan, self.takeover_timeout).await {
-            let why = match end {
-                Watch::Lost(why) => why,
-                Watch::Stopping => "it stopped on a signal".to_owned(),
-            };
+            let why = end.why();
             let reason = format!("generation {next} (pid {new_pid}) did not take over: {why}");
             return self.note_failed(reason, Some(first)).await;
         }
@@ -131,13 +125,14 @@ impl Job {
             return;
         }
         let watch =
-            protocol::watch_successor(&mut self.chan, HEARTBEAT, self.takeover_timeout).await;
+            protocol::watch_successor(&mut self.chan, protocol::HEARTBEAT, self.takeover_timeout)
+                .await;
         match watch {
             Watch::Stopping => {
                 tracing::info!("generation {next} (pid {new_pid}) stops on purpose");
             }
-            Watch::Lost(why) => {
-                let reason = format!("generation {next} (pid {new_pid}) was lost: {why}");
+            lost @ (Watch::Exited | Watch::Lost(_)) => {
+                let reason = format!("generation {next} (pid {new_pid}) was lost: {}", lost.why());
                 let _ = self
                     .notes
                     .send(Note::Lost {

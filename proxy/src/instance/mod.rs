@@ -183,7 +183,10 @@ impl Instance {
     /// `first` runs right after the first answer (fault injection).
     pub fn answer_predecessor(&mut self, chan: Channel, first: impl FnOnce() + Send + 'static) {
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(protocol::answer_heartbeats(chan, rx, first));
+        let stopping = async {
+            let _ = rx.await;
+        };
+        let task = tokio::spawn(protocol::answer_heartbeats(chan, stopping, first));
         self.predecessor = Some((tx, task));
     }
 
@@ -207,8 +210,18 @@ impl Instance {
     pub async fn run(
         mut self,
         control: Option<(ControlPath, UnixListener)>,
-        mut master: Option<Channel>,
+        master: Option<Channel>,
     ) -> i32 {
+        // The master's link is served by a task of its own (it answers the master's
+        // heartbeat); its end is this process's signal to stop.
+        let mut master = master.map(|chan| {
+            let (closed_tx, closed) = oneshot::channel::<()>();
+            tokio::spawn(async move {
+                protocol::answer_heartbeats(chan, std::future::pending(), || {}).await;
+                let _ = closed_tx.send(());
+            });
+            closed
+        });
         let (notes_tx, mut notes) = mpsc::channel::<handoff::Note>(4);
         let mut life = Life {
             control: control.map(|(path, listener)| Control::new(path, listener)),
@@ -552,9 +565,11 @@ async fn join_drain(drain: &mut JoinHandle<DrainReport>) -> DrainReport {
     })
 }
 
-async fn wait_closed(master: &mut Option<Channel>) {
+async fn wait_closed(master: &mut Option<oneshot::Receiver<()>>) {
     match master {
-        Some(chan) => chan.wait_closed().await,
+        Some(closed) => {
+            let _ = closed.await;
+        }
         None => std::future::pending().await,
     }
 }

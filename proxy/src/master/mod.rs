@@ -11,8 +11,9 @@
 //!    serving and `reload_failed` is reported. One reload at a time; at most
 //!    `reload.max_old_generations` workers draining.
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
-//!    socketpair closes, so workers do not outlive the master. A current worker that dies
-//!    unexpectedly is replaced at once (`worker_lost`, then `worker_respawned`): the master
+//!    socketpair closes, so workers do not outlive the master. The master pings every worker
+//!    over its socketpair and kills one that stops answering (`spawn::watch`). A current
+//!    worker that dies unexpectedly (or was killed so) is replaced at once (`worker_lost`, then `worker_respawned`): the master
 //!    holds the sockets, so clients lose at most the dead worker's open connections. When
 //!    workers keep dying, each replacement waits longer (100 ms doubling to 5 s).
 //! 4. SIGTERM to the master is forwarded to every worker; the master waits for them
@@ -297,6 +298,10 @@ impl Master {
         self.reloading = true;
         let mut spec = self.spec.clone();
         spec.ready_timeout = cfg.reload.ready_timeout;
+        if respawn {
+            // Fault injection is for reloads: a replacement must be able to serve.
+            spec.faults = Faults::default();
+        }
         let generation = self.generation + 1;
         let events = self.events.clone();
         let (done, notes) = (done.clone(), notes.clone());

@@ -16,7 +16,7 @@ use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 use crate::control::STEP_TIMEOUT;
-use crate::control::protocol::{self, Message, Offer};
+use crate::control::protocol::{self, Message, Offer, Watch};
 use crate::fdpass::Channel;
 use crate::listeners::Listener;
 use crate::phase::Events;
@@ -40,13 +40,12 @@ pub(super) enum Note {
     Exited(u32, std::process::ExitStatus),
 }
 
-/// A worker that committed.
+/// A worker that took over. The master's end of its socketpair is held by the task that
+/// watches it (`watch`); the worker stops when it closes.
 #[derive(Debug)]
 pub(super) struct Worker {
     pub(super) pid: u32,
     pub(super) generation: u64,
-    /// The master's end of the socketpair; the worker stops when it closes.
-    pub(super) _link: Channel,
 }
 
 /// Spawns a worker of `generation`, hands it `listeners`, waits for its commit. On failure
@@ -96,11 +95,10 @@ pub(super) async fn spawn_worker(
 
     let result = handoff(ours, spec, generation, listeners, pid).await;
     match result {
-        Ok(_link) => Ok(Worker {
-            pid,
-            generation,
-            _link,
-        }),
+        Ok(link) => {
+            tokio::spawn(watch(link, pid, spec.takeover_timeout));
+            Ok(Worker { pid, generation })
+        }
         Err(Failure { reason, committed }) => {
             // A worker that got `Committed` may have accepted connections: it drains them.
             let signal = if committed {
@@ -167,6 +165,19 @@ async fn handoff(
             committed: true,
         })?;
     Ok(link)
+}
+
+/// Pings a worker every [`protocol::HEARTBEAT`] for as long as it lives. One that does not
+/// answer within `within` (stopped, deadlocked) is killed: its reaper then reports the
+/// exit, and the master replaces it as it replaces a worker that died.
+async fn watch(mut link: Channel, pid: u32, within: Duration) {
+    match protocol::watch_successor(&mut link, protocol::HEARTBEAT, within).await {
+        Watch::Exited | Watch::Stopping => {}
+        Watch::Lost(why) => {
+            tracing::error!("worker {pid} is hung ({why}): SIGKILL");
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
 }
 
 /// Copies the worker's event lines to the master's events, then reaps it.

@@ -374,3 +374,55 @@ async fn a_chain_of_reloads_or_a_fast_stop_never_brings_back_a_draining_generati
     );
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_a_master_replaces_a_worker_that_hangs_under_load() {
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let mut conf = Conf::new(o.addr());
+    conf.takeover_timeout = "500ms";
+    let cfg = s.config("p.toml", &conf);
+    let (mut m, first, addr) = start_master(&s, &cfg, &["--freeze-at", "after-takeover"]).await;
+    let run = load(addr, 50, false);
+    progress_by(&run, 200).await;
+    // The reload's worker stops itself right after its takeover: the previous one drains
+    // away, and nobody would accept if the master did not notice.
+    m.signal(Signal::SIGUSR2).unwrap();
+    let done = m.wait_event("reload_done", is_reload_done).await.unwrap();
+    let EventKind::ReloadDone { new_pid: hung, .. } = done.kind else {
+        unreachable!()
+    };
+    wait_stopped(hung, scaled(10)).await.unwrap();
+    let lost = m
+        .wait_event("worker_lost", |e| {
+            matches!(e.kind, EventKind::WorkerLost { .. })
+        })
+        .await
+        .unwrap();
+    let EventKind::WorkerLost {
+        worker_pid,
+        generation,
+        ..
+    } = lost.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((worker_pid, generation), (hung, 2));
+    let e = m
+        .wait_event("worker_respawned", |e| {
+            matches!(e.kind, EventKind::WorkerRespawned { .. })
+        })
+        .await
+        .unwrap();
+    let EventKind::WorkerRespawned { new_pid, .. } = e.kind else {
+        unreachable!()
+    };
+    progress_by(&run, 200).await;
+    let r = finish(run).await;
+    // At most what the hung worker had accepted: 50 clients.
+    assert!(r.failed <= 50, "{}", summary(&r));
+    let (_, by) = get(addr).await.unwrap();
+    assert_eq!(by, format!("gen=3 pid={new_pid}"));
+    assert!(!alive(first) && !alive(hung));
+    assert!(m.stop().await.unwrap().success());
+}
