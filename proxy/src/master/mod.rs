@@ -13,9 +13,10 @@
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
 //!    socketpair closes, so workers do not outlive the master. The master pings every worker
 //!    over its socketpair and kills one that stops answering (`spawn::watch`). A current
-//!    worker that dies unexpectedly (or was killed so) is replaced at once (`worker_lost`, then `worker_respawned`): the master
-//!    holds the sockets, so clients lose at most the dead worker's open connections. When
-//!    workers keep dying, each replacement waits longer (100 ms doubling to 5 s).
+//!    worker that dies unexpectedly (or was killed so) is replaced at once (`worker_lost`,
+//!    then `worker_respawned`): the master holds the sockets, so clients lose at most the
+//!    dead worker's open connections. When workers keep dying, each replacement waits
+//!    longer (100 ms doubling to 5 s).
 //! 4. SIGTERM to the master is forwarded to every worker; the master waits for them
 //!    (drain deadline plus a margin, then SIGKILL) and exits.
 
@@ -44,7 +45,8 @@ use spawn::{Note, Spec, Worker};
 /// Extra time the master gives its workers beyond the drain deadline before SIGKILL.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
-/// Fault injection for tests, applied to replacement workers (generation ≥ 2).
+/// Fault injection for tests, applied to the workers that reloads start (not to the first
+/// worker, nor to the replacement of a worker that died).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
     /// `--fail-before-ready`: exit 1 after receiving the sockets.
@@ -433,17 +435,10 @@ impl Master {
         }
     }
 
+    /// Forwards `signal` to every worker, waits for them (then SIGKILL), reports the exit
+    /// (code 0).
     async fn stop(&mut self, signal: Signal, notes: &mut mpsc::Receiver<Note>) -> i32 {
-        self.stop_with(signal, notes, 0).await
-    }
-
-    /// Forwards `signal` to every worker, waits for them (then SIGKILL), reports the exit.
-    async fn stop_with(
-        &mut self,
-        signal: Signal,
-        notes: &mut mpsc::Receiver<Note>,
-        code: i32,
-    ) -> i32 {
+        let code = 0;
         self.notifier.stopping();
         // The current worker is now stopping like the others: its exit is expected.
         if let Some(w) = self.current.take() {
