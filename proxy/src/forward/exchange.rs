@@ -239,7 +239,15 @@ impl Forwarder {
         CW: AsyncWrite + Unpin,
     {
         let body = self.timeouts.body;
-        let upload = relay::relay(up, to_origin, &req.upstream, req.body, false, body);
+        let upload = relay::relay(
+            up,
+            to_origin,
+            &req.upstream,
+            req.body,
+            false,
+            &req.connection_names,
+            body,
+        );
         tokio::pin!(upload);
         // The upload's result once it ended.
         let mut sent: Option<Result<(), RelayError>> = None;
@@ -318,7 +326,16 @@ impl Forwarder {
         out.extend_from_slice(&self.served_by);
         out.extend_from_slice(http1::connection_line(close, http10));
         out.extend_from_slice(b"\r\n");
-        match relay::relay(from, to, &out, head.body, head.dechunk, self.timeouts.body).await {
+        let relayed = relay::relay(
+            from,
+            to,
+            &out,
+            head.body,
+            head.dechunk,
+            &head.connection_names,
+            self.timeouts.body,
+        );
+        match relayed.await {
             Ok(()) => (
                 Outcome::Done {
                     close,
