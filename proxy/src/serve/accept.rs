@@ -3,7 +3,9 @@
 //! Accept errors are logged at most once per [`ERROR_LOG_EVERY`] over all loops (a
 //! process out of file descriptors fails every accept while connections wait in the
 //! backlog), each WARN line with the count of the errors not logged since the one
-//! before; once accepting works again, the count still unreported is logged too.
+//! before; once accepting works again, the count still unreported is logged too, as a
+//! line within the same budget (so failures and successes in turn, near the fd limit,
+//! still give at most one line per interval).
 
 use std::io;
 use std::sync::Arc;
@@ -67,7 +69,7 @@ pub(super) async fn accept_loop(
             _ = stop.changed() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if let Some(suppressed) = shared.accept_errors.take_suppressed() {
+                    if let Some(suppressed) = shared.accept_errors.take_suppressed(Instant::now) {
                         tracing::warn!(suppressed, "accepting again (`suppressed`: accept errors not logged)");
                     }
                     let open = conn::OpenGuard::new(shared.clone());
