@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::Shared;
 use super::conn;
@@ -54,15 +55,28 @@ pub(super) async fn accept_loop(
     // A held server accepts nothing until its gate opens (or it is stopped first).
     let opened = tokio::select! {
         biased;
-        s = stop.wait_for(|s| *s) => s.is_err(),
+        _ = stop.wait_for(|s| *s) => false,
         g = gate.wait_for(|o| *o) => g.is_ok(),
     };
+    if opened {
+        accept_until_stopped(&listener, &mut stop, &shared, &forwarder).await;
+    }
+    // Dropping closes only this process's handle; never shut the shared socket down.
+    // The handle is closed before the loop stops counting as running.
+    drop(listener);
+    drop(running);
+}
+
+/// The accept loop proper: accepts on `listener` until `stop` says so.
+async fn accept_until_stopped(
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+    shared: &Arc<Shared>,
+    forwarder: &Arc<Forwarder>,
+) {
     loop {
-        if !opened {
-            break;
-        }
         if *stop.borrow_and_update() {
-            break;
+            return;
         }
         tokio::select! {
             biased;
@@ -90,9 +104,6 @@ pub(super) async fn accept_loop(
             },
         }
     }
-    // Dropping closes only this process's handle; never shut the shared socket down.
-    drop(listener);
-    drop(running);
 }
 
 /// Whether an accept error means the process or system ran out of a resource.
