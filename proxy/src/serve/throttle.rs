@@ -1,6 +1,7 @@
-//! A log throttle for an error that can recur thousands of times a second (accept
-//! failing with EMFILE while connections wait in the backlog): at most one line per
-//! interval, and a count of the occurrences that were not logged.
+//! A log throttle for an event that can recur thousands of times a second (accept
+//! failing with EMFILE while connections wait in the backlog, a peer of another uid
+//! connecting to the control socket in a loop): at most one line per interval, and a
+//! count of the occurrences that were not logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -5,36 +5,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, setrlimit};
 
-use crate::support::{Proxy, Scratch, Spawn, origin, scaled};
+use crate::support::{Proxy, Scratch, Spawn, origin, scaled, suppressed};
 
 /// A small fd limit for the child only (run between fork and exec).
 fn few_fds() -> std::io::Result<()> {
     setrlimit(Resource::RLIMIT_NOFILE, 64, 64).map_err(std::io::Error::from)
-}
-
-/// `line` without ANSI colour sequences.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut escape = false;
-    for c in line.chars() {
-        match (escape, c) {
-            (false, '\x1b') => escape = true,
-            (false, c) => out.push(c),
-            (true, 'm') => escape = false,
-            (true, _) => {}
-        }
-    }
-    out
-}
-
-/// The number after `suppressed=` in a log line.
-fn suppressed(line: &str) -> Option<u64> {
-    let line = plain(line);
-    let rest = line.split("suppressed=").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[tokio::test]

@@ -541,3 +541,28 @@ pub(crate) async fn wait_stopped(pid: u32, within: Duration) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// `line` without ANSI colour sequences.
+pub(crate) fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut escape = false;
+    for c in line.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (false, c) => out.push(c),
+            (true, 'm') => escape = false,
+            (true, _) => {}
+        }
+    }
+    out
+}
+
+/// The number after `suppressed=` in a log line.
+pub(crate) fn suppressed(line: &str) -> Option<u64> {
+    let line = plain(line);
+    let rest = line.split("suppressed=").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
