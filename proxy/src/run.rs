@@ -104,19 +104,12 @@ fn serve(args: ServeArgs) -> i32 {
 
 async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result<i32, ProxyError> {
     let notifier = Notifier::from_env();
+    let faults = master::Faults::from(args);
     if let Some(fd) = args.worker {
         let link = master::worker::link_from_fd(fd)?;
-        let faults = master::Faults {
-            fail_before_ready: args.fail_before_ready,
-            freeze_at: args.freeze_at,
-        };
         return master::worker::run(&config, link, faults, events).await;
     }
     if args.master {
-        let faults = master::Faults {
-            fail_before_ready: args.fail_before_ready,
-            freeze_at: args.freeze_at,
-        };
         return master::run(&config, faults, events, notifier).await;
     }
     if let (Some(from), Some(mode)) = (&args.upgrade_from, args.mode) {
@@ -124,8 +117,7 @@ async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result
             config: &config,
             from,
             mode,
-            fail_before_ready: args.fail_before_ready,
-            freeze_at: args.freeze_at,
+            faults,
         };
         return upgrade::run(up, events, notifier).await;
     }
@@ -146,4 +138,15 @@ async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result
     instance.announce_ready();
     notifier.ready(false);
     Ok(instance.run(control, None).await)
+}
+
+impl From<&ServeArgs> for master::Faults {
+    /// The fault injection the command line asks for (`--fail-before-ready`,
+    /// `--freeze-at`).
+    fn from(args: &ServeArgs) -> master::Faults {
+        master::Faults {
+            fail_before_ready: args.fail_before_ready,
+            freeze_at: args.freeze_at,
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! that appeared since the check, and no process-wide umask is touched (refproxy has
 //! threads).
 
-use std::fs::FileType;
+use std::fs::{FileType, Metadata};
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -37,12 +37,23 @@ static PRIVATE_DIR_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Checks a control socket path for `refproxy check`: nothing there, or a socket (live or
 /// stale), is fine; anything else is [`ControlError::NotASocket`].
 pub fn check_path(path: &Path) -> Result<(), ControlError> {
+    socket_meta(path).map(|_| ())
+}
+
+/// What is at `path`: nothing (`None`) or a socket (its metadata); anything else is
+/// [`ControlError::NotASocket`].
+fn socket_meta(path: &Path) -> Result<Option<Metadata>, ControlError> {
     match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ControlError::io(path, e)),
-        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(m) if m.file_type().is_socket() => Ok(Some(m)),
         Ok(m) => Err(not_a_socket(path, m.file_type())),
     }
+}
+
+/// Whether `path` names the file `id` (device, inode) right now.
+pub(super) fn names(path: &Path, id: (u64, u64)) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == id)
 }
 
 /// Binds a socket file with mode 0600 at `at`, replacing only a stale socket; returns the
@@ -75,14 +86,9 @@ enum Existing {
 }
 
 fn inspect(path: &Path) -> Result<Existing, ControlError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Existing::Nothing),
-        Err(e) => return Err(ControlError::io(path, e)),
-        Ok(m) => m,
+    let Some(meta) = socket_meta(path)? else {
+        return Ok(Existing::Nothing);
     };
-    if !meta.file_type().is_socket() {
-        return Err(not_a_socket(path, meta.file_type()));
-    }
     match probe(path) {
         // Accepted, or its backlog is full: somebody listens.
         Ok(()) | Err(Errno::EAGAIN) => Err(ControlError::InUse(path.to_owned())),
@@ -105,11 +111,12 @@ fn probe(path: &Path) -> Result<(), Errno> {
 
 /// Removes the stale socket `id` at `path` if it is still that socket.
 fn remove_stale(path: &Path, id: (u64, u64)) -> Result<(), ControlError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if (m.dev(), m.ino()) == id => {}
-        Ok(m) if !m.file_type().is_socket() => return Err(not_a_socket(path, m.file_type())),
-        // Replaced or gone meanwhile: the link fails rather than replace what is there.
-        _ => return Ok(()),
+    if !names(path, id) {
+        return match socket_meta(path) {
+            Err(e @ ControlError::NotASocket { .. }) => Err(e),
+            // Replaced or gone meanwhile: the link fails rather than replace what is there.
+            _ => Ok(()),
+        };
     }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(ControlError::io(path, e)),

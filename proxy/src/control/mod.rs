@@ -3,7 +3,8 @@
 //! [`ControlPath`] owns the socket file; [`listen`] accepts connections and turns each
 //! connection's first message into a [`Request`] for the owner (a serving process or a
 //! master), which answers on the connection, after checking that the peer runs as our uid
-//! (`SO_PEERCRED`). [`protocol`] is the handoff spoken on it.
+//! (`SO_PEERCRED`; refusals are logged at most once a second, with a count).
+//! [`protocol`] is the handoff spoken on it.
 
 mod bind;
 mod peer;
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::fdpass::Channel;
+use crate::serve::throttle::Throttle;
 use protocol::Message;
 
 pub use bind::check_path;
@@ -86,9 +88,10 @@ pub enum Request {
 pub fn listen(listener: UnixListener) -> (JoinHandle<()>, mpsc::Receiver<Request>) {
     let (tx, rx) = mpsc::channel(8);
     let task = tokio::spawn(async move {
+        let refused = Throttle::new(peer::REFUSED_LOG_EVERY);
         loop {
             let stream = match listener.accept().await {
-                Ok((stream, _)) if peer::allowed(&stream) => stream,
+                Ok((stream, _)) if peer::allowed(&stream, &refused) => stream,
                 // Another uid: closed unanswered, before any message is read.
                 Ok(_) => continue,
                 Err(e) => {

@@ -7,7 +7,6 @@
 //! next reload finds it. The old process disowns the path at commit, before the rename can
 //! happen, so it never removes the new owner's socket.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,17 +95,11 @@ impl ControlPath {
 
     /// Whether the configured path names this socket right now (whoever owns the flag).
     pub fn holds_path(&self) -> bool {
-        self.bound_at == self.path
-            && std::fs::symlink_metadata(&self.path)
-                .map(|m| (m.dev(), m.ino()) == self.id)
-                .unwrap_or(false)
+        self.bound_at == self.path && bind::names(&self.path, self.id)
     }
 
     fn still_ours(&self) -> bool {
-        self.owned.load(Ordering::SeqCst)
-            && std::fs::symlink_metadata(&self.bound_at)
-                .map(|m| (m.dev(), m.ino()) == self.id)
-                .unwrap_or(false)
+        self.owned.load(Ordering::SeqCst) && bind::names(&self.bound_at, self.id)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{SemaphorePermit, TryAcquireError};
+use tokio::sync::SemaphorePermit;
 
 use super::relay::{self, BUF_BYTES, Buffered, RelayError};
 use super::{Failure, Forwarder, Origin};
@@ -239,7 +239,15 @@ impl Forwarder {
         CW: AsyncWrite + Unpin,
     {
         let body = self.timeouts.body;
-        let upload = relay::relay(up, to_origin, &req.upstream, req.body, false, body);
+        let upload = relay::relay(
+            up,
+            to_origin,
+            &req.upstream,
+            req.body,
+            false,
+            &req.connection_names,
+            body,
+        );
         tokio::pin!(upload);
         // The upload's result once it ended.
         let mut sent: Option<Result<(), RelayError>> = None;
@@ -318,7 +326,16 @@ impl Forwarder {
         out.extend_from_slice(&self.served_by);
         out.extend_from_slice(http1::connection_line(close, http10));
         out.extend_from_slice(b"\r\n");
-        match relay::relay(from, to, &out, head.body, head.dechunk, self.timeouts.body).await {
+        let relayed = relay::relay(
+            from,
+            to,
+            &out,
+            head.body,
+            head.dechunk,
+            &head.connection_names,
+            self.timeouts.body,
+        );
+        match relayed.await {
             Ok(()) => (
                 Outcome::Done {
                     close,
@@ -341,15 +358,13 @@ impl Forwarder {
     async fn checkout<'a>(&self, origin: &'a Origin) -> Result<Checkout<'a>, Failure> {
         let slot = match origin.slots.try_acquire() {
             Ok(slot) => slot,
-            Err(TryAcquireError::NoPermits) => {
-                let wait = origin.slots.acquire();
-                match tokio::time::timeout(self.timeouts.connect, wait).await {
-                    Ok(Ok(slot)) => slot,
-                    // Closed (never: the semaphore is not closed) or timed out.
-                    Ok(Err(_)) | Err(_) => return Err(Failure::NoSlot),
-                }
-            }
-            Err(TryAcquireError::Closed) => return Err(Failure::NoSlot),
+            // No slot free: wait for one. (The semaphore is never closed; if it were,
+            // `acquire` would fail at once, and that is no slot too.)
+            Err(_) => tokio::time::timeout(self.timeouts.connect, origin.slots.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(Failure::NoSlot)?,
         };
         let (stream, reused) = match origin.pool.take() {
             Some(stream) => (stream, true),
@@ -363,10 +378,12 @@ impl Forwarder {
         })
     }
 
-    /// After an exchange: the origin connection back to its pool when `clean` (a
-    /// complete exchange the origin allows to reuse), the read buffer kept for reuse,
-    /// then the slot given back, so that a request waiting for it on this thread finds
-    /// the pooled connection.
+    /// After an exchange: the origin connection back to this thread's pool when `clean`
+    /// (a complete exchange the origin allows to reuse), the read buffer kept for reuse,
+    /// then the slot given back. The slots are shared by every thread and go to the
+    /// longest waiter first, whichever thread it is on: a waiter on this thread then
+    /// finds the pooled connection, one on another thread takes a connection from its
+    /// own thread's pool or opens a new one.
     fn release(
         &self,
         origin: &Origin,

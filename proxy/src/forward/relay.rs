@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http1::{ChunkError, ChunkedScanner, Framing, Piece, forward_trailers};
+use crate::http1::{ChunkError, ChunkedScanner, ConnectionNames, Framing, Piece, forward_trailers};
 
 /// Read buffer size of a relayed body: reads ask for up to this much.
 pub(crate) const BUF_BYTES: usize = 64 * 1024;
@@ -110,15 +110,17 @@ impl RelayError {
 }
 
 /// Writes `head` and relays the body framed by `framing` from `src` to `dst`; with
-/// `dechunk`, a chunked body is written without its coding. Consumes exactly the body
-/// from `src`'s pending bytes; what follows it stays pending. `stall` bounds every read
-/// and write.
+/// `dechunk`, a chunked body is written without its coding. A chunked body's trailer
+/// section is forwarded without the fields `head_named` (those the message head's
+/// `Connection` named). Consumes exactly the body from `src`'s pending bytes; what
+/// follows it stays pending. `stall` bounds every read and write.
 pub(crate) async fn relay<R, W>(
     src: &mut Buffered<R>,
     dst: &mut W,
     head: &[u8],
     framing: Framing,
     dechunk: bool,
+    head_named: &ConnectionNames,
     stall: Duration,
 ) -> Result<(), RelayError>
 where
@@ -173,7 +175,7 @@ where
                 let end: &[u8] = match (scanner.is_done(), trailers.is_empty()) {
                     (false, _) => &[],
                     (true, true) => b"\r\n",
-                    (true, false) => match forward_trailers(&trailers, &mut filtered) {
+                    (true, false) => match forward_trailers(&trailers, head_named, &mut filtered) {
                         Ok(()) => &filtered,
                         Err(e) if !head.is_empty() => {
                             return Err(RelayError::ChunkedBeforeHead(e));

@@ -117,22 +117,6 @@ impl ChunkedScanner {
         let mut i = 0;
         while i < input.len() {
             let b = input[i];
-            match self.state {
-                State::Size { .. } | State::SizeSpace | State::Extension => {
-                    self.line += 1;
-                    if self.line > MAX_CHUNK_LINE {
-                        return Err(bad("chunk line longer than 4 KiB"));
-                    }
-                }
-                State::TrailerStart | State::Trailer | State::TrailerLf | State::FinalLf => {
-                    trailers_from.get_or_insert(i);
-                    self.line += 1;
-                    if self.line > MAX_TRAILERS {
-                        return Err(ChunkError::TrailersTooLarge);
-                    }
-                }
-                _ => {}
-            }
             self.state = match self.state {
                 State::Done => return Ok(i),
                 State::Data(left) => {
@@ -148,30 +132,39 @@ impl ChunkedScanner {
                     };
                     continue;
                 }
-                State::Size { digits } => match (b as char).to_digit(16) {
-                    Some(d) if digits < 16 => {
-                        self.size = self.size << 4 | u64::from(d);
-                        State::Size { digits: digits + 1 }
+                State::Size { digits } => {
+                    self.count_chunk_line()?;
+                    match (b as char).to_digit(16) {
+                        Some(d) if digits < 16 => {
+                            self.size = self.size << 4 | u64::from(d);
+                            State::Size { digits: digits + 1 }
+                        }
+                        Some(_) => return Err(bad("chunk size too large")),
+                        None if digits == 0 => return Err(bad("chunk size expected")),
+                        None => match b {
+                            b';' => State::Extension,
+                            b' ' | b'\t' => State::SizeSpace,
+                            b'\r' => State::SizeLf,
+                            _ => return Err(bad("bad chunk size")),
+                        },
                     }
-                    Some(_) => return Err(bad("chunk size too large")),
-                    None if digits == 0 => return Err(bad("chunk size expected")),
-                    None => match b {
-                        b';' => State::Extension,
+                }
+                State::SizeSpace => {
+                    self.count_chunk_line()?;
+                    match b {
                         b' ' | b'\t' => State::SizeSpace,
+                        b';' => State::Extension,
+                        _ => return Err(bad("chunk extension expected after whitespace")),
+                    }
+                }
+                State::Extension => {
+                    self.count_chunk_line()?;
+                    match b {
                         b'\r' => State::SizeLf,
-                        _ => return Err(bad("bad chunk size")),
-                    },
-                },
-                State::SizeSpace => match b {
-                    b' ' | b'\t' => State::SizeSpace,
-                    b';' => State::Extension,
-                    _ => return Err(bad("chunk extension expected after whitespace")),
-                },
-                State::Extension => match b {
-                    b'\r' => State::SizeLf,
-                    b'\n' => return Err(bad("bare LF in chunk extension")),
-                    _ => State::Extension,
-                },
+                        b'\n' => return Err(bad("bare LF in chunk extension")),
+                        _ => State::Extension,
+                    }
+                }
                 State::SizeLf if b == b'\n' => {
                     self.line = 0;
                     if self.size == 0 {
@@ -189,27 +182,65 @@ impl ChunkedScanner {
                     b'\n' => State::Size { digits: 0 },
                     _ => return Err(bad("CRLF expected after chunk data")),
                 },
-                State::TrailerStart => match b {
-                    b'\r' => State::FinalLf,
-                    b'\n' => return Err(bad("bare LF in trailers")),
-                    _ => State::Trailer,
-                },
-                State::Trailer => match b {
-                    b'\r' => State::TrailerLf,
-                    b'\n' => return Err(bad("bare LF in trailers")),
-                    _ => State::Trailer,
-                },
-                State::TrailerLf => match b {
-                    b'\n' => State::TrailerStart,
-                    _ => return Err(bad("CRLF expected after a trailer")),
-                },
-                State::FinalLf => match b {
-                    b'\n' => State::Done,
-                    _ => return Err(bad("CRLF expected at the end")),
-                },
+                State::TrailerStart => {
+                    self.count_trailers(i, trailers_from)?;
+                    match b {
+                        b'\r' => State::FinalLf,
+                        b'\n' => return Err(bad("bare LF in trailers")),
+                        _ => State::Trailer,
+                    }
+                }
+                State::Trailer => {
+                    self.count_trailers(i, trailers_from)?;
+                    match b {
+                        b'\r' => State::TrailerLf,
+                        b'\n' => return Err(bad("bare LF in trailers")),
+                        _ => State::Trailer,
+                    }
+                }
+                State::TrailerLf => {
+                    self.count_trailers(i, trailers_from)?;
+                    match b {
+                        b'\n' => State::TrailerStart,
+                        _ => return Err(bad("CRLF expected after a trailer")),
+                    }
+                }
+                State::FinalLf => {
+                    self.count_trailers(i, trailers_from)?;
+                    match b {
+                        b'\n' => State::Done,
+                        _ => return Err(bad("CRLF expected at the end")),
+                    }
+                }
             };
             i += 1;
         }
         Ok(i)
+    }
+
+    /// Counts one byte of a chunk line (checked before the byte itself).
+    #[inline]
+    fn count_chunk_line(&mut self) -> Result<(), ChunkError> {
+        self.line += 1;
+        if self.line > MAX_CHUNK_LINE {
+            return Err(bad("chunk line longer than 4 KiB"));
+        }
+        Ok(())
+    }
+
+    /// Counts one byte of the trailer section, at `i` of the input (checked before the
+    /// byte itself); the section starts in this input at the first such byte.
+    #[inline]
+    fn count_trailers(
+        &mut self,
+        i: usize,
+        trailers_from: &mut Option<usize>,
+    ) -> Result<(), ChunkError> {
+        trailers_from.get_or_insert(i);
+        self.line += 1;
+        if self.line > MAX_TRAILERS {
+            return Err(ChunkError::TrailersTooLarge);
+        }
+        Ok(())
     }
 }

@@ -21,6 +21,28 @@ pub(super) fn is_hop_by_hop(name: &str) -> bool {
         .any(|h| name.as_bytes().eq_ignore_ascii_case(h))
 }
 
+/// Whether a field `name` stays on this hop: a hop-by-hop field, or one that a
+/// `Connection` header of the same message (`tokens`) names.
+pub(super) fn is_connection_specific(name: &str, tokens: &ConnectionTokens<'_>) -> bool {
+    is_hop_by_hop(name) || tokens.names(name)
+}
+
+/// The field names a head's `Connection` headers named (besides `close` and
+/// `keep-alive`), kept past the head for its trailer section: the head's connection
+/// options apply to trailer fields too (RFC 9110 7.6.1). Empty, and never allocated,
+/// when the head named none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionNames(Vec<Box<[u8]>>);
+
+impl ConnectionNames {
+    /// Whether `name` is among the names.
+    pub(super) fn names(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
 /// What the `Connection` headers of a message say.
 #[derive(Debug, Default)]
 pub(super) struct ConnectionTokens<'a> {
@@ -58,6 +80,11 @@ impl<'a> ConnectionTokens<'a> {
     /// HTTP/1.0 only with `keep-alive` (RFC 9112 9.3).
     pub(super) fn keeps_alive(&self, http10: bool) -> bool {
         !self.close && (!http10 || self.keep_alive)
+    }
+
+    /// The named tokens as owned names, for the message's trailer section.
+    pub(super) fn owned_names(&self) -> ConnectionNames {
+        ConnectionNames(self.named.iter().map(|t| Box::from(*t)).collect())
     }
 
     /// Whether `name` is named by a `Connection` header.

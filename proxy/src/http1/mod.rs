@@ -17,6 +17,7 @@ mod response;
 mod trailers;
 
 pub use chunked::{ChunkError, ChunkedScanner, MAX_CHUNK_LINE, Piece};
+pub use headers::ConnectionNames;
 pub use request::{Reject, RequestHead, parse_request};
 pub use response::{BadResponse, Parsed, ResponseHead, parse_response};
 pub use trailers::forward_trailers;

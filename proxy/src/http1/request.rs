@@ -1,6 +1,6 @@
 //! Parsing a client's request head and writing the head sent to the origin.
 
-use super::headers::{self, ConnectionTokens};
+use super::headers::{self, ConnectionNames, ConnectionTokens};
 use super::{Framing, MAX_HEADERS, MAX_REQUEST_HEAD};
 
 /// A parsed request head, rewritten for the origin.
@@ -28,6 +28,8 @@ pub struct RequestHead {
     pub replayable: bool,
     /// The method is HEAD: the response has no body.
     pub is_head: bool,
+    /// The fields the head's `Connection` named: dropped from its trailer section too.
+    pub connection_names: ConnectionNames,
 }
 
 /// Why a request head is refused; [`Reject::status`] is the status to answer with.
@@ -138,7 +140,7 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
             }
             continue;
         }
-        if headers::is_hop_by_hop(name) || tokens.names(name) {
+        if headers::is_connection_specific(name, &tokens) {
             continue;
         }
         headers::push(&mut upstream, name.as_bytes(), h.value);
@@ -188,6 +190,7 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         expect_continue: expect_continue && !http10 && body != Framing::None,
         replayable: body == Framing::None && IDEMPOTENT.contains(&method),
         is_head: method == "HEAD",
+        connection_names: tokens.owned_names(),
     }))
 }
 

@@ -1,6 +1,6 @@
 //! Parsing an origin's response head and writing the head sent to the client.
 
-use super::headers::{self, ConnectionTokens};
+use super::headers::{self, ConnectionNames, ConnectionTokens};
 use super::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
 
 /// A parsed final response head, rewritten for the client.
@@ -20,6 +20,8 @@ pub struct ResponseHead {
     /// The head for the client: status line and headers, each line ending in CRLF,
     /// without `Connection` and without the empty line that ends the head.
     pub downstream: Vec<u8>,
+    /// The fields the head's `Connection` named: dropped from its trailer section too.
+    pub connection_names: ConnectionNames,
 }
 
 /// What [`parse_response`] found at the start of the buffer.
@@ -131,7 +133,7 @@ pub fn parse_response(
         if name.eq_ignore_ascii_case("content-length") {
             continue;
         }
-        if headers::is_hop_by_hop(name) || tokens.names(name) {
+        if headers::is_connection_specific(name, &tokens) {
             continue;
         }
         headers::push(&mut downstream, name.as_bytes(), h.value);
@@ -151,5 +153,6 @@ pub fn parse_response(
         close_delimited,
         dechunk,
         downstream,
+        connection_names: tokens.owned_names(),
     }))
 }

@@ -367,6 +367,7 @@ fn trailers_are_checked_like_heads_and_filtered() {
     let mut out = Vec::new();
     forward_trailers(
         b"X-Sum: 1\r\nContent-Length: 9\r\nHost: e\r\nTrailer: x\r\nConnection: x-a\r\nX-A: 2\r\n\r\n",
+        &ConnectionNames::default(),
         &mut out,
     )
     .unwrap();
@@ -379,7 +380,7 @@ fn trailers_are_checked_like_heads_and_filtered() {
     ] {
         assert!(
             matches!(
-                forward_trailers(bad, &mut Vec::new()),
+                forward_trailers(bad, &ConnectionNames::default(), &mut Vec::new()),
                 Err(ChunkError::Malformed(_))
             ),
             "{:?}",
@@ -391,8 +392,33 @@ fn trailers_are_checked_like_heads_and_filtered() {
         .chain(*b"\r\n")
         .collect();
     assert_eq!(
-        forward_trailers(&many, &mut Vec::new()),
+        forward_trailers(&many, &ConnectionNames::default(), &mut Vec::new()),
         Err(ChunkError::TrailersTooLarge)
+    );
+}
+
+#[test]
+fn trailers_named_by_the_heads_connection_are_dropped() {
+    let request = req(
+        "POST / HTTP/1.1\r\nHost: h\r\nConnection: close, X-Secret\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .unwrap()
+    .unwrap();
+    let response = resp(
+        "HTTP/1.1 200 OK\r\nConnection: x-secret\r\nTransfer-Encoding: chunked\r\n\r\n",
+        false,
+        false,
+    );
+    for named in [&request.connection_names, &response.connection_names] {
+        let mut out = Vec::new();
+        forward_trailers(b"x-SECRET: b\r\nX-Sum: 1\r\n\r\n", named, &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "X-Sum: 1\r\n\r\n");
+    }
+    // `close` and `keep-alive` are options, not names.
+    let plain = req("GET / HTTP/1.1\r\nHost: h\r\nConnection: close, keep-alive\r\n\r\n");
+    assert_eq!(
+        plain.unwrap().unwrap().connection_names,
+        ConnectionNames::default()
     );
 }
 

@@ -5,12 +5,12 @@
 //! line that is not `name: value`) and its limits ([`MAX_TRAILERS`] bytes, at most
 //! [`MAX_HEADERS`] fields). A well-formed section is forwarded without the fields that
 //! must not be in a trailer or apply to one hop only: hop-by-hop fields, those named by
-//! `Connection`, and the framing and routing fields `Content-Length`, `Host`,
+//! a `Connection` field of the section or of the message's head (RFC 9110 7.6.1), and the framing and routing fields `Content-Length`, `Host`,
 //! `Transfer-Encoding` and `Trailer` (RFC 9110 6.5.1). A malformed or too large section
 //! is an error: the whole message is refused, nothing of the section is forwarded.
 
 use super::chunked::ChunkError;
-use super::headers::{self, ConnectionTokens};
+use super::headers::{self, ConnectionNames, ConnectionTokens};
 use super::{MAX_HEADERS, MAX_TRAILERS};
 
 /// Fields never forwarded in a trailer section, besides the hop-by-hop ones.
@@ -18,7 +18,12 @@ const NOT_IN_TRAILERS: [&str; 2] = ["content-length", "host"];
 
 /// Checks the trailer `section` (field lines, then the CRLF that ends the body) and
 /// appends what is forwarded of it to `out`: the allowed field lines and the final CRLF.
-pub fn forward_trailers(section: &[u8], out: &mut Vec<u8>) -> Result<(), ChunkError> {
+/// `head_named` are the fields the message head's `Connection` named.
+pub fn forward_trailers(
+    section: &[u8],
+    head_named: &ConnectionNames,
+    out: &mut Vec<u8>,
+) -> Result<(), ChunkError> {
     if section.len() > MAX_TRAILERS {
         return Err(ChunkError::TrailersTooLarge);
     }
@@ -31,8 +36,8 @@ pub fn forward_trailers(section: &[u8], out: &mut Vec<u8>) -> Result<(), ChunkEr
     let tokens = ConnectionTokens::of(fields);
     for h in fields.iter() {
         let name = h.name;
-        if headers::is_hop_by_hop(name)
-            || tokens.names(name)
+        if headers::is_connection_specific(name, &tokens)
+            || head_named.names(name)
             || NOT_IN_TRAILERS.iter().any(|n| n.eq_ignore_ascii_case(name))
         {
             continue;

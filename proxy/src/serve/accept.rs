@@ -3,13 +3,16 @@
 //! Accept errors are logged at most once per [`ERROR_LOG_EVERY`] over all loops (a
 //! process out of file descriptors fails every accept while connections wait in the
 //! backlog), each WARN line with the count of the errors not logged since the one
-//! before; once accepting works again, the count still unreported is logged too.
+//! before; once accepting works again, the count still unreported is logged too, as a
+//! line within the same budget (so failures and successes in turn, near the fd limit,
+//! still give at most one line per interval).
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::Shared;
 use super::conn;
@@ -52,22 +55,35 @@ pub(super) async fn accept_loop(
     // A held server accepts nothing until its gate opens (or it is stopped first).
     let opened = tokio::select! {
         biased;
-        s = stop.wait_for(|s| *s) => s.is_err(),
+        _ = stop.wait_for(|s| *s) => false,
         g = gate.wait_for(|o| *o) => g.is_ok(),
     };
+    if opened {
+        accept_until_stopped(&listener, &mut stop, &shared, &forwarder).await;
+    }
+    // Dropping closes only this process's handle; never shut the shared socket down.
+    // The handle is closed before the loop stops counting as running.
+    drop(listener);
+    drop(running);
+}
+
+/// The accept loop proper: accepts on `listener` until `stop` says so.
+async fn accept_until_stopped(
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+    shared: &Arc<Shared>,
+    forwarder: &Arc<Forwarder>,
+) {
     loop {
-        if !opened {
-            break;
-        }
         if *stop.borrow_and_update() {
-            break;
+            return;
         }
         tokio::select! {
             biased;
             _ = stop.changed() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if let Some(suppressed) = shared.accept_errors.take_suppressed() {
+                    if let Some(suppressed) = shared.accept_errors.take_suppressed(Instant::now) {
                         tracing::warn!(suppressed, "accepting again (`suppressed`: accept errors not logged)");
                     }
                     let open = conn::OpenGuard::new(shared.clone());
@@ -88,9 +104,6 @@ pub(super) async fn accept_loop(
             },
         }
     }
-    // Dropping closes only this process's handle; never shut the shared socket down.
-    drop(listener);
-    drop(running);
 }
 
 /// Whether an accept error means the process or system ran out of a resource.

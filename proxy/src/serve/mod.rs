@@ -28,7 +28,7 @@
 mod accept;
 mod conn;
 mod threads;
-mod throttle;
+pub(crate) mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

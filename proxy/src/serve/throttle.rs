@@ -1,6 +1,7 @@
-//! A log throttle for an error that can recur thousands of times a second (accept
-//! failing with EMFILE while connections wait in the backlog): at most one line per
-//! interval, and a count of the occurrences that were not logged.
+//! A log throttle for an event that can recur thousands of times a second (accept
+//! failing with EMFILE while connections wait in the backlog, a peer of another uid
+//! connecting to the control socket in a loop): at most one line per interval, and a
+//! count of the occurrences that were not logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,32 +35,38 @@ impl Throttle {
     /// Notes one occurrence at `now`. `Some(n)`: log it, and say that `n` occurrences
     /// since the last logged one were not logged; `None`: count it, do not log it.
     pub(crate) fn note(&self, now: Instant) -> Option<u64> {
-        let at = u64::try_from(now.saturating_duration_since(self.base).as_millis())
-            .unwrap_or(u64::MAX - 1);
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last == NEVER || at.saturating_sub(last) >= self.every_ms;
-        if due
-            && self
-                .last
-                .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.claim(now) {
             return Some(self.suppressed.swap(0, Ordering::Relaxed));
         }
         self.suppressed.fetch_add(1, Ordering::Relaxed);
         None
     }
 
-    /// Takes the count of occurrences not logged yet, when there are any (to report
-    /// them once the error stopped). One relaxed load when there are none.
-    pub(crate) fn take_suppressed(&self) -> Option<u64> {
-        if self.suppressed.load(Ordering::Relaxed) == 0 {
+    /// Takes the count of occurrences not logged yet, when there are any and a line is
+    /// due at `now()` (to report them once the error stopped): the report is a logged
+    /// line like any other, within the one line per interval. One relaxed load (and no
+    /// clock read) when there are none.
+    pub(crate) fn take_suppressed(&self, now: impl FnOnce() -> Instant) -> Option<u64> {
+        if self.suppressed.load(Ordering::Relaxed) == 0 || !self.claim(now()) {
             return None;
         }
         match self.suppressed.swap(0, Ordering::Relaxed) {
             0 => None,
             n => Some(n),
         }
+    }
+
+    /// Takes the line of the interval at `now`, when one is due and no other thread
+    /// took it first.
+    fn claim(&self, now: Instant) -> bool {
+        let at = u64::try_from(now.saturating_duration_since(self.base).as_millis())
+            .unwrap_or(u64::MAX - 1);
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == NEVER || at.saturating_sub(last) >= self.every_ms;
+        due && self
+            .last
+            .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
@@ -76,8 +83,33 @@ mod tests {
         // 20 per second, as the accept loop's 50 ms back-off produces.
         let logged: Vec<_> = (1..60).filter_map(|i| t.note(at(i * 50))).collect();
         assert_eq!(logged, vec![19, 19]);
-        assert_eq!(t.take_suppressed(), Some(19));
-        assert_eq!(t.take_suppressed(), None);
-        assert_eq!(t.note(at(3000)), Some(0));
+        // The last line was at 2000 ms: the count waits for the next interval.
+        assert_eq!(t.take_suppressed(|| at(2999)), None);
+        assert_eq!(t.take_suppressed(|| at(3000)), Some(19));
+        assert_eq!(t.take_suppressed(|| at(3000)), None);
+        assert_eq!(t.note(at(4000)), Some(0));
+    }
+
+    #[test]
+    fn recovery_reports_share_the_interval_with_errors() {
+        // Near the fd limit accepts fail and succeed in turn: every success after a
+        // suppressed error may report the count, but only within the one line a second.
+        let t = Throttle::new(Duration::from_secs(1));
+        let start = t.base;
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut lines = Vec::new();
+        for i in 0..60 {
+            if t.note(at(i * 50)).is_some() {
+                lines.push(i * 50);
+            }
+            if t.take_suppressed(|| at(i * 50 + 1)).is_some() {
+                lines.push(i * 50 + 1);
+            }
+        }
+        assert!(
+            lines.windows(2).all(|w| w[1] - w[0] >= 1000),
+            "more than one line a second: {lines:?}"
+        );
+        assert_eq!(lines, vec![0, 1000, 2000]);
     }
 }

@@ -40,10 +40,9 @@ pub struct UpgradeArgs<'a> {
     pub from: &'a Path,
     /// How to replace it.
     pub mode: UpgradeMode,
-    /// Fault injection: exit 1 after receiving the sockets, before READY.
-    pub fail_before_ready: bool,
-    /// Fault injection: stop with SIGSTOP at this point of the takeover.
-    pub freeze_at: Option<FreezePoint>,
+    /// Fault injection: exit 1 after receiving the sockets, before READY
+    /// (`fail_before_ready`), or stop with SIGSTOP at a point of the takeover (`freeze_at`).
+    pub faults: crate::master::Faults,
 }
 
 /// Replaces the process owning `args.from`; returns the exit code once this process stops.
@@ -73,10 +72,10 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    if args.fail_before_ready {
+    if args.faults.fail_before_ready {
         return Err(ProxyError::InjectedFailure);
     }
-    let freeze = args.freeze_at;
+    let freeze = args.faults.freeze_at;
     let takeover_timeout = cfg.reload.takeover_timeout;
     let prepared = prepare(&cfg, args, taken.listeners, &taken.owner_addrs);
     let (listeners, control) = match prepared {

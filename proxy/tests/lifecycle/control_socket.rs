@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use reloadbench_model::event::EventKind;
 
@@ -151,4 +152,111 @@ async fn another_uid_gets_no_handoff_even_when_the_socket_mode_is_widened() {
     old.wait_event("reload_done", is_reload_done).await.unwrap();
     assert!(old.wait_exit(scaled(20)).await.unwrap().success());
     assert!(new.stop().await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_another_uid_are_logged_once_a_second_with_a_count() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running a client as another uid needs root");
+        return;
+    }
+    const FLOOD: u64 = 20;
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let cfg = s.config("p.toml", &Conf::new(o.addr()));
+    let mut p = Proxy::spawn_with(
+        [std::ffi::OsStr::new("--config"), cfg.as_os_str()],
+        s.path("gen1.log"),
+        Spawn {
+            stderr_lines: true,
+            ..Spawn::default()
+        },
+    )
+    .unwrap();
+    p.ready().await.unwrap();
+    let ctl = s.control();
+    std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let foreign_cfg = s.path("foreign.toml");
+    std::fs::write(
+        &foreign_cfg,
+        format!("listen = [\"127.0.0.1:0\"]\norigins = [\"{}\"]\n", o.addr()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&foreign_cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A client of another uid, one after the other: each is refused and exits 1.
+    let start = Instant::now();
+    for _ in 0..FLOOD {
+        let mut foreign = tokio::process::Command::new(BIN)
+            .arg("--config")
+            .arg(&foreign_cfg)
+            .arg("--upgrade-from")
+            .arg(&ctl)
+            .args(["--mode", "fd-pass"])
+            .uid(OTHER_UID)
+            .gid(OTHER_UID)
+            .process_group(0)
+            .kill_on_drop(true)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let st = tokio::time::timeout(scaled(20), foreign.wait())
+            .await
+            .expect("the foreign client was refused in time")
+            .unwrap();
+        assert_eq!(st.code(), Some(1));
+    }
+    let flood = start.elapsed();
+
+    // Connections of our uid, until the count still unreported is logged (once a line
+    // is due again).
+    let lines = p.log_lines();
+    let mut refused = Vec::new();
+    let rest = tokio::time::timeout(scaled(20), async {
+        let mut next = tokio::time::interval(Duration::from_millis(200));
+        let mut ours = Vec::new();
+        loop {
+            tokio::select! {
+                l = lines.recv() => match l {
+                    Some(l) if l.contains("control connection refused") => refused.push(l),
+                    Some(l) if l.contains("control connections of other uids were refused") => {
+                        return l;
+                    }
+                    Some(_) => {}
+                    None => panic!("stderr closed"),
+                },
+                _ = next.tick() => ours.push(tokio::net::UnixStream::connect(&ctl).await.unwrap()),
+            }
+        }
+    })
+    .await
+    .expect("the refusals not logged are reported");
+
+    assert!(
+        refused.len() as u64 <= flood.as_secs() + 1,
+        "{} refusal lines for {FLOOD} refusals in {flood:?}:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+    assert!(
+        refused[0].contains("WARN") && refused[0].contains(&format!("uid {OTHER_UID}")),
+        "{}",
+        refused[0]
+    );
+    // Every refusal is accounted for: logged, or counted in a later line.
+    let counted: u64 = refused
+        .iter()
+        .chain([&rest])
+        .map(|l| suppressed(l).expect("a count"))
+        .sum();
+    assert_eq!(
+        refused.len() as u64 + counted,
+        FLOOD,
+        "{}\n{rest}",
+        refused.join("\n")
+    );
+    assert!(p.stop().await.unwrap().success());
 }

@@ -1,67 +1,15 @@
 //! Running out of file descriptors: accept fails (EMFILE) for as long as connections wait
 //! in the backlog; refproxy logs that at most once a second, with a count of the rest.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, setrlimit};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use reloadbench_model::event::{Event, EventKind};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
 
-use crate::support::{BIN, Scratch, origin, scaled};
+use crate::support::{Proxy, Scratch, Spawn, origin, scaled, suppressed};
 
-/// Kills the process group of a spawned refproxy when dropped.
-struct Group(Pid);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = killpg(self.0, Signal::SIGKILL);
-    }
-}
-
-/// Lines of a child's output, as they come.
-fn lines<R>(r: R) -> mpsc::UnboundedReceiver<String>
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(r).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// `line` without ANSI colour sequences.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut escape = false;
-    for c in line.chars() {
-        match (escape, c) {
-            (false, '\x1b') => escape = true,
-            (false, c) => out.push(c),
-            (true, 'm') => escape = false,
-            (true, _) => {}
-        }
-    }
-    out
-}
-
-/// The number after `suppressed=` in a log line.
-fn suppressed(line: &str) -> Option<u64> {
-    let line = plain(line);
-    let rest = line.split("suppressed=").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+/// A small fd limit for the child only (run between fork and exec).
+fn few_fds() -> std::io::Result<()> {
+    setrlimit(Resource::RLIMIT_NOFILE, 64, 64).map_err(std::io::Error::from)
 }
 
 #[tokio::test]
@@ -77,41 +25,19 @@ async fn accept_errors_out_of_fds_are_logged_once_a_second_with_a_count() {
         ),
     )
     .unwrap();
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&cfg)
-        .env("REFPROXY_THREADS", "1")
-        .env("REFPROXY_LOG", "info")
-        .env_remove("NOTIFY_SOCKET")
-        .process_group(0)
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // A small fd limit for the child only.
-    #[allow(unsafe_code)]
-    // SAFETY: setrlimit is a plain system call, safe between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| setrlimit(Resource::RLIMIT_NOFILE, 64, 64).map_err(std::io::Error::from));
-    }
-    let mut child = cmd.spawn().unwrap();
-    let _group = Group(Pid::from_raw(child.id().unwrap() as i32));
-    let mut out = lines(child.stdout.take().unwrap());
-    let mut err = lines(child.stderr.take().unwrap());
-    let addr: std::net::SocketAddr = tokio::time::timeout(scaled(20), async {
-        while let Some(l) = out.recv().await {
-            if let Ok(Event {
-                kind: EventKind::Ready { addrs, .. },
-                ..
-            }) = Event::parse_line(&l)
-            {
-                return addrs[0].parse().unwrap();
-            }
-        }
-        panic!("stdout closed before ready");
-    })
-    .await
-    .expect("ready in time");
+    let mut p = Proxy::spawn_with(
+        ["--config".as_ref(), cfg.as_os_str()],
+        s.path("p.log"),
+        Spawn {
+            env: &[("REFPROXY_THREADS", "1")],
+            pre_exec: Some(few_fds),
+            stderr_lines: true,
+            ..Spawn::default()
+        },
+    )
+    .unwrap();
+    let (_, addr) = p.ready().await.unwrap();
+    let err = p.log_lines();
 
     // More idle connections than the child has fds: the rest wait in the backlog.
     let mut clients = Vec::new();
@@ -153,19 +79,27 @@ async fn accept_errors_out_of_fds_are_logged_once_a_second_with_a_count() {
         logged.join("\n")
     );
 
-    // fds free again: accepting resumes, and the count still unreported is logged.
+    // fds free again: accepting resumes, and the count still unreported is logged by
+    // the first accept once a line is due again (new clients keep coming meanwhile).
     drop(clients);
     let resumed = tokio::time::timeout(scaled(20), async {
-        while let Some(l) = err.recv().await {
-            if l.contains("accepting again") {
-                return l;
+        let mut next_client = tokio::time::interval(Duration::from_millis(100));
+        let mut later = Vec::new();
+        loop {
+            tokio::select! {
+                l = err.recv() => match l {
+                    Some(l) if l.contains("accepting again") => return l,
+                    Some(_) => {}
+                    None => panic!("stderr closed before accepting resumed"),
+                },
+                _ = next_client.tick() => {
+                    later.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+                }
             }
         }
-        panic!("stderr closed before accepting resumed");
     })
     .await
     .expect("accepting again logged");
     assert!(suppressed(&resumed).is_some(), "{resumed}");
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    // Dropping `p` kills its process group.
 }

@@ -121,6 +121,40 @@ pub(crate) struct Proxy {
     /// The task reading stdout; it ends at EOF.
     reader: Option<tokio::task::JoinHandle<()>>,
     stderr: PathBuf,
+    /// Lines of stderr as they come, when asked for at spawn.
+    log_lines: Option<mpsc::UnboundedReceiver<String>>,
+}
+
+/// How to spawn a refproxy, beyond its arguments.
+#[derive(Default)]
+pub(crate) struct Spawn<'a> {
+    /// `NOTIFY_SOCKET` for the child (removed when `None`).
+    pub(crate) notify: Option<&'a Path>,
+    /// More environment variables.
+    pub(crate) env: &'a [(&'a str, &'a str)],
+    /// Run in the child between fork and exec (e.g. a smaller fd limit): only plain
+    /// system calls are safe there.
+    pub(crate) pre_exec: Option<fn() -> std::io::Result<()>>,
+    /// Stderr is also readable line by line, as it comes ([`Proxy::log_lines`]).
+    pub(crate) stderr_lines: bool,
+}
+
+/// Copies the lines of `r` to `log` (each with its newline) and to the returned channel.
+fn tee_lines<R>(r: R, log: std::fs::File) -> mpsc::UnboundedReceiver<String>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut log = tokio::fs::File::from_std(log);
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            let _ = log.write_all(format!("{l}\n").as_bytes()).await;
+            let _ = log.flush().await;
+            let _ = tx.send(l);
+        }
+    });
+    rx
 }
 
 impl Proxy {
@@ -139,10 +173,40 @@ impl Proxy {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Proxy::spawn_with(
+            args,
+            log,
+            Spawn {
+                notify,
+                ..Spawn::default()
+            },
+        )
+    }
+
+    /// Like [`Proxy::spawn`], as `how` says.
+    pub(crate) fn spawn_with<I, S>(args: I, log: PathBuf, how: Spawn<'_>) -> Result<Proxy>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut cmd = tokio::process::Command::new(BIN);
-        match notify {
+        match how.notify {
             Some(p) => cmd.env("NOTIFY_SOCKET", p),
             None => cmd.env_remove("NOTIFY_SOCKET"),
+        };
+        cmd.envs(how.env.iter().copied());
+        if let Some(hook) = how.pre_exec {
+            #[allow(unsafe_code)]
+            // SAFETY: the hooks tests pass make plain system calls (setrlimit), which are
+            // safe between fork and exec.
+            unsafe {
+                cmd.pre_exec(hook);
+            }
+        }
+        let stderr = if how.stderr_lines {
+            Stdio::piped()
+        } else {
+            Stdio::from(std::fs::File::create(&log)?)
         };
         let mut child = cmd
             .args(args)
@@ -151,11 +215,15 @@ impl Proxy {
             .kill_on_drop(true)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
+            .stderr(stderr)
             .spawn()
             .context("spawn refproxy")?;
         let pid = child.id().context("exited at spawn")?;
         let out = child.stdout.take().context("stdout")?;
+        let log_lines = match child.stderr.take() {
+            Some(err) => Some(tee_lines(err, std::fs::File::create(&log)?)),
+            None => None,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = seen.clone();
@@ -179,7 +247,16 @@ impl Proxy {
             seen,
             reader: Some(reader),
             stderr: log,
+            log_lines,
         })
+    }
+
+    /// The lines of stderr as they come (spawned with [`Spawn::stderr_lines`]); they are
+    /// in the log file too.
+    pub(crate) fn log_lines(&mut self) -> &mut mpsc::UnboundedReceiver<String> {
+        self.log_lines
+            .as_mut()
+            .expect("spawned without Spawn::stderr_lines")
     }
 
     /// Waits for the first event (from now on) matching `pred`.
@@ -463,4 +540,29 @@ pub(crate) async fn wait_stopped(pid: u32, within: Duration) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// `line` without ANSI colour sequences.
+pub(crate) fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut escape = false;
+    for c in line.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (false, c) => out.push(c),
+            (true, 'm') => escape = false,
+            (true, _) => {}
+        }
+    }
+    out
+}
+
+/// The number after `suppressed=` in a log line.
+pub(crate) fn suppressed(line: &str) -> Option<u64> {
+    let line = plain(line);
+    let rest = line.split("suppressed=").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }

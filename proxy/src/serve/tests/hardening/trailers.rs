@@ -210,3 +210,48 @@ async fn response_chunk_line_longer_than_4_kib_is_a_bad_response() {
     let r = final_response(&mut c, false).await.expect("a response");
     assert_eq!(r.status, 502);
 }
+
+#[tokio::test]
+async fn request_trailers_named_by_the_heads_connection_are_dropped() {
+    let req = b"POST /t HTTP/1.1\r\nHost: t\r\nConnection: x-secret\r\nTransfer-Encoding: chunked\r\n\r\n\
+                5\r\nhello\r\n0\r\nX-Secret: b\r\nX-Sum: 1\r\n\r\n";
+    let (status, seen) = send_through(req).await;
+    assert_eq!(status, Some(200));
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].header("x-secret"), None);
+    assert_eq!(
+        String::from_utf8_lossy(&seen[0].body),
+        "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n",
+        "a trailer the head's Connection named reached the origin"
+    );
+}
+
+#[tokio::test]
+async fn response_trailers_named_by_the_heads_connection_are_dropped() {
+    let origin = Recorder::start(|_, _| {
+        Act::Keep(
+            b"HTTP/1.1 200 OK\r\nConnection: x-secret\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n0\r\nX-Secret: b\r\nX-Sum: 1\r\n\r\n"
+                .to_vec(),
+        )
+    })
+    .await;
+    let (_server, addr) = proxy(vec![origin.addr], |_| {});
+    let mut c = Client::connect(addr).await;
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let (status, _) = next_head(&mut c).await.expect("a head");
+    assert_eq!(status, 200);
+    let want = b"5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n";
+    while c.buf.len() < want.len() {
+        assert!(
+            c.fill().await > 0,
+            "EOF: {:?}",
+            String::from_utf8_lossy(&c.buf)
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&c.buf),
+        String::from_utf8_lossy(want)
+    );
+    assert_eq!(origin.seen().len(), 1);
+}
