@@ -19,6 +19,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::unistd::{Pid, getppid};
 
+use super::super::procstat::boot_ticks;
 use super::cgroup::RunCgroup;
 use super::tree::{RunSet, snapshot};
 
@@ -76,7 +77,8 @@ pub fn serve(args: &ServeArgs) -> u8 {
     }
     // The harness's last descendants, in case it is still exiting.
     if cgroup.is_err() {
-        set.track_descendants(args.harness, &snapshot());
+        let at = boot_ticks();
+        set.track_descendants(args.harness, &snapshot(), at);
     }
     let until = Instant::now() + KILL_LIMIT;
     while harness_alive() && Instant::now() < until {
@@ -98,7 +100,8 @@ pub fn serve(args: &ServeArgs) -> u8 {
 }
 
 /// Reads `track PID` / `forget PID` lines from stdin until end of file,
-/// noting the harness's descendants every [`SCAN`] when `scan`.
+/// noting the harness's descendants every [`SCAN`] when `scan` (and then
+/// dropping the tracked pids found dead, whose numbers may be reused).
 fn watch(set: &mut RunSet, scan: bool, harness: u32) {
     let stdin = std::io::stdin();
     let timeout = if scan {
@@ -111,7 +114,10 @@ fn watch(set: &mut RunSet, scan: bool, harness: u32) {
     let mut next_scan = Instant::now();
     loop {
         if scan && Instant::now() >= next_scan {
-            set.track_descendants(harness, &snapshot());
+            let at = boot_ticks();
+            let procs = snapshot();
+            set.observe(&procs, at);
+            set.track_descendants(harness, &procs, at);
             next_scan = Instant::now() + SCAN;
         }
         let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
