@@ -70,22 +70,7 @@ impl RunCgroup {
     pub fn kill_and_remove(&self, limit: Duration) -> Result<(), CgroupError> {
         let until = Instant::now() + limit;
         let killed = std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok();
-        loop {
-            let members = self.members();
-            if members.is_empty() {
-                break;
-            }
-            if !killed {
-                for pid in &members {
-                    let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
-                }
-            }
-            if Instant::now() >= until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // rmdir succeeds once the last member has exited.
+        // rmdir fails (EBUSY) while members remain.
         loop {
             match std::fs::remove_dir(&self.dir) {
                 Ok(()) => return Ok(()),
@@ -95,7 +80,14 @@ impl RunCgroup {
                         source: e,
                     });
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => {
+                    if !killed {
+                        for pid in self.members() {
+                            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
         }
     }
