@@ -1,5 +1,5 @@
 //! The watchdog process itself (`reloadbench __watchdog`): started by the
-//! harness before anything else, it outlives the harness by the time it
+//! harness before any other process of the run, it outlives the harness by the time it
 //! takes to kill what the harness left.
 //!
 //! It learns of the harness's death from its stdin: a pipe whose only
