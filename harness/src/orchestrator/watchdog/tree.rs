@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::super::procstat::{boot_ticks, with_stat};
+use super::super::procstat::{boot_ticks, proc_info, proc_pids};
 
 /// One live process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,27 +22,17 @@ pub struct ProcInfo {
 
 /// `pid`'s [`ProcInfo`]; `None` when it is gone or a zombie.
 pub fn info(pid: u32) -> Option<ProcInfo> {
-    with_stat(pid, |f| {
-        if matches!(f.first(), Some(&"Z") | Some(&"X") | None) {
-            return None;
-        }
-        Some(ProcInfo {
-            pid,
-            ppid: f.get(1)?.parse().ok()?,
-            pgid: f.get(2)?.parse().ok()?,
-            start: f.get(22 - 3)?.parse().ok()?,
-        })
+    proc_info(pid).filter(|p| p.alive()).map(|p| ProcInfo {
+        pid,
+        ppid: p.ppid,
+        pgid: p.pgid,
+        start: p.start,
     })
 }
 
 /// Every live process (zombies left out).
 pub fn snapshot() -> Vec<ProcInfo> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(info)
-        .collect()
+    proc_pids().filter_map(info).collect()
 }
 
 /// Whether `pid`'s environment holds `var=value`.
