@@ -8,13 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use reloadbench_model::run::RunReport;
-use support::{Run, reloadbench, scenario_dir};
-
-fn results(run: &Run) -> RunReport {
-    let text = std::fs::read_to_string(run.out.join("results.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use support::{reloadbench, scenario_dir};
 
 #[test]
 fn heavy_a_report_that_cannot_be_written_exits_3_naming_the_file() {
@@ -31,7 +25,7 @@ fn heavy_a_report_that_cannot_be_written_exits_3_naming_the_file() {
         "{}",
         run.stderr
     );
-    let r = results(&run);
+    let r = run.results();
     assert_eq!(r.cases.len(), 1, "results.json is complete");
     assert!(r.cases[0].passed());
     run.assert_no_process_left();
@@ -63,7 +57,7 @@ load = { requests = 200 }
     let dir = scenario_dir("int.toml", text);
     let run = reloadbench(&dir, &["run", "int.toml", "-q"], Duration::from_secs(120));
     run.assert_code(130);
-    let r = results(&run);
+    let r = run.results();
     assert_eq!(r.planned_cases, ["first", "second", "third"]);
     let i = r
         .interrupted
