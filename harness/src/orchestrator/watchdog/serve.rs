@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{SigSet, Signal, kill, killpg};
 use nix::unistd::{Pid, getppid};
 
 use super::super::procstat::boot_ticks;
@@ -156,13 +156,23 @@ fn apply(set: &mut RunSet, line: &str) {
     }
 }
 
-/// SIGKILL to every process of `set` until none is left or `until`;
-/// returns the pids still alive then.
+/// SIGKILL to every process of `set`, and to each of its process groups
+/// as a whole (so a member forked after the look at `/proc` dies too),
+/// until none is left or `until`; returns the pids still alive then.
 fn kill_all(set: &RunSet, until: Instant) -> Vec<u32> {
     loop {
-        let members = set.members(&snapshot());
+        let procs = snapshot();
+        let members = set.members(&procs);
         if members.is_empty() || Instant::now() >= until {
             return members.iter().map(|p| p.pid).collect();
+        }
+        for g in set.groups(&procs) {
+            let holds_excluded = procs
+                .iter()
+                .any(|p| p.pgid == g && set.exclude.contains(&p.pid));
+            if !holds_excluded {
+                let _ = killpg(Pid::from_raw(g as i32), Signal::SIGKILL);
+            }
         }
         for p in &members {
             let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);

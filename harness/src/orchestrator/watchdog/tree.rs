@@ -111,30 +111,43 @@ impl RunSet {
         });
     }
 
-    /// The live processes of the run in `procs`: tracked ones (same start
-    /// time), members of their process groups, carriers of the marker, and
-    /// every descendant of those.
+    /// The process groups in `procs` led by a tracked process: their
+    /// members are processes of the run.
     ///
-    /// A process group's number is its leader's pid, and Linux never gives
-    /// a new process a pid still in use as a group id: while any member of
-    /// group G lives, G has been one group since its creation. So a member
-    /// of group G belongs to a tracked leader's group when
+    /// A group's number is its leader's pid; only the process holding pid G
+    /// can create group G, and Linux gives no new process a pid still in
+    /// use as a group id: while any member of group G lives, G is one group
+    /// since its creation. So group G is the tracked leader's when
     /// - the live process with pid G is that leader (same start time), or
-    /// - no process with pid G lives, and the member started after the
-    ///   leader and before the leader was last seen alive: a process that
-    ///   reused G, and so every group it led, started after that.
-    pub fn members(&self, procs: &[ProcInfo]) -> Vec<ProcInfo> {
+    /// - no process with pid G lives, and a member started after the leader
+    ///   and before the leader was last seen alive: it was born into the
+    ///   leader's group, which has lived on since; a process that reused G
+    ///   (and every member of a group it led) started after that.
+    pub fn groups(&self, procs: &[ProcInfo]) -> HashSet<u32> {
         let live: HashMap<u32, u64> = procs.iter().map(|p| (p.pid, p.start)).collect();
+        procs
+            .iter()
+            .filter(|p| {
+                self.tracked
+                    .get(&p.pgid)
+                    .is_some_and(|leader| match live.get(&p.pgid) {
+                        Some(start) => *start == leader.start,
+                        None => leader.start <= p.start && p.start < leader.seen,
+                    })
+            })
+            .map(|p| p.pgid)
+            .collect()
+    }
+
+    /// The live processes of the run in `procs`: tracked ones (same start
+    /// time), members of their process [`groups`](Self::groups), carriers
+    /// of the marker, and every descendant of those.
+    pub fn members(&self, procs: &[ProcInfo]) -> Vec<ProcInfo> {
+        let groups = self.groups(procs);
         let mut seeds: HashSet<u32> = HashSet::new();
         for p in procs {
             let tracked = self.tracked.get(&p.pid).map(|t| t.start) == Some(p.start);
-            let grouped = self
-                .tracked
-                .get(&p.pgid)
-                .is_some_and(|leader| match live.get(&p.pgid) {
-                    Some(start) => *start == leader.start,
-                    None => leader.start <= p.start && p.start < leader.seen,
-                });
+            let grouped = groups.contains(&p.pgid);
             let marked = self
                 .marker
                 .as_ref()
@@ -212,18 +225,42 @@ mod tests {
     }
 
     #[test]
-    fn a_group_whose_leader_is_gone_counts_only_members_started_while_it_lived() {
+    fn a_group_whose_leader_is_gone_counts_when_a_member_started_while_it_lived() {
         let procs = [
             p(1, 0, 1, 0),
             p(51, 1, 50, 110), // started after the leader, before it was last seen
             p(52, 1, 50, 150), // started when the leader was last seen: may follow a reuser
-            p(53, 1, 50, 300), // member of a later group 50 whose leader reused the pid
             p(54, 1, 50, 90),  // started before the leader
+            p(91, 1, 90, 300), // member of a later group 90 whose leader reused the pid
+            p(92, 1, 90, 150),
         ];
         let mut set = RunSet::default();
         set.tracked.insert(50, tracked(100, 150));
-        let got: Vec<u32> = set.members(&procs).iter().map(|p| p.pid).collect();
-        assert_eq!(got, vec![51]);
+        set.tracked.insert(90, tracked(100, 150));
+        let mut got: Vec<u32> = set.members(&procs).iter().map(|p| p.pid).collect();
+        got.sort_unstable();
+        // Member 51 shows group 50 is the leader's: all its members count.
+        assert_eq!(got, vec![51, 52, 54]);
+    }
+
+    #[test]
+    fn a_group_is_the_leaders_while_a_member_born_in_its_lifetime_lives() {
+        let procs = [
+            p(1, 0, 1, 0),
+            p(61, 1, 60, 120), // born while leader 60 lived
+            p(62, 1, 60, 400), // forked later by a member
+            p(70, 1, 71, 10),  // a member of a group whose leader is alive...
+            p(71, 1, 71, 300), // ...but a reuser of the tracked pid 71
+            p(81, 1, 80, 500), // group 80: every member started after the leader was seen
+        ];
+        let mut set = RunSet::default();
+        set.tracked.insert(60, tracked(100, 150));
+        set.tracked.insert(71, tracked(50, 150));
+        set.tracked.insert(80, tracked(100, 150));
+        assert_eq!(set.groups(&procs), HashSet::from([60]));
+        let mut got: Vec<u32> = set.members(&procs).iter().map(|p| p.pid).collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![61, 62]);
     }
 
     #[test]
