@@ -10,7 +10,6 @@ mod support;
 
 use std::time::Duration;
 
-use reloadbench_model::run::RunReport;
 use support::{Run, reloadbench, reloadbench_env, scenario_dir};
 
 const SEED_LIKE: &str = r#"
@@ -44,11 +43,6 @@ actions = [{ every = "300ms", do = "reload", mode = "fd-pass" }]
 expect = { failed = 0, reload_failed = 0 }
 "#;
 
-fn results(run: &Run) -> RunReport {
-    let text = std::fs::read_to_string(run.out.join("results.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn heavy_seed_like_run_loses_requests_only_on_restart() {
     let dir = scenario_dir("seed-like.toml", SEED_LIKE);
@@ -58,7 +52,7 @@ fn heavy_seed_like_run_loses_requests_only_on_restart() {
         Duration::from_secs(240),
     );
     run.assert_code(0);
-    let r = results(&run);
+    let r = run.results();
     let cases: Vec<(&str, u64, usize)> = r
         .cases
         .iter()
@@ -126,7 +120,7 @@ expect = { failed = "> 0" }
     let dir = scenario_dir("gate.toml", text);
     let run = reloadbench(&dir, &["run", "gate.toml", "-q"], Duration::from_secs(120));
     run.assert_code(1);
-    let r = results(&run);
+    let r = run.results();
     assert_eq!(r.cases.len(), 1);
     assert!(!r.cases[0].expectations[0].passed);
     assert_eq!(r.cases[0].expectations[0].actual, Some(0.0));
@@ -152,7 +146,7 @@ expect = { failed = 0 }
     let dir = scenario_dir("crash.toml", text);
     let run = reloadbench(&dir, &["run", "crash.toml", "-q"], Duration::from_secs(120));
     run.assert_code(1);
-    let r = results(&run);
+    let r = run.results();
     assert_eq!(r.cases.len(), 2, "{}", run.logs());
     let crash = &r.cases[0];
     let error = crash.error.as_deref().unwrap_or_default();
@@ -263,7 +257,7 @@ actions = [
 
 fn check_interrupted(run: &Run, code: i32, signal: &str) {
     run.assert_code(code);
-    let r = results(run);
+    let r = run.results();
     assert_eq!(r.cases[0].name, "first");
     assert!(r.cases[0].passed());
     if let Some(c) = r.cases.get(1) {

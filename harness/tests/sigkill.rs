@@ -116,14 +116,7 @@ fn start(dir: &Path, file: &str, cgroup: bool, mark: &str) -> Harness {
 
 impl Harness {
     fn pids_log(&self) -> Vec<(u32, String)> {
-        std::fs::read_to_string(self.out.join("pids.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (pid, name) = l.split_once(' ')?;
-                Some((pid.parse().ok()?, name.to_owned()))
-            })
-            .collect()
+        support::pids_log(&self.out)
     }
 
     /// Waits for `moment`, then SIGKILLs the harness (the pid only) and reaps it.

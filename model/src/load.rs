@@ -84,6 +84,14 @@ pub struct LoadConfigSummary {
     pub bucket_ms: u64,
 }
 
+impl LoadConfigSummary {
+    /// Width of a time bucket in ns: `bucket_ms`, taken as at least 1 ms
+    /// (and at most what fits in ns), times 10^6.
+    pub fn bucket_ns(&self) -> u64 {
+        self.bucket_ms.clamp(1, u64::MAX / 1_000_000) * 1_000_000
+    }
+}
+
 /// Count of one failure class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassCount {
@@ -229,4 +237,34 @@ pub struct BucketLatency {
     pub max_us: u64,
     /// Mean.
     pub mean_us: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(bucket_ms: u64) -> LoadConfigSummary {
+        LoadConfigSummary {
+            url: "http://127.0.0.1:1/".into(),
+            method: "GET".into(),
+            concurrency: 1,
+            requests: None,
+            duration_ms: None,
+            rate: None,
+            keep_alive: true,
+            timeout_ms: 1000,
+            bucket_ms,
+        }
+    }
+
+    #[test]
+    fn bucket_ns_is_the_width_in_ns_at_least_1ms_and_never_overflows() {
+        assert_eq!(config(100).bucket_ns(), 100_000_000);
+        assert_eq!(config(3_600_000).bucket_ns(), 3_600_000_000_000);
+        assert_eq!(config(0).bucket_ns(), 1_000_000);
+        assert_eq!(
+            config(u64::MAX).bucket_ns(),
+            u64::MAX / 1_000_000 * 1_000_000
+        );
+    }
 }

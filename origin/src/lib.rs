@@ -19,6 +19,20 @@ pub use cli::{OriginArgs, run};
 pub use server::{BACKLOG, DEFAULT_BODY_BYTES, Origin, OriginConfig, OriginError};
 
 /// The largest body the origin serves (1 GiB): the body is built in memory
-/// once, so a larger one would fail to start rather than serve. The
-/// `--body-bytes` flag and reloadbench's scenario validation both enforce it.
+/// once, so a larger one would fail to start rather than serve. Enforced by
+/// [`check_body_bytes`], which the `--body-bytes` flag, [`Origin::bind`] and
+/// reloadbench's scenario validation call.
 pub const MAX_BODY_BYTES: u64 = 1 << 30;
+
+/// A body size over [`MAX_BODY_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be at most {MAX_BODY_BYTES} (1 GiB), found {0}")]
+pub struct BodyTooLarge(pub u64);
+
+/// `n` as a body size, if the origin serves bodies that large.
+pub fn check_body_bytes(n: u64) -> Result<usize, BodyTooLarge> {
+    if n > MAX_BODY_BYTES {
+        return Err(BodyTooLarge(n));
+    }
+    usize::try_from(n).map_err(|_| BodyTooLarge(n))
+}

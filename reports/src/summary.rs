@@ -96,7 +96,7 @@ pub fn bucket_rps(load: &LoadReport, i: usize) -> f64 {
     let Some(b) = load.buckets.get(i) else {
         return 0.0;
     };
-    let width_ns = load.config.bucket_ms.clamp(1, u64::MAX / 1_000_000) * 1_000_000;
+    let width_ns = load.config.bucket_ns();
     let covered = if i + 1 == load.buckets.len() {
         load.elapsed_ns
             .saturating_sub(b.start_ns)

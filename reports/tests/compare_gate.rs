@@ -117,6 +117,18 @@ fn a_control_case_regresses_when_it_stops_failing_not_when_it_fails_more() {
         "{}",
         c.markdown
     );
+    assert!(
+        c.markdown.contains("is a control"),
+        "legend: {}",
+        c.markdown
+    );
+    let fixture = support::fixture();
+    let plain = compare(&fixture, &fixture, &tol()).unwrap();
+    assert!(
+        !plain.markdown.contains("is a control"),
+        "no legend without a control row: {}",
+        plain.markdown
+    );
     let (base, none) = control(0);
     let c = compare(&base, &none, &tol()).unwrap();
     assert!(c.regressed, "{}", c.markdown);

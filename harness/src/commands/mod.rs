@@ -48,12 +48,6 @@ fn serve_watchdog(args: &WatchdogArgs) -> u8 {
 }
 
 fn run(args: RunArgs) -> u8 {
-    // Before any other process: from here on, every process the run starts
-    // dies with the harness, however it ends.
-    if let Err(e) = watchdog::start() {
-        eprintln!("reloadbench: {e}");
-        return EXIT_HARNESS;
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,7 +12,7 @@ use super::metric::reloads;
 
 /// p99 during restart/reload/kill windows divided by p99 outside them.
 pub(super) fn p99_reload_ratio(case: &CaseReport) -> Option<f64> {
-    let bucket_ns = case.load.config.bucket_ms.clamp(1, u64::MAX / 1_000_000) * 1_000_000;
+    let bucket_ns = case.load.config.bucket_ns();
     let windows: Vec<(u64, u64)> = reloads(case)
         .map(|a| {
             let end = [a.ready_ns, a.drained_ns, a.disruption_end_ns]

@@ -92,7 +92,7 @@ pub fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
             })
             .collect();
     }
-    let width = bucket_width_ns(load);
+    let width = load.config.bucket_ns();
     if let Some(level) = steady_level(&load.buckets, width, &wins) {
         let threshold = level * RECOVERY_FRACTION;
         // The last bucket is partial: never a sample.
@@ -124,17 +124,6 @@ pub fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
         }
     }
     unattributed
-}
-
-fn bucket_width_ns(load: &LoadReport) -> u64 {
-    let w = load.config.bucket_ms.saturating_mul(1_000_000);
-    if w > 0 {
-        return w;
-    }
-    match load.buckets.as_slice() {
-        [a, b, ..] => b.start_ns.saturating_sub(a.start_ns).max(1),
-        _ => 100_000_000,
-    }
 }
 
 /// Median ok count per bucket outside all windows (see the module docs).

@@ -17,7 +17,6 @@ use super::cancel::Cancel;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
-use super::load::load_config;
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::readiness::wait_ready_event;
@@ -220,7 +219,12 @@ async fn drive_case<R: Runner>(
             return Err(fail("system under test", e));
         }
     };
-    let load = match load_config(&input.case.load, addr).and_then(reloadbench_loadgen::start) {
+    let load = match input
+        .case
+        .load
+        .loadgen_config(addr)
+        .and_then(reloadbench_loadgen::start)
+    {
         Ok(l) => l,
         Err(e) => {
             let _ = runner.stop(log).await;

@@ -72,8 +72,9 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Clock ticks per second (`_SC_CLK_TCK`), the unit of `/proc/<pid>/stat` times.
 #[allow(unsafe_code)]
-fn clock_ticks_per_s() -> f64 {
+pub(super) fn clock_ticks_per_s() -> f64 {
     // SAFETY: sysconf only reads a configuration value; no memory is passed.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }

@@ -1,18 +1,8 @@
-//! The in-process load: a case's [`LoadSpec`] turned into a loadgen
-//! [`LoadConfig`], and the running [`LoadRun`] seen as a [`LoadClock`].
+//! The in-process load: the running [`LoadRun`] seen as a [`LoadClock`].
 
-use std::net::SocketAddr;
-
-use reloadbench_loadgen::{LoadConfig, LoadError, LoadRun};
-
-use crate::scenario::LoadSpec;
+use reloadbench_loadgen::LoadRun;
 
 use super::timeline::LoadClock;
-
-/// The loadgen configuration of a case against `addr`.
-pub fn load_config(spec: &LoadSpec, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
-    spec.loadgen_config(addr)
-}
 
 impl LoadClock for LoadRun {
     fn started_mono_ns(&self) -> u64 {

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::events::{EventLog, Payload};
-use super::procstat::with_stat;
+use super::procstat::proc_info;
 
 /// Interval between two polls of a port, pid file or HTTP check.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -182,10 +182,7 @@ pub fn read_pid_file(path: &Path) -> Option<u32> {
 
 /// Whether `pid` names a live (not zombie) process.
 pub fn pid_alive(pid: u32) -> bool {
-    with_stat(pid, |f| {
-        f.first().map(|state| *state != "Z" && *state != "X")
-    })
-    .unwrap_or(false)
+    proc_info(pid).is_some_and(|p| p.alive())
 }
 
 async fn poll_until<T, F, Fut>(

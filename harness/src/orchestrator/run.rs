@@ -15,6 +15,7 @@ use super::binaries::{self, BinaryError};
 use super::cancel::Cancel;
 use super::case::{CaseError, CaseInput, Programs, run_case};
 use super::process::PidLog;
+use super::watchdog::{self, WatchdogError};
 
 /// What `reloadbench run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +79,9 @@ pub enum RunError {
     /// A reloadbench program is missing.
     #[error(transparent)]
     Binary(#[from] BinaryError),
+    /// The watchdog could not be started.
+    #[error(transparent)]
+    Watchdog(#[from] WatchdogError),
     /// The run directory could not be written.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
@@ -145,6 +149,9 @@ pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
 /// Runs a scenario; `cancel` interrupts it (finished cases are kept).
 pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutcome, RunError> {
     let sc = prepare(opts)?;
+    // Before any process: from here on, every process the run starts dies
+    // with the harness, however it ends.
+    watchdog::start()?;
     let programs = Programs {
         reloadbench: binaries::reloadbench_exe()?,
         refproxy: match sc.proxy {

@@ -130,11 +130,16 @@ impl Run {
 
     /// Pids listed in the run's `pids.log`.
     pub(crate) fn started_pids(&self) -> Vec<u32> {
-        std::fs::read_to_string(self.out.join("pids.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        pids_log(&self.out)
+            .into_iter()
+            .map(|(pid, _)| pid)
             .collect()
+    }
+
+    /// The run's `results.json`.
+    pub(crate) fn results(&self) -> reloadbench_model::run::RunReport {
+        let text = std::fs::read_to_string(self.out.join("results.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
     }
 
     /// Asserts that no pid reloadbench started is alive, and that no
@@ -159,6 +164,19 @@ impl Run {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The `(pid, name)` lines of `pids.log` in the run directory `out` (none
+/// while it does not exist).
+pub(crate) fn pids_log(out: &Path) -> Vec<(u32, String)> {
+    std::fs::read_to_string(out.join("pids.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (pid, name) = l.split_once(' ')?;
+            Some((pid.parse().ok()?, name.to_owned()))
+        })
+        .collect()
 }
 
 /// Live processes whose command line contains `needle`.

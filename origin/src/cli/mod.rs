@@ -37,10 +37,7 @@ impl From<OriginArgs> for OriginConfig {
 /// `--body-bytes`: a byte count up to [`crate::MAX_BODY_BYTES`].
 fn body_bytes(s: &str) -> Result<usize, String> {
     let n: u64 = s.trim().parse().map_err(|e| format!("{e}"))?;
-    if n > crate::MAX_BODY_BYTES {
-        return Err(format!("must be at most {} (1 GiB)", crate::MAX_BODY_BYTES));
-    }
-    usize::try_from(n).map_err(|e| e.to_string())
+    crate::check_body_bytes(n).map_err(|e| e.to_string())
 }
 
 /// Runs the origin until SIGTERM or SIGINT: binds, prints the ready line on stdout, serves.

@@ -60,6 +60,9 @@ pub enum OriginError {
     /// The bound address could not be read back.
     #[error("cannot read the origin's bound address: {0}")]
     LocalAddr(#[source] std::io::Error),
+    /// The body is larger than the origin serves.
+    #[error("body_bytes {0}")]
+    BodyBytes(#[from] crate::BodyTooLarge),
 }
 
 /// What every connection task shares.
@@ -82,6 +85,7 @@ pub struct Origin {
 impl Origin {
     /// Binds the listening socket and spawns the accept loop on the current runtime.
     pub async fn bind(cfg: OriginConfig) -> Result<Origin, OriginError> {
+        crate::check_body_bytes(cfg.body_bytes as u64)?;
         let listener = listen(cfg.listen).map_err(|source| OriginError::Bind {
             addr: cfg.listen,
             source,

@@ -160,3 +160,20 @@ async fn listening_socket_has_a_backlog_of_4096_as_the_kernel_reports_it() {
     assert_eq!(send_q, BACKLOG.min(somaxconn), "{text}");
     origin.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_binding() {
+    let over = crate::MAX_BODY_BYTES + 1;
+    let cfg = OriginConfig {
+        body_bytes: usize::try_from(over).unwrap(),
+        ..OriginConfig::default()
+    };
+    let Err(e) = Origin::bind(cfg).await else {
+        panic!("bound with a body of {over} bytes");
+    };
+    assert!(
+        matches!(e, OriginError::BodyBytes(crate::BodyTooLarge(n)) if n == over),
+        "{e}"
+    );
+    assert!(e.to_string().contains("must be at most 1073741824"), "{e}");
+}

@@ -18,7 +18,7 @@ use reloadbench_model::run::{CaseReport, RunReport};
 use crate::export::table::{Align, Table};
 use crate::summary::CaseSummary;
 
-use rule::{Rule, Verdict, failure_rule, judge};
+use rule::{FailureRules, Rule, Verdict, judge};
 
 /// How much worse NEW may be than BASE before it counts as a regression.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,12 +119,11 @@ pub fn compare(
     tol: &Tolerances,
 ) -> Result<Comparison, CompareError> {
     tol.check()?;
-    let names = |r: &RunReport| r.cases.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    if !new
-        .cases
-        .iter()
-        .any(|n| base.cases.iter().any(|b| b.name == n.name))
-    {
+    let only_base = names_missing(base, new);
+    let only_new = names_missing(new, base);
+    // Every case of NEW is missing from BASE: none in common.
+    if only_new.len() == new.cases.len() {
+        let names = |r: &RunReport| r.cases.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         return Err(CompareError::NoCommonCase {
             base: names(base),
             new: names(new),
@@ -139,6 +138,7 @@ pub fn compare(
         ("verdict", Align::Left),
     ]);
     let mut regressions = 0usize;
+    let mut has_control = false;
     for new_case in &new.cases {
         let Some(base_case) = base.cases.iter().find(|c| c.name == new_case.name) else {
             continue;
@@ -151,6 +151,7 @@ pub fn compare(
             if verdict == Verdict::Regressed {
                 regressions += 1;
             }
+            has_control |= verdict == Verdict::Control;
             table.push(vec![
                 new_case.name.clone(),
                 metric,
@@ -172,8 +173,6 @@ pub fn compare(
             ]);
         }
     }
-    let only_base = names_missing(base, new);
-    let only_new = names_missing(new, base);
     for name in &only_base {
         regressions += 1;
         table.push(vec![
@@ -222,11 +221,7 @@ pub fn compare(
     if !only_new.is_empty() {
         let _ = writeln!(md, "\nCases only in NEW: {}.", only_new.join(", "));
     }
-    if table
-        .rows
-        .iter()
-        .any(|r| r.get(5).is_some_and(|v| v == Verdict::Control.cell()))
-    {
+    if has_control {
         let _ = writeln!(md, "\n{CONTROL_LEGEND}");
     }
     Ok(Comparison {
@@ -263,11 +258,12 @@ type Row = (String, Option<f64>, Option<f64>, Rule, Fmt);
 fn rows(base: &CaseReport, new: &CaseReport, tol: &Tolerances) -> Vec<Row> {
     let (sb, sn) = (CaseSummary::of(base), CaseSummary::of(new));
     let abs = Rule::MoreAbs(tol.failed_abs as f64);
+    let rules = FailureRules::of(base, new);
     let mut rows: Vec<Row> = vec![(
         "failed".into(),
         Some(sb.failed as f64),
         Some(sn.failed as f64),
-        failure_rule(base, new, "failed", abs),
+        rules.rule("failed", abs),
         Fmt::Count,
     )];
     for class in FailureClass::ALL {
@@ -277,7 +273,7 @@ fn rows(base: &CaseReport, new: &CaseReport, tol: &Tolerances) -> Vec<Row> {
                 format!("failed: {}", class.label()),
                 Some(b as f64),
                 Some(n as f64),
-                failure_rule(base, new, class.key(), abs),
+                rules.rule(class.key(), abs),
                 Fmt::Count,
             ));
         }

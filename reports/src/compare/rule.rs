@@ -80,29 +80,51 @@ pub(super) fn judge(base: f64, new: f64, rule: Rule) -> Verdict {
     }
 }
 
-/// The rule of a failure count (`key` is `failed` or a [`FailureClass`] key)
-/// in a case: [`Rule::MustExceed`] when the case expects that count above a
-/// threshold, [`Rule::Unjudged`] for a class of a case that must fail as a
-/// whole, else `default`. BASE's expectations decide; NEW's when BASE has none.
-pub(super) fn failure_rule(base: &CaseReport, new: &CaseReport, key: &str, default: Rule) -> Rule {
-    let expectations = if base.expectations.is_empty() {
-        &new.expectations
-    } else {
-        &base.expectations
-    };
-    let must = |k: &str| {
-        expectations
+/// The must-fail expectations of a case, read once: BASE's expectations
+/// decide; NEW's when BASE has none.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FailureRules {
+    /// Each failure-count key with a lower bound, and its rule, in
+    /// expectation order.
+    musts: Vec<(String, Rule)>,
+}
+
+impl FailureRules {
+    /// The must-fail expectations of the case BASE `base` / NEW `new`.
+    pub(super) fn of(base: &CaseReport, new: &CaseReport) -> FailureRules {
+        let expectations = if base.expectations.is_empty() {
+            &new.expectations
+        } else {
+            &base.expectations
+        };
+        FailureRules {
+            musts: expectations
+                .iter()
+                .filter_map(|e| must_exceed(&e.expr))
+                .collect(),
+        }
+    }
+
+    fn must(&self, key: &str) -> Option<Rule> {
+        self.musts
             .iter()
-            .find_map(|e| must_exceed(&e.expr).filter(|(ek, _)| ek == k))
-            .map(|(_, rule)| rule)
-    };
-    if let Some(rule) = must(key) {
-        return rule;
+            .find(|(k, _)| k == key)
+            .map(|(_, rule)| *rule)
     }
-    if key != "failed" && must("failed").is_some() {
-        return Rule::Unjudged;
+
+    /// The rule of a failure count (`key` is `failed` or a [`FailureClass`]
+    /// key): [`Rule::MustExceed`] when the case expects that count above a
+    /// threshold, [`Rule::Unjudged`] for a class of a case that must fail
+    /// as a whole, else `default`.
+    pub(super) fn rule(&self, key: &str, default: Rule) -> Rule {
+        if let Some(rule) = self.must(key) {
+            return rule;
+        }
+        if key != "failed" && self.must("failed").is_some() {
+            return Rule::Unjudged;
+        }
+        default
     }
-    default
 }
 
 /// `failed > 0` → (`failed`, MustExceed{0, false}); `None` for any other

@@ -30,12 +30,13 @@ use crate::scenario::{
 use super::events::EventLog;
 use super::host::{Sysctls, exec_action, run_shell};
 use super::process::ProcessGuard;
+use super::procstat::proc_info;
 use super::readiness::{POLL, pid_alive, read_pid_file, wait_pid_file};
 use super::runner::CaseEnv;
 use super::runner::{ActOutcome, Runner, RunnerError};
 
 pub use orphans::adopt_orphans;
-use orphans::{kill_adopted, proc_parent_and_group, reap_adopted, reap_all_adopted};
+use orphans::{kill_adopted, reap_adopted, reap_all_adopted};
 pub use spawn::{reserve_port, start_command_origin};
 use spawn::{spawn_template, wait_ready};
 
@@ -254,10 +255,10 @@ impl CommandRunner {
         if self.spawned.iter().any(|p| p.pid() == pid) {
             return true;
         }
-        let Some((ppid, pgid)) = proc_parent_and_group(pid) else {
+        let Some(st) = proc_info(pid) else {
             return false;
         };
-        ppid == std::process::id() || self.spawned.iter().any(|p| p.pid() == pgid)
+        st.ppid == std::process::id() || self.spawned.iter().any(|p| p.pid() == st.pgid)
     }
 
     /// Watches `pid` until it exits (bounded), recording when.

@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-use super::super::procstat::with_stat;
+use super::super::procstat::{proc_info, proc_pids};
 use super::super::readiness::{POLL, pid_alive};
 
 /// Makes the harness a child subreaper, so daemonized grandchildren are
@@ -19,23 +19,14 @@ pub fn adopt_orphans() -> Result<(), nix::Error> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 
-/// `(ppid, pgid)` of a process, from `/proc/<pid>/stat`.
-pub(super) fn proc_parent_and_group(pid: u32) -> Option<(u32, u32)> {
-    with_stat(pid, |f| {
-        Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
-    })
-}
-
 /// Pids whose parent is the harness (its own children and adopted
-/// orphans), the [`watchdog`](super::super::watchdog) left out.
+/// orphans, zombies included), the [`watchdog`](super::super::watchdog)
+/// left out.
 pub(super) fn orphans() -> Vec<u32> {
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    proc_pids()
         .filter(|pid| !super::super::watchdog::is_watchdog(*pid))
-        .filter(|pid| proc_parent_and_group(*pid).is_some_and(|(pp, _)| pp == me))
+        .filter(|pid| proc_info(*pid).is_some_and(|p| p.ppid == me))
         .collect()
 }
 

@@ -1,9 +1,9 @@
 //! The watchdog: a small process that kills every process of the run when
 //! the harness dies, on every path, `SIGKILL` of the harness included.
 //!
-//! `reloadbench run` starts it first ([`start`]), as `reloadbench
-//! __watchdog` in its own process group, with a pipe as stdin. The
-//! watchdog moves the harness into a fresh cgroup v2 when it can
+//! `reloadbench run` starts it ([`start`]) once the scenario is valid,
+//! before any other process, as `reloadbench __watchdog` in its own
+//! process group, with a pipe as stdin. The watchdog moves the harness into a fresh cgroup v2 when it can
 //! ([`cgroup`]); either way the harness tells it, over the pipe, every pid
 //! it starts (`track`) and every process group it has killed (`forget`),
 //! and every child carries the run's marker in its environment

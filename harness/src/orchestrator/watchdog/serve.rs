@@ -1,5 +1,5 @@
 //! The watchdog process itself (`reloadbench __watchdog`): started by the
-//! harness before anything else, it outlives the harness by the time it
+//! harness before any other process of the run, it outlives the harness by the time it
 //! takes to kill what the harness left.
 //!
 //! It learns of the harness's death from its stdin: a pipe whose only
@@ -16,9 +16,10 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{SigSet, Signal, kill, killpg};
 use nix::unistd::{Pid, getppid};
 
+use super::super::procstat::boot_ticks;
 use super::cgroup::RunCgroup;
 use super::tree::{RunSet, snapshot};
 
@@ -76,7 +77,8 @@ pub fn serve(args: &ServeArgs) -> u8 {
     }
     // The harness's last descendants, in case it is still exiting.
     if cgroup.is_err() {
-        set.track_descendants(args.harness, &snapshot());
+        let at = boot_ticks();
+        set.track_descendants(args.harness, &snapshot(), at);
     }
     let until = Instant::now() + KILL_LIMIT;
     while harness_alive() && Instant::now() < until {
@@ -98,7 +100,8 @@ pub fn serve(args: &ServeArgs) -> u8 {
 }
 
 /// Reads `track PID` / `forget PID` lines from stdin until end of file,
-/// noting the harness's descendants every [`SCAN`] when `scan`.
+/// noting the harness's descendants every [`SCAN`] when `scan` (and then
+/// dropping the tracked pids found dead, whose numbers may be reused).
 fn watch(set: &mut RunSet, scan: bool, harness: u32) {
     let stdin = std::io::stdin();
     let timeout = if scan {
@@ -111,7 +114,10 @@ fn watch(set: &mut RunSet, scan: bool, harness: u32) {
     let mut next_scan = Instant::now();
     loop {
         if scan && Instant::now() >= next_scan {
-            set.track_descendants(harness, &snapshot());
+            let at = boot_ticks();
+            let procs = snapshot();
+            set.observe(&procs, at);
+            set.track_descendants(harness, &procs, at);
             next_scan = Instant::now() + SCAN;
         }
         let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
@@ -150,13 +156,23 @@ fn apply(set: &mut RunSet, line: &str) {
     }
 }
 
-/// SIGKILL to every process of `set` until none is left or `until`;
-/// returns the pids still alive then.
+/// SIGKILL to every process of `set`, and to each of its process groups
+/// as a whole (so a member forked after the look at `/proc` dies too),
+/// until none is left or `until`; returns the pids still alive then.
 fn kill_all(set: &RunSet, until: Instant) -> Vec<u32> {
     loop {
-        let members = set.members(&snapshot());
+        let procs = snapshot();
+        let members = set.members(&procs);
         if members.is_empty() || Instant::now() >= until {
             return members.iter().map(|p| p.pid).collect();
+        }
+        for g in set.groups(&procs) {
+            let holds_excluded = procs
+                .iter()
+                .any(|p| p.pgid == g && set.exclude.contains(&p.pid));
+            if !holds_excluded {
+                let _ = killpg(Pid::from_raw(g as i32), Signal::SIGKILL);
+            }
         }
         for p in &members {
             let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);

@@ -42,24 +42,13 @@ pub(super) fn origin(ctx: &mut Ctx<'_>, raw: &Spanned<RawOrigin>) -> Option<Orig
                 ctx.err(span, name, "only for an external origin (with `command`)");
             }
         }
-        let body_bytes = match &o.body_bytes {
-            Some(b) => ctx.count(b, "origin.body_bytes", 0)?,
-            None => DEFAULT_BODY_BYTES,
-        };
-        if body_bytes > reloadbench_origin::MAX_BODY_BYTES {
-            let span = o
-                .body_bytes
-                .as_ref()
-                .map_or_else(|| raw.span(), Spanned::span);
-            ctx.err(
-                span,
-                "origin.body_bytes",
-                format!(
-                    "must be at most {} (1 GiB), found {body_bytes}",
-                    reloadbench_origin::MAX_BODY_BYTES
-                ),
-            );
-            return None;
+        let mut body_bytes = DEFAULT_BODY_BYTES;
+        if let Some(b) = &o.body_bytes {
+            body_bytes = ctx.count(b, "origin.body_bytes", 0)?;
+            if let Err(e) = reloadbench_origin::check_body_bytes(body_bytes) {
+                ctx.err(b.span(), "origin.body_bytes", e.to_string());
+                return None;
+            }
         }
         let delay = match &o.delay {
             Some(d) => ctx.duration(d, "origin.delay")?,

@@ -64,7 +64,7 @@ impl Scales {
         };
         for case in &report.cases {
             let load = &case.load;
-            s.bucket_ms = load.config.bucket_ms.max(1);
+            s.bucket_ms = load.config.bucket_ns() / 1_000_000;
             let end = case
                 .actions
                 .iter()
@@ -153,7 +153,7 @@ fn draw_case<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
     let (top, bottom) = plot.split_vertically(50.percent());
-    let bucket_s = case.load.config.bucket_ms.max(1) as f64 / 1000.0;
+    let bucket_s = case.load.config.bucket_ns() as f64 / 1e9;
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
 
     let peak = peak_failed(case);
