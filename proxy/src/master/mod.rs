@@ -45,8 +45,9 @@ use spawn::{Note, Spec, Worker};
 /// Extra time the master gives its workers beyond the drain deadline before SIGKILL.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
-/// Fault injection for tests, applied to the workers that reloads start (not to the first
-/// worker, nor to the replacement of a worker that died).
+/// Fault injection for tests: applied to an upgrading process (`--upgrade-from`), and to
+/// the workers that a master's reloads start (not to its first worker, nor to the
+/// replacement of a worker that died).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
     /// `--fail-before-ready`: exit 1 after receiving the sockets.
