@@ -447,9 +447,19 @@ pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
 
 /// Owner side, while it drains: pings the successor every `every` and expects each answer
 /// within `within`. Returns when the successor says `Stopping`, dies or stops answering.
+/// Anything that arrives between two pings (`Stopping`, or the end of the connection when
+/// the successor dies) is looked at at once, not at the next ping.
 pub async fn watch_successor(chan: &mut Channel, every: Duration, within: Duration) -> Watch {
     loop {
-        tokio::time::sleep(every).await;
+        // The pause between pings is a wait for a message: nothing is due, so anything
+        // that comes ends the watch.
+        match chan.recv_within::<Message>(every).await {
+            Err(FdPassError::Timeout(..)) => {}
+            Ok(Message::Stopping) => return Watch::Stopping,
+            Ok(got) => return Watch::Lost(format!("unexpected {got:?} between heartbeats")),
+            Err(e) if peer_gone(&e) => return Watch::Exited,
+            Err(e) => return Watch::Lost(format!("heartbeat: {e}")),
+        }
         if let Some(end) = ping(chan, within).await {
             return end;
         }
