@@ -72,6 +72,10 @@ pub struct RunArgs {
     /// Run only this case (repeatable).
     #[arg(long = "case", value_name = "NAME")]
     pub cases: Vec<String>,
+    /// Run every case N times (trials interleaved, case order rotated by one
+    /// per trial), over the scenario's `repeat`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
 }
 
 /// `reloadbench validate`.

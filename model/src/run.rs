@@ -47,10 +47,13 @@ impl RunReport {
     /// The cases that ran to their end: all of [`RunReport::cases`] but the
     /// one an interruption cut short.
     pub fn finished_cases(&self) -> impl Iterator<Item = &CaseReport> {
-        let cut = self.interrupted.as_ref().and_then(|i| i.case.as_deref());
+        let cut = self
+            .interrupted
+            .as_ref()
+            .and_then(|i| i.case.as_deref().map(|name| (name, i.trial)));
         self.cases
             .iter()
-            .filter(move |c| Some(c.name.as_str()) != cut)
+            .filter(move |c| cut != Some((c.name.as_str(), c.trial)))
     }
 
     /// Planned cases that never started (neither finished nor cut short), in order.
@@ -71,6 +74,9 @@ pub struct Interruption {
     pub signal: String,
     /// The case that was running and was cut short, if one was.
     pub case: Option<String>,
+    /// Which trial of that case was cut short, when the case is repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<u32>,
 }
 
 /// Which scenario a run came from.
@@ -118,9 +124,22 @@ pub struct CaseReport {
     pub cpu: CpuUsage,
     /// Set when the case could not run to its end; what was measured is kept.
     pub error: Option<String>,
+    /// Which trial of a repeated case this is (1-based), absent when the case
+    /// ran once. A repeated case has one entry per trial in
+    /// [`RunReport::cases`], in the order they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<u32>,
 }
 
 impl CaseReport {
+    /// The case's name, with ` · trial N` when it is one trial of a repeated case.
+    pub fn label(&self) -> String {
+        match self.trial {
+            Some(t) => format!("{} · trial {t}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// True when the case finished and all its expectations passed.
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.expectations.iter().all(|e| e.passed)

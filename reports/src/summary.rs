@@ -68,7 +68,7 @@ impl CaseSummary {
         reload.sort_unstable();
         let attributed: u64 = case.actions.iter().map(|a| a.failed_total()).sum();
         CaseSummary {
-            name: case.name.clone(),
+            name: case.label(),
             time_taken_s,
             complete,
             ok: load.ok,

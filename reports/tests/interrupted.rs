@@ -20,6 +20,7 @@ fn interrupted() -> RunReport {
     run.interrupted = Some(Interruption {
         signal: "SIGINT".into(),
         case: Some("reload without socket".into()),
+        trial: None,
     });
     run
 }
@@ -60,6 +61,7 @@ fn an_interruption_before_any_case_finished_lists_every_planned_case() {
     run.interrupted = Some(Interruption {
         signal: "SIGTERM".into(),
         case: Some("normal".into()),
+        trial: None,
     });
     let md = render_markdown(&run);
     assert!(

@@ -132,6 +132,7 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
+        trial: None,
     }
 }
 

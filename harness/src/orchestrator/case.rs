@@ -290,6 +290,7 @@ async fn drive_case<R: Runner>(
         error: cancelled
             .map(|s| format!("interrupted by {s}"))
             .or(lost.map(|l| format!("the system under test died: {l}"))),
+        trial: None,
     };
     Ok((report, outcome, cancelled))
 }

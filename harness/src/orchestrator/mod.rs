@@ -26,6 +26,7 @@ pub mod reference;
 pub mod run;
 pub mod runner;
 pub mod timeline;
+pub mod trials;
 pub mod watchdog;
 
 #[cfg(test)]

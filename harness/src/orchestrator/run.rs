@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Run only these cases (by name); all when empty.
     pub cases: Vec<String>,
+    /// Trials of every case (`--repeat`), over the scenario's `repeat`.
+    pub repeat: Option<u32>,
 }
 
 /// How a run ended.
@@ -133,6 +135,11 @@ pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
         }
         sc.cases.retain(|c| opts.cases.contains(&c.name));
     }
+    if let Some(n) = opts.repeat {
+        for c in &mut sc.cases {
+            c.repeat = n;
+        }
+    }
     if let Some(m) = sc.missing_peer() {
         let install = m
             .install
@@ -217,17 +224,30 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
     dir.write_results(&report)?;
 
     let progress = super::progress::enabled(opts.quiet);
-    let total = sc.cases.len();
+    let repeats: Vec<u32> = sc.cases.iter().map(|c| c.repeat).collect();
+    let slots = super::trials::schedule(&repeats);
+    let total = slots.len();
     let mut status = RunStatus::Passed;
     let mut failure = None;
-    // The case a signal cut short, if one did.
-    let mut cut: Option<String> = None;
-    for (i, case) in sc.cases.iter().enumerate() {
+    // The case (and trial) a signal cut short, if one did.
+    let mut cut: Option<(String, Option<u32>)> = None;
+    for (k, slot) in slots.iter().enumerate() {
+        let (i, case) = (slot.case, &sc.cases[slot.case]);
         if let Some(sig) = cancel.signal() {
             status = RunStatus::Interrupted(sig);
             break;
         }
-        let label = format!("[{}/{total}] {}", i + 1, case.name);
+        // A case that runs once keeps the report and directory layout of
+        // a run without `repeat`.
+        let trial = (case.repeat > 1).then_some(slot.trial);
+        let mut label = format!("[{}/{total}] {}", k + 1, case.name);
+        let mut case_dir = dir.case_dir(i, &case.slug());
+        if let Some(t) = trial {
+            label.push_str(&format!(" (trial {t}/{})", case.repeat));
+            if t > 1 {
+                case_dir = case_dir.join(format!("trial-{t}"));
+            }
+        }
         if !opts.quiet {
             eprintln!("{label}");
         }
@@ -235,14 +255,15 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             scenario: &sc,
             case,
             label,
-            dir: dir.case_dir(i, &case.slug()),
+            dir: case_dir,
             pids: pids.clone(),
             programs: &programs,
             progress,
             cancel,
         };
         match run_case(input).await {
-            Ok(out) => {
+            Ok(mut out) => {
+                out.report.trial = trial;
                 if !opts.quiet {
                     eprintln!("{}", case_line(&out.report));
                 }
@@ -250,14 +271,14 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
                 dir.write_results(&report)?;
                 if let Some(sig) = out.cancelled {
                     status = RunStatus::Interrupted(sig);
-                    cut = Some(case.name.clone());
+                    cut = Some((case.name.clone(), trial));
                     break;
                 }
             }
             Err(e) => {
                 if let Some(sig) = cancel.signal() {
                     status = RunStatus::Interrupted(sig);
-                    cut = Some(case.name.clone());
+                    cut = Some((case.name.clone(), trial));
                 } else {
                     failure = Some(e);
                 }
@@ -266,9 +287,11 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
         }
     }
     if let RunStatus::Interrupted(sig) = status {
+        let (case, trial) = cut.map_or((None, None), |(c, t)| (Some(c), t));
         report.interrupted = Some(Interruption {
             signal: sig.as_str().to_owned(),
-            case: cut,
+            case,
+            trial,
         });
         dir.write_results(&report)?;
     }
@@ -352,6 +375,27 @@ mod tests {
         let e = prepare(&o).unwrap_err();
         assert!(e.is_usage());
         assert!(e.to_string().contains("cases: a, b"), "{e}");
+    }
+
+    #[test]
+    fn repeat_on_the_command_line_overrides_every_case() {
+        let text = "repeat = 2\n[load]\nconcurrency = 1\nrequests = 10\n\
+                    [[case]]\nname = \"a\"\n[[case]]\nname = \"b\"\nrepeat = 5\n";
+        let (_d, o) = opts(text, &[]);
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            sc.cases.iter().map(|c| c.repeat).collect::<Vec<_>>(),
+            [2, 5]
+        );
+        let o = RunOptions {
+            repeat: Some(3),
+            ..o
+        };
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            sc.cases.iter().map(|c| c.repeat).collect::<Vec<_>>(),
+            [3, 3]
+        );
     }
 
     #[test]

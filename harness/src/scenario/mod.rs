@@ -75,6 +75,9 @@ pub struct Case {
     /// Start the reference proxy as a master (`--master`): set when the case
     /// reloads in `master-worker` mode.
     pub master: bool,
+    /// How many trials of the case to run (`repeat`, at least 1): the
+    /// case's own, else the scenario's, else 1.
+    pub repeat: u32,
 }
 
 impl Case {

@@ -21,8 +21,18 @@ pub(super) struct RawScenario {
     pub(super) origin: Option<Spanned<RawOrigin>>,
     pub(super) load: Option<Spanned<RawLoad>>,
     pub(super) proxy: Option<Spanned<RawProxy>>,
+    /// Trials of every case (`[run] repeat` says the same).
+    pub(super) repeat: Option<Spanned<i64>>,
+    pub(super) run: Option<Spanned<RawRun>>,
     #[serde(rename = "case", default)]
     pub(super) cases: Vec<Spanned<RawCase>>,
+}
+
+/// `[run]`: how the cases are run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRun {
+    pub(super) repeat: Option<Spanned<i64>>,
 }
 
 /// `[origin]`: built-in (`body_bytes`, `delay`) or external (`command`, `ready`, ...).
@@ -138,6 +148,7 @@ pub(super) struct RawCase {
     #[serde(default)]
     pub(super) actions: Vec<Spanned<RawAction>>,
     pub(super) expect: Option<Spanned<BTreeMap<String, SVal>>>,
+    pub(super) repeat: Option<Spanned<i64>>,
 }
 
 /// One entry of `actions = [...]`: a trigger plus `do` and its fields.

@@ -77,3 +77,47 @@ fn seed_has_the_four_seed_cases_and_master_worker() {
     ));
     assert!(matches!(s.proxy, ProxySpec::Reference(_)));
 }
+
+const REPEAT_CASES: &str = "[load]\nconcurrency = 1\nrequests = 10\n\
+                            [[case]]\nname = \"a\"\n[[case]]\nname = \"b\"\nrepeat = 4\n";
+
+#[test]
+fn repeat_is_read_at_the_top_in_run_and_per_case() {
+    let p = Path::new("s.toml");
+    let reps = |text: &str| -> Vec<u32> {
+        parse_str(p, text)
+            .unwrap()
+            .cases
+            .iter()
+            .map(|c| c.repeat)
+            .collect()
+    };
+    assert_eq!(reps(REPEAT_CASES), [1, 4], "default 1, the case's own");
+    assert_eq!(reps(&format!("repeat = 3\n{REPEAT_CASES}")), [3, 4]);
+    assert_eq!(reps(&format!("[run]\nrepeat = 2\n{REPEAT_CASES}")), [2, 4]);
+}
+
+#[test]
+fn repeat_out_of_range_or_set_twice_is_an_error_with_its_place() {
+    let p = Path::new("s.toml");
+    for (text, field) in [
+        (format!("repeat = 0\n{REPEAT_CASES}"), "repeat"),
+        (format!("[run]\nrepeat = 101\n{REPEAT_CASES}"), "run.repeat"),
+        (
+            REPEAT_CASES.replace("repeat = 4", "repeat = -1"),
+            "case[1].repeat",
+        ),
+    ] {
+        let e = parse_str(p, &text).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "{field}: must be a whole number of trials from 1 to 100"
+            )),
+            "{e}"
+        );
+    }
+    let e = parse_str(p, &format!("repeat = 2\n[run]\nrepeat = 2\n{REPEAT_CASES}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("set it once"), "{e}");
+}

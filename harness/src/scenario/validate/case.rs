@@ -18,6 +18,7 @@ pub(super) fn cases(
     raw: &RawScenario,
     base_load: &RawLoad,
     proxy: Option<&ProxySpec>,
+    repeat: u32,
 ) -> Vec<Case> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
@@ -56,7 +57,15 @@ pub(super) fn cases(
             proxy,
         ) && let Some(name) = name
         {
-            out.push(Case { name, ..case });
+            let repeat = match &c.repeat {
+                Some(r) => super::repeat::repeat(ctx, r, &format!("{field}.repeat")),
+                None => repeat,
+            };
+            out.push(Case {
+                name,
+                repeat,
+                ..case
+            });
         }
     }
     out
@@ -138,6 +147,7 @@ fn one_case(
         expect: expect?,
         master,
         proxy: proxy?.clone(),
+        repeat: 1,
     })
 }
 

@@ -5,6 +5,7 @@ mod action;
 mod case;
 mod load;
 mod proxy;
+mod repeat;
 mod steps;
 
 use std::ops::Range;
@@ -159,7 +160,8 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
         Some(p) => proxy::proxy(&mut ctx, p, "proxy"),
         None => Some(ProxySpec::Reference(ReferenceProxy::default())),
     };
-    let cases = case::cases(&mut ctx, &raw, &base_load, proxy.as_ref());
+    let repeat = repeat::scenario_repeat(&mut ctx, &raw);
+    let cases = case::cases(&mut ctx, &raw, &base_load, proxy.as_ref(), repeat);
     if raw.cases.is_empty() {
         ctx.err(
             0..0,

@@ -107,7 +107,7 @@ pub fn expectations(report: &RunReport) -> Table {
     for case in &report.cases {
         for e in &case.expectations {
             t.push(vec![
-                case.name.clone(),
+                case.label(),
                 e.expr.clone(),
                 fmt_actual(e),
                 if e.passed { "✅" } else { "❌" }.to_string(),
