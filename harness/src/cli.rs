@@ -10,10 +10,37 @@ Exit codes:
   0  every expectation held (compare: no regression)
   1  an expectation failed, or the proxy or origin died during a case
      (compare: regressed, or NEW lacks a case of BASE)
-  2  invalid scenario or usage (compare: no case in common, a bad tolerance)
+  2  invalid scenario or usage (compare: no case in common, a bad tolerance,
+     confidence or control)
   3  the harness could not run (a process failed to start, a peer is missing,
      a file of the run directory could not be written, ...)
+  4  compare only: inconclusive (no row regressed, but a change was within
+     the noise, the machine was busy, or too few failures to tell)
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
+
+/// How `compare` judges, shown in `compare --help`.
+pub const COMPARE_HELP: &str = "\
+How compare judges (cases matched by name, trials of a repeated case together):
+  failures     exact one-sided test of two Poisson rates (k_new given k_old + k_new
+               is binomial with p = n_new / (n_old + n_new)) at --confidence, per
+               case, per failure class and per action (actions at confidence
+               divided by their number); any failure of NEW in a case that
+               expects failed = 0 regresses; a must-fail control regresses when
+               a trial stops failing
+  p99, req/s   ratios to the same run's no-reload control (--control, else the
+               first case without actions), tolerance
+               max(--tolerance-*, --noise-factor x spread), spread = the largest
+               of the control's per-100 ms-bucket (P90-P10)/(2 x P50) and the
+               trials' (max-min)/(2 x median)
+  verdicts     ok, improved, regressed, inconclusive (worse than the base
+               tolerance but within the noise; too few failures for the test;
+               a borderline change on a busy machine)
+
+Exit codes:
+  0  no regression, nothing inconclusive
+  1  regressed, or NEW lacks a case of BASE (outranks 4)
+  2  no case in common, a bad tolerance, confidence or control
+  4  inconclusive";
 
 /// reloadbench: what a proxy's users feel when it is restarted or reloaded under load.
 #[derive(Debug, Parser)]
@@ -35,7 +62,9 @@ pub enum Command {
     /// Re-render the reports of a run directory from its results.json.
     Report(ReportArgs),
     /// Compare two runs (for a pull request); exit 1 when NEW regressed or
-    /// lacks a case of BASE, 2 when they have no case in common.
+    /// lacks a case of BASE, 4 when inconclusive, 2 when they have no case
+    /// in common.
+    #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
     /// The built-in origin server (started by `run`; usable by hand).
     Origin(reloadbench_origin::OriginArgs),
@@ -109,9 +138,31 @@ pub struct CompareArgs {
     /// Allowed requests/s decrease, percent.
     #[arg(long, default_value_t = 10.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_rps: f64,
-    /// Allowed reload time increase, percent.
+    /// Allowed reload time (median over reloads) increase, percent.
     #[arg(long, default_value_t = 20.0, value_parser = tolerance, allow_negative_numbers = true)]
     pub tolerance_reload: f64,
+    /// Confidence of the failure-count test, between 0 and 1.
+    #[arg(long, default_value_t = 0.99, value_parser = confidence, allow_negative_numbers = true)]
+    pub confidence: f64,
+    /// k in the noise-widened tolerance max(base, k × spread).
+    #[arg(long, default_value_t = 2.0, value_parser = tolerance, allow_negative_numbers = true)]
+    pub noise_factor: f64,
+    /// The no-reload control case (default: the first case without actions
+    /// that both runs have).
+    #[arg(long, value_name = "CASE")]
+    pub control: Option<String>,
+}
+
+/// A confidence strictly between 0 and 1.
+fn confidence(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be a number between 0 and 1 (e.g. 0.99), got {v}"
+        ))
+    }
 }
 
 /// A percent tolerance: a finite number ≥ 0 (NaN would pass every comparison).
@@ -155,15 +206,26 @@ mod tests {
 
     #[test]
     fn compare_rejects_tolerances_that_are_not_finite_and_non_negative() {
-        for flag in ["--tolerance-p99", "--tolerance-rps", "--tolerance-reload"] {
+        for flag in [
+            "--tolerance-p99",
+            "--tolerance-rps",
+            "--tolerance-reload",
+            "--noise-factor",
+            "--confidence",
+        ] {
             for bad in ["NaN", "nan", "inf", "-1", "-0.5", "x"] {
                 let e = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, bad])
                     .unwrap_err();
                 assert_eq!(e.exit_code(), 2, "{flag} {bad}");
                 assert!(e.to_string().contains(flag), "{e}");
             }
-            let ok = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, "0"]);
-            assert!(ok.is_ok(), "{flag} 0");
+            let good = if flag == "--confidence" { "0.95" } else { "0" };
+            let ok = Cli::try_parse_from(["reloadbench", "compare", "a", "b", flag, good]);
+            assert!(ok.is_ok(), "{flag} {good}");
+        }
+        for bad in ["0", "1", "99"] {
+            let e = Cli::try_parse_from(["reloadbench", "compare", "a", "b", "--confidence", bad]);
+            assert!(e.is_err(), "--confidence {bad}");
         }
     }
 }

@@ -12,10 +12,14 @@ use std::time::Duration;
 use reloadbench_model::run::RunReport;
 use support::{Run, reloadbench};
 
+/// The reports fixture, its naive case's `failed = 0` dropped (it fails
+/// it, and any failure of NEW in such a case regresses).
 fn fixture() -> RunReport {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/fixtures/results.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let mut r: RunReport = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    r.cases[2].expectations.clear();
+    r
 }
 
 /// Writes BASE and NEW into a temp dir and runs `compare base.json new.json extra...`.
@@ -106,4 +110,22 @@ fn compare_fails_a_control_case_only_when_it_stops_failing() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn compare_exits_4_when_a_change_is_within_the_noise_and_1_when_it_is_not() {
+    let base = fixture();
+    let mut slower = base.clone();
+    // fd-pass 20 % slower than the control: beyond the 10 % tolerance.
+    slower.cases[3].load.elapsed_ns = slower.cases[3].load.elapsed_ns * 5 / 4;
+    compare(&base, &slower, &[]).assert_code(1);
+    // With a noise factor that widens the tolerance past 20 %, it is
+    // inconclusive: exit 4, said in the output.
+    let run = compare(&base, &slower, &["--noise-factor", "10"]);
+    run.assert_code(4);
+    assert!(run.stdout.contains("**❔ inconclusive**"), "{}", run.stdout);
+    // A failure in the case that expects none outranks it: exit 1.
+    let mut lost = slower.clone();
+    lost.cases[3].load.failed = 1;
+    compare(&base, &lost, &["--noise-factor", "10"]).assert_code(1);
 }

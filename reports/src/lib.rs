@@ -11,8 +11,11 @@ pub mod export;
 mod read;
 mod rundir;
 pub mod summary;
+pub mod trials;
 
-pub use compare::{CompareError, Comparison, Tolerances, compare};
+pub use compare::{
+    CompareError, CompareOptions, Comparison, GateVerdict, Tolerances, compare, compare_with,
+};
 pub use error::{ExportError, ReportError};
 pub use export::ab_text::ab_text;
 pub use export::markdown::render_markdown;

@@ -72,7 +72,7 @@ fn json_round_trips_through_read_results() {
 
 #[test]
 fn compare_of_a_run_with_itself_shows_no_regression() {
-    let run = support::fixture();
+    let run = support::passing_fixture();
     let cmp = reloadbench_reports::compare(&run, &run, &Default::default()).unwrap();
     assert!(!cmp.regressed);
     insta::assert_snapshot!("compare_same", cmp.markdown);
@@ -80,7 +80,7 @@ fn compare_of_a_run_with_itself_shows_no_regression() {
 
 #[test]
 fn compare_flags_more_failures_slower_p99_fewer_rps_and_lists_missing_cases() {
-    let base = support::fixture();
+    let base = support::passing_fixture();
     let mut new = base.clone();
     // naive reload: 2 more resets.
     let naive = &mut new.cases[2];
@@ -113,7 +113,7 @@ fn compare_flags_more_failures_slower_p99_fewer_rps_and_lists_missing_cases() {
 
 #[test]
 fn compare_within_tolerances_is_not_a_regression() {
-    let base = support::fixture();
+    let base = support::passing_fixture();
     let mut new = base.clone();
     for case in &mut new.cases {
         // 5 % slower: inside the default 10 % for requests/s.

@@ -19,6 +19,9 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// The harness could not run.
 pub const EXIT_HARNESS: u8 = 3;
+/// `compare` could not tell: no regression, but noise, a busy machine or too
+/// few failures left a row open.
+pub const EXIT_INCONCLUSIVE: u8 = 4;
 
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
@@ -157,13 +160,19 @@ fn compare(args: &CompareArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let tol = reloadbench_reports::Tolerances {
-        failed_abs: args.tolerance_failed,
-        p99_pct: args.tolerance_p99,
-        rps_pct: args.tolerance_rps,
-        reload_pct: args.tolerance_reload,
+    let opts = reloadbench_reports::CompareOptions {
+        tolerances: reloadbench_reports::Tolerances {
+            failed_abs: args.tolerance_failed,
+            p99_pct: args.tolerance_p99,
+            rps_pct: args.tolerance_rps,
+            reload_pct: args.tolerance_reload,
+        },
+        confidence: args.confidence,
+        noise_factor: args.noise_factor,
+        control: args.control.clone(),
+        ..reloadbench_reports::CompareOptions::default()
     };
-    let c = match reloadbench_reports::compare(&base, &new, &tol) {
+    let c = match reloadbench_reports::compare_with(&base, &new, &opts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("reloadbench compare: {e}");
@@ -171,5 +180,9 @@ fn compare(args: &CompareArgs) -> u8 {
         }
     };
     print!("{}", c.markdown);
-    if c.regressed { EXIT_FAILED } else { EXIT_PASS }
+    match c.verdict {
+        reloadbench_reports::GateVerdict::Regressed => EXIT_FAILED,
+        reloadbench_reports::GateVerdict::Inconclusive => EXIT_INCONCLUSIVE,
+        reloadbench_reports::GateVerdict::Ok => EXIT_PASS,
+    }
 }

@@ -1,24 +1,37 @@
-//! Comparison of two runs, case by case (matched by name), for a pull-request
-//! comment or a CI gate: failed requests in total and per class, p99 latency,
-//! requests/s and reload time, with deltas and a verdict per row.
+//! Comparison of two runs, case by case (matched by name; the trials of a
+//! repeated case taken together), for a pull-request comment or a CI gate
+//! that does not cry wolf on a noisy machine. Every row has a verdict
+//! (`ok`, `improved`, `regressed`, `inconclusive`) and says why:
+//!
+//! - failures (in total, per class, per action): an exact one-sided test of
+//!   two Poisson rates at a stated confidence (`failures.rs`, `poisson.rs`);
+//!   any failure of NEW in a case that expects `failed = 0` regresses;
+//! - requests/s and p99: ratios to the same run's no-reload control, with a
+//!   tolerance widened by the observed spread; reload time p50 likewise
+//!   against its own spread (`noise.rs`);
+//! - **inconclusive** when the noise is larger than the tolerance, the
+//!   machine was busy, or there are too few failures for the test to tell.
 //!
 //! The gate fails closed: a case of BASE that NEW did not run is a
 //! regression, two runs without a case in common cannot be compared
 //! ([`CompareError::NoCommonCase`]), and tolerances must be finite and ≥ 0
 //! ([`CompareError::Tolerance`]). A case that must fail (a control such as
-//! `kill -9` with `failed > 0`) regresses when it stops failing (see `rule.rs`).
+//! `kill -9` with `failed > 0`) regresses when a trial stops failing (see
+//! `rule.rs`). Overall, regressed outranks inconclusive outranks ok.
 
+mod failures;
+mod noise;
+mod poisson;
 mod rule;
 
 use std::fmt::Write as _;
 
-use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
 
 use crate::export::table::{Align, Table};
-use crate::summary::CaseSummary;
+use crate::trials::by_case;
 
-use rule::{FailureRules, Rule, Verdict, judge};
+use rule::Verdict;
 
 /// How much worse NEW may be than BASE before it counts as a regression.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,13 +82,69 @@ pub fn check_tolerance(value: f64) -> Result<f64, String> {
     }
 }
 
+/// How `compare` judges, beyond the tolerances.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// How much worse NEW may be before the noise is considered.
+    pub tolerances: Tolerances,
+    /// Confidence of the failure-count test, e.g. 0.99 (a false alarm in
+    /// one case in 100 where nothing changed).
+    pub confidence: f64,
+    /// `k` of the noise-widened tolerance `max(base, k × spread)`.
+    pub noise_factor: f64,
+    /// The no-reload control case by name; the first case without actions
+    /// (and not a must-fail case) in both runs when `None`.
+    pub control: Option<String>,
+    /// Whether the machine was busy during a trial: a borderline regression
+    /// of a case with a busy trial (in either run) is inconclusive.
+    pub busy: fn(&CaseReport) -> bool,
+}
+
+impl Default for CompareOptions {
+    /// Default tolerances, 99 % confidence, noise factor 2, the first
+    /// quiet case as control, no machine-noise record.
+    fn default() -> Self {
+        CompareOptions {
+            tolerances: Tolerances::default(),
+            confidence: 0.99,
+            noise_factor: 2.0,
+            control: None,
+            busy: machine_busy,
+        }
+    }
+}
+
+/// Whether the run recorded its machine as busy during `case`. Runs carry
+/// no machine-noise record yet, so this is false; the record's `busy` flag
+/// goes here when it exists.
+pub fn machine_busy(_case: &CaseReport) -> bool {
+    false
+}
+
+/// The overall verdict of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GateVerdict {
+    /// Nothing regressed and nothing was too noisy to tell.
+    Ok,
+    /// Some row could not be told from noise; none regressed.
+    Inconclusive,
+    /// Some row regressed, NEW lacks a case of BASE, or a case of NEW errored.
+    Regressed,
+}
+
 /// Why two runs could not be compared.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CompareError {
+    /// The confidence is not a number strictly between 0 and 1.
+    #[error("confidence must be a number between 0 and 1 (e.g. 0.99), got {0}")]
+    Confidence(f64),
+    /// The control case named is not in both runs.
+    #[error("control case {0:?} is not in both runs")]
+    NoControl(String),
     /// A tolerance is NaN, infinite or negative.
     #[error("tolerance {name} must be a finite number ≥ 0, got {value}")]
     Tolerance {
-        /// Which tolerance (`p99`, `rps`, `reload`).
+        /// Which tolerance (`p99`, `rps`, `reload`, `noise factor`).
         name: &'static str,
         /// The value given.
         value: f64,
@@ -110,25 +179,116 @@ pub struct Comparison {
     /// True when NEW is worse than BASE beyond the tolerances in any row,
     /// or NEW lacks a case of BASE.
     pub regressed: bool,
+    /// Regressed, inconclusive or ok.
+    pub verdict: GateVerdict,
 }
 
-/// Compares NEW against BASE, matching cases by name.
+/// One row of the comparison table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    case: String,
+    metric: String,
+    base: String,
+    new: String,
+    delta: String,
+    verdict: Verdict,
+    why: String,
+}
+
+impl Row {
+    fn new(case: &str, metric: &str) -> Row {
+        Row {
+            case: case.to_owned(),
+            metric: metric.to_owned(),
+            base: "–".into(),
+            new: "–".into(),
+            delta: "–".into(),
+            verdict: Verdict::NotComparable,
+            why: String::new(),
+        }
+    }
+}
+
+/// Compares NEW against BASE with the default options and `tol`.
 pub fn compare(
     base: &RunReport,
     new: &RunReport,
     tol: &Tolerances,
 ) -> Result<Comparison, CompareError> {
-    tol.check()?;
-    let only_base = names_missing(base, new);
-    let only_new = names_missing(new, base);
+    compare_with(
+        base,
+        new,
+        &CompareOptions {
+            tolerances: tol.clone(),
+            ..CompareOptions::default()
+        },
+    )
+}
+
+/// Compares NEW against BASE, matching cases by name.
+pub fn compare_with(
+    base: &RunReport,
+    new: &RunReport,
+    opts: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    opts.tolerances.check()?;
+    if !(opts.confidence > 0.0 && opts.confidence < 1.0) {
+        return Err(CompareError::Confidence(opts.confidence));
+    }
+    check_tolerance(opts.noise_factor).map_err(|_| CompareError::Tolerance {
+        name: "noise factor",
+        value: opts.noise_factor,
+    })?;
+    let (gb, gn) = (by_case(&base.cases), by_case(&new.cases));
+    let only_base = names_missing(&gb, &gn);
+    let only_new = names_missing(&gn, &gb);
     // Every case of NEW is missing from BASE: none in common.
-    if only_new.len() == new.cases.len() {
+    if only_new.len() == gn.len() {
         let names = |r: &RunReport| r.cases.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         return Err(CompareError::NoCommonCase {
             base: names(base),
             new: names(new),
         });
     }
+    let control =
+        noise::choose(&gb, &gn, opts.control.as_deref()).map_err(CompareError::NoControl)?;
+    let mut rows: Vec<Row> = Vec::new();
+    for (name, n) in &gn {
+        let Some((_, b)) = gb.iter().find(|(x, _)| x == name) else {
+            continue;
+        };
+        let busy = b.iter().chain(n).any(|c| (opts.busy)(c));
+        rows.extend(failures::rows(name, b, n, opts, busy));
+        rows.extend(noise::rows(name, b, n, control.as_ref(), opts, busy));
+        let errored = |t: &[&CaseReport]| t.iter().find_map(|c| c.error.clone());
+        if let (Some(e), None) = (errored(n), errored(b)) {
+            let mut r = Row::new(name, "case error");
+            r.base = "none".into();
+            r.new = e;
+            r.delta = String::new();
+            r.verdict = Verdict::Regressed;
+            r.why = "a trial of NEW did not run to its end".into();
+            rows.push(r);
+        }
+    }
+    for name in &only_base {
+        let mut r = Row::new(name, "case");
+        r.base = "ran".into();
+        r.new = "missing".into();
+        r.delta = String::new();
+        r.verdict = Verdict::Regressed;
+        r.why = "NEW did not run this case".into();
+        rows.push(r);
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let (regressions, inconclusive) = (count(Verdict::Regressed), count(Verdict::Inconclusive));
+    let verdict = if regressions > 0 {
+        GateVerdict::Regressed
+    } else if inconclusive > 0 {
+        GateVerdict::Inconclusive
+    } else {
+        GateVerdict::Ok
+    };
     let mut table = Table::new(&[
         ("case", Align::Left),
         ("metric", Align::Left),
@@ -136,52 +296,18 @@ pub fn compare(
         ("new", Align::Right),
         ("delta", Align::Right),
         ("verdict", Align::Left),
+        ("why", Align::Left),
     ]);
-    let mut regressions = 0usize;
-    let mut has_control = false;
-    for new_case in &new.cases {
-        let Some(base_case) = base.cases.iter().find(|c| c.name == new_case.name) else {
-            continue;
-        };
-        for (metric, b, n, rule, fmt) in rows(base_case, new_case, tol) {
-            let verdict = match (b, n) {
-                (Some(b), Some(n)) => judge(b, n, rule),
-                _ => Verdict::NotComparable,
-            };
-            if verdict == Verdict::Regressed {
-                regressions += 1;
-            }
-            has_control |= verdict == Verdict::Control;
-            table.push(vec![
-                new_case.name.clone(),
-                metric,
-                b.map_or_else(|| "–".into(), |v| fmt.show(v)),
-                n.map_or_else(|| "–".into(), |v| fmt.show(v)),
-                delta(b, n, fmt),
-                verdict.cell().to_string(),
-            ]);
-        }
-        if new_case.error.is_some() && base_case.error.is_none() {
-            regressions += 1;
-            table.push(vec![
-                new_case.name.clone(),
-                "case error".into(),
-                "none".into(),
-                new_case.error.clone().unwrap_or_default(),
-                String::new(),
-                Verdict::Regressed.cell().to_string(),
-            ]);
-        }
-    }
-    for name in &only_base {
-        regressions += 1;
+    let has_control = rows.iter().any(|r| r.verdict == Verdict::Control);
+    for r in rows {
         table.push(vec![
-            name.clone(),
-            "case".into(),
-            "ran".into(),
-            "missing".into(),
-            String::new(),
-            Verdict::Regressed.cell().to_string(),
+            r.case,
+            r.metric,
+            r.base,
+            r.new,
+            r.delta,
+            r.verdict.cell().to_string(),
+            r.why,
         ]);
     }
     let mut md = String::new();
@@ -198,18 +324,33 @@ pub fn compare(
         new.tool_version,
         new.environment.git_sha.as_deref().unwrap_or("unknown"),
     );
-    let tolerances = format!(
-        "tolerances: failed +{}, per class +{}, p99 +{}%, requests/s −{}%, reload time +{}%",
-        tol.failed_abs, tol.failed_abs, tol.p99_pct, tol.rps_pct, tol.reload_pct
+    let tol = &opts.tolerances;
+    let method = format!(
+        "failures: exact one-sided test of two Poisson rates at {} % confidence (extra allowed: {}); \
+         p99, requests/s: {}, tolerance max(base, {} × spread) with base p99 +{} %, requests/s −{} %; \
+         reload time p50: +{} % or {} × its spread",
+        opts.confidence * 100.0,
+        tol.failed_abs,
+        control.as_ref().map_or_else(
+            || "raw values (no no-reload control in both runs)".to_owned(),
+            |c| format!("ratio to the control case `{}`", c.name)
+        ),
+        opts.noise_factor,
+        tol.p99_pct,
+        tol.rps_pct,
+        tol.reload_pct,
+        opts.noise_factor,
     );
-    if regressions > 0 {
-        let _ = writeln!(
+    let _ = match verdict {
+        GateVerdict::Regressed => writeln!(md, "**❌ regressed** in {regressions} row(s).\n"),
+        GateVerdict::Inconclusive => writeln!(
             md,
-            "**❌ regressed** in {regressions} row(s); {tolerances}.\n"
-        );
-    } else {
-        let _ = writeln!(md, "**✅ no regression**; {tolerances}.\n");
-    }
+            "**❔ inconclusive** in {inconclusive} row(s): no regression shown, but the noise, a \
+             busy machine or too few failures leave it open.\n"
+        ),
+        GateVerdict::Ok => writeln!(md, "**✅ no regression**.\n"),
+    };
+    let _ = writeln!(md, "Method: {method}.\n");
     md.push_str(&table.to_markdown());
     if !only_base.is_empty() {
         let _ = writeln!(
@@ -226,107 +367,32 @@ pub fn compare(
     }
     Ok(Comparison {
         markdown: md,
-        regressed: regressions > 0,
+        regressed: verdict == GateVerdict::Regressed,
+        verdict,
     })
 }
 
 /// Note under a comparison with control cases.
 const CONTROL_LEGEND: &str = "A case whose expectations require failures (e.g. `failed > 0`) \
-is a control: it regresses when it stops failing, not when it fails more; its per-class counts \
-are shown but not judged (– (must fail)).";
+is a control: it regresses when a trial stops failing, not when it fails more; its per-class \
+counts are shown but not judged (– (must fail)).";
 
-/// How a metric's values are shown.
-#[derive(Debug, Clone, Copy)]
-enum Fmt {
-    Count,
-    Ms,
-    Rate,
-}
-
-impl Fmt {
-    fn show(self, v: f64) -> String {
-        match self {
-            Fmt::Count => format!("{v:.0}"),
-            Fmt::Ms => format!("{v:.2} ms"),
-            Fmt::Rate => format!("{v:.1}"),
-        }
-    }
-}
-
-type Row = (String, Option<f64>, Option<f64>, Rule, Fmt);
-
-fn rows(base: &CaseReport, new: &CaseReport, tol: &Tolerances) -> Vec<Row> {
-    let (sb, sn) = (CaseSummary::of(base), CaseSummary::of(new));
-    let abs = Rule::MoreAbs(tol.failed_abs as f64);
-    let rules = FailureRules::of(base, new);
-    let mut rows: Vec<Row> = vec![(
-        "failed".into(),
-        Some(sb.failed as f64),
-        Some(sn.failed as f64),
-        rules.rule("failed", abs),
-        Fmt::Count,
-    )];
-    for class in FailureClass::ALL {
-        let (b, n) = (base.failed_of(class), new.failed_of(class));
-        if b > 0 || n > 0 {
-            rows.push((
-                format!("failed: {}", class.label()),
-                Some(b as f64),
-                Some(n as f64),
-                rules.rule(class.key(), abs),
-                Fmt::Count,
-            ));
-        }
-    }
-    let ms = |us: Option<u64>| us.map(|u| u as f64 / 1000.0);
-    rows.push((
-        "p99".into(),
-        ms(sb.p99_us),
-        ms(sn.p99_us),
-        Rule::MorePct(tol.p99_pct),
-        Fmt::Ms,
-    ));
-    rows.push((
-        "requests/s".into(),
-        Some(sb.rps),
-        Some(sn.rps),
-        Rule::LessPct(tol.rps_pct),
-        Fmt::Rate,
-    ));
-    if sb.reload_max_ns.is_some() || sn.reload_max_ns.is_some() {
-        let ns_ms = |ns: Option<u64>| ns.map(|n| n as f64 / 1e6);
-        rows.push((
-            "reload time max".into(),
-            ns_ms(sb.reload_max_ns),
-            ns_ms(sn.reload_max_ns),
-            Rule::MorePct(tol.reload_pct),
-            Fmt::Ms,
-        ));
-    }
-    rows
-}
-
-fn delta(b: Option<f64>, n: Option<f64>, fmt: Fmt) -> String {
-    let (Some(b), Some(n)) = (b, n) else {
-        return "–".into();
-    };
+/// `+d (+x.x%)` of BASE `b` → NEW `n`, `d` formatted by `abs`.
+fn delta(b: f64, n: f64, abs: impl Fn(f64) -> String) -> String {
     let d = n - b;
-    let abs = match fmt {
-        Fmt::Count => format!("{d:+.0}"),
-        Fmt::Ms => format!("{d:+.2} ms"),
-        Fmt::Rate => format!("{d:+.1}"),
-    };
     if b.abs() > f64::EPSILON {
-        format!("{abs} ({:+.1}%)", d / b * 100.0)
+        format!("{} ({:+.1}%)", abs(d), d / b * 100.0)
     } else {
-        abs
+        abs(d)
     }
 }
 
-fn names_missing(from: &RunReport, other: &RunReport) -> Vec<String> {
-    from.cases
-        .iter()
-        .filter(|c| !other.cases.iter().any(|o| o.name == c.name))
-        .map(|c| c.name.clone())
+fn names_missing(
+    from: &[(&str, Vec<&CaseReport>)],
+    other: &[(&str, Vec<&CaseReport>)],
+) -> Vec<String> {
+    from.iter()
+        .filter(|(n, _)| !other.iter().any(|(o, _)| o == n))
+        .map(|(n, _)| (*n).to_owned())
         .collect()
 }

@@ -1,5 +1,6 @@
-//! How one metric of a case is judged: which direction is worse, by how much
-//! it may move, and the verdict of a BASE → NEW change.
+//! How a failure count of a case is judged when no statistics apply (a
+//! control that must fail), the case's failure expectations, and the
+//! verdicts of a row.
 //!
 //! Most failure counts are "higher is worse". A control case that must fail
 //! (an expectation such as `failed > 0` in its `expect` table, stored in
@@ -18,6 +19,9 @@ pub(super) enum Verdict {
     NotComparable,
     /// A failure count of a case that must fail: more or fewer is expected.
     Control,
+    /// The change is within the noise, the machine was busy, or there are
+    /// too few failures for the test to tell.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -28,6 +32,7 @@ impl Verdict {
             Verdict::Same => "ok",
             Verdict::NotComparable => "–",
             Verdict::Control => "– (must fail)",
+            Verdict::Inconclusive => "❔ inconclusive",
         }
     }
 }
@@ -37,10 +42,6 @@ impl Verdict {
 pub(super) enum Rule {
     /// Higher is worse; allowed absolute increase.
     MoreAbs(f64),
-    /// Higher is worse; allowed relative increase in percent.
-    MorePct(f64),
-    /// Lower is worse; allowed relative decrease in percent.
-    LessPct(f64),
     /// The case must fail: worse when the value no longer satisfies
     /// `value > min` (or `>=` when `inclusive`).
     MustExceed {
@@ -57,14 +58,6 @@ pub(super) enum Rule {
 pub(super) fn judge(base: f64, new: f64, rule: Rule) -> Verdict {
     let (worse, better) = match rule {
         Rule::MoreAbs(tol) => (new > base + tol, new < base),
-        Rule::MorePct(pct) => (
-            new > base * (1.0 + pct / 100.0),
-            new < base * (1.0 - pct / 100.0),
-        ),
-        Rule::LessPct(pct) => (
-            new < base * (1.0 - pct / 100.0),
-            new > base * (1.0 + pct / 100.0),
-        ),
         Rule::MustExceed { min, inclusive } => {
             let holds = |v: f64| if inclusive { v >= min } else { v > min };
             (holds(base) && !holds(new), !holds(base) && holds(new))
@@ -87,6 +80,8 @@ pub(super) struct FailureRules {
     /// Each failure-count key with a lower bound, and its rule, in
     /// expectation order.
     musts: Vec<(String, Rule)>,
+    /// The case expects no failure at all (`failed = 0`, or `<= 0`).
+    zero: bool,
 }
 
 impl FailureRules {
@@ -102,7 +97,18 @@ impl FailureRules {
                 .iter()
                 .filter_map(|e| must_exceed(&e.expr))
                 .collect(),
+            zero: expectations.iter().any(|e| expects_zero(&e.expr)),
         }
+    }
+
+    /// True when the case expects `failed = 0`: any failure of NEW regresses.
+    pub(super) fn expects_zero(&self) -> bool {
+        self.zero
+    }
+
+    /// True when the case must fail as a whole (a control such as `kill -9`).
+    pub(super) fn must_fail(&self) -> bool {
+        self.must("failed").is_some()
     }
 
     fn must(&self, key: &str) -> Option<Rule> {
@@ -125,6 +131,12 @@ impl FailureRules {
         }
         default
     }
+}
+
+/// `failed = 0`, `failed == 0` or `failed <= 0`.
+fn expects_zero(expr: &str) -> bool {
+    let parts: Vec<&str> = expr.split_whitespace().collect();
+    matches!(parts.as_slice(), ["failed", "=" | "==" | "<=", v] if v.parse::<f64>() == Ok(0.0))
 }
 
 /// `failed > 0` → (`failed`, MustExceed{0, false}); `None` for any other
@@ -153,17 +165,6 @@ mod tests {
         assert_eq!(judge(0.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Regressed);
         assert_eq!(judge(3.0, 3.0, Rule::MoreAbs(0.0)), Verdict::Same);
         assert_eq!(judge(3.0, 1.0, Rule::MoreAbs(0.0)), Verdict::Improved);
-        assert_eq!(judge(100.0, 109.0, Rule::MorePct(10.0)), Verdict::Same);
-        assert_eq!(judge(100.0, 111.0, Rule::MorePct(10.0)), Verdict::Regressed);
-        assert_eq!(judge(1000.0, 905.0, Rule::LessPct(10.0)), Verdict::Same);
-        assert_eq!(
-            judge(1000.0, 890.0, Rule::LessPct(10.0)),
-            Verdict::Regressed
-        );
-        assert_eq!(
-            judge(1000.0, 1200.0, Rule::LessPct(10.0)),
-            Verdict::Improved
-        );
     }
 
     #[test]
@@ -201,5 +202,14 @@ mod tests {
         assert_eq!(must_exceed("failed <= 200"), None);
         assert_eq!(must_exceed("rps > 0"), None, "not a failure count");
         assert_eq!(must_exceed("per_reload.failed > 0"), None);
+    }
+
+    #[test]
+    fn failed_equal_zero_is_recognised_in_its_spellings() {
+        assert!(expects_zero("failed = 0"));
+        assert!(expects_zero("failed <= 0"));
+        assert!(!expects_zero("failed <= 5"));
+        assert!(!expects_zero("reset = 0"));
+        assert!(!expects_zero("per_reload.failed = 0"));
     }
 }

@@ -52,6 +52,14 @@ impl Exporter for HtmlExporter {
         }
         let _ = writeln!(h, "<h2>Summary</h2>\n{}", tables::summary(report).to_html());
         let _ = writeln!(h, "{}", note(SUMMARY_LEGEND));
+        if let Some(t) = tables::trials(report) {
+            let _ = writeln!(
+                h,
+                "<h2>Trials</h2>\n{}\n{}",
+                t.to_html(),
+                note(tables::TRIALS_LEGEND)
+            );
+        }
         let _ = writeln!(
             h,
             "<h2>Failures and reloads</h2>\n{}",

@@ -27,6 +27,14 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "## Summary\n");
     let _ = writeln!(w, "{}", tables::summary(report).to_markdown());
     let _ = writeln!(w, "{}\n", SUMMARY_LEGEND);
+    if let Some(t) = tables::trials(report) {
+        let _ = writeln!(
+            w,
+            "## Trials\n\n{}{}\n",
+            t.to_markdown(),
+            tables::TRIALS_LEGEND
+        );
+    }
     let _ = writeln!(w, "## Failures and reloads\n");
     let _ = writeln!(w, "{}", tables::failures(report).to_markdown());
     let _ = writeln!(w, "{}\n", FAILURES_LEGEND);

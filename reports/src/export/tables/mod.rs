@@ -3,9 +3,11 @@
 
 mod actions;
 mod context;
+mod trials;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};
+pub use trials::{TRIALS_LEGEND, trials};
 
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
 
