@@ -333,3 +333,19 @@ fn results_json_keeps_the_trial_index_and_omits_it_for_single_runs() {
     assert!(md.contains("| restart | 2 | 2/2 | 117 (117–117) |"), "{md}");
     assert!(md.contains("| restart · trial 2 |"), "{md}");
 }
+
+#[test]
+fn a_reload_time_without_a_measurable_spread_is_inconclusive_not_regressed() {
+    // The fixture's cases have 2 reloads each: too few for a spread.
+    let base = base();
+    let mut new = base.clone();
+    for a in &mut new.cases[FD_PASS].actions {
+        a.ready_ns = a.ready_ns.map(|r| a.trigger_ns + (r - a.trigger_ns) * 2);
+    }
+    let c = compare_with(&base, &new, &opts()).unwrap();
+    let r = row(&c.markdown, "reload with socket", "reload time p50");
+    assert!(
+        r.contains("❔ inconclusive") && r.contains("too few values"),
+        "{r}"
+    );
+}

@@ -11,6 +11,10 @@
 //! - the spread across trials of the compared value, in BASE and in NEW:
 //!   `(max − min) / (2 × median)`.
 //!
+//! Without a control in both runs, the case's own buckets give the spread.
+//! When no spread can be measured (fewer than 4 values, a single trial), a
+//! change beyond `base` is inconclusive.
+//!
 //! A change worse than `base` but within the tolerance is **inconclusive**
 //! (the noise is larger than the tolerance); worse than the tolerance is
 //! **regressed**, or inconclusive when the machine was busy and the change
@@ -230,20 +234,26 @@ fn row(
         -change * 100.0
     };
     // The observed spread.
+    // Without a control, the case's own buckets (reload dips included: a
+    // wider, safer spread).
     let spread_source: Vec<&CaseReport> = match (metric, control) {
-        (Metric::ReloadP50, _) => b.iter().chain(n).copied().collect(),
+        (Metric::ReloadP50, _) | (_, None) => b.iter().chain(n).copied().collect(),
         (_, Some(c)) => c.base.iter().chain(&c.new).copied().collect(),
-        (_, None) => Vec::new(),
     };
-    let inner = spread_source
+    let inners: Vec<f64> = spread_source
         .iter()
         .filter_map(|c| metric.inner_spread(c))
-        .fold(0.0, f64::max);
+        .collect();
+    let inner = inners.iter().copied().fold(0.0, f64::max);
+    let repeated = b.len() > 1 || n.len() > 1;
     let trials = [vb, vn]
         .iter()
-        .filter(|_| b.len() > 1 || n.len() > 1)
+        .filter(|_| repeated)
         .map(Spread::relative)
         .fold(0.0, f64::max);
+    // No bucket or reload-time spread and a single trial: the noise is
+    // unknown, so a change beyond the base tolerance cannot be called.
+    let spread_known = !inners.is_empty() || repeated;
     let spread_pct = inner.max(trials) * 100.0;
     let noise_pct = opts.noise_factor * spread_pct;
     let tol_pct = base_pct.max(noise_pct);
@@ -275,7 +285,11 @@ fn row(
         "; tolerance {tol_pct:.1} % = max({base_pct} %, {} × {spread_pct:.1} % spread)",
         opts.noise_factor
     ));
-    let (verdict, note) = judge_noisy(worse_pct, base_pct, tol_pct, busy);
+    let (mut verdict, mut note) = judge_noisy(worse_pct, base_pct, tol_pct, busy);
+    if verdict == Verdict::Regressed && !spread_known {
+        verdict = Verdict::Inconclusive;
+        note = "; too few values to know the noise (fewer than 4 reloads, one trial)";
+    }
     r.verdict = verdict;
     r.why = format!("{why}{note}");
     r
