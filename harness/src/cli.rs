@@ -72,6 +72,12 @@ pub struct RunArgs {
     /// Run only this case (repeatable).
     #[arg(long = "case", value_name = "NAME")]
     pub cases: Vec<String>,
+    /// Run the cases in the host's network namespace. By default, as root,
+    /// each case gets its own (loopback only), so that no other traffic
+    /// touches its ports and its kernel counters are its own; without root
+    /// the counters are host-wide either way.
+    #[arg(long)]
+    pub no_netns: bool,
 }
 
 /// `reloadbench validate`.

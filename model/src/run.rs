@@ -118,6 +118,12 @@ pub struct CaseReport {
     pub cpu: CpuUsage,
     /// Set when the case could not run to its end; what was measured is kept.
     pub error: Option<String>,
+    /// TCP counter deltas over the load (`None` when they could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelCounters>,
+    /// What else used the machine's CPU while the load ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::kernel::MachineLoad>,
 }
 
 impl CaseReport {
@@ -197,6 +203,9 @@ pub struct ActionReport {
     pub disruption_end_ns: Option<u64>,
     /// Time from trigger until throughput was back at its steady level, if it recovered.
     pub recovery_ns: Option<u64>,
+    /// TCP counter deltas from the trigger to the next trigger or the load end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelCounters>,
 }
 
 impl ActionReport {

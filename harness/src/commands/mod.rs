@@ -63,6 +63,7 @@ fn run(args: RunArgs) -> u8 {
         out: args.out,
         quiet: args.quiet,
         cases: args.cases,
+        no_netns: args.no_netns,
     };
     let code = rt.block_on(async {
         let cancel = match Cancel::on_signals() {

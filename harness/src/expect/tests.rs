@@ -40,6 +40,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         disruption_start_ns: None,
         disruption_end_ns: None,
         recovery_ns: None,
+        kernel: None,
     }
 }
 
@@ -132,6 +133,8 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
+        kernel: None,
+        machine: None,
     }
 }
 

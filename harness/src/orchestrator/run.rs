@@ -28,6 +28,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Run only these cases (by name); all when empty.
     pub cases: Vec<String>,
+    /// Run every case in the host's network namespace even as root
+    /// (see [`super::netns`]).
+    pub no_netns: bool,
 }
 
 /// How a run ended.
@@ -241,7 +244,12 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             progress,
             cancel,
         };
-        match run_case(input).await {
+        let out = if super::netns::wanted(!opts.no_netns) {
+            super::netns::run_case(input).await
+        } else {
+            run_case(input).await
+        };
+        match out {
             Ok(out) => {
                 if !opts.quiet {
                     eprintln!("{}", case_line(&out.report));
