@@ -235,3 +235,154 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+    use std::path::Path;
+
+    use super::*;
+    use crate::orchestrator::nstat;
+
+    fn root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root to create a network namespace");
+        false
+    }
+
+    /// A loopback port nothing listens on (bound, then closed).
+    fn closed_port() -> SocketAddr {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    fn refused_connects(addr: SocketAddr, n: usize) {
+        for _ in 0..n {
+            let e = TcpStream::connect(addr).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_fresh_namespace_has_lo_up_and_its_threads_and_children_are_inside() {
+        if !root() {
+            return;
+        }
+        let host = netns_inode("/proc/self/ns/net").unwrap();
+        let (inside, worker, child) = std::thread::spawn(|| {
+            enter_fresh().unwrap();
+            assert!(in_own_netns());
+            // Loopback works: a listener and a connection to it.
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (worker, child) = rt.block_on(async {
+                tokio::spawn(async {
+                    let worker = thread_netns().unwrap();
+                    let mut c = tokio::process::Command::new("sleep")
+                        .arg("30")
+                        .kill_on_drop(true)
+                        .spawn()
+                        .unwrap();
+                    let pid = c.id().unwrap();
+                    let child = netns_inode(&format!("/proc/{pid}/ns/net")).unwrap();
+                    c.kill().await.unwrap();
+                    (worker, child)
+                })
+                .await
+                .unwrap()
+            });
+            (thread_netns().unwrap(), worker, child)
+        })
+        .join()
+        .unwrap();
+        assert_ne!(inside, host);
+        assert_eq!(worker, inside);
+        assert_eq!(child, inside);
+        // The main thread never moved.
+        assert_eq!(thread_netns(), Some(host));
+    }
+
+    #[test]
+    fn counters_in_a_fresh_namespace_are_exactly_its_own_traffic() {
+        if !root() {
+            return;
+        }
+        const N: usize = 9;
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        // The host's namespace sees refused connects of its own while the
+        // namespace's counters are being compared (spawned from the main
+        // thread, so outside).
+        let host = std::thread::spawn(move || {
+            go_rx.recv().unwrap();
+            refused_connects(closed_port(), 25);
+            done_tx.send(()).unwrap();
+        });
+        let (before, after) = std::thread::spawn(move || {
+            enter_fresh().unwrap();
+            let target = closed_port();
+            let read = || nstat::read(Path::new(nstat::THREAD_NET)).unwrap();
+            let before = read();
+            go_tx.send(()).unwrap();
+            // A thread spawned here is inside: its connects count.
+            std::thread::spawn(move || refused_connects(target, N))
+                .join()
+                .unwrap();
+            done_rx.recv().unwrap();
+            (before, read())
+        })
+        .join()
+        .unwrap();
+        host.join().unwrap();
+        let d = nstat::delta(&before, &after);
+        assert_eq!(d.get("TcpActiveOpens"), Some(&(N as i64)), "{d:?}");
+        assert_eq!(d.get("TcpAttemptFails"), Some(&(N as i64)), "{d:?}");
+        // The kernel answers each SYN to a closed port with a reset.
+        assert_eq!(d.get("TcpOutRsts"), Some(&(N as i64)), "{d:?}");
+        assert_eq!(d.get("TcpEstabResets"), Some(&0), "{d:?}");
+    }
+
+    #[test]
+    fn host_sysctls_are_copied_into_the_namespace() {
+        if !root() {
+            return;
+        }
+        let host = host_sysctls();
+        assert!(host.contains_key("net.ipv4.tcp_tw_reuse"), "{host:?}");
+        let (set, inside) = std::thread::spawn(move || {
+            enter_fresh().unwrap();
+            // Pretend the host had non-default values.
+            let mut want = host.clone();
+            want.insert("net.ipv4.ip_local_port_range".into(), "20000 20999".into());
+            want.insert("net.ipv4.tcp_fin_timeout".into(), "17".into());
+            let set = apply_sysctls(&want);
+            (set, host_sysctls())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            set.get("net.ipv4.tcp_fin_timeout").map(String::as_str),
+            Some("17")
+        );
+        assert_eq!(
+            inside
+                .get("net.ipv4.ip_local_port_range")
+                .map(String::as_str),
+            Some("20000 20999")
+        );
+        // The host's own value did not change.
+        assert_ne!(
+            read_sysctl("net.ipv4.tcp_fin_timeout").as_deref(),
+            Some("17")
+        );
+    }
+}
