@@ -35,7 +35,10 @@ timeout = "5s"
 kind = "reference"
 [[case]]
 name = "probe"
-actions = [{ after_requests = 500, do = "exec", command = "bash -c 'readlink /proc/self/ns/net > {dir}/ns.txt; for i in 1 2 3 4 5 6 7; do (echo > /dev/tcp/127.0.0.1/1) 2>/dev/null; done; true'" }]
+actions = [
+  { after_requests = 200, do = "sysctl", key = "net.ipv4.tcp_fin_timeout", value = "23" },
+  { after_requests = 500, do = "exec", command = "bash -c 'readlink /proc/self/ns/net > {dir}/ns.txt; cat /proc/sys/net/ipv4/tcp_fin_timeout > {dir}/fin.txt; for i in 1 2 3 4 5 6 7; do (echo > /dev/tcp/127.0.0.1/1) 2>/dev/null; done; true'" },
+]
 "#;
 
 fn root() -> bool {
@@ -52,9 +55,10 @@ fn own_netns() -> String {
 }
 
 /// Runs the scenario while this (host-namespace) process makes refused
-/// connects of its own the whole time; returns the case's report and the
-/// namespace its exec action ran in.
-fn run(extra: &[&str]) -> (reloadbench_model::run::CaseReport, String, u64) {
+/// connects of its own the whole time; returns the case's report, the
+/// namespace its exec action ran in, the `tcp_fin_timeout` it saw there
+/// after the sysctl action, and whether the host's ever was 23.
+fn run(extra: &[&str]) -> (reloadbench_model::run::CaseReport, String, String, bool) {
     let dir = scenario_dir("netns.toml", SCENARIO);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
@@ -63,32 +67,31 @@ fn run(extra: &[&str]) -> (reloadbench_model::run::CaseReport, String, u64) {
             .unwrap()
             .local_addr()
             .unwrap();
-        let mut n = 0u64;
+        let mut host_saw_23 = false;
         while !stop2.load(Ordering::Relaxed) {
             assert!(TcpStream::connect(port).is_err());
-            n += 1;
+            let fin = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fin_timeout").unwrap();
+            host_saw_23 |= fin.trim() == "23";
             // Pacing only (not synchronisation): a few hundred a second.
             std::thread::sleep(Duration::from_millis(2));
         }
-        n
+        host_saw_23
     });
     let mut args = vec!["run", "netns.toml", "-q"];
     args.extend_from_slice(extra);
     let r = reloadbench(&dir, &args, Duration::from_secs(120));
     stop.store(true, Ordering::Relaxed);
-    let host_connects = noise.join().unwrap();
+    let host_saw_23 = noise.join().unwrap();
     r.assert_code(0);
     let case = r.results().cases.remove(0);
-    let ns_file = std::fs::read_dir(r.out.join("cases"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.ok()?.path().join("ns.txt");
-            p.exists().then_some(p)
-        })
-        .next()
-        .expect("the exec action wrote ns.txt");
-    let ns = std::fs::read_to_string(ns_file).unwrap().trim().to_owned();
-    (case, ns, host_connects)
+    let case_dir = r.out.join("cases/01-probe");
+    let read = |f: &str| {
+        std::fs::read_to_string(case_dir.join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    (case, read("ns.txt"), read("fin.txt"), host_saw_23)
 }
 
 #[test]
@@ -96,8 +99,10 @@ fn heavy_a_case_runs_in_its_own_namespace_and_counts_only_its_traffic() {
     if !root() {
         return;
     }
-    let (case, ns, host_connects) = run(&[]);
-    assert!(host_connects > 0);
+    let (case, ns, fin, host_saw_23) = run(&[]);
+    // The sysctl action set the namespace's value, not the host's.
+    assert_eq!(fin, "23");
+    assert!(!host_saw_23);
     assert_ne!(
         ns,
         own_netns(),
@@ -117,18 +122,16 @@ fn heavy_a_case_runs_in_its_own_namespace_and_counts_only_its_traffic() {
     assert_eq!(active - passive, N as i64, "{:?}", k.deltas);
     assert!(passive as u64 >= case.load.ok, "{:?}", k.deltas);
     // The action's window (trigger to the load end) holds the probes.
-    let a = case.actions[0].kernel.as_ref().expect("action counters");
+    let a = case.actions[1].kernel.as_ref().expect("action counters");
     assert_eq!(a.get("TcpAttemptFails"), Some(N as i64), "{:?}", a.deltas);
-    // tw_reuse etc. were copied where the fresh namespace differed.
+    // tw_reuse etc. hold the host's values in the namespace.
     let host_tw = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse").unwrap();
-    if host_tw.trim() != "2" {
-        assert_eq!(
-            k.netns_sysctls
-                .get("net.ipv4.tcp_tw_reuse")
-                .map(String::as_str),
-            Some(host_tw.trim())
-        );
-    }
+    assert_eq!(
+        k.netns_sysctls
+            .get("net.ipv4.tcp_tw_reuse")
+            .map(String::as_str),
+        Some(host_tw.trim())
+    );
     let m = case.machine.expect("machine load");
     assert!(!m.seconds.is_empty());
 }
@@ -138,8 +141,9 @@ fn heavy_no_netns_runs_the_case_in_the_hosts_namespace() {
     if !root() {
         return;
     }
-    let (case, ns, _) = run(&["--no-netns"]);
+    let (case, ns, fin, _) = run(&["--no-netns"]);
     assert_eq!(ns, own_netns());
+    assert_eq!(fin, "23");
     let k = case.kernel.expect("kernel counters");
     assert_eq!(k.scope, CounterScope::HostWide);
     assert!(k.netns_sysctls.is_empty());

@@ -58,8 +58,9 @@ pub struct KernelCounters {
     /// Delta per counter: every counter of [`LISTED`] the kernel has, and
     /// every other `Tcp` / `TcpExt` counter that moved.
     pub deltas: BTreeMap<String, i64>,
-    /// Sysctls set in the case's namespace (copied from the host, since a
-    /// fresh namespace starts from kernel defaults); case level only.
+    /// Per-namespace sysctls in force in the case's namespace, copied from
+    /// the host (a fresh namespace starts from kernel defaults); case level
+    /// only, empty for host-wide counters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub netns_sysctls: BTreeMap<String, String>,
 }

@@ -142,12 +142,14 @@ pub fn host_sysctls() -> BTreeMap<String, String> {
 }
 
 /// Writes `values` into the calling thread's namespace where they differ
-/// from what it has; returns what it set. A key that cannot be set is
-/// reported on stderr (the case runs on with the namespace's default).
+/// from what it has; returns the keys that now hold the given values
+/// (written or already equal). A key that cannot be set is reported on
+/// stderr and left out (the case runs on with the namespace's default).
 pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut set = BTreeMap::new();
     for (k, v) in values {
         if read_sysctl(k).as_deref() == Some(v.as_str()) {
+            set.insert(k.clone(), v.clone());
             continue;
         }
         match std::fs::write(sysctl_path(k), v) {
