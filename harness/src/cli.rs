@@ -105,6 +105,12 @@ pub struct RunArgs {
     /// per trial), over the scenario's `repeat`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
+    /// Run the cases in the host's network namespace. By default, as root,
+    /// each case gets its own (loopback only), so that no other traffic
+    /// touches its ports and its kernel counters are its own; without root
+    /// the counters are host-wide either way.
+    #[arg(long)]
+    pub no_netns: bool,
 }
 
 /// `reloadbench validate`.

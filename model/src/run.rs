@@ -129,6 +129,12 @@ pub struct CaseReport {
     /// [`RunReport::cases`], in the order they ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<u32>,
+    /// TCP counter deltas over the load (`None` when they could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelCounters>,
+    /// What else used the machine's CPU while the load ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::kernel::MachineLoad>,
 }
 
 impl CaseReport {
@@ -216,6 +222,9 @@ pub struct ActionReport {
     pub disruption_end_ns: Option<u64>,
     /// Time from trigger until throughput was back at its steady level, if it recovered.
     pub recovery_ns: Option<u64>,
+    /// TCP counter deltas from the trigger to the next trigger or the load end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelCounters>,
 }
 
 impl ActionReport {

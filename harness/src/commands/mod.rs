@@ -67,6 +67,7 @@ fn run(args: RunArgs) -> u8 {
         quiet: args.quiet,
         cases: args.cases,
         repeat: args.repeat,
+        no_netns: args.no_netns,
     };
     let code = rt.block_on(async {
         let cancel = match Cancel::on_signals() {

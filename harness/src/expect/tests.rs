@@ -40,6 +40,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         disruption_start_ns: None,
         disruption_end_ns: None,
         recovery_ns: None,
+        kernel: None,
     }
 }
 
@@ -133,6 +134,8 @@ fn case() -> CaseReport {
         cpu: CpuUsage::default(),
         error: None,
         trial: None,
+        kernel: None,
+        machine: None,
     }
 }
 

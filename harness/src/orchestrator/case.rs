@@ -14,6 +14,7 @@ use crate::scenario::{Case, OriginSpec, ProxySpec, Scenario};
 
 use super::attribution::attribute;
 use super::cancel::Cancel;
+use super::casewatch::CaseWatch;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
@@ -219,6 +220,7 @@ async fn drive_case<R: Runner>(
             return Err(fail("system under test", e));
         }
     };
+    let watch = CaseWatch::start();
     let load = match input
         .case
         .load
@@ -231,6 +233,7 @@ async fn drive_case<R: Runner>(
             return Err(fail("load", e.to_string()));
         }
     };
+    let mut runner = watch.probe(runner);
     let fired_count = AtomicU32::new(0);
     let timeline = drive(
         &input.case.actions,
@@ -258,6 +261,7 @@ async fn drive_case<R: Runner>(
         r = load.finish_with_histograms() => Some(r),
         _ = input.cancel.cancelled(), if ended != Ended::Cancelled => None,
     };
+    let watched = watch.stop(started);
     if input.progress {
         progress::clear();
     }
@@ -278,6 +282,7 @@ async fn drive_case<R: Runner>(
     log.pump();
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
+    let (kernel, machine) = watched.report(started, &mut actions);
     let cancelled = (ended == Ended::Cancelled)
         .then(|| input.cancel.signal())
         .flatten();
@@ -291,6 +296,8 @@ async fn drive_case<R: Runner>(
             .map(|s| format!("interrupted by {s}"))
             .or(lost.map(|l| format!("the system under test died: {l}"))),
         trial: None,
+        kernel,
+        machine,
     };
     Ok((report, outcome, cancelled))
 }

@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub cases: Vec<String>,
     /// Trials of every case (`--repeat`), over the scenario's `repeat`.
     pub repeat: Option<u32>,
+    /// Run every case in the host's network namespace even as root
+    /// (see [`super::netns`]).
+    pub no_netns: bool,
 }
 
 /// How a run ended.
@@ -261,7 +264,12 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             progress,
             cancel,
         };
-        match run_case(input).await {
+        let out = if super::netns::wanted(!opts.no_netns) {
+            super::netns::run_case(input).await
+        } else {
+            run_case(input).await
+        };
+        match out {
             Ok(mut out) => {
                 out.report.trial = trial;
                 if !opts.quiet {

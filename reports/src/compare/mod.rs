@@ -114,11 +114,11 @@ impl Default for CompareOptions {
     }
 }
 
-/// Whether the run recorded its machine as busy during `case`. Runs carry
-/// no machine-noise record yet, so this is false; the record's `busy` flag
-/// goes here when it exists.
-pub fn machine_busy(_case: &CaseReport) -> bool {
-    false
+/// Whether the run recorded its machine as busy during `case`: other
+/// processes used CPU or steal above the thresholds of
+/// [`reloadbench_model::kernel::MachineLoad`] (false when not recorded).
+pub fn machine_busy(case: &CaseReport) -> bool {
+    case.machine.as_ref().is_some_and(|m| m.busy.is_some())
 }
 
 /// The overall verdict of a comparison.

@@ -98,6 +98,7 @@ impl Exporter for HtmlExporter {
                 }
             }
         }
+        h.push_str(&tables::kernel::html(report));
         let _ = writeln!(
             h,
             "<h2>ab view</h2>\n{}\n{}",

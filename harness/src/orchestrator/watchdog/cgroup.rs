@@ -102,7 +102,7 @@ impl RunCgroup {
 }
 
 /// The directory of `pid`'s cgroup in the cgroup v2 hierarchy.
-fn own_cgroup(pid: u32) -> Result<PathBuf, CgroupError> {
+pub(crate) fn own_cgroup(pid: u32) -> Result<PathBuf, CgroupError> {
     let mount = cgroup2_mount().ok_or(CgroupError::NotMounted)?;
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .ok()

@@ -4,6 +4,7 @@
 mod actions;
 mod context;
 mod trials;
+pub mod kernel;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};

@@ -1,0 +1,160 @@
+//! What a case's load is watched with besides the clients: TCP counters
+//! ([`super::nstat`]) read at the load start, at each action's trigger and
+//! at the load end, and the machine's other CPU use ([`super::noise`]).
+//!
+//! Windows: the case's counters cover the load start to the load end; an
+//! action's cover its trigger to the next action's trigger (or the load
+//! end). The counters are those of the namespace of the thread that reads
+//! them, which for a case run by [`super::netns::run_case`] is the case's
+//! own (scope `case netns`), otherwise the host's (`host-wide`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use reloadbench_model::clock::monotonic_ns;
+use reloadbench_model::kernel::{CounterScope, KernelCounters, MachineLoad};
+use reloadbench_model::run::ActionReport;
+
+use crate::scenario::ActionSpec;
+
+use super::events::EventLog;
+use super::noise::NoiseSampler;
+use super::nstat::{self, Counters};
+use super::runner::{ActOutcome, Runner, RunnerError};
+
+fn read_now() -> Option<Counters> {
+    nstat::read(Path::new(nstat::THREAD_NET)).ok()
+}
+
+/// Counters read at each action's trigger, in firing order.
+type Marks = Arc<Mutex<Vec<Option<Counters>>>>;
+
+/// Watches one case's load; start it just before the load starts.
+#[derive(Debug)]
+pub struct CaseWatch {
+    scope: CounterScope,
+    start: Option<Counters>,
+    marks: Marks,
+    noise: Option<NoiseSampler>,
+}
+
+/// A [`CaseWatch`] after the load ended.
+#[derive(Debug)]
+pub struct Watched {
+    scope: CounterScope,
+    start: Option<Counters>,
+    end: Option<Counters>,
+    end_mono_ns: u64,
+    marks: Marks,
+    machine: Option<MachineLoad>,
+}
+
+impl CaseWatch {
+    /// Reads the counters and starts the machine sampler.
+    pub fn start() -> CaseWatch {
+        let scope = if super::netns::in_own_netns() {
+            CounterScope::CaseNetns
+        } else {
+            CounterScope::HostWide
+        };
+        CaseWatch {
+            scope,
+            start: read_now(),
+            marks: Marks::default(),
+            noise: NoiseSampler::start(),
+        }
+    }
+
+    /// `runner`, reading the counters as each action starts.
+    pub fn probe<R: Runner>(&self, runner: R) -> Probed<R> {
+        Probed {
+            inner: runner,
+            marks: Arc::clone(&self.marks),
+        }
+    }
+
+    /// The load ended: reads the counters, stops the sampler.
+    pub fn stop(self, load_start_mono_ns: u64) -> Watched {
+        let end = read_now();
+        let end_mono_ns = monotonic_ns();
+        Watched {
+            scope: self.scope,
+            start: self.start,
+            end,
+            end_mono_ns,
+            marks: self.marks,
+            machine: self.noise.and_then(|n| n.finish(load_start_mono_ns)),
+        }
+    }
+}
+
+impl Watched {
+    /// The case's counters and machine load; fills each action's `kernel`.
+    pub fn report(
+        self,
+        load_start_mono_ns: u64,
+        actions: &mut [ActionReport],
+    ) -> (Option<KernelCounters>, Option<MachineLoad>) {
+        let end_ns = self.end_mono_ns.saturating_sub(load_start_mono_ns);
+        let counters = |from: &Option<Counters>, to: &Option<Counters>, a: u64, b: u64| {
+            Some(KernelCounters {
+                scope: self.scope,
+                from_ns: a,
+                to_ns: b,
+                deltas: nstat::delta(from.as_ref()?, to.as_ref()?),
+                netns_sysctls: Default::default(),
+            })
+        };
+        let marks = self.marks.lock().map(|m| m.clone()).unwrap_or_default();
+        let triggers: Vec<u64> = actions.iter().map(|a| a.trigger_ns).collect();
+        for (i, a) in actions.iter_mut().enumerate() {
+            let (Some(from), next) = (marks.get(i), marks.get(i + 1)) else {
+                continue;
+            };
+            let (to, to_ns) = match (next, triggers.get(i + 1)) {
+                (Some(n), Some(t)) => (n, *t),
+                _ => (&self.end, end_ns),
+            };
+            a.kernel = counters(from, to, a.trigger_ns, to_ns);
+        }
+        (counters(&self.start, &self.end, 0, end_ns), self.machine)
+    }
+}
+
+/// A runner whose actions first read the counters.
+#[derive(Debug)]
+pub struct Probed<R> {
+    inner: R,
+    marks: Marks,
+}
+
+impl<R: Runner> Runner for Probed<R> {
+    async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
+        self.inner.start(log).await
+    }
+
+    async fn act(&mut self, action: &ActionSpec, log: &mut EventLog) -> ActOutcome {
+        let now = read_now();
+        if let Ok(mut m) = self.marks.lock() {
+            m.push(now);
+        }
+        self.inner.act(action, log).await
+    }
+
+    async fn stop(&mut self, log: &mut EventLog) -> Result<(), RunnerError> {
+        self.inner.stop(log).await
+    }
+
+    fn exit_seen(&self, pid: u32) -> Option<u64> {
+        self.inner.exit_seen(pid)
+    }
+
+    fn lost(&mut self) -> Option<String> {
+        self.inner.lost()
+    }
+
+    fn version(&self) -> Option<String> {
+        self.inner.version()
+    }
+}
