@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::ReloadMode;
+use crate::ledger::Ledger;
 use crate::load::LoadReport;
 use crate::outcome::FailureClass;
 
@@ -118,6 +119,9 @@ pub struct CaseReport {
     pub cpu: CpuUsage,
     /// Set when the case could not run to its end; what was measured is kept.
     pub error: Option<String>,
+    /// The three-way ledger of client, proxy and origin (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Ledger>,
 }
 
 impl CaseReport {
@@ -197,6 +201,10 @@ pub struct ActionReport {
     pub disruption_end_ns: Option<u64>,
     /// Time from trigger until throughput was back at its steady level, if it recovered.
     pub recovery_ns: Option<u64>,
+    /// Failures attributed to this action whose request the origin answered (see
+    /// [`crate::ledger`]); `None` when that cannot be counted exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_after_forwarding: Option<u64>,
 }
 
 impl ActionReport {

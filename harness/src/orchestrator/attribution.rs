@@ -238,6 +238,7 @@ mod tests {
                     start_ns: t * MS,
                     class,
                     reused: false,
+                    id: None,
                 })
                 .collect(),
             failures_dropped: 0,
