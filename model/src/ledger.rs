@@ -150,8 +150,6 @@ pub struct OriginSide {
     pub answered_without_id: u64,
     /// Extra answers to an id already answered.
     pub duplicate_ids: u64,
-    /// Answered ids that the load generator never started (`>= ok + failed`).
-    pub unknown_ids: u64,
     /// Answers per load bucket (same buckets as the load report's, 1 ms error at edges).
     pub answered_per_bucket: Vec<u64>,
     /// Answers before the load's first bucket or after its last one.
@@ -209,6 +207,58 @@ impl Ledger {
     pub fn broken(&self) -> impl Iterator<Item = &LedgerCheck> {
         self.checks.iter().filter(|c| !c.holds)
     }
+
+    /// The ledger in one line, e.g. `client ok 99,838 + failed 162 · proxy forwarded
+    /// 99,838 · origin answered 99,838 · failed requests that reached the origin: 0`.
+    pub fn summary(&self) -> String {
+        let c = &self.client;
+        let mut parts = vec![format!(
+            "client ok {} + failed {}{}",
+            thousands(c.ok),
+            thousands(c.failed),
+            if c.not_started > 0 {
+                format!(" + not started {}", thousands(c.not_started))
+            } else {
+                String::new()
+            }
+        )];
+        parts.push(match &self.proxy {
+            None => "proxy not reported".to_owned(),
+            Some(p) => format!(
+                "proxy forwarded {} completed {}{}",
+                thousands(p.total.forwarded),
+                thousands(p.total.completed),
+                if p.missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} generation(s) never reported)", p.missing.len())
+                }
+            ),
+        });
+        parts.push(match &self.origin {
+            None => "origin count unavailable".to_owned(),
+            Some(o) => format!("origin answered {}", thousands(o.answered)),
+        });
+        parts.push(format!(
+            "failed requests that reached the origin: {}",
+            self.lost_after_forwarding
+                .map_or_else(|| "unknown".to_owned(), thousands)
+        ));
+        parts.join(" · ")
+    }
+}
+
+/// `n` with a comma between groups of three digits.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -225,6 +275,36 @@ mod tests {
         assert_eq!(l.distinct_ids(), 6);
         let hits: Vec<u64> = (0..10).filter(|&i| l.answered_id(i)).collect();
         assert_eq!(hits, vec![0, 1, 2, 5, 7, 8]);
+    }
+
+    #[test]
+    fn summary_reads_as_one_line_with_thousands() {
+        let mut l = Ledger {
+            client: ClientSide {
+                ok: 99_838,
+                failed: 162,
+                not_started: 0,
+                ids: true,
+            },
+            ..Ledger::default()
+        };
+        assert_eq!(
+            l.summary(),
+            "client ok 99,838 + failed 162 · proxy not reported · origin count unavailable · \
+             failed requests that reached the origin: unknown"
+        );
+        l.origin = Some(OriginSide {
+            answered: 99_838,
+            ..OriginSide::default()
+        });
+        l.lost_after_forwarding = Some(0);
+        assert!(
+            l.summary()
+                .ends_with("origin answered 99,838 · failed requests that reached the origin: 0")
+        );
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

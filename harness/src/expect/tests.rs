@@ -40,6 +40,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         disruption_start_ns: None,
         disruption_end_ns: None,
         recovery_ns: None,
+        lost_after_forwarding: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
+        ledger: None,
     }
 }
 
@@ -291,4 +293,29 @@ fn every_key_round_trips() {
         assert_eq!(m.key(), key);
         assert!(m.measure(&case()).is_some(), "{key} not measured");
     }
+}
+
+#[test]
+fn ledger_metrics_read_the_ledger_and_are_unmeasured_without_origin_counts() {
+    use reloadbench_model::ledger::{Ledger, OriginSide};
+    let mut c = case();
+    let m = |c: &CaseReport, key: &str| Metric::from_key(key).unwrap().measure(c);
+    assert_eq!(m(&c, "lost_after_forwarding"), None);
+    assert_eq!(m(&c, "ledger_balanced"), None);
+    c.ledger = Some(Ledger {
+        lost_after_forwarding: Some(4),
+        balanced: true,
+        ..Ledger::default()
+    });
+    assert_eq!(m(&c, "lost_after_forwarding"), Some(4.0));
+    assert_eq!(
+        m(&c, "ledger_balanced"),
+        None,
+        "no origin counts: not measured"
+    );
+    let l = c.ledger.as_mut().unwrap();
+    l.origin = Some(OriginSide::default());
+    assert_eq!(m(&c, "ledger_balanced"), Some(1.0));
+    c.ledger.as_mut().unwrap().balanced = false;
+    assert_eq!(m(&c, "ledger_balanced"), Some(0.0));
 }

@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod events;
 pub mod fake;
 pub mod host;
+pub mod ledger;
 pub mod load;
 pub mod pids;
 pub mod process;
