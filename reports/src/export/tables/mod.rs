@@ -3,9 +3,11 @@
 
 mod actions;
 mod context;
+mod ledger;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};
+pub use ledger::{ledger_html, ledger_markdown};
 
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
 
