@@ -133,7 +133,12 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
-        ledger: None,
+        ledger: Some(reloadbench_model::ledger::Ledger {
+            origin: Some(Default::default()),
+            lost_after_forwarding: Some(0),
+            balanced: true,
+            ..Default::default()
+        }),
     }
 }
 
@@ -299,6 +304,7 @@ fn every_key_round_trips() {
 fn ledger_metrics_read_the_ledger_and_are_unmeasured_without_origin_counts() {
     use reloadbench_model::ledger::{Ledger, OriginSide};
     let mut c = case();
+    c.ledger = None;
     let m = |c: &CaseReport, key: &str| Metric::from_key(key).unwrap().measure(c);
     assert_eq!(m(&c, "lost_after_forwarding"), None);
     assert_eq!(m(&c, "ledger_balanced"), None);
