@@ -231,7 +231,8 @@ impl Server {
         *self.shared.open.borrow()
     }
 
-    /// What the server counted so far, over all its threads (see [`counters`]).
+    /// What the server counted so far, summed over its serving threads: the `counters`
+    /// event of the three-way ledger.
     pub fn counters(&self) -> reloadbench_model::ledger::ProxyCounters {
         self.shared.counters.snapshot()
     }
