@@ -73,6 +73,10 @@ pub(crate) struct Cli {
     /// Failures kept individually in the JSON report; beyond it they are counted only.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub(crate) failure_records: usize,
+    /// Send `x-reloadbench-id: <n>` with every request (n = its index in the run, from
+    /// 0) and list each failure's id in the JSON report.
+    #[arg(long)]
+    pub(crate) request_ids: bool,
     /// Target URL, `http://host[:port][/path]` (HTTP/1.1 over TCP).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
@@ -120,6 +124,7 @@ impl Cli {
         c.threads = self.threads;
         c.failure_records_cap = self.failure_records;
         c.record_requests = self.gnuplot.is_some();
+        c.request_ids = self.request_ids;
         Ok(c)
     }
 }

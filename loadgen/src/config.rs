@@ -54,6 +54,9 @@ pub struct LoadConfig {
     pub threads: usize,
     /// Keep one sample per successful request (memory grows with the run; for ab's `-g`).
     pub record_requests: bool,
+    /// Send `x-reloadbench-id: <n>` with every request (`n` its index in the run, from
+    /// 0) and record each failure's id, so a server can tell which requests it answered.
+    pub request_ids: bool,
 }
 
 impl LoadConfig {
@@ -79,6 +82,7 @@ impl LoadConfig {
             failure_records_cap: 1_000_000,
             threads: 0,
             record_requests: false,
+            request_ids: false,
         })
     }
 
@@ -196,9 +200,14 @@ impl LoadConfig {
             self.threads
         };
         let threads = threads.min(self.concurrency as usize).max(1);
+        let id_at = self
+            .request_ids
+            .then(|| target::head_end(&request))
+            .flatten();
         Ok(Validated {
             addr,
             request,
+            id_at,
             head_request: self.method.eq_ignore_ascii_case("HEAD"),
             asks_upgrade: self
                 .headers
@@ -216,6 +225,8 @@ pub(crate) struct Validated {
     pub(crate) addr: SocketAddr,
     /// Request bytes.
     pub(crate) request: Vec<u8>,
+    /// With request ids: where the id header goes in `request` (before the blank line).
+    pub(crate) id_at: Option<usize>,
     /// Responses carry no body.
     pub(crate) head_request: bool,
     /// The request carries an `Upgrade` header (`-H`), so a 101 is a final response.

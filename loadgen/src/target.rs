@@ -177,6 +177,40 @@ pub(crate) fn build_request(spec: &RequestSpec<'_>) -> Vec<u8> {
     bytes
 }
 
+/// Where the blank line that ends the head of `request` starts (after the last
+/// header's CRLF): the place for one more header line.
+pub(crate) fn head_end(request: &[u8]) -> Option<usize> {
+    request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 2)
+}
+
+/// Writes `request` with the line `x-reloadbench-id: <id>` inserted at `at` (from
+/// [`head_end`]) into `out`, which is cleared first and reused: no allocation once it
+/// has grown to the request's size.
+pub(crate) fn with_id(request: &[u8], at: usize, id: u64, out: &mut Vec<u8>) {
+    let (head, rest) = request.split_at(at.min(request.len()));
+    out.clear();
+    out.extend_from_slice(head);
+    out.extend_from_slice(reloadbench_model::ledger::ID_HEADER.as_bytes());
+    out.extend_from_slice(b": ");
+    let mut digits = [0u8; 20];
+    let mut n = id;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(rest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +232,31 @@ mod tests {
             (p.host.as_str(), p.host_header.as_str()),
             ("::1", "[::1]:81")
         );
+    }
+
+    #[test]
+    fn id_header_goes_before_the_blank_line_and_keeps_the_body() {
+        let url = parse_url("http://h:1/p").unwrap();
+        let req = build_request(&RequestSpec {
+            method: "POST",
+            url: &url,
+            headers: &[],
+            body: Some(b"a\r\n\r\nb"),
+            content_type: None,
+            keep_alive: false,
+        });
+        let at = head_end(&req).unwrap();
+        let mut out = Vec::new();
+        for id in [0, 7, 1234567890123, u64::MAX] {
+            with_id(&req, at, id, &mut out);
+            let s = String::from_utf8(out.clone()).unwrap();
+            let line = format!("\r\nx-reloadbench-id: {id}\r\n\r\na\r\n\r\nb");
+            assert!(s.ends_with(&line), "{s}");
+            assert_eq!(
+                out.len(),
+                req.len() + line.len() - "\r\n\r\na\r\n\r\nb".len()
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::ProxyCounters;
+
 /// How a running proxy is replaced by a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -148,6 +150,15 @@ pub enum EventKind {
         /// Pid of the new worker.
         new_pid: u32,
     },
+    /// What one serving generation counted (see [`ProxyCounters`]): printed once per
+    /// generation when it exits or gives up; a master-worker worker prints its own.
+    Counters {
+        /// Generation of the process that counted.
+        generation: u64,
+        /// The counts.
+        #[serde(flatten)]
+        counters: ProxyCounters,
+    },
     /// The process is about to exit.
     Exited {
         /// Generation of the exiting process.
@@ -190,6 +201,28 @@ mod tests {
             line,
             "{\"mono_ns\":5,\"pid\":42,\"event\":\"ready\",\"generation\":1,\"addrs\":[\"127.0.0.1:8080\"]}\n"
         );
+        assert_eq!(Event::parse_line(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn counters_line_round_trips() {
+        let e = Event {
+            mono_ns: 1,
+            pid: 2,
+            kind: EventKind::Counters {
+                generation: 3,
+                counters: ProxyCounters {
+                    accepted: 4,
+                    forwarded: 5,
+                    completed: 5,
+                    aborted: 0,
+                    errors: [("connect".to_owned(), 1)].into(),
+                },
+            },
+        };
+        let line = e.to_line();
+        assert!(line.contains("\"event\":\"counters\""), "{line}");
+        assert!(line.contains("\"errors\":{\"connect\":1}"), "{line}");
         assert_eq!(Event::parse_line(&line).unwrap(), e);
     }
 

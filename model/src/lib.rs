@@ -3,13 +3,14 @@
 //! Everything that is written by one program and read by another lives here:
 //! the JSON-lines events a proxy or origin prints on stdout ([`event`]), the
 //! failure classes every request is sorted into ([`outcome`]), the load
-//! generator's result file ([`load`]) and the run report `results.json`
-//! ([`run`]). Timestamps are nanoseconds of the system-wide monotonic clock
+//! generator's result file ([`load`]), the run report `results.json`
+//! ([`run`]) and the three-way ledger of client, proxy and origin ([`ledger`]). Timestamps are nanoseconds of the system-wide monotonic clock
 //! ([`clock`]), so events of different processes can be put on one timeline.
 
 pub mod clock;
 pub mod event;
 pub mod kernel;
+pub mod ledger;
 pub mod load;
 pub mod outcome;
 pub mod run;

@@ -118,6 +118,10 @@ pub struct FailureRecord {
     pub class: FailureClass,
     /// Whether it was sent on a reused keep-alive connection.
     pub reused: bool,
+    /// The request's id (its index in the run, sent as
+    /// [`crate::ledger::ID_HEADER`]), when request ids were on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
 }
 
 /// Latency statistics in microseconds.

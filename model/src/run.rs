@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::ReloadMode;
+use crate::ledger::Ledger;
 use crate::load::LoadReport;
 use crate::outcome::FailureClass;
 
@@ -135,6 +136,9 @@ pub struct CaseReport {
     /// What else used the machine's CPU while the load ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<crate::kernel::MachineLoad>,
+    /// The three-way ledger of client, proxy and origin (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Ledger>,
 }
 
 impl CaseReport {
@@ -225,6 +229,10 @@ pub struct ActionReport {
     /// TCP counter deltas from the trigger to the next trigger or the load end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::kernel::KernelCounters>,
+    /// Failures attributed to this action whose request the origin answered (see
+    /// [`crate::ledger`]); `None` when that cannot be counted exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_after_forwarding: Option<u64>,
 }
 
 impl ActionReport {

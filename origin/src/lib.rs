@@ -11,7 +11,14 @@
 //! `reloadbench origin` subcommand, which prints one
 //! [`reloadbench_model::event::Event`] `ready` line on stdout when it accepts
 //! connections.
+//!
+//! The origin also keeps a book of what it received and answered (totals, answers per
+//! millisecond, the `x-reloadbench-id` of every answered request: [`Origin::ledger`]);
+//! `reloadbench origin --ledger PATH` writes it to PATH as JSON
+//! ([`reloadbench_model::ledger::OriginLedger`]) when it stops on SIGTERM or SIGINT. An
+//! origin killed before that leaves no file, so a missing count is never read as 0.
 
+mod book;
 mod cli;
 mod server;
 

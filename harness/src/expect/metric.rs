@@ -39,6 +39,12 @@ pub enum Metric {
     /// `p99_reload_ratio`: p99 latency in buckets overlapping restart/reload/kill windows
     /// divided by p99 in the other buckets (each the ok-weighted mean of per-bucket p99s).
     P99ReloadRatio,
+    /// `lost_after_forwarding`: failed requests whose request the origin answered (exact,
+    /// by request id; not measured when the origin's counts are unavailable).
+    LostAfterForwarding,
+    /// `ledger_balanced`: 1 when every equality of the three-way ledger holds, 0 when one
+    /// does not (not measured when the origin's counts are unavailable).
+    LedgerBalanced,
 }
 
 /// ab's counters, as expectation keys.
@@ -93,7 +99,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 10] = [
+const SIMPLE: [(Metric, &str); 12] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -104,6 +110,8 @@ const SIMPLE: [(Metric, &str); 10] = [
     (Metric::ReloadFailed, "reload_failed"),
     (Metric::ReloadTimeMs, "reload_time_ms"),
     (Metric::P99ReloadRatio, "p99_reload_ratio"),
+    (Metric::LostAfterForwarding, "lost_after_forwarding"),
+    (Metric::LedgerBalanced, "ledger_balanced"),
 ];
 
 impl Metric {
@@ -218,6 +226,16 @@ impl Metric {
                 .map(|ns| ns as f64 / 1e6)
                 .reduce(f64::max),
             Metric::P99ReloadRatio => super::windows::p99_reload_ratio(case),
+            Metric::LostAfterForwarding => case
+                .ledger
+                .as_ref()?
+                .lost_after_forwarding
+                .map(|n| n as f64),
+            Metric::LedgerBalanced => {
+                let l = case.ledger.as_ref()?;
+                l.origin.as_ref()?;
+                Some(if l.balanced { 1.0 } else { 0.0 })
+            }
         }
     }
 }

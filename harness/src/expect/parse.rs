@@ -67,7 +67,8 @@ pub fn parse_condition(key: &str, value: &toml::Value) -> Result<Expectation, Ex
 const KNOWN_SUMMARY: &str = "failed, failed_ratio, ok, not_started, failed_on_reused, rps, ok_rps, \
 a failure class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/ab_length/\
 ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
-per_reload.failed, per_reload.<class>, reload_failed, reload_time_ms, p99_reload_ratio";
+per_reload.failed, per_reload.<class>, reload_failed, reload_time_ms, p99_reload_ratio, \
+lost_after_forwarding, ledger_balanced";
 
 /// The known key nearest to `key` (edit distance at most 2), if any.
 fn closest(key: &str) -> Option<String> {

@@ -41,6 +41,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         disruption_end_ns: None,
         recovery_ns: None,
         kernel: None,
+        lost_after_forwarding: None,
     }
 }
 
@@ -136,6 +137,12 @@ fn case() -> CaseReport {
         trial: None,
         kernel: None,
         machine: None,
+        ledger: Some(reloadbench_model::ledger::Ledger {
+            origin: Some(Default::default()),
+            lost_after_forwarding: Some(0),
+            balanced: true,
+            ..Default::default()
+        }),
     }
 }
 
@@ -295,4 +302,30 @@ fn every_key_round_trips() {
         assert_eq!(m.key(), key);
         assert!(m.measure(&case()).is_some(), "{key} not measured");
     }
+}
+
+#[test]
+fn ledger_metrics_read_the_ledger_and_are_unmeasured_without_origin_counts() {
+    use reloadbench_model::ledger::{Ledger, OriginSide};
+    let mut c = case();
+    c.ledger = None;
+    let m = |c: &CaseReport, key: &str| Metric::from_key(key).unwrap().measure(c);
+    assert_eq!(m(&c, "lost_after_forwarding"), None);
+    assert_eq!(m(&c, "ledger_balanced"), None);
+    c.ledger = Some(Ledger {
+        lost_after_forwarding: Some(4),
+        balanced: true,
+        ..Ledger::default()
+    });
+    assert_eq!(m(&c, "lost_after_forwarding"), Some(4.0));
+    assert_eq!(
+        m(&c, "ledger_balanced"),
+        None,
+        "no origin counts: not measured"
+    );
+    let l = c.ledger.as_mut().unwrap();
+    l.origin = Some(OriginSide::default());
+    assert_eq!(m(&c, "ledger_balanced"), Some(1.0));
+    c.ledger.as_mut().unwrap().balanced = false;
+    assert_eq!(m(&c, "ledger_balanced"), Some(0.0));
 }

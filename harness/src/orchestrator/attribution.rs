@@ -156,7 +156,7 @@ pub fn steady_level(buckets: &[Bucket], width_ns: u64, wins: &[(u64, u64)]) -> O
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use reloadbench_model::load::{
         BucketLatency, ConnectionTimes, FailureRecord, LatencySummary, LoadConfigSummary,
@@ -164,7 +164,7 @@ mod tests {
     use reloadbench_model::outcome::AbView;
     use reloadbench_model::run::ActionKind;
 
-    const MS: u64 = 1_000_000;
+    pub(crate) const MS: u64 = 1_000_000;
 
     pub(crate) fn action(
         trigger_ms: u64,
@@ -187,10 +187,11 @@ mod tests {
             disruption_end_ns: None,
             recovery_ns: None,
             kernel: None,
+            lost_after_forwarding: None,
         }
     }
 
-    fn load(failures: &[(u64, FailureClass)], oks: &[u64]) -> LoadReport {
+    pub(crate) fn load(failures: &[(u64, FailureClass)], oks: &[u64]) -> LoadReport {
         LoadReport {
             schema_version: 1,
             config: LoadConfigSummary {
@@ -239,6 +240,7 @@ mod tests {
                     start_ns: t * MS,
                     class,
                     reused: false,
+                    id: None,
                 })
                 .collect(),
             failures_dropped: 0,

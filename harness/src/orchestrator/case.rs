@@ -18,6 +18,7 @@ use super::casewatch::CaseWatch;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
+use super::ledger;
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::readiness::wait_ready_event;
@@ -30,6 +31,8 @@ use super::timeline::{Ended, action_reports, drive};
 const ORIGIN_READY: Duration = Duration::from_secs(20);
 /// How long the origin may take to exit after SIGTERM.
 const ORIGIN_STOP: Duration = Duration::from_secs(10);
+/// The built-in origin's counts, written when it stops (see [`ledger`]).
+const ORIGIN_LEDGER: &str = "origin-ledger.json";
 
 /// Why a case could not run (the run stops; finished cases are kept).
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +178,20 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
         _ => origin_sample.unwrap_or(0.0),
     };
     let (mut report, outcome, cancelled) = out?;
+    log.pump();
+    let origin_counts = match (&input.scenario.origin, &origin_lost) {
+        (OriginSpec::Command(_), _) => Err("a command origin does not report its counts".into()),
+        (_, Some(_)) => Err("the origin died during the case".into()),
+        _ => ledger::read_origin(&dir.join(ORIGIN_LEDGER)),
+    };
+    let proxy_counts = matches!(input.case.proxy, ProxySpec::Reference(_))
+        .then(|| ledger::proxy_side(log.seen(), origin.pid()));
+    let sides = ledger::Sides {
+        ids: true,
+        origin: origin_counts,
+        proxy: proxy_counts,
+    };
+    report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
     if report.error.is_none() {
         // An origin that died was reaped early: its share is in `proxy_s`.
         report.error = origin_lost;
@@ -292,6 +309,7 @@ async fn drive_case<R: Runner>(
         actions,
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
+        ledger: None,
         error: cancelled
             .map(|s| format!("interrupted by {s}"))
             .or(lost.map(|l| format!("the system under test died: {l}"))),
@@ -317,7 +335,9 @@ async fn start_origin(
                 .arg("--listen")
                 .arg("127.0.0.1:0")
                 .arg("--body-bytes")
-                .arg(body_bytes.to_string());
+                .arg(body_bytes.to_string())
+                .arg("--ledger")
+                .arg(dir.join(ORIGIN_LEDGER).to_string_lossy().into_owned());
             if !delay.is_zero() {
                 spec = spec
                     .arg("--delay")

@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod events;
 pub mod fake;
 pub mod host;
+pub mod ledger;
 pub mod load;
 pub mod netns;
 pub mod noise;

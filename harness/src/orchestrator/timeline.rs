@@ -230,6 +230,7 @@ pub fn action_reports<R: Runner>(
                 disruption_end_ns: None,
                 recovery_ns: None,
                 kernel: None,
+                lost_after_forwarding: None,
             }
         })
         .collect()

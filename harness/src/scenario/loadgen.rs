@@ -20,6 +20,8 @@ impl LoadSpec {
         c.keep_alive = self.keep_alive;
         c.timeout = self.timeout;
         c.bucket = self.bucket;
+        // The ledger matches failed requests to the origin's answers by id.
+        c.request_ids = true;
         Ok(c)
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct ClientCtx {
     pub(crate) addr: SocketAddr,
     /// Request bytes.
     pub(crate) request: Vec<u8>,
+    /// With request ids: where the id header is inserted into `request`.
+    pub(crate) id_at: Option<usize>,
     /// Keep connections alive.
     pub(crate) keep_alive: bool,
     /// Connect and response timeout.
@@ -68,6 +70,7 @@ fn record_failure(
     start: Instant,
     class: FailureClass,
     reused: bool,
+    id: Option<u64>,
 ) {
     let keep = shared.failure_slot();
     let record = FailureRecord {
@@ -75,6 +78,7 @@ fn record_failure(
         start_ns: shared.offset_ns(start),
         class,
         reused,
+        id,
     };
     rec.borrow_mut().failure(record, keep);
     shared.done(false);
@@ -89,10 +93,13 @@ pub(crate) async fn run(
 ) {
     let mut conn: Option<TcpStream> = None;
     let mut buf = vec![0u8; BUF_SIZE];
+    // The request with its id, rebuilt per request in place (no allocation per request).
+    let mut with_id = Vec::with_capacity(ctx.request.len() + 64);
     let mut backoff = BACKOFF_MIN;
     let source = ctx.source(id);
     while let Some(ticket) = shared.next_ticket().await {
         let now = Instant::now();
+        let id = ctx.id_at.map(|_| ticket.index);
         let start = match ticket.intended {
             Some(intended) => {
                 rec.borrow_mut()
@@ -113,7 +120,7 @@ pub(crate) async fn run(
                     s
                 }
                 Err(class) => {
-                    record_failure(&shared, &rec, start, class, false);
+                    record_failure(&shared, &rec, start, class, false, id);
                     // Every connect failure but a timeout (which already
                     // waited) can repeat at once: back off, never spin.
                     if class != FailureClass::ConnectTimeout {
@@ -135,12 +142,19 @@ pub(crate) async fn run(
             upgrade: ctx.asks_upgrade,
             want_server,
         };
-        let exchange = response::exchange(&mut stream, &ctx.request, &mut buf, asked);
+        let request = match ctx.id_at {
+            Some(at) => {
+                crate::target::with_id(&ctx.request, at, ticket.index, &mut with_id);
+                &with_id
+            }
+            None => &ctx.request,
+        };
+        let exchange = response::exchange(&mut stream, request, &mut buf, asked);
         match tokio::time::timeout(ctx.timeout, exchange).await {
-            Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused),
+            Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused, id),
             Ok(Err(f)) => {
                 rec.borrow_mut().bytes(f.bytes, 0);
-                record_failure(&shared, &rec, start, f.class, reused);
+                record_failure(&shared, &rec, start, f.class, reused, id);
             }
             Ok(Ok(resp)) => {
                 let end = Instant::now();
@@ -152,7 +166,7 @@ pub(crate) async fn run(
                 };
                 if let Some(class) = class {
                     rec.borrow_mut().bytes(resp.total_bytes, 0);
-                    record_failure(&shared, &rec, start, class, reused);
+                    record_failure(&shared, &rec, start, class, reused, id);
                 } else {
                     if want_server {
                         let _ = shared.first_response.get_or_init(|| FirstResponse {

@@ -266,6 +266,7 @@ mod tests {
                 start_ns: 400,
                 class: FailureClass::Reset,
                 reused: true,
+                id: None,
             },
             true,
         );

@@ -327,6 +327,7 @@ mod tests {
                 start_ns: 100,
                 class: FailureClass::Closed,
                 reused: true,
+                id: None,
             },
             true,
         );

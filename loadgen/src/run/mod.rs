@@ -79,6 +79,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
     let ctx = Arc::new(ClientCtx {
         addr: v.addr,
         request: v.request,
+        id_at: v.id_at,
         keep_alive: config.keep_alive,
         timeout: config.timeout,
         head_request: v.head_request,

@@ -23,6 +23,8 @@ pub(crate) struct FirstResponse {
 /// Permission to start one request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
+    /// The request's index in the run (0, 1, 2, ...): its id.
+    pub(crate) index: u64,
     /// Intended start (rate mode only). The request may start up to a timer
     /// tick before it; latency then counts from the actual start.
     pub(crate) intended: Option<Instant>,
@@ -139,7 +141,10 @@ impl Shared {
                     return None;
                 }
                 self.started.fetch_add(1, Ordering::Relaxed);
-                Some(Ticket { intended: None })
+                Some(Ticket {
+                    index: i,
+                    intended: None,
+                })
             }
             Some(interval) => {
                 let i = self.next_index.fetch_add(1, Ordering::Relaxed);
@@ -162,6 +167,7 @@ impl Shared {
                 }
                 self.started.fetch_add(1, Ordering::Relaxed);
                 Some(Ticket {
+                    index: i,
                     intended: Some(intended),
                 })
             }

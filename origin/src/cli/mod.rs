@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,6 +23,10 @@ pub struct OriginArgs {
     /// Delay before each response, e.g. `5ms`.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub delay: Option<Duration>,
+    /// Write what the origin received and answered (JSON) to this file when it stops
+    /// on SIGTERM or SIGINT (written to a temporary name first, then renamed).
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
 }
 
 impl From<OriginArgs> for OriginConfig {
@@ -46,10 +51,11 @@ pub fn run(args: OriginArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(args.into()))
+    let ledger = args.ledger.clone();
+    runtime.block_on(serve(args.into(), ledger.as_deref()))
 }
 
-async fn serve(cfg: OriginConfig) -> anyhow::Result<()> {
+async fn serve(cfg: OriginConfig, ledger: Option<&Path>) -> anyhow::Result<()> {
     // Handlers first: once the ready line is out, a signal must not kill us uncleanly.
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
@@ -65,8 +71,22 @@ async fn serve(cfg: OriginConfig) -> anyhow::Result<()> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    origin.shutdown().await;
+    let book = origin.ledger_after_shutdown().await;
+    if let Some(path) = ledger {
+        write_ledger(path, &book)?;
+    }
     Ok(())
+}
+
+/// Writes `book` to `path` atomically: a reader sees the whole file or none.
+fn write_ledger(path: &Path, book: &reloadbench_model::ledger::OriginLedger) -> anyhow::Result<()> {
+    let json = serde_json::to_vec(book).context("cannot serialize the origin's ledger")?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
 /// The `ready` event of a bound origin.
@@ -104,6 +124,7 @@ mod tests {
         assert_eq!(cli.args.body_bytes, 32_987);
         assert_eq!(cli.args.listen, "127.0.0.1:0".parse().unwrap());
         assert!(cli.args.delay.is_none());
+        assert!(cli.args.ledger.is_none());
         let cli = TestCli::parse_from(["origin", "--delay", "5ms", "--body-bytes", "10"]);
         assert_eq!(cli.args.delay, Some(Duration::from_millis(5)));
         assert_eq!(cli.args.body_bytes, 10);

@@ -17,6 +17,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::book::Book;
+
 /// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
 /// of thousands of connects from a proxy must wait in the queue, not be dropped.
 pub const BACKLOG: u32 = 4096;
@@ -71,6 +73,7 @@ struct Shared {
     content_length: HeaderValue,
     delay: Option<Duration>,
     requests: AtomicU64,
+    book: Book,
 }
 
 /// A running origin server; dropping it without [`Origin::shutdown`] leaves
@@ -97,6 +100,7 @@ impl Origin {
             body,
             delay: cfg.delay.filter(|d| !d.is_zero()),
             requests: AtomicU64::new(0),
+            book: Book::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
@@ -116,6 +120,18 @@ impl Origin {
     /// Requests served so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// What the origin received and answered so far (see [`reloadbench_model::ledger`]).
+    pub fn ledger(&self) -> reloadbench_model::ledger::OriginLedger {
+        self.shared.book.ledger()
+    }
+
+    /// [`Origin::shutdown`], then the final [`Origin::ledger`].
+    pub async fn ledger_after_shutdown(self) -> reloadbench_model::ledger::OriginLedger {
+        let shared = self.shared.clone();
+        self.shutdown().await;
+        shared.book.ledger()
     }
 
     /// Stops accepting, closes every connection and waits for the server task.
@@ -184,13 +200,27 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(&shared, req.method()).await) }
+        async move {
+            shared.book.received();
+            let id = request_id(&req);
+            let resp = respond(&shared, req.method()).await;
+            shared.book.answered(id);
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     // A client that disconnects or sends garbage ends only its own connection.
     let _ = conn.await;
+}
+
+/// The request's [`reloadbench_model::ledger::ID_HEADER`], if it has a valid one.
+fn request_id(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(reloadbench_model::ledger::ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Builds the response for one request.

@@ -177,3 +177,41 @@ async fn a_body_over_the_limit_is_refused_before_binding() {
     );
     assert!(e.to_string().contains("must be at most 1073741824"), "{e}");
 }
+
+#[tokio::test]
+async fn ledger_lists_the_ids_it_answered_and_counts_the_rest() {
+    let origin = Origin::bind(OriginConfig {
+        body_bytes: 10,
+        ..OriginConfig::default()
+    })
+    .await
+    .unwrap();
+    let before = reloadbench_model::clock::monotonic_ns();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    // 5, 6 and 9 with ids (6 twice), one without, one with a garbage id.
+    for id in ["5", "6", "9", "6", "", "x"] {
+        let header = if id.is_empty() {
+            String::new()
+        } else {
+            format!("x-reloadbench-id: {id}\r\n")
+        };
+        let req = format!("GET / HTTP/1.1\r\nHost: x\r\n{header}\r\n");
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let (head, _) = timeout(LIMIT, read_response(&mut stream, false))
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+    let after = reloadbench_model::clock::monotonic_ns();
+    let l = origin.ledger_after_shutdown().await;
+    assert_eq!((l.received, l.answered), (6, 6));
+    assert_eq!(l.answered_ids, vec![[5, 7], [9, 10]]);
+    assert_eq!((l.duplicate_ids, l.answered_without_id), (1, 2));
+    assert_eq!(l.answered_per_slot.iter().sum::<u64>(), 6);
+    // Every answer's slot lies between the two clock readings.
+    let first = l.answered_per_slot.iter().position(|&n| n > 0).unwrap() as u64;
+    let last = (l.answered_per_slot.len() - 1) as u64;
+    let slot = reloadbench_model::ledger::ORIGIN_SLOT_NS;
+    assert!(l.slots_start_mono_ns + first * slot >= before / slot * slot);
+    assert!(l.slots_start_mono_ns + last * slot <= after);
+}

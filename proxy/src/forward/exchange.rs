@@ -166,6 +166,7 @@ impl Forwarder {
         if let Err(e) = relay::write_all(&mut stream, &mut out, self.timeouts.body).await {
             return Err(Attempt::BeforeResponse(e.into_io()));
         }
+        self.counters.forwarded();
         let mut from = Buffered::new(stream, self.take_buffer());
         match tokio::time::timeout(self.timeouts.request, read_head(&mut from, req)).await {
             Ok(head) => Ok((head?, from)),
@@ -187,6 +188,8 @@ impl Forwarder {
             slot,
             ..
         } = conn;
+        // Counted when the relay starts: head and body go out together.
+        self.counters.forwarded();
         let Buffered {
             stream: client_stream,
             buf: client_buf,

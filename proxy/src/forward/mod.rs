@@ -51,6 +51,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, Timeouts};
 use crate::http1::ChunkError;
 use crate::serve::Identity;
+use crate::serve::counters::ThreadCounters;
 use pool::Pool;
 use relay::RelayError;
 
@@ -157,13 +158,20 @@ pub struct Forwarder {
     timeouts: Timeouts,
     served_by: Vec<u8>,
     buffers: Mutex<Vec<Vec<u8>>>,
+    /// This serving thread's ledger counters.
+    pub(crate) counters: Arc<ThreadCounters>,
 }
 
 impl Forwarder {
     /// A forwarder to `cfg.origins` with `cfg.timeouts`, taking connection slots from
     /// `slots` (made for the same `cfg`); when `cfg.generation_header` is set, responses
     /// carry `X-Served-By` for `id`.
-    pub(crate) fn new(cfg: &Config, id: Identity, slots: &OriginSlots) -> Forwarder {
+    pub(crate) fn new(
+        cfg: &Config,
+        id: Identity,
+        slots: &OriginSlots,
+        counters: Arc<ThreadCounters>,
+    ) -> Forwarder {
         Forwarder {
             origins: cfg
                 .origins
@@ -184,6 +192,7 @@ impl Forwarder {
                 Vec::new()
             },
             buffers: Mutex::new(Vec::new()),
+            counters,
         }
     }
 

@@ -501,6 +501,14 @@ impl Instance {
         self.report_drained(report);
     }
 
+    /// Emits this generation's ledger counters (once per process: at its exit).
+    fn report_counters(&self) {
+        self.events.emit(EventKind::Counters {
+            generation: self.generation,
+            counters: self.server.counters(),
+        });
+    }
+
     fn report_drained(&self, report: DrainReport) {
         self.events.emit(EventKind::Drained {
             generation: self.generation,
@@ -509,6 +517,7 @@ impl Instance {
     }
 
     fn exit(&self, code: i32) -> i32 {
+        self.report_counters();
         self.events.emit(EventKind::Exited {
             generation: self.generation,
             code,

@@ -86,6 +86,7 @@ async fn accept_until_stopped(
                     if let Some(suppressed) = shared.accept_errors.take_suppressed(Instant::now) {
                         tracing::warn!(suppressed, "accepting again (`suppressed`: accept errors not logged)");
                     }
+                    forwarder.counters.accepted();
                     let open = conn::OpenGuard::new(shared.clone());
                     tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone()));
                 }

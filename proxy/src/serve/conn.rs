@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::counters::ErrorKind;
 use super::{Phase, Shared};
 use crate::deadline::after;
 use crate::forward::relay::{self, Buffered};
@@ -192,6 +193,7 @@ impl Conn {
                         Ok(None) => {}
                         Err(reject) => {
                             tracing::debug!(peer = %self.peer, %reject, "request refused");
+                            self.forwarder.counters.error(ErrorKind::BadRequest);
                             return Err(if self.answer(reject.status(), true, false).await {
                                 Next::Linger
                             } else {
@@ -271,7 +273,14 @@ impl Conn {
             keep_alive,
             draining: &self.shared.draining,
         };
-        match self.forwarder.forward(req, &mut self.client, opts).await {
+        let outcome = self.forwarder.forward(req, &mut self.client, opts).await;
+        let counters = &self.forwarder.counters;
+        match &outcome {
+            Outcome::Done { .. } => counters.completed(),
+            Outcome::Aborted => counters.aborted(),
+            Outcome::Failed(f) => counters.error(ErrorKind::of(f)),
+        }
+        match outcome {
             Outcome::Done { close: false, .. } => Next::KeepAlive,
             Outcome::Done { linger: true, .. } => Next::Linger,
             Outcome::Done { close: true, .. } => Next::Close,

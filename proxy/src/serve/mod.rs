@@ -27,6 +27,7 @@
 
 mod accept;
 mod conn;
+pub(crate) mod counters;
 mod threads;
 pub(crate) mod throttle;
 
@@ -128,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) accept_errors: throttle::Throttle,
     /// Connection slots of each origin, over all threads.
     pub(crate) origin_slots: OriginSlots,
+    /// Each serving thread's ledger counters.
+    pub(crate) counters: counters::Counters,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -200,6 +203,7 @@ impl Server {
             idle_closed: AtomicU64::new(0),
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
+            counters: counters::Counters::new(threads),
             cfg,
         });
         for (index, handles) in per_thread.into_iter().enumerate() {
@@ -225,6 +229,12 @@ impl Server {
     /// Open client connections right now.
     pub fn connections(&self) -> u64 {
         *self.shared.open.borrow()
+    }
+
+    /// What the server counted so far, summed over its serving threads: the `counters`
+    /// event of the three-way ledger.
+    pub fn counters(&self) -> reloadbench_model::ledger::ProxyCounters {
+        self.shared.counters.snapshot()
     }
 
     /// Whether the server is draining.

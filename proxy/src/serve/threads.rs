@@ -75,7 +75,12 @@ pub(super) fn spawn(
         }
         (
             loops,
-            Arc::new(Forwarder::new(&shared.cfg, id, &shared.origin_slots)),
+            Arc::new(Forwarder::new(
+                &shared.cfg,
+                id,
+                &shared.origin_slots,
+                shared.counters.thread(index),
+            )),
         )
     };
     let rt = OwnedRuntime(Some(rt));

@@ -45,6 +45,7 @@ async fn fd_pass_moves_sockets_and_control_socket_to_the_new_generation() {
             "reload_done",
             "draining",
             "drained",
+            "counters",
             "exited"
         ]
     );
@@ -88,6 +89,7 @@ pub(crate) fn kind(k: &EventKind) -> &'static str {
         EventKind::ReloadFailed { .. } => "reload_failed",
         EventKind::Draining { .. } => "draining",
         EventKind::Drained { .. } => "drained",
+        EventKind::Counters { .. } => "counters",
         EventKind::Exited { .. } => "exited",
         EventKind::WorkerLost { .. } => "worker_lost",
         EventKind::WorkerRespawned { .. } => "worker_respawned",

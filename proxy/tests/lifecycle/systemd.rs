@@ -83,6 +83,9 @@ async fn events_go_to_the_events_file_when_asked() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(kinds, ["ready", "draining", "drained", "exited"]);
+    assert_eq!(
+        kinds,
+        ["ready", "draining", "drained", "counters", "exited"]
+    );
     assert!(p.all_events().await.is_empty(), "nothing on stdout");
 }

@@ -79,6 +79,7 @@ impl Exporter for HtmlExporter {
             let _ = writeln!(h, "<h2>Expectations</h2>\n{}", expectations.to_html());
             let _ = writeln!(h, "{}", note(EXPECTATIONS_LEGEND));
         }
+        h.push_str(&tables::ledger_html(report));
         let _ = writeln!(h, "<h2>Charts</h2>");
         for chart in Chart::ALL {
             let svg = render_svg(chart, report)?;

@@ -52,6 +52,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "{}", expectations.to_markdown());
         let _ = writeln!(w, "{}\n", EXPECTATIONS_LEGEND);
     }
+    w.push_str(&tables::ledger_markdown(report));
     let _ = writeln!(w, "## Charts\n");
     for chart in Chart::ALL {
         let _ = writeln!(w, "![{}](charts/{}.png)\n", chart.title(), chart.stem());

@@ -186,3 +186,42 @@ async fn generation_header_names_generation_and_pid() {
     }
     origin.shutdown().await;
 }
+
+#[tokio::test]
+async fn counters_match_what_the_origin_and_the_clients_saw() {
+    let origin = origin(100).await;
+    let (server, addr) = proxy(vec![origin.addr()], |_| {});
+    let mut c = Client::connect(addr).await;
+    for _ in 0..3 {
+        assert_eq!(c.get("/").await.status, 200);
+    }
+    let mut bad = Client::connect(addr).await;
+    bad.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        .await;
+    assert_eq!(bad.response().await.status, 400);
+    drop((c, bad));
+    let (dead, dead_proxy) = proxy(vec![dead_addr()], |_| {});
+    let mut d = Client::connect(dead_proxy).await;
+    assert_eq!(d.get("/").await.status, 502);
+    drop(d);
+    // Every connection done: every count is final.
+    timeout(LIMIT, server.drain()).await.unwrap();
+    timeout(LIMIT, dead.drain()).await.unwrap();
+    let s = server.counters();
+    assert_eq!(
+        (s.accepted, s.forwarded, s.completed, s.aborted),
+        (2, 3, 3, 0)
+    );
+    assert_eq!(s.forwarded, origin.requests());
+    assert_eq!(
+        s.errors.into_iter().collect::<Vec<_>>(),
+        [("bad_request".to_owned(), 1)]
+    );
+    let d = dead.counters();
+    assert_eq!((d.accepted, d.forwarded, d.completed), (1, 0, 0));
+    assert_eq!(
+        d.errors.into_iter().collect::<Vec<_>>(),
+        [("connect".to_owned(), 1)]
+    );
+    origin.shutdown().await;
+}

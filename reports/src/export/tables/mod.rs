@@ -3,11 +3,13 @@
 
 mod actions;
 mod context;
-mod trials;
 pub mod kernel;
+mod ledger;
+mod trials;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};
+pub use ledger::{ledger_html, ledger_markdown};
 pub use trials::{TRIALS_LEGEND, trials};
 
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};

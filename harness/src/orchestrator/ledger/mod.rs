@@ -1,0 +1,267 @@
+//! The three-way ledger of a case: the client's counts (the load report), the
+//! proxy's (refproxy's `counters` events, one per generation) and the origin's
+//! (the file `reloadbench origin --ledger` writes when it stops), reconciled.
+//!
+//! The equalities (also in harness/README.md), each checked only when its inputs
+//! are there; a check that does not hold makes the ledger unbalanced:
+//! - `client_accounting`: planned = ok + failed + not started;
+//! - `client_ok_vs_origin`: client ok = origin answered ids − lost after forwarding
+//!   (needs request ids, the origin's file and every failure listed);
+//! - `origin_answers_have_ids`: origin answered = origin answered ids (no answer
+//!   without an id, no id answered twice);
+//! - `proxy_forwarded_vs_origin`: proxy forwarded = origin received (refproxy, every
+//!   generation reported);
+//! - `proxy_completed_vs_client`: proxy completed = client ok (refproxy, every
+//!   generation reported).
+//!
+//! **Lost after forwarding**: the failed requests (with their ids, from the load
+//! report) whose id the origin answered; counted per action with the attribution
+//! windows of [`super::attribution`].
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use reloadbench_model::event::EventKind;
+use reloadbench_model::ledger::{
+    ClientSide, Ledger, LedgerCheck, ORIGIN_SLOT_NS, OriginLedger, OriginSide, ProxyCounters,
+    ProxySide,
+};
+use reloadbench_model::load::LoadReport;
+use reloadbench_model::run::ActionReport;
+
+use super::attribution::windows;
+use super::events::Stamped;
+
+/// The origin's ledger file in `path`, or why it is unavailable.
+pub fn read_origin(path: &Path) -> Result<OriginLedger, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "the origin wrote no counts (it did not stop on SIGTERM)".to_owned()
+        } else {
+            format!("cannot read {}: {e}", path.display())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not an origin ledger: {e}", path.display()))
+}
+
+/// The proxy's side from the case's events: every `counters` event of a process
+/// other than `origin_pid`, summed by generation; a process that announced itself
+/// serving (`ready`, `reload_done`, `worker_respawned`) and never reported is missing.
+pub fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
+    let mut served: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut reported: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut side = ProxySide::default();
+    for s in events.iter().filter(|s| s.source_pid != origin_pid) {
+        let Some(e) = s.event() else { continue };
+        match &e.kind {
+            EventKind::Ready { generation, .. } => {
+                served.insert((e.pid, *generation));
+            }
+            EventKind::ReloadDone {
+                generation,
+                new_pid,
+                ..
+            }
+            | EventKind::WorkerRespawned {
+                generation,
+                new_pid,
+            } => {
+                served.insert((*new_pid, *generation));
+            }
+            EventKind::Counters {
+                generation,
+                counters,
+            } => {
+                reported.insert((e.pid, *generation));
+                side.total.add(counters);
+                side.generations
+                    .entry(*generation)
+                    .or_insert_with(ProxyCounters::default)
+                    .add(counters);
+            }
+            _ => {}
+        }
+    }
+    side.missing = served
+        .difference(&reported)
+        .map(|(_, g)| *g)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    side
+}
+
+/// What the reconciliation needs besides the load report.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    /// Whether the load sent request ids.
+    pub ids: bool,
+    /// The origin's counts, or why they are unavailable.
+    pub origin: Result<OriginLedger, String>,
+    /// The proxy's counts; `None` for a system under test that does not report them.
+    pub proxy: Option<ProxySide>,
+}
+
+/// Reconciles the three sides; fills every action's `lost_after_forwarding`.
+pub fn reconcile(load: &LoadReport, sides: Sides, actions: &mut [ActionReport]) -> Ledger {
+    let client = ClientSide {
+        ok: load.ok,
+        failed: load.failed,
+        not_started: load.not_started,
+        ids: sides.ids
+            && load.failures_dropped == 0
+            && load.failures.iter().all(|f| f.id.is_some()),
+    };
+    let mut checks = vec![check(
+        "client_accounting",
+        "client planned = ok + failed + not started",
+        load.planned,
+        load.ok + load.failed + load.not_started,
+    )];
+    let mut unchecked = Vec::new();
+    let (origin, origin_unavailable, lost) = match &sides.origin {
+        Ok(o) => {
+            let lost = if client.ids {
+                Some(lost_per_action(load, o, actions))
+            } else {
+                unchecked.push(if sides.ids {
+                    "client_ok_vs_origin: not every failure was listed with its id".to_owned()
+                } else {
+                    "client_ok_vs_origin: requests carried no ids".to_owned()
+                });
+                None
+            };
+            let side = origin_side(load, o);
+            if let Some(lost) = lost {
+                checks.push(check(
+                    "client_ok_vs_origin",
+                    "client ok = origin answered ids - lost after forwarding",
+                    load.ok,
+                    side.answered_ids.saturating_sub(lost),
+                ));
+            }
+            if sides.ids {
+                checks.push(check(
+                    "origin_answers_have_ids",
+                    "origin answered = origin answered ids (none without id, none twice)",
+                    side.answered,
+                    side.answered_ids,
+                ));
+            }
+            (Some(side), None, lost)
+        }
+        Err(why) => {
+            unchecked.push(format!("origin: count unavailable ({why})"));
+            (None, Some(why.clone()), None)
+        }
+    };
+    match (&sides.proxy, &origin) {
+        (None, _) => unchecked.push("proxy: not reported by this system under test".to_owned()),
+        (Some(p), _) if !p.missing.is_empty() => unchecked.push(format!(
+            "proxy: generation(s) {:?} never reported (killed or crashed)",
+            p.missing
+        )),
+        (Some(p), o) => {
+            if let Some(o) = o {
+                checks.push(check(
+                    "proxy_forwarded_vs_origin",
+                    "proxy forwarded = origin received",
+                    p.total.forwarded,
+                    o.received,
+                ));
+            }
+            checks.push(check(
+                "proxy_completed_vs_client",
+                "proxy completed = client ok",
+                p.total.completed,
+                load.ok,
+            ));
+        }
+    }
+    if lost.is_none() {
+        for a in actions.iter_mut() {
+            a.lost_after_forwarding = None;
+        }
+    }
+    let balanced = checks.iter().all(|c| c.holds);
+    Ledger {
+        client,
+        proxy: sides.proxy,
+        origin,
+        origin_unavailable,
+        lost_after_forwarding: lost,
+        checks,
+        unchecked,
+        balanced,
+    }
+}
+
+fn check(name: &str, equality: &str, left: u64, right: u64) -> LedgerCheck {
+    LedgerCheck {
+        name: name.to_owned(),
+        equality: equality.to_owned(),
+        left,
+        right,
+        holds: left == right,
+    }
+}
+
+/// Counts the failures whose id the origin answered, in total and per action window.
+fn lost_per_action(load: &LoadReport, origin: &OriginLedger, actions: &mut [ActionReport]) -> u64 {
+    let wins = windows(actions);
+    let mut per_action = vec![0u64; actions.len()];
+    let mut total = 0;
+    for f in &load.failures {
+        let Some(id) = f.id else { continue };
+        if !origin.answered_id(id) {
+            continue;
+        }
+        total += 1;
+        let i = wins.partition_point(|w| w.0 <= f.t_ns);
+        if let Some(i) = i.checked_sub(1)
+            && f.t_ns < wins[i].1
+        {
+            per_action[i] += 1;
+        }
+    }
+    for (a, n) in actions.iter_mut().zip(per_action) {
+        a.lost_after_forwarding = Some(n);
+    }
+    total
+}
+
+/// The origin's counts, its answers counted again into the load's buckets.
+fn origin_side(load: &LoadReport, o: &OriginLedger) -> OriginSide {
+    let width = load.config.bucket_ns();
+    let mut per_bucket = vec![0u64; load.buckets.len()];
+    let mut outside = 0;
+    for (i, &n) in o.answered_per_slot.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        // The slot's middle: at most half a slot from any answer in it.
+        let t = o.slots_start_mono_ns + i as u64 * ORIGIN_SLOT_NS + ORIGIN_SLOT_NS / 2;
+        let bucket = t
+            .checked_sub(load.started_mono_ns)
+            .map(|rel| rel / width)
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|b| *b < per_bucket.len());
+        match bucket {
+            Some(b) => per_bucket[b] += n,
+            None => outside += n,
+        }
+    }
+    OriginSide {
+        received: o.received,
+        answered: o.answered,
+        answered_ids: o.distinct_ids(),
+        answered_without_id: o.answered_without_id,
+        duplicate_ids: o.duplicate_ids,
+        answered_per_bucket: per_bucket,
+        answered_outside_load: outside,
+    }
+}
+
+#[cfg(test)]
+mod tests;
