@@ -12,6 +12,7 @@ pub mod event;
 pub mod load;
 pub mod outcome;
 pub mod run;
+pub mod words;
 
 /// Version of the JSON schemas in this crate (load results and run reports).
 ///

@@ -229,6 +229,7 @@ mod tests {
                     ok,
                     failed: vec![],
                     latency: BucketLatency::default(),
+                    connections: 0,
                 })
                 .collect(),
             failures: failures

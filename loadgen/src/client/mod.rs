@@ -109,7 +109,7 @@ pub(crate) async fn run(
             None => match connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await {
                 Ok(s) => {
                     backoff = BACKOFF_MIN;
-                    rec.borrow_mut().connections += 1;
+                    rec.borrow_mut().connected(shared.offset_ns(Instant::now()));
                     s
                 }
                 Err(class) => {
