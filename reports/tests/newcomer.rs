@@ -109,3 +109,66 @@ fn the_summary_and_the_ab_text_say_how_many_connections_were_opened() {
         "{ab}"
     );
 }
+
+mod charts {
+    use reloadbench_reports::export::chart::{Chart, render_svg};
+
+    use super::support;
+
+    /// `points` of every `<polyline>` with `stroke`, in document order.
+    fn polylines<'a>(svg: &'a str, stroke: &str) -> Vec<(usize, &'a str)> {
+        let needle = format!("stroke=\"{stroke}\"");
+        svg.match_indices("<polyline")
+            .filter_map(|(at, _)| {
+                let tag = &svg[at..at + svg[at..].find('>').unwrap()];
+                tag.contains(&needle).then(|| {
+                    let p = tag.find("points=\"").unwrap() + 8;
+                    (at, &tag[p..p + tag[p..].find('"').unwrap()])
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_partial_bucket_is_not_drawn_as_a_collapse_of_throughput() {
+        let run = support::fixture();
+        let normal = &run.cases[0].load;
+        let last = normal.buckets.last().unwrap();
+        assert!(
+            normal.elapsed_ns < last.start_ns + normal.config.bucket_ns(),
+            "the fixture's last bucket is partial"
+        );
+        let svg = render_svg(Chart::Timeline, &run).unwrap();
+        let rps = polylines(&svg, "#2B2B6B");
+        let first = rps
+            .first()
+            .expect("the requests/s line of the first panel")
+            .1;
+        assert_eq!(
+            first.split_whitespace().count(),
+            normal.buckets.len() - 1,
+            "one point per full bucket"
+        );
+    }
+
+    #[test]
+    fn ready_lines_are_drawn_under_the_trigger_lines_and_wider() {
+        let run = support::fixture();
+        let svg = render_svg(Chart::Timeline, &run).unwrap();
+        let ready = polylines(&svg, "#2CA02C");
+        let trigger = polylines(&svg, "#303030");
+        assert!(!ready.is_empty() && !trigger.is_empty());
+        // Per panel the ready lines come first (drawn under), so the thin dark
+        // trigger line stays visible on top of a wide green one a pixel away.
+        assert!(
+            ready[0].0 < trigger[0].0,
+            "first ready line before first trigger"
+        );
+        let ready_tag = &svg[ready[0].0..ready[0].0 + 200];
+        assert!(ready_tag.contains("stroke-width=\"2\""), "{ready_tag}");
+        assert!(
+            svg.contains("<polygon opacity=\"1\" fill=\"#2CA02C\""),
+            "a green flag marks each ready line"
+        );
+    }
+}
