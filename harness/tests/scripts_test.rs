@@ -73,5 +73,8 @@ fn scripts_test_falls_back_to_cargo_test_with_heavy_tests_serial() {
             "test --workspace --locked --lib --bins --tests -- heavy_ --test-threads=1",
         ]
     );
-    assert!(stderr.contains("cargo-nextest is not installed"), "{stderr}");
+    assert!(
+        stderr.contains("cargo-nextest is not installed"),
+        "{stderr}"
+    );
 }
