@@ -70,10 +70,17 @@ pub(super) fn draw<DB: DrawingBackend>(
         * 1.2;
     let labels: Vec<String> = rows.iter().map(|(l, _)| l.clone()).collect();
     let n = rows.len();
+    // Room for the longest row label (they were cut at 300 px), within half the plot.
+    let mut label_width = 300u32;
+    for l in &labels {
+        let (w, _) = plot.estimate_text_size(l, &font(LABEL_SIZE).into())?;
+        label_width = label_width.max(w + 16);
+    }
+    let label_width = label_width.min(plot.dim_in_pixel().0 / 2);
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(48)
-        .y_label_area_size(300)
+        .y_label_area_size(label_width)
         .build_cartesian_2d(0.0..x_max, (0..n.saturating_sub(1)).into_segmented())?;
     chart
         .configure_mesh()
