@@ -333,6 +333,27 @@ fn case_line(c: &reloadbench_model::run::CaseReport) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_case_line_counts_actions_in_english() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../reports/tests/fixtures/results.json"
+        );
+        let run = reloadbench_reports::read_results(std::path::Path::new(fixture)).unwrap();
+        let mut case = run.cases[1].clone();
+        assert!(
+            case_line(&case).contains(", 2 actions, "),
+            "{}",
+            case_line(&case)
+        );
+        case.actions.truncate(1);
+        assert!(
+            case_line(&case).contains(", 1 action, "),
+            "{}",
+            case_line(&case)
+        );
+    }
+
     fn opts(text: &str, cases: &[&str]) -> (tempfile::TempDir, RunOptions) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.toml");
