@@ -95,7 +95,14 @@ pub struct RunArgs {
     /// The run directory (default: `runs/<YYYY-MM-DD-HHMMSS>-<scenario>/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress and case lines on stderr (report.md is still printed).
+    /// Replace the `--out` directory when it holds an earlier run (it must
+    /// look like one: results.json or the run marker; anything else is
+    /// refused).
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Print nothing when every expectation held (the exit code says it);
+    /// otherwise only the one-line result on stderr. report.md is in the run
+    /// directory.
     #[arg(short, long)]
     pub quiet: bool,
     /// Run only this case (repeatable).

@@ -98,10 +98,8 @@ fn heavy_seed_like_run_loses_requests_only_on_restart() {
         }
         assert!(std::fs::read_dir(case.join("logs")).unwrap().count() >= 2);
     }
-    assert!(
-        run.stdout.contains("reload with socket"),
-        "report.md not printed"
-    );
+    assert_eq!(run.stdout, "", "-q printed on stdout");
+    assert_eq!(run.stderr, "", "-q printed on stderr");
     run.assert_no_process_left();
 }
 

@@ -352,6 +352,7 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
     // A gate on it fails, by the drop count.
     let case = reloadbench_model::run::CaseReport {
         name: "drops".into(),
+        description: String::new(),
         load,
         actions: vec![],
         expectations: vec![],

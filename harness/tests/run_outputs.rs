@@ -70,7 +70,13 @@ load = { requests = 200 }
     let want = "**Result: ⏹ interrupted: 1 of 3 cases finished** (by SIGINT; expectations of \
                 the finished cases: 0 of 1 failed; cut short: `second`; never ran: `third`)";
     assert!(md.contains(want), "{md}");
-    assert!(run.stdout.contains(want), "{}", run.stdout);
+    // -q: nothing on stdout, the result line on stderr.
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(&want.replace("**", "")),
+        "{}",
+        run.stderr
+    );
     assert!(!md.contains("❌ failed"), "{md}");
     run.assert_no_process_left();
 }

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod load;
 pub mod outcome;
 pub mod run;
+pub mod words;
 
 /// Version of the JSON schemas in this crate (load results and run reports).
 ///

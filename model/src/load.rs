@@ -210,6 +210,10 @@ pub struct Bucket {
     pub failed: Vec<BucketFailures>,
     /// Latency of the successful requests of this bucket.
     pub latency: BucketLatency,
+    /// TCP connections opened (successful connects) in this bucket; 0 in
+    /// files written before it was counted.
+    #[serde(default)]
+    pub connections: u64,
 }
 
 impl Bucket {

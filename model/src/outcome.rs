@@ -93,6 +93,56 @@ impl FailureClass {
         }
     }
 
+    /// One sentence a newcomer can read next to the class's first use in a
+    /// report: what the client saw and what it usually means for a reload.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            FailureClass::ConnectRefused => {
+                "Nothing listened on the port when the client connected: the old process had \
+                 closed its listening socket and the new one had not bound yet."
+            }
+            FailureClass::ConnectTimeout => {
+                "The connect did not complete within the timeout: the listen queue was full or \
+                 nobody accepted the connection."
+            }
+            FailureClass::ConnectError => {
+                "The connect failed for another reason on the server's side (host or network \
+                 unreachable, ...)."
+            }
+            FailureClass::Reset => {
+                "The connection was reset before any byte of the response came: typically it \
+                 waited in a listen queue that was then closed, and the kernel dropped it."
+            }
+            FailureClass::Closed => {
+                "The connection was closed before any byte of the response came: a process \
+                 accepted it, then exited or closed it without answering."
+            }
+            FailureClass::Truncated => {
+                "The response began but its body was cut short: the process serving a request \
+                 in flight stopped."
+            }
+            FailureClass::Timeout => {
+                "No complete response came within the timeout after the request was sent: it \
+                 was accepted but never answered."
+            }
+            FailureClass::WriteError => {
+                "Sending the request failed: the server side had already closed the connection."
+            }
+            FailureClass::BadResponse => "The response was not valid HTTP/1.x.",
+            FailureClass::Http5xx => {
+                "The server answered with a 5xx status, such as a proxy that could not reach its \
+                 origin."
+            }
+            FailureClass::HttpOther => {
+                "The server answered with a status that is neither 2xx nor 5xx."
+            }
+            FailureClass::ClientError => {
+                "The load generator's own side failed (out of ephemeral ports or file \
+                 descriptors): not a failure of the server under test."
+            }
+        }
+    }
+
     /// Parses a [`FailureClass::key`].
     pub fn from_key(key: &str) -> Option<FailureClass> {
         FailureClass::ALL.into_iter().find(|c| c.key() == key)
@@ -208,6 +258,17 @@ mod tests {
             assert_eq!(FailureClass::from_key(c.key()), Some(c));
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.key()));
+        }
+    }
+
+    #[test]
+    fn every_class_has_one_sentence_of_meaning() {
+        for c in FailureClass::ALL {
+            let m = c.meaning();
+            assert!(m.ends_with('.'), "{c:?}: {m}");
+            assert!(m.starts_with(char::is_uppercase), "{c:?}: {m}");
+            assert_eq!(m.matches(". ").count(), 0, "{c:?}: one sentence: {m}");
+            assert!(m.len() > 20, "{c:?}: {m}");
         }
     }
 

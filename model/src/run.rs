@@ -115,6 +115,9 @@ pub struct Environment {
 pub struct CaseReport {
     /// Case name from the scenario.
     pub name: String,
+    /// The case's `description` from the scenario (empty when it has none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// The load result, with buckets and failure times.
     pub load: LoadReport,
     /// Actions performed during the load, in order.

@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 
 use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs};
 use crate::orchestrator::cancel::Cancel;
-use crate::orchestrator::run::{RunOptions, RunStatus, run_scenario};
+use crate::orchestrator::run::{RunOptions, RunOutcome, RunStatus, run_scenario};
 use crate::orchestrator::watchdog;
 use crate::scenario;
 
@@ -65,6 +65,7 @@ fn run(args: RunArgs) -> u8 {
         scenario: args.scenario,
         out: args.out,
         quiet: args.quiet,
+        force: args.force,
         cases: args.cases,
         repeat: args.repeat,
         no_netns: args.no_netns,
@@ -79,15 +80,13 @@ fn run(args: RunArgs) -> u8 {
         };
         match run_scenario(&opts, &cancel).await {
             Ok(out) => {
-                print!("{}", reloadbench_reports::render_markdown(&out.report));
-                eprintln!("results: {}", out.dir.display());
+                let said = finish_output(&out, opts.quiet);
+                print!("{}", said.stdout);
+                eprint!("{}", said.stderr);
                 match out.status {
                     RunStatus::Passed => EXIT_PASS,
                     RunStatus::Failed => EXIT_FAILED,
-                    RunStatus::Interrupted(s) => {
-                        eprintln!("interrupted by {s}; finished cases are kept");
-                        interrupted_code(s)
-                    }
+                    RunStatus::Interrupted(s) => interrupted_code(s),
                 }
             }
             Err(e) => {
@@ -105,6 +104,41 @@ fn run(args: RunArgs) -> u8 {
     code
 }
 
+/// What `run` prints once the run is done.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FinishOutput {
+    /// For stdout: report.md (nothing with `-q`).
+    pub stdout: String,
+    /// For stderr: where the results are and how the run ended; with `-q`
+    /// nothing when every expectation held, else the one-line result.
+    pub stderr: String,
+}
+
+/// The output of a finished `run`: report.md and the run directory, or with
+/// `quiet` nothing at all on success (the exit code says it) and the result
+/// line on stderr otherwise.
+pub fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
+    let passed = matches!(out.status, RunStatus::Passed);
+    let mut said = FinishOutput::default();
+    if quiet {
+        if !passed {
+            said.stderr = format!(
+                "{} See {}.\n",
+                reloadbench_reports::export::markdown::headline(&out.report).replace("**", ""),
+                out.dir.join("report.md").display()
+            );
+        }
+        return said;
+    }
+    said.stdout = reloadbench_reports::render_markdown(&out.report);
+    said.stderr = format!("results: {}\n", out.dir.display());
+    if let RunStatus::Interrupted(s) = out.status {
+        said.stderr
+            .push_str(&format!("interrupted by {s}; finished cases are kept\n"));
+    }
+    said
+}
+
 /// Exit code of an interruption by `s` (128 + signal number).
 pub fn interrupted_code(s: Signal) -> u8 {
     128 + s as u8
@@ -114,7 +148,11 @@ fn validate(args: &ValidateArgs) -> u8 {
     let mut code = EXIT_PASS;
     for path in &args.scenarios {
         match scenario::load(path) {
-            Ok(s) => println!("{}: ok ({} cases)", path.display(), s.cases.len()),
+            Ok(s) => println!(
+                "{}: ok ({})",
+                path.display(),
+                reloadbench_model::words::count(s.cases.len() as u64, "case")
+            ),
             Err(e) => {
                 eprintln!("{e}");
                 code = EXIT_USAGE;
@@ -185,5 +223,65 @@ fn compare(args: &CompareArgs) -> u8 {
         reloadbench_reports::GateVerdict::Regressed => EXIT_FAILED,
         reloadbench_reports::GateVerdict::Inconclusive => EXIT_INCONCLUSIVE,
         reloadbench_reports::GateVerdict::Ok => EXIT_PASS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reloadbench_model::run::{RunReport, ScenarioInfo};
+
+    fn outcome(status: RunStatus) -> RunOutcome {
+        RunOutcome {
+            dir: "runs/x".into(),
+            report: RunReport {
+                schema_version: reloadbench_model::SCHEMA_VERSION,
+                tool_version: "0".into(),
+                scenario: ScenarioInfo {
+                    name: "s".into(),
+                    description: String::new(),
+                    file: "s.toml".into(),
+                },
+                started_at: "t".into(),
+                environment: Default::default(),
+                cases: Vec::new(),
+                planned_cases: Vec::new(),
+                interrupted: None,
+            },
+            status,
+        }
+    }
+
+    #[test]
+    fn quiet_prints_nothing_when_the_run_passed() {
+        let said = finish_output(&outcome(RunStatus::Passed), true);
+        assert_eq!(said, FinishOutput::default());
+    }
+
+    #[test]
+    fn quiet_prints_the_result_line_on_stderr_when_the_run_did_not_pass() {
+        let said = finish_output(&outcome(RunStatus::Failed), true);
+        assert_eq!(said.stdout, "");
+        assert!(said.stderr.contains("runs/x/report.md"), "{}", said.stderr);
+        assert_eq!(said.stderr.lines().count(), 1, "{}", said.stderr);
+        let mut cut = outcome(RunStatus::Interrupted(Signal::SIGINT));
+        cut.report.interrupted = Some(reloadbench_model::run::Interruption {
+            signal: "SIGINT".into(),
+            case: None,
+            trial: None,
+        });
+        let said = finish_output(&cut, true);
+        assert!(said.stderr.contains("interrupted"), "{}", said.stderr);
+    }
+
+    #[test]
+    fn without_quiet_the_report_and_the_directory_are_printed() {
+        let said = finish_output(&outcome(RunStatus::Passed), false);
+        assert!(
+            said.stdout.starts_with("# reloadbench: s"),
+            "{}",
+            said.stdout
+        );
+        assert_eq!(said.stderr, "results: runs/x\n");
     }
 }

@@ -13,6 +13,7 @@ mod windows;
 use reloadbench_model::run::{CaseReport, ExpectationResult};
 
 pub use metric::{AbField, LatencyStat, Metric};
+pub(crate) use parse::distance;
 pub use parse::{ExpectParseError, parse_condition};
 
 /// A comparison operator.

@@ -80,8 +80,8 @@ fn closest(key: &str) -> Option<String> {
         .map(|(_, k)| k)
 }
 
-/// Levenshtein distance over bytes.
-fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance over bytes (also for near misses of scenario field names).
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.bytes().enumerate() {

@@ -18,6 +18,7 @@ fn bucket(start_ms: u64, ok: u64, p99_us: u64) -> Bucket {
             p99_us,
             ..BucketLatency::default()
         },
+        connections: 0,
     }
 }
 
@@ -121,6 +122,7 @@ fn case() -> CaseReport {
     second.ready_ns = Some(1_500_000_000 + 120_000_000);
     CaseReport {
         name: "c".into(),
+        description: String::new(),
         load,
         actions: vec![
             action(

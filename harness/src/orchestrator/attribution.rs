@@ -231,6 +231,7 @@ pub(crate) mod tests {
                     ok,
                     failed: vec![],
                     latency: BucketLatency::default(),
+                    connections: 0,
                 })
                 .collect(),
             failures: failures

@@ -305,6 +305,7 @@ async fn drive_case<R: Runner>(
         .flatten();
     let report = CaseReport {
         name: input.case.name.clone(),
+        description: input.case.description.clone(),
         load: outcome.report.clone(),
         actions,
         expectations: Vec::new(),

@@ -34,10 +34,10 @@ pub async fn show(
             None => p.completed.to_string(),
         };
         let line = format!(
-            "\r\x1b[2K{label}  {:>6.1}s  {done} requests  {} failed  {} actions",
+            "\r\x1b[2K{label}  {:>6.1}s  {done} requests  {} failed  {}",
             p.elapsed.as_secs_f64(),
             p.failed,
-            actions.load(Ordering::Relaxed)
+            reloadbench_model::words::count(actions.load(Ordering::Relaxed).into(), "action")
         );
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(line.as_bytes());

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use nix::sys::signal::Signal;
 use reloadbench_model::SCHEMA_VERSION;
 use reloadbench_model::run::{Interruption, RunReport, ScenarioInfo};
+use reloadbench_model::words::count;
 
 use crate::rundir::{RunDir, RunDirError};
 use crate::scenario::{self, ProxySpec, Scenario, ScenarioErrors};
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// No progress on the terminal.
     pub quiet: bool,
+    /// Replace `out` when it holds an earlier run.
+    pub force: bool,
     /// Run only these cases (by name); all when empty.
     pub cases: Vec<String>,
     /// Trials of every case (`--repeat`), over the scenario's `repeat`.
@@ -114,7 +117,10 @@ impl RunError {
     /// not being able to run (exit 3).
     pub fn is_usage(&self) -> bool {
         matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
-            || matches!(self, RunError::RunDir(RunDirError::Exists(_)))
+            || matches!(
+                self,
+                RunError::RunDir(RunDirError::Exists(_) | RunDirError::NotARun(_))
+            )
     }
 }
 
@@ -176,7 +182,7 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
         }
     }
     let started = SystemTime::now();
-    let dir = RunDir::create(opts.out.as_deref(), &sc.id, started)?;
+    let dir = RunDir::create(opts.out.as_deref(), &sc.id, started, opts.force)?;
     dir.write_scenario(&sc.source)?;
     let pids = PidLog::create(&dir.pids_path()).map_err(|source| RunDirError::Io {
         path: dir.pids_path(),
@@ -336,10 +342,10 @@ fn case_line(c: &reloadbench_model::run::CaseReport) -> String {
         .map(|e| e.expr.as_str())
         .collect();
     let mut line = format!(
-        "      {verdict}: {} ok, {} failed, {} actions, {:.1}s",
+        "      {verdict}: {} ok, {} failed, {}, {:.1}s",
         c.load.ok,
         c.load.failed,
-        c.actions.len(),
+        count(c.actions.len() as u64, "action"),
         c.load.elapsed_ns as f64 / 1e9
     );
     if !failed_expect.is_empty() {
@@ -357,6 +363,27 @@ fn case_line(c: &reloadbench_model::run::CaseReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_case_line_counts_actions_in_english() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../reports/tests/fixtures/results.json"
+        );
+        let run = reloadbench_reports::read_results(std::path::Path::new(fixture)).unwrap();
+        let mut case = run.cases[1].clone();
+        assert!(
+            case_line(&case).contains(", 2 actions, "),
+            "{}",
+            case_line(&case)
+        );
+        case.actions.truncate(1);
+        assert!(
+            case_line(&case).contains(", 1 action, "),
+            "{}",
+            case_line(&case)
+        );
+    }
 
     fn opts(text: &str, cases: &[&str]) -> (tempfile::TempDir, RunOptions) {
         let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! <run dir>/                      default runs/<YYYY-MM-DD-HHMMSS>-<scenario id>/
+//!   .reloadbench-run              marks a run directory (`--force` replaces only these)
 //!   scenario.toml                 the scenario as run
 //!   environment.json              kernel, sysctls, versions, git sha
 //!   pids.log                      every pid reloadbench started ("pid name" lines)
@@ -33,11 +34,41 @@ pub enum RunDirError {
         source: std::io::Error,
     },
     /// The directory already holds a run.
-    #[error("{0} already holds a run (results.json); choose another --out")]
+    #[error("{0} already holds a run; choose another --out, or add --force to replace it")]
     Exists(PathBuf),
+    /// `--force` was given for a directory that is not a run directory.
+    #[error(
+        "{0} is not empty and is not a reloadbench run directory (no results.json, no \
+         {MARKER}); --force replaces only a run directory, so it is left alone"
+    )]
+    NotARun(PathBuf),
+    /// The earlier run could not be removed.
+    #[error("cannot remove the earlier run {path}: {source}")]
+    Remove {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A report file could not be written.
     #[error(transparent)]
     Report(#[from] reloadbench_reports::ReportError),
+}
+
+/// The file that marks a directory as a reloadbench run directory from the
+/// moment it is created (before results.json exists), so `--force` may
+/// replace it.
+pub const MARKER: &str = ".reloadbench-run";
+
+const MARKER_TEXT: &str = "a reloadbench run directory: `reloadbench run --force` may replace it\n";
+
+/// True when `dir` holds a run: results.json or the [`MARKER`].
+pub fn is_run_dir(dir: &Path) -> bool {
+    dir.is_dir() && (dir.join("results.json").is_file() || dir.join(MARKER).is_file())
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// A run directory being written.
@@ -55,21 +86,40 @@ pub fn stamp(t: SystemTime) -> String {
 }
 
 impl RunDir {
-    /// Creates `out`, or `runs/<stamp>-<id>` when `out` is `None`.
+    /// Creates `out`, or `runs/<stamp>-<id>` when `out` is `None`. A
+    /// directory that holds a run is refused, or with `force` removed first;
+    /// `force` never removes a non-empty directory that is not a run.
     pub fn create(
         out: Option<&Path>,
         scenario_id: &str,
         started: SystemTime,
+        force: bool,
     ) -> Result<RunDir, RunDirError> {
         let path = match out {
             Some(p) => p.to_owned(),
             None => Path::new("runs").join(format!("{}-{scenario_id}", stamp(started))),
         };
-        if path.join("results.json").exists() {
+        let holds_run = is_run_dir(&path);
+        if holds_run && !force {
             return Err(RunDirError::Exists(path));
+        }
+        if force && path.exists() {
+            if holds_run {
+                std::fs::remove_dir_all(&path).map_err(|source| RunDirError::Remove {
+                    path: path.clone(),
+                    source,
+                })?;
+            } else if !is_empty_dir(&path) {
+                return Err(RunDirError::NotARun(path));
+            }
         }
         std::fs::create_dir_all(path.join("cases")).map_err(|source| RunDirError::Io {
             path: path.clone(),
+            source,
+        })?;
+        let marker = path.join(MARKER);
+        std::fs::write(&marker, MARKER_TEXT).map_err(|source| RunDirError::Io {
+            path: marker,
             source,
         })?;
         Ok(RunDir { path })
@@ -141,12 +191,60 @@ mod tests {
     fn creates_case_dirs_and_refuses_a_finished_run() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("r");
-        let d = RunDir::create(Some(&out), "seed", SystemTime::now()).unwrap();
+        let d = RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
         assert_eq!(d.case_dir(0, "normal"), out.join("cases/01-normal"));
         std::fs::write(out.join("results.json"), "{}").unwrap();
+        let e = RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap_err();
+        assert!(matches!(e, RunDirError::Exists(_)), "{e}");
+        assert!(e.to_string().contains("--force"), "{e}");
+    }
+
+    #[test]
+    fn force_replaces_an_earlier_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
+        std::fs::write(out.join("results.json"), "{}").unwrap();
+        std::fs::write(out.join("cases/old"), "x").unwrap();
+        RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap();
+        assert!(!out.join("results.json").exists());
+        assert!(!out.join("cases/old").exists());
+        assert!(out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn force_replaces_a_run_cut_before_its_first_results() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
+        std::fs::write(out.join("scenario.toml"), "x").unwrap();
         assert!(matches!(
-            RunDir::create(Some(&out), "seed", SystemTime::now()),
+            RunDir::create(Some(&out), "seed", SystemTime::now(), false),
             Err(RunDirError::Exists(_))
         ));
+        RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap();
+        assert!(!out.join("scenario.toml").exists());
+    }
+
+    #[test]
+    fn force_refuses_a_directory_that_is_not_a_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let precious = tmp.path().join("home");
+        std::fs::create_dir(&precious).unwrap();
+        std::fs::write(precious.join("notes.txt"), "keep me").unwrap();
+        let e = RunDir::create(Some(&precious), "seed", SystemTime::now(), true).unwrap_err();
+        assert!(matches!(e, RunDirError::NotARun(_)), "{e}");
+        assert!(
+            e.to_string().contains("not a reloadbench run directory"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+        // An empty directory is fine: nothing is replaced.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        RunDir::create(Some(&empty), "seed", SystemTime::now(), true).unwrap();
     }
 }

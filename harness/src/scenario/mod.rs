@@ -12,6 +12,7 @@ mod error;
 mod loadgen;
 mod peer;
 mod raw;
+mod shape;
 mod spec;
 mod template;
 mod validate;

@@ -116,7 +116,6 @@ pub(crate) async fn run(
             None => match connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await {
                 Ok(s) => {
                     backoff = BACKOFF_MIN;
-                    rec.borrow_mut().connections += 1;
                     s
                 }
                 Err(class) => {
@@ -136,6 +135,11 @@ pub(crate) async fn run(
             },
         };
         let connected = Instant::now();
+        if !reused {
+            // A new connection (a failed connect `continue`d above): one
+            // increment, stamped with the clock read the request needs anyway.
+            rec.borrow_mut().connected(shared.offset_ns(connected));
+        }
         let want_server = shared.first_response.get().is_none();
         let asked = response::Asked {
             head_request: ctx.head_request,

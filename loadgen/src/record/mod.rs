@@ -80,6 +80,8 @@ pub(crate) struct ClosedBucket {
     pub(crate) ok: u64,
     /// Failures per class.
     pub(crate) failed: [u64; CLASSES],
+    /// TCP connections opened (connects that succeeded).
+    pub(crate) connections: u64,
     /// V2-serialized latency histogram (empty when no successes).
     pub(crate) histogram: Vec<u8>,
 }
@@ -91,6 +93,7 @@ pub(crate) struct Recorder {
     cur_index: u64,
     cur_ok: u64,
     cur_failed: [u64; CLASSES],
+    cur_connections: u64,
     cur_hist: Histogram<u64>,
     pub(crate) closed: Vec<ClosedBucket>,
     pub(crate) connect: Histogram<u64>,
@@ -129,6 +132,7 @@ impl Recorder {
             cur_index: 0,
             cur_ok: 0,
             cur_failed: [0; CLASSES],
+            cur_connections: 0,
             cur_hist: new_histogram(),
             closed: Vec::new(),
             connect: new_histogram(),
@@ -151,16 +155,21 @@ impl Recorder {
 
     /// Moves to the bucket of `t_ns`, closing the current one if it is earlier.
     fn bucket_for(&mut self, t_ns: u64) {
+        self.move_to(t_ns);
+        self.last_end_ns = self.last_end_ns.max(t_ns);
+    }
+
+    fn move_to(&mut self, t_ns: u64) {
         let index = t_ns / self.bucket_ns;
         if index > self.cur_index {
             self.close_current();
             self.cur_index = index;
         }
-        self.last_end_ns = self.last_end_ns.max(t_ns);
     }
 
     fn close_current(&mut self) {
-        if self.cur_ok == 0 && self.cur_failed.iter().all(|c| *c == 0) {
+        if self.cur_ok == 0 && self.cur_connections == 0 && self.cur_failed.iter().all(|c| *c == 0)
+        {
             return;
         }
         let mut histogram = Vec::new();
@@ -177,9 +186,11 @@ impl Recorder {
             index: self.cur_index,
             ok: self.cur_ok,
             failed: self.cur_failed,
+            connections: self.cur_connections,
             histogram,
         });
         self.cur_ok = 0;
+        self.cur_connections = 0;
         self.cur_failed = [0; CLASSES];
         self.cur_hist.reset();
     }
@@ -203,6 +214,14 @@ impl Recorder {
                 total_us: c + p,
             });
         }
+    }
+
+    /// Records a connection opened at `t_ns` (a connect that succeeded): one
+    /// counter for the run, one for its bucket.
+    pub(crate) fn connected(&mut self, t_ns: u64) {
+        self.move_to(t_ns);
+        self.connections += 1;
+        self.cur_connections += 1;
     }
 
     /// Records bytes received (heads and bodies), and body bytes of successes.
@@ -270,9 +289,15 @@ mod tests {
             },
             true,
         );
+        r.connected(460);
+        r.connected(710);
         r.finish();
         let idx: Vec<u64> = r.closed.iter().map(|b| b.index).collect();
-        assert_eq!(idx, vec![0, 1, 4]);
+        assert_eq!(idx, vec![0, 1, 4, 7]);
+        let conns: Vec<u64> = r.closed.iter().map(|b| b.connections).collect();
+        assert_eq!(conns, vec![0, 0, 1, 1]);
+        assert_eq!(r.connections, 2);
+        assert_eq!(r.last_end_ns, 430, "a connect is not the end of a request");
         assert_eq!(r.closed[0].ok, 2);
         assert_eq!(r.closed[2].failed[FailureClass::Reset.index()], 1);
         assert_eq!(r.classes[FailureClass::Reset.index()].on_reused, 1);

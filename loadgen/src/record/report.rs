@@ -234,11 +234,13 @@ fn merge_buckets(
     let n = if has_any { max_index as usize + 1 } else { 0 };
     let mut oks = vec![0u64; n];
     let mut fails = vec![[0u64; CLASSES]; n];
+    let mut conns = vec![0u64; n];
     let mut parts: Vec<Vec<&[u8]>> = vec![Vec::new(); n];
     for r in recorders {
         for b in &r.closed {
             let i = b.index as usize;
             oks[i] += b.ok;
+            conns[i] += b.connections;
             for (acc, c) in fails[i].iter_mut().zip(b.failed) {
                 *acc += c;
             }
@@ -283,6 +285,7 @@ fn merge_buckets(
                 })
                 .collect(),
             latency: bucket_latency(&acc),
+            connections: conns[i],
         });
     }
     (buckets, intervals)
@@ -318,8 +321,11 @@ mod tests {
             latency_ns: lat,
             ..OkTimes::default()
         };
+        a.connected(5);
         a.ok(&ok(10, 1_000_000));
+        b.connected(8);
         b.ok(&ok(20, 3_000_000));
+        b.connected(240);
         b.ok(&ok(250, 2_000_000));
         a.failure(
             FailureRecord {
@@ -341,6 +347,13 @@ mod tests {
         assert_eq!(r.buckets[0].ok, 2);
         assert_eq!(r.buckets[1].failed_total(), 1);
         assert_eq!(r.buckets[2].ok, 1);
+        let conns: Vec<u64> = r.buckets.iter().map(|b| b.connections).collect();
+        assert_eq!(
+            conns,
+            vec![2, 0, 1],
+            "connections of both workers, per bucket"
+        );
+        assert_eq!(r.connections, 3);
         let h = built.intervals[0].histogram();
         assert_eq!(h.len(), 2);
         assert!(built.intervals[1].histogram().is_empty());

@@ -33,6 +33,11 @@ fn class(r: &LoadReport, c: FailureClass) -> u64 {
 }
 
 fn assert_identity(r: &LoadReport) {
+    let opened_in_buckets: u64 = r.buckets.iter().map(|b| b.connections).sum();
+    assert_eq!(
+        opened_in_buckets, r.connections,
+        "every connection opened is in one bucket"
+    );
     assert_eq!(
         r.planned,
         r.ok + r.failed + r.not_started,

@@ -65,6 +65,11 @@ pub fn ab_text(case: &CaseReport) -> String {
             load.ok + load.failed_on_reused
         );
     }
+    let _ = writeln!(
+        w,
+        "Connections opened:     {} (reloadbench only: ab and wrk do not count them)",
+        load.connections
+    );
     let _ = writeln!(w, "Total transferred:      {} bytes", load.total_bytes);
     let _ = writeln!(w, "HTML transferred:       {} bytes", load.body_bytes);
     let (rps, tpr, tpr_all, kbps) = rates(load, complete, elapsed_s);

@@ -8,6 +8,7 @@ use reloadbench_model::run::RunReport;
 use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::{Chart, render_svg};
+use super::glossary;
 use super::markdown::{
     AB_LEGEND, ACTIONS_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line,
 };
@@ -50,7 +51,11 @@ impl Exporter for HtmlExporter {
         if let Some(load) = &load {
             let _ = writeln!(h, "<p>{}</p>", escape_html(load));
         }
-        let _ = writeln!(h, "<h2>Summary</h2>\n{}", tables::summary(report).to_html());
+        let _ = writeln!(h, "<h2>Summary</h2>");
+        if let Some(cases) = glossary::cases_html(report) {
+            let _ = writeln!(h, "{cases}");
+        }
+        let _ = writeln!(h, "{}", tables::summary(report).to_html());
         let _ = writeln!(h, "{}", note(SUMMARY_LEGEND));
         if let Some(t) = tables::trials(report) {
             let _ = writeln!(
@@ -66,6 +71,9 @@ impl Exporter for HtmlExporter {
             tables::failures(report).to_html()
         );
         let _ = writeln!(h, "{}", note(FAILURES_LEGEND));
+        if let Some(classes) = glossary::classes_html(report) {
+            let _ = writeln!(h, "{classes}");
+        }
         for case in report.cases.iter().filter(|c| c.error.is_some()) {
             let _ = writeln!(
                 h,
@@ -95,7 +103,13 @@ impl Exporter for HtmlExporter {
             let _ = writeln!(h, "<h2>Actions</h2>\n{}", note(ACTIONS_LEGEND));
             for case in &report.cases {
                 if let Some(t) = tables::actions(case) {
-                    let _ = writeln!(h, "<h3>{}</h3>\n{}", escape_html(&case.name), t.to_html());
+                    let head = glossary::case_head_html(case).unwrap_or_default();
+                    let _ = writeln!(
+                        h,
+                        "<h3>{}</h3>\n{head}\n{}",
+                        escape_html(&case.name),
+                        t.to_html()
+                    );
                 }
             }
         }

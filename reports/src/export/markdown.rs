@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 
 use reloadbench_model::run::{CaseReport, Interruption, RunReport};
+use reloadbench_model::words::count;
 
 use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::Chart;
+use super::glossary;
 use super::tables;
 use crate::error::ExportError;
 
@@ -25,6 +27,9 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "{load}\n");
     }
     let _ = writeln!(w, "## Summary\n");
+    if let Some(cases) = glossary::cases_markdown(report) {
+        let _ = writeln!(w, "{cases}");
+    }
     let _ = writeln!(w, "{}", tables::summary(report).to_markdown());
     let _ = writeln!(w, "{}\n", SUMMARY_LEGEND);
     if let Some(t) = tables::trials(report) {
@@ -38,6 +43,9 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "## Failures and reloads\n");
     let _ = writeln!(w, "{}", tables::failures(report).to_markdown());
     let _ = writeln!(w, "{}\n", FAILURES_LEGEND);
+    if let Some(classes) = glossary::classes_markdown(report) {
+        let _ = writeln!(w, "{classes}");
+    }
     for case in report.cases.iter().filter(|c| c.error.is_some()) {
         let _ = writeln!(
             w,
@@ -64,6 +72,9 @@ pub fn render_markdown(report: &RunReport) -> String {
         for case in &report.cases {
             if let Some(t) = tables::actions(case) {
                 let _ = writeln!(w, "### {}\n", case.name);
+                if let Some(head) = glossary::case_head_markdown(case) {
+                    let _ = writeln!(w, "{head}");
+                }
                 let _ = writeln!(w, "{}", t.to_markdown());
             }
         }
@@ -110,12 +121,18 @@ fn verdict(report: &RunReport) -> String {
     let (total, failed) = expectation_counts(report.cases.iter());
     let errored = report.cases.iter().filter(|c| c.error.is_some()).count();
     let mut s = if report.passed() {
-        format!("**Result: ✅ passed** ({total} expectations held)")
+        format!(
+            "**Result: ✅ passed** ({} held)",
+            count(total as u64, "expectation")
+        )
     } else {
-        format!("**Result: ❌ failed** ({failed} of {total} expectations failed)")
+        format!(
+            "**Result: ❌ failed** ({failed} of {} failed)",
+            count(total as u64, "expectation")
+        )
     };
     if errored > 0 {
-        let _ = write!(s, ", {errored} case(s) did not finish");
+        let _ = write!(s, ", {} did not finish", count(errored as u64, "case"));
     }
     s
 }
@@ -126,8 +143,9 @@ fn interrupted_line(report: &RunReport, i: &Interruption) -> String {
     let finished: Vec<_> = report.finished_cases().collect();
     let planned = report.planned_cases.len().max(report.cases.len());
     let mut s = format!(
-        "**Result: ⏹ interrupted: {} of {planned} cases finished** (by {}",
+        "**Result: ⏹ interrupted: {} of {} finished** (by {}",
         finished.len(),
+        count(planned as u64, "case"),
         i.signal
     );
     let (total, failed) = expectation_counts(finished.iter().copied());
@@ -227,7 +245,8 @@ table in the scenario file, checked against the value measured in this run (actu
 /// Note under the summary table.
 pub(crate) const SUMMARY_LEGEND: &str = "Each case runs the same load against the proxy while \
 it is (or is not) restarted or reloaded. complete = requests finished, ok or failed; \
-requests/s = complete / time taken; latency percentiles (ms) are of successful requests; \
+connections = TCP connections the clients opened (one per request without keep-alive; with \
+keep-alive, a reload that closes connections shows as more of them); requests/s = complete / time taken; latency percentiles (ms) are of successful requests; \
 verdict = ✅ all of the case's expectations held, ❌ one did not, – none were set.";
 
 /// Note under the failures table.
@@ -241,9 +260,11 @@ process reported ready to serve.";
 pub(crate) const ACTIONS_LEGEND: &str = "at = trigger time since load start; reload (new \
 process ready), drained (old process finished its requests) and exited (old process gone) \
 are ms after the trigger; failed = failures attributed to the action (seen between its \
-trigger and shortly after its last phase); disruption window = first to last of them; \
-recovery = trigger until the first full time bucket after the action's last failure whose ok \
-count (and the mean of it and the next) was back to 90 % of the case's steady level; – = none, \
+trigger and shortly after its last phase); disruption window = first to last of them (\
+\"at\" when they all came within a millisecond, as when a closed listen queue resets its \
+connections at once); recovery = trigger until the first full time bucket after the action's \
+last failure whose ok count (and the mean of it and the next) was back to 90 % of the case's \
+steady level, measured in whole buckets (≤ 100 = within the first 100 ms bucket); – = none, \
 or not measured (recovery: the action caused no failures, or throughput was not back before \
 the next action or the end of the load).";
 

@@ -6,6 +6,7 @@
 pub mod ab_text;
 pub mod chart;
 pub mod csv;
+pub mod glossary;
 pub mod html;
 pub mod json;
 pub mod markdown;

@@ -42,17 +42,96 @@ fn syntax_error_has_a_position() {
 #[test]
 fn unknown_fields_are_errors() {
     let errs = errors("[[case]]\nname = \"a\"\nexpekt = { failed = 0 }\n");
-    assert_error(&errs, 3, 1, "expekt", "unknown field");
+    assert_error(
+        &errs,
+        3,
+        1,
+        "case[0].expekt",
+        "unknown field `expekt`, did you mean `expect`? ([[case]] takes: name, description, load, \
+         proxy, actions, expect, repeat)",
+    );
     let errs = errors(
         "[[case]]\nname = \"a\"\nactions = [{ at = \"1s\", do = \"restart\", mod = \"x\" }]\n",
     );
-    assert_error(&errs, 3, 41, "mod", "unknown field");
+    assert_error(
+        &errs,
+        3,
+        41,
+        "case[0].actions[0].mod",
+        "unknown field `mod`, did you mean `mode`?",
+    );
 }
 
 #[test]
 fn wrong_types_are_errors() {
     let errs = errors("[origin]\nbody_bytes = \"big\"\n[[case]]\nname = \"a\"\n");
-    assert_error(&errs, 2, 14, "body_bytes", "invalid type");
+    assert_error(
+        &errs,
+        2,
+        14,
+        "origin.body_bytes",
+        "expected a whole number, found \"big\" (a string)",
+    );
+}
+
+#[test]
+fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() {
+    let src = concat!(
+        "[load]\n",
+        "concurency = 10\n",
+        "requests = \"many\"\n",
+        "keep_alive = \"yes\"\n",
+        "timeout = 10\n",
+        "[[case]]\n",
+        "name = \"a\"\n",
+        "actions = [{ evry = \"1s\", do = \"restart\" }, \"restart\"]\n",
+        "expect = { faild = 0 }\n",
+        "[[case]]\n",
+        "name = 2\n",
+        "[case.load]\n",
+        "rate = \"fast\"\n",
+    );
+    let errs: Vec<String> = match parse_str(Path::new("s.toml"), src) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+    };
+    assert_eq!(
+        errs,
+        [
+            "s.toml:2:1: load.concurency: unknown field `concurency`, did you mean `concurrency`? \
+             ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket)",
+            "s.toml:3:12: load.requests: expected a whole number, found \"many\" (a string)",
+            "s.toml:4:14: load.keep_alive: expected true or false, found \"yes\" (a string)",
+            "s.toml:5:11: load.timeout: expected a duration like \"10s\" or \"500ms\" (in quotes), \
+             found 10 (a whole number)",
+            "s.toml:8:14: case[0].actions[0].evry: unknown field `evry`, did you mean `every`? (an \
+             action like { at = \"1s\", do = \"restart\" } takes: at, every, count, start, \
+             after_requests, do, mode, variant, signal, target, command, timeout, key, value, restart)",
+            "s.toml:8:45: case[0].actions[1]: expected a table (an action like { at = \"1s\", do = \
+             \"restart\" }), found \"restart\" (a string)",
+            "s.toml:9:20: case[0].expect.faild: unknown metric \"faild\" (did you mean \"failed\"?); \
+             known: failed, failed_ratio, ok, not_started, failed_on_reused, rps, ok_rps, a failure \
+             class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/ab_length/\
+             ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
+             per_reload.failed, per_reload.<class>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced",
+            "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
+            "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
+        ]
+    );
+}
+
+#[test]
+fn a_misspelt_table_is_named_with_its_near_miss() {
+    let errs = errors("[[cases]]\nname = \"a\"\n");
+    assert_error(
+        &errs,
+        1,
+        3,
+        "cases",
+        "unknown field `cases`, did you mean `case`?",
+    );
+    let errs = errors("[[case]]\nname = \"a\"\n[case.lod]\nrate = 1\n");
+    assert_error(&errs, 3, 7, "case[0].lod", "did you mean `load`?");
 }
 
 #[test]

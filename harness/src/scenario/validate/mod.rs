@@ -116,6 +116,11 @@ impl Ctx<'_> {
 
 /// Parses and validates `source` read from `file`.
 pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioErrors> {
+    if let Some(found) = super::shape::check(source)
+        && !found.shape.is_empty()
+    {
+        return Err(shape_errors(file, source, found));
+    }
     let raw: RawScenario = toml::from_str(source).map_err(|e| syntax_error(file, source, &e))?;
     let dir = file
         .parent()
@@ -193,6 +198,23 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
                 errors: errors.into_iter().map(|(_, e)| e).collect(),
             })
         }
+    }
+}
+
+/// Every unknown field, wrong type and unknown metric, in file order.
+fn shape_errors(file: &Path, source: &str, found: super::shape::Findings) -> ScenarioErrors {
+    let mut all: Vec<_> = found.shape.into_iter().chain(found.metrics).collect();
+    all.sort_by_key(|(span, _, _)| span.start);
+    ScenarioErrors {
+        errors: all
+            .into_iter()
+            .map(|(span, field, message)| ScenarioError {
+                file: file.to_owned(),
+                position: Some(line_col(source, span.start)),
+                field,
+                message,
+            })
+            .collect(),
     }
 }
 

@@ -204,7 +204,10 @@ impl Chart {
                  failure class (right axis, scaled per panel: its caption gives the total and \
                  the peak); the red number at an action is the failures attributed to it. \
                  Bottom: latency p50, p99 and max of each bucket's successful requests (log \
-                 scale). Vertical lines: action triggered (dark) and new process ready (green)."
+                 scale). Vertical lines: action triggered (dark, thin) and new process ready \
+                 (green, wide, flagged at the bottom), drawn so both show when they are a pixel \
+                 apart. The last bucket, cut short by the end of the load, is left out of the \
+                 requests/s line: it holds only the requests still in flight."
             }
             Chart::Failures => {
                 "Failed requests of each case over the whole run, stacked by failure class \

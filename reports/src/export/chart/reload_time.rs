@@ -70,10 +70,17 @@ pub(super) fn draw<DB: DrawingBackend>(
         * 1.2;
     let labels: Vec<String> = rows.iter().map(|(l, _)| l.clone()).collect();
     let n = rows.len();
+    // Room for the longest row label (they were cut at 300 px), within half the plot.
+    let mut label_width = 300u32;
+    for l in &labels {
+        let (w, _) = plot.estimate_text_size(l, &font(LABEL_SIZE).into())?;
+        label_width = label_width.max(w + 16);
+    }
+    let label_width = label_width.min(plot.dim_in_pixel().0 / 2);
     let mut chart = ChartBuilder::on(&plot)
         .margin(12)
         .x_label_area_size(48)
-        .y_label_area_size(300)
+        .y_label_area_size(label_width)
         .build_cartesian_2d(0.0..x_max, (0..n.saturating_sub(1)).into_segmented())?;
     chart
         .configure_mesh()
@@ -125,17 +132,30 @@ pub(super) fn draw<DB: DrawingBackend>(
                 EXITED.stroke_width(3),
             ))?;
         }
-        let end = [ready, drained, since(a, a.exited_ns)]
-            .into_iter()
-            .flatten()
-            .fold(0.0f64, f64::max);
-        let text = match ready {
-            Some(r) => format!("ready {r:.0} ms"),
-            None if a.ok => "no ready event".to_string(),
-            None => "reload failed".to_string(),
-        };
-        let (x, y) = area.map_coordinate(&(end, SegmentValue::CenterOf(seg)));
+        let exited = since(a, a.exited_ns);
+        let px = |ms: f64| area.map_coordinate(&(ms, SegmentValue::CenterOf(seg)));
         let base = area.get_base_pixel();
+        let inside_style = font(LABEL_SIZE).color(&WHITE);
+        let fits_inside = |text: &str, ready_ms: f64| {
+            let width = area
+                .estimate_text_size(text, &inside_style)
+                .map_or(u32::MAX, |(w, _)| w);
+            let (x0, _) = px(0.0);
+            let (x1, _) = px(ready_ms);
+            i64::from(width) + 8 <= i64::from(x1 - x0)
+        };
+        let labels = row_labels(ready, drained, exited, a.ok, fits_inside);
+        if let Some((text, at)) = labels.inside {
+            let (w, _) = area.estimate_text_size(&text, &inside_style)?;
+            let (x, y) = px(at);
+            area.strip_coord_spec().draw(&Text::new(
+                text,
+                (x - base.0 - w as i32 - 4, y - base.1 - 7),
+                inside_style,
+            ))?;
+        }
+        let (text, at) = labels.after;
+        let (x, y) = px(at);
         area.strip_coord_spec().draw(&Text::new(
             text,
             (x - base.0 + 6, y - base.1 - 7),
@@ -151,4 +171,85 @@ pub(super) fn draw<DB: DrawingBackend>(
             ("old process exited".to_string(), Swatch::Marker(EXITED)),
         ],
     )
+}
+
+/// The labels of one row: each number written where its phase ends, so a
+/// reader does not take the end of the drained bar for the ready time.
+#[derive(Debug, PartialEq)]
+struct RowLabels {
+    /// `ready N ms` inside the dark bar, right-aligned at the ready point
+    /// (x in ms), when it fits there.
+    inside: Option<(String, f64)>,
+    /// The text after the end of the whole row (x in ms): the drained time,
+    /// and the ready time too when it did not fit inside its bar.
+    after: (String, f64),
+}
+
+fn row_labels(
+    ready: Option<f64>,
+    drained: Option<f64>,
+    exited: Option<f64>,
+    ok: bool,
+    fits_inside: impl Fn(&str, f64) -> bool,
+) -> RowLabels {
+    let end = [ready, drained, exited]
+        .into_iter()
+        .flatten()
+        .fold(0.0f64, f64::max);
+    let drained_after_ready = drained.filter(|d| ready.is_none_or(|r| *d > r));
+    let Some(r) = ready else {
+        let text = match (ok, drained) {
+            (true, Some(d)) => format!("no ready event; drained {d:.0} ms"),
+            (true, None) => "no ready event".to_string(),
+            (false, _) => "reload failed".to_string(),
+        };
+        return RowLabels {
+            inside: None,
+            after: (text, end),
+        };
+    };
+    let ready_text = format!("ready {r:.0} ms");
+    match drained_after_ready {
+        None => RowLabels {
+            inside: None,
+            after: (ready_text, end),
+        },
+        Some(d) if fits_inside(&ready_text, r) => RowLabels {
+            inside: Some((ready_text, r)),
+            after: (format!("drained {d:.0} ms"), end),
+        },
+        Some(d) => RowLabels {
+            inside: None,
+            after: (format!("ready {r:.0} ms, drained {d:.0} ms"), end),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_time_is_not_written_at_the_end_of_the_drained_bar_alone() {
+        // Fits in its bar: at the ready point; the drained time at the end.
+        let l = row_labels(Some(40.0), Some(61.0), Some(64.0), true, |_, _| true);
+        assert_eq!(l.inside, Some(("ready 40 ms".to_string(), 40.0)));
+        assert_eq!(l.after, ("drained 61 ms".to_string(), 64.0));
+        // Too narrow: both named after the row, so neither reads as the other.
+        let l = row_labels(Some(10.0), Some(21.0), Some(21.5), true, |_, _| false);
+        assert_eq!(l.inside, None);
+        assert_eq!(l.after, ("ready 10 ms, drained 21 ms".to_string(), 21.5));
+    }
+
+    #[test]
+    fn rows_without_a_drain_bar_are_labelled_at_their_end() {
+        // A restart: exited before ready, no drain.
+        let l = row_labels(Some(182.0), None, Some(6.0), true, |_, _| true);
+        assert_eq!(l.inside, None);
+        assert_eq!(l.after, ("ready 182 ms".to_string(), 182.0));
+        let l = row_labels(None, None, Some(3.0), false, |_, _| true);
+        assert_eq!(l.after, ("reload failed".to_string(), 3.0));
+        let l = row_labels(None, Some(20.0), None, true, |_, _| true);
+        assert_eq!(l.after, ("no ready event; drained 20 ms".to_string(), 20.0));
+    }
 }

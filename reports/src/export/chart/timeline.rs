@@ -11,7 +11,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use reloadbench_model::load::BucketLatency;
+use reloadbench_model::load::{BucketLatency, LoadReport};
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
 
@@ -74,8 +74,10 @@ impl Scales {
                 .max()
                 .unwrap_or(0);
             s.t_max_s = s.t_max_s.max(end as f64 / 1e9);
-            for (i, b) in load.buckets.iter().enumerate() {
+            for i in 0..rps_buckets(load) {
                 s.rps_max = s.rps_max.max(bucket_rps(load, i));
+            }
+            for b in &load.buckets {
                 if b.ok > 0 {
                     let l = &b.latency;
                     let lo = l.p50_us.min(l.p99_us).max(1) as f64 / 1000.0;
@@ -87,6 +89,21 @@ impl Scales {
         (s.lat_min_ms, s.lat_max_ms) = latency_range(s.lat_min_ms, s.lat_max_ms);
         s.rps_max *= 1.3;
         s
+    }
+}
+
+/// How many buckets, from the first, the requests/s line shows: all but a
+/// last bucket that the end of the load cut short. That bucket holds only the
+/// requests still in flight when the load stopped starting new ones, so no
+/// scaling by its length makes it a throughput (it was drawn as a collapse,
+/// or scaled, as a spike); its failures and latency are still drawn.
+pub(crate) fn rps_buckets(load: &LoadReport) -> usize {
+    let n = load.buckets.len();
+    match load.buckets.last() {
+        Some(last) if load.elapsed_ns < last.start_ns.saturating_add(load.config.bucket_ns()) => {
+            n - 1
+        }
+        _ => n,
     }
 }
 
@@ -205,8 +222,7 @@ fn draw_case<DB: DrawingBackend>(
         }
     }
     chart.draw_series(LineSeries::new(
-        case.load
-            .buckets
+        case.load.buckets[..rps_buckets(&case.load)]
             .iter()
             .enumerate()
             .map(|(i, b)| (mid(b.start_ns), bucket_rps(&case.load, i))),
@@ -292,19 +308,27 @@ fn draw_markers<DB: DrawingBackend>(
     let h = h as i32;
     let mut next_label_x = i32::MIN;
     let mut next_count_x = i32::MIN;
+    // Ready lines first, 2 px wide, with a green flag at the bottom (the labels are at the top); the 1 px
+    // trigger lines over them. A reload that is ready within a pixel or two
+    // of its trigger (10 ms is 2 px on a 5 s axis) then still shows both: the
+    // dark line with green beside it and the flag.
+    for r in case.actions.iter().filter_map(|a| a.ready_ns) {
+        let xr = x_of(r);
+        area.draw(&PathElement::new(
+            vec![(xr, 0), (xr, h)],
+            READY.stroke_width(2),
+        ))?;
+        area.draw(&Polygon::new(
+            vec![(xr, h), (xr + 7, h), (xr, h - 7)],
+            READY.filled(),
+        ))?;
+    }
     for a in &case.actions {
         let x = x_of(a.trigger_ns);
         area.draw(&PathElement::new(
             vec![(x, 0), (x, h)],
             TRIGGER.stroke_width(1),
         ))?;
-        if let Some(r) = a.ready_ns {
-            let xr = x_of(r);
-            area.draw(&PathElement::new(
-                vec![(xr, 0), (xr, h)],
-                READY.stroke_width(1),
-            ))?;
-        }
         // Labels that would overlap the previous one are left out; the
         // marker line is still drawn.
         if labelled && x >= next_label_x {

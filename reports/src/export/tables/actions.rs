@@ -29,7 +29,11 @@ pub fn actions(case: &CaseReport) -> Option<Table> {
         t.push_column(class.label(), Align::Right);
     }
     t.push_column("disruption window", Align::Left);
-    t.push_column("recovery ms", Align::Right);
+    let bucket_ns = case.load.config.bucket_ns();
+    t.push_column(
+        &format!("recovery ms ({} ms buckets)", bucket_ns / 1_000_000),
+        Align::Right,
+    );
     for a in &case.actions {
         let since = |ns: Option<u64>| ns.map(|n| n.saturating_sub(a.trigger_ns));
         let mut row = vec![
@@ -44,7 +48,7 @@ pub fn actions(case: &CaseReport) -> Option<Table> {
         ];
         row.extend(classes.iter().map(|&c| count_of(a, c).to_string()));
         row.push(window(a));
-        row.push(fmt_opt_ns_ms(a.recovery_ns));
+        row.push(recovery(a.recovery_ns, bucket_ns));
         t.push(row);
     }
     Some(t)
@@ -66,15 +70,99 @@ fn outcome(a: &ActionReport) -> String {
     }
 }
 
-/// `1.001–1.175 s (174 ms)`, or `–` when no failure was attributed.
+/// Recovery at the resolution it was measured with: whole time buckets.
+/// `recovery_ns` runs from the trigger to the start of the first bucket that
+/// was back at the steady level, so throughput was back within the bucket
+/// count rounded up: `≤ 100` (ms) for the first bucket after the trigger.
+fn recovery(recovery_ns: Option<u64>, bucket_ns: u64) -> String {
+    match recovery_ns {
+        None => "–".to_string(),
+        Some(ns) => {
+            let buckets = ns.div_ceil(bucket_ns.max(1)).max(1);
+            format!("≤ {}", buckets * bucket_ns / 1_000_000)
+        }
+    }
+}
+
+/// When the attributed failures were seen: `1.001–1.175 s (174 ms)`; all in
+/// one instant as `at 2.011 s (all within 0.35 ms)`, or `at 2.011 s` for a
+/// single one; `–` when no failure was attributed. The span keeps the digits
+/// that are real (failure times are in ns): a burst of resets from one closed
+/// listen queue lasts well under a millisecond.
 fn window(a: &ActionReport) -> String {
     match (a.disruption_start_ns, a.disruption_end_ns) {
+        (Some(s), Some(e)) if e == s => format!("at {} s", fmt_s(s)),
+        (Some(s), Some(e)) if e.saturating_sub(s) < 1_000_000 => format!(
+            "at {} s (all within {})",
+            fmt_s(s),
+            span_ms(e.saturating_sub(s))
+        ),
         (Some(s), Some(e)) => format!(
-            "{}–{} s ({:.0} ms)",
+            "{}–{} s ({})",
             fmt_s(s),
             fmt_s(e),
-            e.saturating_sub(s) as f64 / 1e6
+            span_ms(e.saturating_sub(s))
         ),
         _ => "–".to_string(),
+    }
+}
+
+/// A span in ms with the digits that matter: `0.35 ms`, `5.2 ms`, `174 ms`.
+fn span_ms(ns: u64) -> String {
+    let ms = ns as f64 / 1e6;
+    if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start_ns: u64, end_ns: u64) -> String {
+        window(&ActionReport {
+            index: 0,
+            kind: reloadbench_model::run::ActionKind::Reload,
+            mode: None,
+            label: "reload".into(),
+            trigger_ns: 2_000_000_000,
+            ready_ns: None,
+            drained_ns: None,
+            exited_ns: None,
+            ok: true,
+            error: None,
+            failures: Vec::new(),
+            disruption_start_ns: Some(start_ns),
+            disruption_end_ns: Some(end_ns),
+            recovery_ns: None,
+            kernel: None,
+            lost_after_forwarding: None,
+        })
+    }
+
+    #[test]
+    fn a_burst_in_one_millisecond_says_so_instead_of_a_zero_window() {
+        // 33 resets of one closed listen queue, seen within 350 µs.
+        assert_eq!(
+            at(2_011_100_000, 2_011_450_000),
+            "at 2.011 s (all within 0.35 ms)"
+        );
+        assert_eq!(at(2_011_100_000, 2_011_100_000), "at 2.011 s");
+        assert_eq!(at(1_003_000_000, 1_008_200_000), "1.003–1.008 s (5.2 ms)");
+        assert_eq!(at(1_001_000_000, 1_175_000_000), "1.001–1.175 s (174 ms)");
+    }
+
+    #[test]
+    fn recovery_is_shown_at_bucket_resolution() {
+        let b = 100_000_000;
+        assert_eq!(recovery(Some(98_460_000), b), "≤ 100");
+        assert_eq!(recovery(Some(100_000_000), b), "≤ 100");
+        assert_eq!(recovery(Some(198_000_000), b), "≤ 200");
+        assert_eq!(recovery(Some(0), b), "≤ 100");
+        assert_eq!(recovery(None, b), "–");
     }
 }
