@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod event;
+pub mod evidence;
 pub mod load;
 pub mod outcome;
 pub mod run;

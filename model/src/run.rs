@@ -118,6 +118,9 @@ pub struct CaseReport {
     pub cpu: CpuUsage,
     /// Set when the case could not run to its end; what was measured is kept.
     pub error: Option<String>,
+    /// Listening sockets and accept queues observed on the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::CaseEvidence>,
 }
 
 impl CaseReport {
@@ -197,6 +200,10 @@ pub struct ActionReport {
     pub disruption_end_ns: Option<u64>,
     /// Time from trigger until throughput was back at its steady level, if it recovered.
     pub recovery_ns: Option<u64>,
+    /// Phases observed in the kernel (listening sockets, connections, exits),
+    /// next to the ones the server reported above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<crate::evidence::ObservedPhases>,
 }
 
 impl ActionReport {

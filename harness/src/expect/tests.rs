@@ -40,6 +40,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         disruption_start_ns: None,
         disruption_end_ns: None,
         recovery_ns: None,
+        observed: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
+        evidence: None,
     }
 }
 

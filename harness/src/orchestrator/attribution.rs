@@ -186,6 +186,7 @@ mod tests {
             disruption_start_ns: None,
             disruption_end_ns: None,
             recovery_ns: None,
+            observed: None,
         }
     }
 

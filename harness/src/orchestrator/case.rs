@@ -17,6 +17,7 @@ use super::cancel::Cancel;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
+use super::evidence::{self, observed::Observed, sampler::Sampler};
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::readiness::wait_ready_event;
@@ -148,11 +149,11 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                     message: "refproxy was not found".into(),
                 })?;
             let runner = ReferenceRunner::new(bin, cfg.clone(), input.case.master, env);
-            drive_case(&input, runner, &mut log).await
+            drive_case(&input, runner, &mut log, origin.pid()).await
         }
         ProxySpec::Command(cfg) => {
             let runner = CommandRunner::new((**cfg).clone(), env);
-            drive_case(&input, runner, &mut log).await
+            drive_case(&input, runner, &mut log, origin.pid()).await
         }
     };
     // The origin goes last: the proxy may still be draining towards it.
@@ -199,6 +200,7 @@ async fn drive_case<R: Runner>(
     input: &CaseInput<'_>,
     mut runner: R,
     log: &mut EventLog,
+    origin_pid: u32,
 ) -> Result<Driven, CaseError> {
     let fail = |what: &'static str, message: String| CaseError::Start {
         case: input.case.name.clone(),
@@ -231,11 +233,22 @@ async fn drive_case<R: Runner>(
             return Err(fail("load", e.to_string()));
         }
     };
+    let sampler = evidence::start_sampler(
+        addr,
+        &input.case.actions,
+        load.started_mono_ns(),
+        input.pids.clone(),
+        vec![origin_pid],
+    );
+    let mut observed = Observed {
+        inner: &mut runner,
+        sampler: sampler.as_ref(),
+    };
     let fired_count = AtomicU32::new(0);
     let timeline = drive(
         &input.case.actions,
         &load,
-        &mut runner,
+        &mut observed,
         log,
         input.cancel,
         &fired_count,
@@ -261,6 +274,9 @@ async fn drive_case<R: Runner>(
     if input.progress {
         progress::clear();
     }
+    // Stopped with the load, before the runner's own stop (what that does is
+    // not an action's doing).
+    let recording = sampler.map(Sampler::finish);
     let lost = runner.lost();
     let stopped = runner.stop(log).await;
     let outcome = match finished {
@@ -278,6 +294,7 @@ async fn drive_case<R: Runner>(
     log.pump();
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
+    let evidence = recording.map(|r| evidence::apply(&r, &mut actions, started));
     let cancelled = (ended == Ended::Cancelled)
         .then(|| input.cancel.signal())
         .flatten();
@@ -287,6 +304,7 @@ async fn drive_case<R: Runner>(
         actions,
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
+        evidence,
         error: cancelled
             .map(|s| format!("interrupted by {s}"))
             .or(lost.map(|l| format!("the system under test died: {l}"))),

@@ -14,6 +14,7 @@ pub mod case;
 pub mod command;
 pub mod cpu;
 pub mod events;
+pub mod evidence;
 pub mod fake;
 pub mod host;
 pub mod load;

@@ -229,6 +229,7 @@ pub fn action_reports<R: Runner>(
                 disruption_start_ns: None,
                 disruption_end_ns: None,
                 recovery_ns: None,
+                observed: None,
             }
         })
         .collect()
