@@ -32,7 +32,8 @@ pub struct Listener {
 /// What one look at the address showed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sample {
-    /// When the look started (monotonic ns).
+    /// When the sockets and their owners had been read (monotonic ns): what
+    /// the sample shows had happened by then.
     pub mono_ns: u64,
     /// Listening sockets on the address.
     pub listeners: Vec<Listener>,

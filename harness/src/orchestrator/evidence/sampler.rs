@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -72,19 +74,28 @@ enum Msg {
 pub struct Sampler {
     tx: Sender<Msg>,
     join: Option<JoinHandle<Recording>>,
+    taken: Arc<AtomicU64>,
 }
 
 impl Sampler {
     /// Starts sampling on a thread of its own.
     pub fn start(cfg: SamplerConfig, roots: Roots) -> std::io::Result<Sampler> {
         let (tx, rx) = channel();
+        let taken = Arc::new(AtomicU64::new(0));
+        let counter = taken.clone();
         let join = std::thread::Builder::new()
             .name("evidence".into())
-            .spawn(move || run(cfg, roots, rx))?;
+            .spawn(move || run(cfg, roots, rx, counter))?;
         Ok(Sampler {
             tx,
             join: Some(join),
+            taken,
         })
+    }
+
+    /// Samples taken so far.
+    pub fn samples_taken(&self) -> u64 {
+        self.taken.load(Ordering::Acquire)
     }
 
     /// Announces an action about to act: the sampler takes a sample at once
@@ -130,9 +141,10 @@ struct State {
     rec: Recording,
     /// Monotonic ns of the last announced trigger and the pids listening then.
     last_trigger: Option<(u64, BTreeSet<u32>)>,
+    taken: Arc<AtomicU64>,
 }
 
-fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>) -> Recording {
+fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>, taken: Arc<AtomicU64>) -> Recording {
     let mut st = State {
         diag: None,
         listen: Filter::local(cfg.addr, States::of(&[TcpState::Listen])),
@@ -146,6 +158,7 @@ fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>) -> Recording {
             ..Recording::default()
         },
         last_trigger: None,
+        taken,
     };
     let mut next = monotonic_ns();
     loop {
@@ -210,11 +223,10 @@ fn lingering(st: &State, old: &BTreeSet<u32>) -> bool {
 impl State {
     /// Takes one sample (an empty one when the look failed) and returns its index.
     fn sample(&mut self, roots: &Roots) -> usize {
-        let mono_ns = monotonic_ns();
         // Exits first: a process seen exited here held nothing in the look
         // below; one that exits after this check is seen at the next sample.
-        self.check_exits(mono_ns);
-        let s = match self.look(roots, mono_ns) {
+        self.check_exits(monotonic_ns());
+        let s = match self.look(roots) {
             Ok(s) => s,
             Err(e) => {
                 self.rec.failed += 1;
@@ -222,15 +234,16 @@ impl State {
                 self.diag = None;
                 // Keep the time line: the previous state, re-dated.
                 let mut s = self.rec.samples.last().cloned().unwrap_or_default();
-                s.mono_ns = mono_ns;
+                s.mono_ns = monotonic_ns();
                 s
             }
         };
         self.rec.samples.push(s);
+        self.taken.fetch_add(1, Ordering::Release);
         self.rec.samples.len() - 1
     }
 
-    fn look(&mut self, roots: &Roots, mono_ns: u64) -> Result<Sample, DiagError> {
+    fn look(&mut self, roots: &Roots) -> Result<Sample, DiagError> {
         let diag = match &mut self.diag {
             Some(d) => d,
             None => self.diag.insert(Diag::open()?),
@@ -238,8 +251,10 @@ impl State {
         let listening = diag.dump(&self.listen)?;
         let tree = descendants(&roots());
         let held: Vec<(u32, Vec<u64>)> = tree.iter().map(|&p| (p, socket_inodes(p))).collect();
+        // Stamped once the sockets and their owners are read: what the
+        // sample shows had happened by then.
         let mut sample = Sample {
-            mono_ns,
+            mono_ns: monotonic_ns(),
             ..Sample::default()
         };
         for s in &listening {
