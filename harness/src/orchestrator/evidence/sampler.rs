@@ -142,6 +142,8 @@ struct State {
     /// Monotonic ns of the last announced trigger and the pids listening then.
     last_trigger: Option<(u64, BTreeSet<u32>)>,
     taken: Arc<AtomicU64>,
+    /// Processes seen exited at the start of the current sample.
+    exiting: Vec<u32>,
 }
 
 fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>, taken: Arc<AtomicU64>) -> Recording {
@@ -159,6 +161,7 @@ fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>, taken: Arc<AtomicU64
         },
         last_trigger: None,
         taken,
+        exiting: Vec::new(),
     };
     let mut next = monotonic_ns();
     loop {
@@ -224,8 +227,9 @@ impl State {
     /// Takes one sample (an empty one when the look failed) and returns its index.
     fn sample(&mut self, roots: &Roots) -> usize {
         // Exits first: a process seen exited here held nothing in the look
-        // below; one that exits after this check is seen at the next sample.
-        self.check_exits(monotonic_ns());
+        // below (its exit is dated with the sample, as everything the sample
+        // shows); one that exits after this check is seen at the next sample.
+        self.exiting = self.take_exits();
         let s = match self.look(roots) {
             Ok(s) => s,
             Err(e) => {
@@ -238,6 +242,9 @@ impl State {
                 s
             }
         };
+        for p in std::mem::take(&mut self.exiting) {
+            self.rec.exits.insert(p, s.mono_ns);
+        }
         self.rec.samples.push(s);
         self.taken.fetch_add(1, Ordering::Release);
         self.rec.samples.len() - 1
@@ -286,7 +293,11 @@ impl State {
             .map(|(_, old)| {
                 old.iter()
                     .copied()
-                    .filter(|p| !now_listening.contains(p) && !self.rec.exits.contains_key(p))
+                    .filter(|p| {
+                        !now_listening.contains(p)
+                            && !self.rec.exits.contains_key(p)
+                            && !self.exiting.contains(p)
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -335,15 +346,16 @@ impl State {
         }
     }
 
-    fn check_exits(&mut self, mono_ns: u64) {
-        let rec = &mut self.rec;
+    /// Pids whose process has exited since the last look (their pidfds closed).
+    fn take_exits(&mut self) -> Vec<u32> {
+        let mut gone = Vec::new();
         self.pidfds.retain(|pid, fd| {
-            if fd.has_exited() {
-                rec.exits.insert(*pid, mono_ns);
-                false
-            } else {
-                true
+            let exited = fd.has_exited();
+            if exited {
+                gone.push(*pid);
             }
+            !exited
         });
+        gone
     }
 }
