@@ -90,6 +90,7 @@ impl Exporter for HtmlExporter {
                 }
             }
         }
+        h.push_str(&tables::evidence::html(report));
         let _ = writeln!(
             h,
             "<h2>ab view</h2>\n{}\n{}",

@@ -3,6 +3,7 @@
 
 mod actions;
 mod context;
+pub mod evidence;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};
