@@ -61,7 +61,9 @@ pub struct CaseEvidence {
     pub sampler_cpu_s: f64,
     /// One series per listening socket seen on the address.
     pub queues: Vec<QueueSeries>,
-    /// Established connections on the address per owning process.
+    /// Established connections on the address held by each replaced
+    /// process while it drained (from when it stopped listening until it
+    /// exited); other processes' connections are not counted.
     pub connections: Vec<ConnectionSeries>,
 }
 
@@ -92,15 +94,15 @@ pub struct QueueSeries {
     pub owners: Vec<(u64, Vec<u32>)>,
 }
 
-/// Established connections on the address held by one process. Points are
-/// kept only where the count changed.
+/// Established connections on the address held by one draining process.
+/// Points are kept only where the count changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ConnectionSeries {
     /// The process.
     pub pid: u32,
     /// The most it held at once.
     pub max: u32,
-    /// `[t_ns, count]` from `t_ns` on; the count is 0 after the last sample
-    /// that saw the process holding one.
+    /// `[t_ns, count]` from `t_ns` on; a 0 is added when the process is no
+    /// longer counted (it exited).
     pub counts: Vec<(u64, u32)>,
 }
