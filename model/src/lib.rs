@@ -11,6 +11,7 @@ pub mod clock;
 pub mod event;
 pub mod kernel;
 pub mod ledger;
+pub mod evidence;
 pub mod load;
 pub mod outcome;
 pub mod run;

@@ -142,6 +142,9 @@ pub struct CaseReport {
     /// The three-way ledger of client, proxy and origin (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Ledger>,
+    /// Listening sockets and accept queues observed on the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::CaseEvidence>,
 }
 
 impl CaseReport {
@@ -236,6 +239,10 @@ pub struct ActionReport {
     /// [`crate::ledger`]); `None` when that cannot be counted exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_after_forwarding: Option<u64>,
+    /// Phases observed in the kernel (listening sockets, connections, exits),
+    /// next to the ones the server reported above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<crate::evidence::ObservedPhases>,
 }
 
 impl ActionReport {

@@ -35,6 +35,8 @@ fn writes_markdown_csv_html_and_every_chart_as_svg_and_png() {
     let run = support::fixture();
     let written = write_run_dir(dir.path(), &run).unwrap();
     let expected = [
+        "charts/accept_queue.png",
+        "charts/accept_queue.svg",
         "charts/failures.png",
         "charts/failures.svg",
         "charts/reload_time.png",
@@ -63,7 +65,7 @@ fn writes_markdown_csv_html_and_every_chart_as_svg_and_png() {
         std::fs::write(Path::new(&out).join("report.html"), &html).unwrap();
         std::fs::write(Path::new(&out).join("report.md"), &md).unwrap();
     }
-    assert_eq!(html.matches("<svg").count(), 4, "charts are inline");
+    assert_eq!(html.matches("<svg").count(), 5, "charts are inline");
     assert!(
         !html.contains("src=\"")
             && !html.contains("href=\"http")
@@ -75,7 +77,7 @@ fn writes_markdown_csv_html_and_every_chart_as_svg_and_png() {
     assert!(html.contains("<h2>Failures and reloads</h2>"));
     assert_eq!(
         html.matches("<figcaption").count(),
-        4,
+        5,
         "every chart explained"
     );
 }

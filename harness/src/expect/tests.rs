@@ -43,6 +43,7 @@ fn action(kind: ActionKind, trigger_ms: u64, failures: &[(FailureClass, u64)]) -
         recovery_ns: None,
         kernel: None,
         lost_after_forwarding: None,
+        observed: None,
     }
 }
 
@@ -145,6 +146,7 @@ fn case() -> CaseReport {
             balanced: true,
             ..Default::default()
         }),
+        evidence: None,
     }
 }
 

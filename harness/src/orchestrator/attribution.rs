@@ -188,6 +188,7 @@ pub(crate) mod tests {
             recovery_ns: None,
             kernel: None,
             lost_after_forwarding: None,
+            observed: None,
         }
     }
 

@@ -19,6 +19,7 @@ use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
 use super::ledger;
+use super::evidence::{self, observed::Observed, sampler::Sampler};
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::readiness::wait_ready_event;
@@ -152,11 +153,11 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                     message: "refproxy was not found".into(),
                 })?;
             let runner = ReferenceRunner::new(bin, cfg.clone(), input.case.master, env);
-            drive_case(&input, runner, &mut log).await
+            drive_case(&input, runner, &mut log, origin.pid()).await
         }
         ProxySpec::Command(cfg) => {
             let runner = CommandRunner::new((**cfg).clone(), env);
-            drive_case(&input, runner, &mut log).await
+            drive_case(&input, runner, &mut log, origin.pid()).await
         }
     };
     // The origin goes last: the proxy may still be draining towards it.
@@ -217,6 +218,7 @@ async fn drive_case<R: Runner>(
     input: &CaseInput<'_>,
     mut runner: R,
     log: &mut EventLog,
+    origin_pid: u32,
 ) -> Result<Driven, CaseError> {
     let fail = |what: &'static str, message: String| CaseError::Start {
         case: input.case.name.clone(),
@@ -251,11 +253,22 @@ async fn drive_case<R: Runner>(
         }
     };
     let mut runner = watch.probe(runner);
+    let sampler = evidence::start_sampler(
+        addr,
+        &input.case.actions,
+        load.started_mono_ns(),
+        input.pids.clone(),
+        vec![origin_pid],
+    );
+    let mut observed = Observed {
+        inner: &mut runner,
+        sampler: sampler.as_ref(),
+    };
     let fired_count = AtomicU32::new(0);
     let timeline = drive(
         &input.case.actions,
         &load,
-        &mut runner,
+        &mut observed,
         log,
         input.cancel,
         &fired_count,
@@ -282,6 +295,9 @@ async fn drive_case<R: Runner>(
     if input.progress {
         progress::clear();
     }
+    // Stopped with the load, before the runner's own stop (what that does is
+    // not an action's doing).
+    let recording = sampler.map(Sampler::finish);
     let lost = runner.lost();
     let stopped = runner.stop(log).await;
     let outcome = match finished {
@@ -300,6 +316,7 @@ async fn drive_case<R: Runner>(
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
     let (kernel, machine) = watched.report(started, &mut actions);
+    let evidence = recording.map(|r| evidence::apply(&r, &mut actions, started));
     let cancelled = (ended == Ended::Cancelled)
         .then(|| input.cancel.signal())
         .flatten();
@@ -311,6 +328,7 @@ async fn drive_case<R: Runner>(
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         ledger: None,
+        evidence,
         error: cancelled
             .map(|s| format!("interrupted by {s}"))
             .or(lost.map(|l| format!("the system under test died: {l}"))),

@@ -15,6 +15,7 @@ pub mod casewatch;
 pub mod command;
 pub mod cpu;
 pub mod events;
+pub mod evidence;
 pub mod fake;
 pub mod host;
 pub mod ledger;

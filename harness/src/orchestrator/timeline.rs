@@ -231,6 +231,7 @@ pub fn action_reports<R: Runner>(
                 recovery_ns: None,
                 kernel: None,
                 lost_after_forwarding: None,
+                observed: None,
             }
         })
         .collect()

@@ -114,6 +114,7 @@ impl Exporter for HtmlExporter {
             }
         }
         h.push_str(&tables::kernel::html(report));
+        h.push_str(&tables::evidence::html(report));
         let _ = writeln!(
             h,
             "<h2>ab view</h2>\n{}\n{}",

@@ -80,6 +80,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         }
     }
     w.push_str(&tables::kernel::markdown(report));
+    w.push_str(&tables::evidence::markdown(report));
     let _ = writeln!(w, "## ab view\n");
     let _ = writeln!(w, "{}\n", AB_LEGEND);
     let _ = writeln!(w, "{}", tables::ab_view(report).to_markdown());

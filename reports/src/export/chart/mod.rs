@@ -5,6 +5,7 @@
 //! PNGs do not depend on fonts installed on the machine), the figure title,
 //! the latency axis, the legend helper and the two backends' glue.
 
+mod accept_queue;
 mod failures;
 mod legend;
 mod reload_time;
@@ -164,15 +165,18 @@ pub enum Chart {
     Spectrum,
     /// Trigger → ready → drained per action.
     ReloadTime,
+    /// Accept-queue depth per listening socket over time, actions marked.
+    AcceptQueue,
 }
 
 impl Chart {
     /// All charts, in report order.
-    pub const ALL: [Chart; 4] = [
+    pub const ALL: [Chart; 5] = [
         Chart::Timeline,
         Chart::Failures,
         Chart::Spectrum,
         Chart::ReloadTime,
+        Chart::AcceptQueue,
     ];
 
     /// File stem under `charts/`.
@@ -182,6 +186,7 @@ impl Chart {
             Chart::Failures => "failures",
             Chart::Spectrum => "spectrum",
             Chart::ReloadTime => "reload_time",
+            Chart::AcceptQueue => "accept_queue",
         }
     }
 
@@ -192,6 +197,7 @@ impl Chart {
             Chart::Failures => "Failed requests by case and class",
             Chart::Spectrum => "Latency by percentile",
             Chart::ReloadTime => "Reload time per action",
+            Chart::AcceptQueue => "Accept-queue depth per listening socket over time",
         }
     }
 
@@ -225,6 +231,15 @@ impl Chart {
                  (drained); the red tick is when the old process exited. A plain restart stops \
                  the old process before starting the new one, so its tick comes first."
             }
+            Chart::AcceptQueue => {
+                "One panel per case: connections waiting in each listening socket's accept \
+                 queue on the proxy's address, read from the kernel (one line per socket; \
+                 the legend gives its deepest queue and its backlog; the phase table names the \
+                 processes that held it). \
+                 Vertical lines: action triggered (dark) and old processes observed to stop \
+                 accepting (red). Connections still queued on a socket when it closes are \
+                 reset: the naive reload's failures."
+            }
         }
     }
 
@@ -235,6 +250,7 @@ impl Chart {
             Chart::Failures => failures::size(report),
             Chart::Spectrum => spectrum::size(report),
             Chart::ReloadTime => reload_time::size(report),
+            Chart::AcceptQueue => accept_queue::size(report),
         }
     }
 
@@ -249,6 +265,7 @@ impl Chart {
             Chart::Failures => failures::draw(root, report),
             Chart::Spectrum => spectrum::draw(root, report),
             Chart::ReloadTime => reload_time::draw(root, report),
+            Chart::AcceptQueue => accept_queue::draw(root, report),
         }
     }
 }

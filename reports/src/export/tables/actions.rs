@@ -141,6 +141,7 @@ mod tests {
             recovery_ns: None,
             kernel: None,
             lost_after_forwarding: None,
+            observed: None,
         })
     }
 

@@ -6,6 +6,7 @@ mod context;
 pub mod kernel;
 mod ledger;
 mod trials;
+pub mod evidence;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};

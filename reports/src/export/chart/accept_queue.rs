@@ -1,0 +1,189 @@
+//! Accept-queue depth per listening socket over time: one panel per case,
+//! one step line per listening socket seen on the system under test's
+//! address (from the kernel, see `reloadbench_model::evidence`), with a
+//! vertical marker at every action trigger and where the old processes were
+//! observed to stop accepting. The depth axis is shared by all panels.
+//!
+//! This is where a naive reload's resets show: connections queued on the
+//! old socket when it closed.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use reloadbench_model::evidence::{CaseEvidence, QueueSeries};
+use reloadbench_model::run::{CaseReport, RunReport};
+
+use super::legend::{self, Swatch};
+use super::{
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TRIGGER, WIDTH, case_colour, font,
+    titled,
+};
+
+/// Height of one case's panel.
+const PANEL_HEIGHT: u32 = 260;
+/// Height of the figure title.
+const TITLE_HEIGHT: u32 = 50;
+/// Colour of "old stopped accepting" markers.
+const STOPPED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+/// Legend entries per panel at most (sockets beyond are summed up in one line).
+const MAX_LEGEND: usize = 6;
+
+pub(super) fn size(report: &RunReport) -> (u32, u32) {
+    let n = report.cases.len().max(1) as u32;
+    (WIDTH, TITLE_HEIGHT + n * PANEL_HEIGHT)
+}
+
+/// Shared axes: time to the longest case, depth to the deepest queue.
+fn scales(report: &RunReport) -> (f64, f64) {
+    let mut t_max = 1.0f64;
+    let mut d_max = 0u32;
+    for c in &report.cases {
+        t_max = t_max.max(c.load.elapsed_ns as f64 / 1e9);
+        if let Some(e) = &c.evidence {
+            d_max = d_max.max(e.max_depth());
+            for q in &e.queues {
+                t_max = t_max.max(q.last_seen_ns as f64 / 1e9);
+            }
+        }
+    }
+    (t_max, (f64::from(d_max) * 1.2).max(5.0))
+}
+
+pub(super) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &RunReport,
+) -> DrawResult<DB> {
+    let body = titled(root, report, "accept-queue depth per listening socket")?;
+    if report.cases.is_empty() {
+        return body.draw(&Text::new(
+            "no cases in this run",
+            (40, 40),
+            font(CAPTION_SIZE),
+        ));
+    }
+    let s = scales(report);
+    let rows = body.split_evenly((report.cases.len(), 1));
+    for (case, row) in report.cases.iter().zip(&rows) {
+        match &case.evidence {
+            Some(e) => draw_case(row, case, e, s)?,
+            None => row.draw(&Text::new(
+                format!("{}: no kernel evidence recorded", case.name),
+                (40, 30),
+                font(CAPTION_SIZE),
+            ))?,
+        }
+    }
+    Ok(())
+}
+
+/// The step line of one socket: each depth holds until the next point, the
+/// last one until the socket was last seen.
+fn steps(q: &QueueSeries) -> Vec<(f64, f64)> {
+    let mut pts = Vec::with_capacity(q.depth.len() * 2 + 1);
+    let mut last: Option<f64> = None;
+    for &(t, d) in &q.depth {
+        let x = t as f64 / 1e9;
+        if let Some(prev) = last {
+            pts.push((x, prev));
+        }
+        pts.push((x, f64::from(d)));
+        last = Some(f64::from(d));
+    }
+    if let Some(prev) = last {
+        pts.push((q.last_seen_ns as f64 / 1e9, prev));
+    }
+    pts
+}
+
+/// Legend text of socket number `i` (from 0): its deepest queue and backlog
+/// (its owners are in the report's phase table).
+fn socket_label(i: usize, q: &QueueSeries) -> String {
+    format!("socket {}: max {} of {}", i + 1, q.max_depth, q.backlog)
+}
+
+fn draw_case<DB: DrawingBackend>(
+    row: &DrawingArea<DB, Shift>,
+    case: &CaseReport,
+    e: &CaseEvidence,
+    (t_max, d_max): (f64, f64),
+) -> DrawResult<DB> {
+    let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let caption = format!(
+        "{}: {} listening socket{}, deepest queue {} (sampled every {:.0} ms around actions, {:.0} ms otherwise)",
+        case.name,
+        e.queues.len(),
+        if e.queues.len() == 1 { "" } else { "s" },
+        e.max_depth(),
+        e.fast_interval_ns as f64 / 1e6,
+        e.slow_interval_ns as f64 / 1e6,
+    );
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(caption, font(LABEL_SIZE + 1))
+        .margin_left(8)
+        .margin_right(8)
+        .margin_top(4)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_max, 0.0..d_max)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .x_labels(16)
+        .y_labels(5)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_desc("s since load start")
+        .y_desc("connections queued")
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .draw()?;
+    for a in &case.actions {
+        let x = a.trigger_ns as f64 / 1e9;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, 0.0), (x, d_max)],
+            TRIGGER.stroke_width(1),
+        )))?;
+        if let Some(t) = a.observed.as_ref().and_then(|o| o.old_stopped_accepting_ns) {
+            let x = t as f64 / 1e9;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, 0.0), (x, d_max * 0.5)],
+                STOPPED.stroke_width(2),
+            )))?;
+        }
+    }
+    let mut entries = Vec::new();
+    for (i, q) in e.queues.iter().enumerate() {
+        let colour = case_colour(i);
+        chart.draw_series(LineSeries::new(steps(q), colour.stroke_width(2)))?;
+        if i < MAX_LEGEND {
+            entries.push((socket_label(i, q), Swatch::Line(colour)));
+        }
+    }
+    if e.queues.len() > MAX_LEGEND {
+        entries.push((
+            format!("and {} more sockets", e.queues.len() - MAX_LEGEND),
+            Swatch::Line(GRID),
+        ));
+    }
+    entries.push(("action triggered".into(), Swatch::Marker(TRIGGER)));
+    entries.push(("old stopped accepting".into(), Swatch::Marker(STOPPED)));
+    legend::draw(&legend_area, 30, &entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_hold_each_depth_until_the_next_change() {
+        let q = QueueSeries {
+            depth: vec![(0, 0), (1_000_000_000, 3)],
+            last_seen_ns: 2_000_000_000,
+            ..QueueSeries::default()
+        };
+        assert_eq!(
+            steps(&q),
+            vec![(0.0, 0.0), (1.0, 0.0), (1.0, 3.0), (2.0, 3.0)]
+        );
+    }
+}
