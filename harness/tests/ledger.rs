@@ -362,6 +362,7 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
         kernel: None,
         machine: None,
         ledger: Some(l),
+        diagnosis: Vec::new(),
         evidence: None,
     };
     let m = reloadbench_harness::expect::Metric::from_key("lost_after_forwarding").unwrap();

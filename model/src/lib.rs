@@ -8,10 +8,11 @@
 //! ([`clock`]), so events of different processes can be put on one timeline.
 
 pub mod clock;
+pub mod diagnosis;
 pub mod event;
+pub mod evidence;
 pub mod kernel;
 pub mod ledger;
-pub mod evidence;
 pub mod load;
 pub mod outcome;
 pub mod run;
@@ -22,4 +23,9 @@ pub mod words;
 /// Readers refuse files with a newer version than they know, and read older
 /// ones. History: 2 added [`run::RunReport::planned_cases`] and
 /// [`run::RunReport::interrupted`] (absent in version 1 files: read as empty).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3 added the evidence of a case (all absent in older files, read as
+/// `None` or empty): `description`, `trial`, `ledger`, `evidence`, `kernel`,
+/// `machine` and `diagnosis` on a case; `observed`, `kernel` and
+/// `lost_after_forwarding` on an action; `connections` on a bucket; the
+/// request `id` of a failure; `trial` on an interruption.
+pub const SCHEMA_VERSION: u32 = 3;

@@ -139,6 +139,9 @@ pub struct CaseReport {
     /// What else used the machine's CPU while the load ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<crate::kernel::MachineLoad>,
+    /// Why requests failed, or why none did, from the evidence (schema 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<crate::diagnosis::Finding>,
     /// The three-way ledger of client, proxy and origin (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Ledger>,

@@ -6,6 +6,7 @@
 //! [`read_results`] and [`write_run_dir`] touch the file system.
 
 pub mod compare;
+mod diagnosis;
 mod error;
 pub mod export;
 mod read;
@@ -16,6 +17,7 @@ pub mod trials;
 pub use compare::{
     CompareError, CompareOptions, Comparison, GateVerdict, Tolerances, compare, compare_with,
 };
+pub use diagnosis::diagnose;
 pub use error::{ExportError, ReportError};
 pub use export::ab_text::ab_text;
 pub use export::markdown::render_markdown;

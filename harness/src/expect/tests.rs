@@ -137,6 +137,7 @@ fn case() -> CaseReport {
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         error: None,
+        diagnosis: Vec::new(),
         trial: None,
         kernel: None,
         machine: None,

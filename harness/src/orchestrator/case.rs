@@ -18,8 +18,8 @@ use super::casewatch::CaseWatch;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
-use super::ledger;
 use super::evidence::{self, observed::Observed, sampler::Sampler};
+use super::ledger;
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::readiness::wait_ready_event;
@@ -202,6 +202,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
         proxy_s: children_before,
         origin_s: origin_cpu.max(0.0),
     };
+    report.diagnosis = reloadbench_reports::diagnose(&report);
     report.expectations = expect::evaluate(&input.case.expect, &report);
     write_case_files(&dir, &outcome).map_err(|(path, source)| CaseError::Io {
         case: case_name.clone(),
@@ -328,6 +329,7 @@ async fn drive_case<R: Runner>(
         expectations: Vec::new(),
         cpu: CpuUsage::default(),
         ledger: None,
+        diagnosis: Vec::new(),
         evidence,
         error: cancelled
             .map(|s| format!("interrupted by {s}"))

@@ -15,6 +15,10 @@
 //! When no spread can be measured (fewer than 4 values, a single trial), a
 //! change beyond `base` is inconclusive.
 //!
+//! The control's own requests/s and p99 have nothing to be normalized by:
+//! a change of them beyond the tolerance is inconclusive, never regressed
+//! (a slower machine and slower code look the same there).
+//!
 //! A change worse than `base` but within the tolerance is **inconclusive**
 //! (the noise is larger than the tolerance); worse than the tolerance is
 //! **regressed**, or inconclusive when the machine was busy and the change
@@ -289,6 +293,13 @@ fn row(
     if verdict == Verdict::Regressed && !spread_known {
         verdict = Verdict::Inconclusive;
         note = "; too few values to know the noise (fewer than 4 reloads, one trial)";
+    }
+    let is_control = control.is_some_and(|c| c.name == name) && metric != Metric::ReloadP50;
+    if verdict == Verdict::Regressed && is_control {
+        // Nothing to normalize the control by: a slower control is a slower
+        // machine as much as slower code.
+        verdict = Verdict::Inconclusive;
+        note = "; the control's own change cannot be told from the machine's";
     }
     r.verdict = verdict;
     r.why = format!("{why}{note}");

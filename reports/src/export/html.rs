@@ -74,6 +74,7 @@ impl Exporter for HtmlExporter {
         if let Some(classes) = glossary::classes_html(report) {
             let _ = writeln!(h, "{classes}");
         }
+        h.push_str(&tables::diagnosis::html(report));
         for case in report.cases.iter().filter(|c| c.error.is_some()) {
             let _ = writeln!(
                 h,

@@ -46,6 +46,7 @@ pub fn render_markdown(report: &RunReport) -> String {
     if let Some(classes) = glossary::classes_markdown(report) {
         let _ = writeln!(w, "{classes}");
     }
+    w.push_str(&tables::diagnosis::markdown(report));
     for case in report.cases.iter().filter(|c| c.error.is_some()) {
         let _ = writeln!(
             w,

@@ -3,10 +3,11 @@
 
 mod actions;
 mod context;
+pub mod diagnosis;
+pub mod evidence;
 pub mod kernel;
 mod ledger;
 mod trials;
-pub mod evidence;
 
 pub use actions::actions;
 pub use context::{ab_view, cpu, environment, load};

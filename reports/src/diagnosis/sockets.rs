@@ -1,0 +1,150 @@
+//! What the sampled listening sockets say about an action: which sockets
+//! closed while the load ran and how many connections were queued on them
+//! at their last sample, and when nobody listened on the address at all.
+//!
+//! Only the accept-queue series of the case's evidence are read, so this
+//! means the same for every system under test.
+
+use reloadbench_model::evidence::{CaseEvidence, QueueSeries};
+use reloadbench_model::run::ActionReport;
+
+/// A listening socket that closed while the load ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Closed {
+    /// Index of the action whose window it closed in.
+    pub(super) action: usize,
+    /// Connections queued on it at its last sample.
+    pub(super) queued: u32,
+}
+
+/// A time when no listening socket on the address was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Gap {
+    /// Index of the action whose window it started in.
+    pub(super) action: usize,
+    /// From the last sample that saw a listener to the first that saw one
+    /// again: the gap is at most this long.
+    pub(super) at_most_ns: u64,
+}
+
+/// The action whose window holds `t_ns`: the last one triggered at or
+/// before it.
+fn action_at(actions: &[ActionReport], t_ns: u64) -> Option<usize> {
+    actions.iter().rposition(|a| a.trigger_ns <= t_ns)
+}
+
+/// When the sampler last looked (the sockets alive at the end were seen then).
+fn last_sample(ev: &CaseEvidence) -> u64 {
+    ev.queues.iter().map(|q| q.last_seen_ns).max().unwrap_or(0)
+}
+
+/// Depth of `q` at its last sample.
+fn depth_at_end(q: &QueueSeries) -> u32 {
+    q.depth
+        .iter()
+        .take_while(|(t, _)| *t <= q.last_seen_ns)
+        .last()
+        .map_or(0, |(_, d)| *d)
+}
+
+/// Sockets that closed after an action was triggered and before sampling ended.
+pub(super) fn closed(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Closed> {
+    let end = last_sample(ev);
+    ev.queues
+        .iter()
+        .filter(|q| q.last_seen_ns < end)
+        .filter_map(|q| {
+            Some(Closed {
+                action: action_at(actions, q.last_seen_ns)?,
+                queued: depth_at_end(q),
+            })
+        })
+        .collect()
+}
+
+/// Times after an action when no listening socket was seen, from the union
+/// of the sockets' lifetimes.
+pub(super) fn gaps(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Gap> {
+    let mut spans: Vec<(u64, u64)> = ev
+        .queues
+        .iter()
+        .map(|q| (q.first_seen_ns, q.last_seen_ns))
+        .collect();
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut covered_to: Option<u64> = None;
+    for (first, last) in spans {
+        if let Some(to) = covered_to
+            && first > to
+            && let Some(action) = action_at(actions, to)
+        {
+            out.push(Gap {
+                action,
+                at_most_ns: first - to,
+            });
+        }
+        covered_to = Some(covered_to.map_or(last, |to| to.max(last)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(first: u64, last: u64, depth: &[(u64, u32)]) -> QueueSeries {
+        QueueSeries {
+            first_seen_ns: first,
+            last_seen_ns: last,
+            depth: depth.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn action(trigger_ns: u64) -> ActionReport {
+        serde_json::from_value(serde_json::json!({
+            "index": 0, "kind": "reload", "mode": null, "label": "reload",
+            "trigger_ns": trigger_ns, "ready_ns": null, "drained_ns": null,
+            "exited_ns": null, "ok": true, "error": null, "failures": [],
+            "disruption_start_ns": null, "disruption_end_ns": null, "recovery_ns": null
+        }))
+        .expect("action")
+    }
+
+    #[test]
+    fn a_socket_that_closed_with_a_queue_is_found_in_its_actions_window() {
+        let ev = CaseEvidence {
+            queues: vec![
+                q(0, 1_050, &[(0, 0), (900, 3), (1_000, 7)]),
+                q(1_010, 5_000, &[(1_010, 0)]),
+                q(0, 5_000, &[(0, 0)]),
+            ],
+            ..Default::default()
+        };
+        // Last seen at 1.050 s: in the window of the action triggered at 1.020 s.
+        let actions = [action(500), action(1_020), action(3_000)];
+        assert_eq!(
+            closed(&ev, &actions),
+            vec![Closed {
+                action: 1,
+                queued: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn a_time_without_any_listener_is_a_gap_of_the_action_before_it() {
+        let ev = CaseEvidence {
+            queues: vec![q(0, 1_000, &[]), q(1_300, 2_000, &[]), q(1_900, 3_000, &[])],
+            ..Default::default()
+        };
+        let actions = [action(900), action(2_500)];
+        assert_eq!(
+            gaps(&ev, &actions),
+            vec![Gap {
+                action: 0,
+                at_most_ns: 300
+            }]
+        );
+    }
+}

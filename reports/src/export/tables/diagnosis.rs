@@ -1,0 +1,78 @@
+//! The "Diagnosis" section: per case, its description and the sentences of
+//! its diagnosis ([`crate::diagnose`]), as markdown and HTML.
+
+use std::fmt::Write as _;
+
+use reloadbench_model::diagnosis::Finding;
+use reloadbench_model::run::{CaseReport, RunReport};
+
+use crate::export::table::escape_html;
+
+/// The findings shown for a case: those stored in `results.json`, or, for a
+/// run written before diagnoses were kept, computed now.
+fn findings(case: &CaseReport) -> Vec<Finding> {
+    if case.diagnosis.is_empty() {
+        crate::diagnose(case)
+    } else {
+        case.diagnosis.clone()
+    }
+}
+
+/// The cases that have something to say.
+fn cases(report: &RunReport) -> Vec<(&CaseReport, Vec<Finding>)> {
+    report
+        .cases
+        .iter()
+        .map(|c| (c, findings(c)))
+        .filter(|(_, f)| !f.is_empty())
+        .collect()
+}
+
+const INTRO: &str = "Why requests failed, or why none did, written from this run's evidence \
+    (failures attributed to actions, the listening sockets seen from the kernel, kernel \
+    counters, the ledger); what the evidence does not explain is said to be unexplained.";
+
+/// The section in markdown (empty when no case has findings).
+pub fn markdown(report: &RunReport) -> String {
+    let cases = cases(report);
+    if cases.is_empty() {
+        return String::new();
+    }
+    let mut w = format!("## Diagnosis\n\n{INTRO}\n\n");
+    for (case, findings) in cases {
+        let _ = writeln!(w, "**{}**", case.label());
+        if !case.description.is_empty() {
+            let _ = writeln!(w, "*{}*", case.description);
+        }
+        w.push('\n');
+        for f in findings {
+            let _ = writeln!(w, "- {}", f.text);
+        }
+        w.push('\n');
+    }
+    w
+}
+
+/// The section in HTML (empty when no case has findings).
+pub fn html(report: &RunReport) -> String {
+    let cases = cases(report);
+    if cases.is_empty() {
+        return String::new();
+    }
+    let mut h = format!(
+        "<h2>Diagnosis</h2>\n<p class=\"note\">{}</p>\n",
+        escape_html(INTRO)
+    );
+    for (case, findings) in cases {
+        let _ = writeln!(h, "<h3>{}</h3>", escape_html(&case.label()));
+        if !case.description.is_empty() {
+            let _ = writeln!(h, "<p><em>{}</em></p>", escape_html(&case.description));
+        }
+        h.push_str("<ul>\n");
+        for f in findings {
+            let _ = writeln!(h, "<li>{}</li>", escape_html(&f.text));
+        }
+        h.push_str("</ul>\n");
+    }
+    h
+}
