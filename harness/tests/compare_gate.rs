@@ -68,7 +68,9 @@ fn compare_exits_1_naming_the_cases_new_did_not_run() {
 fn compare_exits_2_naming_a_tolerance_that_is_not_a_finite_number() {
     let base = fixture();
     let mut slower = base.clone();
-    for c in &mut slower.cases {
+    // Every case but the control slower: the ratios to the control regress
+    // (a slower control alone is the machine's as much as the code's).
+    for c in slower.cases.iter_mut().filter(|c| c.name != "normal") {
         c.load.elapsed_ns *= 2;
     }
     compare(&base, &slower, &[]).assert_code(1);

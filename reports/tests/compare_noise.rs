@@ -190,9 +190,15 @@ fn the_whole_machine_slowing_down_moves_the_control_not_the_ratios() {
         r.contains("| ok |") && r.contains("control moved -25.0 %"),
         "{r}"
     );
-    // The control itself is judged on its raw numbers.
+    // The control itself has only its raw numbers: beyond the tolerance it
+    // is inconclusive (the machine's change as much as the code's), never
+    // regressed, so neighbour load alone never fails the gate.
     let r = row(&c.markdown, "normal", "requests/s");
-    assert!(!r.contains("| ok |"), "{r}");
+    assert!(
+        r.contains("inconclusive |") && r.contains("cannot be told from the machine's"),
+        "{r}"
+    );
+    assert_ne!(c.verdict, GateVerdict::Regressed, "{}", c.markdown);
 }
 
 #[test]
