@@ -355,3 +355,39 @@ fn a_reload_time_without_a_measurable_spread_is_inconclusive_not_regressed() {
         "{r}"
     );
 }
+
+#[test]
+fn a_ratio_to_a_control_that_ran_on_a_busy_machine_is_inconclusive() {
+    // Only the control changed (a neighbour slowed BASE's control): the
+    // fd-pass case's ratio to it moves by −13 %, beyond the 10 % tolerance.
+    let base = base();
+    let mut new = base.clone();
+    let normal = new.cases.iter_mut().find(|c| c.name == "normal").unwrap();
+    jitter(normal, 1.15, 1.0);
+    let quiet = compare_with(&base, &new, &opts()).unwrap();
+    let r = row(&quiet.markdown, "reload with socket", "requests/s");
+    assert!(r.contains("regressed"), "{r}");
+    let busy_control = CompareOptions {
+        busy: |c| c.name == "normal",
+        ..opts()
+    };
+    let c = compare_with(&base, &new, &busy_control).unwrap();
+    let r = row(&c.markdown, "reload with socket", "requests/s");
+    assert!(r.contains("inconclusive") && r.contains("machine busy"), "{r}");
+    assert_eq!(c.verdict, GateVerdict::Inconclusive, "{}", c.markdown);
+}
+
+#[test]
+fn a_control_that_must_fail_is_judged_on_its_failures_only() {
+    // "restart" made to expect failed > 0: it proves the gate sees drops;
+    // its speed says nothing about the code, so it gets no p99 / requests/s row.
+    let mut base = base();
+    base.cases[1].expectations[0].expr = "failed > 0".into();
+    let mut new = base.clone();
+    jitter(&mut new.cases[1], 0.5, 3.0);
+    let c = compare_with(&base, &new, &opts()).unwrap();
+    assert!(c.markdown.contains("| restart | failed |"), "{}", c.markdown);
+    assert!(!c.markdown.contains("| restart | p99 |"), "{}", c.markdown);
+    assert!(!c.markdown.contains("| restart | requests/s |"), "{}", c.markdown);
+    assert_ne!(c.verdict, GateVerdict::Regressed, "{}", c.markdown);
+}

@@ -15,14 +15,18 @@
 //! When no spread can be measured (fewer than 4 values, a single trial), a
 //! change beyond `base` is inconclusive.
 //!
+//! A case that must lose requests (a kill -9 control) gets none of these
+//! rows: it proves the gate sees drops, its speed says nothing.
+//!
 //! The control's own requests/s and p99 have nothing to be normalized by:
 //! a change of them beyond the tolerance is inconclusive, never regressed
 //! (a slower machine and slower code look the same there).
 //!
 //! A change worse than `base` but within the tolerance is **inconclusive**
 //! (the noise is larger than the tolerance); worse than the tolerance is
-//! **regressed**, or inconclusive when the machine was busy and the change
-//! is within twice the tolerance.
+//! **regressed**, or inconclusive when the machine was busy (during the case
+//! or, for a ratio, during the control) and the change is within twice the
+//! tolerance.
 
 use reloadbench_model::run::CaseReport;
 
@@ -289,7 +293,11 @@ fn row(
         "; tolerance {tol_pct:.1} % = max({base_pct} %, {} × {spread_pct:.1} % spread)",
         opts.noise_factor
     ));
-    let (mut verdict, mut note) = judge_noisy(worse_pct, base_pct, tol_pct, busy);
+    // A ratio to a control that ran on a busy machine moves with the
+    // control: as doubtful as the case's own busy machine.
+    let control_busy =
+        normalize.is_some_and(|c| c.base.iter().chain(&c.new).any(|t| (opts.busy)(t)));
+    let (mut verdict, mut note) = judge_noisy(worse_pct, base_pct, tol_pct, busy || control_busy);
     if verdict == Verdict::Regressed && !spread_known {
         verdict = Verdict::Inconclusive;
         note = "; too few values to know the noise (fewer than 4 reloads, one trial)";
