@@ -373,7 +373,10 @@ fn a_ratio_to_a_control_that_ran_on_a_busy_machine_is_inconclusive() {
     };
     let c = compare_with(&base, &new, &busy_control).unwrap();
     let r = row(&c.markdown, "reload with socket", "requests/s");
-    assert!(r.contains("inconclusive") && r.contains("machine busy"), "{r}");
+    assert!(
+        r.contains("inconclusive") && r.contains("machine busy"),
+        "{r}"
+    );
     assert_eq!(c.verdict, GateVerdict::Inconclusive, "{}", c.markdown);
 }
 
@@ -386,8 +389,16 @@ fn a_control_that_must_fail_is_judged_on_its_failures_only() {
     let mut new = base.clone();
     jitter(&mut new.cases[1], 0.5, 3.0);
     let c = compare_with(&base, &new, &opts()).unwrap();
-    assert!(c.markdown.contains("| restart | failed |"), "{}", c.markdown);
+    assert!(
+        c.markdown.contains("| restart | failed |"),
+        "{}",
+        c.markdown
+    );
     assert!(!c.markdown.contains("| restart | p99 |"), "{}", c.markdown);
-    assert!(!c.markdown.contains("| restart | requests/s |"), "{}", c.markdown);
+    assert!(
+        !c.markdown.contains("| restart | requests/s |"),
+        "{}",
+        c.markdown
+    );
     assert_ne!(c.verdict, GateVerdict::Regressed, "{}", c.markdown);
 }

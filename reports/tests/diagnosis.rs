@@ -112,6 +112,13 @@ fn refused_connects_in_a_gap_without_a_listener_and_lost_answers_are_explained()
         queue(1_060, 2_010, &[(1_060, 0)]),
         queue(2_040, 3_000, &[(2_040, 0)]),
     ]);
+    c.kernel = Some(KernelCounters {
+        scope: CounterScope::CaseNetns,
+        deltas: [("TcpAttemptFails".to_owned(), 18)].into_iter().collect(),
+        from_ns: 0,
+        to_ns: 3_000 * MS,
+        netns_sysctls: Default::default(),
+    });
     let ledger = c.ledger.as_mut().unwrap();
     ledger.lost_after_forwarding = Some(48);
     c.actions[0].lost_after_forwarding = Some(48);
@@ -119,6 +126,7 @@ fn refused_connects_in_a_gap_without_a_listener_and_lost_answers_are_explained()
     let refused = of(&d, FindingKind::NoListener);
     assert_eq!(refused.len(), 1, "{d:#?}");
     assert!(refused[0].starts_with("18 connects refused: after 2 actions nobody listened on 127.0.0.1:8080 (2 gaps without a listening socket, the longest at most 50 ms"), "{}", refused[0]);
+    assert!(refused[0].ends_with("The kernel counted 18 failed connection attempts in the case's namespace (TcpAttemptFails) against 18 refused at the client in the whole case."), "{}", refused[0]);
     let lost = of(&d, FindingKind::LostAfterForwarding);
     assert!(lost[0].starts_with("48 failed requests had been answered by the origin, but the response never reached the client (48 after #0 restart)"), "{}", lost[0]);
     // 117 failed: 18 refused + 2 resets (both sockets closed in the

@@ -8,6 +8,7 @@
 mod sockets;
 
 use reloadbench_model::diagnosis::{Finding, FindingKind};
+use reloadbench_model::kernel::CounterScope;
 use reloadbench_model::ledger::thousands;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionReport, CaseReport};
@@ -95,7 +96,7 @@ pub fn diagnose(case: &CaseReport) -> Vec<Finding> {
         out.push(finding(
             FindingKind::BusyMachine,
             format!(
-                "The machine was busy ({reason}): throughput and latencies are less \
+                "The machine was busy: {reason}. Throughput and latencies are less \
                  comparable with other runs; failure counts are not affected by it."
             ),
         ));
@@ -258,13 +259,32 @@ fn refused_without_listener(
         return;
     }
     let longest = gaps.iter().map(|g| g.at_most_ns).max().unwrap_or(0) as f64 / 1e6;
+    // The kernel's own count, when it is the case's alone.
+    let kernel = case
+        .kernel
+        .as_ref()
+        .filter(|k| k.scope == CounterScope::CaseNetns)
+        .and_then(|k| k.get("TcpAttemptFails"))
+        .map(|n| {
+            format!(
+                " The kernel counted {} in the case's namespace (TcpAttemptFails) against \
+                 {} refused at the client in the whole case.",
+                counted(
+                    n.max(0) as u64,
+                    "failed connection attempt",
+                    "failed connection attempts"
+                ),
+                thousands(case.failed_of(FailureClass::ConnectRefused)),
+            )
+        })
+        .unwrap_or_default();
     out.push(finding(
         FindingKind::NoListener,
         format!(
             "{}: after {} nobody listened on {} ({} without a listening socket, the \
              longest at most {longest:.0} ms, seen from the kernel). A replacement \
              that keeps a listening socket open throughout (fd passing, master-worker) \
-             avoids this.",
+             avoids this.{kernel}",
             counted(refused, "connect refused", "connects refused"),
             counted(which.len() as u64, "action", "actions"),
             ev.address,
@@ -366,9 +386,8 @@ fn nothing_lost(case: &CaseReport) -> Finding {
         match ev.queues.len() {
             0 => {}
             1 => text.push_str(
-                " One listening socket served the whole load: each new process joined \
-                 its owners before the old one left (seen from the kernel), so no \
-                 connection waited on a socket that closed.",
+                " One listening socket served the whole load and never closed (seen \
+                 from the kernel): no connection waited on a socket that closed.",
             ),
             k => {
                 let closed = sockets::closed(ev, &case.actions);
