@@ -35,7 +35,7 @@ pub fn render_markdown(report: &RunReport) -> String {
     if let Some(t) = tables::trials(report) {
         let _ = writeln!(
             w,
-            "## Trials\n\n{}{}\n",
+            "## Trials\n\n{}\n{}\n",
             t.to_markdown(),
             tables::TRIALS_LEGEND
         );
