@@ -64,9 +64,14 @@ impl OriginLedger {
     pub fn ranges_of(sorted_ids: &[u64]) -> Vec<[u64; 2]> {
         let mut out: Vec<[u64; 2]> = Vec::new();
         for &id in sorted_ids {
+            // `u64::MAX` has no half-open range: left out, so the ledger's
+            // `origin_answers_have_ids` equality shows it.
+            let Some(next) = id.checked_add(1) else {
+                continue;
+            };
             match out.last_mut() {
-                Some(r) if r[1] == id => r[1] = id + 1,
-                _ => out.push([id, id + 1]),
+                Some(r) if r[1] == id => r[1] = next,
+                _ => out.push([id, next]),
             }
         }
         out
@@ -135,6 +140,10 @@ pub struct ProxySide {
     /// Generations that served but never reported (killed, or crashed): the totals miss
     /// their share and are not checked.
     pub missing: Vec<u64>,
+    /// Generations a process reported more than once (the first report is kept; the
+    /// totals are not checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_twice: Vec<u64>,
 }
 
 /// The origin's side.
@@ -275,6 +284,9 @@ mod tests {
         assert_eq!(l.distinct_ids(), 6);
         let hits: Vec<u64> = (0..10).filter(|&i| l.answered_id(i)).collect();
         assert_eq!(hits, vec![0, 1, 2, 5, 7, 8]);
+        // The largest id has no half-open range: left out, never wrapped.
+        let top = OriginLedger::ranges_of(&[u64::MAX - 1, u64::MAX]);
+        assert_eq!(top, vec![[u64::MAX - 1, u64::MAX]]);
     }
 
     #[test]

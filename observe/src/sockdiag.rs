@@ -207,10 +207,17 @@ impl Filter {
         if !self.states.contains(s.state) || s.local.port() != self.local.port() {
             return false;
         }
-        s.local.ip() == self.local.ip()
-            || (s.state == TcpState::Listen && s.local.ip().is_unspecified())
+        // A dual-stack IPv6 socket shows IPv4 peers as `::ffff:a.b.c.d`.
+        let ip = match s.local.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        ip == self.local.ip() || (s.state == TcpState::Listen && ip.is_unspecified())
     }
 }
+
+/// How long one read of a dump may wait for the kernel.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A netlink socket for sock_diag dumps, reusable across dumps.
 #[derive(Debug)]
@@ -232,6 +239,12 @@ impl Diag {
             what: "open a NETLINK_SOCK_DIAG socket",
             source,
         })?;
+        // Every wait has a bound: a dump that stalls is an error, not a hang.
+        sock.set_read_timeout(Some(READ_TIMEOUT))
+            .map_err(|source| DiagError::Io {
+                what: "set a read timeout on the NETLINK_SOCK_DIAG socket",
+                source,
+            })?;
         Ok(Diag {
             sock,
             seq: 0,
@@ -239,10 +252,21 @@ impl Diag {
         })
     }
 
-    /// TCP sockets matching `filter`, in the kernel's order.
+    /// TCP sockets matching `filter`, in the kernel's order. For an IPv4
+    /// address the IPv6 sockets on the port are read too: a server that
+    /// listens on `[::]` (dual stack) takes IPv4 clients on an IPv6 socket.
     pub fn dump(&mut self, filter: &Filter) -> Result<Vec<TcpSocket>, DiagError> {
+        let mut out = match filter.local {
+            SocketAddr::V4(_) => self.dump_family(filter, libc::AF_INET)?,
+            SocketAddr::V6(_) => Vec::new(),
+        };
+        out.extend(self.dump_family(filter, libc::AF_INET6)?);
+        Ok(out)
+    }
+
+    fn dump_family(&mut self, filter: &Filter, family: i32) -> Result<Vec<TcpSocket>, DiagError> {
         self.seq = self.seq.wrapping_add(1);
-        let req = request(filter, self.seq);
+        let req = request(filter, family, self.seq);
         self.sock.send(&req).map_err(|source| DiagError::Io {
             what: "send the dump request",
             source,
@@ -270,15 +294,12 @@ pub fn dump(filter: &Filter) -> Result<Vec<TcpSocket>, DiagError> {
     Diag::open()?.dump(filter)
 }
 
-/// The request: `nlmsghdr` + `inet_diag_req_v2` for TCP in the filter's
-/// family, states and local port (`id.idiag_sport`, network order, which
+/// The request: `nlmsghdr` + `inet_diag_req_v2` for TCP in `family`, the
+/// filter's states and local port (`id.idiag_sport`, network order, which
 /// the kernel compares with each socket's local port).
-fn request(filter: &Filter, seq: u32) -> Vec<u8> {
+fn request(filter: &Filter, family: i32, seq: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(NLMSG_HDR + REQ_LEN);
-    let family = match filter.local {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    } as u8;
+    let family = family as u8;
     b.extend_from_slice(&((NLMSG_HDR + REQ_LEN) as u32).to_ne_bytes());
     b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
@@ -402,7 +423,7 @@ mod tests {
     #[test]
     fn request_is_an_inet_diag_req_v2_for_the_port() {
         let f = Filter::local("127.0.0.1:8080".parse().expect("addr"), States::all());
-        let r = request(&f, 7);
+        let r = request(&f, libc::AF_INET, 7);
         assert_eq!(r.len(), 72);
         assert_eq!(u32_ne(&r, 0), 72);
         assert_eq!(u16_ne(&r, 4), SOCK_DIAG_BY_FAMILY);

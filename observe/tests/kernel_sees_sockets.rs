@@ -137,3 +137,33 @@ fn socket_passed_to_a_child_is_owned_by_both_then_by_the_child() {
     // Gone with its last owner.
     assert!(wait_listeners(addr, <[TcpSocket]>::is_empty).is_empty());
 }
+
+#[test]
+fn a_dual_stack_listener_on_the_ipv6_any_address_is_seen_from_its_ipv4_address() {
+    // `[::]` without IPV6_V6ONLY takes IPv4 clients: servers told to listen
+    // on `:PORT` do this. Its queue and its IPv4 connections (local address
+    // `::ffff:127.0.0.1` in the kernel) must show on 127.0.0.1:PORT.
+    let any: SocketAddr = "[::]:0".parse().expect("addr");
+    let Ok(s) = Socket::new(Domain::IPV6, Type::STREAM, None) else {
+        eprintln!("no IPv6 here; skipped");
+        return;
+    };
+    s.set_only_v6(false).expect("dual stack");
+    if s.bind(&any.into()).is_err() {
+        eprintln!("no IPv6 here; skipped");
+        return;
+    }
+    s.listen(16).expect("listen");
+    let v4: SocketAddr = format!("127.0.0.1:{}", local(&s).port())
+        .parse()
+        .expect("addr");
+    let clients: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(v4).expect("connect"))
+        .collect();
+    let found = wait_listeners(v4, |l| l.first().is_some_and(|s| s.rqueue == 3));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].rqueue, found[0].wqueue), (3, 16));
+    let est = dump(&Filter::local(v4, States::of(&[TcpState::Established]))).expect("dump");
+    assert_eq!(est.len(), 3, "{est:?}");
+    drop(clients);
+}

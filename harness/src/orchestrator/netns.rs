@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, unshare};
+use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
@@ -61,9 +61,19 @@ pub fn wanted(enabled: bool) -> bool {
 }
 
 /// Moves the calling thread into a fresh network namespace with `lo` up.
+/// When `lo` cannot be brought up the thread goes back to the namespace it
+/// was in (a case never runs without loopback while the report says it ran
+/// in the host's namespace); if even that fails, the error says so.
 pub fn enter_fresh() -> Result<(), NetnsError> {
+    let before = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| NetnsError::Loopback(format!("cannot open this thread's namespace: {e}")))?;
     unshare(CloneFlags::CLONE_NEWNET).map_err(NetnsError::Unshare)?;
-    loopback_up().map_err(NetnsError::Loopback)
+    loopback_up().map_err(|e| match setns(&before, CloneFlags::CLONE_NEWNET) {
+        Ok(()) => NetnsError::Loopback(e),
+        Err(back) => NetnsError::Loopback(format!(
+            "{e}; and returning to the host's namespace failed: {back}"
+        )),
+    })
 }
 
 /// Inode of the calling thread's network namespace.
@@ -96,6 +106,13 @@ fn loopback_up() -> Result<(), String> {
         SockProtocol::NetlinkRoute,
     )
     .map_err(|e| format!("netlink socket: {e}"))?;
+    // The acknowledgement is waited for at most a second.
+    nix::sys::socket::setsockopt(
+        &fd,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(1, 0),
+    )
+    .map_err(|e| format!("netlink timeout: {e}"))?;
     const RTM_NEWLINK: u16 = 16;
     const NLM_F_REQUEST: u16 = 1;
     const NLM_F_ACK: u16 = 4;
@@ -180,12 +197,21 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
             let host = host_sysctls();
             let set = match enter_fresh() {
                 Ok(()) => apply_sysctls(&host),
-                Err(e) => {
+                Err(e) if !in_own_netns() => {
                     eprintln!(
                         "warning: case {}: {e}; running in the host's namespace",
                         case.name
                     );
                     BTreeMap::new()
+                }
+                Err(e) => {
+                    // Stuck in a namespace without loopback: nothing could connect.
+                    let _ = tx.send(Err(CaseError::Start {
+                        case: case.name.clone(),
+                        what: "network namespace",
+                        message: e.to_string(),
+                    }));
+                    return;
                 }
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()

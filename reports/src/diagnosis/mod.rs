@@ -5,13 +5,14 @@
 //! supports them. What the evidence does not explain is said to be
 //! unexplained, never guessed.
 
+mod resets;
 mod sockets;
 
 use reloadbench_model::diagnosis::{Finding, FindingKind};
 use reloadbench_model::kernel::CounterScope;
 use reloadbench_model::ledger::thousands;
 use reloadbench_model::outcome::FailureClass;
-use reloadbench_model::run::{ActionReport, CaseReport};
+use reloadbench_model::run::{ActionKind, ActionReport, CaseReport};
 
 /// The findings of one case, most telling first.
 pub fn diagnose(case: &CaseReport) -> Vec<Finding> {
@@ -20,7 +21,7 @@ pub fn diagnose(case: &CaseReport) -> Vec<Finding> {
     // action is never credited with more than its own failures).
     let mut explained = vec![0u64; case.actions.len()];
     if let Some(ev) = &case.evidence {
-        queued_resets(case, ev, &mut explained, &mut out);
+        resets::queued_resets(case, ev, &mut explained, &mut out);
         refused_without_listener(case, ev, &mut explained, &mut out);
     }
     let lost_elsewhere = lost_after_forwarding(case, &mut explained, &mut out);
@@ -159,87 +160,6 @@ fn dedup(mut v: Vec<usize>) -> Vec<usize> {
     v
 }
 
-/// Resets before a response in the windows of actions where a listening
-/// socket closed.
-fn queued_resets(
-    case: &CaseReport,
-    ev: &reloadbench_model::evidence::CaseEvidence,
-    explained: &mut [u64],
-    out: &mut Vec<Finding>,
-) {
-    let closed = sockets::closed(ev, &case.actions);
-    let which = dedup(closed.iter().map(|c| c.action).collect());
-    let resets = credit(
-        &case.actions,
-        &which,
-        &[FailureClass::Reset, FailureClass::Closed],
-        explained,
-    );
-    if resets == 0 {
-        return;
-    }
-    let queued: u64 = closed.iter().map(|c| u64::from(c.queued)).sum();
-    let with_queue = closed.iter().filter(|c| c.queued > 0).count();
-    let res = resolution_ms(&case.actions, &which)
-        .map(|r| format!(" (sampled every {r:.0} ms or less)"))
-        .unwrap_or_default();
-    let mut text = if with_queue > 0 {
-        format!(
-            "{} before any response byte: {} closed while the load ran, {} of them \
-             with connections waiting in the accept queue ({} queued at the last \
-             samples before they closed{res}; accept-queue chart). The kernel resets \
-             what is queued on a listening socket that closes. Passing the socket to \
-             the new process (fd passing), a master that keeps it, or \
-             net.ipv4.tcp_migrate_req=1 avoid this.",
-            counted(
-                resets,
-                "request reset or closed",
-                "requests reset or closed"
-            ),
-            counted(closed.len() as u64, "listening socket", "listening sockets"),
-            with_queue,
-            thousands(queued),
-        )
-    } else {
-        format!(
-            "{} before any response byte in the windows of actions where {} closed; \
-             their accept queues were empty at the last samples{res}, so the reset \
-             connections arrived after those samples.",
-            counted(
-                resets,
-                "request reset or closed",
-                "requests reset or closed"
-            ),
-            counted(closed.len() as u64, "listening socket", "listening sockets"),
-        )
-    };
-    if let Some(never) = never_accepted(case) {
-        text.push(' ');
-        text.push_str(&never);
-    }
-    out.push(finding(FindingKind::QueuedReset, text));
-}
-
-/// "The client opened N connections and refproxy accepted M", when every
-/// generation reported and the difference is positive.
-fn never_accepted(case: &CaseReport) -> Option<String> {
-    let proxy = case.ledger.as_ref()?.proxy.as_ref()?;
-    if !proxy.missing.is_empty() {
-        return None;
-    }
-    let opened = case.load.connections;
-    let accepted = proxy.total.accepted;
-    (opened > accepted).then(|| {
-        format!(
-            "The client opened {} connections and refproxy accepted {}: {} were \
-             completed by the kernel and never accepted by any process.",
-            thousands(opened),
-            thousands(accepted),
-            thousands(opened - accepted)
-        )
-    })
-}
-
 /// Refused connects in the windows of actions after which nobody listened.
 fn refused_without_listener(
     case: &CaseReport,
@@ -303,34 +223,34 @@ fn lost_after_forwarding(case: &CaseReport, explained: &mut [u64], out: &mut Vec
         return 0;
     }
     let mut in_actions = 0;
+    let mut by = Vec::new();
+    let mut all_stopped = true;
     for (i, a) in case.actions.iter().enumerate() {
         let n = a.lost_after_forwarding.unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
         explained[i] += n;
         in_actions += n;
+        all_stopped &= matches!(a.kind, ActionKind::Kill | ActionKind::Restart);
+        by.push(format!("{} after #{} {}", thousands(n), a.index, a.label));
     }
-    let by: Vec<String> = case
-        .actions
-        .iter()
-        .filter(|a| a.lost_after_forwarding.unwrap_or(0) > 0)
-        .map(|a| {
-            format!(
-                "{} after #{} {}",
-                thousands(a.lost_after_forwarding.unwrap_or(0)),
-                a.index,
-                a.label
-            )
-        })
-        .collect();
     let by = if by.is_empty() {
         String::new()
     } else {
         format!(" ({})", by.join(", "))
     };
+    // The cause is named only where the action itself stopped the process.
+    let cause = if in_actions == lost && all_stopped {
+        " The action stopped the process that was relaying them."
+    } else {
+        ""
+    };
     out.push(finding(
         FindingKind::LostAfterForwarding,
         format!(
-            "{} had been answered by the origin, but the response never reached the \
-             client{by}: the process that held them went away with them in flight.",
+            "{} had been answered by the origin, but the answer never reached the \
+             client{by}: lost after forwarding, between the origin and the client.{cause}",
             counted(lost, "failed request", "failed requests"),
         ),
     ));
@@ -344,13 +264,17 @@ fn kernel(case: &CaseReport, out: &mut Vec<Finding>) {
     let overflows = k.get("TcpExtListenOverflows").unwrap_or(0);
     if overflows > 0 {
         let drops = k.get("TcpExtListenDrops").unwrap_or(0);
+        let whose = match k.scope {
+            CounterScope::CaseNetns => "a listening socket of the case (proxy or origin)",
+            CounterScope::HostWide => "a listening socket somewhere on this host",
+        };
         out.push(finding(
             FindingKind::ListenOverflow,
             format!(
-                "The kernel dropped connection attempts on a full accept queue \
-                 {overflows} times (TcpExtListenOverflows {overflows}, ListenDrops \
-                 {drops}; counters {scope}): the server did not accept fast enough for \
-                 its backlog; the clients retried or timed out."
+                "The kernel dropped connection attempts on a full accept queue of {whose} \
+                 {} (TcpExtListenOverflows {overflows}, ListenDrops {drops}; counters \
+                 {scope}); the clients retried or timed out.",
+                counted(overflows as u64, "time", "times"),
             ),
         ));
     }
@@ -360,9 +284,9 @@ fn kernel(case: &CaseReport, out: &mut Vec<Finding>) {
         out.push(finding(
             FindingKind::Migrated,
             format!(
-                "The kernel moved {migrated} queued connections from a closing \
-                 listening socket to another one (tcp_migrate_req; {failed} could not \
-                 be moved; counters {scope})."
+                "The kernel moved {} from a closing listening socket to another one \
+                 (tcp_migrate_req; {failed} could not be moved; counters {scope}).",
+                counted(migrated as u64, "queued connection", "queued connections"),
             ),
         ));
     }

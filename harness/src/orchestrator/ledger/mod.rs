@@ -73,7 +73,10 @@ pub fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
                 generation,
                 counters,
             } => {
-                reported.insert((e.pid, *generation));
+                if !reported.insert((e.pid, *generation)) {
+                    side.reported_twice.push(*generation);
+                    continue;
+                }
                 side.total.add(counters);
                 side.generations
                     .entry(*generation)
@@ -161,6 +164,11 @@ pub fn reconcile(load: &LoadReport, sides: Sides, actions: &mut [ActionReport]) 
         (Some(p), _) if !p.missing.is_empty() => unchecked.push(format!(
             "proxy: generation(s) {:?} never reported (killed or crashed)",
             p.missing
+        )),
+        (Some(p), _) if !p.reported_twice.is_empty() => unchecked.push(format!(
+            "proxy: generation(s) {:?} reported their counters more than once (the first \
+             report of each process is kept)",
+            p.reported_twice
         )),
         (Some(p), o) => {
             if let Some(o) = o {

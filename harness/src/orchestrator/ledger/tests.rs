@@ -57,6 +57,7 @@ fn proxy(forwarded: u64, completed: u64) -> ProxySide {
         total: c.clone(),
         generations: [(1, c)].into(),
         missing: vec![],
+        reported_twice: vec![],
     }
 }
 
@@ -293,7 +294,11 @@ fn proxy_side_sums_generations_and_names_the_silent_ones() {
         // The origin's own ready line is not the proxy's.
         stamped(99, 99, ready(1)),
     ];
+    let mut events = events;
+    // A process that reports twice: the second report is not summed.
+    events.push(stamped(12, 12, with_gen(counters(2), 1)));
     let side = proxy_side(&events, 99);
+    assert_eq!(side.reported_twice, vec![1]);
     assert_eq!(side.total.forwarded, 7);
     assert_eq!(side.total.errors, errors(&[("connect", 2)]));
     assert_eq!(side.generations[&1].completed, 7);

@@ -1,0 +1,136 @@
+//! Resets before any response byte explained by a listening socket that
+//! closed with connections waiting in its accept queue: the kernel resets
+//! what is queued on a listening socket that closes.
+//!
+//! Only failures that can have been queued are credited: on a new
+//! connection (a reused keep-alive connection was accepted long before),
+//! reset or closed before any response byte, in the window of an action
+//! whose closing socket had a queue at its last sample, less the failures
+//! of that action the origin answered (those were accepted and forwarded).
+
+use reloadbench_model::diagnosis::FindingKind;
+use reloadbench_model::evidence::CaseEvidence;
+use reloadbench_model::ledger::thousands;
+use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::run::CaseReport;
+
+use super::sockets::{self, Closed};
+use super::{counted, finding, of_classes, resolution_ms};
+use reloadbench_model::diagnosis::Finding;
+
+const CLASSES: [FailureClass; 2] = [FailureClass::Reset, FailureClass::Closed];
+
+/// Reset or closed failures on new connections whose time falls in action
+/// `i`'s window (its trigger to the next trigger); `None` when the failure
+/// list was capped and cannot be read that finely.
+fn fresh_in_window(case: &CaseReport, i: usize) -> Option<u64> {
+    let load = &case.load;
+    if load.failures_dropped > 0 {
+        return None;
+    }
+    let from = case.actions[i].trigger_ns;
+    let to = case.actions.get(i + 1).map_or(u64::MAX, |a| a.trigger_ns);
+    Some(
+        load.failures
+            .iter()
+            .filter(|f| CLASSES.contains(&f.class) && !f.reused)
+            .filter(|f| (from..to).contains(&f.t_ns))
+            .count() as u64,
+    )
+}
+
+/// Adds the finding (if any) and credits the explained failures per action.
+pub(super) fn queued_resets(
+    case: &CaseReport,
+    ev: &CaseEvidence,
+    explained: &mut [u64],
+    out: &mut Vec<Finding>,
+) {
+    let closed = sockets::closed(ev, &case.actions);
+    let mut credited = 0u64;
+    let mut not_credited = 0u64;
+    let mut queued = 0u64;
+    let (mut with_queue, mut empty): (Vec<&Closed>, Vec<&Closed>) =
+        closed.iter().partition(|c| c.queued > 0);
+    with_queue.sort_by_key(|c| c.action);
+    empty.retain(|e| !with_queue.iter().any(|c| c.action == e.action));
+    let mut actions: Vec<usize> = with_queue.iter().map(|c| c.action).collect();
+    actions.dedup();
+    for &i in &actions {
+        let a = &case.actions[i];
+        let attributed = of_classes(a, &CLASSES);
+        let fresh = fresh_in_window(case, i).map_or(attributed, |f| f.min(attributed));
+        let n = fresh.saturating_sub(a.lost_after_forwarding.unwrap_or(0));
+        explained[i] += n;
+        credited += n;
+    }
+    for c in &with_queue {
+        queued += u64::from(c.queued);
+    }
+    let mut empty_actions: Vec<usize> = empty.iter().map(|c| c.action).collect();
+    empty_actions.dedup();
+    for &i in &empty_actions {
+        not_credited += of_classes(&case.actions[i], &CLASSES);
+    }
+    let mut parts = Vec::new();
+    if credited > 0 {
+        let res = resolution_ms(&case.actions, &actions)
+            .map(|r| format!(", sampled every {r:.0} ms or less"))
+            .unwrap_or_default();
+        parts.push(format!(
+            "{} before any response byte on new connections, after {} where a \
+             listening socket closed with connections waiting in its accept queue \
+             ({} queued at the last samples before they closed{res}; accept-queue \
+             chart). The kernel resets what is queued on a listening socket that \
+             closes. Passing the socket to the new process (fd passing), a master \
+             that keeps it, or net.ipv4.tcp_migrate_req=1 avoid this.",
+            counted(
+                credited,
+                "request reset or closed",
+                "requests reset or closed"
+            ),
+            counted(actions.len() as u64, "action", "actions"),
+            thousands(queued),
+        ));
+    }
+    if not_credited > 0 {
+        parts.push(format!(
+            "{} before any response byte after {} where a listening socket closed \
+             with an empty accept queue at its last sample: the samples do not show \
+             where these connections waited.",
+            counted(
+                not_credited,
+                "request reset or closed",
+                "requests reset or closed"
+            ),
+            counted(empty_actions.len() as u64, "action", "actions"),
+        ));
+    }
+    if parts.is_empty() {
+        return;
+    }
+    if let Some(never) = never_accepted(case) {
+        parts.push(never);
+    }
+    out.push(finding(FindingKind::QueuedReset, parts.join(" ")));
+}
+
+/// "The client opened N connections and refproxy accepted M", when every
+/// generation reported and the difference is positive.
+fn never_accepted(case: &CaseReport) -> Option<String> {
+    let proxy = case.ledger.as_ref()?.proxy.as_ref()?;
+    if !proxy.missing.is_empty() {
+        return None;
+    }
+    let opened = case.load.connections;
+    let accepted = proxy.total.accepted;
+    (opened > accepted).then(|| {
+        format!(
+            "The client opened {} connections and refproxy accepted {}: {} were \
+             completed by the kernel and never accepted by any process.",
+            thousands(opened),
+            thousands(accepted),
+            thousands(opened - accepted)
+        )
+    })
+}
