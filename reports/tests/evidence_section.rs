@@ -121,3 +121,23 @@ fn accept_queue_chart_draws_each_socket_with_its_depth() {
         "cases without evidence say so"
     );
 }
+
+#[test]
+fn a_case_whose_address_never_showed_a_listener_says_so() {
+    let e = CaseEvidence {
+        address: "127.0.0.1:8080".into(),
+        samples: 50,
+        ..Default::default()
+    };
+    let line = reloadbench_reports::export::tables::evidence::evidence_line(&e);
+    assert!(
+        line.contains("No listening socket was ever seen on this address"),
+        "{line}"
+    );
+    let seen = CaseEvidence {
+        queues: vec![QueueSeries::default()],
+        ..e
+    };
+    let line = reloadbench_reports::export::tables::evidence::evidence_line(&seen);
+    assert!(!line.contains("No listening socket"), "{line}");
+}

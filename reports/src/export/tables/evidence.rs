@@ -109,6 +109,13 @@ pub fn evidence_line(e: &CaseEvidence) -> String {
         );
     }
     s.push('.');
+    if e.queues.is_empty() && e.samples > 0 {
+        s.push_str(
+            " ⚠ No listening socket was ever seen on this address: the server under test \
+             listens elsewhere, or as another user whose sockets cannot be read; no phase \
+             of this case could be observed.",
+        );
+    }
     s
 }
 
