@@ -13,12 +13,13 @@ use crate::expect;
 use crate::scenario::{Case, OriginSpec, ProxySpec, Scenario};
 
 use super::attribution::attribute;
+use super::before_act::Watched;
 use super::cancel::Cancel;
 use super::casewatch::CaseWatch;
 use super::command::{CommandRunner, start_command_origin};
 use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
-use super::evidence::{self, observed::Observed, sampler::Sampler};
+use super::evidence::{self, sampler::Sampler};
 use super::ledger;
 use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
@@ -253,7 +254,6 @@ async fn drive_case<R: Runner>(
             return Err(fail("load", e.to_string()));
         }
     };
-    let mut runner = watch.probe(runner);
     let sampler = evidence::start_sampler(
         addr,
         &input.case.actions,
@@ -261,8 +261,9 @@ async fn drive_case<R: Runner>(
         input.pids.clone(),
         vec![origin_pid],
     );
-    let mut observed = Observed {
+    let mut observed = Watched {
         inner: &mut runner,
+        counters: &watch,
         sampler: sampler.as_ref(),
     };
     let fired_count = AtomicU32::new(0);

@@ -8,7 +8,6 @@
 //! them, which for a case run by [`super::netns::run_case`] is the case's
 //! own (scope `case netns`), otherwise the host's (`host-wide`).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -16,12 +15,8 @@ use reloadbench_model::clock::monotonic_ns;
 use reloadbench_model::kernel::{CounterScope, KernelCounters, MachineLoad};
 use reloadbench_model::run::ActionReport;
 
-use crate::scenario::ActionSpec;
-
-use super::events::EventLog;
 use super::noise::NoiseSampler;
 use super::nstat::{self, Counters};
-use super::runner::{ActOutcome, Runner, RunnerError};
 
 fn read_now() -> Option<Counters> {
     nstat::read(Path::new(nstat::THREAD_NET)).ok()
@@ -66,11 +61,12 @@ impl CaseWatch {
         }
     }
 
-    /// `runner`, reading the counters as each action starts.
-    pub fn probe<R: Runner>(&self, runner: R) -> Probed<R> {
-        Probed {
-            inner: runner,
-            marks: Arc::clone(&self.marks),
+    /// An action is about to be performed: reads the counters (the start
+    /// of its window and the end of the previous action's).
+    pub fn mark_action(&self) {
+        let now = read_now();
+        if let Ok(mut m) = self.marks.lock() {
+            m.push(now);
         }
     }
 
@@ -119,42 +115,5 @@ impl Watched {
             a.kernel = counters(from, to, a.trigger_ns, to_ns);
         }
         (counters(&self.start, &self.end, 0, end_ns), self.machine)
-    }
-}
-
-/// A runner whose actions first read the counters.
-#[derive(Debug)]
-pub struct Probed<R> {
-    inner: R,
-    marks: Marks,
-}
-
-impl<R: Runner> Runner for Probed<R> {
-    async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
-        self.inner.start(log).await
-    }
-
-    async fn act(&mut self, action: &ActionSpec, log: &mut EventLog) -> ActOutcome {
-        let now = read_now();
-        if let Ok(mut m) = self.marks.lock() {
-            m.push(now);
-        }
-        self.inner.act(action, log).await
-    }
-
-    async fn stop(&mut self, log: &mut EventLog) -> Result<(), RunnerError> {
-        self.inner.stop(log).await
-    }
-
-    fn exit_seen(&self, pid: u32) -> Option<u64> {
-        self.inner.exit_seen(pid)
-    }
-
-    fn lost(&mut self) -> Option<String> {
-        self.inner.lost()
-    }
-
-    fn version(&self) -> Option<String> {
-        self.inner.version()
     }
 }

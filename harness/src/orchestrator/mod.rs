@@ -8,6 +8,7 @@
 //! [`runner::Runner`] trait.
 
 pub mod attribution;
+pub mod before_act;
 pub mod binaries;
 pub mod cancel;
 pub mod case;

@@ -4,12 +4,11 @@
 //! around each action; [`phases`] turns the samples into each action's
 //! observed phases (new listening, old stopped accepting, old drained, old
 //! exited) and [`series`] into compact accept-queue series for the report.
-//! [`observed::Observed`] wraps a runner so every action tells the sampler
-//! when it fires.
+//! The case's runner tells the sampler when each action fires
+//! (`orchestrator::before_act`).
 //!
 //! The definitions are in `harness/README.md` ("Observed reload phases").
 
-pub mod observed;
 pub mod phases;
 pub mod sampler;
 pub mod series;

@@ -1,25 +1,29 @@
-//! [`Observed`]: a [`Runner`] that announces each action to the evidence
-//! sampler just before performing it, so the sampler records the state at
-//! the trigger and samples densely after it.
+//! [`Watched`]: the case's runner with its watchers told of each action
+//! just before it is performed, so the kernel's TCP counters are read at
+//! the trigger ([`CaseWatch`]) and the evidence sampler takes its trigger
+//! sample ([`Sampler`]); otherwise it is the runner it wraps.
 
 use std::net::SocketAddr;
 
 use crate::scenario::ActionSpec;
 
-use super::super::events::EventLog;
-use super::super::runner::{ActOutcome, Runner, RunnerError};
-use super::sampler::Sampler;
+use super::casewatch::CaseWatch;
+use super::events::EventLog;
+use super::evidence::sampler::Sampler;
+use super::runner::{ActOutcome, Runner, RunnerError};
 
-/// A runner whose actions are announced to a sampler (when there is one).
+/// A runner whose actions are announced to the case's watchers first.
 #[derive(Debug)]
-pub struct Observed<'a, R> {
+pub struct Watched<'a, R> {
     /// The runner.
     pub inner: &'a mut R,
-    /// The sampler, once the load runs.
+    /// Reads the TCP counters at each trigger.
+    pub counters: &'a CaseWatch,
+    /// The evidence sampler, when it could start.
     pub sampler: Option<&'a Sampler>,
 }
 
-impl<R: Runner> Runner for Observed<'_, R> {
+impl<R: Runner> Runner for Watched<'_, R> {
     async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
         self.inner.start(log).await
     }
@@ -28,6 +32,7 @@ impl<R: Runner> Runner for Observed<'_, R> {
         if let Some(s) = self.sampler {
             s.trigger().await;
         }
+        self.counters.mark_action();
         self.inner.act(action, log).await
     }
 
