@@ -17,6 +17,7 @@ fn an_earlier_run_is_refused_without_force_naming_the_flag() {
     let out = dir.path().join("run");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("results.json"), "{}").unwrap();
+    std::fs::write(out.join(".reloadbench-run"), "").unwrap();
     let run = reloadbench(&dir, &["run", "s.toml", "-q"], Duration::from_secs(30));
     run.assert_code(2);
     assert!(run.stderr.contains("already holds a run"), "{}", run.stderr);

@@ -38,10 +38,22 @@ pub enum RunDirError {
     Exists(PathBuf),
     /// `--force` was given for a directory that is not a run directory.
     #[error(
-        "{0} is not empty and is not a reloadbench run directory (no results.json, no \
-         {MARKER}); --force replaces only a run directory, so it is left alone"
+        "{0} is not empty and is not a reloadbench run directory (no {MARKER}), or is the \
+         working directory, a parent of it, $HOME or /; a run is written only into a new \
+         or empty directory or over an earlier run (--force), so it is left alone"
     )]
     NotARun(PathBuf),
+    /// An earlier run's directory holds files a run does not write.
+    #[error(
+        "{path} holds an earlier run but also {foreign:?}, which a run does not write; \
+         --force replaces only what a run wrote, so it is left alone"
+    )]
+    Foreign {
+        /// The directory.
+        path: PathBuf,
+        /// The entries a run does not write.
+        foreign: Vec<String>,
+    },
     /// The earlier run could not be removed.
     #[error("cannot remove the earlier run {path}: {source}")]
     Remove {
@@ -62,9 +74,52 @@ pub const MARKER: &str = ".reloadbench-run";
 
 const MARKER_TEXT: &str = "a reloadbench run directory: `reloadbench run --force` may replace it\n";
 
-/// True when `dir` holds a run: results.json or the [`MARKER`].
+/// What a run writes at the top of its directory: `--force` removes these
+/// and nothing else.
+const RUN_ENTRIES: &[&str] = &[
+    MARKER,
+    "scenario.toml",
+    "environment.json",
+    "pids.log",
+    "results.json",
+    "report.md",
+    "report.html",
+    "timeline.csv",
+    "charts",
+    "cases",
+];
+
+/// True when `dir` holds a run: it has the [`MARKER`] (a `results.json`
+/// alone is a common file name, not proof).
 pub fn is_run_dir(dir: &Path) -> bool {
-    dir.is_dir() && (dir.join("results.json").is_file() || dir.join(MARKER).is_file())
+    dir.is_dir() && dir.join(MARKER).is_file()
+}
+
+/// Entries of `dir` a run does not write.
+fn foreign_entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !RUN_ENTRIES.contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True when `dir` is the working directory, one of its parents, `$HOME`
+/// or the root: never replaced, whatever is in it.
+fn is_precious(dir: &Path) -> bool {
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return false;
+    };
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    dir.parent().is_none()
+        || cwd.is_ok_and(|c| c.starts_with(&dir))
+        || home.is_some_and(|h| h == dir)
 }
 
 fn is_empty_dir(dir: &Path) -> bool {
@@ -99,18 +154,30 @@ impl RunDir {
             Some(p) => p.to_owned(),
             None => Path::new("runs").join(format!("{}-{scenario_id}", stamp(started))),
         };
-        let holds_run = is_run_dir(&path);
-        if holds_run && !force {
-            return Err(RunDirError::Exists(path));
-        }
-        if force && path.exists() {
-            if holds_run {
-                std::fs::remove_dir_all(&path).map_err(|source| RunDirError::Remove {
-                    path: path.clone(),
+        if path.exists() && !is_empty_dir(&path) {
+            if !is_run_dir(&path) || is_precious(&path) {
+                return Err(RunDirError::NotARun(path));
+            }
+            if !force {
+                return Err(RunDirError::Exists(path));
+            }
+            let foreign = foreign_entries(&path);
+            if !foreign.is_empty() {
+                return Err(RunDirError::Foreign { path, foreign });
+            }
+            for name in RUN_ENTRIES {
+                let entry = path.join(name);
+                let removed = if entry.is_dir() && !entry.is_symlink() {
+                    std::fs::remove_dir_all(&entry)
+                } else if entry.symlink_metadata().is_ok() {
+                    std::fs::remove_file(&entry)
+                } else {
+                    Ok(())
+                };
+                removed.map_err(|source| RunDirError::Remove {
+                    path: entry.clone(),
                     source,
                 })?;
-            } else if !is_empty_dir(&path) {
-                return Err(RunDirError::NotARun(path));
             }
         }
         std::fs::create_dir_all(path.join("cases")).map_err(|source| RunDirError::Io {
@@ -224,6 +291,46 @@ mod tests {
         ));
         RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap();
         assert!(!out.join("scenario.toml").exists());
+    }
+
+    #[test]
+    fn a_results_json_alone_does_not_make_a_directory_a_run() {
+        // A project directory with its own results.json: never removed, and
+        // not written into either.
+        let tmp = tempfile::tempdir().unwrap();
+        let proj = tmp.path().join("proj");
+        std::fs::create_dir_all(proj.join("src")).unwrap();
+        std::fs::write(proj.join("results.json"), "{}").unwrap();
+        std::fs::write(proj.join("src/main.rs"), "fn main() {}").unwrap();
+        for force in [false, true] {
+            let e = RunDir::create(Some(&proj), "seed", SystemTime::now(), force).unwrap_err();
+            assert!(matches!(e, RunDirError::NotARun(_)), "{e}");
+        }
+        assert!(proj.join("src/main.rs").is_file());
+        assert!(!proj.join(MARKER).exists());
+    }
+
+    #[test]
+    fn force_removes_only_what_a_run_wrote_and_refuses_anything_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
+        std::fs::write(out.join("NOTES.md"), "mine").unwrap();
+        let e = RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap_err();
+        assert!(matches!(e, RunDirError::Foreign { .. }), "{e}");
+        assert!(e.to_string().contains("NOTES.md"), "{e}");
+        assert!(out.join("NOTES.md").is_file() && out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn the_working_directory_is_never_replaced() {
+        // The test's working directory holds no marker, but even with one a
+        // parent of the working directory is refused.
+        let cwd = std::env::current_dir().unwrap();
+        assert!(is_precious(&cwd));
+        assert!(is_precious(Path::new("/")));
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(!is_precious(tmp.path()));
     }
 
     #[test]
