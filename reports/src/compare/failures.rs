@@ -13,8 +13,11 @@ use super::{CompareOptions, Row};
 
 /// Failures and finished requests of every trial, summed.
 fn totals(t: &[&CaseReport], count: impl Fn(&CaseReport) -> u64) -> (u64, u64) {
-    t.iter().fold((0, 0), |(k, n), c| {
-        (k + count(c), n + c.load.ok + c.load.failed)
+    t.iter().fold((0u64, 0u64), |(k, n), c| {
+        (
+            k.saturating_add(count(c)),
+            n.saturating_add(c.load.ok.saturating_add(c.load.failed)),
+        )
     })
 }
 
@@ -42,7 +45,9 @@ pub(super) fn rows(
         opts,
         busy,
     );
-    if rules.expects_zero() && r.verdict != Verdict::NotComparable {
+    // Whatever the test could say (even nothing, when BASE finished no
+    // request): a failure where none is expected regresses.
+    if rules.expects_zero() {
         let (k_n, _) = totals(n, total);
         if k_n > 0 {
             let failing = n.iter().filter(|c| c.load.failed > 0).count();
@@ -181,8 +186,19 @@ fn count_row(
         _ => {}
     }
     let Some(t) = rate_test(kb, nb, kn, nn) else {
-        r.verdict = Verdict::NotComparable;
-        r.why = "no finished request in one of the runs".into();
+        // A side without a finished request: NEW finishing none where BASE
+        // did is a regression; BASE finishing none leaves it open.
+        (r.verdict, r.why) = if nn == 0 && nb > 0 {
+            (
+                Verdict::Regressed,
+                format!("NEW finished no request (BASE finished {nb})"),
+            )
+        } else {
+            (
+                Verdict::Inconclusive,
+                "no finished request in BASE: nothing to compare with".into(),
+            )
+        };
         return r;
     };
     let (verdict, why) = test_verdict(&t, kn, alpha, opts.tolerances.failed_abs, busy);
@@ -219,6 +235,12 @@ fn test_verdict(
         return (
             Verdict::Improved,
             format!("fewer failures, p = {}", fmt_p(t.p_less)),
+        );
+    }
+    if allowed > 0 && k_new as f64 <= t.expected_new + allowed as f64 {
+        return (
+            Verdict::Same,
+            format!("within the {allowed} extra failures allowed (--tolerance-failed)"),
         );
     }
     if t.p_floor >= alpha && k_new as f64 > t.expected_new {

@@ -19,6 +19,7 @@
 //! `kill -9` with `failed > 0`) regresses when a trial stops failing (see
 //! `rule.rs`). Overall, regressed outranks inconclusive outranks ok.
 
+mod expectations;
 mod failures;
 mod noise;
 mod poisson;
@@ -264,6 +265,7 @@ pub fn compare_with(
         if !rule::FailureRules::of(b[0], n[0]).must_fail() {
             rows.extend(noise::rows(name, b, n, control.as_ref(), opts, busy));
         }
+        rows.extend(expectations::rows(name, b, n));
         let errored = |t: &[&CaseReport]| t.iter().find_map(|c| c.error.clone());
         if let (Some(e), None) = (errored(n), errored(b)) {
             let mut r = Row::new(name, "case error");

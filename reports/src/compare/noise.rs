@@ -118,7 +118,11 @@ impl Metric {
     /// buckets) for p99 and requests/s, of the reload times for reloads.
     pub(super) fn inner_spread(self, case: &CaseReport) -> Option<f64> {
         let load = &case.load;
-        let inner = 1..load.buckets.len().saturating_sub(1);
+        // The first and last buckets are partial; fewer than 3 leave none.
+        if load.buckets.len() < 3 && self != Metric::ReloadP50 {
+            return None;
+        }
+        let inner = 1..load.buckets.len().saturating_sub(1).max(1);
         let values: Vec<f64> = match self {
             Metric::Rps => inner.map(|i| bucket_rps(load, i)).collect(),
             Metric::P99 => load.buckets[inner]

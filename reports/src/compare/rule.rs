@@ -73,8 +73,8 @@ pub(super) fn judge(base: f64, new: f64, rule: Rule) -> Verdict {
     }
 }
 
-/// The must-fail expectations of a case, read once: BASE's expectations
-/// decide; NEW's when BASE has none.
+/// The must-fail expectations of a case, read once: BASE's decide what must
+/// fail; a `failed = 0` of either run holds.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FailureRules {
     /// Each failure-count key with a lower bound, and its rule, in
@@ -85,19 +85,21 @@ pub(super) struct FailureRules {
 }
 
 impl FailureRules {
-    /// The must-fail expectations of the case BASE `base` / NEW `new`.
+    /// The must-fail expectations of the case BASE `base` / NEW `new`: what
+    /// must fail is BASE's to say (NEW cannot turn a case into a control
+    /// and escape the gate); a `failed = 0` of either run holds.
     pub(super) fn of(base: &CaseReport, new: &CaseReport) -> FailureRules {
-        let expectations = if base.expectations.is_empty() {
-            &new.expectations
-        } else {
-            &base.expectations
-        };
         FailureRules {
-            musts: expectations
+            musts: base
+                .expectations
                 .iter()
                 .filter_map(|e| must_exceed(&e.expr))
                 .collect(),
-            zero: expectations.iter().any(|e| expects_zero(&e.expr)),
+            zero: base
+                .expectations
+                .iter()
+                .chain(&new.expectations)
+                .any(|e| expects_zero(&e.expr)),
         }
     }
 
@@ -134,6 +136,12 @@ impl FailureRules {
 }
 
 /// `failed = 0`, `failed == 0` or `failed <= 0`.
+/// True for an expectation on failure counts (`failed = 0`, `failed > 0`,
+/// `reset <= 5`): the failure rows judge those.
+pub(super) fn is_failure_count_rule(expr: &str) -> bool {
+    expects_zero(expr) || must_exceed(expr).is_some()
+}
+
 fn expects_zero(expr: &str) -> bool {
     let parts: Vec<&str> = expr.split_whitespace().collect();
     matches!(parts.as_slice(), ["failed", "=" | "==" | "<=", v] if v.parse::<f64>() == Ok(0.0))
