@@ -50,7 +50,7 @@ impl Table {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let cells = |row: &[String]| {
-            let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let escaped: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
             format!("| {} |\n", escaped.join(" | "))
         };
         out.push_str(&cells(&self.header));
@@ -97,6 +97,28 @@ fn class(a: Align) -> &'static str {
     }
 }
 
+/// Text made safe for one markdown table cell: on one line, `|` escaped,
+/// and a `<` that could open an HTML tag written as `&lt;` (a `<` before a
+/// space or a digit, as in `p < 0.01`, stays as it is).
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\r' | '\n' => out.push(' '),
+            '<' if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?')) =>
+            {
+                out.push_str("&lt;")
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -121,7 +143,19 @@ mod tests {
     fn markdown_and_html_escape_their_special_characters() {
         let mut t = Table::new(&[("a|b", Align::Left), ("n", Align::Right)]);
         t.push(vec!["<x>".into(), "1".into()]);
-        assert_eq!(t.to_markdown(), "| a\\|b | n |\n|:---|---:|\n| <x> | 1 |\n");
+        assert_eq!(
+            t.to_markdown(),
+            "| a\\|b | n |\n|:---|---:|\n| &lt;x> | 1 |\n"
+        );
         assert!(t.to_html().contains("<td class=\"l\">&lt;x&gt;</td>"));
+    }
+
+    #[test]
+    fn a_cell_stays_one_line_and_opens_no_html() {
+        assert_eq!(
+            markdown_cell("boom\n\n**ok** | <script>x</script>"),
+            "boom  **ok** \\| &lt;script>x&lt;/script>"
+        );
+        assert_eq!(markdown_cell("p < 0.01; rps <5"), "p < 0.01; rps <5");
     }
 }

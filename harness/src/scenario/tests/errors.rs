@@ -402,3 +402,10 @@ fn an_origin_body_over_one_gib_is_a_scenario_error() {
         "must be at most 1073741824",
     );
 }
+
+#[test]
+fn a_case_name_with_a_newline_is_refused() {
+    // It heads tables and sections of report.md: a newline would break them.
+    let errs = errors("[[case]]\nname = \"a\\n\\n# ok\"\n");
+    assert_error(&errs, 2, 8, "case[0].name", "must be one line");
+}

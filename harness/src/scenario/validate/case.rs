@@ -30,6 +30,14 @@ pub(super) fn cases(
                 ctx.err(n.span(), &format!("{field}.name"), "must not be empty");
                 None
             }
+            Some(n) if n.get_ref().chars().any(char::is_control) => {
+                ctx.err(
+                    n.span(),
+                    &format!("{field}.name"),
+                    "must be one line without control characters (it heads tables and sections of the report)",
+                );
+                None
+            }
             Some(n) if !names.insert(n.get_ref().clone()) => {
                 ctx.err(
                     n.span(),
