@@ -287,7 +287,12 @@ fn expected(kind: Kind, found: &DeValue<'_>) -> String {
 /// A value as the reader wrote it, with its kind in words.
 fn describe(v: &DeValue<'_>) -> String {
     match v {
-        DeValue::String(s) => format!("{:?} (a string)", s.as_ref()),
+        DeValue::String(s) => {
+            // A long value is shown by its start: the message names the field.
+            let shown: String = s.chars().take(40).collect();
+            let cut = if shown.len() < s.len() { "…" } else { "" };
+            format!("{shown:?}{cut} (a string)")
+        }
         DeValue::Integer(i) => format!("{} (a whole number)", i.as_str()),
         DeValue::Float(f) => format!("{} (a number with a fraction)", f.as_str()),
         DeValue::Boolean(b) => format!("{b} (true or false)"),

@@ -409,3 +409,11 @@ fn a_case_name_with_a_newline_is_refused() {
     let errs = errors("[[case]]\nname = \"a\\n\\n# ok\"\n");
     assert_error(&errs, 2, 8, "case[0].name", "must be one line");
 }
+
+#[test]
+fn a_flood_of_errors_is_cut_at_a_hundred_with_a_count_of_the_rest() {
+    let body: String = (0..250).map(|i| format!("junk{i} = 1\n")).collect();
+    let errs = errors(&body);
+    assert_eq!(errs.len(), 101, "{}", errs.join("\n"));
+    assert!(errs[100].contains("and 150 more errors"), "{}", errs[100]);
+}

@@ -202,20 +202,34 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
 }
 
 /// Every unknown field, wrong type and unknown metric, in file order.
+/// At most this many are listed, then how many more there are.
+const SHAPE_ERRORS_SHOWN: usize = 100;
+
+/// Every unknown field, wrong type and unknown metric, in file order (the
+/// first [`SHAPE_ERRORS_SHOWN`], then a count of the rest).
 fn shape_errors(file: &Path, source: &str, found: super::shape::Findings) -> ScenarioErrors {
     let mut all: Vec<_> = found.shape.into_iter().chain(found.metrics).collect();
     all.sort_by_key(|(span, _, _)| span.start);
-    ScenarioErrors {
-        errors: all
-            .into_iter()
-            .map(|(span, field, message)| ScenarioError {
-                file: file.to_owned(),
-                position: Some(line_col(source, span.start)),
-                field,
-                message,
-            })
-            .collect(),
+    let more = all.len().saturating_sub(SHAPE_ERRORS_SHOWN);
+    all.truncate(SHAPE_ERRORS_SHOWN);
+    let mut errors: Vec<ScenarioError> = all
+        .into_iter()
+        .map(|(span, field, message)| ScenarioError {
+            file: file.to_owned(),
+            position: Some(line_col(source, span.start)),
+            field,
+            message,
+        })
+        .collect();
+    if more > 0 {
+        errors.push(ScenarioError {
+            file: file.to_owned(),
+            position: None,
+            field: String::new(),
+            message: format!("and {more} more errors of the same kinds, not listed"),
+        });
     }
+    ScenarioErrors { errors }
 }
 
 fn syntax_error(file: &Path, source: &str, e: &toml::de::Error) -> ScenarioErrors {
