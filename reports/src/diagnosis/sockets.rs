@@ -27,10 +27,15 @@ pub(super) struct Gap {
     pub(super) at_most_ns: u64,
 }
 
-/// The action whose window holds `t_ns`: the last one triggered at or
-/// before it.
-fn action_at(actions: &[ActionReport], t_ns: u64) -> Option<usize> {
-    actions.iter().rposition(|a| a.trigger_ns <= t_ns)
+/// The action whose window holds a change seen after the sample at `t_ns`:
+/// the last one triggered at or before `t_ns + slack_ns`. An action's
+/// trigger sample is taken just before it acts (and before its trigger time
+/// is read), so a socket last seen in that sample went away in that
+/// action's window, not the previous one's; `slack_ns` (the fast sampling
+/// interval) covers that.
+fn action_at(actions: &[ActionReport], t_ns: u64, slack_ns: u64) -> Option<usize> {
+    let t = t_ns.saturating_add(slack_ns);
+    actions.iter().rposition(|a| a.trigger_ns <= t)
 }
 
 /// When the sampler last looked (the sockets alive at the end were seen then).
@@ -55,7 +60,7 @@ pub(super) fn closed(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Closed>
         .filter(|q| q.last_seen_ns < end)
         .filter_map(|q| {
             Some(Closed {
-                action: action_at(actions, q.last_seen_ns)?,
+                action: action_at(actions, q.last_seen_ns, ev.fast_interval_ns)?,
                 queued: depth_at_end(q),
             })
         })
@@ -76,7 +81,7 @@ pub(super) fn gaps(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Gap> {
     for (first, last) in spans {
         if let Some(to) = covered_to
             && first > to
-            && let Some(action) = action_at(actions, to)
+            && let Some(action) = action_at(actions, to, ev.fast_interval_ns)
         {
             out.push(Gap {
                 action,
@@ -128,6 +133,32 @@ mod tests {
             vec![Closed {
                 action: 1,
                 queued: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn a_socket_last_seen_in_an_actions_trigger_sample_closed_in_that_action() {
+        // A restart: the trigger sample (at 998) still sees the old socket,
+        // the action's trigger time is read after it (1_000), then it closes.
+        let ev = CaseEvidence {
+            fast_interval_ns: 5,
+            queues: vec![q(0, 998, &[(0, 0), (990, 4)]), q(1_030, 3_000, &[])],
+            ..Default::default()
+        };
+        let actions = [action(1_000)];
+        assert_eq!(
+            closed(&ev, &actions),
+            vec![Closed {
+                action: 0,
+                queued: 4
+            }]
+        );
+        assert_eq!(
+            gaps(&ev, &actions),
+            vec![Gap {
+                action: 0,
+                at_most_ns: 32
             }]
         );
     }

@@ -8,14 +8,11 @@ use reloadbench_model::run::{CaseReport, RunReport};
 
 use crate::export::table::escape_html;
 
-/// The findings shown for a case: those stored in `results.json`, or, for a
-/// run written before diagnoses were kept, computed now.
+/// The findings shown for a case: computed from its evidence each time the
+/// report is rendered (so `reloadbench report DIR` reads old runs with the
+/// current rules); the run also keeps them in `results.json`.
 fn findings(case: &CaseReport) -> Vec<Finding> {
-    if case.diagnosis.is_empty() {
-        crate::diagnose(case)
-    } else {
-        case.diagnosis.clone()
-    }
+    crate::diagnose(case)
 }
 
 /// The cases that have something to say.
