@@ -107,6 +107,19 @@ fn foreign_entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// True when every entry of `dir` is a directory a run writes into (e.g.
+/// `cases/`, `charts/`) and there is no marker: a run may add its files
+/// there, it overwrites and removes nothing.
+fn only_run_subdirs(dir: &Path) -> bool {
+    !dir.join(MARKER).exists()
+        && std::fs::read_dir(dir).is_ok_and(|d| {
+            d.filter_map(Result::ok).all(|e| {
+                RUN_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref())
+                    && e.file_type().is_ok_and(|t| t.is_dir())
+            })
+        })
+}
+
 /// True when `dir` is the working directory, one of its parents, `$HOME`
 /// or the root: never replaced, whatever is in it.
 fn is_precious(dir: &Path) -> bool {
@@ -154,7 +167,7 @@ impl RunDir {
             Some(p) => p.to_owned(),
             None => Path::new("runs").join(format!("{}-{scenario_id}", stamp(started))),
         };
-        if path.exists() && !is_empty_dir(&path) {
+        if path.exists() && !is_empty_dir(&path) && !only_run_subdirs(&path) {
             if !is_run_dir(&path) || is_precious(&path) {
                 return Err(RunDirError::NotARun(path));
             }
