@@ -16,7 +16,7 @@ fn heavy_a_report_that_cannot_be_written_exits_3_naming_the_file() {
                 [[case]]\nname = \"a\"\nexpect = { failed = 0 }\n";
     let dir = scenario_dir("s.toml", text);
     // A directory where report.html goes: its write fails like a full disk would.
-    std::fs::create_dir_all(dir.path().join("run/report.html/x")).unwrap();
+    std::fs::create_dir_all(dir.path().join("run/report.html")).unwrap();
     let run = reloadbench(&dir, &["run", "s.toml", "-q"], Duration::from_secs(60));
     run.assert_code(3);
     assert!(

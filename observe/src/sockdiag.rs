@@ -256,12 +256,18 @@ impl Diag {
     /// address the IPv6 sockets on the port are read too: a server that
     /// listens on `[::]` (dual stack) takes IPv4 clients on an IPv6 socket.
     pub fn dump(&mut self, filter: &Filter) -> Result<Vec<TcpSocket>, DiagError> {
-        let mut out = match filter.local {
-            SocketAddr::V4(_) => self.dump_family(filter, libc::AF_INET)?,
-            SocketAddr::V6(_) => Vec::new(),
-        };
-        out.extend(self.dump_family(filter, libc::AF_INET6)?);
-        Ok(out)
+        match filter.local {
+            SocketAddr::V4(_) => {
+                let mut out = self.dump_family(filter, libc::AF_INET)?;
+                // A kernel without IPv6 answers the IPv6 dump with an error:
+                // then there is no dual-stack socket to find.
+                if let Ok(v6) = self.dump_family(filter, libc::AF_INET6) {
+                    out.extend(v6);
+                }
+                Ok(out)
+            }
+            SocketAddr::V6(_) => self.dump_family(filter, libc::AF_INET6),
+        }
     }
 
     fn dump_family(&mut self, filter: &Filter, family: i32) -> Result<Vec<TcpSocket>, DiagError> {

@@ -121,3 +121,38 @@ fn extra_failures_within_the_allowed_tolerance_are_not_inconclusive() {
         .unwrap();
     assert!(row.contains("within the 5 extra failures allowed"), "{row}");
 }
+
+#[test]
+fn an_expectation_new_dropped_or_broke_on_a_busy_machine_is_inconclusive() {
+    let mut b = base();
+    b.cases[FD_PASS].expectations.push(ExpectationResult {
+        expr: "reload_time_ms < 2000".into(),
+        actual: Some(12.0),
+        passed: true,
+    });
+    // NEW no longer checks it.
+    let mut dropped = b.clone();
+    dropped.cases[FD_PASS].expectations.pop();
+    let c = compare_with(&b, &dropped, &opts()).unwrap();
+    assert_eq!(c.verdict, GateVerdict::Inconclusive, "{}", c.markdown);
+    assert!(
+        c.markdown.contains("no longer has this expectation"),
+        "{}",
+        c.markdown
+    );
+    // NEW broke it while the machine was busy.
+    let mut broke = b.clone();
+    let e = broke.cases[FD_PASS].expectations.last_mut().unwrap();
+    (e.passed, e.actual) = (false, Some(2500.0));
+    let busy = CompareOptions {
+        busy: |_| true,
+        ..opts()
+    };
+    let c = compare_with(&b, &broke, &busy).unwrap();
+    assert_ne!(c.verdict, GateVerdict::Regressed, "{}", c.markdown);
+    assert!(
+        c.markdown.contains("but the machine was busy"),
+        "{}",
+        c.markdown
+    );
+}

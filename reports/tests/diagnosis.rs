@@ -246,3 +246,61 @@ fn the_report_has_a_diagnosis_section_with_each_cases_description() {
         "{section}"
     );
 }
+
+#[test]
+fn resets_are_credited_to_the_queue_no_more_than_connections_were_never_accepted() {
+    // refproxy accepted every connection the client opened: none waited in
+    // a queue until it was reset, whatever closed in the window.
+    let mut c = case("reload without socket");
+    let opened = c.load.connections;
+    c.ledger
+        .as_mut()
+        .unwrap()
+        .proxy
+        .as_mut()
+        .unwrap()
+        .total
+        .accepted = opened;
+    c.evidence = evidence(vec![
+        queue(0, 1_030, &[(0, 0), (1_025, 12)]),
+        queue(1_002, 3_000, &[(1_002, 0)]),
+    ]);
+    let d = diagnose(&c);
+    let reset = of(&d, FindingKind::QueuedReset);
+    assert!(
+        reset[0].contains("so at most 0 of them were connections reset in a queue"),
+        "{}",
+        reset[0]
+    );
+    assert_eq!(
+        of(&d, FindingKind::Unexplained),
+        [
+            "2 of 3 failures not explained by the evidence recorded (see the failures table for their classes and times)."
+        ]
+    );
+}
+
+#[test]
+fn sockets_listed_out_of_close_order_are_counted_once_per_action() {
+    // Sockets come in inode order: closes in actions 1, 0, 1.
+    let mut c = case("reload without socket");
+    c.evidence = evidence(vec![
+        queue(1_002, 2_030, &[(2_025, 3)]),
+        queue(0, 1_030, &[(1_025, 12)]),
+        queue(2_001, 2_040, &[(2_030, 2)]),
+        queue(2_035, 3_000, &[]),
+    ]);
+    let d = diagnose(&c);
+    let reset = of(&d, FindingKind::QueuedReset);
+    assert!(reset[0].contains("after 2 actions"), "{}", reset[0]);
+}
+
+#[test]
+fn text_from_a_run_cannot_break_the_markdown_report() {
+    let mut run = support::fixture();
+    run.cases[1].error = Some("boom\n\n# ✅ passed <script>x</script>".into());
+    run.cases[1].description = "a <img src=x onerror=y> b".into();
+    let md = render_markdown(&run);
+    assert!(!md.contains("<script>") && !md.contains("<img"), "{md}");
+    assert!(!md.contains("\n# ✅ passed"), "{md}");
+}

@@ -101,14 +101,14 @@ fn foreign_entries(dir: &Path) -> Vec<String> {
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !RUN_ENTRIES.contains(&n.as_str()))
+                .filter(|n| !RUN_ENTRIES.contains(&n.as_str()) && is_run_temp(n).is_none())
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// True when every entry of `dir` is a directory a run writes into (e.g.
-/// `cases/`, `charts/`) and there is no marker: a run may add its files
+/// True when every entry of `dir` is an empty directory named like an entry
+/// a run writes (e.g. `cases/`) and there is no marker: a run may write
 /// there, it overwrites and removes nothing.
 fn only_run_subdirs(dir: &Path) -> bool {
     !dir.join(MARKER).exists()
@@ -116,8 +116,18 @@ fn only_run_subdirs(dir: &Path) -> bool {
             d.filter_map(Result::ok).all(|e| {
                 RUN_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref())
                     && e.file_type().is_ok_and(|t| t.is_dir())
+                    && is_empty_dir(&e.path())
             })
         })
+}
+
+/// A temporary file a run writes next to an entry and renames over it
+/// (`.results.json.tmp-<pid>`): left behind when the run was killed.
+fn is_run_temp(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    let (entry, pid) = rest.rsplit_once(".tmp-")?;
+    (RUN_ENTRIES.contains(&entry) && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(entry)
 }
 
 /// True when `dir` is the working directory, one of its parents, `$HOME`
@@ -178,7 +188,19 @@ impl RunDir {
             if !foreign.is_empty() {
                 return Err(RunDirError::Foreign { path, foreign });
             }
-            for name in RUN_ENTRIES {
+            let temps: Vec<String> = std::fs::read_dir(&path)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| is_run_temp(n).is_some())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for name in RUN_ENTRIES
+                .iter()
+                .copied()
+                .chain(temps.iter().map(String::as_str))
+            {
                 let entry = path.join(name);
                 let removed = if entry.is_dir() && !entry.is_symlink() {
                     std::fs::remove_dir_all(&entry)
@@ -333,6 +355,30 @@ mod tests {
         assert!(matches!(e, RunDirError::Foreign { .. }), "{e}");
         assert!(e.to_string().contains("NOTES.md"), "{e}");
         assert!(out.join("NOTES.md").is_file() && out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn force_replaces_a_run_killed_while_it_wrote_its_results() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
+        std::fs::write(out.join(".results.json.tmp-12345"), "{").unwrap();
+        RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap();
+        assert!(!out.join(".results.json.tmp-12345").exists());
+        assert_eq!(is_run_temp(".report.md.tmp-1"), Some("report.md"));
+        assert_eq!(is_run_temp(".notes.tmp-1"), None);
+        assert_eq!(is_run_temp(".report.md.tmp-x"), None);
+    }
+
+    #[test]
+    fn a_directory_of_named_but_full_subdirectories_is_not_written_into() {
+        let tmp = tempfile::tempdir().unwrap();
+        let proj = tmp.path().join("proj");
+        std::fs::create_dir_all(proj.join("cases")).unwrap();
+        std::fs::write(proj.join("cases/my-fixture.txt"), "mine").unwrap();
+        let e = RunDir::create(Some(&proj), "seed", SystemTime::now(), false).unwrap_err();
+        assert!(matches!(e, RunDirError::NotARun(_)), "{e}");
+        assert!(!proj.join(MARKER).exists());
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub fn compare_with(
         if !rule::FailureRules::of(b[0], n[0]).must_fail() {
             rows.extend(noise::rows(name, b, n, control.as_ref(), opts, busy));
         }
-        rows.extend(expectations::rows(name, b, n));
+        rows.extend(expectations::rows(name, b, n, busy));
         let errored = |t: &[&CaseReport]| t.iter().find_map(|c| c.error.clone());
         if let (Some(e), None) = (errored(n), errored(b)) {
             let mut r = Row::new(name, "case error");

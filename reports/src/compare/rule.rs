@@ -135,13 +135,14 @@ impl FailureRules {
     }
 }
 
-/// `failed = 0`, `failed == 0` or `failed <= 0`.
-/// True for an expectation on failure counts (`failed = 0`, `failed > 0`,
-/// `reset <= 5`): the failure rows judge those.
+/// True for an expectation the failure rows judge: no failure expected
+/// (`failed = 0`) or failures required (`failed > 0`, `reset >= 1`). Upper
+/// bounds such as `reset <= 5` are the expectation rows' to judge.
 pub(super) fn is_failure_count_rule(expr: &str) -> bool {
     expects_zero(expr) || must_exceed(expr).is_some()
 }
 
+/// `failed = 0`, `failed == 0` or `failed <= 0`.
 fn expects_zero(expr: &str) -> bool {
     let parts: Vec<&str> = expr.split_whitespace().collect();
     matches!(parts.as_slice(), ["failed", "=" | "==" | "<=", v] if v.parse::<f64>() == Ok(0.0))

@@ -15,7 +15,7 @@ use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::CaseReport;
 
 use super::sockets::{self, Closed};
-use super::{counted, finding, of_classes, resolution_ms};
+use super::{counted, dedup, finding, of_classes, resolution_ms};
 use reloadbench_model::diagnosis::Finding;
 
 const CLASSES: [FailureClass; 2] = [FailureClass::Reset, FailureClass::Closed];
@@ -54,25 +54,48 @@ pub(super) fn queued_resets(
         closed.iter().partition(|c| c.queued > 0);
     with_queue.sort_by_key(|c| c.action);
     empty.retain(|e| !with_queue.iter().any(|c| c.action == e.action));
-    let mut actions: Vec<usize> = with_queue.iter().map(|c| c.action).collect();
-    actions.dedup();
+    let actions = dedup(with_queue.iter().map(|c| c.action).collect());
+    // A connection reset in a queue was never accepted: when refproxy says
+    // how many connections it accepted, no more than the rest are credited.
+    let never = never_accepted_count(case);
+    let mut cap = never.unwrap_or(u64::MAX);
+    let mut in_windows = 0u64;
     for &i in &actions {
         let a = &case.actions[i];
         let attributed = of_classes(a, &CLASSES);
         let fresh = fresh_in_window(case, i).map_or(attributed, |f| f.min(attributed));
         let n = fresh.saturating_sub(a.lost_after_forwarding.unwrap_or(0));
-        explained[i] += n;
-        credited += n;
+        in_windows += n;
+        let c = n.min(cap);
+        cap -= c;
+        explained[i] += c;
+        credited += c;
     }
     for c in &with_queue {
         queued += u64::from(c.queued);
     }
-    let mut empty_actions: Vec<usize> = empty.iter().map(|c| c.action).collect();
-    empty_actions.dedup();
+    let empty_actions = dedup(empty.iter().map(|c| c.action).collect());
     for &i in &empty_actions {
         not_credited += of_classes(&case.actions[i], &CLASSES);
     }
     let mut parts = Vec::new();
+    if in_windows > credited {
+        parts.push(format!(
+            "{} before any response byte on new connections after {} where a \
+             listening socket closed with a queue; the client opened {} connections \
+             and refproxy accepted {}, so at most {} of them were connections reset \
+             in a queue.",
+            counted(
+                in_windows,
+                "request reset or closed",
+                "requests reset or closed"
+            ),
+            counted(actions.len() as u64, "action", "actions"),
+            thousands(case.load.connections),
+            thousands(case.load.connections.saturating_sub(never.unwrap_or(0))),
+            thousands(credited),
+        ));
+    }
     if credited > 0 {
         let res = resolution_ms(&case.actions, &actions)
             .map(|r| format!(", sampled every {r:.0} ms or less"))
@@ -113,6 +136,14 @@ pub(super) fn queued_resets(
         parts.push(never);
     }
     out.push(finding(FindingKind::QueuedReset, parts.join(" ")));
+}
+
+/// Connections the client opened that refproxy never accepted, when every
+/// generation reported its counters once.
+fn never_accepted_count(case: &CaseReport) -> Option<u64> {
+    let proxy = case.ledger.as_ref()?.proxy.as_ref()?;
+    (proxy.missing.is_empty() && proxy.reported_twice.is_empty())
+        .then(|| case.load.connections.saturating_sub(proxy.total.accepted))
 }
 
 /// "The client opened N connections and refproxy accepted M", when every

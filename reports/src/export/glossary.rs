@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use super::table::escape_html;
+use super::table::{escape_html, markdown_cell as md};
 use crate::summary::classes_present;
 
 /// `- **case**: description` for every case that has a description; `None`
@@ -15,7 +15,7 @@ use crate::summary::classes_present;
 pub fn cases_markdown(report: &RunReport) -> Option<String> {
     let mut s = String::new();
     for case in report.cases.iter().filter(|c| !c.description.is_empty()) {
-        let _ = writeln!(s, "- **{}**: {}", case.name, case.description);
+        let _ = writeln!(s, "- **{}**: {}", md(&case.name), md(&case.description));
     }
     (!s.is_empty()).then_some(s)
 }
@@ -39,7 +39,7 @@ pub fn cases_html(report: &RunReport) -> Option<String> {
 
 /// The case's description as an italic line for the head of its section.
 pub fn case_head_markdown(case: &CaseReport) -> Option<String> {
-    (!case.description.is_empty()).then(|| format!("*{}*\n", case.description))
+    (!case.description.is_empty()).then(|| format!("*{}*\n", md(&case.description)))
 }
 
 /// [`case_head_markdown`] as an HTML paragraph.

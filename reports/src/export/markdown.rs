@@ -10,6 +10,7 @@ use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::Chart;
 use super::glossary;
+use super::table::markdown_cell as md;
 use super::tables;
 use crate::error::ExportError;
 
@@ -51,8 +52,8 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "> **{}** did not run to its end: {}\n",
-            case.name,
-            case.error.as_deref().unwrap_or_default()
+            md(&case.name),
+            md(case.error.as_deref().unwrap_or_default())
         );
     }
     let expectations = tables::expectations(report);
@@ -72,7 +73,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "{}\n", ACTIONS_LEGEND);
         for case in &report.cases {
             if let Some(t) = tables::actions(case) {
-                let _ = writeln!(w, "### {}\n", case.name);
+                let _ = writeln!(w, "### {}\n", md(&case.name));
                 if let Some(head) = glossary::case_head_markdown(case) {
                     let _ = writeln!(w, "{head}");
                 }
@@ -89,7 +90,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "<details><summary>ab-style output: {}</summary>\n\n```text\n{}```\n\n</details>\n",
-            case.name,
+            super::table::escape_html(&case.name),
             ab_text(case)
         );
     }

@@ -304,3 +304,24 @@ fn proxy_side_sums_generations_and_names_the_silent_ones() {
     assert_eq!(side.generations[&1].completed, 7);
     assert_eq!(side.missing, vec![2]);
 }
+
+#[test]
+fn a_process_reporting_its_counters_twice_unbalances_the_ledger() {
+    let load = client(98, &[(250, 98), (260, 99)]);
+    let ids: Vec<u64> = (0..98).collect();
+    let mut twice = proxy(98, 98);
+    twice.reported_twice = vec![1];
+    let mut actions = [action(200, Some(300), None)];
+    let l = reconcile(
+        &load,
+        sides(Ok(origin(&ids, 150)), Some(twice)),
+        &mut actions,
+    );
+    assert!(!l.balanced, "{l:#?}");
+    assert!(names(&l).contains(&("proxy_reports_once", false)), "{l:#?}");
+    // The other proxy equalities are still checked on the deduplicated totals.
+    assert!(
+        names(&l).contains(&("proxy_completed_vs_client", true)),
+        "{l:#?}"
+    );
+}

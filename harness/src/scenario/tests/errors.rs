@@ -417,3 +417,18 @@ fn a_flood_of_errors_is_cut_at_a_hundred_with_a_count_of_the_rest() {
     assert_eq!(errs.len(), 101, "{}", errs.join("\n"));
     assert!(errs[100].contains("and 150 more errors"), "{}", errs[100]);
 }
+
+#[test]
+fn a_flood_of_errors_of_meaning_is_cut_at_a_hundred_too() {
+    let body: String = (0..150)
+        .map(|_| "[[case]]\nname = \"\"\n".to_owned())
+        .collect();
+    let errs = errors(&body);
+    assert_eq!(errs.len(), 101, "{}", errs.join("\n"));
+    assert!(errs[100].contains("and 50 more errors"), "{}", errs[100]);
+    assert!(
+        errs[0].starts_with("dir/t.toml:6:8: case[0].name: "),
+        "{}",
+        errs[0]
+    );
+}

@@ -17,24 +17,24 @@ use super::raw::{RawLoad, RawScenario, SStr};
 use super::template::Template;
 use super::{OriginSpec, ProxySpec, ReferenceProxy, Scenario};
 
-/// Error collector: knows the file and its text, to turn spans into line:col.
+/// Error collector: knows the file; spans become line:col when the errors
+/// are listed.
 pub(super) struct Ctx<'a> {
     file: &'a Path,
-    src: &'a str,
     /// Directory of the scenario file (config templates are relative to it).
     pub(super) dir: PathBuf,
     errors: Vec<(usize, ScenarioError)>,
 }
 
 impl Ctx<'_> {
-    /// Records an error at `span` for `field`.
+    /// Records an error at `span` for `field` (its line and column are
+    /// found for the errors listed, once they are sorted).
     pub(super) fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
-        let position = Some(line_col(self.src, span.start));
         self.errors.push((
             span.start,
             ScenarioError {
                 file: self.file.to_owned(),
-                position,
+                position: None,
                 field: field.to_owned(),
                 message: message.into(),
             },
@@ -135,7 +135,6 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     let mut ctx = Ctx {
         file,
-        src: source,
         dir: dir.clone(),
         errors: Vec::new(),
     };
@@ -194,15 +193,30 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
             let mut seen = std::collections::HashSet::new();
             errors.retain(|(offset, e)| seen.insert((*offset, e.message.clone())));
             errors.sort_by_key(|(offset, _)| *offset);
-            Err(ScenarioErrors {
-                errors: errors.into_iter().map(|(_, e)| e).collect(),
-            })
+            let more = errors.len().saturating_sub(SHAPE_ERRORS_SHOWN);
+            errors.truncate(SHAPE_ERRORS_SHOWN);
+            let mut errors: Vec<ScenarioError> = errors
+                .into_iter()
+                .map(|(offset, mut e)| {
+                    e.position = Some(line_col(source, offset));
+                    e
+                })
+                .collect();
+            if more > 0 {
+                errors.push(ScenarioError {
+                    file: file.to_owned(),
+                    position: None,
+                    field: String::new(),
+                    message: format!("and {more} more errors, not listed"),
+                });
+            }
+            Err(ScenarioErrors { errors })
         }
     }
 }
 
 /// Every unknown field, wrong type and unknown metric, in file order.
-/// At most this many are listed, then how many more there are.
+/// At most this many errors are listed, then how many more there are.
 const SHAPE_ERRORS_SHOWN: usize = 100;
 
 /// Every unknown field, wrong type and unknown metric, in file order (the

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use reloadbench_model::diagnosis::Finding;
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use crate::export::table::escape_html;
+use crate::export::table::{escape_html, markdown_cell};
 
 /// The findings shown for a case: computed from its evidence each time the
 /// report is rendered (so `reloadbench report DIR` reads old runs with the
@@ -37,13 +37,13 @@ pub fn markdown(report: &RunReport) -> String {
     }
     let mut w = format!("## Diagnosis\n\n{INTRO}\n\n");
     for (case, findings) in cases {
-        let _ = writeln!(w, "**{}**", case.label());
+        let _ = writeln!(w, "**{}**", markdown_cell(&case.label()));
         if !case.description.is_empty() {
-            let _ = writeln!(w, "*{}*", case.description);
+            let _ = writeln!(w, "*{}*", markdown_cell(&case.description));
         }
         w.push('\n');
         for f in findings {
-            let _ = writeln!(w, "- {}", f.text);
+            let _ = writeln!(w, "- {}", markdown_cell(&f.text));
         }
         w.push('\n');
     }

@@ -109,11 +109,11 @@ pub fn evidence_line(e: &CaseEvidence) -> String {
         );
     }
     s.push('.');
-    if e.queues.is_empty() && e.samples > 0 {
+    if e.queues.is_empty() && e.samples > e.failed_samples {
         s.push_str(
             " ⚠ No listening socket was ever seen on this address: the server under test \
-             listens elsewhere, or as another user whose sockets cannot be read; no phase \
-             of this case could be observed.",
+             listens on another address or family, or in another network namespace; no \
+             phase of this case could be observed.",
         );
     }
     s
@@ -134,7 +134,12 @@ pub fn markdown(report: &RunReport) -> String {
     }
     let _ = writeln!(w, "## {HEADING}\n\n{OBSERVED_LEGEND}\n");
     for (case, table, e) in cases(report) {
-        let _ = writeln!(w, "### {}\n\n{}\n", case.name, evidence_line(e));
+        let _ = writeln!(
+            w,
+            "### {}\n\n{}\n",
+            crate::export::table::markdown_cell(&case.name),
+            evidence_line(e)
+        );
         if let Some(t) = table {
             let _ = writeln!(w, "{}", t.to_markdown());
         }
