@@ -192,47 +192,25 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
             // A bad scenario-wide field is seen again in every case's merged load.
             let mut seen = std::collections::HashSet::new();
             errors.retain(|(offset, e)| seen.insert((*offset, e.message.clone())));
-            errors.sort_by_key(|(offset, _)| *offset);
-            let more = errors.len().saturating_sub(SHAPE_ERRORS_SHOWN);
-            errors.truncate(SHAPE_ERRORS_SHOWN);
-            let mut errors: Vec<ScenarioError> = errors
-                .into_iter()
-                .map(|(offset, mut e)| {
-                    e.position = Some(line_col(source, offset));
-                    e
-                })
-                .collect();
-            if more > 0 {
-                errors.push(ScenarioError {
-                    file: file.to_owned(),
-                    position: None,
-                    field: String::new(),
-                    message: format!("and {more} more errors, not listed"),
-                });
-            }
-            Err(ScenarioErrors { errors })
+            Err(listed(file, source, errors))
         }
     }
 }
 
-/// Every unknown field, wrong type and unknown metric, in file order.
 /// At most this many errors are listed, then how many more there are.
-const SHAPE_ERRORS_SHOWN: usize = 100;
+const ERRORS_SHOWN: usize = 100;
 
-/// Every unknown field, wrong type and unknown metric, in file order (the
-/// first [`SHAPE_ERRORS_SHOWN`], then a count of the rest).
-fn shape_errors(file: &Path, source: &str, found: super::shape::Findings) -> ScenarioErrors {
-    let mut all: Vec<_> = found.shape.into_iter().chain(found.metrics).collect();
-    all.sort_by_key(|(span, _, _)| span.start);
-    let more = all.len().saturating_sub(SHAPE_ERRORS_SHOWN);
-    all.truncate(SHAPE_ERRORS_SHOWN);
-    let mut errors: Vec<ScenarioError> = all
+/// The errors in file order: the first [`ERRORS_SHOWN`] with their line and
+/// column, then a count of the rest.
+fn listed(file: &Path, source: &str, mut errors: Vec<(usize, ScenarioError)>) -> ScenarioErrors {
+    errors.sort_by_key(|(offset, _)| *offset);
+    let more = errors.len().saturating_sub(ERRORS_SHOWN);
+    errors.truncate(ERRORS_SHOWN);
+    let mut errors: Vec<ScenarioError> = errors
         .into_iter()
-        .map(|(span, field, message)| ScenarioError {
-            file: file.to_owned(),
-            position: Some(line_col(source, span.start)),
-            field,
-            message,
+        .map(|(offset, mut e)| {
+            e.position = Some(line_col(source, offset));
+            e
         })
         .collect();
     if more > 0 {
@@ -240,10 +218,27 @@ fn shape_errors(file: &Path, source: &str, found: super::shape::Findings) -> Sce
             file: file.to_owned(),
             position: None,
             field: String::new(),
-            message: format!("and {more} more errors of the same kinds, not listed"),
+            message: format!("and {more} more errors, not listed"),
         });
     }
     ScenarioErrors { errors }
+}
+
+/// Every unknown field, wrong type and unknown metric.
+fn shape_errors(file: &Path, source: &str, found: super::shape::Findings) -> ScenarioErrors {
+    let all = found.shape.into_iter().chain(found.metrics);
+    let errors = all
+        .map(|(span, field, message)| {
+            let e = ScenarioError {
+                file: file.to_owned(),
+                position: None,
+                field,
+                message,
+            };
+            (span.start, e)
+        })
+        .collect();
+    listed(file, source, errors)
 }
 
 fn syntax_error(file: &Path, source: &str, e: &toml::de::Error) -> ScenarioErrors {
