@@ -119,7 +119,9 @@ impl RunError {
         matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
             || matches!(
                 self,
-                RunError::RunDir(RunDirError::Exists(_) | RunDirError::NotARun(_))
+                RunError::RunDir(
+                    RunDirError::Exists(_) | RunDirError::NotARun(_) | RunDirError::Foreign { .. }
+                )
             )
     }
 }
