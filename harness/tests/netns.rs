@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,10 +63,14 @@ fn run(extra: &[&str]) -> (reloadbench_model::run::CaseReport, String, String, b
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
     let noise = std::thread::spawn(move || {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
+        // A socket bound but not listening: connects to it are refused, and
+        // its port stays taken, so no process of the case (in the host's
+        // namespace with --no-netns) can be given it and start answering.
+        let held =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        held.bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
             .unwrap();
+        let port = held.local_addr().unwrap().as_socket().unwrap();
         let mut host_saw_23 = false;
         while !stop2.load(Ordering::Relaxed) {
             assert!(TcpStream::connect(port).is_err());
