@@ -11,6 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use reloadbench_model::evidence::{CaseEvidence, QueueSeries};
 use reloadbench_model::run::{CaseReport, RunReport};
+use reloadbench_model::words::count;
 
 use super::legend::{self, Swatch};
 use super::{
@@ -108,10 +109,9 @@ fn draw_case<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
     let caption = format!(
-        "{}: {} listening socket{}, deepest queue {} (sampled every {:.0} ms around actions, {:.0} ms otherwise)",
+        "{}: {}, deepest queue {} (sampled every {:.0} ms around actions, {:.0} ms otherwise)",
         case.name,
-        e.queues.len(),
-        if e.queues.len() == 1 { "" } else { "s" },
+        count(e.queues.len() as u64, "listening socket"),
         e.max_depth(),
         e.fast_interval_ns as f64 / 1e6,
         e.slow_interval_ns as f64 / 1e6,

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use reloadbench_model::evidence::CaseEvidence;
 use reloadbench_model::run::{ActionReport, CaseReport, RunReport};
+use reloadbench_model::words::count;
 
 use crate::export::table::{Align, Table, escape_html};
 use crate::summary::fmt_s;
@@ -87,13 +88,12 @@ fn pids(p: &[u32]) -> String {
 pub fn evidence_line(e: &CaseEvidence) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
     let mut s = format!(
-        "{}: {} samples, every {:.0} ms around actions and {:.0} ms otherwise; {} listening socket{}, deepest accept queue {}",
+        "{}: {} samples, every {:.0} ms around actions and {:.0} ms otherwise; {}, deepest accept queue {}",
         e.address,
         e.samples,
         ms(e.fast_interval_ns),
         ms(e.slow_interval_ns),
-        e.queues.len(),
-        if e.queues.len() == 1 { "" } else { "s" },
+        count(e.queues.len() as u64, "listening socket"),
         e.max_depth(),
     );
     if let Some(q) = e.queues.iter().max_by_key(|q| q.max_depth) {
