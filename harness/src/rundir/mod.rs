@@ -95,16 +95,20 @@ pub fn is_run_dir(dir: &Path) -> bool {
     dir.is_dir() && dir.join(MARKER).is_file()
 }
 
-/// Entries of `dir` a run does not write.
-fn foreign_entries(dir: &Path) -> Vec<String> {
+/// The names of the entries of `dir`.
+fn entry_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !RUN_ENTRIES.contains(&n.as_str()) && is_run_temp(n).is_none())
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// True for an entry a run writes, or a temporary file it left beside one.
+fn written_by_a_run(name: &str) -> bool {
+    RUN_ENTRIES.contains(&name) || is_run_temp(name).is_some()
 }
 
 /// True when every entry of `dir` is an empty directory named like an entry
@@ -184,30 +188,21 @@ impl RunDir {
             if !force {
                 return Err(RunDirError::Exists(path));
             }
-            let foreign = foreign_entries(&path);
+            let names = entry_names(&path);
+            let foreign: Vec<String> = names
+                .iter()
+                .filter(|n| !written_by_a_run(n))
+                .cloned()
+                .collect();
             if !foreign.is_empty() {
                 return Err(RunDirError::Foreign { path, foreign });
             }
-            let temps: Vec<String> = std::fs::read_dir(&path)
-                .map(|d| {
-                    d.filter_map(Result::ok)
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| is_run_temp(n).is_some())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for name in RUN_ENTRIES
-                .iter()
-                .copied()
-                .chain(temps.iter().map(String::as_str))
-            {
+            for name in &names {
                 let entry = path.join(name);
                 let removed = if entry.is_dir() && !entry.is_symlink() {
                     std::fs::remove_dir_all(&entry)
-                } else if entry.symlink_metadata().is_ok() {
-                    std::fs::remove_file(&entry)
                 } else {
-                    Ok(())
+                    std::fs::remove_file(&entry)
                 };
                 removed.map_err(|source| RunDirError::Remove {
                     path: entry.clone(),
