@@ -13,7 +13,6 @@
 //! are [`reloadbench_model::kernel::BUSY_OTHER_CORES`] and
 //! [`reloadbench_model::kernel::BUSY_STEAL_CORES`] on the means.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -21,9 +20,10 @@ use std::time::Duration;
 
 use reloadbench_model::clock::monotonic_ns;
 use reloadbench_model::kernel::{CpuSecond, MachineLoad};
+use reloadbench_observe::owners::descendants;
 
 use super::cpu::clock_ticks_per_s;
-use super::procstat::{proc_pids, stat_fields};
+use super::procstat::with_stat;
 
 /// Sampling period.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -127,37 +127,14 @@ impl OwnCpu {
 
 /// utime + stime + cutime + cstime of `root` and its live descendants.
 fn tree_ticks(root: u32) -> u64 {
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    let mut ticks: HashMap<u32, u64> = HashMap::new();
-    for pid in proc_pids() {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(f) = stat_fields(&stat) else {
-            continue;
-        };
-        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        parent.insert(pid, n(1) as u32);
-        ticks.insert(pid, n(11) + n(12) + n(13) + n(14));
-    }
-    ticks
-        .iter()
-        .filter(|(pid, _)| {
-            // Walk up to the root (bounded: pid loops cannot happen, but
-            // a racing read could give a stale chain).
-            let mut p = **pid;
-            for _ in 0..64 {
-                if p == root {
-                    return true;
-                }
-                match parent.get(&p) {
-                    Some(&pp) if pp != 0 && pp != p => p = pp,
-                    _ => return false,
-                }
-            }
-            false
+    descendants(&[root])
+        .into_iter()
+        .filter_map(|pid| {
+            with_stat(pid, |f| {
+                let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                Some(n(11) + n(12) + n(13) + n(14))
+            })
         })
-        .map(|(_, t)| t)
         .sum()
 }
 
