@@ -12,6 +12,8 @@ pub mod export;
 mod read;
 mod rundir;
 pub mod summary;
+#[doc(hidden)]
+pub mod synthetic;
 pub mod trials;
 
 pub use compare::{
