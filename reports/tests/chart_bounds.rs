@@ -16,9 +16,14 @@ const fn distribution_height(cases: u32) -> u32 {
     180 + cases * 5 * 26
 }
 
-/// Upper bound of the reload-time SVG of the 10,000-action run. Every shape
-/// is per pixel bin or per row: 30 rows × at most 290 bins of 2 px.
+/// Upper bound of the reload-time SVG of the synthetic 10,000-action run
+/// (its times are whole milliseconds: a few dozen bins per row).
 const SVG_BOUND: usize = 400_000;
+
+/// Upper bound of the reload-time SVG when the times fill every bin. Every
+/// shape is per row or per 2-pixel bin: 30 rows × 353 bins × (dots + ticks)
+/// is at most 21,180 rectangles of about 100 bytes, whatever the actions.
+const SPREAD_SVG_BOUND: usize = 2_500_000;
 
 fn dump(name: &str, bytes: &[u8]) {
     if let Some(dir) = std::env::var_os("RELOADBENCH_CHART_DUMP") {
@@ -107,6 +112,47 @@ fn reload_time_of_ten_thousand_actions_is_bounded_and_names_the_slowest() {
     let png = render_png(Chart::ReloadTime, &big).unwrap();
     dump("big-reload_time.png", &png);
     assert_eq!(png_size(&png), (w, h));
+}
+
+#[test]
+fn reload_time_of_actions_spread_over_the_whole_axis_stays_bounded() {
+    // The worst case for the strips: times spread log-uniformly over five
+    // decades, so every 2-pixel bin of every row holds some action.
+    let mut big = run(Shape {
+        cases: 10,
+        buckets: 36,
+        actions: 1000,
+        failing_every: 2,
+    });
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut ms = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        0.05 * 1e5f64.powf((state % 1_000_000) as f64 / 1e6)
+    };
+    for case in &mut big.cases {
+        for a in &mut case.actions {
+            let t = a.trigger_ns;
+            a.ready_ns = Some(t + (ms() * 1e6) as u64);
+            a.drained_ns = Some(t + (ms() * 1e6) as u64);
+            a.exited_ns = Some(t + (ms() * 1e6) as u64);
+        }
+    }
+    assert_eq!(
+        Chart::ReloadTime.size(&big),
+        (1200, distribution_height(10))
+    );
+    let svg = render_svg(Chart::ReloadTime, &big).unwrap();
+    dump("spread-reload_time.svg", svg.as_bytes());
+    assert!(
+        svg.len() < SPREAD_SVG_BOUND,
+        "{} bytes of SVG for 10,000 actions spread over the axis",
+        svg.len()
+    );
+    for name in slowest_of_each_case(&big) {
+        assert!(svg.contains(&name), "slowest action {name:?} named");
+    }
 }
 
 #[test]

@@ -187,21 +187,48 @@ fn named(actions: &[&ActionReport], name: impl Fn(&ActionReport) -> String) -> S
 }
 
 /// The numbers of one phase row.
-fn stats_text(spread: Option<Spread>, actions: usize, phase: &Phase) -> String {
+fn stats_text(spread: Option<Spread>, phase: &Phase) -> String {
     let Some(s) = spread else {
-        return format!("none ({})", phase.label.trim_start_matches("trigger → "));
+        return format!("none reported {}", short(phase));
     };
-    let mut text = format!(
+    format!(
         "p50 {} · p90 {} · p99 {} · max {}",
         fmt_ms_tick(s.p50),
         fmt_ms_tick(s.p90),
         fmt_ms_tick(s.p99),
         fmt_ms(s.max)
-    );
-    if s.count < actions {
-        text.push_str(&format!(" ({} of {actions})", s.count));
+    )
+}
+
+/// `ready`, `drained`, `old exited`.
+fn short(phase: &Phase) -> &'static str {
+    phase.label.trim_start_matches("trigger → ")
+}
+
+/// The last line of a case's block: its slowest actions, and how many
+/// actions have no time for a phase (left out of that row).
+fn footer(case: &CaseReport) -> String {
+    let slow = slowest(case, SLOWEST);
+    let mut line = if slow.is_empty() {
+        "no action reported ready".to_string()
+    } else {
+        format!("slowest to ready: {}", slow.join(" · "))
+    };
+    let missing: Vec<String> = PHASES
+        .iter()
+        .filter_map(|phase| {
+            let n = case
+                .actions
+                .iter()
+                .filter(|a| (phase.end)(a).is_none())
+                .count();
+            (n > 0).then(|| format!("{n} without {}", short(phase)))
+        })
+        .collect();
+    if !missing.is_empty() {
+        line.push_str(&format!(" · {}", missing.join(", ")));
     }
-    text
+    line
 }
 
 pub(super) fn draw<DB: DrawingBackend>(
@@ -282,17 +309,12 @@ pub(super) fn draw<DB: DrawingBackend>(
             let spread = Spread::of(&values);
             draw_row(area, y, &times, spread, phase.colour, &x_px)?;
             stats.draw(&Text::new(
-                stats_text(spread, case.actions.len(), phase),
+                stats_text(spread, phase),
                 (8, y + base.1 - stats_base.1 - 8),
                 text.clone(),
             ))?;
         }
-        let slow = slowest(case, SLOWEST);
-        let line = if slow.is_empty() {
-            "no action reported ready".to_string()
-        } else {
-            format!("slowest to ready: {}", slow.join(" · "))
-        };
+        let line = footer(case);
         rest.draw(&Text::new(
             line,
             (20, row_y(first + ROWS_PER_CASE - 1) - rest_base.1 - 8),
@@ -377,7 +399,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> DrawResult<
             phase.colour.filled(),
         ))?;
         x += 20;
-        write(&mut x, phase.label.trim_start_matches("trigger → "))?;
+        write(&mut x, short(phase))?;
     }
     write(&mut x, "(darker: more actions)")?;
     area.draw(&Rectangle::new(
@@ -433,6 +455,10 @@ mod tests {
             ]
         );
         assert_eq!(fmt_ms(5.25), "5.2 ms");
+        case.actions[2].drained_ns = None;
+        let f = footer(case);
+        assert!(f.starts_with("slowest to ready: #1 at "), "{f}");
+        assert!(f.ends_with(" · 1 without ready, 1 without drained"), "{f}");
     }
 
     #[test]
