@@ -8,8 +8,10 @@
 mod accept_queue;
 mod failures;
 mod legend;
+mod reload_spread;
 mod reload_time;
 mod spectrum;
+mod spread;
 mod timeline;
 
 use std::sync::OnceLock;
@@ -163,7 +165,8 @@ pub enum Chart {
     Failures,
     /// Latency percentile spectrum of every case.
     Spectrum,
-    /// Trigger → ready → drained per action.
+    /// Trigger → ready → drained per action (per case and phase above
+    /// 40 timed actions).
     ReloadTime,
     /// Accept-queue depth per listening socket over time, actions marked.
     AcceptQueue,
@@ -229,7 +232,12 @@ impl Chart {
                 "One bar per restart or reload, in ms from its trigger: dark until the new \
                  process was ready, light until the old process had finished its requests \
                  (drained); the red tick is when the old process exited. A plain restart stops \
-                 the old process before starting the new one, so its tick comes first."
+                 the old process before starting the new one, so its tick comes first. Above 40 \
+                 timed actions in a run, one block per case instead, one row per phase (trigger \
+                 → ready, → drained, → old exited, log scale): each action a dot (darker where \
+                 more fell), a box from p50 to p90, a whisker to p99 and ▼ at the maximum; \
+                 orange ticks mark actions that failed or lost requests, and each block names \
+                 its slowest actions and the failed ones."
             }
             Chart::AcceptQueue => {
                 "One panel per case: connections waiting in each listening socket's accept \

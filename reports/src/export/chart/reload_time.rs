@@ -1,12 +1,15 @@
 //! Reload time per action: one horizontal bar per action of every case,
 //! from the trigger (0 ms) until the new process was ready, continued until
 //! the old process had drained, with a tick where the old process exited.
+//! Above [`reload_spread::DENSE_ABOVE`] timed actions in the run the figure
+//! is drawn by [`reload_spread`] instead: distributions per case and phase.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use reloadbench_model::run::{ActionReport, RunReport};
 
 use super::legend::{self, Swatch};
+use super::reload_spread;
 use super::{CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, font, titled};
 
 /// Trigger until the new process was ready.
@@ -33,7 +36,11 @@ fn rows(report: &RunReport) -> Vec<(String, &ActionReport)> {
 }
 
 pub(super) fn size(report: &RunReport) -> (u32, u32) {
-    let n = rows(report).len() as u32;
+    let n = rows(report).len();
+    if reload_spread::is_dense(n) {
+        return reload_spread::size(report);
+    }
+    let n = n as u32;
     (WIDTH, (140 + n * ROW).max(320))
 }
 
@@ -45,8 +52,11 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &RunReport,
 ) -> DrawResult<DB> {
-    let body = titled(root, report, "reload time per action (from its trigger)")?;
     let rows = rows(report);
+    if reload_spread::is_dense(rows.len()) {
+        return reload_spread::draw(root, report);
+    }
+    let body = titled(root, report, "reload time per action (from its trigger)")?;
     if rows.is_empty() {
         return body.draw(&Text::new(
             "no action reported ready, drained or exited: nothing to time",
