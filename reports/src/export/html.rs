@@ -9,9 +9,7 @@ use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::{Chart, render_svg};
 use super::glossary;
-use super::markdown::{
-    AB_LEGEND, ACTIONS_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line,
-};
+use super::markdown::{AB_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line};
 use super::table::escape_html;
 use super::tables;
 use crate::error::ExportError;
@@ -100,20 +98,7 @@ impl Exporter for HtmlExporter {
                 escape_html(chart.how_to_read())
             );
         }
-        if report.cases.iter().any(|c| !c.actions.is_empty()) {
-            let _ = writeln!(h, "<h2>Actions</h2>\n{}", note(ACTIONS_LEGEND));
-            for case in &report.cases {
-                if let Some(t) = tables::actions(case) {
-                    let head = glossary::case_head_html(case).unwrap_or_default();
-                    let _ = writeln!(
-                        h,
-                        "<h3>{}</h3>\n{head}\n{}",
-                        escape_html(&case.name),
-                        t.to_html()
-                    );
-                }
-            }
-        }
+        h.push_str(&tables::action_summary::html(report));
         h.push_str(&tables::kernel::html(report));
         h.push_str(&tables::evidence::html(report));
         let _ = writeln!(
