@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 
 use reloadbench_model::ledger::thousands;
 use reloadbench_model::run::{ActionReport, CaseReport};
+use reloadbench_model::words::noun;
 
 /// A case with more actions than this is summarised instead of listed in full.
 pub const FULL_TABLE_MAX: usize = 10;
@@ -21,6 +22,11 @@ pub const WORST_SHOWN: usize = 10;
 
 /// How many per-action items a sentence lists before it says how many more.
 pub const LIST_MAX: usize = 10;
+
+/// `1,000 actions`: `n` with thousands separators and the noun that fits it.
+pub fn counted(n: u64, singular: &str) -> String {
+    format!("{} {}", thousands(n), noun(n, singular))
+}
 
 /// True when `n` rows (actions) are more than [`FULL_TABLE_MAX`].
 pub fn is_long(n: usize) -> bool {
@@ -93,7 +99,7 @@ mod tests {
             ok,
             error: None,
             failures: (failed > 0)
-                .then(|| ClassTotal {
+                .then_some(ClassTotal {
                     class: reloadbench_model::outcome::FailureClass::Reset,
                     count: failed,
                 })

@@ -12,10 +12,10 @@ use std::fmt::Write as _;
 use reloadbench_model::ledger::thousands;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
-use reloadbench_model::words::{count, noun};
+use reloadbench_model::words::noun;
 
 use super::actions::{actions, actions_rows, count_of};
-use crate::bounded::{FULL_TABLE_MAX, WORST_ORDER, WORST_SHOWN, is_long, worst};
+use crate::bounded::{FULL_TABLE_MAX, WORST_ORDER, WORST_SHOWN, counted, is_long, worst};
 use crate::export::glossary;
 use crate::export::markdown::ACTIONS_LEGEND;
 use crate::export::table::{Align, Table, escape_html, markdown_cell as md};
@@ -82,7 +82,7 @@ pub fn html(report: &RunReport) -> String {
         let _ = writeln!(
             h,
             "<details><summary>All {} of {}</summary>\n{}</details>",
-            count(case.actions.len() as u64, "action"),
+            counted(case.actions.len() as u64, "action"),
             escape_html(&case.name),
             full.to_html()
         );

@@ -2,7 +2,9 @@
 //! showed them (listening sockets, their owners, connections, exits) next
 //! to the ones the system under test reported itself, and a line on the
 //! accept queues sampled. Rendered as a whole section by [`markdown`] and
-//! [`html`], one call each from the exporters.
+//! [`html`], one call each from the exporters. A case with more than
+//! [`FULL_TABLE_MAX`] actions with observed phases gets percentiles per
+//! observed phase and the rows of its worst actions instead of every row.
 
 use std::fmt::Write as _;
 
@@ -12,7 +14,7 @@ use reloadbench_model::run::{ActionReport, CaseReport, RunReport};
 use reloadbench_model::words::count;
 
 use super::action_summary::percentile_table;
-use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, is_long, worst};
+use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long, worst};
 use crate::export::table::{Align, Table, escape_html};
 use crate::summary::fmt_s;
 
@@ -121,7 +123,7 @@ fn observed_parts(case: &CaseReport) -> Option<Vec<Part>> {
             "{} of {} have observed phases; an action not counted in a row did not \
              show that phase.",
             thousands(with as u64),
-            count(case.actions.len() as u64, "action")
+            counted(case.actions.len() as u64, "action")
         )),
         Part::Table(phases),
         Part::Text(format!(

@@ -1,7 +1,9 @@
 //! The "Kernel counters and machine load" section: each case's nstat-style
 //! TCP counter deltas (and each action's, where they moved), whose traffic
 //! they count, and what else used the machine's CPU (a busy machine is
-//! flagged). Rendered to markdown and HTML from the same parts.
+//! flagged). Rendered to markdown and HTML from the same parts. Per-action
+//! counters list at most [`WORST_SHOWN`] actions when they moved in more
+//! than [`FULL_TABLE_MAX`].
 
 use std::fmt::Write as _;
 
@@ -11,9 +13,8 @@ use reloadbench_model::run::{CaseReport, RunReport};
 use std::cmp::Reverse;
 
 use reloadbench_model::ledger::thousands;
-use reloadbench_model::words::count;
 
-use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, is_long};
+use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long};
 use crate::export::table::{Align, Table, escape_html};
 use crate::summary::fmt_s;
 
@@ -213,7 +214,7 @@ fn action_counters(case: &CaseReport) -> Option<(Table, Option<String>)> {
              here: these are the {WORST_SHOWN} where they moved most. Every action's \
              counters are in actions.csv (column kernel).",
             thousands(total as u64),
-            count(case.actions.len() as u64, "action")
+            counted(case.actions.len() as u64, "action")
         )
     });
     for a in rows.iter().map(|&(_, i)| &case.actions[i]) {

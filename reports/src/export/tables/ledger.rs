@@ -2,7 +2,8 @@
 //! counted, the failed requests that reached the origin (lost after forwarding),
 //! and every equality that does not balance, flagged (see
 //! `reloadbench_model::ledger`). Rendered to markdown and HTML from the same
-//! [`Table`] and lines.
+//! [`Table`] and lines; per-action and per-generation lists stop at
+//! [`LIST_MAX`] items.
 
 use std::fmt::Write as _;
 
