@@ -108,7 +108,7 @@ fn every_action_of_every_case_is_one_row_and_parses_back() {
     let row = &records[1];
     assert_eq!(
         row[col("kernel")],
-        format!("TcpEstabResets={};TcpExtListenDrops=0", a.failures[0].count)
+        format!("TcpExtListenDrops=0;TcpEstabResets={}", a.failures[0].count)
     );
     assert_eq!(row[col("old_pids")], "10000");
     assert_eq!(row[col("new_pids")], "10001");

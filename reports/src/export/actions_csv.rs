@@ -20,13 +20,16 @@
 //!   `observed_old_drained_ms`, `observed_old_exited_ms`: the phases seen in
 //!   the kernel, ms after the trigger; `observed_resolution_ms`: the sampling
 //!   interval around the action; `old_pids`, `new_pids`: space-separated;
-//! - `kernel`: the action's kernel counter deltas as `Name=delta` pairs
-//!   separated by `;`.
+//! - `kernel`: the action's deltas of the kernel counters the report lists
+//!   (`reloadbench_model::kernel::LISTED`, those this kernel has) as
+//!   `Name=delta` pairs separated by `;` (every other counter that moved is
+//!   in `results.json`).
 //!
 //! Fields are quoted as in `timeline.csv` (RFC 4180).
 
 use std::fmt::Write as _;
 
+use reloadbench_model::kernel::LISTED;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionKind, ActionReport, RunReport};
 
@@ -113,7 +116,10 @@ fn row(out: &mut String, case: &str, trial: &str, a: &ActionReport, classes: &[F
         pids(o.map(|o| o.new_pids.as_slice())),
     );
     if let Some(k) = &a.kernel {
-        let pairs: Vec<String> = k.deltas.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let pairs: Vec<String> = LISTED
+            .iter()
+            .filter_map(|n| Some(format!("{n}={}", k.get(n)?)))
+            .collect();
         out.push_str(&field(&pairs.join(";")));
     }
     out.push('\n');

@@ -20,7 +20,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:14px}\
 th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f4f4f4}\
 td.r,th.r{text-align:right}td.c,th.c{text-align:center}td.l,th.l{text-align:left}\
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
-pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}";
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}\
+table.all td,table.all th{text-align:right}table.all .l{text-align:left}table.all .c{text-align:center}";
 
 /// The HTML page exporter.
 #[derive(Debug, Clone, Copy, Default)]
