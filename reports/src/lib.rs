@@ -5,6 +5,7 @@
 //! every exporter turns a report into bytes ([`export::Exporter`]); only
 //! [`read_results`] and [`write_run_dir`] touch the file system.
 
+pub mod bounded;
 pub mod compare;
 mod diagnosis;
 mod error;

@@ -14,6 +14,7 @@ use reloadbench_model::run::RunReport;
 
 use crate::error::ReportError;
 use crate::export::Exporter;
+use crate::export::actions_csv::ActionsCsvExporter;
 use crate::export::chart::{Chart, ChartExporter, ChartFormat};
 use crate::export::csv::CsvExporter;
 use crate::export::html::HtmlExporter;
@@ -28,6 +29,7 @@ fn outputs() -> Vec<(String, Box<dyn Exporter>)> {
     let mut out: Vec<(String, Box<dyn Exporter>)> = vec![
         ("report.md".to_string(), Box::new(MarkdownExporter)),
         ("timeline.csv".to_string(), Box::new(CsvExporter)),
+        ("actions.csv".to_string(), Box::new(ActionsCsvExporter)),
         ("report.html".to_string(), Box::new(HtmlExporter)),
     ];
     for chart in Chart::ALL {
@@ -41,8 +43,8 @@ fn outputs() -> Vec<(String, Box<dyn Exporter>)> {
     out
 }
 
-/// Renders `report.md`, `charts/*.svg`, `charts/*.png`, `timeline.csv` and
-/// `report.html` into `dir` and returns the paths written.
+/// Renders `report.md`, `charts/*.svg`, `charts/*.png`, `timeline.csv`,
+/// `actions.csv` and `report.html` into `dir` and returns the paths written.
 ///
 /// On error nothing new is left under a final name.
 pub fn write_run_dir(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {

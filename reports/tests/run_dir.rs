@@ -35,6 +35,7 @@ fn writes_markdown_csv_html_and_every_chart_as_svg_and_png() {
     let run = support::fixture();
     let written = write_run_dir(dir.path(), &run).unwrap();
     let expected = [
+        "actions.csv",
         "charts/accept_queue.png",
         "charts/accept_queue.svg",
         "charts/failures.png",

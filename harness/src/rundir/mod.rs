@@ -85,6 +85,7 @@ const RUN_ENTRIES: &[&str] = &[
     "report.md",
     "report.html",
     "timeline.csv",
+    "actions.csv",
     "charts",
     "cases",
 ];
@@ -307,6 +308,28 @@ mod tests {
         assert!(!out.join("results.json").exists());
         assert!(!out.join("cases/old").exists());
         assert!(out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn force_replaces_every_file_the_report_writer_writes() {
+        // A file the report writer adds must be listed in RUN_ENTRIES, or
+        // `--force` refuses the next run into the directory.
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "seed", SystemTime::now(), false).unwrap();
+        let report = reloadbench_reports::synthetic::run(reloadbench_reports::synthetic::Shape {
+            cases: 1,
+            buckets: 20,
+            actions: 2,
+            failing_every: 1,
+        });
+        reloadbench_reports::write_results(&out.join("results.json"), &report).unwrap();
+        let written = reloadbench_reports::write_run_dir(&out, &report).unwrap();
+        assert!(written.iter().any(|p| p.ends_with("actions.csv")));
+        RunDir::create(Some(&out), "seed", SystemTime::now(), true).unwrap();
+        for p in &written {
+            assert!(!p.exists(), "{} was removed", p.display());
+        }
     }
 
     #[test]

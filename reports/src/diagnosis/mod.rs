@@ -233,12 +233,15 @@ fn lost_after_forwarding(case: &CaseReport, explained: &mut [u64], out: &mut Vec
         explained[i] += n;
         in_actions += n;
         all_stopped &= matches!(a.kind, ActionKind::Kill | ActionKind::Restart);
-        by.push(format!("{} after #{} {}", thousands(n), a.index, a.label));
+        by.push((
+            n,
+            format!("{} after #{} {}", thousands(n), a.index, a.label),
+        ));
     }
     let by = if by.is_empty() {
         String::new()
     } else {
-        format!(" ({})", by.join(", "))
+        format!(" ({})", crate::bounded::capped_list(by, "actions"))
     };
     // The cause is named only where the action itself stopped the process.
     let cause = if in_actions == lost && all_stopped {

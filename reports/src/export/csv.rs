@@ -66,7 +66,7 @@ impl Exporter for CsvExporter {
 }
 
 /// Quotes a field when it contains a comma, quote or line break (RFC 4180).
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -9,9 +9,7 @@ use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::{Chart, render_svg};
 use super::glossary;
-use super::markdown::{
-    AB_LEGEND, ACTIONS_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line,
-};
+use super::markdown::{AB_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line};
 use super::table::escape_html;
 use super::tables;
 use crate::error::ExportError;
@@ -22,7 +20,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:14px}\
 th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f4f4f4}\
 td.r,th.r{text-align:right}td.c,th.c{text-align:center}td.l,th.l{text-align:left}\
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
-pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}";
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}\
+table.all td,table.all th{text-align:right}table.all .l{text-align:left}table.all .c{text-align:center}";
 
 /// The HTML page exporter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,20 +99,7 @@ impl Exporter for HtmlExporter {
                 escape_html(chart.how_to_read())
             );
         }
-        if report.cases.iter().any(|c| !c.actions.is_empty()) {
-            let _ = writeln!(h, "<h2>Actions</h2>\n{}", note(ACTIONS_LEGEND));
-            for case in &report.cases {
-                if let Some(t) = tables::actions(case) {
-                    let head = glossary::case_head_html(case).unwrap_or_default();
-                    let _ = writeln!(
-                        h,
-                        "<h3>{}</h3>\n{head}\n{}",
-                        escape_html(&case.name),
-                        t.to_html()
-                    );
-                }
-            }
-        }
+        h.push_str(&tables::action_summary::html(report));
         h.push_str(&tables::kernel::html(report));
         h.push_str(&tables::evidence::html(report));
         let _ = writeln!(

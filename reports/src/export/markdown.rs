@@ -68,19 +68,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(w, "![{}](charts/{}.png)\n", chart.title(), chart.stem());
         let _ = writeln!(w, "*{}*\n", chart.how_to_read());
     }
-    if report.cases.iter().any(|c| !c.actions.is_empty()) {
-        let _ = writeln!(w, "## Actions\n");
-        let _ = writeln!(w, "{}\n", ACTIONS_LEGEND);
-        for case in &report.cases {
-            if let Some(t) = tables::actions(case) {
-                let _ = writeln!(w, "### {}\n", md(&case.name));
-                if let Some(head) = glossary::case_head_markdown(case) {
-                    let _ = writeln!(w, "{head}");
-                }
-                let _ = writeln!(w, "{}", t.to_markdown());
-            }
-        }
-    }
+    w.push_str(&tables::action_summary::markdown(report));
     w.push_str(&tables::kernel::markdown(report));
     w.push_str(&tables::evidence::markdown(report));
     let _ = writeln!(w, "## ab view\n");

@@ -4,6 +4,7 @@
 //! ([`crate::write_run_dir`]), so every exporter is testable without I/O.
 
 pub mod ab_text;
+pub mod actions_csv;
 pub mod chart;
 pub mod csv;
 pub mod glossary;

@@ -11,9 +11,17 @@ pub fn actions(case: &CaseReport) -> Option<Table> {
     if case.actions.is_empty() {
         return None;
     }
+    let all: Vec<usize> = (0..case.actions.len()).collect();
+    Some(actions_rows(case, &all))
+}
+
+/// The rows of the actions at positions `rows` of `case.actions`, in that
+/// order, with a column for each failure class that occurs in them.
+pub fn actions_rows(case: &CaseReport, rows: &[usize]) -> Table {
+    let shown: Vec<&ActionReport> = rows.iter().filter_map(|&i| case.actions.get(i)).collect();
     let classes: Vec<FailureClass> = FailureClass::ALL
         .into_iter()
-        .filter(|&c| case.actions.iter().any(|a| count_of(a, c) > 0))
+        .filter(|&c| shown.iter().any(|a| count_of(a, c) > 0))
         .collect();
     let mut t = Table::new(&[
         ("#", Align::Right),
@@ -34,7 +42,7 @@ pub fn actions(case: &CaseReport) -> Option<Table> {
         &format!("recovery ms ({} ms buckets)", bucket_ns / 1_000_000),
         Align::Right,
     );
-    for a in &case.actions {
+    for a in shown {
         let since = |ns: Option<u64>| ns.map(|n| n.saturating_sub(a.trigger_ns));
         let mut row = vec![
             a.index.to_string(),
@@ -51,10 +59,10 @@ pub fn actions(case: &CaseReport) -> Option<Table> {
         row.push(recovery(a.recovery_ns, bucket_ns));
         t.push(row);
     }
-    Some(t)
+    t
 }
 
-fn count_of(a: &ActionReport, class: FailureClass) -> u64 {
+pub(crate) fn count_of(a: &ActionReport, class: FailureClass) -> u64 {
     a.failures
         .iter()
         .filter(|f| f.class == class)

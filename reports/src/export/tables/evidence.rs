@@ -2,14 +2,19 @@
 //! showed them (listening sockets, their owners, connections, exits) next
 //! to the ones the system under test reported itself, and a line on the
 //! accept queues sampled. Rendered as a whole section by [`markdown`] and
-//! [`html`], one call each from the exporters.
+//! [`html`], one call each from the exporters. A case with more than
+//! [`FULL_TABLE_MAX`] actions with observed phases gets percentiles per
+//! observed phase and the rows of its worst actions instead of every row.
 
 use std::fmt::Write as _;
 
-use reloadbench_model::evidence::CaseEvidence;
+use reloadbench_model::evidence::{CaseEvidence, ObservedPhases};
+use reloadbench_model::ledger::thousands;
 use reloadbench_model::run::{ActionReport, CaseReport, RunReport};
 use reloadbench_model::words::count;
 
+use super::action_summary::percentile_table;
+use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long, worst};
 use crate::export::table::{Align, Table, escape_html};
 use crate::summary::fmt_s;
 
@@ -33,6 +38,13 @@ pub fn observed_phases(case: &CaseReport) -> Option<Table> {
     if case.actions.iter().all(|a| a.observed.is_none()) {
         return None;
     }
+    let all: Vec<usize> = (0..case.actions.len()).collect();
+    Some(observed_rows(case, &all))
+}
+
+/// The rows of the actions at positions `rows` of `case.actions` that have
+/// observed phases, in that order.
+fn observed_rows(case: &CaseReport, rows: &[usize]) -> Table {
     let mut t = Table::new(&[
         ("#", Align::Right),
         ("at s", Align::Right),
@@ -47,7 +59,7 @@ pub fn observed_phases(case: &CaseReport) -> Option<Table> {
         ("reported exited", Align::Right),
         ("old → new pids", Align::Left),
     ]);
-    for a in &case.actions {
+    for a in rows.iter().filter_map(|&i| case.actions.get(i)) {
         let Some(o) = &a.observed else {
             continue;
         };
@@ -68,7 +80,68 @@ pub fn observed_phases(case: &CaseReport) -> Option<Table> {
             format!("{} → {}", pids(&o.old_pids), pids(&o.new_pids)),
         ]);
     }
-    Some(t)
+    t
+}
+
+/// The observed phases of a case, bounded: every action's row up to
+/// [`FULL_TABLE_MAX`] actions with observed phases; above, percentiles of each
+/// observed phase, the rows of the case's worst actions (the same as in the
+/// Actions section) and a sentence stating the cut-off. `None` when no
+/// action has observed phases.
+fn observed_parts(case: &CaseReport) -> Option<Vec<Part>> {
+    let with = case.actions.iter().filter(|a| a.observed.is_some()).count();
+    if with == 0 {
+        return None;
+    }
+    if !is_long(with) {
+        return observed_phases(case).map(|t| vec![Part::Table(t)]);
+    }
+    let since = |f: fn(&ObservedPhases) -> Option<u64>| -> Vec<u64> {
+        case.actions
+            .iter()
+            .filter_map(|a| {
+                let t = f(a.observed.as_ref()?)?;
+                Some(t.saturating_sub(a.trigger_ns))
+            })
+            .collect()
+    };
+    let phases = percentile_table(
+        "observed phase (ms after the trigger)",
+        "observed in",
+        vec![
+            ("new listening", since(|o| o.new_listening_ns)),
+            (
+                "old stopped accepting",
+                since(|o| o.old_stopped_accepting_ns),
+            ),
+            ("old drained", since(|o| o.old_drained_ns)),
+            ("old exited", since(|o| o.old_exited_ns)),
+        ],
+    );
+    Some(vec![
+        Part::Text(format!(
+            "{} of {} have observed phases; an action not counted in a row did not \
+             show that phase.",
+            thousands(with as u64),
+            counted(case.actions.len() as u64, "action")
+        )),
+        Part::Table(phases),
+        Part::Text(format!(
+            "Observed phases of the worst {} actions of the Actions section:",
+            WORST_SHOWN.min(case.actions.len())
+        )),
+        Part::Table(observed_rows(case, &worst(case))),
+        Part::Text(format!(
+            "A case with more than {FULL_TABLE_MAX} actions is summarised here; every \
+             action's observed phases are in actions.csv (columns observed_*)."
+        )),
+    ])
+}
+
+/// One piece of a case's observed phases.
+enum Part {
+    Text(String),
+    Table(Table),
 }
 
 /// ms from the action's trigger, one decimal.
@@ -119,11 +192,13 @@ pub fn evidence_line(e: &CaseEvidence) -> String {
     s
 }
 
-fn cases(report: &RunReport) -> impl Iterator<Item = (&CaseReport, Option<Table>, &CaseEvidence)> {
+fn cases(
+    report: &RunReport,
+) -> impl Iterator<Item = (&CaseReport, Option<Vec<Part>>, &CaseEvidence)> {
     report
         .cases
         .iter()
-        .filter_map(|c| c.evidence.as_ref().map(|e| (c, observed_phases(c), e)))
+        .filter_map(|c| c.evidence.as_ref().map(|e| (c, observed_parts(c), e)))
 }
 
 /// The section in markdown; empty when no case has evidence.
@@ -140,8 +215,11 @@ pub fn markdown(report: &RunReport) -> String {
             crate::export::table::markdown_cell(&case.name),
             evidence_line(e)
         );
-        if let Some(t) = table {
-            let _ = writeln!(w, "{}", t.to_markdown());
+        for p in table.into_iter().flatten() {
+            let _ = match p {
+                Part::Text(t) => writeln!(w, "{t}\n"),
+                Part::Table(t) => writeln!(w, "{}", t.to_markdown()),
+            };
         }
     }
     w
@@ -165,8 +243,11 @@ pub fn html(report: &RunReport) -> String {
             escape_html(&case.name),
             escape_html(&evidence_line(e))
         );
-        if let Some(t) = table {
-            let _ = writeln!(h, "{}", t.to_html());
+        for p in table.into_iter().flatten() {
+            let _ = match p {
+                Part::Text(t) => writeln!(h, "<p class=\"note\">{}</p>", escape_html(&t)),
+                Part::Table(t) => writeln!(h, "{}", t.to_html()),
+            };
         }
     }
     h

@@ -1,13 +1,20 @@
 //! The "Kernel counters and machine load" section: each case's nstat-style
 //! TCP counter deltas (and each action's, where they moved), whose traffic
 //! they count, and what else used the machine's CPU (a busy machine is
-//! flagged). Rendered to markdown and HTML from the same parts.
+//! flagged). Rendered to markdown and HTML from the same parts. Per-action
+//! counters list at most [`WORST_SHOWN`] actions when they moved in more
+//! than [`FULL_TABLE_MAX`].
 
 use std::fmt::Write as _;
 
 use reloadbench_model::kernel::{BUSY_OTHER_CORES, BUSY_STEAL_CORES, CounterScope, LISTED};
 use reloadbench_model::run::{CaseReport, RunReport};
 
+use std::cmp::Reverse;
+
+use reloadbench_model::ledger::thousands;
+
+use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long};
 use crate::export::table::{Align, Table, escape_html};
 use crate::summary::fmt_s;
 
@@ -82,12 +89,15 @@ fn parts(report: &RunReport) -> Vec<Part> {
         p.push(Part::Text(LEGEND.into()));
         p.push(Part::Table(counters(cases)));
         for c in cases {
-            if let Some(t) = action_counters(c) {
+            if let Some((t, note)) = action_counters(c) {
                 p.push(Part::Heading(format!(
                     "### Counters per action: {}",
                     c.name
                 )));
                 p.push(Part::Table(t));
+                if let Some(note) = note {
+                    p.push(Part::Text(note));
+                }
             }
         }
     }
@@ -160,7 +170,10 @@ fn counters(cases: &[CaseReport]) -> Table {
 }
 
 /// One row per action whose listed counters moved; `None` when none did.
-fn action_counters(case: &CaseReport) -> Option<Table> {
+/// Above [`FULL_TABLE_MAX`] such actions, only the [`WORST_SHOWN`] where the
+/// counters moved most (the sum of their deltas' sizes) are kept, in their
+/// order, with a sentence stating the cut-off.
+fn action_counters(case: &CaseReport) -> Option<(Table, Option<String>)> {
     let moved: Vec<&str> = LISTED
         .into_iter()
         .filter(|n| {
@@ -180,11 +193,32 @@ fn action_counters(case: &CaseReport) -> Option<Table> {
     for n in &moved {
         t.push_column(short(n), Align::Right);
     }
-    for a in &case.actions {
+    let mut rows: Vec<(u64, usize)> = Vec::new();
+    for (i, a) in case.actions.iter().enumerate() {
         let Some(k) = &a.kernel else { continue };
-        if !moved.iter().any(|n| k.get(n).unwrap_or(0) != 0) {
-            continue;
+        let size: u64 = moved
+            .iter()
+            .map(|n| k.get(n).unwrap_or(0).unsigned_abs())
+            .sum();
+        if size > 0 {
+            rows.push((size, i));
         }
+    }
+    let total = rows.len();
+    let note = is_long(total).then(|| {
+        rows.sort_by_key(|&(size, i)| (Reverse(size), i));
+        rows.truncate(WORST_SHOWN);
+        rows.sort_by_key(|&(_, i)| i);
+        format!(
+            "The counters moved in {} of {}; more than {FULL_TABLE_MAX} are not listed \
+             here: these are the {WORST_SHOWN} where they moved most. Every action's \
+             counters are in actions.csv (column kernel).",
+            thousands(total as u64),
+            counted(case.actions.len() as u64, "action")
+        )
+    });
+    for a in rows.iter().map(|&(_, i)| &case.actions[i]) {
+        let Some(k) = &a.kernel else { continue };
         let mut row = vec![
             (a.index + 1).to_string(),
             format!("{}–{}", fmt_s(k.from_ns), fmt_s(k.to_ns)),
@@ -197,7 +231,7 @@ fn action_counters(case: &CaseReport) -> Option<Table> {
         );
         t.push(row);
     }
-    Some(t)
+    Some((t, note))
 }
 
 fn machine(cases: &[CaseReport]) -> Table {

@@ -2,13 +2,15 @@
 //! counted, the failed requests that reached the origin (lost after forwarding),
 //! and every equality that does not balance, flagged (see
 //! `reloadbench_model::ledger`). Rendered to markdown and HTML from the same
-//! [`Table`] and lines.
+//! [`Table`] and lines; per-action and per-generation lists stop at
+//! [`LIST_MAX`] items.
 
 use std::fmt::Write as _;
 
 use reloadbench_model::ledger::{Ledger, thousands};
 use reloadbench_model::run::{CaseReport, RunReport};
 
+use crate::bounded::{LIST_MAX, capped_list};
 use crate::export::table::{Align, Table, escape_html};
 
 /// What the section says under its table.
@@ -93,25 +95,49 @@ fn lines(report: &RunReport) -> Vec<String> {
             ));
         }
         for u in &l.unchecked {
-            out.push(format!("{}: not checked: {u}", case.name));
+            out.push(format!("{}: not checked: {}", case.name, unchecked(l, u)));
         }
-        let per_action: Vec<String> = case
+        let per_action: Vec<(u64, String)> = case
             .actions
             .iter()
             .filter_map(|a| {
                 let n = a.lost_after_forwarding.filter(|n| *n > 0)?;
-                Some(format!("#{} {} {}", a.index + 1, a.label, thousands(n)))
+                Some((n, format!("#{} {} {}", a.index + 1, a.label, thousands(n))))
             })
             .collect();
         if !per_action.is_empty() {
+            let long = per_action.len() > LIST_MAX;
             out.push(format!(
-                "{}: lost after forwarding per action: {}",
+                "{}: lost after forwarding per action: {}{}",
                 case.name,
-                per_action.join(", ")
+                capped_list(per_action, "actions"),
+                if long {
+                    " (the most listed; every action's count is in actions.csv)"
+                } else {
+                    ""
+                }
             ));
         }
     }
     out
+}
+
+/// An unchecked equality as the run wrote it, except the list of proxy
+/// generations that never reported, which is cut to the first [`LIST_MAX`]
+/// (a restart soak can leave thousands).
+fn unchecked(l: &Ledger, text: &str) -> String {
+    match &l.proxy {
+        Some(p) if p.missing.len() > LIST_MAX && text.starts_with("proxy: generation(s) ") => {
+            let first: Vec<String> = p.missing[..LIST_MAX].iter().map(u64::to_string).collect();
+            format!(
+                "proxy: {} generations never reported (killed or crashed): {}, and {} more",
+                thousands(p.missing.len() as u64),
+                first.join(", "),
+                thousands((p.missing.len() - LIST_MAX) as u64)
+            )
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// The section in markdown (empty when no case has a ledger).

@@ -1,6 +1,7 @@
 //! The report's tables as [`Table`] values, built once and rendered to both
 //! markdown and HTML.
 
+pub mod action_summary;
 mod actions;
 mod context;
 pub mod diagnosis;
@@ -9,7 +10,8 @@ pub mod kernel;
 mod ledger;
 mod trials;
 
-pub use actions::actions;
+pub(crate) use actions::count_of;
+pub use actions::{actions, actions_rows};
 pub use context::{ab_view, cpu, environment, load};
 pub use ledger::{ledger_html, ledger_markdown};
 pub use trials::{TRIALS_LEGEND, trials};
