@@ -136,7 +136,64 @@ fn action_rows(
             .push_str(&format!(" (level {each:.2e}: {} actions)", labels.len()));
         out.push(r);
     }
-    out
+    fold_beyond(name, out, crate::bounded::LIST_MAX)
+}
+
+/// How much a verdict matters to a reader of the gate (smaller first).
+fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::Regressed => 0,
+        Verdict::Inconclusive => 1,
+        Verdict::Improved => 2,
+        Verdict::Same => 3,
+        Verdict::Control => 4,
+        Verdict::NotComparable => 5,
+    }
+}
+
+/// Keeps at most `max` action rows, the most severe first (then in action
+/// order), and folds the rest into one row that carries the most severe of
+/// their verdicts and counts them by verdict, so a long case keeps the
+/// comparison short and its gate unchanged: a regression among the folded
+/// rows still regresses.
+fn fold_beyond(name: &str, mut rows: Vec<Row>, max: usize) -> Vec<Row> {
+    if rows.len() <= max {
+        return rows;
+    }
+    // A stable sort keeps action order within a verdict.
+    rows.sort_by_key(|r| severity(r.verdict));
+    let rest = rows.split_off(max);
+    let mut folded = Row::new(
+        name,
+        &format!(
+            "failed: {} more {}",
+            rest.len(),
+            reloadbench_model::words::noun(rest.len() as u64, "action")
+        ),
+    );
+    folded.verdict = rest
+        .iter()
+        .map(|r| r.verdict)
+        .min_by_key(|v| severity(*v))
+        .unwrap_or(Verdict::NotComparable);
+    let mut counts: Vec<(Verdict, usize)> = Vec::new();
+    for r in &rest {
+        match counts.iter_mut().find(|(v, _)| *v == r.verdict) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.verdict, 1)),
+        }
+    }
+    counts.sort_by_key(|(v, _)| severity(*v));
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(v, n)| format!("{n} {}", v.cell()))
+        .collect();
+    folded.why = format!(
+        "actions with failures beyond the {max} listed, each tested as above: {}",
+        parts.join(", ")
+    );
+    rows.push(folded);
+    rows
 }
 
 /// Formats a p-value.
