@@ -60,8 +60,7 @@ fn a_regression_at_one_action_of_a_thousand_is_listed_first_and_fails_the_gate()
     let rows = action_rows(&c.markdown);
     assert_eq!(rows.len(), LIST_MAX);
     assert!(
-        rows[0].contains(&format!("failed: action {} ", worst + 1))
-            && rows[0].contains("regressed"),
+        rows[0].contains(&format!("failed: action {worst} ")) && rows[0].contains("regressed"),
         "{}",
         rows[0]
     );

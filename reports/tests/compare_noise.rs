@@ -130,7 +130,7 @@ fn a_real_drop_is_a_regression_with_its_reason() {
         row(
             &c.markdown,
             "reload with socket",
-            "failed: action 1 reload (fd-pass)"
+            "failed: action 0 reload (fd-pass)"
         )
         .contains("❌ regressed"),
         "{}",

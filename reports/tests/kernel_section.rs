@@ -95,7 +95,7 @@ fn case_namespace_counters_table_actions_that_moved_and_a_busy_flag() {
         section.contains("### Counters per action: reload without socket"),
         "{section}"
     );
-    assert!(section.contains("| 2 | 1.000–2.500 |"), "{section}");
+    assert!(section.contains("| 1 | 1.000–2.500 |"), "{section}");
     assert!(section.contains("| OutRsts |"), "{section}");
     // The busy case is flagged, the quiet ones are not.
     assert_eq!(section.matches("⚠ **").count(), 1, "{section}");

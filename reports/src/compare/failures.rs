@@ -123,7 +123,7 @@ fn action_rows(
         }
         let mut r = count_row(
             name,
-            &format!("failed: action {} {label}", i + 1),
+            &format!("failed: action {i} {label}"),
             b,
             n,
             &count,

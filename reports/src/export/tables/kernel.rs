@@ -220,7 +220,7 @@ fn action_counters(case: &CaseReport) -> Option<(Table, Option<String>)> {
     for a in rows.iter().map(|&(_, i)| &case.actions[i]) {
         let Some(k) = &a.kernel else { continue };
         let mut row = vec![
-            (a.index + 1).to_string(),
+            a.index.to_string(),
             format!("{}–{}", fmt_s(k.from_ns), fmt_s(k.to_ns)),
             a.label.clone(),
         ];

@@ -102,7 +102,7 @@ fn lines(report: &RunReport) -> Vec<String> {
             .iter()
             .filter_map(|a| {
                 let n = a.lost_after_forwarding.filter(|n| *n > 0)?;
-                Some((n, format!("#{} {} {}", a.index + 1, a.label, thousands(n))))
+                Some((n, format!("#{} {} {}", a.index, a.label, thousands(n))))
             })
             .collect();
         if !per_action.is_empty() {
