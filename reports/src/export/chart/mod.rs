@@ -6,8 +6,10 @@
 //! the latency axis, the legend helper and the two backends' glue.
 
 mod accept_queue;
+mod dense;
 mod failures;
 mod legend;
+mod marks;
 mod reload_time;
 mod spectrum;
 mod timeline;
