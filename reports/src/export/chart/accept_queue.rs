@@ -39,7 +39,7 @@ const STOPPED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const MAX_LEGEND: usize = 6;
 /// Most sockets drawn as a line each; a case with more is drawn as the
 /// deepest queue of any socket per pixel column.
-const MAX_SOCKET_LINES: usize = 12;
+pub(super) const MAX_SOCKET_LINES: usize = 12;
 
 pub(super) fn size(report: &RunReport) -> (u32, u32) {
     let n = report.cases.len().max(1) as u32;

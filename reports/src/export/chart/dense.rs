@@ -321,4 +321,18 @@ mod tests {
         assert_eq!(out[0], Some(3.0));
         assert_eq!(out[2], Some(9.0));
     }
+
+    #[test]
+    fn the_captions_state_the_thresholds_in_force() {
+        use super::super::Chart;
+        let per_100px = format!("denser than {MAX_ACTIONS_PER_100PX} per 100 px");
+        for chart in [Chart::Timeline, Chart::AcceptQueue] {
+            assert!(chart.how_to_read().contains(&per_100px), "{chart:?}");
+        }
+        let sockets = format!(
+            "more than {} sockets",
+            super::super::accept_queue::MAX_SOCKET_LINES
+        );
+        assert!(Chart::AcceptQueue.how_to_read().contains(&sockets));
+    }
 }

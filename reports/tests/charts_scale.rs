@@ -1,0 +1,55 @@
+//! Charts of a run far larger than the seed stay bounded: a synthetic run of
+//! 10 cases × 36,000 buckets (an hour at 100 ms) × 1,000 actions each
+//! renders the timeline and the accept-queue chart as SVGs under a fixed
+//! byte bound and PNGs whose size depends only on the number of cases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reloadbench_reports::export::chart::{Chart, render_png, render_svg};
+use reloadbench_reports::synthetic::{Shape, run};
+
+/// Most bytes of the timeline and accept-queue SVGs of the large run
+/// (measured: see the README; before aggregation a tenth of this run drew
+/// a 6.8 MB timeline and a 3.3 MB accept-queue chart).
+const SVG_BOUND: usize = 1_000_000;
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let reader = decoder.read_info().expect("PNG decodes");
+    (reader.info().width, reader.info().height)
+}
+
+#[test]
+fn timeline_and_accept_queue_of_an_hour_of_10_cases_and_10000_actions_are_bounded() {
+    let big = run(Shape {
+        cases: 10,
+        buckets: 36_000,
+        actions: 1_000,
+        failing_every: 7,
+    });
+    let small = run(Shape {
+        cases: 10,
+        buckets: 10,
+        actions: 1,
+        failing_every: 1,
+    });
+    for chart in [Chart::Timeline, Chart::AcceptQueue] {
+        let svg = render_svg(chart, &big).unwrap();
+        if let Some(dir) = std::env::var_os("RELOADBENCH_CHART_DUMP") {
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = std::path::Path::new(&dir).join(format!("scale-{}.svg", chart.stem()));
+            std::fs::write(path, &svg).unwrap();
+        }
+        eprintln!("{}: {} bytes of SVG", chart.stem(), svg.len());
+        assert!(
+            svg.len() < SVG_BOUND,
+            "{}: {} bytes of SVG",
+            chart.stem(),
+            svg.len()
+        );
+        let png = render_png(chart, &big).unwrap();
+        eprintln!("{}: {} bytes of PNG", chart.stem(), png.len());
+        // Width fixed, height by the number of cases only.
+        assert_eq!(png_size(&png), chart.size(&small), "{}", chart.stem());
+        assert_eq!(chart.size(&small).0, 1200);
+    }
+}
