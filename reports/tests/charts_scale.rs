@@ -46,6 +46,16 @@ fn timeline_and_accept_queue_of_an_hour_of_10_cases_and_10000_actions_are_bounde
             chart.stem(),
             svg.len()
         );
+        match chart {
+            // One area per case for 1,000 sockets, not a line and a legend entry each.
+            Chart::AcceptQueue => {
+                assert_eq!(svg.matches("max of 1000 sockets").count(), 10);
+                assert!(!svg.contains("socket 1: max"));
+                assert_eq!(svg.matches("actions (rug)").count(), 10);
+            }
+            // Failing actions labelled in the lossy cases (restart, naive: 6 of 10).
+            _ => assert_eq!(svg.matches("labelled ").count(), 6),
+        }
         let png = render_png(chart, &big).unwrap();
         eprintln!("{}: {} bytes of PNG", chart.stem(), png.len());
         // Width fixed, height by the number of cases only.

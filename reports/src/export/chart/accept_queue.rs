@@ -327,4 +327,31 @@ mod tests {
             vec![(0.0, 0.0), (1.0, 0.0), (1.0, 3.0), (2.0, 3.0)]
         );
     }
+
+    #[test]
+    fn a_socket_sampled_more_often_than_there_are_pixels_is_drawn_per_column() {
+        let mut run = crate::synthetic::run(crate::synthetic::Shape {
+            cases: 1,
+            buckets: 600,
+            actions: 2,
+            failing_every: 0,
+        });
+        let e = run.cases[0].evidence.as_mut().unwrap();
+        // 20,000 samples of one socket, one of them 50 deep.
+        let mut q = e.queues[0].clone();
+        q.depth = (0..20_000u64)
+            .map(|i| (i * 3_000_000, if i == 12_345 { 50 } else { (i % 3) as u32 }))
+            .collect();
+        q.last_seen_ns = 60_000_000_000;
+        q.max_depth = 50;
+        e.queues = vec![q.clone()];
+        let mut cols = vec![None; 834];
+        let columns = Columns::new(60.0, 834);
+        step_max(columns, samples(&q), 60.0, &mut cols);
+        assert_eq!(cols.iter().flatten().copied().reduce(f64::max), Some(50.0));
+        let svg = super::super::render_svg(super::super::Chart::AcceptQueue, &run).unwrap();
+        // One line of at most a point per column, not 40,000 steps.
+        assert!(svg.len() < 40_000, "{} bytes", svg.len());
+        assert!(svg.contains("socket 1: max 50 of 4096"));
+    }
 }
