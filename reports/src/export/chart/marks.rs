@@ -61,9 +61,12 @@ pub(super) fn draw_rug<DB: DrawingBackend>(
 /// One labelled action.
 #[derive(Debug, Clone, PartialEq)]
 struct Label {
+    /// Pixel column of the action's line.
     x: i32,
-    /// Width of the label, px (from the line to the end of the longer text).
-    width: i32,
+    /// Left edge of its label.
+    left: i32,
+    /// Width of the action's name, px.
+    name_width: i32,
     name: String,
     failed: u64,
 }
@@ -97,15 +100,22 @@ impl DenseActions {
             let (nw, _) = area.estimate_text_size(&name, &label_style())?;
             let (fw, _) = area.estimate_text_size(&failed_text(failed), &failed_style())?;
             let x = x_of(a.trigger_ns, t_max_s, w);
-            let width = 6 + nw.max(fw) as i32;
+            let width = nw as i32 + 6 + fw as i32;
+            // Right of the line, or left of it where the plot ends first.
+            let left = if x + 4 + width > w as i32 {
+                x - 4 - width
+            } else {
+                x + 4
+            };
             candidates.push(Candidate {
-                x,
+                x: left,
                 width,
                 weight: failed,
             });
             labels.push(Label {
                 x,
-                width,
+                left,
+                name_width: nw as i32,
                 name,
                 failed,
             });
@@ -150,24 +160,17 @@ impl DenseActions {
             }
         }
         self.draw_lines(area, BAND_HEIGHT)?;
+        // One line per label, just under the band: above the requests/s
+        // line, which the shared axis keeps under 1/1.3 of the height.
         for l in &self.labels {
-            // A white box under the label, so the lines it crosses do not
-            // run through its text.
-            area.draw(&Rectangle::new(
-                [
-                    (l.x + 2, BAND_HEIGHT + 2),
-                    (l.x + l.width, BAND_HEIGHT + 38),
-                ],
-                WHITE.mix(0.85).filled(),
-            ))?;
             area.draw(&Text::new(
                 l.name.clone(),
-                (l.x + 4, BAND_HEIGHT + 4),
+                (l.left, BAND_HEIGHT + 2),
                 label_style(),
             ))?;
             area.draw(&Text::new(
                 failed_text(l.failed),
-                (l.x + 4, BAND_HEIGHT + 22),
+                (l.left + l.name_width + 6, BAND_HEIGHT + 2),
                 failed_style(),
             ))?;
         }
