@@ -130,9 +130,15 @@ pub(super) fn too_dense(px: &[i32]) -> bool {
     false
 }
 
-/// A rug of `xs`: the runs of consecutive columns holding at least one of
-/// them, as inclusive (first, last) columns; at most one element per two
-/// columns, however many `xs`.
+/// Marks of a rug closer than this many pixel columns are joined into one
+/// run: ticks that close already read as a solid strip, and joining them
+/// bounds a rug to one run per `RUG_JOIN_PX + 1` columns.
+pub(super) const RUG_JOIN_PX: u32 = 3;
+
+/// A rug of `xs`: the runs of columns holding at least one of them (gaps
+/// of fewer than [`RUG_JOIN_PX`] columns joined), as inclusive (first,
+/// last) columns; at most one run per `RUG_JOIN_PX + 1` columns, however
+/// many `xs`.
 pub(super) fn rug(columns: Columns, xs: impl IntoIterator<Item = f64>) -> Vec<(u32, u32)> {
     let mut marked = vec![false; columns.width() as usize];
     for x in xs {
@@ -142,7 +148,7 @@ pub(super) fn rug(columns: Columns, xs: impl IntoIterator<Item = f64>) -> Vec<(u
     for (c, _) in marked.iter().enumerate().filter(|(_, m)| **m) {
         let c = c as u32;
         match runs.last_mut() {
-            Some((_, last)) if *last + 1 == c => *last = c,
+            Some((_, last)) if c <= *last + RUG_JOIN_PX => *last = c,
             _ => runs.push((c, c)),
         }
     }
@@ -262,6 +268,18 @@ mod tests {
     fn a_rug_merges_neighbouring_columns_and_stays_bounded() {
         let c = Columns::new(1.0, 10);
         assert_eq!(rug(c, [0.05, 0.15, 0.16, 0.55]), vec![(0, 1), (5, 5)]);
+        // Gaps of 1 or 2 columns are joined, of 3 are not.
+        let c100 = Columns::new(100.0, 100);
+        assert_eq!(rug(c100, [0.5, 2.5, 5.5, 9.5]), vec![(0, 5), (9, 9)]);
+        // Marks 2 px apart over 100 px: one run; 4 px apart: at most 25.
+        assert_eq!(
+            rug(c100, (0..50).map(|i| f64::from(i) * 2.0 + 0.5)),
+            vec![(0, 98)]
+        );
+        assert_eq!(
+            rug(c100, (0..25).map(|i| f64::from(i) * 4.0 + 0.5)).len(),
+            25
+        );
         // 10,000 marks on 10 columns: one run.
         let many = (0..10_000).map(|i| f64::from(i) / 10_000.0);
         assert_eq!(rug(c, many), vec![(0, 9)]);
