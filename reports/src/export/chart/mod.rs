@@ -13,6 +13,7 @@ mod marks;
 mod reload_time;
 mod spectrum;
 mod timeline;
+mod timeline_columns;
 
 use std::sync::OnceLock;
 
