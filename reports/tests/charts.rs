@@ -153,22 +153,50 @@ fn degenerate_runs_render_without_panicking() {
     assert!(md.contains("❌ failed"));
 }
 
-#[test]
-fn dense_actions_keep_every_marker_but_only_labels_that_fit() {
+/// The fixture with `n` fd-pass actions `spacing_ms` apart in its last case.
+fn with_actions(n: u32, spacing_ms: u64) -> reloadbench_reports::RunReport {
     let mut run = support::fixture();
     run.cases.truncate(4);
     let case = &mut run.cases[3];
     let template = case.actions[0].clone();
-    case.actions = (0..50u32)
+    case.actions = (0..n)
         .map(|i| {
             let mut a = template.clone();
             a.index = i;
-            a.trigger_ns = u64::from(i) * 50_000_000;
+            a.trigger_ns = u64::from(i) * spacing_ms * 1_000_000;
             a.ready_ns = Some(a.trigger_ns + 20_000_000);
             a
         })
         .collect();
+    run
+}
+
+#[test]
+fn close_actions_keep_every_marker_but_only_labels_that_fit() {
+    // 10 actions 290 ms apart on a 3 s axis of 834 px: 80 px apart, at most
+    // 2 in any 100 px, so still lines; their labels are wider than that.
+    let run = with_actions(10, 290);
     let svg = render_svg(Chart::Timeline, &run).unwrap();
     let labels = svg.matches("reload (fd-pass)").count();
-    assert!((2..50).contains(&labels), "{labels} labels for 50 actions");
+    assert!((2..10).contains(&labels), "{labels} labels for 10 actions");
+    assert!(!svg.contains("(rug)"));
+}
+
+#[test]
+fn dense_actions_become_a_rug_counted_per_bin() {
+    // 50 actions 50 ms apart: 14 px apart, 7 in 100 px.
+    let run = with_actions(50, 50);
+    let svg = render_svg(Chart::Timeline, &run).unwrap();
+    // None failed, so none is labelled; the legend names the rug.
+    assert_eq!(svg.matches("reload (fd-pass)").count(), 0);
+    assert!(svg.contains("reloads (rug)"));
+    // The band counts every action once.
+    let counted: u64 = svg
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(" reloads"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, 50);
+    // The other panels are as they were: lines and labels.
+    assert!(svg.contains("action triggered") && svg.contains("reload (naive)"));
 }

@@ -6,14 +6,24 @@
 //!
 //! This is where a naive reload's resets show: connections queued on the
 //! old socket when it closed.
+//!
+//! Long and busy runs stay readable and bounded (see [`super::dense`]): a
+//! socket with more steps than the plot has pixel columns is drawn as its
+//! deepest queue per column; a case with more than [`MAX_SOCKET_LINES`]
+//! sockets (one per naive reload) as one area, the deepest queue of any of
+//! its sockets per column; actions denser than
+//! [`super::dense::MAX_ACTIONS_PER_100PX`] as two rugs at the top edge.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use reloadbench_model::evidence::{CaseEvidence, QueueSeries};
 use reloadbench_model::run::{CaseReport, RunReport};
 use reloadbench_model::words::count;
 
+use super::dense::{self, Columns, step_max};
 use super::legend::{self, Swatch};
+use super::marks::{self, RUG_HEIGHT};
 use super::{
     CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TRIGGER, WIDTH, case_colour, font,
     titled,
@@ -27,6 +37,9 @@ const TITLE_HEIGHT: u32 = 50;
 const STOPPED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 /// Legend entries per panel at most (sockets beyond are summed up in one line).
 const MAX_LEGEND: usize = 6;
+/// Most sockets drawn as a line each; a case with more is drawn as the
+/// deepest queue of any socket per pixel column.
+pub(super) const MAX_SOCKET_LINES: usize = 12;
 
 pub(super) fn size(report: &RunReport) -> (u32, u32) {
     let n = report.cases.len().max(1) as u32;
@@ -137,6 +150,80 @@ fn draw_case<DB: DrawingBackend>(
         .label_style(font(LABEL_SIZE))
         .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
+    let (w, _) = chart.plotting_area().dim_in_pixel();
+    let columns = Columns::new(t_max, w);
+    let dense_actions = marks::actions_too_dense(&case.actions, t_max, w);
+    if dense_actions {
+        draw_action_rugs(&chart.plotting_area().strip_coord_spec(), case, columns)?;
+    } else {
+        draw_action_lines(&mut chart, case, d_max)?;
+    }
+    let mut entries = Vec::new();
+    if e.queues.len() > MAX_SOCKET_LINES {
+        let colour = case_colour(0);
+        let mut deepest = vec![None; w as usize];
+        for q in &e.queues {
+            step_max(
+                columns,
+                samples(q),
+                q.last_seen_ns as f64 / 1e9,
+                &mut deepest,
+            );
+        }
+        chart.draw_series(std::iter::once(Polygon::new(
+            area_outline(columns, &deepest),
+            colour.filled(),
+        )))?;
+        entries.push((
+            format!("max of {}", count(e.queues.len() as u64, "socket")),
+            Swatch::Bar(colour),
+        ));
+    } else {
+        for (i, q) in e.queues.iter().enumerate() {
+            let colour = case_colour(i);
+            let line = steps(q);
+            if line.len() <= w as usize {
+                chart.draw_series(LineSeries::new(line, colour.stroke_width(2)))?;
+            } else {
+                let mut deepest = vec![None; w as usize];
+                step_max(
+                    columns,
+                    samples(q),
+                    q.last_seen_ns as f64 / 1e9,
+                    &mut deepest,
+                );
+                for run in column_runs(columns, &deepest) {
+                    chart.draw_series(LineSeries::new(run, colour.stroke_width(2)))?;
+                }
+            }
+            if i < MAX_LEGEND {
+                entries.push((socket_label(i, q), Swatch::Line(colour)));
+            }
+        }
+        if e.queues.len() > MAX_LEGEND {
+            entries.push((
+                format!("and {} more sockets", e.queues.len() - MAX_LEGEND),
+                Swatch::Line(GRID),
+            ));
+        }
+    }
+    let (trigger, stopped) = if dense_actions {
+        ("actions (rug)", "old stopped (rug)")
+    } else {
+        ("action triggered", "old stopped accepting")
+    };
+    entries.push((trigger.into(), Swatch::Marker(TRIGGER)));
+    entries.push((stopped.into(), Swatch::Marker(STOPPED)));
+    legend::draw(&legend_area, 30, &entries)
+}
+
+/// A trigger line at every action and a "stopped accepting" line where the
+/// old processes were observed to stop.
+fn draw_action_lines<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    case: &CaseReport,
+    d_max: f64,
+) -> DrawResult<DB> {
     for a in &case.actions {
         let x = a.trigger_ns as f64 / 1e9;
         chart.draw_series(std::iter::once(PathElement::new(
@@ -151,23 +238,77 @@ fn draw_case<DB: DrawingBackend>(
             )))?;
         }
     }
-    let mut entries = Vec::new();
-    for (i, q) in e.queues.iter().enumerate() {
-        let colour = case_colour(i);
-        chart.draw_series(LineSeries::new(steps(q), colour.stroke_width(2)))?;
-        if i < MAX_LEGEND {
-            entries.push((socket_label(i, q), Swatch::Line(colour)));
+    Ok(())
+}
+
+/// Dense actions: a rug of triggers at the top edge of the plotting area
+/// and under it a rug of "old stopped accepting".
+fn draw_action_rugs<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    case: &CaseReport,
+    columns: Columns,
+) -> DrawResult<DB> {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    let triggers = dense::rug(columns, case.actions.iter().map(|a| secs(a.trigger_ns)));
+    let stopped = dense::rug(
+        columns,
+        case.actions
+            .iter()
+            .filter_map(|a| a.observed.as_ref()?.old_stopped_accepting_ns)
+            .map(secs),
+    );
+    marks::draw_rug(area, &triggers, (0, RUG_HEIGHT), TRIGGER)?;
+    marks::draw_rug(
+        area,
+        &stopped,
+        (RUG_HEIGHT + 1, 2 * RUG_HEIGHT + 1),
+        STOPPED,
+    )
+}
+
+/// A socket's depth samples in seconds.
+fn samples(q: &QueueSeries) -> impl Iterator<Item = (f64, f64)> + '_ {
+    q.depth.iter().map(|&(t, d)| (t as f64 / 1e9, f64::from(d)))
+}
+
+/// Runs of columns with a value, as points at the columns' middles.
+fn column_runs(columns: Columns, values: &[Option<f64>]) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    for (c, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => {
+                let p = (columns.mid(c as u32), *v);
+                match runs.last_mut() {
+                    Some(run) if open => run.push(p),
+                    _ => runs.push(vec![p]),
+                }
+                open = true;
+            }
+            None => open = false,
         }
     }
-    if e.queues.len() > MAX_LEGEND {
-        entries.push((
-            format!("and {} more sockets", e.queues.len() - MAX_LEGEND),
-            Swatch::Line(GRID),
-        ));
+    runs
+}
+
+/// Outline of the area under per-column `values` (steps, from depth 0),
+/// with one corner per change of value.
+fn area_outline(columns: Columns, values: &[Option<f64>]) -> Vec<(f64, f64)> {
+    let mut pts = vec![(0.0, 0.0)];
+    let mut last = 0.0;
+    for (c, v) in values.iter().enumerate() {
+        let v = v.unwrap_or(0.0);
+        if v != last {
+            let (from, _) = columns.span(c as u32);
+            pts.push((from, last));
+            pts.push((from, v));
+            last = v;
+        }
     }
-    entries.push(("action triggered".into(), Swatch::Marker(TRIGGER)));
-    entries.push(("old stopped accepting".into(), Swatch::Marker(STOPPED)));
-    legend::draw(&legend_area, 30, &entries)
+    let (_, end) = columns.span(columns.width() - 1);
+    pts.push((end, last));
+    pts.push((end, 0.0));
+    pts
 }
 
 #[cfg(test)]
@@ -185,5 +326,32 @@ mod tests {
             steps(&q),
             vec![(0.0, 0.0), (1.0, 0.0), (1.0, 3.0), (2.0, 3.0)]
         );
+    }
+
+    #[test]
+    fn a_socket_sampled_more_often_than_there_are_pixels_is_drawn_per_column() {
+        let mut run = crate::synthetic::run(crate::synthetic::Shape {
+            cases: 1,
+            buckets: 600,
+            actions: 2,
+            failing_every: 0,
+        });
+        let e = run.cases[0].evidence.as_mut().unwrap();
+        // 20,000 samples of one socket, one of them 50 deep.
+        let mut q = e.queues[0].clone();
+        q.depth = (0..20_000u64)
+            .map(|i| (i * 3_000_000, if i == 12_345 { 50 } else { (i % 3) as u32 }))
+            .collect();
+        q.last_seen_ns = 60_000_000_000;
+        q.max_depth = 50;
+        e.queues = vec![q.clone()];
+        let mut cols = vec![None; 834];
+        let columns = Columns::new(60.0, 834);
+        step_max(columns, samples(&q), 60.0, &mut cols);
+        assert_eq!(cols.iter().flatten().copied().reduce(f64::max), Some(50.0));
+        let svg = super::super::render_svg(super::super::Chart::AcceptQueue, &run).unwrap();
+        // One line of at most a point per column, not 40,000 steps.
+        assert!(svg.len() < 40_000, "{} bytes", svg.len());
+        assert!(svg.contains("socket 1: max 50 of 4096"));
     }
 }

@@ -6,13 +6,16 @@
 //! the latency axis, the legend helper and the two backends' glue.
 
 mod accept_queue;
+mod dense;
 mod failures;
 mod legend;
 mod reload_spread;
+mod marks;
 mod reload_time;
 mod spectrum;
 mod spread;
 mod timeline;
+mod timeline_columns;
 
 use std::sync::OnceLock;
 
@@ -216,7 +219,13 @@ impl Chart {
                  scale). Vertical lines: action triggered (dark, thin) and new process ready \
                  (green, wide, flagged at the bottom), drawn so both show when they are a pixel \
                  apart. The last bucket, cut short by the end of the load, is left out of the \
-                 requests/s line: it holds only the requests still in flight."
+                 requests/s line: it holds only the requests still in flight. A panel with more \
+                 buckets than pixel columns shows per column the mean requests/s in a shaded \
+                 min–max band, the failures of its worst bucket and the highest p99 and max, so \
+                 a spike of one bucket keeps its height. Actions denser than 3 per 100 px become \
+                 a rug at the bottom edge, counted per time bin in the grey band at the top; \
+                 only those that caused the most failures get a red line and a label (the \
+                 legend says how many of how many)."
             }
             Chart::Failures => {
                 "Failed requests of each case over the whole run, stacked by failure class \
@@ -246,7 +255,10 @@ impl Chart {
                  processes that held it). \
                  Vertical lines: action triggered (dark) and old processes observed to stop \
                  accepting (red). Connections still queued on a socket when it closes are \
-                 reset: the naive reload's failures."
+                 reset: the naive reload's failures. A case with more than 12 sockets is drawn \
+                 as one area, the deepest queue of any socket per pixel column (a socket with \
+                 more steps than pixels, as its deepest queue per column); actions denser than \
+                 3 per 100 px become rugs at the top edge (triggered dark, stopped red)."
             }
         }
     }

@@ -4,6 +4,15 @@
 //! trigger (labelled with the failures attributed to it) and at every "new
 //! process ready".
 //!
+//! Long and busy runs keep the same picture readable and bounded (see
+//! [`super::dense`]): when a panel's buckets outnumber its pixel columns they
+//! are aggregated per column ([`aggregate`]: requests/s as its mean with a
+//! min–max envelope, failures as the column's worst bucket, latency p99 and
+//! max as the column's maximum, so a spike of one bucket keeps its height);
+//! when actions are denser than [`super::dense::MAX_ACTIONS_PER_100PX`] they become
+//! a rug under the latency half and a band counting them per time bin, and
+//! only the actions that caused the most failures are labelled.
+//!
 //! Time, requests/s and latency axes are shared by all panels so the cases
 //! compare at a glance. The failures axis is scaled per panel, so that a
 //! handful of failures is as visible as hundreds; each panel's caption gives
@@ -15,7 +24,10 @@ use reloadbench_model::load::{BucketLatency, LoadReport};
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
 
+use super::dense::Columns;
 use super::legend::{self, Swatch};
+use super::marks::{self, DenseActions};
+use super::timeline_columns::{ColumnValue, aggregate, column_runs, envelope_outline, has_latency};
 use super::{
     CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
     fmt_ms_tick, font, latency_range, log_ticks, titled,
@@ -33,8 +45,11 @@ const MAX: RGBColor = RGBColor(0x99, 0x99, 0x99);
 /// Colour of the requests/s line.
 const RPS: RGBColor = RGBColor(0x2b, 0x2b, 0x6b);
 
+/// Colour of the requests/s min–max envelope of aggregated buckets.
+const RPS_ENVELOPE: RGBColor = RGBColor(0xc9, 0xc9, 0xe4);
+
 /// Picks one latency figure of a bucket.
-type LatencyOf = fn(&BucketLatency) -> u64;
+pub(super) type LatencyOf = fn(&BucketLatency) -> u64;
 
 pub(super) fn size(report: &RunReport) -> (u32, u32) {
     let n = report.cases.len().max(1) as u32;
@@ -82,7 +97,9 @@ impl Scales {
                     let l = &b.latency;
                     let lo = l.p50_us.min(l.p99_us).max(1) as f64 / 1000.0;
                     s.lat_min_ms = s.lat_min_ms.min(lo);
-                    s.lat_max_ms = s.lat_max_ms.max(l.max_us as f64 / 1000.0);
+                }
+                if has_latency(b) {
+                    s.lat_max_ms = s.lat_max_ms.max(b.latency.max_us as f64 / 1000.0);
                 }
             }
         }
@@ -207,28 +224,63 @@ fn draw_case<DB: DrawingBackend>(
             .axis_desc_style(font(LABEL_SIZE))
             .draw()?;
     }
-    // Failures: stacked bars per bucket, one colour per class.
-    for b in &case.load.buckets {
-        let x0 = b.start_ns as f64 / 1e9 + bucket_s * 0.1;
-        let x1 = x0 + bucket_s * 0.8;
-        let mut y = 0.0;
-        for f in &b.failed {
-            let y1 = y + f.count as f64;
-            chart.draw_secondary_series(std::iter::once(Rectangle::new(
-                [(x0, y), (x1, y1)],
-                class_colour(f.class).filled(),
-            )))?;
-            y = y1;
+    let (w, _) = chart.plotting_area().dim_in_pixel();
+    let columns = Columns::new(s.t_max_s, w);
+    // More buckets than pixel columns: one value (and envelope) per column.
+    let aggregated = (case.load.buckets.len() > w as usize).then(|| aggregate(&case.load, columns));
+    if let Some(cols) = &aggregated {
+        // Failures: the worst bucket of each column, stacked by class.
+        for c in cols {
+            let Some(b) = c.worst.and_then(|i| case.load.buckets.get(i)) else {
+                continue;
+            };
+            let mut y = 0.0;
+            for f in &b.failed {
+                let y1 = y + f.count as f64;
+                chart.draw_secondary_series(std::iter::once(Rectangle::new(
+                    [(c.from_s, y), (c.to_s, y1)],
+                    class_colour(f.class).filled(),
+                )))?;
+                y = y1;
+            }
         }
+        chart.draw_series(std::iter::once(Polygon::new(
+            envelope_outline(cols),
+            RPS_ENVELOPE.filled(),
+        )))?;
+        for run in column_runs(cols, |c| c.rps.map(|e| e.mean)) {
+            chart.draw_series(LineSeries::new(run, RPS.stroke_width(2)))?;
+        }
+    } else {
+        // Failures: stacked bars per bucket, one colour per class.
+        for b in &case.load.buckets {
+            let x0 = b.start_ns as f64 / 1e9 + bucket_s * 0.1;
+            let x1 = x0 + bucket_s * 0.8;
+            let mut y = 0.0;
+            for f in &b.failed {
+                let y1 = y + f.count as f64;
+                chart.draw_secondary_series(std::iter::once(Rectangle::new(
+                    [(x0, y), (x1, y1)],
+                    class_colour(f.class).filled(),
+                )))?;
+                y = y1;
+            }
+        }
+        chart.draw_series(LineSeries::new(
+            case.load.buckets[..rps_buckets(&case.load)]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (mid(b.start_ns), bucket_rps(&case.load, i))),
+            RPS.stroke_width(2),
+        ))?;
     }
-    chart.draw_series(LineSeries::new(
-        case.load.buckets[..rps_buckets(&case.load)]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (mid(b.start_ns), bucket_rps(&case.load, i))),
-        RPS.stroke_width(2),
-    ))?;
-    draw_markers(&chart.plotting_area().strip_coord_spec(), case, s, true)?;
+    let marks = ActionMarks::plan(&chart.plotting_area().strip_coord_spec(), case, s)?;
+    match &marks {
+        ActionMarks::Lines => {
+            draw_markers(&chart.plotting_area().strip_coord_spec(), case, s, true)?;
+        }
+        ActionMarks::Dense(d) => d.draw_top(&chart.plotting_area().strip_coord_spec())?,
+    }
 
     let mut lat = ChartBuilder::on(&bottom)
         .margin_left(8)
@@ -260,30 +312,59 @@ fn draw_case<DB: DrawingBackend>(
         (P99, |l| l.p99_us),
         (P50, |l| l.p50_us),
     ];
-    for (c, value) in series {
-        // A bucket without successes breaks the line instead of dropping to zero.
-        for run in case.load.buckets.split(|b| b.ok == 0) {
-            lat.draw_series(LineSeries::new(
-                run.iter().map(|b| {
-                    (
-                        mid(b.start_ns),
-                        (value(&b.latency) as f64 / 1000.0).max(s.lat_min_ms),
-                    )
-                }),
-                c.stroke_width(2),
-            ))?;
+    if let Some(cols) = &aggregated {
+        let picks: [(RGBColor, ColumnValue); 3] = [
+            (MAX, |c| c.max_ms),
+            (P99, |c| c.p99_ms),
+            (P50, |c| c.p50_ms),
+        ];
+        for (colour, pick) in picks {
+            for run in column_runs(cols, pick) {
+                lat.draw_series(LineSeries::new(
+                    run.into_iter().map(|(x, v)| (x, v.max(s.lat_min_ms))),
+                    colour.stroke_width(2),
+                ))?;
+            }
+        }
+    } else {
+        for (c, value) in series {
+            // A bucket without successes breaks the line instead of dropping to zero.
+            for run in case.load.buckets.split(|b| b.ok == 0) {
+                lat.draw_series(LineSeries::new(
+                    run.iter().map(|b| {
+                        (
+                            mid(b.start_ns),
+                            (value(&b.latency) as f64 / 1000.0).max(s.lat_min_ms),
+                        )
+                    }),
+                    c.stroke_width(2),
+                ))?;
+            }
         }
     }
-    draw_markers(&lat.plotting_area().strip_coord_spec(), case, s, false)?;
+    match &marks {
+        ActionMarks::Lines => {
+            draw_markers(&lat.plotting_area().strip_coord_spec(), case, s, false)?;
+        }
+        ActionMarks::Dense(d) => d.draw_bottom(&lat.plotting_area().strip_coord_spec())?,
+    }
 
     let mut entries = vec![("ok requests/s".to_string(), Swatch::Line(RPS))];
+    if aggregated.is_some() {
+        entries.push((
+            "min–max per px column".to_string(),
+            Swatch::Bar(RPS_ENVELOPE),
+        ));
+    }
     entries.extend(
         FailureClass::ALL
             .into_iter()
             .filter(|&c| case.failed_of(c) > 0)
             .map(|c| (c.label().to_string(), Swatch::Bar(class_colour(c)))),
     );
-    if !case.actions.is_empty() {
+    if let ActionMarks::Dense(d) = &marks {
+        entries.extend(d.legend());
+    } else if !case.actions.is_empty() {
         entries.push(("action triggered".to_string(), Swatch::Marker(TRIGGER)));
         if case.actions.iter().any(|a| a.ready_ns.is_some()) {
             entries.push(("new process ready".to_string(), Swatch::Marker(READY)));
@@ -293,6 +374,30 @@ fn draw_case<DB: DrawingBackend>(
     entries.push(("latency p99".to_string(), Swatch::Line(P99)));
     entries.push(("latency p50".to_string(), Swatch::Line(P50)));
     legend::draw(&legend_area, 36, &entries)
+}
+
+/// How a panel draws its actions.
+#[derive(Debug)]
+enum ActionMarks {
+    /// A line at every trigger and ready time, labels where they fit.
+    Lines,
+    /// Too dense for lines: a rug, a count band and the worst labelled.
+    Dense(DenseActions),
+}
+
+impl ActionMarks {
+    fn plan<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        case: &CaseReport,
+        s: &Scales,
+    ) -> Result<ActionMarks, DrawingAreaErrorKind<DB::ErrorType>> {
+        let (w, _) = area.dim_in_pixel();
+        if marks::actions_too_dense(&case.actions, s.t_max_s, w) {
+            DenseActions::plan(area, &case.actions, s.t_max_s).map(ActionMarks::Dense)
+        } else {
+            Ok(ActionMarks::Lines)
+        }
+    }
 }
 
 /// Vertical lines at each action's trigger (and ready) time over a plotting
@@ -360,4 +465,109 @@ fn draw_markers<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{self, SPIKE_FAILURES, SPIKE_MAX_US, Shape, spike_bucket};
+
+    fn synthetic(buckets: usize, actions: usize) -> RunReport {
+        synthetic::run(Shape {
+            cases: 2,
+            buckets,
+            actions,
+            failing_every: 7,
+        })
+    }
+
+    #[test]
+    fn a_spike_of_one_bucket_survives_aggregation_to_pixels() {
+        let run = synthetic(36_000, 1_000);
+        let case = &run.cases[1];
+        let spike = spike_bucket(36_000);
+        let spike_failed = case.load.buckets[spike].failed_total();
+        assert!(spike_failed >= SPIKE_FAILURES);
+        let s = Scales::of(&run);
+        // The latency axis reaches the spike's maximum.
+        assert!(s.lat_max_ms >= SPIKE_MAX_US as f64 / 1000.0);
+        let cols = aggregate(&case.load, Columns::new(s.t_max_s, 834));
+        assert!(cols.len() <= 834, "{} columns", cols.len());
+        // Every bucket is in exactly one column, in order.
+        assert_eq!(cols[0].buckets.start, 0);
+        assert!(
+            cols.windows(2)
+                .all(|w| w[0].buckets.end == w[1].buckets.start)
+        );
+        assert_eq!(cols.last().map(|c| c.buckets.end), Some(36_000));
+        let col = cols
+            .iter()
+            .find(|c| c.buckets.contains(&spike))
+            .expect("a column holds the spike");
+        assert!(col.buckets.len() > 1, "the spike shares its column");
+        assert_eq!(col.worst, Some(spike));
+        assert_eq!(col.failed, spike_failed);
+        assert_eq!(col.max_ms, Some(SPIKE_MAX_US as f64 / 1000.0));
+        // The drawn failures' peak is the spike's: nothing summed, nothing averaged.
+        let peak = cols.iter().map(|c| c.failed).max();
+        assert_eq!(peak, Some(peak_failed(case)));
+        let rps = col.rps.expect("the column has requests/s");
+        assert!(rps.min < rps.mean && rps.mean < rps.max);
+        assert_eq!(rps.min, 0.0, "the spike bucket had no successes");
+    }
+
+    #[test]
+    fn few_buckets_are_not_aggregated_and_few_actions_stay_lines() {
+        let run = synthetic(300, 6);
+        let svg = super::super::render_svg(super::super::Chart::Timeline, &run).unwrap();
+        assert!(!svg.contains("min–max per px column"));
+        assert!(!svg.contains("(rug)"));
+        assert!(svg.contains("action triggered") && svg.contains("new process ready"));
+    }
+
+    #[test]
+    fn dense_actions_become_a_rug_with_counts_and_the_worst_labelled() {
+        let run = synthetic(36_000, 1_000);
+        let svg = super::super::render_svg(super::super::Chart::Timeline, &run).unwrap();
+        assert!(svg.contains("min–max per px column"));
+        assert!(svg.contains("reloads (rug)") || svg.contains("restarts (rug)"));
+        assert!(!svg.contains("new process ready"));
+        // Case 1 (naive) fails at every 7th of its 1,000 actions.
+        let failing = run.cases[1]
+            .actions
+            .iter()
+            .filter(|a| a.failed_total() > 0)
+            .count();
+        assert_eq!(failing, 143);
+        let legend = format!("of {failing} failing");
+        assert!(svg.contains(&legend), "legend {legend:?}");
+        let text = |t: &str| svg.lines().any(|l| l.trim() == t);
+        let labelled = svg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.ends_with(" failed") && l.starts_with(|c: char| c.is_ascii_digit()))
+            .count();
+        // Two lossy cases, at most MAX_LABELS labels each.
+        assert!(
+            (2..=2 * super::super::dense::MAX_LABELS).contains(&labelled),
+            "{labelled}"
+        );
+        // The worst action of the naive case is labelled.
+        let worst = run.cases[1]
+            .actions
+            .iter()
+            .max_by_key(|a| (a.failed_total(), std::cmp::Reverse(a.index)))
+            .unwrap();
+        assert!(text(&format!("#{} {}", worst.index, worst.label)));
+        assert!(text(&format!("{} failed", worst.failed_total())));
+        // The counting band: 1,000 actions in bins of equal time.
+        let bands = svg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.ends_with(" reloads") || l.ends_with(" restarts"))
+            .map(|l| l.split(' ').next().and_then(|n| n.parse::<usize>().ok()))
+            .collect::<Option<Vec<usize>>>()
+            .expect("counts");
+        assert_eq!(bands.iter().sum::<usize>(), 2 * 1_000, "{bands:?}");
+    }
 }
