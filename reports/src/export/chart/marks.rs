@@ -148,16 +148,18 @@ impl DenseActions {
         let text = font(LABEL_SIZE - 2).color(&BAND_TEXT);
         for (k, &c) in self.bins.iter().enumerate() {
             let k = k as u32;
+            // A bin without actions (after a short case's end, say) is left blank.
+            if c == 0 {
+                continue;
+            }
             let (x0, x1) = ((k * w / n) as i32, ((k + 1) * w / n) as i32);
             area.draw(&Rectangle::new(
                 [(x0, 0), (x1, BAND_HEIGHT)],
                 BAND[k as usize % 2].filled(),
             ))?;
-            if c > 0 {
-                let t = count(c, self.noun);
-                let (tw, _) = area.estimate_text_size(&t, &text)?;
-                area.draw(&Text::new(t, ((x0 + x1 - tw as i32) / 2, 3), text.clone()))?;
-            }
+            let t = count(c, self.noun);
+            let (tw, _) = area.estimate_text_size(&t, &text)?;
+            area.draw(&Text::new(t, ((x0 + x1 - tw as i32) / 2, 3), text.clone()))?;
         }
         self.draw_lines(area, BAND_HEIGHT)?;
         // One line per label, just under the band: above the requests/s
