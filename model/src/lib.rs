@@ -9,6 +9,7 @@
 
 pub mod bucket_columns;
 pub mod clock;
+pub mod cpu_columns;
 pub mod diagnosis;
 pub mod event;
 pub mod evidence;
@@ -30,6 +31,7 @@ pub mod words;
 /// `machine` and `diagnosis` on a case; `observed`, `kernel` and
 /// `lost_after_forwarding` on an action; `connections` on a bucket; the
 /// request `id` of a failure; `trial` on an interruption.
-/// 4 writes [`load::LoadReport::buckets`] as columns ([`bucket_columns`];
-/// the array of bucket objects of older files is still read).
+/// 4 writes [`load::LoadReport::buckets`] ([`bucket_columns`]) and
+/// [`kernel::MachineLoad::seconds`] ([`cpu_columns`]) as columns (the
+/// arrays of objects of older files are still read).
 pub const SCHEMA_VERSION: u32 = 4;
