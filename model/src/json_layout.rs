@@ -1,5 +1,5 @@
 //! JSON indented only to a depth: the outline of a report on its own lines,
-//! each record (an action, a failure, a queue series, a bucket column) on
+//! each record (an action, a queue series, a column of buckets) on
 //! one compact line, so the file stays readable and diffable without
 //! spending a line and an indent on every number.
 //!
@@ -26,13 +26,13 @@ pub struct Layout {
 impl Layout {
     /// `results.json` ([`crate::run::RunReport`]): run (0), cases (1), a
     /// case (2), its load, actions and evidence (3), the load's buckets,
-    /// failures, the evidence's queue series (4), the bucket columns (5).
+    /// failures, the evidence's queue series (4), their columns (5).
     pub const RUN: Layout = Layout {
         records_from: 3,
         indent_to: 4,
     };
     /// `loadgen --json` ([`crate::load::LoadReport`]): the load at the root,
-    /// its buckets, failures and classes (1), the bucket columns (2).
+    /// its buckets, failures and classes (1), their columns (2).
     pub const LOAD: Layout = Layout {
         records_from: 0,
         indent_to: 1,

@@ -13,6 +13,7 @@ pub mod cpu_columns;
 pub mod diagnosis;
 pub mod event;
 pub mod evidence;
+pub mod failure_columns;
 pub mod json_layout;
 pub mod kernel;
 pub mod ledger;
@@ -31,7 +32,8 @@ pub mod words;
 /// `machine` and `diagnosis` on a case; `observed`, `kernel` and
 /// `lost_after_forwarding` on an action; `connections` on a bucket; the
 /// request `id` of a failure; `trial` on an interruption.
-/// 4 writes [`load::LoadReport::buckets`] ([`bucket_columns`]) and
+/// 4 writes [`load::LoadReport::buckets`] ([`bucket_columns`]),
+/// [`load::LoadReport::failures`] ([`failure_columns`]) and
 /// [`kernel::MachineLoad::seconds`] ([`cpu_columns`]) as columns (the
 /// arrays of objects of older files are still read).
 pub const SCHEMA_VERSION: u32 = 4;

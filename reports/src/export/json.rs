@@ -1,6 +1,6 @@
 //! `results.json`: the run report as JSON with a trailing newline, indented
-//! down to the records (an action, a failure, a queue series, a bucket
-//! column), each of which is one line ([`json_layout::Layout::RUN`]).
+//! down to the records (an action, a queue series, a column of the buckets
+//! or of the failures), each of which is one line ([`json_layout::Layout::RUN`]).
 
 use reloadbench_model::json_layout::{self, Layout};
 use reloadbench_model::run::RunReport;
