@@ -131,3 +131,17 @@ fn compare_exits_4_when_a_change_is_within_the_noise_and_1_when_it_is_not() {
     lost.cases[3].load.failed = 1;
     compare(&base, &lost, &["--noise-factor", "10"]).assert_code(1);
 }
+
+#[test]
+fn report_prints_the_report_md_it_wrote_and_reads_schema_1_files() {
+    // The fixture is a schema 1 file: buckets as an array of objects.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/fixtures/results.json");
+    std::fs::copy(&fixture, dir.path().join("results.json")).unwrap();
+    let run = reloadbench(&dir, &["report", "."], Duration::from_secs(60));
+    run.assert_code(1);
+    let written = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(written.starts_with("# reloadbench: seed"), "{written}");
+    assert_eq!(run.stdout, written);
+}

@@ -115,14 +115,16 @@ fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn write_outputs(cli: &Cli, outcome: &LoadOutcome) -> anyhow::Result<()> {
     let report = &outcome.report;
     let text = output::text(report);
-    let mut json = serde_json::to_string_pretty(report).context("cannot encode the report")?;
-    json.push('\n');
+    let json = reloadbench_model::json_layout::to_vec(
+        report,
+        reloadbench_model::json_layout::Layout::LOAD,
+    )
+    .context("cannot encode the report")?;
     match cli.json.as_deref() {
         Some("-") => {
             eprint!("{text}");
             let mut out = std::io::stdout().lock();
-            out.write_all(json.as_bytes())
-                .context("cannot write to stdout")?;
+            out.write_all(&json).context("cannot write to stdout")?;
             out.flush().context("cannot write to stdout")?;
         }
         other => {
@@ -131,7 +133,7 @@ fn write_outputs(cli: &Cli, outcome: &LoadOutcome) -> anyhow::Result<()> {
                 .context("cannot write to stdout")?;
             out.flush().context("cannot write to stdout")?;
             if let Some(path) = other {
-                write_file(path.as_ref(), json.as_bytes())?;
+                write_file(path.as_ref(), &json)?;
             }
         }
     }

@@ -109,7 +109,9 @@ impl CpuSecond {
 /// What else used the machine while a case's load ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineLoad {
-    /// Per-interval samples, in order.
+    /// Per-interval samples, in order (written as columns, see
+    /// [`crate::cpu_columns`]).
+    #[serde(with = "crate::cpu_columns")]
     pub seconds: Vec<CpuSecond>,
     /// Mean cores used by other processes over the load (time-weighted).
     pub other_cores_mean: f64,

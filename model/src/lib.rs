@@ -7,10 +7,14 @@
 //! ([`run`]) and the three-way ledger of client, proxy and origin ([`ledger`]). Timestamps are nanoseconds of the system-wide monotonic clock
 //! ([`clock`]), so events of different processes can be put on one timeline.
 
+pub mod bucket_columns;
 pub mod clock;
+pub mod cpu_columns;
 pub mod diagnosis;
 pub mod event;
 pub mod evidence;
+pub mod failure_columns;
+pub mod json_layout;
 pub mod kernel;
 pub mod ledger;
 pub mod load;
@@ -28,4 +32,8 @@ pub mod words;
 /// `machine` and `diagnosis` on a case; `observed`, `kernel` and
 /// `lost_after_forwarding` on an action; `connections` on a bucket; the
 /// request `id` of a failure; `trial` on an interruption.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4 writes [`load::LoadReport::buckets`] ([`bucket_columns`]),
+/// [`load::LoadReport::failures`] ([`failure_columns`]) and
+/// [`kernel::MachineLoad::seconds`] ([`cpu_columns`]) as columns (the
+/// arrays of objects of older files are still read).
+pub const SCHEMA_VERSION: u32 = 4;

@@ -53,9 +53,13 @@ pub struct LoadReport {
     pub connection_times: ConnectionTimes,
     /// Set in rate mode: how far the run fell behind its schedule.
     pub schedule: Option<ScheduleReport>,
-    /// Fixed-width time buckets covering the run, in order.
+    /// Fixed-width time buckets covering the run, in order (written as
+    /// columns, see [`crate::bucket_columns`]).
+    #[serde(with = "crate::bucket_columns")]
     pub buckets: Vec<Bucket>,
-    /// Every failed request with its time, in time order (up to [`LoadReport::failures_dropped`]).
+    /// Every failed request with its time, in time order (up to [`LoadReport::failures_dropped`];
+    /// written as columns, see [`crate::failure_columns`]).
+    #[serde(with = "crate::failure_columns")]
     pub failures: Vec<FailureRecord>,
     /// Failures not listed in [`LoadReport::failures`] because the list hit its cap.
     pub failures_dropped: u64,

@@ -24,32 +24,61 @@ pub fn read_results(path: &Path) -> Result<RunReport, ReportError> {
 }
 
 /// Parses the text of a results file; `file` is used in error messages only.
+///
+/// The text is parsed once into the report; only when that fails is it
+/// scanned again, for its schema version and whether it is JSON at all, so
+/// the error says the most useful thing (newer schema, not JSON, or what is
+/// wrong with which field).
 pub fn parse_results(file: &Path, text: &str) -> Result<RunReport, ReportError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ReportError::NotJson {
+    let newer = |found: u64| ReportError::NewerSchema {
+        path: file.to_path_buf(),
+        found,
+        supported: SCHEMA_VERSION,
+    };
+    let invalid = match serde_json::from_str::<RunReport>(text) {
+        Ok(report) if report.schema_version > SCHEMA_VERSION => {
+            return Err(newer(report.schema_version.into()));
+        }
+        Ok(report) => return Ok(report),
+        Err(e) => e,
+    };
+    // Only an object has a version (a struct would also read from an array).
+    let probe = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<VersionProbe>(text)
+    } else {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map(|_| VersionProbe {
+            schema_version: None,
+        })
+    };
+    match probe {
+        Err(e) if e.is_syntax() || e.is_eof() => Err(ReportError::NotJson {
             path: file.to_path_buf(),
             line: e.line(),
             column: e.column(),
             message: strip_position(&e),
-        })?;
-    if let Some(found) = value
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64)
-        && found > u64::from(SCHEMA_VERSION)
-    {
-        return Err(ReportError::NewerSchema {
+        }),
+        Ok(VersionProbe {
+            schema_version: Some(v),
+        }) if v
+            .as_u64()
+            .is_some_and(|found| found > u64::from(SCHEMA_VERSION)) =>
+        {
+            Err(newer(v.as_u64().unwrap_or_default()))
+        }
+        _ => Err(ReportError::Invalid {
             path: file.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
+            line: invalid.line(),
+            column: invalid.column(),
+            message: strip_position(&invalid),
+        }),
     }
-    // Parse the text again (not the value) so errors carry line and column.
-    serde_json::from_str(text).map_err(|e| ReportError::Invalid {
-        path: file.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e),
-    })
+}
+
+/// Just the version of a results file (every other field is skipped, but
+/// the whole text is checked to be JSON).
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    schema_version: Option<serde_json::Value>,
 }
 
 fn resolve(path: &Path) -> Result<PathBuf, ReportError> {

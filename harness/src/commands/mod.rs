@@ -182,7 +182,11 @@ fn report(args: &ReportArgs) -> u8 {
         eprintln!("reloadbench report: {e}");
         return EXIT_HARNESS;
     }
-    print!("{}", reloadbench_reports::render_markdown(&report));
+    // The report.md just written, rather than rendering it a second time.
+    match std::fs::read_to_string(dir.join("report.md")) {
+        Ok(markdown) => print!("{markdown}"),
+        Err(_) => print!("{}", reloadbench_reports::render_markdown(&report)),
+    }
     if report.passed() {
         EXIT_PASS
     } else {

@@ -383,7 +383,8 @@ async fn start_origin(
 /// Writes `loadgen.json` and `latency.hlog`.
 fn write_case_files(dir: &Path, outcome: &LoadOutcome) -> Result<(), (PathBuf, std::io::Error)> {
     let json_path = dir.join("loadgen.json");
-    let json = serde_json::to_vec_pretty(&outcome.report)
+    let layout = reloadbench_model::json_layout::Layout::LOAD;
+    let json = reloadbench_model::json_layout::to_vec(&outcome.report, layout)
         .map_err(|e| (json_path.clone(), std::io::Error::other(e)))?;
     std::fs::write(&json_path, json).map_err(|e| (json_path, e))?;
     let hlog_path = dir.join("latency.hlog");

@@ -20,23 +20,32 @@ use reloadbench_model::diagnosis::Finding;
 
 const CLASSES: [FailureClass; 2] = [FailureClass::Reset, FailureClass::Closed];
 
-/// Reset or closed failures on new connections whose time falls in action
-/// `i`'s window (its trigger to the next trigger); `None` when the failure
+/// Times of the reset or closed failures on new connections, sorted, to
+/// count those in an action's window by bisection; `None` when the failure
 /// list was capped and cannot be read that finely.
-fn fresh_in_window(case: &CaseReport, i: usize) -> Option<u64> {
+fn fresh_times(case: &CaseReport) -> Option<Vec<u64>> {
     let load = &case.load;
     if load.failures_dropped > 0 {
         return None;
     }
+    let mut times: Vec<u64> = load
+        .failures
+        .iter()
+        .filter(|f| CLASSES.contains(&f.class) && !f.reused)
+        .map(|f| f.t_ns)
+        .collect();
+    times.sort_unstable();
+    Some(times)
+}
+
+/// Of `fresh` (see [`fresh_times`]), those in action `i`'s window (its
+/// trigger to the next trigger).
+fn fresh_in_window(case: &CaseReport, fresh: &[u64], i: usize) -> u64 {
     let from = case.actions[i].trigger_ns;
     let to = case.actions.get(i + 1).map_or(u64::MAX, |a| a.trigger_ns);
-    Some(
-        load.failures
-            .iter()
-            .filter(|f| CLASSES.contains(&f.class) && !f.reused)
-            .filter(|f| (from..to).contains(&f.t_ns))
-            .count() as u64,
-    )
+    let start = fresh.partition_point(|&t| t < from);
+    let end = fresh.partition_point(|&t| t < to);
+    end.saturating_sub(start) as u64
 }
 
 /// Adds the finding (if any) and credits the explained failures per action.
@@ -53,17 +62,20 @@ pub(super) fn queued_resets(
     let (mut with_queue, mut empty): (Vec<&Closed>, Vec<&Closed>) =
         closed.iter().partition(|c| c.queued > 0);
     with_queue.sort_by_key(|c| c.action);
-    empty.retain(|e| !with_queue.iter().any(|c| c.action == e.action));
     let actions = dedup(with_queue.iter().map(|c| c.action).collect());
+    empty.retain(|e| actions.binary_search(&e.action).is_err());
     // A connection reset in a queue was never accepted: when refproxy says
     // how many connections it accepted, no more than the rest are credited.
     let never = never_accepted_count(case);
     let mut cap = never.unwrap_or(u64::MAX);
     let mut in_windows = 0u64;
+    let fresh_times = fresh_times(case);
     for &i in &actions {
         let a = &case.actions[i];
         let attributed = of_classes(a, &CLASSES);
-        let fresh = fresh_in_window(case, i).map_or(attributed, |f| f.min(attributed));
+        let fresh = fresh_times
+            .as_deref()
+            .map_or(attributed, |t| fresh_in_window(case, t, i).min(attributed));
         let n = fresh.saturating_sub(a.lost_after_forwarding.unwrap_or(0));
         in_windows += n;
         let c = n.min(cap);
@@ -164,4 +176,58 @@ fn never_accepted(case: &CaseReport) -> Option<String> {
             thousands(opened - accepted)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{Shape, run};
+    use reloadbench_model::load::FailureRecord;
+
+    #[test]
+    fn failures_in_a_window_are_counted_as_a_scan_of_every_record_counts_them() {
+        let mut case = run(Shape {
+            cases: 2,
+            buckets: 400,
+            actions: 30,
+            failing_every: 2,
+        })
+        .cases
+        .remove(1);
+        // Out of order, on reused connections, of other classes, on a window's edges.
+        let trigger = case.actions[4].trigger_ns;
+        for (t_ns, class, reused) in [
+            (trigger, FailureClass::Closed, false),
+            (trigger - 1, FailureClass::Reset, false),
+            (trigger + 3, FailureClass::Reset, true),
+            (trigger + 4, FailureClass::Timeout, false),
+            (u64::MAX, FailureClass::Reset, false),
+        ] {
+            case.load.failures.insert(
+                7,
+                FailureRecord {
+                    t_ns,
+                    start_ns: 0,
+                    class,
+                    reused,
+                    id: None,
+                },
+            );
+        }
+        let fresh = fresh_times(&case).unwrap();
+        for i in 0..case.actions.len() {
+            let from = case.actions[i].trigger_ns;
+            let to = case.actions.get(i + 1).map_or(u64::MAX, |a| a.trigger_ns);
+            let scan = case
+                .load
+                .failures
+                .iter()
+                .filter(|f| CLASSES.contains(&f.class) && !f.reused)
+                .filter(|f| (from..to).contains(&f.t_ns))
+                .count() as u64;
+            assert_eq!(fresh_in_window(&case, &fresh, i), scan, "action {i}");
+        }
+        case.load.failures_dropped = 1;
+        assert_eq!(fresh_times(&case), None);
+    }
 }

@@ -33,9 +33,31 @@ pub(super) struct Gap {
 /// is read), so a socket last seen in that sample went away in that
 /// action's window, not the previous one's; `slack_ns` (the fast sampling
 /// interval) covers that.
-fn action_at(actions: &[ActionReport], t_ns: u64, slack_ns: u64) -> Option<usize> {
-    let t = t_ns.saturating_add(slack_ns);
-    actions.iter().rposition(|a| a.trigger_ns <= t)
+struct ActionAt<'a> {
+    actions: &'a [ActionReport],
+    /// Triggers never go back in time (as the timeline runs them), so the
+    /// last action at or before a time is found by bisection.
+    in_order: bool,
+}
+
+impl<'a> ActionAt<'a> {
+    fn new(actions: &'a [ActionReport]) -> Self {
+        ActionAt {
+            actions,
+            in_order: actions.is_sorted_by_key(|a| a.trigger_ns),
+        }
+    }
+
+    fn find(&self, t_ns: u64, slack_ns: u64) -> Option<usize> {
+        let t = t_ns.saturating_add(slack_ns);
+        if self.in_order {
+            self.actions
+                .partition_point(|a| a.trigger_ns <= t)
+                .checked_sub(1)
+        } else {
+            self.actions.iter().rposition(|a| a.trigger_ns <= t)
+        }
+    }
 }
 
 /// When the sampler last looked (the sockets alive at the end were seen then).
@@ -55,12 +77,13 @@ fn depth_at_end(q: &QueueSeries) -> u32 {
 /// Sockets that closed after an action was triggered and before sampling ended.
 pub(super) fn closed(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Closed> {
     let end = last_sample(ev);
+    let action_at = ActionAt::new(actions);
     ev.queues
         .iter()
         .filter(|q| q.last_seen_ns < end)
         .filter_map(|q| {
             Some(Closed {
-                action: action_at(actions, q.last_seen_ns, ev.fast_interval_ns)?,
+                action: action_at.find(q.last_seen_ns, ev.fast_interval_ns)?,
                 queued: depth_at_end(q),
             })
         })
@@ -76,12 +99,13 @@ pub(super) fn gaps(ev: &CaseEvidence, actions: &[ActionReport]) -> Vec<Gap> {
         .map(|q| (q.first_seen_ns, q.last_seen_ns))
         .collect();
     spans.sort_unstable();
+    let action_at = ActionAt::new(actions);
     let mut out = Vec::new();
     let mut covered_to: Option<u64> = None;
     for (first, last) in spans {
         if let Some(to) = covered_to
             && first > to
-            && let Some(action) = action_at(actions, to, ev.fast_interval_ns)
+            && let Some(action) = action_at.find(to, ev.fast_interval_ns)
         {
             out.push(Gap {
                 action,
@@ -177,5 +201,25 @@ mod tests {
                 at_most_ns: 300
             }]
         );
+    }
+
+    #[test]
+    fn bisection_finds_the_action_a_scan_from_the_end_finds() {
+        for triggers in [
+            vec![],
+            vec![10],
+            vec![10, 20, 20, 20, 35, 50],
+            // Out of order: found by the scan.
+            vec![30, 10, 20, 60, 40],
+        ] {
+            let actions: Vec<ActionReport> = triggers.iter().map(|&t| action(t)).collect();
+            let at = ActionAt::new(&actions);
+            for t in 0..70 {
+                for slack in [0, 3] {
+                    let scan = actions.iter().rposition(|a| a.trigger_ns <= t + slack);
+                    assert_eq!(at.find(t, slack), scan, "{triggers:?} at {t}+{slack}");
+                }
+            }
+        }
     }
 }
