@@ -11,11 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use reloadbench_reports::export::Exporter;
-use reloadbench_reports::export::chart::{Chart, ChartExporter, ChartFormat};
-use reloadbench_reports::export::csv::CsvExporter;
-use reloadbench_reports::export::html::HtmlExporter;
 use reloadbench_reports::export::json::JsonExporter;
-use reloadbench_reports::export::markdown::MarkdownExporter;
 
 fn main() -> ExitCode {
     let Some(path) = std::env::args().nth(1).map(PathBuf::from) else {
@@ -41,20 +37,9 @@ fn main() -> ExitCode {
         "diagnosis {:.3} ({findings} findings)",
         t.elapsed().as_secs_f64()
     );
-    let mut outputs: Vec<(String, Box<dyn Exporter>)> = vec![
-        ("results.json".into(), Box::new(JsonExporter)),
-        ("report.md".into(), Box::new(MarkdownExporter)),
-        ("timeline.csv".into(), Box::new(CsvExporter)),
-        ("report.html".into(), Box::new(HtmlExporter)),
-    ];
-    for chart in Chart::ALL {
-        for format in [ChartFormat::Svg, ChartFormat::Png] {
-            outputs.push((
-                format!("{}.{}", chart.stem(), format.ext()),
-                Box::new(ChartExporter { chart, format }),
-            ));
-        }
-    }
+    let mut outputs: Vec<(String, Box<dyn Exporter>)> =
+        vec![("results.json".into(), Box::new(JsonExporter))];
+    outputs.extend(reloadbench_reports::outputs());
     for (name, exporter) in outputs {
         let t = Instant::now();
         match exporter.render(&report) {

@@ -26,4 +26,4 @@ pub use export::ab_text::ab_text;
 pub use export::markdown::render_markdown;
 pub use read::{RESULTS_FILE, parse_results, read_results};
 pub use reloadbench_model::run::{CaseReport, RunReport};
-pub use rundir::{CHARTS_DIR, write_results, write_run_dir};
+pub use rundir::{CHARTS_DIR, outputs, write_results, write_run_dir};

@@ -25,7 +25,7 @@ use crate::export::markdown::MarkdownExporter;
 pub const CHARTS_DIR: &str = "charts";
 
 /// The files [`write_run_dir`] produces, relative to the run directory, with their exporters.
-fn outputs() -> Vec<(String, Box<dyn Exporter>)> {
+pub fn outputs() -> Vec<(String, Box<dyn Exporter>)> {
     let mut out: Vec<(String, Box<dyn Exporter>)> = vec![
         ("report.md".to_string(), Box::new(MarkdownExporter)),
         ("timeline.csv".to_string(), Box::new(CsvExporter)),
