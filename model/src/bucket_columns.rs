@@ -51,8 +51,15 @@ struct Columns {
 struct Tenths(f64);
 
 impl Tenths {
+    /// `v` rounded to a tenth; a value that is not finite (never measured:
+    /// a mean of no latency) is written as 0, the value of a bucket without
+    /// successes, since JSON has no NaN and `null` would not read back.
     fn new(v: f64) -> Self {
-        Tenths((v * 10.0).round() / 10.0)
+        if v.is_finite() {
+            Tenths((v * 10.0).round() / 10.0)
+        } else {
+            Tenths(0.0)
+        }
     }
 }
 
@@ -100,7 +107,12 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
         failed: buckets
             .iter()
             .enumerate()
-            .flat_map(|(i, b)| b.failed.iter().map(move |f| (i, f.class, f.count)))
+            .flat_map(|(i, b)| {
+                b.failed
+                    .iter()
+                    .filter(|f| f.count > 0)
+                    .map(move |f| (i, f.class, f.count))
+            })
             .collect(),
     }
     .serialize(s)
@@ -149,11 +161,26 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
     if let Some((name, len)) = lengths.iter().find(|(_, len)| *len != n) {
         return Err(format!("bucket column {name} has {len} values, ok has {n}"));
     }
+    // Bucket i starts at i × width_ns: a width that overflows the ns clock
+    // within the run is refused rather than folded onto u64::MAX.
+    let starts: Vec<u64> = match &c.start_ns {
+        Some(_) => Vec::new(),
+        None => (0..n as u64)
+            .map(|i| {
+                i.checked_mul(c.width_ns).ok_or_else(|| {
+                    format!(
+                        "width_ns {} puts bucket {i} past the largest time in ns",
+                        c.width_ns
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let mut out: Vec<Bucket> = (0..n)
         .map(|i| Bucket {
             start_ns: match &c.start_ns {
                 Some(s) => s[i],
-                None => (i as u64).saturating_mul(c.width_ns),
+                None => starts[i],
             },
             ok: c.ok[i],
             failed: Vec::new(),
@@ -318,5 +345,37 @@ mod tests {
             e.to_string().contains("failed names bucket 1, there are 1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_mean_that_is_not_finite_is_written_as_0_and_reads_back() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut b = bucket(0, 1, &[]);
+            b.latency.mean_us = bad;
+            let text = serde_json::to_string(&Holder { buckets: vec![b] }).unwrap();
+            let back: Holder = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.buckets[0].latency.mean_us, 0.0, "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_width_that_overflows_the_clock_is_refused_with_its_value() {
+        let text = r#"{"buckets": {"width_ns": 9223372036854775808, "ok": [1, 2, 3],
+            "connections": [0, 0, 0], "p50_us": [0, 0, 0], "p90_us": [0, 0, 0],
+            "p99_us": [0, 0, 0], "max_us": [0, 0, 0], "mean_us": [0, 0, 0]}}"#;
+        let e = serde_json::from_str::<Holder>(text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("width_ns 9223372036854775808 puts bucket 2 past"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zero_failure_counts_are_not_written() {
+        let b = bucket(0, 1, &[(FailureClass::Reset, 0), (FailureClass::Closed, 2)]);
+        let text = serde_json::to_string(&Holder { buckets: vec![b] }).unwrap();
+        assert!(text.contains(r#""failed":[[0,"closed",2]]"#), "{text}");
     }
 }

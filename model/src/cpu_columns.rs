@@ -28,9 +28,14 @@ struct Columns {
     steal_cores: Vec<f64>,
 }
 
-/// `v` rounded to 0.0001.
+/// `v` rounded to 0.0001; a value that is not finite is written as 0 (JSON
+/// has no NaN, and `null` would not read back).
 fn cores(v: f64) -> f64 {
-    (v * 1e4).round() / 1e4
+    if v.is_finite() {
+        (v * 1e4).round() / 1e4
+    } else {
+        0.0
+    }
 }
 
 /// Writes the intervals as columns.
@@ -38,7 +43,7 @@ pub fn serialize<S: Serializer>(seconds: &[CpuSecond], s: S) -> Result<S::Ok, S:
     let column = |f: fn(&CpuSecond) -> f64| seconds.iter().map(f).collect::<Vec<f64>>();
     Columns {
         t_ns: seconds.iter().map(|c| c.t_ns).collect(),
-        secs: column(|c| c.secs),
+        secs: column(|c| if c.secs.is_finite() { c.secs } else { 0.0 }),
         busy_cores: column(|c| cores(c.busy_cores)),
         own_cores: column(|c| cores(c.own_cores)),
         steal_cores: column(|c| cores(c.steal_cores)),

@@ -25,6 +25,11 @@ pub fn read_results(path: &Path) -> Result<RunReport, ReportError> {
 
 /// Parses the text of a results file; `file` is used in error messages only.
 ///
+/// A file of an older schema is read into the current one (absent fields
+/// take their defaults, old encodings are decoded), and the report says so:
+/// its `schema_version` and its loads' are [`SCHEMA_VERSION`], which is the
+/// schema it will be written in.
+///
 /// The text is parsed once into the report; only when that fails is it
 /// scanned again, for its schema version and whether it is JSON at all, so
 /// the error says the most useful thing (newer schema, not JSON, or what is
@@ -39,7 +44,10 @@ pub fn parse_results(file: &Path, text: &str) -> Result<RunReport, ReportError> 
         Ok(report) if report.schema_version > SCHEMA_VERSION => {
             return Err(newer(report.schema_version.into()));
         }
-        Ok(report) => return Ok(report),
+        Ok(mut report) => {
+            current_schema(&mut report);
+            return Ok(report);
+        }
         Err(e) => e,
     };
     // Only an object has a version (a struct would also read from an array).
@@ -112,5 +120,13 @@ fn strip_position(e: &serde_json::Error) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
+    }
+}
+
+/// Marks a report read from any schema as being in the current one.
+fn current_schema(report: &mut RunReport) {
+    report.schema_version = SCHEMA_VERSION;
+    for c in &mut report.cases {
+        c.load.schema_version = SCHEMA_VERSION;
     }
 }

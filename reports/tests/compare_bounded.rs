@@ -94,4 +94,11 @@ fn regressions_beyond_the_listed_rows_are_carried_by_the_folded_row() {
         folded.contains("❌ regressed") && folded.contains("2 ❌ regressed, "),
         "{folded}"
     );
+    // The headline counts every regressed action, folded or not.
+    assert!(
+        c.markdown
+            .contains(&format!("**❌ regressed** in {} row(s).", LIST_MAX + 2)),
+        "{}",
+        c.markdown
+    );
 }

@@ -11,14 +11,16 @@ use reloadbench_reports::synthetic::{SPIKE_FAILURES, Shape, run, spike_bucket};
 use reloadbench_reports::{RunReport, parse_results, render_markdown};
 
 fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/example/results.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results-v3.json")
 }
 
-/// `report` as it reads back: bucket means rounded to 0.1 µs, the cores of
-/// the machine's load to 0.0001.
+/// `report` as it reads back: in the current schema, bucket means rounded
+/// to 0.1 µs, the cores of the machine's load to 0.0001.
 fn rounded(report: &RunReport) -> RunReport {
     let mut r = report.clone();
+    r.schema_version = reloadbench_model::SCHEMA_VERSION;
     for c in &mut r.cases {
+        c.load.schema_version = reloadbench_model::SCHEMA_VERSION;
         for b in &mut c.load.buckets {
             b.latency.mean_us = (b.latency.mean_us * 10.0).round() / 10.0;
         }

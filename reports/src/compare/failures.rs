@@ -184,6 +184,7 @@ fn fold_beyond(name: &str, mut rows: Vec<Row>, max: usize) -> Vec<Row> {
         }
     }
     counts.sort_by_key(|(v, _)| severity(*v));
+    folded.folded = counts.clone();
     let parts: Vec<String> = counts
         .iter()
         .map(|(v, n)| format!("{n} {}", v.cell()))

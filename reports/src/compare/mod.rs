@@ -194,9 +194,25 @@ pub(crate) struct Row {
     delta: String,
     verdict: Verdict,
     why: String,
+    /// For a row that stands for several folded rows: how many of them had
+    /// each verdict (empty for an ordinary row, which counts as one).
+    folded: Vec<(Verdict, usize)>,
 }
 
 impl Row {
+    /// How many rows of verdict `v` this row stands for.
+    fn counts_for(&self, v: Verdict) -> usize {
+        if self.folded.is_empty() {
+            usize::from(self.verdict == v)
+        } else {
+            self.folded
+                .iter()
+                .filter(|(f, _)| *f == v)
+                .map(|(_, n)| n)
+                .sum()
+        }
+    }
+
     fn new(case: &str, metric: &str) -> Row {
         Row {
             case: case.to_owned(),
@@ -206,6 +222,7 @@ impl Row {
             delta: "–".into(),
             verdict: Verdict::NotComparable,
             why: String::new(),
+            folded: Vec::new(),
         }
     }
 }
@@ -286,7 +303,7 @@ pub fn compare_with(
         r.why = "NEW did not run this case".into();
         rows.push(r);
     }
-    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let count = |v: Verdict| rows.iter().map(|r| r.counts_for(v)).sum::<usize>();
     let (regressions, inconclusive) = (count(Verdict::Regressed), count(Verdict::Inconclusive));
     let verdict = if regressions > 0 {
         GateVerdict::Regressed

@@ -78,7 +78,7 @@ impl Exporter for HtmlExporter {
             let _ = writeln!(
                 h,
                 "<p class=\"note\"><strong>{}</strong> did not run to its end: {}</p>",
-                escape_html(&case.name),
+                escape_html(&case.label()),
                 escape_html(case.error.as_deref().unwrap_or_default())
             );
         }
@@ -112,7 +112,7 @@ impl Exporter for HtmlExporter {
             let _ = writeln!(
                 h,
                 "<details><summary>ab-style output: {}</summary>\n<pre>{}</pre>\n</details>",
-                escape_html(&case.name),
+                escape_html(&case.label()),
                 escape_html(&ab_text(case))
             );
         }

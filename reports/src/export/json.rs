@@ -2,6 +2,7 @@
 //! down to the records (an action, a queue series, a column of the buckets
 //! or of the failures), each of which is one line ([`json_layout::Layout::RUN`]).
 
+use reloadbench_model::SCHEMA_VERSION;
 use reloadbench_model::json_layout::{self, Layout};
 use reloadbench_model::run::RunReport;
 
@@ -14,7 +15,24 @@ use crate::error::ExportError;
 pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
+    /// The report is written in the current schema whatever file it was read
+    /// from, so it says so: the run's and every load's `schema_version` are
+    /// [`SCHEMA_VERSION`] (an older file written again holds columns that
+    /// only a reader of this version knows).
     fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError> {
-        Ok(json_layout::to_vec(report, Layout::RUN)?)
+        let current = report.schema_version == SCHEMA_VERSION
+            && report
+                .cases
+                .iter()
+                .all(|c| c.load.schema_version == SCHEMA_VERSION);
+        if current {
+            return Ok(json_layout::to_vec(report, Layout::RUN)?);
+        }
+        let mut stamped = report.clone();
+        stamped.schema_version = SCHEMA_VERSION;
+        for c in &mut stamped.cases {
+            c.load.schema_version = SCHEMA_VERSION;
+        }
+        Ok(json_layout::to_vec(&stamped, Layout::RUN)?)
     }
 }

@@ -52,7 +52,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "> **{}** did not run to its end: {}\n",
-            md(&case.name),
+            md(&case.label()),
             md(case.error.as_deref().unwrap_or_default())
         );
     }
@@ -78,7 +78,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "<details><summary>ab-style output: {}</summary>\n\n```text\n{}```\n\n</details>\n",
-            super::table::escape_html(&case.name),
+            super::table::escape_html(&case.label()).replace(['\r', '\n'], " "),
             ab_text(case)
         );
     }

@@ -68,7 +68,8 @@ struct Label {
     /// Width of the action's name, px.
     name_width: i32,
     name: String,
-    failed: u64,
+    /// Its red text: the failures attributed to it, or that it failed itself.
+    outcome: String,
 }
 
 /// How a panel of dense actions draws them.
@@ -91,14 +92,20 @@ impl DenseActions {
         let (w, _) = area.dim_in_pixel();
         let columns = Columns::new(t_max_s, w);
         let secs = || actions.iter().map(|a| a.trigger_ns as f64 / 1e9);
-        let failing: Vec<&ActionReport> = actions.iter().filter(|a| a.failed_total() > 0).collect();
+        // Actions that lost requests, and actions that failed themselves (a
+        // reload rolled back): both are worth a line and a label.
+        let failing: Vec<&ActionReport> = actions
+            .iter()
+            .filter(|a| a.failed_total() > 0 || !a.ok)
+            .collect();
         let mut labels = Vec::with_capacity(failing.len());
         let mut candidates = Vec::with_capacity(failing.len());
         for a in &failing {
             let name = format!("#{} {}", a.index, a.label);
             let failed = a.failed_total();
+            let outcome = outcome_text(failed, a.ok);
             let (nw, _) = area.estimate_text_size(&name, &label_style())?;
-            let (fw, _) = area.estimate_text_size(&failed_text(failed), &failed_style())?;
+            let (fw, _) = area.estimate_text_size(&outcome, &failed_style())?;
             let x = x_of(a.trigger_ns, t_max_s, w);
             let width = nw as i32 + 6 + fw as i32;
             // Right of the line, or left of it where the plot ends first.
@@ -117,7 +124,7 @@ impl DenseActions {
                 left,
                 name_width: nw as i32,
                 name,
-                failed,
+                outcome,
             });
         }
         let chosen = dense::pick_labels(&candidates, MAX_LABELS, 8);
@@ -171,7 +178,7 @@ impl DenseActions {
                 label_style(),
             ))?;
             area.draw(&Text::new(
-                failed_text(l.failed),
+                l.outcome.clone(),
                 (l.left + l.name_width + 6, BAND_HEIGHT + 2),
                 failed_style(),
             ))?;
@@ -221,8 +228,14 @@ impl DenseActions {
     }
 }
 
-fn failed_text(failed: u64) -> String {
-    format!("{failed} failed")
+/// `37 failed` (requests), or `action failed` for an action that failed
+/// itself without losing a request.
+fn outcome_text(failed: u64, ok: bool) -> String {
+    match (failed, ok) {
+        (0, false) => "action failed".to_string(),
+        (n, true) => format!("{n} failed"),
+        (n, false) => format!("{n} failed, action failed"),
+    }
 }
 
 fn label_style() -> TextStyle<'static> {

@@ -191,6 +191,21 @@ fn draw_case<DB: DrawingBackend>(
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
 
     let peak = peak_failed(case);
+    // The plot's pixel width: the panel less its margins and label areas
+    // (8 + 8 + 70 + 70, as built below).
+    let w = top.dim_in_pixel().0.saturating_sub(156).max(1);
+    let columns = Columns::new(s.t_max_s, w);
+    // More buckets than pixel columns: one value (and envelope) per column.
+    let aggregated = (case.load.buckets.len() > w as usize).then(|| aggregate(&case.load, columns));
+    // A column stacks each class at its own largest count: the axis leaves
+    // room for the highest stack, which may be above any one bucket.
+    let stacked = aggregated
+        .iter()
+        .flatten()
+        .map(|c| c.failed)
+        .max()
+        .unwrap_or(0)
+        .max(peak);
     let mut chart = ChartBuilder::on(&top)
         .caption(panel_caption(case, peak, s.bucket_ms), font(CAPTION_SIZE))
         .margin_left(8)
@@ -200,7 +215,7 @@ fn draw_case<DB: DrawingBackend>(
         .y_label_area_size(70)
         .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
-        .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_axis_max(peak));
+        .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_axis_max(stacked));
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
@@ -224,22 +239,17 @@ fn draw_case<DB: DrawingBackend>(
             .axis_desc_style(font(LABEL_SIZE))
             .draw()?;
     }
-    let (w, _) = chart.plotting_area().dim_in_pixel();
-    let columns = Columns::new(s.t_max_s, w);
-    // More buckets than pixel columns: one value (and envelope) per column.
-    let aggregated = (case.load.buckets.len() > w as usize).then(|| aggregate(&case.load, columns));
+    debug_assert_eq!(chart.plotting_area().dim_in_pixel().0, w);
     if let Some(cols) = &aggregated {
-        // Failures: the worst bucket of each column, stacked by class.
+        // Failures: each class at its largest count in one bucket of the
+        // column, stacked.
         for c in cols {
-            let Some(b) = c.worst.and_then(|i| case.load.buckets.get(i)) else {
-                continue;
-            };
             let mut y = 0.0;
-            for f in &b.failed {
-                let y1 = y + f.count as f64;
+            for &(class, count) in &c.classes {
+                let y1 = y + count as f64;
                 chart.draw_secondary_series(std::iter::once(Rectangle::new(
                     [(c.from_s, y), (c.to_s, y1)],
-                    class_colour(f.class).filled(),
+                    class_colour(class).filled(),
                 )))?;
                 y = y1;
             }
@@ -505,7 +515,6 @@ mod tests {
             .find(|c| c.buckets.contains(&spike))
             .expect("a column holds the spike");
         assert!(col.buckets.len() > 1, "the spike shares its column");
-        assert_eq!(col.worst, Some(spike));
         assert_eq!(col.failed, spike_failed);
         assert_eq!(col.max_ms, Some(SPIKE_MAX_US as f64 / 1000.0));
         // The drawn failures' peak is the spike's: nothing summed, nothing averaged.

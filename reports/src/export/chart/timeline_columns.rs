@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use reloadbench_model::load::{Bucket, LoadReport};
+use reloadbench_model::outcome::FailureClass;
 
 use super::dense::{Columns, Envelope};
 use super::timeline::{LatencyOf, rps_buckets};
@@ -33,11 +34,10 @@ pub(super) struct ColumnSummary {
     /// Ok requests/s: mean and min–max over the column's buckets (all but
     /// a last bucket the end of the load cut short, see [`rps_buckets`]).
     pub(super) rps: Option<Envelope>,
-    /// The column's bucket with the most failures, drawn for the column:
-    /// the failures axis stays "per bucket" and a single bucket's failures
-    /// keep their full height and classes.
-    pub(super) worst: Option<usize>,
-    /// Failures of [`Self::worst`].
+    /// Each failure class that occurs in the column with its largest count
+    /// in one of the column's buckets, in class order (stacked when drawn).
+    pub(super) classes: Vec<(FailureClass, u64)>,
+    /// The sum of [`Self::classes`]: the stack's height.
     pub(super) failed: u64,
     /// Latency ms of the buckets with latency: mean of p50, max of p99, max
     /// of max (`None` when no bucket of the column has any).
@@ -61,12 +61,15 @@ pub(super) fn aggregate(load: &LoadReport, columns: Columns) -> Vec<ColumnSummar
         .map(|(c, range)| {
             let (from_s, to_s) = columns.span(c);
             let members = &load.buckets[range.clone()];
-            let worst = members
-                .iter()
-                .enumerate()
-                .map(|(k, b)| (b.failed_total(), std::cmp::Reverse(k)))
-                .max()
-                .filter(|&(f, _)| f > 0);
+            let mut classes: Vec<(FailureClass, u64)> = Vec::new();
+            for f in members.iter().flat_map(|b| &b.failed) {
+                match classes.iter_mut().find(|(c, _)| *c == f.class) {
+                    Some((_, n)) => *n = (*n).max(f.count),
+                    None => classes.push((f.class, f.count)),
+                }
+            }
+            classes.retain(|&(_, n)| n > 0);
+            classes.sort_by_key(|&(c, _)| c.index());
             let timed = || {
                 members
                     .iter()
@@ -83,8 +86,8 @@ pub(super) fn aggregate(load: &LoadReport, columns: Columns) -> Vec<ColumnSummar
                         .filter(|&i| i < rps_n)
                         .map(|i| bucket_rps(load, i)),
                 ),
-                worst: worst.map(|(_, std::cmp::Reverse(k))| range.start + k),
-                failed: worst.map_or(0, |(f, _)| f),
+                failed: classes.iter().map(|&(_, n)| n).sum(),
+                classes,
                 p50_ms: Envelope::of(timed().map(|l| ms(l.p50_us))).map(|e| e.mean),
                 p99_ms: max_of(|l| l.p99_us),
                 max_ms: max_of(|l| l.max_us),

@@ -30,7 +30,7 @@ pub fn markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "## Actions\n");
     let _ = writeln!(w, "{ACTIONS_LEGEND}\n");
     for case in report.cases.iter().filter(|c| !c.actions.is_empty()) {
-        let _ = writeln!(w, "### {}\n", md(&case.name));
+        let _ = writeln!(w, "### {}\n", md(&case.label()));
         if let Some(head) = glossary::case_head_markdown(case) {
             let _ = writeln!(w, "{head}");
         }
@@ -64,7 +64,7 @@ pub fn html(report: &RunReport) -> String {
     );
     for case in report.cases.iter().filter(|c| !c.actions.is_empty()) {
         let head = glossary::case_head_html(case).unwrap_or_default();
-        let _ = writeln!(h, "<h3>{}</h3>\n{head}", escape_html(&case.name));
+        let _ = writeln!(h, "<h3>{}</h3>\n{head}", escape_html(&case.label()));
         let Some(full) = actions(case) else { continue };
         if !is_long(case.actions.len()) {
             let _ = writeln!(h, "{}", full.to_html());
@@ -83,7 +83,7 @@ pub fn html(report: &RunReport) -> String {
             h,
             "<details><summary>All {} of {}</summary>\n{}</details>",
             counted(case.actions.len() as u64, "action"),
-            escape_html(&case.name),
+            escape_html(&case.label()),
             compact_html(&full)
         );
     }

@@ -212,7 +212,7 @@ pub fn markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "### {}\n\n{}\n",
-            crate::export::table::markdown_cell(&case.name),
+            crate::export::table::markdown_cell(&case.label()),
             evidence_line(e)
         );
         for p in table.into_iter().flatten() {
@@ -240,7 +240,7 @@ pub fn html(report: &RunReport) -> String {
         let _ = writeln!(
             h,
             "<h3>{}</h3>\n<p class=\"note\">{}</p>",
-            escape_html(&case.name),
+            escape_html(&case.label()),
             escape_html(&evidence_line(e))
         );
         for p in table.into_iter().flatten() {

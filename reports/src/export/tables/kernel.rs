@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use reloadbench_model::ledger::thousands;
 
 use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long};
-use crate::export::table::{Align, Table, escape_html};
+use crate::export::table::{Align, Table, escape_html, markdown_cell};
 use crate::summary::fmt_s;
 
 /// How to read the section.
@@ -38,8 +38,9 @@ pub fn markdown(report: &RunReport) -> String {
     let mut out = String::new();
     for p in parts(report) {
         let _ = match p {
-            Part::Heading(h) => writeln!(out, "{h}\n"),
-            Part::Text(t) => writeln!(out, "{t}\n"),
+            // Case names come from the run: escaped for markdown.
+            Part::Heading(h) => writeln!(out, "{}\n", markdown_cell(&h)),
+            Part::Text(t) => writeln!(out, "{}\n", markdown_cell(&t)),
             Part::Table(t) => writeln!(out, "{}", t.to_markdown()),
         };
     }
@@ -80,7 +81,7 @@ fn parts(report: &RunReport) -> Vec<Part> {
         if let Some(why) = c.machine.as_ref().and_then(|m| m.busy.as_deref()) {
             p.push(Part::Text(format!(
                 "> ⚠ **{}**: the machine was busy: {why}. Its timings may be off.",
-                c.name
+                c.label()
             )));
         }
     }
@@ -92,7 +93,7 @@ fn parts(report: &RunReport) -> Vec<Part> {
             if let Some((t, note)) = action_counters(c) {
                 p.push(Part::Heading(format!(
                     "### Counters per action: {}",
-                    c.name
+                    c.label()
                 )));
                 p.push(Part::Table(t));
                 if let Some(note) = note {
@@ -246,7 +247,7 @@ fn machine(cases: &[CaseReport]) -> Table {
     for c in cases {
         let Some(m) = &c.machine else { continue };
         t.push(vec![
-            c.name.clone(),
+            c.label(),
             format!("{:.2}", m.other_cores_mean),
             format!("{:.2}", m.other_cores_max),
             format!("{:.2}", m.steal_cores_mean),

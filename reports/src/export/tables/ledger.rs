@@ -83,11 +83,11 @@ fn balanced(l: &Ledger) -> &'static str {
 fn lines(report: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
     for (case, l) in cases(report) {
-        out.push(format!("{}: {}", case.name, l.summary()));
+        out.push(format!("{}: {}", case.label(), l.summary()));
         for c in l.broken() {
             out.push(format!(
                 "⚠ {}: the ledger does not balance: {} ({} vs {}, off by {})",
-                case.name,
+                case.label(),
                 c.equality,
                 thousands(c.left),
                 thousands(c.right),
@@ -95,7 +95,11 @@ fn lines(report: &RunReport) -> Vec<String> {
             ));
         }
         for u in &l.unchecked {
-            out.push(format!("{}: not checked: {}", case.name, unchecked(l, u)));
+            out.push(format!(
+                "{}: not checked: {}",
+                case.label(),
+                unchecked(l, u)
+            ));
         }
         let per_action: Vec<(u64, String)> = case
             .actions
@@ -148,8 +152,9 @@ pub fn ledger_markdown(report: &RunReport) -> String {
     let mut w = String::from("## Ledger\n\n");
     w.push_str(&table(report).to_markdown());
     let _ = writeln!(w, "\n{LEGEND}\n");
+    // Names and labels in the lines come from the run: escaped for markdown.
     for line in lines(report) {
-        let _ = writeln!(w, "- {line}");
+        let _ = writeln!(w, "- {}", crate::export::table::markdown_cell(&line));
     }
     w.push('\n');
     w
