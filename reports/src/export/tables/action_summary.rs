@@ -1,8 +1,8 @@
 //! The "Actions" section, bounded: a case with up to
-//! [`FULL_TABLE_MAX`](crate::bounded::FULL_TABLE_MAX) actions gets its full
+//! [`FULL_TABLE_MAX`] actions gets its full
 //! per-action table (as it always did); a longer one gets a summary (how many
 //! actions, ok or failed, failures attributed, percentiles of each phase) and
-//! its [`WORST_SHOWN`](crate::bounded::WORST_SHOWN) worst actions, and says
+//! its [`WORST_SHOWN`] worst actions, and says
 //! where the full table is (`actions.csv`, and a collapsed section of
 //! `report.html`). Rendered by [`markdown`] and [`html`], one call each from
 //! the exporters.
