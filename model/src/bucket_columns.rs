@@ -22,8 +22,9 @@
 //! to 3 files (and `loadgen --json` before it) hold, so the Rust type stays
 //! `Vec<Bucket>`. Use it with `#[serde(with = "crate::bucket_columns")]`.
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::columnar::{self, Columnar};
 
 use crate::load::{Bucket, BucketFailures, BucketLatency};
 use crate::outcome::FailureClass;
@@ -31,7 +32,7 @@ use crate::outcome::FailureClass;
 /// The columns as written and read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Columns {
+pub(crate) struct Columns {
     width_ns: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     start_ns: Option<Vec<u64>>,
@@ -120,29 +121,15 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
 
 /// Reads the buckets from columns or from an array of bucket objects.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Bucket>, D::Error> {
-    d.deserialize_any(BucketsVisitor)
+    columnar::deserialize(d)
 }
 
-struct BucketsVisitor;
+impl Columnar for Bucket {
+    type Columns = Columns;
+    const EXPECTING: &'static str = "bucket columns (an object) or an array of buckets";
 
-impl<'de> Visitor<'de> for BucketsVisitor {
-    type Value = Vec<Bucket>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("bucket columns (an object) or an array of buckets")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Bucket>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(b) = seq.next_element::<Bucket>()? {
-            out.push(b);
-        }
-        Ok(out)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<Bucket>, A::Error> {
-        let columns = Columns::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        rows(columns).map_err(de::Error::custom)
+    fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
+        rows(c)
     }
 }
 
@@ -158,9 +145,7 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
         ("mean_us", c.mean_us.len()),
         ("start_ns", c.start_ns.as_ref().map_or(n, Vec::len)),
     ];
-    if let Some((name, len)) = lengths.iter().find(|(_, len)| *len != n) {
-        return Err(format!("bucket column {name} has {len} values, ok has {n}"));
-    }
+    columnar::same_lengths("bucket", ("ok", n), &lengths)?;
     // Bucket i starts at i × width_ns: a width that overflows the ns clock
     // within the run is refused rather than folded onto u64::MAX.
     let starts: Vec<u64> = match &c.start_ns {

@@ -12,15 +12,15 @@
 //! of interval objects of schema 3 files. Use it with
 //! `#[serde(with = "crate::cpu_columns")]`.
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::columnar::{self, Columnar};
 use crate::kernel::CpuSecond;
 
 /// The columns as written and read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Columns {
+pub(crate) struct Columns {
     t_ns: Vec<u64>,
     secs: Vec<f64>,
     busy_cores: Vec<f64>,
@@ -53,41 +53,25 @@ pub fn serialize<S: Serializer>(seconds: &[CpuSecond], s: S) -> Result<S::Ok, S:
 
 /// Reads the intervals from columns or from an array of interval objects.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CpuSecond>, D::Error> {
-    d.deserialize_any(SecondsVisitor)
+    columnar::deserialize(d)
 }
 
-struct SecondsVisitor;
+impl Columnar for CpuSecond {
+    type Columns = Columns;
+    const EXPECTING: &'static str = "CPU columns (an object) or an array of CPU intervals";
 
-impl<'de> Visitor<'de> for SecondsVisitor {
-    type Value = Vec<CpuSecond>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CPU columns (an object) or an array of CPU intervals")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<CpuSecond>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(c) = seq.next_element::<CpuSecond>()? {
-            out.push(c);
-        }
-        Ok(out)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<CpuSecond>, A::Error> {
-        let c = Columns::deserialize(de::value::MapAccessDeserializer::new(map))?;
+    fn rows(c: Columns) -> Result<Vec<CpuSecond>, String> {
         let n = c.t_ns.len();
-        for (name, len) in [
-            ("secs", c.secs.len()),
-            ("busy_cores", c.busy_cores.len()),
-            ("own_cores", c.own_cores.len()),
-            ("steal_cores", c.steal_cores.len()),
-        ] {
-            if len != n {
-                return Err(de::Error::custom(format!(
-                    "CPU column {name} has {len} values, t_ns has {n}"
-                )));
-            }
-        }
+        columnar::same_lengths(
+            "CPU",
+            ("t_ns", n),
+            &[
+                ("secs", c.secs.len()),
+                ("busy_cores", c.busy_cores.len()),
+                ("own_cores", c.own_cores.len()),
+                ("steal_cores", c.steal_cores.len()),
+            ],
+        )?;
         Ok((0..n)
             .map(|i| CpuSecond {
                 t_ns: c.t_ns[i],

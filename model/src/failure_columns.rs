@@ -13,16 +13,16 @@
 //! objects of schema 1 to 3 files. Use it with
 //! `#[serde(with = "crate::failure_columns")]`.
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::columnar::{self, Columnar};
 use crate::load::FailureRecord;
 use crate::outcome::FailureClass;
 
 /// The columns as written and read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Columns {
+pub(crate) struct Columns {
     t_ns: Vec<u64>,
     start_ns: Vec<u64>,
     class: Vec<FailureClass>,
@@ -48,41 +48,25 @@ pub fn serialize<S: Serializer>(failures: &[FailureRecord], s: S) -> Result<S::O
 
 /// Reads the failures from columns or from an array of failure objects.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FailureRecord>, D::Error> {
-    d.deserialize_any(FailuresVisitor)
+    columnar::deserialize(d)
 }
 
-struct FailuresVisitor;
+impl Columnar for FailureRecord {
+    type Columns = Columns;
+    const EXPECTING: &'static str = "failure columns (an object) or an array of failures";
 
-impl<'de> Visitor<'de> for FailuresVisitor {
-    type Value = Vec<FailureRecord>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("failure columns (an object) or an array of failures")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<FailureRecord>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(f) = seq.next_element::<FailureRecord>()? {
-            out.push(f);
-        }
-        Ok(out)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<FailureRecord>, A::Error> {
-        let c = Columns::deserialize(de::value::MapAccessDeserializer::new(map))?;
+    fn rows(c: Columns) -> Result<Vec<FailureRecord>, String> {
         let n = c.t_ns.len();
-        for (name, len) in [
-            ("start_ns", c.start_ns.len()),
-            ("class", c.class.len()),
-            ("reused", c.reused.len()),
-            ("id", c.id.as_ref().map_or(n, Vec::len)),
-        ] {
-            if len != n {
-                return Err(de::Error::custom(format!(
-                    "failure column {name} has {len} values, t_ns has {n}"
-                )));
-            }
-        }
+        columnar::same_lengths(
+            "failure",
+            ("t_ns", n),
+            &[
+                ("start_ns", c.start_ns.len()),
+                ("class", c.class.len()),
+                ("reused", c.reused.len()),
+                ("id", c.id.as_ref().map_or(n, Vec::len)),
+            ],
+        )?;
         Ok((0..n)
             .map(|i| FailureRecord {
                 t_ns: c.t_ns[i],

@@ -9,6 +9,7 @@
 
 pub mod bucket_columns;
 pub mod clock;
+mod columnar;
 pub mod cpu_columns;
 pub mod diagnosis;
 pub mod event;

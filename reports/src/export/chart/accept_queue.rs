@@ -273,22 +273,12 @@ fn samples(q: &QueueSeries) -> impl Iterator<Item = (f64, f64)> + '_ {
 
 /// Runs of columns with a value, as points at the columns' middles.
 fn column_runs(columns: Columns, values: &[Option<f64>]) -> Vec<Vec<(f64, f64)>> {
-    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut open = false;
-    for (c, v) in values.iter().enumerate() {
-        match v {
-            Some(v) => {
-                let p = (columns.mid(c as u32), *v);
-                match runs.last_mut() {
-                    Some(run) if open => run.push(p),
-                    _ => runs.push(vec![p]),
-                }
-                open = true;
-            }
-            None => open = false,
-        }
-    }
-    runs
+    dense::runs(
+        values
+            .iter()
+            .enumerate()
+            .map(|(c, v)| v.map(|v| (columns.mid(c as u32), v))),
+    )
 }
 
 /// Outline of the area under per-column `values` (steps, from depth 0),

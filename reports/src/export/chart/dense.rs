@@ -226,6 +226,26 @@ pub(super) fn step_max(
     }
 }
 
+/// Runs of consecutive points that exist, as polylines: a `None` breaks
+/// the line (a column without a value is a gap, not a zero).
+pub(super) fn runs(points: impl IntoIterator<Item = Option<(f64, f64)>>) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    for p in points {
+        match p {
+            Some(p) => {
+                match runs.last_mut() {
+                    Some(run) if open => run.push(p),
+                    _ => runs.push(vec![p]),
+                }
+                open = true;
+            }
+            None => open = false,
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +372,18 @@ mod tests {
             super::super::accept_queue::MAX_SOCKET_LINES
         );
         assert!(Chart::AcceptQueue.how_to_read().contains(&sockets));
+    }
+
+    #[test]
+    fn runs_break_at_missing_points() {
+        let r = runs([
+            Some((0.0, 1.0)),
+            Some((1.0, 2.0)),
+            None,
+            Some((3.0, 4.0)),
+            None,
+        ]);
+        assert_eq!(r, vec![vec![(0.0, 1.0), (1.0, 2.0)], vec![(3.0, 4.0)]]);
+        assert!(runs([None, None]).is_empty());
     }
 }

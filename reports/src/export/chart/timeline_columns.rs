@@ -103,22 +103,10 @@ pub(super) fn column_runs(
     cols: &[ColumnSummary],
     value: impl Fn(&ColumnSummary) -> Option<f64>,
 ) -> Vec<Vec<(f64, f64)>> {
-    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut open = false;
-    for c in cols {
-        match value(c) {
-            Some(v) => {
-                let p = ((c.from_s + c.to_s) / 2.0, v);
-                match runs.last_mut() {
-                    Some(run) if open => run.push(p),
-                    _ => runs.push(vec![p]),
-                }
-                open = true;
-            }
-            None => open = false,
-        }
-    }
-    runs
+    super::dense::runs(
+        cols.iter()
+            .map(|c| value(c).map(|v| ((c.from_s + c.to_s) / 2.0, v))),
+    )
 }
 
 /// The outline of the requests/s min–max envelope: along the maxima, back
