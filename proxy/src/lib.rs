@@ -1,7 +1,7 @@
 //! refproxy: a reference HTTP/1.1 reverse proxy that can be replaced in four ways.
 //!
-//! The HTTP side ([`config`], [`http1`], [`forward`], [`serve`]) proxies requests to the
-//! origins.
+//! The HTTP side ([`config`], [`forward`], [`serve`]) proxies requests to the origins; the
+//! HTTP/1.1 wire format (heads, chunked bodies, trailers) is the `reloadbench-http1` crate.
 //! The lifecycle side replaces a running process without (or, for comparison, with)
 //! losing requests:
 //!
@@ -22,7 +22,6 @@ mod deadline;
 pub mod error;
 pub mod fdpass;
 pub mod forward;
-pub mod http1;
 pub mod instance;
 pub mod listeners;
 pub mod master;

@@ -15,7 +15,7 @@ use tokio::sync::SemaphorePermit;
 
 use super::relay::{self, BUF_BYTES, Buffered, RelayError};
 use super::{Failure, Forwarder, Origin};
-use crate::http1::{self, Framing, Parsed, RequestHead, ResponseHead};
+use reloadbench_http1::{self as http1, Framing, Parsed, RequestHead, ResponseHead};
 
 /// What the client connection wants of the response head.
 #[derive(Clone, Copy, Debug)]

@@ -49,11 +49,11 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Timeouts};
-use crate::http1::ChunkError;
 use crate::serve::Identity;
 use crate::serve::counters::ThreadCounters;
 use pool::Pool;
 use relay::RelayError;
+use reloadbench_http1::ChunkError;
 
 pub(crate) use exchange::{Outcome, ResponseOpts};
 
@@ -118,7 +118,7 @@ pub(crate) enum Failure {
     Broken(#[source] io::Error),
     /// The origin's response head cannot be relayed.
     #[error("bad response from the origin: {0}")]
-    BadResponse(#[from] crate::http1::BadResponse),
+    BadResponse(#[from] reloadbench_http1::BadResponse),
     /// The origin's chunked body is malformed from its start.
     #[error("bad response body from the origin: {0}")]
     BadResponseBody(#[source] RelayError),

@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::http1::{ChunkError, ChunkedScanner, ConnectionNames, Framing, Piece, forward_trailers};
+use reloadbench_http1::{
+    ChunkError, ChunkedScanner, ConnectionNames, Framing, Piece, forward_trailers,
+};
 
 /// Read buffer size of a relayed body: reads ask for up to this much.
 pub(crate) const BUF_BYTES: usize = 64 * 1024;

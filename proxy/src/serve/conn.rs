@@ -16,7 +16,7 @@ use super::{Phase, Shared};
 use crate::deadline::after;
 use crate::forward::relay::{self, Buffered};
 use crate::forward::{Forwarder, Outcome, ResponseOpts, client_ip_value};
-use crate::http1::{self, Framing, RequestHead};
+use reloadbench_http1::{self as http1, Framing, RequestHead};
 
 /// Room made in the client buffer before each read of a request head.
 const HEAD_READ: usize = 4096;

@@ -1,7 +1,7 @@
 //! Parsing a client's request head and writing the head sent to the origin.
 
-use super::headers::{self, ConnectionNames, ConnectionTokens};
-use super::{Framing, MAX_HEADERS, MAX_REQUEST_HEAD};
+use crate::headers::{self, ConnectionNames, ConnectionTokens};
+use crate::{Framing, MAX_HEADERS, MAX_REQUEST_HEAD};
 
 /// A parsed request head, rewritten for the origin.
 #[derive(Debug)]

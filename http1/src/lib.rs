@@ -1,4 +1,4 @@
-//! The HTTP/1.1 wire format as the proxy needs it.
+//! reloadbench-http1: the HTTP/1.1 wire format shared by refproxy and loadgen.
 //!
 //! Request and response heads are parsed with httparse and rewritten for the next hop in
 //! the same pass ([`parse_request`], [`parse_response`]): hop-by-hop headers (RFC 9110
@@ -8,7 +8,10 @@
 //! relayed as received (and de-chunked only for HTTP/1.0 clients); their trailer
 //! sections are checked and filtered like heads ([`forward_trailers`]).
 //!
-//! Nothing here does I/O; the connection code in `serve` and `forward` drives it.
+//! Nothing here does I/O; the connection code of refproxy (`serve`, `forward`) and of
+//! loadgen (`client`) drives it.
+
+#![forbid(unsafe_code)]
 
 mod chunked;
 mod headers;

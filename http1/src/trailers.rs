@@ -9,9 +9,9 @@
 //! `Transfer-Encoding` and `Trailer` (RFC 9110 6.5.1). A malformed or too large section
 //! is an error: the whole message is refused, nothing of the section is forwarded.
 
-use super::chunked::ChunkError;
-use super::headers::{self, ConnectionNames, ConnectionTokens};
-use super::{MAX_HEADERS, MAX_TRAILERS};
+use crate::chunked::ChunkError;
+use crate::headers::{self, ConnectionNames, ConnectionTokens};
+use crate::{MAX_HEADERS, MAX_TRAILERS};
 
 /// Fields never forwarded in a trailer section, besides the hop-by-hop ones.
 const NOT_IN_TRAILERS: [&str; 2] = ["content-length", "host"];

@@ -1,7 +1,7 @@
 //! Parsing an origin's response head and writing the head sent to the client.
 
-use super::headers::{self, ConnectionNames, ConnectionTokens};
-use super::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
+use crate::headers::{self, ConnectionNames, ConnectionTokens};
+use crate::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
 
 /// A parsed final response head, rewritten for the client.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::MAX_TRAILERS;
+use crate::MAX_TRAILERS;
 
 /// Longest chunk line (size and extensions, with its CR) accepted.
 pub const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -18,7 +18,7 @@ pub enum ChunkError {
     #[error("malformed chunked body: {0}")]
     Malformed(&'static str),
     /// The trailer section is larger than [`MAX_TRAILERS`] or has more than
-    /// [`super::MAX_HEADERS`] fields (answered with 431 for requests).
+    /// [`crate::MAX_HEADERS`] fields (answered with 431 for requests).
     #[error("chunked body trailers too large")]
     TrailersTooLarge,
 }
