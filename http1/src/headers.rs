@@ -62,16 +62,10 @@ impl<'a> ConnectionTokens<'a> {
             if !h.name.eq_ignore_ascii_case("connection") {
                 continue;
             }
-            for t in h.value.split(|b| *b == b',') {
-                let t = t.trim_ascii();
-                if t.eq_ignore_ascii_case(b"close") {
-                    tokens.close = true;
-                } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                    tokens.keep_alive = true;
-                } else if !t.is_empty() {
-                    tokens.named.push(t);
-                }
-            }
+            let named = &mut tokens.named;
+            connection_options(h.value, &mut tokens.close, &mut tokens.keep_alive, |t| {
+                named.push(t)
+            });
         }
         tokens
     }
@@ -92,6 +86,26 @@ impl<'a> ConnectionTokens<'a> {
         self.named
             .iter()
             .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// Reads the tokens of one `Connection` value: `close` and `keep-alive` set their flag,
+/// every other (non-empty) token is passed to `named`.
+pub(super) fn connection_options<'a>(
+    value: &'a [u8],
+    close: &mut bool,
+    keep_alive: &mut bool,
+    mut named: impl FnMut(&'a [u8]),
+) {
+    for t in value.split(|b| *b == b',') {
+        let t = t.trim_ascii();
+        if t.eq_ignore_ascii_case(b"close") {
+            *close = true;
+        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+            *keep_alive = true;
+        } else if !t.is_empty() {
+            named(t);
+        }
     }
 }
 
@@ -210,24 +224,8 @@ pub(super) fn valid_host(value: &[u8]) -> bool {
 /// Appends `content-length: n\r\n` to `out`.
 pub(super) fn push_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"content-length: ");
-    push_decimal(out, n);
+    crate::decimal::push_decimal(out, n);
     out.extend_from_slice(b"\r\n");
-}
-
-/// Appends the decimal digits of `n` to `out`.
-pub(super) fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
 /// Appends `name: value\r\n` to `out`.

@@ -8,19 +8,31 @@
 //! relayed as received (and de-chunked only for HTTP/1.0 clients); their trailer
 //! sections are checked and filtered like heads ([`forward_trailers`]).
 //!
+//! A client reads response heads with [`parse_client_response`] (no rewriting, no
+//! allocation) under the same framing rules, and may scan chunked bodies with
+//! [`LineEndings::CrlfOrLf`], which also takes bare LF line endings; the strict
+//! [`LineEndings::Crlf`] is the default. [`push_decimal`] writes numbers into heads.
+//!
 //! Nothing here does I/O; the connection code of refproxy (`serve`, `forward`) and of
 //! loadgen (`client`) drives it.
 
 #![forbid(unsafe_code)]
 
 mod chunked;
+mod client;
+mod decimal;
+mod framing;
 mod headers;
+mod options;
 mod request;
 mod response;
 mod trailers;
 
-pub use chunked::{ChunkError, ChunkedScanner, MAX_CHUNK_LINE, Piece};
+pub use chunked::{At, ChunkError, ChunkedScanner, MAX_CHUNK_LINE, Piece};
+pub use client::{ClientHead, MAX_CLIENT_HEADERS, parse_client_response};
+pub use decimal::push_decimal;
 pub use headers::ConnectionNames;
+pub use options::LineEndings;
 pub use request::{Reject, RequestHead, parse_request};
 pub use response::{BadResponse, Parsed, ResponseHead, parse_response};
 pub use trailers::forward_trailers;

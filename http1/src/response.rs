@@ -1,5 +1,6 @@
 //! Parsing an origin's response head and writing the head sent to the client.
 
+use crate::framing;
 use crate::headers::{self, ConnectionNames, ConnectionTokens};
 use crate::{Framing, MAX_HEADERS, MAX_RESPONSE_HEAD};
 
@@ -93,18 +94,8 @@ pub fn parse_response(
             codings.get_or_insert_default().add(h.value);
         }
     }
-    let no_body = head_request || status == 204 || status == 304;
-    let body = match (codings, length) {
-        _ if no_body => Framing::None,
-        (Some(c), _) if c.chunked_last => Framing::Chunked,
-        (Some(_), _) => Framing::UntilClose,
-        (None, Some(n)) => Framing::Length(n),
-        (None, None) => Framing::UntilClose,
-    };
-    let keep_alive = tokens.keeps_alive(version == 0);
-    // A message with both framings may be an attack on the next hop: use it once only.
-    let reusable =
-        keep_alive && body != Framing::UntilClose && !(codings.is_some() && length.is_some());
+    let body = framing::response_body(status, head_request, codings, length);
+    let reusable = framing::reusable(tokens.keeps_alive(version == 0), body, codings, length);
     let dechunk = body == Framing::Chunked && client_http10;
     // Other codings (`gzip, chunked`) are relayed with their header, as received; an
     // HTTP/1.0 client could not be told about them.
@@ -116,7 +107,7 @@ pub fn parse_response(
 
     let mut downstream = Vec::with_capacity(head_len + 64);
     downstream.extend_from_slice(b"HTTP/1.1 ");
-    headers::push_decimal(&mut downstream, u64::from(status));
+    crate::decimal::push_decimal(&mut downstream, u64::from(status));
     downstream.push(b' ');
     downstream.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     downstream.extend_from_slice(b"\r\n");

@@ -328,10 +328,13 @@ fn chunked_scanner_limits_chunk_lines_and_trailer_sections() {
     let mut line = b"5;".to_vec();
     line.extend(std::iter::repeat_n(b'x', MAX_CHUNK_LINE));
     line.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
-    assert!(matches!(
-        scan_parts(&[&line]),
-        Err(ChunkError::Malformed(_))
-    ));
+    assert_eq!(
+        scan_parts(&[&line]).unwrap_err(),
+        ChunkError::Malformed {
+            what: "chunk line longer than 4 KiB",
+            at: At::Body(MAX_CHUNK_LINE as u64),
+        }
+    );
     let mut ok_line = b"5;".to_vec();
     ok_line.extend(std::iter::repeat_n(b'x', MAX_CHUNK_LINE - 3));
     ok_line.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
@@ -340,7 +343,9 @@ fn chunked_scanner_limits_chunk_lines_and_trailer_sections() {
     trailers.extend(std::iter::repeat_n(b'a', MAX_TRAILERS));
     assert_eq!(
         scan_parts(&[&trailers]).unwrap_err(),
-        ChunkError::TrailersTooLarge
+        ChunkError::TrailersTooLarge {
+            at: At::Body(3 + MAX_TRAILERS as u64)
+        }
     );
 }
 
@@ -381,7 +386,7 @@ fn trailers_are_checked_like_heads_and_filtered() {
         assert!(
             matches!(
                 forward_trailers(bad, &ConnectionNames::default(), &mut Vec::new()),
-                Err(ChunkError::Malformed(_))
+                Err(ChunkError::Malformed { .. })
             ),
             "{:?}",
             String::from_utf8_lossy(bad)
@@ -393,7 +398,7 @@ fn trailers_are_checked_like_heads_and_filtered() {
         .collect();
     assert_eq!(
         forward_trailers(&many, &ConnectionNames::default(), &mut Vec::new()),
-        Err(ChunkError::TrailersTooLarge)
+        Err(ChunkError::TrailersTooLarge { at: At::Unknown })
     );
 }
 
@@ -446,4 +451,23 @@ fn error_responses_carry_length_extra_headers_and_close() {
     .unwrap();
     assert!(r.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{r}");
     assert!(r.contains("content-length: 16\r\nx-served-by: gen=1 pid=2\r\nconnection: close\r\n\r\n502 Bad Gateway\n"), "{r}");
+}
+
+#[test]
+fn chunked_errors_say_where_across_reads() {
+    // The bad byte is the `X` at offset 10 of the body, found in the second read.
+    let mut s = ChunkedScanner::default();
+    s.scan(b"5\r\nhel", |_| {}).unwrap();
+    let err = s.scan(b"lo\r\nX\r\n", |_| {}).unwrap_err();
+    assert_eq!(
+        err,
+        ChunkError::Malformed {
+            what: "chunk size expected",
+            at: At::Body(10),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "malformed chunked body at byte 10 of the body: chunk size expected"
+    );
 }

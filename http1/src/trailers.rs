@@ -9,7 +9,7 @@
 //! `Transfer-Encoding` and `Trailer` (RFC 9110 6.5.1). A malformed or too large section
 //! is an error: the whole message is refused, nothing of the section is forwarded.
 
-use crate::chunked::ChunkError;
+use crate::chunked::{At, ChunkError};
 use crate::headers::{self, ConnectionNames, ConnectionTokens};
 use crate::{MAX_HEADERS, MAX_TRAILERS};
 
@@ -25,13 +25,34 @@ pub fn forward_trailers(
     out: &mut Vec<u8>,
 ) -> Result<(), ChunkError> {
     if section.len() > MAX_TRAILERS {
-        return Err(ChunkError::TrailersTooLarge);
+        return Err(ChunkError::TrailersTooLarge {
+            at: At::Trailers(MAX_TRAILERS),
+        });
     }
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let fields = match httparse::parse_headers(section, &mut fields) {
         Ok(httparse::Status::Complete((len, fields))) if len == section.len() => fields,
-        Err(httparse::Error::TooManyHeaders) => return Err(ChunkError::TrailersTooLarge),
-        _ => return Err(ChunkError::Malformed("malformed trailer section")),
+        Ok(httparse::Status::Complete((len, _))) => {
+            return Err(ChunkError::Malformed {
+                what: "bytes after the end of the trailer section",
+                at: At::Trailers(len),
+            });
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ChunkError::TrailersTooLarge { at: At::Unknown });
+        }
+        Ok(httparse::Status::Partial) => {
+            return Err(ChunkError::Malformed {
+                what: "trailer section without its final CRLF",
+                at: At::Trailers(section.len()),
+            });
+        }
+        Err(e) => {
+            return Err(ChunkError::Malformed {
+                what: trailer_error(e),
+                at: At::Unknown,
+            });
+        }
     };
     let tokens = ConnectionTokens::of(fields);
     for h in fields.iter() {
@@ -46,4 +67,14 @@ pub fn forward_trailers(
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// What httparse found wrong in a trailer section.
+fn trailer_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "malformed trailer field name",
+        httparse::Error::HeaderValue => "malformed trailer field value",
+        httparse::Error::NewLine => "malformed line ending in the trailer section",
+        _ => "malformed trailer section",
+    }
 }

@@ -195,18 +195,7 @@ pub(crate) fn with_id(request: &[u8], at: usize, id: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(head);
     out.extend_from_slice(reloadbench_model::ledger::ID_HEADER.as_bytes());
     out.extend_from_slice(b": ");
-    let mut digits = [0u8; 20];
-    let mut n = id;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    reloadbench_http1::push_decimal(out, id);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(rest);
 }

@@ -6,7 +6,6 @@
 //! 0.5 ms to 4 ms, reset by a successful connect) instead of spinning; so it
 //! does after any other failed connect except a timeout.
 
-mod chunked;
 mod connect;
 mod response;
 

@@ -1,7 +1,9 @@
 //! One request/response exchange on an open connection: write the prebuilt
-//! request, read and parse the head with httparse (skipping interim 1xx
-//! responses, RFC 9110 §15.2), read the body by Content-Length, chunked
-//! framing or until EOF. Each failure is sorted by the phase it happened in.
+//! request, read and parse the head with reloadbench-http1's client parser
+//! (skipping interim 1xx responses, RFC 9110 §15.2), read the body by
+//! Content-Length, chunked framing (bare LF line endings accepted:
+//! [`LineEndings::CrlfOrLf`]) or until EOF. Each failure is sorted by the phase
+//! it happened in.
 //!
 //! A `101 Switching Protocols` is the final response when the request asked
 //! to upgrade (it carries an `Upgrade` header): the exchange ends with its
@@ -15,10 +17,9 @@ use reloadbench_model::outcome::FailureClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::chunked::Chunked;
-
-/// Maximum number of response headers.
-const MAX_HEADERS: usize = 64;
+use reloadbench_http1::{
+    ChunkedScanner, ClientHead, Framing, LineEndings, Piece, parse_client_response,
+};
 
 /// A complete response.
 #[derive(Debug)]
@@ -49,14 +50,7 @@ pub(crate) struct Failed {
     pub(crate) bytes: u64,
 }
 
-/// How the body is delimited.
-enum Framing {
-    Empty,
-    Length(u64),
-    Chunked,
-    UntilEof,
-}
-
+/// What the exchange keeps of a final response head.
 struct Head {
     status: u16,
     keep_alive: bool,
@@ -65,72 +59,27 @@ struct Head {
     len: usize,
 }
 
+impl Head {
+    /// The parts of `head` the exchange needs; the `Server` value only when `want_server`.
+    fn of(head: &ClientHead<'_>, want_server: bool) -> Head {
+        Head {
+            status: head.status,
+            keep_alive: head.reusable,
+            framing: head.body,
+            server: head
+                .server
+                .filter(|_| want_server)
+                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            len: head.head_len,
+        }
+    }
+}
+
 fn fail(class: FailureClass, bytes: usize) -> Failed {
     Failed {
         class,
         bytes: bytes as u64,
     }
-}
-
-fn parse_head(buf: &[u8], head_request: bool, want_server: bool) -> Result<Option<Head>, ()> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    let status = resp.code.ok_or(())?;
-    let mut keep_alive = resp.version == Some(1);
-    let mut length = None;
-    let mut chunked = false;
-    let mut server = None;
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let v = std::str::from_utf8(h.value).map_err(|_| ())?;
-            let n: u64 = v.trim().parse().map_err(|_| ())?;
-            if length.is_some_and(|l| l != n) {
-                return Err(());
-            }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            chunked = h
-                .value
-                .rsplit(|b| *b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if want_server && name.eq_ignore_ascii_case(b"server") {
-            server = Some(String::from_utf8_lossy(h.value).into_owned());
-        }
-    }
-    let framing = if head_request || (100..200).contains(&status) || status == 204 || status == 304
-    {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        keep_alive = false;
-        Framing::UntilEof
-    };
-    Ok(Some(Head {
-        status,
-        keep_alive,
-        framing,
-        server,
-        len,
-    }))
 }
 
 /// What an exchange needs to know about its request.
@@ -186,38 +135,39 @@ pub(crate) async fn exchange(
         first_byte.get_or_insert_with(Instant::now);
         filled += n;
         loop {
-            match parse_head(&buf[..filled], asked.head_request, asked.want_server) {
+            match parse_client_response(&buf[..filled], asked.head_request) {
                 Ok(Some(head)) if head.status == 101 && !asked.upgrade => {
                     // Switching to a protocol the request did not ask for.
                     return Err(fail(FailureClass::BadResponse, skipped + filled));
                 }
                 Ok(Some(head)) if is_interim(head.status) => {
-                    buf.copy_within(head.len..filled, 0);
-                    filled -= head.len;
-                    skipped += head.len;
+                    let len = head.head_len;
+                    buf.copy_within(len..filled, 0);
+                    filled -= len;
+                    skipped += len;
                     if filled == 0 {
                         first_byte = None;
                     }
                 }
-                Ok(Some(head)) => break 'head head,
+                Ok(Some(head)) => break 'head Head::of(&head, asked.want_server),
                 Ok(None) if filled == buf.len() => {
                     return Err(fail(FailureClass::BadResponse, skipped + filled));
                 }
                 Ok(None) => break,
-                Err(()) => return Err(fail(FailureClass::BadResponse, skipped + filled)),
+                Err(_) => return Err(fail(FailureClass::BadResponse, skipped + filled)),
             }
         }
     };
     if head.status == 101 {
         // What follows is the new protocol: not read, and not reused.
-        head.framing = Framing::Empty;
+        head.framing = Framing::None;
         head.keep_alive = false;
     }
     let first_byte = first_byte.unwrap_or(written);
     let mut total = (skipped + filled) as u64;
     let have = (filled - head.len) as u64;
     let body_bytes = match head.framing {
-        Framing::Empty => 0,
+        Framing::None => 0,
         Framing::Length(n) => {
             let mut got = have.min(n);
             while got < n {
@@ -234,23 +184,33 @@ pub(crate) async fn exchange(
             n
         }
         Framing::Chunked => {
-            let mut dec = Chunked::new();
+            let mut scanner = ChunkedScanner::new(LineEndings::CrlfOrLf);
+            let mut data_bytes = 0u64;
+            let mut count = |piece: Piece| {
+                if let Piece::Data(r) = piece {
+                    data_bytes += r.len() as u64;
+                }
+            };
             let bad = |total: u64| fail(FailureClass::BadResponse, total as usize);
-            let mut done = dec.feed(&buf[head.len..filled]).map_err(|_| bad(total))?;
-            while !done {
+            scanner
+                .scan(&buf[head.len..filled], &mut count)
+                .map_err(|_| bad(total))?;
+            while !scanner.is_done() {
                 match stream.read(buf).await {
                     Ok(0) => return Err(fail(FailureClass::Truncated, total as usize)),
                     Ok(r) => {
                         total += r as u64;
-                        done = dec.feed(&buf[..r]).map_err(|_| bad(total))?;
+                        scanner
+                            .scan(&buf[..r], &mut count)
+                            .map_err(|_| bad(total))?;
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => return Err(fail(FailureClass::Truncated, total as usize)),
                 }
             }
-            dec.data_bytes
+            data_bytes
         }
-        Framing::UntilEof => {
+        Framing::UntilClose => {
             let mut got = have;
             loop {
                 match stream.read(buf).await {
@@ -291,47 +251,5 @@ mod tests {
         for status in [99, 200, 204, 304, 404, 502] {
             assert!(!is_interim(status));
         }
-    }
-
-    #[test]
-    fn head_parsing() {
-        let h = parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nab",
-            false,
-            true,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            (h.status, h.keep_alive, h.server.as_deref()),
-            (200, true, Some("x"))
-        );
-        assert!(matches!(h.framing, Framing::Length(5)));
-        let h = parse_head(
-            b"HTTP/1.1 502 Bad\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            false,
-            false,
-        )
-        .unwrap()
-        .unwrap();
-        assert!(!h.keep_alive && matches!(h.framing, Framing::Chunked));
-        let h = parse_head(b"HTTP/1.0 200 OK\r\n\r\n", false, false)
-            .unwrap()
-            .unwrap();
-        assert!(!h.keep_alive && matches!(h.framing, Framing::UntilEof));
-        assert!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false, false)
-                .unwrap()
-                .is_none()
-        );
-        assert!(parse_head(b"garbage\r\n\r\n", false, false).is_err());
-        assert!(
-            parse_head(
-                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-                false,
-                false
-            )
-            .is_err()
-        );
     }
 }

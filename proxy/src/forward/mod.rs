@@ -140,8 +140,8 @@ impl Failure {
         match self {
             Failure::Timeout => 504,
             Failure::BadBody(
-                RelayError::Chunked(ChunkError::TrailersTooLarge)
-                | RelayError::ChunkedBeforeHead(ChunkError::TrailersTooLarge),
+                RelayError::Chunked(ChunkError::TrailersTooLarge { .. })
+                | RelayError::ChunkedBeforeHead(ChunkError::TrailersTooLarge { .. }),
             ) => 431,
             Failure::BadBody(_) => 400,
             Failure::ClientStalled => 408,
