@@ -119,6 +119,15 @@ mod tests {
     }
 
     #[test]
+    fn bare_lf_heads_are_read_by_httparse_in_any_mode() {
+        let h = head(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", false);
+        assert_eq!(
+            (h.status, h.body, h.head_len),
+            (200, Framing::Length(2), 35)
+        );
+    }
+
+    #[test]
     fn bodiless_responses_and_reuse() {
         for raw in [
             &b"HTTP/1.1 100 Continue\r\n\r\n"[..],

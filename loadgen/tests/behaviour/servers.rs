@@ -75,15 +75,31 @@ async fn healthy_server_all_ok_with_and_without_keep_alive() {
 
 #[tokio::test]
 async fn chunked_bodies_are_read_to_the_end_on_kept_alive_connections() {
-    let server = TestServer::start(Behaviour::Chunked { chunks: 7 });
-    let mut cfg = config(&server.url(), 100, 2);
-    cfg.keep_alive = true;
-    let r = run(cfg).await;
-    assert_identity(&r);
-    let summary = format!("{:?} {:?}", r.classes, r.failures.first());
-    assert_eq!((r.ok, r.failed, r.connections), (100, 0, 2), "{summary}");
-    assert_eq!(r.document_length, Some(700), "{summary}");
-    assert_eq!(r.body_bytes, 100 * 700, "{summary}");
+    // Bare LF line endings are read too (loadgen scans with `LineEndings::CrlfOrLf`).
+    for bare_lf in [false, true] {
+        let server = TestServer::start(Behaviour::Chunked { chunks: 7, bare_lf });
+        let mut cfg = config(&server.url(), 100, 2);
+        cfg.keep_alive = true;
+        let r = run(cfg).await;
+        assert_identity(&r);
+        let summary = format!(
+            "bare_lf {bare_lf}: {:?} {:?}",
+            r.classes,
+            r.failures.first()
+        );
+        assert_eq!((r.ok, r.failed), (100, 0), "{summary}");
+        // Kept alive: one connection per client at most (the second worker thread may
+        // start after the first client took every ticket), as the server counted.
+        assert!((1..=2).contains(&r.connections), "{summary}");
+        assert_eq!(
+            Counters::get(&server.counters.accepted),
+            r.connections,
+            "{summary}"
+        );
+        assert_eq!(Counters::get(&server.counters.ok), 100, "{summary}");
+        assert_eq!(r.document_length, Some(700), "{summary}");
+        assert_eq!(r.body_bytes, 100 * 700, "{summary}");
+    }
 }
 
 #[tokio::test]

@@ -37,8 +37,9 @@ pub(crate) enum Behaviour {
     CloseIdleAfter(u64),
     /// 200 after a delay.
     Slow { delay: Duration },
-    /// 200 with a chunked body of `chunks` chunks of 100 bytes.
-    Chunked { chunks: usize },
+    /// 200 with a chunked body of `chunks` chunks of 100 bytes; its lines end in a
+    /// bare LF instead of CRLF when `bare_lf` (the head's too).
+    Chunked { chunks: usize, bare_lf: bool },
     /// Reads the request, sends part of a response head, then resets the
     /// connection (SO_LINGER 0 and close).
     ResetMidHead,
@@ -290,14 +291,23 @@ async fn handle(
                 inc(&c.garbage);
                 return;
             }
-            Behaviour::Chunked { chunks } => {
-                let mut resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-                for _ in 0..chunks {
-                    resp.extend_from_slice(b"64\r\n");
-                    resp.extend_from_slice(&[b'y'; 100]);
-                    resp.extend_from_slice(b"\r\n");
+            Behaviour::Chunked { chunks, bare_lf } => {
+                let eol: &[u8] = if bare_lf { b"\n" } else { b"\r\n" };
+                let mut resp = b"HTTP/1.1 200 OK".to_vec();
+                for line in [&b""[..], b"Transfer-Encoding: chunked", b""] {
+                    resp.extend_from_slice(line);
+                    resp.extend_from_slice(eol);
                 }
-                resp.extend_from_slice(b"0\r\n\r\n");
+                for _ in 0..chunks {
+                    resp.extend_from_slice(b"64");
+                    resp.extend_from_slice(eol);
+                    resp.extend_from_slice(&[b'y'; 100]);
+                    resp.extend_from_slice(eol);
+                }
+                for line in [&b"0"[..], b"X-Trailer: 1", b""] {
+                    resp.extend_from_slice(line);
+                    resp.extend_from_slice(eol);
+                }
                 if stream.write_all(&resp).await.is_err() {
                     return;
                 }
