@@ -121,6 +121,7 @@ impl Default for ChunkedScanner {
 
 impl ChunkedScanner {
     /// A scanner at the start of a body whose lines end as `endings` says.
+    #[inline]
     pub fn new(endings: LineEndings) -> Self {
         ChunkedScanner {
             state: State::Size { digits: 0 },
@@ -152,6 +153,7 @@ impl ChunkedScanner {
     }
 
     /// Whether the body is complete.
+    #[inline]
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }

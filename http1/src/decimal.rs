@@ -2,6 +2,7 @@
 //! lengths, status codes and request ids on the per-request paths).
 
 /// Appends the decimal digits of `n` to `out`.
+#[inline]
 pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();

@@ -3,7 +3,7 @@
 //! A [`Forwarder`] belongs to one serving thread: it picks origins round robin, keeps
 //! that thread's idle keep-alive connections to each origin (`pool`) and spare read
 //! buffers. `Forwarder::forward` carries one request: it writes the rewritten request
-//! head (see [`crate::http1`]) and relays the request body, reads the origin's response
+//! head (see [`reloadbench_http1`]) and relays the request body, reads the origin's response
 //! head (skipping interim 1xx responses), writes the response head for the client and
 //! relays the response body (`relay`).
 //!
