@@ -124,18 +124,18 @@ impl LoadConfig {
                 &format!("must be at most {MAX_CONCURRENCY}"),
             ));
         }
-        if let Some(n) = self.requests {
-            if n == 0 {
-                return Err(bad("requests", "must be at least 1"));
-            }
+        if let Some(n) = self.requests
+            && n == 0
+        {
+            return Err(bad("requests", "must be at least 1"));
         }
-        if let Some(r) = self.rate {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(bad(
-                    "rate",
-                    "must be a positive number of requests per second",
-                ));
-            }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(bad(
+                "rate",
+                "must be a positive number of requests per second",
+            ));
         }
         if self.timeout.is_zero() {
             return Err(bad("timeout", "must be positive"));

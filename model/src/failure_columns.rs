@@ -94,7 +94,7 @@ mod tests {
             t_ns,
             start_ns: t_ns - 3,
             class,
-            reused: t_ns % 2 == 0,
+            reused: t_ns.is_multiple_of(2),
             id,
         }
     }

@@ -85,6 +85,9 @@ pub enum ExportError {
         /// The drawing backend's message.
         message: String,
     },
+    /// Writing CSV failed.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
     /// Encoding a bitmap failed.
     #[error("encoding PNG: {0}")]
     Png(String),

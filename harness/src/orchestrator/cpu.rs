@@ -17,6 +17,7 @@
 //!   it could not be reaped, or died during the case).
 
 use nix::sys::resource::{UsageWho, getrusage};
+use nix::unistd::{SysconfVar, sysconf};
 
 use super::procstat::stat_fields;
 
@@ -73,16 +74,29 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second (`_SC_CLK_TCK`), the unit of `/proc/<pid>/stat` times.
-#[allow(unsafe_code)]
 pub(super) fn clock_ticks_per_s() -> f64 {
-    // SAFETY: sysconf only reads a configuration value; no memory is passed.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as f64,
+        _ => 100.0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_ticks_match_getconf() {
+        let out = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf");
+        let getconf: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a number");
+        assert_eq!(clock_ticks_per_s(), getconf);
+    }
 
     #[test]
     fn stat_line_with_spaces_in_name_parses() {

@@ -3,9 +3,9 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use nix::sys::socket::{setsockopt, sockopt};
 use reloadbench_model::outcome::FailureClass;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -39,24 +39,7 @@ pub(crate) fn classify_connect(e: &io::Error) -> FailureClass {
 /// Lets the kernel pick the source port at `connect` time, so that many
 /// source addresses can share the ephemeral port range.
 fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: the fd is a valid open socket owned by `socket` for the whole
-    // call; the option value points to a live c_int whose size is passed.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&raw const one).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    setsockopt(socket, sockopt::IpBindAddressNoPort, &true).map_err(io::Error::from)
 }
 
 /// Connects to `addr` within `timeout`, from `source` when given.
@@ -107,5 +90,19 @@ mod tests {
         assert_eq!(c(libc::ETIMEDOUT), FailureClass::ConnectTimeout);
         assert_eq!(c(libc::EHOSTUNREACH), FailureClass::ConnectError);
         assert_eq!(c(libc::ECONNRESET), FailureClass::Reset);
+    }
+
+    #[test]
+    fn bind_address_no_port_sets_the_option() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        let _guard = rt.enter();
+        let socket = TcpSocket::new_v4().expect("socket");
+        let get = || nix::sys::socket::getsockopt(&socket, sockopt::IpBindAddressNoPort);
+        assert_eq!(get(), Ok(false));
+        bind_address_no_port(&socket).expect("setsockopt");
+        assert_eq!(get(), Ok(true));
     }
 }

@@ -318,7 +318,7 @@ async fn handle(
                 let last = format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{conn}\r\nok");
                 let mut pieces: Vec<Vec<u8>> = codes.iter().map(|c| interim_head(*c)).collect();
                 pieces.push(last.into_bytes());
-                if served % 2 == 0 {
+                if served.is_multiple_of(2) {
                     pieces = vec![pieces.concat()];
                 }
                 served += 1;

@@ -105,13 +105,13 @@ impl ControlPath {
 
 impl Drop for ControlPath {
     fn drop(&mut self) {
-        if self.still_ours() {
-            if let Err(e) = std::fs::remove_file(&self.bound_at) {
-                tracing::warn!(
-                    "cannot remove control socket {}: {e}",
-                    self.bound_at.display()
-                );
-            }
+        if self.still_ours()
+            && let Err(e) = std::fs::remove_file(&self.bound_at)
+        {
+            tracing::warn!(
+                "cannot remove control socket {}: {e}",
+                self.bound_at.display()
+            );
         }
     }
 }

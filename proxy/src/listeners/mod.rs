@@ -138,13 +138,13 @@ pub fn resolve_against(wanted: &[SocketAddr], existing: &[SocketAddr]) -> Vec<So
         })
         .collect();
     for (w, r) in wanted.iter().zip(resolved.iter_mut()) {
-        if r.is_none() && w.port() == 0 {
-            if let Some(i) =
+        if r.is_none()
+            && w.port() == 0
+            && let Some(i) =
                 (0..existing.len()).find(|&i| !taken[i] && addr_matches(*w, existing[i]))
-            {
-                taken[i] = true;
-                *r = Some(existing[i]);
-            }
+        {
+            taken[i] = true;
+            *r = Some(existing[i]);
         }
     }
     for (w, r) in wanted.iter().zip(resolved) {

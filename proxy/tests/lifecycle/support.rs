@@ -494,10 +494,10 @@ pub(crate) fn listening_fds(pid: u32) -> usize {
         let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.get(3) == Some(&"0A") {
-                if let Some(inode) = fields.get(9) {
-                    listening.insert(format!("socket:[{inode}]"));
-                }
+            if fields.get(3) == Some(&"0A")
+                && let Some(inode) = fields.get(9)
+            {
+                listening.insert(format!("socket:[{inode}]"));
             }
         }
     }

@@ -27,14 +27,12 @@
 //!
 //! Fields are quoted as in `timeline.csv` (RFC 4180).
 
-use std::fmt::Write as _;
-
 use reloadbench_model::kernel::LISTED;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionKind, ActionReport, RunReport};
 
 use super::Exporter;
-use super::csv::field;
+use super::csv::{finish, writer};
 use super::tables::count_of;
 use crate::error::ExportError;
 
@@ -54,53 +52,52 @@ impl Exporter for ActionsCsvExporter {
                     .any(|a| count_of(a, c) > 0)
             })
             .collect();
-        let mut out = String::from(
-            "case,trial,index,kind,mode,label,trigger_ms,ready_ms,drained_ms,exited_ms,ok,error,failed",
-        );
-        for c in &classes {
-            let _ = write!(out, ",failed_{}", c.key());
-        }
-        out.push_str(
-            ",disruption_start_ms,disruption_end_ms,recovery_ms,lost_after_forwarding,\
+        let mut head: Vec<String> =
+            "case,trial,index,kind,mode,label,trigger_ms,ready_ms,drained_ms,exited_ms,ok,error,failed"
+                .split(',')
+                .map(String::from)
+                .collect();
+        head.extend(classes.iter().map(|c| format!("failed_{}", c.key())));
+        head.extend(
+            "disruption_start_ms,disruption_end_ms,recovery_ms,lost_after_forwarding,\
              observed_new_listening_ms,observed_old_stopped_accepting_ms,observed_old_drained_ms,\
-             observed_old_exited_ms,observed_resolution_ms,old_pids,new_pids,kernel\n",
+             observed_old_exited_ms,observed_resolution_ms,old_pids,new_pids,kernel"
+                .split(',')
+                .map(String::from),
         );
+        let mut out = writer();
+        out.write_record(&head)?;
         for case in &report.cases {
-            let name = field(&case.name);
             let trial = case.trial.map(|t| t.to_string()).unwrap_or_default();
             for a in &case.actions {
-                row(&mut out, &name, &trial, a, &classes);
+                out.write_record(row(&case.name, &trial, a, &classes))?;
             }
         }
-        Ok(out.into_bytes())
+        finish(out)
     }
 }
 
-/// Appends the row of one action.
-fn row(out: &mut String, case: &str, trial: &str, a: &ActionReport, classes: &[FailureClass]) {
+/// The fields of one action's row.
+fn row(case: &str, trial: &str, a: &ActionReport, classes: &[FailureClass]) -> Vec<String> {
     let after = |ns: Option<u64>| ms(ns.map(|n| n.saturating_sub(a.trigger_ns)));
-    let _ = write!(
-        out,
-        "{case},{trial},{},{},{},{},{},{},{},{},{},{},{}",
-        a.index,
-        kind(&a.kind),
-        a.mode.map(|m| m.as_str()).unwrap_or_default(),
-        field(&a.label),
+    let mut rec = vec![
+        case.to_string(),
+        trial.to_string(),
+        a.index.to_string(),
+        kind(&a.kind).to_string(),
+        a.mode.map(|m| m.as_str()).unwrap_or_default().to_string(),
+        a.label.clone(),
         ms(Some(a.trigger_ns)),
         after(a.ready_ns),
         after(a.drained_ns),
         after(a.exited_ns),
-        a.ok,
-        field(a.error.as_deref().unwrap_or_default()),
-        a.failed_total()
-    );
-    for &c in classes {
-        let _ = write!(out, ",{}", count_of(a, c));
-    }
+        a.ok.to_string(),
+        a.error.clone().unwrap_or_default(),
+        a.failed_total().to_string(),
+    ];
+    rec.extend(classes.iter().map(|&c| count_of(a, c).to_string()));
     let o = a.observed.as_ref();
-    let _ = write!(
-        out,
-        ",{},{},{},{},{},{},{},{},{},{},{},",
+    rec.extend([
         ms(a.disruption_start_ns),
         ms(a.disruption_end_ns),
         ms(a.recovery_ns),
@@ -114,15 +111,16 @@ fn row(out: &mut String, case: &str, trial: &str, a: &ActionReport, classes: &[F
         ms(o.map(|o| o.resolution_ns)),
         pids(o.map(|o| o.old_pids.as_slice())),
         pids(o.map(|o| o.new_pids.as_slice())),
-    );
-    if let Some(k) = &a.kernel {
-        let pairs: Vec<String> = LISTED
+    ]);
+    let kernel = a.kernel.as_ref().map(|k| {
+        LISTED
             .iter()
             .filter_map(|n| Some(format!("{n}={}", k.get(n)?)))
-            .collect();
-        out.push_str(&field(&pairs.join(";")));
-    }
-    out.push('\n');
+            .collect::<Vec<_>>()
+            .join(";")
+    });
+    rec.push(kernel.unwrap_or_default());
+    rec
 }
 
 /// ns as ms with three decimals; empty when absent.

@@ -5,8 +5,6 @@
 //! failure class that occurs anywhere in the run, then `p50_ms, p99_ms, max_ms`
 //! (empty when the bucket had no successful request).
 
-use std::fmt::Write as _;
-
 use reloadbench_model::run::RunReport;
 
 use super::Exporter;
@@ -20,23 +18,22 @@ pub struct CsvExporter;
 impl Exporter for CsvExporter {
     fn render(&self, report: &RunReport) -> Result<Vec<u8>, ExportError> {
         let classes = classes_present(report);
-        let mut out = String::from("case,t_s,ok,rps,failed");
-        for c in &classes {
-            let _ = write!(out, ",failed_{}", c.key());
-        }
-        out.push_str(",p50_ms,p99_ms,max_ms\n");
+        let mut out = writer();
+        let mut head: Vec<String> = ["case", "t_s", "ok", "rps", "failed"]
+            .map(String::from)
+            .to_vec();
+        head.extend(classes.iter().map(|c| format!("failed_{}", c.key())));
+        head.extend(["p50_ms", "p99_ms", "max_ms"].map(String::from));
+        out.write_record(&head)?;
         for case in &report.cases {
             for (i, b) in case.load.buckets.iter().enumerate() {
-                let rps = bucket_rps(&case.load, i);
-                let _ = write!(
-                    out,
-                    "{},{:.3},{},{:.1},{}",
-                    field(&case.name),
-                    b.start_ns as f64 / 1e9,
-                    b.ok,
-                    rps,
-                    b.failed_total()
-                );
+                let mut rec = vec![
+                    case.name.clone(),
+                    format!("{:.3}", b.start_ns as f64 / 1e9),
+                    b.ok.to_string(),
+                    format!("{:.1}", bucket_rps(&case.load, i)),
+                    b.failed_total().to_string(),
+                ];
                 for &c in &classes {
                     let n: u64 = b
                         .failed
@@ -44,44 +41,52 @@ impl Exporter for CsvExporter {
                         .filter(|f| f.class == c)
                         .map(|f| f.count)
                         .sum();
-                    let _ = write!(out, ",{n}");
+                    rec.push(n.to_string());
                 }
                 if b.ok > 0 {
-                    let ms = |us: u64| us as f64 / 1000.0;
+                    let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
                     let l = &b.latency;
-                    let _ = writeln!(
-                        out,
-                        ",{:.3},{:.3},{:.3}",
-                        ms(l.p50_us),
-                        ms(l.p99_us),
-                        ms(l.max_us)
-                    );
+                    rec.extend([ms(l.p50_us), ms(l.p99_us), ms(l.max_us)]);
                 } else {
-                    out.push_str(",,,\n");
+                    rec.extend([String::new(), String::new(), String::new()]);
                 }
+                out.write_record(&rec)?;
             }
         }
-        Ok(out.into_bytes())
+        finish(out)
     }
 }
 
-/// Quotes a field when it contains a comma, quote or line break (RFC 4180).
-pub(crate) fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// A CSV writer into memory: `,` between fields, `\n` after each record, a
+/// field quoted only when it holds a comma, quote or line break (RFC 4180).
+pub(crate) fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::new())
+}
+
+/// The bytes written to a [`writer`].
+pub(crate) fn finish(out: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ExportError> {
+    out.into_inner()
+        .map_err(|e| ExportError::Csv(csv::Error::from(e.into_error())))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::field;
+    use super::{finish, writer};
+
+    fn row(fields: &[&str]) -> String {
+        let mut out = writer();
+        out.write_record(fields).expect("record");
+        String::from_utf8(finish(out).expect("bytes")).expect("utf-8")
+    }
 
     #[test]
     fn fields_with_commas_or_quotes_are_quoted() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(row(&["plain", ""]), "plain,\n");
+        assert_eq!(row(&["a,b", "x"]), "\"a,b\",x\n");
+        assert_eq!(row(&["say \"hi\"", "x"]), "\"say \"\"hi\"\"\",x\n");
+        assert_eq!(row(&["two\nlines", "cr\r"]), "\"two\nlines\",\"cr\r\"\n");
     }
 }
