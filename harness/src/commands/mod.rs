@@ -6,9 +6,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs};
-use crate::orchestrator::cancel::Cancel;
+use crate::orchestrator::os::cancel::Cancel;
+use crate::orchestrator::os::watchdog;
 use crate::orchestrator::run::{RunOptions, RunOutcome, RunStatus, run_scenario};
-use crate::orchestrator::watchdog;
 use crate::scenario;
 
 /// Every expectation held.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use nix::sys::resource::{Resource, getrlimit};
 use reloadbench_model::run::Environment;
 
-use crate::orchestrator::host::read_sysctl;
+use crate::orchestrator::os::host::read_sysctl;
 
 /// The sysctls recorded with every run.
 pub const SYSCTLS: [&str; 4] = [

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 
 use crate::scenario::ActionSpec;
 
-use super::casewatch::CaseWatch;
 use super::events::EventLog;
-use super::evidence::sampler::Sampler;
-use super::runner::{ActOutcome, Runner, RunnerError};
+use super::measure::casewatch::CaseWatch;
+use super::measure::evidence::sampler::Sampler;
+use super::sut::runner::{ActOutcome, Runner, RunnerError};
 
 /// A runner whose actions are announced to the case's watchers first.
 #[derive(Debug)]

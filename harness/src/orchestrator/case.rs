@@ -14,19 +14,19 @@ use crate::scenario::{Case, OriginSpec, ProxySpec, Scenario};
 
 use super::attribution::attribute;
 use super::before_act::Watched;
-use super::cancel::Cancel;
-use super::casewatch::CaseWatch;
-use super::command::{CommandRunner, start_command_origin};
-use super::cpu::{CpuMark, proc_cpu_s};
 use super::events::EventLog;
-use super::evidence::{self, sampler::Sampler};
 use super::ledger;
-use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+use super::measure::casewatch::CaseWatch;
+use super::measure::cpu::{CpuMark, proc_cpu_s};
+use super::measure::evidence::{self, sampler::Sampler};
+use super::os::cancel::Cancel;
+use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
-use super::readiness::wait_ready_event;
-use super::reference::ReferenceRunner;
-use super::runner::CaseEnv;
-use super::runner::Runner;
+use super::sut::command::{CommandRunner, start_command_origin};
+use super::sut::readiness::wait_ready_event;
+use super::sut::reference::ReferenceRunner;
+use super::sut::runner::CaseEnv;
+use super::sut::runner::Runner;
 use super::timeline::{Ended, action_reports, drive};
 
 /// How long the origin may take to print its ready line.

@@ -12,11 +12,11 @@ use reloadbench_model::words::count;
 use crate::rundir::{RunDir, RunDirError};
 use crate::scenario::{self, ProxySpec, Scenario, ScenarioErrors};
 
-use super::binaries::{self, BinaryError};
-use super::cancel::Cancel;
 use super::case::{CaseError, CaseInput, Programs, run_case};
-use super::process::PidLog;
-use super::watchdog::{self, WatchdogError};
+use super::os::binaries::{self, BinaryError};
+use super::os::cancel::Cancel;
+use super::os::process::PidLog;
+use super::os::watchdog::{self, WatchdogError};
 
 /// What `reloadbench run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +34,7 @@ pub struct RunOptions {
     /// Trials of every case (`--repeat`), over the scenario's `repeat`.
     pub repeat: Option<u32>,
     /// Run every case in the host's network namespace even as root
-    /// (see [`super::netns`]).
+    /// (see [`super::os::netns`]).
     pub no_netns: bool,
 }
 
@@ -179,7 +179,7 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
     };
     if matches!(sc.proxy, ProxySpec::Command(_)) {
         // Daemonizing servers must stay within reach of the harness.
-        if let Err(e) = super::command::adopt_orphans() {
+        if let Err(e) = super::sut::command::adopt_orphans() {
             eprintln!("warning: cannot become a child subreaper: {e}");
         }
     }
@@ -272,8 +272,8 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             progress,
             cancel,
         };
-        let out = if super::netns::wanted(!opts.no_netns) {
-            super::netns::run_case(input).await
+        let out = if super::os::netns::wanted(!opts.no_netns) {
+            super::os::netns::run_case(input).await
         } else {
             run_case(input).await
         };

@@ -16,9 +16,9 @@ use reloadbench_model::run::ActionReport;
 
 use crate::scenario::{Action, ActionSpec, Trigger};
 
-use super::cancel::Cancel;
 use super::events::EventLog;
-use super::runner::{ActOutcome, Runner};
+use super::os::cancel::Cancel;
+use super::sut::runner::{ActOutcome, Runner};
 
 /// The running load as the timeline sees it.
 #[allow(async_fn_in_trait)]

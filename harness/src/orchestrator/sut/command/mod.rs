@@ -27,13 +27,13 @@ use crate::scenario::{
     ActionSpec, CommandProxy, MainPid, PidTarget, ReloadSpec, Step, StepAction, Template, Vars,
 };
 
-use super::events::EventLog;
-use super::host::{Sysctls, exec_action, run_shell};
-use super::process::ProcessGuard;
-use super::procstat::proc_info;
 use super::readiness::{POLL, pid_alive, read_pid_file, wait_pid_file};
 use super::runner::CaseEnv;
 use super::runner::{ActOutcome, Runner, RunnerError};
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::host::{Sysctls, exec_action, run_shell};
+use crate::orchestrator::os::process::ProcessGuard;
+use crate::orchestrator::os::procstat::proc_info;
 
 pub use orphans::adopt_orphans;
 use orphans::{kill_adopted, reap_adopted, reap_all_adopted};
@@ -135,7 +135,7 @@ impl CommandRunner {
                     _ => wait_pid_file(&path, None, Duration::from_secs(10)).await?,
                 };
                 // A daemon's main pid: the watchdog kills it if we die.
-                super::watchdog::track(pid);
+                crate::orchestrator::os::watchdog::track(pid);
                 Some(pid)
             }
         };

@@ -27,8 +27,8 @@ use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
 
-use super::case::{CaseError, CaseInput, CaseOutput};
 use super::host::{read_sysctl, sysctl_path};
+use crate::orchestrator::case::{CaseError, CaseInput, CaseOutput};
 
 /// Per-namespace sysctls copied from the host into each case's namespace
 /// (the ones the run records in its environment, and their neighbours
@@ -239,7 +239,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                 progress,
                 cancel: &cancel,
             };
-            let mut res = rt.block_on(super::case::run_case(input));
+            let mut res = rt.block_on(crate::orchestrator::case::run_case(input));
             if let Ok(out) = &mut res
                 && let Some(k) = &mut out.report.kernel
             {
@@ -270,7 +270,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::orchestrator::nstat;
+    use crate::orchestrator::measure::nstat;
 
     fn root() -> bool {
         if nix::unistd::geteuid().is_root() {

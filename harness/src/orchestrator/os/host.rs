@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use crate::scenario::{Template, Vars};
 
 use super::process::{ProcessContext, ProcessGuard, ProcessSpec};
-use super::runner::{ActOutcome, CaseEnv};
+use crate::orchestrator::sut::runner::{ActOutcome, CaseEnv};
 
 /// The `exec` action: renders `command` and runs it with [`run_shell`] in
 /// the case directory.
@@ -117,7 +117,7 @@ impl Drop for Sysctls {
 mod tests {
     use super::*;
     use crate::orchestrator::events::EventLog;
-    use crate::orchestrator::process::PidLog;
+    use crate::orchestrator::os::process::PidLog;
 
     #[test]
     fn sysctl_keys_map_to_proc_sys() {

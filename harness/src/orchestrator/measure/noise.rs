@@ -23,7 +23,7 @@ use reloadbench_model::kernel::{CpuSecond, MachineLoad};
 use reloadbench_observe::owners::descendants;
 
 use super::cpu::clock_ticks_per_s;
-use super::procstat::with_stat;
+use crate::orchestrator::os::procstat::with_stat;
 
 /// Sampling period.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -87,7 +87,7 @@ impl OwnCpu {
     /// The run's cgroup when the harness is in its own `reloadbench.<pid>`.
     pub fn detect() -> OwnCpu {
         let me = std::process::id();
-        match super::watchdog::cgroup::own_cgroup(me) {
+        match crate::orchestrator::os::watchdog::cgroup::own_cgroup(me) {
             Ok(dir)
                 if dir.file_name().and_then(|n| n.to_str())
                     == Some(&format!("reloadbench.{me}"))

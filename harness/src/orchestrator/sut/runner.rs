@@ -8,15 +8,15 @@ use std::path::PathBuf;
 
 use crate::scenario::{ActionSpec, Vars};
 
-use super::events::EventLog;
-use super::process::ProcessContext;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::process::ProcessContext;
 
 /// Why the system under test could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     /// A process could not be spawned, stopped or signalled.
     #[error(transparent)]
-    Process(#[from] super::process::ProcessError),
+    Process(#[from] crate::orchestrator::os::process::ProcessError),
     /// A process did not become ready.
     #[error(transparent)]
     Readiness(#[from] super::readiness::ReadinessError),

@@ -26,11 +26,11 @@ use reloadbench_model::event::{Event, EventKind, ReloadMode};
 
 use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, Vars};
 
-use super::events::EventLog;
-use super::host::{Sysctls, exec_action};
-use super::process::{ProcessGuard, ProcessSpec};
 use super::readiness::wait_ready_event;
 use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::host::{Sysctls, exec_action};
+use crate::orchestrator::os::process::{ProcessGuard, ProcessSpec};
 
 /// Slack added to every deadline derived from the proxy's own timeouts.
 const SLACK: Duration = Duration::from_secs(5);

@@ -87,7 +87,7 @@ pub fn start_sampler(
     addr: std::net::SocketAddr,
     actions: &[crate::scenario::Action],
     started_mono_ns: u64,
-    pids: super::pids::PidLog,
+    pids: crate::orchestrator::os::pids::PidLog,
     exclude: Vec<u32>,
 ) -> Option<sampler::Sampler> {
     let cfg = sampler::SamplerConfig::new(addr, planned(actions, started_mono_ns));
@@ -97,7 +97,9 @@ pub fn start_sampler(
         r.extend(reloadbench_observe::owners::children(me));
         r.sort_unstable();
         r.dedup();
-        r.retain(|p| *p != me && !exclude.contains(p) && !super::watchdog::is_watchdog(*p));
+        r.retain(|p| {
+            *p != me && !exclude.contains(p) && !crate::orchestrator::os::watchdog::is_watchdog(*p)
+        });
         r
     });
     match sampler::Sampler::start(cfg, roots) {

@@ -5,7 +5,7 @@
 //! Windows: the case's counters cover the load start to the load end; an
 //! action's cover its trigger to the next action's trigger (or the load
 //! end). The counters are those of the namespace of the thread that reads
-//! them, which for a case run by [`super::netns::run_case`] is the case's
+//! them, which for a case run by [`crate::orchestrator::os::netns::run_case`] is the case's
 //! own (scope `case netns`), otherwise the host's (`host-wide`).
 
 use std::path::Path;
@@ -48,7 +48,7 @@ pub struct Watched {
 impl CaseWatch {
     /// Reads the counters and starts the machine sampler.
     pub fn start() -> CaseWatch {
-        let scope = if super::netns::in_own_netns() {
+        let scope = if crate::orchestrator::os::netns::in_own_netns() {
             CounterScope::CaseNetns
         } else {
             CounterScope::HostWide

@@ -25,8 +25,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use super::events::{EventSink, Stream};
 pub use super::pids::PidLog;
+use crate::orchestrator::events::{EventSink, Stream};
 
 /// Errors of spawning and stopping processes.
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,8 @@ use reloadbench_model::event::{Event, EventKind};
 
 use crate::scenario::ActionSpec;
 
-use super::events::{EventLog, EventSink, Stream};
 use super::runner::{ActOutcome, Runner, RunnerError};
+use crate::orchestrator::events::{EventLog, EventSink, Stream};
 
 /// A scripted runner.
 #[derive(Debug)]

@@ -15,8 +15,8 @@ use reloadbench_model::event::{Event, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::events::{EventLog, Payload};
-use super::procstat::proc_info;
+use crate::orchestrator::events::{EventLog, Payload};
+use crate::orchestrator::os::procstat::proc_info;
 
 /// Interval between two polls of a port, pid file or HTTP check.
 pub const POLL: Duration = Duration::from_millis(20);

@@ -10,13 +10,13 @@ use reloadbench_model::clock::monotonic_ns;
 
 use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, Vars};
 
-use super::super::events::EventLog;
-use super::super::process::{ProcessContext, ProcessGuard, ProcessSpec};
-use super::super::procstat::with_stat;
 use super::super::readiness::{
     POLL, wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
 };
 use super::super::runner::RunnerError;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::process::{ProcessContext, ProcessGuard, ProcessSpec};
+use crate::orchestrator::os::procstat::with_stat;
 
 /// Reserves a free loopback port: bind `127.0.0.1:0`, read the port, close.
 pub fn reserve_port() -> std::io::Result<SocketAddr> {

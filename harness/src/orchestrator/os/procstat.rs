@@ -67,7 +67,7 @@ pub fn boot_ticks() -> u64 {
     let Ok(t) = clock_gettime(ClockId::CLOCK_BOOTTIME) else {
         return 0;
     };
-    let hz = super::cpu::clock_ticks_per_s() as u64;
+    let hz = crate::orchestrator::measure::cpu::clock_ticks_per_s() as u64;
     let ns = (t.tv_sec().max(0) as u64).saturating_mul(1_000_000_000) + t.tv_nsec().max(0) as u64;
     ns / (1_000_000_000 / hz.clamp(1, 1_000_000_000))
 }

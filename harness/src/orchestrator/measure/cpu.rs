@@ -18,7 +18,7 @@
 
 use nix::sys::resource::{UsageWho, getrusage};
 
-use super::procstat::stat_fields;
+use crate::orchestrator::os::procstat::stat_fields;
 
 /// A pair of readings taken at the start of a case.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +74,7 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
 
 /// Clock ticks per second (`_SC_CLK_TCK`), the unit of `/proc/<pid>/stat` times.
 #[allow(unsafe_code)]
-pub(super) fn clock_ticks_per_s() -> f64 {
+pub(crate) fn clock_ticks_per_s() -> f64 {
     // SAFETY: sysconf only reads a configuration value; no memory is passed.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
