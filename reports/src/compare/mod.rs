@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use crate::export::table::{Align, Table};
+use crate::export::grid::{Align, Table};
 use crate::trials::by_case;
 
 use rule::Verdict;
