@@ -38,7 +38,7 @@ const ORIGIN_LEDGER: &str = "origin-ledger.json";
 
 /// Why a case could not run (the run stops; finished cases are kept).
 #[derive(Debug, thiserror::Error)]
-pub enum CaseError {
+pub(crate) enum CaseError {
     /// The case directory could not be prepared or written.
     #[error("case {case}: cannot write {path}: {source}")]
     Io {
@@ -63,7 +63,7 @@ pub enum CaseError {
 
 /// Programs a case runs.
 #[derive(Debug, Clone)]
-pub struct Programs {
+pub(crate) struct Programs {
     /// The reloadbench executable (for `reloadbench origin`).
     pub reloadbench: PathBuf,
     /// `refproxy`, when the scenario uses the reference proxy.
@@ -72,7 +72,7 @@ pub struct Programs {
 
 /// Everything a case needs from the run.
 #[derive(Debug, Clone)]
-pub struct CaseInput<'a> {
+pub(crate) struct CaseInput<'a> {
     /// The scenario.
     pub scenario: &'a Scenario,
     /// The case.
@@ -93,7 +93,7 @@ pub struct CaseInput<'a> {
 
 /// What a case produced.
 #[derive(Debug)]
-pub struct CaseOutput {
+pub(crate) struct CaseOutput {
     /// The report (with `error` set if the case was interrupted).
     pub report: CaseReport,
     /// The signal that interrupted the case, if one did.
@@ -101,7 +101,7 @@ pub struct CaseOutput {
 }
 
 /// Runs one case.
-pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
+pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     let case_name = input.case.name.clone();
     let io = |path: &Path| {
         let case = case_name.clone();

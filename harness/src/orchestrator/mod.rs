@@ -13,19 +13,19 @@
 //! operating-system plumbing (processes, signals, `/proc`, namespaces, the
 //! watchdog) in [`os`].
 
-pub mod attribution;
-pub mod before_act;
-pub mod case;
-pub mod events;
-pub mod ledger;
-pub mod load;
-pub mod measure;
-pub mod os;
-pub mod progress;
-pub mod run;
-pub mod sut;
-pub mod timeline;
-pub mod trials;
+pub(crate) mod attribution;
+pub(crate) mod before_act;
+pub(crate) mod case;
+pub(crate) mod events;
+pub(crate) mod ledger;
+pub(crate) mod load;
+pub(crate) mod measure;
+pub(crate) mod os;
+pub(crate) mod progress;
+pub(crate) mod run;
+pub(crate) mod sut;
+pub(crate) mod timeline;
+pub(crate) mod trials;
 
 #[cfg(test)]
 mod tests;

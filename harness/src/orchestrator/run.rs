@@ -20,7 +20,7 @@ use super::os::watchdog::{self, WatchdogError};
 
 /// What `reloadbench run` was asked to do.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The scenario file.
     pub scenario: PathBuf,
     /// The run directory (default `runs/<stamp>-<id>`).
@@ -62,7 +62,7 @@ pub struct RunOutcome {
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The scenario is invalid.
     #[error("{0}")]
     Invalid(ScenarioErrors),
@@ -115,7 +115,7 @@ pub enum RunError {
 impl RunError {
     /// True for errors in what the user gave (exit 2), false for the harness
     /// not being able to run (exit 3).
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
             || matches!(
                 self,
@@ -127,7 +127,7 @@ impl RunError {
 }
 
 /// Validates the scenario and selects the cases (nothing starts).
-pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
+pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
     let mut sc = scenario::load(&opts.scenario).map_err(RunError::Invalid)?;
     if !opts.cases.is_empty() {
         for name in &opts.cases {
@@ -165,7 +165,10 @@ pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
 }
 
 /// Runs a scenario; `cancel` interrupts it (finished cases are kept).
-pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutcome, RunError> {
+pub(crate) async fn run_scenario(
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Result<RunOutcome, RunError> {
     let sc = prepare(opts)?;
     // Before any process: from here on, every process the run starts dies
     // with the harness, however it ends.

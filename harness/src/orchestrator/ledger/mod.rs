@@ -48,7 +48,7 @@ pub fn read_origin(path: &Path) -> Result<OriginLedger, String> {
 /// The proxy's side from the case's events: every `counters` event of a process
 /// other than `origin_pid`, summed by generation; a process that announced itself
 /// serving (`ready`, `reload_done`, `worker_respawned`) and never reported is missing.
-pub fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
+pub(crate) fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
     let mut served: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut reported: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut side = ProxySide::default();

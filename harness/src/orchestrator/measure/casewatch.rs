@@ -27,7 +27,7 @@ type Marks = Arc<Mutex<Vec<Option<Counters>>>>;
 
 /// Watches one case's load; start it just before the load starts.
 #[derive(Debug)]
-pub struct CaseWatch {
+pub(crate) struct CaseWatch {
     scope: CounterScope,
     start: Option<Counters>,
     marks: Marks,
@@ -36,7 +36,7 @@ pub struct CaseWatch {
 
 /// A [`CaseWatch`] after the load ended.
 #[derive(Debug)]
-pub struct Watched {
+pub(crate) struct Watched {
     scope: CounterScope,
     start: Option<Counters>,
     end: Option<Counters>,
@@ -47,7 +47,7 @@ pub struct Watched {
 
 impl CaseWatch {
     /// Reads the counters and starts the machine sampler.
-    pub fn start() -> CaseWatch {
+    pub(crate) fn start() -> CaseWatch {
         let scope = if crate::orchestrator::os::netns::in_own_netns() {
             CounterScope::CaseNetns
         } else {
@@ -63,7 +63,7 @@ impl CaseWatch {
 
     /// An action is about to be performed: reads the counters (the start
     /// of its window and the end of the previous action's).
-    pub fn mark_action(&self) {
+    pub(crate) fn mark_action(&self) {
         let now = read_now();
         if let Ok(mut m) = self.marks.lock() {
             m.push(now);
@@ -71,7 +71,7 @@ impl CaseWatch {
     }
 
     /// The load ended: reads the counters, stops the sampler.
-    pub fn stop(self, load_start_mono_ns: u64) -> Watched {
+    pub(crate) fn stop(self, load_start_mono_ns: u64) -> Watched {
         let end = read_now();
         let end_mono_ns = monotonic_ns();
         Watched {
@@ -87,7 +87,7 @@ impl CaseWatch {
 
 impl Watched {
     /// The case's counters and machine load; fills each action's `kernel`.
-    pub fn report(
+    pub(crate) fn report(
         self,
         load_start_mono_ns: u64,
         actions: &mut [ActionReport],

@@ -4,8 +4,8 @@
 //! and the kernel's evidence about the system under test's sockets
 //! ([`evidence`]).
 
-pub mod casewatch;
-pub mod cpu;
-pub mod evidence;
-pub mod noise;
-pub mod nstat;
+pub(crate) mod casewatch;
+pub(crate) mod cpu;
+pub(crate) mod evidence;
+pub(crate) mod noise;
+pub(crate) mod nstat;

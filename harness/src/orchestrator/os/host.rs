@@ -13,7 +13,7 @@ use crate::orchestrator::sut::runner::{ActOutcome, CaseEnv};
 
 /// The `exec` action: renders `command` and runs it with [`run_shell`] in
 /// the case directory.
-pub async fn exec_action(
+pub(crate) async fn exec_action(
     command: &Template,
     timeout: Duration,
     vars: &Vars,
@@ -29,7 +29,7 @@ pub async fn exec_action(
 
 /// Runs `sh -c command` in its own process group with `cwd` as working
 /// directory; Ok when it exits 0 within `timeout` (it is killed otherwise).
-pub async fn run_shell(
+pub(crate) async fn run_shell(
     name: &str,
     command: &str,
     cwd: &Path,
@@ -56,17 +56,17 @@ pub async fn run_shell(
 
 /// Sysctls changed during a case, restored when the case ends.
 #[derive(Debug, Default)]
-pub struct Sysctls {
+pub(crate) struct Sysctls {
     saved: Vec<(PathBuf, String)>,
 }
 
 /// `/proc/sys` path of a dotted sysctl key.
-pub fn sysctl_path(key: &str) -> PathBuf {
+pub(crate) fn sysctl_path(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key.replace('.', "/"))
 }
 
 /// Reads a sysctl, trimmed.
-pub fn read_sysctl(key: &str) -> Option<String> {
+pub(crate) fn read_sysctl(key: &str) -> Option<String> {
     std::fs::read_to_string(sysctl_path(key))
         .ok()
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -74,12 +74,12 @@ pub fn read_sysctl(key: &str) -> Option<String> {
 
 impl Sysctls {
     /// The `sysctl` action.
-    pub fn action(&mut self, key: &str, value: &str) -> ActOutcome {
+    pub(crate) fn action(&mut self, key: &str, value: &str) -> ActOutcome {
         ActOutcome::triggered_now().check(self.set(key, value))
     }
 
     /// Sets `key` to `value`, remembering the first old value.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let path = sysctl_path(key);
         let old =
             std::fs::read_to_string(&path).map_err(|e| format!("cannot read sysctl {key}: {e}"))?;
@@ -92,7 +92,7 @@ impl Sysctls {
     }
 
     /// Restores every changed sysctl (last changed first).
-    pub fn restore(&mut self) -> Result<(), String> {
+    pub(crate) fn restore(&mut self) -> Result<(), String> {
         let mut errors = Vec::new();
         while let Some((path, old)) = self.saved.pop() {
             if let Err(e) = std::fs::write(&path, old.trim()) {

@@ -5,11 +5,11 @@
 //! network namespace per case ([`netns`]) and the watchdog that kills every
 //! process of the run when the harness dies ([`watchdog`]).
 
-pub mod binaries;
-pub mod cancel;
-pub mod host;
-pub mod netns;
-pub mod pids;
-pub mod process;
-pub mod procstat;
-pub mod watchdog;
+pub(crate) mod binaries;
+pub(crate) mod cancel;
+pub(crate) mod host;
+pub(crate) mod netns;
+pub(crate) mod pids;
+pub(crate) mod process;
+pub(crate) mod procstat;
+pub(crate) mod watchdog;

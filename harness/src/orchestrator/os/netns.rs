@@ -33,7 +33,7 @@ use crate::orchestrator::case::{CaseError, CaseInput, CaseOutput};
 /// Per-namespace sysctls copied from the host into each case's namespace
 /// (the ones the run records in its environment, and their neighbours
 /// that change how loopback TCP behaves under load).
-pub const NETNS_SYSCTLS: [&str; 8] = [
+pub(crate) const NETNS_SYSCTLS: [&str; 8] = [
     "net.ipv4.tcp_tw_reuse",
     "net.ipv4.tcp_migrate_req",
     "net.core.somaxconn",
@@ -46,7 +46,7 @@ pub const NETNS_SYSCTLS: [&str; 8] = [
 
 /// Why a namespace could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum NetnsError {
+pub(crate) enum NetnsError {
     /// `unshare(CLONE_NEWNET)` failed (no CAP_SYS_ADMIN, seccomp, ...).
     #[error("cannot create a network namespace: {0}")]
     Unshare(nix::Error),
@@ -56,7 +56,7 @@ pub enum NetnsError {
 }
 
 /// Whether cases get their own namespace: asked for and running as root.
-pub fn wanted(enabled: bool) -> bool {
+pub(crate) fn wanted(enabled: bool) -> bool {
     enabled && nix::unistd::geteuid().is_root()
 }
 
@@ -64,7 +64,7 @@ pub fn wanted(enabled: bool) -> bool {
 /// When `lo` cannot be brought up the thread goes back to the namespace it
 /// was in (a case never runs without loopback while the report says it ran
 /// in the host's namespace); if even that fails, the error says so.
-pub fn enter_fresh() -> Result<(), NetnsError> {
+pub(crate) fn enter_fresh() -> Result<(), NetnsError> {
     let before = std::fs::File::open("/proc/thread-self/ns/net")
         .map_err(|e| NetnsError::Loopback(format!("cannot open this thread's namespace: {e}")))?;
     unshare(CloneFlags::CLONE_NEWNET).map_err(NetnsError::Unshare)?;
@@ -77,19 +77,19 @@ pub fn enter_fresh() -> Result<(), NetnsError> {
 }
 
 /// Inode of the calling thread's network namespace.
-pub fn thread_netns() -> Option<u64> {
+pub(crate) fn thread_netns() -> Option<u64> {
     netns_inode("/proc/thread-self/ns/net")
 }
 
 /// Inode of the network namespace of `/proc/<who>/ns/net` (`self` is the
 /// thread-group leader, i.e. the harness's main thread).
-pub fn netns_inode(path: &str) -> Option<u64> {
+pub(crate) fn netns_inode(path: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
 /// Whether the calling thread is in another namespace than the main thread.
-pub fn in_own_netns() -> bool {
+pub(crate) fn in_own_netns() -> bool {
     match (thread_netns(), netns_inode("/proc/self/ns/net")) {
         (Some(a), Some(b)) => a != b,
         _ => false,
@@ -151,7 +151,7 @@ fn loopback_up() -> Result<(), String> {
 }
 
 /// The host's values of [`NETNS_SYSCTLS`] (read before entering a namespace).
-pub fn host_sysctls() -> BTreeMap<String, String> {
+pub(crate) fn host_sysctls() -> BTreeMap<String, String> {
     NETNS_SYSCTLS
         .iter()
         .filter_map(|k| Some(((*k).to_owned(), read_sysctl(k)?)))
@@ -162,7 +162,7 @@ pub fn host_sysctls() -> BTreeMap<String, String> {
 /// from what it has; returns the keys that now hold the given values
 /// (written or already equal). A key that cannot be set is reported on
 /// stderr and left out (the case runs on with the namespace's default).
-pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut set = BTreeMap::new();
     for (k, v) in values {
         if read_sysctl(k).as_deref() == Some(v.as_str()) {
@@ -183,7 +183,7 @@ pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, Stri
 /// module doc); the case's `kernel.netns_sysctls` records the sysctls set
 /// there. When the namespace cannot be created the case runs in the host's
 /// namespace (with a warning) and its counters say `host-wide`.
-pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
+pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     let scenario = input.scenario.clone();
     let case = input.case.clone();
     let programs = input.programs.clone();

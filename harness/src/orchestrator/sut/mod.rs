@@ -1,10 +1,11 @@
 //! The system under test as the orchestrator drives it: the [`runner::Runner`]
 //! trait, its implementations for refproxy ([`reference`](mod@reference)) and for any server
 //! driven by command templates ([`command`]), and the readiness checks they
-//! wait on ([`readiness`]).
+//! wait on ([`readiness`]). `fake` is a scripted runner, built only for tests.
 
-pub mod command;
-pub mod fake;
-pub mod readiness;
-pub mod reference;
-pub mod runner;
+pub(crate) mod command;
+#[cfg(test)]
+pub(crate) mod fake;
+pub(crate) mod readiness;
+pub(crate) mod reference;
+pub(crate) mod runner;

@@ -1,7 +1,7 @@
 //! The system under test as the timeline sees it: start it, act on it, stop
 //! it. [`Runner`] has one implementation per kind of proxy
 //! ([`super::reference::ReferenceRunner`], [`super::command::CommandRunner`])
-//! and a scripted one for tests ([`super::fake::FakeRunner`]).
+//! and a scripted one (`FakeRunner`, built only for tests).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use crate::orchestrator::os::process::ProcessContext;
 
 /// Why the system under test could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
+pub(crate) enum RunnerError {
     /// A process could not be spawned, stopped or signalled.
     #[error(transparent)]
     Process(#[from] crate::orchestrator::os::process::ProcessError),
@@ -45,7 +45,7 @@ pub enum RunnerError {
 /// returned. Later phases of retired processes (drained, exited) are looked
 /// up in the event log when the case ends.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ActOutcome {
+pub(crate) struct ActOutcome {
     /// When the harness triggered it.
     pub trigger_mono_ns: u64,
     /// When the new process (or generation) reported ready.
@@ -62,7 +62,7 @@ pub struct ActOutcome {
 
 impl ActOutcome {
     /// An outcome triggered now.
-    pub fn triggered_now() -> ActOutcome {
+    pub(crate) fn triggered_now() -> ActOutcome {
         ActOutcome {
             trigger_mono_ns: reloadbench_model::clock::monotonic_ns(),
             ..ActOutcome::default()
@@ -70,13 +70,13 @@ impl ActOutcome {
     }
 
     /// Marks the outcome failed.
-    pub fn fail(mut self, why: impl std::fmt::Display) -> ActOutcome {
+    pub(crate) fn fail(mut self, why: impl std::fmt::Display) -> ActOutcome {
         self.error = Some(why.to_string());
         self
     }
 
     /// The outcome, marked failed when `res` is an error.
-    pub fn check(self, res: Result<(), impl std::fmt::Display>) -> ActOutcome {
+    pub(crate) fn check(self, res: Result<(), impl std::fmt::Display>) -> ActOutcome {
         match res {
             Ok(()) => self,
             Err(e) => self.fail(e),
@@ -89,7 +89,7 @@ impl ActOutcome {
 /// Every method bounds its waits; a failed action is reported in its
 /// [`ActOutcome`], not as an error, so the case goes on measuring.
 #[allow(async_fn_in_trait)]
-pub trait Runner {
+pub(crate) trait Runner {
     /// Starts the system under test and waits until it is ready; returns the
     /// address clients connect to.
     async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError>;
@@ -111,16 +111,11 @@ pub trait Runner {
     fn lost(&mut self) -> Option<String> {
         None
     }
-
-    /// Version string of the system under test, if known.
-    fn version(&self) -> Option<String> {
-        None
-    }
 }
 
 /// What a runner needs to know about its case.
 #[derive(Debug, Clone)]
-pub struct CaseEnv {
+pub(crate) struct CaseEnv {
     /// The case directory (absolute): configs, sockets, logs.
     pub dir: PathBuf,
     /// Address of the origin.
@@ -133,7 +128,7 @@ pub struct CaseEnv {
 
 impl CaseEnv {
     /// Placeholder values known before the proxy starts.
-    pub fn vars(&self) -> Vars {
+    pub(crate) fn vars(&self) -> Vars {
         let mut v = Vars::new();
         v.set("origin", self.origin.to_string())
             .set("origin_port", self.origin.port().to_string())

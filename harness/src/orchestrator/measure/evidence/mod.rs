@@ -9,9 +9,9 @@
 //!
 //! The definitions are in `harness/README.md` ("Observed reload phases").
 
-pub mod phases;
-pub mod sampler;
-pub mod series;
+pub(crate) mod phases;
+pub(crate) mod sampler;
+pub(crate) mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +44,7 @@ pub struct Sample {
 
 impl Sample {
     /// Every process holding a listening socket.
-    pub fn listening_pids(&self) -> BTreeSet<u32> {
+    pub(crate) fn listening_pids(&self) -> BTreeSet<u32> {
         self.listeners
             .iter()
             .flat_map(|l| l.owners.iter().copied())
@@ -83,7 +83,7 @@ pub struct Recording {
 /// the harness (daemons it adopted as subreaper), and their descendants,
 /// `exclude` (the origin) and the watchdog left out. `None` (with a
 /// warning) when no thread could be started: the case runs without evidence.
-pub fn start_sampler(
+pub(crate) fn start_sampler(
     addr: std::net::SocketAddr,
     actions: &[crate::scenario::Action],
     started_mono_ns: u64,
@@ -132,7 +132,7 @@ fn planned(actions: &[crate::scenario::Action], started_mono_ns: u64) -> Vec<u64
 
 /// Fills each action's observed phases from the recording (the n-th action
 /// fired is the n-th trigger announced) and returns the case's evidence.
-pub fn apply(
+pub(crate) fn apply(
     rec: &Recording,
     actions: &mut [reloadbench_model::run::ActionReport],
     started_mono_ns: u64,

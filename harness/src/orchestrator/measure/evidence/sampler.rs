@@ -27,7 +27,7 @@ use reloadbench_observe::sockdiag::{Diag, DiagError, Filter, States, TcpState};
 use super::{Listener, Recording, Sample};
 
 /// The pids to start the system under test's process tree from.
-pub type Roots = Box<dyn Fn() -> Vec<u32> + Send>;
+pub(crate) type Roots = Box<dyn Fn() -> Vec<u32> + Send>;
 
 /// When and how densely to sample.
 #[derive(Debug, Clone)]

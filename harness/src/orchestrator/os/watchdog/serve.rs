@@ -24,14 +24,14 @@ use super::cgroup::RunCgroup;
 use super::tree::{RunSet, snapshot};
 
 /// How often the harness's descendants are noted when there is no cgroup.
-pub const SCAN: Duration = Duration::from_millis(100);
+pub(crate) const SCAN: Duration = Duration::from_millis(100);
 
 /// How long the kill may take before the watchdog gives up.
 const KILL_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the watchdog is told on its command line.
 #[derive(Debug, Clone)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The harness's pid (the watchdog's parent).
     pub harness: u32,
     /// `VAR=value` every child of the run carries in its environment.
@@ -42,7 +42,7 @@ pub struct ServeArgs {
 
 /// Runs the watchdog until the harness is gone and its processes are
 /// killed; returns the exit code.
-pub fn serve(args: &ServeArgs) -> u8 {
+pub(crate) fn serve(args: &ServeArgs) -> u8 {
     // Ctrl-C and hang-ups are for the harness, which stops gracefully; the
     // watchdog stays to clean up after it.
     let mut mask = SigSet::empty();

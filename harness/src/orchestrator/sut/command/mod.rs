@@ -35,14 +35,14 @@ use crate::orchestrator::os::host::{Sysctls, exec_action, run_shell};
 use crate::orchestrator::os::process::ProcessGuard;
 use crate::orchestrator::os::procstat::proc_info;
 
-pub use orphans::adopt_orphans;
+pub(crate) use orphans::adopt_orphans;
 use orphans::{kill_adopted, reap_adopted, reap_all_adopted};
-pub use spawn::{reserve_port, start_command_origin};
+pub(crate) use spawn::{reserve_port, start_command_origin};
 use spawn::{spawn_template, wait_ready};
 
 /// Drives a server through its command templates.
 #[derive(Debug)]
-pub struct CommandRunner {
+pub(crate) struct CommandRunner {
     cfg: CommandProxy,
     env: CaseEnv,
     listen: Option<SocketAddr>,
@@ -57,7 +57,7 @@ pub struct CommandRunner {
 
 impl CommandRunner {
     /// A runner for `cfg` in the case described by `env`.
-    pub fn new(cfg: CommandProxy, env: CaseEnv) -> CommandRunner {
+    pub(crate) fn new(cfg: CommandProxy, env: CaseEnv) -> CommandRunner {
         CommandRunner {
             cfg,
             env,

@@ -15,7 +15,7 @@ use crate::orchestrator::os::procstat::{proc_info, proc_pids};
 
 /// Makes the harness a child subreaper, so daemonized grandchildren are
 /// re-parented to it instead of to init.
-pub fn adopt_orphans() -> Result<(), nix::Error> {
+pub(crate) fn adopt_orphans() -> Result<(), nix::Error> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 

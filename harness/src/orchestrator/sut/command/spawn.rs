@@ -19,7 +19,7 @@ use crate::orchestrator::os::process::{ProcessContext, ProcessGuard, ProcessSpec
 use crate::orchestrator::os::procstat::with_stat;
 
 /// Reserves a free loopback port: bind `127.0.0.1:0`, read the port, close.
-pub fn reserve_port() -> std::io::Result<SocketAddr> {
+pub(crate) fn reserve_port() -> std::io::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     l.local_addr()
 }
@@ -142,7 +142,7 @@ async fn wait_condition(
 }
 
 /// Starts a command origin on a reserved port and waits until it is ready.
-pub async fn start_command_origin(
+pub(crate) async fn start_command_origin(
     o: &CommandOrigin,
     scenario: &Scenario,
     dir: &Path,

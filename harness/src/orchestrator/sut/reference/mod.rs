@@ -37,7 +37,7 @@ const SLACK: Duration = Duration::from_secs(5);
 
 /// Drives the reference proxy.
 #[derive(Debug)]
-pub struct ReferenceRunner {
+pub(crate) struct ReferenceRunner {
     bin: PathBuf,
     cfg: ReferenceProxy,
     master: bool,
@@ -57,7 +57,12 @@ pub struct ReferenceRunner {
 
 impl ReferenceRunner {
     /// A runner for `refproxy` at `bin`; `master` starts it with `--master`.
-    pub fn new(bin: PathBuf, cfg: ReferenceProxy, master: bool, env: CaseEnv) -> ReferenceRunner {
+    pub(crate) fn new(
+        bin: PathBuf,
+        cfg: ReferenceProxy,
+        master: bool,
+        env: CaseEnv,
+    ) -> ReferenceRunner {
         let config_path = env.dir.join("proxy.toml");
         let mut control_socket = env.dir.join("refproxy.sock");
         // sun_path holds 108 bytes; long run directories get a socket in /tmp.
