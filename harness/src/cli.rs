@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Exit codes, shown in `--help` and the README.
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  every expectation held (compare: no regression)
   1  an expectation failed, or the proxy or origin died during a case
@@ -19,7 +19,7 @@ Exit codes:
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
 
 /// How `compare` judges, shown in `compare --help`.
-pub const COMPARE_HELP: &str = "\
+pub(crate) const COMPARE_HELP: &str = "\
 How compare judges (cases matched by name, trials of a repeated case together):
   failures     exact one-sided test of two Poisson rates (k_new given k_old + k_new
                is binomial with p = n_new / (n_old + n_new)) at --confidence, per

@@ -2,7 +2,7 @@
 //! CI on the result.
 //!
 //! The binary `reloadbench` is a thin shell over this library:
-//! [`cli::Cli`] parses the command line and [`commands`] runs each
+//! [`Cli`] parses the command line and [`main`] runs each
 //! subcommand. A scenario file (`scenario`) is validated before anything
 //! starts; the `orchestrator` runs its cases (origin, system under test,
 //! in-process load, timeline of actions), the run directory is written as
@@ -11,13 +11,17 @@
 //! crate's own (`pub(crate)`); the few items the integration tests drive
 //! directly are re-exported at the root.
 
-pub mod cli;
-pub mod commands;
+pub(crate) mod cli;
+pub(crate) mod commands;
 pub(crate) mod env;
 pub(crate) mod expect;
 pub(crate) mod orchestrator;
 pub(crate) mod rundir;
 pub(crate) mod scenario;
+
+// The binary's entry points.
+pub use cli::Cli;
+pub use commands::main;
 
 // What the integration tests in `harness/tests/` drive directly (an
 // expectation's metric, the three-way ledger, the evidence sampler against

@@ -12,16 +12,16 @@ use crate::orchestrator::run::{RunOptions, RunOutcome, RunStatus, run_scenario};
 use crate::scenario;
 
 /// Every expectation held.
-pub const EXIT_PASS: u8 = 0;
+pub(crate) const EXIT_PASS: u8 = 0;
 /// An expectation failed, or `compare` found a regression.
-pub const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 /// Invalid scenario or usage.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// The harness could not run.
-pub const EXIT_HARNESS: u8 = 3;
+pub(crate) const EXIT_HARNESS: u8 = 3;
 /// `compare` could not tell: no regression, but noise, a busy machine or too
 /// few failures left a row open.
-pub const EXIT_INCONCLUSIVE: u8 = 4;
+pub(crate) const EXIT_INCONCLUSIVE: u8 = 4;
 
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
@@ -106,7 +106,7 @@ fn run(args: RunArgs) -> u8 {
 
 /// What `run` prints once the run is done.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct FinishOutput {
+pub(crate) struct FinishOutput {
     /// For stdout: report.md (nothing with `-q`).
     pub stdout: String,
     /// For stderr: where the results are and how the run ended; with `-q`
@@ -117,7 +117,7 @@ pub struct FinishOutput {
 /// The output of a finished `run`: report.md and the run directory, or with
 /// `quiet` nothing at all on success (the exit code says it) and the result
 /// line on stderr otherwise.
-pub fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
+pub(crate) fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
     let passed = matches!(out.status, RunStatus::Passed);
     let mut said = FinishOutput::default();
     if quiet {
@@ -140,7 +140,7 @@ pub fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
 }
 
 /// Exit code of an interruption by `s` (128 + signal number).
-pub fn interrupted_code(s: Signal) -> u8 {
+pub(crate) fn interrupted_code(s: Signal) -> u8 {
     128 + s as u8
 }
 

@@ -40,7 +40,7 @@ pub(crate) struct RunOptions {
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     /// Every case ran and every expectation held.
     Passed,
     /// Some expectation failed.
@@ -51,7 +51,7 @@ pub enum RunStatus {
 
 /// A finished (or interrupted) run.
 #[derive(Debug)]
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     /// The run directory.
     pub dir: PathBuf,
     /// The report as written to `results.json`.
