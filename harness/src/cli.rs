@@ -166,22 +166,34 @@ pub struct CompareArgs {
     pub control: Option<String>,
 }
 
+/// Why a number on the command line was refused.
+#[derive(Debug, thiserror::Error)]
+enum NumberArgError {
+    /// Not a number.
+    #[error(transparent)]
+    Parse(#[from] std::num::ParseFloatError),
+    /// A confidence outside (0, 1).
+    #[error("must be a number between 0 and 1 (e.g. 0.99), got {0}")]
+    Confidence(f64),
+    /// A tolerance that is negative, infinite or NaN.
+    #[error(transparent)]
+    Tolerance(#[from] reloadbench_reports::compare::BadTolerance),
+}
+
 /// A confidence strictly between 0 and 1.
-fn confidence(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+fn confidence(s: &str) -> Result<f64, NumberArgError> {
+    let v: f64 = s.trim().parse()?;
     if v > 0.0 && v < 1.0 {
         Ok(v)
     } else {
-        Err(format!(
-            "must be a number between 0 and 1 (e.g. 0.99), got {v}"
-        ))
+        Err(NumberArgError::Confidence(v))
     }
 }
 
 /// A percent tolerance: a finite number ≥ 0 (NaN would pass every comparison).
-fn tolerance(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
-    reloadbench_reports::compare::check_tolerance(v)
+fn tolerance(s: &str) -> Result<f64, NumberArgError> {
+    let v: f64 = s.trim().parse()?;
+    Ok(reloadbench_reports::compare::check_tolerance(v)?)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! crate's own (`pub(crate)`); the few items the integration tests drive
 //! directly are re-exported at the root.
 
+pub(crate) mod cause;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod env;
@@ -27,7 +28,7 @@ pub use commands::main;
 // expectation's metric, the three-way ledger, the evidence sampler against
 // real processes); everything else is the crate's own.
 pub use expect::Metric;
-pub use orchestrator::ledger::{Sides, read_origin, reconcile};
+pub use orchestrator::ledger::{OriginUnavailable, Sides, read_origin, reconcile};
 pub use orchestrator::measure::evidence::phases::observe as observe_phases;
 pub use orchestrator::measure::evidence::sampler::{Sampler, SamplerConfig};
 pub use orchestrator::measure::evidence::series::case_evidence;

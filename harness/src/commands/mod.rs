@@ -57,7 +57,10 @@ fn run(args: RunArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("reloadbench: cannot start the runtime: {e}");
+            eprintln!(
+                "reloadbench: cannot start the runtime: {}",
+                crate::cause::chain(&e)
+            );
             return EXIT_HARNESS;
         }
     };
@@ -74,7 +77,10 @@ fn run(args: RunArgs) -> u8 {
         let cancel = match Cancel::on_signals() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("reloadbench: cannot install signal handlers: {e}");
+                eprintln!(
+                    "reloadbench: cannot install signal handlers: {}",
+                    crate::cause::chain(&e)
+                );
                 return EXIT_HARNESS;
             }
         };
@@ -90,7 +96,7 @@ fn run(args: RunArgs) -> u8 {
                 }
             }
             Err(e) => {
-                eprintln!("reloadbench: {e}");
+                eprintln!("reloadbench: {}", crate::cause::chain(&e));
                 if e.is_usage() {
                     EXIT_USAGE
                 } else {
@@ -154,7 +160,7 @@ fn validate(args: &ValidateArgs) -> u8 {
                 reloadbench_model::words::count(s.cases.len() as u64, "case")
             ),
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", crate::cause::chain(&e));
                 code = EXIT_USAGE;
             }
         }
@@ -166,7 +172,7 @@ fn report(args: &ReportArgs) -> u8 {
     let report = match reloadbench_reports::read_results(&args.run_dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("reloadbench report: {e}");
+            eprintln!("reloadbench report: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };
@@ -179,7 +185,7 @@ fn report(args: &ReportArgs) -> u8 {
             .unwrap_or_default()
     };
     if let Err(e) = reloadbench_reports::write_run_dir(&dir, &report) {
-        eprintln!("reloadbench report: {e}");
+        eprintln!("reloadbench report: {}", crate::cause::chain(&e));
         return EXIT_HARNESS;
     }
     // The report.md just written, rather than rendering it a second time.
@@ -199,7 +205,7 @@ fn compare(args: &CompareArgs) -> u8 {
     let (base, new) = match (read(&args.base), read(&args.new)) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("reloadbench compare: {e}");
+            eprintln!("reloadbench compare: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };
@@ -218,7 +224,7 @@ fn compare(args: &CompareArgs) -> u8 {
     let c = match reloadbench_reports::compare_with(&base, &new, &opts) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("reloadbench compare: {e}");
+            eprintln!("reloadbench compare: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };

@@ -183,7 +183,10 @@ pub(crate) async fn run_scenario(
     if matches!(sc.proxy, ProxySpec::Command(_)) {
         // Daemonizing servers must stay within reach of the harness.
         if let Err(e) = super::sut::command::adopt_orphans() {
-            eprintln!("warning: cannot become a child subreaper: {e}");
+            eprintln!(
+                "warning: cannot become a child subreaper: {}",
+                crate::cause::chain(&e)
+            );
         }
     }
     let started = SystemTime::now();

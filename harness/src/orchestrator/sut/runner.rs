@@ -36,9 +36,65 @@ pub(crate) enum RunnerError {
         /// Why.
         source: crate::scenario::TemplateError,
     },
-    /// Anything else, described.
+    /// A template could not be rendered (a step's command).
+    #[error(transparent)]
+    Render(#[from] crate::scenario::TemplateError),
+    /// A host action (a step's shell command, a sysctl) failed.
+    #[error(transparent)]
+    Host(#[from] crate::orchestrator::os::host::HostError),
+    /// A file the scenario names could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No port could be reserved for the system under test or an origin.
+    #[error("cannot reserve a port: {0}")]
+    Port(#[source] std::io::Error),
+    /// The scenario needs something of the runner it does not have
+    /// (`no listen address`, `no pid file configured`, `no main pid`, ...).
     #[error("{0}")]
-    Other(String),
+    Missing(&'static str),
+    /// The pid to signal was not started by this case.
+    #[error("pid {0} was not started by this case")]
+    NotOurs(u32),
+    /// A signal could not be sent.
+    #[error("cannot send {signal} to {pid}: {source}")]
+    Signal {
+        /// The signal.
+        signal: nix::sys::signal::Signal,
+        /// The process.
+        pid: u32,
+        /// Why.
+        source: nix::errno::Errno,
+    },
+    /// A process exited before it was ready.
+    #[error("pid {pid} exited with status {code} before it was ready")]
+    ExitedEarly {
+        /// The process.
+        pid: u32,
+        /// Its exit code.
+        code: i32,
+    },
+    /// The main process did not exit within the stop timeout.
+    #[error("pid {pid} did not exit within {limit:?}")]
+    StopTimeout {
+        /// The process.
+        pid: u32,
+        /// The stop timeout.
+        limit: std::time::Duration,
+    },
+    /// The system under test did not become ready after a start.
+    #[error("{source}{note}")]
+    NotReady {
+        /// Why.
+        source: Box<RunnerError>,
+        /// What else is known, each part starting with `; `: how the process
+        /// exited, what it said, where its stderr log is.
+        note: String,
+    },
 }
 
 /// What one action did, on the monotonic clock, as far as known when it
@@ -75,11 +131,16 @@ impl ActOutcome {
         self
     }
 
+    /// The outcome, marked failed by `e` (with every cause).
+    pub(crate) fn fail_by(self, e: &(dyn std::error::Error + 'static)) -> ActOutcome {
+        self.fail(crate::cause::chain(e))
+    }
+
     /// The outcome, marked failed when `res` is an error.
-    pub(crate) fn check(self, res: Result<(), impl std::fmt::Display>) -> ActOutcome {
+    pub(crate) fn check<E: std::error::Error + 'static>(self, res: Result<(), E>) -> ActOutcome {
         match res {
             Ok(()) => self,
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_by(&e),
         }
     }
 }

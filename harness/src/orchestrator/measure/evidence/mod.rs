@@ -105,7 +105,10 @@ pub(crate) fn start_sampler(
     match sampler::Sampler::start(cfg, roots) {
         Ok(s) => Some(s),
         Err(e) => {
-            eprintln!("warning: no kernel evidence for this case: {e}");
+            eprintln!(
+                "warning: no kernel evidence for this case: {}",
+                crate::cause::chain(&e)
+            );
             None
         }
     }

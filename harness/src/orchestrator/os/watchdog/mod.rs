@@ -43,8 +43,14 @@ pub(crate) enum WatchdogError {
     /// The executable could not be spawned.
     #[error("cannot start the watchdog: {0}")]
     Spawn(std::io::Error),
-    /// It did not say it was ready.
+    /// Its first line could not be read.
     #[error("the watchdog did not start: {0}")]
+    Read(#[source] std::io::Error),
+    /// Its stdin or stdout was not piped.
+    #[error("the watchdog did not start: no pipes")]
+    NoPipes,
+    /// It did not say it was ready; what it said instead.
+    #[error("the watchdog did not start: it said {0:?}")]
     Handshake(String),
 }
 
@@ -85,17 +91,14 @@ pub(crate) fn start() -> Result<&'static Watchdog, WatchdogError> {
         .map_err(WatchdogError::Spawn)?;
     let pid = child.id();
     let (Some(pipe), Some(out)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(WatchdogError::Handshake("no pipes".into()));
+        return Err(WatchdogError::NoPipes);
     };
     let mut hello = String::new();
     BufReader::new(out)
         .read_line(&mut hello)
-        .map_err(|e| WatchdogError::Handshake(e.to_string()))?;
+        .map_err(WatchdogError::Read)?;
     if !hello.trim().starts_with("ready ") {
-        return Err(WatchdogError::Handshake(format!(
-            "it said {:?}",
-            hello.trim()
-        )));
+        return Err(WatchdogError::Handshake(hello.trim().to_owned()));
     }
     // The watchdog is never waited for: it outlives the harness.
     drop(child);

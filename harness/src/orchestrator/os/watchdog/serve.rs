@@ -20,7 +20,7 @@ use nix::sys::signal::{SigSet, Signal, kill, killpg};
 use nix::unistd::{Pid, getppid};
 
 use super::super::procstat::boot_ticks;
-use super::cgroup::RunCgroup;
+use super::cgroup::{CgroupError, RunCgroup};
 use super::tree::{RunSet, snapshot};
 
 /// How often the harness's descendants are noted when there is no cgroup.
@@ -40,6 +40,21 @@ pub(crate) struct ServeArgs {
     pub cgroup: bool,
 }
 
+/// Why the watchdog tracks processes without a cgroup (said in its
+/// `ready tracking (...)` line).
+#[derive(Debug, thiserror::Error)]
+enum NoCgroup {
+    /// The harness exited before the watchdog started.
+    #[error("the harness is gone")]
+    HarnessGone,
+    /// The harness asked for no cgroup.
+    #[error("disabled")]
+    Disabled,
+    /// The run's cgroup could not be created or entered.
+    #[error(transparent)]
+    Failed(CgroupError),
+}
+
 /// Runs the watchdog until the harness is gone and its processes are
 /// killed; returns the exit code.
 pub(crate) fn serve(args: &ServeArgs) -> u8 {
@@ -57,15 +72,15 @@ pub(crate) fn serve(args: &ServeArgs) -> u8 {
     };
     let harness_alive = || getppid().as_raw() as u32 == args.harness;
     let cgroup = if !harness_alive() {
-        Err("the harness is gone".to_owned())
+        Err(NoCgroup::HarnessGone)
     } else if args.cgroup {
-        RunCgroup::enter(args.harness).map_err(|e| e.to_string())
+        RunCgroup::enter(args.harness).map_err(NoCgroup::Failed)
     } else {
-        Err("disabled".to_owned())
+        Err(NoCgroup::Disabled)
     };
     let hello = match &cgroup {
         Ok(cg) => format!("ready cgroup {}", cg.path().display()),
-        Err(why) => format!("ready tracking ({why})"),
+        Err(why) => format!("ready tracking ({})", crate::cause::chain(why)),
     };
     {
         let mut out = std::io::stdout().lock();
@@ -88,7 +103,7 @@ pub(crate) fn serve(args: &ServeArgs) -> u8 {
     if let Ok(cg) = &cgroup
         && let Err(e) = cg.kill_and_remove(KILL_LIMIT)
     {
-        eprintln!("reloadbench watchdog: {e}");
+        eprintln!("reloadbench watchdog: {}", crate::cause::chain(&e));
         code = 1;
     }
     let left = kill_all(&set, until);
