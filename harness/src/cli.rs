@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Exit codes, shown in `--help` and the README.
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  every expectation held (compare: no regression)
   1  an expectation failed, or the proxy or origin died during a case
@@ -19,7 +19,7 @@ Exit codes:
   130/143  interrupted by SIGINT/SIGTERM (finished cases are kept)";
 
 /// How `compare` judges, shown in `compare --help`.
-pub const COMPARE_HELP: &str = "\
+pub(crate) const COMPARE_HELP: &str = "\
 How compare judges (cases matched by name, trials of a repeated case together):
   failures     exact one-sided test of two Poisson rates (k_new given k_old + k_new
                is binomial with p = n_new / (n_old + n_new)) at --confidence, per
@@ -166,22 +166,34 @@ pub struct CompareArgs {
     pub control: Option<String>,
 }
 
+/// Why a number on the command line was refused.
+#[derive(Debug, thiserror::Error)]
+enum NumberArgError {
+    /// Not a number.
+    #[error(transparent)]
+    Parse(#[from] std::num::ParseFloatError),
+    /// A confidence outside (0, 1).
+    #[error("must be a number between 0 and 1 (e.g. 0.99), got {0}")]
+    Confidence(f64),
+    /// A tolerance that is negative, infinite or NaN.
+    #[error(transparent)]
+    Tolerance(#[from] reloadbench_reports::compare::BadTolerance),
+}
+
 /// A confidence strictly between 0 and 1.
-fn confidence(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+fn confidence(s: &str) -> Result<f64, NumberArgError> {
+    let v: f64 = s.trim().parse()?;
     if v > 0.0 && v < 1.0 {
         Ok(v)
     } else {
-        Err(format!(
-            "must be a number between 0 and 1 (e.g. 0.99), got {v}"
-        ))
+        Err(NumberArgError::Confidence(v))
     }
 }
 
 /// A percent tolerance: a finite number ≥ 0 (NaN would pass every comparison).
-fn tolerance(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
-    reloadbench_reports::compare::check_tolerance(v)
+fn tolerance(s: &str) -> Result<f64, NumberArgError> {
+    let v: f64 = s.trim().parse()?;
+    Ok(reloadbench_reports::compare::check_tolerance(v)?)
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use reloadbench_harness::cli::Cli;
+use reloadbench_harness::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    reloadbench_harness::commands::main(cli)
+    reloadbench_harness::main(cli)
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reloadbench_harness::orchestrator::ledger::{Sides, read_origin, reconcile};
+use reloadbench_harness::{Sides, read_origin, reconcile};
 use reloadbench_model::event::{Event, EventKind};
 use reloadbench_model::ledger::{OriginLedger, ProxyCounters};
 use reloadbench_model::load::LoadReport;
@@ -365,7 +365,7 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
         diagnosis: Vec::new(),
         evidence: None,
     };
-    let m = reloadbench_harness::expect::Metric::from_key("lost_after_forwarding").unwrap();
+    let m = reloadbench_harness::Metric::from_key("lost_after_forwarding").unwrap();
     assert_eq!(m.measure(&case), Some(100.0));
     // The same run read with the answers of the dropped requests hidden from the
     // origin's file (a miscounting origin): the client equality breaks by the count.

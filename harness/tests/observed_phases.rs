@@ -16,9 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reloadbench_harness::orchestrator::evidence::phases::observe;
-use reloadbench_harness::orchestrator::evidence::sampler::{Sampler, SamplerConfig};
-use reloadbench_harness::orchestrator::evidence::series::case_evidence;
+use reloadbench_harness::{Sampler, SamplerConfig, case_evidence, observe_phases as observe};
 use reloadbench_model::clock::monotonic_ns;
 use socket2::{Domain, Socket, Type};
 

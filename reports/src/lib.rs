@@ -10,8 +10,8 @@ pub mod compare;
 mod diagnosis;
 mod error;
 pub mod export;
+mod publish;
 mod read;
-mod rundir;
 pub mod summary;
 #[doc(hidden)]
 pub mod synthetic;
@@ -24,6 +24,6 @@ pub use diagnosis::diagnose;
 pub use error::{ExportError, ReportError};
 pub use export::ab_text::ab_text;
 pub use export::markdown::render_markdown;
+pub use publish::{CHARTS_DIR, outputs, write_results, write_run_dir};
 pub use read::{RESULTS_FILE, parse_results, read_results};
 pub use reloadbench_model::run::{CaseReport, RunReport};
-pub use rundir::{CHARTS_DIR, outputs, write_results, write_run_dir};

@@ -6,22 +6,22 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs};
-use crate::orchestrator::cancel::Cancel;
+use crate::orchestrator::os::cancel::Cancel;
+use crate::orchestrator::os::watchdog;
 use crate::orchestrator::run::{RunOptions, RunOutcome, RunStatus, run_scenario};
-use crate::orchestrator::watchdog;
 use crate::scenario;
 
 /// Every expectation held.
-pub const EXIT_PASS: u8 = 0;
+pub(crate) const EXIT_PASS: u8 = 0;
 /// An expectation failed, or `compare` found a regression.
-pub const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 /// Invalid scenario or usage.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// The harness could not run.
-pub const EXIT_HARNESS: u8 = 3;
+pub(crate) const EXIT_HARNESS: u8 = 3;
 /// `compare` could not tell: no regression, but noise, a busy machine or too
 /// few failures left a row open.
-pub const EXIT_INCONCLUSIVE: u8 = 4;
+pub(crate) const EXIT_INCONCLUSIVE: u8 = 4;
 
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
@@ -57,7 +57,10 @@ fn run(args: RunArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("reloadbench: cannot start the runtime: {e}");
+            eprintln!(
+                "reloadbench: cannot start the runtime: {}",
+                crate::cause::chain(&e)
+            );
             return EXIT_HARNESS;
         }
     };
@@ -74,7 +77,10 @@ fn run(args: RunArgs) -> u8 {
         let cancel = match Cancel::on_signals() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("reloadbench: cannot install signal handlers: {e}");
+                eprintln!(
+                    "reloadbench: cannot install signal handlers: {}",
+                    crate::cause::chain(&e)
+                );
                 return EXIT_HARNESS;
             }
         };
@@ -90,7 +96,7 @@ fn run(args: RunArgs) -> u8 {
                 }
             }
             Err(e) => {
-                eprintln!("reloadbench: {e}");
+                eprintln!("reloadbench: {}", crate::cause::chain(&e));
                 if e.is_usage() {
                     EXIT_USAGE
                 } else {
@@ -106,7 +112,7 @@ fn run(args: RunArgs) -> u8 {
 
 /// What `run` prints once the run is done.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct FinishOutput {
+pub(crate) struct FinishOutput {
     /// For stdout: report.md (nothing with `-q`).
     pub stdout: String,
     /// For stderr: where the results are and how the run ended; with `-q`
@@ -117,7 +123,7 @@ pub struct FinishOutput {
 /// The output of a finished `run`: report.md and the run directory, or with
 /// `quiet` nothing at all on success (the exit code says it) and the result
 /// line on stderr otherwise.
-pub fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
+pub(crate) fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
     let passed = matches!(out.status, RunStatus::Passed);
     let mut said = FinishOutput::default();
     if quiet {
@@ -140,7 +146,7 @@ pub fn finish_output(out: &RunOutcome, quiet: bool) -> FinishOutput {
 }
 
 /// Exit code of an interruption by `s` (128 + signal number).
-pub fn interrupted_code(s: Signal) -> u8 {
+pub(crate) fn interrupted_code(s: Signal) -> u8 {
     128 + s as u8
 }
 
@@ -154,7 +160,7 @@ fn validate(args: &ValidateArgs) -> u8 {
                 reloadbench_model::words::count(s.cases.len() as u64, "case")
             ),
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", crate::cause::chain(&e));
                 code = EXIT_USAGE;
             }
         }
@@ -166,7 +172,7 @@ fn report(args: &ReportArgs) -> u8 {
     let report = match reloadbench_reports::read_results(&args.run_dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("reloadbench report: {e}");
+            eprintln!("reloadbench report: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };
@@ -179,7 +185,7 @@ fn report(args: &ReportArgs) -> u8 {
             .unwrap_or_default()
     };
     if let Err(e) = reloadbench_reports::write_run_dir(&dir, &report) {
-        eprintln!("reloadbench report: {e}");
+        eprintln!("reloadbench report: {}", crate::cause::chain(&e));
         return EXIT_HARNESS;
     }
     // The report.md just written, rather than rendering it a second time.
@@ -199,7 +205,7 @@ fn compare(args: &CompareArgs) -> u8 {
     let (base, new) = match (read(&args.base), read(&args.new)) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("reloadbench compare: {e}");
+            eprintln!("reloadbench compare: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };
@@ -218,7 +224,7 @@ fn compare(args: &CompareArgs) -> u8 {
     let c = match reloadbench_reports::compare_with(&base, &new, &opts) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("reloadbench compare: {e}");
+            eprintln!("reloadbench compare: {}", crate::cause::chain(&e));
             return EXIT_USAGE;
         }
     };

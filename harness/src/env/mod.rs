@@ -10,10 +10,10 @@ use std::time::Duration;
 use nix::sys::resource::{Resource, getrlimit};
 use reloadbench_model::run::Environment;
 
-use crate::orchestrator::host::read_sysctl;
+use crate::orchestrator::os::host::read_sysctl;
 
 /// The sysctls recorded with every run.
-pub const SYSCTLS: [&str; 4] = [
+pub(crate) const SYSCTLS: [&str; 4] = [
     "net.ipv4.tcp_tw_reuse",
     "net.ipv4.tcp_migrate_req",
     "net.core.somaxconn",
@@ -24,7 +24,7 @@ pub const SYSCTLS: [&str; 4] = [
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads everything but the versions of the system under test.
-pub async fn capture() -> Environment {
+pub(crate) async fn capture() -> Environment {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_owned())
@@ -67,7 +67,7 @@ pub async fn capture() -> Environment {
 }
 
 /// The commit of the git checkout containing `dir`, if any.
-pub async fn git_sha(dir: &Path) -> Option<String> {
+pub(crate) async fn git_sha(dir: &Path) -> Option<String> {
     let out = command_output(
         "git",
         &["-C", &dir.display().to_string(), "rev-parse", "HEAD"],
@@ -78,7 +78,7 @@ pub async fn git_sha(dir: &Path) -> Option<String> {
 }
 
 /// First non-empty line a version command prints (stdout, else stderr).
-pub async fn version_of(program: &str, args: &[&str]) -> Option<String> {
+pub(crate) async fn version_of(program: &str, args: &[&str]) -> Option<String> {
     let out = command_output(program, args).await?;
     out.lines()
         .map(str::trim)
@@ -89,7 +89,7 @@ pub async fn version_of(program: &str, args: &[&str]) -> Option<String> {
 /// Runs a short command in its own process group and returns its stdout
 /// (or stderr when stdout is empty); `None` if it fails or times out (it is
 /// killed then).
-pub async fn command_output(program: &str, args: &[&str]) -> Option<String> {
+pub(crate) async fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())

@@ -116,7 +116,7 @@ const SIMPLE: [(Metric, &str); 12] = [
 
 impl Metric {
     /// The key as written in scenarios.
-    pub fn key(self) -> String {
+    pub(crate) fn key(self) -> String {
         match self {
             Metric::Class(c) => c.key().to_owned(),
             Metric::Ab(f) => lookup_name(&AB, f).to_owned(),
@@ -153,7 +153,7 @@ impl Metric {
     }
 
     /// Every key a scenario may use, for error messages.
-    pub fn all_keys() -> Vec<String> {
+    pub(crate) fn all_keys() -> Vec<String> {
         let mut keys: Vec<String> = SIMPLE.iter().map(|(_, k)| (*k).to_owned()).collect();
         keys.extend(FailureClass::ALL.iter().map(|c| c.key().to_owned()));
         keys.extend(AB.iter().map(|(_, k)| (*k).to_owned()));
@@ -168,7 +168,7 @@ impl Metric {
     }
 
     /// True for metrics that only exist when the case has a restart, reload or kill.
-    pub fn needs_reloads(self) -> bool {
+    pub(crate) fn needs_reloads(self) -> bool {
         matches!(
             self,
             Metric::PerReloadFailed

@@ -12,13 +12,13 @@ mod windows;
 
 use reloadbench_model::run::{CaseReport, ExpectationResult};
 
-pub use metric::{AbField, LatencyStat, Metric};
+pub use metric::Metric;
 pub(crate) use parse::distance;
-pub use parse::{ExpectParseError, parse_condition};
+pub(crate) use parse::{ExpectParseError, parse_condition};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// `=` (or `==`).
     Eq,
     /// `!=`.
@@ -35,7 +35,7 @@ pub enum Op {
 
 impl Op {
     /// The operator as written in reports.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Op::Eq => "=",
             Op::Ne => "!=",
@@ -47,7 +47,7 @@ impl Op {
     }
 
     /// Whether `actual op expected` holds.
-    pub fn holds(self, actual: f64, expected: f64) -> bool {
+    pub(crate) fn holds(self, actual: f64, expected: f64) -> bool {
         match self {
             Op::Eq => actual == expected,
             Op::Ne => actual != expected,
@@ -61,7 +61,7 @@ impl Op {
 
 /// One threshold of a case.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Expectation {
+pub(crate) struct Expectation {
     /// What is measured.
     pub metric: Metric,
     /// How it is compared.
@@ -74,7 +74,7 @@ pub struct Expectation {
 
 impl Expectation {
     /// Builds an expectation and its `expr` text.
-    pub fn new(metric: Metric, op: Op, value: f64) -> Expectation {
+    pub(crate) fn new(metric: Metric, op: Op, value: f64) -> Expectation {
         let expr = format!("{} {} {}", metric.key(), op.as_str(), value);
         Expectation {
             metric,
@@ -86,7 +86,7 @@ impl Expectation {
 
     /// Measures the metric on `case` and compares. A metric that cannot be
     /// computed (e.g. no reload happened) fails with `actual: None`.
-    pub fn evaluate(&self, case: &CaseReport) -> ExpectationResult {
+    pub(crate) fn evaluate(&self, case: &CaseReport) -> ExpectationResult {
         let actual = self.metric.measure(case);
         ExpectationResult {
             expr: self.expr.clone(),
@@ -97,7 +97,7 @@ impl Expectation {
 }
 
 /// Evaluates every expectation against a finished case, in order.
-pub fn evaluate(expectations: &[Expectation], case: &CaseReport) -> Vec<ExpectationResult> {
+pub(crate) fn evaluate(expectations: &[Expectation], case: &CaseReport) -> Vec<ExpectationResult> {
     expectations.iter().map(|e| e.evaluate(case)).collect()
 }
 

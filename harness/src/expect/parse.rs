@@ -5,7 +5,7 @@ use super::{Expectation, Metric, Op};
 
 /// Why an expectation could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExpectParseError {
+pub(crate) enum ExpectParseError {
     /// The key names no metric.
     #[error("unknown metric {key:?}{hint}; known: {KNOWN_SUMMARY}")]
     UnknownMetric {
@@ -31,7 +31,10 @@ pub enum ExpectParseError {
 }
 
 /// Parses `key = value` into an [`Expectation`].
-pub fn parse_condition(key: &str, value: &toml::Value) -> Result<Expectation, ExpectParseError> {
+pub(crate) fn parse_condition(
+    key: &str,
+    value: &toml::Value,
+) -> Result<Expectation, ExpectParseError> {
     let metric = Metric::from_key(key).ok_or_else(|| ExpectParseError::UnknownMetric {
         key: key.to_owned(),
         hint: closest(key)

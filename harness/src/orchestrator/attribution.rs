@@ -30,13 +30,13 @@ use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionReport, ClassTotal};
 
 /// Time after an action's last phase during which failures are still its own.
-pub const GRACE_NS: u64 = 200_000_000;
+pub(crate) const GRACE_NS: u64 = 200_000_000;
 
 /// Share of the steady `ok` count per bucket that counts as recovered.
-pub const RECOVERY_FRACTION: f64 = 0.9;
+pub(crate) const RECOVERY_FRACTION: f64 = 0.9;
 
 /// The attribution window `[start, end)` of each action, in ns since load start.
-pub fn windows(actions: &[ActionReport]) -> Vec<(u64, u64)> {
+pub(crate) fn windows(actions: &[ActionReport]) -> Vec<(u64, u64)> {
     actions
         .iter()
         .enumerate()
@@ -59,7 +59,7 @@ pub fn windows(actions: &[ActionReport]) -> Vec<(u64, u64)> {
 /// Fills `failures`, `disruption_*` and `recovery_ns` of every action from
 /// the load report. Actions must be in trigger order. Returns the number of
 /// failures attributed to no action.
-pub fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
+pub(crate) fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
     let wins = windows(actions);
     let mut counts = vec![[0u64; FailureClass::ALL.len()]; actions.len()];
     let mut unattributed = 0;
@@ -127,7 +127,7 @@ pub fn attribute(load: &LoadReport, actions: &mut [ActionReport]) -> u64 {
 }
 
 /// Median ok count per bucket outside all windows (see the module docs).
-pub fn steady_level(buckets: &[Bucket], width_ns: u64, wins: &[(u64, u64)]) -> Option<f64> {
+pub(crate) fn steady_level(buckets: &[Bucket], width_ns: u64, wins: &[(u64, u64)]) -> Option<f64> {
     if buckets.len() < 3 {
         return None;
     }

@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 
 use crate::scenario::ActionSpec;
 
-use super::casewatch::CaseWatch;
 use super::events::EventLog;
-use super::evidence::sampler::Sampler;
-use super::runner::{ActOutcome, Runner, RunnerError};
+use super::measure::casewatch::CaseWatch;
+use super::measure::evidence::sampler::Sampler;
+use super::sut::runner::{ActOutcome, Runner, RunnerError};
 
 /// A runner whose actions are announced to the case's watchers first.
 #[derive(Debug)]
-pub struct Watched<'a, R> {
+pub(crate) struct Watched<'a, R> {
     /// The runner.
     pub inner: &'a mut R,
     /// Reads the TCP counters at each trigger.
@@ -46,9 +46,5 @@ impl<R: Runner> Runner for Watched<'_, R> {
 
     fn lost(&mut self) -> Option<String> {
         self.inner.lost()
-    }
-
-    fn version(&self) -> Option<String> {
-        self.inner.version()
     }
 }

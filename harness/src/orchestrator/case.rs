@@ -14,19 +14,19 @@ use crate::scenario::{Case, OriginSpec, ProxySpec, Scenario};
 
 use super::attribution::attribute;
 use super::before_act::Watched;
-use super::cancel::Cancel;
-use super::casewatch::CaseWatch;
-use super::command::{CommandRunner, start_command_origin};
-use super::cpu::{CpuMark, proc_cpu_s};
-use super::events::EventLog;
-use super::evidence::{self, sampler::Sampler};
+use super::events::{EventLog, EventsError};
 use super::ledger;
-use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+use super::measure::casewatch::CaseWatch;
+use super::measure::cpu::{CpuMark, proc_cpu_s};
+use super::measure::evidence::{self, sampler::Sampler};
+use super::os::cancel::Cancel;
+use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
-use super::readiness::wait_ready_event;
-use super::reference::ReferenceRunner;
-use super::runner::CaseEnv;
-use super::runner::Runner;
+use super::sut::command::{CommandRunner, start_command_origin};
+use super::sut::readiness::wait_ready_event;
+use super::sut::reference::ReferenceRunner;
+use super::sut::runner::CaseEnv;
+use super::sut::runner::{Runner, RunnerError};
 use super::timeline::{Ended, action_reports, drive};
 
 /// How long the origin may take to print its ready line.
@@ -38,7 +38,7 @@ const ORIGIN_LEDGER: &str = "origin-ledger.json";
 
 /// Why a case could not run (the run stops; finished cases are kept).
 #[derive(Debug, thiserror::Error)]
-pub enum CaseError {
+pub(crate) enum CaseError {
     /// The case directory could not be prepared or written.
     #[error("case {case}: cannot write {path}: {source}")]
     Io {
@@ -49,21 +49,82 @@ pub enum CaseError {
         /// Why.
         source: std::io::Error,
     },
+    /// The events file could not be created.
+    #[error("case {case}: cannot write {}: {source}", path.display())]
+    Events {
+        /// Case name.
+        case: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: EventsError,
+    },
+    /// The latency log could not be written.
+    #[error("case {case}: cannot write {}: {source}", path.display())]
+    Hlog {
+        /// Case name.
+        case: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: reloadbench_loadgen::output::OutputError,
+    },
     /// A process of the case could not be started or did not become ready.
-    #[error("case {case}: {what}: {message}")]
+    #[error("case {case}: {what}: {source}")]
     Start {
         /// Case name.
         case: String,
         /// What was being started.
         what: &'static str,
         /// Why it failed.
-        message: String,
+        source: Box<StartError>,
     },
+}
+
+/// Why a part of a case (origin, system under test, load, its thread)
+/// could not be started.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// Ctrl-C or SIGTERM arrived while it started.
+    #[error("interrupted by {0}")]
+    Interrupted(Signal),
+    /// Cancelled while the load's last requests ran.
+    #[error("interrupted")]
+    Cancelled,
+    /// The system under test (or a command origin) did not start.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// The load could not be configured, started or finished.
+    #[error(transparent)]
+    Load(#[from] reloadbench_loadgen::LoadError),
+    /// The origin could not be spawned.
+    #[error(transparent)]
+    Process(#[from] crate::orchestrator::os::process::ProcessError),
+    /// The origin did not become ready.
+    #[error("{source}; stderr in {}", stderr.display())]
+    NotReady {
+        /// Why.
+        source: crate::orchestrator::sut::readiness::ReadinessError,
+        /// The origin's stderr log.
+        stderr: PathBuf,
+    },
+    /// A program the case needs is not installed.
+    #[error("{0} was not found")]
+    NotFound(&'static str),
+    /// The case's network namespace could not be set up.
+    #[error(transparent)]
+    Netns(#[from] crate::orchestrator::os::netns::NetnsError),
+    /// The case's thread or runtime could not be started.
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// The case's thread ended without a result.
+    #[error("the case's thread ended without a result (panicked)")]
+    Panicked,
 }
 
 /// Programs a case runs.
 #[derive(Debug, Clone)]
-pub struct Programs {
+pub(crate) struct Programs {
     /// The reloadbench executable (for `reloadbench origin`).
     pub reloadbench: PathBuf,
     /// `refproxy`, when the scenario uses the reference proxy.
@@ -72,7 +133,7 @@ pub struct Programs {
 
 /// Everything a case needs from the run.
 #[derive(Debug, Clone)]
-pub struct CaseInput<'a> {
+pub(crate) struct CaseInput<'a> {
     /// The scenario.
     pub scenario: &'a Scenario,
     /// The case.
@@ -93,7 +154,7 @@ pub struct CaseInput<'a> {
 
 /// What a case produced.
 #[derive(Debug)]
-pub struct CaseOutput {
+pub(crate) struct CaseOutput {
     /// The report (with `error` set if the case was interrupted).
     pub report: CaseReport,
     /// The signal that interrupted the case, if one did.
@@ -101,7 +162,7 @@ pub struct CaseOutput {
 }
 
 /// Runs one case.
-pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
+pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     let case_name = input.case.name.clone();
     let io = |path: &Path| {
         let case = case_name.clone();
@@ -112,11 +173,12 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     std::fs::create_dir_all(&log_dir).map_err(io(&log_dir))?;
     let dir = std::fs::canonicalize(&input.dir).map_err(io(&input.dir))?;
     let events_path = dir.join("events.jsonl");
-    let (sink, mut log) = EventLog::create(Some(&events_path)).map_err(|e| CaseError::Io {
-        case: case_name.clone(),
-        path: events_path.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let (sink, mut log) =
+        EventLog::create(Some(&events_path)).map_err(|source| CaseError::Events {
+            case: case_name.clone(),
+            path: events_path.clone(),
+            source,
+        })?;
     let ctx = ProcessContext {
         sink,
         log_dir: dir.join("logs"),
@@ -124,10 +186,10 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     };
     let start_err = |what: &'static str| {
         let case = case_name.clone();
-        move |message: String| CaseError::Start {
+        move |source: StartError| CaseError::Start {
             case,
             what,
-            message,
+            source: Box::new(source),
         }
     };
 
@@ -151,7 +213,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                 .ok_or_else(|| CaseError::Start {
                     case: case_name.clone(),
                     what: "refproxy",
-                    message: "refproxy was not found".into(),
+                    source: Box::new(StartError::NotFound("refproxy")),
                 })?;
             let runner = ReferenceRunner::new(bin, cfg.clone(), input.case.master, env);
             drive_case(&input, runner, &mut log, origin.pid()).await
@@ -182,8 +244,8 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     let (mut report, outcome, cancelled) = out?;
     log.pump();
     let origin_counts = match (&input.scenario.origin, &origin_lost) {
-        (OriginSpec::Command(_), _) => Err("a command origin does not report its counts".into()),
-        (_, Some(_)) => Err("the origin died during the case".into()),
+        (OriginSpec::Command(_), _) => Err(ledger::OriginUnavailable::CommandOrigin),
+        (_, Some(_)) => Err(ledger::OriginUnavailable::Died),
         _ => ledger::read_origin(&dir.join(ORIGIN_LEDGER)),
     };
     let proxy_counts = matches!(input.case.proxy, ProxySpec::Reference(_))
@@ -205,11 +267,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     };
     report.diagnosis = reloadbench_reports::diagnose(&report);
     report.expectations = expect::evaluate(&input.case.expect, &report);
-    write_case_files(&dir, &outcome).map_err(|(path, source)| CaseError::Io {
-        case: case_name.clone(),
-        path,
-        source,
-    })?;
+    write_case_files(&dir, &outcome, &case_name)?;
     Ok(CaseOutput { report, cancelled })
 }
 
@@ -222,17 +280,17 @@ async fn drive_case<R: Runner>(
     log: &mut EventLog,
     origin_pid: u32,
 ) -> Result<Driven, CaseError> {
-    let fail = |what: &'static str, message: String| CaseError::Start {
+    let fail = |what: &'static str, source: StartError| CaseError::Start {
         case: input.case.name.clone(),
         what,
-        message,
+        source: Box::new(source),
     };
     // A start that hangs until its readiness deadline must not hold up a
     // cancellation (what it spawned is killed by the runner's stop).
     let started = tokio::select! {
         biased;
-        s = input.cancel.cancelled() => Err(format!("interrupted by {s}")),
-        r = runner.start(log) => r.map_err(|e| e.to_string()),
+        s = input.cancel.cancelled() => Err(StartError::Interrupted(s)),
+        r = runner.start(log) => r.map_err(StartError::from),
     };
     let addr = match started {
         Ok(a) => a,
@@ -251,7 +309,7 @@ async fn drive_case<R: Runner>(
         Ok(l) => l,
         Err(e) => {
             let _ = runner.stop(log).await;
-            return Err(fail("load", e.to_string()));
+            return Err(fail("load", e.into()));
         }
     };
     let sampler = evidence::start_sampler(
@@ -304,15 +362,19 @@ async fn drive_case<R: Runner>(
     let stopped = runner.stop(log).await;
     let outcome = match finished {
         Some(Ok(o)) => o,
-        Some(Err(e)) => return Err(fail("load", e.to_string())),
+        Some(Err(e)) => return Err(fail("load", e.into())),
         None => {
             // Cancelled while the last requests ran: the load was dropped
             // (which stops it); nothing of this case can be kept.
-            return Err(fail("load", "interrupted".into()));
+            return Err(fail("load", StartError::Cancelled));
         }
     };
     if let Err(e) = stopped {
-        eprintln!("warning: case {}: stopping the proxy: {e}", input.case.name);
+        eprintln!(
+            "warning: case {}: stopping the proxy: {}",
+            input.case.name,
+            crate::cause::chain(&e)
+        );
     }
     log.pump();
     let mut actions = action_reports(&fired, log, &runner, started);
@@ -348,7 +410,7 @@ async fn start_origin(
     dir: &Path,
     ctx: &ProcessContext,
     log: &mut EventLog,
-) -> Result<(ProcessGuard, std::net::SocketAddr), String> {
+) -> Result<(ProcessGuard, std::net::SocketAddr), StartError> {
     let scenario = input.scenario;
     match &scenario.origin {
         OriginSpec::BuiltIn { body_bytes, delay } => {
@@ -367,32 +429,99 @@ async fn start_origin(
             }
             spec.cwd = Some(dir.to_owned());
             let from = log.cursor();
-            let mut p = ProcessGuard::spawn(&spec, ctx).map_err(|e| e.to_string())?;
+            let mut p = ProcessGuard::spawn(&spec, ctx)?;
             match wait_ready_event(log, from, "origin", p.pid(), ORIGIN_READY).await {
                 Ok(r) => Ok((p, r.addr)),
                 Err(e) => {
                     let _ = p.stop(Signal::SIGKILL, ORIGIN_STOP).await;
-                    Err(format!("{e}; stderr in {}", p.stderr_path().display()))
+                    Err(StartError::NotReady {
+                        source: e,
+                        stderr: p.stderr_path().to_owned(),
+                    })
                 }
             }
         }
-        OriginSpec::Command(o) => start_command_origin(o, scenario, dir, ctx, log).await,
+        OriginSpec::Command(o) => Ok(start_command_origin(o, scenario, dir, ctx, log).await?),
     }
 }
 
 /// Writes `loadgen.json` and `latency.hlog`.
-fn write_case_files(dir: &Path, outcome: &LoadOutcome) -> Result<(), (PathBuf, std::io::Error)> {
+fn write_case_files(dir: &Path, outcome: &LoadOutcome, case: &str) -> Result<(), CaseError> {
+    let io = |path: &Path| {
+        let (case, path) = (case.to_owned(), path.to_owned());
+        move |source| CaseError::Io { case, path, source }
+    };
     let json_path = dir.join("loadgen.json");
     let layout = reloadbench_model::json_layout::Layout::LOAD;
     let json = reloadbench_model::json_layout::to_vec(&outcome.report, layout)
-        .map_err(|e| (json_path.clone(), std::io::Error::other(e)))?;
-    std::fs::write(&json_path, json).map_err(|e| (json_path, e))?;
+        .map_err(|e| io(&json_path)(std::io::Error::other(e)))?;
+    std::fs::write(&json_path, json).map_err(io(&json_path))?;
     let hlog_path = dir.join("latency.hlog");
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(&hlog_path).map_err(|e| (hlog_path.clone(), e))?,
-    );
-    reloadbench_loadgen::output::write_hdr_log(outcome, &mut f)
-        .map_err(|e| (hlog_path.clone(), std::io::Error::other(e.to_string())))?;
-    std::io::Write::flush(&mut f).map_err(|e| (hlog_path, e))?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&hlog_path).map_err(io(&hlog_path))?);
+    reloadbench_loadgen::output::write_hdr_log(outcome, &mut f).map_err(|source| {
+        CaseError::Hlog {
+            case: case.to_owned(),
+            path: hlog_path.clone(),
+            source,
+        }
+    })?;
+    std::io::Write::flush(&mut f).map_err(io(&hlog_path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// Every cause in `e`'s chain, outermost first.
+    fn causes(e: &(dyn Error + 'static)) -> Vec<String> {
+        std::iter::successors(Some(e), |e| (*e).source())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_start_failure_keeps_its_causes_and_prints_them_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let e = CaseError::Start {
+            case: "restart".into(),
+            what: "system under test",
+            source: Box::new(StartError::Runner(RunnerError::Port(io))),
+        };
+        // The io error is still there, typed, at the end of the chain.
+        let root = std::iter::successors(Some(&e as &(dyn Error + 'static)), |e| (*e).source())
+            .last()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(root, Some(std::io::ErrorKind::AddrInUse));
+        assert_eq!(
+            causes(&e).last().map(String::as_str),
+            Some("address in use")
+        );
+        // Printed with every cause, each once: the same text as the message.
+        let printed = crate::cause::chain(&e);
+        assert_eq!(
+            printed,
+            "case restart: system under test: cannot reserve a port: address in use"
+        );
+        assert_eq!(printed, e.to_string());
+    }
+
+    #[test]
+    fn an_origin_that_is_not_ready_names_its_stderr_and_keeps_the_cause() {
+        let e = StartError::NotReady {
+            source: crate::orchestrator::sut::readiness::ReadinessError::Timeout {
+                what: "origin ready".into(),
+                timeout: Duration::from_secs(5),
+            },
+            stderr: PathBuf::from("/run/logs/origin-1.stderr.log"),
+        };
+        assert!(e.source().is_some());
+        assert_eq!(
+            crate::cause::chain(&e),
+            "origin ready not seen within 5s; stderr in /run/logs/origin-1.stderr.log"
+        );
+    }
 }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 /// Errors of the event stream.
 #[derive(Debug, thiserror::Error)]
-pub enum EventsError {
+pub(crate) enum EventsError {
     /// The events file could not be created.
     #[error("cannot create {path}: {source}")]
     Create {
@@ -35,7 +35,7 @@ pub enum EventsError {
 /// Which output stream of a process a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Standard output (events).
     Stdout,
     /// Standard error (logs).
@@ -44,7 +44,7 @@ pub enum Stream {
 
 /// What a process printed, or that its stream ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+pub(crate) enum Payload {
     /// A parsed event line.
     Event(Event),
     /// A line that is not an event (kept for `log` readiness).
@@ -55,7 +55,7 @@ pub enum Payload {
 
 /// One item of the stream, stamped when the harness read it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stamped {
+pub(crate) struct Stamped {
     /// Monotonic clock when the harness read the line.
     pub recv_mono_ns: u64,
     /// Name of the process (e.g. `refproxy`, `origin`).
@@ -71,7 +71,7 @@ pub struct Stamped {
 
 impl Stamped {
     /// The event, if this is one.
-    pub fn event(&self) -> Option<&Event> {
+    pub(crate) fn event(&self) -> Option<&Event> {
         match &self.payload {
             Payload::Event(e) => Some(e),
             _ => None,
@@ -80,7 +80,11 @@ impl Stamped {
 
     /// Whether this is the end of the stdout of the process spawned as
     /// `source_pid`, or an event on it whose kind `kind` accepts.
-    pub fn stdout_end_or(&self, source_pid: u32, kind: impl FnOnce(&EventKind) -> bool) -> bool {
+    pub(crate) fn stdout_end_or(
+        &self,
+        source_pid: u32,
+        kind: impl FnOnce(&EventKind) -> bool,
+    ) -> bool {
         self.source_pid == source_pid
             && self.stream == Stream::Stdout
             && (self.payload == Payload::Eof || self.event().is_some_and(|e| kind(&e.kind)))
@@ -101,14 +105,14 @@ struct FileLine<'a> {
 
 /// The sending side: cloned into every process's reader tasks.
 #[derive(Debug, Clone)]
-pub struct EventSink {
+pub(crate) struct EventSink {
     tx: mpsc::UnboundedSender<Stamped>,
     file: Option<Arc<Mutex<File>>>,
 }
 
 impl EventSink {
     /// Stamps and forwards one line read from a process.
-    pub fn line(&self, source: &str, source_pid: u32, stream: Stream, line: &str) {
+    pub(crate) fn line(&self, source: &str, source_pid: u32, stream: Stream, line: &str) {
         let recv_mono_ns = monotonic_ns();
         let payload = match stream {
             Stream::Stdout => match Event::parse_line(line) {
@@ -142,7 +146,7 @@ impl EventSink {
     }
 
     /// Reports that a stream of a process ended.
-    pub fn eof(&self, source: &str, source_pid: u32, stream: Stream) {
+    pub(crate) fn eof(&self, source: &str, source_pid: u32, stream: Stream) {
         let _ = self.tx.send(Stamped {
             recv_mono_ns: monotonic_ns(),
             source: source.to_owned(),
@@ -167,14 +171,14 @@ impl EventSink {
 
 /// The receiving side: everything seen so far, and waiting for more.
 #[derive(Debug)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     rx: mpsc::UnboundedReceiver<Stamped>,
     seen: Vec<Stamped>,
 }
 
 impl EventLog {
     /// A new stream writing stdout lines to `path` (`None`: memory only).
-    pub fn create(path: Option<&Path>) -> Result<(EventSink, EventLog), EventsError> {
+    pub(crate) fn create(path: Option<&Path>) -> Result<(EventSink, EventLog), EventsError> {
         let file = match path {
             Some(p) => Some(Arc::new(Mutex::new(File::create(p).map_err(|source| {
                 EventsError::Create {
@@ -196,12 +200,12 @@ impl EventLog {
 
     /// Everything received so far (call [`EventLog::pump`] first to include
     /// what is waiting in the channel).
-    pub fn seen(&self) -> &[Stamped] {
+    pub(crate) fn seen(&self) -> &[Stamped] {
         &self.seen
     }
 
     /// Moves everything already waiting in the channel into [`EventLog::seen`].
-    pub fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         while let Ok(s) = self.rx.try_recv() {
             self.seen.push(s);
         }
@@ -209,7 +213,7 @@ impl EventLog {
 
     /// Waits until an item at index `>= from` matches `pred`, up to `timeout`.
     /// Returns its index, or `None` on timeout.
-    pub async fn wait_for(
+    pub(crate) async fn wait_for(
         &mut self,
         from: usize,
         timeout: Duration,
@@ -236,7 +240,7 @@ impl EventLog {
 
     /// The current end of [`EventLog::seen`] after pumping: a cursor for
     /// "events from now on".
-    pub fn cursor(&mut self) -> usize {
+    pub(crate) fn cursor(&mut self) -> usize {
         self.pump();
         self.seen.len()
     }

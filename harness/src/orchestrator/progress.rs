@@ -9,17 +9,17 @@ use std::time::Duration;
 use reloadbench_loadgen::LoadRun;
 
 /// Time between two updates.
-pub const INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Whether progress should be shown.
-pub fn enabled(quiet: bool) -> bool {
+pub(crate) fn enabled(quiet: bool) -> bool {
     !quiet && std::io::stderr().is_terminal()
 }
 
 /// Redraws the progress line until dropped (run it in a `select!` next to
 /// the timeline; it never returns). `planned` is the request count, if the
 /// load has one.
-pub async fn show(
+pub(crate) async fn show(
     label: &str,
     load: &LoadRun,
     planned: Option<u64>,
@@ -46,7 +46,7 @@ pub async fn show(
 }
 
 /// Clears the progress line.
-pub fn clear() {
+pub(crate) fn clear() {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(b"\r\x1b[2K");
     let _ = err.flush();

@@ -12,15 +12,15 @@ use reloadbench_model::words::count;
 use crate::rundir::{RunDir, RunDirError};
 use crate::scenario::{self, ProxySpec, Scenario, ScenarioErrors};
 
-use super::binaries::{self, BinaryError};
-use super::cancel::Cancel;
 use super::case::{CaseError, CaseInput, Programs, run_case};
-use super::process::PidLog;
-use super::watchdog::{self, WatchdogError};
+use super::os::binaries::{self, BinaryError};
+use super::os::cancel::Cancel;
+use super::os::process::PidLog;
+use super::os::watchdog::{self, WatchdogError};
 
 /// What `reloadbench run` was asked to do.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The scenario file.
     pub scenario: PathBuf,
     /// The run directory (default `runs/<stamp>-<id>`).
@@ -34,13 +34,13 @@ pub struct RunOptions {
     /// Trials of every case (`--repeat`), over the scenario's `repeat`.
     pub repeat: Option<u32>,
     /// Run every case in the host's network namespace even as root
-    /// (see [`super::netns`]).
+    /// (see [`super::os::netns`]).
     pub no_netns: bool,
 }
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     /// Every case ran and every expectation held.
     Passed,
     /// Some expectation failed.
@@ -51,7 +51,7 @@ pub enum RunStatus {
 
 /// A finished (or interrupted) run.
 #[derive(Debug)]
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     /// The run directory.
     pub dir: PathBuf,
     /// The report as written to `results.json`.
@@ -62,7 +62,7 @@ pub struct RunOutcome {
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The scenario is invalid.
     #[error("{0}")]
     Invalid(ScenarioErrors),
@@ -115,7 +115,7 @@ pub enum RunError {
 impl RunError {
     /// True for errors in what the user gave (exit 2), false for the harness
     /// not being able to run (exit 3).
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
             || matches!(
                 self,
@@ -127,7 +127,7 @@ impl RunError {
 }
 
 /// Validates the scenario and selects the cases (nothing starts).
-pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
+pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
     let mut sc = scenario::load(&opts.scenario).map_err(RunError::Invalid)?;
     if !opts.cases.is_empty() {
         for name in &opts.cases {
@@ -165,7 +165,10 @@ pub fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
 }
 
 /// Runs a scenario; `cancel` interrupts it (finished cases are kept).
-pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutcome, RunError> {
+pub(crate) async fn run_scenario(
+    opts: &RunOptions,
+    cancel: &Cancel,
+) -> Result<RunOutcome, RunError> {
     let sc = prepare(opts)?;
     // Before any process: from here on, every process the run starts dies
     // with the harness, however it ends.
@@ -179,8 +182,11 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
     };
     if matches!(sc.proxy, ProxySpec::Command(_)) {
         // Daemonizing servers must stay within reach of the harness.
-        if let Err(e) = super::command::adopt_orphans() {
-            eprintln!("warning: cannot become a child subreaper: {e}");
+        if let Err(e) = super::sut::command::adopt_orphans() {
+            eprintln!(
+                "warning: cannot become a child subreaper: {}",
+                crate::cause::chain(&e)
+            );
         }
     }
     let started = SystemTime::now();
@@ -272,8 +278,8 @@ pub async fn run_scenario(opts: &RunOptions, cancel: &Cancel) -> Result<RunOutco
             progress,
             cancel,
         };
-        let out = if super::netns::wanted(!opts.no_netns) {
-            super::netns::run_case(input).await
+        let out = if super::os::netns::wanted(!opts.no_netns) {
+            super::os::netns::run_case(input).await
         } else {
             run_case(input).await
         };

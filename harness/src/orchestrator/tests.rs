@@ -7,9 +7,9 @@ use reloadbench_model::clock::monotonic_ns;
 use reloadbench_model::event::ReloadMode;
 use reloadbench_model::run::ActionKind;
 
-use super::cancel::Cancel;
 use super::events::EventLog;
-use super::fake::FakeRunner;
+use super::os::cancel::Cancel;
+use super::sut::fake::FakeRunner;
 use super::timeline::{Ended, LoadClock, action_reports, drive};
 use crate::scenario::{Action, ActionSpec, ReloadSpec, Trigger};
 
@@ -128,18 +128,22 @@ async fn cancel_stops_the_timeline() {
 /// A runner whose actions never return (an `exec` that hangs).
 struct HangRunner(std::sync::Arc<tokio::sync::Notify>);
 
-impl super::runner::Runner for HangRunner {
+impl super::sut::runner::Runner for HangRunner {
     async fn start(
         &mut self,
         _log: &mut EventLog,
-    ) -> Result<std::net::SocketAddr, super::runner::RunnerError> {
+    ) -> Result<std::net::SocketAddr, super::sut::runner::RunnerError> {
         Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 1)))
     }
-    async fn act(&mut self, _a: &ActionSpec, _log: &mut EventLog) -> super::runner::ActOutcome {
+    async fn act(
+        &mut self,
+        _a: &ActionSpec,
+        _log: &mut EventLog,
+    ) -> super::sut::runner::ActOutcome {
         self.0.notify_one();
         std::future::pending().await
     }
-    async fn stop(&mut self, _log: &mut EventLog) -> Result<(), super::runner::RunnerError> {
+    async fn stop(&mut self, _log: &mut EventLog) -> Result<(), super::sut::runner::RunnerError> {
         Ok(())
     }
     fn exit_seen(&self, _pid: u32) -> Option<u64> {
@@ -177,8 +181,8 @@ async fn cancel_interrupts_a_hanging_action() {
 #[tokio::test]
 async fn dropping_a_guard_kills_the_whole_process_group() {
     use super::events::Payload;
-    use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
-    use super::readiness::pid_alive;
+    use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+    use super::sut::readiness::pid_alive;
 
     let dir = tempfile::tempdir().unwrap();
     let (sink, mut log) = EventLog::create(None).unwrap();
@@ -218,7 +222,7 @@ async fn dropping_a_guard_kills_the_whole_process_group() {
 
 #[tokio::test]
 async fn stop_escalates_to_sigkill_after_the_deadline() {
-    use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+    use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
     use nix::sys::signal::Signal;
 
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +249,7 @@ async fn stop_escalates_to_sigkill_after_the_deadline() {
 
 #[tokio::test]
 async fn reaped_processes_leave_the_live_pid_list() {
-    use super::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
+    use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 
     let dir = tempfile::tempdir().unwrap();
     let (sink, _log) = EventLog::create(None).unwrap();

@@ -16,13 +16,13 @@ use reloadbench_model::run::ActionReport;
 
 use crate::scenario::{Action, ActionSpec, Trigger};
 
-use super::cancel::Cancel;
 use super::events::EventLog;
-use super::runner::{ActOutcome, Runner};
+use super::os::cancel::Cancel;
+use super::sut::runner::{ActOutcome, Runner};
 
 /// The running load as the timeline sees it.
 #[allow(async_fn_in_trait)]
-pub trait LoadClock {
+pub(crate) trait LoadClock {
     /// Monotonic clock reading of the load's start.
     fn started_mono_ns(&self) -> u64;
     /// Requests completed so far.
@@ -33,7 +33,7 @@ pub trait LoadClock {
 
 /// One firing of an action.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fired {
+pub(crate) struct Fired {
     /// Index of the action in the case's list.
     pub action: usize,
     /// What it was.
@@ -44,7 +44,7 @@ pub struct Fired {
 
 /// How the timeline ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// The load finished.
     LoadDone,
     /// Cancelled (SIGINT / SIGTERM to the harness).
@@ -59,7 +59,7 @@ struct Slot {
 
 /// Runs the timeline until the load ends or the run is cancelled.
 /// `fired_count` is bumped after each action (for progress display).
-pub async fn drive<R: Runner, L: LoadClock>(
+pub(crate) async fn drive<R: Runner, L: LoadClock>(
     actions: &[Action],
     load: &L,
     runner: &mut R,
@@ -187,7 +187,7 @@ async fn wait_opt<L: LoadClock>(load: &L, n: Option<u64>) {
 /// load start, the old processes' `drained` / `exited` events looked up in
 /// the log (or their observed exit). Failures are attributed separately
 /// ([`super::attribution::attribute`]).
-pub fn action_reports<R: Runner>(
+pub(crate) fn action_reports<R: Runner>(
     fired: &[Fired],
     log: &EventLog,
     runner: &R,

@@ -9,7 +9,7 @@
 
 /// One case run of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// Index of the case in the scenario.
     pub case: usize,
     /// Trial number, from 1.
@@ -17,7 +17,7 @@ pub struct Slot {
 }
 
 /// The schedule for cases asking for `repeats[i]` trials each (0 counts as 1).
-pub fn schedule(repeats: &[u32]) -> Vec<Slot> {
+pub(crate) fn schedule(repeats: &[u32]) -> Vec<Slot> {
     let trials = repeats.iter().copied().max().unwrap_or(0).max(1);
     let mut out = Vec::new();
     for trial in 1..=trials {

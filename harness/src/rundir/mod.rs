@@ -24,7 +24,7 @@ use reloadbench_model::run::{Environment, RunReport};
 
 /// Errors writing the run directory.
 #[derive(Debug, thiserror::Error)]
-pub enum RunDirError {
+pub(crate) enum RunDirError {
     /// A file or directory could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -70,7 +70,7 @@ pub enum RunDirError {
 /// The file that marks a directory as a reloadbench run directory from the
 /// moment it is created (before results.json exists), so `--force` may
 /// replace it.
-pub const MARKER: &str = ".reloadbench-run";
+pub(crate) const MARKER: &str = ".reloadbench-run";
 
 const MARKER_TEXT: &str = "a reloadbench run directory: `reloadbench run --force` may replace it\n";
 
@@ -92,7 +92,7 @@ const RUN_ENTRIES: &[&str] = &[
 
 /// True when `dir` holds a run: it has the [`MARKER`] (a `results.json`
 /// alone is a common file name, not proof).
-pub fn is_run_dir(dir: &Path) -> bool {
+pub(crate) fn is_run_dir(dir: &Path) -> bool {
     dir.is_dir() && dir.join(MARKER).is_file()
 }
 
@@ -156,12 +156,12 @@ fn is_empty_dir(dir: &Path) -> bool {
 
 /// A run directory being written.
 #[derive(Debug, Clone)]
-pub struct RunDir {
+pub(crate) struct RunDir {
     path: PathBuf,
 }
 
 /// `2026-11-24-031415` for a UTC time.
-pub fn stamp(t: SystemTime) -> String {
+pub(crate) fn stamp(t: SystemTime) -> String {
     // RFC 3339 "2026-11-24T03:14:15Z" -> "2026-11-24-031415".
     let s = humantime::format_rfc3339_seconds(t).to_string();
     let (date, time) = s.split_once('T').unwrap_or((&s, ""));
@@ -172,7 +172,7 @@ impl RunDir {
     /// Creates `out`, or `runs/<stamp>-<id>` when `out` is `None`. A
     /// directory that holds a run is refused, or with `force` removed first;
     /// `force` never removes a non-empty directory that is not a run.
-    pub fn create(
+    pub(crate) fn create(
         out: Option<&Path>,
         scenario_id: &str,
         started: SystemTime,
@@ -224,19 +224,19 @@ impl RunDir {
     }
 
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// `cases/<NN>-<slug>` for case `index` (from 0).
-    pub fn case_dir(&self, index: usize, slug: &str) -> PathBuf {
+    pub(crate) fn case_dir(&self, index: usize, slug: &str) -> PathBuf {
         self.path
             .join("cases")
             .join(format!("{:02}-{slug}", index + 1))
     }
 
     /// The pid list file.
-    pub fn pids_path(&self) -> PathBuf {
+    pub(crate) fn pids_path(&self) -> PathBuf {
         self.path.join("pids.log")
     }
 
@@ -246,12 +246,12 @@ impl RunDir {
     }
 
     /// Writes `scenario.toml`.
-    pub fn write_scenario(&self, source: &str) -> Result<(), RunDirError> {
+    pub(crate) fn write_scenario(&self, source: &str) -> Result<(), RunDirError> {
         self.write("scenario.toml", source.as_bytes())
     }
 
     /// Writes `environment.json`.
-    pub fn write_environment(&self, env: &Environment) -> Result<(), RunDirError> {
+    pub(crate) fn write_environment(&self, env: &Environment) -> Result<(), RunDirError> {
         let mut json = serde_json::to_vec_pretty(env).map_err(|e| RunDirError::Io {
             path: self.path.join("environment.json"),
             source: std::io::Error::other(e),
@@ -261,7 +261,7 @@ impl RunDir {
     }
 
     /// Rewrites `results.json` atomically (temporary file, then rename).
-    pub fn write_results(&self, report: &RunReport) -> Result<(), RunDirError> {
+    pub(crate) fn write_results(&self, report: &RunReport) -> Result<(), RunDirError> {
         Ok(reloadbench_reports::write_results(
             &self.path.join("results.json"),
             report,
@@ -269,7 +269,7 @@ impl RunDir {
     }
 
     /// Renders `report.md`, charts and the rest from the report.
-    pub fn render(&self, report: &RunReport) -> Result<Vec<PathBuf>, RunDirError> {
+    pub(crate) fn render(&self, report: &RunReport) -> Result<Vec<PathBuf>, RunDirError> {
         Ok(reloadbench_reports::write_run_dir(&self.path, report)?)
     }
 }

@@ -13,23 +13,24 @@ use super::template::Template;
 
 /// One entry of a case's timeline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Action {
+pub(crate) struct Action {
     /// When it fires.
     pub trigger: Trigger,
     /// What it does.
     pub what: ActionSpec,
 }
 
+#[cfg(test)]
 impl Action {
-    /// Human description for reports, e.g. `reload (fd-pass)` or `signal USR2`.
-    pub fn label(&self) -> String {
+    /// Human description for test assertions, e.g. `reload (fd-pass)`.
+    pub(crate) fn label(&self) -> String {
         self.what.label()
     }
 }
 
 /// When an action fires, relative to the load's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// Once, at this time.
     At(Duration),
     /// Repeatedly: first at `start`, then every `interval`, `count` times or
@@ -49,7 +50,7 @@ pub enum Trigger {
 impl Trigger {
     /// Time of the `n`-th firing (from 0) of a time-based trigger; `None` for
     /// [`Trigger::AfterRequests`] and past the last firing.
-    pub fn nth(&self, n: u32) -> Option<Duration> {
+    pub(crate) fn nth(&self, n: u32) -> Option<Duration> {
         match *self {
             Trigger::At(t) => (n == 0).then_some(t),
             Trigger::Every {
@@ -65,28 +66,11 @@ impl Trigger {
             Trigger::AfterRequests(_) => None,
         }
     }
-
-    /// Human description, e.g. `every 1s from 1s` or `after 50000 requests`.
-    pub fn label(&self) -> String {
-        let h = |d: Duration| humantime::format_duration(d).to_string();
-        match *self {
-            Trigger::At(t) => format!("at {}", h(t)),
-            Trigger::Every {
-                start,
-                interval,
-                count,
-            } => {
-                let times = count.map(|c| format!(", {c} times")).unwrap_or_default();
-                format!("every {} from {}{times}", h(interval), h(start))
-            }
-            Trigger::AfterRequests(n) => format!("after {n} requests"),
-        }
-    }
 }
 
 /// What an action does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ActionSpec {
+pub(crate) enum ActionSpec {
     /// Stop the system under test (SIGTERM / its stop step), wait for the exit, start it again
     /// on the same address.
     Restart,
@@ -122,7 +106,7 @@ pub enum ActionSpec {
 
 /// How a reload is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadSpec {
+pub(crate) enum ReloadSpec {
     /// The reference proxy, in this mode (never [`ReloadMode::Restart`]: that is
     /// [`ActionSpec::Restart`]).
     Reference(ReloadMode),
@@ -132,7 +116,7 @@ pub enum ReloadSpec {
 
 impl ActionSpec {
     /// The kind recorded in the run report.
-    pub fn kind(&self) -> ActionKind {
+    pub(crate) fn kind(&self) -> ActionKind {
         match self {
             ActionSpec::Restart => ActionKind::Restart,
             ActionSpec::Reload(_) => ActionKind::Reload,
@@ -145,7 +129,7 @@ impl ActionSpec {
 
     /// The reload mode recorded in the run report: the reference proxy's mode,
     /// or [`ReloadMode::Restart`] for a restart.
-    pub fn mode(&self) -> Option<ReloadMode> {
+    pub(crate) fn mode(&self) -> Option<ReloadMode> {
         match self {
             ActionSpec::Reload(ReloadSpec::Reference(m)) => Some(*m),
             ActionSpec::Restart => Some(ReloadMode::Restart),
@@ -153,17 +137,8 @@ impl ActionSpec {
         }
     }
 
-    /// True for actions that replace or stop the system under test (restart,
-    /// reload, kill): those whose windows count for per-reload expectations.
-    pub fn is_disruptive(&self) -> bool {
-        matches!(
-            self,
-            ActionSpec::Restart | ActionSpec::Reload(_) | ActionSpec::Kill { .. }
-        )
-    }
-
     /// Human description, e.g. `reload (fd-pass)`, `reload sf`, `signal USR2`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             ActionSpec::Restart => "restart".to_owned(),
             ActionSpec::Reload(ReloadSpec::Reference(m)) => format!("reload ({m})"),
@@ -211,14 +186,5 @@ mod tests {
             target: PidTarget::Main,
         };
         assert_eq!(s.label(), "signal USR2");
-        assert_eq!(
-            Trigger::Every {
-                start: Duration::from_secs(1),
-                interval: Duration::from_secs(1),
-                count: None
-            }
-            .label(),
-            "every 1s from 1s"
-        );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
+pub(crate) struct ScenarioError {
     /// The file it is in.
     pub file: PathBuf,
     /// 1-based line and column, when the problem has a place in the file.
@@ -31,7 +31,7 @@ impl fmt::Display for ScenarioError {
 
 /// Every problem found in a scenario file (at least one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ScenarioErrors {
+pub(crate) struct ScenarioErrors {
     /// The problems, in file order.
     pub errors: Vec<ScenarioError>,
 }
@@ -50,7 +50,7 @@ impl fmt::Display for ScenarioErrors {
 
 impl ScenarioErrors {
     /// A single error without a position (e.g. the file cannot be read).
-    pub fn whole_file(file: &Path, message: impl Into<String>) -> ScenarioErrors {
+    pub(crate) fn whole_file(file: &Path, message: impl Into<String>) -> ScenarioErrors {
         ScenarioErrors {
             errors: vec![ScenarioError {
                 file: file.to_owned(),

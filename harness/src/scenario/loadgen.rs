@@ -11,7 +11,7 @@ use super::LoadSpec;
 
 impl LoadSpec {
     /// The loadgen configuration of this load against `addr`.
-    pub fn loadgen_config(&self, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
+    pub(crate) fn loadgen_config(&self, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
         let mut c = LoadConfig::new(&format!("http://{addr}{}", self.path))?;
         c.concurrency = self.concurrency;
         c.requests = self.requests;
@@ -27,7 +27,7 @@ impl LoadSpec {
 
     /// Runs loadgen's checks on this load (against a placeholder address:
     /// nothing is resolved or connected).
-    pub fn check_loadgen(&self) -> Result<(), LoadError> {
+    pub(crate) fn check_loadgen(&self) -> Result<(), LoadError> {
         self.loadgen_config(SocketAddr::from(([127, 0, 0, 1], 1)))?
             .check()
     }

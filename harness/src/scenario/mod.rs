@@ -19,20 +19,19 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use action::{Action, ActionSpec, ReloadSpec, Trigger};
-pub use error::{ScenarioError, ScenarioErrors};
-pub use peer::MissingPeer;
-pub use spec::{
+pub(crate) use action::{Action, ActionSpec, ReloadSpec, Trigger};
+pub(crate) use error::ScenarioErrors;
+pub(crate) use spec::{
     CommandOrigin, CommandProxy, LoadSpec, MainPid, OriginSpec, PidTarget, ProxySpec, Readiness,
     ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction,
 };
-pub use template::{PLACEHOLDERS, Template, TemplateError, Vars, is_placeholder};
+pub(crate) use template::{Template, TemplateError, Vars};
 
 use crate::expect::Expectation;
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// The file stem, e.g. `seed` for `scenarios/seed.toml`.
     pub id: String,
     /// `name` from the file (the id when absent).
@@ -59,7 +58,7 @@ pub struct Scenario {
 
 /// One case: a load run with a timeline and expectations.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Case {
+pub(crate) struct Case {
     /// Name, unique in the scenario.
     pub name: String,
     /// Optional description.
@@ -83,7 +82,7 @@ pub struct Case {
 
 impl Case {
     /// The name made file-system friendly: lowercase ASCII letters, digits and `-`.
-    pub fn slug(&self) -> String {
+    pub(crate) fn slug(&self) -> String {
         let mut s = String::new();
         for c in self.name.chars() {
             if c.is_ascii_alphanumeric() {
@@ -102,7 +101,7 @@ impl Case {
 }
 
 /// Reads and validates a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
+pub(crate) fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| ScenarioErrors::whole_file(path, format!("cannot read: {e}")))?;
     parse_str(path, &source)
@@ -110,7 +109,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
 
 /// Validates scenario text as if read from `path` (used for errors, the id
 /// and to resolve config templates).
-pub fn parse_str(path: &Path, source: &str) -> Result<Scenario, ScenarioErrors> {
+pub(crate) fn parse_str(path: &Path, source: &str) -> Result<Scenario, ScenarioErrors> {
     validate::validate(path, source)
 }
 

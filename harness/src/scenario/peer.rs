@@ -8,7 +8,7 @@ use super::{OriginSpec, ProxySpec, Scenario};
 /// A program the scenario needs that is not installed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{binary} not found in PATH{}", install_hint(.install.as_deref()))]
-pub struct MissingPeer {
+pub(crate) struct MissingPeer {
     /// The program name as written in the scenario.
     pub binary: String,
     /// How to install it, when the scenario says.
@@ -23,7 +23,7 @@ fn install_hint(install: Option<&str>) -> String {
 
 impl Scenario {
     /// External programs the scenario runs, with their install hints.
-    pub fn peers(&self) -> Vec<(String, Option<String>)> {
+    pub(crate) fn peers(&self) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
         if let ProxySpec::Command(p) = &self.proxy {
             out.push((p.binary.clone(), p.install.clone()));
@@ -37,7 +37,7 @@ impl Scenario {
     }
 
     /// The first external program that is not installed, if any (checked in `PATH`).
-    pub fn missing_peer(&self) -> Option<MissingPeer> {
+    pub(crate) fn missing_peer(&self) -> Option<MissingPeer> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
         self.peers()

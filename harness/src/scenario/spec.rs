@@ -10,7 +10,7 @@ use super::template::Template;
 
 /// The origin server behind the system under test.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OriginSpec {
+pub(crate) enum OriginSpec {
     /// The built-in origin (`reloadbench origin`), started as its own process.
     BuiltIn {
         /// Size of every response body in bytes.
@@ -27,7 +27,7 @@ pub enum OriginSpec {
 /// Its port is reserved by the orchestrator (bind `127.0.0.1:0`, read the
 /// port, close) just before start and given as `{origin}` / `{origin_port}`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CommandOrigin {
+pub(crate) struct CommandOrigin {
     /// The command line; split into words, no shell.
     pub command: Template,
     /// How to know it is ready.
@@ -40,7 +40,7 @@ pub struct CommandOrigin {
 
 /// The load of a case (already merged with the case's `[case.load]`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LoadSpec {
+pub(crate) struct LoadSpec {
     /// Concurrent clients (closed loop) or connections (open loop).
     pub concurrency: u64,
     /// Stop after this many requests, if set.
@@ -61,7 +61,7 @@ pub struct LoadSpec {
 
 /// The system under test.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ProxySpec {
+pub(crate) enum ProxySpec {
     /// The reference proxy `refproxy`; each reload action names its mode.
     Reference(ReferenceProxy),
     /// Any other server, driven by command templates.
@@ -70,7 +70,7 @@ pub enum ProxySpec {
 
 /// Settings of the reference proxy for the config the harness writes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReferenceProxy {
+pub(crate) struct ReferenceProxy {
     /// Drain deadline of an old process (`[drain] deadline`).
     pub drain_deadline: Duration,
     /// Idle keep-alive connections of a draining process are closed after this
@@ -84,7 +84,7 @@ pub struct ReferenceProxy {
 
 /// A server driven by command templates (HAProxy, nginx, ...).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CommandProxy {
+pub(crate) struct CommandProxy {
     /// The program that must be installed (looked up in `PATH`).
     pub binary: String,
     /// How to install it, shown when it is missing (e.g. `scripts/install-peers haproxy`).
@@ -117,7 +117,7 @@ pub struct CommandProxy {
 
 /// How the orchestrator knows the main pid of a command proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MainPid {
+pub(crate) enum MainPid {
     /// The process it spawned last (the start command, or a reload's `spawn` step).
     Child,
     /// The pid read from `{pidfile}` once ready: after start (the start
@@ -130,7 +130,7 @@ pub enum MainPid {
 
 /// One way to reload a command proxy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReloadVariant {
+pub(crate) struct ReloadVariant {
     /// The steps, in order; each waits for its own `wait` condition if it has
     /// one. The reload is complete (its "ready" time) when the last step is done.
     pub steps: Vec<Step>,
@@ -138,7 +138,7 @@ pub struct ReloadVariant {
 
 /// One step of a stop, restart or reload.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step {
+pub(crate) struct Step {
     /// What to do.
     pub action: StepAction,
     /// What to wait for after doing it, if anything.
@@ -147,7 +147,7 @@ pub struct Step {
 
 /// The action of a [`Step`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum StepAction {
+pub(crate) enum StepAction {
     /// Spawn a long-running process that becomes the new main process (words, no shell).
     Spawn(Template),
     /// Run a command to completion with `/bin/sh -c`; it must exit 0 within the timeout.
@@ -168,7 +168,7 @@ pub enum StepAction {
 
 /// The process a signal goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PidTarget {
+pub(crate) enum PidTarget {
     /// The current main pid (`{pid}`).
     Main,
     /// The main pid as it was when the reload began (after a step replaced it).
@@ -180,7 +180,7 @@ pub enum PidTarget {
 /// A readiness condition with its deadline. Every one is a signalled event,
 /// never a fixed sleep.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReadySpec {
+pub(crate) struct ReadySpec {
     /// What to wait for.
     pub how: Readiness,
     /// Give up (and fail the step) after this long.
@@ -189,7 +189,7 @@ pub struct ReadySpec {
 
 /// What "ready" means.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// A JSON `ready` event line on stdout (reloadbench-model `Event`).
     Event,
     /// The pid file exists and names a live pid; after a step, a pid different

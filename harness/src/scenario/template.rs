@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 /// Every placeholder a template may use, with what it stands for.
-pub const PLACEHOLDERS: [(&str, &str); 11] = [
+pub(crate) const PLACEHOLDERS: [(&str, &str); 11] = [
     (
         "listen",
         "address the system under test listens on, `127.0.0.1:PORT`",
@@ -39,37 +39,37 @@ pub const PLACEHOLDERS: [(&str, &str); 11] = [
 ];
 
 /// True when `name` is a known placeholder.
-pub fn is_placeholder(name: &str) -> bool {
+pub(crate) fn is_placeholder(name: &str) -> bool {
     PLACEHOLDERS.iter().any(|(n, _)| *n == name)
 }
 
 /// Values for placeholders, set by the orchestrator as they become known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Vars {
+pub(crate) struct Vars {
     values: BTreeMap<String, String>,
 }
 
 impl Vars {
     /// No values.
-    pub fn new() -> Vars {
+    pub(crate) fn new() -> Vars {
         Vars::default()
     }
 
     /// Sets `name` (without braces) to `value`; returns `self` for chaining.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Vars {
+    pub(crate) fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Vars {
         self.values.insert(name.to_owned(), value.into());
         self
     }
 
     /// The value of `name`, if set.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 }
 
 /// Why a template could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// A placeholder used by the template has no value yet.
     #[error("placeholder {{{0}}} has no value here")]
     Unset(String),
@@ -94,7 +94,7 @@ fn known_list() -> String {
 
 /// A piece of text with placeholders, as written in the scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     text: String,
 }
 
@@ -106,17 +106,18 @@ enum Part<'a> {
 
 impl Template {
     /// Wraps `text`; [`Template::check`] reports unknown placeholders.
-    pub fn new(text: impl Into<String>) -> Template {
+    pub(crate) fn new(text: impl Into<String>) -> Template {
         Template { text: text.into() }
     }
 
     /// The text as written.
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
     /// Names of the placeholders used, in order of appearance (with repeats).
-    pub fn placeholders(&self) -> Vec<&str> {
+    pub(crate) fn placeholders(&self) -> Vec<&str> {
         parts(&self.text)
             .into_iter()
             .filter_map(|p| match p {
@@ -127,7 +128,7 @@ impl Template {
     }
 
     /// Checks that every `{word}` is a known placeholder.
-    pub fn check(&self) -> Result<(), TemplateError> {
+    pub(crate) fn check(&self) -> Result<(), TemplateError> {
         match self.placeholders().into_iter().find(|v| !is_placeholder(v)) {
             Some(v) => Err(TemplateError::Unknown(v.to_owned())),
             None => Ok(()),
@@ -135,14 +136,14 @@ impl Template {
     }
 
     /// Substitutes every placeholder with its value.
-    pub fn render(&self, vars: &Vars) -> Result<String, TemplateError> {
+    pub(crate) fn render(&self, vars: &Vars) -> Result<String, TemplateError> {
         render_str(&self.text, vars)
     }
 
     /// Splits a command into words (single and double quotes group words; no
     /// shell), then substitutes placeholders in each word, so a value with
     /// spaces stays one argument.
-    pub fn render_argv(&self, vars: &Vars) -> Result<Vec<String>, TemplateError> {
+    pub(crate) fn render_argv(&self, vars: &Vars) -> Result<Vec<String>, TemplateError> {
         let words = split_words(&self.text)?;
         if words.is_empty() {
             return Err(TemplateError::Empty);

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use crate::export::table::{Align, Table};
+use crate::export::grid::{Align, Table};
 use crate::trials::by_case;
 
 use rule::Verdict;
@@ -75,13 +75,18 @@ impl Tolerances {
 
 /// A tolerance in percent must be a finite number ≥ 0 (NaN would turn every
 /// comparison into "ok"); the one check of the library and the CLI flags.
-pub fn check_tolerance(value: f64) -> Result<f64, String> {
+pub fn check_tolerance(value: f64) -> Result<f64, BadTolerance> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(format!("must be a finite number ≥ 0, got {value}"))
+        Err(BadTolerance(value))
     }
 }
+
+/// A tolerance that is not a finite number ≥ 0.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("must be a finite number ≥ 0, got {0}")]
+pub struct BadTolerance(pub f64);
 
 /// How `compare` judges, beyond the tolerances.
 #[derive(Debug, Clone)]

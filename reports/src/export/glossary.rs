@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use super::table::{escape_html, markdown_cell as md};
+use super::grid::{escape_html, markdown_cell as md};
 use crate::summary::classes_present;
 
 /// `- **case**: description` for every case that has a description; `None`

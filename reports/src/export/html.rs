@@ -9,8 +9,8 @@ use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::{Chart, render_svg};
 use super::glossary;
+use super::grid::escape_html;
 use super::markdown::{AB_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line};
-use super::table::escape_html;
 use super::tables;
 use crate::error::ExportError;
 

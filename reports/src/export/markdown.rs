@@ -10,7 +10,7 @@ use super::Exporter;
 use super::ab_text::ab_text;
 use super::chart::Chart;
 use super::glossary;
-use super::table::markdown_cell as md;
+use super::grid::markdown_cell as md;
 use super::tables;
 use crate::error::ExportError;
 
@@ -78,7 +78,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "<details><summary>ab-style output: {}</summary>\n\n```text\n{}```\n\n</details>\n",
-            super::table::escape_html(&case.label()).replace(['\r', '\n'], " "),
+            super::grid::escape_html(&case.label()).replace(['\r', '\n'], " "),
             ab_text(case)
         );
     }

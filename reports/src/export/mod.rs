@@ -8,10 +8,10 @@ pub mod actions_csv;
 pub mod chart;
 pub mod csv;
 pub mod glossary;
+pub mod grid;
 pub mod html;
 pub mod json;
 pub mod markdown;
-pub mod table;
 pub mod tables;
 
 use reloadbench_model::run::RunReport;

@@ -19,7 +19,7 @@
 //! windows of [`super::attribution`].
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use reloadbench_model::event::EventKind;
 use reloadbench_model::ledger::{
@@ -32,23 +32,58 @@ use reloadbench_model::run::ActionReport;
 use super::attribution::windows;
 use super::events::Stamped;
 
+/// Why the origin's counts are unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginUnavailable {
+    /// A command origin (any server) keeps no ledger.
+    #[error("a command origin does not report its counts")]
+    CommandOrigin,
+    /// The origin died during the case: its counts are incomplete.
+    #[error("the origin died during the case")]
+    Died,
+    /// The origin wrote no ledger file.
+    #[error("the origin wrote no counts (it did not stop on SIGTERM)")]
+    NoCounts,
+    /// The ledger file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The ledger file is not an origin ledger.
+    #[error("{} is not an origin ledger: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
 /// The origin's ledger file in `path`, or why it is unavailable.
-pub fn read_origin(path: &Path) -> Result<OriginLedger, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            "the origin wrote no counts (it did not stop on SIGTERM)".to_owned()
+pub fn read_origin(path: &Path) -> Result<OriginLedger, OriginUnavailable> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            OriginUnavailable::NoCounts
         } else {
-            format!("cannot read {}: {e}", path.display())
+            OriginUnavailable::Read {
+                path: path.to_owned(),
+                source,
+            }
         }
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not an origin ledger: {e}", path.display()))
+    serde_json::from_slice(&bytes).map_err(|source| OriginUnavailable::Parse {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The proxy's side from the case's events: every `counters` event of a process
 /// other than `origin_pid`, summed by generation; a process that announced itself
 /// serving (`ready`, `reload_done`, `worker_respawned`) and never reported is missing.
-pub fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
+pub(crate) fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
     let mut served: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut reported: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut side = ProxySide::default();
@@ -96,12 +131,12 @@ pub fn proxy_side(events: &[Stamped], origin_pid: u32) -> ProxySide {
 }
 
 /// What the reconciliation needs besides the load report.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sides {
     /// Whether the load sent request ids.
     pub ids: bool,
     /// The origin's counts, or why they are unavailable.
-    pub origin: Result<OriginLedger, String>,
+    pub origin: Result<OriginLedger, OriginUnavailable>,
     /// The proxy's counts; `None` for a system under test that does not report them.
     pub proxy: Option<ProxySide>,
 }
@@ -154,9 +189,10 @@ pub fn reconcile(load: &LoadReport, sides: Sides, actions: &mut [ActionReport]) 
             }
             (Some(side), None, lost)
         }
-        Err(why) => {
+        Err(e) => {
+            let why = crate::cause::chain(e);
             unchecked.push(format!("origin: count unavailable ({why})"));
-            (None, Some(why.clone()), None)
+            (None, Some(why), None)
         }
     };
     match (&sides.proxy, &origin) {

@@ -61,7 +61,7 @@ fn proxy(forwarded: u64, completed: u64) -> ProxySide {
     }
 }
 
-fn sides(origin: Result<OriginLedger, String>, proxy: Option<ProxySide>) -> Sides {
+fn sides(origin: Result<OriginLedger, OriginUnavailable>, proxy: Option<ProxySide>) -> Sides {
     Sides {
         ids: true,
         origin,
@@ -189,9 +189,16 @@ fn duplicate_or_idless_answers_and_a_short_forward_count_are_flagged() {
 fn unavailable_counts_are_said_never_zero() {
     let load = client(5, &[(100, 5)]);
     let mut actions = [action(50, None, None)];
-    let l = reconcile(&load, sides(Err("killed".into()), None), &mut actions);
+    let l = reconcile(
+        &load,
+        sides(Err(OriginUnavailable::Died), None),
+        &mut actions,
+    );
     assert_eq!(l.origin, None);
-    assert_eq!(l.origin_unavailable.as_deref(), Some("killed"));
+    assert_eq!(
+        l.origin_unavailable.as_deref(),
+        Some("the origin died during the case")
+    );
     assert_eq!(l.lost_after_forwarding, None);
     assert_eq!(actions[0].lost_after_forwarding, None);
     assert_eq!(names(&l), [("client_accounting", true)]);

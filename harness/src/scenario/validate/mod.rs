@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::error::{ScenarioError, ScenarioErrors, line_col};
 use super::raw::{RawLoad, RawScenario, SStr};
 use super::template::Template;
-use super::{OriginSpec, ProxySpec, ReferenceProxy, Scenario};
+use super::{ProxySpec, ReferenceProxy, Scenario};
 
 /// Error collector: knows the file; spans become line:col when the errors
 /// are listed.
@@ -292,12 +292,5 @@ impl Default for ReferenceProxy {
             ready_timeout: Duration::from_secs(5),
             generation_header: false,
         }
-    }
-}
-
-impl OriginSpec {
-    /// The default origin: built-in, ab's 32,987-byte page, no delay.
-    pub fn default_builtin() -> OriginSpec {
-        load::default_origin()
     }
 }

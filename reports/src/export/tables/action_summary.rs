@@ -17,8 +17,8 @@ use reloadbench_model::words::noun;
 use super::actions::{actions, actions_rows, count_of};
 use crate::bounded::{FULL_TABLE_MAX, WORST_ORDER, WORST_SHOWN, counted, is_long, worst};
 use crate::export::glossary;
+use crate::export::grid::{Align, Table, escape_html, markdown_cell as md};
 use crate::export::markdown::ACTIONS_LEGEND;
-use crate::export::table::{Align, Table, escape_html, markdown_cell as md};
 use crate::summary::{fmt_opt_ns_ms, nearest_rank};
 
 /// The section in markdown; empty when no case has actions.

@@ -3,7 +3,7 @@
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionReport, CaseReport};
 
-use crate::export::table::{Align, Table};
+use crate::export::grid::{Align, Table};
 use crate::summary::{fmt_opt_ns_ms, fmt_s};
 
 /// One row per action of `case`; `None` when the case has no actions.

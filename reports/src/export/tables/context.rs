@@ -2,7 +2,7 @@
 
 use reloadbench_model::run::RunReport;
 
-use crate::export::table::{Align, Table};
+use crate::export::grid::{Align, Table};
 
 /// ab's view of every case: its failure counters, each request counted once.
 pub fn ab_view(report: &RunReport) -> Table {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use reloadbench_model::diagnosis::Finding;
 use reloadbench_model::run::{CaseReport, RunReport};
 
-use crate::export::table::{escape_html, markdown_cell};
+use crate::export::grid::{escape_html, markdown_cell};
 
 /// The findings shown for a case: computed from its evidence each time the
 /// report is rendered (so `reloadbench report DIR` reads old runs with the

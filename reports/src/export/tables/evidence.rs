@@ -15,7 +15,7 @@ use reloadbench_model::words::count;
 
 use super::action_summary::percentile_table;
 use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long, worst};
-use crate::export::table::{Align, Table, escape_html};
+use crate::export::grid::{Align, Table, escape_html};
 use crate::summary::fmt_s;
 
 /// The section's heading.
@@ -212,7 +212,7 @@ pub fn markdown(report: &RunReport) -> String {
         let _ = writeln!(
             w,
             "### {}\n\n{}\n",
-            crate::export::table::markdown_cell(&case.label()),
+            crate::export::grid::markdown_cell(&case.label()),
             evidence_line(e)
         );
         for p in table.into_iter().flatten() {

@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use reloadbench_model::ledger::thousands;
 
 use crate::bounded::{FULL_TABLE_MAX, WORST_SHOWN, counted, is_long};
-use crate::export::table::{Align, Table, escape_html, markdown_cell};
+use crate::export::grid::{Align, Table, escape_html, markdown_cell};
 use crate::summary::fmt_s;
 
 /// How to read the section.

@@ -11,7 +11,7 @@ use reloadbench_model::ledger::{Ledger, thousands};
 use reloadbench_model::run::{CaseReport, RunReport};
 
 use crate::bounded::{LIST_MAX, capped_list};
-use crate::export::table::{Align, Table, escape_html};
+use crate::export::grid::{Align, Table, escape_html};
 
 /// What the section says under its table.
 const LEGEND: &str = "Client: loadgen's outcomes. Proxy: refproxy's own counts, summed over its \
@@ -154,7 +154,7 @@ pub fn ledger_markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "\n{LEGEND}\n");
     // Names and labels in the lines come from the run: escaped for markdown.
     for line in lines(report) {
-        let _ = writeln!(w, "- {}", crate::export::table::markdown_cell(&line));
+        let _ = writeln!(w, "- {}", crate::export::grid::markdown_cell(&line));
     }
     w.push('\n');
     w

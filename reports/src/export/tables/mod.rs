@@ -18,7 +18,7 @@ pub use trials::{TRIALS_LEGEND, trials};
 
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
 
-use super::table::{Align, Table};
+use super::grid::{Align, Table};
 use crate::summary::{CaseSummary, classes_present, fmt_opt_ms, fmt_opt_ns_ms};
 
 /// One row per case: the seed's columns (time taken, complete, failed),

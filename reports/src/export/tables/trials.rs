@@ -3,7 +3,7 @@
 
 use reloadbench_model::run::RunReport;
 
-use super::super::table::{Align, Table};
+use super::super::grid::{Align, Table};
 use crate::summary::CaseSummary;
 use crate::trials::{Spread, by_case};
 

@@ -10,16 +10,16 @@ use reloadbench_model::clock::monotonic_ns;
 
 use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, Vars};
 
-use super::super::events::EventLog;
-use super::super::process::{ProcessContext, ProcessGuard, ProcessSpec};
-use super::super::procstat::with_stat;
 use super::super::readiness::{
     POLL, wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
 };
 use super::super::runner::RunnerError;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::process::{ProcessContext, ProcessGuard, ProcessSpec};
+use crate::orchestrator::os::procstat::with_stat;
 
 /// Reserves a free loopback port: bind `127.0.0.1:0`, read the port, close.
-pub fn reserve_port() -> std::io::Result<SocketAddr> {
+pub(crate) fn reserve_port() -> std::io::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     l.local_addr()
 }
@@ -66,9 +66,7 @@ pub(super) async fn wait_ready(
     match spawned {
         Some(pid) => tokio::select! {
             r = wait => r,
-            code = failed_exit(pid) => Err(RunnerError::Other(format!(
-                "pid {pid} exited with status {code} before it was ready"
-            ))),
+            code = failed_exit(pid) => Err(RunnerError::ExitedEarly { pid, code }),
         },
         None => wait.await,
     }
@@ -116,9 +114,9 @@ async fn wait_condition(
     let t = spec.timeout;
     match &spec.how {
         Readiness::Event => {
-            let pid = spawned.ok_or_else(|| {
-                RunnerError::Other("event readiness needs a spawned process".into())
-            })?;
+            let pid = spawned.ok_or(RunnerError::Missing(
+                "event readiness needs a spawned process",
+            ))?;
             Ok(wait_ready_event(log, from, "server", pid, t).await?.mono_ns)
         }
         Readiness::Log(text) => Ok(wait_log_line(log, from, text, t).await?),
@@ -142,26 +140,29 @@ async fn wait_condition(
 }
 
 /// Starts a command origin on a reserved port and waits until it is ready.
-pub async fn start_command_origin(
+pub(crate) async fn start_command_origin(
     o: &CommandOrigin,
     scenario: &Scenario,
     dir: &Path,
     ctx: &ProcessContext,
     log: &mut EventLog,
-) -> Result<(ProcessGuard, SocketAddr), String> {
-    let addr = reserve_port().map_err(|e| format!("cannot reserve a port: {e}"))?;
+) -> Result<(ProcessGuard, SocketAddr), RunnerError> {
+    let addr = reserve_port().map_err(RunnerError::Port)?;
     let mut vars = Vars::new();
     vars.set("origin", addr.to_string())
         .set("origin_port", addr.port().to_string())
         .set("dir", dir.display().to_string())
         .set("scenario_dir", scenario.dir.display().to_string());
     let from = log.cursor();
-    let mut p = spawn_template("origin", &o.command, &vars, dir, ctx).map_err(|e| e.to_string())?;
+    let mut p = spawn_template("origin", &o.command, &vars, dir, ctx)?;
     match wait_ready(&o.ready, &vars, addr, Some(p.pid()), from, None, log).await {
         Ok(_) => Ok((p, addr)),
         Err(e) => {
             let _ = p.stop(Signal::SIGKILL, Duration::from_secs(5)).await;
-            Err(format!("{e}; stderr in {}", p.stderr_path().display()))
+            Err(RunnerError::NotReady {
+                source: Box::new(e),
+                note: format!("; stderr in {}", p.stderr_path().display()),
+            })
         }
     }
 }

@@ -19,18 +19,18 @@
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::unistd::{SysconfVar, sysconf};
 
-use super::procstat::stat_fields;
+use crate::orchestrator::os::procstat::stat_fields;
 
 /// A pair of readings taken at the start of a case.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuMark {
+pub(crate) struct CpuMark {
     self_s: f64,
     children_s: f64,
 }
 
 impl CpuMark {
     /// Reads the counters now.
-    pub fn now() -> CpuMark {
+    pub(crate) fn now() -> CpuMark {
         CpuMark {
             self_s: rusage_s(UsageWho::RUSAGE_SELF),
             children_s: rusage_s(UsageWho::RUSAGE_CHILDREN),
@@ -38,12 +38,12 @@ impl CpuMark {
     }
 
     /// CPU seconds of this process since the mark.
-    pub fn self_delta(&self) -> f64 {
+    pub(crate) fn self_delta(&self) -> f64 {
         (rusage_s(UsageWho::RUSAGE_SELF) - self.self_s).max(0.0)
     }
 
     /// CPU seconds of reaped children since the mark.
-    pub fn children_delta(&self) -> f64 {
+    pub(crate) fn children_delta(&self) -> f64 {
         (rusage_s(UsageWho::RUSAGE_CHILDREN) - self.children_s).max(0.0)
     }
 }
@@ -59,7 +59,7 @@ fn rusage_s(who: UsageWho) -> f64 {
 }
 
 /// utime + stime of a live process from `/proc/<pid>/stat`, in seconds.
-pub fn proc_cpu_s(pid: u32) -> Option<f64> {
+pub(crate) fn proc_cpu_s(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat_ticks(&stat).map(|ticks| ticks as f64 / clock_ticks_per_s())
 }
@@ -74,7 +74,7 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second (`_SC_CLK_TCK`), the unit of `/proc/<pid>/stat` times.
-pub(super) fn clock_ticks_per_s() -> f64 {
+pub(crate) fn clock_ticks_per_s() -> f64 {
     match sysconf(SysconfVar::CLK_TCK) {
         Ok(Some(t)) if t > 0 => t as f64,
         _ => 100.0,

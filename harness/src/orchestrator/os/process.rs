@@ -25,12 +25,12 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use super::events::{EventSink, Stream};
-pub use super::pids::PidLog;
+pub(crate) use super::pids::PidLog;
+use crate::orchestrator::events::{EventSink, Stream};
 
 /// Errors of spawning and stopping processes.
 #[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
+pub(crate) enum ProcessError {
     /// The program could not be started.
     #[error("cannot start {name} ({program}): {source}")]
     Spawn {
@@ -85,7 +85,7 @@ pub enum ProcessError {
 
 /// How to start one process.
 #[derive(Debug, Clone)]
-pub struct ProcessSpec {
+pub(crate) struct ProcessSpec {
     /// Short name used in logs and events (`origin`, `refproxy`, ...).
     pub name: String,
     /// The program.
@@ -100,7 +100,7 @@ pub struct ProcessSpec {
 
 impl ProcessSpec {
     /// A spec for `program args...`.
-    pub fn new(name: &str, program: impl Into<PathBuf>) -> ProcessSpec {
+    pub(crate) fn new(name: &str, program: impl Into<PathBuf>) -> ProcessSpec {
         ProcessSpec {
             name: name.to_owned(),
             program: program.into(),
@@ -111,7 +111,7 @@ impl ProcessSpec {
     }
 
     /// Adds an argument.
-    pub fn arg(mut self, a: impl Into<OsString>) -> ProcessSpec {
+    pub(crate) fn arg(mut self, a: impl Into<OsString>) -> ProcessSpec {
         self.args.push(a.into());
         self
     }
@@ -119,7 +119,7 @@ impl ProcessSpec {
 
 /// Where a case's processes report: event sink, log directory, pid list.
 #[derive(Debug, Clone)]
-pub struct ProcessContext {
+pub(crate) struct ProcessContext {
     /// Where output lines go.
     pub sink: EventSink,
     /// Directory of the `*.stderr.log` files.
@@ -131,7 +131,7 @@ pub struct ProcessContext {
 /// One running child in its own process group; killed (the whole group)
 /// when dropped.
 #[derive(Debug)]
-pub struct ProcessGuard {
+pub(crate) struct ProcessGuard {
     name: String,
     pid: u32,
     child: Child,
@@ -144,7 +144,10 @@ pub struct ProcessGuard {
 
 impl ProcessGuard {
     /// Spawns the process in a new process group and starts reading its output.
-    pub fn spawn(spec: &ProcessSpec, ctx: &ProcessContext) -> Result<ProcessGuard, ProcessError> {
+    pub(crate) fn spawn(
+        spec: &ProcessSpec,
+        ctx: &ProcessContext,
+    ) -> Result<ProcessGuard, ProcessError> {
         let mut cmd = Command::new(&spec.program);
         // Logs go to files: no terminal colours (honoured by tracing and others).
         cmd.args(&spec.args)
@@ -215,25 +218,20 @@ impl ProcessGuard {
         Ok(guard)
     }
 
-    /// The name given at spawn.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The pid (also the process group id).
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Path of the stderr log.
-    pub fn stderr_path(&self) -> &Path {
+    pub(crate) fn stderr_path(&self) -> &Path {
         &self.stderr_path
     }
 
     /// The line of the stderr log that most likely says why the process
     /// failed: the first one mentioning an alert, emergency, fatal or error,
     /// else the last one. `None` when the log is empty.
-    pub fn stderr_excerpt(&self) -> Option<String> {
+    pub(crate) fn stderr_excerpt(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.stderr_path).ok()?;
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         let pick = lines
@@ -250,7 +248,7 @@ impl ProcessGuard {
 
     /// What to add to a failure of the process: `; it said: ` its
     /// [`ProcessGuard::stderr_excerpt`], if any, and `; stderr in ` the log.
-    pub fn stderr_note(&self) -> String {
+    pub(crate) fn stderr_note(&self) -> String {
         let said = self
             .stderr_excerpt()
             .map(|l| format!("; it said: {l}"))
@@ -259,17 +257,17 @@ impl ProcessGuard {
     }
 
     /// The exit status, once reaped.
-    pub fn status(&self) -> Option<ExitStatus> {
+    pub(crate) fn status(&self) -> Option<ExitStatus> {
         self.status
     }
 
     /// Monotonic clock when the harness saw the exit, once reaped.
-    pub fn exit_mono_ns(&self) -> Option<u64> {
+    pub(crate) fn exit_mono_ns(&self) -> Option<u64> {
         self.exit_mono_ns
     }
 
     /// Sends `signal` to the process itself.
-    pub fn signal(&self, signal: Signal) -> Result<(), ProcessError> {
+    pub(crate) fn signal(&self, signal: Signal) -> Result<(), ProcessError> {
         if self.status.is_some() {
             return Ok(());
         }
@@ -282,7 +280,7 @@ impl ProcessGuard {
     }
 
     /// Sends `signal` to the process group.
-    pub fn signal_group(&self, signal: Signal) -> Result<(), ProcessError> {
+    pub(crate) fn signal_group(&self, signal: Signal) -> Result<(), ProcessError> {
         match killpg(Pid::from_raw(self.pid as i32), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(source) => Err(ProcessError::Signal {
@@ -295,7 +293,7 @@ impl ProcessGuard {
     }
 
     /// Reaps the process if it has exited, without waiting.
-    pub fn try_reap(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn try_reap(&mut self) -> Option<ExitStatus> {
         if self.status.is_none()
             && let Ok(Some(st)) = self.child.try_wait()
         {
@@ -305,7 +303,10 @@ impl ProcessGuard {
     }
 
     /// Waits for the process to exit, up to `timeout`.
-    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, ProcessError> {
+    pub(crate) async fn wait_exit(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<ExitStatus, ProcessError> {
         if let Some(st) = self.status {
             return Ok(st);
         }
@@ -329,7 +330,7 @@ impl ProcessGuard {
 
     /// Sends `signal` to the group and waits up to `timeout` for the exit;
     /// then kills the group with `SIGKILL` and reaps the process.
-    pub async fn stop(
+    pub(crate) async fn stop(
         &mut self,
         signal: Signal,
         timeout: Duration,
@@ -353,7 +354,7 @@ impl ProcessGuard {
     }
 
     /// Waits (bounded) for the output readers to see the end of both streams.
-    pub async fn join_readers(&mut self, timeout: Duration) {
+    pub(crate) async fn join_readers(&mut self, timeout: Duration) {
         for r in self.readers.drain(..) {
             let _ = tokio::time::timeout(timeout, r).await;
         }

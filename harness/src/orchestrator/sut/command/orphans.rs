@@ -10,22 +10,22 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-use super::super::procstat::{proc_info, proc_pids};
 use super::super::readiness::{POLL, pid_alive};
+use crate::orchestrator::os::procstat::{proc_info, proc_pids};
 
 /// Makes the harness a child subreaper, so daemonized grandchildren are
 /// re-parented to it instead of to init.
-pub fn adopt_orphans() -> Result<(), nix::Error> {
+pub(crate) fn adopt_orphans() -> Result<(), nix::Error> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 
 /// Pids whose parent is the harness (its own children and adopted
-/// orphans, zombies included), the [`watchdog`](super::super::watchdog)
+/// orphans, zombies included), the [`watchdog`](crate::orchestrator::os::watchdog)
 /// left out.
 pub(super) fn orphans() -> Vec<u32> {
     let me = std::process::id();
     proc_pids()
-        .filter(|pid| !super::super::watchdog::is_watchdog(*pid))
+        .filter(|pid| !crate::orchestrator::os::watchdog::is_watchdog(*pid))
         .filter(|pid| proc_info(*pid).is_some_and(|p| p.ppid == me))
         .collect()
 }

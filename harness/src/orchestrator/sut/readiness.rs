@@ -15,15 +15,15 @@ use reloadbench_model::event::{Event, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::events::{EventLog, Payload};
-use super::procstat::proc_info;
+use crate::orchestrator::events::{EventLog, Payload};
+use crate::orchestrator::os::procstat::proc_info;
 
 /// Interval between two polls of a port, pid file or HTTP check.
-pub const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// Why a process was not found ready.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadinessError {
+pub(crate) enum ReadinessError {
     /// The process closed its output (it exited) before it was ready.
     #[error("{name} (pid {pid}) exited before it was ready")]
     Exited {
@@ -52,7 +52,7 @@ pub enum ReadinessError {
 
 /// A `ready` event: who, where, when.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ready {
+pub(crate) struct Ready {
     /// Pid in the event (a worker's pid when a master relays it).
     pub pid: u32,
     /// Generation in the event.
@@ -66,7 +66,7 @@ pub struct Ready {
 /// Waits for the first `ready` event on the stdout of the process spawned as
 /// `source_pid`, from position `from` of the log. Fails early when that
 /// stdout ends first.
-pub async fn wait_ready_event(
+pub(crate) async fn wait_ready_event(
     log: &mut EventLog,
     from: usize,
     name: &str,
@@ -111,7 +111,7 @@ pub async fn wait_ready_event(
 /// Waits for a line containing `text` on stdout or stderr of any process
 /// of the case (a reload's line may come from the old process or a master).
 /// Returns the monotonic time the line was read.
-pub async fn wait_log_line(
+pub(crate) async fn wait_log_line(
     log: &mut EventLog,
     from: usize,
     text: &str,
@@ -132,7 +132,7 @@ pub async fn wait_log_line(
 }
 
 /// Polls until `addr` accepts a TCP connection.
-pub async fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), ReadinessError> {
+pub(crate) async fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), ReadinessError> {
     poll_until(timeout, format!("a listener on {addr}"), || async move {
         TcpStream::connect(addr).await.is_ok().then_some(())
     })
@@ -140,7 +140,7 @@ pub async fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), Readin
 }
 
 /// Polls until `GET path` on `addr` answers with a 2xx status.
-pub async fn wait_http(
+pub(crate) async fn wait_http(
     addr: SocketAddr,
     path: &str,
     timeout: Duration,
@@ -154,7 +154,7 @@ pub async fn wait_http(
 }
 
 /// Polls until `path` holds the pid of a live process other than `previous`.
-pub async fn wait_pid_file(
+pub(crate) async fn wait_pid_file(
     path: &Path,
     previous: Option<u32>,
     timeout: Duration,
@@ -175,13 +175,13 @@ pub async fn wait_pid_file(
 }
 
 /// Reads a pid file: the first whitespace-separated number in it.
-pub fn read_pid_file(path: &Path) -> Option<u32> {
+pub(crate) fn read_pid_file(path: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(path).ok()?;
     text.split_whitespace().next()?.parse().ok()
 }
 
 /// Whether `pid` names a live (not zombie) process.
-pub fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     proc_info(pid).is_some_and(|p| p.alive())
 }
 

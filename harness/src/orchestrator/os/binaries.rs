@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 /// Environment variable overriding where `refproxy` is.
-pub const REFPROXY_ENV: &str = "REFPROXY_BIN";
+pub(crate) const REFPROXY_ENV: &str = "REFPROXY_BIN";
 
 /// A program reloadbench needs is missing.
 #[derive(Debug, thiserror::Error)]
-pub enum BinaryError {
+pub(crate) enum BinaryError {
     /// `refproxy` is not built.
     #[error(
         "refproxy not found (looked in {looked}); build it with `cargo build --workspace --bins` \
@@ -24,13 +24,13 @@ pub enum BinaryError {
 }
 
 /// The running `reloadbench` executable (spawned as `reloadbench origin`).
-pub fn reloadbench_exe() -> Result<PathBuf, BinaryError> {
+pub(crate) fn reloadbench_exe() -> Result<PathBuf, BinaryError> {
     std::env::current_exe().map_err(BinaryError::CurrentExe)
 }
 
 /// `refproxy`: `$REFPROXY_BIN`, else next to the running executable, else
 /// one directory up when running from `target/<profile>/deps/` (tests).
-pub fn refproxy() -> Result<PathBuf, BinaryError> {
+pub(crate) fn refproxy() -> Result<PathBuf, BinaryError> {
     if let Some(p) = std::env::var_os(REFPROXY_ENV) {
         let p = PathBuf::from(p);
         return if p.is_file() {

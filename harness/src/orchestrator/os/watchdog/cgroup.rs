@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 /// Why no cgroup could be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
+pub(crate) enum CgroupError {
     /// No cgroup v2 hierarchy is mounted.
     #[error("no cgroup v2 hierarchy is mounted")]
     NotMounted,
@@ -30,13 +30,13 @@ pub enum CgroupError {
 
 /// A cgroup holding the harness and everything it starts.
 #[derive(Debug)]
-pub struct RunCgroup {
+pub(crate) struct RunCgroup {
     dir: PathBuf,
 }
 
 impl RunCgroup {
     /// Creates `reloadbench.<pid>` below `pid`'s cgroup and moves `pid` into it.
-    pub fn enter(pid: u32) -> Result<RunCgroup, CgroupError> {
+    pub(crate) fn enter(pid: u32) -> Result<RunCgroup, CgroupError> {
         let dir = own_cgroup(pid)?.join(format!("reloadbench.{pid}"));
         RunCgroup::create(dir, pid)
     }
@@ -60,14 +60,14 @@ impl RunCgroup {
     }
 
     /// The cgroup directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 
     /// Kills every process in the cgroup (`cgroup.kill`, or SIGKILL to each
     /// member on kernels before 5.14) and removes it once empty, waiting up
     /// to `limit`.
-    pub fn kill_and_remove(&self, limit: Duration) -> Result<(), CgroupError> {
+    pub(crate) fn kill_and_remove(&self, limit: Duration) -> Result<(), CgroupError> {
         let until = Instant::now() + limit;
         let killed = std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok();
         // rmdir fails (EBUSY) while members remain.

@@ -26,18 +26,19 @@ use reloadbench_model::event::{Event, EventKind, ReloadMode};
 
 use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, Vars};
 
-use super::events::EventLog;
-use super::host::{Sysctls, exec_action};
-use super::process::{ProcessGuard, ProcessSpec};
 use super::readiness::wait_ready_event;
 use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
+use crate::cause::chain;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::host::{Sysctls, exec_action};
+use crate::orchestrator::os::process::{ProcessGuard, ProcessSpec};
 
 /// Slack added to every deadline derived from the proxy's own timeouts.
 const SLACK: Duration = Duration::from_secs(5);
 
 /// Drives the reference proxy.
 #[derive(Debug)]
-pub struct ReferenceRunner {
+pub(crate) struct ReferenceRunner {
     bin: PathBuf,
     cfg: ReferenceProxy,
     master: bool,
@@ -57,7 +58,12 @@ pub struct ReferenceRunner {
 
 impl ReferenceRunner {
     /// A runner for `refproxy` at `bin`; `master` starts it with `--master`.
-    pub fn new(bin: PathBuf, cfg: ReferenceProxy, master: bool, env: CaseEnv) -> ReferenceRunner {
+    pub(crate) fn new(
+        bin: PathBuf,
+        cfg: ReferenceProxy,
+        master: bool,
+        env: CaseEnv,
+    ) -> ReferenceRunner {
         let config_path = env.dir.join("proxy.toml");
         let mut control_socket = env.dir.join("refproxy.sock");
         // sun_path holds 108 bytes; long run directories get a socket in /tmp.
@@ -157,7 +163,7 @@ impl ReferenceRunner {
             out.exited_mono_ns = old.exit_mono_ns();
             self.retire(old);
             if let Err(e) = res {
-                return out.fail(e);
+                return out.fail_by(&e);
             }
         }
         if kill {
@@ -169,7 +175,7 @@ impl ReferenceRunner {
                 out.new_pid = self.serving_pid;
                 out
             }
-            Err(e) => out.fail(format!("the new process did not start: {e}")),
+            Err(e) => out.fail(format!("the new process did not start: {}", chain(&e))),
         }
     }
 
@@ -184,7 +190,7 @@ impl ReferenceRunner {
         let out = ActOutcome::triggered_now();
         let mut p = match ProcessGuard::spawn(&spec, &self.env.ctx) {
             Ok(p) => p,
-            Err(e) => return out.fail(e),
+            Err(e) => return out.fail_by(&e),
         };
         match wait_ready_event(log, from, "refproxy", p.pid(), self.ready_timeout()).await {
             Ok(r) => {
@@ -247,7 +253,7 @@ impl ReferenceRunner {
         let from = log.cursor();
         let mut out = ActOutcome::triggered_now();
         if let Err(e) = master.signal(Signal::SIGUSR2) {
-            return out.fail(e);
+            return out.fail_by(&e);
         }
         let idx = log
             .wait_for(from, self.ready_timeout(), |s| {
@@ -304,22 +310,32 @@ impl ReferenceRunner {
         }
     }
 
-    fn signal(&self, signal: Signal, target: PidTarget) -> Result<(), String> {
-        let cur = self.current.as_ref().ok_or("no proxy is running")?;
+    fn signal(&self, signal: Signal, target: PidTarget) -> Result<(), RunnerError> {
+        let cur = self
+            .current
+            .as_ref()
+            .ok_or(RunnerError::Missing("no proxy is running"))?;
         let pid = match target {
             PidTarget::Main => cur.pid(),
-            PidTarget::Previous => self.previous_pid.ok_or("no previous process")?,
+            PidTarget::Previous => self
+                .previous_pid
+                .ok_or(RunnerError::Missing("no previous process"))?,
             PidTarget::Group => {
-                return cur.signal_group(signal).map_err(|e| e.to_string());
+                return Ok(cur.signal_group(signal)?);
             }
         };
         // Only pids this runner started (or their relayed workers) are signalled.
         let ours = pid == cur.pid() || self.retiring.iter().any(|r| r.pid() == pid);
         if !ours {
-            return Err(format!("pid {pid} was not started by this case"));
+            return Err(RunnerError::NotOurs(pid));
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
-            .map_err(|e| format!("cannot send {signal} to {pid}: {e}"))
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).map_err(|source| {
+            RunnerError::Signal {
+                signal,
+                pid,
+                source,
+            }
+        })
     }
 
     fn vars(&self) -> Vars {
@@ -344,7 +360,7 @@ impl Runner for ReferenceRunner {
         self.spawn_fresh(log).await?;
         let addr = self
             .listen
-            .ok_or_else(|| RunnerError::Other("refproxy reported no address".into()))?;
+            .ok_or(RunnerError::Missing("refproxy reported no address"))?;
         // Later generations (restart, naive) bind the same port.
         self.write_config(&addr.to_string())?;
         Ok(addr)
@@ -361,7 +377,9 @@ impl Runner for ReferenceRunner {
                             out.ready_mono_ns = Some(ready);
                             out.new_pid = self.serving_pid;
                         }
-                        Err(e) => out = out.fail(format!("the new process did not start: {e}")),
+                        Err(e) => {
+                            out = out.fail(format!("the new process did not start: {}", chain(&e)))
+                        }
                     }
                 }
                 out
@@ -407,7 +425,7 @@ impl Runner for ReferenceRunner {
             }
         }
         if let Err(e) = self.sysctls.restore() {
-            result = result.and(Err(RunnerError::Other(e)));
+            result = result.and(Err(e.into()));
         }
         let _ = std::fs::remove_file(&self.control_socket);
         result
@@ -467,5 +485,8 @@ async fn handed_over(log: &mut EventLog, from: usize, old: u32, timeout: Duratio
 
 /// Adds the stderr log path to a start failure.
 fn with_log(e: RunnerError, p: &ProcessGuard) -> RunnerError {
-    RunnerError::Other(format!("{e}{}", p.stderr_note()))
+    RunnerError::NotReady {
+        source: Box::new(e),
+        note: p.stderr_note(),
+    }
 }

@@ -20,18 +20,18 @@ use nix::sys::signal::{SigSet, Signal, kill, killpg};
 use nix::unistd::{Pid, getppid};
 
 use super::super::procstat::boot_ticks;
-use super::cgroup::RunCgroup;
+use super::cgroup::{CgroupError, RunCgroup};
 use super::tree::{RunSet, snapshot};
 
 /// How often the harness's descendants are noted when there is no cgroup.
-pub const SCAN: Duration = Duration::from_millis(100);
+pub(crate) const SCAN: Duration = Duration::from_millis(100);
 
 /// How long the kill may take before the watchdog gives up.
 const KILL_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the watchdog is told on its command line.
 #[derive(Debug, Clone)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The harness's pid (the watchdog's parent).
     pub harness: u32,
     /// `VAR=value` every child of the run carries in its environment.
@@ -40,9 +40,24 @@ pub struct ServeArgs {
     pub cgroup: bool,
 }
 
+/// Why the watchdog tracks processes without a cgroup (said in its
+/// `ready tracking (...)` line).
+#[derive(Debug, thiserror::Error)]
+enum NoCgroup {
+    /// The harness exited before the watchdog started.
+    #[error("the harness is gone")]
+    HarnessGone,
+    /// The harness asked for no cgroup.
+    #[error("disabled")]
+    Disabled,
+    /// The run's cgroup could not be created or entered.
+    #[error(transparent)]
+    Failed(CgroupError),
+}
+
 /// Runs the watchdog until the harness is gone and its processes are
 /// killed; returns the exit code.
-pub fn serve(args: &ServeArgs) -> u8 {
+pub(crate) fn serve(args: &ServeArgs) -> u8 {
     // Ctrl-C and hang-ups are for the harness, which stops gracefully; the
     // watchdog stays to clean up after it.
     let mut mask = SigSet::empty();
@@ -57,15 +72,15 @@ pub fn serve(args: &ServeArgs) -> u8 {
     };
     let harness_alive = || getppid().as_raw() as u32 == args.harness;
     let cgroup = if !harness_alive() {
-        Err("the harness is gone".to_owned())
+        Err(NoCgroup::HarnessGone)
     } else if args.cgroup {
-        RunCgroup::enter(args.harness).map_err(|e| e.to_string())
+        RunCgroup::enter(args.harness).map_err(NoCgroup::Failed)
     } else {
-        Err("disabled".to_owned())
+        Err(NoCgroup::Disabled)
     };
     let hello = match &cgroup {
         Ok(cg) => format!("ready cgroup {}", cg.path().display()),
-        Err(why) => format!("ready tracking ({why})"),
+        Err(why) => format!("ready tracking ({})", crate::cause::chain(why)),
     };
     {
         let mut out = std::io::stdout().lock();
@@ -88,7 +103,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
     if let Ok(cg) = &cgroup
         && let Err(e) = cg.kill_and_remove(KILL_LIMIT)
     {
-        eprintln!("reloadbench watchdog: {e}");
+        eprintln!("reloadbench watchdog: {}", crate::cause::chain(&e));
         code = 1;
     }
     let left = kill_all(&set, until);

@@ -27,22 +27,23 @@ use crate::scenario::{
     ActionSpec, CommandProxy, MainPid, PidTarget, ReloadSpec, Step, StepAction, Template, Vars,
 };
 
-use super::events::EventLog;
-use super::host::{Sysctls, exec_action, run_shell};
-use super::process::ProcessGuard;
-use super::procstat::proc_info;
 use super::readiness::{POLL, pid_alive, read_pid_file, wait_pid_file};
 use super::runner::CaseEnv;
 use super::runner::{ActOutcome, Runner, RunnerError};
+use crate::cause::chain;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::host::{Sysctls, exec_action, run_shell};
+use crate::orchestrator::os::process::ProcessGuard;
+use crate::orchestrator::os::procstat::proc_info;
 
-pub use orphans::adopt_orphans;
+pub(crate) use orphans::adopt_orphans;
 use orphans::{kill_adopted, reap_adopted, reap_all_adopted};
-pub use spawn::{reserve_port, start_command_origin};
+pub(crate) use spawn::{reserve_port, start_command_origin};
 use spawn::{spawn_template, wait_ready};
 
 /// Drives a server through its command templates.
 #[derive(Debug)]
-pub struct CommandRunner {
+pub(crate) struct CommandRunner {
     cfg: CommandProxy,
     env: CaseEnv,
     listen: Option<SocketAddr>,
@@ -57,7 +58,7 @@ pub struct CommandRunner {
 
 impl CommandRunner {
     /// A runner for `cfg` in the case described by `env`.
-    pub fn new(cfg: CommandProxy, env: CaseEnv) -> CommandRunner {
+    pub(crate) fn new(cfg: CommandProxy, env: CaseEnv) -> CommandRunner {
         CommandRunner {
             cfg,
             env,
@@ -103,8 +104,10 @@ impl CommandRunner {
         let Some(tpl_path) = &self.cfg.config_template else {
             return Ok(());
         };
-        let text = std::fs::read_to_string(tpl_path)
-            .map_err(|e| RunnerError::Other(format!("cannot read {}: {e}", tpl_path.display())))?;
+        let text = std::fs::read_to_string(tpl_path).map_err(|source| RunnerError::Read {
+            path: tpl_path.clone(),
+            source,
+        })?;
         let rendered =
             Template::new(text)
                 .render(&self.vars())
@@ -129,13 +132,13 @@ impl CommandRunner {
             MainPid::PidFile => {
                 let path = self
                     .pidfile()
-                    .ok_or_else(|| RunnerError::Other("no pid file configured".into()))?;
+                    .ok_or(RunnerError::Missing("no pid file configured"))?;
                 let pid = match read_pid_file(&path) {
                     Some(p) if pid_alive(p) => p,
                     _ => wait_pid_file(&path, None, Duration::from_secs(10)).await?,
                 };
                 // A daemon's main pid: the watchdog kills it if we die.
-                super::watchdog::track(pid);
+                crate::orchestrator::os::watchdog::track(pid);
                 Some(pid)
             }
         };
@@ -158,22 +161,25 @@ impl CommandRunner {
         self.spawned.push(p);
         let addr = self
             .listen
-            .ok_or_else(|| RunnerError::Other("no listen address".into()))?;
+            .ok_or(RunnerError::Missing("no listen address"))?;
         let prev = self.main_pid;
         let ready = match wait_ready(&self.cfg.ready, &vars, addr, Some(pid), from, prev, log).await
         {
             Ok(t) => t,
             Err(e) => {
-                let mut why = e.to_string();
+                let mut note = String::new();
                 if let Some(p) = self.spawned.last_mut() {
                     if let Some(st) = p.try_reap() {
-                        why.push_str(&format!("; `{}` exited with {st}", self.cfg.start));
+                        note.push_str(&format!("; `{}` exited with {st}", self.cfg.start));
                         // Its output is complete: let the readers write it.
                         p.join_readers(Duration::from_secs(1)).await;
                     }
-                    why.push_str(&p.stderr_note());
+                    note.push_str(&p.stderr_note());
                 }
-                return Err(RunnerError::Other(why));
+                return Err(RunnerError::NotReady {
+                    source: Box::new(e),
+                    note,
+                });
             }
         };
         self.settle_main_pid(Some(pid)).await?;
@@ -186,19 +192,18 @@ impl CommandRunner {
         step: &Step,
         previous: Option<u32>,
         log: &mut EventLog,
-    ) -> Result<Option<u32>, String> {
+    ) -> Result<Option<u32>, RunnerError> {
         let vars = self.vars();
         let from = log.cursor();
         let mut spawned = None;
         match &step.action {
             StepAction::Spawn(t) => {
-                let p = spawn_template("server", t, &vars, &self.env.dir, &self.env.ctx)
-                    .map_err(|e| e.to_string())?;
+                let p = spawn_template("server", t, &vars, &self.env.dir, &self.env.ctx)?;
                 spawned = Some(p.pid());
                 self.spawned.push(p);
             }
             StepAction::Run { command, timeout } => {
-                let cmd = command.render(&vars).map_err(|e| e.to_string())?;
+                let cmd = command.render(&vars)?;
                 run_shell("step", &cmd, &self.env.dir, *timeout, &self.env.ctx).await?;
             }
             StepAction::Signal { signal, target } => {
@@ -206,10 +211,10 @@ impl CommandRunner {
             }
         }
         if let Some(w) = &step.wait {
-            let addr = self.listen.ok_or("no listen address")?;
-            wait_ready(w, &vars, addr, spawned, from, previous, log)
-                .await
-                .map_err(|e| e.to_string())?;
+            let addr = self
+                .listen
+                .ok_or(RunnerError::Missing("no listen address"))?;
+            wait_ready(w, &vars, addr, spawned, from, previous, log).await?;
         }
         Ok(spawned)
     }
@@ -221,7 +226,7 @@ impl CommandRunner {
         steps: &[Step],
         previous: Option<u32>,
         log: &mut EventLog,
-    ) -> Result<Option<u32>, String> {
+    ) -> Result<Option<u32>, RunnerError> {
         let mut last = None;
         for step in steps {
             if let Some(p) = self.step(step, previous, log).await? {
@@ -231,10 +236,17 @@ impl CommandRunner {
         Ok(last)
     }
 
-    fn send(&self, signal: Signal, target: PidTarget, previous: Option<u32>) -> Result<(), String> {
+    fn send(
+        &self,
+        signal: Signal,
+        target: PidTarget,
+        previous: Option<u32>,
+    ) -> Result<(), RunnerError> {
         let pid = match target {
-            PidTarget::Main => self.main_pid.ok_or("no main pid")?,
-            PidTarget::Previous => previous.or(self.previous_pid).ok_or("no previous pid")?,
+            PidTarget::Main => self.main_pid.ok_or(RunnerError::Missing("no main pid"))?,
+            PidTarget::Previous => previous
+                .or(self.previous_pid)
+                .ok_or(RunnerError::Missing("no previous pid"))?,
             PidTarget::Group => {
                 for p in &self.spawned {
                     let _ = p.signal_group(signal);
@@ -243,10 +255,13 @@ impl CommandRunner {
             }
         };
         if !self.is_ours(pid) {
-            return Err(format!("pid {pid} was not started by this case"));
+            return Err(RunnerError::NotOurs(pid));
         }
-        kill(Pid::from_raw(pid as i32), signal)
-            .map_err(|e| format!("cannot send {signal} to {pid}: {e}"))
+        kill(Pid::from_raw(pid as i32), signal).map_err(|source| RunnerError::Signal {
+            signal,
+            pid,
+            source,
+        })
     }
 
     /// Whether `pid` was started by this case: spawned by it, in one of its
@@ -286,16 +301,16 @@ impl CommandRunner {
         let previous = self.main_pid;
         self.generation += 1;
         if let Err(e) = self.render_config() {
-            return out.fail(e);
+            return out.fail_by(&e);
         }
         let last = match self.steps(&variant.steps, previous, log).await {
             Ok(last) => last,
-            Err(e) => return out.fail(e),
+            Err(e) => return out.fail_by(&e),
         };
         // Complete when the last step (with its own wait) is done.
         out.ready_mono_ns = Some(monotonic_ns());
         if let Err(e) = self.settle_main_pid(last).await {
-            return out.fail(e);
+            return out.fail_by(&e);
         }
         self.previous_pid = previous;
         out.new_pid = self.main_pid;
@@ -306,7 +321,7 @@ impl CommandRunner {
         out
     }
 
-    async fn stop_main(&mut self, log: &mut EventLog) -> Result<Option<u64>, String> {
+    async fn stop_main(&mut self, log: &mut EventLog) -> Result<Option<u64>, RunnerError> {
         let Some(pid) = self.main_pid else {
             return Ok(None);
         };
@@ -321,10 +336,10 @@ impl CommandRunner {
             if self.is_ours(pid) {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
-            return Err(format!(
-                "pid {pid} did not exit within {:?}",
-                self.cfg.stop_timeout
-            ));
+            return Err(RunnerError::StopTimeout {
+                pid,
+                limit: self.cfg.stop_timeout,
+            });
         }
         self.previous_pid = Some(pid);
         Ok(Some(monotonic_ns()))
@@ -337,18 +352,18 @@ impl CommandRunner {
             let previous = self.main_pid;
             let last = match self.steps(&steps, previous, log).await {
                 Ok(last) => last,
-                Err(e) => return out.fail(e),
+                Err(e) => return out.fail_by(&e),
             };
             out.ready_mono_ns = Some(monotonic_ns());
             if let Err(e) = self.settle_main_pid(last).await {
-                return out.fail(e);
+                return out.fail_by(&e);
             }
             out.new_pid = self.main_pid;
             return out;
         }
         match self.stop_main(log).await {
             Ok(t) => out.exited_mono_ns = t,
-            Err(e) => return out.fail(e),
+            Err(e) => return out.fail_by(&e),
         }
         match self.start_inner(log).await {
             Ok(t) => {
@@ -356,7 +371,7 @@ impl CommandRunner {
                 out.new_pid = self.main_pid;
                 out
             }
-            Err(e) => out.fail(format!("the server did not start again: {e}")),
+            Err(e) => out.fail(format!("the server did not start again: {}", chain(&e))),
         }
     }
 
@@ -372,8 +387,7 @@ impl CommandRunner {
 
 impl Runner for CommandRunner {
     async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
-        let addr = reserve_port()
-            .map_err(|e| RunnerError::Other(format!("cannot reserve a port: {e}")))?;
+        let addr = reserve_port().map_err(RunnerError::Port)?;
         self.listen = Some(addr);
         self.start_inner(log).await?;
         Ok(addr)
@@ -406,7 +420,9 @@ impl Runner for CommandRunner {
                             out.ready_mono_ns = Some(t);
                             out.new_pid = self.main_pid;
                         }
-                        Err(e) => out = out.fail(format!("the server did not start again: {e}")),
+                        Err(e) => {
+                            out = out.fail(format!("the server did not start again: {}", chain(&e)))
+                        }
                     }
                 }
                 out
@@ -437,8 +453,8 @@ impl Runner for CommandRunner {
         }
         reap_all_adopted(&ours, Duration::from_secs(5)).await;
         let restore = self.sysctls.restore();
-        res.map_err(RunnerError::Other)?;
-        restore.map_err(RunnerError::Other)?;
+        res?;
+        restore?;
         Ok(())
     }
 

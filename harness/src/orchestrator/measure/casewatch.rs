@@ -5,7 +5,7 @@
 //! Windows: the case's counters cover the load start to the load end; an
 //! action's cover its trigger to the next action's trigger (or the load
 //! end). The counters are those of the namespace of the thread that reads
-//! them, which for a case run by [`super::netns::run_case`] is the case's
+//! them, which for a case run by [`crate::orchestrator::os::netns::run_case`] is the case's
 //! own (scope `case netns`), otherwise the host's (`host-wide`).
 
 use std::path::Path;
@@ -27,7 +27,7 @@ type Marks = Arc<Mutex<Vec<Option<Counters>>>>;
 
 /// Watches one case's load; start it just before the load starts.
 #[derive(Debug)]
-pub struct CaseWatch {
+pub(crate) struct CaseWatch {
     scope: CounterScope,
     start: Option<Counters>,
     marks: Marks,
@@ -36,7 +36,7 @@ pub struct CaseWatch {
 
 /// A [`CaseWatch`] after the load ended.
 #[derive(Debug)]
-pub struct Watched {
+pub(crate) struct Watched {
     scope: CounterScope,
     start: Option<Counters>,
     end: Option<Counters>,
@@ -47,8 +47,8 @@ pub struct Watched {
 
 impl CaseWatch {
     /// Reads the counters and starts the machine sampler.
-    pub fn start() -> CaseWatch {
-        let scope = if super::netns::in_own_netns() {
+    pub(crate) fn start() -> CaseWatch {
+        let scope = if crate::orchestrator::os::netns::in_own_netns() {
             CounterScope::CaseNetns
         } else {
             CounterScope::HostWide
@@ -63,7 +63,7 @@ impl CaseWatch {
 
     /// An action is about to be performed: reads the counters (the start
     /// of its window and the end of the previous action's).
-    pub fn mark_action(&self) {
+    pub(crate) fn mark_action(&self) {
         let now = read_now();
         if let Ok(mut m) = self.marks.lock() {
             m.push(now);
@@ -71,7 +71,7 @@ impl CaseWatch {
     }
 
     /// The load ended: reads the counters, stops the sampler.
-    pub fn stop(self, load_start_mono_ns: u64) -> Watched {
+    pub(crate) fn stop(self, load_start_mono_ns: u64) -> Watched {
         let end = read_now();
         let end_mono_ns = monotonic_ns();
         Watched {
@@ -87,7 +87,7 @@ impl CaseWatch {
 
 impl Watched {
     /// The case's counters and machine load; fills each action's `kernel`.
-    pub fn report(
+    pub(crate) fn report(
         self,
         load_start_mono_ns: u64,
         actions: &mut [ActionReport],

@@ -23,16 +23,16 @@ use reloadbench_model::kernel::{CpuSecond, MachineLoad};
 use reloadbench_observe::owners::descendants;
 
 use super::cpu::clock_ticks_per_s;
-use super::procstat::with_stat;
+use crate::orchestrator::os::procstat::with_stat;
 
 /// Sampling period.
-pub const PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const PERIOD: Duration = Duration::from_secs(1);
 /// A last interval shorter than this is left out (tick resolution).
 const MIN_TAIL: Duration = Duration::from_millis(200);
 
 /// The machine-wide `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StatCpu {
+pub(crate) struct StatCpu {
     /// user + nice + system + irq + softirq (guest time is inside user).
     pub busy: u64,
     /// idle + iowait.
@@ -42,7 +42,7 @@ pub struct StatCpu {
 }
 
 /// Parses the first (`cpu `, all CPUs) line of `/proc/stat`.
-pub fn parse_stat(text: &str) -> Option<StatCpu> {
+pub(crate) fn parse_stat(text: &str) -> Option<StatCpu> {
     let line = text.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
         .split_whitespace()
@@ -61,13 +61,13 @@ pub fn parse_stat(text: &str) -> Option<StatCpu> {
 }
 
 /// Parses `/proc/loadavg`'s first three fields.
-pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+pub(crate) fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut it = text.split_whitespace().map(|f| f.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
 }
 
 /// `/proc/loadavg` now (zeros when unreadable).
-pub fn loadavg() -> [f64; 3] {
+pub(crate) fn loadavg() -> [f64; 3] {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|t| parse_loadavg(&t))
@@ -76,7 +76,7 @@ pub fn loadavg() -> [f64; 3] {
 
 /// Where the run's own CPU time is read.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OwnCpu {
+pub(crate) enum OwnCpu {
     /// `cpu.stat` of the run's cgroup.
     Cgroup(PathBuf),
     /// The harness and its live descendants in `/proc`.
@@ -85,9 +85,9 @@ pub enum OwnCpu {
 
 impl OwnCpu {
     /// The run's cgroup when the harness is in its own `reloadbench.<pid>`.
-    pub fn detect() -> OwnCpu {
+    pub(crate) fn detect() -> OwnCpu {
         let me = std::process::id();
-        match super::watchdog::cgroup::own_cgroup(me) {
+        match crate::orchestrator::os::watchdog::cgroup::own_cgroup(me) {
             Ok(dir)
                 if dir.file_name().and_then(|n| n.to_str())
                     == Some(&format!("reloadbench.{me}"))
@@ -100,7 +100,7 @@ impl OwnCpu {
     }
 
     /// How the report names it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             OwnCpu::Cgroup(p) => format!("cgroup {}", p.display()),
             OwnCpu::Tree => "process tree".to_owned(),
@@ -108,7 +108,7 @@ impl OwnCpu {
     }
 
     /// CPU seconds used so far (cumulative).
-    pub fn read_s(&self) -> Option<f64> {
+    pub(crate) fn read_s(&self) -> Option<f64> {
         match self {
             OwnCpu::Cgroup(dir) => {
                 let text = std::fs::read_to_string(dir.join("cpu.stat")).ok()?;
@@ -178,7 +178,7 @@ fn interval(a: &Reading, b: &Reading, hz: f64) -> CpuSecond {
 
 /// A sampling thread, from [`NoiseSampler::start`] to [`NoiseSampler::finish`].
 #[derive(Debug)]
-pub struct NoiseSampler {
+pub(crate) struct NoiseSampler {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<Vec<CpuSecond>>,
     own: OwnCpu,
@@ -188,7 +188,7 @@ pub struct NoiseSampler {
 impl NoiseSampler {
     /// Starts sampling now; `None` when `/proc/stat` cannot be read or the
     /// thread cannot be started.
-    pub fn start() -> Option<NoiseSampler> {
+    pub(crate) fn start() -> Option<NoiseSampler> {
         let own = OwnCpu::detect();
         let loadavg_start = loadavg();
         let first = reading(&own)?;
@@ -228,7 +228,7 @@ impl NoiseSampler {
     }
 
     /// Stops sampling; sample times become relative to `load_start_mono_ns`.
-    pub fn finish(self, load_start_mono_ns: u64) -> Option<MachineLoad> {
+    pub(crate) fn finish(self, load_start_mono_ns: u64) -> Option<MachineLoad> {
         let _ = self.stop.send(());
         let mut seconds = self.thread.join().ok()?;
         for s in &mut seconds {

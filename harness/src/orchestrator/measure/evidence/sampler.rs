@@ -27,7 +27,7 @@ use reloadbench_observe::sockdiag::{Diag, DiagError, Filter, States, TcpState};
 use super::{Listener, Recording, Sample};
 
 /// The pids to start the system under test's process tree from.
-pub type Roots = Box<dyn Fn() -> Vec<u32> + Send>;
+pub(crate) type Roots = Box<dyn Fn() -> Vec<u32> + Send>;
 
 /// When and how densely to sample.
 #[derive(Debug, Clone)]
@@ -234,7 +234,9 @@ impl State {
             Ok(s) => s,
             Err(e) => {
                 self.rec.failed += 1;
-                self.rec.first_error.get_or_insert_with(|| e.to_string());
+                self.rec
+                    .first_error
+                    .get_or_insert_with(|| crate::cause::chain(&e));
                 self.diag = None;
                 // Keep the time line: the previous state, re-dated.
                 let mut s = self.rec.samples.last().cloned().unwrap_or_default();

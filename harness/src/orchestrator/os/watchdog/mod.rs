@@ -17,9 +17,9 @@
 //! `PR_SET_PDEATHSIG` is not used: it fires when the *thread* that spawned
 //! a child exits, and it is lost by the grandchildren a daemon forks.
 
-pub mod cgroup;
-pub mod serve;
-pub mod tree;
+pub(crate) mod cgroup;
+pub(crate) mod serve;
+pub(crate) mod tree;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
@@ -28,32 +28,37 @@ use std::sync::{Mutex, OnceLock};
 use std::os::unix::process::CommandExt;
 
 /// Environment variable every child of a run carries; its value names the run.
-pub const MARKER_VAR: &str = "RELOADBENCH_RUN";
+pub(crate) const MARKER_VAR: &str = "RELOADBENCH_RUN";
 
 /// Environment variable that, set to `0`, keeps the watchdog from using a
 /// cgroup (it then tracks pids and descendants only).
-pub const CGROUP_ENV: &str = "RELOADBENCH_CGROUP";
+pub(crate) const CGROUP_ENV: &str = "RELOADBENCH_CGROUP";
 
 /// The hidden subcommand that runs the watchdog.
-pub const SUBCOMMAND: &str = "__watchdog";
+pub(crate) const SUBCOMMAND: &str = "__watchdog";
 
 /// Why the watchdog could not be started.
 #[derive(Debug, thiserror::Error)]
-pub enum WatchdogError {
+pub(crate) enum WatchdogError {
     /// The executable could not be spawned.
     #[error("cannot start the watchdog: {0}")]
     Spawn(std::io::Error),
-    /// It did not say it was ready.
+    /// Its first line could not be read.
     #[error("the watchdog did not start: {0}")]
+    Read(#[source] std::io::Error),
+    /// Its stdin or stdout was not piped.
+    #[error("the watchdog did not start: no pipes")]
+    NoPipes,
+    /// It did not say it was ready; what it said instead.
+    #[error("the watchdog did not start: it said {0:?}")]
     Handshake(String),
 }
 
 /// The running watchdog, as the harness sees it.
 #[derive(Debug)]
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     pid: u32,
     marker: String,
-    mode: String,
     pipe: Mutex<ChildStdin>,
 }
 
@@ -62,7 +67,7 @@ static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
 /// Starts the watchdog for this process (once; later calls return the
 /// first one) and waits until it watches: from then on every process the
 /// run starts is killed when the harness dies.
-pub fn start() -> Result<&'static Watchdog, WatchdogError> {
+pub(crate) fn start() -> Result<&'static Watchdog, WatchdogError> {
     if let Some(w) = WATCHDOG.get() {
         return Ok(w);
     }
@@ -86,38 +91,25 @@ pub fn start() -> Result<&'static Watchdog, WatchdogError> {
         .map_err(WatchdogError::Spawn)?;
     let pid = child.id();
     let (Some(pipe), Some(out)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(WatchdogError::Handshake("no pipes".into()));
+        return Err(WatchdogError::NoPipes);
     };
     let mut hello = String::new();
     BufReader::new(out)
         .read_line(&mut hello)
-        .map_err(|e| WatchdogError::Handshake(e.to_string()))?;
-    let mode = hello
-        .trim()
-        .strip_prefix("ready ")
-        .ok_or_else(|| WatchdogError::Handshake(format!("it said {:?}", hello.trim())))?
-        .to_owned();
+        .map_err(WatchdogError::Read)?;
+    if !hello.trim().starts_with("ready ") {
+        return Err(WatchdogError::Handshake(hello.trim().to_owned()));
+    }
     // The watchdog is never waited for: it outlives the harness.
     drop(child);
     Ok(WATCHDOG.get_or_init(|| Watchdog {
         pid,
         marker,
-        mode,
         pipe: Mutex::new(pipe),
     }))
 }
 
 impl Watchdog {
-    /// Its pid.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// `cgroup PATH` or `tracking (why no cgroup)`.
-    pub fn mode(&self) -> &str {
-        &self.mode
-    }
-
     fn send(&self, verb: &str, pid: u32) {
         if let Ok(mut p) = self.pipe.lock() {
             let _ = writeln!(p, "{verb} {pid}");
@@ -126,12 +118,12 @@ impl Watchdog {
 }
 
 /// The marker environment variable of this run's children, if a watchdog runs.
-pub fn marker() -> Option<(&'static str, &'static str)> {
+pub(crate) fn marker() -> Option<(&'static str, &'static str)> {
     WATCHDOG.get().map(|w| (MARKER_VAR, w.marker.as_str()))
 }
 
 /// Tells the watchdog (if any) that the run started `pid`.
-pub fn track(pid: u32) {
+pub(crate) fn track(pid: u32) {
     if let Some(w) = WATCHDOG.get() {
         w.send("track", pid);
     }
@@ -139,7 +131,7 @@ pub fn track(pid: u32) {
 
 /// Tells the watchdog (if any) that the process group led by `pid` was
 /// killed and reaped: its number may be reused.
-pub fn forget(pid: u32) {
+pub(crate) fn forget(pid: u32) {
     if let Some(w) = WATCHDOG.get() {
         w.send("forget", pid);
     }
@@ -147,6 +139,6 @@ pub fn forget(pid: u32) {
 
 /// Whether `pid` is the watchdog (a child of the harness that is not part
 /// of any case).
-pub fn is_watchdog(pid: u32) -> bool {
+pub(crate) fn is_watchdog(pid: u32) -> bool {
     WATCHDOG.get().is_some_and(|w| w.pid == pid)
 }

@@ -14,12 +14,12 @@ use reloadbench_model::event::{Event, EventKind};
 
 use crate::scenario::ActionSpec;
 
-use super::events::{EventLog, EventSink, Stream};
 use super::runner::{ActOutcome, Runner, RunnerError};
+use crate::orchestrator::events::{EventLog, EventSink, Stream};
 
 /// A scripted runner.
 #[derive(Debug)]
-pub struct FakeRunner {
+pub(crate) struct FakeRunner {
     sink: EventSink,
     /// Time from trigger to the new pid's readiness.
     pub ready_after: Duration,
@@ -36,7 +36,7 @@ pub struct FakeRunner {
 
 impl FakeRunner {
     /// A runner whose first process has pid 1000.
-    pub fn new(sink: EventSink) -> FakeRunner {
+    pub(crate) fn new(sink: EventSink) -> FakeRunner {
         FakeRunner {
             sink,
             ready_after: Duration::from_millis(5),

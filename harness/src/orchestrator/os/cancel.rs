@@ -16,20 +16,20 @@ use super::process::PidLog;
 
 /// A cancellation that can be awaited; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Cancel {
+pub(crate) struct Cancel {
     rx: watch::Receiver<Option<Signal>>,
     pids: Arc<OnceLock<PidLog>>,
 }
 
 /// The sending side of a [`Cancel`].
 #[derive(Debug)]
-pub struct CancelHandle {
+pub(crate) struct CancelHandle {
     tx: watch::Sender<Option<Signal>>,
 }
 
 impl CancelHandle {
     /// Cancels with the signal that asked for it.
-    pub fn cancel(&self, signal: Signal) {
+    pub(crate) fn cancel(&self, signal: Signal) {
         self.tx.send_if_modified(|s| {
             if s.is_none() {
                 *s = Some(signal);
@@ -43,7 +43,7 @@ impl CancelHandle {
 
 impl Cancel {
     /// A cancellation and its trigger.
-    pub fn new() -> (CancelHandle, Cancel) {
+    pub(crate) fn new() -> (CancelHandle, Cancel) {
         let (tx, rx) = watch::channel(None);
         (
             CancelHandle { tx },
@@ -55,13 +55,13 @@ impl Cancel {
     }
 
     /// The run's pid list, for the hard stop on a second signal.
-    pub fn watch_pids(&self, pids: PidLog) {
+    pub(crate) fn watch_pids(&self, pids: PidLog) {
         let _ = self.pids.set(pids);
     }
 
     /// Installs SIGINT and SIGTERM handlers that cancel. Must be called in a
     /// tokio runtime.
-    pub fn on_signals() -> std::io::Result<Cancel> {
+    pub(crate) fn on_signals() -> std::io::Result<Cancel> {
         use tokio::signal::unix::{SignalKind, signal};
         let (handle, cancel) = Cancel::new();
         let mut int = signal(SignalKind::interrupt())?;
@@ -89,12 +89,12 @@ impl Cancel {
     }
 
     /// The signal that cancelled, if any.
-    pub fn signal(&self) -> Option<Signal> {
+    pub(crate) fn signal(&self) -> Option<Signal> {
         *self.rx.borrow()
     }
 
     /// Resolves once cancelled (never, if the trigger is dropped uncancelled).
-    pub async fn cancelled(&self) -> Signal {
+    pub(crate) async fn cancelled(&self) -> Signal {
         let mut rx = self.rx.clone();
         loop {
             if let Some(s) = *rx.borrow_and_update() {

@@ -9,9 +9,9 @@
 //!
 //! The definitions are in `harness/README.md` ("Observed reload phases").
 
-pub mod phases;
-pub mod sampler;
-pub mod series;
+pub(crate) mod phases;
+pub(crate) mod sampler;
+pub(crate) mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +44,7 @@ pub struct Sample {
 
 impl Sample {
     /// Every process holding a listening socket.
-    pub fn listening_pids(&self) -> BTreeSet<u32> {
+    pub(crate) fn listening_pids(&self) -> BTreeSet<u32> {
         self.listeners
             .iter()
             .flat_map(|l| l.owners.iter().copied())
@@ -83,11 +83,11 @@ pub struct Recording {
 /// the harness (daemons it adopted as subreaper), and their descendants,
 /// `exclude` (the origin) and the watchdog left out. `None` (with a
 /// warning) when no thread could be started: the case runs without evidence.
-pub fn start_sampler(
+pub(crate) fn start_sampler(
     addr: std::net::SocketAddr,
     actions: &[crate::scenario::Action],
     started_mono_ns: u64,
-    pids: super::pids::PidLog,
+    pids: crate::orchestrator::os::pids::PidLog,
     exclude: Vec<u32>,
 ) -> Option<sampler::Sampler> {
     let cfg = sampler::SamplerConfig::new(addr, planned(actions, started_mono_ns));
@@ -97,13 +97,18 @@ pub fn start_sampler(
         r.extend(reloadbench_observe::owners::children(me));
         r.sort_unstable();
         r.dedup();
-        r.retain(|p| *p != me && !exclude.contains(p) && !super::watchdog::is_watchdog(*p));
+        r.retain(|p| {
+            *p != me && !exclude.contains(p) && !crate::orchestrator::os::watchdog::is_watchdog(*p)
+        });
         r
     });
     match sampler::Sampler::start(cfg, roots) {
         Ok(s) => Some(s),
         Err(e) => {
-            eprintln!("warning: no kernel evidence for this case: {e}");
+            eprintln!(
+                "warning: no kernel evidence for this case: {}",
+                crate::cause::chain(&e)
+            );
             None
         }
     }
@@ -130,7 +135,7 @@ fn planned(actions: &[crate::scenario::Action], started_mono_ns: u64) -> Vec<u64
 
 /// Fills each action's observed phases from the recording (the n-th action
 /// fired is the n-th trigger announced) and returns the case's evidence.
-pub fn apply(
+pub(crate) fn apply(
     rec: &Recording,
     actions: &mut [reloadbench_model::run::ActionReport],
     started_mono_ns: u64,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 /// guard), the only ones a hard stop may signal: the number of a reaped
 /// process may already belong to someone else.
 #[derive(Debug, Clone, Default)]
-pub struct PidLog {
+pub(crate) struct PidLog {
     file: Option<Arc<Mutex<File>>>,
     pids: Arc<Mutex<Vec<u32>>>,
     live: Arc<Mutex<Vec<u32>>>,
@@ -21,7 +21,7 @@ pub struct PidLog {
 
 impl PidLog {
     /// A pid list appended to `path`.
-    pub fn create(path: &Path) -> std::io::Result<PidLog> {
+    pub(crate) fn create(path: &Path) -> std::io::Result<PidLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(PidLog {
             file: Some(Arc::new(Mutex::new(file))),
@@ -31,12 +31,13 @@ impl PidLog {
     }
 
     /// A pid list kept in memory only.
-    pub fn memory() -> PidLog {
+    #[cfg(test)]
+    pub(crate) fn memory() -> PidLog {
         PidLog::default()
     }
 
     /// Records a started process.
-    pub fn record(&self, pid: u32, name: &str) {
+    pub(crate) fn record(&self, pid: u32, name: &str) {
         super::watchdog::track(pid);
         if let Ok(mut p) = self.pids.lock() {
             p.push(pid);
@@ -53,19 +54,19 @@ impl PidLog {
     }
 
     /// Every pid recorded so far.
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         self.pids.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Marks a recorded process reaped (or its guard gone).
-    pub fn retire(&self, pid: u32) {
+    pub(crate) fn retire(&self, pid: u32) {
         if let Ok(mut l) = self.live.lock() {
             l.retain(|p| *p != pid);
         }
     }
 
     /// Recorded processes not reaped yet.
-    pub fn live(&self) -> Vec<u32> {
+    pub(crate) fn live(&self) -> Vec<u32> {
         self.live.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }

@@ -4,21 +4,21 @@
 /// The fields of a `/proc/<pid>/stat` line after the command name (field
 /// 2, which may contain spaces and parentheses): index 0 is the state
 /// (field 3 in proc(5)), index `n - 3` is field `n`.
-pub fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+pub(crate) fn stat_fields(stat: &str) -> Option<Vec<&str>> {
     let (_, rest) = stat.rsplit_once(')')?;
     Some(rest.split_whitespace().collect())
 }
 
 /// `f` applied to the [`stat_fields`] of process `pid`; `None` when the
 /// process is gone or its stat line does not parse.
-pub fn with_stat<T>(pid: u32, f: impl FnOnce(&[&str]) -> Option<T>) -> Option<T> {
+pub(crate) fn with_stat<T>(pid: u32, f: impl FnOnce(&[&str]) -> Option<T>) -> Option<T> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     f(&stat_fields(&stat)?)
 }
 
 /// What `/proc/<pid>/stat` says of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
+pub(crate) struct ProcStat {
     /// Its state (field 3): `R`, `S`, ..., `Z` for a zombie, `X` for dead.
     pub state: char,
     /// Its parent (field 4).
@@ -32,14 +32,14 @@ pub struct ProcStat {
 
 impl ProcStat {
     /// Whether the process is alive: neither a zombie nor dead.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         !matches!(self.state, 'Z' | 'X')
     }
 }
 
 /// The [`ProcStat`] of process `pid`, zombies included; `None` when it is
 /// gone or its stat line does not parse.
-pub fn proc_info(pid: u32) -> Option<ProcStat> {
+pub(crate) fn proc_info(pid: u32) -> Option<ProcStat> {
     with_stat(pid, |f| {
         Some(ProcStat {
             state: f.first()?.chars().next()?,
@@ -51,7 +51,7 @@ pub fn proc_info(pid: u32) -> Option<ProcStat> {
 }
 
 /// The pids in `/proc` now (zombies included); empty when it cannot be read.
-pub fn proc_pids() -> impl Iterator<Item = u32> {
+pub(crate) fn proc_pids() -> impl Iterator<Item = u32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -62,12 +62,12 @@ pub fn proc_pids() -> impl Iterator<Item = u32> {
 /// start time (field 22), rounded down as the kernel rounds start times: a
 /// process started after this call has a start time `>=` it. `0` when the
 /// clock cannot be read.
-pub fn boot_ticks() -> u64 {
+pub(crate) fn boot_ticks() -> u64 {
     use nix::time::{ClockId, clock_gettime};
     let Ok(t) = clock_gettime(ClockId::CLOCK_BOOTTIME) else {
         return 0;
     };
-    let hz = super::cpu::clock_ticks_per_s() as u64;
+    let hz = crate::orchestrator::measure::cpu::clock_ticks_per_s() as u64;
     let ns = (t.tv_sec().max(0) as u64).saturating_mul(1_000_000_000) + t.tv_nsec().max(0) as u64;
     ns / (1_000_000_000 / hz.clamp(1, 1_000_000_000))
 }

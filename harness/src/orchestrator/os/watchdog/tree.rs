@@ -8,7 +8,7 @@ use super::super::procstat::{boot_ticks, proc_info, proc_pids};
 
 /// One live process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcInfo {
+pub(crate) struct ProcInfo {
     /// Its pid.
     pub pid: u32,
     /// Its parent.
@@ -21,7 +21,7 @@ pub struct ProcInfo {
 }
 
 /// `pid`'s [`ProcInfo`]; `None` when it is gone or a zombie.
-pub fn info(pid: u32) -> Option<ProcInfo> {
+pub(crate) fn info(pid: u32) -> Option<ProcInfo> {
     proc_info(pid).filter(|p| p.alive()).map(|p| ProcInfo {
         pid,
         ppid: p.ppid,
@@ -31,12 +31,12 @@ pub fn info(pid: u32) -> Option<ProcInfo> {
 }
 
 /// Every live process (zombies left out).
-pub fn snapshot() -> Vec<ProcInfo> {
+pub(crate) fn snapshot() -> Vec<ProcInfo> {
     proc_pids().filter_map(info).collect()
 }
 
 /// Whether `pid`'s environment holds `var=value`.
-pub fn has_env(pid: u32, var: &str, value: &str) -> bool {
+pub(crate) fn has_env(pid: u32, var: &str, value: &str) -> bool {
     let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
@@ -46,7 +46,7 @@ pub fn has_env(pid: u32, var: &str, value: &str) -> bool {
 
 /// A process the harness reported (or the watchdog saw descend from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tracked {
+pub(crate) struct Tracked {
     /// Its start time ([`ProcInfo::start`]).
     pub start: u64,
     /// A boot-time tick ([`boot_ticks`]) taken before a look at the process
@@ -56,7 +56,7 @@ pub struct Tracked {
 
 /// What names a process of the run.
 #[derive(Debug, Default)]
-pub struct RunSet {
+pub(crate) struct RunSet {
     /// Pids the harness reported, with their start time.
     pub tracked: HashMap<u32, Tracked>,
     /// Environment variable and value every child of the run carries.
@@ -67,7 +67,7 @@ pub struct RunSet {
 
 impl RunSet {
     /// Records `pid` if it is alive (its start time taken now).
-    pub fn track(&mut self, pid: u32) {
+    pub(crate) fn track(&mut self, pid: u32) {
         let seen = boot_ticks();
         if let Some(p) = info(pid) {
             self.tracked.insert(
@@ -82,7 +82,7 @@ impl RunSet {
 
     /// Records every descendant of `root` in `procs`, a process table read
     /// after the boot-time tick `at`.
-    pub fn track_descendants(&mut self, root: u32, procs: &[ProcInfo], at: u64) {
+    pub(crate) fn track_descendants(&mut self, root: u32, procs: &[ProcInfo], at: u64) {
         let mut seeds = HashSet::from([root]);
         for p in closure(&mut seeds, procs) {
             if p.pid != root && !self.exclude.contains(&p.pid) {
@@ -100,7 +100,7 @@ impl RunSet {
     /// Updates the tracked pids against `procs`, a process table read after
     /// the boot-time tick `at`: the live ones were seen alive at `at`, the
     /// others are dropped (their numbers may be reused from now on).
-    pub fn observe(&mut self, procs: &[ProcInfo], at: u64) {
+    pub(crate) fn observe(&mut self, procs: &[ProcInfo], at: u64) {
         let live: HashMap<u32, u64> = procs.iter().map(|p| (p.pid, p.start)).collect();
         self.tracked.retain(|pid, t| {
             let alive = live.get(pid) == Some(&t.start);
@@ -123,7 +123,7 @@ impl RunSet {
     ///   and before the leader was last seen alive: it was born into the
     ///   leader's group, which has lived on since; a process that reused G
     ///   (and every member of a group it led) started after that.
-    pub fn groups(&self, procs: &[ProcInfo]) -> HashSet<u32> {
+    pub(crate) fn groups(&self, procs: &[ProcInfo]) -> HashSet<u32> {
         let live: HashMap<u32, u64> = procs.iter().map(|p| (p.pid, p.start)).collect();
         procs
             .iter()
@@ -142,7 +142,7 @@ impl RunSet {
     /// The live processes of the run in `procs`: tracked ones (same start
     /// time), members of their process [`groups`](Self::groups), carriers
     /// of the marker, and every descendant of those.
-    pub fn members(&self, procs: &[ProcInfo]) -> Vec<ProcInfo> {
+    pub(crate) fn members(&self, procs: &[ProcInfo]) -> Vec<ProcInfo> {
         let groups = self.groups(procs);
         let mut seeds: HashSet<u32> = HashSet::new();
         for p in procs {

@@ -14,10 +14,10 @@ use std::path::Path;
 use reloadbench_model::kernel::LISTED;
 
 /// Counters of one reading, by nstat name.
-pub type Counters = BTreeMap<String, i64>;
+pub(crate) type Counters = BTreeMap<String, i64>;
 
 /// The directory of the calling thread's namespace's counters.
-pub const THREAD_NET: &str = "/proc/thread-self/net";
+pub(crate) const THREAD_NET: &str = "/proc/thread-self/net";
 
 /// `Tcp` fields that are gauges or constants, not counters.
 const NOT_COUNTERS: [&str; 5] = [
@@ -31,7 +31,7 @@ const NOT_COUNTERS: [&str; 5] = [
 /// Why the counters could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read {path}: {source}")]
-pub struct NstatError {
+pub(crate) struct NstatError {
     /// The file.
     pub path: std::path::PathBuf,
     /// Why.
@@ -41,7 +41,7 @@ pub struct NstatError {
 /// Parses the text of `/proc/net/netstat` or `/proc/net/snmp`: pairs of
 /// lines `Section: Name1 Name2 ...` / `Section: v1 v2 ...`. Fields whose
 /// value is not an integer that fits an `i64` are left out.
-pub fn parse(text: &str) -> Counters {
+pub(crate) fn parse(text: &str) -> Counters {
     let mut out = Counters::new();
     let mut lines = text.lines();
     while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
@@ -63,7 +63,7 @@ pub fn parse(text: &str) -> Counters {
 }
 
 /// Reads `netstat` and `snmp` in `dir` (e.g. [`THREAD_NET`]).
-pub fn read(dir: &Path) -> Result<Counters, NstatError> {
+pub(crate) fn read(dir: &Path) -> Result<Counters, NstatError> {
     let mut all = Counters::new();
     for f in ["snmp", "netstat"] {
         let path = dir.join(f);
@@ -80,7 +80,7 @@ fn is_tcp(name: &str) -> bool {
 
 /// `to - from` for the `Tcp` / `TcpExt` counters present in both readings:
 /// every one of [`LISTED`], and every other one that moved.
-pub fn delta(from: &Counters, to: &Counters) -> Counters {
+pub(crate) fn delta(from: &Counters, to: &Counters) -> Counters {
     to.iter()
         .filter(|(k, _)| is_tcp(k))
         .filter_map(|(k, b)| {

@@ -27,13 +27,13 @@ use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
 
-use super::case::{CaseError, CaseInput, CaseOutput};
 use super::host::{read_sysctl, sysctl_path};
+use crate::orchestrator::case::{CaseError, CaseInput, CaseOutput, StartError};
 
 /// Per-namespace sysctls copied from the host into each case's namespace
 /// (the ones the run records in its environment, and their neighbours
 /// that change how loopback TCP behaves under load).
-pub const NETNS_SYSCTLS: [&str; 8] = [
+pub(crate) const NETNS_SYSCTLS: [&str; 8] = [
     "net.ipv4.tcp_tw_reuse",
     "net.ipv4.tcp_migrate_req",
     "net.core.somaxconn",
@@ -46,17 +46,53 @@ pub const NETNS_SYSCTLS: [&str; 8] = [
 
 /// Why a namespace could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum NetnsError {
+pub(crate) enum NetnsError {
     /// `unshare(CLONE_NEWNET)` failed (no CAP_SYS_ADMIN, seccomp, ...).
     #[error("cannot create a network namespace: {0}")]
     Unshare(nix::Error),
     /// Loopback could not be brought up.
     #[error("cannot bring lo up in the case's namespace: {0}")]
-    Loopback(String),
+    Loopback(#[source] LoopbackError),
+    /// Loopback could not be brought up, and the thread could not go back
+    /// to the namespace it was in.
+    #[error(
+        "cannot bring lo up in the case's namespace: {source}; \
+         and returning to the host's namespace failed: {back}"
+    )]
+    Stuck {
+        /// Why loopback is down.
+        #[source]
+        source: LoopbackError,
+        /// Why `setns` back failed.
+        back: nix::Error,
+    },
+}
+
+/// Why `lo` could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoopbackError {
+    /// The thread's namespace (to go back to) could not be opened.
+    #[error("cannot open this thread's namespace: {0}")]
+    OpenNs(#[source] std::io::Error),
+    /// A step of the netlink exchange failed (`no lo`, `netlink socket`, ...).
+    #[error("{step}: {source}")]
+    Netlink {
+        /// Which step.
+        step: &'static str,
+        /// Why.
+        #[source]
+        source: nix::Error,
+    },
+    /// The kernel answered something other than an acknowledgement.
+    #[error("unexpected netlink reply ({0} bytes)")]
+    Reply(usize),
+    /// The kernel refused the request.
+    #[error(transparent)]
+    Refused(nix::Error),
 }
 
 /// Whether cases get their own namespace: asked for and running as root.
-pub fn wanted(enabled: bool) -> bool {
+pub(crate) fn wanted(enabled: bool) -> bool {
     enabled && nix::unistd::geteuid().is_root()
 }
 
@@ -64,32 +100,30 @@ pub fn wanted(enabled: bool) -> bool {
 /// When `lo` cannot be brought up the thread goes back to the namespace it
 /// was in (a case never runs without loopback while the report says it ran
 /// in the host's namespace); if even that fails, the error says so.
-pub fn enter_fresh() -> Result<(), NetnsError> {
+pub(crate) fn enter_fresh() -> Result<(), NetnsError> {
     let before = std::fs::File::open("/proc/thread-self/ns/net")
-        .map_err(|e| NetnsError::Loopback(format!("cannot open this thread's namespace: {e}")))?;
+        .map_err(|e| NetnsError::Loopback(LoopbackError::OpenNs(e)))?;
     unshare(CloneFlags::CLONE_NEWNET).map_err(NetnsError::Unshare)?;
     loopback_up().map_err(|e| match setns(&before, CloneFlags::CLONE_NEWNET) {
         Ok(()) => NetnsError::Loopback(e),
-        Err(back) => NetnsError::Loopback(format!(
-            "{e}; and returning to the host's namespace failed: {back}"
-        )),
+        Err(back) => NetnsError::Stuck { source: e, back },
     })
 }
 
 /// Inode of the calling thread's network namespace.
-pub fn thread_netns() -> Option<u64> {
+pub(crate) fn thread_netns() -> Option<u64> {
     netns_inode("/proc/thread-self/ns/net")
 }
 
 /// Inode of the network namespace of `/proc/<who>/ns/net` (`self` is the
 /// thread-group leader, i.e. the harness's main thread).
-pub fn netns_inode(path: &str) -> Option<u64> {
+pub(crate) fn netns_inode(path: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
 /// Whether the calling thread is in another namespace than the main thread.
-pub fn in_own_netns() -> bool {
+pub(crate) fn in_own_netns() -> bool {
     match (thread_netns(), netns_inode("/proc/self/ns/net")) {
         (Some(a), Some(b)) => a != b,
         _ => false,
@@ -97,22 +131,23 @@ pub fn in_own_netns() -> bool {
 }
 
 /// Sets `lo` up with one `RTM_NEWLINK` request and waits for the ack.
-fn loopback_up() -> Result<(), String> {
-    let index = nix::net::if_::if_nametoindex("lo").map_err(|e| format!("no lo: {e}"))?;
+fn loopback_up() -> Result<(), LoopbackError> {
+    let at = |step: &'static str| move |source| LoopbackError::Netlink { step, source };
+    let index = nix::net::if_::if_nametoindex("lo").map_err(at("no lo"))?;
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkRoute,
     )
-    .map_err(|e| format!("netlink socket: {e}"))?;
+    .map_err(at("netlink socket"))?;
     // The acknowledgement is waited for at most a second.
     nix::sys::socket::setsockopt(
         &fd,
         nix::sys::socket::sockopt::ReceiveTimeout,
         &nix::sys::time::TimeVal::new(1, 0),
     )
-    .map_err(|e| format!("netlink timeout: {e}"))?;
+    .map_err(at("netlink timeout"))?;
     const RTM_NEWLINK: u16 = 16;
     const NLM_F_REQUEST: u16 = 1;
     const NLM_F_ACK: u16 = 4;
@@ -135,23 +170,22 @@ fn loopback_up() -> Result<(), String> {
         &NetlinkAddr::new(0, 0),
         MsgFlags::empty(),
     )
-    .map_err(|e| format!("netlink send: {e}"))?;
+    .map_err(at("netlink send"))?;
     let mut buf = [0u8; 256];
-    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())
-        .map_err(|e| format!("netlink recv: {e}"))?;
+    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(at("netlink recv"))?;
     let u16_at = |i: usize| u16::from_ne_bytes([buf[i], buf[i + 1]]);
     if n < 20 || u16_at(4) != NLMSG_ERROR {
-        return Err(format!("unexpected netlink reply ({n} bytes)"));
+        return Err(LoopbackError::Reply(n));
     }
     let errno = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
     if errno != 0 {
-        return Err(nix::errno::Errno::from_raw(-errno).to_string());
+        return Err(LoopbackError::Refused(nix::errno::Errno::from_raw(-errno)));
     }
     Ok(())
 }
 
 /// The host's values of [`NETNS_SYSCTLS`] (read before entering a namespace).
-pub fn host_sysctls() -> BTreeMap<String, String> {
+pub(crate) fn host_sysctls() -> BTreeMap<String, String> {
     NETNS_SYSCTLS
         .iter()
         .filter_map(|k| Some(((*k).to_owned(), read_sysctl(k)?)))
@@ -162,7 +196,7 @@ pub fn host_sysctls() -> BTreeMap<String, String> {
 /// from what it has; returns the keys that now hold the given values
 /// (written or already equal). A key that cannot be set is reported on
 /// stderr and left out (the case runs on with the namespace's default).
-pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut set = BTreeMap::new();
     for (k, v) in values {
         if read_sysctl(k).as_deref() == Some(v.as_str()) {
@@ -173,7 +207,10 @@ pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, Stri
             Ok(()) => {
                 set.insert(k.clone(), v.clone());
             }
-            Err(e) => eprintln!("warning: cannot set {k}={v} in the case's network namespace: {e}"),
+            Err(e) => eprintln!(
+                "warning: cannot set {k}={v} in the case's network namespace: {}",
+                crate::cause::chain(&e)
+            ),
         }
     }
     set
@@ -183,7 +220,7 @@ pub fn apply_sysctls(values: &BTreeMap<String, String>) -> BTreeMap<String, Stri
 /// module doc); the case's `kernel.netns_sysctls` records the sysctls set
 /// there. When the namespace cannot be created the case runs in the host's
 /// namespace (with a warning) and its counters say `host-wide`.
-pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
+pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
     let scenario = input.scenario.clone();
     let case = input.case.clone();
     let programs = input.programs.clone();
@@ -199,8 +236,9 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                 Ok(()) => apply_sysctls(&host),
                 Err(e) if !in_own_netns() => {
                     eprintln!(
-                        "warning: case {}: {e}; running in the host's namespace",
-                        case.name
+                        "warning: case {}: {}; running in the host's namespace",
+                        case.name,
+                        crate::cause::chain(&e)
                     );
                     BTreeMap::new()
                 }
@@ -209,7 +247,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                     let _ = tx.send(Err(CaseError::Start {
                         case: case.name.clone(),
                         what: "network namespace",
-                        message: e.to_string(),
+                        source: Box::new(StartError::Netns(e)),
                     }));
                     return;
                 }
@@ -224,7 +262,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                     let _ = tx.send(Err(CaseError::Start {
                         case: case.name.clone(),
                         what: "runtime",
-                        message: e.to_string(),
+                        source: Box::new(StartError::Io(e)),
                     }));
                     return;
                 }
@@ -239,7 +277,7 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
                 progress,
                 cancel: &cancel,
             };
-            let mut res = rt.block_on(super::case::run_case(input));
+            let mut res = rt.block_on(crate::orchestrator::case::run_case(input));
             if let Ok(out) = &mut res
                 && let Some(k) = &mut out.report.kernel
             {
@@ -252,16 +290,14 @@ pub async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseError> {
         return Err(CaseError::Start {
             case: name,
             what: "case thread",
-            message: e.to_string(),
+            source: Box::new(StartError::Io(e)),
         });
     }
-    rx.await.unwrap_or_else(|_| {
-        Err(CaseError::Start {
-            case: name,
-            what: "case thread",
-            message: "the case's thread ended without a result (panicked)".into(),
-        })
-    })
+    rx.await.unwrap_or(Err(CaseError::Start {
+        case: name,
+        what: "case thread",
+        source: Box::new(StartError::Panicked),
+    }))
 }
 
 #[cfg(test)]
@@ -270,7 +306,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::orchestrator::nstat;
+    use crate::orchestrator::measure::nstat;
 
     fn root() -> bool {
         if nix::unistd::geteuid().is_root() {

@@ -8,12 +8,12 @@ use nix::sys::signal::Signal;
 
 use crate::scenario::{Template, Vars};
 
-use super::process::{ProcessContext, ProcessGuard, ProcessSpec};
-use super::runner::{ActOutcome, CaseEnv};
+use super::process::{ProcessContext, ProcessError, ProcessGuard, ProcessSpec};
+use crate::orchestrator::sut::runner::{ActOutcome, CaseEnv};
 
 /// The `exec` action: renders `command` and runs it with [`run_shell`] in
 /// the case directory.
-pub async fn exec_action(
+pub(crate) async fn exec_action(
     command: &Template,
     timeout: Duration,
     vars: &Vars,
@@ -22,51 +22,104 @@ pub async fn exec_action(
     let out = ActOutcome::triggered_now();
     let cmd = match command.render(vars) {
         Ok(c) => c,
-        Err(e) => return out.fail(e),
+        Err(e) => return out.fail_by(&e),
     };
     out.check(run_shell("exec", &cmd, &env.dir, timeout, &env.ctx).await)
 }
 
+/// Why a host action (a shell command, a sysctl) failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostError {
+    /// The shell could not be started, or did not exit in time.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The command exited unsuccessfully.
+    #[error("`{command}` failed ({status}); output in {}", output.display())]
+    Failed {
+        /// The command.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Its stderr log.
+        output: PathBuf,
+    },
+    /// The sysctl could not be read (before it is set).
+    #[error("cannot read sysctl {key}: {source}")]
+    ReadSysctl {
+        /// The dotted key.
+        key: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sysctl could not be written.
+    #[error("cannot set sysctl {key}={value}: {source}")]
+    SetSysctl {
+        /// The dotted key.
+        key: String,
+        /// The value.
+        value: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Changed sysctls could not be restored (each with its cause).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Restore(Vec<RestoreError>),
+}
+
+/// A sysctl that could not be restored.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot restore {}: {source}", path.display())]
+pub(crate) struct RestoreError {
+    /// Its `/proc/sys` path.
+    path: PathBuf,
+    /// Why.
+    #[source]
+    source: std::io::Error,
+}
+
 /// Runs `sh -c command` in its own process group with `cwd` as working
 /// directory; Ok when it exits 0 within `timeout` (it is killed otherwise).
-pub async fn run_shell(
+pub(crate) async fn run_shell(
     name: &str,
     command: &str,
     cwd: &Path,
     timeout: Duration,
     ctx: &ProcessContext,
-) -> Result<(), String> {
+) -> Result<(), HostError> {
     let mut spec = ProcessSpec::new(name, "/bin/sh").arg("-c").arg(command);
     spec.cwd = Some(cwd.to_owned());
-    let mut p = ProcessGuard::spawn(&spec, ctx).map_err(|e| e.to_string())?;
+    let mut p = ProcessGuard::spawn(&spec, ctx)?;
     let res = p.wait_exit(timeout).await;
     p.join_readers(Duration::from_secs(1)).await;
     match res {
         Ok(st) if st.success() => Ok(()),
-        Ok(st) => Err(format!(
-            "`{command}` failed ({st}); output in {}",
-            p.stderr_path().display()
-        )),
+        Ok(status) => Err(HostError::Failed {
+            command: command.to_owned(),
+            status,
+            output: p.stderr_path().to_owned(),
+        }),
         Err(e) => {
             let _ = p.stop(Signal::SIGKILL, Duration::from_secs(5)).await;
-            Err(e.to_string())
+            Err(e.into())
         }
     }
 }
 
 /// Sysctls changed during a case, restored when the case ends.
 #[derive(Debug, Default)]
-pub struct Sysctls {
+pub(crate) struct Sysctls {
     saved: Vec<(PathBuf, String)>,
 }
 
 /// `/proc/sys` path of a dotted sysctl key.
-pub fn sysctl_path(key: &str) -> PathBuf {
+pub(crate) fn sysctl_path(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key.replace('.', "/"))
 }
 
 /// Reads a sysctl, trimmed.
-pub fn read_sysctl(key: &str) -> Option<String> {
+pub(crate) fn read_sysctl(key: &str) -> Option<String> {
     std::fs::read_to_string(sysctl_path(key))
         .ok()
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -74,17 +127,22 @@ pub fn read_sysctl(key: &str) -> Option<String> {
 
 impl Sysctls {
     /// The `sysctl` action.
-    pub fn action(&mut self, key: &str, value: &str) -> ActOutcome {
+    pub(crate) fn action(&mut self, key: &str, value: &str) -> ActOutcome {
         ActOutcome::triggered_now().check(self.set(key, value))
     }
 
     /// Sets `key` to `value`, remembering the first old value.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<(), HostError> {
         let path = sysctl_path(key);
-        let old =
-            std::fs::read_to_string(&path).map_err(|e| format!("cannot read sysctl {key}: {e}"))?;
-        std::fs::write(&path, value)
-            .map_err(|e| format!("cannot set sysctl {key}={value}: {e}"))?;
+        let old = std::fs::read_to_string(&path).map_err(|source| HostError::ReadSysctl {
+            key: key.to_owned(),
+            source,
+        })?;
+        std::fs::write(&path, value).map_err(|source| HostError::SetSysctl {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            source,
+        })?;
         if !self.saved.iter().any(|(p, _)| *p == path) {
             self.saved.push((path, old));
         }
@@ -92,17 +150,17 @@ impl Sysctls {
     }
 
     /// Restores every changed sysctl (last changed first).
-    pub fn restore(&mut self) -> Result<(), String> {
+    pub(crate) fn restore(&mut self) -> Result<(), HostError> {
         let mut errors = Vec::new();
         while let Some((path, old)) = self.saved.pop() {
-            if let Err(e) = std::fs::write(&path, old.trim()) {
-                errors.push(format!("cannot restore {}: {e}", path.display()));
+            if let Err(source) = std::fs::write(&path, old.trim()) {
+                errors.push(RestoreError { path, source });
             }
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            Err(HostError::Restore(errors))
         }
     }
 }
@@ -117,7 +175,7 @@ impl Drop for Sysctls {
 mod tests {
     use super::*;
     use crate::orchestrator::events::EventLog;
-    use crate::orchestrator::process::PidLog;
+    use crate::orchestrator::os::process::PidLog;
 
     #[test]
     fn sysctl_keys_map_to_proc_sys() {
@@ -143,6 +201,8 @@ mod tests {
         let e = run_shell("exec", "exit 3", dir.path(), t, &ctx)
             .await
             .unwrap_err();
+        assert!(matches!(e, HostError::Failed { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("exit status: 3"), "{e}");
         let e = run_shell(
             "exec",
@@ -153,6 +213,8 @@ mod tests {
         )
         .await
         .unwrap_err();
+        assert!(matches!(e, HostError::Process(_)), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("did not exit"), "{e}");
         assert_eq!(ctx.pids.pids().len(), 3);
     }

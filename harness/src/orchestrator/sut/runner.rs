@@ -1,22 +1,22 @@
 //! The system under test as the timeline sees it: start it, act on it, stop
 //! it. [`Runner`] has one implementation per kind of proxy
 //! ([`super::reference::ReferenceRunner`], [`super::command::CommandRunner`])
-//! and a scripted one for tests ([`super::fake::FakeRunner`]).
+//! and a scripted one (`FakeRunner`, built only for tests).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::scenario::{ActionSpec, Vars};
 
-use super::events::EventLog;
-use super::process::ProcessContext;
+use crate::orchestrator::events::EventLog;
+use crate::orchestrator::os::process::ProcessContext;
 
 /// Why the system under test could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
+pub(crate) enum RunnerError {
     /// A process could not be spawned, stopped or signalled.
     #[error(transparent)]
-    Process(#[from] super::process::ProcessError),
+    Process(#[from] crate::orchestrator::os::process::ProcessError),
     /// A process did not become ready.
     #[error(transparent)]
     Readiness(#[from] super::readiness::ReadinessError),
@@ -36,16 +36,72 @@ pub enum RunnerError {
         /// Why.
         source: crate::scenario::TemplateError,
     },
-    /// Anything else, described.
+    /// A template could not be rendered (a step's command).
+    #[error(transparent)]
+    Render(#[from] crate::scenario::TemplateError),
+    /// A host action (a step's shell command, a sysctl) failed.
+    #[error(transparent)]
+    Host(#[from] crate::orchestrator::os::host::HostError),
+    /// A file the scenario names could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No port could be reserved for the system under test or an origin.
+    #[error("cannot reserve a port: {0}")]
+    Port(#[source] std::io::Error),
+    /// The scenario needs something of the runner it does not have
+    /// (`no listen address`, `no pid file configured`, `no main pid`, ...).
     #[error("{0}")]
-    Other(String),
+    Missing(&'static str),
+    /// The pid to signal was not started by this case.
+    #[error("pid {0} was not started by this case")]
+    NotOurs(u32),
+    /// A signal could not be sent.
+    #[error("cannot send {signal} to {pid}: {source}")]
+    Signal {
+        /// The signal.
+        signal: nix::sys::signal::Signal,
+        /// The process.
+        pid: u32,
+        /// Why.
+        source: nix::errno::Errno,
+    },
+    /// A process exited before it was ready.
+    #[error("pid {pid} exited with status {code} before it was ready")]
+    ExitedEarly {
+        /// The process.
+        pid: u32,
+        /// Its exit code.
+        code: i32,
+    },
+    /// The main process did not exit within the stop timeout.
+    #[error("pid {pid} did not exit within {limit:?}")]
+    StopTimeout {
+        /// The process.
+        pid: u32,
+        /// The stop timeout.
+        limit: std::time::Duration,
+    },
+    /// The system under test did not become ready after a start.
+    #[error("{source}{note}")]
+    NotReady {
+        /// Why.
+        source: Box<RunnerError>,
+        /// What else is known, each part starting with `; `: how the process
+        /// exited, what it said, where its stderr log is.
+        note: String,
+    },
 }
 
 /// What one action did, on the monotonic clock, as far as known when it
 /// returned. Later phases of retired processes (drained, exited) are looked
 /// up in the event log when the case ends.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ActOutcome {
+pub(crate) struct ActOutcome {
     /// When the harness triggered it.
     pub trigger_mono_ns: u64,
     /// When the new process (or generation) reported ready.
@@ -62,7 +118,7 @@ pub struct ActOutcome {
 
 impl ActOutcome {
     /// An outcome triggered now.
-    pub fn triggered_now() -> ActOutcome {
+    pub(crate) fn triggered_now() -> ActOutcome {
         ActOutcome {
             trigger_mono_ns: reloadbench_model::clock::monotonic_ns(),
             ..ActOutcome::default()
@@ -70,16 +126,21 @@ impl ActOutcome {
     }
 
     /// Marks the outcome failed.
-    pub fn fail(mut self, why: impl std::fmt::Display) -> ActOutcome {
+    pub(crate) fn fail(mut self, why: impl std::fmt::Display) -> ActOutcome {
         self.error = Some(why.to_string());
         self
     }
 
+    /// The outcome, marked failed by `e` (with every cause).
+    pub(crate) fn fail_by(self, e: &(dyn std::error::Error + 'static)) -> ActOutcome {
+        self.fail(crate::cause::chain(e))
+    }
+
     /// The outcome, marked failed when `res` is an error.
-    pub fn check(self, res: Result<(), impl std::fmt::Display>) -> ActOutcome {
+    pub(crate) fn check<E: std::error::Error + 'static>(self, res: Result<(), E>) -> ActOutcome {
         match res {
             Ok(()) => self,
-            Err(e) => self.fail(e),
+            Err(e) => self.fail_by(&e),
         }
     }
 }
@@ -89,7 +150,7 @@ impl ActOutcome {
 /// Every method bounds its waits; a failed action is reported in its
 /// [`ActOutcome`], not as an error, so the case goes on measuring.
 #[allow(async_fn_in_trait)]
-pub trait Runner {
+pub(crate) trait Runner {
     /// Starts the system under test and waits until it is ready; returns the
     /// address clients connect to.
     async fn start(&mut self, log: &mut EventLog) -> Result<SocketAddr, RunnerError>;
@@ -111,16 +172,11 @@ pub trait Runner {
     fn lost(&mut self) -> Option<String> {
         None
     }
-
-    /// Version string of the system under test, if known.
-    fn version(&self) -> Option<String> {
-        None
-    }
 }
 
 /// What a runner needs to know about its case.
 #[derive(Debug, Clone)]
-pub struct CaseEnv {
+pub(crate) struct CaseEnv {
     /// The case directory (absolute): configs, sockets, logs.
     pub dir: PathBuf,
     /// Address of the origin.
@@ -133,7 +189,7 @@ pub struct CaseEnv {
 
 impl CaseEnv {
     /// Placeholder values known before the proxy starts.
-    pub fn vars(&self) -> Vars {
+    pub(crate) fn vars(&self) -> Vars {
         let mut v = Vars::new();
         v.set("origin", self.origin.to_string())
             .set("origin_port", self.origin.port().to_string())
