@@ -1,4 +1,7 @@
-//! Timeline tests on a scripted runner and a simulated load.
+//! Timeline tests on a scripted runner and a simulated load. Those that check only what
+//! fired and in which order run on tokio's paused clock (the simulated load and the
+//! timeline's own stamps follow it), so they take no real time and do not depend on the
+//! machine's speed.
 
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
@@ -45,6 +48,9 @@ impl LoadClock for SimLoad {
         let ms = n.div_ceil(self.per_ms);
         tokio::time::sleep_until(self.start + Duration::from_millis(ms)).await;
     }
+    fn now_mono_ns(&self) -> u64 {
+        self.start_mono + self.start.elapsed().as_nanos() as u64
+    }
 }
 
 fn reload(trigger: Trigger) -> Action {
@@ -54,6 +60,8 @@ fn reload(trigger: Trigger) -> Action {
     }
 }
 
+// Real time: `FakeRunner` stamps its outcomes and events with `CLOCK_MONOTONIC`, which the
+// paused clock does not move, and this test checks those stamps.
 #[tokio::test]
 async fn every_fires_until_the_load_ends_and_reports_phases() {
     let (sink, mut log) = EventLog::create(None).unwrap();
@@ -93,7 +101,7 @@ async fn every_fires_until_the_load_ends_and_reports_phases() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn at_and_after_requests_fire_once_in_time_order() {
     let (sink, mut log) = EventLog::create(None).unwrap();
     let mut runner = FakeRunner::new(sink);
@@ -111,7 +119,7 @@ async fn at_and_after_requests_fire_once_in_time_order() {
     assert_eq!(order, vec![1, 0]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cancel_stops_the_timeline() {
     let (sink, mut log) = EventLog::create(None).unwrap();
     let mut runner = FakeRunner::new(sink);
@@ -147,7 +155,7 @@ impl super::runner::Runner for HangRunner {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cancel_interrupts_a_hanging_action() {
     let (_sink, mut log) = EventLog::create(None).unwrap();
     let started = std::sync::Arc::new(tokio::sync::Notify::new());

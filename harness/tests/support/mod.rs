@@ -10,14 +10,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// Multiplier for deadlines on slow machines (`RELOADBENCH_TEST_SLOW=3`).
-pub(crate) fn scaled(d: Duration) -> Duration {
-    let k: u32 = std::env::var("RELOADBENCH_TEST_SLOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    d * k.max(1)
-}
+/// A duration scaled by the slow-machine multiplier (`RELOADBENCH_TEST_SLOW=3`).
+pub(crate) use reloadbench_model::test_timing::scaled;
 
 /// A temp dir holding one scenario file.
 pub(crate) fn scenario_dir(name: &str, text: &str) -> TempDir {
