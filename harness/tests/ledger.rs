@@ -316,7 +316,7 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
             reloadbench_loadgen::LoadConfig::new(&format!("http://{proxy_addr}/")).unwrap();
         cfg.concurrency = 8;
         cfg.requests = Some(700);
-        cfg.timeout = Duration::from_secs(5);
+        cfg.timeout = scaled(Duration::from_secs(5));
         cfg.request_ids = true;
         let report = tokio::time::timeout(scaled(Duration::from_secs(60)), async {
             reloadbench_loadgen::start(cfg)

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use reloadbench_harness::{Sampler, SamplerConfig, case_evidence, observe_phases as observe};
 use reloadbench_model::clock::monotonic_ns;
+use reloadbench_model::test_timing::scaled;
 use socket2::{Domain, Socket, Type};
 
 const CTL_ENV: &str = "RELOADBENCH_TEST_HOLDER_CTL";
@@ -75,7 +76,8 @@ impl Holder {
             .spawn()
             .unwrap();
         let (ctl, _) = ctl.accept().unwrap();
-        ctl.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        ctl.set_read_timeout(Some(scaled(Duration::from_secs(20))))
+            .unwrap();
         let mut h = Holder {
             child,
             ctl,
@@ -170,7 +172,7 @@ impl World {
 /// after this call, so it shows what was done before it).
 fn settle(s: &Sampler, n: u64) {
     let want = s.samples_taken() + n + 1;
-    let until = Instant::now() + Duration::from_secs(20);
+    let until = Instant::now() + scaled(Duration::from_secs(20));
     while s.samples_taken() < want {
         assert!(Instant::now() < until, "the sampler stalled");
         std::thread::sleep(Duration::from_millis(1));
@@ -385,7 +387,8 @@ async fn queue_of_known_depth_is_seen_and_reset_when_its_socket_closes() {
     // Independent count: every queued client was reset.
     let mut reset = 0;
     for c in &mut clients {
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.set_read_timeout(Some(scaled(Duration::from_secs(10))))
+            .unwrap();
         let mut b = [0u8; 1];
         if matches!(c.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset) {
             reset += 1;

@@ -125,7 +125,7 @@ fn an_invalid_scenario_starts_no_watchdog() {
     std::thread::spawn(move || {
         let _ = tx.send(std::fs::OpenOptions::new().write(true).open(path));
     });
-    let Ok(Ok(mut writer)) = rx.recv_timeout(Duration::from_secs(30)) else {
+    let Ok(Ok(mut writer)) = rx.recv_timeout(support::scaled(Duration::from_secs(30))) else {
         let _ = harness.kill();
         let _ = harness.wait();
         panic!("the harness never opened the scenario");
@@ -138,7 +138,7 @@ fn an_invalid_scenario_starts_no_watchdog() {
     std::thread::spawn(move || {
         let _ = tx.send(harness.wait());
     });
-    let Ok(Ok(status)) = rx.recv_timeout(Duration::from_secs(30)) else {
+    let Ok(Ok(status)) = rx.recv_timeout(support::scaled(Duration::from_secs(30))) else {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,

@@ -21,6 +21,9 @@ pub mod ledger;
 pub mod load;
 pub mod outcome;
 pub mod run;
+#[cfg(any(test, feature = "test-timing"))]
+#[doc(hidden)]
+pub mod test_timing;
 pub mod words;
 
 /// Version of the JSON schemas in this crate (load results and run reports).

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reloadbench_model::test_timing::scaled;
 use reloadbench_observe::owners::{descendants, socket_owners};
 use reloadbench_observe::pidfd::Pidfd;
 use reloadbench_observe::sockdiag::{Diag, Filter, States, TcpSocket, TcpState, dump};
@@ -22,10 +23,10 @@ fn local(s: &Socket) -> SocketAddr {
     s.local_addr().expect("local").as_socket().expect("inet")
 }
 
-/// Dumps until `pred` holds on the listening sockets, or fails after 10 s.
+/// Dumps until `pred` holds on the listening sockets, or fails after 10 s (times `RELOADBENCH_TEST_SLOW`).
 fn wait_listeners(addr: SocketAddr, pred: impl Fn(&[TcpSocket]) -> bool) -> Vec<TcpSocket> {
     let mut diag = Diag::open().expect("netlink");
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + scaled(Duration::from_secs(10));
     loop {
         let l = diag
             .dump(&Filter::local(addr, States::of(&[TcpState::Listen])))
@@ -132,7 +133,7 @@ fn socket_passed_to_a_child_is_owned_by_both_then_by_the_child() {
     assert_eq!(wait_listeners(addr, |l| l.len() == 1).len(), 1);
     let fd = Pidfd::open(kid).expect("pidfd");
     child.kill().expect("kill");
-    assert!(fd.wait(Duration::from_secs(10)));
+    assert!(fd.wait(scaled(Duration::from_secs(10))));
     child.wait().expect("reap");
     // Gone with its last owner.
     assert!(wait_listeners(addr, <[TcpSocket]>::is_empty).is_empty());

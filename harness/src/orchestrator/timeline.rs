@@ -29,6 +29,11 @@ pub(crate) trait LoadClock {
     fn completed(&self) -> u64;
     /// Resolves once `n` requests have completed, or the load has ended.
     async fn wait_completed(&self, n: u64);
+    /// The clock [`LoadClock::started_mono_ns`] is read on, now: `CLOCK_MONOTONIC`. Trigger
+    /// times are stamped with it. (A simulated load in the tests runs on tokio's clock.)
+    fn now_mono_ns(&self) -> u64 {
+        monotonic_ns()
+    }
 }
 
 /// One firing of an action.
@@ -77,7 +82,7 @@ pub(crate) async fn drive<R: Runner, L: LoadClock>(
     let mut fired = Vec::new();
     // The load's start on tokio's clock.
     let start = tokio::time::Instant::now()
-        - Duration::from_nanos(monotonic_ns().saturating_sub(load.started_mono_ns()));
+        - Duration::from_nanos(load.now_mono_ns().saturating_sub(load.started_mono_ns()));
     loop {
         // The earliest time-based firing, ties to the first action.
         let mut due: Option<(Duration, usize)> = None;
@@ -123,7 +128,7 @@ pub(crate) async fn drive<R: Runner, L: LoadClock>(
             return (fired, Ended::LoadDone);
         }
         let spec = actions[i].what.clone();
-        let trigger_mono_ns = monotonic_ns();
+        let trigger_mono_ns = load.now_mono_ns();
         // An action that hangs (an `exec` with a long deadline, a slow
         // start) must not hold up a cancellation: it is dropped, and with it
         // the guards of what it spawned, which kill their process groups.

@@ -10,21 +10,19 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// Multiplier for deadlines on slow machines (`RELOADBENCH_TEST_SLOW=3`).
-pub(crate) fn scaled(d: Duration) -> Duration {
-    let k: u32 = std::env::var("RELOADBENCH_TEST_SLOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    d * k.max(1)
-}
+/// A duration scaled by the slow-machine multiplier (`RELOADBENCH_TEST_SLOW=3`).
+pub(crate) use reloadbench_model::test_timing::scaled;
 
-/// A temp dir holding one scenario file.
+/// A temp dir holding one scenario file, its limits scaled by [`scaled_limits`].
 pub(crate) fn scenario_dir(name: &str, text: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), text).unwrap();
+    std::fs::write(dir.path().join(name), scaled_limits(text)).unwrap();
     dir
 }
+
+/// The scenario text with its limits scaled for slow machines (see
+/// [`reloadbench_model::test_timing::scaled_timeouts`]).
+pub(crate) use reloadbench_model::test_timing::scaled_timeouts as scaled_limits;
 
 /// A finished `reloadbench` invocation.
 pub(crate) struct Run {

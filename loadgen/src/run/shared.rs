@@ -353,13 +353,13 @@ mod tests {
         tokio::task::yield_now().await;
         s.done(true);
         s.done(false);
-        tokio::time::timeout(Duration::from_secs(10), waiter)
+        tokio::time::timeout(reloadbench_model::test_timing::scaled_secs(10), waiter)
             .await
             .unwrap()
             .unwrap();
         assert_eq!((s.completed(), s.failed()), (2, 1));
         s.end();
-        tokio::time::timeout(Duration::from_secs(10), never)
+        tokio::time::timeout(reloadbench_model::test_timing::scaled_secs(10), never)
             .await
             .unwrap()
             .unwrap();

@@ -4,7 +4,7 @@ use reloadbench_model::load::LoadReport;
 use std::process::Stdio;
 use tokio::process::Command;
 
-use crate::support::{Behaviour, TestServer, WAIT};
+use crate::support::{Behaviour, TestServer, wait};
 
 struct Output {
     code: Option<i32>,
@@ -21,7 +21,7 @@ async fn loadgen(args: &[&str]) -> Output {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn loadgen");
-    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+    let out = tokio::time::timeout(wait(), child.wait_with_output())
         .await
         .expect("loadgen ends in time")
         .expect("loadgen output");

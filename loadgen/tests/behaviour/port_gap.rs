@@ -6,7 +6,7 @@ use std::time::Duration;
 use reloadbench_loadgen::{LoadConfig, start};
 use reloadbench_model::outcome::FailureClass;
 
-use crate::support::{Behaviour, Counters, TestServer, WAIT};
+use crate::support::{Behaviour, Counters, TestServer, scaled, wait};
 
 #[tokio::test]
 async fn heavy_port_gone_and_back_completes_all_requests() {
@@ -14,21 +14,21 @@ async fn heavy_port_gone_and_back_completes_all_requests() {
     let mut cfg = LoadConfig::new(&server.url()).unwrap();
     cfg.requests = Some(2000);
     cfg.concurrency = 4;
-    cfg.timeout = Duration::from_secs(20);
+    cfg.timeout = scaled(Duration::from_secs(20));
     let run = start(cfg).unwrap();
 
-    tokio::time::timeout(WAIT, run.wait_completed(300))
+    tokio::time::timeout(wait(), run.wait_completed(300))
         .await
         .unwrap();
     server.pause().await;
     let at_pause = run.progress();
     // While nothing listens, only failures complete; wait for 40 of them.
-    tokio::time::timeout(WAIT, run.wait_completed(at_pause.completed + 40))
+    tokio::time::timeout(wait(), run.wait_completed(at_pause.completed + 40))
         .await
         .unwrap();
     server.resume();
 
-    let r = tokio::time::timeout(WAIT, run.finish())
+    let r = tokio::time::timeout(wait(), run.finish())
         .await
         .unwrap()
         .unwrap();

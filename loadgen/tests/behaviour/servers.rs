@@ -7,19 +7,19 @@ use reloadbench_loadgen::{LoadConfig, start};
 use reloadbench_model::load::LoadReport;
 use reloadbench_model::outcome::FailureClass;
 
-use crate::support::{Behaviour, Counters, TestServer, WAIT};
+use crate::support::{Behaviour, Counters, TestServer, scaled, wait};
 
 fn config(url: &str, n: u64, c: u64) -> LoadConfig {
     let mut cfg = LoadConfig::new(url).unwrap();
     cfg.requests = Some(n);
     cfg.concurrency = c;
-    cfg.timeout = Duration::from_secs(20);
+    cfg.timeout = scaled(Duration::from_secs(20));
     cfg
 }
 
 async fn run(cfg: LoadConfig) -> LoadReport {
     let run = start(cfg).unwrap();
-    tokio::time::timeout(WAIT, run.finish())
+    tokio::time::timeout(wait(), run.finish())
         .await
         .expect("run ends in time")
         .unwrap()
@@ -189,11 +189,11 @@ async fn queued_connections_reset_by_a_closing_listener_are_resets() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    tokio::time::timeout(WAIT, queued)
+    tokio::time::timeout(wait(), queued)
         .await
         .expect("4 connections queued");
     drop(listener);
-    let r = tokio::time::timeout(WAIT, run.finish())
+    let r = tokio::time::timeout(wait(), run.finish())
         .await
         .unwrap()
         .unwrap();
@@ -319,12 +319,12 @@ async fn idle_keep_alive_close_fails_next_request_on_reused_connection() {
 async fn stop_counts_the_rest_as_not_started() {
     let server = TestServer::start(Behaviour::Respond { body: 10 });
     let run = start(config(&server.url(), 1_000_000, 2)).unwrap();
-    tokio::time::timeout(WAIT, run.wait_completed(100))
+    tokio::time::timeout(wait(), run.wait_completed(100))
         .await
         .unwrap();
     assert!(run.progress().completed >= 100);
     run.stop();
-    let r = tokio::time::timeout(WAIT, run.finish())
+    let r = tokio::time::timeout(wait(), run.finish())
         .await
         .unwrap()
         .unwrap();
@@ -392,7 +392,7 @@ async fn hdr_log_has_one_histogram_per_bucket() {
     let mut cfg = config(&server.url(), 200, 2);
     cfg.bucket = Duration::from_millis(10);
     let run = start(cfg).unwrap();
-    let outcome = tokio::time::timeout(WAIT, run.finish_with_histograms())
+    let outcome = tokio::time::timeout(wait(), run.finish_with_histograms())
         .await
         .unwrap()
         .unwrap();

@@ -13,8 +13,13 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-/// Generous timeout for anything a test waits on (2-core noisy machine).
-pub(crate) const WAIT: Duration = Duration::from_secs(60);
+/// Generous timeout for anything a test waits on (2-core noisy machine), times the
+/// slow-machine multiplier (`RELOADBENCH_TEST_SLOW`).
+pub(crate) fn wait() -> Duration {
+    scaled(Duration::from_secs(60))
+}
+
+pub(crate) use reloadbench_model::test_timing::scaled;
 
 /// What the server does with each request.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +163,7 @@ impl TestServer {
     pub(crate) async fn pause(&mut self) {
         if let Some((tx, task)) = self.accept.take() {
             let _ = tx.send(());
-            tokio::time::timeout(WAIT, task)
+            tokio::time::timeout(wait(), task)
                 .await
                 .expect("accept loop stops")
                 .expect("accept loop");
@@ -352,7 +357,7 @@ async fn handle(
             Behaviour::Stall => {
                 inc(&c.stalled);
                 let released = release.notified();
-                let _ = tokio::time::timeout(WAIT, released).await;
+                let _ = tokio::time::timeout(wait(), released).await;
                 return;
             }
             Behaviour::CloseIdleAfter(max) => {

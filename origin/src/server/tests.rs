@@ -8,7 +8,10 @@ use tokio::time::timeout;
 
 use super::*;
 
-const LIMIT: Duration = Duration::from_secs(20);
+/// Bound on every wait, times the slow-machine multiplier (`RELOADBENCH_TEST_SLOW`).
+fn limit() -> Duration {
+    reloadbench_model::test_timing::scaled(Duration::from_secs(20))
+}
 
 /// Reads one response: returns (head, body). Requires Content-Length.
 async fn read_response(stream: &mut TcpStream, head_only: bool) -> (String, Vec<u8>) {
@@ -50,7 +53,7 @@ async fn get_returns_the_exact_body_and_keeps_alive() {
     for path in ["/", "/any/path?x=1", "/again"] {
         let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
-        let (head, body) = timeout(LIMIT, read_response(&mut stream, false))
+        let (head, body) = timeout(limit(), read_response(&mut stream, false))
             .await
             .unwrap();
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -72,7 +75,7 @@ async fn head_gets_content_length_without_body() {
         .write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let (head, body) = timeout(LIMIT, read_response(&mut stream, true))
+    let (head, body) = timeout(limit(), read_response(&mut stream, true))
         .await
         .unwrap();
     assert!(head.contains("content-length: 10"), "{head}");
@@ -81,7 +84,7 @@ async fn head_gets_content_length_without_body() {
     let mut stream_rest = body;
     while !stream_rest.ends_with(b"abcdefghi\n") {
         let mut chunk = [0u8; 1024];
-        let n = timeout(LIMIT, stream.read(&mut chunk))
+        let n = timeout(limit(), stream.read(&mut chunk))
             .await
             .unwrap()
             .unwrap();
@@ -104,7 +107,7 @@ async fn delay_is_applied() {
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let (_, body) = timeout(LIMIT, read_response(&mut stream, false))
+    let (_, body) = timeout(limit(), read_response(&mut stream, false))
         .await
         .unwrap();
     assert!(start.elapsed() >= Duration::from_millis(100));
@@ -121,12 +124,14 @@ async fn shutdown_closes_open_connections() {
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    timeout(LIMIT, read_response(&mut stream, false))
+    timeout(limit(), read_response(&mut stream, false))
         .await
         .unwrap();
-    timeout(LIMIT, origin.shutdown()).await.unwrap();
+    timeout(limit(), origin.shutdown()).await.unwrap();
     let mut rest = Vec::new();
-    let n = timeout(LIMIT, stream.read_to_end(&mut rest)).await.unwrap();
+    let n = timeout(limit(), stream.read_to_end(&mut rest))
+        .await
+        .unwrap();
     assert!(matches!(n, Ok(0) | Err(_)), "connection still open: {n:?}");
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
 }
@@ -197,7 +202,7 @@ async fn ledger_lists_the_ids_it_answered_and_counts_the_rest() {
         };
         let req = format!("GET / HTTP/1.1\r\nHost: x\r\n{header}\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
-        let (head, _) = timeout(LIMIT, read_response(&mut stream, false))
+        let (head, _) = timeout(limit(), read_response(&mut stream, false))
             .await
             .unwrap();
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");

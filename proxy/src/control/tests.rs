@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use reloadbench_model::event::ReloadMode;
+use reloadbench_model::test_timing::scaled_secs;
 use tokio::net::UnixStream;
 
 use super::protocol::{self, HandoffError, Message, Offer};
@@ -11,7 +12,7 @@ use crate::listeners::Listener;
 
 fn pair() -> (Channel, Channel) {
     let (a, b) = UnixStream::pair().unwrap();
-    let t = Duration::from_secs(10);
+    let t = scaled_secs(10);
     (Channel::new(a, t), Channel::new(b, t))
 }
 
@@ -42,7 +43,7 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
             expect_pid: None,
         };
         let mut handed = 0;
-        let accepted = protocol::give(&mut old, &offer, Duration::from_secs(10), |n| handed = n)
+        let accepted = protocol::give(&mut old, &offer, scaled_secs(10), |n| handed = n)
             .await
             .unwrap();
         assert!(accepted.takes_path);
@@ -82,7 +83,7 @@ async fn a_wrong_generation_and_a_silent_peer_fail_the_handoff() {
         new
     });
     let _hello: Message = old.recv().await.unwrap();
-    let err = protocol::give(&mut old, &offer, Duration::from_secs(10), |_| {})
+    let err = protocol::give(&mut old, &offer, scaled_secs(10), |_| {})
         .await
         .unwrap_err();
     assert!(matches!(err, HandoffError::BadCommit(_)), "{err}");

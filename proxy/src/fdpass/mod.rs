@@ -220,7 +220,7 @@ mod tests {
 
     fn pair() -> (Channel, Channel) {
         let (a, b) = UnixStream::pair().unwrap();
-        let t = Duration::from_secs(10);
+        let t = reloadbench_model::test_timing::scaled_secs(10);
         (Channel::new(a, t), Channel::new(b, t))
     }
 
@@ -236,8 +236,10 @@ mod tests {
             .unwrap();
         let hello: String = b.recv().await.unwrap();
         assert_eq!(hello, "hello");
-        let (got, fds): (Vec<std::net::SocketAddr>, _) =
-            b.recv_with_fds(Duration::from_secs(10)).await.unwrap();
+        let (got, fds): (Vec<std::net::SocketAddr>, _) = b
+            .recv_with_fds(reloadbench_model::test_timing::scaled_secs(10))
+            .await
+            .unwrap();
         assert_eq!(got, names);
         assert_eq!(fds.len(), 2);
         let flags = nix::fcntl::fcntl(&fds[0], nix::fcntl::FcntlArg::F_GETFD).unwrap();
@@ -250,7 +252,9 @@ mod tests {
         assert_eq!(l.local_addr().unwrap(), names[1]);
     }
 
-    #[tokio::test]
+    // The paused clock: nothing is ever sent on this in-process pair, and the 50 ms step
+    // timeout that runs out takes no real time.
+    #[tokio::test(start_paused = true)]
     async fn closed_and_timeout_are_reported() {
         let (a, mut b) = pair();
         b.set_step_timeout(Duration::from_millis(50));

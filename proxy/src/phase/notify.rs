@@ -18,10 +18,13 @@ pub struct Notifier {
 impl Notifier {
     /// Reads `NOTIFY_SOCKET` from the environment.
     pub fn from_env() -> Notifier {
+        Notifier::from_var(std::env::var("NOTIFY_SOCKET").ok())
+    }
+
+    /// The notifier for a value of `NOTIFY_SOCKET`: unset or empty means none.
+    fn from_var(value: Option<String>) -> Notifier {
         Notifier {
-            target: std::env::var("NOTIFY_SOCKET")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            target: value.filter(|s| !s.is_empty()),
         }
     }
 
@@ -48,10 +51,16 @@ impl Notifier {
     }
 
     fn send(&self, msg: &str) {
-        let Some(target) = &self.target else { return };
-        if let Err(e) = send_to(target, msg) {
+        if let Some(Err(e)) = self.try_send(msg) {
+            let target = self.target.as_deref().unwrap_or_default();
             tracing::warn!("cannot notify systemd at {target}: {e}");
         }
+    }
+
+    /// Sends `msg` to the target: `None` when there is none (nothing was attempted).
+    fn try_send(&self, msg: &str) -> Option<std::io::Result<()>> {
+        let target = self.target.as_deref()?;
+        Some(send_to(target, msg))
     }
 }
 
@@ -96,6 +105,25 @@ mod tests {
 
     #[test]
     fn without_notify_socket_nothing_happens() {
-        Notifier::default().stopping();
+        // Unset and empty `NOTIFY_SOCKET` both mean: no target, no send attempted.
+        for value in [None, Some(String::new())] {
+            let n = Notifier::from_var(value.clone());
+            assert_eq!(n.target, None, "NOTIFY_SOCKET={value:?}");
+            for msg in ["READY=1\n", "RELOADING=1\n", "STOPPING=1\n"] {
+                assert!(
+                    n.try_send(msg).is_none(),
+                    "NOTIFY_SOCKET={value:?}: {msg:?} was attempted"
+                );
+            }
+            // The public calls are harmless no-ops.
+            n.ready(true);
+            n.reloading();
+            n.stopping();
+        }
+        assert!(
+            Notifier::from_var(Some("/nonexistent/notify".into()))
+                .target
+                .is_some()
+        );
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::counters::ErrorKind;
-use super::{Phase, Shared};
+use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::relay::{self, Buffered};
 use crate::forward::{Forwarder, Outcome, ResponseOpts, client_ip_value};
@@ -67,11 +67,11 @@ pub(super) async fn serve_connection(
     let shared = open.0.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let mut force = shared.phase.subscribe();
+    let mut force = shared.stage.subscribe();
     let conn = Conn {
         client: Buffered::new(stream, Vec::with_capacity(HEAD_READ)),
         forwarded_for: client_ip_value(peer.ip()),
-        phase: shared.phase.subscribe(),
+        stage: shared.stage.subscribe(),
         idle_since: Instant::now(),
         served: 0,
         shared,
@@ -81,7 +81,7 @@ pub(super) async fn serve_connection(
     tokio::select! {
         biased;
         // Dropping the connection's future closes its sockets.
-        _ = force.wait_for(|p| *p == Phase::Force) => {}
+        _ = force.wait_for(|p| *p == Stage::Force) => {}
         () = conn.run() => {}
     }
     drop(open);
@@ -106,7 +106,7 @@ enum Next {
 struct Conn {
     client: Buffered,
     forwarded_for: Vec<u8>,
-    phase: watch::Receiver<Phase>,
+    stage: watch::Receiver<Stage>,
     /// When the last response was done (or the connection accepted).
     idle_since: Instant,
     /// Requests served on this connection so far.
@@ -230,14 +230,14 @@ impl Conn {
             cfg.timeouts.idle
         };
         loop {
-            let phase = *self.phase.borrow_and_update();
-            let (deadline, draining) = match phase {
-                Phase::Serving => (after(self.idle_since, wait), false),
-                Phase::Draining(since) => {
+            let stage = *self.stage.borrow_and_update();
+            let (deadline, draining) = match stage {
+                Stage::Serving => (after(self.idle_since, wait), false),
+                Stage::Draining(since) => {
                     let drain_at = after(self.idle_since.max(since), cfg.drain.idle_close);
                     (drain_at.min(after(self.idle_since, wait)), true)
                 }
-                Phase::Force => return Ok(0),
+                Stage::Force => return Ok(0),
             };
             tokio::select! {
                 read = self.client.read_more(HEAD_READ) => return read,
@@ -248,7 +248,7 @@ impl Conn {
                     tracing::debug!(peer = %self.peer, draining, "closing idle client connection");
                     return Ok(0);
                 }
-                Ok(()) = self.phase.changed() => {}
+                Ok(()) = self.stage.changed() => {}
             }
         }
     }

@@ -98,9 +98,10 @@ impl ServeError {
     }
 }
 
-/// Where the server is in its life; connection tasks watch it.
+/// Where the server is in its life (serving, draining, forced to close); connection tasks
+/// watch it. Not to be confused with [`crate::phase`], the lifecycle events reported outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub(crate) enum Stage {
     /// Serving normally.
     Serving,
     /// Draining since the given instant.
@@ -115,7 +116,7 @@ pub(crate) struct Shared {
     pub(crate) cfg: Arc<Config>,
     /// Checked when each response is built: set means `Connection: close`.
     pub(crate) draining: AtomicBool,
-    pub(crate) phase: watch::Sender<Phase>,
+    pub(crate) stage: watch::Sender<Stage>,
     /// Open client connections, over all threads.
     pub(crate) open: watch::Sender<u64>,
     /// Accept loops still running, over all threads.
@@ -195,7 +196,7 @@ impl Server {
         per_thread.insert(0, listeners);
         let shared = Arc::new(Shared {
             draining: AtomicBool::new(false),
-            phase: watch::Sender::new(Phase::Serving),
+            stage: watch::Sender::new(Stage::Serving),
             open: watch::Sender::new(0),
             accepting: watch::Sender::new(0),
             stop_accept: watch::Sender::new(false),
@@ -259,9 +260,9 @@ impl Server {
     pub fn start_drain(&self) {
         self.shared.stop_accept.send_replace(true);
         self.shared.draining.store(true, Ordering::SeqCst);
-        self.shared.phase.send_if_modified(|p| {
-            if *p == Phase::Serving {
-                *p = Phase::Draining(Instant::now());
+        self.shared.stage.send_if_modified(|p| {
+            if *p == Stage::Serving {
+                *p = Stage::Draining(Instant::now());
                 true
             } else {
                 false
@@ -285,7 +286,7 @@ impl Server {
             0
         } else {
             let left = *open.borrow();
-            self.shared.phase.send_replace(Phase::Force);
+            self.shared.stage.send_replace(Stage::Force);
             // Connection tasks drop their sockets as soon as they see `Force`.
             let _ = open.wait_for(|n| *n == 0).await;
             left

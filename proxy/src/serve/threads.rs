@@ -4,7 +4,7 @@
 //!
 //! The kernel spreads new connections over the threads' accept calls; a connection
 //! then lives on the thread that accepted it, with no work stealing between threads.
-//! Everything the drain policy depends on (phase, open-connection count, running
+//! Everything the drain policy depends on (stage, open-connection count, running
 //! accept loops) lives in the one [`Shared`] of the server, so that waits on it see
 //! every thread.
 //!

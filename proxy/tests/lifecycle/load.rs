@@ -270,7 +270,7 @@ async fn old_process_exits_at_the_drain_deadline_with_a_stuck_request() {
     });
     let s = Scratch::new();
     let mut conf = Conf::new(origin_addr);
-    conf.drain_deadline = "1s";
+    conf.drain_deadline = Duration::from_secs(1);
     let cfg = s.config("p.toml", &conf);
     let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
     let stuck = tokio::spawn(async move { get(addr).await });

@@ -1,6 +1,7 @@
 //! Master-worker: the master keeps the sockets and replaces its worker.
 
 use std::ffi::OsStr;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use reloadbench_model::event::{EventKind, ReloadMode};
@@ -157,7 +158,7 @@ async fn reloads_beyond_max_old_generations_are_refused() {
     conf.max_old = 1;
     // Long enough that worker 1 is surely still draining at the second SIGUSR2 on a slow
     // machine; the test ends its drain early by releasing the stuck request.
-    conf.drain_deadline = "60s";
+    conf.drain_deadline = Duration::from_secs(60);
     let cfg = s.config("p.toml", &conf);
     let (mut m, _w1, addr) = start_master(&s, &cfg, &[]).await;
     let request = tokio::spawn(async move { get(addr).await });

@@ -73,13 +73,13 @@ async fn a_second_reload_during_one_is_refused_and_a_timeout_rolls_back() {
     let mut conf = Conf::new(o.addr());
     // Short enough to wait for, long enough that the second process (spawned on a busy
     // machine) arrives while the first handoff is still in progress.
-    conf.ready_timeout = "3s";
+    conf.ready_timeout = Duration::from_secs(3);
     let cfg = s.config("p.toml", &conf);
     let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
 
     // A hand-driven new process that says hello, takes the sockets and never commits.
     let stream = tokio::net::UnixStream::connect(s.control()).await.unwrap();
-    let mut chan = Channel::new(stream, Duration::from_secs(10));
+    let mut chan = Channel::new(stream, scaled(10));
     chan.send(&Message::Hello {
         pid: std::process::id(),
         mode: reloadbench_model::event::ReloadMode::Naive,

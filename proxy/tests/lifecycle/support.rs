@@ -21,14 +21,8 @@ use tokio::sync::mpsc;
 /// The refproxy binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_refproxy");
 
-/// Scales a timeout by `REFPROXY_TEST_SLOW` (a multiplier, default 1) for slow machines.
-pub(crate) fn scaled(secs: u64) -> Duration {
-    let k: u64 = std::env::var("REFPROXY_TEST_SLOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    Duration::from_secs(secs * k.max(1))
-}
+/// Seconds scaled by the slow-machine multiplier (`RELOADBENCH_TEST_SLOW`).
+pub(crate) use reloadbench_model::test_timing::scaled_secs as scaled;
 
 /// A temp dir holding configs, control sockets and logs of one test.
 pub(crate) struct Scratch {
@@ -63,10 +57,10 @@ impl Scratch {
 pub(crate) struct Conf {
     pub(crate) listen: SocketAddr,
     pub(crate) origin: SocketAddr,
-    pub(crate) drain_deadline: &'static str,
-    pub(crate) idle_close: &'static str,
-    pub(crate) ready_timeout: &'static str,
-    pub(crate) takeover_timeout: &'static str,
+    pub(crate) drain_deadline: Duration,
+    pub(crate) idle_close: Duration,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) takeover_timeout: Duration,
     pub(crate) max_old: u32,
 }
 
@@ -75,10 +69,12 @@ impl Conf {
         Conf {
             listen: "127.0.0.1:0".parse().expect("addr"),
             origin,
-            drain_deadline: "10s",
-            idle_close: "2s",
-            ready_timeout: "10s",
-            takeover_timeout: "1s",
+            // The limits that must not run out in a test are scaled for slow machines;
+            // idle_close is what ends a drain, so it stays short.
+            drain_deadline: scaled(10),
+            idle_close: Duration::from_secs(2),
+            ready_timeout: scaled(10),
+            takeover_timeout: scaled(1),
             max_old: 8,
         }
     }
@@ -86,15 +82,15 @@ impl Conf {
     pub(crate) fn toml(&self, control: &Path) -> String {
         format!(
             "listen = [\"{}\"]\norigins = [\"{}\"]\ncontrol_socket = \"{}\"\ngeneration_header = true\n\
-             [drain]\ndeadline = \"{}\"\nidle_close = \"{}\"\n\
-             [reload]\nready_timeout = \"{}\"\ntakeover_timeout = \"{}\"\nmax_old_generations = {}\n",
+             [drain]\ndeadline = \"{}ms\"\nidle_close = \"{}ms\"\n\
+             [reload]\nready_timeout = \"{}ms\"\ntakeover_timeout = \"{}ms\"\nmax_old_generations = {}\n",
             self.listen,
             self.origin,
             control.display(),
-            self.drain_deadline,
-            self.idle_close,
-            self.ready_timeout,
-            self.takeover_timeout,
+            self.drain_deadline.as_millis(),
+            self.idle_close.as_millis(),
+            self.ready_timeout.as_millis(),
+            self.takeover_timeout.as_millis(),
             self.max_old
         )
     }

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -69,8 +70,8 @@ async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
         proxy: mut old,
         addr,
     } = plain_with(|c| {
-        c.ready_timeout = "1s";
-        c.takeover_timeout = "500ms";
+        c.ready_timeout = Duration::from_secs(1);
+        c.takeover_timeout = Duration::from_millis(500);
     })
     .await;
     let me = format!("gen=1 pid={}", old.pid);
@@ -141,8 +142,8 @@ async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining
         proxy: mut old,
         addr,
     } = plain_with(|c| {
-        c.takeover_timeout = "500ms";
-        c.idle_close = "20s";
+        c.takeover_timeout = Duration::from_millis(500);
+        c.idle_close = Duration::from_secs(20);
     })
     .await;
     let held = idle_connection(addr);
@@ -181,7 +182,7 @@ async fn a_successor_killed_after_it_took_over_is_replaced_by_the_draining_proce
         cfg,
         proxy: mut old,
         addr,
-    } = plain_with(|c| c.idle_close = "20s").await;
+    } = plain_with(|c| c.idle_close = Duration::from_secs(20)).await;
     let held = idle_connection(addr);
 
     let mut new = frozen_after_takeover(&s, &cfg, &mut old).await;
@@ -219,7 +220,7 @@ async fn a_successor_stopped_by_a_signal_is_not_replaced() {
         cfg,
         proxy: mut old,
         addr,
-    } = plain_with(|c| c.idle_close = "20s").await;
+    } = plain_with(|c| c.idle_close = Duration::from_secs(20)).await;
     let held = idle_connection(addr);
     let mut new = spawn_upgrade(&s, &cfg, "fd-pass", &[], "new.log").unwrap();
     assert_eq!(new.ready().await.unwrap(), (2, addr));
@@ -340,7 +341,7 @@ async fn a_chain_of_reloads_or_a_fast_stop_never_brings_back_a_draining_generati
         cfg,
         proxy: mut gen1,
         addr,
-    } = plain_with(|c| c.idle_close = "20s").await;
+    } = plain_with(|c| c.idle_close = Duration::from_secs(20)).await;
     let held = idle_connection(addr);
     let mut gen2 = spawn_upgrade(&s, &cfg, "fd-pass", &[], "gen2.log").unwrap();
     assert_eq!(gen2.ready().await.unwrap(), (2, addr));
@@ -380,7 +381,7 @@ async fn heavy_a_master_replaces_a_worker_that_hangs_under_load() {
     let o = origin(100, None).await;
     let s = Scratch::new();
     let mut conf = Conf::new(o.addr());
-    conf.takeover_timeout = "500ms";
+    conf.takeover_timeout = Duration::from_millis(500);
     let cfg = s.config("p.toml", &conf);
     let (mut m, first, addr) = start_master(&s, &cfg, &["--freeze-at", "after-takeover"]).await;
     let run = load(addr, 50, false);

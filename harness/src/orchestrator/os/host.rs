@@ -194,7 +194,7 @@ mod tests {
             log_dir: dir.path().to_owned(),
             pids: PidLog::memory(),
         };
-        let t = Duration::from_secs(10);
+        let t = reloadbench_model::test_timing::scaled_secs(10);
         run_shell("exec", "true", dir.path(), t, &ctx)
             .await
             .unwrap();

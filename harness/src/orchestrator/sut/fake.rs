@@ -32,6 +32,10 @@ pub(crate) struct FakeRunner {
     exits: HashMap<u32, u64>,
     /// Every action received, in order.
     pub received: Vec<ActionSpec>,
+    /// A `CLOCK_MONOTONIC` reading and the tokio instant of the same moment: when set,
+    /// trigger times are read on tokio's clock from there (for tests on the paused clock),
+    /// else on `CLOCK_MONOTONIC`.
+    pub clock: Option<(u64, tokio::time::Instant)>,
 }
 
 impl FakeRunner {
@@ -46,6 +50,7 @@ impl FakeRunner {
             acted: 0,
             exits: HashMap::new(),
             received: Vec::new(),
+            clock: None,
         }
     }
 
@@ -66,6 +71,9 @@ impl Runner for FakeRunner {
         let n = self.acted;
         self.acted += 1;
         let mut out = ActOutcome::triggered_now();
+        if let Some((mono_ns, at)) = self.clock {
+            out.trigger_mono_ns = mono_ns + at.elapsed().as_nanos() as u64;
+        }
         if self.fail.contains(&n) {
             return out.fail("scripted failure");
         }

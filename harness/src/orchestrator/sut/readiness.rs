@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use crate::orchestrator::events::{EventLog, Stream};
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn ready_event_is_found_and_eof_fails_fast() {
         let (sink, mut log) = EventLog::create(None).unwrap();
         sink.line("p", 5, Stream::Stdout, "starting");
@@ -268,12 +268,16 @@ mod tests {
                 let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
             }
         });
-        wait_port(addr, Duration::from_secs(5)).await.unwrap();
-        wait_http(addr, "/", Duration::from_secs(5)).await.unwrap();
+        // Real time (a real socket): limits scaled for slow machines.
+        let limit = reloadbench_model::test_timing::scaled(Duration::from_secs(5));
+        wait_port(addr, limit).await.unwrap();
+        wait_http(addr, "/", limit).await.unwrap();
         server.abort();
     }
 
-    #[tokio::test]
+    // The paused clock: the file is polled in-process, and the 100 ms wait that runs out
+    // takes no real time.
+    #[tokio::test(start_paused = true)]
     async fn pid_file_check_wants_a_new_live_pid() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p.pid");

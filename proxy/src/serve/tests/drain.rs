@@ -28,7 +28,7 @@ async fn keep_alive_request_after_drain_start_gets_connection_close() {
     assert!(r.closes(), "{:?}", r.headers);
     c.expect_closed().await;
 
-    let report = timeout(LIMIT, drain).await.unwrap();
+    let report = timeout(limit(), drain).await.unwrap();
     assert_eq!(
         report,
         DrainReport {
@@ -46,9 +46,9 @@ async fn drain_without_connections_returns_at_once() {
         c.drain.deadline = Duration::from_secs(60);
     });
     let start = Instant::now();
-    let report = timeout(LIMIT, server.drain()).await.unwrap();
+    let report = timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(report, DrainReport::default());
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(start.elapsed() < scaled(Duration::from_secs(10)));
 }
 
 #[tokio::test]
@@ -68,10 +68,10 @@ async fn drain_returns_as_soon_as_the_last_connection_closes() {
     });
     let start = Instant::now();
     drop(c);
-    let report = timeout(LIMIT, drain).await.unwrap().unwrap();
+    let report = timeout(limit(), drain).await.unwrap().unwrap();
     assert_eq!(report.forced, 0);
     assert_eq!(report.idle_closed, 0);
-    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(start.elapsed() < scaled(Duration::from_secs(20)));
     origin.shutdown().await;
 }
 
@@ -85,7 +85,7 @@ async fn idle_connection_is_closed_at_idle_close() {
     let mut c = Client::connect(addr).await;
     assert_eq!(c.get("/").await.status, 200);
     let start = Instant::now();
-    let report = timeout(LIMIT, server.drain()).await.unwrap();
+    let report = timeout(limit(), server.drain()).await.unwrap();
     let took = start.elapsed();
     assert_eq!(
         report,
@@ -112,16 +112,16 @@ async fn deadline_force_closes_a_stuck_connection() {
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     // Wait until the request is in flight: the connection is counted and busy.
     let mut open = server.shared.open.subscribe();
-    timeout(LIMIT, open.wait_for(|n| *n == 1))
+    timeout(limit(), open.wait_for(|n| *n == 1))
         .await
         .unwrap()
         .unwrap();
     let start = Instant::now();
-    let report = timeout(LIMIT, server.drain()).await.unwrap();
+    let report = timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(report.open_at_start, 1);
     assert_eq!(report.forced, 1);
     assert!(start.elapsed() >= Duration::from_millis(500));
-    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(start.elapsed() < scaled(Duration::from_secs(20)));
     c.expect_closed().await;
 }
 
@@ -134,13 +134,13 @@ async fn stop_accepting_drops_the_handle_without_shutting_the_socket_down() {
     let other = listener.try_clone().unwrap();
     let cfg = Arc::new(Config::new(vec![addr], vec![origin.addr()]));
     let server = Server::start(vec![listener], cfg, ID).unwrap();
-    timeout(LIMIT, server.stop_accepting()).await.unwrap();
+    timeout(limit(), server.stop_accepting()).await.unwrap();
 
     // The socket still listens: a connect succeeds and the other holder accepts it.
     let _client = Client::connect(addr).await;
     other.set_nonblocking(true).unwrap();
     let other = TcpListener::from_std(other).unwrap();
-    let (_conn, _) = timeout(LIMIT, other.accept()).await.unwrap().unwrap();
+    let (_conn, _) = timeout(limit(), other.accept()).await.unwrap().unwrap();
     assert_eq!(server.connections(), 0);
     origin.shutdown().await;
 }
@@ -190,7 +190,7 @@ async fn heavy_keep_alive_clients_lose_nothing_across_a_drain() {
     drop(half_tx);
     // Once every client is a quarter through, the new generation starts and the old drains.
     for _ in 0..CLIENTS {
-        timeout(LIMIT, half_rx.recv()).await.unwrap();
+        timeout(limit(), half_rx.recv()).await.unwrap();
     }
     let new = Server::start(
         vec![second],
@@ -201,10 +201,10 @@ async fn heavy_keep_alive_clients_lose_nothing_across_a_drain() {
         },
     )
     .unwrap();
-    let report = timeout(LIMIT, old.drain()).await.unwrap();
+    let report = timeout(limit(), old.drain()).await.unwrap();
     let (mut ok, mut closes, mut failed) = (0, 0, 0);
     for c in clients {
-        let (o, cl, f) = timeout(LIMIT * 4, c).await.unwrap().unwrap();
+        let (o, cl, f) = timeout(limit() * 4, c).await.unwrap().unwrap();
         ok += o;
         closes += cl;
         failed += f;
@@ -225,11 +225,11 @@ async fn connection_that_never_sent_a_request_is_closed_at_idle_close() {
     });
     let mut c = Client::connect(addr).await;
     let mut open = server.shared.open.subscribe();
-    timeout(LIMIT, open.wait_for(|n| *n == 1))
+    timeout(limit(), open.wait_for(|n| *n == 1))
         .await
         .unwrap()
         .unwrap();
-    let report = timeout(LIMIT, server.drain()).await.unwrap();
+    let report = timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(report.idle_closed, 1);
     assert_eq!(report.forced, 0);
     c.expect_closed().await;
@@ -261,7 +261,7 @@ async fn request_head_in_progress_is_not_closed_as_idle() {
     let r = sending.response().await;
     assert_eq!(r.status, 200);
     assert!(r.closes());
-    let report = timeout(LIMIT, drain).await.unwrap().unwrap();
+    let report = timeout(limit(), drain).await.unwrap().unwrap();
     assert_eq!(report.idle_closed, 1, "{report:?}");
     assert_eq!(report.forced, 0);
     origin.shutdown().await;

@@ -205,8 +205,8 @@ async fn counters_match_what_the_origin_and_the_clients_saw() {
     assert_eq!(d.get("/").await.status, 502);
     drop(d);
     // Every connection done: every count is final.
-    timeout(LIMIT, server.drain()).await.unwrap();
-    timeout(LIMIT, dead.drain()).await.unwrap();
+    timeout(limit(), server.drain()).await.unwrap();
+    timeout(limit(), dead.drain()).await.unwrap();
     let s = server.counters();
     assert_eq!(
         (s.accepted, s.forwarded, s.completed, s.aborted),

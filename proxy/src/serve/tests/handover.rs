@@ -17,9 +17,9 @@ async fn drain_under_load(keep_alive: bool, requests: u64) {
     load.requests = Some(requests);
     load.keep_alive = keep_alive;
     load.threads = 1;
-    load.timeout = LIMIT;
+    load.timeout = limit();
     let run = reloadbench_loadgen::start(load).unwrap();
-    timeout(LIMIT, run.wait_completed(requests / 3))
+    timeout(limit(), run.wait_completed(requests / 3))
         .await
         .unwrap();
 
@@ -28,8 +28,8 @@ async fn drain_under_load(keep_alive: bool, requests: u64) {
         generation: ID.generation + 1,
     };
     let new = Server::start(vec![shared_socket], cfg, new_id).unwrap();
-    let drained = timeout(LIMIT, old.drain()).await.unwrap();
-    let report = timeout(LIMIT * 4, run.finish()).await.unwrap().unwrap();
+    let drained = timeout(limit(), old.drain()).await.unwrap();
+    let report = timeout(limit() * 4, run.finish()).await.unwrap().unwrap();
     assert_eq!(report.failed, 0, "{:?} {drained:?}", report.classes);
     assert_eq!(report.ok, requests);
     assert_eq!(drained.forced, 0);

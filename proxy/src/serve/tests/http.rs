@@ -61,7 +61,7 @@ async fn idle_keep_alive_connection_is_closed_at_idle_timeout() {
     c.expect_closed().await;
     assert!(start.elapsed() >= Duration::from_millis(250));
     let mut open = server.shared.open.subscribe();
-    timeout(LIMIT, open.wait_for(|n| *n == 0))
+    timeout(limit(), open.wait_for(|n| *n == 0))
         .await
         .unwrap()
         .unwrap();

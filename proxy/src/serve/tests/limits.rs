@@ -60,7 +60,7 @@ impl CountingOrigin {
                         counts.max_in_flight.fetch_max(now, Ordering::SeqCst);
                         tx.send_modify(|n| *n += 1);
                         if !answer {
-                            let _ = timeout(LIMIT, std::future::pending::<()>()).await;
+                            let _ = timeout(limit(), std::future::pending::<()>()).await;
                             return;
                         }
                         tokio::time::sleep(work).await;
@@ -98,7 +98,7 @@ async fn burst(addr: SocketAddr, n: usize) -> std::collections::BTreeMap<u16, us
         });
     }
     let mut statuses = std::collections::BTreeMap::new();
-    while let Some(status) = timeout(LIMIT, tasks.join_next()).await.unwrap() {
+    while let Some(status) = timeout(limit(), tasks.join_next()).await.unwrap() {
         *statuses.entry(status.unwrap()).or_insert(0) += 1;
     }
     statuses
@@ -112,7 +112,7 @@ async fn origin_connections_bound_the_requests_in_flight_at_the_origin() {
     let (_server, addr) = proxy(vec![origin.addr], |c| {
         c.limits.origin_connections = LIMIT_CONNS;
         // The wait for a slot: long enough for the whole queue on a loaded machine.
-        c.timeouts.connect = LIMIT;
+        c.timeouts.connect = limit();
     });
     let statuses = burst(addr, N).await;
     assert_eq!(statuses.get(&200), Some(&N), "{statuses:?}");
@@ -135,7 +135,7 @@ async fn request_waiting_for_a_slot_longer_than_the_connect_timeout_gets_502() {
     let mut first = Client::connect(addr).await;
     first.send(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let mut received = origin.received.clone();
-    timeout(LIMIT, received.wait_for(|n| *n == 1))
+    timeout(limit(), received.wait_for(|n| *n == 1))
         .await
         .unwrap()
         .unwrap();
@@ -174,7 +174,7 @@ async fn heavy_burst_of_2500_simultaneous_requests_gets_no_502() {
     let origin = origin(100).await;
     let (_server, addr) = proxy(vec![origin.addr()], |c| {
         // The default wait (1 s) is for a fast machine; this one is shared.
-        c.timeouts.connect = Duration::from_secs(10);
+        c.timeouts.connect = scaled(Duration::from_secs(10));
     });
     let statuses = burst(addr, N).await;
     assert_eq!(statuses.get(&200), Some(&N), "{statuses:?}");

@@ -24,11 +24,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
+pub(super) use reloadbench_model::test_timing::scaled;
+
 use super::{Identity, Server};
 use crate::config::Config;
 
-/// Bound on every wait in these tests: generous for a loaded 2-core machine.
-pub(super) const LIMIT: Duration = Duration::from_secs(30);
+/// Bound on every wait in these tests: generous for a loaded 2-core machine, times the
+/// slow-machine multiplier (`RELOADBENCH_TEST_SLOW`).
+pub(super) fn limit() -> Duration {
+    scaled(Duration::from_secs(30))
+}
 
 pub(super) const ID: Identity = Identity {
     pid: 4242,
@@ -141,7 +146,7 @@ pub(super) struct Client {
 
 impl Client {
     pub(super) async fn connect(addr: SocketAddr) -> Client {
-        let stream = timeout(LIMIT, TcpStream::connect(addr))
+        let stream = timeout(limit(), TcpStream::connect(addr))
             .await
             .unwrap()
             .unwrap();
@@ -164,7 +169,7 @@ impl Client {
 
     async fn fill(&mut self) -> usize {
         let mut chunk = vec![0u8; 65536];
-        let n = timeout(LIMIT, self.stream.read(&mut chunk))
+        let n = timeout(limit(), self.stream.read(&mut chunk))
             .await
             .expect("no response in time")
             .unwrap_or(0);
@@ -224,7 +229,7 @@ impl Client {
     /// Asserts that the server closes the connection (EOF or reset) with nothing more sent.
     pub(super) async fn expect_closed(&mut self) {
         let mut chunk = [0u8; 1024];
-        let res = timeout(LIMIT, self.stream.read(&mut chunk))
+        let res = timeout(limit(), self.stream.read(&mut chunk))
             .await
             .expect("connection not closed in time");
         match res {

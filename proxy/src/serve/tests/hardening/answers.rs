@@ -11,7 +11,7 @@ async fn body_bytes(c: &mut Client, len: usize) -> usize {
     c.buf.clear();
     let mut chunk = vec![0u8; 65536];
     while got < len {
-        match timeout(LIMIT, c.stream.read(&mut chunk)).await {
+        match timeout(limit(), c.stream.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => got += n,
             _ => break,
         }
@@ -29,7 +29,7 @@ async fn heavy_early_large_response_to_an_unfinished_upload_arrives_whole() {
         if read_head(&mut s, &mut buf).await.is_some() {
             let _ = s.write_all(&ok(&pattern(BIG))).await;
             // Holds the connection without reading, until the proxy drops it.
-            let _ = timeout(LIMIT, std::future::pending::<()>()).await;
+            let _ = timeout(limit(), std::future::pending::<()>()).await;
         }
     })
     .await;
@@ -55,7 +55,7 @@ async fn heavy_early_large_response_to_an_unfinished_upload_arrives_whole() {
 async fn client_stalling_in_its_body_gets_408_request_timeout() {
     let origin = Recorder::start(|_, _| Act::Keep(ok(b"ok"))).await;
     let (_server, addr) = proxy(vec![origin.addr], |c| {
-        c.timeouts.request = Duration::from_secs(5);
+        c.timeouts.request = scaled(Duration::from_secs(5));
         c.timeouts.body = Duration::from_millis(500);
     });
     let mut c = Client::connect(addr).await;
@@ -87,7 +87,7 @@ async fn http10_keep_alive_client_is_told_keep_alive_after_a_proxy_answer() {
     // Without `Connection: keep-alive` an HTTP/1.0 client takes the connection as
     // closing (RFC 9112 9.3), so the proxy must close it too, not keep it open.
     assert!(
-        keep || ends_within(&mut c, Duration::from_secs(5)).await,
+        keep || ends_within(&mut c, scaled(Duration::from_secs(5))).await,
         "no keep-alive in {:?}, and the connection stays open",
         r.headers
     );

@@ -172,7 +172,7 @@ impl Recorder {
                 }
                 let _ = s.shutdown().await;
                 let mut sink = [0u8; 4096];
-                while let Ok(Ok(n)) = timeout(LIMIT, s.read(&mut sink)).await {
+                while let Ok(Ok(n)) = timeout(limit(), s.read(&mut sink)).await {
                     if n == 0 {
                         break;
                     }

@@ -72,7 +72,7 @@ async fn origin_connection_naming_content_length_keeps_the_response_framed() {
     let (_server, addr) = proxy(vec![origin.addr], |_| {});
     let mut c = Client::connect(addr).await;
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
-    let (status, headers) = timeout(LIMIT, next_head(&mut c))
+    let (status, headers) = timeout(limit(), next_head(&mut c))
         .await
         .unwrap()
         .expect("a response head");
@@ -173,7 +173,10 @@ async fn transfer_encoding_variants_that_hide_chunked_are_refused() {
         c.send(&req).await;
         let r = final_response(&mut c, false).await.expect("a response");
         assert_eq!(r.status, want, "{}", String::from_utf8_lossy(hdrs));
-        assert!(ends_within(&mut c, LIMIT).await, "not closed after {want}");
+        assert!(
+            ends_within(&mut c, limit()).await,
+            "not closed after {want}"
+        );
     }
     // HTTP/1.0 with a transfer coding: faulty framing (RFC 9112 6.1).
     let mut c = Client::connect(addr).await;

@@ -22,7 +22,7 @@ async fn http10_expect_continue_gets_no_interim_response() {
     let mut c = Client::connect(addr).await;
     c.send(b"POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello")
         .await;
-    let (status, _) = timeout(LIMIT, next_head(&mut c))
+    let (status, _) = timeout(limit(), next_head(&mut c))
         .await
         .unwrap()
         .expect("a response head");
@@ -89,7 +89,7 @@ async fn http10_keep_alive_client_gets_keep_alive_and_can_reuse() {
     c.send(b"GET / HTTP/1.0\r\n\r\n").await;
     let r = final_response(&mut c, false).await.expect("a response");
     assert_eq!(header(&r.headers, "connection"), Some("close"));
-    assert!(ends_within(&mut c, LIMIT).await);
+    assert!(ends_within(&mut c, limit()).await);
 }
 
 #[tokio::test]

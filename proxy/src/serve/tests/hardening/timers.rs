@@ -22,7 +22,7 @@ async fn client_stalling_in_its_body_is_not_answered_504() {
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
         .await;
     // 408 (RFC 9110 15.5.9), or a close without a response; never 504.
-    if let Some((status, _)) = timeout(LIMIT, next_head(&mut c)).await.unwrap() {
+    if let Some((status, _)) = timeout(limit(), next_head(&mut c)).await.unwrap() {
         assert_ne!(status, 504);
     }
 }
@@ -47,7 +47,7 @@ async fn origin_stalling_mid_body_does_not_hold_the_client_forever() {
     assert_eq!(status, 200);
     // Every timer of the proxy is at most 2 s here; 15 s of silence is far beyond.
     assert!(
-        ends_within(&mut c, Duration::from_secs(15)).await,
+        ends_within(&mut c, scaled(Duration::from_secs(15))).await,
         "client connection still open, {} open in all",
         server.connections()
     );
@@ -100,7 +100,7 @@ async fn pooled_connection_closed_by_the_origin_is_released_at_the_next_sweep() 
     );
     // No traffic follows: the pool sweep (every second) must release the connection
     // the origin closed.
-    let released = timeout(LIMIT, seen.wait_for(|n| *n >= 1)).await;
+    let released = timeout(limit(), seen.wait_for(|n| *n >= 1)).await;
     assert!(released.is_ok(), "proxy still holds the origin connection");
 }
 
@@ -114,7 +114,7 @@ async fn fresh_connection_sending_nothing_is_closed_at_header_read() {
     let mut c = Client::connect(addr).await;
     let start = Instant::now();
     assert!(
-        ends_within(&mut c, Duration::from_secs(10)).await,
+        ends_within(&mut c, scaled(Duration::from_secs(10))).await,
         "silent connection still open after {:?}",
         start.elapsed()
     );
@@ -137,7 +137,10 @@ async fn heavy_client_that_stops_reading_does_not_hold_the_connection_forever() 
     let (server, addr) = proxy(vec![origin], tight_timers);
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let stream = timeout(LIMIT, socket.connect(addr)).await.unwrap().unwrap();
+    let stream = timeout(limit(), socket.connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
     let mut c = Client {
         stream,
         buf: Vec::new(),
@@ -147,7 +150,7 @@ async fn heavy_client_that_stops_reading_does_not_hold_the_connection_forever() 
     assert_eq!(status, 200);
     // The client reads nothing more; every timer of the proxy is at most 2 s.
     let mut open = server.shared.open.subscribe();
-    let closed = timeout(Duration::from_secs(15), open.wait_for(|n| *n == 0)).await;
+    let closed = timeout(scaled(Duration::from_secs(15)), open.wait_for(|n| *n == 0)).await;
     assert!(
         closed.is_ok(),
         "{} client connection(s) still open",

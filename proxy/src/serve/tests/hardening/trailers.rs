@@ -135,7 +135,7 @@ async fn malformed_response_trailers_close_the_client_connection() {
                 go.notified().await;
                 let _ = s.write_all(bad).await;
                 let mut sink = [0u8; 1024];
-                while let Ok(Ok(n)) = timeout(LIMIT, s.read(&mut sink)).await {
+                while let Ok(Ok(n)) = timeout(limit(), s.read(&mut sink)).await {
                     if n == 0 {
                         break;
                     }
@@ -152,7 +152,7 @@ async fn malformed_response_trailers_close_the_client_connection() {
         let mut rest = std::mem::take(&mut c.buf);
         let mut chunk = [0u8; 4096];
         loop {
-            match timeout(LIMIT, c.stream.read(&mut chunk)).await {
+            match timeout(limit(), c.stream.read(&mut chunk)).await {
                 Ok(Ok(0) | Err(_)) => break,
                 Ok(Ok(n)) => rest.extend_from_slice(&chunk[..n]),
                 Err(_) => panic!(

@@ -23,7 +23,7 @@ async fn heavy_early_origin_response_to_an_upload_is_relayed() {
 async fn heavy_streaming_origin_response_during_a_large_upload_does_not_deadlock() {
     let origin = streaming_echo_origin().await;
     let (_server, addr) = proxy(vec![origin], |c| {
-        c.timeouts.request = Duration::from_secs(5);
+        c.timeouts.request = scaled(Duration::from_secs(5));
     });
     let mut c = Client::connect(addr).await;
     let body = Arc::new(pattern(24 << 20));
@@ -42,7 +42,7 @@ async fn heavy_streaming_origin_response_during_a_large_upload_does_not_deadlock
 async fn steady_upload_longer_than_the_request_timeout_is_not_cut() {
     let origin = Recorder::start(|s, _| Act::Keep(ok(s.body.len().to_string().as_bytes()))).await;
     let (_server, addr) = proxy(vec![origin.addr], |c| {
-        c.timeouts.request = Duration::from_secs(1);
+        c.timeouts.request = scaled(Duration::from_secs(1));
     });
     let mut c = Client::connect(addr).await;
     let pieces = 8;
@@ -55,13 +55,13 @@ async fn steady_upload_longer_than_the_request_timeout_is_not_cut() {
         .as_bytes(),
     )
     .await;
-    // The client paces its upload (about 2.4 s in all), it never stalls for long.
+    // The client paces its upload (about 2.4 s in all, times the slow-machine multiplier like the timeout), it never stalls for long.
     for _ in 0..pieces {
         // A write error means the proxy gave up on the request: read its answer.
         if c.stream.write_all(&piece).await.is_err() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(scaled(Duration::from_millis(300))).await;
     }
     let r = final_response(&mut c, false).await.expect("a response");
     assert_eq!(
@@ -104,7 +104,7 @@ async fn origin_failure_after_an_unread_body_closes_the_client_connection() {
     assert_eq!(r.status, 502);
     assert_eq!(header(&r.headers, "connection"), Some("close"));
     assert!(
-        ends_within(&mut c, LIMIT).await,
+        ends_within(&mut c, limit()).await,
         "a second response followed"
     );
 }

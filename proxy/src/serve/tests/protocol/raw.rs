@@ -179,7 +179,7 @@ impl RawOrigin {
     /// Waits until the origin has closed `n` connections.
     pub(super) async fn wait_closed(&self, n: usize) {
         let mut rx = self.closed.clone();
-        timeout(LIMIT, rx.wait_for(|c| *c >= n))
+        timeout(limit(), rx.wait_for(|c| *c >= n))
             .await
             .expect("origin connection not closed in time")
             .unwrap();
@@ -208,7 +208,7 @@ pub(super) async fn serve_raw(
     closed.send_modify(|n| *n += 1);
     // Read until the peer closes too, so that unread bytes never turn the close into a reset.
     let mut sink = [0u8; 4096];
-    while let Ok(Ok(n)) = timeout(LIMIT, s.read(&mut sink)).await {
+    while let Ok(Ok(n)) = timeout(limit(), s.read(&mut sink)).await {
         if n == 0 {
             break;
         }
