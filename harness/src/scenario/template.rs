@@ -77,8 +77,8 @@ pub(crate) enum TemplateError {
     #[error("unknown placeholder {{{0}}} (known: {list})", list = known_list())]
     Unknown(String),
     /// A quote in a command was not closed.
-    #[error("unclosed {0} quote in command")]
-    UnclosedQuote(char),
+    #[error("unclosed quote or trailing backslash in command")]
+    Unbalanced,
     /// The command renders to no words.
     #[error("empty command")]
     Empty,
@@ -140,9 +140,9 @@ impl Template {
         render_str(&self.text, vars)
     }
 
-    /// Splits a command into words (single and double quotes group words; no
-    /// shell), then substitutes placeholders in each word, so a value with
-    /// spaces stays one argument.
+    /// Splits a command into words as a shell would (quotes group words,
+    /// backslashes escape; nothing is run by a shell), then substitutes
+    /// placeholders in each word, so a value with spaces stays one argument.
     pub(crate) fn render_argv(&self, vars: &Vars) -> Result<Vec<String>, TemplateError> {
         let words = split_words(&self.text)?;
         if words.is_empty() {
@@ -207,39 +207,11 @@ fn parts(text: &str) -> Vec<Part<'_>> {
     out
 }
 
-/// Splits a command line into words: whitespace separates, quotes group.
+/// The words of a command, split as a POSIX shell splits them (single and
+/// double quotes, backslash escapes, `#` comments; no expansion), by
+/// `shlex`.
 fn split_words(text: &str) -> Result<Vec<String>, TemplateError> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            None => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if let Some(q) = quote {
-        return Err(TemplateError::UnclosedQuote(q));
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
+    shlex::split(text).ok_or(TemplateError::Unbalanced)
 }
 
 #[cfg(test)]
@@ -293,7 +265,19 @@ mod tests {
         );
         assert_eq!(
             Template::new("a 'b").render_argv(&vars()),
-            Err(TemplateError::UnclosedQuote('\''))
+            Err(TemplateError::Unbalanced)
+        );
+        // Shell rules: double quotes and backslashes escape, a trailing
+        // backslash is refused like an open quote.
+        assert_eq!(
+            Template::new(r#"printf "c\"d" e\ f 'g\h'"#)
+                .render_argv(&vars())
+                .unwrap(),
+            ["printf", "c\"d", "e f", "g\\h"]
+        );
+        assert_eq!(
+            Template::new("a b\\").render_argv(&vars()),
+            Err(TemplateError::Unbalanced)
         );
         assert_eq!(
             Template::new("  ").render_argv(&vars()),
