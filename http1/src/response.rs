@@ -36,13 +36,18 @@ pub enum Parsed {
     Final(ResponseHead),
 }
 
-/// An origin response the proxy cannot relay (answered with 502).
+/// A response head that cannot be read: for refproxy, an origin response it
+/// cannot relay (answered with 502); for a client
+/// ([`crate::client::parse_client_response`], loadgen's `bad_response`), a
+/// response it cannot read (`Coding` and `Switch` are the proxy's only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadResponse {
     /// Not an HTTP/1.x response head, or a status outside 100–599.
     #[error("malformed response head")]
     Malformed,
-    /// The head is larger than [`MAX_RESPONSE_HEAD`] or has too many fields.
+    /// The proxy: the head is larger than [`MAX_RESPONSE_HEAD`] or has too
+    /// many fields; a client: more than
+    /// [`MAX_CLIENT_HEADERS`](crate::client::MAX_CLIENT_HEADERS) fields.
     #[error("response head too large")]
     TooLarge,
     /// Conflicting or invalid `Content-Length`.
