@@ -25,8 +25,8 @@ use super::dense::{self, Columns, step_max};
 use super::legend::{self, Swatch};
 use super::marks::{self, RUG_HEIGHT};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TRIGGER, WIDTH, case_colour, font,
-    titled,
+    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, TRIGGER, WIDTH, case_colour,
+    count_tick, font, house_mesh, time_axis, titled,
 };
 
 /// Height of one case's panel.
@@ -137,18 +137,11 @@ fn draw_case<DB: DrawingBackend>(
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..t_max, 0.0..d_max)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
-        .x_labels(16)
+    time_axis(house_mesh(&mut chart.configure_mesh()))
         .y_labels(5)
-        .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&count_tick)
         .x_desc("s since load start")
         .y_desc("connections queued")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let (w, _) = chart.plotting_area().dim_in_pixel();
     let columns = Columns::new(t_max, w);

@@ -10,7 +10,8 @@ use reloadbench_model::run::RunReport;
 
 use super::legend::{self, Swatch};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, class_colour, font, titled,
+    CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, WIDTH, class_colour, font, house_mesh,
+    titled,
 };
 use crate::summary::classes_present;
 
@@ -39,11 +40,8 @@ pub(super) fn draw<DB: DrawingBackend>(
         .y_label_area_size(70)
         // An integer range is inclusive here: `0..n - 1` makes exactly n segments.
         .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0..y_max)?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .disable_x_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
         .y_labels(8)
         .x_labels(n.max(1))
         .x_label_formatter(&|v| match v {
@@ -52,8 +50,6 @@ pub(super) fn draw<DB: DrawingBackend>(
         })
         .y_desc("failed requests")
         .x_desc("case")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let classes = classes_present(report);
     for (i, case) in report.cases.iter().enumerate() {

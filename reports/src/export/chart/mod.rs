@@ -19,6 +19,8 @@ mod timeline_columns;
 
 use std::sync::OnceLock;
 
+use plotters::chart::MeshStyle;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::RunReport;
@@ -127,6 +129,44 @@ fn ensure_font() -> Result<(), ExportError> {
 fn latency_range(lo: f64, hi: f64) -> (f64, f64) {
     let lo = if lo > hi { 0.1 } else { lo };
     (lo / 1.5, hi * 1.5)
+}
+
+/// The mesh style every figure shares: grid lines at the labels only, the
+/// embedded font for labels and axis descriptions.
+pub(super) fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+}
+
+/// The shared time axis of the timeline and accept-queue panels: 16
+/// labels, seconds to one decimal.
+pub(super) fn time_axis<'m, 'a, 'b, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, RangedCoordf64, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, RangedCoordf64, Y, DB>
+where
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.x_labels(16).x_label_formatter(&secs_tick)
+}
+
+/// A time label: seconds to one decimal.
+fn secs_tick(v: &f64) -> String {
+    format!("{v:.1}")
+}
+
+/// A count label: a whole number.
+pub(super) fn count_tick(v: &f64) -> String {
+    format!("{v:.0}")
 }
 
 /// Tick label of a millisecond axis.

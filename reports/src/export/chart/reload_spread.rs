@@ -14,8 +14,8 @@ use reloadbench_model::run::{ActionReport, CaseReport, RunReport};
 
 use super::spread::{Spread, bin_runs};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, WIDTH, fmt_ms_tick, font, latency_range, log_ticks,
-    titled,
+    CAPTION_SIZE, DrawResult, LABEL_SIZE, WIDTH, fmt_ms_tick, font, house_mesh, latency_range,
+    log_ticks, titled,
 };
 
 /// Above this many timed actions in the whole run (actions with a ready,
@@ -266,17 +266,12 @@ pub(super) fn draw<DB: DrawingBackend>(
             (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
             0.0..rows,
         )?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .disable_y_mesh()
         .disable_y_axis()
         .y_labels(0)
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
         .x_label_formatter(&|v| fmt_ms_tick(*v))
         .x_desc("ms since the action was triggered (log)")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let area = chart.plotting_area();
     let base = area.get_base_pixel();

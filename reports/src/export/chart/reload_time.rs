@@ -10,7 +10,9 @@ use reloadbench_model::run::{ActionReport, RunReport};
 
 use super::legend::{self, Swatch};
 use super::reload_spread;
-use super::{CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, font, titled};
+use super::{
+    CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, WIDTH, count_tick, font, house_mesh, titled,
+};
 
 /// Trigger until the new process was ready.
 const STARTING: RGBColor = RGBColor(0x4e, 0x79, 0xa7);
@@ -92,22 +94,17 @@ pub(super) fn draw<DB: DrawingBackend>(
         .x_label_area_size(48)
         .y_label_area_size(label_width)
         .build_cartesian_2d(0.0..x_max, (0..n.saturating_sub(1)).into_segmented())?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .disable_y_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
         .x_labels(12)
         .y_labels(n)
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&count_tick)
         .y_label_formatter(&|v| match v {
             // Top row first: row i is drawn at segment n - 1 - i.
             SegmentValue::CenterOf(i) => labels.get(n - 1 - *i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
         .x_desc("ms since the action was triggered")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let area = chart.plotting_area().clone();
     for (i, (_, a)) in rows.iter().enumerate() {

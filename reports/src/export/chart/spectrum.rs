@@ -10,8 +10,8 @@ use reloadbench_model::run::RunReport;
 
 use super::legend::{self, Swatch};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, WIDTH, case_colour, fmt_ms_tick,
-    font, latency_range, log_ticks, titled,
+    CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, WIDTH, case_colour, fmt_ms_tick, font,
+    house_mesh, latency_range, log_ticks, titled,
 };
 
 /// Rightmost tick: 99.99 % (four nines).
@@ -74,16 +74,11 @@ pub(super) fn draw<DB: DrawingBackend>(
             (0..MAX_X + 100).with_key_points(vec![x_of(50.0), 1000, 2000, 3000, 4000, MAX_X]),
             (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
         )?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
+    house_mesh(&mut chart.configure_mesh())
         .x_label_formatter(&|x| x_label(*x))
         .y_label_formatter(&|v| fmt_ms_tick(*v))
         .x_desc("percentile (log scale of 1 / (1 − p))")
         .y_desc("latency ms (log)")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let mut entries = Vec::new();
     for (i, case) in report.cases.iter().enumerate() {

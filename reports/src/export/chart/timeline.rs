@@ -29,8 +29,8 @@ use super::legend::{self, Swatch};
 use super::marks::{self, DenseActions};
 use super::timeline_columns::{ColumnValue, aggregate, column_runs, envelope_outline, has_latency};
 use super::{
-    CAPTION_SIZE, DrawResult, GRID, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
-    fmt_ms_tick, font, latency_range, log_ticks, titled,
+    CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
+    count_tick, fmt_ms_tick, font, house_mesh, latency_range, log_ticks, time_axis, titled,
 };
 use crate::summary::bucket_rps;
 
@@ -216,17 +216,10 @@ fn draw_case<DB: DrawingBackend>(
         .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
         .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_axis_max(stacked));
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
-        .x_labels(16)
+    time_axis(house_mesh(&mut chart.configure_mesh()))
         .y_labels(5)
-        .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&count_tick)
         .y_desc("ok requests/s")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     // A panel without failures gets no failures axis: nothing to read on it.
     if peak > 0 {
@@ -305,17 +298,11 @@ fn draw_case<DB: DrawingBackend>(
                 .log_scale()
                 .with_key_points(log_ticks(s.lat_min_ms, s.lat_max_ms)),
         )?;
-    lat.configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
-        .x_labels(16)
+    time_axis(house_mesh(&mut lat.configure_mesh()))
         .y_labels(12)
-        .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| fmt_ms_tick(*v))
         .x_desc("time since load start (s)")
         .y_desc("latency ms (log)")
-        .label_style(font(LABEL_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
         .draw()?;
     let series: [(RGBColor, LatencyOf); 3] = [
         (MAX, |l| l.max_us),
