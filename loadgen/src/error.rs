@@ -3,6 +3,7 @@
 //! are data, see [`reloadbench_model::outcome::FailureClass`]).
 
 use std::io;
+use std::net::SocketAddr;
 
 /// Why a load run could not be configured, started or finished.
 #[derive(Debug, thiserror::Error)]
@@ -56,5 +57,44 @@ pub enum LoadError {
         index: usize,
         /// What happened.
         reason: String,
+    },
+    /// The open-file limit is too low for the connections asked for, even
+    /// with the soft limit raised to the hard one.
+    #[error(
+        "{connections} connections need about {need} open files, but the hard limit is {hard}: \
+         raise it (as root: `ulimit -Hn {need}`; for a service: LimitNOFILE={need})"
+    )]
+    FdLimit {
+        /// Connections asked for.
+        connections: u64,
+        /// Open files needed ([`crate::limits::FD_RESERVE`] more than connections).
+        need: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+    /// The open-file limit could not be read or raised.
+    #[error("cannot raise the open-file limit")]
+    FdLimitUnknown {
+        /// The system call's error.
+        #[source]
+        source: io::Error,
+    },
+    /// More keep-alive connections than the source addresses have ports.
+    #[error(
+        "{connections} keep-alive connections to {addr} need {need} source addresses \
+         (--source-ips {need}, loopback targets only): each has {ports} ephemeral ports \
+         (net.ipv4.ip_local_port_range), and {sources} given"
+    )]
+    SourcePorts {
+        /// Connections asked for.
+        connections: u64,
+        /// The target.
+        addr: SocketAddr,
+        /// Ephemeral ports per source address.
+        ports: u64,
+        /// Source addresses the run would use.
+        sources: u64,
+        /// Source addresses needed.
+        need: u64,
     },
 }

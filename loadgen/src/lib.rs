@@ -27,6 +27,7 @@
 mod client;
 mod config;
 mod error;
+pub mod limits;
 pub mod output;
 mod record;
 mod run;

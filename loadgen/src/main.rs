@@ -64,6 +64,7 @@ async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
     if !cli.quiet {
         eprintln!("Benchmarking {} (be patient)", config.url);
     }
+    let connections = config.concurrency;
     let run = match reloadbench_loadgen::start(config) {
         Ok(r) => r,
         Err(e @ reloadbench_loadgen::LoadError::InvalidConfig { .. }) => {
@@ -71,6 +72,13 @@ async fn run(cli: &Cli, config: LoadConfig) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).context("cannot start the load"),
     };
+    let limit = run.fd_limit();
+    if !cli.quiet && limit.before < connections + reloadbench_loadgen::limits::FD_RESERVE {
+        eprintln!(
+            "loadgen: open-file limit raised from {} to {} for {connections} connections",
+            limit.before, limit.soft
+        );
+    }
     tokio::select! {
         () = wait_with_progress(&run, progress) => {}
         _ = tokio::signal::ctrl_c() => {

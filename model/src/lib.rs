@@ -15,6 +15,7 @@ pub mod diagnosis;
 pub mod event;
 pub mod evidence;
 pub mod failure_columns;
+pub mod fd_limit;
 pub mod json_layout;
 pub mod kernel;
 pub mod ledger;

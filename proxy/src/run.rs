@@ -34,6 +34,21 @@ fn init_logging() {
         .try_init();
 }
 
+/// Raises the open-file limit to the hard limit, as HAProxy does: a proxy holds two
+/// descriptors per forwarded connection, and inherits the limit of whatever started it
+/// (1,024 from many shells). Workers and successors inherit the raised limit.
+fn raise_fd_limit() {
+    match reloadbench_model::fd_limit::raise() {
+        Ok(limit) if limit.raised() => tracing::info!(
+            from = limit.before,
+            to = limit.soft,
+            "open-file limit raised to the hard limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 fn check(path: &std::path::Path) -> i32 {
     let checked = config::load(path)
         .map_err(|e| e.to_string())
@@ -60,6 +75,7 @@ fn serve(args: ServeArgs) -> i32 {
         eprintln!("refproxy: --config is required");
         return 2;
     };
+    raise_fd_limit();
     let events = match Events::open(&args.events) {
         Ok(e) => e,
         Err(source) => {

@@ -7,6 +7,7 @@
 //! does after any other failed connect except a timeout.
 
 mod connect;
+mod reader;
 mod response;
 
 use std::cell::RefCell;
@@ -19,11 +20,11 @@ use reloadbench_model::load::FailureRecord;
 use reloadbench_model::outcome::FailureClass;
 use tokio::net::TcpStream;
 
+pub(crate) use response::Scratch;
+
 use crate::record::{OkTimes, Recorder};
 use crate::run::{FirstResponse, Shared};
 
-/// Size of each connection's read buffer.
-const BUF_SIZE: usize = 64 * 1024;
 /// First back-off after a refused connect.
 const BACKOFF_MIN: Duration = Duration::from_micros(500);
 /// Largest back-off.
@@ -89,11 +90,12 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     ctx: Arc<ClientCtx>,
     rec: Rc<RefCell<Recorder>>,
+    scratch: Rc<Scratch>,
 ) {
     let mut conn: Option<TcpStream> = None;
-    let mut buf = vec![0u8; BUF_SIZE];
-    // The request with its id, rebuilt per request in place (no allocation per request).
-    let mut with_id = Vec::with_capacity(ctx.request.len() + 64);
+    // The request with its id, rebuilt per request in place (allocated by the
+    // first request that needs it, then reused).
+    let mut with_id = Vec::new();
     let mut backoff = BACKOFF_MIN;
     let source = ctx.source(id);
     while let Some(ticket) = shared.next_ticket().await {
@@ -140,7 +142,7 @@ pub(crate) async fn run(
             rec.borrow_mut().connected(shared.offset_ns(connected));
         }
         let want_server = shared.first_response.get().is_none();
-        let asked = response::Asked {
+        let asked = reader::Asked {
             head_request: ctx.head_request,
             upgrade: ctx.asks_upgrade,
             want_server,
@@ -152,7 +154,7 @@ pub(crate) async fn run(
             }
             None => &ctx.request,
         };
-        let exchange = response::exchange(&mut stream, request, &mut buf, asked);
+        let exchange = response::exchange(&mut stream, request, &scratch, asked);
         match tokio::time::timeout(ctx.timeout, exchange).await {
             Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused, id),
             Ok(Err(f)) => {

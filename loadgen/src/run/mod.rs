@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reloadbench_model::fd_limit::FdLimit;
 use reloadbench_model::load::LoadReport;
 use tokio::sync::oneshot;
 use tokio::task::LocalSet;
@@ -60,6 +61,7 @@ pub struct LoadRun {
     shared: Arc<Shared>,
     results: Vec<oneshot::Receiver<WorkerResult>>,
     config: LoadConfig,
+    fd_limit: FdLimit,
 }
 
 /// Starts the run described by `config` and returns at once.
@@ -69,6 +71,10 @@ pub struct LoadRun {
 /// async methods can be awaited.
 pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
     let v = config.validate()?;
+    if config.keep_alive {
+        crate::limits::source_ports(config.concurrency, v.addr, config.source_ips)?;
+    }
+    let fd_limit = crate::limits::open_files(config.concurrency)?;
     let spec = PlanSpec {
         requests: config.requests,
         duration: config.duration,
@@ -128,6 +134,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         shared,
         results,
         config,
+        fd_limit,
     })
 }
 
@@ -145,12 +152,20 @@ fn run_worker(
         .build()
         .map_err(|source| LoadError::Worker { index, source })?;
     let rec = Rc::new(RefCell::new(Recorder::new(bucket_ns, keep_samples)));
+    let scratch = Rc::new(client::Scratch::new());
     let local = LocalSet::new();
     let failure = local.block_on(&rt, async {
         let handles: Vec<_> = clients
             .into_iter()
             .map(|id| {
-                tokio::task::spawn_local(client::run(id, shared.clone(), ctx.clone(), rec.clone()))
+                let client = client::run(
+                    id,
+                    shared.clone(),
+                    ctx.clone(),
+                    rec.clone(),
+                    scratch.clone(),
+                );
+                tokio::task::spawn_local(client)
             })
             .collect();
         let mut failure = None;
@@ -177,6 +192,12 @@ fn run_worker(
 }
 
 impl LoadRun {
+    /// The open-file limit the run found and left (raised to the hard limit
+    /// when it was lower, see [`crate::limits`]).
+    pub fn fd_limit(&self) -> FdLimit {
+        self.fd_limit
+    }
+
     /// Monotonic clock reading ([`reloadbench_model::clock::monotonic_ns`]) at the start.
     pub fn started_mono_ns(&self) -> u64 {
         self.shared.started_mono_ns

@@ -6,15 +6,19 @@ use tokio::process::Command;
 
 use crate::support::{Behaviour, TestServer, wait};
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Output {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn loadgen(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
+pub(crate) async fn loadgen(args: &[&str]) -> Output {
+    run(Command::new(env!("CARGO_BIN_EXE_loadgen")).args(args)).await
+}
+
+/// Runs `command` (loadgen, or a shell that execs it) to its end, within [`wait`].
+pub(crate) async fn run(command: &mut Command) -> Output {
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod many;
 mod port_gap;
 mod servers;
 mod support;

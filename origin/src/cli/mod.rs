@@ -47,6 +47,9 @@ fn body_bytes(s: &str) -> Result<usize, String> {
 
 /// Runs the origin until SIGTERM or SIGINT: binds, prints the ready line on stdout, serves.
 pub fn run(args: OriginArgs) -> anyhow::Result<()> {
+    // One descriptor per client connection: start from the hard limit, not from
+    // whatever soft limit the parent left (1,024 from many shells).
+    reloadbench_model::fd_limit::raise().context("cannot raise the open-file limit")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
