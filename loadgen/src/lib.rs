@@ -27,6 +27,7 @@
 mod client;
 mod config;
 mod error;
+pub mod mix;
 pub mod output;
 mod record;
 mod run;
@@ -34,6 +35,8 @@ mod target;
 
 pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
 pub use error::LoadError;
+pub use mix::RequestKind;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
+pub use reloadbench_model::load::RetryPolicy;
 pub use run::{LoadOutcome, LoadRun, Progress, start};
