@@ -28,6 +28,7 @@ mod client;
 mod config;
 mod error;
 pub mod mix;
+pub mod mix_file;
 pub mod output;
 mod record;
 mod run;

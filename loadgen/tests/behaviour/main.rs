@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod mix;
 mod port_gap;
 mod servers;
 mod support;
