@@ -21,33 +21,33 @@ use crate::support::{scaled, wait};
 
 /// What the server does with the requests of a connection.
 #[derive(Debug, Clone, Copy, Default)]
-struct Plan {
+pub(crate) struct Plan {
     /// Answer this many requests per connection, then close the next one
     /// unanswered (after reading all of it): the keep-alive race.
-    close_after: Option<u64>,
+    pub(crate) close_after: Option<u64>,
     /// Answer this many requests per connection, then send the next one
     /// half a response and close.
-    cut_after: Option<u64>,
+    pub(crate) cut_after: Option<u64>,
     /// Close the first request of every n-th connection unanswered.
-    close_first_every: Option<u64>,
+    pub(crate) close_first_every: Option<u64>,
 }
 
 /// What the server saw and did, per method.
 #[derive(Debug, Default, Clone)]
-struct Seen {
-    requests: u64,
-    answered: u64,
+pub(crate) struct Seen {
+    pub(crate) requests: u64,
+    pub(crate) answered: u64,
     closed_fresh: u64,
-    closed_reused: u64,
+    pub(crate) closed_reused: u64,
     cut: u64,
     /// Bodies equal, byte for byte, to the expected body of the method.
     bodies_ok: u64,
-    bodies_wrong: u64,
+    pub(crate) bodies_wrong: u64,
     paths: HashMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
-struct Record {
+pub(crate) struct Record {
     by_method: Mutex<HashMap<String, Seen>>,
     /// Shortest gap between a response and the next request on one connection, ns.
     min_gap_ns: AtomicU64,
@@ -55,7 +55,7 @@ struct Record {
 }
 
 impl Record {
-    fn seen(&self, method: &str) -> Seen {
+    pub(crate) fn seen(&self, method: &str) -> Seen {
         self.by_method
             .lock()
             .unwrap()
@@ -74,9 +74,9 @@ impl Record {
     }
 }
 
-struct MixServer {
-    url: String,
-    record: Arc<Record>,
+pub(crate) struct MixServer {
+    pub(crate) url: String,
+    pub(crate) record: Arc<Record>,
     task: JoinHandle<()>,
 }
 
@@ -87,10 +87,10 @@ impl Drop for MixServer {
 }
 
 /// The body a request of `method` must carry (none for GET).
-type Bodies = Arc<HashMap<String, Vec<u8>>>;
+pub(crate) type Bodies = Arc<HashMap<String, Vec<u8>>>;
 
 impl MixServer {
-    async fn start(plan: Plan, bodies: Bodies) -> MixServer {
+    pub(crate) async fn start(plan: Plan, bodies: Bodies) -> MixServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let record = Arc::new(Record {
