@@ -40,7 +40,7 @@ pub(crate) struct Cli {
     /// Content-type header for the POST data (default text/plain).
     #[arg(short = 'T', value_name = "CONTENT_TYPE", conflicts_with = "mix")]
     pub(crate) content_type: Option<String>,
-    /// A weighted mix of requests from a TOML file of [[request]] entries (weight,
+    /// A weighted mix of requests from a TOML file of `[[request]]` entries (weight,
     /// method, path, body or body_file, content_type, headers); -H applies to all.
     #[arg(long, value_name = "FILE")]
     pub(crate) mix: Option<PathBuf>,
