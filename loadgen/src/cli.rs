@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use reloadbench_loadgen::LoadConfig;
+use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy};
 
 /// An ab-compatible HTTP/1.1 load generator that counts every request exactly once.
 #[derive(Debug, Parser)]
@@ -32,14 +32,29 @@ pub(crate) struct Cli {
     #[arg(short = 'H', value_name = "HEADER")]
     pub(crate) headers: Vec<String>,
     /// Method name (default GET, or POST with -p).
-    #[arg(short = 'm', value_name = "METHOD")]
+    #[arg(short = 'm', value_name = "METHOD", conflicts_with = "mix")]
     pub(crate) method: Option<String>,
     /// File containing data to POST (remember to also set -T).
-    #[arg(short = 'p', value_name = "POSTFILE")]
+    #[arg(short = 'p', value_name = "POSTFILE", conflicts_with = "mix")]
     pub(crate) postfile: Option<PathBuf>,
     /// Content-type header for the POST data (default text/plain).
-    #[arg(short = 'T', value_name = "CONTENT_TYPE")]
+    #[arg(short = 'T', value_name = "CONTENT_TYPE", conflicts_with = "mix")]
     pub(crate) content_type: Option<String>,
+    /// A weighted mix of requests from a TOML file of `[[request]]` entries (weight,
+    /// method, path, body or body_file, content_type, headers); -H applies to all.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) mix: Option<PathBuf>,
+    /// Retry a retryable failure (idempotent method, reused connection, no response
+    /// byte) once on a new connection, as Go and browsers do: 'safe' (the default
+    /// value) reports the outcome after the retry, 'both' the raw outcome and the
+    /// outcome after the retry.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "safe", value_parser = parse_retry)]
+    pub(crate) retry_safe: Option<RetryPolicy>,
+    /// Pause of each client after each of its requests, e.g. 50ms (not in any latency;
+    /// kept-alive connections sit idle meanwhile). Not with --rate.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) think_time: Option<Duration>,
     /// Do not show progress when doing more than 150 requests.
     #[arg(short = 'q')]
     pub(crate) quiet: bool,
@@ -82,6 +97,10 @@ pub(crate) struct Cli {
     pub(crate) url: String,
 }
 
+fn parse_retry(v: &str) -> Result<RetryPolicy, String> {
+    RetryPolicy::from_key(v).ok_or_else(|| format!("expected safe, both or none, got {v:?}"))
+}
+
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 && v < 1e9 {
         Ok(Duration::from_secs_f64(v))
@@ -93,8 +112,12 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 impl Cli {
-    /// The library configuration; `body` is the content of `-p`.
-    pub(crate) fn to_config(&self, body: Option<Vec<u8>>) -> Result<LoadConfig, String> {
+    /// The library configuration; `body` is the content of `-p`, `mix` that of `--mix`.
+    pub(crate) fn to_config(
+        &self,
+        body: Option<Vec<u8>>,
+        mix: Vec<RequestKind>,
+    ) -> Result<LoadConfig, String> {
         let mut c = LoadConfig::new(&self.url).map_err(|e| e.to_string())?;
         c.concurrency = self.concurrency;
         c.requests = match (self.requests, self.timelimit) {
@@ -118,6 +141,9 @@ impl Cli {
         };
         c.body = body;
         c.content_type = self.content_type.clone();
+        c.mix = mix;
+        c.retry = self.retry_safe.unwrap_or_default();
+        c.think_time = self.think_time;
         c.rate = self.rate;
         c.bucket = self.bucket;
         c.source_ips = self.source_ips;
@@ -151,14 +177,37 @@ mod tests {
             "http://127.0.0.1:1/",
         ])
         .unwrap();
-        let c = cli.to_config(None).unwrap();
+        let c = cli.to_config(None, Vec::new()).unwrap();
         assert_eq!(c.requests, None);
         assert_eq!(c.duration, Some(Duration::from_secs(2)));
         assert_eq!(c.headers, vec![("X-A".to_owned(), "b".to_owned())]);
         let cli = Cli::try_parse_from(["loadgen", "http://127.0.0.1:1/"]).unwrap();
-        let c = cli.to_config(Some(b"x".to_vec())).unwrap();
+        let c = cli.to_config(Some(b"x".to_vec()), Vec::new()).unwrap();
         assert_eq!((c.requests, c.method.as_str()), (Some(1), "POST"));
         let cli = Cli::try_parse_from(["loadgen", "-s", "0", "http://127.0.0.1:1/"]).unwrap();
-        assert!(cli.to_config(None).is_err());
+        assert!(cli.to_config(None, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn retry_and_think_time_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen"];
+            all.extend_from_slice(args);
+            all.push("http://127.0.0.1:1/");
+            Cli::try_parse_from(all).map(|c| c.to_config(None, Vec::new()).unwrap())
+        };
+        assert_eq!(parse(&[]).unwrap().retry, RetryPolicy::None);
+        assert_eq!(parse(&["--retry-safe"]).unwrap().retry, RetryPolicy::Safe);
+        assert_eq!(
+            parse(&["--retry-safe=both"]).unwrap().retry,
+            RetryPolicy::Both
+        );
+        assert!(parse(&["--retry-safe=maybe"]).is_err());
+        let c = parse(&["--think-time", "50ms"]).unwrap();
+        assert_eq!(c.think_time, Some(Duration::from_millis(50)));
+        assert!(
+            parse(&["--mix", "m.toml", "-p", "b"]).is_err(),
+            "--mix replaces -p"
+        );
     }
 }

@@ -4,9 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use reloadbench_model::load::LoadConfigSummary;
+use reloadbench_model::load::{LoadConfigSummary, RetryPolicy};
+use reloadbench_model::outcome::is_idempotent;
 
 use crate::error::LoadError;
+use crate::mix::{self, MAX_MIX_CYCLE, MAX_MIX_KINDS, PreparedKind, RequestKind, Schedule};
 use crate::target::{self, RequestSpec};
 
 /// The most concurrent clients a run accepts.
@@ -22,15 +24,29 @@ pub const MAX_BUCKET: Duration = Duration::from_secs(3600);
 pub struct LoadConfig {
     /// Target URL, `http://host[:port][/path]`; parsed and resolved by [`crate::start`].
     pub url: String,
-    /// HTTP method (default `GET`).
+    /// HTTP method (default `GET`); not used with a [`LoadConfig::mix`].
     pub method: String,
-    /// Extra request headers; a `Host`, `User-Agent`, `Accept` or `Connection`
-    /// header here replaces loadgen's default one.
+    /// Extra request headers, sent with every request (of every kind of a
+    /// mix); a `Host`, `User-Agent`, `Accept` or `Connection` header here
+    /// replaces loadgen's default one.
     pub headers: Vec<(String, String)>,
-    /// Request body, sent with every request (with [`LoadConfig::content_type`]).
+    /// Request body, sent with every request (with [`LoadConfig::content_type`]);
+    /// must be `None` with a [`LoadConfig::mix`] (each kind has its own).
     pub body: Option<Vec<u8>>,
-    /// Content type of the body (default `text/plain` when a body is set).
+    /// Content type of the body (default `text/plain` when a body is set);
+    /// must be `None` with a [`LoadConfig::mix`].
     pub content_type: Option<String>,
+    /// A weighted mix of request kinds (`--mix`): request `i` of the run is
+    /// of the kind a smooth weighted round-robin gives index `i` (see
+    /// [`crate::mix`]). Empty (the default): every request is
+    /// [`LoadConfig::method`] on the URL's path with [`LoadConfig::body`].
+    pub mix: Vec<RequestKind>,
+    /// How retryable failures are retried (`--retry-safe`; default: never).
+    pub retry: RetryPolicy,
+    /// Pause of each client after each of its requests, before the next
+    /// (`--think-time`; closed loop only). Not part of any latency; a
+    /// kept-alive connection sits idle meanwhile.
+    pub think_time: Option<Duration>,
     /// Concurrent clients, each with at most one request in flight (default 1).
     pub concurrency: u64,
     /// Number of requests (`-n`). `None` means no count limit: the run ends
@@ -71,6 +87,9 @@ impl LoadConfig {
             headers: Vec::new(),
             body: None,
             content_type: None,
+            mix: Vec::new(),
+            retry: RetryPolicy::None,
+            think_time: None,
             concurrency: 1,
             requests: Some(1),
             duration: None,
@@ -88,9 +107,10 @@ impl LoadConfig {
 
     /// The settings as written into the report.
     pub fn summary(&self) -> LoadConfigSummary {
+        let url_path = target::parse_url(&self.url).map_or_else(|_| "/".to_owned(), |u| u.path);
         LoadConfigSummary {
             url: self.url.clone(),
-            method: self.method.clone(),
+            method: self.summary_method(),
             concurrency: self.concurrency,
             requests: self.requests,
             duration_ms: self.duration.map(|d| d.as_millis() as u64),
@@ -98,7 +118,49 @@ impl LoadConfig {
             keep_alive: self.keep_alive,
             timeout_ms: self.timeout.as_millis() as u64,
             bucket_ms: self.bucket.as_millis() as u64,
+            mix: self.mix.iter().map(|k| k.summary(&url_path)).collect(),
+            retry: self.retry,
+            think_time_ms: self.think_time.map(|d| d.as_millis() as u64),
         }
+    }
+
+    /// The method as reported: [`LoadConfig::method`], or with a mix its
+    /// distinct methods in order of first appearance, joined by `+`.
+    fn summary_method(&self) -> String {
+        if self.mix.is_empty() {
+            return self.method.clone();
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for k in &self.mix {
+            if !seen.contains(&k.method.as_str()) {
+                seen.push(&k.method);
+            }
+        }
+        seen.join("+")
+    }
+
+    /// The method of each request kind, by kind index.
+    pub(crate) fn kind_methods(&self) -> Vec<String> {
+        if self.mix.is_empty() {
+            return vec![self.method.clone()];
+        }
+        self.mix.iter().map(|k| k.method.clone()).collect()
+    }
+
+    /// The request kinds of the run: the mix, or the one kind of
+    /// `method`, `body` and `content_type`.
+    fn kinds(&self) -> Vec<RequestKind> {
+        if !self.mix.is_empty() {
+            return self.mix.clone();
+        }
+        vec![RequestKind {
+            weight: 1,
+            method: self.method.clone(),
+            path: None,
+            headers: Vec::new(),
+            body: self.body.clone(),
+            content_type: self.content_type.clone(),
+        }]
     }
 
     /// Checks every setting without touching the network: the URL's syntax
@@ -146,21 +208,22 @@ impl LoadConfig {
         if self.bucket > MAX_BUCKET {
             return Err(bad("bucket", "must be at most 1h"));
         }
-        if self.method.is_empty()
-            || !self
-                .method
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(bad("method", "must be a token such as GET or POST"));
+        if let Some(reason) = method_problem(&self.method) {
+            return Err(bad("method", &reason));
         }
-        for (k, v) in &self.headers {
-            let bad_name = k.is_empty() || k.bytes().any(|b| b <= b' ' || b == b':' || b >= 0x7f);
-            if bad_name || v.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return Err(LoadError::InvalidConfig {
-                    field: "headers",
-                    reason: format!("invalid header {k:?}: {v:?}"),
-                });
+        if let Some(reason) = headers_problem(&self.headers) {
+            return Err(bad("headers", &reason));
+        }
+        self.check_mix()?;
+        if let Some(t) = self.think_time {
+            if self.rate.is_some() {
+                return Err(bad(
+                    "think_time",
+                    "only in a closed loop (not with rate): a rate already sets when requests start",
+                ));
+            }
+            if t > MAX_BUCKET {
+                return Err(bad("think_time", "must be at most 1h"));
             }
         }
         if self.source_ips > 254 {
@@ -170,6 +233,58 @@ impl LoadConfig {
             ));
         }
         Ok(url)
+    }
+
+    /// Checks the mix: its size, and each kind's weight, method, path and
+    /// headers; errors name the kind (`request N`, from 1) and its field.
+    fn check_mix(&self) -> Result<(), LoadError> {
+        if self.mix.is_empty() {
+            return Ok(());
+        }
+        let bad = |reason: String| LoadError::InvalidConfig {
+            field: "mix",
+            reason,
+        };
+        if self.body.is_some() || self.content_type.is_some() {
+            return Err(bad(
+                "a mix sets the body of each request kind: body and content_type must be unset"
+                    .to_owned(),
+            ));
+        }
+        if self.mix.len() > MAX_MIX_KINDS {
+            return Err(bad(format!(
+                "{} request kinds, at most {MAX_MIX_KINDS}",
+                self.mix.len()
+            )));
+        }
+        for (i, k) in self.mix.iter().enumerate() {
+            let n = i + 1;
+            if k.weight == 0 {
+                return Err(bad(format!("request {n}: weight: must be at least 1")));
+            }
+            if let Some(reason) = method_problem(&k.method) {
+                return Err(bad(format!("request {n}: method: {reason}")));
+            }
+            if let Some(path) = &k.path
+                && let Some(reason) = target::path_problem(path)
+            {
+                return Err(bad(format!("request {n}: path {path:?}: {reason}")));
+            }
+            if let Some(reason) = headers_problem(&k.headers) {
+                return Err(bad(format!("request {n}: headers: {reason}")));
+            }
+            if k.content_type.is_some() && k.body.is_none() {
+                return Err(bad(format!("request {n}: content_type: only with a body")));
+            }
+        }
+        let weights: Vec<u32> = self.mix.iter().map(|k| k.weight).collect();
+        let len = mix::cycle_len(&weights);
+        if len > MAX_MIX_CYCLE {
+            return Err(bad(format!(
+                "the weights divided by their greatest common divisor add up to {len}, at most {MAX_MIX_CYCLE}"
+            )));
+        }
+        Ok(())
     }
 
     /// Checks the settings and resolves the target.
@@ -185,14 +300,9 @@ impl LoadConfig {
                 });
             }
         }
-        let request = target::build_request(&RequestSpec {
-            method: &self.method,
-            url: &url,
-            headers: &self.headers,
-            body: self.body.as_deref(),
-            content_type: self.content_type.as_deref(),
-            keep_alive: self.keep_alive,
-        });
+        let kinds: Vec<RequestKind> = self.kinds();
+        let weights: Vec<u32> = kinds.iter().map(|k| k.weight).collect();
+        let prepared = kinds.iter().map(|k| self.prepare(&url, k)).collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if self.threads == 0 {
             cores
@@ -200,22 +310,69 @@ impl LoadConfig {
             self.threads
         };
         let threads = threads.min(self.concurrency as usize).max(1);
+        Ok(Validated {
+            addr,
+            kinds: prepared,
+            schedule: Schedule::new(&weights),
+            threads,
+        })
+    }
+
+    /// The request bytes and facts of one kind: the run's headers, replaced
+    /// by the kind's own of the same name, then the kind's others.
+    fn prepare(&self, url: &target::UrlParts, kind: &RequestKind) -> PreparedKind {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| !kind.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)))
+            .cloned()
+            .collect();
+        headers.extend(kind.headers.iter().cloned());
+        let mut url = url.clone();
+        if let Some(path) = &kind.path {
+            url.path.clone_from(path);
+        }
+        let request = target::build_request(&RequestSpec {
+            method: &kind.method,
+            url: &url,
+            headers: &headers,
+            body: kind.body.as_deref(),
+            content_type: kind.content_type.as_deref(),
+            keep_alive: self.keep_alive,
+        });
         let id_at = self
             .request_ids
             .then(|| target::head_end(&request))
             .flatten();
-        Ok(Validated {
-            addr,
+        PreparedKind {
             request,
             id_at,
-            head_request: self.method.eq_ignore_ascii_case("HEAD"),
-            asks_upgrade: self
-                .headers
+            head_request: kind.method.eq_ignore_ascii_case("HEAD"),
+            asks_upgrade: headers
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("upgrade")),
-            threads,
-        })
+            idempotent: is_idempotent(&kind.method),
+        }
     }
+}
+
+/// What is wrong with `method`, if anything: it must be a token.
+fn method_problem(method: &str) -> Option<String> {
+    let token = !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (!token).then(|| "must be a token such as GET or POST".to_owned())
+}
+
+/// What is wrong with `headers`, if anything: a name must be a token and a
+/// value may not hold a line break.
+fn headers_problem(headers: &[(String, String)]) -> Option<String> {
+    headers.iter().find_map(|(k, v)| {
+        let bad_name = k.is_empty() || k.bytes().any(|b| b <= b' ' || b == b':' || b >= 0x7f);
+        (bad_name || v.bytes().any(|b| b == b'\r' || b == b'\n'))
+            .then(|| format!("invalid header {k:?}: {v:?}"))
+    })
 }
 
 /// Settings derived from a checked [`LoadConfig`].
@@ -223,14 +380,10 @@ impl LoadConfig {
 pub(crate) struct Validated {
     /// Resolved target address.
     pub(crate) addr: SocketAddr,
-    /// Request bytes.
-    pub(crate) request: Vec<u8>,
-    /// With request ids: where the id header goes in `request` (before the blank line).
-    pub(crate) id_at: Option<usize>,
-    /// Responses carry no body.
-    pub(crate) head_request: bool,
-    /// The request carries an `Upgrade` header (`-H`), so a 101 is a final response.
-    pub(crate) asks_upgrade: bool,
+    /// The request kinds (one without a mix), ready to send.
+    pub(crate) kinds: Vec<PreparedKind>,
+    /// Which kind each request is.
+    pub(crate) schedule: Schedule,
     /// Worker threads to start.
     pub(crate) threads: usize,
 }

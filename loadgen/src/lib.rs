@@ -28,6 +28,8 @@ mod client;
 mod config;
 mod error;
 pub mod limits;
+pub mod mix;
+pub mod mix_file;
 pub mod output;
 mod record;
 mod run;
@@ -35,6 +37,8 @@ mod target;
 
 pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
 pub use error::LoadError;
+pub use mix::RequestKind;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
+pub use reloadbench_model::load::RetryPolicy;
 pub use run::{LoadOutcome, LoadRun, Progress, start};

@@ -25,7 +25,14 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let config = match cli.to_config(body) {
+    let mix = match &cli.mix {
+        Some(p) => match reloadbench_loadgen::mix_file::read(p) {
+            Ok(kinds) => kinds,
+            Err(e) => usage_error(&error_chain(&e)),
+        },
+        None => Vec::new(),
+    };
+    let config = match cli.to_config(body, mix) {
         Ok(c) => c,
         Err(msg) => usage_error(&msg),
     };
@@ -46,6 +53,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// Prints a usage error the way clap does and exits with code 2.

@@ -63,11 +63,8 @@ pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
     if host.is_empty() {
         return Err(invalid("missing host"));
     }
-    if path
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
-        return Err(invalid("path contains whitespace or control characters"));
+    if let Some(reason) = path_problem(&path) {
+        return Err(invalid(reason));
     }
     let port = match port {
         None => 80,
@@ -93,6 +90,17 @@ pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
         path,
         host_header,
     })
+}
+
+/// What is wrong with a request target `path`, if anything: it must start
+/// with `/` and hold no whitespace or control characters.
+pub(crate) fn path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some("must start with /");
+    }
+    path.bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        .then_some("path contains whitespace or control characters")
 }
 
 /// Resolves the URL's host to one socket address (the first one, IPv4 preferred).

@@ -8,7 +8,8 @@
 //! {"width_ns": 100000000,
 //!  "ok": [...], "connections": [...],
 //!  "p50_us": [...], "p90_us": [...], "p99_us": [...], "max_us": [...], "mean_us": [...],
-//!  "failed": [[bucket_index, "class", count], ...]}
+//!  "failed": [[bucket_index, "class", count], ...],
+//!  "retryable": [[bucket_index, count], ...]}
 //! ```
 //!
 //! Bucket `i` starts at `i × width_ns`, where `width_ns` is the distance of
@@ -16,7 +17,9 @@
 //! does not start there, a `start_ns` column lists every start. `mean_us` is
 //! rounded to 0.1 µs (finer than any latency histogram records it) and
 //! written without a fraction when it is whole. `failed` lists only the
-//! non-zero counts, bucket by bucket, in each bucket's order.
+//! non-zero counts, bucket by bucket, in each bucket's order; `retryable`
+//! (schema 5) the non-zero counts of failures a careful client retries
+//! ([`Bucket::failed_retryable`]), read as none when absent.
 //!
 //! Reading accepts this form and the array of bucket objects that schema 1
 //! to 3 files (and `loadgen --json` before it) hold, so the Rust type stays
@@ -45,6 +48,8 @@ pub(crate) struct Columns {
     mean_us: Vec<Tenths>,
     #[serde(default)]
     failed: Vec<(usize, FailureClass, u64)>,
+    #[serde(default)]
+    retryable: Vec<(usize, u64)>,
 }
 
 /// A value rounded to a tenth, written as an integer when it is whole.
@@ -115,6 +120,12 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
                     .map(move |f| (i, f.class, f.count))
             })
             .collect(),
+        retryable: buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.failed_retryable > 0)
+            .map(|(i, b)| (i, b.failed_retryable))
+            .collect(),
     }
     .serialize(s)
 }
@@ -177,6 +188,7 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
                 mean_us: c.mean_us[i].0,
             },
             connections: c.connections[i],
+            failed_retryable: 0,
         })
         .collect();
     for (i, class, count) in c.failed {
@@ -184,6 +196,12 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
             .get_mut(i)
             .ok_or_else(|| format!("failed names bucket {i}, there are {n}"))?;
         bucket.failed.push(BucketFailures { class, count });
+    }
+    for (i, count) in c.retryable {
+        let bucket = out
+            .get_mut(i)
+            .ok_or_else(|| format!("retryable names bucket {i}, there are {n}"))?;
+        bucket.failed_retryable = count;
     }
     Ok(out)
 }
@@ -215,6 +233,7 @@ mod tests {
                 mean_us: ok as f64 * 12.5,
             },
             connections: ok % 3,
+            failed_retryable: 0,
         }
     }
 
@@ -235,7 +254,7 @@ mod tests {
         ]);
         assert_eq!(
             json,
-            r#"{"buckets":{"width_ns":100,"ok":[5,7,0],"connections":[2,1,0],"p50_us":[50,70,0],"p90_us":[100,140,0],"p99_us":[150,210,0],"max_us":[200,280,0],"mean_us":[62.5,87.5,0],"failed":[]}}"#
+            r#"{"buckets":{"width_ns":100,"ok":[5,7,0],"connections":[2,1,0],"p50_us":[50,70,0],"p90_us":[100,140,0],"p99_us":[150,210,0],"max_us":[200,280,0],"mean_us":[62.5,87.5,0],"failed":[],"retryable":[]}}"#
         );
     }
 
@@ -355,6 +374,18 @@ mod tests {
             e.contains("width_ns 9223372036854775808 puts bucket 2 past"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn retryable_counts_are_sparse_and_absent_in_schema_4_files() {
+        let mut b = bucket(10, 0, &[(FailureClass::Closed, 3)]);
+        b.failed_retryable = 2;
+        let json = round_trip(vec![bucket(0, 1, &[]), b]);
+        assert!(json.contains(r#""retryable":[[1,2]]"#), "{json}");
+        let v4 = r#"{"buckets":{"width_ns":1,"ok":[1],"connections":[0],"p50_us":[1],
+            "p90_us":[1],"p99_us":[1],"max_us":[1],"mean_us":[1],"failed":[[0,"reset",1]]}}"#;
+        let h: Holder = serde_json::from_str(v4).unwrap();
+        assert_eq!(h.buckets[0].failed_retryable, 0);
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! --failure-records`); as objects, their keys cost as much as their values.
 //!
 //! ```json
-//! {"t_ns": [...], "start_ns": [...], "class": [...], "reused": [...], "id": [...]}
+//! {"t_ns": [...], "start_ns": [...], "class": [...], "reused": [...],
+//!  "retryable": [...], "kind": [...], "id": [...]}
 //! ```
 //!
 //! `id` is written only when some failure has one (`null` for those that
-//! have none). Reading accepts these columns and the array of failure
-//! objects of schema 1 to 3 files. Use it with
+//! have none), `kind` only when some failure's request kind is not 0 (a
+//! request mix). `retryable` (schema 5) is read as all false when absent.
+//! Reading accepts these columns and the array of failure objects of schema
+//! 1 to 3 files. Use it with
 //! `#[serde(with = "crate::failure_columns")]`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -28,6 +31,10 @@ pub(crate) struct Columns {
     class: Vec<FailureClass>,
     reused: Vec<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    retryable: Option<Vec<bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     id: Option<Vec<Option<u64>>>,
 }
 
@@ -38,6 +45,11 @@ pub fn serialize<S: Serializer>(failures: &[FailureRecord], s: S) -> Result<S::O
         start_ns: failures.iter().map(|f| f.start_ns).collect(),
         class: failures.iter().map(|f| f.class).collect(),
         reused: failures.iter().map(|f| f.reused).collect(),
+        retryable: Some(failures.iter().map(|f| f.retryable).collect()),
+        kind: failures
+            .iter()
+            .any(|f| f.kind != 0)
+            .then(|| failures.iter().map(|f| f.kind).collect()),
         id: failures
             .iter()
             .any(|f| f.id.is_some())
@@ -64,6 +76,8 @@ impl Columnar for FailureRecord {
                 ("start_ns", c.start_ns.len()),
                 ("class", c.class.len()),
                 ("reused", c.reused.len()),
+                ("retryable", c.retryable.as_ref().map_or(n, Vec::len)),
+                ("kind", c.kind.as_ref().map_or(n, Vec::len)),
                 ("id", c.id.as_ref().map_or(n, Vec::len)),
             ],
         )?;
@@ -74,6 +88,8 @@ impl Columnar for FailureRecord {
                 class: c.class[i],
                 reused: c.reused[i],
                 id: c.id.as_ref().and_then(|ids| ids[i]),
+                retryable: c.retryable.as_ref().is_some_and(|r| r[i]),
+                kind: c.kind.as_ref().map_or(0, |k| k[i]),
             })
             .collect())
     }
@@ -96,6 +112,8 @@ mod tests {
             class,
             reused: t_ns.is_multiple_of(2),
             id,
+            retryable: t_ns.is_multiple_of(2) && class == FailureClass::Reset,
+            kind: 0,
         }
     }
 
@@ -115,15 +133,26 @@ mod tests {
         ]);
         assert_eq!(
             json,
-            r#"{"failures":{"t_ns":[10,13],"start_ns":[7,10],"class":["reset","connect_refused"],"reused":[true,false],"id":[7,null]}}"#
+            r#"{"failures":{"t_ns":[10,13],"start_ns":[7,10],"class":["reset","connect_refused"],"reused":[true,false],"retryable":[true,false],"id":[7,null]}}"#
         );
         let json = round_trip(vec![failure(10, FailureClass::Timeout, None)]);
         assert!(!json.contains("\"id\""), "{json}");
         let json = round_trip(Vec::new());
         assert_eq!(
             json,
-            r#"{"failures":{"t_ns":[],"start_ns":[],"class":[],"reused":[]}}"#
+            r#"{"failures":{"t_ns":[],"start_ns":[],"class":[],"reused":[],"retryable":[]}}"#
         );
+    }
+
+    #[test]
+    fn kinds_are_written_only_for_a_mix_and_schema_4_columns_still_read() {
+        let mut post = failure(11, FailureClass::Closed, None);
+        post.kind = 1;
+        let json = round_trip(vec![failure(10, FailureClass::Reset, None), post]);
+        assert!(json.contains(r#""kind":[0,1]"#), "{json}");
+        let v4 = r#"{"failures":{"t_ns":[4],"start_ns":[1],"class":["closed"],"reused":[true]}}"#;
+        let h: Holder = serde_json::from_str(v4).unwrap();
+        assert_eq!((h.failures[0].retryable, h.failures[0].kind), (false, 0));
     }
 
     #[test]

@@ -41,4 +41,10 @@ pub mod words;
 /// [`load::LoadReport::failures`] ([`failure_columns`]) and
 /// [`kernel::MachineLoad::seconds`] ([`cpu_columns`]) as columns (the
 /// arrays of objects of older files are still read).
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5 added request mixes and retries (all absent in older files, read as 0,
+/// empty or `None`): on a load report `failed_retryable`,
+/// `failed_not_retryable`, `retries`, `methods` and `after_retry`; `mix`,
+/// `retry` and `think_time_ms` in its config; the `retryable` and `kind`
+/// failure columns; the `retryable` bucket column. A schema 4 reader
+/// refuses the new columns, hence the new version.
+pub const SCHEMA_VERSION: u32 = 5;

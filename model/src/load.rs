@@ -5,6 +5,8 @@
 //! [`LoadReport::started_mono_ns`] unless a field says otherwise; add the base
 //! to compare them with proxy events.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{AbView, FailureClass};
@@ -63,6 +65,136 @@ pub struct LoadReport {
     pub failures: Vec<FailureRecord>,
     /// Failures not listed in [`LoadReport::failures`] because the list hit its cap.
     pub failures_dropped: u64,
+    /// Of the failed requests, those a careful client retries
+    /// ([`crate::outcome::is_retryable`]: an idempotent method, on a reused
+    /// connection, no response byte). 0 in files written before schema 5.
+    #[serde(default)]
+    pub failed_retryable: u64,
+    /// Failed requests that no client retries by itself:
+    /// `failed = failed_retryable + failed_not_retryable`. 0 in files
+    /// written before schema 5.
+    #[serde(default)]
+    pub failed_not_retryable: u64,
+    /// Retries made on a new connection ([`RetryPolicy::Safe`] and
+    /// [`RetryPolicy::Both`]); 0 without retries.
+    #[serde(default)]
+    pub retries: u64,
+    /// Outcomes per method, in the order the methods first appear in the
+    /// request mix; they add up to `ok` and `failed`. Empty in files written
+    /// before schema 5.
+    #[serde(default)]
+    pub methods: Vec<MethodCounts>,
+    /// With [`RetryPolicy::Both`]: what a careful client felt, the outcome
+    /// of each request after its retry (the fields above are the raw,
+    /// first-attempt outcomes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_retry: Option<AfterRetry>,
+}
+
+impl LoadReport {
+    /// The counts of `method` (exact, case-sensitive), if the run sent it.
+    pub fn method(&self, method: &str) -> Option<&MethodCounts> {
+        self.methods.iter().find(|m| m.method == method)
+    }
+
+    /// The method of a failed request: that of its request kind
+    /// ([`FailureRecord::kind`] in [`LoadConfigSummary::mix`]), or the run's
+    /// one method.
+    pub fn failure_method(&self, f: &FailureRecord) -> &str {
+        self.config
+            .mix
+            .get(usize::from(f.kind))
+            .map_or(self.config.method.as_str(), |k| k.method.as_str())
+    }
+}
+
+/// How failed requests are retried (`loadgen --retry-safe`, scenario `retry`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryPolicy {
+    /// Never retry: measure the server (the default).
+    #[default]
+    None,
+    /// Retry a retryable failure once on a new connection, as Go's
+    /// `net/http` and browsers do; the request's outcome is the retry's.
+    Safe,
+    /// Retry as with `Safe`, but report the raw first-attempt outcomes and,
+    /// in [`LoadReport::after_retry`], the outcomes after the retries.
+    Both,
+}
+
+impl RetryPolicy {
+    /// Whether retryable failures are retried.
+    pub fn retries(self) -> bool {
+        self != RetryPolicy::None
+    }
+
+    /// Stable key: `none`, `safe`, `both`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RetryPolicy::None => "none",
+            RetryPolicy::Safe => "safe",
+            RetryPolicy::Both => "both",
+        }
+    }
+
+    /// Parses a [`RetryPolicy::key`].
+    pub fn from_key(key: &str) -> Option<RetryPolicy> {
+        [RetryPolicy::None, RetryPolicy::Safe, RetryPolicy::Both]
+            .into_iter()
+            .find(|p| p.key() == key)
+    }
+
+    /// For serde's `skip_serializing_if`.
+    fn is_none(&self) -> bool {
+        *self == RetryPolicy::None
+    }
+}
+
+/// The outcomes of the requests of one method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodCounts {
+    /// The method, as sent (e.g. `GET`, `POST`).
+    pub method: String,
+    /// Requests that got a complete 2xx response.
+    pub ok: u64,
+    /// Requests that failed.
+    pub failed: u64,
+    /// Of them, those a careful client retries.
+    pub failed_retryable: u64,
+    /// Of them, those no client retries.
+    pub failed_not_retryable: u64,
+    /// Retries made for requests of this method.
+    pub retries: u64,
+    /// Failures per class (classes that never happened are omitted).
+    pub failed_by_class: BTreeMap<FailureClass, u64>,
+    /// With [`RetryPolicy::Both`]: the outcomes after the retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_retry: Option<AfterRetry>,
+}
+
+/// Outcomes after retrying each retryable failure once ([`RetryPolicy::Both`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterRetry {
+    /// Requests that ended with a complete 2xx response, at once or on their retry.
+    pub ok: u64,
+    /// Requests that still failed (`ok + failed` equals the raw `ok + failed`).
+    pub failed: u64,
+    /// Failures per class (classes that never happened are omitted).
+    pub failed_by_class: BTreeMap<FailureClass, u64>,
+}
+
+/// One kind of request of a mix, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestKindSummary {
+    /// Relative weight in the mix.
+    pub weight: u32,
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Body bytes sent with each request (0 without a body).
+    pub body_bytes: u64,
 }
 
 /// The settings of a load run, as reported.
@@ -86,6 +218,16 @@ pub struct LoadConfigSummary {
     pub timeout_ms: u64,
     /// Width of a time bucket in ms.
     pub bucket_ms: u64,
+    /// The request kinds of a weighted mix, in order ([`FailureRecord::kind`]
+    /// indexes it); empty when every request is the same `method` on the URL's path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<RequestKindSummary>,
+    /// How retryable failures were retried (absent: never).
+    #[serde(default, skip_serializing_if = "RetryPolicy::is_none")]
+    pub retry: RetryPolicy,
+    /// Pause of each client between its requests, in ms (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time_ms: Option<u64>,
 }
 
 impl LoadConfigSummary {
@@ -126,6 +268,13 @@ pub struct FailureRecord {
     /// [`crate::ledger::ID_HEADER`]), when request ids were on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
+    /// Whether a careful client retries it ([`crate::outcome::is_retryable`]);
+    /// false in files written before schema 5.
+    #[serde(default)]
+    pub retryable: bool,
+    /// Its request kind: an index into [`LoadConfigSummary::mix`] (0 without a mix).
+    #[serde(default)]
+    pub kind: u16,
 }
 
 /// Latency statistics in microseconds.
@@ -218,6 +367,10 @@ pub struct Bucket {
     /// files written before it was counted.
     #[serde(default)]
     pub connections: u64,
+    /// Of the failures of this bucket, those a careful client retries; 0 in
+    /// files written before schema 5.
+    #[serde(default)]
+    pub failed_retryable: u64,
 }
 
 impl Bucket {
@@ -266,6 +419,9 @@ mod tests {
             keep_alive: true,
             timeout_ms: 1000,
             bucket_ms,
+            mix: Vec::new(),
+            retry: RetryPolicy::None,
+            think_time_ms: None,
         }
     }
 

@@ -153,6 +153,19 @@ impl FailureClass {
         self as usize
     }
 
+    /// True when the connection failed before any byte of the response came
+    /// back (`reset`, `closed`, `write_error`): the server cannot have
+    /// answered, so an idempotent request can be sent again.
+    ///
+    /// A `timeout` is not one of them: the server may still be working on
+    /// the request, and neither Go's `net/http` nor browsers resend it.
+    pub fn before_response(self) -> bool {
+        matches!(
+            self,
+            FailureClass::Reset | FailureClass::Closed | FailureClass::WriteError
+        )
+    }
+
     /// True when the failure is on the load generator's side, not the server's.
     pub fn is_client_side(self) -> bool {
         self == FailureClass::ClientError
@@ -180,6 +193,24 @@ impl std::fmt::Display for FailureClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.label())
     }
+}
+
+/// Whether `method` is idempotent (RFC 9110 §9.2.2): `GET`, `HEAD`, `PUT`,
+/// `DELETE`, `OPTIONS`, `TRACE`. Methods are case-sensitive (§9.1).
+pub fn is_idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
+}
+
+/// Whether a careful client retries a failed request by itself, the rule
+/// of Go's `net/http` and browsers: an idempotent method
+/// ([`is_idempotent`]), sent on a reused keep-alive connection (the server
+/// may have closed it while idle, just as the request went out), which
+/// failed before any response byte ([`FailureClass::before_response`]).
+pub fn is_retryable(method: &str, reused: bool, class: FailureClass) -> bool {
+    reused && class.before_response() && is_idempotent(method)
 }
 
 /// ab's failure counters ("Failed requests: N (Connect: a, Receive: b, Length: c,
@@ -270,6 +301,34 @@ mod tests {
             assert_eq!(m.matches(". ").count(), 0, "{c:?}: one sentence: {m}");
             assert!(m.len() > 20, "{c:?}: {m}");
         }
+    }
+
+    #[test]
+    fn retryable_needs_an_idempotent_method_a_reused_connection_and_no_response_byte() {
+        for m in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"] {
+            assert!(is_retryable(m, true, FailureClass::Closed), "{m}");
+            assert!(is_retryable(m, true, FailureClass::Reset), "{m}");
+            assert!(is_retryable(m, true, FailureClass::WriteError), "{m}");
+            assert!(
+                !is_retryable(m, false, FailureClass::Closed),
+                "{m}: new connection"
+            );
+        }
+        for m in ["POST", "PATCH", "CONNECT", "get", "BREW"] {
+            assert!(!is_retryable(m, true, FailureClass::Closed), "{m}");
+        }
+        let before: Vec<_> = FailureClass::ALL
+            .into_iter()
+            .filter(|c| is_retryable("GET", true, *c))
+            .collect();
+        assert_eq!(
+            before,
+            [
+                FailureClass::Reset,
+                FailureClass::Closed,
+                FailureClass::WriteError
+            ]
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use reloadbench_model::kernel::{CounterScope, CpuSecond, KernelCounters, Machine
 use reloadbench_model::ledger::{ClientSide, Ledger};
 use reloadbench_model::load::{
     Bucket, BucketFailures, BucketLatency, ClassCount, ConnectionTimes, FailureRecord,
-    LatencySummary, LoadConfigSummary, LoadReport, Percentile, TimeRow,
+    LatencySummary, LoadConfigSummary, LoadReport, MethodCounts, Percentile, RetryPolicy, TimeRow,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
 use reloadbench_model::run::{
@@ -139,6 +139,8 @@ fn case(i: usize, shape: Shape, rng: &mut Rng) -> CaseReport {
                 class,
                 reused: false,
                 id: Some(rng.next() % 100_000_000),
+                retryable: false,
+                kind: 0,
             });
             if let Some(b) = buckets.get_mut((t / (BUCKET_MS * MS)) as usize) {
                 add_failure(b, class, 1);
@@ -167,6 +169,8 @@ fn case(i: usize, shape: Shape, rng: &mut Rng) -> CaseReport {
         b.latency = BucketLatency::default();
         b.latency.max_us = SPIKE_MAX_US;
         add_failure(b, FailureClass::Reset, SPIKE_FAILURES);
+        // Resets of GETs on reused connections: a careful client retries them.
+        b.failed_retryable += SPIKE_FAILURES;
         for k in 0..SPIKE_FAILURES {
             failures.push(FailureRecord {
                 t_ns: spike as u64 * BUCKET_MS * MS + k * 10_000,
@@ -174,6 +178,8 @@ fn case(i: usize, shape: Shape, rng: &mut Rng) -> CaseReport {
                 class: FailureClass::Reset,
                 reused: true,
                 id: None,
+                retryable: true,
+                kind: 0,
             });
         }
     }
@@ -242,6 +248,7 @@ fn bucket(b: u64, rng: &mut Rng) -> Bucket {
             mean_us: p50 as f64 * 1.1,
         },
         connections: rng.range(0, 5),
+        failed_retryable: 0,
     }
 }
 
@@ -332,6 +339,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         c.last_ns = f.t_ns;
     }
     let failed = failures.len() as u64;
+    let failed_retryable = failures.iter().filter(|f| f.retryable).count() as u64;
     let row = TimeRow {
         min_us: 800,
         mean_us: 2_600.0,
@@ -351,6 +359,9 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
             keep_alive: true,
             timeout_ms: 30_000,
             bucket_ms: BUCKET_MS,
+            mix: Vec::new(),
+            retry: RetryPolicy::None,
+            think_time_ms: None,
         },
         started_mono_ns: 1_000_000_000_000,
         elapsed_ns: duration_ns,
@@ -388,6 +399,25 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         buckets,
         failures,
         failures_dropped: 0,
+        failed_retryable,
+        failed_not_retryable: failed - failed_retryable,
+        retries: 0,
+        methods: vec![MethodCounts {
+            method: "GET".into(),
+            ok,
+            failed,
+            failed_retryable,
+            failed_not_retryable: failed - failed_retryable,
+            retries: 0,
+            failed_by_class: counts
+                .iter()
+                .zip(FailureClass::ALL)
+                .filter(|(n, _)| **n > 0)
+                .map(|(n, c)| (c, *n))
+                .collect(),
+            after_retry: None,
+        }],
+        after_retry: None,
     }
 }
 

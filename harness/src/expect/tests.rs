@@ -19,6 +19,7 @@ fn bucket(start_ms: u64, ok: u64, p99_us: u64) -> Bucket {
             ..BucketLatency::default()
         },
         connections: 0,
+        failed_retryable: 0,
     }
 }
 
@@ -81,6 +82,9 @@ fn case() -> CaseReport {
             keep_alive: false,
             timeout_ms: 10_000,
             bucket_ms: 100,
+            mix: Vec::new(),
+            retry: Default::default(),
+            think_time_ms: None,
         },
         started_mono_ns: 1,
         elapsed_ns: 2_000_000_000,
@@ -117,6 +121,11 @@ fn case() -> CaseReport {
         buckets,
         failures: Vec::new(),
         failures_dropped: 0,
+        failed_retryable: 0,
+        failed_not_retryable: 10,
+        retries: 0,
+        methods: Vec::new(),
+        after_retry: None,
     };
     let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
     second.ok = false;

@@ -205,6 +205,9 @@ pub(crate) mod tests {
                 keep_alive: false,
                 timeout_ms: 1000,
                 bucket_ms: 100,
+                mix: Vec::new(),
+                retry: Default::default(),
+                think_time_ms: None,
             },
             started_mono_ns: 0,
             elapsed_ns: oks.len() as u64 * 100 * MS,
@@ -233,6 +236,7 @@ pub(crate) mod tests {
                     failed: vec![],
                     latency: BucketLatency::default(),
                     connections: 0,
+                    failed_retryable: 0,
                 })
                 .collect(),
             failures: failures
@@ -243,9 +247,16 @@ pub(crate) mod tests {
                     class,
                     reused: false,
                     id: None,
+                    retryable: false,
+                    kind: 0,
                 })
                 .collect(),
             failures_dropped: 0,
+            failed_retryable: 0,
+            failed_not_retryable: failures.len() as u64,
+            retries: 0,
+            methods: Vec::new(),
+            after_retry: None,
         }
     }
 

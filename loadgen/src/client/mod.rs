@@ -1,14 +1,17 @@
 //! One client: a loop that takes a ticket from the plan, (re)connects when
 //! needed, runs one exchange and records exactly one outcome for it.
 //!
-//! A client never retries a request and never aborts: a refused connect is a
-//! failed request, after which the client backs off (exponentially from
-//! 0.5 ms to 4 ms, reset by a successful connect) instead of spinning; so it
-//! does after any other failed connect except a timeout.
+//! A client never aborts: a refused connect is a failed request, after
+//! which the client backs off (exponentially from 0.5 ms to 4 ms, reset by a
+//! successful connect) instead of spinning; so it does after any other
+//! failed connect except a timeout. It retries a request only under a
+//! retrying [`RetryPolicy`], and only a retryable failure, once ([`retry`]).
+//! With a think time it pauses after each request, before taking the next.
 
 mod connect;
 mod reader;
 mod response;
+mod retry;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,12 +19,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reloadbench_model::load::FailureRecord;
+use reloadbench_model::load::{FailureRecord, RetryPolicy};
 use reloadbench_model::outcome::FailureClass;
 use tokio::net::TcpStream;
 
 pub(crate) use response::Scratch;
 
+use crate::mix::{PreparedKind, Schedule};
 use crate::record::{OkTimes, Recorder};
 use crate::run::{FirstResponse, Shared};
 
@@ -35,20 +39,20 @@ const BACKOFF_MAX: Duration = Duration::from_millis(4);
 pub(crate) struct ClientCtx {
     /// Target address.
     pub(crate) addr: SocketAddr,
-    /// Request bytes.
-    pub(crate) request: Vec<u8>,
-    /// With request ids: where the id header is inserted into `request`.
-    pub(crate) id_at: Option<usize>,
+    /// The request kinds (one without a mix), each prebuilt.
+    pub(crate) kinds: Vec<PreparedKind>,
+    /// Which kind each request (by its index in the run) is.
+    pub(crate) schedule: Schedule,
     /// Keep connections alive.
     pub(crate) keep_alive: bool,
     /// Connect and response timeout.
     pub(crate) timeout: Duration,
-    /// The method is HEAD (responses have no body).
-    pub(crate) head_request: bool,
-    /// The request carries an `Upgrade` header (a 101 answers it).
-    pub(crate) asks_upgrade: bool,
     /// Spread source addresses over 127.0.0.1..=N (0 or 1: default source).
     pub(crate) source_ips: u32,
+    /// How retryable failures are retried.
+    pub(crate) retry: RetryPolicy,
+    /// Pause after each request of a client.
+    pub(crate) think_time: Option<Duration>,
 }
 
 impl ClientCtx {
@@ -64,24 +68,70 @@ fn ns(d: Duration) -> u64 {
     d.as_nanos() as u64
 }
 
+/// The request kind of one request, as its outcome records it.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    /// Index into [`ClientCtx::kinds`].
+    index: u16,
+    /// Its method is idempotent.
+    idempotent: bool,
+}
+
+/// The identity of one request, for its failure record.
+#[derive(Debug, Clone, Copy)]
+struct Req {
+    start: Instant,
+    id: Option<u64>,
+    kind: Kind,
+}
+
 fn record_failure(
     shared: &Shared,
     rec: &RefCell<Recorder>,
-    start: Instant,
+    req: Req,
     class: FailureClass,
     reused: bool,
-    id: Option<u64>,
 ) {
     let keep = shared.failure_slot();
     let record = FailureRecord {
         t_ns: shared.offset_ns(Instant::now()),
-        start_ns: shared.offset_ns(start),
+        start_ns: shared.offset_ns(req.start),
         class,
         reused,
-        id,
+        id: req.id,
+        retryable: req.kind.idempotent && reused && class.before_response(),
+        kind: req.kind.index,
     };
     rec.borrow_mut().failure(record, keep);
     shared.done(false);
+}
+
+/// The failure class of a complete response, `None` for a success (a 2xx,
+/// or a 101 which arrives only as the answer to an upgrade request).
+fn status_class(status: u16) -> Option<FailureClass> {
+    match status {
+        101 | 200..=299 => None,
+        500..=599 => Some(FailureClass::Http5xx),
+        _ => Some(FailureClass::HttpOther),
+    }
+}
+
+/// One exchange within the run's timeout (a timeout is a failure with no bytes counted).
+pub(crate) async fn exchange_timed(
+    ctx: &ClientCtx,
+    stream: &mut TcpStream,
+    request: &[u8],
+    scratch: &Scratch,
+    asked: reader::Asked,
+) -> Result<response::Response, reader::Failed> {
+    let exchange = response::exchange(stream, request, scratch, asked);
+    match tokio::time::timeout(ctx.timeout, exchange).await {
+        Err(_) => Err(reader::Failed {
+            class: FailureClass::Timeout,
+            bytes: 0,
+        }),
+        Ok(r) => r,
+    }
 }
 
 /// Runs client `id` until the plan has no more tickets for it.
@@ -98,9 +148,22 @@ pub(crate) async fn run(
     let mut with_id = Vec::new();
     let mut backoff = BACKOFF_MIN;
     let source = ctx.source(id);
-    while let Some(ticket) = shared.next_ticket().await {
+    let mut first = true;
+    loop {
+        // Think time: the pause between two requests of this client (never in a latency).
+        if let Some(think) = ctx.think_time.filter(|_| !first)
+            && !shared.sleep_until(Instant::now() + think).await
+        {
+            break;
+        }
+        first = false;
+        let Some(ticket) = shared.next_ticket().await else {
+            break;
+        };
         let now = Instant::now();
-        let id = ctx.id_at.map(|_| ticket.index);
+        let kind_index = ctx.schedule.kind_of(ticket.index);
+        let kind = &ctx.kinds[kind_index];
+        let id = kind.id_at.map(|_| ticket.index);
         let start = match ticket.intended {
             Some(intended) => {
                 rec.borrow_mut()
@@ -111,6 +174,14 @@ pub(crate) async fn run(
             }
             None => now,
         };
+        let req = Req {
+            start,
+            id,
+            kind: Kind {
+                index: kind_index as u16,
+                idempotent: kind.idempotent,
+            },
+        };
         let reused = conn.is_some();
         let mut stream = match conn.take() {
             Some(s) => s,
@@ -120,7 +191,10 @@ pub(crate) async fn run(
                     s
                 }
                 Err(class) => {
-                    record_failure(&shared, &rec, start, class, false, id);
+                    if ctx.retry == RetryPolicy::Both {
+                        rec.borrow_mut().after_retry(req.kind.index, Some(class));
+                    }
+                    record_failure(&shared, &rec, req, class, false);
                     // Every connect failure but a timeout (which already
                     // waited) can repeat at once: back off, never spin.
                     if class != FailureClass::ConnectTimeout {
@@ -143,35 +217,65 @@ pub(crate) async fn run(
         }
         let want_server = shared.first_response.get().is_none();
         let asked = reader::Asked {
-            head_request: ctx.head_request,
-            upgrade: ctx.asks_upgrade,
+            head_request: kind.head_request,
+            upgrade: kind.asks_upgrade,
             want_server,
         };
-        let request = match ctx.id_at {
+        let request = match kind.id_at {
             Some(at) => {
-                crate::target::with_id(&ctx.request, at, ticket.index, &mut with_id);
+                crate::target::with_id(&kind.request, at, ticket.index, &mut with_id);
                 &with_id
             }
-            None => &ctx.request,
+            None => &kind.request,
         };
-        let exchange = response::exchange(&mut stream, request, &scratch, asked);
-        match tokio::time::timeout(ctx.timeout, exchange).await {
-            Err(_) => record_failure(&shared, &rec, start, FailureClass::Timeout, reused, id),
-            Ok(Err(f)) => {
-                rec.borrow_mut().bytes(f.bytes, 0);
-                record_failure(&shared, &rec, start, f.class, reused, id);
+        let mut result = exchange_timed(&ctx, &mut stream, request, &scratch, asked).await;
+        let (mut reused, mut connected) = (reused, connected);
+        // A careful client's retry, on a new connection (see `retry`).
+        let mut raw = None;
+        if let Err(f) = result
+            && retry::wanted(ctx.retry, kind.idempotent, reused, f.class)
+        {
+            rec.borrow_mut().bytes(f.bytes, 0);
+            rec.borrow_mut().retried(req.kind.index);
+            raw = Some(f.class);
+            let again = retry::once(&ctx, source, request, &scratch, asked).await;
+            if let Some(s) = again.stream {
+                stream = s;
+                rec.borrow_mut()
+                    .connected(shared.offset_ns(again.connected));
             }
-            Ok(Ok(resp)) => {
-                let end = Instant::now();
-                let class = match resp.status {
-                    // A 101 arrives here only as the answer to an upgrade request.
-                    101 | 200..=299 => None,
-                    500..=599 => Some(FailureClass::Http5xx),
-                    _ => Some(FailureClass::HttpOther),
+            (reused, connected, result) = (false, again.connected, again.result);
+        }
+        if ctx.retry == RetryPolicy::Both {
+            let after = result
+                .as_ref()
+                .map_or_else(|f| Some(f.class), |r| status_class(r.status));
+            rec.borrow_mut().after_retry(req.kind.index, after);
+            if let Some(class) = raw {
+                // The raw outcome is the first attempt's failure; the retry
+                // counts only after the retry (and its bytes as received).
+                let (bytes, keep) = match &result {
+                    Ok(resp) => (resp.total_bytes, resp.keep_alive),
+                    Err(f) => (f.bytes, false),
                 };
-                if let Some(class) = class {
+                rec.borrow_mut().bytes(bytes, 0);
+                record_failure(&shared, &rec, req, class, true);
+                if ctx.keep_alive && keep && result.is_ok() {
+                    conn = Some(stream);
+                }
+                continue;
+            }
+        }
+        match result {
+            Err(f) => {
+                rec.borrow_mut().bytes(f.bytes, 0);
+                record_failure(&shared, &rec, req, f.class, reused);
+            }
+            Ok(resp) => {
+                let end = Instant::now();
+                if let Some(class) = status_class(resp.status) {
                     rec.borrow_mut().bytes(resp.total_bytes, 0);
-                    record_failure(&shared, &rec, start, class, reused, id);
+                    record_failure(&shared, &rec, req, class, reused);
                 } else {
                     if want_server {
                         let _ = shared.first_response.get_or_init(|| FirstResponse {
@@ -187,6 +291,7 @@ pub(crate) async fn run(
                         processing_ns: ns(end - connected),
                         waiting_ns: ns(resp.first_byte.saturating_duration_since(resp.written)),
                         start_ns: shared.offset_ns(start),
+                        kind: req.kind.index,
                     };
                     {
                         let mut r = rec.borrow_mut();

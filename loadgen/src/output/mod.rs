@@ -117,6 +117,30 @@ pub fn text(r: &LoadReport) -> String {
     o
 }
 
+/// The outcomes per method, when the run sent more than one method.
+fn methods_block(o: &mut String, r: &LoadReport) {
+    if r.methods.len() < 2 {
+        return;
+    }
+    let after = r.after_retry.is_some();
+    let _ = write!(
+        o,
+        "By method:                 ok     failed  retryable  not retryable    retries"
+    );
+    let _ = writeln!(o, "{}", if after { "  ok after retry" } else { "" });
+    for m in &r.methods {
+        let _ = write!(
+            o,
+            "  {:<16}{:>10} {:>10} {:>10} {:>14} {:>10}",
+            m.method, m.ok, m.failed, m.failed_retryable, m.failed_not_retryable, m.retries
+        );
+        match &m.after_retry {
+            Some(a) => _ = writeln!(o, "  {:>14}", a.ok),
+            None => _ = writeln!(o),
+        }
+    }
+}
+
 /// loadgen's own block: the identity line, failures by class, back-off, schedule.
 fn loadgen_block(o: &mut String, r: &LoadReport) {
     let _ = writeln!(
@@ -150,6 +174,28 @@ fn loadgen_block(o: &mut String, r: &LoadReport) {
         }
     }
     let _ = writeln!(o, "Failed on reused connections: {}", r.failed_on_reused);
+    let _ = writeln!(
+        o,
+        "Failed, retryable:      {} (idempotent, reused connection, no response byte)",
+        r.failed_retryable
+    );
+    let _ = writeln!(o, "Failed, not retryable:  {}", r.failed_not_retryable);
+    if r.config.retry.retries() {
+        let _ = writeln!(
+            o,
+            "Retries:                {} (--retry-safe={}: once, on a new connection)",
+            r.retries,
+            r.config.retry.key()
+        );
+    }
+    if let Some(a) = &r.after_retry {
+        let _ = writeln!(
+            o,
+            "After retry:            {} ok + {} failed (what a careful client saw)",
+            a.ok, a.failed
+        );
+    }
+    methods_block(o, r);
     let _ = writeln!(o, "Connections opened:     {}", r.connections);
     let _ = writeln!(
         o,

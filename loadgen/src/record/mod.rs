@@ -41,6 +41,8 @@ pub(crate) struct OkTimes {
     pub(crate) waiting_ns: u64,
     /// When the request started, ns since the run's start.
     pub(crate) start_ns: u64,
+    /// Its request kind.
+    pub(crate) kind: u16,
 }
 
 /// One successful request, kept only when samples were asked for.
@@ -71,6 +73,23 @@ pub(crate) struct ClassStat {
     pub(crate) last_ns: u64,
 }
 
+/// Outcomes of one request kind in one worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KindStat {
+    /// Successes.
+    pub(crate) ok: u64,
+    /// Failures per class.
+    pub(crate) failed: [u64; CLASSES],
+    /// Failures a careful client retries.
+    pub(crate) retryable: u64,
+    /// Retries made.
+    pub(crate) retries: u64,
+    /// With `RetryPolicy::Both`: successes after the retries.
+    pub(crate) after_ok: u64,
+    /// With `RetryPolicy::Both`: failures per class after the retries.
+    pub(crate) after_failed: [u64; CLASSES],
+}
+
 /// A finished bucket of one worker.
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedBucket {
@@ -82,6 +101,8 @@ pub(crate) struct ClosedBucket {
     pub(crate) failed: [u64; CLASSES],
     /// TCP connections opened (connects that succeeded).
     pub(crate) connections: u64,
+    /// Failures a careful client retries.
+    pub(crate) retryable: u64,
     /// V2-serialized latency histogram (empty when no successes).
     pub(crate) histogram: Vec<u8>,
 }
@@ -94,8 +115,11 @@ pub(crate) struct Recorder {
     cur_ok: u64,
     cur_failed: [u64; CLASSES],
     cur_connections: u64,
+    cur_retryable: u64,
     cur_hist: Histogram<u64>,
     pub(crate) closed: Vec<ClosedBucket>,
+    /// Outcomes per request kind, indexed by kind (grown on first use).
+    pub(crate) kinds: Vec<KindStat>,
     pub(crate) connect: Histogram<u64>,
     pub(crate) processing: Histogram<u64>,
     pub(crate) waiting: Histogram<u64>,
@@ -133,8 +157,10 @@ impl Recorder {
             cur_ok: 0,
             cur_failed: [0; CLASSES],
             cur_connections: 0,
+            cur_retryable: 0,
             cur_hist: new_histogram(),
             closed: Vec::new(),
+            kinds: Vec::new(),
             connect: new_histogram(),
             processing: new_histogram(),
             waiting: new_histogram(),
@@ -170,6 +196,7 @@ impl Recorder {
     fn close_current(&mut self) {
         if self.cur_ok == 0 && self.cur_connections == 0 && self.cur_failed.iter().all(|c| *c == 0)
         {
+            // cur_retryable counts some of cur_failed: 0 as well.
             return;
         }
         let mut histogram = Vec::new();
@@ -187,18 +214,30 @@ impl Recorder {
             ok: self.cur_ok,
             failed: self.cur_failed,
             connections: self.cur_connections,
+            retryable: self.cur_retryable,
             histogram,
         });
         self.cur_ok = 0;
         self.cur_connections = 0;
+        self.cur_retryable = 0;
         self.cur_failed = [0; CLASSES];
         self.cur_hist.reset();
+    }
+
+    /// The stats of request kind `kind`.
+    fn kind(&mut self, kind: u16) -> &mut KindStat {
+        let i = usize::from(kind);
+        if i >= self.kinds.len() {
+            self.kinds.resize(i + 1, KindStat::default());
+        }
+        &mut self.kinds[i]
     }
 
     /// Records a successful request.
     pub(crate) fn ok(&mut self, t: &OkTimes) {
         self.bucket_for(t.end_ns);
         self.cur_ok += 1;
+        self.kind(t.kind).ok += 1;
         put(&mut self.cur_hist, us(t.latency_ns));
         let (c, p, w) = (us(t.connect_ns), us(t.processing_ns), us(t.waiting_ns));
         put(&mut self.connect, c);
@@ -235,6 +274,12 @@ impl Recorder {
         self.bucket_for(record.t_ns);
         let i = record.class.index();
         self.cur_failed[i] += 1;
+        let kind = self.kind(record.kind);
+        kind.failed[i] += 1;
+        if record.retryable {
+            kind.retryable += 1;
+            self.cur_retryable += 1;
+        }
         let stat = &mut self.classes[i];
         if stat.count == 0 {
             stat.first_ns = record.t_ns;
@@ -248,6 +293,21 @@ impl Recorder {
             self.failures.push(record);
         } else {
             self.failures_dropped += 1;
+        }
+    }
+
+    /// Records a retry of a request of `kind`.
+    pub(crate) fn retried(&mut self, kind: u16) {
+        self.kind(kind).retries += 1;
+    }
+
+    /// With `RetryPolicy::Both`: records the outcome of a request of `kind`
+    /// after its retry (`None`: success).
+    pub(crate) fn after_retry(&mut self, kind: u16, class: Option<FailureClass>) {
+        let k = self.kind(kind);
+        match class {
+            None => k.after_ok += 1,
+            Some(c) => k.after_failed[c.index()] += 1,
         }
     }
 
@@ -286,6 +346,8 @@ mod tests {
                 class: FailureClass::Reset,
                 reused: true,
                 id: None,
+                retryable: true,
+                kind: 1,
             },
             true,
         );
@@ -301,6 +363,10 @@ mod tests {
         assert_eq!(r.closed[0].ok, 2);
         assert_eq!(r.closed[2].failed[FailureClass::Reset.index()], 1);
         assert_eq!(r.classes[FailureClass::Reset.index()].on_reused, 1);
+        assert_eq!(r.closed[2].retryable, 1);
+        assert_eq!(r.kinds.len(), 2);
+        assert_eq!((r.kinds[0].ok, r.kinds[1].retryable), (4, 1));
+        assert_eq!(r.kinds[1].failed[FailureClass::Reset.index()], 1);
         let latencies: u64 = r
             .closed
             .iter()

@@ -1,16 +1,18 @@
 //! Merging the workers' [`Recorder`]s into a [`LoadReport`] plus the
 //! per-bucket latency histograms for the HdrHistogram interval log.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use reloadbench_model::SCHEMA_VERSION;
 use reloadbench_model::load::{
-    Bucket, BucketFailures, BucketLatency, ClassCount, ConnectionTimes, LatencySummary,
-    LoadConfigSummary, LoadReport, Percentile, ScheduleReport, TimeRow,
+    AfterRetry, Bucket, BucketFailures, BucketLatency, ClassCount, ConnectionTimes, LatencySummary,
+    LoadConfigSummary, LoadReport, MethodCounts, Percentile, RetryPolicy, ScheduleReport, TimeRow,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
 
-use super::{CLASSES, Recorder, RequestSample, new_histogram};
+use super::{CLASSES, KindStat, Recorder, RequestSample, new_histogram};
 
 /// The latency histogram of one time bucket (successful requests, µs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,10 @@ pub(crate) struct RunFacts {
     pub(crate) rate_mode: bool,
     pub(crate) server_software: Option<String>,
     pub(crate) document_length: Option<u64>,
+    /// The method of each request kind, by kind index.
+    pub(crate) kind_methods: Vec<String>,
+    /// The run's retry policy.
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Everything [`build`] produces.
@@ -180,6 +186,18 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
     let ok = latency.len();
     let failed: u64 = class_counts.iter().sum();
     let failed_on_reused = classes.iter().flatten().map(|c| c.on_reused).sum();
+    let kinds = merge_kinds(&recorders, facts.kind_methods.len());
+    let methods = per_method(&kinds, &facts.kind_methods, facts.retry);
+    let failed_retryable: u64 = kinds.iter().map(|k| k.retryable).sum();
+    let after_retry = (facts.retry == RetryPolicy::Both).then(|| {
+        let mut all = AfterRetry::default();
+        for m in &methods {
+            if let Some(a) = &m.after_retry {
+                add_after(&mut all, a);
+            }
+        }
+        all
+    });
     let schedule = facts.rate_mode.then_some(ScheduleReport {
         late_starts,
         max_lag_us: max_lag_ns / 1_000,
@@ -214,12 +232,96 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         buckets,
         failures,
         failures_dropped,
+        failed_retryable,
+        failed_not_retryable: failed.saturating_sub(failed_retryable),
+        retries: kinds.iter().map(|k| k.retries).sum(),
+        methods,
+        after_retry,
     };
     Built {
         report,
         intervals,
         samples,
     }
+}
+
+/// The workers' per-kind stats, summed kind by kind (`n` kinds at least).
+fn merge_kinds(recorders: &[Recorder], n: usize) -> Vec<KindStat> {
+    let mut out = vec![KindStat::default(); n];
+    for r in recorders {
+        if r.kinds.len() > out.len() {
+            out.resize(r.kinds.len(), KindStat::default());
+        }
+        for (acc, k) in out.iter_mut().zip(&r.kinds) {
+            acc.ok += k.ok;
+            acc.retryable += k.retryable;
+            acc.retries += k.retries;
+            acc.after_ok += k.after_ok;
+            for i in 0..CLASSES {
+                acc.failed[i] += k.failed[i];
+                acc.after_failed[i] += k.after_failed[i];
+            }
+        }
+    }
+    out
+}
+
+/// Non-zero counts by class.
+fn by_class(counts: &[u64; CLASSES]) -> BTreeMap<FailureClass, u64> {
+    FailureClass::ALL
+        .into_iter()
+        .filter(|c| counts[c.index()] > 0)
+        .map(|c| (c, counts[c.index()]))
+        .collect()
+}
+
+fn add_after(into: &mut AfterRetry, from: &AfterRetry) {
+    into.ok += from.ok;
+    into.failed += from.failed;
+    for (class, n) in &from.failed_by_class {
+        *into.failed_by_class.entry(*class).or_default() += n;
+    }
+}
+
+/// The kinds' stats summed per method, methods in order of first appearance.
+fn per_method(kinds: &[KindStat], methods: &[String], retry: RetryPolicy) -> Vec<MethodCounts> {
+    let mut order: Vec<&str> = Vec::new();
+    for m in methods {
+        if !order.contains(&m.as_str()) {
+            order.push(m);
+        }
+    }
+    order
+        .into_iter()
+        .map(|method| {
+            let mut sum = KindStat::default();
+            for (k, _) in kinds.iter().zip(methods).filter(|(_, m)| *m == method) {
+                sum.ok += k.ok;
+                sum.retryable += k.retryable;
+                sum.retries += k.retries;
+                sum.after_ok += k.after_ok;
+                for i in 0..CLASSES {
+                    sum.failed[i] += k.failed[i];
+                    sum.after_failed[i] += k.after_failed[i];
+                }
+            }
+            let failed: u64 = sum.failed.iter().sum();
+            MethodCounts {
+                method: method.to_owned(),
+                ok: sum.ok,
+                failed,
+                failed_retryable: sum.retryable,
+                failed_not_retryable: failed.saturating_sub(sum.retryable),
+                retries: sum.retries,
+                failed_by_class: by_class(&sum.failed),
+                after_retry: (retry == RetryPolicy::Both).then(|| AfterRetry {
+                    ok: sum.after_ok,
+                    failed: sum.after_failed.iter().sum(),
+                    failed_by_class: by_class(&sum.after_failed),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Sums the workers' buckets index by index, merging their histograms; adds
@@ -235,12 +337,14 @@ fn merge_buckets(
     let mut oks = vec![0u64; n];
     let mut fails = vec![[0u64; CLASSES]; n];
     let mut conns = vec![0u64; n];
+    let mut retryable = vec![0u64; n];
     let mut parts: Vec<Vec<&[u8]>> = vec![Vec::new(); n];
     for r in recorders {
         for b in &r.closed {
             let i = b.index as usize;
             oks[i] += b.ok;
             conns[i] += b.connections;
+            retryable[i] += b.retryable;
             for (acc, c) in fails[i].iter_mut().zip(b.failed) {
                 *acc += c;
             }
@@ -286,6 +390,7 @@ fn merge_buckets(
                 .collect(),
             latency: bucket_latency(&acc),
             connections: conns[i],
+            failed_retryable: retryable[i],
         });
     }
     (buckets, intervals)
@@ -309,6 +414,8 @@ mod tests {
             rate_mode: false,
             server_software: None,
             document_length: Some(3),
+            kind_methods: vec!["GET".to_owned()],
+            retry: RetryPolicy::None,
         }
     }
 
@@ -334,6 +441,8 @@ mod tests {
                 class: FailureClass::Closed,
                 reused: true,
                 id: None,
+                retryable: true,
+                kind: 0,
             },
             true,
         );
@@ -362,5 +471,11 @@ mod tests {
         assert!((1995..=2005).contains(&median), "{median}");
         assert_eq!(r.ab.receive, 1);
         assert_eq!(r.classes.len(), 1);
+        assert_eq!((r.failed_retryable, r.failed_not_retryable), (1, 0));
+        assert_eq!(r.buckets[1].failed_retryable, 1);
+        let get = r.method("GET").unwrap();
+        assert_eq!((get.ok, get.failed, get.failed_retryable), (3, 1, 1));
+        assert_eq!(get.failed_by_class[&FailureClass::Closed], 1);
+        assert!(r.after_retry.is_none());
     }
 }

@@ -84,13 +84,13 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
     let shared = Arc::new(Shared::new(spec, v.threads));
     let ctx = Arc::new(ClientCtx {
         addr: v.addr,
-        request: v.request,
-        id_at: v.id_at,
+        kinds: v.kinds,
+        schedule: v.schedule,
         keep_alive: config.keep_alive,
         timeout: config.timeout,
-        head_request: v.head_request,
-        asks_upgrade: v.asks_upgrade,
         source_ips: config.source_ips,
+        retry: config.retry,
+        think_time: config.think_time,
     });
     let bucket_ns = config.bucket.as_nanos() as u64;
     let mut results = Vec::with_capacity(v.threads);
@@ -270,6 +270,8 @@ impl LoadRun {
             rate_mode: self.config.rate.is_some(),
             server_software: first.as_ref().and_then(|f| f.server.clone()),
             document_length: first.map(|f| f.body_len),
+            kind_methods: self.config.kind_methods(),
+            retry: self.config.retry,
         };
         let built = report::build(recorders, facts);
         Ok(LoadOutcome {

@@ -4,6 +4,7 @@ use reloadbench_model::load::LoadReport;
 use std::process::Stdio;
 use tokio::process::Command;
 
+use crate::mix::{Bodies, MixServer, Plan};
 use crate::support::{Behaviour, TestServer, wait};
 
 pub(crate) struct Output {
@@ -136,4 +137,81 @@ async fn heavy_json_dash_prints_only_json_on_stdout() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test]
+async fn heavy_mix_file_with_retry_both_prints_methods_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("body.bin"), &body).unwrap();
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        "[[request]]\nweight = 3\n\n[[request]]\nweight = 1\nmethod = \"POST\"\n\
+         body_file = \"body.bin\"\ncontent_type = \"application/octet-stream\"\n",
+    )
+    .unwrap();
+    let bodies: Bodies = std::sync::Arc::new([("POST".to_owned(), body)].into_iter().collect());
+    let plan = Plan {
+        close_after: Some(2),
+        ..Plan::default()
+    };
+    let server = MixServer::start(plan, bodies).await;
+    let mix_arg = mix.to_str().unwrap();
+    let out = loadgen(&[
+        "-q",
+        "-k",
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "--mix",
+        mix_arg,
+        "--retry-safe=both",
+        "--json",
+        "-",
+        &server.url,
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: LoadReport = serde_json::from_str(&out.stdout).expect("stdout is a LoadReport");
+    let (get, post) = (server.record.seen("GET"), server.record.seen("POST"));
+    assert_eq!(post.bodies_wrong, 0);
+    assert_eq!(get.requests + post.requests, 200 + r.retries);
+    assert_eq!(r.retries, get.closed_reused);
+    assert_eq!(r.failed_retryable, get.closed_reused);
+    assert_eq!(r.method("POST").unwrap().failed, post.closed_reused);
+    let after = r.after_retry.clone().unwrap();
+    assert_eq!(after.failed, post.closed_reused);
+    for line in [
+        "By method:",
+        "  GET ",
+        "  POST ",
+        &format!("Failed, retryable:      {}", get.closed_reused),
+        &format!(
+            "Retries:                {} (--retry-safe=both",
+            get.closed_reused
+        ),
+        "After retry:",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "missing {line:?} in\n{}",
+            out.stderr
+        );
+    }
+
+    // A wrong entry is a usage error naming the entry and its field.
+    std::fs::write(&mix, "[[request]]\n[[request]]\nweight = 0\n").unwrap();
+    let out = loadgen(&["--mix", mix_arg, &server.url]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("request 2: weight: must be at least 1"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&mix, "[[request]]\nmethod = \"GE T\"\n").unwrap();
+    let out = loadgen(&["--mix", mix_arg, &server.url]).await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("request 1: method"), "{}", out.stderr);
 }

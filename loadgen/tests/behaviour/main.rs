@@ -6,6 +6,7 @@
 
 mod cli;
 mod many;
+mod mix;
 mod port_gap;
 mod servers;
 mod support;

@@ -211,6 +211,8 @@ mod tests {
                     class,
                     reused,
                     id: None,
+                    retryable: false,
+                    kind: 0,
                 },
             );
         }
