@@ -167,7 +167,10 @@ fn bad_durations_are_errors() {
         "proxy.toml:4:10: drain.linger: duration must be positive, got \"0ms\""
     );
     let e = err(&format!("{base}[drain]\nlinger = \"a while\"\n"));
-    assert!(e.starts_with("proxy.toml:4:10: drain.linger: invalid duration"), "{e}");
+    assert!(
+        e.starts_with("proxy.toml:4:10: drain.linger: invalid duration"),
+        "{e}"
+    );
 }
 
 #[test]

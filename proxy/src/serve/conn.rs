@@ -249,27 +249,25 @@ impl Conn {
     /// connection gracefully (see [`close::idle`]) and returns `Ok(0)`, or, if a request
     /// had already arrived, reads it as [`Conn::read_while_idle`] would have.
     async fn close_idle(&mut self, draining: bool) -> std::io::Result<usize> {
-        let until = after(Instant::now(), self.shared.cfg.drain.linger);
-        match close::idle(&mut self.client.stream, until).await {
-            IdleClose::Request => {
-                tracing::debug!(peer = %self.peer, draining, "request arrived as the idle timer expired: serving it");
-                self.client.read_more(HEAD_READ).await
-            }
-            IdleClose::Closed { raced } => {
+        let how = close::idle(&self.client.stream);
+        if how == IdleClose::Request {
+            tracing::debug!(peer = %self.peer, draining, "request arrived as the idle timer expired: serving it");
+            return self.client.read_more(HEAD_READ).await;
+        }
+        if draining {
+            self.shared.idle_closed.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(peer = %self.peer, draining, "closing idle client connection");
+        if how == IdleClose::Linger {
+            let until = after(Instant::now(), self.shared.cfg.drain.linger);
+            if close::linger(&mut self.client.stream, until).await > 0 {
                 if draining {
-                    self.shared.idle_closed.fetch_add(1, Ordering::Relaxed);
-                    if raced {
-                        self.shared.idle_raced.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.shared.idle_raced.fetch_add(1, Ordering::Relaxed);
                 }
-                if raced {
-                    tracing::info!(peer = %self.peer, draining, "a request raced the close of an idle connection: read and dropped (the client saw EOF, no reset)");
-                } else {
-                    tracing::debug!(peer = %self.peer, draining, "closed idle client connection");
-                }
-                Ok(0)
+                tracing::info!(peer = %self.peer, draining, "a request raced the close of an idle connection: read and dropped (the client saw EOF, no reset)");
             }
         }
+        Ok(0)
     }
 
     /// Forwards one request and relays its response.
