@@ -17,6 +17,7 @@
 //! [drain]
 //! deadline = "10s"       # hard deadline of a draining process
 //! idle_close = "1s"      # a draining process closes keep-alive connections idle this long
+//! linger = "500ms"       # after closing its side, read what the client still sends this long
 //!
 //! [reload]
 //! ready_timeout = "5s"   # a new generation not READY within this is abandoned
@@ -110,9 +111,18 @@ pub struct DrainConfig {
     pub deadline: Duration,
     /// `idle_close` (default 1s): during a drain, a keep-alive connection that has
     /// been idle this long (counted from the drain's start at the earliest) is
-    /// closed. A client sending a request at that very moment can see the
-    /// connection close: that is the residual risk of draining keep-alive clients.
+    /// closed, as nginx's `keepalive_min_timeout` does. A client that sends a request
+    /// just before the close gets it answered with `Connection: close`; one whose request
+    /// is on the wire as the close goes out sees the connection end (EOF, never a reset):
+    /// that is the residual risk of draining keep-alive clients.
     pub idle_close: Duration,
+    /// `linger` (default 500ms): a draining process closes a connection gracefully (an
+    /// idle one, or one after its last `Connection: close` response): it shuts its
+    /// sending side down (FIN) and reads and drops what the client still sends, until
+    /// the client closes or this long has passed, so that bytes arriving after the close
+    /// get no reset. The idle timeout (`timeouts.idle`) closes the same way. Longer than
+    /// a round trip of the clients; `deadline` bounds it.
+    pub linger: Duration,
 }
 
 impl Default for DrainConfig {
@@ -120,6 +130,7 @@ impl Default for DrainConfig {
         DrainConfig {
             deadline: Duration::from_secs(10),
             idle_close: Duration::from_secs(1),
+            linger: Duration::from_millis(500),
         }
     }
 }
@@ -243,6 +254,7 @@ impl Validator<'_> {
         let drain = DrainConfig {
             deadline: self.duration("drain.deadline", &raw.drain.deadline, d.deadline)?,
             idle_close: self.duration("drain.idle_close", &raw.drain.idle_close, d.idle_close)?,
+            linger: self.duration("drain.linger", &raw.drain.linger, d.linger)?,
         };
         let d = ReloadConfig::default();
         let max_old_generations = self.at_least_one(

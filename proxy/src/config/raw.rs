@@ -40,6 +40,7 @@ pub(crate) struct RawTimeouts {
 pub(crate) struct RawDrain {
     pub(crate) deadline: Option<Spanned<String>>,
     pub(crate) idle_close: Option<Spanned<String>>,
+    pub(crate) linger: Option<Spanned<String>>,
 }
 
 /// `[reload]`.

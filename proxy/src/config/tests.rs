@@ -25,6 +25,7 @@ body = "9s"
 [drain]
 deadline = "6s"
 idle_close = "700ms"
+linger = "300ms"
 [reload]
 ready_timeout = "8s"
 max_old_generations = 2
@@ -47,6 +48,7 @@ fn full_example_parses() {
     assert_eq!(c.timeouts.body, Duration::from_secs(9));
     assert_eq!(c.drain.deadline, Duration::from_secs(6));
     assert_eq!(c.drain.idle_close, Duration::from_millis(700));
+    assert_eq!(c.drain.linger, Duration::from_millis(300));
     assert_eq!(c.reload.ready_timeout, Duration::from_secs(8));
     assert_eq!(c.reload.max_old_generations, 2);
     assert_eq!(c.limits.origin_connections, 64);
@@ -62,6 +64,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c, expected);
     assert_eq!(c.timeouts.request, Duration::from_secs(30));
     assert_eq!(c.drain.idle_close, Duration::from_secs(1));
+    assert_eq!(c.drain.linger, Duration::from_millis(500));
     assert_eq!(c.reload.max_old_generations, 4);
 }
 
@@ -157,6 +160,16 @@ fn bad_durations_are_errors() {
     assert_eq!(
         e,
         "proxy.toml:4:14: drain.idle_close: duration must be positive, got \"0s\""
+    );
+    let e = err(&format!("{base}[drain]\nlinger = \"0ms\"\n"));
+    assert_eq!(
+        e,
+        "proxy.toml:4:10: drain.linger: duration must be positive, got \"0ms\""
+    );
+    let e = err(&format!("{base}[drain]\nlinger = \"a while\"\n"));
+    assert!(
+        e.starts_with("proxy.toml:4:10: drain.linger: invalid duration"),
+        "{e}"
     );
 }
 

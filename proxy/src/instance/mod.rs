@@ -510,6 +510,13 @@ impl Instance {
     }
 
     fn report_drained(&self, report: DrainReport) {
+        tracing::info!(
+            open_at_start = report.open_at_start,
+            idle_closed = report.idle_closed,
+            raced = report.raced,
+            forced = report.forced,
+            "drained"
+        );
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,

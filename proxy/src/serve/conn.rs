@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::close::{self, IdleClose};
 use super::counters::ErrorKind;
 use super::{Shared, Stage};
 use crate::deadline::after;
@@ -121,7 +121,7 @@ impl Conn {
         loop {
             let req = match self.next_request().await {
                 Ok(req) => req,
-                Err(Next::Linger) => return self.linger().await,
+                Err(Next::Linger) => return self.linger(LINGER).await,
                 Err(_) => return,
             };
             self.served += 1;
@@ -132,28 +132,24 @@ impl Conn {
                 }
                 // Bytes of a next request already read would reset the close.
                 Next::Close if !self.client.pending().is_empty() => {
-                    return self.linger().await;
+                    return self.linger(LINGER).await;
+                }
+                // The drain closes a connection the client meant to keep: a next request
+                // may already be on its way, and must not be answered with a reset.
+                Next::Close if self.draining() => {
+                    let linger = self.shared.cfg.drain.linger;
+                    return self.linger(linger).await;
                 }
                 Next::Close | Next::Abort => return,
-                Next::Linger => return self.linger().await,
+                Next::Linger => return self.linger(LINGER).await,
             }
         }
     }
 
     /// Closes gracefully while the client may still be sending: shuts the sending side
-    /// down, then reads and drops what arrives until the client closes, for at most
-    /// [`LINGER`].
-    async fn linger(mut self) {
-        let _ = self.client.stream.shutdown().await;
-        let until = after(Instant::now(), LINGER);
-        let mut scratch = vec![0u8; 16 * 1024];
-        let stream = &mut self.client.stream;
-        while let Ok(Ok(n)) = tokio::time::timeout_at(until.into(), stream.read(&mut scratch)).await
-        {
-            if n == 0 {
-                break;
-            }
-        }
+    /// down, then reads and drops what arrives until the client closes, for at most `max`.
+    async fn linger(mut self, max: Duration) {
+        close::linger(&mut self.client.stream, after(Instant::now(), max)).await;
     }
 
     /// The next request head. `Err` says how to close the connection: at once (the
@@ -242,15 +238,36 @@ impl Conn {
             tokio::select! {
                 read = self.client.read_more(HEAD_READ) => return read,
                 () = tokio::time::sleep_until(deadline.into()) => {
-                    if draining {
-                        self.shared.idle_closed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::debug!(peer = %self.peer, draining, "closing idle client connection");
-                    return Ok(0);
+                    return self.close_idle(draining).await;
                 }
                 Ok(()) = self.stage.changed() => {}
             }
         }
+    }
+
+    /// The idle timer (or, while draining, the idle-close timer) expired: closes the
+    /// connection gracefully (see [`close::idle`]) and returns `Ok(0)`, or, if a request
+    /// had already arrived, reads it as [`Conn::read_while_idle`] would have.
+    async fn close_idle(&mut self, draining: bool) -> std::io::Result<usize> {
+        let how = close::idle(&self.client.stream);
+        if how == IdleClose::Request {
+            tracing::debug!(peer = %self.peer, draining, "request arrived as the idle timer expired: serving it");
+            return self.client.read_more(HEAD_READ).await;
+        }
+        if draining {
+            self.shared.idle_closed.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(peer = %self.peer, draining, "closing idle client connection");
+        if how == IdleClose::Linger {
+            let until = after(Instant::now(), self.shared.cfg.drain.linger);
+            if close::linger(&mut self.client.stream, until).await > 0 {
+                if draining {
+                    self.shared.idle_raced.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(peer = %self.peer, draining, "a request raced the close of an idle connection: read and dropped (the client saw EOF, no reset)");
+            }
+        }
+        Ok(0)
     }
 
     /// Forwards one request and relays its response.

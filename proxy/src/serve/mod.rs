@@ -9,15 +9,23 @@
 //!
 //! Drain policy (what makes a reload lose nothing):
 //! - once draining, the next response on every connection carries
-//!   `Connection: close`, and the connection closes after it;
-//! - an idle keep-alive connection is kept until it sends its next request
-//!   (answered with `Connection: close`), or closed once it has been idle for
-//!   `drain.idle_close` (counted from the drain's start at the earliest). A
-//!   connection that has started sending a request head is not idle. Closing an
-//!   idle connection is the residual risk: a request sent at that very moment is
-//!   lost. These closes are counted in [`DrainReport::idle_closed`];
-//! - `drain.deadline` bounds the whole drain: connections still open then are
-//!   closed ([`DrainReport::forced`]);
+//!   `Connection: close`, and the connection closes after it, gracefully: refproxy
+//!   shuts its side down and reads what still comes for up to `drain.linger` (a request
+//!   the client sent before it read the response gets no reset);
+//! - an idle keep-alive connection is kept, and read from, until it sends its next
+//!   request (answered with `Connection: close`), or closed once it has been idle for
+//!   `drain.idle_close` (counted from the drain's start at the earliest; nginx's
+//!   `keepalive_min_timeout`). A connection that has started sending a request head is
+//!   not idle. The close (`close`) serves a request that is already in the receive
+//!   queue when the timer fires; otherwise it shuts the sending side down (FIN) and
+//!   reads until the client closes or `drain.linger` passes, so that a request racing
+//!   the close is read and dropped: the client sees EOF, never a reset. That race is
+//!   the residual risk, counted in [`DrainReport::raced`]; the closes are counted in
+//!   [`DrainReport::idle_closed`];
+//! - no socket is closed with unread bytes in its receive queue by any of these paths
+//!   (that makes the kernel send a reset);
+//! - `drain.deadline` bounds the whole drain, lingering included: connections still
+//!   open then are closed ([`DrainReport::forced`]);
 //! - [`Server::drain`] resolves as soon as the last connection is done.
 //!
 //! Listening sockets are never `shutdown()`: another process may share them.
@@ -26,6 +34,7 @@
 //! dropped their handles; connections are counted across all threads.
 
 mod accept;
+mod close;
 mod conn;
 pub(crate) mod counters;
 mod threads;
@@ -59,8 +68,11 @@ pub struct DrainReport {
     pub open_at_start: u64,
     /// Connections still open at the drain deadline, closed by force.
     pub forced: u64,
-    /// Idle keep-alive connections closed after `drain.idle_close` (the residual risk).
+    /// Idle keep-alive connections closed after `drain.idle_close`.
     pub idle_closed: u64,
+    /// Of those, the ones on which request bytes arrived after the close went out (the
+    /// residual risk: the client saw EOF before any response byte, never a reset).
+    pub raced: u64,
 }
 
 /// Errors of starting a server.
@@ -126,6 +138,8 @@ pub(crate) struct Shared {
     /// The accept gate: accept loops wait until it is open (see [`Server::start_held`]).
     pub(crate) accept_open: watch::Sender<bool>,
     pub(crate) idle_closed: AtomicU64,
+    /// Idle connections closed while draining on which a request raced the close.
+    pub(crate) idle_raced: AtomicU64,
     /// Which accept errors are logged, over all threads.
     pub(crate) accept_errors: throttle::Throttle,
     /// Connection slots of each origin, over all threads.
@@ -202,6 +216,7 @@ impl Server {
             stop_accept: watch::Sender::new(false),
             accept_open: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
+            idle_raced: AtomicU64::new(0),
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
@@ -295,6 +310,7 @@ impl Server {
             open_at_start,
             forced,
             idle_closed: self.shared.idle_closed.load(Ordering::Relaxed),
+            raced: self.shared.idle_raced.load(Ordering::Relaxed),
         }
     }
 }

@@ -34,7 +34,8 @@ async fn keep_alive_request_after_drain_start_gets_connection_close() {
         DrainReport {
             open_at_start: 1,
             forced: 0,
-            idle_closed: 0
+            idle_closed: 0,
+            raced: 0,
         }
     );
     origin.shutdown().await;
@@ -92,7 +93,8 @@ async fn idle_connection_is_closed_at_idle_close() {
         DrainReport {
             open_at_start: 1,
             forced: 0,
-            idle_closed: 1
+            idle_closed: 1,
+            raced: 0,
         }
     );
     assert!(took >= Duration::from_millis(300), "{took:?}");

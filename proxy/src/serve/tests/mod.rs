@@ -8,6 +8,7 @@ mod hardening;
 mod http;
 mod limits;
 mod protocol;
+mod race;
 mod retry;
 
 use std::net::SocketAddr;
