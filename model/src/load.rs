@@ -79,6 +79,11 @@ pub struct LoadReport {
     /// [`RetryPolicy::Both`]); 0 without retries.
     #[serde(default)]
     pub retries: u64,
+    /// Idle keep-alive connections a careful client ([`RetryPolicy::Safe`])
+    /// found closed by the server before reusing them, and replaced by a new
+    /// connection instead of sending on them; 0 without that policy.
+    #[serde(default)]
+    pub stale_discarded: u64,
     /// Outcomes per method, in the order the methods first appear in the
     /// request mix; they add up to `ok` and `failed`. Empty in files written
     /// before schema 5.
@@ -116,10 +121,14 @@ pub enum RetryPolicy {
     #[default]
     None,
     /// Retry a retryable failure once on a new connection, as Go's
-    /// `net/http` and browsers do; the request's outcome is the retry's.
+    /// `net/http` and browsers do; the request's outcome is the retry's. And,
+    /// as they do, never send on an idle keep-alive connection the server
+    /// has closed ([`LoadReport::stale_discarded`]).
     Safe,
     /// Retry as with `Safe`, but report the raw first-attempt outcomes and,
-    /// in [`LoadReport::after_retry`], the outcomes after the retries.
+    /// in [`LoadReport::after_retry`], the outcomes after the retries. Idle
+    /// connections are reused unchecked, as without a policy, so that the raw
+    /// outcomes are a naive client's.
     Both,
 }
 

@@ -402,6 +402,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         failed_retryable,
         failed_not_retryable: failed - failed_retryable,
         retries: 0,
+        stale_discarded: 0,
         methods: vec![MethodCounts {
             method: "GET".into(),
             ok,

@@ -124,6 +124,7 @@ fn case() -> CaseReport {
         failed_retryable: 0,
         failed_not_retryable: 10,
         retries: 0,
+        stale_discarded: 0,
         methods: Vec::new(),
         after_retry: None,
     };

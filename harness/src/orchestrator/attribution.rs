@@ -255,6 +255,7 @@ pub(crate) mod tests {
             failed_retryable: 0,
             failed_not_retryable: failures.len() as u64,
             retries: 0,
+            stale_discarded: 0,
             methods: Vec::new(),
             after_retry: None,
         }

@@ -9,6 +9,7 @@
 //! With a think time it pauses after each request, before taking the next.
 
 mod connect;
+mod idle_check;
 mod reader;
 mod response;
 mod retry;
@@ -182,6 +183,11 @@ pub(crate) async fn run(
                 idempotent: kind.idempotent,
             },
         };
+        if ctx.retry == RetryPolicy::Safe && conn.as_ref().is_some_and(idle_check::unusable) {
+            // A careful client opens a new connection instead (see `idle_check`).
+            conn = None;
+            rec.borrow_mut().stale_discarded += 1;
+        }
         let reused = conn.is_some();
         let mut stream = match conn.take() {
             Some(s) => s,

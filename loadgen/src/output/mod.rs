@@ -6,7 +6,7 @@ mod files;
 
 use std::fmt::Write as _;
 
-use reloadbench_model::load::{LoadReport, TimeRow};
+use reloadbench_model::load::{LoadReport, RetryPolicy, TimeRow};
 
 pub use files::{OutputError, gnuplot_tsv, percentiles_csv, write_hdr_log};
 
@@ -186,6 +186,13 @@ fn loadgen_block(o: &mut String, r: &LoadReport) {
             "Retries:                {} (--retry-safe={}: once, on a new connection)",
             r.retries,
             r.config.retry.key()
+        );
+    }
+    if r.config.retry == RetryPolicy::Safe {
+        let _ = writeln!(
+            o,
+            "Stale connections:      {} (closed by the server while idle; not used)",
+            r.stale_discarded
         );
     }
     if let Some(a) = &r.after_retry {

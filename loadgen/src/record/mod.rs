@@ -131,6 +131,8 @@ pub(crate) struct Recorder {
     pub(crate) total_bytes: u64,
     pub(crate) connections: u64,
     pub(crate) refused_backoff_ns: u64,
+    /// Idle keep-alive connections found closed before reuse, not used.
+    pub(crate) stale_discarded: u64,
     pub(crate) late_starts: u64,
     pub(crate) max_lag_ns: u64,
     pub(crate) last_end_ns: u64,
@@ -172,6 +174,7 @@ impl Recorder {
             total_bytes: 0,
             connections: 0,
             refused_backoff_ns: 0,
+            stale_discarded: 0,
             late_starts: 0,
             max_lag_ns: 0,
             last_end_ns: 0,

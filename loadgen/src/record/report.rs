@@ -138,6 +138,7 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
     let mut failures_dropped = 0;
     let (mut body_bytes, mut total_bytes, mut connections) = (0, 0, 0);
     let (mut backoff, mut late_starts, mut max_lag_ns, mut elapsed_ns) = (0, 0, 0, 0);
+    let mut stale_discarded = 0;
     let mut max_index = 0;
     for r in &recorders {
         add(&mut connect, &r.connect);
@@ -167,6 +168,7 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         total_bytes += r.total_bytes;
         connections += r.connections;
         backoff += r.refused_backoff_ns;
+        stale_discarded += r.stale_discarded;
         late_starts += r.late_starts;
         max_lag_ns = max_lag_ns.max(r.max_lag_ns);
         elapsed_ns = elapsed_ns.max(r.last_end_ns);
@@ -217,6 +219,7 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         total_bytes,
         connections,
         refused_backoff_ns: backoff,
+        stale_discarded,
         server_software: facts.server_software,
         document_length: facts.document_length,
         classes: classes.into_iter().flatten().collect(),

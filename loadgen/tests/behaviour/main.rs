@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod idle;
 mod many;
 mod mix;
 mod port_gap;
