@@ -167,7 +167,8 @@ fn one_case(
     })
 }
 
-/// `[case.proxy]` over the scenario's `[proxy]`, validated as a whole.
+/// `[case.proxy]` over the scenario's `[proxy]`, validated as a whole; a
+/// `[case.proxy]` of another `kind` replaces the scenario's whole.
 fn case_proxy(
     ctx: &mut Ctx<'_>,
     base: Option<&Spanned<RawProxy>>,
@@ -182,12 +183,9 @@ fn case_proxy(
     if let Some(k) = &over.get_ref().kind
         && k.get_ref() != base_kind
     {
-        ctx.err(
-            k.span(),
-            &format!("{field}.proxy.kind"),
-            "a case cannot change the proxy's kind",
-        );
-        return None;
+        // Another kind of system under test (e.g. nginx next to refproxy):
+        // the case's table alone describes it.
+        return proxy::proxy(ctx, over, &format!("{field}.proxy"));
     }
     let merged = base_raw.merged(over.get_ref());
     proxy::proxy(
