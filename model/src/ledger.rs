@@ -46,6 +46,18 @@ pub struct OriginLedger {
     pub slots_start_mono_ns: u64,
     /// Answers per [`ORIGIN_SLOT_NS`]-wide slot, from `slots_start_mono_ns` on.
     pub answered_per_slot: Vec<u64>,
+    /// Answers per request method (`GET`, `POST`, ...); empty in files written
+    /// before the origin counted methods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answered_by_method: BTreeMap<String, u64>,
+    /// Request body bytes read (of the answered requests; 0 when none had a body).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub body_bytes_received: u64,
+}
+
+/// For serde's `skip_serializing_if`.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl OriginLedger {
@@ -163,6 +175,13 @@ pub struct OriginSide {
     pub answered_per_bucket: Vec<u64>,
     /// Answers before the load's first bucket or after its last one.
     pub answered_outside_load: u64,
+    /// Answers per request method, as the origin counted them (empty when it
+    /// did not count methods).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answered_by_method: BTreeMap<String, u64>,
+    /// Request body bytes the origin read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub body_bytes_received: u64,
 }
 
 /// One equality of the ledger, checked.

@@ -254,6 +254,28 @@ impl ActionReport {
         self.failures.iter().map(|f| f.count).sum()
     }
 
+    /// Failures of `method` attributed to this action, counted from
+    /// `load.failures` (the load the action was attributed from): those seen
+    /// from its first to its last attributed failure, which lie in its
+    /// attribution window, and all failures in that span are its own since
+    /// windows never overlap. `None` when the load's failure list was capped
+    /// ([`LoadReport::failures_dropped`]): the count would be short.
+    pub fn failed_of_method(&self, load: &LoadReport, method: &str) -> Option<u64> {
+        if load.failures_dropped > 0 {
+            return None;
+        }
+        let (Some(start), Some(end)) = (self.disruption_start_ns, self.disruption_end_ns) else {
+            return Some(0);
+        };
+        let from = load.failures.partition_point(|f| f.t_ns < start);
+        let n = load.failures[from..]
+            .iter()
+            .take_while(|f| f.t_ns <= end)
+            .filter(|f| load.failure_method(f) == method)
+            .count();
+        Some(n as u64)
+    }
+
     /// Trigger to ready, if the new process reported ready.
     pub fn reload_time_ns(&self) -> Option<u64> {
         self.ready_ns.map(|r| r.saturating_sub(self.trigger_ns))

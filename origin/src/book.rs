@@ -7,6 +7,7 @@
 //! request. Ids are kept unsorted as they come (8 bytes per answer: 8 MB for a
 //! million requests) and sorted once when the ledger is taken.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +21,8 @@ struct Answers {
     without_id: u64,
     ids: Vec<u64>,
     per_slot: Vec<u64>,
+    by_method: BTreeMap<String, u64>,
+    body_bytes: u64,
 }
 
 /// What the origin counted.
@@ -45,15 +48,28 @@ impl Book {
         self.received.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts an answer to the request with `id` (if it had one), now.
-    pub(crate) fn answered(&self, id: Option<u64>) {
-        self.answered_at(id, monotonic_ns());
+    /// Counts an answer, now, to the request `what` (its method, the body
+    /// bytes read and its id, if it had one).
+    pub(crate) fn answered(&self, what: Answered<'_>) {
+        self.answered_at(what, monotonic_ns());
     }
 
-    fn answered_at(&self, id: Option<u64>, mono_ns: u64) {
+    fn answered_at(&self, what: Answered<'_>, mono_ns: u64) {
+        let Answered {
+            method,
+            body_bytes,
+            id,
+        } = what;
         let slot = (mono_ns.saturating_sub(self.slots_start_mono_ns) / ORIGIN_SLOT_NS) as usize;
         let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         a.count += 1;
+        a.body_bytes += body_bytes;
+        match a.by_method.get_mut(method) {
+            Some(n) => *n += 1,
+            None => {
+                a.by_method.insert(method.to_owned(), 1);
+            }
+        }
         match id {
             Some(id) => a.ids.push(id),
             None => a.without_id += 1,
@@ -66,9 +82,16 @@ impl Book {
 
     /// The ledger so far: ids sorted into ranges, duplicates counted.
     pub(crate) fn ledger(&self) -> OriginLedger {
-        let (count, without_id, mut ids, per_slot) = {
+        let (count, without_id, mut ids, per_slot, by_method, body_bytes) = {
             let a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-            (a.count, a.without_id, a.ids.clone(), a.per_slot.clone())
+            (
+                a.count,
+                a.without_id,
+                a.ids.clone(),
+                a.per_slot.clone(),
+                a.by_method.clone(),
+                a.body_bytes,
+            )
         };
         ids.sort_unstable();
         let with_dups = ids.len();
@@ -81,8 +104,21 @@ impl Book {
             answered_ids: OriginLedger::ranges_of(&ids),
             slots_start_mono_ns: self.slots_start_mono_ns,
             answered_per_slot: per_slot,
+            answered_by_method: by_method,
+            body_bytes_received: body_bytes,
         }
     }
+}
+
+/// One answered request, as the book counts it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answered<'a> {
+    /// Its method, as received.
+    pub(crate) method: &'a str,
+    /// Body bytes read from it.
+    pub(crate) body_bytes: u64,
+    /// Its request id, if it had a valid one.
+    pub(crate) id: Option<u64>,
 }
 
 #[cfg(test)]
@@ -93,15 +129,20 @@ mod tests {
     fn counts_ids_duplicates_and_slots() {
         let book = Book::new();
         let t0 = book.slots_start_mono_ns;
-        for (id, at) in [
-            (Some(3), t0),
-            (Some(1), t0 + 500_000),
-            (Some(2), t0 + 1_000_000),
-            (Some(3), t0 + 2_500_000),
-            (None, t0 + 2_600_000),
+        for (id, at, method, body_bytes) in [
+            (Some(3), t0, "GET", 0),
+            (Some(1), t0 + 500_000, "POST", 10),
+            (Some(2), t0 + 1_000_000, "GET", 0),
+            (Some(3), t0 + 2_500_000, "POST", 5),
+            (None, t0 + 2_600_000, "PUT", 1),
         ] {
             book.received();
-            book.answered_at(id, at);
+            let what = Answered {
+                method,
+                body_bytes,
+                id,
+            };
+            book.answered_at(what, at);
         }
         book.received();
         let l = book.ledger();
@@ -110,5 +151,12 @@ mod tests {
         assert_eq!(l.answered_ids, vec![[1, 4]]);
         assert_eq!(l.answered_per_slot, vec![2, 1, 2]);
         assert_eq!(l.slots_start_mono_ns % ORIGIN_SLOT_NS, 0);
+        let methods: Vec<(&str, u64)> = l
+            .answered_by_method
+            .iter()
+            .map(|(m, n)| (m.as_str(), *n))
+            .collect();
+        assert_eq!(methods, vec![("GET", 2), ("POST", 2), ("PUT", 1)]);
+        assert_eq!(l.body_bytes_received, 16);
     }
 }

@@ -1,8 +1,9 @@
 //! A fast HTTP/1.1 origin server for benchmarks.
 //!
-//! It answers every GET or HEAD request, on any path, with the same body of a
-//! fixed size (32,987 bytes by default, the page of the original HAProxy
-//! reload experiment), with `Content-Length` and keep-alive. An optional delay
+//! It answers every request, on any path and of any method, with the same body of a
+//! fixed size (32,987 bytes by default, the page of the original HAProxy reload
+//! experiment), with `Content-Length` and keep-alive; a request's own body (POST,
+//! PUT, ...) is read whole before the answer. An optional delay
 //! is applied before each response. It is meant never to be the bottleneck of
 //! a measurement: the body is built once and shared, and connections are
 //! served on a multi-threaded runtime.
@@ -13,7 +14,8 @@
 //! connections.
 //!
 //! The origin also keeps a book of what it received and answered (totals, answers per
-//! millisecond, the `x-reloadbench-id` of every answered request: [`Origin::ledger`]);
+//! millisecond, answers per method, request body bytes read, the `x-reloadbench-id` of
+//! every answered request: [`Origin::ledger`]);
 //! `reloadbench origin --ledger PATH` writes it to PATH as JSON
 //! ([`reloadbench_model::ledger::OriginLedger`]) when it stops on SIGTERM or SIGINT. An
 //! origin killed before that leaves no file, so a missing count is never read as 0.

@@ -4,7 +4,7 @@ use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionKind, ActionReport, CaseReport};
 
 /// A number measured on a finished case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metric {
     /// `failed`: failed requests (each counted once).
     Failed,
@@ -16,6 +16,20 @@ pub enum Metric {
     NotStarted,
     /// `failed_on_reused`: failures on reused keep-alive connections.
     FailedOnReused,
+    /// `failed_retryable`: failures a careful client retries (an idempotent
+    /// method, on a reused connection, before any response byte).
+    FailedRetryable,
+    /// `failed_not_retryable`: failures no client retries by itself.
+    FailedNotRetryable,
+    /// `retries`: retries made on a new connection (`retry = "safe"` or `"both"`).
+    Retries,
+    /// `failed.<METHOD>` (`failed.POST`): failed requests of one method.
+    /// Methods are upper-case and failure class keys lower-case, so neither
+    /// can be read as the other.
+    FailedMethod(String),
+    /// `per_reload.failed.<METHOD>`: the most failures of one method
+    /// attributed to one restart, reload or kill.
+    PerReloadFailedMethod(String),
     /// A failure class by its key (`connect_refused`, `reset`, ...).
     Class(FailureClass),
     /// An ab counter (`ab_connect`, `ab_receive`, ...).
@@ -99,12 +113,15 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 12] = [
+const SIMPLE: [(Metric, &str); 15] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
     (Metric::NotStarted, "not_started"),
     (Metric::FailedOnReused, "failed_on_reused"),
+    (Metric::FailedRetryable, "failed_retryable"),
+    (Metric::FailedNotRetryable, "failed_not_retryable"),
+    (Metric::Retries, "retries"),
     (Metric::Rps, "rps"),
     (Metric::OkRps, "ok_rps"),
     (Metric::ReloadFailed, "reload_failed"),
@@ -116,27 +133,52 @@ const SIMPLE: [(Metric, &str); 12] = [
 
 impl Metric {
     /// The key as written in scenarios.
-    pub(crate) fn key(self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Metric::Class(c) => c.key().to_owned(),
-            Metric::Ab(f) => lookup_name(&AB, f).to_owned(),
-            Metric::Latency(s) => lookup_name(&LATENCY, s).to_owned(),
+            Metric::Ab(f) => lookup_name(&AB, *f).to_owned(),
+            Metric::Latency(s) => lookup_name(&LATENCY, *s).to_owned(),
             Metric::PerReloadFailed => "per_reload.failed".to_owned(),
             Metric::PerReloadClass(c) => format!("per_reload.{}", c.key()),
-            m => lookup_name(&SIMPLE, m).to_owned(),
+            Metric::FailedMethod(m) => format!("failed.{m}"),
+            Metric::PerReloadFailedMethod(m) => format!("per_reload.failed.{m}"),
+            m => SIMPLE
+                .iter()
+                .find(|(x, _)| x == m)
+                .map_or("?", |(_, k)| k)
+                .to_owned(),
         }
     }
 
-    /// Parses a key (`per_reload.x` included); `None` for an unknown metric.
+    /// The method a per-method metric names, if it is one.
+    pub(crate) fn method(&self) -> Option<&str> {
+        match self {
+            Metric::FailedMethod(m) | Metric::PerReloadFailedMethod(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Parses a key (`per_reload.x` and `failed.<METHOD>` included); `None`
+    /// for an unknown metric.
     pub fn from_key(key: &str) -> Option<Metric> {
         if let Some(sub) = key.strip_prefix("per_reload.") {
+            if let Some(m) = sub.strip_prefix("failed.") {
+                return is_method(m).then(|| Metric::PerReloadFailedMethod(m.to_owned()));
+            }
             return match sub {
                 "failed" => Some(Metric::PerReloadFailed),
                 other => FailureClass::from_key(other).map(Metric::PerReloadClass),
             };
         }
-        let find =
-            |table: &[(Metric, &str)]| table.iter().find(|(_, k)| *k == key).map(|(m, _)| *m);
+        if let Some(m) = key.strip_prefix("failed.") {
+            return is_method(m).then(|| Metric::FailedMethod(m.to_owned()));
+        }
+        let find = |table: &[(Metric, &str)]| {
+            table
+                .iter()
+                .find(|(_, k)| *k == key)
+                .map(|(m, _)| m.clone())
+        };
         find(&SIMPLE)
             .or_else(|| FailureClass::from_key(key).map(Metric::Class))
             .or_else(|| {
@@ -152,7 +194,8 @@ impl Metric {
             })
     }
 
-    /// Every key a scenario may use, for error messages.
+    /// Every fixed key a scenario may use, for error messages (the
+    /// per-method keys, `failed.<METHOD>`, are not listed).
     pub(crate) fn all_keys() -> Vec<String> {
         let mut keys: Vec<String> = SIMPLE.iter().map(|(_, k)| (*k).to_owned()).collect();
         keys.extend(FailureClass::ALL.iter().map(|c| c.key().to_owned()));
@@ -168,11 +211,12 @@ impl Metric {
     }
 
     /// True for metrics that only exist when the case has a restart, reload or kill.
-    pub(crate) fn needs_reloads(self) -> bool {
+    pub(crate) fn needs_reloads(&self) -> bool {
         matches!(
             self,
             Metric::PerReloadFailed
                 | Metric::PerReloadClass(_)
+                | Metric::PerReloadFailedMethod(_)
                 | Metric::ReloadFailed
                 | Metric::ReloadTimeMs
                 | Metric::P99ReloadRatio
@@ -180,7 +224,7 @@ impl Metric {
     }
 
     /// The metric's value on `case`, `None` when it cannot be computed.
-    pub fn measure(self, case: &CaseReport) -> Option<f64> {
+    pub fn measure(&self, case: &CaseReport) -> Option<f64> {
         let load = &case.load;
         let n = |v: u64| Some(v as f64);
         match self {
@@ -192,7 +236,23 @@ impl Metric {
             Metric::Ok => n(load.ok),
             Metric::NotStarted => n(load.not_started),
             Metric::FailedOnReused => n(load.failed_on_reused),
-            Metric::Class(c) => n(case.failed_of(c)),
+            Metric::FailedRetryable => n(load.failed_retryable),
+            Metric::FailedNotRetryable => n(load.failed_not_retryable),
+            Metric::Retries => n(load.retries),
+            Metric::FailedMethod(m) => match load.method(m) {
+                Some(c) => n(c.failed),
+                // A file without per-method counts: its one method is the run's.
+                None if load.methods.is_empty() && load.config.mix.is_empty() => {
+                    (load.config.method == *m).then_some(load.failed as f64)
+                }
+                None => None,
+            },
+            Metric::PerReloadFailedMethod(m) => reloads(case)
+                .map(|a| a.failed_of_method(load, m).map(|v| v as f64))
+                .collect::<Option<Vec<f64>>>()?
+                .into_iter()
+                .reduce(f64::max),
+            Metric::Class(c) => n(case.failed_of(*c)),
             Metric::Ab(f) => n(match f {
                 AbField::Connect => load.ab.connect,
                 AbField::Receive => load.ab.receive,
@@ -203,7 +263,7 @@ impl Metric {
             }),
             Metric::Rps => per_second(load, load.ok + load.failed),
             Metric::OkRps => per_second(load, load.ok),
-            Metric::Latency(s) => latency_ms(case, s),
+            Metric::Latency(s) => latency_ms(case, *s),
             Metric::PerReloadFailed => reloads(case)
                 .map(|a| a.failed_total() as f64)
                 .reduce(f64::max),
@@ -211,7 +271,7 @@ impl Metric {
                 .map(|a| {
                     a.failures
                         .iter()
-                        .filter(|f| f.class == c)
+                        .filter(|f| f.class == *c)
                         .map(|f| f.count)
                         .sum::<u64>() as f64
                 })
@@ -244,6 +304,15 @@ impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.key())
     }
+}
+
+/// True for a method as the per-method metrics name it: an upper-case
+/// token (`GET`, `POST`, `PURGE`), never a failure class key (lower-case).
+pub(crate) fn is_method(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// `count` requests per second of the load's time taken; `None` for a zero time.

@@ -70,11 +70,21 @@ pub(crate) fn parse_condition(
 const KNOWN_SUMMARY: &str = "failed, failed_ratio, ok, not_started, failed_on_reused, rps, ok_rps, \
 a failure class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/ab_length/\
 ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
-per_reload.failed, per_reload.<class>, reload_failed, reload_time_ms, p99_reload_ratio, \
+failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
+per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, \
 lost_after_forwarding, ledger_balanced";
 
 /// The known key nearest to `key` (edit distance at most 2), if any.
 fn closest(key: &str) -> Option<String> {
+    // `failed.post`: methods are written in upper case.
+    for prefix in ["failed.", "per_reload.failed."] {
+        if let Some(m) = key.strip_prefix(prefix) {
+            let upper = m.to_ascii_uppercase();
+            if upper != m && super::metric::is_method(&upper) {
+                return Some(format!("{prefix}{upper}"));
+            }
+        }
+    }
     Metric::all_keys()
         .into_iter()
         .map(|k| (distance(&k, key), k))

@@ -344,3 +344,85 @@ fn ledger_metrics_read_the_ledger_and_are_unmeasured_without_origin_counts() {
     c.ledger.as_mut().unwrap().balanced = false;
     assert_eq!(m(&c, "ledger_balanced"), Some(0.0));
 }
+
+#[test]
+fn retry_and_per_method_metrics_read_the_per_method_counts_and_failure_kinds() {
+    use reloadbench_model::load::{FailureRecord, MethodCounts, RequestKindSummary};
+    let mut c = case();
+    let kind = |method: &str| RequestKindSummary {
+        weight: 1,
+        method: method.into(),
+        path: "/".into(),
+        body_bytes: 0,
+    };
+    c.load.config.mix = vec![kind("GET"), kind("POST")];
+    let counts = |method: &str, ok, failed| MethodCounts {
+        method: method.into(),
+        ok,
+        failed,
+        failed_retryable: 0,
+        failed_not_retryable: failed,
+        retries: 0,
+        failed_by_class: Default::default(),
+        after_retry: None,
+    };
+    c.load.methods = vec![counts("GET", 7_990, 6), counts("POST", 2_000, 4)];
+    c.load.failed_retryable = 3;
+    c.load.failed_not_retryable = 7;
+    c.load.retries = 3;
+    // Failures at 1.01 s (first reload's window): 2 POST, 1 GET; at 1.51 s
+    // (second reload's): 1 POST.
+    let f = |t_ms: u64, kind: u16| FailureRecord {
+        t_ns: t_ms * 1_000_000,
+        start_ns: 0,
+        class: FailureClass::Reset,
+        reused: true,
+        id: None,
+        retryable: kind == 0,
+        kind,
+    };
+    c.load.failures = vec![f(1_010, 1), f(1_011, 0), f(1_012, 1), f(1_510, 1)];
+    c.actions[0].disruption_start_ns = Some(1_010_000_000);
+    c.actions[0].disruption_end_ns = Some(1_012_000_000);
+    c.actions[1].disruption_start_ns = Some(1_510_000_000);
+    c.actions[1].disruption_end_ns = Some(1_510_000_000);
+    let m = |c: &CaseReport, key: &str| Metric::from_key(key).unwrap().measure(c);
+    assert_eq!(m(&c, "failed.POST"), Some(4.0));
+    assert_eq!(m(&c, "failed.GET"), Some(6.0));
+    assert_eq!(m(&c, "failed.PUT"), None, "not sent: not measured");
+    assert_eq!(m(&c, "per_reload.failed.POST"), Some(2.0));
+    assert_eq!(m(&c, "per_reload.failed.GET"), Some(1.0));
+    assert_eq!(m(&c, "failed_retryable"), Some(3.0));
+    assert_eq!(m(&c, "failed_not_retryable"), Some(7.0));
+    assert_eq!(m(&c, "retries"), Some(3.0));
+    // A capped failure list cannot be split per reload exactly.
+    c.load.failures_dropped = 1;
+    assert_eq!(m(&c, "per_reload.failed.POST"), None);
+    // Method names are upper case, class keys lower case: no collision.
+    assert_eq!(
+        Metric::from_key("failed.POST"),
+        Some(Metric::FailedMethod("POST".into()))
+    );
+    assert_eq!(Metric::from_key("failed.reset"), None);
+    assert_eq!(Metric::from_key("failed."), None);
+    assert_eq!(Metric::from_key("failed.123"), None);
+    let e = parse_condition("failed.post", &toml::Value::Integer(0)).unwrap_err();
+    assert!(
+        e.to_string().contains("(did you mean \"failed.POST\"?)"),
+        "{e}"
+    );
+    let e = Expectation::new(Metric::FailedMethod("POST".into()), Op::Eq, 0.0);
+    assert_eq!(e.expr, "failed.POST = 0");
+    let r = e.evaluate(&c);
+    assert!(!r.passed);
+    assert_eq!(r.actual, Some(4.0));
+}
+
+#[test]
+fn a_single_method_file_without_per_method_counts_uses_its_method() {
+    let c = case();
+    assert!(c.load.methods.is_empty());
+    let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
+    assert_eq!(m("failed.GET"), Some(10.0));
+    assert_eq!(m("failed.POST"), None);
+}

@@ -173,14 +173,16 @@ pub(crate) async fn run_scenario(
     // Before any process: from here on, every process the run starts dies
     // with the harness, however it ends.
     watchdog::start()?;
+    let proxies = sc.proxies();
     let programs = Programs {
         reloadbench: binaries::reloadbench_exe()?,
-        refproxy: match sc.proxy {
-            ProxySpec::Reference(_) => Some(binaries::refproxy()?),
-            ProxySpec::Command(_) => None,
+        refproxy: if proxies.iter().any(|p| matches!(p, ProxySpec::Reference(_))) {
+            Some(binaries::refproxy()?)
+        } else {
+            None
         },
     };
-    if matches!(sc.proxy, ProxySpec::Command(_)) {
+    if proxies.iter().any(|p| matches!(p, ProxySpec::Command(_))) {
         // Daemonizing servers must stay within reach of the harness.
         if let Err(e) = super::sut::command::adopt_orphans() {
             eprintln!(
@@ -199,28 +201,33 @@ pub(crate) async fn run_scenario(
     cancel.watch_pids(pids.clone());
 
     let mut environment = crate::env::capture().await;
-    let sut_version = match &sc.proxy {
-        ProxySpec::Reference(_) => match &programs.refproxy {
-            Some(p) => crate::env::version_of(&p.display().to_string(), &["--version"]).await,
-            None => None,
-        }
-        .map(|v| ("refproxy".to_owned(), v)),
-        ProxySpec::Command(c) => {
-            let v = match &c.version {
-                Some(t) => match t.render_argv(&scenario::Vars::new()) {
-                    Ok(argv) => {
-                        let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
-                        crate::env::version_of(&argv[0], &args).await
-                    }
-                    Err(_) => None,
-                },
+    let mut seen_kinds: Vec<String> = Vec::new();
+    for proxy in &proxies {
+        let sut_version = match proxy {
+            ProxySpec::Reference(_) => match &programs.refproxy {
+                Some(p) => crate::env::version_of(&p.display().to_string(), &["--version"]).await,
                 None => None,
-            };
-            v.map(|v| (c.binary.clone(), v))
+            }
+            .map(|v| ("refproxy".to_owned(), v)),
+            ProxySpec::Command(c) if seen_kinds.contains(&c.binary) => None,
+            ProxySpec::Command(c) => {
+                seen_kinds.push(c.binary.clone());
+                let v = match &c.version {
+                    Some(t) => match t.render_argv(&scenario::Vars::new()) {
+                        Ok(argv) => {
+                            let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+                            crate::env::version_of(&argv[0], &args).await
+                        }
+                        Err(_) => None,
+                    },
+                    None => None,
+                };
+                v.map(|v| (c.binary.clone(), v))
+            }
+        };
+        if let Some((name, v)) = sut_version {
+            environment.versions.insert(name, v);
         }
-    };
-    if let Some((name, v)) = sut_version {
-        environment.versions.insert(name, v);
     }
     dir.write_environment(&environment)?;
 

@@ -20,6 +20,13 @@ impl LoadSpec {
         c.keep_alive = self.keep_alive;
         c.timeout = self.timeout;
         c.bucket = self.bucket;
+        c.method.clone_from(&self.method);
+        c.headers.clone_from(&self.headers);
+        c.body.clone_from(&self.body);
+        c.content_type.clone_from(&self.content_type);
+        c.mix.clone_from(&self.mix);
+        c.think_time = self.think_time;
+        c.retry = self.retry;
         // The ledger matches failed requests to the origin's answers by id.
         c.request_ids = true;
         Ok(c)

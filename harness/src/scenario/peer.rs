@@ -24,9 +24,13 @@ fn install_hint(install: Option<&str>) -> String {
 impl Scenario {
     /// External programs the scenario runs, with their install hints.
     pub(crate) fn peers(&self) -> Vec<(String, Option<String>)> {
-        let mut out = Vec::new();
-        if let ProxySpec::Command(p) = &self.proxy {
-            out.push((p.binary.clone(), p.install.clone()));
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        for p in self.proxies() {
+            if let ProxySpec::Command(p) = p
+                && !out.iter().any(|(b, _)| *b == p.binary)
+            {
+                out.push((p.binary.clone(), p.install.clone()));
+            }
         }
         if let OriginSpec::Command(o) = &self.origin
             && let Some(b) = &o.binary
@@ -34,6 +38,15 @@ impl Scenario {
             out.push((b.clone(), o.install.clone()));
         }
         out
+    }
+
+    /// The systems under test the cases run (each case's own, in case order;
+    /// the scenario's `[proxy]` when there are no cases).
+    pub(crate) fn proxies(&self) -> Vec<&ProxySpec> {
+        if self.cases.is_empty() {
+            return vec![&self.proxy];
+        }
+        self.cases.iter().map(|c| &c.proxy).collect()
     }
 
     /// The first external program that is not installed, if any (checked in `PATH`).

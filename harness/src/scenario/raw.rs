@@ -59,6 +59,28 @@ pub(super) struct RawLoad {
     pub(super) timeout: Option<SStr>,
     pub(super) path: Option<SStr>,
     pub(super) bucket: Option<SStr>,
+    pub(super) method: Option<SStr>,
+    pub(super) body: Option<SStr>,
+    pub(super) body_file: Option<SStr>,
+    pub(super) content_type: Option<SStr>,
+    pub(super) headers: Option<Spanned<BTreeMap<String, SVal>>>,
+    /// `[[load.request]]`: a weighted mix (a case's list replaces the scenario's).
+    pub(super) request: Option<Spanned<Vec<Spanned<RawRequest>>>>,
+    pub(super) think_time: Option<SStr>,
+    pub(super) retry: Option<SStr>,
+}
+
+/// One `[[load.request]]` entry: one kind of request of a weighted mix.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRequest {
+    pub(super) weight: Option<Spanned<i64>>,
+    pub(super) method: Option<SStr>,
+    pub(super) path: Option<SStr>,
+    pub(super) body: Option<SStr>,
+    pub(super) body_file: Option<SStr>,
+    pub(super) content_type: Option<SStr>,
+    pub(super) headers: Option<Spanned<BTreeMap<String, SVal>>>,
 }
 
 impl RawLoad {
@@ -76,6 +98,26 @@ impl RawLoad {
             timeout: over.timeout.clone().or_else(|| self.timeout.clone()),
             path: over.path.clone().or_else(|| self.path.clone()),
             bucket: over.bucket.clone().or_else(|| self.bucket.clone()),
+            method: over.method.clone().or_else(|| self.method.clone()),
+            // A body of the case replaces the scenario's, however it is given.
+            body: if over.body.is_some() || over.body_file.is_some() {
+                over.body.clone()
+            } else {
+                self.body.clone()
+            },
+            body_file: if over.body.is_some() || over.body_file.is_some() {
+                over.body_file.clone()
+            } else {
+                self.body_file.clone()
+            },
+            content_type: over
+                .content_type
+                .clone()
+                .or_else(|| self.content_type.clone()),
+            headers: over.headers.clone().or_else(|| self.headers.clone()),
+            request: over.request.clone().or_else(|| self.request.clone()),
+            think_time: over.think_time.clone().or_else(|| self.think_time.clone()),
+            retry: over.retry.clone().or_else(|| self.retry.clone()),
         }
     }
 }

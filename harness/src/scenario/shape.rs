@@ -39,6 +39,8 @@ enum Kind {
     Expect,
     /// A table with free keys (e.g. `[proxy.reload]`), values of any type.
     FreeTable,
+    /// A table with free keys whose values are strings (e.g. `headers`).
+    StrTable,
     /// Anything (checked later).
     Any,
 }
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Tables(s) => format!("a list of tables ({})", s.what),
             Kind::Expect => "a table of expectations like { failed = 0 }".to_owned(),
             Kind::FreeTable => "a table".to_owned(),
+            Kind::StrTable => "a table of strings like { \"X-Name\" = \"value\" }".to_owned(),
             Kind::Any => "a value".to_owned(),
         }
     }
@@ -80,6 +83,27 @@ const LOAD: Shape = Shape {
         ("timeout", Kind::Duration),
         ("path", Kind::Str),
         ("bucket", Kind::Duration),
+        ("method", Kind::Str),
+        ("body", Kind::Str),
+        ("body_file", Kind::Str),
+        ("content_type", Kind::Str),
+        ("headers", Kind::StrTable),
+        ("request", Kind::Tables(&REQUEST)),
+        ("think_time", Kind::Duration),
+        ("retry", Kind::Str),
+    ],
+};
+
+const REQUEST: Shape = Shape {
+    what: "[[load.request]]",
+    fields: &[
+        ("weight", Kind::Whole),
+        ("method", Kind::Str),
+        ("path", Kind::Str),
+        ("body", Kind::Str),
+        ("body_file", Kind::Str),
+        ("content_type", Kind::Str),
+        ("headers", Kind::StrTable),
     ],
 };
 
@@ -225,6 +249,17 @@ fn value(found: &mut Findings, v: &Spanned<DeValue<'_>>, kind: Kind, field: &str
         | (Kind::Number, DeValue::Integer(_) | DeValue::Float(_))
         | (Kind::Bool, DeValue::Boolean(_))
         | (Kind::FreeTable, DeValue::Table(_)) => true,
+        (Kind::StrTable, DeValue::Table(t)) => {
+            for (key, v) in t {
+                if !matches!(v.get_ref(), DeValue::String(_)) {
+                    let at = path(field, key.get_ref());
+                    found
+                        .shape
+                        .push((v.span(), at, expected(Kind::Str, v.get_ref())));
+                }
+            }
+            true
+        }
         (Kind::Table(shape), DeValue::Table(t)) => {
             table(found, t, shape, field);
             true
@@ -256,18 +291,13 @@ fn value(found: &mut Findings, v: &Spanned<DeValue<'_>>, kind: Kind, field: &str
     }
 }
 
-/// Unknown metric names of `expect` (`per_reload.x` written as a dotted key
-/// arrives as a nested table).
+/// Unknown metric names of `expect` (`per_reload.x` or `failed.POST` written
+/// as a dotted key arrives as a nested table).
 fn expectations(found: &mut Findings, t: &DeTable<'_>, field: &str) {
     for (key, v) in t {
         let name = key.get_ref().as_ref();
-        let keys: Vec<(String, Range<usize>)> = match (name, v.get_ref()) {
-            ("per_reload", DeValue::Table(sub)) => sub
-                .iter()
-                .map(|(k, x)| (format!("per_reload.{}", k.get_ref()), x.span()))
-                .collect(),
-            _ => vec![(name.to_owned(), v.span())],
-        };
+        let mut keys: Vec<(String, Range<usize>)> = Vec::new();
+        flat_keys(name.to_owned(), v, &mut keys);
         for (k, span) in keys {
             // The value does not matter here: only whether the metric exists.
             if let Err(e @ ExpectParseError::UnknownMetric { .. }) =
@@ -276,6 +306,19 @@ fn expectations(found: &mut Findings, t: &DeTable<'_>, field: &str) {
                 found.metrics.push((span, path(field, &k), e.to_string()));
             }
         }
+    }
+}
+
+/// `key` and its place, with a table value's entries as `key.sub` (at any
+/// depth: `failed.POST`, `per_reload.failed.POST`).
+fn flat_keys(key: String, v: &Spanned<DeValue<'_>>, out: &mut Vec<(String, Range<usize>)>) {
+    match v.get_ref() {
+        DeValue::Table(sub) => {
+            for (k, x) in sub {
+                flat_keys(format!("{key}.{}", k.get_ref()), x, out);
+            }
+        }
+        _ => out.push((key, v.span())),
     }
 }
 

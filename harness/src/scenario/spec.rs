@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use reloadbench_loadgen::{RequestKind, RetryPolicy};
 
 use super::template::Template;
 
@@ -57,6 +58,36 @@ pub(crate) struct LoadSpec {
     pub path: String,
     /// Width of the time buckets of the load report.
     pub bucket: Duration,
+    /// Method of every request without a mix (`method`, default `GET`).
+    pub method: String,
+    /// Headers sent with every request (of every kind of a mix).
+    pub headers: Vec<(String, String)>,
+    /// Body of every request without a mix (`body` or the bytes of `body_file`).
+    pub body: Option<Vec<u8>>,
+    /// Content type of that body.
+    pub content_type: Option<String>,
+    /// The weighted mix of `[[load.request]]` (empty: every request is `method` on `path`).
+    pub mix: Vec<RequestKind>,
+    /// Pause of each client between its requests (`think_time`).
+    pub think_time: Option<Duration>,
+    /// How retryable failures are retried (`retry`).
+    pub retry: RetryPolicy,
+}
+
+impl LoadSpec {
+    /// The distinct methods the load sends, in order of first appearance.
+    pub(crate) fn methods(&self) -> Vec<&str> {
+        if self.mix.is_empty() {
+            return vec![self.method.as_str()];
+        }
+        let mut out: Vec<&str> = Vec::new();
+        for k in &self.mix {
+            if !out.contains(&k.method.as_str()) {
+                out.push(&k.method);
+            }
+        }
+        out
+    }
 }
 
 /// The system under test.

@@ -17,7 +17,7 @@ pub struct OriginArgs {
     /// Address to listen on (port 0 picks a free port, printed in the ready line).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Size of the body served for every GET/HEAD request (at most 1 GiB).
+    /// Size of the body served for every request (at most 1 GiB).
     #[arg(long, default_value_t = DEFAULT_BODY_BYTES, value_parser = body_bytes)]
     pub body_bytes: usize,
     /// Delay before each response, e.g. `5ms`.

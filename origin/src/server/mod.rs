@@ -1,23 +1,22 @@
 //! The origin server: accept loop, per-connection hyper tasks, fixed body.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::book::Book;
+use crate::book::{Answered, Book};
 
 /// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
 /// of thousands of connects from a proxy must wait in the queue, not be dropped.
@@ -203,9 +202,21 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
         async move {
             shared.book.received();
             let id = request_id(&req);
-            let resp = respond(&shared, req.method()).await;
-            shared.book.answered(id);
-            Ok::<_, Infallible>(resp)
+            let method = req.method().clone();
+            // A request body (POST, PUT, ...) is read whole before the answer:
+            // the answer says the origin got all of it.
+            let body_bytes = match req.into_body().collect().await {
+                Ok(body) => body.to_bytes().len() as u64,
+                // The client cut the body: no answer (the connection is gone).
+                Err(e) => return Err(e),
+            };
+            let resp = respond(&shared).await;
+            shared.book.answered(Answered {
+                method: method.as_str(),
+                body_bytes,
+                id,
+            });
+            Ok::<_, hyper::Error>(resp)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -224,22 +235,17 @@ fn request_id(req: &Request<Incoming>) -> Option<u64> {
 }
 
 /// Builds the response for one request.
-async fn respond(shared: &Shared, method: &Method) -> Response<Full<Bytes>> {
+async fn respond(shared: &Shared) -> Response<Full<Bytes>> {
     if let Some(delay) = shared.delay {
         tokio::time::sleep(delay).await;
     }
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    let (status, body) = match *method {
-        Method::GET | Method::HEAD => (StatusCode::OK, shared.body.clone()),
-        _ => (StatusCode::METHOD_NOT_ALLOWED, Bytes::new()),
-    };
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = status;
+    // Every method gets the fixed body (HEAD its length only: hyper leaves the body out).
+    let mut resp = Response::new(Full::new(shared.body.clone()));
+    *resp.status_mut() = StatusCode::OK;
     let headers = resp.headers_mut();
-    if status == StatusCode::OK {
-        headers.insert(CONTENT_LENGTH, shared.content_length.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    }
+    headers.insert(CONTENT_LENGTH, shared.content_length.clone());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     resp
 }
 

@@ -95,6 +95,55 @@ async fn head_gets_content_length_without_body() {
 }
 
 #[tokio::test]
+async fn post_and_put_are_read_whole_then_answered_and_counted_per_method() {
+    let cfg = OriginConfig {
+        body_bytes: 10,
+        ..OriginConfig::default()
+    };
+    let origin = Origin::bind(cfg).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    let post_body = vec![b'p'; 4096];
+    // The body arrives in two writes: the answer must wait for all of it.
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        post_body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&post_body[..1000]).await.unwrap();
+    let mut early = [0u8; 1];
+    let nothing_yet = timeout(Duration::from_millis(50), stream.read(&mut early)).await;
+    assert!(nothing_yet.is_err(), "answered before the whole body");
+    stream.write_all(&post_body[1000..]).await.unwrap();
+    let (head, body) = timeout(limit(), read_response(&mut stream, false))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"abcdefghi\n");
+    // Same connection: a PUT, then a GET; each body was consumed whole.
+    for req in [
+        &b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        stream.write_all(req).await.unwrap();
+        let (head, body) = timeout(limit(), read_response(&mut stream, false))
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body.len(), 10);
+    }
+    let ledger = origin.ledger();
+    let methods: Vec<(&str, u64)> = ledger
+        .answered_by_method
+        .iter()
+        .map(|(m, n)| (m.as_str(), *n))
+        .collect();
+    assert_eq!(methods, vec![("GET", 1), ("POST", 1), ("PUT", 1)]);
+    assert_eq!(ledger.body_bytes_received, 4096 + 3);
+    assert_eq!((ledger.received, ledger.answered), (3, 3));
+    origin.shutdown().await;
+}
+
+#[tokio::test]
 async fn delay_is_applied() {
     let cfg = OriginConfig {
         delay: Some(Duration::from_millis(100)),

@@ -23,7 +23,10 @@
 //! - `kernel`: the action's deltas of the kernel counters the report lists
 //!   (`reloadbench_model::kernel::LISTED`, those this kernel has) as
 //!   `Name=delta` pairs separated by `;` (every other counter that moved is
-//!   in `results.json`).
+//!   in `results.json`);
+//! - in a run where a case sends more than one method, one `failed_<METHOD>`
+//!   column per method (`failed_GET`, `failed_POST`): failures of that method
+//!   attributed to the action (empty when the failure list was capped).
 //!
 //! Fields are quoted as in `timeline.csv` (RFC 4180).
 
@@ -65,12 +68,29 @@ impl Exporter for ActionsCsvExporter {
                 .split(',')
                 .map(String::from),
         );
+        // Per method, for runs that send several: appended, so the columns
+        // before keep their places.
+        let mut methods: Vec<&str> = Vec::new();
+        for case in report.cases.iter().filter(|c| c.load.methods.len() > 1) {
+            for m in &case.load.methods {
+                if !methods.contains(&m.method.as_str()) {
+                    methods.push(&m.method);
+                }
+            }
+        }
+        head.extend(methods.iter().map(|m| format!("failed_{m}")));
         let mut out = writer();
         out.write_record(&head)?;
         for case in &report.cases {
             let trial = case.trial.map(|t| t.to_string()).unwrap_or_default();
             for a in &case.actions {
-                out.write_record(row(&case.name, &trial, a, &classes))?;
+                let mut rec = row(&case.name, &trial, a, &classes);
+                rec.extend(methods.iter().map(|m| {
+                    a.failed_of_method(&case.load, m)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                }));
+                out.write_record(rec)?;
             }
         }
         finish(out)

@@ -3,7 +3,9 @@
 //! Columns: `case, t_s, ok, rps` (ok per second, see
 //! [`crate::summary::bucket_rps`]), `failed`, one `failed_<class>` column per
 //! failure class that occurs anywhere in the run, then `p50_ms, p99_ms, max_ms`
-//! (empty when the bucket had no successful request).
+//! (empty when the bucket had no successful request), and, in a run with
+//! keep-alive, several methods or retries, `failed_retryable` (failures a
+//! careful client retries by itself).
 
 use reloadbench_model::run::RunReport;
 
@@ -24,6 +26,10 @@ impl Exporter for CsvExporter {
             .to_vec();
         head.extend(classes.iter().map(|c| format!("failed_{}", c.key())));
         head.extend(["p50_ms", "p99_ms", "max_ms"].map(String::from));
+        let split = super::tables::methods::retry_split(report);
+        if split {
+            head.push("failed_retryable".to_owned());
+        }
         out.write_record(&head)?;
         for case in &report.cases {
             for (i, b) in case.load.buckets.iter().enumerate() {
@@ -49,6 +55,9 @@ impl Exporter for CsvExporter {
                     rec.extend([ms(l.p50_us), ms(l.p99_us), ms(l.max_us)]);
                 } else {
                     rec.extend([String::new(), String::new(), String::new()]);
+                }
+                if split {
+                    rec.push(b.failed_retryable.to_string());
                 }
                 out.write_record(&rec)?;
             }

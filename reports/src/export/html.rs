@@ -70,6 +70,17 @@ impl Exporter for HtmlExporter {
             tables::failures(report).to_html()
         );
         let _ = writeln!(h, "{}", note(FAILURES_LEGEND));
+        if tables::methods::retry_split(report) {
+            let _ = writeln!(h, "{}", note(tables::methods::RETRY_LEGEND));
+        }
+        if let Some(t) = tables::methods::methods(report) {
+            let _ = writeln!(
+                h,
+                "<h3>Failures by method</h3>\n{}\n{}",
+                t.to_html(),
+                note(tables::methods::METHODS_LEGEND)
+            );
+        }
         if let Some(classes) = glossary::classes_html(report) {
             let _ = writeln!(h, "{classes}");
         }

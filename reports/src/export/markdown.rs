@@ -44,6 +44,17 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "## Failures and reloads\n");
     let _ = writeln!(w, "{}", tables::failures(report).to_markdown());
     let _ = writeln!(w, "{}\n", FAILURES_LEGEND);
+    if tables::methods::retry_split(report) {
+        let _ = writeln!(w, "{}\n", tables::methods::RETRY_LEGEND);
+    }
+    if let Some(t) = tables::methods::methods(report) {
+        let _ = writeln!(
+            w,
+            "### Failures by method\n\n{}\n{}\n",
+            t.to_markdown(),
+            tables::methods::METHODS_LEGEND
+        );
+    }
     if let Some(classes) = glossary::classes_markdown(report) {
         let _ = writeln!(w, "{classes}");
     }

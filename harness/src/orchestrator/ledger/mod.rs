@@ -309,6 +309,8 @@ fn origin_side(load: &LoadReport, o: &OriginLedger) -> OriginSide {
         duplicate_ids: o.duplicate_ids,
         answered_per_bucket: per_bucket,
         answered_outside_load: outside,
+        answered_by_method: o.answered_by_method.clone(),
+        body_bytes_received: o.body_bytes_received,
     }
 }
 

@@ -42,6 +42,7 @@ fn origin(ids: &[u64], at_ms: u64) -> OriginLedger {
         answered_ids: OriginLedger::ranges_of(&sorted),
         slots_start_mono_ns: 1_000 * MS,
         answered_per_slot: per_slot,
+        ..OriginLedger::default()
     }
 }
 

@@ -243,12 +243,24 @@ name = "a"
 }
 
 #[test]
-fn case_proxy_overrides_merge_and_cannot_change_kind() {
-    let e = errors("[[case]]\nname = \"a\"\n[case.proxy]\nkind = \"reference\"\n");
-    assert!(
-        e.contains("c.toml:13:8: case[0].proxy.kind: a case cannot change the proxy's kind"),
-        "{e}"
-    );
+fn case_proxy_overrides_merge_and_another_kind_replaces_the_whole_table() {
+    // A case of another kind (nginx next to refproxy) is described by its own
+    // table alone: nothing of the scenario's [proxy] is merged into it.
+    let src = "[load]\nrequests = 1\n[proxy]\nidle_close = \"2s\"\n\
+               [[case]]\nname = \"ref\"\n\
+               [[case]]\nname = \"srv\"\n[case.proxy]\nkind = \"command\"\nbinary = \"srv\"\n\
+               start = \"srv --port {listen_port}\"\n";
+    let s = parse_str(Path::new("m.toml"), src).unwrap();
+    assert!(matches!(s.cases[0].proxy, ProxySpec::Reference(_)));
+    assert!(matches!(&s.cases[1].proxy, ProxySpec::Command(c) if c.binary == "srv"));
+    assert_eq!(s.peers(), vec![("srv".to_owned(), None)]);
+    let e = parse_str(
+        Path::new("m.toml"),
+        "[load]\nrequests = 1\n[[case]]\nname = \"a\"\n[case.proxy]\nkind = \"command\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("m.toml:5:1: case[0].proxy"), "{e}");
     let e = errors("[[case]]\nname = \"a\"\n[case.proxy]\nstart = \"srv {nope}\"\n");
     assert!(
         e.contains("c.toml:13:9: case[0].proxy.start: unknown placeholder {nope}"),

@@ -99,7 +99,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
         errs,
         [
             "s.toml:2:1: load.concurency: unknown field `concurency`, did you mean `concurrency`? \
-             ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket)",
+             ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket, \
+             method, body, body_file, content_type, headers, request, think_time, retry)",
             "s.toml:3:12: load.requests: expected a whole number, found \"many\" (a string)",
             "s.toml:4:14: load.keep_alive: expected true or false, found \"yes\" (a string)",
             "s.toml:5:11: load.timeout: expected a duration like \"10s\" or \"500ms\" (in quotes), \
@@ -113,7 +114,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              known: failed, failed_ratio, ok, not_started, failed_on_reused, rps, ok_rps, a failure \
              class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/ab_length/\
              ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
-             per_reload.failed, per_reload.<class>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced",
+             failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
+             per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]

@@ -2,6 +2,7 @@
 
 mod command;
 mod errors;
+mod requests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -143,8 +143,16 @@ fn one_case(
             .as_ref()
             .is_some_and(|w| matches!(w.get_ref().as_str(), "restart" | "reload" | "kill"))
     });
+    let methods: Option<Vec<String>> = load
+        .as_ref()
+        .map(|l| l.methods().into_iter().map(str::to_owned).collect());
     let expect = match &c.expect {
-        Some(e) => expectations(ctx, e.get_ref(), &format!("{field}.expect"), has_reloads),
+        Some(e) => expectations(
+            ctx,
+            e.get_ref(),
+            &format!("{field}.expect"),
+            (has_reloads, methods.as_deref()),
+        ),
         None => Some(Vec::new()),
     };
     Some(Case {
@@ -159,7 +167,8 @@ fn one_case(
     })
 }
 
-/// `[case.proxy]` over the scenario's `[proxy]`, validated as a whole.
+/// `[case.proxy]` over the scenario's `[proxy]`, validated as a whole; a
+/// `[case.proxy]` of another `kind` replaces the scenario's whole.
 fn case_proxy(
     ctx: &mut Ctx<'_>,
     base: Option<&Spanned<RawProxy>>,
@@ -174,12 +183,9 @@ fn case_proxy(
     if let Some(k) = &over.get_ref().kind
         && k.get_ref() != base_kind
     {
-        ctx.err(
-            k.span(),
-            &format!("{field}.proxy.kind"),
-            "a case cannot change the proxy's kind",
-        );
-        return None;
+        // Another kind of system under test (e.g. nginx next to refproxy):
+        // the case's table alone describes it.
+        return proxy::proxy(ctx, over, &format!("{field}.proxy"));
     }
     let merged = base_raw.merged(over.get_ref());
     proxy::proxy(
@@ -189,28 +195,51 @@ fn case_proxy(
     )
 }
 
+/// `key = value`, with a table value's entries as `key.sub = value` (at any depth).
+fn flatten<'a>(key: String, v: &'a toml::Value, out: &mut Vec<(String, &'a toml::Value)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, x) in t {
+                flatten(format!("{key}.{k}"), x, out);
+            }
+        }
+        value => out.push((key, value)),
+    }
+}
+
 fn expectations(
     ctx: &mut Ctx<'_>,
     map: &BTreeMap<String, SVal>,
     field: &str,
-    has_reloads: bool,
+    (has_reloads, methods): (bool, Option<&[String]>),
 ) -> Option<Vec<Expectation>> {
     let mut entries: Vec<(&String, &SVal)> = map.iter().collect();
     entries.sort_by_key(|(_, v)| v.span().start);
     let mut out = Vec::new();
     let mut ok = true;
     for (key, v) in entries {
-        // `per_reload.failed = ...` arrives as a nested table.
-        let flat: Vec<(String, &toml::Value)> = match (key.as_str(), v.get_ref()) {
-            ("per_reload", toml::Value::Table(t)) => t
-                .iter()
-                .map(|(k, x)| (format!("per_reload.{k}"), x))
-                .collect(),
-            (_, value) => vec![(key.clone(), value)],
-        };
+        // `per_reload.failed = ...` and `failed.POST = ...` arrive as nested tables.
+        let mut flat: Vec<(String, &toml::Value)> = Vec::new();
+        flatten(key.clone(), v.get_ref(), &mut flat);
         for (k, value) in flat {
             let efield = format!("{field}.{k}");
             match parse_condition(&k, value) {
+                Ok(e)
+                    if e.metric.method().is_some_and(|m| {
+                        methods.is_some_and(|sent| !sent.iter().any(|s| s == m))
+                    }) =>
+                {
+                    let m = e.metric.method().unwrap_or_default();
+                    let sent = methods.map(|s| s.join(", ")).unwrap_or_default();
+                    ctx.err(
+                        v.span(),
+                        &efield,
+                        format!(
+                            "{k} counts {m} requests, and this case sends none (it sends {sent})"
+                        ),
+                    );
+                    ok = false;
+                }
                 Ok(e) if e.metric.needs_reloads() && !has_reloads => {
                     ctx.err(
                         v.span(),

@@ -131,6 +131,7 @@ pub(super) fn load_spec(
         Some(p) => Some(p.get_ref().clone()),
         None => Some("/".to_owned()),
     };
+    let requests_of = super::request::requests(ctx, &l, field);
     if need_limit && l.requests.is_none() && l.duration.is_none() {
         ctx.err(
             span,
@@ -139,7 +140,15 @@ pub(super) fn load_spec(
         );
         return None;
     }
+    let r = requests_of?;
     let spec = LoadSpec {
+        method: r.method,
+        headers: r.headers,
+        body: r.body,
+        content_type: r.content_type,
+        mix: r.mix,
+        think_time: r.think_time,
+        retry: r.retry,
         concurrency: concurrency?,
         requests: requests?,
         duration: duration?,
@@ -164,8 +173,14 @@ pub(super) fn load_spec(
             "timeout" => l.timeout.as_ref().map(Spanned::span),
             "bucket" => l.bucket.as_ref().map(Spanned::span),
             "path" => l.path.as_ref().map(Spanned::span),
+            "method" => l.method.as_ref().map(Spanned::span),
+            "headers" => l.headers.as_ref().map(Spanned::span),
+            "think_time" => l.think_time.as_ref().map(Spanned::span),
+            "mix" => l.request.as_ref().map(Spanned::span),
             _ => None,
         };
+        // loadgen calls the mix `mix`; the scenario calls it `request`.
+        let name = if name == "mix" { "request" } else { name };
         ctx.err(at.unwrap_or(span), &f(name), reason);
         return None;
     }

@@ -6,6 +6,7 @@ mod case;
 mod load;
 mod proxy;
 mod repeat;
+mod request;
 mod steps;
 
 use std::ops::Range;

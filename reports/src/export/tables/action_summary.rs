@@ -29,6 +29,9 @@ pub fn markdown(report: &RunReport) -> String {
     }
     let _ = writeln!(w, "## Actions\n");
     let _ = writeln!(w, "{ACTIONS_LEGEND}\n");
+    if super::methods::any_post(report) {
+        let _ = writeln!(w, "{}\n", super::methods::POST_LEGEND);
+    }
     for case in report.cases.iter().filter(|c| !c.actions.is_empty()) {
         let _ = writeln!(w, "### {}\n", md(&case.label()));
         if let Some(head) = glossary::case_head_markdown(case) {
@@ -62,6 +65,13 @@ pub fn html(report: &RunReport) -> String {
         "<h2>Actions</h2>\n<p class=\"note\">{}</p>",
         escape_html(&ACTIONS_LEGEND.replace('`', ""))
     );
+    if super::methods::any_post(report) {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{}</p>",
+            escape_html(super::methods::POST_LEGEND)
+        );
+    }
     for case in report.cases.iter().filter(|c| !c.actions.is_empty()) {
         let head = glossary::case_head_html(case).unwrap_or_default();
         let _ = writeln!(h, "<h3>{}</h3>\n{head}", escape_html(&case.label()));

@@ -36,6 +36,10 @@ pub fn actions_rows(case: &CaseReport, rows: &[usize]) -> Table {
     for class in &classes {
         t.push_column(class.label(), Align::Right);
     }
+    let posts = super::methods::sends_post(&case.load);
+    if posts {
+        t.push_column("POST lost", Align::Right);
+    }
     t.push_column("disruption window", Align::Left);
     let bucket_ns = case.load.config.bucket_ns();
     t.push_column(
@@ -55,6 +59,9 @@ pub fn actions_rows(case: &CaseReport, rows: &[usize]) -> Table {
             a.failed_total().to_string(),
         ];
         row.extend(classes.iter().map(|&c| count_of(a, c).to_string()));
+        if posts {
+            row.push(super::methods::post_lost(a, &case.load));
+        }
         row.push(window(a));
         row.push(recovery(a.recovery_ns, bucket_ns));
         t.push(row);

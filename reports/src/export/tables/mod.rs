@@ -8,6 +8,7 @@ pub mod diagnosis;
 pub mod evidence;
 pub mod kernel;
 mod ledger;
+pub mod methods;
 mod trials;
 
 pub(crate) use actions::count_of;
@@ -62,7 +63,20 @@ pub fn summary(report: &RunReport) -> Table {
 pub fn failures(report: &RunReport) -> Table {
     let classes = classes_present(report);
     let any_not_started = report.cases.iter().any(|c| c.load.not_started > 0);
+    let split = methods::retry_split(report);
+    let retries = methods::any_retry(report);
+    let after = methods::any_after_retry(report);
     let mut t = Table::new(&[("case", Align::Left), ("failed", Align::Right)]);
+    if split {
+        t.push_column("retryable", Align::Right);
+        t.push_column("not retryable", Align::Right);
+    }
+    if retries {
+        t.push_column("retries", Align::Right);
+    }
+    if after {
+        t.push_column("failed after retry", Align::Right);
+    }
     for class in &classes {
         t.push_column(class.label(), Align::Right);
     }
@@ -80,6 +94,21 @@ pub fn failures(report: &RunReport) -> Table {
     for case in &report.cases {
         let s = CaseSummary::of(case);
         let mut row = vec![s.name.clone(), s.failed.to_string()];
+        let load = &case.load;
+        if split {
+            row.push(load.failed_retryable.to_string());
+            row.push(load.failed_not_retryable.to_string());
+        }
+        if retries {
+            row.push(load.retries.to_string());
+        }
+        if after {
+            row.push(
+                load.after_retry
+                    .as_ref()
+                    .map_or_else(|| "–".to_owned(), |a| a.failed.to_string()),
+            );
+        }
         row.extend(classes.iter().map(|&c| case.failed_of(c).to_string()));
         if any_not_started {
             row.push(s.not_started.to_string());
