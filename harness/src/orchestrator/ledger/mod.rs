@@ -17,6 +17,15 @@
 //! **Lost after forwarding**: the failed requests (with their ids, from the load
 //! report) whose id the origin answered; counted per action with the attribution
 //! windows of [`super::attribution`].
+//!
+//! **Retries** send a request's id again. With `retry = "safe"` the failures
+//! listed are final outcomes, so the rules above hold with distinct ids, but an
+//! id may be answered twice (the first answer lost on its way back, the retry
+//! answered): `origin_answers_have_ids` then only requires no answer without an
+//! id. With `retry = "both"` the failures listed are first attempts, whose
+//! retries the origin may have answered: only the failures never retried (not
+//! retryable) count as lost after forwarding, and `client_ok_vs_origin` is
+//! not checked.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,7 +35,7 @@ use reloadbench_model::ledger::{
     ClientSide, Ledger, LedgerCheck, ORIGIN_SLOT_NS, OriginLedger, OriginSide, ProxyCounters,
     ProxySide,
 };
-use reloadbench_model::load::LoadReport;
+use reloadbench_model::load::{FailureRecord, LoadReport, RetryPolicy};
 use reloadbench_model::run::ActionReport;
 
 use super::attribution::windows;
@@ -158,6 +167,7 @@ pub fn reconcile(load: &LoadReport, sides: Sides, actions: &mut [ActionReport]) 
         load.ok + load.failed + load.not_started,
     )];
     let mut unchecked = Vec::new();
+    let retry = load.config.retry;
     let (origin, origin_unavailable, lost) = match &sides.origin {
         Ok(o) => {
             let lost = if client.ids {
@@ -171,15 +181,28 @@ pub fn reconcile(load: &LoadReport, sides: Sides, actions: &mut [ActionReport]) 
                 None
             };
             let side = origin_side(load, o);
-            if let Some(lost) = lost {
-                checks.push(check(
+            match lost {
+                Some(_) if retry == RetryPolicy::Both => unchecked.push(
+                    "client_ok_vs_origin: with retry = \"both\" the failures listed are \
+                     first attempts, whose retries the origin may have answered"
+                        .to_owned(),
+                ),
+                Some(lost) => checks.push(check(
                     "client_ok_vs_origin",
                     "client ok = origin answered ids - lost after forwarding",
                     load.ok,
                     side.answered_ids.saturating_sub(lost),
-                ));
+                )),
+                None => {}
             }
-            if sides.ids {
+            if sides.ids && retry.retries() {
+                checks.push(check(
+                    "origin_answers_have_ids",
+                    "origin answers without id = 0 (a retried id may be answered twice)",
+                    side.answered_without_id,
+                    0,
+                ));
+            } else if sides.ids {
                 checks.push(check(
                     "origin_answers_have_ids",
                     "origin answered = origin answered ids (none without id, none twice)",
@@ -256,12 +279,18 @@ fn check(name: &str, equality: &str, left: u64, right: u64) -> LedgerCheck {
     }
 }
 
+/// Whether a listed failure is the request's outcome: always, except the first
+/// attempts that `retry = "both"` retried (their outcome is the retry's).
+fn is_final(load: &LoadReport, f: &FailureRecord) -> bool {
+    load.config.retry != RetryPolicy::Both || !f.retryable
+}
+
 /// Counts the failures whose id the origin answered, in total and per action window.
 fn lost_per_action(load: &LoadReport, origin: &OriginLedger, actions: &mut [ActionReport]) -> u64 {
     let wins = windows(actions);
     let mut per_action = vec![0u64; actions.len()];
     let mut total = 0;
-    for f in &load.failures {
+    for f in load.failures.iter().filter(|f| is_final(load, f)) {
         let Some(id) = f.id else { continue };
         if !origin.answered_id(id) {
             continue;

@@ -2,7 +2,7 @@
 
 use reloadbench_model::event::{Event, EventKind, ReloadMode};
 use reloadbench_model::ledger::{ORIGIN_SLOT_NS, OriginLedger, ProxyCounters, ProxySide};
-use reloadbench_model::load::LoadReport;
+use reloadbench_model::load::{LoadReport, RetryPolicy};
 use reloadbench_model::outcome::FailureClass;
 
 use super::*;
@@ -332,4 +332,50 @@ fn a_process_reporting_its_counters_twice_unbalances_the_ledger() {
         names(&l).contains(&("proxy_completed_vs_client", true)),
         "{l:#?}"
     );
+}
+
+#[test]
+fn with_safe_retries_an_id_answered_twice_is_no_imbalance() {
+    // Ids 0..=9 ok; id 4 was answered twice (its first answer lost, the retry
+    // answered); id 12 failed for good after the origin answered it.
+    let mut load = client(10, &[(210, 12)]);
+    load.config.retry = RetryPolicy::Safe;
+    let answered = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 9, 12];
+    let mut actions = [action(200, Some(300), None)];
+    let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
+    assert_eq!(l.lost_after_forwarding, Some(1));
+    assert_eq!(actions[0].lost_after_forwarding, Some(1));
+    assert_eq!(
+        names(&l),
+        [
+            ("client_accounting", true),
+            ("client_ok_vs_origin", true),
+            ("origin_answers_have_ids", true)
+        ]
+    );
+    // Without retries the same answers are a duplicate.
+    load.config.retry = RetryPolicy::None;
+    let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
+    assert!(!l.balanced);
+}
+
+#[test]
+fn with_both_only_failures_never_retried_are_lost_after_forwarding() {
+    // Raw first attempts: id 5 retryable (retried; the origin answered the
+    // retry), id 7 not retryable (answered, then lost: a POST).
+    let mut load = client(8, &[(210, 5), (220, 7)]);
+    load.config.retry = RetryPolicy::Both;
+    load.failures[0].retryable = true;
+    let answered = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut actions = [action(200, Some(300), None)];
+    let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
+    assert_eq!(l.lost_after_forwarding, Some(1));
+    assert_eq!(actions[0].lost_after_forwarding, Some(1));
+    assert!(l.checks.iter().all(|c| c.name != "client_ok_vs_origin"));
+    assert!(
+        l.unchecked
+            .iter()
+            .any(|u| u.starts_with("client_ok_vs_origin: with retry = \"both\""))
+    );
+    assert!(l.balanced);
 }
