@@ -138,9 +138,42 @@ fn a_single_method_run_without_keep_alive_or_retries_shows_none_of_it() {
         "retryable",
         "POST lost",
         "failed after retry",
+        "stale connections",
     ] {
         assert!(!md.contains(absent), "{absent} in:\n{md}");
     }
     let csv = String::from_utf8(ActionsCsvExporter.render(&run).unwrap()).unwrap();
     assert!(csv.lines().next().unwrap().ends_with(",kernel"));
+}
+
+#[test]
+fn careful_clients_show_the_stale_connections_they_replaced() {
+    let mut run = mixed();
+    assert!(
+        !render_markdown(&run).contains("stale connections"),
+        "not with both"
+    );
+    let load = &mut run.cases[2].load;
+    load.config.retry = RetryPolicy::Safe;
+    load.after_retry = None;
+    load.stale_discarded = 42;
+    let md = render_markdown(&run);
+    assert!(
+        md.contains("found closed by the server before reusing them"),
+        "{md}"
+    );
+    // failed, retryable, not retryable, retries, stale connections (no after-retry column).
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| reload without socket | 3 |"))
+        .expect("failures row");
+    assert!(
+        row.starts_with("| reload without socket | 3 | 1 | 2 | 1 | 42 |"),
+        "{row}"
+    );
+    // Cases with another policy show a dash.
+    let other = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {} |", run.cases[0].name)) && l.contains(" – |"));
+    assert!(other.is_some(), "{md}");
 }

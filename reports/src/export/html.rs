@@ -73,6 +73,9 @@ impl Exporter for HtmlExporter {
         if tables::methods::retry_split(report) {
             let _ = writeln!(h, "{}", note(tables::methods::RETRY_LEGEND));
         }
+        if tables::methods::any_stale_check(report) {
+            let _ = writeln!(h, "{}", note(tables::methods::STALE_LEGEND));
+        }
         if let Some(t) = tables::methods::methods(report) {
             let _ = writeln!(
                 h,

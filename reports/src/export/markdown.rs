@@ -47,6 +47,9 @@ pub fn render_markdown(report: &RunReport) -> String {
     if tables::methods::retry_split(report) {
         let _ = writeln!(w, "{}\n", tables::methods::RETRY_LEGEND);
     }
+    if tables::methods::any_stale_check(report) {
+        let _ = writeln!(w, "{}\n", tables::methods::STALE_LEGEND);
+    }
     if let Some(t) = tables::methods::methods(report) {
         let _ = writeln!(
             w,

@@ -24,6 +24,11 @@ would not retry by itself (see Failures by method); retries = retries made on a 
 failed after retry = the requests still failed after their one retry (`retry = \"both\"`): what \
 a careful client would feel.";
 
+/// Note under the failures table when it shows the stale connections column.
+pub const STALE_LEGEND: &str = "stale connections = idle keep-alive connections that careful \
+clients (`retry = \"safe\"`) found closed by the server before reusing them, and replaced \
+instead of sending on them, as Go's client, urllib3 and browsers do (– for other policies).";
+
 /// Note above the per-action tables when a case sends POSTs.
 pub const POST_LEGEND: &str = "POST lost = failed POST requests attributed to the action: no \
 client retries a POST by itself, so each one reached its user as an error (– when the run's \
@@ -54,6 +59,15 @@ pub fn any_retry(report: &RunReport) -> bool {
         .cases
         .iter()
         .any(|c| c.load.config.retry != RetryPolicy::None)
+}
+
+/// True when a case's clients look at idle connections before reusing them
+/// (`retry = "safe"`), so that the stale connections they replaced are counted.
+pub fn any_stale_check(report: &RunReport) -> bool {
+    report
+        .cases
+        .iter()
+        .any(|c| c.load.config.retry == RetryPolicy::Safe)
 }
 
 /// True when a case reported the outcomes after its retries (`retry = "both"`).

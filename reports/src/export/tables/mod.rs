@@ -17,6 +17,7 @@ pub use context::{ab_view, cpu, environment, load};
 pub use ledger::{ledger_html, ledger_markdown};
 pub use trials::{TRIALS_LEGEND, trials};
 
+use reloadbench_model::load::RetryPolicy;
 use reloadbench_model::run::{CaseReport, ExpectationResult, RunReport};
 
 use super::grid::{Align, Table};
@@ -66,6 +67,7 @@ pub fn failures(report: &RunReport) -> Table {
     let split = methods::retry_split(report);
     let retries = methods::any_retry(report);
     let after = methods::any_after_retry(report);
+    let stale = methods::any_stale_check(report);
     let mut t = Table::new(&[("case", Align::Left), ("failed", Align::Right)]);
     if split {
         t.push_column("retryable", Align::Right);
@@ -76,6 +78,9 @@ pub fn failures(report: &RunReport) -> Table {
     }
     if after {
         t.push_column("failed after retry", Align::Right);
+    }
+    if stale {
+        t.push_column("stale connections", Align::Right);
     }
     for class in &classes {
         t.push_column(class.label(), Align::Right);
@@ -108,6 +113,13 @@ pub fn failures(report: &RunReport) -> Table {
                     .as_ref()
                     .map_or_else(|| "–".to_owned(), |a| a.failed.to_string()),
             );
+        }
+        if stale {
+            row.push(if load.config.retry == RetryPolicy::Safe {
+                load.stale_discarded.to_string()
+            } else {
+                "–".to_owned()
+            });
         }
         row.extend(classes.iter().map(|&c| case.failed_of(c).to_string()));
         if any_not_started {
