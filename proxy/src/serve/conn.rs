@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -169,9 +170,19 @@ impl Conn {
                     let linger = self.shared.cfg.drain.linger;
                     return self.linger(linger).await;
                 }
-                Next::Close | Next::Abort => return,
+                Next::Close => return self.close().await,
+                Next::Abort => return,
                 Next::Linger => return self.linger(LINGER).await,
             }
+        }
+    }
+
+    /// Closes after a complete last response: over TLS, `close_notify` goes out first (a
+    /// broken exchange is dropped without it, so that the client sees the truncation).
+    async fn close(mut self) {
+        if let ClientStream::Tls(_) = self.client.stream {
+            let stall = self.shared.cfg.timeouts.body;
+            let _ = tokio::time::timeout(stall, self.client.stream.shutdown()).await;
         }
     }
 
