@@ -109,7 +109,7 @@ pub enum ConfigError {
         field: String,
         /// What is wrong.
         #[source]
-        source: crate::tls::certs::CertError,
+        source: Box<crate::tls::certs::CertError>,
     },
     /// The ticket key file is unreadable or of the wrong size.
     #[error("{at}: {field}: {source}")]

@@ -370,12 +370,12 @@ impl Validator<'_> {
         let at_cert = |source| ConfigError::Tls {
             at: self.at(&t.cert),
             field: "tls.cert".to_owned(),
-            source,
+            source: Box::new(source),
         };
         let at_key = |source| ConfigError::Tls {
             at: self.at(&t.key),
             field: "tls.key".to_owned(),
-            source,
+            source: Box::new(source),
         };
         let chain = certs::load_chain(&cert_path).map_err(at_cert)?;
         let key = certs::load_key(&key_path).map_err(at_key)?;
