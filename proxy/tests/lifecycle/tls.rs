@@ -451,3 +451,48 @@ async fn get_tls(client: &TlsClient, addr: SocketAddr) -> (bool, String) {
     let v = client.visit(addr, 1).await.unwrap();
     (v.resumed, v.served_by[0].clone())
 }
+
+/// A restart shares nothing with the old process: only a ticket key file (read by both)
+/// lets the old tickets resume.
+async fn restart_resumption(key_file: bool) {
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let pki = Pki::new(s.dir.path());
+    std::fs::write(s.path("ticket.key"), [0x5au8; 80]).unwrap();
+    let extra = if key_file {
+        format!(
+            "ticket_keys_file = \"{}\"\n",
+            s.path("ticket.key").display()
+        )
+    } else {
+        String::new()
+    };
+    let cfg = tls_config(&s, "p.toml", &Conf::new(o.addr()), &pki, &extra);
+    let (mut first, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
+    let client = TlsClient::new(&pki, Flavor::Tickets);
+    assert!(!client.visit(addr, 1).await.unwrap().resumed);
+    first.stop().await.unwrap();
+    // The same address again, in a new process.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "listen = [\"127.0.0.1:0\"]",
+        &format!("listen = [\"{addr}\"]"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (mut second, again) = start_plain(&s, &cfg, "gen1b.log").await.unwrap();
+    assert_eq!(again, addr);
+    let after = client.visit(addr, 1).await.unwrap();
+    assert_eq!(after.resumed, key_file, "key file: {key_file}");
+    assert_eq!(client.counts.get().3, 0);
+    assert_eq!(o.requests(), 2);
+    second.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_restart_resumes_with_a_ticket_keys_file() {
+    restart_resumption(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_restart_does_not_resume_without_a_ticket_keys_file() {
+    restart_resumption(false).await;
+}
