@@ -116,6 +116,8 @@ async fn fd_pass_resumption(share: bool) {
     let client = TlsClient::new(&t.pki, Flavor::Tickets);
     assert!(!client.visit(addr, 1).await.unwrap().resumed);
     assert!(client.visit(addr, 1).await.unwrap().resumed);
+    let tls12 = TlsClient::new(&t.pki, Flavor::Tls12Tickets);
+    assert!(!tls12.visit(addr, 1).await.unwrap().resumed);
     let mut new = spawn_upgrade(&t.s, &t.cfg, "fd-pass", &[], "gen2.log").unwrap();
     assert_eq!(new.ready().await.unwrap(), (2, addr));
     old.wait_event("reload_done", is_reload_done).await.unwrap();
@@ -123,11 +125,18 @@ async fn fd_pass_resumption(share: bool) {
     let after = client.visit(addr, 1).await.unwrap();
     assert!(after.served_by[0].starts_with("gen=2 "), "{after:?}");
     assert_eq!(after.resumed, share, "shared keys: {share}");
+    // The same for a TLS 1.2 ticket (RFC 5077).
+    assert_eq!(
+        tls12.visit(addr, 1).await.unwrap().resumed,
+        share,
+        "TLS 1.2"
+    );
     // Either way generation 2 resumes its own tickets.
     assert!(client.visit(addr, 1).await.unwrap().resumed);
     let (full, resumed, ok, failed) = client.counts.get();
     assert_eq!((full + resumed, ok, failed), (4, 4, 0));
-    assert_eq!(t.origin.requests(), 4);
+    assert_eq!(tls12.counts.get().3, 0);
+    assert_eq!(t.origin.requests(), 6);
     new.stop().await.unwrap();
 }
 
@@ -495,4 +504,37 @@ async fn tls_restart_resumes_with_a_ticket_keys_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_restart_does_not_resume_without_a_ticket_keys_file() {
     restart_resumption(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_master_refuses_a_reload_to_a_bad_certificate_and_the_worker_keeps_serving() {
+    let t = setup("").await;
+    let (mut m, w1, addr) = start_master(&t.s, &t.cfg, &[]).await;
+    let client = TlsClient::new(&t.pki, Flavor::Tickets);
+    assert!(!client.visit(addr, 1).await.unwrap().resumed);
+    // An expired certificate (with its own key) replaces the good one in the config.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    std::fs::write(&t.pki.cert, params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(&t.pki.key, key.serialize_pem()).unwrap();
+    m.signal(Signal::SIGHUP).unwrap();
+    let failed = m
+        .wait_event("reload_failed", is_reload_failed)
+        .await
+        .unwrap();
+    let reloadbench_model::event::EventKind::ReloadFailed { reason, generation } = &failed.kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(*generation, 1);
+    assert!(
+        reason.contains("tls.cert: the certificate expired"),
+        "{reason}"
+    );
+    let visit = client.visit(addr, 1).await.unwrap();
+    assert_eq!(visit.served_by[0], format!("gen=1 pid={w1}"));
+    assert!(visit.resumed);
+    m.stop().await.unwrap();
 }

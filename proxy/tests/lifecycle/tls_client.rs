@@ -64,6 +64,8 @@ pub(crate) enum Flavor {
     Tickets,
     /// TLS 1.2 only, resuming with session ids only (no ticket offered).
     Tls12SessionIds,
+    /// TLS 1.2 only, resuming with tickets (RFC 5077).
+    Tls12Tickets,
 }
 
 /// What the client counted, over all its connections.
@@ -108,7 +110,7 @@ impl TlsClient {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let versions: &[&rustls::SupportedProtocolVersion] = match flavor {
             Flavor::Tickets => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            Flavor::Tls12SessionIds => &[&rustls::version::TLS12],
+            Flavor::Tls12SessionIds | Flavor::Tls12Tickets => &[&rustls::version::TLS12],
         };
         let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
