@@ -35,6 +35,11 @@
 //! ticket_key_rotation = "12h"
 //! share_ticket_keys = true     # hand the ticket keys to the next generation
 //! # ticket_keys_file = "ticket.key"  # 48 or 80 bytes (nginx's format), read at start
+//!
+//! [[tls.sni]]            # optional, repeatable: a certificate for the SNI names it lists
+//! names = ["api.example.com", "*.example.org"]
+//! cert = "api.pem"
+//! key = "api.key"
 //! ```
 //!
 //! Every error names the file, the line and column, and the field, e.g.
@@ -107,6 +112,18 @@ pub struct TlsConfig {
     pub share_ticket_keys: bool,
     /// `ticket_keys_file`: the bytes of the key file (48 or 80), read at start.
     pub ticket_keys_file: Option<Secret>,
+    /// `[[tls.sni]]`: certificates chosen by the client's SNI name, in config order (the
+    /// first match wins); `cert` and `key` serve every other name, and clients without SNI.
+    pub sni: Vec<SniCert>,
+}
+
+/// One `[[tls.sni]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCert {
+    /// `names`: lowercase host names, or `*.suffix` (one more label).
+    pub names: Vec<String>,
+    /// `cert` and `key`, read and checked as `tls.cert` and `tls.key`.
+    pub cert: crate::tls::certs::CertAndKey,
 }
 
 /// `[timeouts]`: humantime durations such as `"1s"` or `"250ms"`.
@@ -364,22 +381,36 @@ impl Validator<'_> {
     }
 
     fn tls(&self, t: &raw::RawTls, listen: &[SocketAddr]) -> Result<TlsConfig, ConfigError> {
-        use crate::tls::certs;
-        let cert_path = self.resolve(&t.cert, "tls.cert")?;
-        let key_path = self.resolve(&t.key, "tls.key")?;
-        let at_cert = |source| ConfigError::Tls {
-            at: self.at(&t.cert),
-            field: "tls.cert".to_owned(),
-            source: Box::new(source),
-        };
-        let at_key = |source| ConfigError::Tls {
-            at: self.at(&t.key),
-            field: "tls.key".to_owned(),
-            source: Box::new(source),
-        };
-        let chain = certs::load_chain(&cert_path).map_err(at_cert)?;
-        let key = certs::load_key(&key_path).map_err(at_key)?;
-        certs::check_pair(&chain, &key, &key_path).map_err(at_key)?;
+        let (cert_path, key_path, cert) = self.cert_and_key(&t.cert, &t.key, "tls")?;
+        let mut sni = Vec::with_capacity(t.sni.len());
+        for (i, s) in t.sni.iter().enumerate() {
+            let field = format!("tls.sni[{i}]");
+            if s.names.get_ref().is_empty() {
+                return Err(ConfigError::Empty {
+                    at: self.at(&s.names),
+                    field: format!("{field}.names"),
+                });
+            }
+            let mut names = Vec::new();
+            for (j, n) in s.names.get_ref().iter().enumerate() {
+                let name = n.get_ref().trim().to_ascii_lowercase();
+                let bare = name.strip_prefix("*.").unwrap_or(&name);
+                let valid = !bare.is_empty()
+                    && bare.split('.').all(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !valid {
+                    return Err(self.invalid(
+                        n,
+                        &format!("{field}.names[{j}]"),
+                        "invalid host name",
+                    ));
+                }
+                names.push(name);
+            }
+            let (_, _, cert) = self.cert_and_key(&s.cert, &s.key, &field)?;
+            sni.push(SniCert { names, cert });
+        }
         let listeners = match &t.listen {
             None => None,
             Some(list) => {
@@ -435,13 +466,43 @@ impl Validator<'_> {
         Ok(TlsConfig {
             cert_path,
             key_path,
-            cert: certs::CertAndKey { chain, key },
+            cert,
             listeners,
             handshake_timeout,
             ticket_key_rotation,
             share_ticket_keys: t.share_ticket_keys.unwrap_or(true),
             ticket_keys_file,
+            sni,
         })
+    }
+
+    /// Reads and checks a certificate chain and its key, named by the fields `cert` and
+    /// `key` of table `table`; errors point at the field that names the bad file.
+    fn cert_and_key(
+        &self,
+        cert: &Spanned<String>,
+        key: &Spanned<String>,
+        table: &str,
+    ) -> Result<(PathBuf, PathBuf, crate::tls::certs::CertAndKey), ConfigError> {
+        use crate::tls::certs;
+        let cert_field = format!("{table}.cert");
+        let key_field = format!("{table}.key");
+        let cert_path = self.resolve(cert, &cert_field)?;
+        let key_path = self.resolve(key, &key_field)?;
+        let at_cert = |source| ConfigError::Tls {
+            at: self.at(cert),
+            field: cert_field.clone(),
+            source: Box::new(source),
+        };
+        let at_key = |source| ConfigError::Tls {
+            at: self.at(key),
+            field: key_field.clone(),
+            source: Box::new(source),
+        };
+        let chain = certs::load_chain(&cert_path).map_err(at_cert)?;
+        let key = certs::load_key(&key_path).map_err(at_key)?;
+        certs::check_pair(&chain, &key, &key_path).map_err(at_key)?;
+        Ok((cert_path, key_path, certs::CertAndKey { chain, key }))
     }
 
     /// A whole number of at least 1 (and at most `u32::MAX`), or `default` when absent.

@@ -36,6 +36,17 @@ pub(crate) struct RawTls {
     pub(crate) ticket_key_rotation: Option<Spanned<String>>,
     pub(crate) share_ticket_keys: Option<bool>,
     pub(crate) ticket_keys_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) sni: Vec<RawSni>,
+}
+
+/// `[[tls.sni]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSni {
+    pub(crate) names: Spanned<Vec<Spanned<String>>>,
+    pub(crate) cert: Spanned<String>,
+    pub(crate) key: Spanned<String>,
 }
 
 /// `[timeouts]`.

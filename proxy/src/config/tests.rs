@@ -376,4 +376,37 @@ mod tls {
         let e = pki.err("cert = \"good.pem\"\n");
         assert!(e.contains("tls.key"), "{e}");
     }
+
+    #[test]
+    fn sni_entries_are_checked_like_the_default_certificate() {
+        let pki = Pki::new();
+        let base = "cert = \"good.pem\"\nkey = \"good.key\"\n";
+        let c = pki
+            .parse(&format!(
+                "{base}[[tls.sni]]\nnames = [\"API.test\", \"*.w.test\"]\ncert = \"other.pem\"\nkey = \"other.key\"\n"
+            ))
+            .unwrap();
+        assert_eq!(c.tls.unwrap().sni[0].names, ["api.test", "*.w.test"]);
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a.test\"]\ncert = \"other.pem\"\nkey = \"good.key\"\n"
+        ));
+        assert_eq!(
+            e,
+            "proxy.toml:10:7: tls.sni[0].key: the private key does not match the certificate"
+        );
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a.test\"]\ncert = \"expired.pem\"\nkey = \"expired.key\"\n"
+        ));
+        assert!(
+            e.starts_with("proxy.toml:9:8: tls.sni[0].cert: the certificate expired"),
+            "{e}"
+        );
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a b\"]\ncert = \"other.pem\"\nkey = \"other.key\"\n"
+        ));
+        assert_eq!(
+            e,
+            "proxy.toml:8:10: tls.sni[0].names[0]: invalid host name \"a b\""
+        );
+    }
 }

@@ -8,6 +8,7 @@
 //! keys (see [`tickets`]).
 
 pub mod certs;
+mod sni;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -62,12 +63,27 @@ impl Terminator {
         keys: Arc<TicketKeys>,
     ) -> Result<Terminator, TlsSetupError> {
         let provider = Arc::new(provider());
-        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        let certified = |c: &certs::CertAndKey| {
+            rustls::sign::CertifiedKey::from_der(c.chain.clone(), c.key.clone_key(), &provider)
+                .map(Arc::new)
+                .map_err(TlsSetupError)
+        };
+        let resolver = sni::SniResolver {
+            default: certified(&cfg.cert)?,
+            by_name: cfg
+                .sni
+                .iter()
+                .map(|s| Ok((s.names.clone(), certified(&s.cert)?)))
+                .collect::<Result<Vec<_>, TlsSetupError>>()?
+                .into_iter()
+                .flat_map(|(names, c)| names.into_iter().map(move |n| (n, c.clone())))
+                .collect(),
+        };
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(TlsSetupError)?
             .with_no_client_auth()
-            .with_single_cert(cfg.cert.chain.clone(), cfg.cert.key.clone_key())
-            .map_err(TlsSetupError)?;
+            .with_cert_resolver(Arc::new(resolver));
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         server.ticketer = keys;
         server.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);

@@ -33,11 +33,21 @@ fn tls_config() -> (TlsConfig, CertificateDer<'static>) {
         ticket_key_rotation: TlsConfig::DEFAULT_TICKET_KEY_ROTATION,
         share_ticket_keys: true,
         ticket_keys_file: None,
+        sni: Vec::new(),
     };
     (cfg, cert)
 }
 
 async fn connect(addr: SocketAddr, cert: &CertificateDer<'static>) -> TlsStream<TcpStream> {
+    try_connect(addr, cert, "localhost").await.unwrap()
+}
+
+/// A handshake to `addr` for the SNI `name`, trusting only `cert`.
+async fn try_connect(
+    addr: SocketAddr,
+    cert: &CertificateDer<'static>,
+    name: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.clone()).unwrap();
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(crate::tls::provider()))
@@ -46,13 +56,12 @@ async fn connect(addr: SocketAddr, cert: &CertificateDer<'static>) -> TlsStream<
         .with_root_certificates(roots)
         .with_no_client_auth();
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
     timeout(
         limit(),
         tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp),
     )
     .await
-    .unwrap()
     .unwrap()
 }
 
@@ -197,4 +206,29 @@ async fn only_the_listeners_named_in_tls_listen_speak_tls() {
     let (head, _) = response(&mut s, &mut Vec::new()).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     expect_close_notify(&mut s).await;
+}
+
+#[tokio::test]
+async fn the_certificate_is_chosen_by_sni_with_the_default_for_other_names() {
+    let o = origin(100).await;
+    let (mut tls, default_cert) = tls_config();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["api.test".to_owned(), "x.wild.test".to_owned()])
+            .unwrap();
+    let api_cert = made.cert.der().clone();
+    tls.sni.push(crate::config::SniCert {
+        names: vec!["api.test".to_owned(), "*.wild.test".to_owned()],
+        cert: CertAndKey {
+            chain: vec![api_cert.clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der())),
+        },
+    });
+    let (_server, addr) = proxy(vec![o.addr()], |c| c.tls = Some(tls));
+    // Each name gets its certificate: a client that trusts only that one completes.
+    try_connect(addr, &api_cert, "api.test").await.unwrap();
+    try_connect(addr, &api_cert, "x.wild.test").await.unwrap();
+    try_connect(addr, &default_cert, "localhost").await.unwrap();
+    // And not the other one.
+    assert!(try_connect(addr, &default_cert, "api.test").await.is_err());
+    assert!(try_connect(addr, &api_cert, "localhost").await.is_err());
 }
