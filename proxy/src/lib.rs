@@ -11,6 +11,7 @@
 //! - [`upgrade`]: the new-process side of a naive or fd-passing reload;
 //! - [`master`]: the master-worker mode;
 //! - [`instance`]: one serving process (plain, upgraded or worker) from ready to exit;
+//! - [`tls`]: TLS termination, certificates and session-ticket keys;
 //! - [`signals`]: the signal table; [`phase`]: events on stdout and systemd notifications.
 //!
 //! [`run`] is the entry point used by the `refproxy` binary.
@@ -29,6 +30,7 @@ pub mod phase;
 pub mod pidfd;
 pub mod serve;
 pub mod signals;
+pub mod tls;
 pub mod upgrade;
 
 mod run;

@@ -150,6 +150,7 @@ async fn serve_mode(args: &ServeArgs, config: PathBuf, events: Events) -> Result
         listeners,
         events,
         notifier: notifier.clone(),
+        tickets: None,
     })?;
     instance.announce_ready();
     notifier.ready(false);

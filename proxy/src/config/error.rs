@@ -100,6 +100,28 @@ pub enum ConfigError {
         /// The field of the first occurrence.
         first: String,
     },
+    /// A TLS certificate or key is unreadable, malformed, expired or mismatched.
+    #[error("{at}: {field}: {source}")]
+    Tls {
+        /// Where the field naming the file is.
+        at: Position,
+        /// `tls.cert` or `tls.key`.
+        field: String,
+        /// What is wrong.
+        #[source]
+        source: Box<crate::tls::certs::CertError>,
+    },
+    /// The ticket key file is unreadable or of the wrong size.
+    #[error("{at}: {field}: {source}")]
+    TicketKeys {
+        /// Where `tls.ticket_keys_file` is.
+        at: Position,
+        /// `tls.ticket_keys_file`.
+        field: String,
+        /// What is wrong.
+        #[source]
+        source: crate::tls::tickets::KeyFileError,
+    },
 }
 
 /// Builds a [`ConfigError::Syntax`] from a toml error.

@@ -26,6 +26,20 @@
 //!
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
+//!
+//! [tls]                  # optional: terminate TLS (see `crate::tls`)
+//! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
+//! key = "server.key"     # PEM private key (PKCS#8, PKCS#1 or SEC1)
+//! listen = ["127.0.0.1:8443"]  # which `listen` entries speak TLS; default: all of them
+//! handshake_timeout = "10s"
+//! ticket_key_rotation = "12h"
+//! share_ticket_keys = true     # hand the ticket keys to the next generation
+//! # ticket_keys_file = "ticket.key"  # 48 or 80 bytes (nginx's format), read at start
+//!
+//! [[tls.sni]]            # optional, repeatable: a certificate for the SNI names it lists
+//! names = ["api.example.com", "*.example.org"]
+//! cert = "api.pem"
+//! key = "api.key"
 //! ```
 //!
 //! Every error names the file, the line and column, and the field, e.g.
@@ -64,6 +78,52 @@ pub struct Config {
     pub reload: ReloadConfig,
     /// Limits of origin connections (`[limits]`).
     pub limits: Limits,
+    /// TLS termination (`[tls]`); none by default.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Bytes that must not show in logs (`Debug` prints their length only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} secret bytes>", self.0.len())
+    }
+}
+
+/// `[tls]`: TLS termination on some or all listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `cert`: the PEM certificate chain file, as resolved.
+    pub cert_path: PathBuf,
+    /// `key`: the PEM private key file, as resolved.
+    pub key_path: PathBuf,
+    /// The chain and key read from them, checked (valid now, key matches).
+    pub cert: crate::tls::certs::CertAndKey,
+    /// `listen`: indices of the `listen` entries that speak TLS; `None` (the default): all.
+    pub listeners: Option<Vec<usize>>,
+    /// `handshake_timeout` (default 10s): a client must complete its handshake within this.
+    pub handshake_timeout: Duration,
+    /// `ticket_key_rotation` (default 12h, whole seconds, at least 1s): a new ticket key each
+    /// period; the previous one still opens tickets.
+    pub ticket_key_rotation: Duration,
+    /// `share_ticket_keys` (default true): hand the ticket keys to the next generation.
+    pub share_ticket_keys: bool,
+    /// `ticket_keys_file`: the bytes of the key file (48 or 80), read at start.
+    pub ticket_keys_file: Option<Secret>,
+    /// `[[tls.sni]]`: certificates chosen by the client's SNI name, in config order (the
+    /// first match wins); `cert` and `key` serve every other name, and clients without SNI.
+    pub sni: Vec<SniCert>,
+}
+
+/// One `[[tls.sni]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCert {
+    /// `names`: lowercase host names, or `*.suffix` (one more label).
+    pub names: Vec<String>,
+    /// `cert` and `key`, read and checked as `tls.cert` and `tls.key`.
+    pub cert: crate::tls::certs::CertAndKey,
 }
 
 /// `[timeouts]`: humantime durations such as `"1s"` or `"250ms"`.
@@ -179,6 +239,13 @@ impl Default for Limits {
     }
 }
 
+impl TlsConfig {
+    /// Default of `tls.handshake_timeout`.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default of `tls.ticket_key_rotation`.
+    pub const DEFAULT_TICKET_KEY_ROTATION: Duration = Duration::from_secs(12 * 3600);
+}
+
 impl Config {
     /// A config with the given addresses and every other setting at its default.
     pub fn new(listen: Vec<SocketAddr>, origins: Vec<SocketAddr>) -> Config {
@@ -191,6 +258,7 @@ impl Config {
             drain: DrainConfig::default(),
             reload: ReloadConfig::default(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -282,6 +350,10 @@ impl Validator<'_> {
             )?,
             max_old_generations,
         };
+        let tls = match &raw.tls {
+            Some(t) => Some(self.tls(t, &listen)?),
+            None => None,
+        };
         Ok(Config {
             listen,
             origins,
@@ -291,7 +363,146 @@ impl Validator<'_> {
             drain,
             reload,
             limits,
+            tls,
         })
+    }
+
+    /// A path of the config, relative ones taken from the config file's directory.
+    fn resolve(&self, value: &Spanned<String>, field: &str) -> Result<PathBuf, ConfigError> {
+        let p = value.get_ref();
+        if p.trim().is_empty() {
+            return Err(self.invalid(value, field, "empty path"));
+        }
+        let path = Path::new(p);
+        Ok(match self.path.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        })
+    }
+
+    fn tls(&self, t: &raw::RawTls, listen: &[SocketAddr]) -> Result<TlsConfig, ConfigError> {
+        let (cert_path, key_path, cert) = self.cert_and_key(&t.cert, &t.key, "tls")?;
+        let mut sni = Vec::with_capacity(t.sni.len());
+        for (i, s) in t.sni.iter().enumerate() {
+            let field = format!("tls.sni[{i}]");
+            if s.names.get_ref().is_empty() {
+                return Err(ConfigError::Empty {
+                    at: self.at(&s.names),
+                    field: format!("{field}.names"),
+                });
+            }
+            let mut names = Vec::new();
+            for (j, n) in s.names.get_ref().iter().enumerate() {
+                let name = n.get_ref().trim().to_ascii_lowercase();
+                let bare = name.strip_prefix("*.").unwrap_or(&name);
+                let valid = !bare.is_empty()
+                    && bare.split('.').all(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !valid {
+                    return Err(self.invalid(
+                        n,
+                        &format!("{field}.names[{j}]"),
+                        "invalid host name",
+                    ));
+                }
+                names.push(name);
+            }
+            let (_, _, cert) = self.cert_and_key(&s.cert, &s.key, &field)?;
+            sni.push(SniCert { names, cert });
+        }
+        let listeners = match &t.listen {
+            None => None,
+            Some(list) => {
+                let addrs = self.addrs("tls.listen", list)?;
+                let mut indices = Vec::new();
+                for (i, addr) in addrs.iter().enumerate() {
+                    let found: Vec<usize> =
+                        (0..listen.len()).filter(|&j| listen[j] == *addr).collect();
+                    if found.is_empty() {
+                        return Err(self.invalid(
+                            &list.get_ref()[i],
+                            &format!("tls.listen[{i}]"),
+                            "not one of the `listen` addresses:",
+                        ));
+                    }
+                    indices.extend(found);
+                }
+                indices.sort_unstable();
+                indices.dedup();
+                Some(indices)
+            }
+        };
+        let d = TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT;
+        let handshake_timeout = self.duration("tls.handshake_timeout", &t.handshake_timeout, d)?;
+        let ticket_key_rotation = self.duration(
+            "tls.ticket_key_rotation",
+            &t.ticket_key_rotation,
+            TlsConfig::DEFAULT_TICKET_KEY_ROTATION,
+        )?;
+        if let Some(r) = &t.ticket_key_rotation
+            && (ticket_key_rotation.subsec_nanos() != 0 || ticket_key_rotation.as_secs() == 0)
+        {
+            return Err(self.invalid(
+                r,
+                "tls.ticket_key_rotation",
+                "must be whole seconds, at least 1s, got",
+            ));
+        }
+        let ticket_keys_file = match &t.ticket_keys_file {
+            None => None,
+            Some(f) => {
+                let path = self.resolve(f, "tls.ticket_keys_file")?;
+                let bytes = crate::tls::tickets::read_key_file(&path).map_err(|source| {
+                    ConfigError::TicketKeys {
+                        at: self.at(f),
+                        field: "tls.ticket_keys_file".to_owned(),
+                        source,
+                    }
+                })?;
+                Some(Secret(bytes))
+            }
+        };
+        Ok(TlsConfig {
+            cert_path,
+            key_path,
+            cert,
+            listeners,
+            handshake_timeout,
+            ticket_key_rotation,
+            share_ticket_keys: t.share_ticket_keys.unwrap_or(true),
+            ticket_keys_file,
+            sni,
+        })
+    }
+
+    /// Reads and checks a certificate chain and its key, named by the fields `cert` and
+    /// `key` of table `table`; errors point at the field that names the bad file.
+    fn cert_and_key(
+        &self,
+        cert: &Spanned<String>,
+        key: &Spanned<String>,
+        table: &str,
+    ) -> Result<(PathBuf, PathBuf, crate::tls::certs::CertAndKey), ConfigError> {
+        use crate::tls::certs;
+        let cert_field = format!("{table}.cert");
+        let key_field = format!("{table}.key");
+        let cert_path = self.resolve(cert, &cert_field)?;
+        let key_path = self.resolve(key, &key_field)?;
+        let at_cert = |source| ConfigError::Tls {
+            at: self.at(cert),
+            field: cert_field.clone(),
+            source: Box::new(source),
+        };
+        let at_key = |source| ConfigError::Tls {
+            at: self.at(key),
+            field: key_field.clone(),
+            source: Box::new(source),
+        };
+        let chain = certs::load_chain(&cert_path).map_err(at_cert)?;
+        let key = certs::load_key(&key_path).map_err(at_key)?;
+        certs::check_pair(&chain, &key, &key_path).map_err(at_key)?;
+        Ok((cert_path, key_path, certs::CertAndKey { chain, key }))
     }
 
     /// A whole number of at least 1 (and at most `u32::MAX`), or `default` when absent.

@@ -21,6 +21,32 @@ pub(crate) struct RawConfig {
     pub(crate) reload: RawReload,
     #[serde(default)]
     pub(crate) limits: RawLimits,
+    #[serde(default)]
+    pub(crate) tls: Option<RawTls>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) cert: Spanned<String>,
+    pub(crate) key: Spanned<String>,
+    pub(crate) listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) handshake_timeout: Option<Spanned<String>>,
+    pub(crate) ticket_key_rotation: Option<Spanned<String>>,
+    pub(crate) share_ticket_keys: Option<bool>,
+    pub(crate) ticket_keys_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) sni: Vec<RawSni>,
+}
+
+/// `[[tls.sni]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSni {
+    pub(crate) names: Spanned<Vec<Spanned<String>>>,
+    pub(crate) cert: Spanned<String>,
+    pub(crate) key: Spanned<String>,
 }
 
 /// `[timeouts]`.

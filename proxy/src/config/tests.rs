@@ -230,3 +230,183 @@ fn origin_connections_defaults_to_1024_and_must_be_at_least_1() {
         assert!(e.contains("limits.origin_connections"), "{e}");
     }
 }
+
+/// Certificates and keys for `[tls]` tests, in a temp dir.
+mod tls {
+    use super::*;
+
+    struct Pki {
+        dir: tempfile::TempDir,
+    }
+
+    impl Pki {
+        fn new() -> Pki {
+            let dir = tempfile::tempdir().unwrap();
+            let write = |name: &str, not_after: (i32, u8, u8)| {
+                let key = rcgen::KeyPair::generate().unwrap();
+                let mut params =
+                    rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+                let cert = params.self_signed(&key).unwrap();
+                std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
+                std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem())
+                    .unwrap();
+            };
+            write("good", (2090, 1, 1));
+            write("other", (2090, 1, 1));
+            write("expired", (2021, 1, 1));
+            std::fs::write(dir.path().join("ticket80.key"), [1u8; 80]).unwrap();
+            std::fs::write(dir.path().join("ticket10.key"), [1u8; 10]).unwrap();
+            Pki { dir }
+        }
+
+        /// Parses a config in the pki dir (relative paths resolve there) with `tls` as
+        /// the body of its `[tls]` table; the table starts on line 4.
+        fn parse(&self, tls: &str) -> Result<Config, ConfigError> {
+            let text = format!(
+                "listen = [\"127.0.0.1:0\", \"127.0.0.2:0\"]\norigins = [\"127.0.0.1:1\"]\n\n[tls]\n{tls}"
+            );
+            parse(&text, &self.dir.path().join("proxy.toml"))
+        }
+
+        fn err(&self, tls: &str) -> String {
+            let e = self.parse(tls).unwrap_err().to_string();
+            let dir = format!("{}/", self.dir.path().display());
+            e.replace(&dir, "")
+        }
+    }
+
+    #[test]
+    fn a_tls_table_parses_with_defaults_and_names_its_listeners() {
+        let pki = Pki::new();
+        let c = pki
+            .parse("cert = \"good.pem\"\nkey = \"good.key\"\nlisten = [\"127.0.0.2:0\"]\n")
+            .unwrap();
+        let t = c.tls.unwrap();
+        assert_eq!(t.listeners, Some(vec![1]));
+        assert_eq!(t.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(t.ticket_key_rotation, Duration::from_secs(12 * 3600));
+        assert!(t.share_ticket_keys);
+        assert!(t.ticket_keys_file.is_none());
+        assert_eq!(t.cert_path, pki.dir.path().join("good.pem"));
+        let c = pki
+            .parse(
+                "cert = \"good.pem\"\nkey = \"good.key\"\nhandshake_timeout = \"2s\"\n\
+                 ticket_key_rotation = \"1h\"\nshare_ticket_keys = false\nticket_keys_file = \"ticket80.key\"\n",
+            )
+            .unwrap();
+        let t = c.tls.unwrap();
+        assert_eq!(t.listeners, None, "all listeners by default");
+        assert_eq!(t.handshake_timeout, Duration::from_secs(2));
+        assert_eq!(t.ticket_key_rotation, Duration::from_secs(3600));
+        assert!(!t.share_ticket_keys);
+        assert_eq!(t.ticket_keys_file.unwrap().0.len(), 80);
+        // The key bytes never show in Debug.
+        let shown = format!(
+            "{:?}",
+            pki.parse("cert = \"good.pem\"\nkey = \"good.key\"\n")
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn an_expired_certificate_is_an_error_at_tls_cert() {
+        let e = Pki::new().err("cert = \"expired.pem\"\nkey = \"expired.key\"\n");
+        assert!(
+            e.starts_with("proxy.toml:5:8: tls.cert: the certificate expired "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_an_error_at_tls_key() {
+        let e = Pki::new().err("cert = \"good.pem\"\nkey = \"other.key\"\n");
+        assert_eq!(
+            e,
+            "proxy.toml:6:7: tls.key: the private key does not match the certificate"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_malformed_files_are_errors_at_their_key() {
+        let pki = Pki::new();
+        let e = pki.err("cert = \"missing.pem\"\nkey = \"good.key\"\n");
+        assert!(
+            e.starts_with("proxy.toml:5:8: tls.cert: cannot read missing.pem: "),
+            "{e}"
+        );
+        let e = pki.err("cert = \"good.pem\"\nkey = \"missing.key\"\n");
+        assert!(
+            e.starts_with("proxy.toml:6:7: tls.key: cannot read missing.key: "),
+            "{e}"
+        );
+        // A key file that holds a certificate, a certificate file that holds a key.
+        let e = pki.err("cert = \"good.pem\"\nkey = \"good.pem\"\n");
+        assert!(
+            e.starts_with("proxy.toml:6:7: tls.key: good.pem: no usable PEM private key"),
+            "{e}"
+        );
+        let e = pki.err("cert = \"good.key\"\nkey = \"good.key\"\n");
+        assert!(
+            e.starts_with("proxy.toml:5:8: tls.cert: good.key: no usable PEM certificate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_listen_ticket_file_and_rotation_are_checked() {
+        let pki = Pki::new();
+        let base = "cert = \"good.pem\"\nkey = \"good.key\"\n";
+        let e = pki.err(&format!("{base}listen = [\"127.0.0.9:0\"]\n"));
+        assert_eq!(
+            e,
+            "proxy.toml:7:11: tls.listen[0]: not one of the `listen` addresses: \"127.0.0.9:0\""
+        );
+        let e = pki.err(&format!("{base}ticket_keys_file = \"ticket10.key\"\n"));
+        assert_eq!(
+            e,
+            "proxy.toml:7:20: tls.ticket_keys_file: ticket key file must hold 48 or 80 bytes (nginx's format), it holds 10"
+        );
+        let e = pki.err(&format!("{base}ticket_key_rotation = \"1500ms\"\n"));
+        assert_eq!(
+            e,
+            "proxy.toml:7:23: tls.ticket_key_rotation: must be whole seconds, at least 1s, got \"1500ms\""
+        );
+        let e = pki.err("cert = \"good.pem\"\n");
+        assert!(e.contains("tls.key"), "{e}");
+    }
+
+    #[test]
+    fn sni_entries_are_checked_like_the_default_certificate() {
+        let pki = Pki::new();
+        let base = "cert = \"good.pem\"\nkey = \"good.key\"\n";
+        let c = pki
+            .parse(&format!(
+                "{base}[[tls.sni]]\nnames = [\"API.test\", \"*.w.test\"]\ncert = \"other.pem\"\nkey = \"other.key\"\n"
+            ))
+            .unwrap();
+        assert_eq!(c.tls.unwrap().sni[0].names, ["api.test", "*.w.test"]);
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a.test\"]\ncert = \"other.pem\"\nkey = \"good.key\"\n"
+        ));
+        assert_eq!(
+            e,
+            "proxy.toml:10:7: tls.sni[0].key: the private key does not match the certificate"
+        );
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a.test\"]\ncert = \"expired.pem\"\nkey = \"expired.key\"\n"
+        ));
+        assert!(
+            e.starts_with("proxy.toml:9:8: tls.sni[0].cert: the certificate expired"),
+            "{e}"
+        );
+        let e = pki.err(&format!(
+            "{base}[[tls.sni]]\nnames = [\"a b\"]\ncert = \"other.pem\"\nkey = \"other.key\"\n"
+        ));
+        assert_eq!(
+            e,
+            "proxy.toml:8:10: tls.sni[0].names[0]: invalid host name \"a b\""
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! new → old  Hello { pid, mode }
-//! old → new  Welcome { generation, pid, addrs, sockets }    | Refused { reason }
+//! old → new  Welcome { generation, pid, addrs, sockets, tickets? } | Refused { reason }
 //! old → new  Batch { index, addrs } + SCM_RIGHTS fds        (fd-pass and master-worker only,
 //! new → old  Ack { index, received }                         one ack per batch, ≤ 16 fds each)
 //! new → old  Commit { pid, generation, takes_path }          (after the new process is READY)
@@ -24,7 +24,9 @@
 //! the path.
 //! `Welcome.generation` is the generation the new process takes (old + 1); `sockets` is the
 //! count announced before any batch; `addrs` are the old process's bound addresses (naive
-//! reloads bind those). A master also accepts `Reload` (answered `Reloaded` or `Error`).
+//! reloads bind those); `tickets` is the TLS session-ticket key state
+//! ([`crate::tls::TicketState`]), present when the owner shares its keys
+//! (`tls.share_ticket_keys`), absent otherwise and from an owner without it. A master also accepts `Reload` (answered `Reloaded` or `Error`).
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
@@ -57,6 +59,9 @@ pub enum Message {
         addrs: Vec<SocketAddr>,
         /// How many sockets follow in batches.
         sockets: u32,
+        /// The owner's TLS session-ticket keys, when it shares them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tickets: Option<crate::tls::TicketState>,
     },
     /// The owner refuses (e.g. "reload in progress").
     Refused {
@@ -177,6 +182,8 @@ pub struct Offer<'a> {
     /// The pid the commit must name; `None` checks it against the peer's credentials instead
     /// (a socketpair's credentials are its creator's, so a master names the child's pid).
     pub expect_pid: Option<u32>,
+    /// The TLS session-ticket keys to hand over (`None`: not shared).
+    pub tickets: Option<crate::tls::TicketState>,
 }
 
 /// A commit the owner accepted.
@@ -208,6 +215,7 @@ pub async fn give(
         pid: std::process::id(),
         addrs: offer.listeners.iter().map(|l| l.addr).collect(),
         sockets,
+        tickets: offer.tickets.clone(),
     })
     .await?;
     if offer.send_sockets {
@@ -274,6 +282,8 @@ pub struct Taken {
     pub owner_addrs: Vec<SocketAddr>,
     /// The sockets received (empty for naive reloads).
     pub listeners: Vec<Listener>,
+    /// The owner's TLS session-ticket keys, if it shared them.
+    pub tickets: Option<crate::tls::TicketState>,
 }
 
 /// New-process side: says hello and receives the welcome and the sockets.
@@ -283,13 +293,14 @@ pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, Handoff
         mode,
     })
     .await?;
-    let (generation, owner_pid, owner_addrs, sockets) = match chan.recv().await? {
+    let (generation, owner_pid, owner_addrs, sockets, tickets) = match chan.recv().await? {
         Message::Welcome {
             generation,
             pid,
             addrs,
             sockets,
-        } => (generation, pid, addrs, sockets),
+            tickets,
+        } => (generation, pid, addrs, sockets, tickets),
         got => return Err(unexpected("welcome", got)),
     };
     let mut listeners = Vec::with_capacity(sockets as usize);
@@ -328,6 +339,7 @@ pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, Handoff
         owner_pid,
         owner_addrs,
         listeners,
+        tickets,
     })
 }
 

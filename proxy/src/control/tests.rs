@@ -27,6 +27,9 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
     let (mut old, mut new) = pair();
     let ls = listeners(20); // two batches: 16 + 4
     let addrs: Vec<_> = ls.iter().map(|l| l.addr).collect();
+    let keys = crate::tls::TicketKeys::random(std::time::Duration::from_secs(3600));
+    let state = keys.export().unwrap();
+    let sent = state.clone();
     let owner = tokio::spawn(async move {
         let hello: Message = old.recv().await.unwrap();
         assert!(matches!(
@@ -41,6 +44,7 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
             listeners: &ls,
             send_sockets: true,
             expect_pid: None,
+            tickets: Some(sent),
         };
         let mut handed = 0;
         let accepted = protocol::give(&mut old, &offer, scaled_secs(10), |n| handed = n)
@@ -55,6 +59,8 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
     assert_eq!(taken.generation, 7);
     let got: Vec<_> = taken.listeners.iter().map(|l| l.addr).collect();
     assert_eq!(got, addrs);
+    // The ticket keys travel in the welcome, whole.
+    assert_eq!(taken.tickets, Some(state));
     protocol::commit(&mut new, 7, true, || {}).await.unwrap();
     let (pid, handed) = owner.await.unwrap();
     assert_eq!(pid, std::process::id());
@@ -70,9 +76,11 @@ async fn a_wrong_generation_and_a_silent_peer_fail_the_handoff() {
         listeners: &ls,
         send_sockets: false,
         expect_pid: None,
+        tickets: None,
     };
     let peer = tokio::spawn(async move {
-        let _ = protocol::take(&mut new, ReloadMode::Naive).await.unwrap();
+        let taken = protocol::take(&mut new, ReloadMode::Naive).await.unwrap();
+        assert_eq!(taken.tickets, None);
         new.send(&Message::Commit {
             pid: std::process::id(),
             generation: 9,

@@ -15,6 +15,7 @@ use tokio::sync::SemaphorePermit;
 
 use super::relay::{self, BUF_BYTES, Buffered, RelayError};
 use super::{Failure, Forwarder, Origin};
+use crate::serve::ClientStream;
 use reloadbench_http1::{self as http1, Framing, Parsed, RequestHead, ResponseHead};
 
 /// What the client connection wants of the response head.
@@ -80,7 +81,7 @@ impl Forwarder {
     pub(crate) async fn forward(
         &self,
         mut req: RequestHead,
-        client: &mut Buffered,
+        client: &mut Buffered<ClientStream>,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let conn = match self.checkout_any().await {
@@ -122,7 +123,7 @@ impl Forwarder {
         &self,
         conn: Checkout<'_>,
         req: &RequestHead,
-        client: &mut Buffered,
+        client: &mut Buffered<ClientStream>,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let Checkout {
@@ -179,7 +180,7 @@ impl Forwarder {
         &self,
         conn: Checkout<'_>,
         req: &RequestHead,
-        client: &mut Buffered,
+        client: &mut Buffered<ClientStream>,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let Checkout {
@@ -195,32 +196,59 @@ impl Forwarder {
             buf: client_buf,
             start: client_start,
         } = client;
-        let (outcome, clean, buf) = {
-            let (origin_read, mut origin_write) = stream.split();
-            let (client_read, mut client_write) = client_stream.split();
-            let mut up = Buffered {
-                stream: client_read,
-                buf: std::mem::take(client_buf),
-                start: std::mem::take(client_start),
-            };
-            let mut down = Buffered::new(origin_read, self.take_buffer());
-            let (outcome, reusable) = self
-                .duplex(
-                    req,
-                    &mut up,
-                    &mut origin_write,
-                    &mut down,
-                    &mut client_write,
-                    opts,
-                )
-                .await;
-            *client_buf = std::mem::take(&mut up.buf);
-            *client_start = up.start;
-            let clean = reusable && down.pending().is_empty();
-            (outcome, clean, down.into_parts().1)
+        let parts = (client_buf, client_start);
+        let (outcome, clean, buf) = match client_stream {
+            ClientStream::Plain(s) => {
+                let (r, w) = s.split();
+                self.both_ways(req, r, w, parts, &mut stream, opts).await
+            }
+            ClientStream::Tls(s) => {
+                let (r, w) = tokio::io::split(s.as_mut());
+                self.both_ways(req, r, w, parts, &mut stream, opts).await
+            }
         };
         self.release(origin, stream, buf, clean, slot);
         outcome
+    }
+
+    /// [`Forwarder::with_body`] on the two halves of the client connection: the client's
+    /// pending bytes (`client`, taken and given back) are the start of the upload. Returns
+    /// the outcome, whether the origin connection may be reused, and its buffer.
+    async fn both_ways<CR, CW>(
+        &self,
+        req: &RequestHead,
+        client_read: CR,
+        mut client_write: CW,
+        client: (&mut Vec<u8>, &mut usize),
+        origin: &mut TcpStream,
+        opts: ResponseOpts<'_>,
+    ) -> (Outcome, bool, Vec<u8>)
+    where
+        CR: AsyncRead + Unpin,
+        CW: AsyncWrite + Unpin,
+    {
+        let (client_buf, client_start) = client;
+        let (origin_read, mut origin_write) = origin.split();
+        let mut up = Buffered {
+            stream: client_read,
+            buf: std::mem::take(client_buf),
+            start: std::mem::take(client_start),
+        };
+        let mut down = Buffered::new(origin_read, self.take_buffer());
+        let (outcome, reusable) = self
+            .duplex(
+                req,
+                &mut up,
+                &mut origin_write,
+                &mut down,
+                &mut client_write,
+                opts,
+            )
+            .await;
+        *client_buf = std::mem::take(&mut up.buf);
+        *client_start = up.start;
+        let clean = reusable && down.pending().is_empty();
+        (outcome, clean, down.into_parts().1)
     }
 
     /// Relays the request body from `up` to the origin while reading the response head

@@ -242,7 +242,7 @@ async fn read_some<R: AsyncRead + Unpin>(
 }
 
 /// Writes all of `bufs` (vectored writes; empty slices are skipped); each write may
-/// wait at most `stall`.
+/// wait at most `stall`, and so may the flush after them.
 pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
     dst: &mut W,
     bufs: &mut [IoSlice<'_>],
@@ -260,5 +260,9 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
         }
         IoSlice::advance_slices(&mut bufs, n);
     }
-    Ok(())
+    // A TLS stream may hold records back; a TCP stream has nothing to flush.
+    tokio::time::timeout(stall, dst.flush())
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+        .map_err(RelayError::Write)
 }

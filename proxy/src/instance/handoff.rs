@@ -56,6 +56,8 @@ pub(super) struct Job {
     pub(super) mode: ReloadMode,
     pub(super) generation: u64,
     pub(super) listeners: Arc<Vec<Listener>>,
+    /// The TLS session-ticket keys to hand over (fd-pass only, when shared).
+    pub(super) tickets: Option<crate::tls::TicketState>,
     pub(super) ready_timeout: Duration,
     pub(super) takeover_timeout: Duration,
     pub(super) events: Events,
@@ -78,6 +80,7 @@ impl Job {
             listeners: &self.listeners,
             send_sockets: self.mode == ReloadMode::FdPass,
             expect_pid: None,
+            tickets: self.tickets.take(),
         };
         let events = self.events.clone();
         let result = protocol::give(&mut self.chan, &offer, self.ready_timeout, |sockets| {

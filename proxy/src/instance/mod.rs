@@ -32,6 +32,7 @@ use crate::listeners::Listener;
 use crate::phase::{Events, Notifier};
 use crate::serve::{DrainReport, Identity, Server};
 use crate::signals::{SignalAction, Signals};
+use crate::tls::{Terminator, TicketKeys};
 
 /// What a serving process needs to start.
 #[derive(Debug)]
@@ -46,11 +47,15 @@ pub struct Setup {
     pub events: Events,
     /// systemd notifications.
     pub notifier: Notifier,
+    /// The TLS session-ticket keys the previous generation handed over, if any.
+    pub tickets: Option<crate::tls::TicketState>,
 }
 
 /// A started serving process.
 pub struct Instance {
     server: Arc<Server>,
+    /// The TLS session-ticket keys (with a `[tls]` config).
+    tickets: Option<Arc<TicketKeys>>,
     listeners: Option<Arc<Vec<Listener>>>,
     /// The bound addresses (port 0 resolved), to bind again after a naive reload.
     addrs: Vec<std::net::SocketAddr>,
@@ -156,12 +161,23 @@ impl Instance {
 
     fn start_with(setup: Setup, open: bool) -> Result<Instance, ProxyError> {
         let signals = Signals::install().map_err(ProxyError::Signals)?;
-        let server = held_server(&setup.listeners, &setup.cfg, setup.generation)?;
+        let tickets = setup
+            .cfg
+            .tls
+            .as_ref()
+            .map(|t| Arc::new(Terminator::ticket_keys(t, setup.tickets.as_ref())));
+        let server = held_server(
+            &setup.listeners,
+            &setup.cfg,
+            setup.generation,
+            tickets.clone(),
+        )?;
         if open {
             server.open_gate();
         }
         Ok(Instance {
             server: Arc::new(server),
+            tickets,
             addrs: setup.listeners.iter().map(|l| l.addr).collect(),
             listeners: Some(Arc::new(setup.listeners)),
             generation: setup.generation,
@@ -188,6 +204,16 @@ impl Instance {
         };
         let task = tokio::spawn(protocol::answer_heartbeats(chan, stopping, first));
         self.predecessor = Some((tx, task));
+    }
+
+    /// The ticket-key state to hand to a successor: only in an fd-pass handoff (the
+    /// process family goes on), and only when `tls.share_ticket_keys` is on.
+    fn shared_tickets(&self, mode: ReloadMode) -> Option<crate::tls::TicketState> {
+        let share = self.cfg.tls.as_ref().is_some_and(|t| t.share_ticket_keys);
+        if mode != ReloadMode::FdPass || !share {
+            return None;
+        }
+        self.tickets.as_ref().and_then(|k| k.export())
     }
 
     /// This process's generation.
@@ -402,7 +428,7 @@ impl Instance {
             Some(l) => l.clone(),
             None => Arc::new(crate::listeners::bind_all(&self.addrs)?),
         };
-        let server = held_server(&listeners, &self.cfg, self.generation)?;
+        let server = held_server(&listeners, &self.cfg, self.generation, self.tickets.clone())?;
         server.open_gate();
         self.server = Arc::new(server);
         self.listeners = Some(listeners);
@@ -440,6 +466,7 @@ impl Instance {
                     mode,
                     generation: self.generation,
                     listeners,
+                    tickets: self.shared_tickets(mode),
                     ready_timeout: self.cfg.reload.ready_timeout,
                     takeover_timeout: self.cfg.reload.takeover_timeout,
                     events: self.events.clone(),
@@ -533,11 +560,13 @@ impl Instance {
     }
 }
 
-/// A server of this process on dups of `listeners`, its accept gate still closed.
+/// A server of this process on dups of `listeners`, its accept gate still closed; with a
+/// `[tls]` config, its TLS listeners seal tickets with `tickets`.
 fn held_server(
     listeners: &[Listener],
     cfg: &Arc<Config>,
     generation: u64,
+    tickets: Option<Arc<TicketKeys>>,
 ) -> Result<Server, ProxyError> {
     let std_listeners = listeners
         .iter()
@@ -547,7 +576,14 @@ fn held_server(
         pid: std::process::id(),
         generation,
     };
-    Ok(Server::start_held(std_listeners, cfg.clone(), id)?)
+    let tls = match (&cfg.tls, tickets) {
+        (Some(t), Some(keys)) => Some(
+            Terminator::new(t, std_listeners.len(), keys)
+                .map_err(crate::serve::ServeError::from)?,
+        ),
+        _ => None,
+    };
+    Ok(Server::start_held_tls(std_listeners, cfg.clone(), id, tls)?)
 }
 
 /// Asks a successor that was given up to stop (it drains what it accepted, if anything).

@@ -116,7 +116,10 @@ pub async fn run(
         faults,
         ready_timeout: cfg.reload.ready_timeout,
         takeover_timeout: cfg.reload.takeover_timeout,
+        tickets: None,
     };
+    let mut spec = spec;
+    spec.tickets = master_tickets(&cfg, None);
     let (notes_tx, mut notes) = mpsc::channel(64);
     let mut m = Master {
         events,
@@ -232,6 +235,26 @@ enum Kind {
     Respawn,
 }
 
+/// The ticket keys the master hands to its workers under `cfg`: none without `[tls]`, with
+/// `tls.share_ticket_keys = false` or with a key file (each worker reads it); else the
+/// keys it has, or new ones when it has none or the rotation period changed.
+fn master_tickets(
+    cfg: &Config,
+    have: Option<Arc<crate::tls::TicketKeys>>,
+) -> Option<Arc<crate::tls::TicketKeys>> {
+    let tls = cfg.tls.as_ref()?;
+    if !tls.share_ticket_keys || tls.ticket_keys_file.is_some() {
+        return None;
+    }
+    let fits = |k: &Arc<crate::tls::TicketKeys>| k.rotation() == tls.ticket_key_rotation;
+    match have {
+        Some(k) if fits(&k) => Some(k),
+        _ => Some(Arc::new(crate::tls::TicketKeys::random(
+            tls.ticket_key_rotation,
+        ))),
+    }
+}
+
 /// Resolves at `at`, never without one.
 async fn respawn_due(at: Option<tokio::time::Instant>) {
     match at {
@@ -299,6 +322,7 @@ impl Master {
             }
         };
         self.reloading = true;
+        self.spec.tickets = master_tickets(&cfg, self.spec.tickets.take());
         let mut spec = self.spec.clone();
         spec.ready_timeout = cfg.reload.ready_timeout;
         if respawn {

@@ -5,6 +5,7 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -29,6 +30,9 @@ pub(super) struct Spec {
     pub(super) faults: super::Faults,
     pub(super) ready_timeout: Duration,
     pub(super) takeover_timeout: Duration,
+    /// The master's TLS session-ticket keys, handed to every worker (never in argv, the
+    /// environment or a file: in the `Welcome` message on the worker's socketpair).
+    pub(super) tickets: Option<Arc<crate::tls::TicketKeys>>,
 }
 
 /// News about worker processes, for the master loop.
@@ -150,6 +154,7 @@ async fn handoff(
         listeners,
         send_sockets: true,
         expect_pid: Some(pid),
+        tickets: spec.tickets.as_ref().and_then(|k| k.export()),
     };
     protocol::give(&mut link, &offer, spec.ready_timeout, |_| {})
         .await

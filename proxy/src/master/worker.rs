@@ -71,6 +71,7 @@ pub async fn run(
         listeners,
         events,
         notifier: Notifier::default(),
+        tickets: taken.tickets,
     };
     let mut instance = match Instance::start_held(setup) {
         Ok(i) => i,

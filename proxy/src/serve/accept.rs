@@ -46,6 +46,7 @@ impl Drop for Running {
 /// Connections are served on the current (serving) thread with `forwarder`.
 pub(super) async fn accept_loop(
     listener: TcpListener,
+    tls: Option<conn::Handshake>,
     running: Running,
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
@@ -59,7 +60,7 @@ pub(super) async fn accept_loop(
         g = gate.wait_for(|o| *o) => g.is_ok(),
     };
     if opened {
-        accept_until_stopped(&listener, &mut stop, &shared, &forwarder).await;
+        accept_until_stopped(&listener, tls.as_ref(), &mut stop, &shared, &forwarder).await;
     }
     // Dropping closes only this process's handle; never shut the shared socket down.
     // The handle is closed before the loop stops counting as running.
@@ -70,6 +71,7 @@ pub(super) async fn accept_loop(
 /// The accept loop proper: accepts on `listener` until `stop` says so.
 async fn accept_until_stopped(
     listener: &TcpListener,
+    tls: Option<&conn::Handshake>,
     stop: &mut watch::Receiver<bool>,
     shared: &Arc<Shared>,
     forwarder: &Arc<Forwarder>,
@@ -88,7 +90,7 @@ async fn accept_until_stopped(
                     }
                     forwarder.counters.accepted();
                     let open = conn::OpenGuard::new(shared.clone());
-                    tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone()));
+                    tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone(), tls.cloned()));
                 }
                 Err(e) => {
                     let pause = if is_exhaustion(&e) { EXHAUSTED_BACKOFF } else { ERROR_BACKOFF };

@@ -17,7 +17,7 @@
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What is waiting in a socket's receive queue, looked at without waiting.
@@ -70,7 +70,11 @@ pub(super) fn idle(stream: &TcpStream) -> IdleClose {
 /// Shuts the sending side down (FIN after everything written), then reads and drops what
 /// arrives until the client closes (EOF), an error, or `until`. Returns the bytes dropped.
 /// The caller drops the stream afterwards.
-pub(super) async fn linger(stream: &mut TcpStream, until: Instant) -> u64 {
+/// Over TLS, the shutdown sends `close_notify` first.
+pub(super) async fn linger<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    until: Instant,
+) -> u64 {
     let _ = stream.shutdown().await;
     let mut scratch = [0u8; 16 * 1024];
     let mut dropped = 0u64;

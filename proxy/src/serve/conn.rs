@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use super::close::{self, IdleClose};
 use super::counters::ErrorKind;
+use super::stream::ClientStream;
 use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::relay::{self, Buffered};
@@ -55,34 +58,61 @@ impl Drop for OpenGuard {
     }
 }
 
+/// The TLS side of a listener: its acceptor and the handshake timeout.
+#[derive(Clone)]
+pub(super) struct Handshake {
+    pub(super) acceptor: TlsAcceptor,
+    pub(super) timeout: Duration,
+}
+
 /// Serves one accepted client connection until it ends, is closed by a timer, or the
-/// drain deadline forces it closed. Requests go to the origins through `forwarder`, the
-/// pool of the serving thread.
+/// drain deadline forces it closed. On a TLS listener (`tls`), the handshake comes first,
+/// within its timeout: a client that fails it (garbage, a stall, an oversized hello) is
+/// closed. Requests go to the origins through `forwarder`, the pool of the serving thread.
 pub(super) async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     open: OpenGuard,
     forwarder: Arc<Forwarder>,
+    tls: Option<Handshake>,
 ) {
     let shared = open.0.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut force = shared.stage.subscribe();
-    let conn = Conn {
-        client: Buffered::new(stream, Vec::with_capacity(HEAD_READ)),
-        forwarded_for: client_ip_value(peer.ip()),
-        stage: shared.stage.subscribe(),
-        idle_since: Instant::now(),
-        served: 0,
-        shared,
-        forwarder,
-        peer,
+    let accepted = Instant::now();
+    let served = async move {
+        let client = match tls {
+            None => ClientStream::Plain(stream),
+            Some(h) => match tokio::time::timeout(h.timeout, h.acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed: closing");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out: closing");
+                    return;
+                }
+            },
+        };
+        let conn = Conn {
+            client: Buffered::new(client, Vec::with_capacity(HEAD_READ)),
+            forwarded_for: client_ip_value(peer.ip()),
+            stage: shared.stage.subscribe(),
+            idle_since: accepted,
+            served: 0,
+            shared,
+            forwarder,
+            peer,
+        };
+        conn.run().await;
     };
     tokio::select! {
         biased;
         // Dropping the connection's future closes its sockets.
         _ = force.wait_for(|p| *p == Stage::Force) => {}
-        () = conn.run() => {}
+        () = served => {}
     }
     drop(open);
 }
@@ -104,7 +134,7 @@ enum Next {
 
 /// A client connection being served.
 struct Conn {
-    client: Buffered,
+    client: Buffered<ClientStream>,
     forwarded_for: Vec<u8>,
     stage: watch::Receiver<Stage>,
     /// When the last response was done (or the connection accepted).
@@ -140,9 +170,19 @@ impl Conn {
                     let linger = self.shared.cfg.drain.linger;
                     return self.linger(linger).await;
                 }
-                Next::Close | Next::Abort => return,
+                Next::Close => return self.close().await,
+                Next::Abort => return,
                 Next::Linger => return self.linger(LINGER).await,
             }
+        }
+    }
+
+    /// Closes after a complete last response: over TLS, `close_notify` goes out first (a
+    /// broken exchange is dropped without it, so that the client sees the truncation).
+    async fn close(mut self) {
+        if let ClientStream::Tls(_) = self.client.stream {
+            let stall = self.shared.cfg.timeouts.body;
+            let _ = tokio::time::timeout(stall, self.client.stream.shutdown()).await;
         }
     }
 
@@ -249,7 +289,7 @@ impl Conn {
     /// connection gracefully (see [`close::idle`]) and returns `Ok(0)`, or, if a request
     /// had already arrived, reads it as [`Conn::read_while_idle`] would have.
     async fn close_idle(&mut self, draining: bool) -> std::io::Result<usize> {
-        let how = close::idle(&self.client.stream);
+        let how = close::idle(self.client.stream.tcp());
         if how == IdleClose::Request {
             tracing::debug!(peer = %self.peer, draining, "request arrived as the idle timer expired: serving it");
             return self.client.read_more(HEAD_READ).await;

@@ -37,6 +37,7 @@ mod accept;
 mod close;
 mod conn;
 pub(crate) mod counters;
+mod stream;
 mod threads;
 pub(crate) mod throttle;
 
@@ -51,6 +52,7 @@ use crate::config::Config;
 #[cfg(doc)]
 use crate::forward::Forwarder;
 use crate::forward::OriginSlots;
+pub(crate) use stream::ClientStream;
 
 /// Who is serving: put in events and the optional generation header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +93,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS config could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
     /// A listening socket could not be prepared for tokio.
     #[error("cannot use listening socket {addr}: {source}")]
     Listener {
@@ -175,10 +180,31 @@ impl Server {
     /// Like [`Server::start`], but the accept loops wait until [`Server::open_gate`]: a new
     /// generation is fully set up before its commit and accepts nothing until its
     /// predecessor has confirmed it (a crash before that loses no connection).
+    ///
+    /// With a `[tls]` config, the listeners it names terminate TLS with fresh ticket keys
+    /// (see [`Server::start_held_tls`] to give them).
     pub fn start_held(
         listeners: Vec<std::net::TcpListener>,
         cfg: Arc<Config>,
         id: Identity,
+    ) -> Result<Server, ServeError> {
+        let tls = match &cfg.tls {
+            Some(t) => {
+                let keys = Arc::new(crate::tls::Terminator::ticket_keys(t, None));
+                Some(crate::tls::Terminator::new(t, listeners.len(), keys)?)
+            }
+            None => None,
+        };
+        Server::start_held_tls(listeners, cfg, id, tls)
+    }
+
+    /// Like [`Server::start_held`], with the TLS side given: the listeners (in config
+    /// order) that `tls` names terminate TLS.
+    pub fn start_held_tls(
+        listeners: Vec<std::net::TcpListener>,
+        cfg: Arc<Config>,
+        id: Identity,
+        tls: Option<crate::tls::Terminator>,
     ) -> Result<Server, ServeError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ServeError::NoRuntime);
@@ -222,7 +248,24 @@ impl Server {
             counters: counters::Counters::new(threads),
             cfg,
         });
+        let handshakes: Vec<Option<conn::Handshake>> = (0..addrs.len().max(per_thread[0].len()))
+            .map(|i| {
+                let t = tls.as_ref()?;
+                t.on_listener
+                    .get(i)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| conn::Handshake {
+                        acceptor: t.acceptor.clone(),
+                        timeout: t.handshake_timeout,
+                    })
+            })
+            .collect();
         for (index, handles) in per_thread.into_iter().enumerate() {
+            let handles = handles
+                .into_iter()
+                .zip(handshakes.iter().cloned())
+                .collect();
             if let Err(e) = threads::spawn(index, handles, &shared, id) {
                 // The threads already started stop accepting and end on their own.
                 shared.stop_accept.send_replace(true);

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::runtime::Runtime;
 
 use super::accept::{self, Running};
+use super::conn::Handshake;
 use super::{Identity, ServeError, Shared};
 use crate::forward::Forwarder;
 
@@ -50,11 +51,12 @@ impl Drop for OwnedRuntime {
     }
 }
 
-/// Starts serving thread number `index` on `listeners` (this thread's own handles).
+/// Starts serving thread number `index` on `listeners` (this thread's own handles, each
+/// with its TLS side if it terminates TLS).
 /// The accept loops are counted in `shared.accepting` before this returns.
 pub(super) fn spawn(
     index: usize,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Option<Handshake>)>,
     shared: &Arc<Shared>,
     id: Identity,
 ) -> Result<(), ServeError> {
@@ -67,11 +69,11 @@ pub(super) fn spawn(
         // Registers the sockets and the origin pool with this thread's runtime.
         let _entered = rt.enter();
         let mut loops = Vec::with_capacity(listeners.len());
-        for l in listeners {
+        for (l, tls) in listeners {
             let addr = l.local_addr();
             let t = tokio::net::TcpListener::from_std(l)
                 .map_err(|source| ServeError::listener(addr, source))?;
-            loops.push((t, Running::new(shared.clone())));
+            loops.push((t, tls, Running::new(shared.clone())));
         }
         (
             loops,
@@ -100,16 +102,17 @@ pub(super) fn spawn(
 /// Runs this thread's accept loops until they stop, then serves the connections
 /// until the server has none left open; the origin pool is swept meanwhile.
 async fn serve_thread(
-    loops: Vec<(tokio::net::TcpListener, Running)>,
+    loops: Vec<(tokio::net::TcpListener, Option<Handshake>, Running)>,
     forwarder: Arc<Forwarder>,
     shared: Arc<Shared>,
 ) {
     tokio::spawn(Forwarder::sweep_pools(Arc::downgrade(&forwarder)));
     let tasks: Vec<_> = loops
         .into_iter()
-        .map(|(l, running)| {
+        .map(|(l, tls, running)| {
             tokio::spawn(accept::accept_loop(
                 l,
+                tls,
                 running,
                 shared.clone(),
                 forwarder.clone(),

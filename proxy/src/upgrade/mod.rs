@@ -91,6 +91,7 @@ pub async fn run(
         listeners,
         events: events.clone(),
         notifier: notifier.clone(),
+        tickets: taken.tickets,
     };
     let mut instance = match Instance::start_held(setup) {
         Ok(i) => i,

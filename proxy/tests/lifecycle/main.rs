@@ -16,3 +16,5 @@ mod naive;
 mod rollback;
 mod systemd;
 mod takeover;
+mod tls;
+mod tls_client;

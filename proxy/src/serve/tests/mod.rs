@@ -10,6 +10,7 @@ mod limits;
 mod protocol;
 mod race;
 mod retry;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
