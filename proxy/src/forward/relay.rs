@@ -6,7 +6,9 @@
 //! alone when there are none. A read or write that makes no progress for the stall limit
 //! fails with [`io::ErrorKind::TimedOut`].
 
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -260,9 +262,15 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
         }
         IoSlice::advance_slices(&mut bufs, n);
     }
-    // A TLS stream may hold records back; a TCP stream has nothing to flush.
-    tokio::time::timeout(stall, dst.flush())
-        .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-        .map_err(RelayError::Write)
+    // A TLS stream may hold records back; a TCP stream has nothing to flush, so its
+    // flush completes at the first poll and needs no timer.
+    let mut flush = std::pin::pin!(dst.flush());
+    let first = std::future::poll_fn(|cx| Poll::Ready(flush.as_mut().poll(cx))).await;
+    let flushed = match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => tokio::time::timeout(stall, flush)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+    };
+    flushed.map_err(RelayError::Write)
 }
