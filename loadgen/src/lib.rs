@@ -34,6 +34,7 @@ pub mod output;
 mod record;
 mod run;
 mod target;
+mod tls;
 
 pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
 pub use error::LoadError;
@@ -42,3 +43,4 @@ pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
 pub use reloadbench_model::load::RetryPolicy;
 pub use run::{LoadOutcome, LoadRun, Progress, start};
+pub use tls::{TlsOptions, TlsVersion};
