@@ -104,7 +104,9 @@ pub struct LoadReport {
 ///
 /// Every new connection makes one handshake, which ends `full`, `resumed`
 /// or `failed`: `handshakes = full + resumed + failed`, and `failed` equals
-/// the requests failed with a TLS class ([`FailureClass::is_tls`]).
+/// the requests failed with a TLS class ([`FailureClass::is_tls`]), except
+/// with [`RetryPolicy::Both`], where the failed handshake of a retry counts
+/// in [`LoadReport::after_retry`] and here, not in the raw classes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TlsReport {
     /// The protocol version of the first completed handshake, e.g. `TLSv1.3`.
@@ -119,7 +121,7 @@ pub struct TlsReport {
     pub full: u64,
     /// Completed resumed (abbreviated) handshakes.
     pub resumed: u64,
-    /// Failed handshakes.
+    /// Failed handshakes (`tls_handshake` and `tls_certificate`).
     pub failed: u64,
     /// Handshake time of the completed handshakes, TCP connect done to
     /// handshake done.

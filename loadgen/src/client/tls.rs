@@ -87,10 +87,11 @@ impl Conn for TlsConn {
         let connector = TlsConnector::from(tls.config.clone());
         let handshake = connector.connect(tls.server_name.clone(), tcp);
         let stream = match tokio::time::timeout(ctx.timeout, handshake).await {
-            Err(_) => return Err(FailureClass::TlsHandshake),
-            Ok(Err(e)) => return Err(classify_handshake(&e)),
-            Ok(Ok(s)) => s,
-        };
+            Err(_) => Err(FailureClass::TlsHandshake),
+            Ok(Err(e)) => Err(classify_handshake(&e)),
+            Ok(Ok(s)) => Ok(s),
+        }
+        .inspect_err(|_| rec.borrow_mut().handshakes_failed += 1)?;
         let at = Instant::now();
         let session = stream.get_ref().1;
         let kind = match session.handshake_kind() {

@@ -142,6 +142,8 @@ pub(crate) struct Recorder {
     pub(crate) samples: Option<Vec<RequestSample>>,
     /// TLS handshakes completed: full, resumed.
     pub(crate) handshakes: [u64; 2],
+    /// TLS handshakes that failed (a first attempt's or a retry's).
+    pub(crate) handshakes_failed: u64,
     /// Time of the completed TLS handshakes, µs.
     pub(crate) handshake_time: Histogram<u64>,
     /// Protocol version and cipher suite of this worker's first handshake.
@@ -199,6 +201,7 @@ impl Recorder {
             last_end_ns: 0,
             samples: keep_samples.then(Vec::new),
             handshakes: [0; 2],
+            handshakes_failed: 0,
             handshake_time: new_histogram(),
             tls_protocol: None,
         }

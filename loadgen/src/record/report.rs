@@ -245,7 +245,7 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         after_retry,
         tls: facts
             .tls_resumption
-            .map(|resumption| tls_report(&recorders, resumption, &class_counts)),
+            .map(|resumption| tls_report(&recorders, resumption)),
     };
     Built {
         report,
@@ -255,24 +255,16 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
 }
 
 /// The TLS handshakes of all workers: each handshake ends full, resumed or
-/// failed (a request failed with a TLS class).
-fn tls_report(
-    recorders: &[Recorder],
-    resumption: bool,
-    class_counts: &[u64; CLASSES],
-) -> TlsReport {
+/// failed.
+fn tls_report(recorders: &[Recorder], resumption: bool) -> TlsReport {
     let mut time = new_histogram();
-    let (mut full, mut resumed) = (0, 0);
+    let (mut full, mut resumed, mut failed) = (0, 0, 0);
     for r in recorders {
         add(&mut time, &r.handshake_time);
         full += r.handshakes[0];
         resumed += r.handshakes[1];
+        failed += r.handshakes_failed;
     }
-    let failed: u64 = FailureClass::ALL
-        .into_iter()
-        .filter(|c| c.is_tls())
-        .map(|c| class_counts[c.index()])
-        .sum();
     let protocol = recorders.iter().find_map(|r| r.tls_protocol.clone());
     TlsReport {
         protocol: protocol.as_ref().map(|p| p.0.clone()),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use reloadbench_loadgen::{LoadConfig, TlsVersion, start};
+use reloadbench_loadgen::{LoadConfig, RetryPolicy, TlsVersion, start};
 use reloadbench_model::load::{LoadReport, TlsReport};
 use reloadbench_model::outcome::FailureClass;
 use rustls::version::{TLS12, TLS13};
@@ -48,8 +48,11 @@ fn tls(r: &LoadReport) -> &TlsReport {
     let resumed: u64 = r.buckets.iter().map(|b| b.handshakes.resumed).sum();
     assert_eq!((full, resumed), (t.full, t.resumed), "buckets add up");
     assert_eq!(t.handshake_time.count, t.full + t.resumed);
-    let tls_failed = class(r, FailureClass::TlsHandshake) + class(r, FailureClass::TlsCertificate);
-    assert_eq!(t.failed, tls_failed);
+    if r.after_retry.is_none() {
+        let tls_failed =
+            class(r, FailureClass::TlsHandshake) + class(r, FailureClass::TlsCertificate);
+        assert_eq!(t.failed, tls_failed);
+    }
     assert_eq!(r.planned, r.ok + r.failed + r.not_started);
     t
 }
@@ -185,4 +188,31 @@ async fn a_certificate_the_ca_did_not_sign_is_rejected_and_insecure_accepts_it()
     let t = tls(&r);
     assert_eq!((r.ok, r.failed, t.failed), (n, 0, 0));
     assert_eq!(get(&server.counters.ok), n);
+}
+
+#[tokio::test]
+async fn a_retry_whose_handshake_fails_is_a_failure_of_the_retry() {
+    let pki = Pki::new();
+    let server =
+        TlsServer::start(&pki, &[&TLS13], Resume::Tickets, Mode::OneResponseThenReset).await;
+    let mut cfg = config(&server, &pki, 2, 1);
+    cfg.keep_alive = true;
+    cfg.retry = RetryPolicy::Both;
+    let r = run(cfg).await;
+    let t = tls(&r);
+    // Request 1 is answered; request 2 goes out on the connection the server
+    // closed, fails before any response byte and is retried on a new
+    // connection, whose handshake the server resets.
+    assert_eq!((r.ok, r.failed, r.retries), (1, 1, 1), "{:?}", r.classes);
+    assert!(r.classes[0].class.before_response(), "{:?}", r.classes);
+    let after = r.after_retry.as_ref().unwrap();
+    assert_eq!((after.ok, after.failed), (1, 1));
+    assert_eq!(
+        after.failed_by_class.get(&FailureClass::TlsHandshake),
+        Some(&1),
+        "{after:?}"
+    );
+    assert_eq!((t.full, t.resumed, t.failed), (1, 0, 1));
+    assert_eq!(get(&server.counters.resets), 1);
+    assert_eq!(get(&server.counters.accepted), 2);
 }

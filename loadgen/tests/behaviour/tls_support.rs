@@ -67,6 +67,9 @@ pub(crate) enum Mode {
     Serve,
     /// Reads the ClientHello, then resets the connection (SO_LINGER 0).
     ResetInHandshake,
+    /// The first connection: one keep-alive response, then the server
+    /// closes it; every later one as [`Mode::ResetInHandshake`].
+    OneResponseThenReset,
 }
 
 /// What the server did.
@@ -135,10 +138,15 @@ impl TlsServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                inc(&c.accepted);
+                let first = c.accepted.fetch_add(1, Ordering::SeqCst) == 0;
                 let (c, acceptor) = (c.clone(), acceptor.clone());
                 tokio::spawn(async move {
-                    if mode == Mode::ResetInHandshake {
+                    let reset = match mode {
+                        Mode::Serve => false,
+                        Mode::ResetInHandshake => true,
+                        Mode::OneResponseThenReset => !first,
+                    };
+                    if reset {
                         let mut stream = stream;
                         let mut hello = [0u8; 512];
                         // The ClientHello (one read is enough to know it came).
@@ -180,7 +188,7 @@ impl TlsServer {
                             return;
                         }
                         inc(&c.ok);
-                        if close {
+                        if close || mode == Mode::OneResponseThenReset {
                             let _ = tls.shutdown().await;
                             return;
                         }
