@@ -81,7 +81,9 @@ impl Conn for TlsConn {
         let Some(tls) = &ctx.tls else {
             return Err(FailureClass::ClientError);
         };
-        let tcp = connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await?;
+        // TCP_NODELAY always: a handshake is several small writes in a row
+        // (as curl and browsers, which set it on every connection).
+        let tcp = connect::connect(ctx.addr, source, ctx.timeout, true).await?;
         let tcp_done = Instant::now();
         rec.borrow_mut().connected(shared.offset_ns(tcp_done));
         let connector = TlsConnector::from(tls.config.clone());
