@@ -216,3 +216,24 @@ async fn a_retry_whose_handshake_fails_is_a_failure_of_the_retry() {
     assert_eq!(get(&server.counters.resets), 1);
     assert_eq!(get(&server.counters.accepted), 2);
 }
+
+#[tokio::test]
+async fn rate_and_source_addresses_work_over_tls() {
+    let pki = Pki::new();
+    let server = TlsServer::start(&pki, &[&TLS13], Resume::Tickets, Mode::Serve).await;
+    let n = 60;
+    let mut cfg = config(&server, &pki, n, 4);
+    cfg.rate = Some(600.0);
+    cfg.source_ips = 3;
+    let r = run(cfg).await;
+    let t = tls(&r);
+    assert_eq!((r.ok, r.failed), (n, 0));
+    assert!(r.schedule.is_some(), "rate mode");
+    assert_eq!((t.full, t.resumed), server_kinds(&server));
+    assert_eq!(t.full + t.resumed, n);
+    assert_eq!(
+        server.counters.peers.lock().unwrap().len(),
+        3,
+        "127.0.0.1..=3"
+    );
+}

@@ -3,10 +3,11 @@
 //! (rustls's own `handshake_kind()` on the server side), handshakes that
 //! failed, resets sent mid-handshake and requests answered.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -81,6 +82,8 @@ pub(crate) struct TlsCounters {
     pub(crate) failed: AtomicU64,
     pub(crate) resets: AtomicU64,
     pub(crate) ok: AtomicU64,
+    /// Source addresses of the accepted connections.
+    pub(crate) peers: Mutex<HashSet<IpAddr>>,
 }
 
 /// Reads a counter.
@@ -135,9 +138,10 @@ impl TlsServer {
         let c = counters.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
+                c.peers.lock().unwrap().insert(peer.ip());
                 let first = c.accepted.fetch_add(1, Ordering::SeqCst) == 0;
                 let (c, acceptor) = (c.clone(), acceptor.clone());
                 tokio::spawn(async move {
