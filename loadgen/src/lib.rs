@@ -23,6 +23,11 @@
 //! alone; [`LoadRun::finish_with_histograms`] returns a [`LoadOutcome`] that
 //! also holds one latency HdrHistogram per time bucket, which
 //! [`output::write_hdr_log`] writes as a standard interval log.
+//!
+//! An `https://` URL runs over TLS (rustls): set [`LoadConfig::tls`]
+//! ([`TlsOptions`]: a CA file or `insecure`, the version, session
+//! resumption); the report's `tls` then counts the handshakes (full,
+//! resumed, failed) and their time.
 
 mod client;
 mod config;
