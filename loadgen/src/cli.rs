@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy};
+use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy, TlsVersion};
 
 /// An ab-compatible HTTP/1.1 load generator that counts every request exactly once.
 #[derive(Debug, Parser)]
@@ -92,13 +92,30 @@ pub(crate) struct Cli {
     /// 0) and list each failure's id in the JSON report.
     #[arg(long)]
     pub(crate) request_ids: bool,
-    /// Target URL, `http://host[:port][/path]` (HTTP/1.1 over TCP).
+    /// https://: verify the server's certificate against the CA certificates of this
+    /// PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<PathBuf>,
+    /// https://: accept any server certificate (no verification).
+    #[arg(long, conflicts_with = "cacert")]
+    pub(crate) insecure: bool,
+    /// https://: offer only this TLS version, 1.2 or 1.3 (default: both).
+    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    pub(crate) tls_version: Option<TlsVersion>,
+    /// https://: never resume a TLS session (every handshake is a full one).
+    #[arg(long)]
+    pub(crate) no_resume: bool,
+    /// Target URL, `http[s]://host[:port][/path]` (HTTP/1.1 over TCP or TLS).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 }
 
 fn parse_retry(v: &str) -> Result<RetryPolicy, String> {
     RetryPolicy::from_key(v).ok_or_else(|| format!("expected safe, both or none, got {v:?}"))
+}
+
+fn parse_tls_version(v: &str) -> Result<TlsVersion, String> {
+    TlsVersion::from_key(v).ok_or_else(|| format!("expected 1.2 or 1.3, got {v:?}"))
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -151,6 +168,10 @@ impl Cli {
         c.failure_records_cap = self.failure_records;
         c.record_requests = self.gnuplot.is_some();
         c.request_ids = self.request_ids;
+        c.tls.ca_file.clone_from(&self.cacert);
+        c.tls.insecure = self.insecure;
+        c.tls.version = self.tls_version;
+        c.tls.resume = !self.no_resume;
         Ok(c)
     }
 }
@@ -209,5 +230,25 @@ mod tests {
             parse(&["--mix", "m.toml", "-p", "b"]).is_err(),
             "--mix replaces -p"
         );
+    }
+
+    #[test]
+    fn tls_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen"];
+            all.extend_from_slice(args);
+            all.push("https://127.0.0.1:1/");
+            Cli::try_parse_from(all).map(|c| c.to_config(None, Vec::new()).unwrap())
+        };
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.tls, reloadbench_loadgen::TlsOptions::default());
+        assert!(c.tls.resume, "resumption is on by default");
+        let c = parse(&["--cacert", "ca.pem", "--tls-version", "1.2", "--no-resume"]).unwrap();
+        assert_eq!(c.tls.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(c.tls.version, Some(TlsVersion::Tls12));
+        assert!(!c.tls.resume && !c.tls.insecure);
+        assert!(parse(&["--insecure"]).unwrap().tls.insecure);
+        assert!(parse(&["--tls-version", "1.1"]).is_err());
+        assert!(parse(&["--insecure", "--cacert", "ca.pem"]).is_err());
     }
 }

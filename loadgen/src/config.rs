@@ -2,6 +2,7 @@
 //! workers use.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reloadbench_model::load::{LoadConfigSummary, RetryPolicy};
@@ -10,6 +11,7 @@ use reloadbench_model::outcome::is_idempotent;
 use crate::error::LoadError;
 use crate::mix::{self, MAX_MIX_CYCLE, MAX_MIX_KINDS, PreparedKind, RequestKind, Schedule};
 use crate::target::{self, RequestSpec};
+use crate::tls::{self, TlsOptions};
 
 /// The most concurrent clients a run accepts.
 pub const MAX_CONCURRENCY: u64 = 1_000_000;
@@ -22,7 +24,7 @@ pub const MAX_BUCKET: Duration = Duration::from_secs(3600);
 /// Settings of one load run. Build with [`LoadConfig::new`], then set fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
-    /// Target URL, `http://host[:port][/path]`; parsed and resolved by [`crate::start`].
+    /// Target URL, `http[s]://host[:port][/path]`; parsed and resolved by [`crate::start`].
     pub url: String,
     /// HTTP method (default `GET`); not used with a [`LoadConfig::mix`].
     pub method: String,
@@ -73,12 +75,15 @@ pub struct LoadConfig {
     /// Send `x-reloadbench-id: <n>` with every request (`n` its index in the run, from
     /// 0) and record each failure's id, so a server can tell which requests it answered.
     pub request_ids: bool,
+    /// How an `https://` URL speaks TLS (CA file or none, version, session
+    /// resumption); not used for `http://`.
+    pub tls: TlsOptions,
 }
 
 impl LoadConfig {
     /// Defaults for `url`: one `GET`, one client, no keep-alive, 30 s timeout.
     ///
-    /// The URL is checked for syntax here (it must be `http://`); it is resolved by [`crate::start`].
+    /// The URL is checked for syntax here (`http://` or `https://`); it is resolved by [`crate::start`].
     pub fn new(url: &str) -> Result<LoadConfig, LoadError> {
         target::parse_url(url)?;
         Ok(LoadConfig {
@@ -102,6 +107,7 @@ impl LoadConfig {
             threads: 0,
             record_requests: false,
             request_ids: false,
+            tls: TlsOptions::default(),
         })
     }
 
@@ -226,6 +232,12 @@ impl LoadConfig {
                 return Err(bad("think_time", "must be at most 1h"));
             }
         }
+        if url.tls && !self.tls.insecure && self.tls.ca_file.is_none() {
+            return Err(bad(
+                "tls.ca_file",
+                "an https:// URL needs a CA file (--cacert FILE) or --insecure",
+            ));
+        }
         if self.source_ips > 254 {
             return Err(bad(
                 "source_ips",
@@ -310,7 +322,15 @@ impl LoadConfig {
             self.threads
         };
         let threads = threads.min(self.concurrency as usize).max(1);
+        let tls = match url.tls {
+            false => None,
+            true => Some(crate::client::TlsCtx {
+                config: tls::client_config(&self.tls, self.concurrency)?,
+                server_name: tls::server_name(&url.host)?,
+            }),
+        };
         Ok(Validated {
+            tls: tls.map(Arc::new),
             addr,
             kinds: prepared,
             schedule: Schedule::new(&weights),
@@ -386,6 +406,8 @@ pub(crate) struct Validated {
     pub(crate) schedule: Schedule,
     /// Worker threads to start.
     pub(crate) threads: usize,
+    /// For an `https://` URL: the TLS client of the run.
+    pub(crate) tls: Option<Arc<crate::client::TlsCtx>>,
 }
 
 #[cfg(test)]
@@ -410,6 +432,37 @@ mod tests {
         c.url = "http://[::1]:9/".into();
         c.source_ips = 4;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn https_needs_a_ca_file_or_insecure() {
+        let mut c = LoadConfig::new("https://127.0.0.1:9/").unwrap();
+        assert!(
+            matches!(
+                c.check(),
+                Err(LoadError::InvalidConfig {
+                    field: "tls.ca_file",
+                    ..
+                })
+            ),
+            "{:?}",
+            c.check()
+        );
+        c.tls.insecure = true;
+        assert!(c.validate().unwrap().tls.is_some());
+        c.tls.insecure = false;
+        c.tls.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(c.check().is_ok(), "the file is read by validate");
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, LoadError::CaFile { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing here").unwrap();
+        c.tls.ca_file = Some(empty);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("no CERTIFICATE"), "{e}");
+        let plain = LoadConfig::new("http://127.0.0.1:9/").unwrap();
+        assert!(plain.validate().unwrap().tls.is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 /// Why a load run could not be configured, started or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The URL is not of the form `http://host[:port][/path]`.
+    /// The URL is not of the form `http[s]://host[:port][/path]`.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
         /// The URL as given.
@@ -16,8 +16,8 @@ pub enum LoadError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The URL uses a scheme other than `http`.
-    #[error("unsupported scheme in {url:?}: only http:// (HTTP/1.1 over plain TCP) is supported")]
+    /// The URL uses a scheme other than `http` or `https`.
+    #[error("unsupported scheme in {url:?}: only http:// and https:// (HTTP/1.1) are supported")]
     UnsupportedScheme {
         /// The URL as given.
         url: String,
@@ -39,6 +39,20 @@ pub enum LoadError {
         /// The setting (a [`crate::LoadConfig`] field).
         field: &'static str,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// The CA file (`--cacert`) cannot be read or holds no CA certificate.
+    #[error("CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS settings could not be turned into a client configuration.
+    #[error("TLS configuration: {reason}")]
+    Tls {
+        /// rustls's reason.
         reason: String,
     },
     /// A worker thread or its runtime could not be created.

@@ -23,6 +23,11 @@
 //! alone; [`LoadRun::finish_with_histograms`] returns a [`LoadOutcome`] that
 //! also holds one latency HdrHistogram per time bucket, which
 //! [`output::write_hdr_log`] writes as a standard interval log.
+//!
+//! An `https://` URL runs over TLS (rustls): set [`LoadConfig::tls`]
+//! ([`TlsOptions`]: a CA file or `insecure`, the version, session
+//! resumption); the report's `tls` then counts the handshakes (full,
+//! resumed, failed) and their time.
 
 mod client;
 mod config;
@@ -34,6 +39,7 @@ pub mod output;
 mod record;
 mod run;
 mod target;
+mod tls;
 
 pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
 pub use error::LoadError;
@@ -42,3 +48,4 @@ pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
 pub use reloadbench_model::load::RetryPolicy;
 pub use run::{LoadOutcome, LoadRun, Progress, start};
+pub use tls::{TlsOptions, TlsVersion};

@@ -5,12 +5,14 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use crate::error::LoadError;
 
-/// The parts of an `http://host[:port][/path]` URL.
+/// The parts of an `http[s]://host[:port][/path]` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UrlParts {
+    /// `https://`: TLS.
+    pub(crate) tls: bool,
     /// Host as written (IPv6 without brackets).
     pub(crate) host: String,
-    /// Port (80 when absent).
+    /// Port (80, or 443 for `https://`, when absent).
     pub(crate) port: u16,
     /// Path and query, starting with `/`.
     pub(crate) path: String,
@@ -18,20 +20,22 @@ pub(crate) struct UrlParts {
     pub(crate) host_header: String,
 }
 
-/// Parses an `http://` URL. `https://` and other schemes are refused.
+/// Parses an `http://` or `https://` URL. Other schemes are refused.
 pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
     let invalid = |reason: &str| LoadError::InvalidUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(invalid("expected http://host[:port][/path]"));
+        return Err(invalid("expected http[s]://host[:port][/path]"));
     };
-    if !scheme.eq_ignore_ascii_case("http") {
+    let tls = scheme.eq_ignore_ascii_case("https");
+    if !tls && !scheme.eq_ignore_ascii_case("http") {
         return Err(LoadError::UnsupportedScheme {
             url: url.to_owned(),
         });
     }
+    let default_port = if tls { 443 } else { 80 };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
         Some(i) => (&rest[..i], rest[i..].to_owned()),
@@ -67,7 +71,7 @@ pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
         return Err(invalid(reason));
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -79,12 +83,13 @@ pub(crate) fn parse_url(url: &str) -> Result<UrlParts, LoadError> {
     } else {
         host.to_owned()
     };
-    let host_header = if port == 80 {
+    let host_header = if port == default_port {
         host_in_header
     } else {
         format!("{host_in_header}:{port}")
     };
     Ok(UrlParts {
+        tls,
         host: host.to_owned(),
         port,
         path,
@@ -257,9 +262,24 @@ mod tests {
     }
 
     #[test]
-    fn refuses_https_and_garbage() {
+    fn https_defaults_to_port_443() {
+        let p = parse_url("https://example.com/a").unwrap();
+        assert!(p.tls);
+        assert_eq!((p.port, p.host_header.as_str()), (443, "example.com"));
+        let p = parse_url("HTTPS://h:8443").unwrap();
+        assert_eq!(
+            (p.tls, p.port, p.host_header.as_str()),
+            (true, 8443, "h:8443")
+        );
+        let p = parse_url("https://h:80/").unwrap();
+        assert_eq!(p.host_header, "h:80");
+        assert!(!parse_url("http://h/").unwrap().tls);
+    }
+
+    #[test]
+    fn refuses_other_schemes_and_garbage() {
         assert!(matches!(
-            parse_url("https://x/"),
+            parse_url("ftp://x/"),
             Err(LoadError::UnsupportedScheme { .. })
         ));
         assert!(parse_url("localhost:80").is_err());

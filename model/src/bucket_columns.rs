@@ -9,7 +9,8 @@
 //!  "ok": [...], "connections": [...],
 //!  "p50_us": [...], "p90_us": [...], "p99_us": [...], "max_us": [...], "mean_us": [...],
 //!  "failed": [[bucket_index, "class", count], ...],
-//!  "retryable": [[bucket_index, count], ...]}
+//!  "retryable": [[bucket_index, count], ...],
+//!  "tls_full": [[bucket_index, count], ...], "tls_resumed": [[bucket_index, count], ...]}
 //! ```
 //!
 //! Bucket `i` starts at `i × width_ns`, where `width_ns` is the distance of
@@ -19,7 +20,11 @@
 //! written without a fraction when it is whole. `failed` lists only the
 //! non-zero counts, bucket by bucket, in each bucket's order; `retryable`
 //! (schema 5) the non-zero counts of failures a careful client retries
-//! ([`Bucket::failed_retryable`]), read as none when absent.
+//! ([`Bucket::failed_retryable`]), read as none when absent; `tls_full` and
+//! `tls_resumed` the non-zero counts of completed TLS handshakes
+//! ([`Bucket::handshakes`]), written only when there are any (so a
+//! cleartext run's file reads in a reader that predates them) and read as
+//! none when absent.
 //!
 //! Reading accepts this form and the array of bucket objects that schema 1
 //! to 3 files (and `loadgen --json` before it) hold, so the Rust type stays
@@ -29,7 +34,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::columnar::{self, Columnar};
 
-use crate::load::{Bucket, BucketFailures, BucketLatency};
+use crate::load::{Bucket, BucketFailures, BucketHandshakes, BucketLatency};
 use crate::outcome::FailureClass;
 
 /// The columns as written and read.
@@ -50,6 +55,10 @@ pub(crate) struct Columns {
     failed: Vec<(usize, FailureClass, u64)>,
     #[serde(default)]
     retryable: Vec<(usize, u64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tls_full: Vec<(usize, u64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tls_resumed: Vec<(usize, u64)>,
 }
 
 /// A value rounded to a tenth, written as an integer when it is whole.
@@ -97,6 +106,13 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
         .enumerate()
         .all(|(i, b)| Some(b.start_ns) == (i as u64).checked_mul(width_ns));
     let column = |f: fn(&Bucket) -> u64| buckets.iter().map(f).collect::<Vec<u64>>();
+    let sparse = |f: fn(&Bucket) -> u64| {
+        buckets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| Some((i, f(b))).filter(|(_, n)| *n > 0))
+            .collect::<Vec<(usize, u64)>>()
+    };
     Columns {
         width_ns,
         start_ns: (!implied).then(|| column(|b| b.start_ns)),
@@ -120,12 +136,9 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
                     .map(move |f| (i, f.class, f.count))
             })
             .collect(),
-        retryable: buckets
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.failed_retryable > 0)
-            .map(|(i, b)| (i, b.failed_retryable))
-            .collect(),
+        retryable: sparse(|b| b.failed_retryable),
+        tls_full: sparse(|b| b.handshakes.full),
+        tls_resumed: sparse(|b| b.handshakes.resumed),
     }
     .serialize(s)
 }
@@ -189,6 +202,7 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
             },
             connections: c.connections[i],
             failed_retryable: 0,
+            handshakes: BucketHandshakes::default(),
         })
         .collect();
     for (i, class, count) in c.failed {
@@ -202,6 +216,18 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
             .get_mut(i)
             .ok_or_else(|| format!("retryable names bucket {i}, there are {n}"))?;
         bucket.failed_retryable = count;
+    }
+    for (i, count) in c.tls_full {
+        let bucket = out
+            .get_mut(i)
+            .ok_or_else(|| format!("tls_full names bucket {i}, there are {n}"))?;
+        bucket.handshakes.full = count;
+    }
+    for (i, count) in c.tls_resumed {
+        let bucket = out
+            .get_mut(i)
+            .ok_or_else(|| format!("tls_resumed names bucket {i}, there are {n}"))?;
+        bucket.handshakes.resumed = count;
     }
     Ok(out)
 }
@@ -234,6 +260,7 @@ mod tests {
             },
             connections: ok % 3,
             failed_retryable: 0,
+            handshakes: BucketHandshakes::default(),
         }
     }
 
@@ -386,6 +413,34 @@ mod tests {
             "p90_us":[1],"p99_us":[1],"max_us":[1],"mean_us":[1],"failed":[[0,"reset",1]]}}"#;
         let h: Holder = serde_json::from_str(v4).unwrap();
         assert_eq!(h.buckets[0].failed_retryable, 0);
+    }
+
+    #[test]
+    fn handshake_counts_are_sparse_and_absent_without_tls() {
+        let mut b = bucket(10, 3, &[]);
+        b.handshakes = BucketHandshakes {
+            full: 2,
+            resumed: 0,
+        };
+        let mut c = bucket(20, 3, &[]);
+        c.handshakes = BucketHandshakes {
+            full: 0,
+            resumed: 7,
+        };
+        let json = round_trip(vec![bucket(0, 1, &[]), b, c]);
+        assert!(
+            json.contains(r#""tls_full":[[1,2]],"tls_resumed":[[2,7]]"#),
+            "{json}"
+        );
+        let plain = round_trip(vec![bucket(0, 1, &[]), bucket(10, 1, &[])]);
+        assert!(
+            !plain.contains("tls_"),
+            "a cleartext run writes no TLS column: {plain}"
+        );
+        let bad = r#"{"buckets":{"width_ns":1,"ok":[1],"connections":[0],"p50_us":[1],
+            "p90_us":[1],"p99_us":[1],"max_us":[1],"mean_us":[1],"tls_resumed":[[1,1]]}}"#;
+        let e = serde_json::from_str::<Holder>(bad).unwrap_err().to_string();
+        assert!(e.contains("tls_resumed names bucket 1, there are 1"), "{e}");
     }
 
     #[test]

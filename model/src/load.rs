@@ -94,6 +94,46 @@ pub struct LoadReport {
     /// first-attempt outcomes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_retry: Option<AfterRetry>,
+    /// The TLS handshakes of an `https://` run; `None` for a cleartext run
+    /// (and in files written before TLS was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
+}
+
+/// The TLS handshakes of a run (`https://` targets only).
+///
+/// Every new connection makes one handshake, which ends `full`, `resumed`
+/// or `failed`: `handshakes = full + resumed + failed`, and `failed` equals
+/// the requests failed with a TLS class ([`FailureClass::is_tls`]), except
+/// with [`RetryPolicy::Both`], where the failed handshake of a retry counts
+/// in [`LoadReport::after_retry`] and here, not in the raw classes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// The protocol version of the first completed handshake, e.g. `TLSv1.3`.
+    pub protocol: Option<String>,
+    /// Its cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub cipher: Option<String>,
+    /// Whether the client offered session resumption (off with `--no-resume`).
+    pub resumption: bool,
+    /// Handshakes begun (TCP connects that succeeded).
+    pub handshakes: u64,
+    /// Completed full handshakes.
+    pub full: u64,
+    /// Completed resumed (abbreviated) handshakes.
+    pub resumed: u64,
+    /// Failed handshakes (`tls_handshake` and `tls_certificate`).
+    pub failed: u64,
+    /// Handshake time of the completed handshakes, TCP connect done to
+    /// handshake done.
+    pub handshake_time: LatencySummary,
+}
+
+impl TlsReport {
+    /// `resumed / (full + resumed)`, `None` without a completed handshake.
+    pub fn resumed_ratio(&self) -> Option<f64> {
+        let done = self.full + self.resumed;
+        (done > 0).then(|| self.resumed as f64 / done as f64)
+    }
 }
 
 impl LoadReport {
@@ -380,6 +420,19 @@ pub struct Bucket {
     /// files written before schema 5.
     #[serde(default)]
     pub failed_retryable: u64,
+    /// TLS handshakes completed in this bucket (all 0 for a cleartext run,
+    /// and in files written before TLS was measured).
+    #[serde(default)]
+    pub handshakes: BucketHandshakes,
+}
+
+/// The TLS handshakes completed in one bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketHandshakes {
+    /// Full handshakes.
+    pub full: u64,
+    /// Resumed handshakes.
+    pub resumed: u64,
 }
 
 impl Bucket {

@@ -18,6 +18,14 @@ pub enum FailureClass {
     ConnectTimeout,
     /// The connect failed for another reason on the server's side (host or network unreachable, ...).
     ConnectError,
+    /// The TCP connect succeeded but the TLS handshake did not: the server
+    /// sent an alert, reset or closed the connection, or did not finish the
+    /// handshake within the timeout (any handshake failure but a rejected
+    /// certificate).
+    TlsHandshake,
+    /// The TLS handshake failed because the client rejected the server's
+    /// certificate (not signed by a trusted CA, wrong name, expired, ...).
+    TlsCertificate,
     /// The connection was reset before any byte of the response arrived.
     Reset,
     /// The connection was closed (EOF) before any byte of the response arrived.
@@ -42,10 +50,12 @@ pub enum FailureClass {
 
 impl FailureClass {
     /// All classes, in report order.
-    pub const ALL: [FailureClass; 12] = [
+    pub const ALL: [FailureClass; 14] = [
         FailureClass::ConnectRefused,
         FailureClass::ConnectTimeout,
         FailureClass::ConnectError,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsCertificate,
         FailureClass::Reset,
         FailureClass::Closed,
         FailureClass::Truncated,
@@ -63,6 +73,8 @@ impl FailureClass {
             FailureClass::ConnectRefused => "connect_refused",
             FailureClass::ConnectTimeout => "connect_timeout",
             FailureClass::ConnectError => "connect_error",
+            FailureClass::TlsHandshake => "tls_handshake",
+            FailureClass::TlsCertificate => "tls_certificate",
             FailureClass::Reset => "reset",
             FailureClass::Closed => "closed",
             FailureClass::Truncated => "truncated",
@@ -81,6 +93,8 @@ impl FailureClass {
             FailureClass::ConnectRefused => "connect refused",
             FailureClass::ConnectTimeout => "connect timeout",
             FailureClass::ConnectError => "connect error",
+            FailureClass::TlsHandshake => "TLS handshake failed",
+            FailureClass::TlsCertificate => "TLS certificate rejected",
             FailureClass::Reset => "reset before response",
             FailureClass::Closed => "closed before response",
             FailureClass::Truncated => "truncated response",
@@ -108,6 +122,14 @@ impl FailureClass {
             FailureClass::ConnectError => {
                 "The connect failed for another reason on the server's side (host or network \
                  unreachable, ...)."
+            }
+            FailureClass::TlsHandshake => {
+                "The TCP connection opened but the TLS handshake failed: the server sent an \
+                 alert, reset or closed the connection, or never finished the handshake."
+            }
+            FailureClass::TlsCertificate => {
+                "The client rejected the server's TLS certificate: it is not signed by the \
+                 trusted CA, names another host or has expired."
             }
             FailureClass::Reset => {
                 "The connection was reset before any byte of the response came: typically it \
@@ -166,17 +188,31 @@ impl FailureClass {
         )
     }
 
+    /// True for a failed TLS handshake (`tls_handshake`, `tls_certificate`).
+    pub fn is_tls(self) -> bool {
+        matches!(
+            self,
+            FailureClass::TlsHandshake | FailureClass::TlsCertificate
+        )
+    }
+
     /// True when the failure is on the load generator's side, not the server's.
     pub fn is_client_side(self) -> bool {
         self == FailureClass::ClientError
     }
 
     /// The ab counter this class corresponds to (each class maps to exactly one).
+    ///
+    /// A failed TLS handshake (`tls_handshake`, `tls_certificate`) is a
+    /// connection that never became usable, so it counts under ab's
+    /// "Connect", like a failed TCP connect: no request byte was sent.
     pub fn ab_counter(self) -> AbCounter {
         match self {
             FailureClass::ConnectRefused
             | FailureClass::ConnectTimeout
             | FailureClass::ConnectError
+            | FailureClass::TlsHandshake
+            | FailureClass::TlsCertificate
             | FailureClass::ClientError => AbCounter::Connect,
             FailureClass::Reset | FailureClass::Closed | FailureClass::Timeout => {
                 AbCounter::Receive
@@ -235,7 +271,8 @@ pub enum AbCounter {
 /// The ab view of a run, computed from the classes without double counting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbView {
-    /// connect_refused + connect_timeout + connect_error + client_error.
+    /// connect_refused + connect_timeout + connect_error + tls_handshake +
+    /// tls_certificate + client_error.
     pub connect: u64,
     /// reset + closed + timeout.
     pub receive: u64,
@@ -329,6 +366,21 @@ mod tests {
                 FailureClass::WriteError
             ]
         );
+    }
+
+    #[test]
+    fn tls_classes_are_connect_failures_in_the_ab_view_and_never_retried() {
+        for c in [FailureClass::TlsHandshake, FailureClass::TlsCertificate] {
+            assert!(c.is_tls());
+            assert_eq!(c.ab_counter(), AbCounter::Connect);
+            assert!(!c.before_response(), "{c:?}");
+            assert!(!is_retryable("GET", true, c));
+        }
+        assert_eq!(
+            FailureClass::from_key("tls_certificate"),
+            Some(FailureClass::TlsCertificate)
+        );
+        assert_eq!(FailureClass::ALL.iter().filter(|c| c.is_tls()).count(), 2);
     }
 
     #[test]

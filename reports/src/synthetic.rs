@@ -249,6 +249,7 @@ fn bucket(b: u64, rng: &mut Rng) -> Bucket {
         },
         connections: rng.range(0, 5),
         failed_retryable: 0,
+        handshakes: Default::default(),
     }
 }
 
@@ -419,6 +420,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
             after_retry: None,
         }],
         after_retry: None,
+        tls: None,
     }
 }
 

@@ -20,6 +20,7 @@ fn bucket(start_ms: u64, ok: u64, p99_us: u64) -> Bucket {
         },
         connections: 0,
         failed_retryable: 0,
+        handshakes: Default::default(),
     }
 }
 
@@ -127,6 +128,7 @@ fn case() -> CaseReport {
         stale_discarded: 0,
         methods: Vec::new(),
         after_retry: None,
+        tls: None,
     };
     let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
     second.ok = false;

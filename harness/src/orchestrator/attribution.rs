@@ -237,6 +237,7 @@ pub(crate) mod tests {
                     latency: BucketLatency::default(),
                     connections: 0,
                     failed_retryable: 0,
+                    handshakes: Default::default(),
                 })
                 .collect(),
             failures: failures
@@ -258,6 +259,7 @@ pub(crate) mod tests {
             stale_discarded: 0,
             methods: Vec::new(),
             after_retry: None,
+            tls: None,
         }
     }
 

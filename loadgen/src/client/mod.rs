@@ -7,12 +7,17 @@
 //! failed connect except a timeout. It retries a request only under a
 //! retrying [`RetryPolicy`], and only a retryable failure, once ([`retry`]).
 //! With a think time it pauses after each request, before taking the next.
+//!
+//! The loop is generic over the kind of connection ([`Conn`]): cleartext
+//! [`TcpStream`] or [`TlsConn`], chosen once per run ([`run_for`]).
 
+mod conn;
 mod connect;
 mod idle_check;
 mod reader;
 mod response;
 mod retry;
+mod tls;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,7 +29,10 @@ use reloadbench_model::load::{FailureRecord, RetryPolicy};
 use reloadbench_model::outcome::FailureClass;
 use tokio::net::TcpStream;
 
+use conn::Conn;
 pub(crate) use response::Scratch;
+use tls::TlsConn;
+pub(crate) use tls::TlsCtx;
 
 use crate::mix::{PreparedKind, Schedule};
 use crate::record::{OkTimes, Recorder};
@@ -54,6 +62,8 @@ pub(crate) struct ClientCtx {
     pub(crate) retry: RetryPolicy,
     /// Pause after each request of a client.
     pub(crate) think_time: Option<Duration>,
+    /// For an `https://` target: the run's TLS client.
+    pub(crate) tls: Option<Arc<TlsCtx>>,
 }
 
 impl ClientCtx {
@@ -118,14 +128,14 @@ fn status_class(status: u16) -> Option<FailureClass> {
 }
 
 /// One exchange within the run's timeout (a timeout is a failure with no bytes counted).
-pub(crate) async fn exchange_timed(
+pub(crate) async fn exchange_timed<C: Conn>(
     ctx: &ClientCtx,
-    stream: &mut TcpStream,
+    stream: &mut C,
     request: &[u8],
     scratch: &Scratch,
     asked: reader::Asked,
 ) -> Result<response::Response, reader::Failed> {
-    let exchange = response::exchange(stream, request, scratch, asked);
+    let exchange = stream.exchange(request, scratch, asked);
     match tokio::time::timeout(ctx.timeout, exchange).await {
         Err(_) => Err(reader::Failed {
             class: FailureClass::Timeout,
@@ -135,15 +145,31 @@ pub(crate) async fn exchange_timed(
     }
 }
 
+/// Spawns client `id` on the current `LocalSet`, with the connection kind
+/// of the run's target.
+pub(crate) fn run_for(
+    id: u64,
+    shared: Arc<Shared>,
+    ctx: Arc<ClientCtx>,
+    rec: Rc<RefCell<Recorder>>,
+    scratch: Rc<Scratch>,
+) -> tokio::task::JoinHandle<()> {
+    if ctx.tls.is_some() {
+        tokio::task::spawn_local(run::<TlsConn>(id, shared, ctx, rec, scratch))
+    } else {
+        tokio::task::spawn_local(run::<TcpStream>(id, shared, ctx, rec, scratch))
+    }
+}
+
 /// Runs client `id` until the plan has no more tickets for it.
-pub(crate) async fn run(
+async fn run<C: Conn>(
     id: u64,
     shared: Arc<Shared>,
     ctx: Arc<ClientCtx>,
     rec: Rc<RefCell<Recorder>>,
     scratch: Rc<Scratch>,
 ) {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<C> = None;
     // The request with its id, rebuilt per request in place (allocated by the
     // first request that needs it, then reused).
     let mut with_id = Vec::new();
@@ -183,18 +209,18 @@ pub(crate) async fn run(
                 idempotent: kind.idempotent,
             },
         };
-        if ctx.retry == RetryPolicy::Safe && conn.as_ref().is_some_and(idle_check::unusable) {
+        if ctx.retry == RetryPolicy::Safe && conn.as_ref().is_some_and(C::unusable) {
             // A careful client opens a new connection instead (see `idle_check`).
             conn = None;
             rec.borrow_mut().stale_discarded += 1;
         }
         let reused = conn.is_some();
-        let mut stream = match conn.take() {
-            Some(s) => s,
-            None => match connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await {
-                Ok(s) => {
+        let (mut stream, connected) = match conn.take() {
+            Some(s) => (s, Instant::now()),
+            None => match C::open(&ctx, source, &shared, &rec).await {
+                Ok(opened) => {
                     backoff = BACKOFF_MIN;
-                    s
+                    (opened.conn, opened.at)
                 }
                 Err(class) => {
                     if ctx.retry == RetryPolicy::Both {
@@ -215,12 +241,6 @@ pub(crate) async fn run(
                 }
             },
         };
-        let connected = Instant::now();
-        if !reused {
-            // A new connection (a failed connect `continue`d above): one
-            // increment, stamped with the clock read the request needs anyway.
-            rec.borrow_mut().connected(shared.offset_ns(connected));
-        }
         let want_server = shared.first_response.get().is_none();
         let asked = reader::Asked {
             head_request: kind.head_request,
@@ -244,11 +264,9 @@ pub(crate) async fn run(
             rec.borrow_mut().bytes(f.bytes, 0);
             rec.borrow_mut().retried(req.kind.index);
             raw = Some(f.class);
-            let again = retry::once(&ctx, source, request, &scratch, asked).await;
+            let again = retry::once(&ctx, source, request, &scratch, asked, &shared, &rec).await;
             if let Some(s) = again.stream {
                 stream = s;
-                rec.borrow_mut()
-                    .connected(shared.offset_ns(again.connected));
             }
             (reused, connected, result) = (false, again.connected, again.result);
         }

@@ -7,17 +7,20 @@
 //! The retry is never retried again: it runs on a new connection, where a
 //! failure is not retryable.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use reloadbench_model::load::RetryPolicy;
 use reloadbench_model::outcome::FailureClass;
-use tokio::net::TcpStream;
 
 use super::Scratch;
+use super::conn::Conn;
 use super::reader::{Asked, Failed};
 use super::response::Response;
-use super::{ClientCtx, connect, exchange_timed};
+use super::{ClientCtx, exchange_timed};
+use crate::record::Recorder;
+use crate::run::Shared;
 
 /// Whether the first attempt's failure is retried under `policy`: the
 /// request is idempotent, went out on a reused connection and got no byte
@@ -33,35 +36,39 @@ pub(crate) fn wanted(
 
 /// The second attempt: its connection (when the connect succeeded), when it
 /// connected, and its result.
-pub(crate) struct Retried {
-    /// The new connection, `None` when the connect failed.
-    pub(crate) stream: Option<TcpStream>,
+pub(crate) struct Retried<C> {
+    /// The new connection, `None` when the connect (or TLS handshake) failed.
+    pub(crate) stream: Option<C>,
     /// When the new connection was established (or the connect gave up).
     pub(crate) connected: Instant,
     /// The exchange's result, or the connect's failure.
     pub(crate) result: Result<Response, Failed>,
 }
 
-/// Connects anew and runs the same exchange once more.
-pub(crate) async fn once(
+/// Connects anew and runs the same exchange once more. The new connection
+/// (and its TLS handshake, which may fail: a failure of the retry) is
+/// recorded in `rec` as any other.
+pub(crate) async fn once<C: Conn>(
     ctx: &ClientCtx,
     source: Option<Ipv4Addr>,
     request: &[u8],
     scratch: &Scratch,
     asked: Asked,
-) -> Retried {
-    match connect::connect(ctx.addr, source, ctx.timeout, ctx.keep_alive).await {
+    shared: &Shared,
+    rec: &RefCell<Recorder>,
+) -> Retried<C> {
+    match C::open(ctx, source, shared, rec).await {
         Err(class) => Retried {
             stream: None,
             connected: Instant::now(),
             result: Err(Failed { class, bytes: 0 }),
         },
-        Ok(mut stream) => {
-            let connected = Instant::now();
+        Ok(opened) => {
+            let mut stream = opened.conn;
             let result = exchange_timed(ctx, &mut stream, request, scratch, asked).await;
             Retried {
                 stream: Some(stream),
-                connected,
+                connected: opened.at,
                 result,
             }
         }

@@ -6,7 +6,7 @@ mod files;
 
 use std::fmt::Write as _;
 
-use reloadbench_model::load::{LoadReport, RetryPolicy, TimeRow};
+use reloadbench_model::load::{LoadReport, RetryPolicy, TimeRow, TlsReport};
 
 pub use files::{OutputError, gnuplot_tsv, percentiles_csv, write_hdr_log};
 
@@ -55,6 +55,13 @@ pub fn text(r: &LoadReport) -> String {
     );
     let _ = writeln!(o, "Server Hostname:        {host}");
     let _ = writeln!(o, "Server Port:            {port}");
+    if let Some(tls) = &r.tls {
+        let protocol = match (&tls.protocol, &tls.cipher) {
+            (Some(p), Some(c)) => format!("{p}, {c}"),
+            _ => "(no completed handshake)".to_owned(),
+        };
+        let _ = writeln!(o, "TLS protocol:           {protocol}");
+    }
     let _ = writeln!(o);
     let _ = writeln!(o, "Document Path:          {path}");
     match r.document_length {
@@ -113,8 +120,39 @@ pub fn text(r: &LoadReport) -> String {
         let _ = writeln!(o, " {:>3}%  {v:>9.3}{tail}", p as u64);
     }
     let _ = writeln!(o);
+    if let Some(tls) = &r.tls {
+        tls_block(&mut o, tls);
+    }
     loadgen_block(&mut o, r);
     o
+}
+
+/// The TLS handshakes of an `https://` run and the percentiles of their time.
+fn tls_block(o: &mut String, tls: &TlsReport) {
+    let _ = writeln!(
+        o,
+        "TLS handshakes:         {} (full {}, resumed {}, failed {}){}",
+        tls.handshakes,
+        tls.full,
+        tls.resumed,
+        tls.failed,
+        if tls.resumption {
+            ""
+        } else {
+            " [resumption off]"
+        }
+    );
+    let _ = writeln!(o, "Handshake time (ms)");
+    for p in AB_PERCENTILES {
+        let v = ms(tls.handshake_time.at(p).unwrap_or(0) as f64);
+        let tail = if p == 100.0 {
+            " (longest handshake)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, " {:>3}%  {v:>9.3}{tail}", p as u64);
+    }
+    let _ = writeln!(o);
 }
 
 /// The outcomes per method, when the run sent more than one method.

@@ -103,6 +103,8 @@ pub(crate) struct ClosedBucket {
     pub(crate) connections: u64,
     /// Failures a careful client retries.
     pub(crate) retryable: u64,
+    /// TLS handshakes completed: full, resumed.
+    pub(crate) handshakes: [u64; 2],
     /// V2-serialized latency histogram (empty when no successes).
     pub(crate) histogram: Vec<u8>,
 }
@@ -116,6 +118,7 @@ pub(crate) struct Recorder {
     cur_failed: [u64; CLASSES],
     cur_connections: u64,
     cur_retryable: u64,
+    cur_handshakes: [u64; 2],
     cur_hist: Histogram<u64>,
     pub(crate) closed: Vec<ClosedBucket>,
     /// Outcomes per request kind, indexed by kind (grown on first use).
@@ -137,6 +140,23 @@ pub(crate) struct Recorder {
     pub(crate) max_lag_ns: u64,
     pub(crate) last_end_ns: u64,
     pub(crate) samples: Option<Vec<RequestSample>>,
+    /// TLS handshakes completed: full, resumed.
+    pub(crate) handshakes: [u64; 2],
+    /// TLS handshakes that failed (a first attempt's or a retry's).
+    pub(crate) handshakes_failed: u64,
+    /// Time of the completed TLS handshakes, µs.
+    pub(crate) handshake_time: Histogram<u64>,
+    /// Protocol version and cipher suite of this worker's first handshake.
+    pub(crate) tls_protocol: Option<(String, String)>,
+}
+
+/// How a TLS handshake ended, when it completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// A full handshake.
+    Full,
+    /// A resumed (abbreviated) handshake.
+    Resumed,
 }
 
 fn us(ns: u64) -> u64 {
@@ -160,6 +180,7 @@ impl Recorder {
             cur_failed: [0; CLASSES],
             cur_connections: 0,
             cur_retryable: 0,
+            cur_handshakes: [0; 2],
             cur_hist: new_histogram(),
             closed: Vec::new(),
             kinds: Vec::new(),
@@ -179,6 +200,10 @@ impl Recorder {
             max_lag_ns: 0,
             last_end_ns: 0,
             samples: keep_samples.then(Vec::new),
+            handshakes: [0; 2],
+            handshakes_failed: 0,
+            handshake_time: new_histogram(),
+            tls_protocol: None,
         }
     }
 
@@ -197,7 +222,10 @@ impl Recorder {
     }
 
     fn close_current(&mut self) {
-        if self.cur_ok == 0 && self.cur_connections == 0 && self.cur_failed.iter().all(|c| *c == 0)
+        if self.cur_ok == 0
+            && self.cur_connections == 0
+            && self.cur_handshakes == [0; 2]
+            && self.cur_failed.iter().all(|c| *c == 0)
         {
             // cur_retryable counts some of cur_failed: 0 as well.
             return;
@@ -218,9 +246,11 @@ impl Recorder {
             failed: self.cur_failed,
             connections: self.cur_connections,
             retryable: self.cur_retryable,
+            handshakes: self.cur_handshakes,
             histogram,
         });
         self.cur_ok = 0;
+        self.cur_handshakes = [0; 2];
         self.cur_connections = 0;
         self.cur_retryable = 0;
         self.cur_failed = [0; CLASSES];
@@ -264,6 +294,25 @@ impl Recorder {
         self.move_to(t_ns);
         self.connections += 1;
         self.cur_connections += 1;
+    }
+
+    /// Records a TLS handshake completed at `t_ns` after `took_ns`, and the
+    /// first one's protocol (`protocol` is called only for it).
+    pub(crate) fn handshake(
+        &mut self,
+        t_ns: u64,
+        kind: Handshake,
+        took_ns: u64,
+        protocol: impl FnOnce() -> (String, String),
+    ) {
+        self.move_to(t_ns);
+        let i = usize::from(kind == Handshake::Resumed);
+        self.handshakes[i] += 1;
+        self.cur_handshakes[i] += 1;
+        put(&mut self.handshake_time, us(took_ns));
+        if self.tls_protocol.is_none() {
+            self.tls_protocol = Some(protocol());
+        }
     }
 
     /// Records bytes received (heads and bodies), and body bytes of successes.
@@ -355,8 +404,17 @@ mod tests {
             true,
         );
         r.connected(460);
+        r.handshake(470, Handshake::Resumed, 3_000, || ("v".into(), "c".into()));
         r.connected(710);
+        r.handshake(720, Handshake::Full, 9_000, || {
+            unreachable!("only the first")
+        });
         r.finish();
+        assert_eq!(r.handshakes, [1, 1]);
+        assert_eq!(r.handshake_time.len(), 2);
+        assert_eq!(r.tls_protocol, Some(("v".into(), "c".into())));
+        let hs: Vec<[u64; 2]> = r.closed.iter().map(|b| b.handshakes).collect();
+        assert_eq!(hs, vec![[0, 0], [0, 0], [0, 1], [1, 0]]);
         let idx: Vec<u64> = r.closed.iter().map(|b| b.index).collect();
         assert_eq!(idx, vec![0, 1, 4, 7]);
         let conns: Vec<u64> = r.closed.iter().map(|b| b.connections).collect();

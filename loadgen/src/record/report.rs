@@ -7,8 +7,9 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use reloadbench_model::SCHEMA_VERSION;
 use reloadbench_model::load::{
-    AfterRetry, Bucket, BucketFailures, BucketLatency, ClassCount, ConnectionTimes, LatencySummary,
-    LoadConfigSummary, LoadReport, MethodCounts, Percentile, RetryPolicy, ScheduleReport, TimeRow,
+    AfterRetry, Bucket, BucketFailures, BucketHandshakes, BucketLatency, ClassCount,
+    ConnectionTimes, LatencySummary, LoadConfigSummary, LoadReport, MethodCounts, Percentile,
+    RetryPolicy, ScheduleReport, TimeRow, TlsReport,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
 
@@ -52,6 +53,8 @@ pub(crate) struct RunFacts {
     pub(crate) kind_methods: Vec<String>,
     /// The run's retry policy.
     pub(crate) retry: RetryPolicy,
+    /// For an `https://` run: whether session resumption was offered.
+    pub(crate) tls_resumption: Option<bool>,
 }
 
 /// Everything [`build`] produces.
@@ -240,11 +243,38 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         retries: kinds.iter().map(|k| k.retries).sum(),
         methods,
         after_retry,
+        tls: facts
+            .tls_resumption
+            .map(|resumption| tls_report(&recorders, resumption)),
     };
     Built {
         report,
         intervals,
         samples,
+    }
+}
+
+/// The TLS handshakes of all workers: each handshake ends full, resumed or
+/// failed.
+fn tls_report(recorders: &[Recorder], resumption: bool) -> TlsReport {
+    let mut time = new_histogram();
+    let (mut full, mut resumed, mut failed) = (0, 0, 0);
+    for r in recorders {
+        add(&mut time, &r.handshake_time);
+        full += r.handshakes[0];
+        resumed += r.handshakes[1];
+        failed += r.handshakes_failed;
+    }
+    let protocol = recorders.iter().find_map(|r| r.tls_protocol.clone());
+    TlsReport {
+        protocol: protocol.as_ref().map(|p| p.0.clone()),
+        cipher: protocol.map(|p| p.1),
+        resumption,
+        handshakes: full + resumed + failed,
+        full,
+        resumed,
+        failed,
+        handshake_time: latency_summary(&time),
     }
 }
 
@@ -341,6 +371,7 @@ fn merge_buckets(
     let mut fails = vec![[0u64; CLASSES]; n];
     let mut conns = vec![0u64; n];
     let mut retryable = vec![0u64; n];
+    let mut handshakes = vec![[0u64; 2]; n];
     let mut parts: Vec<Vec<&[u8]>> = vec![Vec::new(); n];
     for r in recorders {
         for b in &r.closed {
@@ -348,6 +379,8 @@ fn merge_buckets(
             oks[i] += b.ok;
             conns[i] += b.connections;
             retryable[i] += b.retryable;
+            handshakes[i][0] += b.handshakes[0];
+            handshakes[i][1] += b.handshakes[1];
             for (acc, c) in fails[i].iter_mut().zip(b.failed) {
                 *acc += c;
             }
@@ -394,6 +427,10 @@ fn merge_buckets(
             latency: bucket_latency(&acc),
             connections: conns[i],
             failed_retryable: retryable[i],
+            handshakes: BucketHandshakes {
+                full: handshakes[i][0],
+                resumed: handshakes[i][1],
+            },
         });
     }
     (buckets, intervals)
@@ -419,6 +456,7 @@ mod tests {
             document_length: Some(3),
             kind_methods: vec!["GET".to_owned()],
             retry: RetryPolicy::None,
+            tls_resumption: None,
         }
     }
 

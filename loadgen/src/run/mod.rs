@@ -91,6 +91,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         source_ips: config.source_ips,
         retry: config.retry,
         think_time: config.think_time,
+        tls: v.tls,
     });
     let bucket_ns = config.bucket.as_nanos() as u64;
     let mut results = Vec::with_capacity(v.threads);
@@ -158,14 +159,13 @@ fn run_worker(
         let handles: Vec<_> = clients
             .into_iter()
             .map(|id| {
-                let client = client::run(
+                client::run_for(
                     id,
                     shared.clone(),
                     ctx.clone(),
                     rec.clone(),
                     scratch.clone(),
-                );
-                tokio::task::spawn_local(client)
+                )
             })
             .collect();
         let mut failure = None;
@@ -272,6 +272,7 @@ impl LoadRun {
             document_length: first.map(|f| f.body_len),
             kind_methods: self.config.kind_methods(),
             retry: self.config.retry,
+            tls_resumption: target_is_tls(&self.config.url).then_some(self.config.tls.resume),
         };
         let built = report::build(recorders, facts);
         Ok(LoadOutcome {
@@ -288,4 +289,9 @@ impl Drop for LoadRun {
         // the workers then stop starting requests and exit on their own.
         self.shared.stop();
     }
+}
+
+/// Whether `url` is an `https://` URL.
+fn target_is_tls(url: &str) -> bool {
+    crate::target::parse_url(url).is_ok_and(|u| u.tls)
 }

@@ -6,6 +6,7 @@ use tokio::process::Command;
 
 use crate::mix::{Bodies, MixServer, Plan};
 use crate::support::{Behaviour, TestServer, wait};
+use crate::tls_support::{Mode, Pki, Resume, TlsServer, get};
 
 pub(crate) struct Output {
     pub(crate) code: Option<i32>,
@@ -42,7 +43,9 @@ async fn bad_flags_exit_2_with_a_clear_message() {
     for (args, needle) in [
         (&["--bogus", "http://127.0.0.1:1/"][..], "--bogus"),
         (&["-c", "many", "http://127.0.0.1:1/"][..], "many"),
-        (&["https://127.0.0.1:1/"][..], "https"),
+        (&["ftp://127.0.0.1:1/"][..], "ftp"),
+        (&["https://127.0.0.1:1/"][..], "--cacert FILE"),
+        (&["--tls-version", "1.1", "https://127.0.0.1:1/"][..], "1.1"),
         (&["-n", "0", "http://127.0.0.1:1/"][..], "requests"),
         (&["-s", "0", "http://127.0.0.1:1/"][..], "-s"),
         (&["-H", "NoColon", "http://127.0.0.1:1/"][..], "NoColon"),
@@ -214,4 +217,46 @@ async fn heavy_mix_file_with_retry_both_prints_methods_and_json() {
     let out = loadgen(&["--mix", mix_arg, &server.url]).await;
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("request 1: method"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn heavy_https_run_prints_the_tls_lines_and_json() {
+    let pki = Pki::new();
+    let versions = [&rustls::version::TLS13];
+    let server = TlsServer::start(&pki, &versions, Resume::Tickets, Mode::Serve).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = loadgen(&[
+        "-q",
+        "-n",
+        "40",
+        "-c",
+        "2",
+        "--cacert",
+        pki.ca_file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        &server.url(),
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: LoadReport = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let t = r.tls.as_ref().expect("tls in the JSON report");
+    let (full, resumed) = (get(&server.counters.full), get(&server.counters.resumed));
+    assert_eq!((t.full, t.resumed, t.failed), (full, resumed, 0));
+    assert_eq!(full + resumed, 40);
+    let cipher = t.cipher.as_deref().unwrap();
+    for line in [
+        format!("TLS protocol:           TLSv1.3, {cipher}\n"),
+        format!("TLS handshakes:         40 (full {full}, resumed {resumed}, failed 0)\n"),
+        "Handshake time (ms)\n  50%".to_owned(),
+        "(longest handshake)".to_owned(),
+        "Complete requests:      40".to_owned(),
+    ] {
+        assert!(
+            out.stdout.contains(&line),
+            "missing {line:?} in\n{}",
+            out.stdout
+        );
+    }
 }

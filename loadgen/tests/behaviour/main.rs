@@ -1,6 +1,7 @@
 //! Behaviour of the load generator against real sockets on loopback: servers
 //! that misbehave in one specific way each, a port that goes away and comes
-//! back, and the `loadgen` binary's command line.
+//! back, TLS servers that count their handshakes, and the `loadgen`
+//! binary's command line.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,3 +12,5 @@ mod mix;
 mod port_gap;
 mod servers;
 mod support;
+mod tls;
+mod tls_support;

@@ -79,6 +79,8 @@ fn class_colour(class: FailureClass) -> RGBColor {
         FailureClass::ConnectRefused => RGBColor(0xd6, 0x27, 0x28),
         FailureClass::ConnectTimeout => RGBColor(0x8c, 0x10, 0x10),
         FailureClass::ConnectError => RGBColor(0xff, 0x98, 0x96),
+        FailureClass::TlsHandshake => RGBColor(0x6b, 0x1d, 0x5e),
+        FailureClass::TlsCertificate => RGBColor(0xc4, 0x5c, 0xa8),
         FailureClass::Reset => RGBColor(0xff, 0x7f, 0x0e),
         FailureClass::Closed => RGBColor(0xe3, 0xb5, 0x0a),
         FailureClass::Truncated => RGBColor(0x94, 0x67, 0xbd),
