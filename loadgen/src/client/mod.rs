@@ -179,7 +179,7 @@ async fn run<C: Conn>(
     loop {
         // Think time: the pause between two requests of this client (never in a latency).
         if let Some(think) = ctx.think_time.filter(|_| !first)
-            && !shared.sleep_until(Instant::now() + think).await
+            && !shared.think(think).await
         {
             break;
         }
@@ -256,6 +256,7 @@ async fn run<C: Conn>(
         };
         let mut result = exchange_timed(&ctx, &mut stream, request, &scratch, asked).await;
         let (mut reused, mut connected) = (reused, connected);
+        let mut stream = Some(stream);
         // A careful client's retry, on a new connection (see `retry`).
         let mut raw = None;
         if let Err(f) = result
@@ -264,10 +265,11 @@ async fn run<C: Conn>(
             rec.borrow_mut().bytes(f.bytes, 0);
             rec.borrow_mut().retried(req.kind.index);
             raw = Some(f.class);
+            // The failed connection is closed before the retry opens one: a client
+            // never holds two descriptors (what the open-file limit check counts).
+            drop(stream.take());
             let again = retry::once(&ctx, source, request, &scratch, asked, &shared, &rec).await;
-            if let Some(s) = again.stream {
-                stream = s;
-            }
+            stream = again.stream;
             (reused, connected, result) = (false, again.connected, again.result);
         }
         if ctx.retry == RetryPolicy::Both {
@@ -285,7 +287,7 @@ async fn run<C: Conn>(
                 rec.borrow_mut().bytes(bytes, 0);
                 record_failure(&shared, &rec, req, class, true);
                 if ctx.keep_alive && keep && result.is_ok() {
-                    conn = Some(stream);
+                    conn = stream;
                 }
                 continue;
             }
@@ -325,7 +327,7 @@ async fn run<C: Conn>(
                     shared.done(true);
                 }
                 if ctx.keep_alive && resp.keep_alive {
-                    conn = Some(stream);
+                    conn = stream;
                 }
             }
         }

@@ -125,6 +125,22 @@ impl Shared {
         }
     }
 
+    /// A client's think time before its next request: returns false, at once, when
+    /// no request could follow it (the run was stopped, every request of `-n` has
+    /// been taken, or the time limit comes before the pause ends), and early when
+    /// the run is stopped during it.
+    pub(crate) async fn think(&self, pause: Duration) -> bool {
+        let limit = self.spec.requests.unwrap_or(u64::MAX);
+        if self.next_index.load(Ordering::Relaxed) >= limit {
+            return false;
+        }
+        let until = Instant::now() + pause;
+        if self.deadline.is_some_and(|d| until >= d) {
+            return false;
+        }
+        self.sleep_until(until).await
+    }
+
     /// The next request to make, or `None` when the plan is done.
     pub(crate) async fn next_ticket(&self) -> Option<Ticket> {
         if self.is_stopped() {

@@ -473,3 +473,57 @@ async fn think_time_leaves_connections_idle_and_stays_out_of_latency() {
     );
     assert_eq!(r.config.think_time_ms, Some(100));
 }
+
+#[tokio::test]
+async fn a_think_time_never_outlasts_the_run() {
+    let server = MixServer::start(Plan::default(), no_bodies()).await;
+    // -n: once every request is taken, no client pauses.
+    let mut cfg = config(&server.url, 2, 2);
+    cfg.think_time = Some(Duration::from_secs(60));
+    let started = Instant::now();
+    let r = run(cfg).await;
+    assert_eq!(r.ok, 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // -t: a pause that would end after the time limit ends the client at once.
+    let mut cfg = config(&server.url, 1, 2);
+    cfg.requests = None;
+    cfg.duration = Some(Duration::from_millis(300));
+    cfg.think_time = Some(Duration::from_secs(60));
+    let started = Instant::now();
+    let r = run(cfg).await;
+    assert_eq!(r.ok, 2, "one request per client");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_holds_one_descriptor_per_client() {
+    // 1,000 clients within an open-file limit of 1,000 + 256 + a few: a retry that
+    // opened its connection before closing the failed one would run out.
+    reloadbench_model::fd_limit::raise().unwrap();
+    let plan = Plan {
+        close_after: Some(1),
+        ..Plan::default()
+    };
+    let server = MixServer::start(plan, no_bodies()).await;
+    let out = crate::cli::run(tokio::process::Command::new("sh").args([
+        "-c",
+        r#"ulimit -n 1270 && exec "$0" -q -k -c 1000 -n 3000 --retry-safe --json - "$1""#,
+        env!("CARGO_BIN_EXE_loadgen"),
+        &server.url,
+    ]))
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: LoadReport = serde_json::from_str(&out.stdout).unwrap();
+    assert_sums(&r);
+    let get = server.record.seen("GET");
+    assert!(get.closed_reused > 0, "{get:?}");
+    assert_eq!((r.ok, r.failed, r.retries), (3000, 0, get.closed_reused));
+}
