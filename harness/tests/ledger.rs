@@ -393,6 +393,6 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
         .broken()
         .map(|c| (c.name.as_str(), c.difference()))
         .collect();
-    assert_eq!(broken, [("origin_answers_have_ids", 100)]);
+    assert_eq!(broken, [("origin_repeats_within_retries", 100)]);
     assert!(!l.balanced);
 }

@@ -77,7 +77,7 @@ impl OriginLedger {
         let mut out: Vec<[u64; 2]> = Vec::new();
         for &id in sorted_ids {
             // `u64::MAX` has no half-open range: left out, so the ledger's
-            // `origin_answers_have_ids` equality shows it.
+            // `origin_repeats_within_retries` check shows it.
             let Some(next) = id.checked_add(1) else {
                 continue;
             };

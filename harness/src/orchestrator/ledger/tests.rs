@@ -95,6 +95,7 @@ fn a_clean_run_balances_on_every_equality() {
             ("client_accounting", true),
             ("client_ok_vs_origin", true),
             ("origin_answers_have_ids", true),
+            ("origin_repeats_within_retries", true),
             ("proxy_forwarded_vs_origin", true),
             ("proxy_completed_vs_client", true),
         ]
@@ -178,7 +179,8 @@ fn duplicate_or_idless_answers_and_a_short_forward_count_are_flagged() {
     assert_eq!(
         broken,
         [
-            ("origin_answers_have_ids", 2),
+            ("origin_answers_have_ids", 1),
+            ("origin_repeats_within_retries", 1),
             ("proxy_forwarded_vs_origin", -1)
         ]
     );
@@ -340,6 +342,7 @@ fn with_safe_retries_an_id_answered_twice_is_no_imbalance() {
     // answered); id 12 failed for good after the origin answered it.
     let mut load = client(10, &[(210, 12)]);
     load.config.retry = RetryPolicy::Safe;
+    load.retries = 1;
     let answered = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 9, 12];
     let mut actions = [action(200, Some(300), None)];
     let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
@@ -350,10 +353,21 @@ fn with_safe_retries_an_id_answered_twice_is_no_imbalance() {
         [
             ("client_accounting", true),
             ("client_ok_vs_origin", true),
-            ("origin_answers_have_ids", true)
+            ("origin_answers_have_ids", true),
+            ("origin_repeats_within_retries", true)
         ]
     );
+    // More repeats than retries: a request served twice that no retry explains
+    // (e.g. a proxy that forwarded a POST twice).
+    load.retries = 0;
+    let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
+    let broken: Vec<_> = l
+        .broken()
+        .map(|c| (c.name.as_str(), c.difference()))
+        .collect();
+    assert_eq!(broken, [("origin_repeats_within_retries", 1)]);
     // Without retries the same answers are a duplicate.
+    load.retries = 1;
     load.config.retry = RetryPolicy::None;
     let l = reconcile(&load, sides(Ok(origin(&answered, 0)), None), &mut actions);
     assert!(!l.balanced);
@@ -378,4 +392,21 @@ fn with_both_only_failures_never_retried_are_lost_after_forwarding() {
             .any(|u| u.starts_with("client_ok_vs_origin: with retry = \"both\""))
     );
     assert!(l.balanced);
+    // The proxy completed the first attempts that succeeded and the retry that did.
+    load.after_retry = Some(reloadbench_model::load::AfterRetry {
+        ok: 9,
+        failed: 1,
+        failed_by_class: Default::default(),
+    });
+    let l = reconcile(
+        &load,
+        sides(Ok(origin(&answered, 0)), Some(proxy(9, 9))),
+        &mut actions,
+    );
+    let c = l
+        .checks
+        .iter()
+        .find(|c| c.name == "proxy_completed_vs_client")
+        .unwrap();
+    assert_eq!((c.left, c.right, c.holds), (9, 9, true), "{c:?}");
 }
