@@ -199,18 +199,21 @@ pub(crate) fn head_end(request: &[u8]) -> Option<usize> {
         .map(|i| i + 2)
 }
 
-/// Writes `request` with the line `x-reloadbench-id: <id>` inserted at `at` (from
-/// [`head_end`]) into `out`, which is cleared first and reused: no allocation once it
-/// has grown to the request's size.
-pub(crate) fn with_id(request: &[u8], at: usize, id: u64, out: &mut Vec<u8>) {
+/// Writes the head of `request` with the line `x-reloadbench-id: <id>` inserted at
+/// `at` (from [`head_end`]) into `out`, which is cleared first and reused (no
+/// allocation once it has grown to the head's size), and returns the body, which
+/// follows `out` on the wire: a body is never copied.
+pub(crate) fn with_id<'r>(request: &'r [u8], at: usize, id: u64, out: &mut Vec<u8>) -> &'r [u8] {
     let (head, rest) = request.split_at(at.min(request.len()));
+    let blank = rest.len().min(2);
     out.clear();
     out.extend_from_slice(head);
     out.extend_from_slice(reloadbench_model::ledger::ID_HEADER.as_bytes());
     out.extend_from_slice(b": ");
     reloadbench_http1::push_decimal(out, id);
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&rest[..blank]);
+    &rest[blank..]
 }
 
 #[cfg(test)]
@@ -250,13 +253,14 @@ mod tests {
         let at = head_end(&req).unwrap();
         let mut out = Vec::new();
         for id in [0, 7, 1234567890123, u64::MAX] {
-            with_id(&req, at, id, &mut out);
+            let body = with_id(&req, at, id, &mut out);
+            assert_eq!(body, b"a\r\n\r\nb");
             let s = String::from_utf8(out.clone()).unwrap();
-            let line = format!("\r\nx-reloadbench-id: {id}\r\n\r\na\r\n\r\nb");
+            let line = format!("\r\nx-reloadbench-id: {id}\r\n\r\n");
             assert!(s.ends_with(&line), "{s}");
             assert_eq!(
-                out.len(),
-                req.len() + line.len() - "\r\n\r\na\r\n\r\nb".len()
+                out.len() + body.len(),
+                req.len() + line.len() - "\r\n\r\n".len()
             );
         }
     }

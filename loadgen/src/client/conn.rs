@@ -11,6 +11,7 @@ use std::time::Instant;
 use reloadbench_model::outcome::FailureClass;
 use tokio::net::TcpStream;
 
+use super::Wire;
 use super::reader::{Asked, Failed};
 use super::response::{self, Response, Scratch};
 use super::{ClientCtx, connect, idle_check};
@@ -39,7 +40,7 @@ pub(crate) trait Conn: Sized {
     /// Writes `request` and reads one complete response.
     async fn exchange(
         &mut self,
-        request: &[u8],
+        request: Wire<'_>,
         scratch: &Scratch,
         asked: Asked,
     ) -> Result<Response, Failed>;
@@ -63,7 +64,7 @@ impl Conn for TcpStream {
 
     async fn exchange(
         &mut self,
-        request: &[u8],
+        request: Wire<'_>,
         scratch: &Scratch,
         asked: Asked,
     ) -> Result<Response, Failed> {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use reloadbench_model::load::{FailureRecord, RetryPolicy};
 use reloadbench_model::outcome::FailureClass;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use conn::Conn;
@@ -131,7 +132,7 @@ fn status_class(status: u16) -> Option<FailureClass> {
 pub(crate) async fn exchange_timed<C: Conn>(
     ctx: &ClientCtx,
     stream: &mut C,
-    request: &[u8],
+    request: Wire<'_>,
     scratch: &Scratch,
     asked: reader::Asked,
 ) -> Result<response::Response, reader::Failed> {
@@ -142,6 +143,28 @@ pub(crate) async fn exchange_timed<C: Conn>(
             bytes: 0,
         }),
         Ok(r) => r,
+    }
+}
+
+/// A request as it goes on the wire: its head, then its body (empty when the head
+/// holds the whole request). A request with an id is its rebuilt head and the
+/// prebuilt request's body, so that a body is never copied per request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wire<'a> {
+    /// The head (or the whole request).
+    pub(crate) head: &'a [u8],
+    /// The body that follows it.
+    pub(crate) body: &'a [u8],
+}
+
+impl Wire<'_> {
+    /// Writes the request: one write without a separate body.
+    pub(crate) async fn write_to<W: AsyncWrite + Unpin>(self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(self.head).await?;
+        if !self.body.is_empty() {
+            w.write_all(self.body).await?;
+        }
+        Ok(())
     }
 }
 
@@ -249,10 +272,16 @@ async fn run<C: Conn>(
         };
         let request = match kind.id_at {
             Some(at) => {
-                crate::target::with_id(&kind.request, at, ticket.index, &mut with_id);
-                &with_id
+                let body = crate::target::with_id(&kind.request, at, ticket.index, &mut with_id);
+                Wire {
+                    head: &with_id,
+                    body,
+                }
             }
-            None => &kind.request,
+            None => Wire {
+                head: &kind.request,
+                body: &[],
+            },
         };
         let mut result = exchange_timed(&ctx, &mut stream, request, &scratch, asked).await;
         let (mut reused, mut connected) = (reused, connected);

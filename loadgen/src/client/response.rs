@@ -15,9 +15,9 @@ use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use reloadbench_model::outcome::FailureClass;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::Wire;
 use super::reader::{Asked, Failed, Fed, Reader};
 
 /// Size of a worker's scratch buffer: the most one read takes.
@@ -125,11 +125,11 @@ fn read_once(
 /// Writes `request` and reads one complete response.
 pub(crate) async fn exchange(
     stream: &mut TcpStream,
-    request: &[u8],
+    request: Wire<'_>,
     scratch: &Scratch,
     asked: Asked,
 ) -> Result<Response, Failed> {
-    if let Err(e) = stream.write_all(request).await {
+    if let Err(e) = request.write_to(stream).await {
         return Err(write_failure(&e));
     }
     let written = Instant::now();

@@ -15,6 +15,7 @@ use reloadbench_model::load::RetryPolicy;
 use reloadbench_model::outcome::FailureClass;
 
 use super::Scratch;
+use super::Wire;
 use super::conn::Conn;
 use super::reader::{Asked, Failed};
 use super::response::Response;
@@ -51,7 +52,7 @@ pub(crate) struct Retried<C> {
 pub(crate) async fn once<C: Conn>(
     ctx: &ClientCtx,
     source: Option<Ipv4Addr>,
-    request: &[u8],
+    request: Wire<'_>,
     scratch: &Scratch,
     asked: Asked,
     shared: &Shared,

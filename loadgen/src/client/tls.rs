@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::Wire;
 use super::conn::{Conn, Opened};
 use super::reader::{Asked, Failed, Fed, Reader};
 use super::response::{Response, Scratch, write_failure};
@@ -119,12 +120,12 @@ impl Conn for TlsConn {
 
     async fn exchange(
         &mut self,
-        request: &[u8],
+        request: Wire<'_>,
         scratch: &Scratch,
         asked: Asked,
     ) -> Result<Response, Failed> {
         let stream = &mut self.0;
-        let written = stream.write_all(request).await;
+        let written = request.write_to(stream).await;
         if let Err(e) = match written {
             Ok(()) => stream.flush().await,
             Err(e) => Err(e),

@@ -527,3 +527,22 @@ async fn a_retry_holds_one_descriptor_per_client() {
     assert!(get.closed_reused > 0, "{get:?}");
     assert_eq!((r.ok, r.failed, r.retries), (3000, 0, get.closed_reused));
 }
+
+#[tokio::test]
+async fn bodies_with_request_ids_arrive_byte_for_byte() {
+    // The id goes into the head; the body follows it from the prebuilt request.
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let bodies: Bodies = Arc::new(HashMap::from([("POST".to_owned(), body.clone())]));
+    let server = MixServer::start(Plan::default(), bodies).await;
+    let mut cfg = config(&server.url, 200, 4);
+    cfg.request_ids = true;
+    cfg.mix = vec![RequestKind::new("GET"), post_kind(1, &body)];
+    let r = run(cfg).await;
+    assert_sums(&r);
+    assert_eq!((r.ok, r.failed), (200, 0));
+    let post = server.record.seen("POST");
+    assert_eq!(
+        (post.requests, post.bodies_ok, post.bodies_wrong),
+        (100, 100, 0)
+    );
+}
