@@ -367,7 +367,8 @@ impl LoadConfig {
         PreparedKind {
             request,
             id_at,
-            head_request: kind.method.eq_ignore_ascii_case("HEAD"),
+            // Methods are case-sensitive (RFC 9110 §9.1): only `HEAD` is HEAD.
+            head_request: kind.method == "HEAD",
             asks_upgrade: headers
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("upgrade")),
@@ -385,11 +386,27 @@ fn method_problem(method: &str) -> Option<String> {
     (!token).then(|| "must be a token such as GET or POST".to_owned())
 }
 
-/// What is wrong with `headers`, if anything: a name must be a token and a
-/// value may not hold a line break.
+/// Header fields that frame the request body: loadgen writes them from the body
+/// itself, so a request always says truthfully where it ends (a user's own value
+/// would make the server read another request out of the body, or wait for bytes
+/// that never come).
+pub const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
+
+/// Whether `name` is one of [`FRAMING_HEADERS`] (in any case).
+pub fn is_framing_header(name: &str) -> bool {
+    FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// What is wrong with `headers`, if anything: a name must be a token and not a
+/// framing header ([`FRAMING_HEADERS`]), and a value may not hold a line break.
 fn headers_problem(headers: &[(String, String)]) -> Option<String> {
     headers.iter().find_map(|(k, v)| {
         let bad_name = k.is_empty() || k.bytes().any(|b| b <= b' ' || b == b':' || b >= 0x7f);
+        if is_framing_header(k) {
+            return Some(format!(
+                "{k} is written by loadgen from the body (-p, body, body_file), not given"
+            ));
+        }
         (bad_name || v.bytes().any(|b| b == b'\r' || b == b'\n'))
             .then(|| format!("invalid header {k:?}: {v:?}"))
     })

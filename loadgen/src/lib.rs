@@ -29,6 +29,7 @@
 //! resumption); the report's `tls` then counts the handshakes (full,
 //! resumed, failed) and their time.
 
+pub mod body_file;
 mod client;
 mod config;
 mod error;
@@ -41,7 +42,9 @@ mod run;
 mod target;
 mod tls;
 
-pub use config::{LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET};
+pub use config::{
+    FRAMING_HEADERS, LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET, is_framing_header,
+};
 pub use error::LoadError;
 pub use mix::RequestKind;
 pub use record::RequestSample;

@@ -16,7 +16,7 @@ use reloadbench_loadgen::{LoadConfig, LoadOutcome, LoadRun, output};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let body = match &cli.postfile {
-        Some(p) => match std::fs::read(p) {
+        Some(p) => match reloadbench_loadgen::body_file::read(p) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("loadgen: cannot read -p {}: {e}", p.display());

@@ -99,10 +99,13 @@ struct RawRequest {
 
 /// Reads the mix file at `path` (body files relative to its directory).
 pub fn read(path: &Path) -> Result<Vec<RequestKind>, MixFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MixFileError::Read {
+    let read = |source| MixFileError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let bytes = crate::body_file::read(path).map_err(read)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     parse(&text, path)
 }
 
@@ -138,7 +141,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<RequestKind>, MixFileError> 
             (None, Some(file)) => {
                 let file = base.join(file);
                 Some(
-                    std::fs::read(&file).map_err(|source| MixFileError::BodyFile {
+                    crate::body_file::read(&file).map_err(|source| MixFileError::BodyFile {
                         path: path.to_owned(),
                         index,
                         file,

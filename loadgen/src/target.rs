@@ -178,9 +178,8 @@ pub(crate) fn build_request(spec: &RequestSpec<'_>) -> Vec<u8> {
             let ct = spec.content_type.unwrap_or("text/plain");
             head.push_str(&format!("Content-Type: {ct}\r\n"));
         }
-        if !has("content-length") {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
+        // Never given by the user (refused by the config check).
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();

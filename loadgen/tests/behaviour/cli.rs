@@ -49,6 +49,10 @@ async fn bad_flags_exit_2_with_a_clear_message() {
         (&["-n", "0", "http://127.0.0.1:1/"][..], "requests"),
         (&["-s", "0", "http://127.0.0.1:1/"][..], "-s"),
         (&["-H", "NoColon", "http://127.0.0.1:1/"][..], "NoColon"),
+        (
+            &["-H", "Transfer-Encoding: chunked", "http://127.0.0.1:1/"][..],
+            "Transfer-Encoding is written by loadgen from the body",
+        ),
         (&[][..], "URL"),
     ] {
         let out = loadgen(args).await;

@@ -238,6 +238,37 @@ name = "a"
 }
 
 #[test]
+fn framing_headers_and_files_that_are_not_bodies_are_refused() {
+    let src = r#"[load]
+requests = 10
+headers = { "Content-Length" = "0" }
+[[load.request]]
+headers = { "transfer-encoding" = "chunked" }
+[[load.request]]
+method = "POST"
+body_file = "/dev/zero"
+[[case]]
+name = "a"
+"#;
+    let errs = errors(src);
+    has(
+        &errs,
+        "dir/t.toml:3:32: load.headers.Content-Length: ",
+        "Content-Length is written from the body",
+    );
+    has(
+        &errs,
+        "dir/t.toml:5:35: load.request[0].headers.transfer-encoding: ",
+        "is written from the body",
+    );
+    has(
+        &errs,
+        "dir/t.toml:8:13: load.request[1].body_file: ",
+        "not a regular file",
+    );
+}
+
+#[test]
 fn unknown_entry_fields_and_wrong_types_are_shape_errors() {
     let errs = errors(
         "[load]\nrequests = 1\nheaders = { A = 1 }\n[[load.request]]\nwieght = 2\n[[case]]\nname = \"a\"\n",

@@ -14,7 +14,7 @@ use crate::scenario::raw::{RawLoad, RawRequest, SStr, SVal};
 
 /// The largest request body a scenario may send (`body` or `body_file`): it
 /// is held in memory once per request kind.
-pub(super) const MAX_BODY_BYTES: u64 = 16 << 20;
+pub(super) const MAX_BODY_BYTES: u64 = reloadbench_loadgen::body_file::MAX_BODY_BYTES;
 
 /// The request settings of a load, validated.
 #[derive(Debug, Default)]
@@ -155,6 +155,15 @@ fn headers(
             ok = false;
             continue;
         }
+        if reloadbench_loadgen::is_framing_header(name) {
+            ctx.err(
+                v.span(),
+                &at,
+                format!("{name} is written from the body (body, body_file), not given"),
+            );
+            ok = false;
+            continue;
+        }
         match v.get_ref() {
             toml::Value::String(s) if !s.contains(['\r', '\n']) => {
                 out.push((name.clone(), s.clone()));
@@ -239,7 +248,7 @@ fn body(
 /// The bytes of `body_file`, relative to the scenario file's directory.
 fn body_file(ctx: &mut Ctx<'_>, file: &SStr, field: &str) -> Option<Vec<u8>> {
     let path = ctx.dir.join(file.get_ref());
-    match std::fs::read(&path) {
+    match reloadbench_loadgen::body_file::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
             ctx.err(

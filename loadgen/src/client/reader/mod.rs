@@ -103,6 +103,9 @@ pub(crate) struct Reader {
     /// When the first byte of the final response arrived.
     first_byte: Option<Instant>,
     head: Option<Head>,
+    /// Bytes came after the end of the response: the server sent something no
+    /// request asked for, so the connection is not reused.
+    extra: bool,
 }
 
 /// Whether a complete head is not the final response: any 1xx but 101 (a
@@ -122,6 +125,7 @@ impl Reader {
             body: 0,
             first_byte: None,
             head: None,
+            extra: false,
         }
     }
 
@@ -170,6 +174,10 @@ impl Reader {
                 self.first_byte = Some(Instant::now());
             }
             match parse_client_response(rest, self.asked.head_request) {
+                Ok(Some(head)) if head.head_len > MAX_RESPONSE_HEAD => {
+                    // However the head was split into reads.
+                    return Err(self.fail(FailureClass::BadResponse));
+                }
                 Ok(Some(head)) if head.status == 101 && !self.asked.upgrade => {
                     // Switching to a protocol the request did not ask for.
                     return Err(self.fail(FailureClass::BadResponse));
@@ -226,11 +234,13 @@ impl Reader {
     fn body_bytes(&mut self, bytes: &[u8]) -> Result<Fed, Failed> {
         match &mut self.stage {
             Stage::Head => unreachable!("body bytes before the head"),
-            Stage::Done => {}
+            Stage::Done => self.extra |= !bytes.is_empty(),
             Stage::Length(left) => {
-                *left -= (bytes.len() as u64).min(*left);
+                let taken = (bytes.len() as u64).min(*left);
+                *left -= taken;
                 if *left == 0 {
                     self.stage = Stage::Done;
+                    self.extra |= taken < bytes.len() as u64;
                 }
             }
             Stage::Chunked(scanner) => {
@@ -242,11 +252,12 @@ impl Reader {
                 });
                 let done = scanner.is_done();
                 self.body += data;
-                if scanned.is_err() {
+                let Ok(used) = scanned else {
                     return Err(self.fail(FailureClass::BadResponse));
-                }
+                };
                 if done {
                     self.stage = Stage::Done;
+                    self.extra |= used < bytes.len();
                 }
             }
             Stage::UntilClose => self.body += bytes.len() as u64,
@@ -285,8 +296,11 @@ impl Reader {
     /// first byte of the final response arrived. `None` before [`Fed::Done`].
     pub(crate) fn finish(self) -> Option<Finished> {
         match (self.stage, self.head) {
-            (Stage::Done, Some(head)) => Some(Finished {
-                head,
+            (Stage::Done, Some(mut head)) => Some(Finished {
+                head: {
+                    head.keep_alive &= !self.extra;
+                    head
+                },
                 body_bytes: self.body,
                 total_bytes: self.total,
                 first_byte: self.first_byte,

@@ -86,12 +86,32 @@ fn until_close_ends_with_the_connection() {
 }
 
 #[test]
-fn bytes_after_the_body_are_ignored() {
-    let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA";
-    assert_eq!(
-        read(&[wire], ASKED),
-        Ok((200, true, 2, wire.len() as u64, None))
-    );
+fn bytes_after_the_body_end_the_connection() {
+    // Something no request asked for: the response counts, the connection is not
+    // reused (its next response could not be told from these bytes).
+    for wire in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"[..],
+        b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nX",
+    ] {
+        let (status, keep_alive, ..) = read(&[wire], ASKED).unwrap();
+        assert_eq!((status / 100, keep_alive), (2, false), "{wire:?}");
+    }
+    // Exactly one response: reused.
+    let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    assert!(read(&[wire], ASKED).unwrap().1);
+}
+
+#[test]
+fn a_head_over_the_limit_is_refused_however_it_is_split() {
+    let mut wire = b"HTTP/1.1 200 OK\r\nX-Filler: ".to_vec();
+    wire.resize(MAX_RESPONSE_HEAD + 10, b'a');
+    wire.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    for at in [40_000, MAX_RESPONSE_HEAD - 1, wire.len() - 1] {
+        let (a, b) = wire.split_at(at);
+        let failed = read(&[a, b], ASKED).unwrap_err();
+        assert_eq!(failed.class, FailureClass::BadResponse, "split at {at}");
+    }
 }
 
 #[test]
