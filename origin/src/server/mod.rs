@@ -204,19 +204,15 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
             let id = request_id(&req);
             let method = req.method().clone();
             // A request body (POST, PUT, ...) is read whole before the answer:
-            // the answer says the origin got all of it.
-            let body_bytes = match req.into_body().collect().await {
-                Ok(body) => body.to_bytes().len() as u64,
-                // The client cut the body: no answer (the connection is gone).
-                Err(e) => return Err(e),
-            };
+            // the answer says the origin got all of it. It is counted, not kept.
+            let body_bytes = drain_body(req.into_body()).await?;
             let resp = respond(&shared).await;
             shared.book.answered(Answered {
                 method: method.as_str(),
                 body_bytes,
                 id,
             });
-            Ok::<_, hyper::Error>(resp)
+            Ok::<_, BodyError>(resp)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -224,6 +220,38 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
         .serve_connection(TokioIo::new(stream), service);
     // A client that disconnects or sends garbage ends only its own connection.
     let _ = conn.await;
+}
+
+/// Longest wait for the next piece of a request body; a client that stalls
+/// longer loses its connection (no answer).
+const BODY_STALL: Duration = Duration::from_secs(30);
+
+/// Why a request body was not read to its end: the connection is closed without
+/// an answer.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    /// The client cut the body, or sent a malformed one.
+    #[error("request body: {0}")]
+    Read(#[from] hyper::Error),
+    /// Nothing of the body came for [`BODY_STALL`].
+    #[error("request body stalled for {BODY_STALL:?}")]
+    Stalled,
+}
+
+/// Reads `body` to its end, counting its bytes without keeping them.
+async fn drain_body(mut body: Incoming) -> Result<u64, BodyError> {
+    let mut bytes = 0u64;
+    loop {
+        match tokio::time::timeout(BODY_STALL, body.frame()).await {
+            Err(_) => return Err(BodyError::Stalled),
+            Ok(None) => return Ok(bytes),
+            Ok(Some(frame)) => {
+                if let Some(data) = frame?.data_ref() {
+                    bytes += data.len() as u64;
+                }
+            }
+        }
+    }
 }
 
 /// The request's [`reloadbench_model::ledger::ID_HEADER`], if it has a valid one.

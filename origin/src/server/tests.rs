@@ -269,3 +269,52 @@ async fn ledger_lists_the_ids_it_answered_and_counts_the_rest() {
     assert!(l.slots_start_mono_ns + first * slot >= before / slot * slot);
     assert!(l.slots_start_mono_ns + last * slot <= after);
 }
+
+/// The peak resident set of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_large_body_is_counted_not_kept() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    const TOTAL: usize = 128 << 20;
+    let head = format!("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: {TOTAL}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let before = peak_rss_kib();
+    let chunk = vec![b'b'; 64 * 1024];
+    for _ in 0..TOTAL / chunk.len() {
+        stream.write_all(&chunk).await.unwrap();
+    }
+    let (head, _) = timeout(limit(), read_response(&mut stream, false))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(origin.ledger().body_bytes_received, TOTAL as u64);
+    let grown_mib = (peak_rss_kib() - before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "peak RSS grew {grown_mib} MiB for a 128 MiB body"
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_ends_its_connection_unanswered() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten..")
+        .await
+        .unwrap();
+    // The clock is paused: it jumps to the stall limit once everything waits.
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert_eq!(n, 0, "closed without an answer: {:?}", &buf[..n]);
+    let ledger = origin.ledger();
+    assert_eq!((ledger.received, ledger.answered), (1, 0));
+    origin.shutdown().await;
+}
