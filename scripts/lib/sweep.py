@@ -4,10 +4,11 @@ refproxy at the same count.
 
 For each count it starts a fresh origin, runs ROUNDS alternating rounds of loadgen and
 wrk (SECONDS each), and reads each tool's requests, peak RSS and CPU time from
-wait4(2); then the origin's peak RSS (VmHWM); then a fresh refproxy in front of a fresh
+/usr/bin/time; then the origin's peak RSS (VmHWM); then a fresh refproxy in front of a fresh
 origin with one loadgen run, and refproxy's peak RSS. A count is skipped, with the
 reason, where the hard open-file limit cannot hold it (loadgen needs the connections
-plus its reserve, refproxy two descriptors per connection); wrk is skipped where one
+plus its reserve, refproxy two descriptors per connection), and a count that fails is a
+row saying why; wrk is skipped where one
 source address has too few ports (wrk cannot spread its source addresses). Every
 process is started here, killed here, and bounded in time.
 
@@ -21,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 
 from procs import Proc
 
@@ -43,41 +43,42 @@ def kill_group(pid):
         pass
 
 
-def measured(args, timeout):
-    """Runs args to the end; returns (output, peak RSS KiB, CPU seconds) of that child."""
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def measured(args, timeout, tmp):
+    """Runs args to the end under /usr/bin/time; returns (output, peak RSS KiB, CPU
+    seconds) of that command alone (wait4's rusage of a child of this script would
+    start from this script's own peak RSS: fork copies it)."""
+    stats = os.path.join(tmp, "time.txt")
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", stats] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
-    chunks = []
-    reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()), daemon=True)
-    reader.start()
-    timer = threading.Timer(timeout, lambda: kill_group(p.pid))
-    timer.start()
     try:
-        _, status, ru = os.wait4(p.pid, 0)
-    finally:
-        timer.cancel()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    reader.join(timeout=5)
-    text = chunks[0].decode(errors="replace") if chunks else ""
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid)
+        p.communicate()
+        raise RuntimeError(f"{args[0]} did not end within {timeout}s")
+    text = out.decode(errors="replace")
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {p.returncode}:\n{text[-2000:]}")
-    return text, ru.ru_maxrss, ru.ru_utime + ru.ru_stime
+    with open(stats) as f:
+        rss, user, system = f.read().split()[-3:]
+    return text, int(rss), float(user) + float(system)
 
 
-def loadgen_run(loadgen, url, c, seconds, sources):
+def loadgen_run(loadgen, url, c, seconds, sources, tmp):
     args = [loadgen, "-q", "-k", "-c", str(c), "-t", str(seconds), "-n", "1000000000"]
     if sources > 1:
         args += ["--source-ips", str(sources)]
-    out, rss, cpu = measured(args + [url], seconds + 60)
+    out, rss, cpu = measured(args + [url], seconds + 60, tmp)
     n = int(re.search(r"^Complete requests:\s+(\d+)", out, re.M).group(1))
     failed = int(re.search(r"^Failed requests:\s+(\d+)", out, re.M).group(1))
     secs = float(re.search(r"^Time taken for tests:\s+([\d.]+)", out, re.M).group(1))
     return {"rps": n / secs, "rss": rss, "cpu_us": cpu / max(n, 1) * 1e6, "failed": failed}
 
 
-def wrk_run(url, c, seconds):
+def wrk_run(url, c, seconds, tmp):
     out, rss, cpu = measured(["wrk", "-t", "2", "-c", str(c), "-d", f"{seconds}s", url],
-                             seconds + 60)
+                             seconds + 60, tmp)
     n = int(re.search(r"^\s*(\d+) requests in", out, re.M).group(1))
     secs = float(re.search(r"requests in ([\d.]+)s", out).group(1))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -95,19 +96,23 @@ def peak_rss(pid):
     return 0
 
 
-def start_origin(reloadbench, tmp, tag):
+def start_origin(reloadbench, tmp, tag, procs):
+    """Starts an origin, listed in procs before it is waited for (killed on every path)."""
     o = Proc([reloadbench, "origin", "--body-bytes", "1024"], os.path.join(tmp, f"{tag}.log"))
+    procs.append(o)
     ready = o.wait_event(lambda e: e.get("event") == "ready", "origin ready")
     return o, ready["addrs"][0]
 
 
-def start_refproxy(refproxy, origin_addr, tmp, tag):
+def start_refproxy(refproxy, origin_addr, tmp, tag, procs):
+    """Starts refproxy, listed in procs before it is waited for."""
     cfg = os.path.join(tmp, f"{tag}.toml")
     with open(cfg, "w") as f:
         f.write(f'listen = ["127.0.0.1:0"]\norigins = ["{origin_addr}"]\n')
     p = Proc([refproxy, "--config", cfg], os.path.join(tmp, f"{tag}.log"))
+    procs.append(p)
     ready = p.wait_event(lambda e: e.get("event") == "ready", "refproxy ready")
-    return p, ready["addrs"][0], ready["pid"]
+    return ready["addrs"][0], ready["pid"]
 
 
 def median(runs, key):
@@ -123,15 +128,14 @@ def point(args, c, tmp, hard, ports):
     row = {"c": c}
     procs = []
     try:
-        origin, addr = start_origin(reloadbench, tmp, f"origin-{c}")
-        procs.append(origin)
+        origin, addr = start_origin(reloadbench, tmp, f"origin-{c}", procs)
         url = f"http://{addr}/"
         lg, wk = [], []
         wrk_ok = sources == 1 and c + WRK_RESERVE <= hard
         for _ in range(rounds):
-            lg.append(loadgen_run(loadgen, url, c, seconds, sources))
+            lg.append(loadgen_run(loadgen, url, c, seconds, sources, tmp))
             if wrk_ok:
-                wk.append(wrk_run(url, c, seconds))
+                wk.append(wrk_run(url, c, seconds, tmp))
         row["loadgen"] = {k: median(lg, k) for k in ("rps", "rss", "cpu_us")}
         row["loadgen"]["failed"] = sum(r["failed"] for r in lg)
         if wk:
@@ -141,11 +145,9 @@ def point(args, c, tmp, hard, ports):
         origin.kill()
         procs.remove(origin)
         if 2 * c + PROXY_RESERVE <= hard:
-            origin, addr = start_origin(reloadbench, tmp, f"proxy-origin-{c}")
-            procs.append(origin)
-            proxy, paddr, serving = start_refproxy(refproxy, addr, tmp, f"refproxy-{c}")
-            procs.append(proxy)
-            via = loadgen_run(loadgen, f"http://{paddr}/", c, seconds, sources)
+            origin, addr = start_origin(reloadbench, tmp, f"proxy-origin-{c}", procs)
+            paddr, serving = start_refproxy(refproxy, addr, tmp, f"refproxy-{c}", procs)
+            via = loadgen_run(loadgen, f"http://{paddr}/", c, seconds, sources, tmp)
             row["proxy"] = {"rps": via["rps"], "failed": via["failed"],
                             "rss": peak_rss(serving), "origin_rss": peak_rss(origin.p.pid)}
         else:
@@ -175,7 +177,10 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for c in counts:
-            r = point((loadgen, reloadbench, refproxy, seconds, rounds), c, tmp, hard, ports)
+            try:
+                r = point((loadgen, reloadbench, refproxy, seconds, rounds), c, tmp, hard, ports)
+            except Exception as e:  # one count that fails is a row saying why
+                r = f"failed: {(str(e).splitlines() or [type(e).__name__])[0]}"
             rows.append((c, r))
             print(f"  {c} connections: done" if isinstance(r, dict) else f"  {c}: {r}",
                   flush=True)
