@@ -344,4 +344,11 @@ fn per_method_expectations_must_name_a_method_the_case_sends() {
     let s = parse_str(Path::new("dir/t.toml"), src).unwrap();
     let exprs: Vec<&str> = s.cases[0].expect.iter().map(|e| e.expr.as_str()).collect();
     assert_eq!(exprs, ["failed.POST = 0", "per_reload.failed.POST <= 1"]);
+    // An empty table names no metric: refused, not an expectation silently dropped.
+    let errs = errors("[load]\nrequests = 1\n[[case]]\nname = \"a\"\nexpect = { failed = {} }\n");
+    has(
+        &errs,
+        "dir/t.toml:5:21: case[0].expect.failed: ",
+        "an empty table sets no expectation",
+    );
 }

@@ -221,6 +221,15 @@ fn expectations(
         // `per_reload.failed = ...` and `failed.POST = ...` arrive as nested tables.
         let mut flat: Vec<(String, &toml::Value)> = Vec::new();
         flatten(key.clone(), v.get_ref(), &mut flat);
+        if flat.is_empty() {
+            // `failed = {}`: a table that names no metric sets nothing.
+            ctx.err(
+                v.span(),
+                &format!("{field}.{key}"),
+                "an empty table sets no expectation: write a value, e.g. failed = 0",
+            );
+            ok = false;
+        }
         for (k, value) in flat {
             let efield = format!("{field}.{k}");
             match parse_condition(&k, value) {
