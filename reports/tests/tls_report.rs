@@ -58,7 +58,7 @@ fn a_tls_case_gets_a_row_of_handshakes_and_the_worst_second_after_a_reload() {
     assert!(md.contains("### TLS handshakes"), "{md}");
     let row = md
         .lines()
-        .find(|l| l.starts_with(&format!("| {} |", case.name)) && l.contains("TLSv1.3"))
+        .find(|l| l.starts_with(&format!("| {} |", case.name)) && l.contains("| TLSv1.3 |"))
         .expect("a TLS row for the fd-pass case");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(
@@ -77,8 +77,23 @@ fn a_tls_case_gets_a_row_of_handshakes_and_the_worst_second_after_a_reload() {
         ],
         "{row}"
     );
-    // Only the TLS case has a row.
-    assert_eq!(md.matches("TLSv1.3").count(), 1, "{md}");
+    // Only the TLS case has a row, and an ab block with its TLS lines.
+    assert_eq!(md.matches("| TLSv1.3 |").count(), 1, "{md}");
+    let ab = reloadbench_reports::ab_text(case);
+    assert!(
+        ab.contains("TLS protocol:           TLSv1.3, TLS13_AES_128_GCM_SHA256\n"),
+        "{ab}"
+    );
+    let line = format!(
+        "TLS handshakes:         {} (full {}, resumed {}, failed 1)\n",
+        tls.handshakes, tls.full, tls.resumed
+    );
+    assert!(ab.contains(&line), "{ab}");
+    assert!(
+        ab.contains("Handshake time (ms)\n   50%      0\n   99%      2\n"),
+        "{ab}"
+    );
+    assert!(!reloadbench_reports::ab_text(&run.cases[2]).contains("TLS"));
     let svg = render_svg(Chart::Timeline, &run).unwrap();
     if let Some(dir) = std::env::var_os("RELOADBENCH_CHART_DUMP") {
         let png = reloadbench_reports::export::chart::render_png(Chart::Timeline, &run).unwrap();
