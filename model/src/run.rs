@@ -173,7 +173,49 @@ impl CaseReport {
             .map(|c| c.count)
             .sum()
     }
+
+    /// For each restart and reload (in timeline order), the TLS resumed
+    /// ratio `resumed / (full + resumed)` of the handshakes completed in the
+    /// [`AFTER_RELOAD_NS`] after its new process was ready (its trigger when
+    /// none reported ready), from the buckets overlapping that span; `None`
+    /// for a reload with no completed handshake there. Empty for a
+    /// cleartext case.
+    pub fn tls_resumed_ratios_after_reloads(&self) -> Vec<Option<f64>> {
+        if self.load.tls.is_none() {
+            return Vec::new();
+        }
+        let width = self.load.config.bucket_ns();
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.kind, ActionKind::Restart | ActionKind::Reload))
+            .map(|a| {
+                let from = a.ready_ns.unwrap_or(a.trigger_ns);
+                let to = from.saturating_add(AFTER_RELOAD_NS);
+                let (full, resumed) = self
+                    .load
+                    .buckets
+                    .iter()
+                    .filter(|b| b.start_ns < to && b.start_ns.saturating_add(width) > from)
+                    .fold((0u64, 0u64), |(f, r), b| {
+                        (f + b.handshakes.full, r + b.handshakes.resumed)
+                    });
+                (full + resumed > 0).then(|| resumed as f64 / (full + resumed) as f64)
+            })
+            .collect()
+    }
+
+    /// The lowest of [`CaseReport::tls_resumed_ratios_after_reloads`] (a
+    /// reload without handshakes after it is skipped); `None` without one.
+    pub fn lowest_tls_resumed_ratio_after_reload(&self) -> Option<f64> {
+        self.tls_resumed_ratios_after_reloads()
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    }
 }
+
+/// The span after a reload in which its TLS resumed ratio is measured: 1 s.
+pub const AFTER_RELOAD_NS: u64 = 1_000_000_000;
 
 /// CPU seconds (user + system) used during a case.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]

@@ -59,6 +59,15 @@ pub enum Metric {
     /// `ledger_balanced`: 1 when every equality of the three-way ledger holds, 0 when one
     /// does not (not measured when the origin's counts are unavailable).
     LedgerBalanced,
+    /// `tls_failed`: failed TLS handshakes (`tls_handshake` + `tls_certificate`).
+    TlsFailed,
+    /// `tls_resumed_ratio`: resumed / completed handshakes over the whole load.
+    TlsResumedRatio,
+    /// `per_reload.tls_resumed_ratio`: the lowest resumed ratio of the
+    /// handshakes in the second after a restart or reload.
+    PerReloadTlsResumedRatio,
+    /// `handshake_p99_ms`: p99 TLS handshake time (TCP connect done to handshake done).
+    HandshakeP99Ms,
 }
 
 /// ab's counters, as expectation keys.
@@ -113,7 +122,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 15] = [
+const SIMPLE: [(Metric, &str); 19] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -129,6 +138,13 @@ const SIMPLE: [(Metric, &str); 15] = [
     (Metric::P99ReloadRatio, "p99_reload_ratio"),
     (Metric::LostAfterForwarding, "lost_after_forwarding"),
     (Metric::LedgerBalanced, "ledger_balanced"),
+    (Metric::TlsFailed, "tls_failed"),
+    (Metric::TlsResumedRatio, "tls_resumed_ratio"),
+    (
+        Metric::PerReloadTlsResumedRatio,
+        "per_reload.tls_resumed_ratio",
+    ),
+    (Metric::HandshakeP99Ms, "handshake_p99_ms"),
 ];
 
 impl Metric {
@@ -162,6 +178,9 @@ impl Metric {
     /// for an unknown metric.
     pub fn from_key(key: &str) -> Option<Metric> {
         if let Some(sub) = key.strip_prefix("per_reload.") {
+            if sub == "tls_resumed_ratio" {
+                return Some(Metric::PerReloadTlsResumedRatio);
+            }
             if let Some(m) = sub.strip_prefix("failed.") {
                 return is_method(m).then(|| Metric::PerReloadFailedMethod(m.to_owned()));
             }
@@ -220,6 +239,7 @@ impl Metric {
                 | Metric::ReloadFailed
                 | Metric::ReloadTimeMs
                 | Metric::P99ReloadRatio
+                | Metric::PerReloadTlsResumedRatio
         )
     }
 
@@ -295,6 +315,18 @@ impl Metric {
                 let l = case.ledger.as_ref()?;
                 l.origin.as_ref()?;
                 Some(if l.balanced { 1.0 } else { 0.0 })
+            }
+            Metric::TlsFailed => {
+                load.tls.as_ref()?;
+                n(case.failed_of(FailureClass::TlsHandshake)
+                    + case.failed_of(FailureClass::TlsCertificate))
+            }
+            Metric::TlsResumedRatio => load.tls.as_ref()?.resumed_ratio(),
+            Metric::PerReloadTlsResumedRatio => case.lowest_tls_resumed_ratio_after_reload(),
+            Metric::HandshakeP99Ms => {
+                let t = &load.tls.as_ref()?.handshake_time;
+                (t.count > 0).then_some(())?;
+                Some(t.at(99.0)? as f64 / 1000.0)
             }
         }
     }

@@ -72,7 +72,8 @@ a failure class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/
 ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
 failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
 per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, \
-lost_after_forwarding, ledger_balanced";
+lost_after_forwarding, ledger_balanced, tls_failed, tls_resumed_ratio, \
+per_reload.tls_resumed_ratio, handshake_p99_ms";
 
 /// The known key nearest to `key` (edit distance at most 2), if any.
 fn closest(key: &str) -> Option<String> {

@@ -317,7 +317,7 @@ fn every_key_round_trips() {
     for key in Metric::all_keys() {
         let m = Metric::from_key(&key).unwrap();
         assert_eq!(m.key(), key);
-        assert!(m.measure(&case()).is_some(), "{key} not measured");
+        assert!(m.measure(&tls_case()).is_some(), "{key} not measured");
     }
 }
 
@@ -427,4 +427,77 @@ fn a_single_method_file_without_per_method_counts_uses_its_method() {
     let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
     assert_eq!(m("failed.GET"), Some(10.0));
     assert_eq!(m("failed.POST"), None);
+}
+
+/// [`case`] over TLS: 10 full and 490 resumed handshakes per bucket, but 250
+/// and 250 in the bucket of the first reload; 2 failed handshakes.
+fn tls_case() -> CaseReport {
+    let mut c = case();
+    for b in &mut c.load.buckets {
+        b.handshakes.full = 10;
+        b.handshakes.resumed = 490;
+    }
+    c.load.buckets[10].handshakes.full = 250;
+    c.load.buckets[10].handshakes.resumed = 250;
+    c.load.classes.push(ClassCount {
+        class: FailureClass::TlsHandshake,
+        count: 2,
+        on_reused: 0,
+        first_ns: 0,
+        last_ns: 0,
+    });
+    c.load.tls = Some(reloadbench_model::load::TlsReport {
+        protocol: Some("TLSv1.3".into()),
+        cipher: None,
+        resumption: true,
+        handshakes: 10_002,
+        full: 430,
+        resumed: 9_570,
+        failed: 2,
+        handshake_time: LatencySummary {
+            count: 10_000,
+            percentiles: [(50.0, 400), (99.0, 3_000)]
+                .into_iter()
+                .map(|(p, us)| Percentile { p, us })
+                .collect(),
+            ..LatencySummary::default()
+        },
+    });
+    c
+}
+
+#[test]
+fn tls_metrics_count_handshakes_and_take_the_worst_second_after_a_reload() {
+    let c = tls_case();
+    let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
+    assert_eq!(m("tls_failed"), Some(2.0));
+    assert_eq!(m("tls_resumed_ratio"), Some(9_570.0 / 10_000.0));
+    assert_eq!(m("handshake_p99_ms"), Some(3.0));
+    // Reload 1 ready at 1.04 s: buckets 10..=19 (340 full, 4660 resumed);
+    // reload 2 ready at 1.62 s: buckets 16..=19 (40 full, 1960 resumed).
+    assert_eq!(
+        c.tls_resumed_ratios_after_reloads(),
+        vec![Some(4_660.0 / 5_000.0), Some(1_960.0 / 2_000.0)]
+    );
+    assert_eq!(m("per_reload.tls_resumed_ratio"), Some(4_660.0 / 5_000.0));
+    let e = parse_condition(
+        "per_reload.tls_resumed_ratio",
+        &toml::Value::String(">= 0.95".into()),
+    )
+    .unwrap();
+    assert!(!e.evaluate(&c).passed);
+    // A cleartext case has none of them.
+    for key in [
+        "tls_failed",
+        "tls_resumed_ratio",
+        "handshake_p99_ms",
+        "per_reload.tls_resumed_ratio",
+    ] {
+        assert_eq!(
+            Metric::from_key(key).unwrap().measure(&case()),
+            None,
+            "{key}"
+        );
+    }
+    assert!(Metric::PerReloadTlsResumedRatio.needs_reloads());
 }

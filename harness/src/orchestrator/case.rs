@@ -129,6 +129,8 @@ pub(crate) struct Programs {
     pub reloadbench: PathBuf,
     /// `refproxy`, when the scenario uses the reference proxy.
     pub refproxy: Option<PathBuf>,
+    /// The run's certificates, when a case's load speaks TLS.
+    pub tls: Option<super::pki::TlsFiles>,
 }
 
 /// Everything a case needs from the run.
@@ -203,6 +205,7 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         ctx: ctx.clone(),
         scenario_dir: std::fs::canonicalize(&input.scenario.dir)
             .unwrap_or_else(|_| input.scenario.dir.clone()),
+        tls: input.case.load.tls.as_ref().and(input.programs.tls.clone()),
     };
     let out = match &input.case.proxy {
         ProxySpec::Reference(cfg) => {
@@ -300,10 +303,16 @@ async fn drive_case<R: Runner>(
         }
     };
     let watch = CaseWatch::start();
+    let ca = input
+        .case
+        .load
+        .tls
+        .as_ref()
+        .and(input.programs.tls.as_ref());
     let load = match input
         .case
         .load
-        .loadgen_config(addr)
+        .loadgen_config(addr, ca.map(|t| t.ca.as_path()))
         .and_then(reloadbench_loadgen::start)
     {
         Ok(l) => l,

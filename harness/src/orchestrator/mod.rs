@@ -21,6 +21,7 @@ pub(crate) mod ledger;
 pub(crate) mod load;
 pub(crate) mod measure;
 pub(crate) mod os;
+pub(crate) mod pki;
 pub(crate) mod progress;
 pub(crate) mod run;
 pub(crate) mod sut;

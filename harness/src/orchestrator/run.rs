@@ -102,6 +102,9 @@ pub(crate) enum RunError {
         /// The run directory.
         dir: PathBuf,
     },
+    /// The run's TLS certificates could not be made.
+    #[error(transparent)]
+    Pki(#[from] super::pki::PkiError),
     /// A case could not run; the cases before it are in the run directory.
     #[error("{source} (finished cases are kept in {dir})")]
     Case {
@@ -174,13 +177,14 @@ pub(crate) async fn run_scenario(
     // with the harness, however it ends.
     watchdog::start()?;
     let proxies = sc.proxies();
-    let programs = Programs {
+    let mut programs = Programs {
         reloadbench: binaries::reloadbench_exe()?,
         refproxy: if proxies.iter().any(|p| matches!(p, ProxySpec::Reference(_))) {
             Some(binaries::refproxy()?)
         } else {
             None
         },
+        tls: None,
     };
     if proxies.iter().any(|p| matches!(p, ProxySpec::Command(_))) {
         // Daemonizing servers must stay within reach of the harness.
@@ -194,6 +198,9 @@ pub(crate) async fn run_scenario(
     let started = SystemTime::now();
     let dir = RunDir::create(opts.out.as_deref(), &sc.id, started, opts.force)?;
     dir.write_scenario(&sc.source)?;
+    if sc.cases.iter().any(|c| c.load.tls.is_some()) {
+        programs.tls = Some(super::pki::generate(&dir.path().join("tls"))?);
+    }
     let pids = PidLog::create(&dir.pids_path()).map_err(|source| RunDirError::Io {
         path: dir.pids_path(),
         source,

@@ -9,6 +9,7 @@
 //!   pids.log                      every pid reloadbench started ("pid name" lines)
 //!   results.json                  the RunReport, rewritten (tmp + rename) after each case
 //!   report.md, charts/, ...       rendered at the end (reloadbench-reports)
+//!   tls/                          with a TLS load: the run's CA and server certificate
 //!   cases/<NN>-<slug>/
 //!     proxy.toml                  the reference proxy's config (or the rendered template)
 //!     events.jsonl                every stdout line of every process, stamped
@@ -88,6 +89,7 @@ const RUN_ENTRIES: &[&str] = &[
     "actions.csv",
     "charts",
     "cases",
+    "tls",
 ];
 
 /// True when `dir` holds a run: it has the [`MARKER`] (a `results.json`
@@ -397,6 +399,17 @@ mod tests {
         let e = RunDir::create(Some(&proj), "seed", SystemTime::now(), false).unwrap_err();
         assert!(matches!(e, RunDirError::NotARun(_)), "{e}");
         assert!(!proj.join(MARKER).exists());
+    }
+
+    #[test]
+    fn force_replaces_the_tls_files_of_an_earlier_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        RunDir::create(Some(&out), "tls", SystemTime::now(), false).unwrap();
+        std::fs::create_dir(out.join("tls")).unwrap();
+        std::fs::write(out.join("tls/ca.pem"), "old").unwrap();
+        RunDir::create(Some(&out), "tls", SystemTime::now(), true).unwrap();
+        assert!(!out.join("tls").exists());
     }
 
     #[test]

@@ -4,15 +4,30 @@
 //! generator enforces) and the orchestrator (which starts it).
 
 use std::net::SocketAddr;
+use std::path::Path;
 
-use reloadbench_loadgen::{LoadConfig, LoadError};
+use reloadbench_loadgen::{LoadConfig, LoadError, TlsOptions};
 
 use super::LoadSpec;
 
 impl LoadSpec {
-    /// The loadgen configuration of this load against `addr`.
-    pub(crate) fn loadgen_config(&self, addr: SocketAddr) -> Result<LoadConfig, LoadError> {
-        let mut c = LoadConfig::new(&format!("http://{addr}{}", self.path))?;
+    /// The loadgen configuration of this load against `addr`; a TLS load
+    /// verifies the server's certificate against the CA file `ca`.
+    pub(crate) fn loadgen_config(
+        &self,
+        addr: SocketAddr,
+        ca: Option<&Path>,
+    ) -> Result<LoadConfig, LoadError> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut c = LoadConfig::new(&format!("{scheme}://{addr}{}", self.path))?;
+        if let Some(t) = &self.tls {
+            c.tls = TlsOptions {
+                ca_file: ca.map(Path::to_owned),
+                insecure: false,
+                version: t.version,
+                resume: t.resume,
+            };
+        }
         c.concurrency = self.concurrency;
         c.requests = self.requests;
         c.duration = self.duration;
@@ -35,7 +50,10 @@ impl LoadSpec {
     /// Runs loadgen's checks on this load (against a placeholder address:
     /// nothing is resolved or connected).
     pub(crate) fn check_loadgen(&self) -> Result<(), LoadError> {
-        self.loadgen_config(SocketAddr::from(([127, 0, 0, 1], 1)))?
-            .check()
+        self.loadgen_config(
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+            Some(Path::new("ca.pem")),
+        )?
+        .check()
     }
 }

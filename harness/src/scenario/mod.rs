@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 pub(crate) use action::{Action, ActionSpec, ReloadSpec, Trigger};
 pub(crate) use error::ScenarioErrors;
 pub(crate) use spec::{
-    CommandOrigin, CommandProxy, LoadSpec, MainPid, OriginSpec, PidTarget, ProxySpec, Readiness,
-    ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction,
+    CommandOrigin, CommandProxy, LoadSpec, LoadTls, MainPid, OriginSpec, PidTarget, ProxySpec,
+    Readiness, ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction, TicketKeysFile,
 };
 pub(crate) use template::{Template, TemplateError, Vars};
 

@@ -68,6 +68,10 @@ pub(super) struct RawLoad {
     pub(super) request: Option<Spanned<Vec<Spanned<RawRequest>>>>,
     pub(super) think_time: Option<SStr>,
     pub(super) retry: Option<SStr>,
+    /// `tls = true`: the load speaks TLS to the system under test.
+    pub(super) tls: Option<Spanned<bool>>,
+    pub(super) tls_resume: Option<Spanned<bool>>,
+    pub(super) tls_version: Option<SStr>,
 }
 
 /// One `[[load.request]]` entry: one kind of request of a weighted mix.
@@ -118,6 +122,12 @@ impl RawLoad {
             request: over.request.clone().or_else(|| self.request.clone()),
             think_time: over.think_time.clone().or_else(|| self.think_time.clone()),
             retry: over.retry.clone().or_else(|| self.retry.clone()),
+            tls: over.tls.clone().or_else(|| self.tls.clone()),
+            tls_resume: over.tls_resume.clone().or_else(|| self.tls_resume.clone()),
+            tls_version: over
+                .tls_version
+                .clone()
+                .or_else(|| self.tls_version.clone()),
         }
     }
 }
@@ -133,6 +143,8 @@ pub(super) struct RawProxy {
     pub(super) idle_close: Option<SStr>,
     pub(super) ready_timeout: Option<SStr>,
     pub(super) generation_header: Option<Spanned<bool>>,
+    pub(super) share_ticket_keys: Option<Spanned<bool>>,
+    pub(super) ticket_keys_file: Option<SVal>,
     // kind = "command"
     pub(super) binary: Option<SStr>,
     pub(super) install: Option<SStr>,
@@ -161,6 +173,8 @@ impl RawProxy {
             idle_close: o.idle_close.or(b.idle_close),
             ready_timeout: o.ready_timeout.or(b.ready_timeout),
             generation_header: o.generation_header.or(b.generation_header),
+            share_ticket_keys: o.share_ticket_keys.or(b.share_ticket_keys),
+            ticket_keys_file: o.ticket_keys_file.or(b.ticket_keys_file),
             binary: o.binary.or(b.binary),
             install: o.install.or(b.install),
             version: o.version.or(b.version),

@@ -91,6 +91,9 @@ const LOAD: Shape = Shape {
         ("request", Kind::Tables(&REQUEST)),
         ("think_time", Kind::Duration),
         ("retry", Kind::Str),
+        ("tls", Kind::Bool),
+        ("tls_resume", Kind::Bool),
+        ("tls_version", Kind::Str),
     ],
 };
 
@@ -127,6 +130,8 @@ const PROXY: Shape = Shape {
         ("idle_close", Kind::Duration),
         ("ready_timeout", Kind::Duration),
         ("generation_header", Kind::Bool),
+        ("share_ticket_keys", Kind::Bool),
+        ("ticket_keys_file", Kind::Any),
         ("binary", Kind::Str),
         ("install", Kind::Str),
         ("version", Kind::Str),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use reloadbench_loadgen::{RequestKind, RetryPolicy};
+use reloadbench_loadgen::{RequestKind, RetryPolicy, TlsVersion};
 
 use super::template::Template;
 
@@ -72,6 +72,18 @@ pub(crate) struct LoadSpec {
     pub think_time: Option<Duration>,
     /// How retryable failures are retried (`retry`).
     pub retry: RetryPolicy,
+    /// TLS to the system under test (`tls = true`), if the load speaks it.
+    pub tls: Option<LoadTls>,
+}
+
+/// How the load speaks TLS (`tls = true` in `[load]`). The harness makes the
+/// run's CA and server certificate; the load verifies against that CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoadTls {
+    /// Resume sessions from one store shared by all connections (`tls_resume`, default on).
+    pub resume: bool,
+    /// The one version offered (`tls_version = "1.2" | "1.3"`); `None`: both.
+    pub version: Option<TlsVersion>,
 }
 
 impl LoadSpec {
@@ -111,6 +123,21 @@ pub(crate) struct ReferenceProxy {
     pub ready_timeout: Duration,
     /// Whether responses carry the proxy's generation header.
     pub generation_header: bool,
+    /// With a TLS load: hand the session-ticket keys to the next generation
+    /// (`[tls] share_ticket_keys`, default on; off is the control case).
+    pub share_ticket_keys: bool,
+    /// With a TLS load: the ticket key file of `[tls] ticket_keys_file`, if any.
+    pub ticket_keys_file: Option<TicketKeysFile>,
+}
+
+/// Where the reference proxy's ticket key file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TicketKeysFile {
+    /// `ticket_keys_file = true`: a random 80-byte file the harness writes
+    /// into the case directory.
+    Generated,
+    /// `ticket_keys_file = "PATH"` (relative to the scenario's directory).
+    Path(PathBuf),
 }
 
 /// A server driven by command templates (HAProxy, nginx, ...).

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 /// Every placeholder a template may use, with what it stands for.
-pub(crate) const PLACEHOLDERS: [(&str, &str); 11] = [
+pub(crate) const PLACEHOLDERS: [(&str, &str); 15] = [
     (
         "listen",
         "address the system under test listens on, `127.0.0.1:PORT`",
@@ -35,6 +35,19 @@ pub(crate) const PLACEHOLDERS: [(&str, &str); 11] = [
     (
         "scenario_dir",
         "the directory holding the scenario file (absolute)",
+    ),
+    (
+        "cert",
+        "with `tls = true`: the server certificate (PEM) the harness made for the run",
+    ),
+    ("key", "with `tls = true`: its private key (PEM, PKCS#8)"),
+    (
+        "cert_pem_bundle",
+        "with `tls = true`: certificate and key in one PEM file (HAProxy's `crt`)",
+    ),
+    (
+        "ca",
+        "with `tls = true`: the run's CA certificate (PEM) that signed `{cert}`",
     ),
 ];
 

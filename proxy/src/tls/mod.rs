@@ -22,11 +22,25 @@ pub use tickets::{TicketKeys, TicketState};
 /// Sessions kept in the TLS 1.2 session-id cache of a process.
 const SESSION_CACHE: usize = 20_000;
 
+/// Key exchange groups, X25519 first, then P-256 and P-384: the order nginx and HAProxy
+/// (OpenSSL) and every browser use. rustls's ring provider lists P-384 first. rustls 0.23
+/// picks the first group of the *client's* list that the server supports, so this order
+/// decides only when a future rustls honours the server's preference; a client that lists
+/// P-384 first (a rustls client on the ring default) still gets P-384.
+const KX_GROUPS: [&dyn rustls::crypto::SupportedKxGroup; 3] = [
+    rustls::crypto::ring::kx_group::X25519,
+    rustls::crypto::ring::kx_group::SECP256R1,
+    rustls::crypto::ring::kx_group::SECP384R1,
+];
+
 /// The `ring` crypto provider (rustls 0.23.48 deprecates it only because it has no
-/// post-quantum key exchange; refproxy uses it as the issue asks, see the README).
+/// post-quantum key exchange; refproxy uses it as the issue asks, see the README), with
+/// [`KX_GROUPS`].
 #[allow(deprecated)]
 pub(crate) fn provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = KX_GROUPS.to_vec();
+    provider
 }
 
 /// Why TLS could not be set up.
@@ -113,5 +127,95 @@ impl Terminator {
             }),
             None => TicketKeys::random(cfg.ticket_key_rotation),
         }
+    }
+}
+
+#[cfg(test)]
+mod kx_tests {
+    use std::sync::Arc;
+
+    use rustls::NamedGroup;
+    use rustls::crypto::ring::kx_group;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    use super::provider;
+
+    #[test]
+    fn the_server_offers_x25519_then_p256_then_p384() {
+        let names: Vec<NamedGroup> = provider().kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            names,
+            [
+                NamedGroup::X25519,
+                NamedGroup::secp256r1,
+                NamedGroup::secp384r1
+            ]
+        );
+    }
+
+    /// Completes a TLS 1.3 handshake in memory between refproxy's provider and a client
+    /// offering `client_groups` (in that order); the group negotiated.
+    fn negotiated(client_groups: &[&'static dyn rustls::crypto::SupportedKxGroup]) -> NamedGroup {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = CertificateDer::from(made.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        #[allow(deprecated)]
+        let mut client_provider = rustls::crypto::ring::default_provider();
+        client_provider.kx_groups = client_groups.to_vec();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(client_provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut c = rustls::ClientConnection::new(
+            Arc::new(client),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut s = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        let mut buf = Vec::new();
+        for _ in 0..10 {
+            if !c.is_handshaking() && !s.is_handshaking() {
+                break;
+            }
+            buf.clear();
+            while c.wants_write() {
+                c.write_tls(&mut buf).unwrap();
+            }
+            let mut r = &buf[..];
+            while !r.is_empty() {
+                s.read_tls(&mut r).unwrap();
+            }
+            s.process_new_packets().unwrap();
+            buf.clear();
+            while s.wants_write() {
+                s.write_tls(&mut buf).unwrap();
+            }
+            let mut r = &buf[..];
+            while !r.is_empty() {
+                c.read_tls(&mut r).unwrap();
+            }
+            c.process_new_packets().unwrap();
+        }
+        assert!(!s.is_handshaking());
+        s.negotiated_key_exchange_group().unwrap().name()
+    }
+
+    #[test]
+    fn a_client_offering_x25519_first_gets_x25519_and_rustls_follows_the_clients_order() {
+        let browser = [kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+        assert_eq!(negotiated(&browser), NamedGroup::X25519);
+        // rustls 0.23 picks by the client's order, whatever the server's: a client that
+        // lists P-384 first (rustls's ring default) gets it (see KX_GROUPS).
+        let ring_default = [kx_group::SECP384R1, kx_group::X25519, kx_group::SECP256R1];
+        assert_eq!(negotiated(&ring_default), NamedGroup::secp384r1);
     }
 }

@@ -32,6 +32,13 @@ pub fn ab_text(case: &CaseReport) -> String {
     );
     let _ = writeln!(w, "Server Hostname:        {host}");
     let _ = writeln!(w, "Server Port:            {port}");
+    if let Some(tls) = &load.tls {
+        let protocol = match (&tls.protocol, &tls.cipher) {
+            (Some(p), Some(c)) => format!("{p}, {c}"),
+            _ => "(no completed handshake)".to_owned(),
+        };
+        let _ = writeln!(w, "TLS protocol:           {protocol}");
+    }
     let _ = writeln!(w);
     let _ = writeln!(w, "Document Path:          {path}");
     let _ = writeln!(
@@ -108,6 +115,30 @@ pub fn ab_text(case: &CaseReport) -> String {
             "  100% {:>6} (longest request)",
             ms_round(load.latency.max_us)
         );
+    }
+    if let Some(tls) = &load.tls {
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "TLS handshakes:         {} (full {}, resumed {}, failed {}){}",
+            tls.handshakes,
+            tls.full,
+            tls.resumed,
+            tls.failed,
+            if tls.resumption {
+                ""
+            } else {
+                " [resumption off]"
+            }
+        );
+        if tls.handshake_time.count > 0 {
+            let _ = writeln!(w, "Handshake time (ms)");
+            for p in AB_PERCENTILES {
+                if let Some(us) = tls.handshake_time.at(p) {
+                    let _ = writeln!(w, "  {:>3}% {:>6}", p as u32, ms_round(us));
+                }
+            }
+        }
     }
     out
 }

@@ -84,6 +84,14 @@ impl Exporter for HtmlExporter {
                 note(tables::methods::METHODS_LEGEND)
             );
         }
+        if let Some(t) = tables::tls::tls(report) {
+            let _ = writeln!(
+                h,
+                "<h3>TLS handshakes</h3>\n{}\n{}",
+                t.to_html(),
+                note(tables::tls::TLS_LEGEND)
+            );
+        }
         if let Some(classes) = glossary::classes_html(report) {
             let _ = writeln!(h, "{classes}");
         }

@@ -58,6 +58,14 @@ pub fn render_markdown(report: &RunReport) -> String {
             tables::methods::METHODS_LEGEND
         );
     }
+    if let Some(t) = tables::tls::tls(report) {
+        let _ = writeln!(
+            w,
+            "### TLS handshakes\n\n{}\n{}\n",
+            t.to_markdown(),
+            tables::tls::TLS_LEGEND
+        );
+    }
     if let Some(classes) = glossary::classes_markdown(report) {
         let _ = writeln!(w, "{classes}");
     }

@@ -185,6 +185,8 @@ pub(crate) struct CaseEnv {
     pub ctx: ProcessContext,
     /// Directory of the scenario file (absolute).
     pub scenario_dir: PathBuf,
+    /// The run's certificates, when the case's load speaks TLS.
+    pub tls: Option<crate::orchestrator::pki::TlsFiles>,
 }
 
 impl CaseEnv {
@@ -196,6 +198,12 @@ impl CaseEnv {
             .set("dir", self.dir.display().to_string())
             .set("scenario_dir", self.scenario_dir.display().to_string())
             .set("generation", "1");
+        if let Some(t) = &self.tls {
+            v.set("cert", t.cert.display().to_string())
+                .set("key", t.key.display().to_string())
+                .set("cert_pem_bundle", t.bundle.display().to_string())
+                .set("ca", t.ca.display().to_string());
+        }
         v
     }
 }

@@ -34,7 +34,12 @@ fn vars(dir: &str) -> Vars {
         .set("pid", "42")
         .set("stats_socket", format!("{dir}/x.sock"))
         .set("generation", "1")
-        .set("scenario_dir", "/s");
+        .set("scenario_dir", "/s")
+        // Set for a TLS load only; the TLS templates use them.
+        .set("cert", "/run/tls/server.pem")
+        .set("key", "/run/tls/server.key")
+        .set("cert_pem_bundle", "/run/tls/server-bundle.pem")
+        .set("ca", "/run/tls/ca.pem");
     v
 }
 
@@ -136,6 +141,10 @@ fn shipped_config_templates_render_completely() {
                 "{}",
                 path.display()
             );
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.contains("-tls") {
+                assert!(out.contains("/run/tls/server"), "{name}: no certificate");
+            }
             seen += 1;
         }
     }

@@ -100,7 +100,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
         [
             "s.toml:2:1: load.concurency: unknown field `concurency`, did you mean `concurrency`? \
              ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket, \
-             method, body, body_file, content_type, headers, request, think_time, retry)",
+             method, body, body_file, content_type, headers, request, think_time, retry, tls, \
+             tls_resume, tls_version)",
             "s.toml:3:12: load.requests: expected a whole number, found \"many\" (a string)",
             "s.toml:4:14: load.keep_alive: expected true or false, found \"yes\" (a string)",
             "s.toml:5:11: load.timeout: expected a duration like \"10s\" or \"500ms\" (in quotes), \
@@ -115,7 +116,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              class (connect_refused, reset, truncated, ...), ab_connect/ab_receive/ab_length/\
              ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
              failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
-             per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced",
+             per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced, \
+             tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]
@@ -432,5 +434,69 @@ fn a_flood_of_errors_of_meaning_is_cut_at_a_hundred_too() {
         errs[0].starts_with("dir/t.toml:6:8: case[0].name: "),
         "{}",
         errs[0]
+    );
+}
+
+#[test]
+fn tls_keys_are_read_and_misplaced_or_bad_ones_are_errors() {
+    let src = r#"
+[load]
+requests = 10
+tls = true
+tls_version = "1.3"
+[proxy]
+share_ticket_keys = false
+ticket_keys_file = true
+[[case]]
+name = "a"
+[[case]]
+name = "b"
+load = { tls_resume = false }
+proxy = { share_ticket_keys = true, ticket_keys_file = "keys/t.key" }
+"#;
+    let sc = parse_str(Path::new("dir/t.toml"), src).unwrap();
+    let tls = |i: usize| sc.cases[i].load.tls.clone().unwrap();
+    assert!(tls(0).resume);
+    assert_eq!(tls(0).version, Some(reloadbench_loadgen::TlsVersion::Tls13));
+    assert!(!tls(1).resume);
+    let proxy = |i: usize| match &sc.cases[i].proxy {
+        crate::scenario::ProxySpec::Reference(r) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(!proxy(0).share_ticket_keys);
+    assert_eq!(
+        proxy(0).ticket_keys_file,
+        Some(crate::scenario::TicketKeysFile::Generated)
+    );
+    assert!(proxy(1).share_ticket_keys);
+    match proxy(1).ticket_keys_file {
+        Some(crate::scenario::TicketKeysFile::Path(p)) => assert!(p.ends_with("dir/keys/t.key")),
+        other => panic!("{other:?}"),
+    }
+    assert!(sc.load.tls.is_some());
+
+    let errs = errors("tls_version = \"1.4\"\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 1, 15, "load.tls_version", "only with `tls = true`");
+    let errs = errors("tls = true\ntls_version = \"1.4\"\n[[case]]\nname = \"a\"\n");
+    assert_error(
+        &errs,
+        2,
+        15,
+        "load.tls_version",
+        "unknown version \"1.4\" (expected \"1.2\" or \"1.3\")",
+    );
+    let errs = errors("[[case]]\nname = \"a\"\nproxy = { share_ticket_keys = false }\n");
+    assert_error(&errs, 3, 9, "case[0].proxy", "need a TLS load");
+    let errs = errors("tls = true\n[proxy]\nticket_keys_file = 3\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 3, 20, "proxy.ticket_keys_file", "must be true");
+    let errs = errors(
+        "[proxy]\nkind = \"command\"\nbinary = \"x\"\nstart = \"x\"\nshare_ticket_keys = true\n[[case]]\nname = \"a\"\n",
+    );
+    assert_error(
+        &errs,
+        5,
+        21,
+        "proxy.share_ticket_keys",
+        "only for kind = \"reference\"",
     );
 }

@@ -101,7 +101,7 @@ fn mix_body_file_headers_think_time_and_retry_reach_the_load() {
     assert_eq!(put.mix[0].body.as_deref(), Some(&b"hello"[..]));
     // And the loadgen configuration carries all of it.
     let c = l
-        .loadgen_config(std::net::SocketAddr::from(([127, 0, 0, 1], 80)))
+        .loadgen_config(std::net::SocketAddr::from(([127, 0, 0, 1], 80)), None)
         .unwrap();
     assert_eq!(c.mix, l.mix);
     assert_eq!(c.think_time, Some(Duration::from_millis(50)));
@@ -142,7 +142,7 @@ load = { method = "PUT", body_file = "bodies/4k.bin", retry = "safe", think_time
     assert_eq!(b.body.as_ref().map(Vec::len), Some(4096));
     assert_eq!((b.retry, b.think_time), (RetryPolicy::Safe, None));
     let c = b
-        .loadgen_config(std::net::SocketAddr::from(([127, 0, 0, 1], 80)))
+        .loadgen_config(std::net::SocketAddr::from(([127, 0, 0, 1], 80)), None)
         .unwrap();
     assert_eq!(
         (c.method.as_str(), c.body.as_ref().map(Vec::len)),

@@ -155,6 +155,17 @@ fn one_case(
         ),
         None => Some(Vec::new()),
     };
+    if let (Some(l), Some(ProxySpec::Reference(r))) = (&load, proxy)
+        && l.tls.is_none()
+        && (!r.share_ticket_keys || r.ticket_keys_file.is_some())
+    {
+        ctx.err(
+            c.proxy.as_ref().map_or_else(|| rc.span(), Spanned::span),
+            &format!("{field}.proxy"),
+            "share_ticket_keys and ticket_keys_file need a TLS load (`tls = true` in [load])",
+        );
+        return None;
+    }
     Some(Case {
         name: String::new(),
         description: c.description.clone().unwrap_or_default(),

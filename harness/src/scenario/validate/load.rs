@@ -3,13 +3,13 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use reloadbench_loadgen::LoadError;
+use reloadbench_loadgen::{LoadError, TlsVersion};
 use toml::Spanned;
 
 use super::Ctx;
 use super::steps::readiness;
 use crate::scenario::raw::{RawLoad, RawOrigin};
-use crate::scenario::{CommandOrigin, LoadSpec, OriginSpec, Readiness, ReadySpec};
+use crate::scenario::{CommandOrigin, LoadSpec, LoadTls, OriginSpec, Readiness, ReadySpec};
 
 /// Body size of the built-in origin when `body_bytes` is not given (the page size of the
 /// original ab measurement).
@@ -86,6 +86,45 @@ pub(super) fn origin(ctx: &mut Ctx<'_>, raw: &Spanned<RawOrigin>) -> Option<Orig
     }))
 }
 
+/// `tls`, `tls_resume` and `tls_version` of a merged load.
+fn load_tls(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<Option<LoadTls>> {
+    let on = l.tls.as_ref().is_some_and(|t| *t.get_ref());
+    if !on {
+        let mut ok = true;
+        for (span, name) in [
+            (l.tls_resume.as_ref().map(Spanned::span), "tls_resume"),
+            (l.tls_version.as_ref().map(Spanned::span), "tls_version"),
+        ] {
+            if let Some(span) = span {
+                ctx.err(span, &format!("{field}.{name}"), "only with `tls = true`");
+                ok = false;
+            }
+        }
+        return ok.then_some(None);
+    }
+    let version = match &l.tls_version {
+        Some(v) => match TlsVersion::from_key(v.get_ref()) {
+            Some(t) => Some(t),
+            None => {
+                ctx.err(
+                    v.span(),
+                    &format!("{field}.tls_version"),
+                    format!(
+                        "unknown version {:?} (expected \"1.2\" or \"1.3\")",
+                        v.get_ref()
+                    ),
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(Some(LoadTls {
+        resume: l.tls_resume.as_ref().is_none_or(|r| *r.get_ref()),
+        version,
+    }))
+}
+
 /// Validates `over` merged onto `base`; `span` is where to report a missing
 /// limit (when `need_limit`).
 pub(super) fn load_spec(
@@ -141,7 +180,9 @@ pub(super) fn load_spec(
         return None;
     }
     let r = requests_of?;
+    let tls = load_tls(ctx, &l, field);
     let spec = LoadSpec {
+        tls: tls?,
         method: r.method,
         headers: r.headers,
         body: r.body,

@@ -292,6 +292,8 @@ impl Default for ReferenceProxy {
             idle_close: Duration::from_secs(1),
             ready_timeout: Duration::from_secs(5),
             generation_header: false,
+            share_ticket_keys: true,
+            ticket_keys_file: None,
         }
     }
 }

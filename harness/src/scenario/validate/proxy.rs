@@ -14,7 +14,7 @@ use crate::scenario::raw::{RawProxy, SStr};
 use crate::scenario::template::Template;
 use crate::scenario::{
     CommandProxy, MainPid, PidTarget, ProxySpec, Readiness, ReadySpec, ReferenceProxy,
-    ReloadVariant, Step, StepAction,
+    ReloadVariant, Step, StepAction, TicketKeysFile,
 };
 
 /// A field name and its span, when present.
@@ -36,6 +36,14 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
         (
             "generation_header",
             p.generation_header.as_ref().map(Spanned::span),
+        ),
+        (
+            "share_ticket_keys",
+            p.share_ticket_keys.as_ref().map(Spanned::span),
+        ),
+        (
+            "ticket_keys_file",
+            p.ticket_keys_file.as_ref().map(Spanned::span),
         ),
     ];
     let command_fields = [
@@ -95,9 +103,38 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
                 d.ready_timeout,
             ),
             generation_header: p.generation_header.as_ref().is_some_and(|g| *g.get_ref()),
+            share_ticket_keys: p.share_ticket_keys.as_ref().is_none_or(|s| *s.get_ref()),
+            ticket_keys_file: ticket_keys_file(ctx, p, prefix)?,
         }));
     }
     command_proxy(ctx, raw, prefix).map(|c| ProxySpec::Command(Box::new(c)))
+}
+
+/// `ticket_keys_file`: `true` (a file the harness makes) or a path
+/// (relative to the scenario's directory).
+fn ticket_keys_file(
+    ctx: &mut Ctx<'_>,
+    p: &RawProxy,
+    prefix: &str,
+) -> Option<Option<TicketKeysFile>> {
+    let Some(v) = &p.ticket_keys_file else {
+        return Some(None);
+    };
+    match v.get_ref() {
+        toml::Value::Boolean(false) => Some(None),
+        toml::Value::Boolean(true) => Some(Some(TicketKeysFile::Generated)),
+        toml::Value::String(s) if !s.is_empty() => {
+            Some(Some(TicketKeysFile::Path(ctx.dir.join(s))))
+        }
+        _ => {
+            ctx.err(
+                v.span(),
+                &format!("{prefix}.ticket_keys_file"),
+                "must be true (a random key file made for the case) or the path of a key file",
+            );
+            None
+        }
+    }
 }
 
 fn command_proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) -> Option<CommandProxy> {

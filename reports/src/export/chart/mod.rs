@@ -16,6 +16,7 @@ mod spectrum;
 mod spread;
 mod timeline;
 mod timeline_columns;
+mod timeline_tls;
 
 use std::sync::OnceLock;
 

@@ -2,7 +2,9 @@
 //! time bucket (top) and latency p50 / p99 / max per bucket (bottom, log
 //! scale), all on one shared time axis, with a vertical marker at every action
 //! trigger (labelled with the failures attributed to it) and at every "new
-//! process ready".
+//! process ready". A case whose load spoke TLS gets a strip between the
+//! halves with its handshakes per bucket, resumed and full stacked
+//! ([`super::timeline_tls`]); a cleartext run's chart is as it was.
 //!
 //! Long and busy runs keep the same picture readable and bounded (see
 //! [`super::dense`]): when a panel's buckets outnumber its pixel columns they
@@ -28,6 +30,7 @@ use super::dense::Columns;
 use super::legend::{self, Swatch};
 use super::marks::{self, DenseActions};
 use super::timeline_columns::{ColumnValue, aggregate, column_runs, envelope_outline, has_latency};
+use super::timeline_tls;
 use super::{
     CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
     count_tick, fmt_ms_tick, font, house_mesh, latency_range, log_ticks, time_axis, titled,
@@ -52,8 +55,17 @@ const RPS_ENVELOPE: RGBColor = RGBColor(0xc9, 0xc9, 0xe4);
 pub(super) type LatencyOf = fn(&BucketLatency) -> u64;
 
 pub(super) fn size(report: &RunReport) -> (u32, u32) {
-    let n = report.cases.len().max(1) as u32;
-    (WIDTH, TITLE_HEIGHT + n * PANEL_HEIGHT)
+    let panels: u32 = report.cases.iter().map(panel_height).sum();
+    (WIDTH, TITLE_HEIGHT + panels.max(PANEL_HEIGHT))
+}
+
+/// Height of a case's panel: both halves, and the TLS strip for a TLS case.
+fn panel_height(case: &CaseReport) -> u32 {
+    if timeline_tls::has_strip(case) {
+        PANEL_HEIGHT + timeline_tls::STRIP_HEIGHT
+    } else {
+        PANEL_HEIGHT
+    }
 }
 
 /// Colour of the per-action failure counts.
@@ -173,9 +185,19 @@ pub(super) fn draw<DB: DrawingBackend>(
             font(CAPTION_SIZE),
         ));
     }
-    let rows = body.split_evenly((report.cases.len(), 1));
-    for (case, row) in report.cases.iter().zip(&rows) {
-        draw_case(row, case, &scales)?;
+    if !report.cases.iter().any(timeline_tls::has_strip) {
+        let rows = body.split_evenly((report.cases.len(), 1));
+        for (case, row) in report.cases.iter().zip(&rows) {
+            draw_case(row, case, &scales)?;
+        }
+        return Ok(());
+    }
+    // Panels of different heights: each takes its own from the top.
+    let mut rest = body;
+    for case in &report.cases {
+        let (row, below) = rest.split_vertically(panel_height(case));
+        draw_case(&row, case, &scales)?;
+        rest = below;
     }
     Ok(())
 }
@@ -186,7 +208,15 @@ fn draw_case<DB: DrawingBackend>(
     s: &Scales,
 ) -> DrawResult<DB> {
     let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
-    let (top, bottom) = plot.split_vertically(50.percent());
+    let tls = timeline_tls::has_strip(case);
+    let (top, bottom, strip) = if tls {
+        let (top, rest) = plot.split_vertically(PANEL_HEIGHT / 2);
+        let (strip, bottom) = rest.split_vertically(timeline_tls::STRIP_HEIGHT);
+        (top, bottom, Some(strip))
+    } else {
+        let (top, bottom) = plot.split_vertically(50.percent());
+        (top, bottom, None)
+    };
     let bucket_s = case.load.config.bucket_ns() as f64 / 1e9;
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
 
@@ -284,6 +314,16 @@ fn draw_case<DB: DrawingBackend>(
         }
         ActionMarks::Dense(d) => d.draw_top(&chart.plotting_area().strip_coord_spec())?,
     }
+    if let Some(strip) = &strip {
+        let bars = timeline_tls::bars(case, columns, aggregated.is_some());
+        timeline_tls::draw(strip, &bars, (s.t_max_s, s.bucket_ms), |area| {
+            match &marks {
+                ActionMarks::Lines => draw_markers(area, case, s, false),
+                // Too dense for lines: the rug under the latency half shows them.
+                ActionMarks::Dense(_) => Ok(()),
+            }
+        })?;
+    }
 
     let mut lat = ChartBuilder::on(&bottom)
         .margin_left(8)
@@ -366,6 +406,9 @@ fn draw_case<DB: DrawingBackend>(
         if case.actions.iter().any(|a| a.ready_ns.is_some()) {
             entries.push(("new process ready".to_string(), Swatch::Marker(READY)));
         }
+    }
+    if tls {
+        entries.extend(timeline_tls::legend());
     }
     entries.push(("latency max".to_string(), Swatch::Line(MAX)));
     entries.push(("latency p99".to_string(), Swatch::Line(P99)));

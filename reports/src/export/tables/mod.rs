@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod kernel;
 mod ledger;
 pub mod methods;
+pub mod tls;
 mod trials;
 
 pub(crate) use actions::count_of;

@@ -24,7 +24,7 @@ use nix::sys::signal::Signal;
 use reloadbench_model::clock::monotonic_ns;
 use reloadbench_model::event::{Event, EventKind, ReloadMode};
 
-use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, Vars};
+use crate::scenario::{ActionSpec, PidTarget, ReferenceProxy, ReloadSpec, TicketKeysFile, Vars};
 
 use super::readiness::wait_ready_event;
 use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
@@ -102,12 +102,37 @@ impl ReferenceRunner {
 
     /// Writes `proxy.toml` listening on `listen`.
     fn write_config(&self, listen: &str) -> Result<(), RunnerError> {
+        let keys_file = match &self.cfg.ticket_keys_file {
+            _ if self.env.tls.is_none() => None,
+            None => None,
+            Some(TicketKeysFile::Path(p)) => Some(p.clone()),
+            Some(TicketKeysFile::Generated) => {
+                // One file for the whole case: every generation reads the same keys.
+                let path = self.env.dir.join("ticket.key");
+                if !path.exists() {
+                    crate::orchestrator::pki::write_ticket_keys(&path).map_err(|source| {
+                        RunnerError::Write {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                Some(path)
+            }
+        };
+        let tls = self.env.tls.as_ref().map(|t| config::ProxyTls {
+            cert: &t.cert,
+            key: &t.key,
+            share_ticket_keys: self.cfg.share_ticket_keys,
+            ticket_keys_file: keys_file.as_deref(),
+        });
         config::write(
             &self.config_path,
             &self.cfg,
             listen,
             self.env.origin,
             &self.control_socket,
+            tls,
         )
     }
 
