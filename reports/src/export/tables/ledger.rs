@@ -18,9 +18,9 @@ const LEGEND: &str = "Client: loadgen's outcomes. Proxy: refproxy's own counts, 
 generations (other systems under test do not report them). Origin: what the built-in origin \
 answered. `lost after forwarding`: failed requests whose request id the origin answered \
 (the origin did its part; the answer was lost on the way back). A ledger balances when \
-client ok = origin answered ids - lost after forwarding, origin answered = origin answered ids, \
-and, for refproxy when every generation reported, proxy forwarded = origin received and \
-proxy completed = client ok.";
+client ok = origin answered ids - lost after forwarding, every origin answer has an id and \
+no id is answered twice but by a client's retry, and, for refproxy when every generation \
+reported, proxy forwarded = origin received and proxy completed = client ok.";
 
 /// One row per case that has a ledger.
 fn table(report: &RunReport) -> Table {
