@@ -89,17 +89,7 @@ fn heavy_ledger_reconciles_client_proxy_and_origin_exactly() {
     let r = run.results();
     assert_eq!(r.cases.len(), 3);
     for (i, case) in r.cases.iter().enumerate() {
-        let case_dir = std::fs::read_dir(run.out.join("cases"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&format!("{:02}-", i + 1))
-            })
-            .unwrap();
+        let case_dir = run.case_dir(i);
         let l = case.ledger.as_ref().expect("every case has a ledger");
         let name = &case.name;
         // Client: loadgen's own file.

@@ -66,17 +66,7 @@ fn heavy_a_get_post_mix_is_counted_per_method_as_the_origin_received_it() {
     let mut any_failed_expectation = false;
     for (i, case) in r.cases.iter().enumerate() {
         let name = &case.name;
-        let case_dir = std::fs::read_dir(run.out.join("cases"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&format!("{:02}-", i + 1))
-            })
-            .unwrap();
+        let case_dir = run.case_dir(i);
         let load = &case.load;
         assert!(load.config.keep_alive);
         assert_eq!(load.config.think_time_ms, Some(20), "{name}");

@@ -129,6 +129,21 @@ pub struct TlsReport {
 }
 
 impl TlsReport {
+    /// The ab-style line that counts the handshakes, as loadgen prints it and
+    /// the report's ab view repeats it:
+    /// `TLS handshakes:         N (full F, resumed R, failed X)`.
+    pub fn handshakes_line(&self) -> String {
+        let off = if self.resumption {
+            ""
+        } else {
+            " [resumption off]"
+        };
+        format!(
+            "TLS handshakes:         {} (full {}, resumed {}, failed {}){off}",
+            self.handshakes, self.full, self.resumed, self.failed
+        )
+    }
+
     /// `resumed / (full + resumed)`, `None` without a completed handshake.
     pub fn resumed_ratio(&self) -> Option<f64> {
         let done = self.full + self.resumed;

@@ -134,6 +134,23 @@ impl Run {
             .collect()
     }
 
+    /// The directory of the run's case `index` (from 0): `cases/NN-name`.
+    #[allow(dead_code)] // not every test binary looks into case directories
+    pub(crate) fn case_dir(&self, index: usize) -> std::path::PathBuf {
+        let prefix = format!("{:02}-", index + 1);
+        std::fs::read_dir(self.out.join("cases"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("no directory of case {index} in {}", self.out.display()))
+    }
+
     /// The run's `results.json`.
     pub(crate) fn results(&self) -> reloadbench_model::run::RunReport {
         let text = std::fs::read_to_string(self.out.join("results.json")).unwrap();

@@ -129,19 +129,7 @@ pub fn text(r: &LoadReport) -> String {
 
 /// The TLS handshakes of an `https://` run and the percentiles of their time.
 fn tls_block(o: &mut String, tls: &TlsReport) {
-    let _ = writeln!(
-        o,
-        "TLS handshakes:         {} (full {}, resumed {}, failed {}){}",
-        tls.handshakes,
-        tls.full,
-        tls.resumed,
-        tls.failed,
-        if tls.resumption {
-            ""
-        } else {
-            " [resumption off]"
-        }
-    );
+    let _ = writeln!(o, "{}", tls.handshakes_line());
     let _ = writeln!(o, "Handshake time (ms)");
     for p in AB_PERCENTILES {
         let v = ms(tls.handshake_time.at(p).unwrap_or(0) as f64);

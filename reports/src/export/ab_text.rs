@@ -118,19 +118,7 @@ pub fn ab_text(case: &CaseReport) -> String {
     }
     if let Some(tls) = &load.tls {
         let _ = writeln!(w);
-        let _ = writeln!(
-            w,
-            "TLS handshakes:         {} (full {}, resumed {}, failed {}){}",
-            tls.handshakes,
-            tls.full,
-            tls.resumed,
-            tls.failed,
-            if tls.resumption {
-                ""
-            } else {
-                " [resumption off]"
-            }
-        );
+        let _ = writeln!(w, "{}", tls.handshakes_line());
         if tls.handshake_time.count > 0 {
             let _ = writeln!(w, "Handshake time (ms)");
             for p in AB_PERCENTILES {
