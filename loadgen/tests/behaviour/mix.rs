@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy, start};
+use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy};
 use reloadbench_model::load::LoadReport;
 use reloadbench_model::outcome::FailureClass;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::support::{scaled, wait};
+use crate::support::run_load as run;
 
 /// What the server does with the requests of a connection.
 #[derive(Debug, Clone, Copy, Default)]
@@ -209,21 +209,11 @@ async fn serve(mut stream: TcpStream, conn: u64, plan: Plan, bodies: Bodies, rec
     }
 }
 
+/// [`crate::support::config`] with keep-alive.
 fn config(url: &str, n: u64, c: u64) -> LoadConfig {
-    let mut cfg = LoadConfig::new(url).unwrap();
-    cfg.requests = Some(n);
-    cfg.concurrency = c;
+    let mut cfg = crate::support::config(url, n, c);
     cfg.keep_alive = true;
-    cfg.timeout = scaled(Duration::from_secs(20));
     cfg
-}
-
-async fn run(cfg: LoadConfig) -> LoadReport {
-    let run = start(cfg).unwrap();
-    tokio::time::timeout(wait(), run.finish())
-        .await
-        .expect("run ends in time")
-        .unwrap()
 }
 
 /// `planned = ok + failed`, the retryable split, methods and buckets agree.

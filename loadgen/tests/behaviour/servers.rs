@@ -3,34 +3,11 @@
 
 use std::time::Duration;
 
-use reloadbench_loadgen::{LoadConfig, start};
+use reloadbench_loadgen::start;
 use reloadbench_model::load::LoadReport;
 use reloadbench_model::outcome::FailureClass;
 
-use crate::support::{Behaviour, Counters, TestServer, scaled, wait};
-
-fn config(url: &str, n: u64, c: u64) -> LoadConfig {
-    let mut cfg = LoadConfig::new(url).unwrap();
-    cfg.requests = Some(n);
-    cfg.concurrency = c;
-    cfg.timeout = scaled(Duration::from_secs(20));
-    cfg
-}
-
-async fn run(cfg: LoadConfig) -> LoadReport {
-    let run = start(cfg).unwrap();
-    tokio::time::timeout(wait(), run.finish())
-        .await
-        .expect("run ends in time")
-        .unwrap()
-}
-
-fn class(r: &LoadReport, c: FailureClass) -> u64 {
-    r.classes
-        .iter()
-        .find(|x| x.class == c)
-        .map_or(0, |x| x.count)
-}
+use crate::support::{Behaviour, Counters, TestServer, class, config, run_load as run, wait};
 
 fn assert_identity(r: &LoadReport) {
     let opened_in_buckets: u64 = r.buckets.iter().map(|b| b.connections).sum();

@@ -21,6 +21,39 @@ pub(crate) fn wait() -> Duration {
 
 pub(crate) use reloadbench_model::test_timing::scaled;
 
+/// A closed-loop load of `n` requests from `c` clients to `url`, with the tests'
+/// generous timeout.
+pub(crate) fn config(url: &str, n: u64, c: u64) -> reloadbench_loadgen::LoadConfig {
+    let mut cfg = reloadbench_loadgen::LoadConfig::new(url).unwrap();
+    cfg.requests = Some(n);
+    cfg.concurrency = c;
+    cfg.timeout = scaled(Duration::from_secs(20));
+    cfg
+}
+
+/// Runs `cfg` to its end (within [`wait`]) and returns its report.
+pub(crate) async fn run_load(
+    cfg: reloadbench_loadgen::LoadConfig,
+) -> reloadbench_model::load::LoadReport {
+    let run = reloadbench_loadgen::start(cfg).unwrap();
+    tokio::time::timeout(wait(), run.finish())
+        .await
+        .expect("run ends in time")
+        .unwrap()
+}
+
+/// How many requests of `r` failed as `c`.
+#[allow(dead_code)] // not every test module counts classes
+pub(crate) fn class(
+    r: &reloadbench_model::load::LoadReport,
+    c: reloadbench_model::outcome::FailureClass,
+) -> u64 {
+    r.classes
+        .iter()
+        .find(|x| x.class == c)
+        .map_or(0, |x| x.count)
+}
+
 /// What the server does with each request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Behaviour {

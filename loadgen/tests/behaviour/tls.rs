@@ -4,38 +4,18 @@
 //! ids, without it (`--no-resume`, or a server that refuses), with a server
 //! that resets mid-handshake and with a certificate the CA did not sign.
 
-use std::time::Duration;
-
-use reloadbench_loadgen::{LoadConfig, RetryPolicy, TlsVersion, start};
+use reloadbench_loadgen::{LoadConfig, RetryPolicy, TlsVersion};
 use reloadbench_model::load::{LoadReport, TlsReport};
 use reloadbench_model::outcome::FailureClass;
 use rustls::version::{TLS12, TLS13};
 
-use crate::support::{scaled, wait};
+use crate::support::{class, run_load as run};
 use crate::tls_support::{Mode, Pki, Resume, TlsServer, get};
 
 fn config(server: &TlsServer, pki: &Pki, n: u64, c: u64) -> LoadConfig {
-    let mut cfg = LoadConfig::new(&server.url()).unwrap();
-    cfg.requests = Some(n);
-    cfg.concurrency = c;
-    cfg.timeout = scaled(Duration::from_secs(20));
+    let mut cfg = crate::support::config(&server.url(), n, c);
     cfg.tls.ca_file = Some(pki.ca_file.clone());
     cfg
-}
-
-async fn run(cfg: LoadConfig) -> LoadReport {
-    let run = start(cfg).unwrap();
-    tokio::time::timeout(wait(), run.finish())
-        .await
-        .expect("run ends in time")
-        .unwrap()
-}
-
-fn class(r: &LoadReport, c: FailureClass) -> u64 {
-    r.classes
-        .iter()
-        .find(|x| x.class == c)
-        .map_or(0, |x| x.count)
 }
 
 /// The report's TLS block, checked against itself and the buckets: every
