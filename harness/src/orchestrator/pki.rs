@@ -39,17 +39,38 @@ pub(crate) enum PkiError {
     },
 }
 
-/// Makes a CA and a server certificate in `dir` (created if needed).
+/// Writes `bytes` to `path` readable by its owner only (mode 0600, also when the
+/// file was there): a private key, or a ticket key file from which every
+/// session key can be computed.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
+/// Makes a CA and a server certificate in `dir` (created if needed, mode 0700),
+/// every file readable by its owner only.
 pub(crate) fn generate(dir: &Path) -> Result<TlsFiles, PkiError> {
     let write = |name: &str, text: &str| -> Result<PathBuf, PkiError> {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| PkiError::Write {
+        write_private(&path, text.as_bytes()).map_err(|source| PkiError::Write {
             path: path.clone(),
             source,
         })?;
         Ok(path)
     };
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Write {
+    let made = std::fs::create_dir_all(dir).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    });
+    made.map_err(|source| PkiError::Write {
         path: dir.to_owned(),
         source,
     })?;
@@ -82,7 +103,7 @@ pub(crate) fn write_ticket_keys(path: &Path) -> std::io::Result<()> {
     let mut key = [0u8; 80];
     let mut random = std::fs::File::open("/dev/urandom")?;
     std::io::Read::read_exact(&mut random, &mut key)?;
-    std::fs::write(path, key)
+    write_private(path, &key)
 }
 
 #[cfg(test)]
@@ -106,5 +127,12 @@ mod tests {
         let keys = dir.path().join("ticket.key");
         write_ticket_keys(&keys).unwrap();
         assert_eq!(std::fs::metadata(&keys).unwrap().len(), 80);
+        // Keys and key files are the owner's alone.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for p in [&f.key, &f.bundle, &keys] {
+            assert_eq!(mode(p), 0o600, "{}", p.display());
+        }
+        assert_eq!(mode(&dir.path().join("tls")), 0o700);
     }
 }

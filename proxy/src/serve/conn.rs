@@ -84,17 +84,24 @@ pub(super) async fn serve_connection(
     let served = async move {
         let client = match tls {
             None => ClientStream::Plain(stream),
-            Some(h) => match tokio::time::timeout(h.timeout, h.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed: closing");
-                    return;
+            Some(h) => {
+                let idle_close = shared.cfg.drain.idle_close;
+                let expired =
+                    handshake_expired(shared.stage.subscribe(), accepted, h.timeout, idle_close);
+                tokio::select! {
+                    done = h.acceptor.accept(stream) => match done {
+                        Ok(tls) => ClientStream::Tls(Box::new(tls)),
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed: closing");
+                            return;
+                        }
+                    },
+                    () = expired => {
+                        tracing::debug!(%peer, "TLS handshake not done in time: closing");
+                        return;
+                    }
                 }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out: closing");
-                    return;
-                }
-            },
+            }
         };
         let conn = Conn {
             client: Buffered::new(client, Vec::with_capacity(HEAD_READ)),
@@ -115,6 +122,37 @@ pub(super) async fn serve_connection(
         () = served => {}
     }
     drop(open);
+}
+
+/// Resolves when a TLS handshake begun at `accepted` must be given up: at its
+/// `timeout`, or, once the process drains, `idle_close` after the later of the
+/// accept and the drain's start, as an idle cleartext connection is closed (a
+/// connection that never completes its handshake must not hold an old process
+/// until the drain deadline).
+async fn handshake_expired(
+    mut stage: watch::Receiver<Stage>,
+    accepted: Instant,
+    timeout: Duration,
+    idle_close: Duration,
+) {
+    let limit = after(accepted, timeout);
+    loop {
+        let until = match *stage.borrow_and_update() {
+            Stage::Serving => limit,
+            Stage::Draining(since) => limit.min(after(accepted.max(since), idle_close)),
+            Stage::Force => return,
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(until.into()) => return,
+            changed = stage.changed() => {
+                if changed.is_err() {
+                    // No more stages: only the limit is left.
+                    tokio::time::sleep_until(until.into()).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// What to do after an exchange.

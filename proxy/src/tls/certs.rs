@@ -77,11 +77,32 @@ impl std::fmt::Debug for CertAndKey {
     }
 }
 
+/// The largest certificate or key file read (a chain of a few certificates is a
+/// few KiB): more is refused as unreadable, so `/dev/zero` cannot fill the memory.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// Reads a PEM file: a regular file of at most [`MAX_PEM_BYTES`] (a FIFO would block
+/// a reloading master).
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {
-    std::fs::read(path).map_err(|source| CertError::Read {
+    use std::io::Read as _;
+    let failed = |source| CertError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let meta = std::fs::metadata(path).map_err(failed)?;
+    if !meta.is_file() {
+        return Err(failed(invalid("not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(failed(invalid("larger than 1 MiB")));
+    }
+    Ok(bytes)
 }
 
 /// Reads the certificate chain at `cert`, checked to be valid now.
@@ -268,6 +289,19 @@ mod tests {
         params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
         params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
         params.self_signed(&key).unwrap().der().clone()
+    }
+
+    #[test]
+    fn only_regular_files_of_at_most_a_mebibyte_are_read() {
+        let e = load_chain(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("/dev/zero"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_PEM_BYTES + 1)
+            .unwrap();
+        assert!(load_chain(&big).is_err());
     }
 
     #[test]

@@ -98,9 +98,24 @@ pub enum KeyFileError {
     Size(usize),
 }
 
+/// The longest lifetime a TLS 1.3 ticket may announce (RFC 8446 §4.6.1): 7 days.
+pub const MAX_TICKET_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+
 /// Reads and checks a ticket key file (48 or 80 bytes, as nginx's `ssl_session_ticket_key`).
+/// At most 81 bytes are read, so `/dev/zero` or a huge file is refused by its size at once.
 pub fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, KeyFileError> {
-    let bytes = std::fs::read(path).map_err(KeyFileError::Read)?;
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(KeyFileError::Read)?;
+    if !meta.is_file() {
+        // A FIFO would block here (a reloading master with it).
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(KeyFileError::Read(e));
+    }
+    let file = std::fs::File::open(path).map_err(KeyFileError::Read)?;
+    let mut bytes = Vec::with_capacity(81);
+    file.take(81)
+        .read_to_end(&mut bytes)
+        .map_err(KeyFileError::Read)?;
     match bytes.len() {
         48 | 80 => Ok(bytes),
         n => Err(KeyFileError::Size(n)),
@@ -271,14 +286,16 @@ impl TicketKeys {
             } => {
                 if period == *p {
                     Some(*key)
-                } else if period + 1 == *p {
+                } else if period.checked_add(1) == Some(*p) {
                     *previous
                 } else {
                     None
                 }
             }
             Source::File(file) => {
-                (period == current || period + 1 == current).then(|| file_key(file, period))
+                // `period` comes from the client's ticket: any value.
+                (period == current || period.checked_add(1) == Some(current))
+                    .then(|| file_key(file, period))
             }
         }
     }
@@ -342,9 +359,10 @@ impl rustls::server::ProducesTickets for TicketKeys {
         true
     }
 
-    /// A ticket stays valid at least one rotation period (it opens in its period and the next).
+    /// A ticket stays valid at least one rotation period (it opens in its period and the next),
+    /// at most the 7 days RFC 8446 §4.6.1 allows a TLS 1.3 ticket's lifetime.
     fn lifetime(&self) -> u32 {
-        u32::try_from(self.rotation).unwrap_or(u32::MAX)
+        u32::try_from(self.rotation.min(MAX_TICKET_LIFETIME_SECS)).unwrap_or(u32::MAX)
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
@@ -361,6 +379,37 @@ mod tests {
     use super::*;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_forged_key_id_is_refused_not_a_panic() {
+        // The key id is the ticket's first bytes, chosen by the client.
+        let mut forged = vec![0xff; ID_LEN];
+        forged.extend_from_slice(&[0u8; 64]);
+        let t0 = unix_now();
+        let ratchet = TicketKeys::random(HOUR);
+        assert!(ratchet.decrypt_at(t0, &forged).is_none());
+        let file = TicketKeys::from_file(&[7u8; 80], HOUR);
+        assert!(file.decrypt_at(t0, &forged).is_none());
+    }
+
+    #[test]
+    fn the_announced_lifetime_is_at_most_seven_days() {
+        use rustls::server::ProducesTickets;
+        assert_eq!(TicketKeys::random(HOUR).lifetime(), 3600);
+        let month = TicketKeys::random(Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(month.lifetime(), 604_800);
+    }
+
+    #[test]
+    fn a_key_file_is_a_regular_file_read_no_further_than_its_largest_size() {
+        let e = read_key_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, KeyFileError::Read(_)), "{e:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, [1u8; 4096]).unwrap();
+        let e = read_key_file(&big).unwrap_err();
+        assert!(matches!(e, KeyFileError::Size(81)), "{e:?}");
+    }
 
     #[test]
     fn a_ticket_opens_in_its_period_and_the_next_only() {

@@ -232,3 +232,36 @@ async fn the_certificate_is_chosen_by_sni_with_the_default_for_other_names() {
     assert!(try_connect(addr, &default_cert, "api.test").await.is_err());
     assert!(try_connect(addr, &api_cert, "localhost").await.is_err());
 }
+
+#[tokio::test]
+async fn a_handshake_never_begun_does_not_hold_a_drain_until_its_deadline() {
+    let o = origin(100).await;
+    let (mut tls, _cert) = tls_config();
+    // Longer than the drain deadline: only the drain's idle rule can close it in time.
+    tls.handshake_timeout = Duration::from_secs(600);
+    let (server, addr) = proxy(vec![o.addr()], |c| {
+        c.tls = Some(tls);
+        c.drain.idle_close = Duration::from_millis(200);
+        c.drain.deadline = Duration::from_secs(300);
+    });
+    // Connected, accepted, and silent: no ClientHello.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    server.start_drain();
+    let report = timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(
+        report.forced, 0,
+        "closed by the drain's idle rule, not its deadline"
+    );
+    for s in [&mut silent, &mut half] {
+        let mut byte = [0u8; 1];
+        let n = timeout(limit(), s.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed");
+    }
+}
