@@ -144,10 +144,11 @@ impl TlsReport {
         )
     }
 
-    /// `resumed / (full + resumed)`, `None` without a completed handshake.
+    /// `resumed / handshakes` (full + resumed + failed: a handshake that failed
+    /// resumed nothing), `None` without a handshake.
     pub fn resumed_ratio(&self) -> Option<f64> {
-        let done = self.full + self.resumed;
-        (done > 0).then(|| self.resumed as f64 / done as f64)
+        let all = self.full + self.resumed + self.failed;
+        (all > 0).then(|| self.resumed as f64 / all as f64)
     }
 }
 

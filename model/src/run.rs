@@ -175,11 +175,10 @@ impl CaseReport {
     }
 
     /// For each restart and reload (in timeline order), the TLS resumed
-    /// ratio `resumed / (full + resumed)` of the handshakes completed in the
+    /// ratio `resumed / handshakes` (full, resumed and failed) in the
     /// [`AFTER_RELOAD_NS`] after its new process was ready (its trigger when
     /// none reported ready), from the buckets overlapping that span; `None`
-    /// for a reload with no completed handshake there. Empty for a
-    /// cleartext case.
+    /// for a reload with no handshake there. Empty for a cleartext case.
     pub fn tls_resumed_ratios_after_reloads(&self) -> Vec<Option<f64>> {
         if self.load.tls.is_none() {
             return Vec::new();
@@ -191,15 +190,24 @@ impl CaseReport {
             .map(|a| {
                 let from = a.ready_ns.unwrap_or(a.trigger_ns);
                 let to = from.saturating_add(AFTER_RELOAD_NS);
-                let (full, resumed) = self
+                // A failed handshake counts (it resumed nothing): the requests
+                // that failed in a TLS class.
+                let (all, resumed) = self
                     .load
                     .buckets
                     .iter()
                     .filter(|b| b.start_ns < to && b.start_ns.saturating_add(width) > from)
-                    .fold((0u64, 0u64), |(f, r), b| {
-                        (f + b.handshakes.full, r + b.handshakes.resumed)
+                    .fold((0u64, 0u64), |(n, r), b| {
+                        let failed: u64 = b
+                            .failed
+                            .iter()
+                            .filter(|f| f.class.is_tls())
+                            .map(|f| f.count)
+                            .sum();
+                        let done = b.handshakes.full + b.handshakes.resumed;
+                        (n + done + failed, r + b.handshakes.resumed)
                     });
-                (full + resumed > 0).then(|| resumed as f64 / (full + resumed) as f64)
+                (all > 0).then(|| resumed as f64 / all as f64)
             })
             .collect()
     }

@@ -439,6 +439,13 @@ fn tls_case() -> CaseReport {
     }
     c.load.buckets[10].handshakes.full = 250;
     c.load.buckets[10].handshakes.resumed = 250;
+    // The 2 failed handshakes, in the second after the first reload.
+    c.load.buckets[12]
+        .failed
+        .push(reloadbench_model::load::BucketFailures {
+            class: FailureClass::TlsHandshake,
+            count: 2,
+        });
     c.load.classes.push(ClassCount {
         class: FailureClass::TlsHandshake,
         count: 2,
@@ -471,15 +478,16 @@ fn tls_metrics_count_handshakes_and_take_the_worst_second_after_a_reload() {
     let c = tls_case();
     let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
     assert_eq!(m("tls_failed"), Some(2.0));
-    assert_eq!(m("tls_resumed_ratio"), Some(9_570.0 / 10_000.0));
+    // Resumed / handshakes, the failed ones included.
+    assert_eq!(m("tls_resumed_ratio"), Some(9_570.0 / 10_002.0));
     assert_eq!(m("handshake_p99_ms"), Some(3.0));
-    // Reload 1 ready at 1.04 s: buckets 10..=19 (340 full, 4660 resumed);
+    // Reload 1 ready at 1.04 s: buckets 10..=19 (340 full, 4660 resumed, 2 failed);
     // reload 2 ready at 1.62 s: buckets 16..=19 (40 full, 1960 resumed).
     assert_eq!(
         c.tls_resumed_ratios_after_reloads(),
-        vec![Some(4_660.0 / 5_000.0), Some(1_960.0 / 2_000.0)]
+        vec![Some(4_660.0 / 5_002.0), Some(1_960.0 / 2_000.0)]
     );
-    assert_eq!(m("per_reload.tls_resumed_ratio"), Some(4_660.0 / 5_000.0));
+    assert_eq!(m("per_reload.tls_resumed_ratio"), Some(4_660.0 / 5_002.0));
     let e = parse_condition(
         "per_reload.tls_resumed_ratio",
         &toml::Value::String(">= 0.95".into()),

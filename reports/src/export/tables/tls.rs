@@ -10,8 +10,8 @@ use crate::export::grid::{Align, Table};
 
 /// Note under the TLS table.
 pub const TLS_LEGEND: &str = "handshakes = TLS handshakes begun (one per new connection) = \
-full + resumed + failed; resumed ratio = resumed / (full + resumed) over the whole load; \
-lowest after a reload = the lowest resumed ratio of the handshakes completed in the second \
+full + resumed + failed; resumed ratio = resumed / handshakes over the whole load; \
+lowest after a reload = the lowest resumed ratio of the handshakes (failed ones included) in the second \
 after a restart or reload had its new process ready (– without reloads): a new process that \
 does not know the old one's session-ticket keys makes every returning client pay a full \
 handshake; handshake time = TCP connect done to handshake done (completed handshakes).";
