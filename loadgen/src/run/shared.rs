@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     stopped: AtomicBool,
     stop_offset_ns: AtomicU64,
     stop_notify: Notify,
+    /// Notified when the last request of `-n` is taken (clients in their think
+    /// time then end at once).
+    all_taken: Notify,
     completed: AtomicU64,
     failed: AtomicU64,
     next_wake: AtomicU64,
@@ -82,6 +85,7 @@ impl Shared {
             stopped: AtomicBool::new(false),
             stop_offset_ns: AtomicU64::new(u64::MAX),
             stop_notify: Notify::new(),
+            all_taken: Notify::new(),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             next_wake: AtomicU64::new(u64::MAX),
@@ -128,17 +132,22 @@ impl Shared {
     /// A client's think time before its next request: returns false, at once, when
     /// no request could follow it (the run was stopped, every request of `-n` has
     /// been taken, or the time limit comes before the pause ends), and early when
-    /// the run is stopped during it.
+    /// the run is stopped or the last request is taken (by another client) during it.
     pub(crate) async fn think(&self, pause: Duration) -> bool {
         let limit = self.spec.requests.unwrap_or(u64::MAX);
-        if self.next_index.load(Ordering::Relaxed) >= limit {
+        // Made before the check, so that a last ticket taken in between wakes it.
+        let all_taken = self.all_taken.notified();
+        if self.next_index.load(Ordering::SeqCst) >= limit {
             return false;
         }
         let until = Instant::now() + pause;
         if self.deadline.is_some_and(|d| until >= d) {
             return false;
         }
-        self.sleep_until(until).await
+        tokio::select! {
+            keep = self.sleep_until(until) => keep,
+            () = all_taken => false,
+        }
     }
 
     /// The next request to make, or `None` when the plan is done.
@@ -152,9 +161,12 @@ impl Shared {
                 if self.deadline.is_some_and(|d| Instant::now() >= d) {
                     return None;
                 }
-                let i = self.next_index.fetch_add(1, Ordering::Relaxed);
+                let i = self.next_index.fetch_add(1, Ordering::SeqCst);
                 if i >= limit {
                     return None;
+                }
+                if i + 1 == limit {
+                    self.all_taken.notify_waiters();
                 }
                 self.started.fetch_add(1, Ordering::Relaxed);
                 Some(Ticket {
@@ -380,5 +392,22 @@ mod tests {
             .unwrap()
             .unwrap();
         s.wait_completed(1000).await;
+    }
+
+    #[tokio::test]
+    async fn a_think_time_ends_when_another_client_takes_the_last_request() {
+        let s = std::sync::Arc::new(Shared::new(spec(Some(2)), 1));
+        assert!(s.next_ticket().await.is_some());
+        // One request left: a client that finished its own pauses for it...
+        let s2 = s.clone();
+        let thinking = tokio::spawn(async move { s2.think(Duration::from_secs(3600)).await });
+        tokio::task::yield_now().await;
+        // ...and another client takes it: the pause ends (long before its hour),
+        // with nothing to do.
+        assert!(s.next_ticket().await.is_some());
+        let woken = tokio::time::timeout(reloadbench_model::test_timing::scaled_secs(10), thinking);
+        assert!(!woken.await.expect("woken").unwrap());
+        // Once every request is taken, no pause begins.
+        assert!(!s.think(Duration::from_secs(3600)).await);
     }
 }
