@@ -90,6 +90,20 @@ pub(crate) struct KindStat {
     pub(crate) after_failed: [u64; CLASSES],
 }
 
+impl KindStat {
+    /// Adds `other`'s counts to these (workers merged, kinds summed per method).
+    pub(crate) fn add(&mut self, other: &KindStat) {
+        self.ok += other.ok;
+        self.retryable += other.retryable;
+        self.retries += other.retries;
+        self.after_ok += other.after_ok;
+        for i in 0..CLASSES {
+            self.failed[i] += other.failed[i];
+            self.after_failed[i] += other.after_failed[i];
+        }
+    }
+}
+
 /// A finished bucket of one worker.
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedBucket {

@@ -286,14 +286,7 @@ fn merge_kinds(recorders: &[Recorder], n: usize) -> Vec<KindStat> {
             out.resize(r.kinds.len(), KindStat::default());
         }
         for (acc, k) in out.iter_mut().zip(&r.kinds) {
-            acc.ok += k.ok;
-            acc.retryable += k.retryable;
-            acc.retries += k.retries;
-            acc.after_ok += k.after_ok;
-            for i in 0..CLASSES {
-                acc.failed[i] += k.failed[i];
-                acc.after_failed[i] += k.after_failed[i];
-            }
+            acc.add(k);
         }
     }
     out
@@ -329,14 +322,7 @@ fn per_method(kinds: &[KindStat], methods: &[String], retry: RetryPolicy) -> Vec
         .map(|method| {
             let mut sum = KindStat::default();
             for (k, _) in kinds.iter().zip(methods).filter(|(_, m)| *m == method) {
-                sum.ok += k.ok;
-                sum.retryable += k.retryable;
-                sum.retries += k.retries;
-                sum.after_ok += k.after_ok;
-                for i in 0..CLASSES {
-                    sum.failed[i] += k.failed[i];
-                    sum.after_failed[i] += k.after_failed[i];
-                }
+                sum.add(k);
             }
             let failed: u64 = sum.failed.iter().sum();
             MethodCounts {
