@@ -84,16 +84,7 @@ async fn fd_pass_reloads(reloads: u64, keep_alive: bool) {
     let mut gen2_fds = None;
     for i in 0..reloads {
         let generation = i + 2;
-        let mut new =
-            spawn_upgrade(&s, &cfg, "fd-pass", &[], &format!("gen{generation}.log")).unwrap();
-        assert_eq!(new.ready().await.unwrap(), (generation, addr));
-        current
-            .wait_event("reload_done", is_reload_done)
-            .await
-            .unwrap();
-        let st = current.wait_exit(scaled(20)).await.unwrap();
-        assert!(st.success(), "{}", current.logs());
-        current = new;
+        fd_pass_reload(&s, &cfg, &mut current, generation, addr).await;
         if generation == 2 {
             gen2_fds = Some(listening_fds(current.pid));
         }

@@ -470,6 +470,28 @@ pub(crate) fn spawn_upgrade(
     Proxy::spawn(args, s.path(log))
 }
 
+/// One fd-pass reload of `current`: starts generation `generation`, checks that it
+/// reports ready on `addr`, waits for the old one's `reload_done` and its clean
+/// exit, and leaves the new one in `current`.
+pub(crate) async fn fd_pass_reload(
+    s: &Scratch,
+    config: &Path,
+    current: &mut Proxy,
+    generation: u64,
+    addr: SocketAddr,
+) {
+    let mut new =
+        spawn_upgrade(s, config, "fd-pass", &[], &format!("gen{generation}.log")).unwrap();
+    assert_eq!(new.ready().await.unwrap(), (generation, addr));
+    current
+        .wait_event("reload_done", is_reload_done)
+        .await
+        .unwrap();
+    let st = current.wait_exit(scaled(20)).await.unwrap();
+    assert!(st.success(), "{}", current.logs());
+    *current = new;
+}
+
 pub(crate) fn is_reload_done(e: &Event) -> bool {
     matches!(e.kind, EventKind::ReloadDone { .. })
 }

@@ -384,22 +384,7 @@ async fn heavy_tls_fd_pass_reloads_under_load_lose_nothing_and_keep_resuming() {
     load.progress_by(100).await;
     for i in 0..n {
         let generation = i + 2;
-        let mut new = spawn_upgrade(
-            &t.s,
-            &t.cfg,
-            "fd-pass",
-            &[],
-            &format!("gen{generation}.log"),
-        )
-        .unwrap();
-        assert_eq!(new.ready().await.unwrap(), (generation, addr));
-        current
-            .wait_event("reload_done", is_reload_done)
-            .await
-            .unwrap();
-        let st = current.wait_exit(scaled(20)).await.unwrap();
-        assert!(st.success(), "{}", current.logs());
-        current = new;
+        fd_pass_reload(&t.s, &t.cfg, &mut current, generation, addr).await;
         load.progress_by(50).await;
     }
     let (full, resumed, ok, failed) = load.finish().await;
