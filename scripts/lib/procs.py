@@ -55,11 +55,15 @@ class Proc:
         self.p.wait()
 
 
-def usage(pid):
-    """(RSS in KiB, open fds) of a process."""
-    rss = 0
+def status_kib(pid, field):
+    """A KiB field of /proc/PID/status (VmRSS, VmHWM, ...), 0 when absent."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+def usage(pid):
+    """(RSS in KiB, open fds) of a process."""
+    return status_kib(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd"))

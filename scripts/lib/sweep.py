@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-from procs import Proc
+from procs import Proc, status_kib
 
 LOADGEN_RESERVE = 256  # loadgen's limits::FD_RESERVE
 WRK_RESERVE = 64
@@ -88,14 +88,6 @@ def wrk_run(url, c, seconds, tmp):
     return {"rps": n / secs, "rss": rss, "cpu_us": cpu / max(n, 1) * 1e6, "failed": failed}
 
 
-def peak_rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def start_origin(reloadbench, tmp, tag, procs):
     """Starts an origin, listed in procs before it is waited for (killed on every path)."""
     o = Proc([reloadbench, "origin", "--body-bytes", "1024"], os.path.join(tmp, f"{tag}.log"))
@@ -141,7 +133,7 @@ def point(args, c, tmp, hard, ports):
         if wk:
             row["wrk"] = {k: median(wk, k) for k in ("rps", "rss", "cpu_us")}
             row["wrk"]["failed"] = sum(r["failed"] for r in wk)
-        row["origin_rss"] = peak_rss(origin.p.pid)
+        row["origin_rss"] = status_kib(origin.p.pid, "VmHWM")
         origin.kill()
         procs.remove(origin)
         if 2 * c + PROXY_RESERVE <= hard:
@@ -149,7 +141,8 @@ def point(args, c, tmp, hard, ports):
             paddr, serving = start_refproxy(refproxy, addr, tmp, f"refproxy-{c}", procs)
             via = loadgen_run(loadgen, f"http://{paddr}/", c, seconds, sources, tmp)
             row["proxy"] = {"rps": via["rps"], "failed": via["failed"],
-                            "rss": peak_rss(serving), "origin_rss": peak_rss(origin.p.pid)}
+                            "rss": status_kib(serving, "VmHWM"),
+                            "origin_rss": status_kib(origin.p.pid, "VmHWM")}
         else:
             row["proxy"] = f"needs {2 * c + PROXY_RESERVE} open files"
     finally:
