@@ -60,6 +60,21 @@ pub(super) fn size(report: &RunReport) -> (u32, u32) {
 }
 
 /// Height of a case's panel: both halves, and the TLS strip for a TLS case.
+/// A chart on one of a case's stacked panels (requests, TLS handshakes,
+/// latency), with the side margins and label areas they share so that their
+/// time axes line up.
+pub(super) fn aligned<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_left(8)
+        .margin_right(8)
+        .y_label_area_size(70)
+        .right_y_label_area_size(70);
+    builder
+}
+
 fn panel_height(case: &CaseReport) -> u32 {
     if timeline_tls::has_strip(case) {
         PANEL_HEIGHT + timeline_tls::STRIP_HEIGHT
@@ -236,14 +251,10 @@ fn draw_case<DB: DrawingBackend>(
         .max()
         .unwrap_or(0)
         .max(peak);
-    let mut chart = ChartBuilder::on(&top)
+    let mut chart = aligned(&top)
         .caption(panel_caption(case, peak, s.bucket_ms), font(CAPTION_SIZE))
-        .margin_left(8)
-        .margin_right(8)
         .margin_top(4)
         .x_label_area_size(24)
-        .y_label_area_size(70)
-        .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..s.t_max_s, 0.0..s.rps_max)?
         .set_secondary_coord(0.0..s.t_max_s, 0.0..failed_axis_max(stacked));
     time_axis(house_mesh(&mut chart.configure_mesh()))
@@ -325,13 +336,9 @@ fn draw_case<DB: DrawingBackend>(
         })?;
     }
 
-    let mut lat = ChartBuilder::on(&bottom)
-        .margin_left(8)
-        .margin_right(8)
+    let mut lat = aligned(&bottom)
         .margin_bottom(6)
         .x_label_area_size(44)
-        .y_label_area_size(70)
-        .right_y_label_area_size(70)
         .build_cartesian_2d(
             0.0..s.t_max_s,
             (s.lat_min_ms..s.lat_max_ms)

@@ -85,13 +85,9 @@ pub(super) fn draw<DB: DrawingBackend>(
     markers: impl FnOnce(&DrawingArea<DB, Shift>) -> DrawResult<DB>,
 ) -> DrawResult<DB> {
     let peak = bars.iter().map(|b| b.resumed + b.full).max().unwrap_or(0);
-    let mut chart = ChartBuilder::on(area)
-        .margin_left(8)
-        .margin_right(8)
+    let mut chart = super::timeline::aligned(area)
         .margin_top(4)
         .x_label_area_size(24)
-        .y_label_area_size(70)
-        .right_y_label_area_size(70)
         .build_cartesian_2d(0.0..t_max_s, 0.0..(peak as f64 * 1.15).max(10.0))?;
     time_axis(house_mesh(&mut chart.configure_mesh()))
         .y_labels(4)
