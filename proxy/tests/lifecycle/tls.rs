@@ -364,6 +364,24 @@ impl TlsLoad {
         }
         self.client.counts.get()
     }
+
+    /// Ends the load and checks what every reload under TLS load must keep: no
+    /// request failed, the origin counted what the client counted, and only each
+    /// client's first handshake was full (they share one store but start together;
+    /// after that the tickets handed down from generation to generation resume).
+    async fn finish_lossless(self, origin: &reloadbench_origin::Origin, what: &str) {
+        let (full, resumed, ok, failed) = self.finish().await;
+        eprintln!(
+            "{what} under TLS load: {ok} requests ok, {failed} failed; handshakes full {full}, resumed {resumed}"
+        );
+        assert_eq!(failed, 0);
+        assert_eq!(
+            origin.requests(),
+            ok,
+            "the origin counted what the client counted"
+        );
+        assert!(full <= 8, "full handshakes {full} (resumed {resumed})");
+    }
 }
 
 /// How many reloads the heavy TLS tests make: `RELOADBENCH_TLS_RELOADS`, else `default`.
@@ -387,19 +405,8 @@ async fn heavy_tls_fd_pass_reloads_under_load_lose_nothing_and_keep_resuming() {
         fd_pass_reload(&t.s, &t.cfg, &mut current, generation, addr).await;
         load.progress_by(50).await;
     }
-    let (full, resumed, ok, failed) = load.finish().await;
-    eprintln!(
-        "{n} fd-pass reloads under TLS load: {ok} requests ok, {failed} failed; handshakes full {full}, resumed {resumed}"
-    );
-    assert_eq!(failed, 0);
-    assert_eq!(
-        t.origin.requests(),
-        ok,
-        "the origin counted what the client counted"
-    );
-    // Every client's first handshake is full (they share one store, but start together);
-    // after that the tickets handed down from generation to generation keep resuming.
-    assert!(full <= 8, "full handshakes {full} (resumed {resumed})");
+    load.finish_lossless(&t.origin, &format!("{n} fd-pass reloads"))
+        .await;
     let (_, by) = get_tls(&client, addr).await;
     assert!(by.starts_with(&format!("gen={} ", n + 1)), "{by}");
     current.stop().await.unwrap();
@@ -426,17 +433,8 @@ async fn heavy_tls_master_worker_reloads_under_load_lose_nothing_and_keep_resumi
         .unwrap();
         load.progress_by(50).await;
     }
-    let (full, resumed, ok, failed) = load.finish().await;
-    eprintln!(
-        "{n} master-worker reloads under TLS load: {ok} requests ok, {failed} failed; handshakes full {full}, resumed {resumed}"
-    );
-    assert_eq!(failed, 0);
-    assert_eq!(
-        t.origin.requests(),
-        ok,
-        "the origin counted what the client counted"
-    );
-    assert!(full <= 8, "full handshakes {full} (resumed {resumed})");
+    load.finish_lossless(&t.origin, &format!("{n} master-worker reloads"))
+        .await;
     m.stop().await.unwrap();
 }
 
