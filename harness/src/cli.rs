@@ -118,6 +118,11 @@ pub struct RunArgs {
     /// the counters are host-wide either way.
     #[arg(long)]
     pub no_netns: bool,
+    /// Allow a `kind = "external"` target outside loopback (127.0.0.0/8,
+    /// ::1). A benchmark is a load test: use it only on a server you own
+    /// and may load. The target's address is recorded in the environment.
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 /// `reloadbench validate`.

@@ -72,6 +72,7 @@ fn run(args: RunArgs) -> u8 {
         cases: args.cases,
         repeat: args.repeat,
         no_netns: args.no_netns,
+        allow_remote: args.allow_remote,
     };
     let code = rt.block_on(async {
         let cancel = match Cancel::on_signals() {

@@ -83,6 +83,14 @@ pub(crate) enum ActionSpec {
         /// To which process (the master/main pid by default).
         target: PidTarget,
     },
+    /// Send a signal to a process found when the action fires
+    /// (`pid_file` or `pid_command`): a server the harness did not start.
+    SignalPid {
+        /// Which signal.
+        signal: Signal,
+        /// Where the pid comes from.
+        pid: PidSource,
+    },
     /// Run a command (`/bin/sh -c`) to completion.
     Exec {
         /// The command, with placeholders.
@@ -104,6 +112,15 @@ pub(crate) enum ActionSpec {
     },
 }
 
+/// Where the pid of a `signal` action with `pid_file` / `pid_command` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PidSource {
+    /// The first number in this file (absolute path).
+    File(std::path::PathBuf),
+    /// The first number this command (`/bin/sh -c`) prints.
+    Command(String),
+}
+
 /// How a reload is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReloadSpec {
@@ -120,7 +137,7 @@ impl ActionSpec {
         match self {
             ActionSpec::Restart => ActionKind::Restart,
             ActionSpec::Reload(_) => ActionKind::Reload,
-            ActionSpec::Signal { .. } => ActionKind::Signal,
+            ActionSpec::Signal { .. } | ActionSpec::SignalPid { .. } => ActionKind::Signal,
             ActionSpec::Exec { .. } => ActionKind::Exec,
             ActionSpec::Kill { .. } => ActionKind::Kill,
             ActionSpec::Sysctl { .. } => ActionKind::Sysctl,
@@ -149,6 +166,13 @@ impl ActionSpec {
                     PidTarget::Main => format!("signal {name}"),
                     PidTarget::Previous => format!("signal {name} (previous)"),
                     PidTarget::Group => format!("signal {name} (group)"),
+                }
+            }
+            ActionSpec::SignalPid { signal, pid } => {
+                let name = signal.as_str().trim_start_matches("SIG");
+                match pid {
+                    PidSource::File(f) => format!("signal {name} (pid in {})", f.display()),
+                    PidSource::Command(c) => format!("signal {name} (pid of `{c}`)"),
                 }
             }
             ActionSpec::Exec { command, .. } => format!("exec {command}"),

@@ -107,7 +107,13 @@ fn one_case(
         (None, Some(b)) => (b, "load"),
         (None, None) => (rc.span(), case_load_field.as_str()),
     };
-    let load = load_spec(ctx, base_load, &over, (load_span, load_field), true);
+    let mut load = load_spec(ctx, base_load, &over, (load_span.clone(), load_field), true);
+    if let (Some(l), Some(ProxySpec::External(x))) = (load.as_mut(), proxy) {
+        let span = c.proxy.as_ref().map_or_else(|| load_span.clone(), Spanned::span);
+        if !super::external::fit_load(ctx, l, x, span, field) {
+            return None;
+        }
+    }
     let mut actions = Vec::new();
     let mut actions_ok = true;
     for (j, ra) in c.actions.iter().enumerate() {

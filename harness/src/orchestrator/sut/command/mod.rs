@@ -427,6 +427,8 @@ impl Runner for CommandRunner {
                 }
                 out
             }
+            ActionSpec::SignalPid { .. } => ActOutcome::triggered_now()
+                .fail("pid_file and pid_command are for an external server"),
             ActionSpec::Exec { command, timeout } => {
                 exec_action(command, *timeout, &self.vars(), &self.env).await
             }

@@ -421,6 +421,8 @@ impl Runner for ReferenceRunner {
             ActionSpec::Signal { signal, target } => {
                 ActOutcome::triggered_now().check(self.signal(*signal, *target))
             }
+            ActionSpec::SignalPid { .. } => ActOutcome::triggered_now()
+                .fail("pid_file and pid_command are for an external server"),
             ActionSpec::Exec { command, timeout } => {
                 exec_action(command, *timeout, &self.vars(), &self.env).await
             }
