@@ -91,7 +91,8 @@ pub(super) fn action(
         return None;
     }
     if kind == "signal" && (external || a.pid_file.is_some() || a.pid_command.is_some()) {
-        if !ok {
+        // An invalid system under test was reported where it is written.
+        if !ok || proxy.is_none() {
             return None;
         }
         return Some(Action {

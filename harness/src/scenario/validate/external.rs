@@ -119,6 +119,17 @@ pub(super) fn external(
             timeout: DEFAULT_READY_TIMEOUT,
         }),
     };
+    if let (Some(t), Some(ReadySpec { how: Readiness::Http(_), .. }), Some(r)) =
+        (&target, &ready, &p.ready)
+        && t.tls
+    {
+        ctx.err(
+            r.span(),
+            &format!("{prefix}.ready"),
+            "http readiness speaks plain HTTP: with an https:// target use port = true or log_file",
+        );
+        ok = false;
+    }
     let version = match &p.version {
         Some(v) => ctx.template(v, &format!("{prefix}.version")).map(Some),
         None => Some(None),
