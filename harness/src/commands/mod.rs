@@ -177,9 +177,8 @@ fn init(args: &InitArgs) -> u8 {
         print!("{}", crate::init::list());
         return EXIT_PASS;
     };
-    let result = crate::init::peer(name).and_then(|p| {
-        crate::init::write(p, &args.dir, args.force).map(|written| (p, written))
-    });
+    let result = crate::init::peer(name)
+        .and_then(|p| crate::init::write(p, &args.dir, args.force).map(|written| (p, written)));
     match result {
         Ok((p, written)) => {
             for w in &written {
@@ -195,7 +194,11 @@ fn init(args: &InitArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("reloadbench init: {}", crate::cause::chain(&e));
-            if e.is_usage() { EXIT_USAGE } else { EXIT_HARNESS }
+            if e.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_HARNESS
+            }
         }
     }
 }

@@ -31,7 +31,10 @@ pub(crate) const PEERS: [Peer; 4] = [
         about: "HAProxy 2.6: restart, -sf, -x (fd passing), master-worker (-W)",
         install: Some("scripts/install-peers haproxy"),
         files: &[
-            ("haproxy.toml", include_str!("../../../scenarios/haproxy.toml")),
+            (
+                "haproxy.toml",
+                include_str!("../../../scenarios/haproxy.toml"),
+            ),
             (
                 "haproxy.cfg.tmpl",
                 include_str!("../../../scenarios/haproxy.cfg.tmpl"),

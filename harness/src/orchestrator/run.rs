@@ -146,13 +146,12 @@ impl RunError {
         matches!(
             self,
             RunError::Invalid(_) | RunError::UnknownCase { .. } | RunError::Remote { .. }
-        )
-            || matches!(
-                self,
-                RunError::RunDir(
-                    RunDirError::Exists(_) | RunDirError::NotARun(_) | RunDirError::Foreign { .. }
-                )
+        ) || matches!(
+            self,
+            RunError::RunDir(
+                RunDirError::Exists(_) | RunDirError::NotARun(_) | RunDirError::Foreign { .. }
             )
+        )
     }
 }
 
@@ -205,12 +204,11 @@ pub(crate) fn external_targets(sc: &Scenario, allow_remote: bool) -> Result<Vec<
             continue;
         };
         let url = &x.target.url;
-        let addrs = super::sut::external::resolve(&x.target).map_err(|source| {
-            RunError::Resolve {
+        let addrs =
+            super::sut::external::resolve(&x.target).map_err(|source| RunError::Resolve {
                 url: url.clone(),
                 source,
-            }
-        })?;
+            })?;
         let shown = addrs
             .iter()
             .map(ToString::to_string)
@@ -554,6 +552,48 @@ mod tests {
             e.to_string()
                 .contains("scripts/install-peers reloadbench-no-such-peer"),
             "{e}"
+        );
+    }
+
+    fn external(target: &str) -> (tempfile::TempDir, RunOptions) {
+        opts(
+            &format!(
+                "[load]\nconcurrency = 3\nrequests = 10\n[proxy]\nkind = \"external\"\n\
+                 target = \"{target}\"\n[[case]]\nname = \"a\"\n"
+            ),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_remote_external_target_is_refused_unless_allowed_and_then_recorded() {
+        // TEST-NET-1: an address literal, nothing is resolved or contacted.
+        let (_d, o) = external("http://192.0.2.1:8080/");
+        let e = prepare(&o).unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        let msg = e.to_string();
+        for want in [
+            "192.0.2.1:8080",
+            "load test",
+            "3 concurrent clients, 10 requests",
+            "--allow-remote",
+        ] {
+            assert!(msg.contains(want), "{want}: {msg}");
+        }
+        let o = RunOptions {
+            allow_remote: true,
+            ..o
+        };
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            external_targets(&sc, true).unwrap(),
+            ["http://192.0.2.1:8080/ (192.0.2.1:8080), remote"]
+        );
+        let (_d, o) = external("http://[::1]:9/x");
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            external_targets(&sc, false).unwrap(),
+            ["http://[::1]:9/x ([::1]:9)"]
         );
     }
 }

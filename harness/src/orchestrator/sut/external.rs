@@ -80,10 +80,7 @@ impl ExternalRunner {
             PidSource::File(f) => read_pid_file(f).ok_or_else(|| PidError::File(f.clone()))?,
             PidSource::Command(c) => crate::env::command_output("/bin/sh", &["-c", c])
                 .await
-                .and_then(|out| {
-                    out.split_whitespace()
-                        .find_map(|w| w.parse::<u32>().ok())
-                })
+                .and_then(|out| out.split_whitespace().find_map(|w| w.parse::<u32>().ok()))
                 .ok_or_else(|| PidError::Command(c.clone()))?,
         };
         if pid <= 1 || !super::readiness::pid_alive(pid) {

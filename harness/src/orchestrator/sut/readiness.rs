@@ -155,7 +155,10 @@ pub(crate) async fn wait_log_file(
             let p = p.clone();
             async move {
                 let bytes = std::fs::read(&p).ok()?;
-                let start = usize::try_from(from).ok().filter(|f| *f <= bytes.len()).unwrap_or(0);
+                let start = usize::try_from(from)
+                    .ok()
+                    .filter(|f| *f <= bytes.len())
+                    .unwrap_or(0);
                 String::from_utf8_lossy(&bytes[start..])
                     .lines()
                     .any(|l| l.contains(text))

@@ -109,7 +109,10 @@ fn one_case(
     };
     let mut load = load_spec(ctx, base_load, &over, (load_span.clone(), load_field), true);
     if let (Some(l), Some(ProxySpec::External(x))) = (load.as_mut(), proxy) {
-        let span = c.proxy.as_ref().map_or_else(|| load_span.clone(), Spanned::span);
+        let span = c
+            .proxy
+            .as_ref()
+            .map_or_else(|| load_span.clone(), Spanned::span);
         if !super::external::fit_load(ctx, l, x, span, field) {
             return None;
         }

@@ -101,7 +101,9 @@ pub(super) fn external(
     let ready = match &p.ready {
         Some(r) => readiness(ctx, r, &format!("{prefix}.ready")).and_then(|spec| {
             let why = match spec.how {
-                Readiness::Port | Readiness::Http(_) | Readiness::LogFile { .. } => return Some(spec),
+                Readiness::Port | Readiness::Http(_) | Readiness::LogFile { .. } => {
+                    return Some(spec);
+                }
                 Readiness::Log(_) => {
                     "an external server prints nothing reloadbench reads: name the file its \
                      log goes to with log_file = \"PATH\""
@@ -119,8 +121,14 @@ pub(super) fn external(
             timeout: DEFAULT_READY_TIMEOUT,
         }),
     };
-    if let (Some(t), Some(ReadySpec { how: Readiness::Http(_), .. }), Some(r)) =
-        (&target, &ready, &p.ready)
+    if let (
+        Some(t),
+        Some(ReadySpec {
+            how: Readiness::Http(_),
+            ..
+        }),
+        Some(r),
+    ) = (&target, &ready, &p.ready)
         && t.tls
     {
         ctx.err(

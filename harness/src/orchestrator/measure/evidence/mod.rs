@@ -114,12 +114,8 @@ pub(crate) fn start_external_sampler(
     started_mono_ns: u64,
 ) -> Option<sampler::Sampler> {
     let owners = std::sync::Mutex::new(external::ListenerOwners::new(addr));
-    let roots: sampler::Roots = Box::new(move || {
-        owners
-            .lock()
-            .map(|mut o| o.roots())
-            .unwrap_or_default()
-    });
+    let roots: sampler::Roots =
+        Box::new(move || owners.lock().map(|mut o| o.roots()).unwrap_or_default());
     start_with_roots(addr, actions, started_mono_ns, roots)
 }
 
