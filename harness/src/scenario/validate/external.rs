@@ -30,10 +30,9 @@ pub(super) fn external(
     let mut ok = true;
     for (name, span) in foreign {
         if let Some(span) = span {
-            let msg = format!(
-                "not for kind = \"external\" (reloadbench does not start, stop or configure \
-                 an external server; act on it with do = \"exec\" or do = \"signal\")"
-            );
+            let msg = "not for kind = \"external\" (reloadbench does not start, stop or \
+                       configure an external server; act on it with do = \"exec\" or \
+                       do = \"signal\")";
             ctx.err(span.clone(), &format!("{prefix}.{name}"), msg);
             ok = false;
         }
