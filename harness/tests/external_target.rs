@@ -125,10 +125,11 @@ fn refproxy() -> PathBuf {
     p
 }
 
-#[test]
-fn heavy_external_refproxy_reloaded_by_exec_and_by_signal_to_a_pid_file() {
-    let work = tempfile::tempdir().unwrap();
-    let ledger = work.path().join("origin-ledger.json");
+/// Starts the built-in origin (its ledger in `dir/origin-ledger.json`) and
+/// a refproxy master in front of it (`extra` appended to its config);
+/// returns both and the master's address.
+fn start_servers(dir: &Path, extra: &str) -> (Server, Server, SocketAddr) {
+    let ledger = dir.join("origin-ledger.json");
     let mut origin = Server::spawn(
         Path::new(env!("CARGO_BIN_EXE_reloadbench")),
         &[
@@ -142,13 +143,13 @@ fn heavy_external_refproxy_reloaded_by_exec_and_by_signal_to_a_pid_file() {
         ],
     );
     let origin_addr = origin.ready();
-    let config = work.path().join("proxy.toml");
+    let config = dir.join("proxy.toml");
     std::fs::write(
         &config,
         format!(
             "listen = [\"127.0.0.1:0\"]\norigins = [\"{origin_addr}\"]\n\
-             control_socket = \"{}\"\n\n[drain]\ndeadline = \"10s\"\nidle_close = \"1s\"\n",
-            work.path().join("refproxy.sock").display()
+             control_socket = \"{}\"\n\n[drain]\ndeadline = \"10s\"\nidle_close = \"1s\"\n{extra}",
+            dir.join("refproxy.sock").display()
         ),
     )
     .unwrap();
@@ -157,6 +158,97 @@ fn heavy_external_refproxy_reloaded_by_exec_and_by_signal_to_a_pid_file() {
         &["--config", config.to_str().unwrap(), "--master"],
     );
     let addr = proxy.ready();
+    (origin, proxy, addr)
+}
+
+/// A CA and a certificate it signs for `localhost`, as (ca.pem, server.pem, server.key) in `dir`.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&files.0, ca.pem()).unwrap();
+    std::fs::write(&files.1, cert.pem()).unwrap();
+    std::fs::write(&files.2, key.serialize_pem()).unwrap();
+    files
+}
+
+#[test]
+fn heavy_external_https_target_is_verified_against_the_users_ca() {
+    let work = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(work.path());
+    let tls = format!(
+        "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let (origin, proxy, addr) = start_servers(work.path(), &tls);
+    let scenario = format!(
+        r#"
+[load]
+concurrency = 4
+duration = "2s"
+keep_alive = false
+timeout = "5s"
+tls = true
+
+[proxy]
+kind = "external"
+target = "https://localhost:{port}/"
+ca_file = "{ca}"
+
+[[case]]
+name = "signal"
+actions = [{{ at = "700ms", do = "signal", signal = "HUP", pid_command = "cat {{scenario_dir}}/master.pid" }}]
+expect = {{ failed = 0, tls_failed = 0 }}
+"#,
+        port = addr.port(),
+        ca = ca.display()
+    );
+    let dir = scenario_dir("https.toml", &scenario);
+    std::fs::write(dir.path().join("master.pid"), format!("{}\n", proxy.pid())).unwrap();
+    let run = reloadbench(&dir, &["run", "https.toml", "-q"], Duration::from_secs(120));
+    run.assert_code(0);
+    let events = proxy.stop();
+    let _ = origin.stop();
+    let r = run.results();
+    let c = &r.cases[0];
+    let tls = c.load.tls.as_ref().expect("TLS counts");
+    // Every connection a verified handshake (no keep-alive), none failed.
+    assert_eq!(tls.failed, 0);
+    assert!(tls.full + tls.resumed >= c.load.ok, "{tls:?}");
+    assert!(c.actions[0].ok, "{:?}", c.actions[0]);
+    let reloads = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ReloadDone { .. }))
+        .count();
+    assert_eq!(reloads, 1);
+    let completed: u64 = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Counters { counters, .. } => Some(counters.completed),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(completed, c.load.ok);
+    run.assert_no_process_left();
+}
+
+#[test]
+fn heavy_external_refproxy_reloaded_by_exec_and_by_signal_to_a_pid_file() {
+    let work = tempfile::tempdir().unwrap();
+    let ledger = work.path().join("origin-ledger.json");
+    let (origin, proxy, addr) = start_servers(work.path(), "");
     let master = proxy.pid();
 
     let scenario = format!(

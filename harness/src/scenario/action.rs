@@ -117,8 +117,8 @@ pub(crate) enum ActionSpec {
 pub(crate) enum PidSource {
     /// The first number in this file (absolute path).
     File(std::path::PathBuf),
-    /// The first number this command (`/bin/sh -c`) prints.
-    Command(String),
+    /// The first number this command (`/bin/sh -c`, placeholders allowed) prints.
+    Command(Template),
 }
 
 /// How a reload is done.

@@ -33,6 +33,9 @@ pub(crate) enum PidError {
     /// The command failed, timed out or printed no pid.
     #[error("`{0}` printed no pid (or failed, or took over 5s)")]
     Command(String),
+    /// The command's placeholders could not be filled.
+    #[error(transparent)]
+    Render(#[from] crate::scenario::TemplateError),
     /// The pid names no live process.
     #[error("pid {0} is not running")]
     Gone(u32),
@@ -78,10 +81,13 @@ impl ExternalRunner {
     async fn find_pid(&self, source: &PidSource) -> Result<u32, PidError> {
         let pid = match source {
             PidSource::File(f) => read_pid_file(f).ok_or_else(|| PidError::File(f.clone()))?,
-            PidSource::Command(c) => crate::env::command_output("/bin/sh", &["-c", c])
-                .await
-                .and_then(|out| out.split_whitespace().find_map(|w| w.parse::<u32>().ok()))
-                .ok_or_else(|| PidError::Command(c.clone()))?,
+            PidSource::Command(t) => {
+                let c = t.render(&self.vars())?;
+                crate::env::command_output("/bin/sh", &["-c", &c])
+                    .await
+                    .and_then(|out| out.split_whitespace().find_map(|w| w.parse::<u32>().ok()))
+                    .ok_or(PidError::Command(c))?
+            }
         };
         if pid <= 1 || !super::readiness::pid_alive(pid) {
             return Err(PidError::Gone(pid));

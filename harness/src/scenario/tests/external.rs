@@ -75,7 +75,7 @@ fn https_takes_the_ca_or_insecure_and_the_target_path_is_the_load_path() {
         s.cases[0].actions[0].what,
         ActionSpec::SignalPid {
             signal: Signal::SIGUSR2,
-            pid: PidSource::Command("pgrep -o srv".into()),
+            pid: PidSource::Command(Template::new("pgrep -o srv")),
         }
     );
 }

@@ -203,7 +203,7 @@ fn signal_pid(
             PidSource::File(ctx.dir.join(p.get_ref()))
         }
         (None, Some(c)) if !c.get_ref().trim().is_empty() => {
-            PidSource::Command(c.get_ref().clone())
+            PidSource::Command(ctx.template(c, &f("pid_command"))?)
         }
         _ => {
             ctx.err(
