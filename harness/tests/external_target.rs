@@ -26,6 +26,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use reloadbench_model::event::{Event, EventKind};
+use reloadbench_model::run::ActionKind;
 use support::{reloadbench, scaled, scenario_dir};
 
 /// A process the test started in its own group; killed (the whole group)
@@ -268,12 +269,12 @@ target = "http://{addr}/"
 [[case]]
 name = "exec"
 actions = [{{ at = "800ms", do = "exec", command = "kill -HUP $(cat {{scenario_dir}}/master.pid)" }}]
-expect = {{ failed = 0 }}
+expect = {{ failed = 0, reload_failed = 0 }}
 
 [[case]]
 name = "signal"
 actions = [{{ at = "800ms", do = "signal", signal = "HUP", pid_file = "master.pid" }}]
-expect = {{ failed = 0 }}
+expect = {{ failed = 0, reload_failed = 0 }}
 "#
     );
     let dir = scenario_dir("external.toml", &scenario);
@@ -299,6 +300,11 @@ expect = {{ failed = 0 }}
         r.environment.external_targets,
         [format!("http://{addr}/ ({addr})")]
     );
+    let md = std::fs::read_to_string(run.out.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("| external target | http://{addr}/ ({addr}) |")),
+        "{md}"
+    );
     // refproxy's own account of the two reloads: the new worker of each.
     let reloads: Vec<u32> = events
         .iter()
@@ -317,6 +323,9 @@ expect = {{ failed = 0 }}
         assert_eq!(c.actions.len(), 1, "{}", c.name);
         let a = &c.actions[0];
         assert!(a.ok, "{}: {a:?}", c.name);
+        // The user's command and signal are what replaces this server.
+        assert_eq!(a.kind, ActionKind::Reload, "{a:?}");
+        assert_eq!(c.expectations.len(), 2);
         assert!(a.ready_ns.is_some_and(|t| t >= a.trigger_ns), "{a:?}");
         // The kernel's view, attributed to the action: the worker refproxy
         // says it started replaced one other worker; the master (which

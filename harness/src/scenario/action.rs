@@ -98,6 +98,15 @@ pub(crate) enum ActionSpec {
         /// Its deadline.
         timeout: Duration,
     },
+    /// An external server's reload by the user's command (`do = "exec"` on
+    /// `kind = "external"`): run like [`ActionSpec::Exec`], reported as a
+    /// reload (the only way such a server is replaced).
+    ExecReload {
+        /// The command, with placeholders.
+        command: Template,
+        /// Its deadline.
+        timeout: Duration,
+    },
     /// SIGKILL the system under test's whole process group: a control that must lose requests.
     Kill {
         /// Start it again afterwards (as after a restart), so the rest of the load is served.
@@ -137,7 +146,9 @@ impl ActionSpec {
         match self {
             ActionSpec::Restart => ActionKind::Restart,
             ActionSpec::Reload(_) => ActionKind::Reload,
-            ActionSpec::Signal { .. } | ActionSpec::SignalPid { .. } => ActionKind::Signal,
+            ActionSpec::Signal { .. } => ActionKind::Signal,
+            // What replaces an external server: reloads for the metrics and the report.
+            ActionSpec::SignalPid { .. } | ActionSpec::ExecReload { .. } => ActionKind::Reload,
             ActionSpec::Exec { .. } => ActionKind::Exec,
             ActionSpec::Kill { .. } => ActionKind::Kill,
             ActionSpec::Sysctl { .. } => ActionKind::Sysctl,
@@ -175,7 +186,9 @@ impl ActionSpec {
                     PidSource::Command(c) => format!("signal {name} (pid of `{c}`)"),
                 }
             }
-            ActionSpec::Exec { command, .. } => format!("exec {command}"),
+            ActionSpec::Exec { command, .. } | ActionSpec::ExecReload { command, .. } => {
+                format!("exec {command}")
+            }
             ActionSpec::Kill { restart: false } => "kill -9".to_owned(),
             ActionSpec::Kill { restart: true } => "kill -9, start".to_owned(),
             ActionSpec::Sysctl { key, value } => format!("sysctl {key}={value}"),

@@ -135,7 +135,7 @@ impl Runner for ExternalRunner {
 
     async fn act(&mut self, action: &ActionSpec, _log: &mut EventLog) -> ActOutcome {
         match action {
-            ActionSpec::Exec { command, timeout } => {
+            ActionSpec::Exec { command, timeout } | ActionSpec::ExecReload { command, timeout } => {
                 let out = exec_action(command, *timeout, &self.vars(), &self.env).await;
                 self.accepting_again(out).await
             }

@@ -30,10 +30,14 @@ fn the_shipped_external_scenario_attaches_without_an_origin() {
     assert_eq!((x.target.port, x.target.tls), (8080, false));
     assert_eq!(x.ready.how, Readiness::Port);
     assert!(s.cases[0].actions.is_empty());
-    assert!(matches!(
-        s.cases[1].actions[0].what,
-        ActionSpec::Exec { .. }
-    ));
+    // On an external server, exec and signal are its reloads.
+    let exec = &s.cases[1].actions[0].what;
+    assert!(matches!(exec, ActionSpec::ExecReload { .. }), "{exec:?}");
+    assert_eq!(exec.kind(), reloadbench_model::run::ActionKind::Reload);
+    assert_eq!(
+        s.cases[2].actions[0].what.kind(),
+        reloadbench_model::run::ActionKind::Reload
+    );
     assert_eq!(
         s.cases[2].actions[0].what,
         ActionSpec::SignalPid {
@@ -138,6 +142,17 @@ fn what_reloadbench_cannot_do_to_a_server_it_did_not_start_is_refused() {
     ))
     .unwrap_err();
     assert!(e.contains("needs `target`"), "{e}");
+}
+
+#[test]
+fn reload_expectations_apply_to_the_actions_of_an_external_server() {
+    let text = format!(
+        "{LOAD}[proxy]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\n\
+         [[case]]\nname = \"a\"\nactions = [{{ at = \"1s\", do = \"exec\", command = \"true\" }}]\n\
+         expect = {{ reload_failed = 0, \"per_reload.failed\" = 0 }}\n"
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.cases[0].expect.len(), 2);
 }
 
 #[test]

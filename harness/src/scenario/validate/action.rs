@@ -142,8 +142,13 @@ pub(super) fn action(
             Some(c) => {
                 let timeout =
                     ctx.duration_or(a.timeout.as_ref(), &f("timeout"), Duration::from_secs(30));
-                ctx.template(c, &f("command"))
-                    .map(|command| ActionSpec::Exec { command, timeout })
+                ctx.template(c, &f("command")).map(|command| {
+                    if external {
+                        ActionSpec::ExecReload { command, timeout }
+                    } else {
+                        ActionSpec::Exec { command, timeout }
+                    }
+                })
             }
         },
         "kill" => Some(ActionSpec::Kill {

@@ -146,11 +146,13 @@ fn one_case(
     }
     // Judged on the file, so that one invalid reload does not also make the
     // case's reload expectations look misplaced.
+    // An external server is replaced by its `exec` and `signal` actions.
+    let external = matches!(proxy, Some(ProxySpec::External(_)));
     let has_reloads = c.actions.iter().any(|a| {
-        a.get_ref()
-            .what
-            .as_ref()
-            .is_some_and(|w| matches!(w.get_ref().as_str(), "restart" | "reload" | "kill"))
+        a.get_ref().what.as_ref().is_some_and(|w| {
+            matches!(w.get_ref().as_str(), "restart" | "reload" | "kill")
+                || (external && matches!(w.get_ref().as_str(), "exec" | "signal"))
+        })
     });
     let methods: Option<Vec<String>> = load
         .as_ref()

@@ -423,7 +423,7 @@ impl Runner for ReferenceRunner {
             }
             ActionSpec::SignalPid { .. } => ActOutcome::triggered_now()
                 .fail("pid_file and pid_command are for an external server"),
-            ActionSpec::Exec { command, timeout } => {
+            ActionSpec::Exec { command, timeout } | ActionSpec::ExecReload { command, timeout } => {
                 exec_action(command, *timeout, &self.vars(), &self.env).await
             }
             ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),
