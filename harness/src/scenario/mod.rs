@@ -101,6 +101,12 @@ impl Case {
     }
 }
 
+/// Splits an external server's `target` URL (see `kind = "external"`).
+#[cfg(test)]
+pub(crate) fn validate_target(url: &str) -> Result<Target, String> {
+    validate::parse_target(url)
+}
+
 /// Reads and validates a scenario file.
 pub(crate) fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
     let source = std::fs::read_to_string(path)

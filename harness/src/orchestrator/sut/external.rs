@@ -171,7 +171,24 @@ impl Runner for ExternalRunner {
     fn exit_seen(&self, _pid: u32) -> Option<u64> {
         None
     }
+
+    /// The server is lost when its target no longer accepts a connection
+    /// once the load has ended (within [`LOST_CHECK`]).
+    fn lost(&mut self) -> Option<String> {
+        let addr = self.addr?;
+        std::net::TcpStream::connect_timeout(&addr, LOST_CHECK)
+            .err()
+            .map(|e| {
+                format!(
+                    "the target {} ({addr}) no longer accepts connections ({e})",
+                    self.cfg.target.url
+                )
+            })
+    }
 }
+
+/// How long the end-of-load check may wait for a connection to the target.
+const LOST_CHECK: Duration = Duration::from_secs(2);
 
 /// Whether every address is on loopback (127.0.0.0/8, ::1).
 pub(crate) fn all_loopback(addrs: &[SocketAddr]) -> bool {
@@ -181,6 +198,45 @@ pub(crate) fn all_loopback(addrs: &[SocketAddr]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orchestrator::os::process::{PidLog, ProcessContext};
+
+    #[tokio::test]
+    async fn a_target_that_stops_accepting_is_lost_and_nothing_is_stopped() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, mut log) = EventLog::create(None).unwrap();
+        let env = CaseEnv {
+            dir: dir.path().to_owned(),
+            origin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ctx: ProcessContext {
+                sink,
+                log_dir: dir.path().to_owned(),
+                pids: PidLog::memory(),
+            },
+            scenario_dir: dir.path().to_owned(),
+            tls: None,
+        };
+        let cfg = ExternalProxy {
+            target: crate::scenario::validate_target(&format!("http://{addr}/")).unwrap(),
+            ca_file: None,
+            insecure: false,
+            ready: crate::scenario::ReadySpec {
+                how: Readiness::Port,
+                timeout: reloadbench_model::test_timing::scaled_secs(10),
+            },
+            version: None,
+        };
+        let mut r = ExternalRunner::new(cfg, env);
+        assert_eq!(r.start(&mut log).await.unwrap(), addr);
+        assert_eq!(r.lost(), None);
+        // The harness's stop leaves the server alone: it still accepts.
+        r.stop(&mut log).await.unwrap();
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+        drop(l);
+        let why = r.lost().expect("lost");
+        assert!(why.contains("no longer accepts"), "{why}");
+    }
 
     #[test]
     fn only_loopback_addresses_are_local() {

@@ -4,6 +4,8 @@
 mod action;
 mod case;
 mod external;
+#[cfg(test)]
+pub(super) use external::parse_target;
 mod load;
 mod proxy;
 mod repeat;
