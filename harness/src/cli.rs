@@ -66,6 +66,9 @@ pub enum Command {
     /// in common.
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Write a scenario for a peer (haproxy, nginx, external, refproxy) into
+    /// the current directory, to start from; with no PEER, list them.
+    Init(InitArgs),
     /// The built-in origin server (started by `run`; usable by hand).
     Origin(reloadbench_origin::OriginArgs),
     /// Internal: the watchdog `run` starts to kill its processes if it dies.
@@ -118,6 +121,27 @@ pub struct RunArgs {
     /// the counters are host-wide either way.
     #[arg(long)]
     pub no_netns: bool,
+    /// Allow a `kind = "external"` target outside loopback (127.0.0.0/8,
+    /// ::1). A benchmark is a load test: use it only on a server you own
+    /// and may load. The target's address is recorded in the environment.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// `reloadbench init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The peer (see --list); none lists them.
+    pub peer: Option<String>,
+    /// List the scenarios init can write.
+    #[arg(long, conflicts_with = "peer")]
+    pub list: bool,
+    /// Replace files that exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Write into this directory instead of the current one.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `reloadbench validate`.

@@ -16,6 +16,7 @@ pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod env;
 pub(crate) mod expect;
+pub(crate) mod init;
 pub(crate) mod orchestrator;
 pub(crate) mod rundir;
 pub(crate) mod scenario;

@@ -108,6 +108,12 @@ pub struct Environment {
     pub versions: BTreeMap<String, String>,
     /// Git commit of the reloadbench checkout, if known.
     pub git_sha: Option<String>,
+    /// Servers reloadbench attached to and did not start (`kind =
+    /// "external"`): the target URL and the address it resolved to, e.g.
+    /// `http://127.0.0.1:8080/ (127.0.0.1:8080)`, with `remote` when it is
+    /// not on loopback (`--allow-remote`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_targets: Vec<String>,
 }
 
 /// The result of one case.

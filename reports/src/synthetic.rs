@@ -82,6 +82,7 @@ pub fn run(shape: Shape) -> RunReport {
             sysctls: BTreeMap::new(),
             versions: BTreeMap::new(),
             git_sha: None,
+            external_targets: Vec::new(),
         },
         planned_cases: cases.iter().map(|c| c.name.clone()).collect(),
         cases,

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::cli::{Cli, Command, CompareArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs};
+use crate::cli::{
+    Cli, Command, CompareArgs, InitArgs, ReportArgs, RunArgs, ValidateArgs, WatchdogArgs,
+};
 use crate::orchestrator::os::cancel::Cancel;
 use crate::orchestrator::os::watchdog;
 use crate::orchestrator::run::{RunOptions, RunOutcome, RunStatus, run_scenario};
@@ -28,6 +30,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(&args),
+        Command::Init(args) => init(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Origin(args) => match reloadbench_origin::run(args) {
@@ -72,6 +75,7 @@ fn run(args: RunArgs) -> u8 {
         cases: args.cases,
         repeat: args.repeat,
         no_netns: args.no_netns,
+        allow_remote: args.allow_remote,
     };
     let code = rt.block_on(async {
         let cancel = match Cancel::on_signals() {
@@ -166,6 +170,37 @@ fn validate(args: &ValidateArgs) -> u8 {
         }
     }
     code
+}
+
+fn init(args: &InitArgs) -> u8 {
+    let Some(name) = args.peer.as_deref().filter(|_| !args.list) else {
+        print!("{}", crate::init::list());
+        return EXIT_PASS;
+    };
+    let result = crate::init::peer(name)
+        .and_then(|p| crate::init::write(p, &args.dir, args.force).map(|written| (p, written)));
+    match result {
+        Ok((p, written)) => {
+            for w in &written {
+                println!("wrote {}", w.display());
+            }
+            if let Some(i) = p.install {
+                println!("install {} first: {i}", p.name);
+            }
+            if let Some(s) = written.first() {
+                println!("run it: reloadbench run {}", s.display());
+            }
+            EXIT_PASS
+        }
+        Err(e) => {
+            eprintln!("reloadbench init: {}", crate::cause::chain(&e));
+            if e.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_HARNESS
+            }
+        }
+    }
 }
 
 fn report(args: &ReportArgs) -> u8 {

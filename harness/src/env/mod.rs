@@ -63,6 +63,7 @@ pub(crate) async fn capture() -> Environment {
         sysctls,
         versions,
         git_sha,
+        external_targets: Vec::new(),
     }
 }
 

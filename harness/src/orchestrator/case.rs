@@ -23,6 +23,7 @@ use super::os::cancel::Cancel;
 use super::os::process::{PidLog, ProcessContext, ProcessGuard, ProcessSpec};
 use super::progress;
 use super::sut::command::{CommandRunner, start_command_origin};
+use super::sut::external::ExternalRunner;
 use super::sut::readiness::wait_ready_event;
 use super::sut::reference::ReferenceRunner;
 use super::sut::runner::CaseEnv;
@@ -196,9 +197,15 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
     };
 
     let cpu = CpuMark::now();
-    let (mut origin, origin_addr) = start_origin(&input, &dir, &ctx, &mut log)
+    let origin = start_origin(&input, &dir, &ctx, &mut log)
         .await
         .map_err(start_err("origin"))?;
+    let (mut origin, origin_addr) = match origin {
+        Some((p, a)) => (Some(p), a),
+        // No origin: `{origin}` names nothing that listens.
+        None => (None, std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+    };
+    let origin_pid = origin.as_ref().map(ProcessGuard::pid);
     let env = CaseEnv {
         dir: dir.clone(),
         origin: origin_addr,
@@ -219,40 +226,51 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
                     source: Box::new(StartError::NotFound("refproxy")),
                 })?;
             let runner = ReferenceRunner::new(bin, cfg.clone(), input.case.master, env);
-            drive_case(&input, runner, &mut log, origin.pid()).await
+            drive_case(&input, runner, &mut log, origin_pid).await
         }
         ProxySpec::Command(cfg) => {
             let runner = CommandRunner::new((**cfg).clone(), env);
-            drive_case(&input, runner, &mut log, origin.pid()).await
+            drive_case(&input, runner, &mut log, origin_pid).await
+        }
+        ProxySpec::External(cfg) => {
+            let runner = ExternalRunner::new((**cfg).clone(), env);
+            drive_case(&input, runner, &mut log, origin_pid).await
         }
     };
     // The origin goes last: the proxy may still be draining towards it.
-    let origin_lost = origin.try_reap().map(|st| {
-        format!(
-            "the origin (pid {}) exited during the case ({st}); stderr in {}",
-            origin.pid(),
-            origin.stderr_path().display()
-        )
+    let origin_lost = origin.as_mut().and_then(|origin| {
+        origin.try_reap().map(|st| {
+            format!(
+                "the origin (pid {}) exited during the case ({st}); stderr in {}",
+                origin.pid(),
+                origin.stderr_path().display()
+            )
+        })
     });
     // The proxy's processes are all reaped by now: the children's CPU so far
     // is theirs; what reaping the origin adds is the origin's.
-    let origin_sample = proc_cpu_s(origin.pid());
+    let origin_sample = origin_pid.and_then(proc_cpu_s);
     let children_before = cpu.children_delta();
-    let _ = origin.stop(Signal::SIGTERM, ORIGIN_STOP).await;
-    origin.join_readers(Duration::from_secs(2)).await;
-    let origin_cpu = match (origin_lost.is_some(), origin.status()) {
+    let mut origin_status = None;
+    if let Some(origin) = origin.as_mut() {
+        let _ = origin.stop(Signal::SIGTERM, ORIGIN_STOP).await;
+        origin.join_readers(Duration::from_secs(2)).await;
+        origin_status = origin.status();
+    }
+    let origin_cpu = match (origin_lost.is_some(), origin_status) {
         (false, Some(_)) => cpu.children_delta() - children_before,
         _ => origin_sample.unwrap_or(0.0),
     };
     let (mut report, outcome, cancelled) = out?;
     log.pump();
     let origin_counts = match (&input.scenario.origin, &origin_lost) {
+        (OriginSpec::None, _) => Err(ledger::OriginUnavailable::NoOrigin),
         (OriginSpec::Command(_), _) => Err(ledger::OriginUnavailable::CommandOrigin),
         (_, Some(_)) => Err(ledger::OriginUnavailable::Died),
         _ => ledger::read_origin(&dir.join(ORIGIN_LEDGER)),
     };
     let proxy_counts = matches!(input.case.proxy, ProxySpec::Reference(_))
-        .then(|| ledger::proxy_side(log.seen(), origin.pid()));
+        .then(|| ledger::proxy_side(log.seen(), origin_pid.unwrap_or(0)));
     let sides = ledger::Sides {
         ids: true,
         origin: origin_counts,
@@ -281,7 +299,7 @@ async fn drive_case<R: Runner>(
     input: &CaseInput<'_>,
     mut runner: R,
     log: &mut EventLog,
-    origin_pid: u32,
+    origin_pid: Option<u32>,
 ) -> Result<Driven, CaseError> {
     let fail = |what: &'static str, source: StartError| CaseError::Start {
         case: input.case.name.clone(),
@@ -309,25 +327,31 @@ async fn drive_case<R: Runner>(
         .tls
         .as_ref()
         .and(input.programs.tls.as_ref());
-    let load = match input
-        .case
-        .load
-        .loadgen_config(addr, ca.map(|t| t.ca.as_path()))
-        .and_then(reloadbench_loadgen::start)
-    {
+    let config = match &input.case.proxy {
+        ProxySpec::External(x) => input.case.load.external_loadgen_config(x),
+        _ => input
+            .case
+            .load
+            .loadgen_config(addr, ca.map(|t| t.ca.as_path())),
+    };
+    let load = match config.and_then(reloadbench_loadgen::start) {
         Ok(l) => l,
         Err(e) => {
             let _ = runner.stop(log).await;
             return Err(fail("load", e.into()));
         }
     };
-    let sampler = evidence::start_sampler(
-        addr,
-        &input.case.actions,
-        load.started_mono_ns(),
-        input.pids.clone(),
-        vec![origin_pid],
-    );
+    let sampler = if matches!(input.case.proxy, ProxySpec::External(_)) {
+        evidence::start_external_sampler(addr, &input.case.actions, load.started_mono_ns())
+    } else {
+        evidence::start_sampler(
+            addr,
+            &input.case.actions,
+            load.started_mono_ns(),
+            input.pids.clone(),
+            origin_pid.into_iter().collect(),
+        )
+    };
     let mut observed = Watched {
         inner: &mut runner,
         counters: &watch,
@@ -413,15 +437,16 @@ async fn drive_case<R: Runner>(
     Ok((report, outcome, cancelled))
 }
 
-/// Starts the scenario's origin and waits until it is ready.
+/// Starts the scenario's origin, if it has one, and waits until it is ready.
 async fn start_origin(
     input: &CaseInput<'_>,
     dir: &Path,
     ctx: &ProcessContext,
     log: &mut EventLog,
-) -> Result<(ProcessGuard, std::net::SocketAddr), StartError> {
+) -> Result<Option<(ProcessGuard, std::net::SocketAddr)>, StartError> {
     let scenario = input.scenario;
     match &scenario.origin {
+        OriginSpec::None => Ok(None),
         OriginSpec::BuiltIn { body_bytes, delay } => {
             let mut spec = ProcessSpec::new("origin", &input.programs.reloadbench)
                 .arg("origin")
@@ -440,7 +465,7 @@ async fn start_origin(
             let from = log.cursor();
             let mut p = ProcessGuard::spawn(&spec, ctx)?;
             match wait_ready_event(log, from, "origin", p.pid(), ORIGIN_READY).await {
-                Ok(r) => Ok((p, r.addr)),
+                Ok(r) => Ok(Some((p, r.addr))),
                 Err(e) => {
                     let _ = p.stop(Signal::SIGKILL, ORIGIN_STOP).await;
                     Err(StartError::NotReady {
@@ -450,7 +475,9 @@ async fn start_origin(
                 }
             }
         }
-        OriginSpec::Command(o) => Ok(start_command_origin(o, scenario, dir, ctx, log).await?),
+        OriginSpec::Command(o) => Ok(Some(
+            start_command_origin(o, scenario, dir, ctx, log).await?,
+        )),
     }
 }
 

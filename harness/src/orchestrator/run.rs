@@ -36,6 +36,8 @@ pub(crate) struct RunOptions {
     /// Run every case in the host's network namespace even as root
     /// (see [`super::os::netns`]).
     pub no_netns: bool,
+    /// Allow an external target outside loopback (`--allow-remote`).
+    pub allow_remote: bool,
 }
 
 /// How a run ended.
@@ -84,6 +86,28 @@ pub(crate) enum RunError {
         /// The install command.
         install: String,
     },
+    /// An external target is not on loopback and `--allow-remote` was not given.
+    #[error(
+        "the target {url} resolves to {addrs}, which is not loopback: a benchmark is a load \
+         test, and this one would send {load} to that server. Run it only against a server you \
+         own and may load, with --allow-remote"
+    )]
+    Remote {
+        /// The target URL.
+        url: String,
+        /// What it resolved to.
+        addrs: String,
+        /// What the load would send, in words.
+        load: String,
+    },
+    /// An external target does not resolve.
+    #[error("cannot resolve the target {url}: {source}")]
+    Resolve {
+        /// The target URL.
+        url: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A reloadbench program is missing.
     #[error(transparent)]
     Binary(#[from] BinaryError),
@@ -119,13 +143,15 @@ impl RunError {
     /// True for errors in what the user gave (exit 2), false for the harness
     /// not being able to run (exit 3).
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, RunError::Invalid(_) | RunError::UnknownCase { .. })
-            || matches!(
-                self,
-                RunError::RunDir(
-                    RunDirError::Exists(_) | RunDirError::NotARun(_) | RunDirError::Foreign { .. }
-                )
+        matches!(
+            self,
+            RunError::Invalid(_) | RunError::UnknownCase { .. } | RunError::Remote { .. }
+        ) || matches!(
+            self,
+            RunError::RunDir(
+                RunDirError::Exists(_) | RunDirError::NotARun(_) | RunDirError::Foreign { .. }
             )
+        )
     }
 }
 
@@ -154,6 +180,7 @@ pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
             c.repeat = n;
         }
     }
+    external_targets(&sc, opts.allow_remote)?;
     if let Some(m) = sc.missing_peer() {
         let install = m
             .install
@@ -165,6 +192,50 @@ pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
         });
     }
     Ok(sc)
+}
+
+/// The external targets of the scenario's cases, each with the address it
+/// resolves to (`remote` when outside loopback); an error when one resolves
+/// outside loopback without `allow_remote`, or does not resolve.
+pub(crate) fn external_targets(sc: &Scenario, allow_remote: bool) -> Result<Vec<String>, RunError> {
+    let mut out = Vec::new();
+    for case in &sc.cases {
+        let ProxySpec::External(x) = &case.proxy else {
+            continue;
+        };
+        let url = &x.target.url;
+        let addrs =
+            super::sut::external::resolve(&x.target).map_err(|source| RunError::Resolve {
+                url: url.clone(),
+                source,
+            })?;
+        let shown = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let local = super::sut::external::all_loopback(&addrs);
+        if !local && !allow_remote {
+            let l = &case.load;
+            let mut load = format!("{} concurrent clients", l.concurrency);
+            if let Some(n) = l.requests {
+                load.push_str(&format!(", {n} requests"));
+            }
+            if let Some(d) = l.duration {
+                load.push_str(&format!(" for {}", humantime::format_duration(d)));
+            }
+            return Err(RunError::Remote {
+                url: url.clone(),
+                addrs: shown,
+                load,
+            });
+        }
+        let line = format!("{url} ({shown}){}", if local { "" } else { ", remote" });
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    Ok(out)
 }
 
 /// Runs a scenario; `cancel` interrupts it (finished cases are kept).
@@ -208,6 +279,7 @@ pub(crate) async fn run_scenario(
     cancel.watch_pids(pids.clone());
 
     let mut environment = crate::env::capture().await;
+    environment.external_targets = external_targets(&sc, opts.allow_remote)?;
     let mut seen_kinds: Vec<String> = Vec::new();
     for proxy in &proxies {
         let sut_version = match proxy {
@@ -216,6 +288,17 @@ pub(crate) async fn run_scenario(
                 None => None,
             }
             .map(|v| ("refproxy".to_owned(), v)),
+            ProxySpec::External(x) => match &x.version {
+                Some(t) => match t.render_argv(&scenario::Vars::new()) {
+                    Ok(argv) => {
+                        let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+                        crate::env::version_of(&argv[0], &args).await
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            }
+            .map(|v| ("external".to_owned(), v)),
             ProxySpec::Command(c) if seen_kinds.contains(&c.binary) => None,
             ProxySpec::Command(c) => {
                 seen_kinds.push(c.binary.clone());
@@ -292,7 +375,9 @@ pub(crate) async fn run_scenario(
             progress,
             cancel,
         };
-        let out = if super::os::netns::wanted(!opts.no_netns) {
+        // An external server lives in the host's namespace.
+        let external = matches!(case.proxy, ProxySpec::External(_));
+        let out = if super::os::netns::wanted(!opts.no_netns && !external) {
             super::os::netns::run_case(input).await
         } else {
             run_case(input).await
@@ -467,6 +552,48 @@ mod tests {
             e.to_string()
                 .contains("scripts/install-peers reloadbench-no-such-peer"),
             "{e}"
+        );
+    }
+
+    fn external(target: &str) -> (tempfile::TempDir, RunOptions) {
+        opts(
+            &format!(
+                "[load]\nconcurrency = 3\nrequests = 10\n[proxy]\nkind = \"external\"\n\
+                 target = \"{target}\"\n[[case]]\nname = \"a\"\n"
+            ),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_remote_external_target_is_refused_unless_allowed_and_then_recorded() {
+        // TEST-NET-1: an address literal, nothing is resolved or contacted.
+        let (_d, o) = external("http://192.0.2.1:8080/");
+        let e = prepare(&o).unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        let msg = e.to_string();
+        for want in [
+            "192.0.2.1:8080",
+            "load test",
+            "3 concurrent clients, 10 requests",
+            "--allow-remote",
+        ] {
+            assert!(msg.contains(want), "{want}: {msg}");
+        }
+        let o = RunOptions {
+            allow_remote: true,
+            ..o
+        };
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            external_targets(&sc, true).unwrap(),
+            ["http://192.0.2.1:8080/ (192.0.2.1:8080), remote"]
+        );
+        let (_d, o) = external("http://[::1]:9/x");
+        let sc = prepare(&o).unwrap();
+        assert_eq!(
+            external_targets(&sc, false).unwrap(),
+            ["http://[::1]:9/x ([::1]:9)"]
         );
     }
 }

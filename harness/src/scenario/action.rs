@@ -83,8 +83,25 @@ pub(crate) enum ActionSpec {
         /// To which process (the master/main pid by default).
         target: PidTarget,
     },
+    /// Send a signal to a process found when the action fires
+    /// (`pid_file` or `pid_command`): a server the harness did not start.
+    SignalPid {
+        /// Which signal.
+        signal: Signal,
+        /// Where the pid comes from.
+        pid: PidSource,
+    },
     /// Run a command (`/bin/sh -c`) to completion.
     Exec {
+        /// The command, with placeholders.
+        command: Template,
+        /// Its deadline.
+        timeout: Duration,
+    },
+    /// An external server's reload by the user's command (`do = "exec"` on
+    /// `kind = "external"`): run like [`ActionSpec::Exec`], reported as a
+    /// reload (the only way such a server is replaced).
+    ExecReload {
         /// The command, with placeholders.
         command: Template,
         /// Its deadline.
@@ -104,6 +121,15 @@ pub(crate) enum ActionSpec {
     },
 }
 
+/// Where the pid of a `signal` action with `pid_file` / `pid_command` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PidSource {
+    /// The first number in this file (absolute path).
+    File(std::path::PathBuf),
+    /// The first number this command (`/bin/sh -c`, placeholders allowed) prints.
+    Command(Template),
+}
+
 /// How a reload is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReloadSpec {
@@ -121,6 +147,8 @@ impl ActionSpec {
             ActionSpec::Restart => ActionKind::Restart,
             ActionSpec::Reload(_) => ActionKind::Reload,
             ActionSpec::Signal { .. } => ActionKind::Signal,
+            // What replaces an external server: reloads for the metrics and the report.
+            ActionSpec::SignalPid { .. } | ActionSpec::ExecReload { .. } => ActionKind::Reload,
             ActionSpec::Exec { .. } => ActionKind::Exec,
             ActionSpec::Kill { .. } => ActionKind::Kill,
             ActionSpec::Sysctl { .. } => ActionKind::Sysctl,
@@ -151,7 +179,16 @@ impl ActionSpec {
                     PidTarget::Group => format!("signal {name} (group)"),
                 }
             }
-            ActionSpec::Exec { command, .. } => format!("exec {command}"),
+            ActionSpec::SignalPid { signal, pid } => {
+                let name = signal.as_str().trim_start_matches("SIG");
+                match pid {
+                    PidSource::File(f) => format!("signal {name} (pid in {})", f.display()),
+                    PidSource::Command(c) => format!("signal {name} (pid of `{c}`)"),
+                }
+            }
+            ActionSpec::Exec { command, .. } | ActionSpec::ExecReload { command, .. } => {
+                format!("exec {command}")
+            }
             ActionSpec::Kill { restart: false } => "kill -9".to_owned(),
             ActionSpec::Kill { restart: true } => "kill -9, start".to_owned(),
             ActionSpec::Sysctl { key, value } => format!("sysctl {key}={value}"),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use reloadbench_loadgen::{LoadConfig, LoadError, TlsOptions};
 
-use super::LoadSpec;
+use super::{ExternalProxy, LoadSpec};
 
 impl LoadSpec {
     /// The loadgen configuration of this load against `addr`; a TLS load
@@ -19,11 +19,38 @@ impl LoadSpec {
         ca: Option<&Path>,
     ) -> Result<LoadConfig, LoadError> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let mut c = LoadConfig::new(&format!("{scheme}://{addr}{}", self.path))?;
+        self.config_for(&format!("{scheme}://{addr}{}", self.path), ca, false)
+    }
+
+    /// The loadgen configuration of this load against an external server's
+    /// target, as written (its host name is the TLS server name), with the
+    /// target's path or `[load] path` (validation made them agree).
+    pub(crate) fn external_loadgen_config(
+        &self,
+        x: &ExternalProxy,
+    ) -> Result<LoadConfig, LoadError> {
+        let t = &x.target;
+        let scheme = if t.tls { "https" } else { "http" };
+        let host = if t.host.contains(':') {
+            format!("[{}]", t.host)
+        } else {
+            t.host.clone()
+        };
+        let url = format!("{scheme}://{host}:{}{}", t.port, self.path);
+        self.config_for(&url, x.ca_file.as_deref(), x.insecure)
+    }
+
+    fn config_for(
+        &self,
+        url: &str,
+        ca: Option<&Path>,
+        insecure: bool,
+    ) -> Result<LoadConfig, LoadError> {
+        let mut c = LoadConfig::new(url)?;
         if let Some(t) = &self.tls {
             c.tls = TlsOptions {
                 ca_file: ca.map(Path::to_owned),
-                insecure: false,
+                insecure,
                 version: t.version,
                 resume: t.resume,
             };

@@ -19,11 +19,12 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use action::{Action, ActionSpec, ReloadSpec, Trigger};
+pub(crate) use action::{Action, ActionSpec, PidSource, ReloadSpec, Trigger};
 pub(crate) use error::ScenarioErrors;
 pub(crate) use spec::{
-    CommandOrigin, CommandProxy, LoadSpec, LoadTls, MainPid, OriginSpec, PidTarget, ProxySpec,
-    Readiness, ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction, TicketKeysFile,
+    CommandOrigin, CommandProxy, ExternalProxy, LoadSpec, LoadTls, MainPid, OriginSpec, PidTarget,
+    ProxySpec, Readiness, ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction, Target,
+    TicketKeysFile,
 };
 pub(crate) use template::{Template, TemplateError, Vars};
 
@@ -98,6 +99,12 @@ impl Case {
             s.to_owned()
         }
     }
+}
+
+/// Splits an external server's `target` URL (see `kind = "external"`).
+#[cfg(test)]
+pub(crate) fn validate_target(url: &str) -> Result<Target, String> {
+    validate::parse_target(url)
 }
 
 /// Reads and validates a scenario file.

@@ -160,6 +160,10 @@ pub(super) struct RawProxy {
     pub(super) stop_timeout: Option<SStr>,
     pub(super) restart: Option<SVal>,
     pub(super) reload: Option<Spanned<BTreeMap<String, SVal>>>,
+    // kind = "external"
+    pub(super) target: Option<SStr>,
+    pub(super) ca_file: Option<SStr>,
+    pub(super) insecure: Option<Spanned<bool>>,
 }
 
 impl RawProxy {
@@ -189,6 +193,9 @@ impl RawProxy {
             stop_timeout: o.stop_timeout.or(b.stop_timeout),
             restart: o.restart.or(b.restart),
             reload: o.reload.or(b.reload),
+            target: o.target.or(b.target),
+            ca_file: o.ca_file.or(b.ca_file),
+            insecure: o.insecure.or(b.insecure),
         }
     }
 }
@@ -227,4 +234,6 @@ pub(super) struct RawAction {
     pub(super) key: Option<SStr>,
     pub(super) value: Option<SVal>,
     pub(super) restart: Option<Spanned<bool>>,
+    pub(super) pid_file: Option<SStr>,
+    pub(super) pid_command: Option<SStr>,
 }

@@ -146,6 +146,9 @@ const PROXY: Shape = Shape {
         ("stop_timeout", Kind::Duration),
         ("restart", Kind::Any),
         ("reload", Kind::FreeTable),
+        ("target", Kind::Str),
+        ("ca_file", Kind::Str),
+        ("insecure", Kind::Bool),
     ],
 };
 
@@ -167,6 +170,8 @@ const ACTION: Shape = Shape {
         ("key", Kind::Str),
         ("value", Kind::Any),
         ("restart", Kind::Bool),
+        ("pid_file", Kind::Str),
+        ("pid_command", Kind::Str),
     ],
 };
 

@@ -21,6 +21,9 @@ pub(crate) enum OriginSpec {
     },
     /// An external origin started from a command template.
     Command(CommandOrigin),
+    /// No origin: a `kind = "external"` server without an `[origin]` table
+    /// serves on its own (or from origins the user runs).
+    None,
 }
 
 /// An external origin.
@@ -109,6 +112,42 @@ pub(crate) enum ProxySpec {
     Reference(ReferenceProxy),
     /// Any other server, driven by command templates.
     Command(Box<CommandProxy>),
+    /// A server reloadbench does not start or stop (`kind = "external"`):
+    /// only loaded, observed and acted on through the timeline's `exec`
+    /// and `signal` actions.
+    External(Box<ExternalProxy>),
+}
+
+/// A running server the harness attaches to (`kind = "external"`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExternalProxy {
+    /// `target`: where the load goes.
+    pub target: Target,
+    /// With an `https://` target: the CA file the load verifies the server
+    /// against (`ca_file`, relative to the scenario's directory).
+    pub ca_file: Option<PathBuf>,
+    /// With an `https://` target: accept any certificate (`insecure = true`).
+    pub insecure: bool,
+    /// How to know the server is ready before the load starts (default: the
+    /// port accepts).
+    pub ready: ReadySpec,
+    /// A command printing the server's version, recorded in the environment.
+    pub version: Option<Template>,
+}
+
+/// The `target` URL of an external server, split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The URL as written.
+    pub url: String,
+    /// `https://`.
+    pub tls: bool,
+    /// Host as written (a name or an IP address, without brackets).
+    pub host: String,
+    /// Port (80 / 443 when not written).
+    pub port: u16,
+    /// Path, starting with `/`.
+    pub path: String,
 }
 
 /// Settings of the reference proxy for the config the harness writes.
@@ -261,4 +300,13 @@ pub(crate) enum Readiness {
     /// test after the step began contains this text, e.g. HAProxy's
     /// `Proxy fe stopped` from the old process after a `-sf` reload.
     Log(String),
+    /// A line appended to a file after the wait began contains this text
+    /// (`{ log_file = "PATH", log = "TEXT" }`): a server the harness did
+    /// not start writes its log there.
+    LogFile {
+        /// The file (absolute).
+        path: PathBuf,
+        /// The text.
+        text: String,
+    },
 }

@@ -49,6 +49,9 @@ pub enum OriginUnavailable {
     /// A command origin (any server) keeps no ledger.
     #[error("a command origin does not report its counts")]
     CommandOrigin,
+    /// The case runs no origin (an external server without `[origin]`).
+    #[error("the case runs no origin (the external server serves on its own)")]
+    NoOrigin,
     /// The origin died during the case: its counts are incomplete.
     #[error("the origin died during the case")]
     Died,

@@ -131,6 +131,44 @@ pub(crate) async fn wait_log_line(
     Ok(log.seen()[idx].recv_mono_ns)
 }
 
+/// The length of `path` now (0 when it does not exist yet): where a wait
+/// for lines written from now on starts.
+pub(crate) fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Polls until a line of `path` past byte `from` contains `text` (a server
+/// the harness did not start writes its log there). A file that shrank
+/// (rotated, truncated) is read from its start. Returns the monotonic time
+/// the line was seen.
+pub(crate) async fn wait_log_file(
+    path: &Path,
+    from: u64,
+    text: &str,
+    timeout: Duration,
+) -> Result<u64, ReadinessError> {
+    let p: PathBuf = path.to_owned();
+    poll_until(
+        timeout,
+        format!("a line containing {text:?} in {}", path.display()),
+        || {
+            let p = p.clone();
+            async move {
+                let bytes = std::fs::read(&p).ok()?;
+                let start = usize::try_from(from)
+                    .ok()
+                    .filter(|f| *f <= bytes.len())
+                    .unwrap_or(0);
+                String::from_utf8_lossy(&bytes[start..])
+                    .lines()
+                    .any(|l| l.contains(text))
+                    .then(reloadbench_model::clock::monotonic_ns)
+            }
+        },
+    )
+    .await
+}
+
 /// Polls until `addr` accepts a TCP connection.
 pub(crate) async fn wait_port(addr: SocketAddr, timeout: Duration) -> Result<(), ReadinessError> {
     poll_until(timeout, format!("a listener on {addr}"), || async move {
@@ -273,6 +311,26 @@ mod tests {
         wait_port(addr, limit).await.unwrap();
         wait_http(addr, "/", limit).await.unwrap();
         server.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_file_check_wants_a_new_line_with_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("server.log");
+        std::fs::write(&f, "reloaded\n").unwrap();
+        let from = file_len(&f);
+        let e = wait_log_file(&f, from, "reloaded", Duration::from_millis(100)).await;
+        assert!(matches!(e, Err(ReadinessError::Timeout { .. })), "{e:?}");
+        std::fs::write(&f, "reloaded\nstarting\nreloaded again\n").unwrap();
+        wait_log_file(&f, from, "again", Duration::from_secs(1))
+            .await
+            .unwrap();
+        // Rotated: shorter than where the wait began, read from the start.
+        std::fs::write(&f, "again\n").unwrap();
+        wait_log_file(&f, 1000, "again", Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(file_len(&dir.path().join("none")), 0);
     }
 
     // The paused clock: the file is polled in-process, and the 100 ms wait that runs out

@@ -50,6 +50,12 @@ pub(crate) enum RunnerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The target of an external server does not resolve.
+    #[error("cannot resolve the target: {0}")]
+    Resolve(#[source] std::io::Error),
+    /// The pid of a `signal` action could not be found.
+    #[error(transparent)]
+    Pid(#[from] super::external::PidError),
     /// No port could be reserved for the system under test or an origin.
     #[error("cannot reserve a port: {0}")]
     Port(#[source] std::io::Error),

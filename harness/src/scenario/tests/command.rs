@@ -18,7 +18,7 @@ fn scenario(name: &str) -> Scenario {
 fn command(p: &ProxySpec) -> &CommandProxy {
     match p {
         ProxySpec::Command(c) => c,
-        ProxySpec::Reference(_) => panic!("not a command proxy"),
+        _ => panic!("not a command proxy"),
     }
 }
 

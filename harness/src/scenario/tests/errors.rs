@@ -108,7 +108,7 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              found 10 (a whole number)",
             "s.toml:8:14: case[0].actions[0].evry: unknown field `evry`, did you mean `every`? (an \
              action like { at = \"1s\", do = \"restart\" } takes: at, every, count, start, \
-             after_requests, do, mode, variant, signal, target, command, timeout, key, value, restart)",
+             after_requests, do, mode, variant, signal, target, command, timeout, key, value, restart, pid_file, pid_command)",
             "s.toml:8:45: case[0].actions[1]: expected a table (an action like { at = \"1s\", do = \
              \"restart\" }), found \"restart\" (a string)",
             "s.toml:9:20: case[0].expect.faild: unknown metric \"faild\" (did you mean \"failed\"?); \

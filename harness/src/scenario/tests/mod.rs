@@ -2,6 +2,7 @@
 
 mod command;
 mod errors;
+mod external;
 mod requests;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,9 @@ use toml::Spanned;
 use super::Ctx;
 use super::steps::{pid_target, signal};
 use crate::scenario::raw::RawAction;
-use crate::scenario::{Action, ActionSpec, LoadSpec, PidTarget, ProxySpec, ReloadSpec, Trigger};
+use crate::scenario::{
+    Action, ActionSpec, LoadSpec, PidSource, PidTarget, ProxySpec, ReloadSpec, Trigger,
+};
 
 const TRIGGER_FIELDS: &str = "`at`, `every` or `after_requests`";
 const KINDS: &str = "restart, reload, signal, exec, kill or sysctl";
@@ -42,7 +44,7 @@ pub(super) fn action(
     let allowed: &[&str] = match kind {
         "restart" => &[],
         "reload" => &["mode", "variant"],
-        "signal" => &["signal", "target"],
+        "signal" => &["signal", "target", "pid_file", "pid_command"],
         "exec" => &["command", "timeout"],
         "kill" => &["restart"],
         "sysctl" => &["key", "value"],
@@ -65,6 +67,8 @@ pub(super) fn action(
         ("key", a.key.as_ref().map(Spanned::span)),
         ("value", a.value.as_ref().map(Spanned::span)),
         ("restart", a.restart.as_ref().map(Spanned::span)),
+        ("pid_file", a.pid_file.as_ref().map(Spanned::span)),
+        ("pid_command", a.pid_command.as_ref().map(Spanned::span)),
     ];
     let mut ok = true;
     for (name, span) in present {
@@ -72,6 +76,29 @@ pub(super) fn action(
             ctx.err(span, &f(name), format!("not a field of do = \"{kind}\""));
             ok = false;
         }
+    }
+    let external = matches!(proxy, Some(ProxySpec::External(_)));
+    if external && matches!(kind, "restart" | "reload" | "kill") {
+        ctx.err(
+            what.span(),
+            &f("do"),
+            format!(
+                "reloadbench did not start this server (kind = \"external\"), so it does not \
+                 {kind} it: run your own command with do = \"exec\", or send a signal with \
+                 do = \"signal\" and pid_file or pid_command"
+            ),
+        );
+        return None;
+    }
+    if kind == "signal" && (external || a.pid_file.is_some() || a.pid_command.is_some()) {
+        // An invalid system under test was reported where it is written.
+        if !ok || proxy.is_none() {
+            return None;
+        }
+        return Some(Action {
+            trigger: trigger?,
+            what: signal_pid(ctx, ra, field, external)?,
+        });
     }
     let spec = match kind {
         "restart" => Some(ActionSpec::Restart),
@@ -115,8 +142,13 @@ pub(super) fn action(
             Some(c) => {
                 let timeout =
                     ctx.duration_or(a.timeout.as_ref(), &f("timeout"), Duration::from_secs(30));
-                ctx.template(c, &f("command"))
-                    .map(|command| ActionSpec::Exec { command, timeout })
+                ctx.template(c, &f("command")).map(|command| {
+                    if external {
+                        ActionSpec::ExecReload { command, timeout }
+                    } else {
+                        ActionSpec::Exec { command, timeout }
+                    }
+                })
             }
         },
         "kill" => Some(ActionSpec::Kill {
@@ -131,6 +163,73 @@ pub(super) fn action(
         trigger: trigger?,
         what: spec?,
     })
+}
+
+/// `do = "signal"` to a process found when the action fires: the pid in
+/// `pid_file`, or the first number `pid_command` prints. Only for an
+/// external server (the other kinds know their pids).
+fn signal_pid(
+    ctx: &mut Ctx<'_>,
+    ra: &Spanned<RawAction>,
+    field: &str,
+    external: bool,
+) -> Option<ActionSpec> {
+    let a = ra.get_ref();
+    let f = |name: &str| format!("{field}.{name}");
+    if !external {
+        let span = a
+            .pid_file
+            .as_ref()
+            .or(a.pid_command.as_ref())
+            .map_or_else(|| ra.span(), Spanned::span);
+        let name = if a.pid_file.is_some() {
+            "pid_file"
+        } else {
+            "pid_command"
+        };
+        ctx.err(
+            span,
+            &f(name),
+            "only for kind = \"external\" (reloadbench knows the pids of what it starts: \
+             use `target`)",
+        );
+        return None;
+    }
+    if let Some(t) = &a.target {
+        ctx.err(
+            t.span(),
+            &f("target"),
+            "an external server's process is named by pid_file or pid_command",
+        );
+        return None;
+    }
+    let pid = match (&a.pid_file, &a.pid_command) {
+        (Some(p), None) if !p.get_ref().trim().is_empty() => {
+            PidSource::File(ctx.dir.join(p.get_ref()))
+        }
+        (None, Some(c)) if !c.get_ref().trim().is_empty() => {
+            PidSource::Command(ctx.template(c, &f("pid_command"))?)
+        }
+        _ => {
+            ctx.err(
+                ra.span(),
+                &f("pid_file"),
+                "a signal to an external server needs exactly one of pid_file = \"PATH\" or \
+                 pid_command = \"COMMAND\" (read when the action fires)",
+            );
+            return None;
+        }
+    };
+    let Some(s) = &a.signal else {
+        ctx.err(
+            ra.span(),
+            &f("signal"),
+            "do = \"signal\" needs `signal` (e.g. \"HUP\")",
+        );
+        return None;
+    };
+    let signal = signal(ctx, &s.span(), s.get_ref(), &f("signal"))?;
+    Some(ActionSpec::SignalPid { signal, pid })
 }
 
 fn trigger(
@@ -250,6 +349,7 @@ fn reload(
                 }
             }
         }
+        ProxySpec::External(_) => None,
         ProxySpec::Command(p) => {
             if let Some(m) = &a.mode {
                 ctx.err(m.span(), &f("mode"), MODE_ON_COMMAND);

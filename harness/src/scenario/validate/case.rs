@@ -107,7 +107,16 @@ fn one_case(
         (None, Some(b)) => (b, "load"),
         (None, None) => (rc.span(), case_load_field.as_str()),
     };
-    let load = load_spec(ctx, base_load, &over, (load_span, load_field), true);
+    let mut load = load_spec(ctx, base_load, &over, (load_span.clone(), load_field), true);
+    if let (Some(l), Some(ProxySpec::External(x))) = (load.as_mut(), proxy) {
+        let span = c
+            .proxy
+            .as_ref()
+            .map_or_else(|| load_span.clone(), Spanned::span);
+        if !super::external::fit_load(ctx, l, x, span, field) {
+            return None;
+        }
+    }
     let mut actions = Vec::new();
     let mut actions_ok = true;
     for (j, ra) in c.actions.iter().enumerate() {
@@ -137,11 +146,13 @@ fn one_case(
     }
     // Judged on the file, so that one invalid reload does not also make the
     // case's reload expectations look misplaced.
+    // An external server is replaced by its `exec` and `signal` actions.
+    let external = matches!(proxy, Some(ProxySpec::External(_)));
     let has_reloads = c.actions.iter().any(|a| {
-        a.get_ref()
-            .what
-            .as_ref()
-            .is_some_and(|w| matches!(w.get_ref().as_str(), "restart" | "reload" | "kill"))
+        a.get_ref().what.as_ref().is_some_and(|w| {
+            matches!(w.get_ref().as_str(), "restart" | "reload" | "kill")
+                || (external && matches!(w.get_ref().as_str(), "exec" | "signal"))
+        })
     });
     let methods: Option<Vec<String>> = load
         .as_ref()

@@ -3,6 +3,9 @@
 
 mod action;
 mod case;
+mod external;
+#[cfg(test)]
+pub(super) use external::parse_target;
 mod load;
 mod proxy;
 mod repeat;
@@ -144,8 +147,15 @@ pub(super) fn validate(file: &Path, source: &str) -> Result<Scenario, ScenarioEr
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
 
+    let external = raw
+        .proxy
+        .as_ref()
+        .and_then(|p| p.get_ref().kind.as_ref())
+        .is_some_and(|k| k.get_ref() == "external");
     let origin = match &raw.origin {
         Some(o) => load::origin(&mut ctx, o),
+        // An external server serves without one unless the scenario asks.
+        None if external => Some(super::OriginSpec::None),
         None => Some(load::default_origin()),
     };
     let base_load = raw

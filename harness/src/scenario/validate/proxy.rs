@@ -18,7 +18,7 @@ use crate::scenario::{
 };
 
 /// A field name and its span, when present.
-type FieldSpan<'a> = (&'a str, Option<Range<usize>>);
+pub(super) type FieldSpan<'a> = (&'a str, Option<Range<usize>>);
 
 pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) -> Option<ProxySpec> {
     let p = raw.get_ref();
@@ -65,6 +65,10 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
         ("restart", p.restart.as_ref().map(Spanned::span)),
         ("reload", p.reload.as_ref().map(Spanned::span)),
     ];
+    if kind == "external" {
+        return super::external::external(ctx, raw, prefix, &reference_fields, &command_fields)
+            .map(|x| ProxySpec::External(Box::new(x)));
+    }
     let (foreign, other): (&[FieldSpan<'_>], &str) = match kind {
         "reference" => (&command_fields, "command"),
         "command" => (&reference_fields, "reference"),
@@ -73,11 +77,14 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
             ctx.err(
                 span,
                 &format!("{prefix}.kind"),
-                format!("unknown kind {kind:?} (expected \"reference\" or \"command\")"),
+                format!(
+                    "unknown kind {kind:?} (expected \"reference\", \"command\" or \"external\")"
+                ),
             );
             return None;
         }
     };
+    super::external::reject_external_fields(ctx, p, prefix, kind);
     for (name, span) in foreign {
         if let Some(span) = span {
             let msg = format!("only for kind = \"{other}\" (this proxy is kind = \"{kind}\")");

@@ -15,7 +15,7 @@ pub(super) const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The forms of a readiness condition, for error messages.
 const READY_FORMS: &str = "expected \"event\", \"port\" or a table with one of \
     event = true, port = true, pid_file = \"...\", http = \"/...\", log = \"...\" \
-    (and an optional timeout)";
+    (log with an optional log_file = \"...\"; and an optional timeout)";
 /// The forms of a stop step, for error messages.
 const STOP_FORMS: &str = "write { signal = \"TERM\" } or { run = \"...\" }";
 /// Deadline of a `run` step when none is written.
@@ -262,6 +262,7 @@ fn readiness_value(
                 duration_value(ctx, &span, t, &format!("{field}.timeout"))?;
                 continue;
             }
+            ("log_file", Value::String(s)) if !s.is_empty() => continue,
             ("event", Value::Boolean(true)) => Readiness::Event,
             ("port", Value::Boolean(true)) => Readiness::Port,
             ("pid_file", Value::String(s)) => {
@@ -280,6 +281,26 @@ fn readiness_value(
         Some(t) => duration_value(ctx, &span, t, &format!("{field}.timeout"))?,
         None => DEFAULT_READY_TIMEOUT,
     };
+    if let Some(file) = table.get("log_file").and_then(Value::as_str) {
+        // `log_file` says where the `log` line is written.
+        return match how.as_slice() {
+            [Readiness::Log(text)] => Some(ReadySpec {
+                how: Readiness::LogFile {
+                    path: ctx.dir.join(file),
+                    text: text.clone(),
+                },
+                timeout,
+            }),
+            _ => {
+                ctx.err(
+                    span,
+                    &format!("{field}.log_file"),
+                    "log_file goes with log = \"TEXT\" (the line to wait for)",
+                );
+                None
+            }
+        };
+    }
     match how.len() {
         1 => how.pop().map(|how| ReadySpec { how, timeout }),
         _ => {

@@ -62,6 +62,9 @@ pub fn environment(report: &RunReport) -> Table {
     for (k, v) in &env.sysctls {
         kv(k, v.replace('\t', " "));
     }
+    for t in &env.external_targets {
+        kv("external target", t.clone());
+    }
     for (k, v) in &env.versions {
         if k == "reloadbench" && *v == report.tool_version {
             continue; // already the "reloadbench" row

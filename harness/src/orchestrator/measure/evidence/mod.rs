@@ -9,6 +9,7 @@
 //!
 //! The definitions are in `harness/README.md` ("Observed reload phases").
 
+pub(crate) mod external;
 pub(crate) mod phases;
 pub(crate) mod sampler;
 pub(crate) mod series;
@@ -90,7 +91,6 @@ pub(crate) fn start_sampler(
     pids: crate::orchestrator::os::pids::PidLog,
     exclude: Vec<u32>,
 ) -> Option<sampler::Sampler> {
-    let cfg = sampler::SamplerConfig::new(addr, planned(actions, started_mono_ns));
     let me = std::process::id();
     let roots: sampler::Roots = Box::new(move || {
         let mut r = pids.live();
@@ -102,6 +102,30 @@ pub(crate) fn start_sampler(
         });
         r
     });
+    start_with_roots(addr, actions, started_mono_ns, roots)
+}
+
+/// [`start_sampler`] for a server the harness did not start: its process
+/// tree is found from the owners of the address's listening sockets
+/// ([`external::ListenerOwners`]).
+pub(crate) fn start_external_sampler(
+    addr: std::net::SocketAddr,
+    actions: &[crate::scenario::Action],
+    started_mono_ns: u64,
+) -> Option<sampler::Sampler> {
+    let owners = std::sync::Mutex::new(external::ListenerOwners::new(addr));
+    let roots: sampler::Roots =
+        Box::new(move || owners.lock().map(|mut o| o.roots()).unwrap_or_default());
+    start_with_roots(addr, actions, started_mono_ns, roots)
+}
+
+fn start_with_roots(
+    addr: std::net::SocketAddr,
+    actions: &[crate::scenario::Action],
+    started_mono_ns: u64,
+    roots: sampler::Roots,
+) -> Option<sampler::Sampler> {
+    let cfg = sampler::SamplerConfig::new(addr, planned(actions, started_mono_ns));
     match sampler::Sampler::start(cfg, roots) {
         Ok(s) => Some(s),
         Err(e) => {

@@ -427,7 +427,9 @@ impl Runner for CommandRunner {
                 }
                 out
             }
-            ActionSpec::Exec { command, timeout } => {
+            ActionSpec::SignalPid { .. } => ActOutcome::triggered_now()
+                .fail("pid_file and pid_command are for an external server"),
+            ActionSpec::Exec { command, timeout } | ActionSpec::ExecReload { command, timeout } => {
                 exec_action(command, *timeout, &self.vars(), &self.env).await
             }
             ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),

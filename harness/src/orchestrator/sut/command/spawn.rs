@@ -11,7 +11,8 @@ use reloadbench_model::clock::monotonic_ns;
 use crate::scenario::{CommandOrigin, Readiness, ReadySpec, Scenario, Template, Vars};
 
 use super::super::readiness::{
-    POLL, wait_http, wait_log_line, wait_pid_file, wait_port, wait_ready_event,
+    POLL, file_len, wait_http, wait_log_file, wait_log_line, wait_pid_file, wait_port,
+    wait_ready_event,
 };
 use super::super::runner::RunnerError;
 use crate::orchestrator::events::EventLog;
@@ -120,6 +121,9 @@ async fn wait_condition(
             Ok(wait_ready_event(log, from, "server", pid, t).await?.mono_ns)
         }
         Readiness::Log(text) => Ok(wait_log_line(log, from, text, t).await?),
+        Readiness::LogFile { path, text } => {
+            Ok(wait_log_file(path, file_len(path), text, t).await?)
+        }
         Readiness::Port => {
             wait_port(addr, t).await?;
             Ok(monotonic_ns())

@@ -421,7 +421,9 @@ impl Runner for ReferenceRunner {
             ActionSpec::Signal { signal, target } => {
                 ActOutcome::triggered_now().check(self.signal(*signal, *target))
             }
-            ActionSpec::Exec { command, timeout } => {
+            ActionSpec::SignalPid { .. } => ActOutcome::triggered_now()
+                .fail("pid_file and pid_command are for an external server"),
+            ActionSpec::Exec { command, timeout } | ActionSpec::ExecReload { command, timeout } => {
                 exec_action(command, *timeout, &self.vars(), &self.env).await
             }
             ActionSpec::Sysctl { key, value } => self.sysctls.action(key, value),
