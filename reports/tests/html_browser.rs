@@ -74,6 +74,7 @@ window.addEventListener("load", function () {
     return { clientX: x, clientY: r.top + r.height / 4, bubbles: true };
   }
   var probe = JSON.parse(document.getElementById("rb-want").textContent);
+  if (probe.explore) {
   var panel = document.querySelector('.rb-panel[data-case="' + probe.hover_case + '"]');
   panel.dispatchEvent(new MouseEvent("mousemove", at(panel, probe.hover_t)));
   out.tip = panel.querySelector(".rb-tip").innerText;
@@ -94,6 +95,7 @@ window.addEventListener("load", function () {
   th.click(); th.click();
   out.sort = th.getAttribute("aria-sort");
   out.sorted = Array.prototype.map.call(summary.tBodies[0].rows, function (r) { return r.cells[0].textContent; });
+  }
   var pre = document.createElement("pre"); pre.id = "rb-probe"; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });
@@ -149,9 +151,11 @@ impl Drop for Browser {
 }
 
 /// Runs Chromium headless on `page` with `args`, in its own process group
-/// and a fresh profile under `dir`; stdout is returned. Fails after a
-/// (scaled) minute.
-fn run_chromium(bin: &Path, dir: &Path, page: &Path, args: &[String]) -> String {
+/// and a fresh profile under `dir`, logging to stderr; returns stdout, and
+/// the console messages of the page found in stderr (the page writes none:
+/// each is a browser's complaint, such as an SVG attribute it rejected).
+/// Fails after a (scaled) minute.
+fn run_chromium(bin: &Path, dir: &Path, page: &Path, args: &[String]) -> (String, Vec<String>) {
     let profile = tempfile::tempdir_in(dir).unwrap();
     let out_path = dir.join("chromium.out");
     let err_path = dir.join("chromium.err");
@@ -171,6 +175,8 @@ fn run_chromium(bin: &Path, dir: &Path, page: &Path, args: &[String]) -> String 
         "--mute-audio",
         // Nothing the page could ask for resolves: the page must need nothing.
         "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--enable-logging=stderr",
+        "--v=0",
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(args);
@@ -203,7 +209,13 @@ fn run_chromium(bin: &Path, dir: &Path, page: &Path, args: &[String]) -> String 
         "chromium failed ({status}): {}",
         std::fs::read_to_string(&err_path).unwrap_or_default()
     );
-    std::fs::read_to_string(&out_path).unwrap()
+    let console = std::fs::read_to_string(&err_path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (std::fs::read_to_string(&out_path).unwrap(), console)
 }
 
 /// The page with the probe, and what the probe is asked to do.
@@ -246,45 +258,20 @@ fn inked(png_bytes: &[u8], x: f64, y: f64, w: f64, h: f64) -> f64 {
     }
 }
 
-#[test]
-fn heavy_report_html_in_chromium() {
-    let Some(bin) = chromium() else { return };
-    let report: RunReport = support::fixture();
-    let html = String::from_utf8(HtmlExporter.render(&report).unwrap()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    // What to point at: the restart case's bucket with the most failures,
-    // and its first action; hide the second case; sort by requests/s.
-    let hover_case = 1;
-    let case = &report.cases[hover_case];
-    let (bi, bucket) = case
-        .load
-        .buckets
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.ok > 0)
-        .max_by_key(|(_, b)| b.failed_total())
-        .unwrap();
-    assert!(bucket.ok > 0 && bucket.failed_total() > 0, "fixture bucket");
-    let bucket_s = case.load.config.bucket_ns() as f64 / 1e9;
-    let action = &case.actions[0];
-    let want = serde_json::json!({
-        "hover_case": hover_case,
-        "hover_t": bucket.start_ns as f64 / 1e9 + bucket_s / 2.0,
-        "action_case": hover_case,
-        "action_t": action.trigger_ns as f64 / 1e9,
-        "hide_case": 1,
-        "sort_col": 5,
-    });
-    let page = dir.path().join("report.html");
-    std::fs::write(&page, probed(&html, &want)).unwrap();
-
-    let dom = run_chromium(
-        &bin,
-        dir.path(),
+/// Opens `html` with the probe (asked to do `want`) and returns what it
+/// found, after checking what holds for every page: no console message, no
+/// error, no request, no missing glyph, no emoji, no sideways scrolling, and
+/// every chart with a box and shapes.
+fn probe(bin: &Path, dir: &Path, report: &RunReport, html: &str, want: &Value) -> Value {
+    let page = dir.join("report.html");
+    std::fs::write(&page, probed(html, want)).unwrap();
+    let (dom, console) = run_chromium(
+        bin,
+        dir,
         &page,
         &[format!("--window-size={WIDTH},1000"), "--dump-dom".into()],
     );
+    assert_eq!(console, Vec::<String>::new(), "console messages");
     let start = dom.find("<pre id=\"rb-probe\">").expect("the probe ran") + 19;
     let end = start + dom[start..].find("</pre>").unwrap();
     let text = dom[start..end]
@@ -323,6 +310,65 @@ fn heavy_report_html_in_chromium() {
         // title and a sentence saying so.
         assert!(c["shapes"].as_u64().unwrap() >= 3, "{c}");
     }
+    probe
+}
+
+/// A long run of one case (40 actions, a minute of buckets): the page the
+/// explorer has the most to do on, and one whose charts once drew a shape
+/// of negative width.
+#[test]
+fn heavy_a_long_one_case_report_html_in_chromium() {
+    let Some(bin) = chromium() else { return };
+    let report = reloadbench_reports::synthetic::run(reloadbench_reports::synthetic::Shape {
+        cases: 1,
+        buckets: 600,
+        actions: 40,
+        failing_every: 3,
+    });
+    let html = String::from_utf8(HtmlExporter.render(&report).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    probe(
+        &bin,
+        dir.path(),
+        &report,
+        &html,
+        &serde_json::json!({ "explore": false }),
+    );
+}
+
+#[test]
+fn heavy_report_html_in_chromium() {
+    let Some(bin) = chromium() else { return };
+    let report: RunReport = support::fixture();
+    let html = String::from_utf8(HtmlExporter.render(&report).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // What to point at: the restart case's bucket with the most failures,
+    // and its first action; hide the second case; sort by requests/s.
+    let hover_case = 1;
+    let case = &report.cases[hover_case];
+    let (bi, bucket) = case
+        .load
+        .buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.ok > 0)
+        .max_by_key(|(_, b)| b.failed_total())
+        .unwrap();
+    assert!(bucket.ok > 0 && bucket.failed_total() > 0, "fixture bucket");
+    let bucket_s = case.load.config.bucket_ns() as f64 / 1e9;
+    let action = &case.actions[0];
+    let want = serde_json::json!({
+        "explore": true,
+        "hover_case": hover_case,
+        "hover_t": bucket.start_ns as f64 / 1e9 + bucket_s / 2.0,
+        "action_case": hover_case,
+        "action_t": action.trigger_ns as f64 / 1e9,
+        "hide_case": 1,
+        "sort_col": 5,
+    });
+    let probe = probe(&bin, dir.path(), &report, &html, &want);
+    let charts = probe["charts"].as_array().unwrap();
 
     // The explorer: the hovered bucket's numbers as the data has them.
     let tip = probe["tip"].as_str().unwrap();
@@ -375,8 +421,9 @@ fn heavy_report_html_in_chromium() {
     // A screenshot of the whole page: every chart's box has ink in it.
     let height = probe["height"].as_u64().unwrap();
     let shot = dir.path().join("shot.png");
+    let page = dir.path().join("report.html");
     std::fs::write(&page, &html).unwrap();
-    run_chromium(
+    let (_, console) = run_chromium(
         &bin,
         dir.path(),
         &page,
@@ -385,6 +432,7 @@ fn heavy_report_html_in_chromium() {
             format!("--screenshot={}", shot.display()),
         ],
     );
+    assert_eq!(console, Vec::<String>::new(), "console messages");
     let png_bytes = std::fs::read(&shot).unwrap();
     for c in charts {
         let f = |k: &str| c[k].as_f64().unwrap();
@@ -404,7 +452,7 @@ fn heavy_report_html_in_chromium() {
 
     // It prints: a PDF comes out.
     let pdf = dir.path().join("report.pdf");
-    run_chromium(
+    let (_, console) = run_chromium(
         &bin,
         dir.path(),
         &page,
@@ -413,6 +461,7 @@ fn heavy_report_html_in_chromium() {
             format!("--print-to-pdf={}", pdf.display()),
         ],
     );
+    assert_eq!(console, Vec::<String>::new(), "console messages");
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(
         bytes.starts_with(b"%PDF") && bytes.len() > 10_000,
