@@ -218,7 +218,7 @@ pub(super) fn draw<DB: DrawingBackend>(
 }
 
 /// Where the time axis of a panel lies, for a page that maps a pointer on a
-/// panel drawn by [`draw_panel`] back to a time: pixel columns `x0..x1` of
+/// panel of [`super::render_timeline_panels`] back to a time: pixel columns `x0..x1` of
 /// the figure's `width` are times `0..t_max_s`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PanelAxis {
