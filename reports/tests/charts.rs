@@ -200,3 +200,28 @@ fn dense_actions_become_a_rug_counted_per_bin() {
     // The other panels are as they were: lines and labels.
     assert!(svg.contains("action triggered") && svg.contains("reload (naive)"));
 }
+
+/// Every chart of runs of one and of several cases, as SVG, has no shape of
+/// negative size (a browser does not draw one, and reports it in its console:
+/// the failures bar of a one-case run was drawn with a width of -80).
+#[test]
+fn no_svg_shape_has_a_negative_size() {
+    let mut one = support::fixture();
+    one.cases.truncate(2);
+    one.cases.remove(0);
+    assert!(one.cases[0].load.failed > 0);
+    for run in [support::fixture(), one] {
+        for chart in Chart::ALL {
+            let svg = render_svg(chart, &run).unwrap();
+            for bad in ["width=\"-", "height=\"-"] {
+                assert!(
+                    !svg.contains(bad),
+                    "{} cases, {}: {}",
+                    run.cases.len(),
+                    chart.stem(),
+                    svg.lines().find(|l| l.contains(bad)).unwrap_or_default()
+                );
+            }
+        }
+    }
+}

@@ -43,10 +43,16 @@ fn markdown_headline_of_an_interrupted_run_counts_finished_cases_and_names_the_r
 #[test]
 fn html_says_the_same() {
     let html = String::from_utf8(HtmlExporter.render(&interrupted()).unwrap()).unwrap();
+    // The ⏹ of report.md is a mark drawn inline (no emoji font needed).
     assert!(
-        html.contains("Result: ⏹ interrupted: 2 of 5 cases finished (by SIGINT;"),
+        html.contains("Result: <span class=\"mk stop\"><svg"),
         "{html}"
     );
+    assert!(
+        html.contains("</svg></span> interrupted: 2 of 5 cases finished (by SIGINT;"),
+        "{html}"
+    );
+    assert!(!html.contains('⏹'), "{html}");
     assert!(
         html.contains("never ran: reload with socket, reload master-worker)"),
         "{html}"

@@ -135,6 +135,55 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// The markdown's verdict emoji in HTML as a mark that needs no emoji font:
+/// a small inline SVG and a word, coloured (`✅` alone reads `passed`, `❌`
+/// alone `failed`; `✅ yes` reads `yes`). `html` is escaped HTML.
+pub fn marks_html(html: &str) -> String {
+    const MARKS: [(char, &str, &str); 4] = [
+        ('✅', "pass", "passed"),
+        ('❌', "fail", "failed"),
+        ('⚠', "warn", "warning"),
+        ('⏹', "stop", "stopped"),
+    ];
+    let mut out = html.to_string();
+    for (ch, class, word) in MARKS {
+        if !out.contains(ch) {
+            continue;
+        }
+        let mark = |text: &str| {
+            format!(
+                "<span class=\"mk {class}\"><svg viewBox=\"0 0 16 16\" aria-hidden=\"true\">{}</svg>{text}</span>",
+                icon(class)
+            )
+        };
+        // A cell that is only the mark gets its word.
+        out = out.replace(&format!(">{ch}<"), &format!(">{}<", mark(word)));
+        out = out.replace(&format!("{ch}\u{fe0f} "), &format!("{} ", mark("")));
+        out = out.replace(&format!("{ch} "), &format!("{} ", mark("")));
+        out = out.replace(ch, &mark(""));
+    }
+    out
+}
+
+/// The drawing of a mark: a filled circle with a tick, a cross, a `!` or a square.
+fn icon(class: &str) -> &'static str {
+    match class {
+        "pass" => {
+            "<circle cx=\"8\" cy=\"8\" r=\"8\" fill=\"currentColor\"/>\
+             <path d=\"M4.5 8.5l2.3 2.3 4.7-5\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/>"
+        }
+        "fail" => {
+            "<circle cx=\"8\" cy=\"8\" r=\"8\" fill=\"currentColor\"/>\
+             <path d=\"M5 5l6 6M11 5l-6 6\" stroke=\"#fff\" stroke-width=\"2\"/>"
+        }
+        "warn" => {
+            "<path d=\"M8 1l7.5 14h-15z\" fill=\"currentColor\"/>\
+             <path d=\"M8 6v4.5M8 12v1.5\" stroke=\"#fff\" stroke-width=\"1.8\"/>"
+        }
+        _ => "<rect x=\"2\" y=\"2\" width=\"12\" height=\"12\" rx=\"2\" fill=\"currentColor\"/>",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +206,15 @@ mod tests {
             "boom  **ok** \\| &lt;script>x&lt;/script>"
         );
         assert_eq!(markdown_cell("p < 0.01; rps <5"), "p < 0.01; rps <5");
+    }
+
+    #[test]
+    fn verdict_emoji_become_marks_with_words() {
+        let html = marks_html("<td>✅</td><td>❌ no</td><p>Result: ✅ passed</p>");
+        assert!(!html.contains(['✅', '❌']), "{html}");
+        assert!(html.contains("<td><span class=\"mk pass\"><svg"), "{html}");
+        assert!(html.contains("</svg>passed</span></td>"), "{html}");
+        assert!(html.contains("</svg></span> no</td>"), "{html}");
+        assert!(html.contains("</svg></span> passed</p>"), "{html}");
     }
 }

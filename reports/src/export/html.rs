@@ -7,21 +7,22 @@ use reloadbench_model::run::RunReport;
 
 use super::Exporter;
 use super::ab_text::ab_text;
-use super::chart::{Chart, render_svg};
+use super::chart::{Chart, render_svg, render_timeline_panels};
 use super::glossary;
-use super::grid::escape_html;
+use super::grid::{escape_html, marks_html};
+use super::html_data::page_data;
 use super::markdown::{AB_LEGEND, EXPECTATIONS_LEGEND, FAILURES_LEGEND, SUMMARY_LEGEND, load_line};
 use super::tables;
 use crate::error::ExportError;
 
-const STYLE: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;\
-margin:2em auto;max-width:1280px;padding:0 1em;color:#222}\
-table{border-collapse:collapse;margin:1em 0;font-size:14px}\
-th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f4f4f4}\
-td.r,th.r{text-align:right}td.c,th.c{text-align:center}td.l,th.l{text-align:left}\
-figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
-pre{background:#f7f7f7;padding:1em;overflow-x:auto}.note{color:#555;font-size:14px}\
-table.all td,table.all th{text-align:right}table.all .l{text-align:left}table.all .c{text-align:center}";
+/// The page's style sheet (inline).
+const STYLE: &str = include_str!("../../assets/report.css");
+/// The page's script (inline): explores the data of [`page_data`].
+const SCRIPT: &str = include_str!("../../assets/report.js");
+/// The page loads nothing: styles, scripts and images are all inline, and
+/// this policy blocks (and reports in the console) any request it would make.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+script-src 'unsafe-inline'; img-src data:";
 
 /// The HTML page exporter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,6 +35,8 @@ impl Exporter for HtmlExporter {
         let _ = write!(
             h,
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
              <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
             escape_html(&title),
             escape_html(&title)
@@ -50,7 +53,7 @@ impl Exporter for HtmlExporter {
         if let Some(load) = &load {
             let _ = writeln!(h, "<p>{}</p>", escape_html(load));
         }
-        let _ = writeln!(h, "<h2>Summary</h2>");
+        let _ = writeln!(h, "<div id=\"rb-cases\" hidden></div>\n<h2>Summary</h2>");
         if let Some(cases) = glossary::cases_html(report) {
             let _ = writeln!(h, "{cases}");
         }
@@ -111,7 +114,9 @@ impl Exporter for HtmlExporter {
         }
         h.push_str(&tables::ledger_html(report));
         let _ = writeln!(h, "<h2>Charts</h2>");
-        for chart in Chart::ALL {
+        let (axis, panels) = render_timeline_panels(report)?;
+        h.push_str(&timeline_figure(report, &panels));
+        for chart in Chart::ALL.into_iter().filter(|&c| c != Chart::Timeline) {
             let svg = render_svg(chart, report)?;
             let _ = writeln!(
                 h,
@@ -155,9 +160,41 @@ impl Exporter for HtmlExporter {
             "<p>CPU time used during each case:</p>\n{}",
             tables::cpu(report).to_html()
         );
-        h.push_str("</body>\n</html>\n");
-        Ok(h.into_bytes())
+        let mut page = marks_html(&h);
+        let _ = write!(
+            page,
+            "<script type=\"application/json\" id=\"rb-data\">{}</script>\n\
+             <script>{SCRIPT}</script>\n</body>\n</html>\n",
+            page_data(report, &axis)
+        );
+        Ok(page.into_bytes())
     }
+}
+
+/// The timeline figure: one panel per case (each its own SVG, so a case can
+/// be hidden), under a heading that says what the panels show.
+fn timeline_figure(report: &RunReport, panels: &[String]) -> String {
+    let chart = Chart::Timeline;
+    let bucket_ms = report
+        .cases
+        .first()
+        .map_or(100, |c| c.load.config.bucket_ns() / 1_000_000);
+    let mut h = format!(
+        "<figure id=\"{}\" aria-label=\"{}\">\n<h3>{}: ok requests/s, failures and latency per {bucket_ms} ms</h3>\n\
+         <p class=\"note\">Point at a panel for the numbers of a time bucket; click an action's line for its row of the actions table.</p>\n",
+        chart.stem(),
+        escape_html(chart.title()),
+        escape_html(&report.scenario.name)
+    );
+    for (i, svg) in panels.iter().enumerate() {
+        let _ = writeln!(h, "<div class=\"rb-panel\" data-case=\"{i}\">{svg}</div>");
+    }
+    let _ = writeln!(
+        h,
+        "<figcaption class=\"note\">{}</figcaption>\n</figure>",
+        escape_html(chart.how_to_read())
+    );
+    h
 }
 
 /// A note paragraph from one of the markdown legends (plain text, with

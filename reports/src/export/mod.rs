@@ -10,6 +10,7 @@ pub mod csv;
 pub mod glossary;
 pub mod grid;
 pub mod html;
+pub mod html_data;
 pub mod json;
 pub mod markdown;
 pub mod tables;

@@ -6,6 +6,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::types::{RangedCoordu64, RangedCoordusize};
 use plotters::prelude::*;
+use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::RunReport;
 
 use super::legend::{self, Swatch};
@@ -59,15 +60,7 @@ pub(super) fn draw<DB: DrawingBackend>(
             if count == 0 {
                 continue;
             }
-            let mut bar = Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), y),
-                    (SegmentValue::Exact(i + 1), y + count),
-                ],
-                class_colour(class).filled(),
-            );
-            bar.set_margin(0, 0, 40, 40);
-            chart.draw_series(std::iter::once(bar))?;
+            draw_bar(chart.plotting_area(), (i, n), (y, y + count), class)?;
             draw_count(chart.plotting_area(), i, y, y + count)?;
             y += count;
         }
@@ -94,6 +87,30 @@ pub(super) fn draw<DB: DrawingBackend>(
         ))?;
     }
     draw_legend(&legend_area, &classes)
+}
+
+/// The segment `lo..hi` of the bar of case `i` of `n`, in pixels: the
+/// case's slot less 40 px on each side. (A rectangle from `Exact(i)` to
+/// `Exact(i + 1)` reaches past the axis' last value: with one case its right
+/// edge mapped onto its left one, and the SVG had a negative width, which a
+/// browser does not draw.)
+fn draw_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordu64>>,
+    (i, n): (usize, usize),
+    (lo, hi): (u64, u64),
+    class: FailureClass,
+) -> DrawResult<DB> {
+    let (_, base_y) = area.get_base_pixel();
+    let (width, _) = area.dim_in_pixel();
+    let slot = f64::from(width) / n.max(1) as f64;
+    let left = (slot * i as f64).round() as i32 + 40;
+    let right = (slot * (i + 1) as f64).round() as i32 - 40;
+    let (_, y_lo) = area.map_coordinate(&(SegmentValue::CenterOf(i), lo));
+    let (_, y_hi) = area.map_coordinate(&(SegmentValue::CenterOf(i), hi));
+    area.strip_coord_spec().draw(&Rectangle::new(
+        [(left, y_hi - base_y), (right.max(left + 1), y_lo - base_y)],
+        class_colour(class).filled(),
+    ))
 }
 
 /// The count of one class, centred in its segment `lo..hi` of bar `i`, when

@@ -27,7 +27,10 @@ use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::RunReport;
 
 use super::Exporter;
+
 use crate::error::ExportError;
+pub use timeline::PanelAxis;
+pub(crate) use timeline::rps_buckets;
 
 /// Result of a drawing routine on backend `DB`.
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -383,6 +386,27 @@ pub fn render_svg(chart: Chart, report: &RunReport) -> Result<String, ExportErro
             .map_err(|e| chart_error(chart, &e))?;
     }
     Ok(svg)
+}
+
+/// The timeline as one SVG document per case (each case's panel alone, on
+/// the scales of the whole run), with the time axis they share: the pieces
+/// `report.html` shows so cases can be shown and hidden.
+pub fn render_timeline_panels(report: &RunReport) -> Result<(PanelAxis, Vec<String>), ExportError> {
+    ensure_font()?;
+    let mut panels = Vec::with_capacity(report.cases.len());
+    for i in 0..report.cases.len() {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, timeline::panel_size(report, i))
+                .into_drawing_area();
+            root.fill(&WHITE)
+                .and_then(|()| timeline::draw_panel(&root, report, i))
+                .and_then(|()| root.present())
+                .map_err(|e| chart_error(Chart::Timeline, &e))?;
+        }
+        panels.push(svg);
+    }
+    Ok((timeline::panel_axis(report), panels))
 }
 
 /// Draws `chart` as a PNG image.

@@ -217,6 +217,56 @@ pub(super) fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Where the time axis of a panel lies, for a page that maps a pointer on a
+/// panel of [`super::render_timeline_panels`] back to a time: pixel columns `x0..x1` of
+/// the figure's `width` are times `0..t_max_s`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PanelAxis {
+    /// Width of a panel in pixels.
+    pub width: u32,
+    /// First pixel column of the plot (time 0).
+    pub x0: u32,
+    /// Pixel column of `t_max_s`.
+    pub x1: u32,
+    /// Time at the right end of the axis, in seconds (shared by all panels).
+    pub t_max_s: f64,
+}
+
+/// The time axis every panel of `report` is drawn on.
+pub(super) fn panel_axis(report: &RunReport) -> PanelAxis {
+    // The plot: the panel less the legend column, its margins and label
+    // areas (8 + 70 on the left, 8 + 70 on the right, as [`aligned`] builds).
+    let plot = WIDTH - LEGEND_WIDTH;
+    PanelAxis {
+        width: WIDTH,
+        x0: 78,
+        x1: plot - 78,
+        t_max_s: Scales::of(report).t_max_s,
+    }
+}
+
+/// Size of the panel of case `i` drawn alone by [`draw_panel`].
+pub(super) fn panel_size(report: &RunReport, i: usize) -> (u32, u32) {
+    (
+        WIDTH,
+        report.cases.get(i).map_or(PANEL_HEIGHT, panel_height),
+    )
+}
+
+/// The panel of case `i` alone, on the scales of the whole run (the same
+/// panel as in [`draw`], without the figure title), so a page can show and
+/// hide cases one by one.
+pub(super) fn draw_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &RunReport,
+    i: usize,
+) -> DrawResult<DB> {
+    match report.cases.get(i) {
+        Some(case) => draw_case(root, case, &Scales::of(report)),
+        None => Ok(()),
+    }
+}
+
 fn draw_case<DB: DrawingBackend>(
     row: &DrawingArea<DB, Shift>,
     case: &CaseReport,

@@ -72,12 +72,18 @@ pub fn html(report: &RunReport) -> String {
             escape_html(super::methods::POST_LEGEND)
         );
     }
-    for case in report.cases.iter().filter(|c| !c.actions.is_empty()) {
-        let head = glossary::case_head_html(case).unwrap_or_default();
-        let _ = writeln!(h, "<h3>{}</h3>\n{head}", escape_html(&case.label()));
+    // Each case in a block the page's script finds it by (`data-actions-case`:
+    // the case's position in the run).
+    for (i, case) in report.cases.iter().enumerate() {
         let Some(full) = actions(case) else { continue };
+        let head = glossary::case_head_html(case).unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<div data-actions-case=\"{i}\">\n<h3>{}</h3>\n{head}",
+            escape_html(&case.label())
+        );
         if !is_long(case.actions.len()) {
-            let _ = writeln!(h, "{}", full.to_html());
+            let _ = writeln!(h, "{}</div>", full.to_html());
             continue;
         }
         let _ = writeln!(
@@ -91,7 +97,7 @@ pub fn html(report: &RunReport) -> String {
         );
         let _ = writeln!(
             h,
-            "<details><summary>All {} of {}</summary>\n{}</details>",
+            "<details><summary>All {} of {}</summary>\n{}</details>\n</div>",
             counted(case.actions.len() as u64, "action"),
             escape_html(&case.label()),
             compact_html(&full)
