@@ -1,0 +1,134 @@
+//! HTTP/2 limits and protocol errors: concurrent streams, header list size, rapid reset,
+//! bad frames, connection-specific fields; other connections served meanwhile.
+
+use super::*;
+
+/// RST_STREAM and GOAWAY codes (RFC 9113 7).
+const PROTOCOL_ERROR: u32 = 0x1;
+const REFUSED_STREAM: u32 = 0x7;
+const CANCEL: u32 = 0x8;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+/// SETTINGS_MAX_CONCURRENT_STREAMS.
+const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+
+#[tokio::test]
+async fn a_stream_beyond_max_concurrent_streams_is_refused() {
+    let mut origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |c| c.http2.max_concurrent_streams = 2);
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/slow").await;
+    raw.get(3, "/slow").await;
+    origin.arrival("/slow").await;
+    origin.arrival("/slow").await;
+    raw.get(5, "/slow").await;
+    let seen = raw.until(|f| f.kind == RST_STREAM).await;
+    let reset = seen.last().unwrap();
+    assert_eq!((reset.stream, reset.reset_code()), (5, REFUSED_STREAM));
+    assert!(
+        raw.settings.contains(&(MAX_CONCURRENT_STREAMS, 2)),
+        "{:?}",
+        raw.settings
+    );
+    origin.gate.send_replace(true);
+    raw.until(|f| ends(f, 1) || ends(f, 3)).await;
+    raw.until(|f| ends(f, 1) || ends(f, 3)).await;
+    // The refused stream never reached the origin.
+    assert_eq!(origin.served(), 2);
+    assert_eq!(server.counters().completed, 2);
+}
+
+#[tokio::test]
+async fn a_header_list_over_the_limit_gets_431_and_the_connection_goes_on() {
+    let origin = origin(5).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| c.http2.max_header_list_size = 4096);
+    let send = h2c(addr).await;
+    let big = "x".repeat(8000);
+    let req = ::http::Request::get("http://localhost/")
+        .header("x-big", big.as_str())
+        .body(())
+        .unwrap();
+    let refused = h2_send(&send, req, &[]).await;
+    let status = refused.as_ref().map(|r| r.status).map_err(|e| e.reason());
+    assert_eq!(status, Ok(431), "h2 answers 431 (then resets the stream)");
+    let ok = h2_get(&send, "/").await.unwrap();
+    assert_eq!((ok.status, ok.body.len()), (200, 5));
+    assert_eq!(origin.requests(), 1);
+    assert_eq!(server.counters().completed, 1);
+}
+
+#[tokio::test]
+async fn a_connection_specific_field_resets_the_stream_with_protocol_error() {
+    let origin = origin(5).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let mut raw = Raw::connect(addr).await;
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+        ("connection", "keep-alive"),
+    ];
+    raw.write(&Raw::headers_bytes(1, &fields, true)).await;
+    let seen = raw.until(|f| f.kind == RST_STREAM).await;
+    let reset = seen.last().unwrap();
+    assert_eq!((reset.stream, reset.reset_code()), (1, PROTOCOL_ERROR));
+    // The connection goes on.
+    raw.get(3, "/").await;
+    let answer = raw.until(|f| ends(f, 3)).await;
+    assert!(answer.iter().any(|f| f.kind == HEADERS && f.stream == 3));
+    assert_eq!(origin.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_frame_breaking_the_protocol_gets_goaway_protocol_error_alone() {
+    let origin = origin(5).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let other = h2c(addr).await;
+    let mut raw = Raw::connect(addr).await;
+    // A client may not open an even-numbered stream.
+    raw.get(2, "/").await;
+    let seen = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(seen.last().unwrap().goaway().1, PROTOCOL_ERROR);
+    raw.until_closed().await;
+    let ok = h2_get(&other, "/").await.unwrap();
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn rapid_reset_closes_the_connection_with_enhance_your_calm_and_others_are_served() {
+    let origin = origin(5).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| {
+        c.http2.max_pending_reset_streams = 20
+    });
+    let other = h2c(addr).await;
+    let mut raw = Raw::connect(addr).await;
+    // 100 streams opened and reset at once, in one write.
+    let mut burst = Vec::new();
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+    ];
+    for i in 0..100u32 {
+        let id = 1 + 2 * i;
+        burst.extend(Raw::headers_bytes(id, &fields, true));
+        burst.extend(Raw::frame_bytes(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+    }
+    raw.write(&burst).await;
+    let seen = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(
+        seen.last().unwrap().goaway().1,
+        ENHANCE_YOUR_CALM,
+        "{seen:?}"
+    );
+    raw.until_closed().await;
+    // Far fewer than 500 streams reached the origin.
+    let reached = origin.requests();
+    assert!(reached < 50, "{reached} requests reached the origin");
+    let ok = h2_get(&other, "/").await.unwrap();
+    assert_eq!(ok.status, 200);
+    let counted = server.counters();
+    // Each stream that reached the origin is counted once, as completed or aborted.
+    assert!(counted.forwarded >= reached, "{counted:?} vs {reached}");
+}
