@@ -123,7 +123,7 @@ async fn rapid_reset_closes_the_connection_with_enhance_your_calm_and_others_are
         "{seen:?}"
     );
     raw.until_closed().await;
-    // Far fewer than 500 streams reached the origin.
+    // Far fewer than the 100 streams reached the origin.
     let reached = origin.requests();
     assert!(reached < 50, "{reached} requests reached the origin");
     let ok = h2_get(&other, "/").await.unwrap();
