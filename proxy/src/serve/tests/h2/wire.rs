@@ -160,3 +160,29 @@ async fn an_answered_keepalive_ping_keeps_the_connection() {
     let answer = raw.until(|f| ends(f, 1)).await;
     assert!(answer.iter().all(|f| f.kind != GOAWAY), "{answer:?}");
 }
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_gracefully_after_the_idle_timeout() {
+    let origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |c| {
+        patient(c);
+        c.timeouts.idle = Duration::from_millis(200);
+    });
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/").await;
+    raw.until(|f| ends(f, 1)).await;
+    // Not draining: the idle timer alone starts the same two-step close.
+    assert!(!server.is_draining());
+    let first = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(first.last().unwrap().goaway(), (MAX_ID, 0));
+    let ping = raw.until(|f| f.kind == PING && f.flags & ACK == 0).await;
+    raw.send(PING, ACK, 0, &ping.last().unwrap().payload).await;
+    let last = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(last.last().unwrap().goaway(), (1, 0));
+    raw.until_closed().await;
+    let mut open = server.shared.open.subscribe();
+    timeout(limit(), open.wait_for(|n| *n == 0))
+        .await
+        .unwrap()
+        .unwrap();
+}
