@@ -7,6 +7,8 @@ use super::*;
 const PROTOCOL_ERROR: u32 = 0x1;
 const REFUSED_STREAM: u32 = 0x7;
 const CANCEL: u32 = 0x8;
+/// The CONTINUATION frame type.
+const CONTINUATION: u8 = 0x9;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 /// SETTINGS_MAX_CONCURRENT_STREAMS.
 const MAX_CONCURRENT_STREAMS: u16 = 0x3;
@@ -131,4 +133,36 @@ async fn rapid_reset_closes_the_connection_with_enhance_your_calm_and_others_are
     let counted = server.counters();
     // Each stream that reached the origin is counted once, as completed or aborted.
     assert!(counted.forwarded >= reached, "{counted:?} vs {reached}");
+}
+
+#[tokio::test]
+async fn a_continuation_flood_ends_the_connection_and_others_are_served() {
+    let origin = origin(5).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |c| c.http2.max_header_list_size = 4096);
+    let other = h2c(addr).await;
+    let mut raw = Raw::connect(addr).await;
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+    ];
+    // HEADERS without END_HEADERS, then CONTINUATION frames that never end the head.
+    let mut flood = Raw::headers_bytes(1, &fields, true);
+    flood[4] &= !END_HEADERS;
+    let value = "v".repeat(100);
+    let one = Raw::headers_bytes(1, &[("x-a", value.as_str())], false);
+    for _ in 0..1000 {
+        flood.extend(Raw::frame_bytes(CONTINUATION, 0, 1, &one[9..]));
+    }
+    let _ = raw.stream.write_all(&flood).await;
+    let seen = raw.until_closed().await;
+    let goaways: Vec<(u32, u32)> = seen
+        .iter()
+        .filter(|f| f.kind == GOAWAY)
+        .map(Frame::goaway)
+        .collect();
+    assert_eq!(goaways, vec![(0, ENHANCE_YOUR_CALM)], "{seen:?}");
+    assert_eq!(origin.requests(), 0);
+    assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
 }

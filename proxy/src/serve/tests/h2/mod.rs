@@ -64,7 +64,7 @@ impl Frame {
 /// An HTTP/2 client that writes and reads frames itself. SETTINGS from the server are
 /// acknowledged as they are read; nothing else is done behind the test's back.
 pub(super) struct Raw {
-    stream: TcpStream,
+    pub(super) stream: TcpStream,
     buf: Vec<u8>,
     /// The server's SETTINGS parameters, as received.
     pub(super) settings: Vec<(u16, u32)>,
