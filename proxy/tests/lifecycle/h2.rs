@@ -199,7 +199,12 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
 
 /// A config with `http2 = true`.
 fn h2_config(s: &Scratch, origin: SocketAddr) -> std::path::PathBuf {
-    let text = Conf::new(origin).toml(&s.control()).replacen(
+    h2_config_with(s, Conf::new(origin))
+}
+
+/// `conf` with `http2 = true`.
+fn h2_config_with(s: &Scratch, conf: Conf) -> std::path::PathBuf {
+    let text = conf.toml(&s.control()).replacen(
         "generation_header = true\n",
         "generation_header = true\nhttp2 = true\n",
         1,
@@ -310,4 +315,102 @@ async fn heavy_h2_master_worker_20_reloads_lose_no_stream() {
         conns > CONNECTIONS as u64,
         "the clients moved to the new workers"
     );
+}
+
+/// An idle h2 connection to the serving generation: one request answered (by `gen=1`),
+/// then nothing; resolves when the proxy has closed the connection.
+async fn idle_h2_connection(addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::get("http://localhost/").body(()).unwrap();
+    let mut ready = send.ready().await.unwrap();
+    let (resp, _) = ready.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(
+        resp.headers()["x-served-by"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("gen=1")
+    );
+    let mut body = resp.into_body();
+    while let Some(d) = body.data().await {
+        d.unwrap();
+    }
+    // The connection stays open (`ready` keeps it) until the proxy closes it.
+    tokio::spawn(async move {
+        let _keep = ready;
+        let _ = driver.await;
+    })
+}
+
+/// An idle h2 connection is closed (two GOAWAYs, then the close) at the old generation's
+/// drain start, long before `drain.idle_close`, in every reload mode.
+async fn idle_h2_closed_at_drain_start(mode: &str) {
+    let o = origin(100, None).await;
+    let s = Scratch::new();
+    let mut conf = Conf::new(o.addr());
+    conf.idle_close = std::time::Duration::from_secs(600);
+    conf.drain_deadline = std::time::Duration::from_secs(600);
+    let cfg = h2_config_with(&s, conf);
+    let start_master_mode = mode == "master-worker";
+    let (mut proxy, addr) = if start_master_mode {
+        let (m, _, addr) = start_master(&s, &cfg, &[]).await;
+        (m, addr)
+    } else {
+        start_plain(&s, &cfg, "gen1.log").await.unwrap()
+    };
+    let idle = idle_h2_connection(addr).await;
+    let reloaded = std::time::Instant::now();
+    let new = if start_master_mode {
+        proxy.signal(Signal::SIGUSR2).unwrap();
+        None
+    } else {
+        let mut new = spawn_upgrade(&s, &cfg, mode, &[], "gen2.log").unwrap();
+        assert_eq!(new.ready().await.unwrap(), (2, addr));
+        Some(new)
+    };
+    proxy
+        .wait_event("reload_done", is_reload_done)
+        .await
+        .unwrap();
+    tokio::time::timeout(scaled(20), idle)
+        .await
+        .expect("the idle h2 connection is closed at the drain start")
+        .unwrap();
+    let took = reloaded.elapsed();
+    assert!(took < scaled(20), "{took:?}");
+    let (_, by) = get(addr).await.unwrap();
+    assert!(by.contains("gen=2"), "{by}");
+    match new {
+        Some(mut new) => {
+            // The old process is done: it had nothing else open.
+            assert!(
+                proxy.wait_exit(scaled(20)).await.unwrap().success(),
+                "{}",
+                proxy.logs()
+            );
+            assert!(new.stop().await.unwrap().success());
+        }
+        None => assert!(proxy.stop().await.unwrap().success()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_idle_connection_closed_at_drain_start_fd_pass() {
+    idle_h2_closed_at_drain_start("fd-pass").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_idle_connection_closed_at_drain_start_naive() {
+    idle_h2_closed_at_drain_start("naive").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_idle_connection_closed_at_drain_start_master_worker() {
+    idle_h2_closed_at_drain_start("master-worker").await;
 }
