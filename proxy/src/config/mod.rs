@@ -14,7 +14,7 @@
 //! idle = "60s"           # an idle keep-alive client connection is closed after this
 //! request = "30s"        # origin response head deadline once the request is sent; exceeded -> 504
 //! body = "60s"           # longest pause in a body or write, either way; exceeded -> 408 or close
-//! h2_ping_interval = "30s"  # HTTP/2: a keep-alive PING after this long without a frame
+//! h2_ping_interval = "30s"  # HTTP/2: a keep-alive PING this often
 //! h2_ping_timeout = "10s"   # HTTP/2: no ACK within this closes the connection
 //!
 //! [drain]

@@ -9,7 +9,8 @@
 //! `RST_STREAM PROTOCOL_ERROR`) requests with connection-specific fields (RFC 9113
 //! 8.2.2), invalid pseudo-header fields or a body that contradicts its
 //! `content-length`; a field value with CR, LF or NUL, which would split the HTTP/1.1
-//! head, is refused here the same way.
+//! head, is a connection error for h2 already, and is refused here again
+//! (`RST_STREAM PROTOCOL_ERROR`) so that no such value is ever written to an origin.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -166,3 +166,52 @@ async fn a_continuation_flood_ends_the_connection_and_others_are_served() {
     assert_eq!(origin.requests(), 0);
     assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
 }
+
+/// What the proxy does with a request with these regular fields: the first RST_STREAM
+/// or GOAWAY it sends, as (frame type, error code), or the response's HEADERS (0).
+async fn verdict(addr: SocketAddr, extra: &[(&str, &str)], end_stream: bool) -> (u8, u32) {
+    let mut raw = Raw::connect(addr).await;
+    let mut fields = vec![
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+    ];
+    fields.extend_from_slice(extra);
+    raw.write(&Raw::headers_bytes(1, &fields, end_stream)).await;
+    let seen = raw
+        .until(|f| f.kind == RST_STREAM || f.kind == GOAWAY || (f.kind == HEADERS && f.stream == 1))
+        .await;
+    let f = seen.last().unwrap();
+    match f.kind {
+        RST_STREAM => (RST_STREAM, f.reset_code()),
+        GOAWAY => (GOAWAY, f.goaway().1),
+        _ => (HEADERS, 0),
+    }
+}
+
+#[tokio::test]
+async fn a_field_value_that_would_split_the_http1_head_never_reaches_the_origin() {
+    let origin = echo_origin("h2").await;
+    let (server, addr) = h2_proxy(vec![origin], |_| {});
+    let other = h2c(addr).await;
+    // h2 refuses such a value as a connection error.
+    for value in ["a\r\ntransfer-encoding: chunked", "a\nx: 1", "a\0b"] {
+        let got = verdict(addr, &[("x-smuggle", value)], true).await;
+        assert_eq!(got, (GOAWAY, PROTOCOL_ERROR), "{value:?}");
+    }
+    // Two different lengths, or a `te` other than `trailers`: a malformed request,
+    // reset alone.
+    let two = [("content-length", "1"), ("content-length", "2")];
+    assert_eq!(
+        verdict(addr, &two, false).await,
+        (RST_STREAM, PROTOCOL_ERROR)
+    );
+    let te = [("te", "gzip")];
+    assert_eq!(verdict(addr, &te, true).await, (RST_STREAM, PROTOCOL_ERROR));
+    assert_eq!(server.counters().forwarded, 0);
+    // `te: trailers` is allowed (and not forwarded: a hop-by-hop field).
+    let ok = verdict(addr, &[("te", "trailers")], true).await;
+    assert_eq!(ok, (HEADERS, 0));
+    assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
+}
