@@ -215,3 +215,69 @@ async fn a_field_value_that_would_split_the_http1_head_never_reaches_the_origin(
     assert_eq!(ok, (HEADERS, 0));
     assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
 }
+
+#[tokio::test]
+async fn the_settings_announce_the_configured_limits_and_windows() {
+    let origin = origin(5).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |c| {
+        c.http2.max_concurrent_streams = 33;
+        c.http2.max_header_list_size = 12345;
+        c.http2.initial_stream_window = 100_000;
+        c.http2.initial_connection_window = 3_000_000;
+    });
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/").await;
+    // The connection window grows from 65535 by a WINDOW_UPDATE on stream 0.
+    raw.until(|f| ends(f, 1)).await;
+    let mut all = raw.settings.clone();
+    all.sort();
+    // SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE,
+    // SETTINGS_MAX_HEADER_LIST_SIZE.
+    for expected in [(0x3, 33), (0x4, 100_000), (0x6, 12345)] {
+        assert!(all.contains(&expected), "{expected:?} not in {all:?}");
+    }
+    let mut raw = Raw::connect(addr).await;
+    let update = raw
+        .until(|f| f.kind == WINDOW_UPDATE && f.stream == 0)
+        .await;
+    let inc = u32::from_be_bytes(update.last().unwrap().payload[..4].try_into().unwrap());
+    assert_eq!(inc, 3_000_000 - 65_535);
+}
+
+#[tokio::test]
+async fn streams_reset_for_errors_beyond_the_limit_end_the_connection_with_enhance_your_calm() {
+    let origin = origin(5).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| {
+        c.http2.max_local_error_reset_streams = 5
+    });
+    let other = h2c(addr).await;
+    let mut raw = Raw::connect(addr).await;
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+        ("te", "gzip"),
+    ];
+    let mut burst = Vec::new();
+    for i in 0..20u32 {
+        burst.extend(Raw::headers_bytes(1 + 2 * i, &fields, true));
+    }
+    let _ = raw.stream.write_all(&burst).await;
+    let seen = raw.until_closed().await;
+    let resets = seen.iter().filter(|f| f.kind == RST_STREAM).count();
+    let goaways: Vec<u32> = seen
+        .iter()
+        .filter(|f| f.kind == GOAWAY)
+        .map(|f| f.goaway().1)
+        .collect();
+    let goaway = goaways.first().copied();
+    assert_eq!(goaways.len(), 1, "{seen:?}");
+    assert_eq!(goaway, Some(ENHANCE_YOUR_CALM), "after {resets} resets");
+    assert!(
+        (5..=6).contains(&resets),
+        "{resets} resets before the GOAWAY"
+    );
+    assert_eq!(server.counters().forwarded, 0);
+    assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
+}
