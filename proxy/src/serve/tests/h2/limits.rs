@@ -278,4 +278,13 @@ async fn streams_reset_for_errors_beyond_the_limit_end_the_connection_with_enhan
     assert!(resets <= 6, "{resets} resets before the GOAWAY");
     assert_eq!(server.counters().forwarded, 0);
     assert_eq!(h2_get(&other, "/").await.unwrap().status, 200);
+    // The control: under the default limit (1024) the same burst resets 20 streams, and
+    // the connection goes on.
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let mut raw = Raw::connect(addr).await;
+    let _ = raw.stream.write_all(&burst).await;
+    raw.get(41, "/").await;
+    let seen = raw.until(|f| ends(f, 41)).await;
+    assert!(seen.iter().all(|f| f.kind != GOAWAY), "{seen:?}");
+    assert_eq!(seen.iter().filter(|f| f.kind == RST_STREAM).count(), 20);
 }
