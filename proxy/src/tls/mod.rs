@@ -1,6 +1,6 @@
 //! TLS termination: the rustls server config of a process (TLS 1.2 and 1.3, ALPN
-//! `http/1.1`, or `h2` then `http/1.1` with `http2 = true`, the `ring` provider), its session-ticket keys ([`tickets`]) and the
-//! certificate checks of the config ([`certs`]).
+//! `http/1.1`, or `h2` then `http/1.1` with `http2 = true`, the `ring` provider), its
+//! session-ticket keys ([`tickets`]) and the certificate checks of the config ([`certs`]).
 //!
 //! One [`Terminator`] is made per serving process and shared by its serving threads: the
 //! TLS 1.2 session-id cache (rustls's in-memory cache) is therefore the process's, and
