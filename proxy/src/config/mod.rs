@@ -6,7 +6,7 @@
 //! origins = ["127.0.0.1:9000"]           # one or more origins, used round robin
 //! control_socket = "/tmp/refproxy.sock"  # optional unix control socket
 //! generation_header = false              # add `X-Served-By: gen=<g> pid=<pid>` to responses
-//! http2 = false                          # HTTP/2 from clients: h2c prior knowledge, ALPN h2 on TLS
+//! http2 = false                          # HTTP/2 from clients: h2c, and ALPN h2 on TLS
 //!
 //! [timeouts]             # humantime durations; every field is optional
 //! connect = "1s"         # connecting to an origin; failure -> 502
@@ -33,8 +33,8 @@
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
 //! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
 //! h2_initial_connection_window = 1048576
-//! h2_max_pending_reset_streams = 20    # streams reset before accepted (rapid reset): ENHANCE_YOUR_CALM
-//! h2_max_local_error_reset_streams = 1024  # streams refproxy reset for errors: ENHANCE_YOUR_CALM
+//! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
+//! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
 //!
 //! [tls]                  # optional: terminate TLS (see `crate::tls`)
 //! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
