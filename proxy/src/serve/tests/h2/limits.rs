@@ -288,3 +288,28 @@ async fn streams_reset_for_errors_beyond_the_limit_end_the_connection_with_enhan
     assert!(seen.iter().all(|f| f.kind != GOAWAY), "{seen:?}");
     assert_eq!(seen.iter().filter(|f| f.kind == RST_STREAM).count(), 20);
 }
+
+#[tokio::test]
+async fn frames_of_the_wrong_size_end_the_connection() {
+    const FRAME_SIZE_ERROR: u32 = 0x6;
+    let origin = origin(5).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    // A frame larger than SETTINGS_MAX_FRAME_SIZE (16384): FRAME_SIZE_ERROR.
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/").await;
+    raw.until(|f| ends(f, 1)).await;
+    let _ = raw
+        .stream
+        .write_all(&Raw::frame_bytes(DATA, 0, 3, &[0; 20_000]))
+        .await;
+    let seen = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(seen.last().unwrap().goaway(), (1, FRAME_SIZE_ERROR));
+    raw.until_closed().await;
+    // A PING of 7 bytes (it carries 8): h2 says PROTOCOL_ERROR (RFC 9113 6.7 asks for
+    // FRAME_SIZE_ERROR).
+    let mut raw = Raw::connect(addr).await;
+    raw.send(PING, 0, 0, &[0; 7]).await;
+    let seen = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(seen.last().unwrap().goaway(), (0, PROTOCOL_ERROR));
+    raw.until_closed().await;
+}
