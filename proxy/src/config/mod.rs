@@ -6,6 +6,7 @@
 //! origins = ["127.0.0.1:9000"]           # one or more origins, used round robin
 //! control_socket = "/tmp/refproxy.sock"  # optional unix control socket
 //! generation_header = false              # add `X-Served-By: gen=<g> pid=<pid>` to responses
+//! http2 = false                          # HTTP/2 from clients: h2c, and ALPN h2 on TLS
 //!
 //! [timeouts]             # humantime durations; every field is optional
 //! connect = "1s"         # connecting to an origin; failure -> 502
@@ -13,6 +14,8 @@
 //! idle = "60s"           # an idle keep-alive client connection is closed after this
 //! request = "30s"        # origin response head deadline once the request is sent; exceeded -> 504
 //! body = "60s"           # longest pause in a body or write, either way; exceeded -> 408 or close
+//! h2_ping_interval = "30s"  # HTTP/2: a keep-alive PING this often
+//! h2_ping_timeout = "10s"   # HTTP/2: no ACK within this closes the connection
 //!
 //! [drain]
 //! deadline = "10s"       # hard deadline of a draining process
@@ -26,6 +29,12 @@
 //!
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
+//! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
+//! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
+//! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
+//! h2_initial_connection_window = 1048576
+//! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
+//! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
 //!
 //! [tls]                  # optional: terminate TLS (see `crate::tls`)
 //! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
@@ -78,6 +87,8 @@ pub struct Config {
     pub reload: ReloadConfig,
     /// Limits of origin connections (`[limits]`).
     pub limits: Limits,
+    /// HTTP/2 from clients (`http2`, the `h2_*` keys of `[limits]` and `[timeouts]`).
+    pub http2: Http2Config,
     /// TLS termination (`[tls]`); none by default.
     pub tls: Option<TlsConfig>,
 }
@@ -239,6 +250,56 @@ impl Default for Limits {
     }
 }
 
+/// HTTP/2 from clients: whether it is on (`http2`), and its limits (the `h2_*` keys of
+/// `[limits]`) and timers (the `h2_*` keys of `[timeouts]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Config {
+    /// `http2` (default false): h2c with prior knowledge on cleartext listeners (next to
+    /// HTTP/1.1, told apart by the client preface) and ALPN `h2` on TLS listeners.
+    pub enabled: bool,
+    /// `limits.h2_max_concurrent_streams` (default 100): streams a client may have open at
+    /// once; one more is refused (`RST_STREAM REFUSED_STREAM`).
+    pub max_concurrent_streams: u32,
+    /// `limits.h2_max_header_list_size` (default 32768 bytes, RFC 9113's size: names,
+    /// values and 32 per field): a larger request head gets 431; it also bounds the
+    /// CONTINUATION frames of one head.
+    pub max_header_list_size: u32,
+    /// `limits.h2_initial_stream_window` (default 262144, at most 2^31-1): the flow-control
+    /// window of each stream's request body.
+    pub initial_stream_window: u32,
+    /// `limits.h2_initial_connection_window` (default 1048576, at most 2^31-1).
+    pub initial_connection_window: u32,
+    /// `limits.h2_max_pending_reset_streams` (default 20): streams the client opened and
+    /// reset before refproxy accepted them; more close the connection with
+    /// `GOAWAY ENHANCE_YOUR_CALM` (rapid reset, CVE-2023-44487).
+    pub max_pending_reset_streams: u32,
+    /// `limits.h2_max_local_error_reset_streams` (default 1024): streams refproxy reset
+    /// because the client broke the protocol in them; more close the connection with
+    /// `GOAWAY ENHANCE_YOUR_CALM`.
+    pub max_local_error_reset_streams: u32,
+    /// `timeouts.h2_ping_interval` (default 30s): a keep-alive PING is sent after this long.
+    pub ping_interval: Duration,
+    /// `timeouts.h2_ping_timeout` (default 10s): a PING not acknowledged within this closes
+    /// the connection.
+    pub ping_timeout: Duration,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Http2Config {
+            enabled: false,
+            max_concurrent_streams: 100,
+            max_header_list_size: 32 * 1024,
+            initial_stream_window: 256 * 1024,
+            initial_connection_window: 1024 * 1024,
+            max_pending_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl TlsConfig {
     /// Default of `tls.handshake_timeout`.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -258,6 +319,7 @@ impl Config {
             drain: DrainConfig::default(),
             reload: ReloadConfig::default(),
             limits: Limits::default(),
+            http2: Http2Config::default(),
             tls: None,
         }
     }
@@ -337,6 +399,7 @@ impl Validator<'_> {
                 Limits::default().origin_connections,
             )?,
         };
+        let http2 = self.http2(&raw)?;
         let reload = ReloadConfig {
             ready_timeout: self.duration(
                 "reload.ready_timeout",
@@ -363,7 +426,72 @@ impl Validator<'_> {
             drain,
             reload,
             limits,
+            http2,
             tls,
+        })
+    }
+
+    /// `http2` and the `h2_*` keys of `[limits]` and `[timeouts]`.
+    fn http2(&self, raw: &RawConfig) -> Result<Http2Config, ConfigError> {
+        /// RFC 9113 6.9.1: the largest flow-control window.
+        const MAX_WINDOW: u32 = (1 << 31) - 1;
+        let d = Http2Config::default();
+        let l = &raw.limits;
+        let t = &raw.timeouts;
+        let window = |field: &str, value: &Option<Spanned<i64>>, default: u32| {
+            let v = self.at_least_one(field, value, default)?;
+            match value {
+                Some(n) if v > MAX_WINDOW => Err(ConfigError::InvalidValue {
+                    at: self.at(n),
+                    field: field.to_owned(),
+                    value: v.to_string(),
+                    message: "must be at most 2147483647 (RFC 9113 6.9.1), got".to_owned(),
+                }),
+                _ => Ok(v),
+            }
+        };
+        Ok(Http2Config {
+            enabled: raw.http2,
+            max_concurrent_streams: self.at_least_one(
+                "limits.h2_max_concurrent_streams",
+                &l.h2_max_concurrent_streams,
+                d.max_concurrent_streams,
+            )?,
+            max_header_list_size: self.at_least_one(
+                "limits.h2_max_header_list_size",
+                &l.h2_max_header_list_size,
+                d.max_header_list_size,
+            )?,
+            initial_stream_window: window(
+                "limits.h2_initial_stream_window",
+                &l.h2_initial_stream_window,
+                d.initial_stream_window,
+            )?,
+            initial_connection_window: window(
+                "limits.h2_initial_connection_window",
+                &l.h2_initial_connection_window,
+                d.initial_connection_window,
+            )?,
+            max_pending_reset_streams: self.at_least_one(
+                "limits.h2_max_pending_reset_streams",
+                &l.h2_max_pending_reset_streams,
+                d.max_pending_reset_streams,
+            )?,
+            max_local_error_reset_streams: self.at_least_one(
+                "limits.h2_max_local_error_reset_streams",
+                &l.h2_max_local_error_reset_streams,
+                d.max_local_error_reset_streams,
+            )?,
+            ping_interval: self.duration(
+                "timeouts.h2_ping_interval",
+                &t.h2_ping_interval,
+                d.ping_interval,
+            )?,
+            ping_timeout: self.duration(
+                "timeouts.h2_ping_timeout",
+                &t.h2_ping_timeout,
+                d.ping_timeout,
+            )?,
         })
     }
 

@@ -14,6 +14,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) generation_header: bool,
     #[serde(default)]
+    pub(crate) http2: bool,
+    #[serde(default)]
     pub(crate) timeouts: RawTimeouts,
     #[serde(default)]
     pub(crate) drain: RawDrain,
@@ -58,6 +60,8 @@ pub(crate) struct RawTimeouts {
     pub(crate) idle: Option<Spanned<String>>,
     pub(crate) request: Option<Spanned<String>>,
     pub(crate) body: Option<Spanned<String>>,
+    pub(crate) h2_ping_interval: Option<Spanned<String>>,
+    pub(crate) h2_ping_timeout: Option<Spanned<String>>,
 }
 
 /// `[drain]`.
@@ -83,4 +87,10 @@ pub(crate) struct RawReload {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
     pub(crate) origin_connections: Option<Spanned<i64>>,
+    pub(crate) h2_max_concurrent_streams: Option<Spanned<i64>>,
+    pub(crate) h2_max_header_list_size: Option<Spanned<i64>>,
+    pub(crate) h2_initial_stream_window: Option<Spanned<i64>>,
+    pub(crate) h2_initial_connection_window: Option<Spanned<i64>>,
+    pub(crate) h2_max_pending_reset_streams: Option<Spanned<i64>>,
+    pub(crate) h2_max_local_error_reset_streams: Option<Spanned<i64>>,
 }

@@ -231,6 +231,57 @@ fn origin_connections_defaults_to_1024_and_must_be_at_least_1() {
     }
 }
 
+#[test]
+fn http2_keys_parse_and_default() {
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
+    assert_eq!(c.http2, Http2Config::default());
+    assert!(!c.http2.enabled);
+    let c = p(concat!(
+        "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\nhttp2 = true\n",
+        "[timeouts]\nh2_ping_interval = \"5s\"\nh2_ping_timeout = \"2s\"\n",
+        "[limits]\nh2_max_concurrent_streams = 7\nh2_max_header_list_size = 9000\n",
+        "h2_initial_stream_window = 100000\nh2_initial_connection_window = 2147483647\n",
+        "h2_max_pending_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.http2,
+        Http2Config {
+            enabled: true,
+            max_concurrent_streams: 7,
+            max_header_list_size: 9000,
+            initial_stream_window: 100_000,
+            initial_connection_window: (1 << 31) - 1,
+            max_pending_reset_streams: 5,
+            max_local_error_reset_streams: 6,
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(2),
+        }
+    );
+}
+
+#[test]
+fn http2_limits_are_checked_with_their_position() {
+    let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
+    for (key, bad) in [
+        ("h2_max_concurrent_streams", "0"),
+        ("h2_max_header_list_size", "-5"),
+        ("h2_initial_stream_window", "2147483648"),
+        ("h2_initial_connection_window", "0"),
+        ("h2_max_pending_reset_streams", "0"),
+        ("h2_max_local_error_reset_streams", "x"),
+    ] {
+        let e = err(&format!("{base}[limits]\n{key} = {bad}\n"));
+        assert!(e.starts_with("proxy.toml:4:"), "{e}");
+        assert!(e.contains(key), "{e}");
+    }
+    let e = err(&format!("{base}[timeouts]\nh2_ping_timeout = \"0s\"\n"));
+    assert!(e.starts_with("proxy.toml:4:"), "{e}");
+    assert!(e.contains("timeouts.h2_ping_timeout"), "{e}");
+    let e = err(&format!("{base}http2 = \"yes\"\n"));
+    assert!(e.starts_with("proxy.toml:3:"), "{e}");
+}
+
 /// Certificates and keys for `[tls]` tests, in a temp dir.
 mod tls {
     use super::*;

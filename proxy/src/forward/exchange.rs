@@ -93,10 +93,51 @@ impl Forwarder {
         }
         req.upstream.extend_from_slice(b"\r\n");
         if req.body == Framing::None {
-            self.bodiless(conn, &req, client, opts).await
+            self.bodiless(conn, &req, &mut client.stream, opts).await
         } else {
             self.with_body(conn, &req, client, opts).await
         }
+    }
+
+    /// Sends `req`, the request of an HTTP/2 stream (its head rewritten for the origin,
+    /// its body, if any, readable as an HTTP/1.1 body from `body`), to the next origin,
+    /// and writes the response for the client to `to` as an HTTP/1.1 response.
+    pub(crate) async fn forward_stream<CR, CW>(
+        &self,
+        mut req: RequestHead,
+        body: CR,
+        to: &mut CW,
+        opts: ResponseOpts<'_>,
+    ) -> Outcome
+    where
+        CR: AsyncRead + Unpin,
+        CW: AsyncWrite + Unpin,
+    {
+        let conn = match self.checkout_any().await {
+            Ok(conn) => conn,
+            Err(failure) => return Outcome::Failed(failure),
+        };
+        if !req.has_host {
+            req.upstream.extend_from_slice(&conn.origin.host_line);
+        }
+        req.upstream.extend_from_slice(b"\r\n");
+        if req.body == Framing::None {
+            return self.bodiless(conn, &req, to, opts).await;
+        }
+        let Checkout {
+            origin,
+            mut stream,
+            slot,
+            ..
+        } = conn;
+        self.counters.forwarded();
+        let (mut pending, mut start) = (Vec::new(), 0);
+        let parts = (&mut pending, &mut start);
+        let (outcome, clean, buf) = self
+            .both_ways(&req, body, to, parts, &mut stream, opts)
+            .await;
+        self.release(origin, stream, buf, clean, slot);
+        outcome
     }
 
     /// A connection to the next origin; when connecting to it fails and there are
@@ -118,12 +159,12 @@ impl Forwarder {
         }
     }
 
-    /// The short path of a request without a body.
-    async fn bodiless(
+    /// The short path of a request without a body; the response goes to `to`.
+    async fn bodiless<W: AsyncWrite + Unpin>(
         &self,
         conn: Checkout<'_>,
         req: &RequestHead,
-        client: &mut Buffered<ClientStream>,
+        to: &mut W,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let Checkout {
@@ -148,7 +189,7 @@ impl Forwarder {
         };
         let reusable = head.reusable;
         let (outcome, body_done) = self
-            .respond(head, &mut from, &mut client.stream, opts, req.http10, true)
+            .respond(head, &mut from, to, opts, req.http10, true)
             .await;
         let clean = reusable && body_done && from.pending().is_empty();
         let (stream, buf) = from.into_parts();

@@ -103,6 +103,12 @@ pub(super) async fn serve_connection(
                 }
             }
         };
+        if let ClientStream::Tls(t) = &client
+            && t.get_ref().1.alpn_protocol() == Some(b"h2")
+        {
+            let io = super::h2::Prefixed::new(Vec::new(), client);
+            return super::h2::serve(io, peer, shared, forwarder).await;
+        }
         let conn = Conn {
             client: Buffered::new(client, Vec::with_capacity(HEAD_READ)),
             forwarded_for: client_ip_value(peer.ip()),
@@ -168,6 +174,8 @@ enum Next {
     Linger,
     /// Close at once: the connection broke.
     Abort,
+    /// The client sent the HTTP/2 preface (h2c with prior knowledge): serve HTTP/2.
+    Http2,
 }
 
 /// A client connection being served.
@@ -190,6 +198,7 @@ impl Conn {
             let req = match self.next_request().await {
                 Ok(req) => req,
                 Err(Next::Linger) => return self.linger(LINGER).await,
+                Err(Next::Http2) => return self.http2().await,
                 Err(_) => return,
             };
             self.served += 1;
@@ -209,10 +218,18 @@ impl Conn {
                     return self.linger(linger).await;
                 }
                 Next::Close => return self.close().await,
-                Next::Abort => return,
+                Next::Abort | Next::Http2 => return,
                 Next::Linger => return self.linger(LINGER).await,
             }
         }
+    }
+
+    /// Serves the connection as HTTP/2: the preface read so far is read again by h2.
+    async fn http2(self) {
+        let Buffered { stream, buf, start } = self.client;
+        let read = buf.get(start..).unwrap_or_default().to_vec();
+        let io = super::h2::Prefixed::new(read, stream);
+        super::h2::serve(io, self.peer, self.shared, self.forwarder).await;
     }
 
     /// Closes after a complete last response: over TLS, `close_notify` goes out first (a
@@ -258,7 +275,17 @@ impl Conn {
                     Instant::now()
                 };
                 head_started.get_or_insert(first);
-                if head_may_end(pending, scanned) || pending.len() > http1::MAX_REQUEST_HEAD {
+                // With HTTP/2 on, a new connection may start with the client preface,
+                // which has an empty line of its own: a part of it is no head yet.
+                let h2 = self.served == 0 && self.shared.cfg.http2.enabled;
+                let partial_preface = match h2.then(|| super::h2::preface(pending)) {
+                    Some(super::h2::Preface::Complete) => return Err(Next::Http2),
+                    Some(super::h2::Preface::Partial) => true,
+                    _ => false,
+                };
+                if !partial_preface
+                    && (head_may_end(pending, scanned) || pending.len() > http1::MAX_REQUEST_HEAD)
+                {
                     match http1::parse_request(pending, &self.forwarded_for) {
                         Ok(Some(req)) => {
                             self.client.consume(req.head_len);
@@ -276,7 +303,12 @@ impl Conn {
                         }
                     }
                 }
-                scanned = self.client.pending().len();
+                // A part of the preface is looked at again once more has come.
+                scanned = if partial_preface {
+                    0
+                } else {
+                    self.client.pending().len()
+                };
             }
             let read = match head_started {
                 Some(at) => {

@@ -37,6 +37,7 @@ mod accept;
 mod close;
 mod conn;
 pub(crate) mod counters;
+mod h2;
 mod stream;
 mod threads;
 pub(crate) mod throttle;
@@ -212,6 +213,14 @@ impl Server {
         if listeners.is_empty() {
             return Err(ServeError::NoListeners);
         }
+        // With HTTP/2 on, TLS listeners offer `h2` first in ALPN.
+        let tls = tls.map(|t| {
+            if cfg.http2.enabled {
+                t.offering_h2()
+            } else {
+                t
+            }
+        });
         let mut addrs = Vec::with_capacity(listeners.len());
         for l in &listeners {
             l.set_nonblocking(true)

@@ -1,6 +1,6 @@
 //! TLS termination: the rustls server config of a process (TLS 1.2 and 1.3, ALPN
-//! `http/1.1`, the `ring` provider), its session-ticket keys ([`tickets`]) and the
-//! certificate checks of the config ([`certs`]).
+//! `http/1.1`, or `h2` then `http/1.1` with `http2 = true`, the `ring` provider), its
+//! session-ticket keys ([`tickets`]) and the certificate checks of the config ([`certs`]).
 //!
 //! One [`Terminator`] is made per serving process and shared by its serving threads: the
 //! TLS 1.2 session-id cache (rustls's in-memory cache) is therefore the process's, and
@@ -109,6 +109,16 @@ impl Terminator {
             handshake_timeout: cfg.handshake_timeout,
             on_listener,
         })
+    }
+
+    /// The same, offering ALPN `h2` before `http/1.1` (refproxy's `http2 = true`).
+    pub fn offering_h2(self) -> Terminator {
+        let mut server = rustls::ServerConfig::clone(self.acceptor.config());
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Terminator {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            ..self
+        }
     }
 
     /// The ticket keys a process starts with: from the key file if the config names one,

@@ -10,6 +10,7 @@ mod cli;
 mod control_socket;
 mod fd_pass;
 mod fds;
+mod h2;
 mod load;
 mod master;
 mod naive;

@@ -3,6 +3,7 @@
 
 mod drain;
 mod forward;
+mod h2;
 mod handover;
 mod hardening;
 mod http;

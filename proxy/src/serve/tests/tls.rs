@@ -17,7 +17,7 @@ use crate::tls::certs::CertAndKey;
 
 /// A `[tls]` config with a fresh self-signed certificate for `localhost`, and that
 /// certificate (for the client's roots).
-fn tls_config() -> (TlsConfig, CertificateDer<'static>) {
+pub(super) fn tls_config() -> (TlsConfig, CertificateDer<'static>) {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert = made.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));

@@ -1,0 +1,209 @@
+//! HTTP/2 from clients, on the `h2` crate: one connection's streams served concurrently
+//! (each forwarded over HTTP/1.1 by `stream`), its limits, its keep-alive PINGs and its
+//! graceful close.
+//!
+//! Graceful close (drain, idle timeout): h2's two-step shutdown. A first `GOAWAY` with
+//! last-stream-id 2^31-1 and a `PING`; on the `PING`'s ACK, the final `GOAWAY` with the
+//! last stream id refproxy has taken (every stream up to it is answered; the client may
+//! retry the ones above it elsewhere). Streams still open go on until they end (or the
+//! drain deadline, which drops the connection); then the connection closes. A client
+//! that does not ACK the `PING` gets the final `GOAWAY` once it has no stream open and
+//! `timeouts.h2_ping_timeout` has passed since the first one. A draining process starts
+//! this on every HTTP/2 connection at once, idle ones included.
+//!
+//! Limits (see [`crate::config::Http2Config`]): `SETTINGS_MAX_CONCURRENT_STREAMS` (one
+//! stream more is refused with `RST_STREAM REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE`
+//! (a larger head gets 431, and bounds the CONTINUATION frames of a head), the initial
+//! windows, and the two reset-stream limits that end a connection with
+//! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset). Frames that break the protocol end the
+//! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
+//! other connections are not affected. A connection with no stream open for
+//! `timeouts.idle` is closed gracefully; one that leaves a keep-alive `PING` sent after
+//! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
+
+mod body;
+mod prefixed;
+mod stream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use h2::Reason;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
+
+use super::{Shared, Stage};
+use crate::deadline::after;
+use crate::forward::{Forwarder, client_ip_value};
+pub(super) use prefixed::Prefixed;
+use stream::StreamCtx;
+
+/// The client connection preface of HTTP/2 (RFC 9113 3.4).
+pub(super) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the first bytes of a cleartext connection say, once HTTP/2 is on.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Preface {
+    /// The whole client preface: HTTP/2 with prior knowledge.
+    Complete,
+    /// A beginning of it: read more before deciding.
+    Partial,
+    /// Not HTTP/2: an HTTP/1.x request.
+    No,
+}
+
+/// Looks for the client preface at the start of `pending`.
+pub(super) fn preface(pending: &[u8]) -> Preface {
+    let n = pending.len().min(PREFACE.len());
+    if pending.get(..n) != PREFACE.get(..n) {
+        Preface::No
+    } else if n == PREFACE.len() {
+        Preface::Complete
+    } else {
+        Preface::Partial
+    }
+}
+
+/// The h2 server settings of `cfg`.
+fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
+    let mut b = h2::server::Builder::new();
+    b.max_concurrent_streams(cfg.max_concurrent_streams)
+        .max_header_list_size(cfg.max_header_list_size)
+        .initial_window_size(cfg.initial_stream_window)
+        .initial_connection_window_size(cfg.initial_connection_window)
+        .max_pending_accept_reset_streams(cfg.max_pending_reset_streams as usize)
+        .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams as usize));
+    b
+}
+
+/// Serves an HTTP/2 connection (its preface still to be read from `io`) until it ends.
+/// Dropped at the drain deadline, which drops the connection and its streams.
+pub(super) async fn serve<T>(
+    io: T,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    forwarder: Arc<Forwarder>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let cfg = shared.cfg.clone();
+    let h2cfg = cfg.http2;
+    let handshake = builder(&h2cfg).handshake::<_, Bytes>(io);
+    let mut conn = match tokio::time::timeout(cfg.timeouts.header_read, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "h2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "h2 handshake not done in time");
+            return;
+        }
+    };
+    let ctx = Arc::new(StreamCtx {
+        forwarded_for: client_ip_value(peer.ip()),
+        shared: shared.clone(),
+        forwarder,
+        peer,
+    });
+    let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {
+        Some(pings) => Box::pin(keep_alive(pings, h2cfg)),
+        None => Box::pin(std::future::pending()),
+    };
+    let mut stage = shared.stage.subscribe();
+    let mut streams = JoinSet::new();
+    let mut idle_since = Instant::now();
+    // When the graceful shutdown began (the first GOAWAY), and whether the final GOAWAY
+    // was forced for a client that did not answer the PING.
+    let mut going_away: Option<Instant> = None;
+    let mut forced_final = false;
+    loop {
+        if going_away.is_none() && matches!(*stage.borrow_and_update(), Stage::Draining(_)) {
+            tracing::debug!(%peer, open = streams.len(), "draining: GOAWAY");
+            conn.graceful_shutdown();
+            going_away = Some(Instant::now());
+        }
+        let idle_at = (streams.is_empty() && going_away.is_none())
+            .then(|| after(idle_since, cfg.timeouts.idle));
+        let final_at = going_away
+            .filter(|_| streams.is_empty() && !forced_final)
+            .map(|since| after(since, h2cfg.ping_timeout));
+        tokio::select! {
+            accepted = std::future::poll_fn(|cx| conn.poll_accept(cx)) => match accepted {
+                Some(Ok((req, respond))) => {
+                    streams.spawn(stream::serve(req, respond, ctx.clone()));
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "h2 connection ended with an error");
+                    break;
+                }
+                None => break,
+            },
+            Some(_) = streams.join_next() => {
+                if streams.is_empty() {
+                    idle_since = Instant::now();
+                }
+            }
+            Ok(()) = stage.changed() => {}
+            () = sleep_until(idle_at), if idle_at.is_some() => {
+                tracing::debug!(%peer, "idle h2 connection: GOAWAY");
+                conn.graceful_shutdown();
+                going_away = Some(Instant::now());
+            }
+            () = sleep_until(final_at), if final_at.is_some() => {
+                tracing::debug!(%peer, "no PING ACK after the first GOAWAY: final GOAWAY");
+                conn.abrupt_shutdown(Reason::NO_ERROR);
+                forced_final = true;
+            }
+            () = &mut keepalive => {
+                tracing::debug!(%peer, "keep-alive PING not answered: closing");
+                break;
+            }
+        }
+    }
+    // The connection is gone: streams still running cannot deliver anything.
+    streams.shutdown().await;
+}
+
+/// Sleeps until `at` (a branch guard makes sure it is `Some`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends a PING every `ping_interval`; resolves when one is not answered within
+/// `ping_timeout`. Never resolves once the connection is gone (its end is seen by the
+/// accept loop).
+async fn keep_alive(mut pings: h2::PingPong, cfg: crate::config::Http2Config) {
+    loop {
+        tokio::time::sleep(cfg.ping_interval).await;
+        match tokio::time::timeout(cfg.ping_timeout, pings.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {}
+            Ok(Err(_)) => std::future::pending::<()>().await,
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preface_is_told_apart_from_http1() {
+        assert_eq!(preface(PREFACE), Preface::Complete);
+        assert_eq!(
+            preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0"),
+            Preface::Complete
+        );
+        assert_eq!(preface(b"PRI * HT"), Preface::Partial);
+        assert_eq!(preface(b"GET / HTTP/1.1\r\n"), Preface::No);
+        assert_eq!(preface(b"PRI * HTTP/1.1\r\n"), Preface::No);
+    }
+}

@@ -1,0 +1,151 @@
+//! What an HTTP/2 request becomes at the origin, and what comes back: the same header
+//! rules as HTTP/1.1, bodies both ways under flow control, h2c and HTTP/1.1 on one
+//! cleartext listener, ALPN `h2` and `http/1.1` on one TLS listener.
+
+use super::*;
+
+#[tokio::test]
+async fn h2c_and_http1_are_served_on_one_listener() {
+    let origin = origin(1000).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let send = h2c(addr).await;
+    let a = h2_get(&send, "/").await.unwrap();
+    assert_eq!((a.status, a.body.len()), (200, 1000));
+    let mut h1 = Client::connect(addr).await;
+    let b = h1.get("/").await;
+    assert_eq!((b.status, b.body.len()), (200, 1000));
+    let c = h2_get(&send, "/").await.unwrap();
+    assert_eq!(c.status, 200);
+    assert_eq!(origin.requests(), 3);
+    let counted = server.counters();
+    assert_eq!(
+        (counted.accepted, counted.forwarded, counted.completed),
+        (2, 3, 3)
+    );
+}
+
+#[tokio::test]
+async fn without_http2_the_preface_is_a_bad_request() {
+    let origin = origin(10).await;
+    let (_server, addr) = proxy(vec![origin.addr()], |_| {});
+    let mut c = Client::connect(addr).await;
+    c.send(crate::serve::h2::PREFACE).await;
+    let r = c.response().await;
+    assert!(r.status >= 400, "{r:?}");
+    assert_eq!(origin.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_origin_gets_host_from_the_authority_forwarded_for_joined_cookies_and_a_chunked_body() {
+    let origin = echo_origin("h2").await;
+    let (_server, addr) = h2_proxy(vec![origin], |_| {});
+    let send = h2c(addr).await;
+    let req = ::http::Request::post("http://example.com:81/up")
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .header("x-custom", "v")
+        .body(())
+        .unwrap();
+    let r = h2_send(&send, req, &[b"hello ", b"world"]).await.unwrap();
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body).unwrap();
+    for line in [
+        "host: example.com:81",
+        "x-forwarded-for: 127.0.0.1",
+        "cookie: a=1; b=2",
+        "x-custom: v",
+        "transfer-encoding: chunked",
+        "body-bytes: 11",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing in\n{text}"
+        );
+    }
+    // No connection-specific field came back (h2 would have refused the response).
+    assert!(r.headers.get("connection").is_none());
+}
+
+#[tokio::test]
+async fn a_body_with_content_length_is_relayed_as_is() {
+    let origin = echo_origin("h2").await;
+    let (_server, addr) = h2_proxy(vec![origin], |_| {});
+    let send = h2c(addr).await;
+    let req = ::http::Request::put("http://localhost/x")
+        .header("content-length", "5")
+        .body(())
+        .unwrap();
+    let r = h2_send(&send, req, &[b"abcde"]).await.unwrap();
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.lines().any(|l| l == "content-length: 5"), "{text}");
+    assert!(text.lines().any(|l| l == "body-bytes: 5"), "{text}");
+    assert!(!text.contains("transfer-encoding"), "{text}");
+}
+
+#[tokio::test]
+async fn a_large_response_respects_the_clients_flow_control_windows() {
+    // The h2 client's windows are 64 KiB: 2 MB only arrive as it releases capacity.
+    let origin = origin(2_000_000).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let send = h2c(addr).await;
+    let (a, b) = tokio::join!(h2_get(&send, "/"), h2_get(&send, "/"));
+    assert_eq!(a.unwrap().body.len(), 2_000_000);
+    assert_eq!(b.unwrap().body.len(), 2_000_000);
+    assert_eq!(origin.requests(), 2);
+    assert_eq!(server.counters().completed, 2);
+}
+
+#[tokio::test]
+async fn an_origin_failure_is_answered_502_on_the_stream() {
+    let (server, addr) = h2_proxy(vec![dead_addr()], |_| {});
+    let send = h2c(addr).await;
+    let r = h2_get(&send, "/").await.unwrap();
+    assert_eq!(r.status, 502);
+    assert_eq!(server.counters().errors.get("connect"), Some(&1));
+}
+
+#[tokio::test]
+async fn tls_offers_h2_and_http1_on_one_listener() {
+    use rustls::pki_types::ServerName;
+    let origin = origin(300).await;
+    let (tls, cert) = super::super::tls::tls_config();
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| c.tls = Some(tls));
+    let connect = |alpn: &'static [u8]| {
+        let cert = cert.clone();
+        async move {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(cert).unwrap();
+            let mut cfg =
+                rustls::ClientConfig::builder_with_provider(Arc::new(crate::tls::provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+            cfg.alpn_protocols = vec![alpn.to_vec()];
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
+            tls
+        }
+    };
+    let send = h2_over(connect(b"h2").await).await;
+    let a = h2_get(&send, "/").await.unwrap();
+    assert_eq!((a.status, a.body.len()), (200, 300));
+    let mut h1 = connect(b"http/1.1").await;
+    h1.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let _ = timeout(limit(), h1.read_to_end(&mut all)).await.unwrap();
+    assert!(
+        all.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&all)
+    );
+    assert_eq!(origin.requests(), 2);
+    assert_eq!(server.counters().completed, 2);
+}
