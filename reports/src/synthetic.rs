@@ -250,6 +250,7 @@ fn bucket(b: u64, rng: &mut Rng) -> Bucket {
         connections: rng.range(0, 5),
         failed_retryable: 0,
         handshakes: Default::default(),
+        goaways: 0,
     }
 }
 
@@ -421,6 +422,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         }],
         after_retry: None,
         tls: None,
+        h2: None,
     }
 }
 
