@@ -72,6 +72,37 @@ fn version_name(v: Option<ProtocolVersion>) -> String {
     }
 }
 
+/// A failed connect or TLS handshake.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TlsFailed {
+    /// The request's class.
+    pub(crate) class: FailureClass,
+    /// The server answered the client's ALPN offer with the
+    /// `no_application_protocol` alert: it speaks none of the protocols offered.
+    pub(crate) no_application_protocol: bool,
+}
+
+impl From<FailureClass> for TlsFailed {
+    fn from(class: FailureClass) -> TlsFailed {
+        TlsFailed {
+            class,
+            no_application_protocol: false,
+        }
+    }
+}
+
+/// Whether the handshake failed on the server's `no_application_protocol` alert.
+fn no_application_protocol(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+            )
+        })
+}
+
 /// Connects to `addr` and makes the TLS handshake of `tls` within `timeout`
 /// each, recording the connection and the handshake (completed or failed)
 /// in `rec`; returns the stream and when its handshake completed. Shared by
@@ -83,17 +114,22 @@ pub(crate) async fn connect_tls(
     timeout: std::time::Duration,
     shared: &Shared,
     rec: &RefCell<Recorder>,
-) -> Result<(TlsStream<TcpStream>, Instant), FailureClass> {
+) -> Result<(TlsStream<TcpStream>, Instant), TlsFailed> {
     // TCP_NODELAY always: a handshake is several small writes in a row
     // (as curl and browsers, which set it on every connection).
-    let tcp = connect::connect(addr, source, timeout, true).await?;
+    let tcp = connect::connect(addr, source, timeout, true)
+        .await
+        .map_err(TlsFailed::from)?;
     let tcp_done = Instant::now();
     rec.borrow_mut().connected(shared.offset_ns(tcp_done));
     let connector = TlsConnector::from(tls.config.clone());
     let handshake = connector.connect(tls.server_name.clone(), tcp);
     let stream = match tokio::time::timeout(timeout, handshake).await {
-        Err(_) => Err(FailureClass::TlsHandshake),
-        Ok(Err(e)) => Err(classify_handshake(&e)),
+        Err(_) => Err(TlsFailed::from(FailureClass::TlsHandshake)),
+        Ok(Err(e)) => Err(TlsFailed {
+            class: classify_handshake(&e),
+            no_application_protocol: no_application_protocol(&e),
+        }),
         Ok(Ok(s)) => Ok(s),
     }
     .inspect_err(|_| rec.borrow_mut().handshakes_failed += 1)?;
@@ -127,7 +163,9 @@ impl Conn for TlsConn {
         let Some(tls) = &ctx.tls else {
             return Err(FailureClass::ClientError);
         };
-        let (stream, at) = connect_tls(tls, ctx.addr, source, ctx.timeout, shared, rec).await?;
+        let (stream, at) = connect_tls(tls, ctx.addr, source, ctx.timeout, shared, rec)
+            .await
+            .map_err(|f| f.class)?;
         Ok(Opened {
             conn: TlsConn(stream),
             at,

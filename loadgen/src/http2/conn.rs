@@ -116,7 +116,15 @@ impl Slot {
                 let (stream, at) =
                     connect_tls(tls, ctx.addr, source, ctx.timeout, &self.shared, &self.rec)
                         .await
-                        .map_err(NoConn::Failed)?;
+                        .map_err(|f| {
+                            if f.no_application_protocol {
+                                NoConn::Fatal(AlpnRefused {
+                                    chosen: "none: it answered no_application_protocol".to_owned(),
+                                })
+                            } else {
+                                NoConn::Failed(f.class)
+                            }
+                        })?;
                 let alpn = stream.get_ref().1.alpn_protocol();
                 if alpn != Some(b"h2") {
                     let chosen = alpn.map_or_else(
