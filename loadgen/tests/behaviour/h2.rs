@@ -280,3 +280,68 @@ async fn a_tls_server_that_refuses_alpn_h2_fails_the_run_clearly() {
 async fn a_tls_server_without_alpn_fails_the_run_clearly() {
     alpn_refused(&[], "it chose none").await;
 }
+
+#[tokio::test]
+async fn the_binary_prints_the_h2_lines_and_json_with_the_servers_counts() {
+    let batch = 4;
+    let server = H2Server::start(H2Setup {
+        plans: vec![Plan::Goaway { keep: 1, code: 0 }; 3],
+        then: Plan::Serve,
+        batch,
+        reset_every: None,
+    })
+    .await;
+    let url = server.url();
+    let args = [
+        "--h2",
+        "-n",
+        "40",
+        "--streams",
+        "4",
+        "-q",
+        "--json",
+        "-",
+        &url,
+    ];
+    let out = crate::cli::loadgen(&args).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    server.all_closed().await;
+    let refused = n(&server.counters.refused);
+    assert_eq!(refused, 9);
+    let text = &out.stderr;
+    for line in [
+        "HTTP/2 streams:         4 per connection".to_owned(),
+        "GOAWAY received:        3 (graceful 3, with error 0)".to_owned(),
+        format!("Streams refused by GOAWAY: {refused}"),
+        "Streams reset:          0".to_owned(),
+        "Reconnects:             3 (after a GOAWAY or a closed connection)".to_owned(),
+        format!("  refused by GOAWAY     {refused:>9}"),
+        format!("   (Connect: 0, Receive: {refused}, Length: 0, Exceptions: 0)"),
+    ] {
+        assert!(text.contains(&line), "{line:?} in\n{text}");
+    }
+    let r: LoadReport = serde_json::from_str(&out.stdout).unwrap();
+    let h = h2(&r);
+    assert_eq!((h.goaway, h.refused), (3, refused));
+    assert!(out.stdout.contains("\"h2_goaway\""), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn h2_usage_errors_exit_2() {
+    for (args, needle) in [
+        (&["--streams", "2", "http://127.0.0.1:1/"][..], "--h2"),
+        (&["--retry-refused", "http://127.0.0.1:1/"][..], "--h2"),
+        (
+            &["--h2", "-H", "Connection: close", "http://127.0.0.1:1/"][..],
+            "HTTP/2 forbids",
+        ),
+        (
+            &["--h2", "--retry-safe", "http://127.0.0.1:1/"][..],
+            "--retry-refused",
+        ),
+    ] {
+        let out = crate::cli::loadgen(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+}
