@@ -23,8 +23,8 @@ const BACKOFF_MIN: Duration = Duration::from_micros(500);
 /// Largest back-off.
 const BACKOFF_MAX: Duration = Duration::from_millis(4);
 /// How often a request whose stream could not be opened (each new
-/// connection refused new streams at once) moves to a new connection
-/// before it counts as refused by GOAWAY.
+/// connection refused new streams at once) moves to a new connection before
+/// it fails: refused by GOAWAY when one came, `closed` otherwise.
 const MAX_NOT_SENT: u32 = 3;
 
 /// A failure that ends the run: the server does not speak HTTP/2 over TLS.
@@ -299,13 +299,20 @@ async fn request(slot: &Slot, req: Req, ticket: u64) -> Result<Outcome, NoConn> 
             }
             Err(Attempt::NotSent) => {
                 live.streams.set(live.streams.get() - 1);
+                // It takes no new stream: the next request opens another.
+                live.ended.set(true);
                 not_sent += 1;
                 if not_sent < MAX_NOT_SENT {
                     continue;
                 }
-                // Every connection refused it at once: refused by GOAWAY.
-                slot.count_stream(FailureClass::GoawayRefused, None);
-                FailureClass::GoawayRefused
+                // Every new connection refused it at once: by a GOAWAY, or
+                // by closing before the stream could be opened.
+                if live.tap.goaway.get().is_some() {
+                    slot.count_stream(FailureClass::GoawayRefused, None);
+                    FailureClass::GoawayRefused
+                } else {
+                    FailureClass::Closed
+                }
             }
             Err(Attempt::Failed { class, code }) => {
                 slot.count_stream(class, code);

@@ -52,9 +52,10 @@ pub(crate) fn classify(e: &h2::Error) -> (FailureClass, Option<u32>) {
     }
 }
 
-/// Sends request `id` of `kind` on `send` and reads its whole response
-/// within `timeout`; `usable` is asked once the connection is ready for a
-/// new stream (a GOAWAY may have come while waiting).
+/// Sends request `id` of `kind` on `send` and reads its whole response,
+/// all within `timeout` (waiting for the server to allow one more stream
+/// included); `usable` is asked once the connection is ready for a new
+/// stream (a GOAWAY may have come while waiting).
 pub(crate) async fn exchange(
     send: &SendRequest<Bytes>,
     kind: &H2Kind,
@@ -62,14 +63,17 @@ pub(crate) async fn exchange(
     timeout: Duration,
     usable: impl Fn() -> bool,
 ) -> Result<Answer, Attempt> {
-    let ready = match send.clone().ready().await {
-        Ok(s) => s,
-        Err(_) => return Err(Attempt::NotSent),
+    let attempt = async {
+        let ready = match send.clone().ready().await {
+            Ok(s) => s,
+            Err(_) => return Err(Attempt::NotSent),
+        };
+        if !usable() {
+            return Err(Attempt::NotSent);
+        }
+        on_stream(ready, kind, id).await
     };
-    if !usable() {
-        return Err(Attempt::NotSent);
-    }
-    match tokio::time::timeout(timeout, on_stream(ready, kind, id)).await {
+    match tokio::time::timeout(timeout, attempt).await {
         Err(_) => Err(Attempt::Failed {
             class: FailureClass::Timeout,
             code: None,
