@@ -49,7 +49,9 @@ pub struct LoadConfig {
     /// (`--think-time`; closed loop only). Not part of any latency; a
     /// kept-alive connection sits idle meanwhile.
     pub think_time: Option<Duration>,
-    /// Concurrent clients, each with at most one request in flight (default 1).
+    /// Concurrent clients, each with at most one request in flight (default
+    /// 1); with [`LoadConfig::h2`], connections, each with
+    /// [`LoadConfig::streams`] requests in flight.
     pub concurrency: u64,
     /// Number of requests (`-n`). `None` means no count limit: the run ends
     /// with [`LoadConfig::duration`] or [`crate::LoadRun::stop`].
