@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy, TlsVersion};
 
-/// An ab-compatible HTTP/1.1 load generator that counts every request exactly once.
+/// An ab-compatible HTTP/1.1 and HTTP/2 load generator that counts every request exactly once.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version, about, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -105,7 +105,19 @@ pub(crate) struct Cli {
     /// https://: never resume a TLS session (every handshake is a full one).
     #[arg(long)]
     pub(crate) no_resume: bool,
-    /// Target URL, `http[s]://host[:port][/path]` (HTTP/1.1 over TCP or TLS).
+    /// HTTP/2: prior knowledge (h2c) for http://, ALPN h2 for https://; -c is then
+    /// the number of connections.
+    #[arg(long)]
+    pub(crate) h2: bool,
+    /// With --h2: concurrent streams per connection (c × N requests in flight).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "h2")]
+    pub(crate) streams: u64,
+    /// With --h2: send a stream refused by a GOAWAY (never processed by the server)
+    /// once more on a new connection, and count the retries.
+    #[arg(long, requires = "h2")]
+    pub(crate) retry_refused: bool,
+    /// Target URL, `http[s]://host[:port][/path]` (HTTP/1.1 or, with --h2, HTTP/2,
+    /// over TCP or TLS).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 }
@@ -172,6 +184,9 @@ impl Cli {
         c.tls.insecure = self.insecure;
         c.tls.version = self.tls_version;
         c.tls.resume = !self.no_resume;
+        c.h2 = self.h2;
+        c.streams = self.streams;
+        c.retry_refused = self.retry_refused;
         Ok(c)
     }
 }
@@ -230,6 +245,26 @@ mod tests {
             parse(&["--mix", "m.toml", "-p", "b"]).is_err(),
             "--mix replaces -p"
         );
+    }
+
+    #[test]
+    fn h2_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen"];
+            all.extend_from_slice(args);
+            all.push("http://127.0.0.1:1/");
+            Cli::try_parse_from(all).map(|c| c.to_config(None, Vec::new()).unwrap())
+        };
+        let c = parse(&[]).unwrap();
+        assert!(!c.h2 && c.streams == 1 && !c.retry_refused);
+        let c = parse(&["--h2", "--streams", "10", "--retry-refused"]).unwrap();
+        assert!(c.h2 && c.streams == 10 && c.retry_refused);
+        assert!(parse(&["--streams", "10"]).is_err(), "needs --h2");
+        assert!(parse(&["--retry-refused"]).is_err(), "needs --h2");
+        let c = parse(&["--h2", "--retry-safe"]).unwrap();
+        assert!(c.check().is_err(), "--retry-safe is HTTP/1.1's");
+        let c = parse(&["--h2", "--streams", "0"]).unwrap();
+        assert!(c.check().is_err());
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub struct LoadConfig {
     /// (`--think-time`; closed loop only). Not part of any latency; a
     /// kept-alive connection sits idle meanwhile.
     pub think_time: Option<Duration>,
-    /// Concurrent clients, each with at most one request in flight (default 1).
+    /// Concurrent clients, each with at most one request in flight (default
+    /// 1); with [`LoadConfig::h2`], connections, each with
+    /// [`LoadConfig::streams`] requests in flight.
     pub concurrency: u64,
     /// Number of requests (`-n`). `None` means no count limit: the run ends
     /// with [`LoadConfig::duration`] or [`crate::LoadRun::stop`].
@@ -78,6 +80,16 @@ pub struct LoadConfig {
     /// How an `https://` URL speaks TLS (CA file or none, version, session
     /// resumption); not used for `http://`.
     pub tls: TlsOptions,
+    /// Speak HTTP/2 (`--h2`): prior knowledge for `http://` (h2c), ALPN
+    /// `h2` for `https://`. [`LoadConfig::concurrency`] is then the number
+    /// of connections.
+    pub h2: bool,
+    /// With [`LoadConfig::h2`]: concurrent streams per connection
+    /// (`--streams`, default 1).
+    pub streams: u64,
+    /// With [`LoadConfig::h2`]: retry a stream refused by a GOAWAY once on
+    /// a new connection (`--retry-refused`).
+    pub retry_refused: bool,
 }
 
 impl LoadConfig {
@@ -108,6 +120,9 @@ impl LoadConfig {
             record_requests: false,
             request_ids: false,
             tls: TlsOptions::default(),
+            h2: false,
+            streams: 1,
+            retry_refused: false,
         })
     }
 
@@ -238,6 +253,7 @@ impl LoadConfig {
                 "an https:// URL needs a CA file (--cacert FILE) or --insecure",
             ));
         }
+        self.check_h2()?;
         if self.source_ips > 254 {
             return Err(bad(
                 "source_ips",
@@ -245,6 +261,40 @@ impl LoadConfig {
             ));
         }
         Ok(url)
+    }
+
+    /// Checks the HTTP/2 settings: `streams` and `retry_refused` only with
+    /// `h2`, and no HTTP/1.1 retry policy with it.
+    fn check_h2(&self) -> Result<(), LoadError> {
+        let bad = |field: &'static str, reason: &str| LoadError::InvalidConfig {
+            field,
+            reason: reason.to_owned(),
+        };
+        if self.streams == 0 || self.streams > crate::http2::MAX_STREAMS {
+            return Err(bad(
+                "streams",
+                &format!("must be in 1..={}", crate::http2::MAX_STREAMS),
+            ));
+        }
+        if !self.h2 && (self.streams != 1 || self.retry_refused) {
+            return Err(bad(
+                "streams",
+                "--streams and --retry-refused are HTTP/2 settings: add --h2",
+            ));
+        }
+        if self.h2 && self.retry != RetryPolicy::None {
+            return Err(bad(
+                "retry",
+                "--retry-safe is the HTTP/1.1 retry; with --h2 use --retry-refused",
+            ));
+        }
+        if self.h2 && self.concurrency.saturating_mul(self.streams) > MAX_CONCURRENCY {
+            return Err(bad(
+                "streams",
+                &format!("connections × streams must be at most {MAX_CONCURRENCY}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks the mix: its size, and each kind's weight, method, path and
@@ -329,7 +379,12 @@ impl LoadConfig {
                 server_name: tls::server_name(&url.host)?,
             }),
         };
+        let h2 = match self.h2 {
+            false => None,
+            true => Some(Arc::new(self.h2_ctx(&url, addr)?)),
+        };
         Ok(Validated {
+            h2,
             tls: tls.map(Arc::new),
             addr,
             kinds: prepared,
@@ -338,9 +393,59 @@ impl LoadConfig {
         })
     }
 
-    /// The request bytes and facts of one kind: the run's headers, replaced
-    /// by the kind's own of the same name, then the kind's others.
-    fn prepare(&self, url: &target::UrlParts, kind: &RequestKind) -> PreparedKind {
+    /// The shared settings of the HTTP/2 stream loops.
+    fn h2_ctx(
+        &self,
+        url: &target::UrlParts,
+        addr: SocketAddr,
+    ) -> Result<crate::http2::H2Ctx, LoadError> {
+        let kinds = self
+            .kinds()
+            .iter()
+            .map(|k| {
+                let headers = self.kind_headers(k);
+                crate::http2::kind(&crate::http2::KindSpec {
+                    method: &k.method,
+                    scheme: if url.tls { "https" } else { "http" },
+                    authority: &url.host_header,
+                    path: k.path.as_deref().unwrap_or(&url.path),
+                    headers: &headers,
+                    body: k.body.as_deref(),
+                    content_type: k.content_type.as_deref(),
+                    idempotent: is_idempotent(&k.method),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let weights: Vec<u32> = self.kinds().iter().map(|k| k.weight).collect();
+        let tls = match url.tls {
+            false => None,
+            true => {
+                let mut config =
+                    Arc::unwrap_or_clone(tls::client_config(&self.tls, self.concurrency)?);
+                config.alpn_protocols = vec![b"h2".to_vec()];
+                Some(Arc::new(crate::client::TlsCtx {
+                    config: Arc::new(config),
+                    server_name: tls::server_name(&url.host)?,
+                }))
+            }
+        };
+        Ok(crate::http2::H2Ctx {
+            addr,
+            kinds,
+            schedule: Schedule::new(&weights),
+            timeout: self.timeout,
+            source_ips: self.source_ips,
+            think_time: self.think_time,
+            streams: self.streams,
+            retry_refused: self.retry_refused,
+            request_ids: self.request_ids,
+            tls,
+        })
+    }
+
+    /// The headers of one kind: the run's, replaced by the kind's own of the
+    /// same name, then the kind's others.
+    fn kind_headers(&self, kind: &RequestKind) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = self
             .headers
             .iter()
@@ -348,6 +453,13 @@ impl LoadConfig {
             .cloned()
             .collect();
         headers.extend(kind.headers.iter().cloned());
+        headers
+    }
+
+    /// The request bytes and facts of one kind: the run's headers, replaced
+    /// by the kind's own of the same name, then the kind's others.
+    fn prepare(&self, url: &target::UrlParts, kind: &RequestKind) -> PreparedKind {
+        let headers = self.kind_headers(kind);
         let mut url = url.clone();
         if let Some(path) = &kind.path {
             url.path.clone_from(path);
@@ -425,6 +537,8 @@ pub(crate) struct Validated {
     pub(crate) threads: usize,
     /// For an `https://` URL: the TLS client of the run.
     pub(crate) tls: Option<Arc<crate::client::TlsCtx>>,
+    /// For an `--h2` run: what its stream loops share.
+    pub(crate) h2: Option<Arc<crate::http2::H2Ctx>>,
 }
 
 #[cfg(test)]

@@ -28,11 +28,18 @@
 //! ([`TlsOptions`]: a CA file or `insecure`, the version, session
 //! resumption); the report's `tls` then counts the handshakes (full,
 //! resumed, failed) and their time.
+//!
+//! [`LoadConfig::h2`] speaks HTTP/2 instead (h2c with prior knowledge for
+//! `http://`, ALPN `h2` for `https://`), with [`LoadConfig::streams`]
+//! concurrent streams on each of the `concurrency` connections; the
+//! report's `h2` counts the GOAWAYs received and the streams refused,
+//! reset and lost.
 
 pub mod body_file;
 mod client;
 mod config;
 mod error;
+mod http2;
 pub mod limits;
 pub mod mix;
 pub mod mix_file;
@@ -46,6 +53,7 @@ pub use config::{
     FRAMING_HEADERS, LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET, is_framing_header,
 };
 pub use error::LoadError;
+pub use http2::{CONNECTION_HEADERS, MAX_STREAMS};
 pub use mix::RequestKind;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;

@@ -10,7 +10,8 @@
 //!  "p50_us": [...], "p90_us": [...], "p99_us": [...], "max_us": [...], "mean_us": [...],
 //!  "failed": [[bucket_index, "class", count], ...],
 //!  "retryable": [[bucket_index, count], ...],
-//!  "tls_full": [[bucket_index, count], ...], "tls_resumed": [[bucket_index, count], ...]}
+//!  "tls_full": [[bucket_index, count], ...], "tls_resumed": [[bucket_index, count], ...],
+//!  "h2_goaway": [[bucket_index, count], ...]}
 //! ```
 //!
 //! Bucket `i` starts at `i × width_ns`, where `width_ns` is the distance of
@@ -24,7 +25,8 @@
 //! `tls_resumed` the non-zero counts of completed TLS handshakes
 //! ([`Bucket::handshakes`]), written only when there are any (so a
 //! cleartext run's file reads in a reader that predates them) and read as
-//! none when absent.
+//! none when absent; `h2_goaway` likewise the non-zero counts of HTTP/2
+//! GOAWAY frames received ([`Bucket::goaways`]).
 //!
 //! Reading accepts this form and the array of bucket objects that schema 1
 //! to 3 files (and `loadgen --json` before it) hold, so the Rust type stays
@@ -59,6 +61,8 @@ pub(crate) struct Columns {
     tls_full: Vec<(usize, u64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tls_resumed: Vec<(usize, u64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    h2_goaway: Vec<(usize, u64)>,
 }
 
 /// A value rounded to a tenth, written as an integer when it is whole.
@@ -139,6 +143,7 @@ pub fn serialize<S: Serializer>(buckets: &[Bucket], s: S) -> Result<S::Ok, S::Er
         retryable: sparse(|b| b.failed_retryable),
         tls_full: sparse(|b| b.handshakes.full),
         tls_resumed: sparse(|b| b.handshakes.resumed),
+        h2_goaway: sparse(|b| b.goaways),
     }
     .serialize(s)
 }
@@ -203,6 +208,7 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
             connections: c.connections[i],
             failed_retryable: 0,
             handshakes: BucketHandshakes::default(),
+            goaways: 0,
         })
         .collect();
     for (i, class, count) in c.failed {
@@ -228,6 +234,12 @@ fn rows(c: Columns) -> Result<Vec<Bucket>, String> {
             .get_mut(i)
             .ok_or_else(|| format!("tls_resumed names bucket {i}, there are {n}"))?;
         bucket.handshakes.resumed = count;
+    }
+    for (i, count) in c.h2_goaway {
+        let bucket = out
+            .get_mut(i)
+            .ok_or_else(|| format!("h2_goaway names bucket {i}, there are {n}"))?;
+        bucket.goaways = count;
     }
     Ok(out)
 }
@@ -261,6 +273,7 @@ mod tests {
             connections: ok % 3,
             failed_retryable: 0,
             handshakes: BucketHandshakes::default(),
+            goaways: 0,
         }
     }
 
@@ -441,6 +454,20 @@ mod tests {
             "p90_us":[1],"p99_us":[1],"max_us":[1],"mean_us":[1],"tls_resumed":[[1,1]]}}"#;
         let e = serde_json::from_str::<Holder>(bad).unwrap_err().to_string();
         assert!(e.contains("tls_resumed names bucket 1, there are 1"), "{e}");
+    }
+
+    #[test]
+    fn goaway_counts_are_sparse_and_absent_without_h2() {
+        let mut b = bucket(10, 3, &[]);
+        b.goaways = 2;
+        let json = round_trip(vec![bucket(0, 1, &[]), b]);
+        assert!(json.contains(r#""h2_goaway":[[1,2]]"#), "{json}");
+        let plain = round_trip(vec![bucket(0, 1, &[])]);
+        assert!(!plain.contains("h2_"), "an HTTP/1.1 run: {plain}");
+        let bad = r#"{"buckets":{"width_ns":1,"ok":[1],"connections":[0],"p50_us":[1],
+            "p90_us":[1],"p99_us":[1],"max_us":[1],"mean_us":[1],"h2_goaway":[[3,1]]}}"#;
+        let e = serde_json::from_str::<Holder>(bad).unwrap_err().to_string();
+        assert!(e.contains("h2_goaway names bucket 3, there are 1"), "{e}");
     }
 
     #[test]

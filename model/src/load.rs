@@ -98,6 +98,78 @@ pub struct LoadReport {
     /// (and in files written before TLS was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsReport>,
+    /// The HTTP/2 connections and streams of an `--h2` run; `None` for an
+    /// HTTP/1.1 run (and in files written before HTTP/2 was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Report>,
+}
+
+/// The HTTP/2 side of an `--h2` run: GOAWAYs received and what became of the
+/// streams.
+///
+/// Stream counts are per attempt: with `retry_refused`, a refused stream and
+/// its retry are two streams, and the refused one counts in `refused` while
+/// the request's outcome is its retry's. Without retries, `refused`, `reset`,
+/// `lost` and `protocol_errors` equal the requests failed with the classes
+/// `goaway_refused`, `stream_reset`, `stream_lost` and `protocol_error`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct H2Report {
+    /// Concurrent streams per connection (`--streams`).
+    pub streams: u64,
+    /// Whether streams refused by a GOAWAY were retried once on a new
+    /// connection (`--retry-refused`; the retries count in
+    /// [`LoadReport::retries`]).
+    pub retry_refused: bool,
+    /// GOAWAY frames received: `goaway = goaway_graceful + goaway_error`.
+    pub goaway: u64,
+    /// Of them, with the error code NO_ERROR.
+    pub goaway_graceful: u64,
+    /// Of them, with any other error code.
+    pub goaway_error: u64,
+    /// Streams refused by a GOAWAY (id above its last-stream-id).
+    pub refused: u64,
+    /// Streams reset by the server (RST_STREAM).
+    pub reset: u64,
+    /// Of them, per error code (`CANCEL`, `REFUSED_STREAM`, ..., or the
+    /// number of an unknown code), codes that never happened omitted.
+    pub reset_codes: BTreeMap<String, u64>,
+    /// Streams open when their connection was lost without a GOAWAY
+    /// refusing them.
+    pub lost: u64,
+    /// Streams failed by a protocol error of the server.
+    pub protocol_errors: u64,
+    /// Connections opened to replace one that had received a GOAWAY or
+    /// had ended (never a failure by itself; included in
+    /// [`LoadReport::connections`]).
+    pub reconnects: u64,
+}
+
+impl H2Report {
+    /// `GOAWAY received: N (graceful G, with error E)`, as loadgen prints it.
+    pub fn goaway_line(&self) -> String {
+        format!(
+            "GOAWAY received:        {} (graceful {}, with error {})",
+            self.goaway, self.goaway_graceful, self.goaway_error
+        )
+    }
+
+    /// `Streams reset: N (CODE n, ...)`, as loadgen prints it.
+    pub fn reset_line(&self) -> String {
+        let codes: Vec<String> = self
+            .reset_codes
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        if codes.is_empty() {
+            format!("Streams reset:          {}", self.reset)
+        } else {
+            format!(
+                "Streams reset:          {} ({})",
+                self.reset,
+                codes.join(", ")
+            )
+        }
+    }
 }
 
 /// The TLS handshakes of a run (`https://` targets only).
@@ -440,6 +512,10 @@ pub struct Bucket {
     /// and in files written before TLS was measured).
     #[serde(default)]
     pub handshakes: BucketHandshakes,
+    /// HTTP/2 GOAWAY frames received in this bucket (0 for an HTTP/1.1
+    /// run, and in files written before HTTP/2 was measured).
+    #[serde(default)]
+    pub goaways: u64,
 }
 
 /// The TLS handshakes completed in one bucket.

@@ -46,11 +46,24 @@ pub enum FailureClass {
     /// The load generator's own side failed (e.g. `EADDRNOTAVAIL`: out of
     /// ephemeral ports, or `EMFILE`). Not a failure of the server under test.
     ClientError,
+    /// HTTP/2: the stream's id was above the last-stream-id of a GOAWAY the
+    /// server sent, so the server never processed it (safe to retry).
+    GoawayRefused,
+    /// HTTP/2: the server reset the stream (RST_STREAM; its error code is
+    /// counted in the report's `h2.reset_codes`).
+    StreamReset,
+    /// HTTP/2: the connection ended (EOF, TCP reset) while the stream was
+    /// open, and no GOAWAY refused it.
+    StreamLost,
+    /// HTTP/2: the server broke the protocol (a frame or setting that must
+    /// not be there, or not HTTP/2 at all), and the client closed the
+    /// connection with a GOAWAY of its own.
+    ProtocolError,
 }
 
 impl FailureClass {
     /// All classes, in report order.
-    pub const ALL: [FailureClass; 14] = [
+    pub const ALL: [FailureClass; 18] = [
         FailureClass::ConnectRefused,
         FailureClass::ConnectTimeout,
         FailureClass::ConnectError,
@@ -65,6 +78,10 @@ impl FailureClass {
         FailureClass::Http5xx,
         FailureClass::HttpOther,
         FailureClass::ClientError,
+        FailureClass::GoawayRefused,
+        FailureClass::StreamReset,
+        FailureClass::StreamLost,
+        FailureClass::ProtocolError,
     ];
 
     /// Stable snake_case key, as used in JSON and scenario expectations.
@@ -84,6 +101,10 @@ impl FailureClass {
             FailureClass::Http5xx => "http_5xx",
             FailureClass::HttpOther => "http_other",
             FailureClass::ClientError => "client_error",
+            FailureClass::GoawayRefused => "goaway_refused",
+            FailureClass::StreamReset => "stream_reset",
+            FailureClass::StreamLost => "stream_lost",
+            FailureClass::ProtocolError => "protocol_error",
         }
     }
 
@@ -104,6 +125,10 @@ impl FailureClass {
             FailureClass::Http5xx => "HTTP 5xx",
             FailureClass::HttpOther => "HTTP other non-2xx",
             FailureClass::ClientError => "client-side error",
+            FailureClass::GoawayRefused => "refused by GOAWAY",
+            FailureClass::StreamReset => "stream reset",
+            FailureClass::StreamLost => "stream lost",
+            FailureClass::ProtocolError => "HTTP/2 protocol error",
         }
     }
 
@@ -162,6 +187,22 @@ impl FailureClass {
                 "The load generator's own side failed (out of ephemeral ports or file \
                  descriptors): not a failure of the server under test."
             }
+            FailureClass::GoawayRefused => {
+                "The server's GOAWAY named a last stream below this HTTP/2 stream, so the server \
+                 says it never processed it and a client can safely send it again."
+            }
+            FailureClass::StreamReset => {
+                "The server reset this HTTP/2 stream with RST_STREAM before its response was \
+                 complete, for instance a draining server cutting a long stream."
+            }
+            FailureClass::StreamLost => {
+                "The HTTP/2 connection closed or was reset while this stream was open and no \
+                 GOAWAY had refused it: a request in flight was cut."
+            }
+            FailureClass::ProtocolError => {
+                "The server broke the HTTP/2 protocol (a frame or setting that must not be there, \
+                 or no HTTP/2 at all), so the client closed the connection."
+            }
         }
     }
 
@@ -201,11 +242,35 @@ impl FailureClass {
         self == FailureClass::ClientError
     }
 
+    /// True when the server said it never processed the request
+    /// (`goaway_refused`: RFC 9113 §6.8): any request, of any method, on any
+    /// connection, can be sent again.
+    pub fn never_processed(self) -> bool {
+        self == FailureClass::GoawayRefused
+    }
+
+    /// True for the HTTP/2 stream classes (`goaway_refused`, `stream_reset`,
+    /// `stream_lost`, `protocol_error`).
+    pub fn is_h2(self) -> bool {
+        matches!(
+            self,
+            FailureClass::GoawayRefused
+                | FailureClass::StreamReset
+                | FailureClass::StreamLost
+                | FailureClass::ProtocolError
+        )
+    }
+
     /// The ab counter this class corresponds to (each class maps to exactly one).
     ///
     /// A failed TLS handshake (`tls_handshake`, `tls_certificate`) is a
     /// connection that never became usable, so it counts under ab's
     /// "Connect", like a failed TCP connect: no request byte was sent.
+    ///
+    /// The HTTP/2 stream classes count where ab counts what a socket reader
+    /// sees of them: a stream refused by GOAWAY, reset or lost is a failed
+    /// receive ("Receive"), a protocol error an unparsable answer
+    /// ("Exceptions", like `bad_response`).
     pub fn ab_counter(self) -> AbCounter {
         match self {
             FailureClass::ConnectRefused
@@ -214,11 +279,14 @@ impl FailureClass {
             | FailureClass::TlsHandshake
             | FailureClass::TlsCertificate
             | FailureClass::ClientError => AbCounter::Connect,
-            FailureClass::Reset | FailureClass::Closed | FailureClass::Timeout => {
-                AbCounter::Receive
-            }
+            FailureClass::Reset
+            | FailureClass::Closed
+            | FailureClass::Timeout
+            | FailureClass::GoawayRefused
+            | FailureClass::StreamReset
+            | FailureClass::StreamLost => AbCounter::Receive,
             FailureClass::Truncated => AbCounter::Length,
-            FailureClass::BadResponse => AbCounter::Exceptions,
+            FailureClass::BadResponse | FailureClass::ProtocolError => AbCounter::Exceptions,
             FailureClass::WriteError => AbCounter::Write,
             FailureClass::Http5xx | FailureClass::HttpOther => AbCounter::Non2xx,
         }
@@ -244,9 +312,11 @@ pub fn is_idempotent(method: &str) -> bool {
 /// of Go's `net/http` and browsers: an idempotent method
 /// ([`is_idempotent`]), sent on a reused keep-alive connection (the server
 /// may have closed it while idle, just as the request went out), which
-/// failed before any response byte ([`FailureClass::before_response`]).
+/// failed before any response byte ([`FailureClass::before_response`]);
+/// or any request the server said it never processed
+/// ([`FailureClass::never_processed`]: refused by an HTTP/2 GOAWAY).
 pub fn is_retryable(method: &str, reused: bool, class: FailureClass) -> bool {
-    reused && class.before_response() && is_idempotent(method)
+    class.never_processed() || (reused && class.before_response() && is_idempotent(method))
 }
 
 /// ab's failure counters ("Failed requests: N (Connect: a, Receive: b, Length: c,
@@ -274,11 +344,11 @@ pub struct AbView {
     /// connect_refused + connect_timeout + connect_error + tls_handshake +
     /// tls_certificate + client_error.
     pub connect: u64,
-    /// reset + closed + timeout.
+    /// reset + closed + timeout + goaway_refused + stream_reset + stream_lost.
     pub receive: u64,
     /// truncated.
     pub length: u64,
-    /// bad_response.
+    /// bad_response + protocol_error.
     pub exceptions: u64,
     /// write_error.
     pub write_errors: u64,
@@ -363,8 +433,47 @@ mod tests {
             [
                 FailureClass::Reset,
                 FailureClass::Closed,
-                FailureClass::WriteError
+                FailureClass::WriteError,
+                FailureClass::GoawayRefused
             ]
+        );
+    }
+
+    #[test]
+    fn refused_by_goaway_is_retryable_whatever_the_method_and_connection() {
+        let c = FailureClass::GoawayRefused;
+        assert!(c.never_processed() && c.is_h2());
+        assert!(
+            !c.before_response(),
+            "the HTTP/1.1 retry rule is not widened"
+        );
+        for m in ["GET", "POST", "PATCH"] {
+            assert!(is_retryable(m, false, c), "{m}");
+            assert!(is_retryable(m, true, c), "{m}");
+        }
+        for c in [
+            FailureClass::StreamReset,
+            FailureClass::StreamLost,
+            FailureClass::ProtocolError,
+        ] {
+            assert!(c.is_h2() && !c.never_processed(), "{c:?}");
+            assert!(!is_retryable("GET", true, c), "{c:?}");
+        }
+        assert_eq!(FailureClass::ALL.iter().filter(|c| c.is_h2()).count(), 4);
+    }
+
+    #[test]
+    fn h2_classes_in_the_ab_view() {
+        for c in [
+            FailureClass::GoawayRefused,
+            FailureClass::StreamReset,
+            FailureClass::StreamLost,
+        ] {
+            assert_eq!(c.ab_counter(), AbCounter::Receive, "{c:?}");
+        }
+        assert_eq!(
+            FailureClass::ProtocolError.ab_counter(),
+            AbCounter::Exceptions
         );
     }
 

@@ -1,8 +1,10 @@
-//! A fast HTTP/1.1 origin server for benchmarks.
+//! A fast HTTP/1.1 and HTTP/2 (h2c) origin server for benchmarks.
 //!
 //! It answers every request, on any path and of any method, with the same body of a
 //! fixed size (32,987 bytes by default, the page of the original HAProxy reload
-//! experiment), with `Content-Length` and keep-alive; a request's own body (POST,
+//! experiment), with `Content-Length` and keep-alive, over HTTP/1.1 or, for a
+//! client that opens with the HTTP/2 preface (h2c with prior knowledge), over
+//! HTTP/2 on the same port; a request's own body (POST,
 //! PUT, ...) is read whole before the answer. An optional delay
 //! is applied before each response. It is meant never to be the bottleneck of
 //! a measurement: the body is built once and shared, and connections are

@@ -251,6 +251,7 @@ fn bucket(b: u64, rng: &mut Rng) -> Bucket {
         connections: rng.range(0, 5),
         failed_retryable: 0,
         handshakes: Default::default(),
+        goaways: 0,
     }
 }
 
@@ -422,6 +423,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         }],
         after_retry: None,
         tls: None,
+        h2: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn bucket(start_ms: u64, ok: u64, p99_us: u64) -> Bucket {
         connections: 0,
         failed_retryable: 0,
         handshakes: Default::default(),
+        goaways: 0,
     }
 }
 
@@ -129,6 +130,7 @@ fn case() -> CaseReport {
         methods: Vec::new(),
         after_retry: None,
         tls: None,
+        h2: None,
     };
     let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
     second.ok = false;

@@ -238,6 +238,7 @@ pub(crate) mod tests {
                     connections: 0,
                     failed_retryable: 0,
                     handshakes: Default::default(),
+                    goaways: 0,
                 })
                 .collect(),
             failures: failures
@@ -260,6 +261,7 @@ pub(crate) mod tests {
             methods: Vec::new(),
             after_retry: None,
             tls: None,
+            h2: None,
         }
     }
 

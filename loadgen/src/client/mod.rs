@@ -31,9 +31,11 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use conn::Conn;
+pub(crate) use connect::connect as tcp_connect;
 pub(crate) use response::Scratch;
 use tls::TlsConn;
 pub(crate) use tls::TlsCtx;
+pub(crate) use tls::connect_tls;
 
 use crate::mix::{PreparedKind, Schedule};
 use crate::record::{OkTimes, Recorder};

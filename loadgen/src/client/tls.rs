@@ -72,6 +72,87 @@ fn version_name(v: Option<ProtocolVersion>) -> String {
     }
 }
 
+/// A failed connect or TLS handshake.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TlsFailed {
+    /// The request's class.
+    pub(crate) class: FailureClass,
+    /// The server answered the client's ALPN offer with the
+    /// `no_application_protocol` alert: it speaks none of the protocols offered.
+    pub(crate) no_application_protocol: bool,
+}
+
+impl From<FailureClass> for TlsFailed {
+    fn from(class: FailureClass) -> TlsFailed {
+        TlsFailed {
+            class,
+            no_application_protocol: false,
+        }
+    }
+}
+
+/// Whether the handshake failed on the server's `no_application_protocol` alert.
+fn no_application_protocol(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+            )
+        })
+}
+
+/// Connects to `addr` and makes the TLS handshake of `tls` within `timeout`
+/// each, recording the connection and the handshake (completed or failed)
+/// in `rec`; returns the stream and when its handshake completed. Shared by
+/// the HTTP/1.1 and the HTTP/2 clients.
+pub(crate) async fn connect_tls(
+    tls: &TlsCtx,
+    addr: std::net::SocketAddr,
+    source: Option<Ipv4Addr>,
+    timeout: std::time::Duration,
+    shared: &Shared,
+    rec: &RefCell<Recorder>,
+) -> Result<(TlsStream<TcpStream>, Instant), TlsFailed> {
+    // TCP_NODELAY always: a handshake is several small writes in a row
+    // (as curl and browsers, which set it on every connection).
+    let tcp = connect::connect(addr, source, timeout, true)
+        .await
+        .map_err(TlsFailed::from)?;
+    let tcp_done = Instant::now();
+    rec.borrow_mut().connected(shared.offset_ns(tcp_done));
+    let connector = TlsConnector::from(tls.config.clone());
+    let handshake = connector.connect(tls.server_name.clone(), tcp);
+    let stream = match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => Err(TlsFailed::from(FailureClass::TlsHandshake)),
+        Ok(Err(e)) => Err(TlsFailed {
+            class: classify_handshake(&e),
+            no_application_protocol: no_application_protocol(&e),
+        }),
+        Ok(Ok(s)) => Ok(s),
+    }
+    .inspect_err(|_| rec.borrow_mut().handshakes_failed += 1)?;
+    let at = Instant::now();
+    let session = stream.get_ref().1;
+    let kind = match session.handshake_kind() {
+        Some(HandshakeKind::Resumed) => Handshake::Resumed,
+        _ => Handshake::Full,
+    };
+    rec.borrow_mut().handshake(
+        shared.offset_ns(at),
+        kind,
+        (at - tcp_done).as_nanos() as u64,
+        || {
+            let cipher = session
+                .negotiated_cipher_suite()
+                .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
+            (version_name(session.protocol_version()), cipher)
+        },
+    );
+    Ok((stream, at))
+}
+
 impl Conn for TlsConn {
     async fn open(
         ctx: &ClientCtx,
@@ -82,36 +163,9 @@ impl Conn for TlsConn {
         let Some(tls) = &ctx.tls else {
             return Err(FailureClass::ClientError);
         };
-        // TCP_NODELAY always: a handshake is several small writes in a row
-        // (as curl and browsers, which set it on every connection).
-        let tcp = connect::connect(ctx.addr, source, ctx.timeout, true).await?;
-        let tcp_done = Instant::now();
-        rec.borrow_mut().connected(shared.offset_ns(tcp_done));
-        let connector = TlsConnector::from(tls.config.clone());
-        let handshake = connector.connect(tls.server_name.clone(), tcp);
-        let stream = match tokio::time::timeout(ctx.timeout, handshake).await {
-            Err(_) => Err(FailureClass::TlsHandshake),
-            Ok(Err(e)) => Err(classify_handshake(&e)),
-            Ok(Ok(s)) => Ok(s),
-        }
-        .inspect_err(|_| rec.borrow_mut().handshakes_failed += 1)?;
-        let at = Instant::now();
-        let session = stream.get_ref().1;
-        let kind = match session.handshake_kind() {
-            Some(HandshakeKind::Resumed) => Handshake::Resumed,
-            _ => Handshake::Full,
-        };
-        rec.borrow_mut().handshake(
-            shared.offset_ns(at),
-            kind,
-            (at - tcp_done).as_nanos() as u64,
-            || {
-                let cipher = session
-                    .negotiated_cipher_suite()
-                    .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
-                (version_name(session.protocol_version()), cipher)
-            },
-        );
+        let (stream, at) = connect_tls(tls, ctx.addr, source, ctx.timeout, shared, rec)
+            .await
+            .map_err(|f| f.class)?;
         Ok(Opened {
             conn: TlsConn(stream),
             at,

@@ -6,7 +6,7 @@ mod files;
 
 use std::fmt::Write as _;
 
-use reloadbench_model::load::{LoadReport, RetryPolicy, TimeRow, TlsReport};
+use reloadbench_model::load::{H2Report, LoadReport, RetryPolicy, TimeRow, TlsReport};
 
 pub use files::{OutputError, gnuplot_tsv, percentiles_csv, write_hdr_log};
 
@@ -123,6 +123,9 @@ pub fn text(r: &LoadReport) -> String {
     if let Some(tls) = &r.tls {
         tls_block(&mut o, tls);
     }
+    if let Some(h2) = &r.h2 {
+        h2_block(&mut o, h2, r.retries);
+    }
     loadgen_block(&mut o, r);
     o
 }
@@ -140,6 +143,29 @@ fn tls_block(o: &mut String, tls: &TlsReport) {
         };
         let _ = writeln!(o, " {:>3}%  {v:>9.3}{tail}", p as u64);
     }
+    let _ = writeln!(o);
+}
+
+/// The HTTP/2 side of an `--h2` run: connections and streams, GOAWAYs
+/// received, and what became of the streams that failed.
+fn h2_block(o: &mut String, h2: &H2Report, retries: u64) {
+    let _ = writeln!(o, "HTTP/2 streams:         {} per connection", h2.streams);
+    let _ = writeln!(o, "{}", h2.goaway_line());
+    let _ = writeln!(o, "Streams refused by GOAWAY: {}", h2.refused);
+    if h2.retry_refused {
+        let _ = writeln!(
+            o,
+            "Retries:                {retries} (--retry-refused: once, on a new connection)"
+        );
+    }
+    let _ = writeln!(o, "{}", h2.reset_line());
+    let _ = writeln!(o, "Streams lost:           {}", h2.lost);
+    let _ = writeln!(o, "Protocol errors:        {}", h2.protocol_errors);
+    let _ = writeln!(
+        o,
+        "Reconnects:             {} (after a GOAWAY or a closed connection)",
+        h2.reconnects
+    );
     let _ = writeln!(o);
 }
 

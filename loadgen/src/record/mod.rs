@@ -119,6 +119,8 @@ pub(crate) struct ClosedBucket {
     pub(crate) retryable: u64,
     /// TLS handshakes completed: full, resumed.
     pub(crate) handshakes: [u64; 2],
+    /// HTTP/2 GOAWAY frames received.
+    pub(crate) goaways: u64,
     /// V2-serialized latency histogram (empty when no successes).
     pub(crate) histogram: Vec<u8>,
 }
@@ -133,6 +135,7 @@ pub(crate) struct Recorder {
     cur_connections: u64,
     cur_retryable: u64,
     cur_handshakes: [u64; 2],
+    cur_goaways: u64,
     cur_hist: Histogram<u64>,
     pub(crate) closed: Vec<ClosedBucket>,
     /// Outcomes per request kind, indexed by kind (grown on first use).
@@ -162,6 +165,42 @@ pub(crate) struct Recorder {
     pub(crate) handshake_time: Histogram<u64>,
     /// Protocol version and cipher suite of this worker's first handshake.
     pub(crate) tls_protocol: Option<(String, String)>,
+    /// The HTTP/2 counts of an `--h2` run.
+    pub(crate) h2: H2Stats,
+}
+
+/// One worker's HTTP/2 counts (see [`reloadbench_model::load::H2Report`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct H2Stats {
+    /// GOAWAYs received with NO_ERROR.
+    pub(crate) goaway_graceful: u64,
+    /// GOAWAYs received with another error code.
+    pub(crate) goaway_error: u64,
+    /// Streams refused by a GOAWAY.
+    pub(crate) refused: u64,
+    /// Streams reset by the server, per error code.
+    pub(crate) reset_codes: std::collections::BTreeMap<u32, u64>,
+    /// Streams lost with their connection.
+    pub(crate) lost: u64,
+    /// Streams failed by a protocol error.
+    pub(crate) protocol_errors: u64,
+    /// Connections opened to replace one that got a GOAWAY or ended.
+    pub(crate) reconnects: u64,
+}
+
+impl H2Stats {
+    /// Adds `other`'s counts (workers merged).
+    pub(crate) fn add(&mut self, other: &H2Stats) {
+        self.goaway_graceful += other.goaway_graceful;
+        self.goaway_error += other.goaway_error;
+        self.refused += other.refused;
+        for (code, n) in &other.reset_codes {
+            *self.reset_codes.entry(*code).or_default() += n;
+        }
+        self.lost += other.lost;
+        self.protocol_errors += other.protocol_errors;
+        self.reconnects += other.reconnects;
+    }
 }
 
 /// How a TLS handshake ended, when it completed.
@@ -195,6 +234,7 @@ impl Recorder {
             cur_connections: 0,
             cur_retryable: 0,
             cur_handshakes: [0; 2],
+            cur_goaways: 0,
             cur_hist: new_histogram(),
             closed: Vec::new(),
             kinds: Vec::new(),
@@ -218,6 +258,7 @@ impl Recorder {
             handshakes_failed: 0,
             handshake_time: new_histogram(),
             tls_protocol: None,
+            h2: H2Stats::default(),
         }
     }
 
@@ -239,6 +280,7 @@ impl Recorder {
         if self.cur_ok == 0
             && self.cur_connections == 0
             && self.cur_handshakes == [0; 2]
+            && self.cur_goaways == 0
             && self.cur_failed.iter().all(|c| *c == 0)
         {
             // cur_retryable counts some of cur_failed: 0 as well.
@@ -261,9 +303,11 @@ impl Recorder {
             connections: self.cur_connections,
             retryable: self.cur_retryable,
             handshakes: self.cur_handshakes,
+            goaways: self.cur_goaways,
             histogram,
         });
         self.cur_ok = 0;
+        self.cur_goaways = 0;
         self.cur_handshakes = [0; 2];
         self.cur_connections = 0;
         self.cur_retryable = 0;
@@ -326,6 +370,17 @@ impl Recorder {
         put(&mut self.handshake_time, us(took_ns));
         if self.tls_protocol.is_none() {
             self.tls_protocol = Some(protocol());
+        }
+    }
+
+    /// Records an HTTP/2 GOAWAY received at `t_ns` (`graceful`: NO_ERROR).
+    pub(crate) fn goaway(&mut self, t_ns: u64, graceful: bool) {
+        self.move_to(t_ns);
+        self.cur_goaways += 1;
+        if graceful {
+            self.h2.goaway_graceful += 1;
+        } else {
+            self.h2.goaway_error += 1;
         }
     }
 

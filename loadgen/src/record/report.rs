@@ -8,12 +8,12 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use reloadbench_model::SCHEMA_VERSION;
 use reloadbench_model::load::{
     AfterRetry, Bucket, BucketFailures, BucketHandshakes, BucketLatency, ClassCount,
-    ConnectionTimes, LatencySummary, LoadConfigSummary, LoadReport, MethodCounts, Percentile,
-    RetryPolicy, ScheduleReport, TimeRow, TlsReport,
+    ConnectionTimes, H2Report, LatencySummary, LoadConfigSummary, LoadReport, MethodCounts,
+    Percentile, RetryPolicy, ScheduleReport, TimeRow, TlsReport,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
 
-use super::{CLASSES, KindStat, Recorder, RequestSample, new_histogram};
+use super::{CLASSES, H2Stats, KindStat, Recorder, RequestSample, new_histogram};
 
 /// The latency histogram of one time bucket (successful requests, µs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub(crate) struct RunFacts {
     pub(crate) retry: RetryPolicy,
     /// For an `https://` run: whether session resumption was offered.
     pub(crate) tls_resumption: Option<bool>,
+    /// For an `--h2` run: streams per connection, and whether refused
+    /// streams were retried.
+    pub(crate) h2: Option<(u64, bool)>,
 }
 
 /// Everything [`build`] produces.
@@ -246,6 +249,9 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         tls: facts
             .tls_resumption
             .map(|resumption| tls_report(&recorders, resumption)),
+        h2: facts
+            .h2
+            .map(|(streams, retry_refused)| h2_report(&recorders, streams, retry_refused)),
     };
     Built {
         report,
@@ -275,6 +281,31 @@ fn tls_report(recorders: &[Recorder], resumption: bool) -> TlsReport {
         resumed,
         failed,
         handshake_time: latency_summary(&time),
+    }
+}
+
+/// The HTTP/2 counts of all workers.
+fn h2_report(recorders: &[Recorder], streams: u64, retry_refused: bool) -> H2Report {
+    let mut all = H2Stats::default();
+    for r in recorders {
+        all.add(&r.h2);
+    }
+    H2Report {
+        streams,
+        retry_refused,
+        goaway: all.goaway_graceful + all.goaway_error,
+        goaway_graceful: all.goaway_graceful,
+        goaway_error: all.goaway_error,
+        refused: all.refused,
+        reset: all.reset_codes.values().sum(),
+        reset_codes: all
+            .reset_codes
+            .iter()
+            .map(|(code, n)| (crate::http2::code_name(*code), *n))
+            .collect(),
+        lost: all.lost,
+        protocol_errors: all.protocol_errors,
+        reconnects: all.reconnects,
     }
 }
 
@@ -358,6 +389,7 @@ fn merge_buckets(
     let mut conns = vec![0u64; n];
     let mut retryable = vec![0u64; n];
     let mut handshakes = vec![[0u64; 2]; n];
+    let mut goaways = vec![0u64; n];
     let mut parts: Vec<Vec<&[u8]>> = vec![Vec::new(); n];
     for r in recorders {
         for b in &r.closed {
@@ -367,6 +399,7 @@ fn merge_buckets(
             retryable[i] += b.retryable;
             handshakes[i][0] += b.handshakes[0];
             handshakes[i][1] += b.handshakes[1];
+            goaways[i] += b.goaways;
             for (acc, c) in fails[i].iter_mut().zip(b.failed) {
                 *acc += c;
             }
@@ -417,6 +450,7 @@ fn merge_buckets(
                 full: handshakes[i][0],
                 resumed: handshakes[i][1],
             },
+            goaways: goaways[i],
         });
     }
     (buckets, intervals)
@@ -443,6 +477,7 @@ mod tests {
             kind_methods: vec!["GET".to_owned()],
             retry: RetryPolicy::None,
             tls_resumption: None,
+            h2: None,
         }
     }
 

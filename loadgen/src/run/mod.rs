@@ -71,7 +71,7 @@ pub struct LoadRun {
 /// async methods can be awaited.
 pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
     let v = config.validate()?;
-    if config.keep_alive {
+    if config.keep_alive || config.h2 {
         crate::limits::source_ports(config.concurrency, v.addr, config.source_ips)?;
     }
     let fd_limit = crate::limits::open_files(config.concurrency)?;
@@ -93,6 +93,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         think_time: config.think_time,
         tls: v.tls,
     });
+    let h2 = v.h2;
     let bucket_ns = config.bucket.as_nanos() as u64;
     let mut results = Vec::with_capacity(v.threads);
     for index in 0..v.threads {
@@ -100,12 +101,17 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
             .step_by(v.threads)
             .collect();
         let (tx, rx) = oneshot::channel();
-        let (shared2, ctx2) = (shared.clone(), ctx.clone());
+        let (shared2, ctx2, h2_2) = (shared.clone(), ctx.clone(), h2.clone());
         let keep_samples = config.record_requests;
         let spawned = std::thread::Builder::new()
             .name(format!("loadgen-{index}"))
             .spawn(move || {
-                let result = run_worker(index, clients, &shared2, ctx2, bucket_ns, keep_samples);
+                let clients = Clients {
+                    ids: clients,
+                    h1: ctx2,
+                    h2: h2_2,
+                };
+                let result = run_worker(index, clients, &shared2, bucket_ns, keep_samples);
                 let _ = tx.send(result);
                 if shared2
                     .workers_running
@@ -139,12 +145,54 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
     })
 }
 
+/// The clients of one worker: HTTP/1.1 clients, or with an `--h2` context
+/// HTTP/2 connection slots, by id.
+struct Clients {
+    ids: Vec<u64>,
+    h1: Arc<ClientCtx>,
+    h2: Option<Arc<crate::http2::H2Ctx>>,
+}
+
+/// Runs HTTP/2 connection slots `ids` to the end; the first reason the run
+/// could not go on, if any.
+async fn run_h2_slots(
+    ids: &[u64],
+    shared: &Arc<Shared>,
+    h2: &Arc<crate::http2::H2Ctx>,
+    rec: &Rc<RefCell<Recorder>>,
+) -> Option<String> {
+    let handles: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            tokio::task::spawn_local(crate::http2::run_slot(
+                *id,
+                shared.clone(),
+                h2.clone(),
+                rec.clone(),
+            ))
+        })
+        .collect();
+    let mut failure = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e.to_string());
+            }
+            Err(e) => {
+                shared.stop();
+                failure.get_or_insert(e.to_string());
+            }
+        }
+    }
+    failure
+}
+
 /// One worker thread: a current-thread runtime running its clients to the end.
 fn run_worker(
     index: usize,
-    clients: Vec<u64>,
+    clients: Clients,
     shared: &Arc<Shared>,
-    ctx: Arc<ClientCtx>,
     bucket_ns: u64,
     keep_samples: bool,
 ) -> WorkerResult {
@@ -156,7 +204,12 @@ fn run_worker(
     let scratch = Rc::new(client::Scratch::new());
     let local = LocalSet::new();
     let failure = local.block_on(&rt, async {
+        if let Some(h2) = &clients.h2 {
+            return run_h2_slots(&clients.ids, shared, h2, &rec).await;
+        }
+        let ctx = clients.h1;
         let handles: Vec<_> = clients
+            .ids
             .into_iter()
             .map(|id| {
                 client::run_for(
@@ -273,6 +326,10 @@ impl LoadRun {
             kind_methods: self.config.kind_methods(),
             retry: self.config.retry,
             tls_resumption: target_is_tls(&self.config.url).then_some(self.config.tls.resume),
+            h2: self
+                .config
+                .h2
+                .then_some((self.config.streams, self.config.retry_refused)),
         };
         let built = report::build(recorders, facts);
         Ok(LoadOutcome {

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod h2;
+mod h2_support;
 mod idle;
 mod many;
 mod mix;

@@ -1,4 +1,9 @@
 //! The origin server: accept loop, per-connection hyper tasks, fixed body.
+//!
+//! Each connection is served by hyper-util's auto builder: HTTP/1.1, or
+//! HTTP/2 when the client opens with the HTTP/2 preface (h2c with prior
+//! knowledge), on the same port. Every request, of either protocol, goes
+//! through the same service and the same book.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +16,8 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -215,9 +221,9 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
             Ok::<_, BodyError>(resp)
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
     // A client that disconnects or sends garbage ends only its own connection.
     let _ = conn.await;
 }

@@ -318,3 +318,84 @@ async fn a_body_that_stalls_ends_its_connection_unanswered() {
     assert_eq!((ledger.received, ledger.answered), (1, 0));
     origin.shutdown().await;
 }
+
+/// An h2c (prior knowledge) client on `addr`: its request handle, with the
+/// connection driven by a task.
+async fn h2c(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+/// Sends one request on its own stream; returns its status and body length.
+async fn h2_request(
+    send: &h2::client::SendRequest<Bytes>,
+    method: &str,
+    id: Option<u64>,
+    body: Option<&'static [u8]>,
+) -> (u16, usize) {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri("http://origin.test/h2");
+    if let Some(id) = id {
+        req = req.header(reloadbench_model::ledger::ID_HEADER, id);
+    }
+    let req = req.body(()).unwrap();
+    let mut send = send.clone().ready().await.unwrap();
+    let (resp, mut tx) = send.send_request(req, body.is_none()).unwrap();
+    if let Some(b) = body {
+        tx.send_data(Bytes::from_static(b), true).unwrap();
+    }
+    let resp = resp.await.unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut n = 0;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        n += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    (status, n)
+}
+
+#[tokio::test]
+async fn h2c_and_http1_are_served_on_the_same_port_into_one_ledger() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    let send = h2c(origin.addr()).await;
+    // Ten streams at once on one connection, with ids 0..10.
+    let streams: Vec<_> = (0..10)
+        .map(|id| {
+            let send = send.clone();
+            tokio::spawn(async move { h2_request(&send, "GET", Some(id), None).await })
+        })
+        .collect();
+    for s in streams {
+        let (status, n) = timeout(limit(), s).await.unwrap().unwrap();
+        assert_eq!((status, n), (200, DEFAULT_BODY_BYTES));
+    }
+    let (status, n) = timeout(limit(), h2_request(&send, "POST", Some(10), Some(b"abc")))
+        .await
+        .unwrap();
+    assert_eq!((status, n), (200, DEFAULT_BODY_BYTES));
+    // HTTP/1.1 on the same port, id 11.
+    let mut stream = TcpStream::connect(origin.addr()).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nx-reloadbench-id: 11\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = timeout(limit(), read_response(&mut stream, false))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), DEFAULT_BODY_BYTES);
+    let l = origin.ledger_after_shutdown().await;
+    assert_eq!((l.received, l.answered), (12, 12));
+    assert_eq!(l.answered_ids, vec![[0, 12]]);
+    assert_eq!((l.duplicate_ids, l.answered_without_id), (0, 0));
+    assert_eq!(l.answered_by_method.get("POST"), Some(&1));
+    assert_eq!(l.answered_by_method.get("GET"), Some(&11));
+    assert_eq!(l.body_bytes_received, 3);
+}

@@ -94,6 +94,10 @@ fn class_colour(class: FailureClass) -> RGBColor {
         FailureClass::Http5xx => RGBColor(0x1f, 0x77, 0xb4),
         FailureClass::HttpOther => RGBColor(0x17, 0xbe, 0xcf),
         FailureClass::ClientError => RGBColor(0xbc, 0xbd, 0x22),
+        FailureClass::GoawayRefused => RGBColor(0x2c, 0xa0, 0x8c),
+        FailureClass::StreamReset => RGBColor(0xff, 0xbb, 0x78),
+        FailureClass::StreamLost => RGBColor(0xa0, 0x52, 0x2d),
+        FailureClass::ProtocolError => RGBColor(0x52, 0x52, 0x52),
     }
 }
 
