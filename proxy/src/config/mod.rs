@@ -105,7 +105,7 @@ pub struct TlsConfig {
     pub listeners: Option<Vec<usize>>,
     /// `handshake_timeout` (default 10s): a client must complete its handshake within this.
     pub handshake_timeout: Duration,
-    /// `ticket_key_rotation` (default 12h, whole seconds, at least 1m): a new ticket key each
+    /// `ticket_key_rotation` (default 12h, whole seconds, at least 1s): a new ticket key each
     /// period; the previous one still opens tickets.
     pub ticket_key_rotation: Duration,
     /// `share_ticket_keys` (default true): hand the ticket keys to the next generation.
@@ -440,15 +440,13 @@ impl Validator<'_> {
             &t.ticket_key_rotation,
             TlsConfig::DEFAULT_TICKET_KEY_ROTATION,
         )?;
-        // At least a minute: a process that catches up on the key ratchet after an idle
-        // spell derives one key per period missed, while handshakes wait.
         if let Some(r) = &t.ticket_key_rotation
-            && (ticket_key_rotation.subsec_nanos() != 0 || ticket_key_rotation.as_secs() < 60)
+            && (ticket_key_rotation.subsec_nanos() != 0 || ticket_key_rotation.as_secs() < 1)
         {
             return Err(self.invalid(
                 r,
                 "tls.ticket_key_rotation",
-                "must be whole seconds, at least 1m, got",
+                "must be whole seconds, at least 1s, got",
             ));
         }
         let ticket_keys_file = match &t.ticket_keys_file {

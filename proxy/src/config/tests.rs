@@ -371,10 +371,8 @@ mod tls {
         let e = pki.err(&format!("{base}ticket_key_rotation = \"1500ms\"\n"));
         assert_eq!(
             e,
-            "proxy.toml:7:23: tls.ticket_key_rotation: must be whole seconds, at least 1m, got \"1500ms\""
+            "proxy.toml:7:23: tls.ticket_key_rotation: must be whole seconds, at least 1s, got \"1500ms\""
         );
-        let e = pki.err(&format!("{base}ticket_key_rotation = \"59s\"\n"));
-        assert!(e.contains("at least 1m, got \"59s\""), "{e}");
         let e = pki.err("cert = \"good.pem\"\n");
         assert!(e.contains("tls.key"), "{e}");
     }

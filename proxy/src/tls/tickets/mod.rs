@@ -1,23 +1,31 @@
-//! Session-ticket keys that live in memory, rotate on a schedule, and can be handed to
-//! the next generation.
+//! Session-ticket keys that live in memory, rotate on a schedule to fresh random keys, and
+//! are handed to the next generation.
 //!
-//! Time is cut into periods of `tls.ticket_key_rotation` (period `e` = unix time / rotation).
-//! Tickets made in period `e` are sealed with that period's key (AES-256-GCM, a random
-//! 96-bit nonce, the period number in the clear as the key id and as associated data), and
-//! are opened in period `e` and `e + 1` only: the previous key is kept for decryption, older
-//! ones are erased.
+//! A process holds a current key and the previous one (each 32 random bytes with a random
+//! 8-byte id). Tickets are sealed with the current key (AES-256-GCM, a random 96-bit nonce,
+//! the key id in the clear as the ticket's first bytes and as associated data) and opened
+//! with the current or the previous key: a ticket made before a rotation still resumes
+//! after it, not after two.
 //!
-//! Where the keys come from:
-//! - **in memory** (the default): a random 32-byte key for the current period, and every
-//!   next period's key derived from the one before with HMAC-SHA256 (a one-way ratchet).
-//!   Every process that holds the same state derives the same keys at the same time, so a
-//!   generation handed the state ([`TicketState`], over the control socket or the master's
-//!   socketpair) opens the tickets of the one before it. A key that is erased cannot be
-//!   recomputed from the later ones.
-//! - **a key file** (`tls.ticket_keys_file`, nginx's `ssl_session_ticket_key` format: 48 or
-//!   80 bytes): period `e`'s key is HMAC-SHA256(file bytes, `e`). Any process that reads the
-//!   file derives the same keys, across restarts too; whoever reads the file can compute
-//!   every period's key.
+//! Every key is drawn from the system random generator: nothing derives the next key from
+//! an earlier one, so whoever reads a process's memory learns its current and previous keys
+//! but not its future ones. Processes agree because the keys are handed over:
+//! - **master-worker**: the master alone rotates (a timer every `tls.ticket_key_rotation`,
+//!   deferred while a reload runs) and pushes the new set to every worker over its
+//!   socketpair ([`crate::control::protocol::Message::TicketKeys`]); a worker never rotates
+//!   on its own ([`Schedule::Pushed`]). A new worker gets the current set in its `Welcome`.
+//! - **fd-pass**: the serving process rotates on its own schedule ([`Schedule::Own`],
+//!   checked at each ticket sealed or opened) and hands current + previous + the time of the
+//!   last rotation to its successor. Rotation is held while a handoff runs (from the
+//!   `Welcome` until the successor confirms it accepts, or the handoff fails), so that the
+//!   two processes, which both accept for a moment, use the same keys; a process that was
+//!   taken over never rotates again.
+//! - **a key file** (`tls.ticket_keys_file`, 48 or 80 bytes as nginx's
+//!   `ssl_session_ticket_key`): one fixed key (and id) from the file's bytes, never rotated,
+//!   as nginx does with its key files: rotating means writing a new file and reloading.
+//!
+//! Key bytes are overwritten with zeros when dropped (the `zeroize` crate), in the keys of
+//! a process and in the [`TicketState`] handed over.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -27,55 +35,122 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 /// Bytes of a ticket key.
 const KEY_LEN: usize = 32;
-/// Bytes of the period number at the start of a ticket.
+/// Bytes of the key id at the start of a ticket.
 const ID_LEN: usize = 8;
-/// More ratchet steps than this at once (a state older than this many periods) start over
-/// with a fresh random key instead.
-const MAX_STEPS: u64 = 1 << 20;
 
-/// The ticket-key state handed from one generation to the next: the current period, its
-/// key and the previous period's key. Its `Debug` shows no key bytes.
+/// One key as handed over: its id and its bytes (zeroed when dropped). Its `Debug` shows
+/// no key bytes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TicketState {
-    /// The rotation period in seconds the periods are counted in.
-    pub rotation_secs: u64,
-    /// The current period number.
-    pub period: u64,
-    /// The current period's key.
+pub struct HandedKey {
+    /// The key id (the first bytes of every ticket sealed with it).
+    pub id: u64,
+    /// The key bytes.
     pub key: Vec<u8>,
-    /// The previous period's key, if known.
-    pub previous: Option<Vec<u8>>,
 }
 
-impl fmt::Debug for TicketState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TicketState")
-            .field("rotation_secs", &self.rotation_secs)
-            .field("period", &self.period)
-            .field("key", &"<redacted>")
-            .finish_non_exhaustive()
+impl Drop for HandedKey {
+    fn drop(&mut self) {
+        self.key.zeroize();
     }
 }
 
-/// Where the keys come from.
-enum Source {
-    /// A ratchet from a random key (see the module docs).
-    Ratchet {
-        period: u64,
-        key: [u8; KEY_LEN],
-        previous: Option<[u8; KEY_LEN]>,
-    },
-    /// Derived from the bytes of a key file.
-    File(hmac::Key),
+impl fmt::Debug for HandedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandedKey")
+            .field("id", &format_args!("{:016x}", self.id))
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The ticket keys handed from one process to another: the current key, the previous one,
+/// and the schedule. Its `Debug` shows no key bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketState {
+    /// The rotation period in seconds.
+    pub rotation_secs: u64,
+    /// Unix time (seconds) of the last rotation: the next is due one period later.
+    pub rotated_at: u64,
+    /// Whether the receiver rotates on its own schedule (an fd-pass successor) or waits for
+    /// the sender to push the next keys (a master's worker).
+    pub self_rotating: bool,
+    /// The key that seals tickets.
+    pub current: HandedKey,
+    /// The previous key, still opening tickets.
+    pub previous: Option<HandedKey>,
+}
+
+/// Who rotates a process's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// The process itself, every rotation period.
+    Own,
+    /// Someone else, by [`TicketKeys::rotate_at`] (a master) or [`TicketKeys::install`]
+    /// (a master's worker).
+    Pushed,
+    /// Nobody: keys from a key file.
+    Fixed,
+}
+
+/// One key in memory: zeroed when dropped.
+struct Key {
+    id: [u8; ID_LEN],
+    bytes: [u8; KEY_LEN],
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+impl Key {
+    fn random(rng: &SystemRandom) -> Key {
+        let mut key = Key {
+            id: [0; ID_LEN],
+            bytes: [0; KEY_LEN],
+        };
+        // A failing system RNG leaves zero bytes; ring's SystemRandom fails only where no
+        // OS random generator exists at all.
+        if rng.fill(&mut key.bytes).is_err() || rng.fill(&mut key.id).is_err() {
+            tracing::error!("the system random generator failed: ticket key not random");
+        }
+        key
+    }
+
+    fn handed(&self) -> HandedKey {
+        HandedKey {
+            id: u64::from_be_bytes(self.id),
+            key: self.bytes.to_vec(),
+        }
+    }
+
+    fn from_handed(h: &HandedKey) -> Option<Key> {
+        Some(Key {
+            id: h.id.to_be_bytes(),
+            bytes: h.key.as_slice().try_into().ok()?,
+        })
+    }
+}
+
+/// The keys of a process and their schedule.
+struct Set {
+    current: Key,
+    previous: Option<Key>,
+    rotated_at: u64,
+    schedule: Schedule,
+    /// Rotation held (a handoff runs, or this process was taken over).
+    held: bool,
 }
 
 /// The ticket keys of a process: rustls's [`rustls::server::ProducesTickets`].
 pub struct TicketKeys {
     rotation: u64,
-    source: Mutex<Source>,
+    set: Mutex<Set>,
     rng: SystemRandom,
 }
 
@@ -118,100 +193,102 @@ pub fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, KeyFileError> {
         .map_err(KeyFileError::Read)?;
     match bytes.len() {
         48 | 80 => Ok(bytes),
-        n => Err(KeyFileError::Size(n)),
+        n => {
+            bytes.zeroize();
+            Err(KeyFileError::Size(n))
+        }
     }
 }
 
 /// The current unix time in seconds.
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-/// The next key of the ratchet.
-fn next_key(key: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
-    let mac = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, key),
-        b"refproxy ticket key ratchet",
-    );
+/// `label`'s 32 bytes derived from a key file's bytes (fixed: no period or counter).
+fn file_derived(file: &[u8], label: &[u8]) -> [u8; KEY_LEN] {
+    let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, file), label);
     let mut out = [0u8; KEY_LEN];
     out.copy_from_slice(mac.as_ref());
     out
 }
 
-/// Period `period`'s key derived from a key file's bytes.
-fn file_key(file: &hmac::Key, period: u64) -> [u8; KEY_LEN] {
-    let mut ctx = hmac::Context::with_key(file);
-    ctx.update(b"refproxy ticket key period ");
-    ctx.update(&period.to_be_bytes());
-    let mut out = [0u8; KEY_LEN];
-    out.copy_from_slice(ctx.sign().as_ref());
-    out
-}
-
-fn to_key(bytes: &[u8]) -> Option<[u8; KEY_LEN]> {
-    bytes.try_into().ok()
-}
-
 impl TicketKeys {
-    /// Fresh random keys rotated every `rotation` (at least 1 s).
-    pub fn random(rotation: Duration) -> TicketKeys {
-        let rotation = rotation.as_secs().max(1);
-        let rng = SystemRandom::new();
-        TicketKeys {
-            source: Mutex::new(Self::fresh(&rng, rotation, unix_now())),
-            rotation,
-            rng,
-        }
-    }
-
-    /// Keys derived from a key file's bytes.
-    pub fn from_file(bytes: &[u8], rotation: Duration) -> TicketKeys {
+    fn with(rotation: Duration, set: Set) -> TicketKeys {
         TicketKeys {
             rotation: rotation.as_secs().max(1),
-            source: Mutex::new(Source::File(hmac::Key::new(hmac::HMAC_SHA256, bytes))),
+            set: Mutex::new(set),
             rng: SystemRandom::new(),
         }
     }
 
-    /// Continues the ratchet of `state` (handed over by the previous generation). A state
-    /// counted in another rotation period, or with a malformed key, is not used: fresh
-    /// random keys are made instead (tickets of the previous generation will not resume),
-    /// and `None` says so.
+    /// Fresh random keys that rotate on their own every `rotation` (at least 1 s).
+    pub fn random(rotation: Duration) -> TicketKeys {
+        Self::random_at(rotation, unix_now(), Schedule::Own)
+    }
+
+    /// Fresh random keys rotated only by [`TicketKeys::rotate_at`]: a master's.
+    pub fn for_master(rotation: Duration) -> TicketKeys {
+        Self::random_at(rotation, unix_now(), Schedule::Pushed)
+    }
+
+    fn random_at(rotation: Duration, now: u64, schedule: Schedule) -> TicketKeys {
+        let rng = SystemRandom::new();
+        let set = Set {
+            current: Key::random(&rng),
+            previous: None,
+            rotated_at: now,
+            schedule,
+            held: false,
+        };
+        Self::with(rotation, set)
+    }
+
+    /// One fixed key from a key file's bytes (see the module docs): never rotated.
+    pub fn from_file(bytes: &[u8], rotation: Duration) -> TicketKeys {
+        let mut id_bytes = file_derived(bytes, b"refproxy ticket key id");
+        let mut id = [0u8; ID_LEN];
+        id.copy_from_slice(&id_bytes[..ID_LEN]);
+        id_bytes.zeroize();
+        let set = Set {
+            current: Key {
+                id,
+                bytes: file_derived(bytes, b"refproxy ticket key"),
+            },
+            previous: None,
+            rotated_at: unix_now(),
+            schedule: Schedule::Fixed,
+            held: false,
+        };
+        Self::with(rotation, set)
+    }
+
+    /// The keys handed over in `state`. A state counted in another rotation period, or with
+    /// a malformed key, is not used (`None`: the caller makes fresh keys, and tickets of
+    /// the previous generation will not resume). A self-rotating state (an fd-pass
+    /// successor's) starts held: call [`TicketKeys::resume`] once the takeover is confirmed.
     pub fn adopt(state: &TicketState, rotation: Duration) -> Option<TicketKeys> {
-        let rotation = rotation.as_secs().max(1);
-        if state.rotation_secs != rotation {
+        if state.rotation_secs != rotation.as_secs().max(1) {
             return None;
         }
-        let key = to_key(&state.key)?;
         let previous = match &state.previous {
-            Some(p) => Some(to_key(p)?),
+            Some(p) => Some(Key::from_handed(p)?),
             None => None,
         };
-        Some(TicketKeys {
-            rotation,
-            source: Mutex::new(Source::Ratchet {
-                period: state.period,
-                key,
-                previous,
-            }),
-            rng: SystemRandom::new(),
-        })
-    }
-
-    fn fresh(rng: &SystemRandom, rotation: u64, now: u64) -> Source {
-        let mut key = [0u8; KEY_LEN];
-        // A failing system RNG leaves a zero key, which only the ticket seal could expose;
-        // ring's SystemRandom fails only where no OS RNG exists at all.
-        if rng.fill(&mut key).is_err() {
-            tracing::error!("the system random generator failed: session tickets are off");
-        }
-        Source::Ratchet {
-            period: now / rotation,
-            key,
-            previous: None,
-        }
+        let set = Set {
+            current: Key::from_handed(&state.current)?,
+            previous,
+            rotated_at: state.rotated_at,
+            schedule: if state.self_rotating {
+                Schedule::Own
+            } else {
+                Schedule::Pushed
+            },
+            held: state.self_rotating,
+        };
+        Some(Self::with(rotation, set))
     }
 
     /// The rotation period.
@@ -219,105 +296,114 @@ impl TicketKeys {
         Duration::from_secs(self.rotation)
     }
 
-    /// The state to hand to the next generation (`None` for keys from a key file: the
-    /// next generation reads the file itself).
+    /// Who rotates these keys.
+    pub fn schedule(&self) -> Schedule {
+        self.lock().schedule
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Set> {
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The keys to hand to another process (`None` for keys from a key file: the next
+    /// generation reads the file itself). Keys that rotate on their own hand over a
+    /// self-rotating state; a master's keys a pushed one.
     pub fn export(&self) -> Option<TicketState> {
         self.export_at(unix_now())
     }
 
     fn export_at(&self, now: u64) -> Option<TicketState> {
-        let mut source = self.lock();
-        self.advance(&mut source, now);
-        match &*source {
-            Source::Ratchet {
-                period,
-                key,
-                previous,
-            } => Some(TicketState {
-                rotation_secs: self.rotation,
-                period: *period,
-                key: key.to_vec(),
-                previous: previous.map(|p| p.to_vec()),
-            }),
-            Source::File(_) => None,
+        let mut set = self.lock();
+        self.tick(&mut set, now);
+        (set.schedule != Schedule::Fixed).then(|| TicketState {
+            rotation_secs: self.rotation,
+            rotated_at: set.rotated_at,
+            self_rotating: set.schedule == Schedule::Own,
+            current: set.current.handed(),
+            previous: set.previous.as_ref().map(Key::handed),
+        })
+    }
+
+    /// Replaces the keys with the ones pushed in `state` (a master's worker); false (and
+    /// nothing changed) for a malformed state or keys that are not [`Schedule::Pushed`].
+    pub fn install(&self, state: &TicketState) -> bool {
+        let Some(current) = Key::from_handed(&state.current) else {
+            return false;
+        };
+        let previous = match &state.previous {
+            Some(p) => match Key::from_handed(p) {
+                Some(k) => Some(k),
+                None => return false,
+            },
+            None => None,
+        };
+        let mut set = self.lock();
+        if set.schedule != Schedule::Pushed {
+            return false;
+        }
+        set.current = current;
+        set.previous = previous;
+        set.rotated_at = state.rotated_at;
+        true
+    }
+
+    /// Rotates now: a fresh random current key, the current one kept as the previous
+    /// (a master's timer). Keys from a key file do not rotate.
+    pub fn rotate_at(&self, now: u64) {
+        let mut set = self.lock();
+        if set.schedule != Schedule::Fixed {
+            self.rotate(&mut set, now);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Source> {
-        self.source
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn rotate(&self, set: &mut Set, now: u64) {
+        let fresh = Key::random(&self.rng);
+        set.previous = Some(std::mem::replace(&mut set.current, fresh));
+        set.rotated_at = now;
     }
 
-    /// Moves the ratchet to the period of `now`.
-    fn advance(&self, source: &mut Source, now: u64) {
-        let target = now / self.rotation;
-        if let Source::Ratchet {
-            period,
-            key,
-            previous,
-        } = source
-        {
-            if target <= *period {
-                return;
-            }
-            if target - *period > MAX_STEPS {
-                *source = Self::fresh(&self.rng, self.rotation, now);
-                return;
-            }
-            while *period < target {
-                *previous = Some(*key);
-                *key = next_key(key);
-                *period += 1;
-            }
+    /// Unix time at which the next rotation is due.
+    pub fn due_at(&self) -> u64 {
+        self.lock().rotated_at.saturating_add(self.rotation)
+    }
+
+    /// Holds rotation (a handoff runs, or this process was taken over).
+    pub fn hold(&self) {
+        self.lock().held = true;
+    }
+
+    /// Lets the keys rotate on their schedule again (a handoff failed, or the successor
+    /// confirmed it accepts).
+    pub fn resume(&self) {
+        self.lock().held = false;
+    }
+
+    /// Rotates self-rotating keys that are due at `now`: once per period passed; after two
+    /// or more, both keys are fresh (the old ones are too old to open anything).
+    fn tick(&self, set: &mut Set, now: u64) {
+        if set.schedule != Schedule::Own || set.held || now < set.rotated_at + self.rotation {
+            return;
         }
-    }
-
-    /// The key of `period`, if it is the current or the previous one at `now`.
-    fn key_for(&self, now: u64, period: u64) -> Option<[u8; KEY_LEN]> {
-        let mut source = self.lock();
-        self.advance(&mut source, now);
-        let current = now / self.rotation;
-        match &*source {
-            Source::Ratchet {
-                period: p,
-                key,
-                previous,
-            } => {
-                if period == *p {
-                    Some(*key)
-                } else if period.checked_add(1) == Some(*p) {
-                    *previous
-                } else {
-                    None
-                }
-            }
-            Source::File(file) => {
-                // `period` comes from the client's ticket: any value.
-                (period == current || period.checked_add(1) == Some(current))
-                    .then(|| file_key(file, period))
-            }
-        }
-    }
-
-    /// The current period at `now` (the ratchet's, which never goes back).
-    fn current_period(&self, now: u64) -> u64 {
-        let mut source = self.lock();
-        self.advance(&mut source, now);
-        match &*source {
-            Source::Ratchet { period, .. } => *period,
-            Source::File(_) => now / self.rotation,
+        let periods = (now - set.rotated_at) / self.rotation;
+        let at = set.rotated_at + periods * self.rotation;
+        self.rotate(set, at);
+        if periods >= 2 {
+            set.previous = None;
         }
     }
 
     /// Seals `plain` into a ticket with the current key at `now`.
     pub(crate) fn encrypt_at(&self, now: u64, plain: &[u8]) -> Option<Vec<u8>> {
-        let period = self.current_period(now);
-        let key = self.key_for(now, period)?;
-        let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).ok()?);
+        let (id, sealing) = {
+            let mut set = self.lock();
+            self.tick(&mut set, now);
+            let unbound = UnboundKey::new(&AES_256_GCM, &set.current.bytes).ok()?;
+            (set.current.id, LessSafeKey::new(unbound))
+        };
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).ok()?;
-        let id = period.to_be_bytes();
         let mut out = Vec::with_capacity(ID_LEN + NONCE_LEN + plain.len() + 16);
         out.extend_from_slice(&id);
         out.extend_from_slice(&nonce);
@@ -333,13 +419,21 @@ impl TicketKeys {
         Some(out)
     }
 
-    /// Opens a ticket made in the current or the previous period at `now`.
+    /// Opens a ticket sealed with the current or the previous key at `now`.
     pub(crate) fn decrypt_at(&self, now: u64, ticket: &[u8]) -> Option<Vec<u8>> {
         let id: [u8; ID_LEN] = ticket.get(..ID_LEN)?.try_into().ok()?;
         let nonce: [u8; NONCE_LEN] = ticket.get(ID_LEN..ID_LEN + NONCE_LEN)?.try_into().ok()?;
         let sealed = ticket.get(ID_LEN + NONCE_LEN..)?;
-        let key = self.key_for(now, u64::from_be_bytes(id))?;
-        let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).ok()?);
+        let opening = {
+            let mut set = self.lock();
+            self.tick(&mut set, now);
+            let key = if set.current.id == id {
+                &set.current
+            } else {
+                set.previous.as_ref().filter(|p| p.id == id)?
+            };
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.bytes).ok()?)
+        };
         let mut body = sealed.to_vec();
         let plain = opening
             .open_in_place(
@@ -359,8 +453,9 @@ impl rustls::server::ProducesTickets for TicketKeys {
         true
     }
 
-    /// A ticket stays valid at least one rotation period (it opens in its period and the next),
-    /// at most the 7 days RFC 8446 §4.6.1 allows a TLS 1.3 ticket's lifetime.
+    /// A ticket stays valid at least one rotation period (it opens with the current key and,
+    /// after one rotation, the previous), at most the 7 days RFC 8446 §4.6.1 allows a TLS
+    /// 1.3 ticket's lifetime.
     fn lifetime(&self) -> u32 {
         u32::try_from(self.rotation.min(MAX_TICKET_LIFETIME_SECS)).unwrap_or(u32::MAX)
     }
@@ -375,109 +470,4 @@ impl rustls::server::ProducesTickets for TicketKeys {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    #[test]
-    fn a_forged_key_id_is_refused_not_a_panic() {
-        // The key id is the ticket's first bytes, chosen by the client.
-        let mut forged = vec![0xff; ID_LEN];
-        forged.extend_from_slice(&[0u8; 64]);
-        let t0 = unix_now();
-        let ratchet = TicketKeys::random(HOUR);
-        assert!(ratchet.decrypt_at(t0, &forged).is_none());
-        let file = TicketKeys::from_file(&[7u8; 80], HOUR);
-        assert!(file.decrypt_at(t0, &forged).is_none());
-    }
-
-    #[test]
-    fn the_announced_lifetime_is_at_most_seven_days() {
-        use rustls::server::ProducesTickets;
-        assert_eq!(TicketKeys::random(HOUR).lifetime(), 3600);
-        let month = TicketKeys::random(Duration::from_secs(30 * 24 * 3600));
-        assert_eq!(month.lifetime(), 604_800);
-    }
-
-    #[test]
-    fn a_key_file_is_a_regular_file_read_no_further_than_its_largest_size() {
-        let e = read_key_file(std::path::Path::new("/dev/zero")).unwrap_err();
-        assert!(matches!(e, KeyFileError::Read(_)), "{e:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let big = dir.path().join("big.key");
-        std::fs::write(&big, [1u8; 4096]).unwrap();
-        let e = read_key_file(&big).unwrap_err();
-        assert!(matches!(e, KeyFileError::Size(81)), "{e:?}");
-    }
-
-    #[test]
-    fn a_ticket_opens_in_its_period_and_the_next_only() {
-        let keys = TicketKeys::random(HOUR);
-        let t0 = unix_now();
-        let ticket = keys.encrypt_at(t0, b"session").unwrap();
-        assert_eq!(keys.decrypt_at(t0, &ticket).unwrap(), b"session");
-        // After one rotation the previous key still opens it.
-        assert_eq!(keys.decrypt_at(t0 + 3600, &ticket).unwrap(), b"session");
-        // After two it is erased.
-        assert!(keys.decrypt_at(t0 + 7200, &ticket).is_none());
-        // A new ticket is sealed with the new key and opens.
-        let fresh = keys.encrypt_at(t0 + 7200, b"again").unwrap();
-        assert_eq!(keys.decrypt_at(t0 + 7200, &fresh).unwrap(), b"again");
-        assert_ne!(fresh[..ID_LEN], ticket[..ID_LEN]);
-    }
-
-    #[test]
-    fn an_adopted_state_opens_the_old_tickets_and_derives_the_same_next_keys() {
-        let old = TicketKeys::random(HOUR);
-        let t0 = unix_now();
-        let ticket = old.encrypt_at(t0, b"s1").unwrap();
-        let state = old.export_at(t0).unwrap();
-        let new = TicketKeys::adopt(&state, HOUR).unwrap();
-        assert_eq!(new.decrypt_at(t0, &ticket).unwrap(), b"s1");
-        // Both rotate on their own, to the same keys.
-        let later = old.encrypt_at(t0 + 3600, b"s2").unwrap();
-        assert_eq!(new.decrypt_at(t0 + 3600, &later).unwrap(), b"s2");
-        assert_eq!(new.decrypt_at(t0 + 3600, &ticket).unwrap(), b"s1");
-        // Another rotation period, or another process's random keys: nothing opens.
-        assert!(TicketKeys::adopt(&state, 2 * HOUR).is_none());
-        assert!(TicketKeys::random(HOUR).decrypt_at(t0, &ticket).is_none());
-    }
-
-    #[test]
-    fn tampered_or_short_tickets_do_not_open() {
-        let keys = TicketKeys::random(HOUR);
-        let t0 = unix_now();
-        let mut ticket = keys.encrypt_at(t0, b"session").unwrap();
-        let last = ticket.len() - 1;
-        ticket[last] ^= 1;
-        assert!(keys.decrypt_at(t0, &ticket).is_none());
-        assert!(keys.decrypt_at(t0, &ticket[..5]).is_none());
-        assert!(keys.decrypt_at(t0, b"").is_none());
-    }
-
-    #[test]
-    fn keys_from_the_same_file_agree_and_rotate() {
-        let bytes = [7u8; 80];
-        let a = TicketKeys::from_file(&bytes, HOUR);
-        let b = TicketKeys::from_file(&bytes, HOUR);
-        let t0 = unix_now();
-        let ticket = a.encrypt_at(t0, b"s").unwrap();
-        assert_eq!(b.decrypt_at(t0 + 3600, &ticket).unwrap(), b"s");
-        assert!(b.decrypt_at(t0 + 7200, &ticket).is_none());
-        assert!(a.export().is_none());
-        assert!(
-            TicketKeys::from_file(&[8u8; 48], HOUR)
-                .decrypt_at(t0, &ticket)
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn the_state_debug_shows_no_key() {
-        let state = TicketKeys::random(HOUR).export().unwrap();
-        let shown = format!("{state:?}");
-        assert!(shown.contains("redacted"));
-        assert!(!shown.contains(&format!("{:?}", state.key)));
-    }
-}
+mod tests;
