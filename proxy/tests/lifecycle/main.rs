@@ -18,3 +18,4 @@ mod systemd;
 mod takeover;
 mod tls;
 mod tls_client;
+mod wire;
