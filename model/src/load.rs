@@ -293,6 +293,42 @@ pub struct LoadConfigSummary {
     /// Pause of each client between its requests, in ms (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think_time_ms: Option<u64>,
+    /// The TLS options of an `https://` run (absent: cleartext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+}
+
+/// The TLS options of an `https://` load run, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// The one version offered (`"1.2"` or `"1.3"`, `--tls-version`); absent: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The server's certificate is not verified (`--insecure`).
+    pub insecure: bool,
+    /// The CA file it is verified against (`--cacert`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Sessions resumed from one store shared by the run's connections (off with
+    /// `--no-resume`).
+    pub resume: bool,
+}
+
+impl TlsSummary {
+    /// In words, e.g. `TLS 1.2 and 1.3, certificate checked against ca.pem, resumption on`.
+    pub fn describe(&self) -> String {
+        let version = match &self.version {
+            Some(v) => format!("TLS {v} only"),
+            None => "TLS 1.2 and 1.3".to_owned(),
+        };
+        let cert = match (&self.ca_file, self.insecure) {
+            (_, true) => "certificate not verified (insecure)".to_owned(),
+            (Some(ca), false) => format!("certificate checked against {ca}"),
+            (None, false) => "certificate checked".to_owned(),
+        };
+        let resume = if self.resume { "on" } else { "off" };
+        format!("{version}, {cert}, resumption {resume}")
+    }
 }
 
 impl LoadConfigSummary {
@@ -500,6 +536,7 @@ mod tests {
             mix: Vec::new(),
             retry: RetryPolicy::None,
             think_time_ms: None,
+            tls: None,
         }
     }
 
