@@ -80,23 +80,6 @@ pub enum ConfigError {
         /// What is wrong with it, e.g. `invalid socket address`.
         message: String,
     },
-    /// A `tls.listen` address written more than once in `listen` (e.g. `127.0.0.1:0`
-    /// twice): which listener is meant is not clear.
-    #[error(
-        "{at}: {field}: {value:?} is written more than once in `listen` ({entries}): write the index of the one meant instead, e.g. listen = [{example}]"
-    )]
-    AmbiguousListener {
-        /// Where.
-        at: Position,
-        /// The field, e.g. `tls.listen[0]`.
-        field: String,
-        /// The address as written.
-        value: String,
-        /// The `listen` entries it matches, e.g. `listen[0], listen[1]`.
-        entries: String,
-        /// One of their indices.
-        example: usize,
-    },
     /// A list that needs at least one element is empty.
     #[error("{at}: {field}: must contain at least one address")]
     Empty {

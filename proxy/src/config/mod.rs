@@ -414,7 +414,7 @@ impl Validator<'_> {
         }
         let listeners = match &t.listen {
             None => None,
-            Some(list) => Some(self.tls_listeners(list, &listen)?),
+            Some(list) => Some(self.tls_listeners(list, listen)?),
         };
         let d = TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT;
         let handshake_timeout = self.duration("tls.handshake_timeout", &t.handshake_timeout, d)?;
@@ -563,14 +563,13 @@ impl Validator<'_> {
                         }
                         [one] => indices.push(one),
                         [.., last] => {
-                            let entries = found.iter().map(|j| format!("listen[{j}]"));
-                            return Err(ConfigError::AmbiguousListener {
-                                at: self.at(entry),
-                                field,
-                                value: text.clone(),
-                                entries: entries.collect::<Vec<_>>().join(", "),
-                                example: last,
-                            });
+                            let entries: Vec<String> =
+                                found.iter().map(|j| format!("listen[{j}]")).collect();
+                            let message = format!(
+                                "ambiguous, written more than once in `listen` ({}): write the index of the one meant (e.g. listen = [{last}]) instead of",
+                                entries.join(", ")
+                            );
+                            return Err(invalid(text.clone(), &message));
                         }
                     }
                 }

@@ -377,7 +377,7 @@ mod tls {
             .replace(&format!("{}/", pki.dir.path().display()), "");
         assert_eq!(
             e,
-            "proxy.toml:7:11: tls.listen[0]: \"127.0.0.1:0\" is written more than once in `listen` (listen[0], listen[1]): write the index of the one meant instead, e.g. listen = [1]"
+            "proxy.toml:7:11: tls.listen[0]: ambiguous, written more than once in `listen` (listen[0], listen[1]): write the index of the one meant (e.g. listen = [1]) instead of \"127.0.0.1:0\""
         );
         let e = parse(&text(twice, "3"), &path).unwrap_err().to_string();
         assert!(
