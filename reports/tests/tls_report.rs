@@ -43,6 +43,7 @@ fn tls_fixture() -> RunReport {
                 .collect(),
             ..LatencySummary::default()
         },
+        failed_by: Default::default(),
     });
     r
 }

@@ -470,6 +470,7 @@ fn tls_case() -> CaseReport {
                 .collect(),
             ..LatencySummary::default()
         },
+        failed_by: Default::default(),
     });
     c
 }
