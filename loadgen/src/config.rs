@@ -142,7 +142,22 @@ impl LoadConfig {
             mix: self.mix.iter().map(|k| k.summary(&url_path)).collect(),
             retry: self.retry,
             think_time_ms: self.think_time.map(|d| d.as_millis() as u64),
+            tls: self.tls_summary(),
         }
+    }
+
+    /// The TLS options as reported: `None` for an `http://` URL.
+    fn tls_summary(&self) -> Option<reloadbench_model::load::TlsSummary> {
+        let tls = target::parse_url(&self.url).is_ok_and(|u| u.tls);
+        tls.then(|| reloadbench_model::load::TlsSummary {
+            version: self.tls.version.map(|v| match v {
+                crate::tls::TlsVersion::Tls12 => "1.2".to_owned(),
+                crate::tls::TlsVersion::Tls13 => "1.3".to_owned(),
+            }),
+            insecure: self.tls.insecure,
+            ca_file: self.tls.ca_file.as_ref().map(|p| p.display().to_string()),
+            resume: self.tls.resume,
+        })
     }
 
     /// The method as reported: [`LoadConfig::method`], or with a mix its
@@ -563,6 +578,24 @@ mod tests {
         c.url = "http://[::1]:9/".into();
         c.source_ips = 4;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_summary_states_the_tls_options_of_an_https_run_only() {
+        let mut c = LoadConfig::new("https://127.0.0.1:9/").unwrap();
+        c.tls.ca_file = Some("ca.pem".into());
+        c.tls.version = Some(crate::tls::TlsVersion::Tls12);
+        c.tls.resume = false;
+        let tls = c.summary().tls.unwrap();
+        assert_eq!(tls.version.as_deref(), Some("1.2"));
+        assert_eq!(tls.ca_file.as_deref(), Some("ca.pem"));
+        assert!(!tls.insecure && !tls.resume);
+        c.tls.insecure = true;
+        c.tls.version = None;
+        let tls = c.summary().tls.unwrap();
+        assert!(tls.insecure && tls.version.is_none());
+        c.url = "http://127.0.0.1:9/".into();
+        assert_eq!(c.summary().tls, None);
     }
 
     #[test]

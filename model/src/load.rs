@@ -198,6 +198,55 @@ pub struct TlsReport {
     /// Handshake time of the completed handshakes, TCP connect done to
     /// handshake done.
     pub handshake_time: LatencySummary,
+    /// How the `tls_handshake` failures ended (a detail of that one class:
+    /// each failed handshake counted once; absent when there were none).
+    #[serde(default, skip_serializing_if = "HandshakeFailures::is_empty")]
+    pub failed_by: HandshakeFailures,
+}
+
+/// How TLS handshakes of the `tls_handshake` class failed: each one counted
+/// once, under the first thing that ended it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeFailures {
+    /// Alerts received from the server, by description (RFC 8446 names,
+    /// e.g. `handshake_failure`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub alerts: std::collections::BTreeMap<String, u64>,
+    /// Connection reset during the handshake.
+    #[serde(default)]
+    pub reset: u64,
+    /// The server closed the connection (EOF) during the handshake.
+    #[serde(default)]
+    pub eof: u64,
+    /// Not done within the request timeout.
+    #[serde(default)]
+    pub timeout: u64,
+    /// Anything else (garbage from the server, a protocol error).
+    #[serde(default)]
+    pub other: u64,
+}
+
+impl HandshakeFailures {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// All failures counted.
+    pub fn total(&self) -> u64 {
+        self.alerts.values().sum::<u64>() + self.reset + self.eof + self.timeout + self.other
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &HandshakeFailures) {
+        for (name, n) in &other.alerts {
+            *self.alerts.entry(name.clone()).or_default() += n;
+        }
+        self.reset += other.reset;
+        self.eof += other.eof;
+        self.timeout += other.timeout;
+        self.other += other.other;
+    }
 }
 
 impl TlsReport {
@@ -214,6 +263,27 @@ impl TlsReport {
             "TLS handshakes:         {} (full {}, resumed {}, failed {}){off}",
             self.handshakes, self.full, self.resumed, self.failed
         )
+    }
+
+    /// The ab-style line under [`TlsReport::handshakes_line`] that details the
+    /// `tls_handshake` failures, when there were any:
+    /// `Handshakes failed by:   alert 2 (handshake_failure 2), reset 1, eof 0, timeout 0, other 0`.
+    pub fn failed_by_line(&self) -> Option<String> {
+        let f = &self.failed_by;
+        if f.is_empty() {
+            return None;
+        }
+        let alerts: u64 = f.alerts.values().sum();
+        let names: Vec<String> = f.alerts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let detail = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        };
+        Some(format!(
+            "Handshakes failed by:   alert {alerts}{detail}, reset {}, eof {}, timeout {}, other {}",
+            f.reset, f.eof, f.timeout, f.other
+        ))
     }
 
     /// `resumed / handshakes` (full + resumed + failed: a handshake that failed
@@ -365,6 +435,42 @@ pub struct LoadConfigSummary {
     /// Pause of each client between its requests, in ms (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think_time_ms: Option<u64>,
+    /// The TLS options of an `https://` run (absent: cleartext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+}
+
+/// The TLS options of an `https://` load run, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsSummary {
+    /// The one version offered (`"1.2"` or `"1.3"`, `--tls-version`); absent: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The server's certificate is not verified (`--insecure`).
+    pub insecure: bool,
+    /// The CA file it is verified against (`--cacert`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Sessions resumed from one store shared by the run's connections (off with
+    /// `--no-resume`).
+    pub resume: bool,
+}
+
+impl TlsSummary {
+    /// In words, e.g. `TLS 1.2 and 1.3, certificate checked against ca.pem, resumption on`.
+    pub fn describe(&self) -> String {
+        let version = match &self.version {
+            Some(v) => format!("TLS {v} only"),
+            None => "TLS 1.2 and 1.3".to_owned(),
+        };
+        let cert = match (&self.ca_file, self.insecure) {
+            (_, true) => "certificate not verified (insecure)".to_owned(),
+            (Some(ca), false) => format!("certificate checked against {ca}"),
+            (None, false) => "certificate checked".to_owned(),
+        };
+        let resume = if self.resume { "on" } else { "off" };
+        format!("{version}, {cert}, resumption {resume}")
+    }
 }
 
 impl LoadConfigSummary {
@@ -576,6 +682,7 @@ mod tests {
             mix: Vec::new(),
             retry: RetryPolicy::None,
             think_time_ms: None,
+            tls: None,
         }
     }
 

@@ -365,6 +365,7 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
             mix: Vec::new(),
             retry: RetryPolicy::None,
             think_time_ms: None,
+            tls: None,
         },
         started_mono_ns: 1_000_000_000_000,
         elapsed_ns: duration_ns,

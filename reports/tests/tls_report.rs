@@ -43,6 +43,7 @@ fn tls_fixture() -> RunReport {
                 .collect(),
             ..LatencySummary::default()
         },
+        failed_by: Default::default(),
     });
     r
 }
@@ -117,4 +118,40 @@ fn a_cleartext_run_has_no_tls_table_and_no_handshake_strip() {
     assert!(!md.contains("TLS handshakes"));
     let svg = render_svg(Chart::Timeline, &run).unwrap();
     assert!(!svg.contains("handshakes"));
+}
+
+#[test]
+fn the_load_sentence_states_the_tls_options_of_the_load() {
+    let mut run = support::fixture();
+    for case in &mut run.cases {
+        case.load.config.requests = Some(1_000);
+        case.load.config.tls = Some(reloadbench_model::load::TlsSummary {
+            version: None,
+            insecure: false,
+            ca_file: Some("run/ca.pem".into()),
+            resume: true,
+        });
+    }
+    let md = reloadbench_reports::render_markdown(&run);
+    assert!(
+        md.contains(
+            "time buckets of 100 ms. Over TLS 1.2 and 1.3, certificate checked against \
+             run/ca.pem, resumption on."
+        ),
+        "{md}"
+    );
+    // Another option on one case: the cases no longer share one load sentence.
+    let tls = run.cases[1].load.config.tls.as_mut().unwrap();
+    tls.resume = false;
+    tls.insecure = true;
+    tls.version = Some("1.3".into());
+    assert_eq!(
+        tls.describe(),
+        "TLS 1.3 only, certificate not verified (insecure), resumption off"
+    );
+    let md = reloadbench_reports::render_markdown(&run);
+    assert!(!md.contains("Load of every case:"), "{md}");
+    // A cleartext load says nothing of TLS.
+    let md = reloadbench_reports::render_markdown(&support::fixture());
+    assert!(!md.contains("resumption on"), "{md}");
 }

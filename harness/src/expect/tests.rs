@@ -87,6 +87,7 @@ fn case() -> CaseReport {
             mix: Vec::new(),
             retry: Default::default(),
             think_time_ms: None,
+            tls: None,
         },
         started_mono_ns: 1,
         elapsed_ns: 2_000_000_000,
@@ -471,6 +472,7 @@ fn tls_case() -> CaseReport {
                 .collect(),
             ..LatencySummary::default()
         },
+        failed_by: Default::default(),
     });
     c
 }

@@ -208,6 +208,7 @@ pub(crate) mod tests {
                 mix: Vec::new(),
                 retry: Default::default(),
                 think_time_ms: None,
+                tls: None,
             },
             started_mono_ns: 0,
             elapsed_ns: oks.len() as u64 * 100 * MS,

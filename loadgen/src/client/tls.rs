@@ -62,6 +62,68 @@ fn classify_handshake(e: &io::Error) -> FailureClass {
     }
 }
 
+/// What ended a handshake of the `tls_handshake` class (a detail of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HandshakeEnd {
+    /// The server sent an alert (its RFC 8446 name, e.g. `handshake_failure`).
+    Alert(String),
+    /// The connection was reset.
+    Reset,
+    /// The server closed the connection.
+    Eof,
+    /// Not done within the request timeout.
+    Timeout,
+    /// Anything else.
+    Other,
+}
+
+impl HandshakeEnd {
+    /// What ended a handshake that failed with `e`.
+    pub(crate) fn of(e: &io::Error) -> HandshakeEnd {
+        let rustls = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(alert)) = rustls {
+            return HandshakeEnd::Alert(alert_name(*alert));
+        }
+        match e.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                HandshakeEnd::Reset
+            }
+            io::ErrorKind::UnexpectedEof => HandshakeEnd::Eof,
+            _ => HandshakeEnd::Other,
+        }
+    }
+
+    /// Counts it in `f`.
+    pub(crate) fn count(self, f: &mut reloadbench_model::load::HandshakeFailures) {
+        match self {
+            HandshakeEnd::Alert(name) => *f.alerts.entry(name).or_default() += 1,
+            HandshakeEnd::Reset => f.reset += 1,
+            HandshakeEnd::Eof => f.eof += 1,
+            HandshakeEnd::Timeout => f.timeout += 1,
+            HandshakeEnd::Other => f.other += 1,
+        }
+    }
+}
+
+/// An alert's RFC 8446 name (`handshake_failure`) from rustls's (`HandshakeFailure`).
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    let camel = format!("{alert:?}");
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `TLSv1.3`, as openssl and ab name versions.
 fn version_name(v: Option<ProtocolVersion>) -> String {
     match v {
@@ -124,15 +186,28 @@ pub(crate) async fn connect_tls(
     rec.borrow_mut().connected(shared.offset_ns(tcp_done));
     let connector = TlsConnector::from(tls.config.clone());
     let handshake = connector.connect(tls.server_name.clone(), tcp);
-    let stream = match tokio::time::timeout(timeout, handshake).await {
-        Err(_) => Err(TlsFailed::from(FailureClass::TlsHandshake)),
-        Ok(Err(e)) => Err(TlsFailed {
-            class: classify_handshake(&e),
-            no_application_protocol: no_application_protocol(&e),
-        }),
+    let ended = match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => Err((
+            TlsFailed::from(FailureClass::TlsHandshake),
+            HandshakeEnd::Timeout,
+        )),
+        Ok(Err(e)) => Err((
+            TlsFailed {
+                class: classify_handshake(&e),
+                no_application_protocol: no_application_protocol(&e),
+            },
+            HandshakeEnd::of(&e),
+        )),
         Ok(Ok(s)) => Ok(s),
-    }
-    .inspect_err(|_| rec.borrow_mut().handshakes_failed += 1)?;
+    };
+    let stream = ended.map_err(|(failed, end)| {
+        let mut rec = rec.borrow_mut();
+        rec.handshakes_failed += 1;
+        if failed.class == FailureClass::TlsHandshake {
+            end.count(&mut rec.handshake_failures);
+        }
+        failed
+    })?;
     let at = Instant::now();
     let session = stream.get_ref().1;
     let kind = match session.handshake_kind() {
@@ -211,5 +286,39 @@ impl Conn for TlsConn {
 
     fn unusable(&self) -> bool {
         idle_check::unusable(self.0.get_ref().0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_get_their_rfc_names_and_errors_their_kind() {
+        assert_eq!(
+            alert_name(rustls::AlertDescription::HandshakeFailure),
+            "handshake_failure"
+        );
+        assert_eq!(
+            alert_name(rustls::AlertDescription::ProtocolVersion),
+            "protocol_version"
+        );
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::InternalError),
+        );
+        assert_eq!(
+            HandshakeEnd::of(&alert),
+            HandshakeEnd::Alert("internal_error".into())
+        );
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(HandshakeEnd::of(&reset), HandshakeEnd::Reset);
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(HandshakeEnd::of(&eof), HandshakeEnd::Eof);
+        let garbage = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert_eq!(HandshakeEnd::of(&garbage), HandshakeEnd::Other);
     }
 }

@@ -133,6 +133,9 @@ pub fn text(r: &LoadReport) -> String {
 /// The TLS handshakes of an `https://` run and the percentiles of their time.
 fn tls_block(o: &mut String, tls: &TlsReport) {
     let _ = writeln!(o, "{}", tls.handshakes_line());
+    if let Some(line) = tls.failed_by_line() {
+        let _ = writeln!(o, "{line}");
+    }
     let _ = writeln!(o, "Handshake time (ms)");
     for p in AB_PERCENTILES {
         let v = ms(tls.handshake_time.at(p).unwrap_or(0) as f64);

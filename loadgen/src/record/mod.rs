@@ -161,6 +161,8 @@ pub(crate) struct Recorder {
     pub(crate) handshakes: [u64; 2],
     /// TLS handshakes that failed (a first attempt's or a retry's).
     pub(crate) handshakes_failed: u64,
+    /// How the `tls_handshake` ones ended.
+    pub(crate) handshake_failures: reloadbench_model::load::HandshakeFailures,
     /// Time of the completed TLS handshakes, µs.
     pub(crate) handshake_time: Histogram<u64>,
     /// Protocol version and cipher suite of this worker's first handshake.
@@ -256,6 +258,7 @@ impl Recorder {
             samples: keep_samples.then(Vec::new),
             handshakes: [0; 2],
             handshakes_failed: 0,
+            handshake_failures: Default::default(),
             handshake_time: new_histogram(),
             tls_protocol: None,
             h2: H2Stats::default(),

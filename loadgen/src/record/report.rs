@@ -265,11 +265,13 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
 fn tls_report(recorders: &[Recorder], resumption: bool) -> TlsReport {
     let mut time = new_histogram();
     let (mut full, mut resumed, mut failed) = (0, 0, 0);
+    let mut failed_by = reloadbench_model::load::HandshakeFailures::default();
     for r in recorders {
         add(&mut time, &r.handshake_time);
         full += r.handshakes[0];
         resumed += r.handshakes[1];
         failed += r.handshakes_failed;
+        failed_by.add(&r.handshake_failures);
     }
     let protocol = recorders.iter().find_map(|r| r.tls_protocol.clone());
     TlsReport {
@@ -281,6 +283,7 @@ fn tls_report(recorders: &[Recorder], resumption: bool) -> TlsReport {
         resumed,
         failed,
         handshake_time: latency_summary(&time),
+        failed_by,
     }
 }
 

@@ -140,6 +140,72 @@ async fn a_reset_mid_handshake_fails_every_request_as_tls_handshake() {
 }
 
 #[tokio::test]
+async fn handshake_failures_are_detailed_by_alert_reset_eof_and_timeout() {
+    use reloadbench_model::load::HandshakeFailures;
+    let pki = Pki::new();
+    let n = 20;
+    for mode in [
+        Mode::AlertInHandshake,
+        Mode::ResetInHandshake,
+        Mode::CloseInHandshake,
+        Mode::StallInHandshake,
+    ] {
+        let server = TlsServer::start(&pki, &[&TLS13], Resume::Tickets, mode).await;
+        let mut cfg = config(&server, &pki, n, 2);
+        if mode == Mode::StallInHandshake {
+            cfg.timeout = std::time::Duration::from_millis(200);
+        }
+        let r = run(cfg).await;
+        let t = tls(&r);
+        // Still one outcome per request, in the one class.
+        assert_eq!(r.ok, 0);
+        assert_eq!(
+            class(&r, FailureClass::TlsHandshake),
+            n,
+            "{mode:?}: {:?}",
+            r.classes
+        );
+        assert_eq!(t.failed, n);
+        let c = &server.counters;
+        let expected = HandshakeFailures {
+            alerts: if mode == Mode::AlertInHandshake {
+                [("handshake_failure".to_owned(), get(&c.alerts))].into()
+            } else {
+                Default::default()
+            },
+            reset: get(&c.resets),
+            eof: get(&c.closes),
+            timeout: get(&c.stalls),
+            other: 0,
+        };
+        assert_eq!(t.failed_by, expected, "{mode:?}");
+        assert_eq!(
+            t.failed_by.total(),
+            n,
+            "{mode:?}: what the server did, once each"
+        );
+        let line = t.failed_by_line().unwrap();
+        eprintln!("{mode:?}: {line}");
+    }
+    // The ab block says it under the handshakes line.
+    let server = TlsServer::start(&pki, &[&TLS13], Resume::Tickets, Mode::AlertInHandshake).await;
+    let r = run(config(&server, &pki, 3, 1)).await;
+    assert_eq!(
+        tls(&r).failed_by_line().unwrap(),
+        "Handshakes failed by:   alert 3 (handshake_failure 3), reset 0, eof 0, timeout 0, other 0"
+    );
+    // No failure: no detail (and nothing in the JSON).
+    let ok = TlsServer::start(&pki, &[&TLS13], Resume::Tickets, Mode::Serve).await;
+    let r = run(config(&ok, &pki, 3, 1)).await;
+    assert!(tls(&r).failed_by_line().is_none());
+    assert!(
+        !serde_json::to_string(tls(&r))
+            .unwrap()
+            .contains("failed_by")
+    );
+}
+
+#[tokio::test]
 async fn a_certificate_the_ca_did_not_sign_is_rejected_and_insecure_accepts_it() {
     let pki = Pki::new();
     let other = Pki::new();

@@ -90,6 +90,13 @@ pub(crate) enum Mode {
     /// The first connection: one keep-alive response, then the server
     /// closes it; every later one as [`Mode::ResetInHandshake`].
     OneResponseThenReset,
+    /// Reads the ClientHello, then sends a fatal `handshake_failure` alert
+    /// and closes.
+    AlertInHandshake,
+    /// Reads the ClientHello, then closes the connection (FIN: an EOF).
+    CloseInHandshake,
+    /// Reads the ClientHello, then says nothing until the client gives up.
+    StallInHandshake,
 }
 
 /// What the server did.
@@ -100,6 +107,9 @@ pub(crate) struct TlsCounters {
     pub(crate) resumed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) resets: AtomicU64,
+    pub(crate) alerts: AtomicU64,
+    pub(crate) closes: AtomicU64,
+    pub(crate) stalls: AtomicU64,
     pub(crate) ok: AtomicU64,
     /// Source addresses of the accepted connections.
     pub(crate) peers: Mutex<HashSet<IpAddr>>,
@@ -168,6 +178,35 @@ impl TlsServer {
                         Mode::Serve => false,
                         Mode::ResetInHandshake => true,
                         Mode::OneResponseThenReset => !first,
+                        Mode::AlertInHandshake
+                        | Mode::CloseInHandshake
+                        | Mode::StallInHandshake => {
+                            let mut stream = stream;
+                            let mut hello = [0u8; 512];
+                            let _ = stream.read(&mut hello).await;
+                            match mode {
+                                Mode::AlertInHandshake => {
+                                    // A fatal (2) handshake_failure (40) alert record.
+                                    let alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40];
+                                    let _ = stream.write_all(&alert).await;
+                                    inc(&c.alerts);
+                                    let _ = stream.shutdown().await;
+                                    // Waits for the client's close, so that no reset follows.
+                                    let _ = stream.read(&mut hello).await;
+                                }
+                                Mode::CloseInHandshake => {
+                                    inc(&c.closes);
+                                    let _ = stream.shutdown().await;
+                                    let _ = stream.read(&mut hello).await;
+                                }
+                                _ => {
+                                    inc(&c.stalls);
+                                    // Until the client closes.
+                                    while matches!(stream.read(&mut hello).await, Ok(n) if n > 0) {}
+                                }
+                            }
+                            return;
+                        }
                     };
                     if reset {
                         let mut stream = stream;

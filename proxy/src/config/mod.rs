@@ -39,7 +39,8 @@
 //! [tls]                  # optional: terminate TLS (see `crate::tls`)
 //! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
 //! key = "server.key"     # PEM private key (PKCS#8, PKCS#1 or SEC1)
-//! listen = ["127.0.0.1:8443"]  # which `listen` entries speak TLS; default: all of them
+//! listen = ["127.0.0.1:8443"]  # which `listen` entries speak TLS (addresses, or indices
+//!                                # such as 1 for two entries written alike); default: all
 //! handshake_timeout = "10s"
 //! ticket_key_rotation = "12h"
 //! share_ticket_keys = true     # hand the ticket keys to the next generation
@@ -116,7 +117,7 @@ pub struct TlsConfig {
     pub listeners: Option<Vec<usize>>,
     /// `handshake_timeout` (default 10s): a client must complete its handshake within this.
     pub handshake_timeout: Duration,
-    /// `ticket_key_rotation` (default 12h, whole seconds, at least 1m): a new ticket key each
+    /// `ticket_key_rotation` (default 12h, whole seconds, at least 1s): a new ticket key each
     /// period; the previous one still opens tickets.
     pub ticket_key_rotation: Duration,
     /// `share_ticket_keys` (default true): hand the ticket keys to the next generation.
@@ -541,25 +542,7 @@ impl Validator<'_> {
         }
         let listeners = match &t.listen {
             None => None,
-            Some(list) => {
-                let addrs = self.addrs("tls.listen", list)?;
-                let mut indices = Vec::new();
-                for (i, addr) in addrs.iter().enumerate() {
-                    let found: Vec<usize> =
-                        (0..listen.len()).filter(|&j| listen[j] == *addr).collect();
-                    if found.is_empty() {
-                        return Err(self.invalid(
-                            &list.get_ref()[i],
-                            &format!("tls.listen[{i}]"),
-                            "not one of the `listen` addresses:",
-                        ));
-                    }
-                    indices.extend(found);
-                }
-                indices.sort_unstable();
-                indices.dedup();
-                Some(indices)
-            }
+            Some(list) => Some(self.tls_listeners(list, listen)?),
         };
         let d = TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT;
         let handshake_timeout = self.duration("tls.handshake_timeout", &t.handshake_timeout, d)?;
@@ -568,15 +551,13 @@ impl Validator<'_> {
             &t.ticket_key_rotation,
             TlsConfig::DEFAULT_TICKET_KEY_ROTATION,
         )?;
-        // At least a minute: a process that catches up on the key ratchet after an idle
-        // spell derives one key per period missed, while handshakes wait.
         if let Some(r) = &t.ticket_key_rotation
-            && (ticket_key_rotation.subsec_nanos() != 0 || ticket_key_rotation.as_secs() < 60)
+            && (ticket_key_rotation.subsec_nanos() != 0 || ticket_key_rotation.as_secs() < 1)
         {
             return Err(self.invalid(
                 r,
                 "tls.ticket_key_rotation",
-                "must be whole seconds, at least 1m, got",
+                "must be whole seconds, at least 1s, got",
             ));
         }
         let ticket_keys_file = match &t.ticket_keys_file {
@@ -663,6 +644,68 @@ impl Validator<'_> {
             value: value.get_ref().clone(),
             message: message.to_owned(),
         }
+    }
+
+    /// The indices of the `listen` entries named by `tls.listen` (addresses or indices).
+    fn tls_listeners(
+        &self,
+        list: &Spanned<Vec<Spanned<raw::RawListenRef>>>,
+        listen: &[SocketAddr],
+    ) -> Result<Vec<usize>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return Err(ConfigError::Empty {
+                at: self.at(list),
+                field: "tls.listen".to_owned(),
+            });
+        }
+        let mut indices = Vec::new();
+        for (i, entry) in list.get_ref().iter().enumerate() {
+            let field = format!("tls.listen[{i}]");
+            let invalid = |value: String, message: &str| ConfigError::InvalidValue {
+                at: self.at(entry),
+                field: field.clone(),
+                value,
+                message: message.to_owned(),
+            };
+            match entry.get_ref() {
+                raw::RawListenRef::Index(n) => match usize::try_from(*n) {
+                    Ok(n) if n < listen.len() => indices.push(n),
+                    _ => {
+                        let message = format!(
+                            "not the index of a `listen` entry (0 to {}):",
+                            listen.len() - 1
+                        );
+                        return Err(invalid(n.to_string(), &message));
+                    }
+                },
+                raw::RawListenRef::Addr(text) => {
+                    let Ok(addr) = text.trim().parse::<SocketAddr>() else {
+                        return Err(invalid(text.clone(), "invalid socket address"));
+                    };
+                    let found: Vec<usize> =
+                        (0..listen.len()).filter(|&j| listen[j] == addr).collect();
+                    match found[..] {
+                        [] => {
+                            let message = "not one of the `listen` addresses:";
+                            return Err(invalid(text.clone(), message));
+                        }
+                        [one] => indices.push(one),
+                        [.., last] => {
+                            let entries: Vec<String> =
+                                found.iter().map(|j| format!("listen[{j}]")).collect();
+                            let message = format!(
+                                "ambiguous, written more than once in `listen` ({}): write the index of the one meant (e.g. listen = [{last}]) instead of",
+                                entries.join(", ")
+                            );
+                            return Err(invalid(text.clone(), &message));
+                        }
+                    }
+                }
+            }
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        Ok(indices)
     }
 
     fn addrs(

@@ -33,13 +33,24 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawTls {
     pub(crate) cert: Spanned<String>,
     pub(crate) key: Spanned<String>,
-    pub(crate) listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) listen: Option<Spanned<Vec<Spanned<RawListenRef>>>>,
     pub(crate) handshake_timeout: Option<Spanned<String>>,
     pub(crate) ticket_key_rotation: Option<Spanned<String>>,
     pub(crate) share_ticket_keys: Option<bool>,
     pub(crate) ticket_keys_file: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) sni: Vec<RawSni>,
+}
+
+/// One entry of `tls.listen`: a `listen` address as written there, or the index of a
+/// `listen` entry (which tells apart two entries written alike, e.g. `127.0.0.1:0`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawListenRef {
+    /// The index of a `listen` entry, from 0.
+    Index(i64),
+    /// A `listen` address.
+    Addr(String),
 }
 
 /// `[[tls.sni]]`.

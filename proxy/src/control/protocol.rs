@@ -13,6 +13,8 @@
 //! old → new  Ping            new → old  Pong                 (first: taken over; then
 //!                                                             while the old drains)
 //! new → old  Stopping                                        (the new stops on purpose)
+//! master → worker  TicketKeys { tickets }                     (between heartbeats, after a
+//!                                                             rotation of the master's keys)
 //! ```
 //! After `Committed` the old process keeps serving until `Serving` arrives within
 //! `reload.takeover_timeout`. It then releases the control socket path, and the new one
@@ -112,6 +114,12 @@ pub enum Message {
     /// The successor stops on purpose (a signal): its draining predecessor must not take
     /// over again.
     Stopping,
+    /// A master's new TLS session-ticket keys, pushed to a worker after each rotation
+    /// (between heartbeats); the worker seals and opens tickets with them from now on.
+    TicketKeys {
+        /// The current and previous keys.
+        tickets: crate::tls::TicketState,
+    },
     /// Ask a master to replace its worker.
     Reload,
     /// A master replaced its worker.
@@ -462,7 +470,59 @@ pub async fn ping(chan: &mut Channel, within: Duration) -> Option<Watch> {
 /// Anything that arrives between two pings (`Stopping`, or the end of the connection when
 /// the successor dies) is looked at at once, not at the next ping.
 pub async fn watch_successor(chan: &mut Channel, every: Duration, within: Duration) -> Watch {
+    watch_and_push(chan, every, within, None).await
+}
+
+/// [`watch_successor`] that also sends every new value of `keys` (a master's ticket keys,
+/// after a rotation) as [`Message::TicketKeys`], between two heartbeats.
+pub async fn watch_and_push(
+    chan: &mut Channel,
+    every: Duration,
+    within: Duration,
+    mut keys: Option<tokio::sync::watch::Receiver<Option<crate::tls::TicketState>>>,
+) -> Watch {
     loop {
+        // A new key set is sent first; waiting for one gives up the pause's wait for a
+        // message only before anything was read (`readable` reads nothing). A stale
+        // readiness leads to the pause below, which delays a push by one heartbeat at most.
+        if let Some(rx) = &mut keys {
+            let mut sender_gone = false;
+            let pushed = tokio::select! {
+                biased;
+                changed = rx.changed() => match changed {
+                    Ok(()) => rx.borrow_and_update().clone(),
+                    Err(_) => {
+                        sender_gone = true;
+                        None
+                    }
+                },
+                ready = chan.stream().readable() => {
+                    if let Err(e) = ready {
+                        return Watch::Lost(format!("heartbeat: {e}"));
+                    }
+                    None
+                }
+                () = tokio::time::sleep(every) => {
+                    if let Some(end) = ping(chan, within).await {
+                        return end;
+                    }
+                    continue;
+                }
+            };
+            if let Some(tickets) = pushed {
+                if let Err(e) = chan.send(&Message::TicketKeys { tickets }).await {
+                    if peer_gone(&e) {
+                        return Watch::Exited;
+                    }
+                    return Watch::Lost(format!("pushing ticket keys: {e}"));
+                }
+                continue;
+            }
+            if sender_gone {
+                keys = None;
+                continue;
+            }
+        }
         // The pause between pings is a wait for a message: nothing is due, so anything
         // that comes ends the watch.
         match chan.recv_within::<Message>(every).await {
@@ -481,10 +541,12 @@ pub async fn watch_successor(chan: &mut Channel, every: Duration, within: Durati
 /// Serving side: answers the pings of a draining predecessor (or of the master) until the
 /// peer is gone, or says `Stopping` (then returns) once `stopping` resolves.
 /// `first` runs right after the first answer (fault injection).
+/// Ticket keys pushed by a master ([`Message::TicketKeys`]) are installed into `keys`.
 pub async fn answer_heartbeats(
     mut chan: Channel,
     stopping: impl std::future::Future<Output = ()>,
     first: impl FnOnce(),
+    keys: Option<std::sync::Arc<crate::tls::TicketKeys>>,
 ) {
     let mut first = Some(first);
     let mut stopping = std::pin::pin!(stopping);
@@ -502,6 +564,12 @@ pub async fn answer_heartbeats(
                     }
                     if let Some(first) = first.take() {
                         first();
+                    }
+                }
+                Ok(Message::TicketKeys { tickets }) => {
+                    let installed = keys.as_ref().is_some_and(|k| k.install(&tickets));
+                    if !installed {
+                        tracing::warn!("ticket keys pushed but not installed (no shared keys here)");
                     }
                 }
                 Ok(_) => {}

@@ -110,3 +110,57 @@ async fn a_wrong_generation_and_a_silent_peer_fail_the_handoff() {
         .unwrap_err();
     assert!(err.to_string().contains("ready_timeout"), "{err}");
 }
+
+#[tokio::test]
+async fn a_masters_rotated_ticket_keys_are_pushed_between_heartbeats_and_installed() {
+    use crate::tls::TicketKeys;
+    use std::sync::Arc;
+    let hour = Duration::from_secs(3600);
+    let (mut master, worker) = pair();
+    let keys = TicketKeys::for_master(hour);
+    let (tx, rx) = tokio::sync::watch::channel(keys.export());
+    // Two workers started from the master's set: the one pushed to, and one that is not.
+    let pushed = Arc::new(TicketKeys::adopt(&keys.export().unwrap(), hour).unwrap());
+    let stale = TicketKeys::adopt(&keys.export().unwrap(), hour).unwrap();
+    let answering = tokio::spawn(protocol::answer_heartbeats(
+        worker,
+        std::future::pending(),
+        || {},
+        Some(pushed.clone()),
+    ));
+    let watching = tokio::spawn(async move {
+        protocol::watch_and_push(
+            &mut master,
+            Duration::from_millis(20),
+            scaled_secs(10),
+            Some(rx),
+        )
+        .await
+    });
+    let now = crate::tls::tickets::unix_now();
+    let before = pushed.encrypt_at(now, b"before").unwrap();
+    keys.rotate_at(now + 3600);
+    tx.send_replace(keys.export());
+    // The master's next ticket opens on the worker once the push arrived.
+    let from_master = keys.encrypt_at(now + 3600, b"master").unwrap();
+    tokio::time::timeout(scaled_secs(10), async {
+        while pushed.decrypt_at(now + 3600, &from_master).is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the rotated keys were pushed");
+    // The ticket of before the rotation still opens (previous key); the worker that got
+    // no push cannot open the new key's tickets, nor compute it.
+    assert_eq!(pushed.decrypt_at(now + 3600, &before).unwrap(), b"before");
+    assert!(stale.decrypt_at(now + 3600, &from_master).is_none());
+    let from_worker = pushed.encrypt_at(now + 3600, b"worker").unwrap();
+    assert_eq!(
+        keys.decrypt_at(now + 3600, &from_worker).unwrap(),
+        b"worker"
+    );
+    // Heartbeats went on meanwhile; the worker's end closing ends the watch.
+    answering.abort();
+    let _ = answering.await;
+    assert_eq!(watching.await.unwrap(), protocol::Watch::Exited);
+}

@@ -197,23 +197,55 @@ impl Instance {
     /// Keeps answering the draining predecessor's heartbeat on `chan` until it is gone;
     /// a stop by signal tells it `Stopping`, so that it does not take over again.
     /// `first` runs right after the first answer (fault injection).
+    ///
+    /// Ticket keys handed over by the predecessor start rotating on their schedule after
+    /// that first answer (the takeover: the predecessor stops accepting), or when the
+    /// predecessor is gone.
     pub fn answer_predecessor(&mut self, chan: Channel, first: impl FnOnce() + Send + 'static) {
         let (tx, rx) = oneshot::channel();
         let stopping = async {
             let _ = rx.await;
         };
-        let task = tokio::spawn(protocol::answer_heartbeats(chan, stopping, first));
+        let keys = self.tickets.clone();
+        let resume = move || {
+            if let Some(k) = &keys {
+                k.resume();
+            }
+        };
+        let on_first = {
+            let resume = resume.clone();
+            move || {
+                resume();
+                first();
+            }
+        };
+        let task = tokio::spawn(async move {
+            protocol::answer_heartbeats(chan, stopping, on_first, None).await;
+            resume();
+        });
         self.predecessor = Some((tx, task));
     }
 
     /// The ticket-key state to hand to a successor: only in an fd-pass handoff (the
-    /// process family goes on), and only when `tls.share_ticket_keys` is on.
+    /// process family goes on), and only when `tls.share_ticket_keys` is on. The keys stop
+    /// rotating until the handoff ends ([`Instance::resume_ticket_rotation`] if it fails;
+    /// never again once taken over), so that both processes seal with the same key.
     fn shared_tickets(&self, mode: ReloadMode) -> Option<crate::tls::TicketState> {
         let share = self.cfg.tls.as_ref().is_some_and(|t| t.share_ticket_keys);
         if mode != ReloadMode::FdPass || !share {
             return None;
         }
-        self.tickets.as_ref().and_then(|k| k.export())
+        let keys = self.tickets.as_ref()?;
+        keys.hold();
+        keys.export()
+    }
+
+    /// Lets this process's ticket keys rotate on their schedule again: after a failed
+    /// handoff, when serving again, and in a successor once its takeover is confirmed.
+    pub fn resume_ticket_rotation(&self) {
+        if let Some(k) = &self.tickets {
+            k.resume();
+        }
     }
 
     /// This process's generation.
@@ -240,10 +272,12 @@ impl Instance {
     ) -> i32 {
         // The master's link is served by a task of its own (it answers the master's
         // heartbeat); its end is this process's signal to stop.
+        // It also installs the ticket keys the master pushes after each rotation.
         let mut master = master.map(|chan| {
             let (closed_tx, closed) = oneshot::channel::<()>();
+            let keys = self.tickets.clone();
             tokio::spawn(async move {
-                protocol::answer_heartbeats(chan, std::future::pending(), || {}).await;
+                protocol::answer_heartbeats(chan, std::future::pending(), || {}, keys).await;
                 let _ = closed_tx.send(());
             });
             closed
@@ -354,6 +388,7 @@ impl Instance {
                 if let Some(c) = &mut life.control {
                     c.reclaim();
                 }
+                self.resume_ticket_rotation();
                 if let Some(successor) = successor {
                     self.give_up(successor, life);
                 }
@@ -383,7 +418,7 @@ impl Instance {
                 }
                 tracing::error!("{reason}: serving again");
                 match self.serve_again() {
-                    Ok(()) => {}
+                    Ok(()) => self.resume_ticket_rotation(),
                     Err(e) => {
                         tracing::error!("cannot serve again: {e}");
                         return Step::Continue;

@@ -111,17 +111,20 @@ pub async fn run(
         .map(ControlPath::bind)
         .transpose()?;
     let mut signals = Signals::install().map_err(ProxyError::Signals)?;
+    let tickets = master_tickets(&cfg, None);
+    let (keys_tx, key_updates) =
+        tokio::sync::watch::channel(tickets.as_ref().and_then(|k| k.export()));
     let spec = Spec {
         config: config_path.to_owned(),
         faults,
         ready_timeout: cfg.reload.ready_timeout,
         takeover_timeout: cfg.reload.takeover_timeout,
-        tickets: None,
+        tickets,
+        key_updates,
     };
-    let mut spec = spec;
-    spec.tickets = master_tickets(&cfg, None);
     let (notes_tx, mut notes) = mpsc::channel(64);
     let mut m = Master {
+        keys_tx,
         events,
         notifier,
         spec,
@@ -170,6 +173,7 @@ pub async fn run(
                 SignalAction::Upgrade => m.start_reload(Kind::Reload { reread: false }, None, &listeners, &done_tx, &notes_tx).await,
                 SignalAction::Reload => m.start_reload(Kind::Reload { reread: true }, None, &listeners, &done_tx, &notes_tx).await,
             },
+            () = rotation_due(m.rotation_at()) => m.rotate_keys(),
             () = respawn_due(m.respawn_at) => {
                 m.respawn_at = None;
                 // A reload under way brings a worker; if it fails, it schedules the respawn.
@@ -210,6 +214,8 @@ pub async fn run(
 }
 
 struct Master {
+    /// Publishes the ticket keys after each rotation (to every worker's watch task).
+    keys_tx: tokio::sync::watch::Sender<Option<crate::tls::TicketState>>,
     events: Events,
     notifier: Notifier,
     spec: Spec,
@@ -249,10 +255,21 @@ fn master_tickets(
     let fits = |k: &Arc<crate::tls::TicketKeys>| k.rotation() == tls.ticket_key_rotation;
     match have {
         Some(k) if fits(&k) => Some(k),
-        _ => Some(Arc::new(crate::tls::TicketKeys::random(
+        _ => Some(Arc::new(crate::tls::TicketKeys::for_master(
             tls.ticket_key_rotation,
         ))),
     }
+}
+
+/// Resolves at unix time `at` (seconds), never without one.
+async fn rotation_due(at: Option<u64>) {
+    let Some(at) = at else {
+        return std::future::pending().await;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(at).saturating_sub(now)).await;
 }
 
 /// Resolves at `at`, never without one.
@@ -322,7 +339,16 @@ impl Master {
             }
         };
         self.reloading = true;
-        self.spec.tickets = master_tickets(&cfg, self.spec.tickets.take());
+        let before = self.spec.tickets.take();
+        self.spec.tickets = master_tickets(&cfg, before.clone());
+        let same = match (&before, &self.spec.tickets) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.publish_keys();
+        }
         let mut spec = self.spec.clone();
         spec.ready_timeout = cfg.reload.ready_timeout;
         if respawn {
@@ -344,6 +370,34 @@ impl Master {
             };
             let _ = done.send(attempt).await;
         });
+    }
+
+    /// When the ticket keys are next due to rotate: never without shared keys, nor while a
+    /// reload runs (the new worker got the keys of its welcome; the rotation waits until it
+    /// serves, and is then pushed to it like to the others).
+    fn rotation_at(&self) -> Option<u64> {
+        match &self.spec.tickets {
+            Some(k) if !self.reloading => Some(k.due_at()),
+            _ => None,
+        }
+    }
+
+    /// Rotates the ticket keys to a fresh random key and pushes them to every worker.
+    fn rotate_keys(&mut self) {
+        if let Some(k) = &self.spec.tickets {
+            // On the schedule (every rotation period from the first key), unless the
+            // master was held up for a whole period (then from now).
+            let (now, due) = (crate::tls::tickets::unix_now(), k.due_at());
+            let rotation = k.rotation().as_secs();
+            k.rotate_at(if now < due + rotation { due } else { now });
+            tracing::info!("ticket keys rotated: pushing them to the workers");
+        }
+        self.publish_keys();
+    }
+
+    fn publish_keys(&self) {
+        let state = self.spec.tickets.as_ref().and_then(|k| k.export());
+        self.keys_tx.send_replace(state);
     }
 
     /// Applies a finished attempt; returns the new listeners on success.

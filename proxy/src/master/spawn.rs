@@ -33,6 +33,8 @@ pub(super) struct Spec {
     /// The master's TLS session-ticket keys, handed to every worker (never in argv, the
     /// environment or a file: in the `Welcome` message on the worker's socketpair).
     pub(super) tickets: Option<Arc<crate::tls::TicketKeys>>,
+    /// The master's ticket keys after each rotation, pushed to every worker.
+    pub(super) key_updates: tokio::sync::watch::Receiver<Option<crate::tls::TicketState>>,
 }
 
 /// News about worker processes, for the master loop.
@@ -97,10 +99,14 @@ pub(super) async fn spawn_worker(
         pid,
     ));
 
+    // Rotations from now on are pushed once the worker took over; one that lands between
+    // here and the welcome's export is sent again, which changes nothing.
+    let mut updates = spec.key_updates.clone();
+    updates.mark_unchanged();
     let result = handoff(ours, spec, generation, listeners, pid).await;
     match result {
         Ok(link) => {
-            tokio::spawn(watch(link, pid, spec.takeover_timeout));
+            tokio::spawn(watch(link, pid, spec.takeover_timeout, updates));
             Ok(Worker { pid, generation })
         }
         Err(Failure { reason, committed }) => {
@@ -172,11 +178,18 @@ async fn handoff(
     Ok(link)
 }
 
-/// Pings a worker every [`protocol::HEARTBEAT`] for as long as it lives. One that does not
-/// answer within `within` (stopped, deadlocked) is killed: its reaper then reports the
-/// exit, and the master replaces it as it replaces a worker that died.
-async fn watch(mut link: Channel, pid: u32, within: Duration) {
-    match protocol::watch_successor(&mut link, protocol::HEARTBEAT, within).await {
+/// Pings a worker every [`protocol::HEARTBEAT`] for as long as it lives, and pushes it the
+/// master's ticket keys after each rotation. One that does not answer within `within`
+/// (stopped, deadlocked) is killed: its reaper then reports the exit, and the master
+/// replaces it as it replaces a worker that died.
+async fn watch(
+    mut link: Channel,
+    pid: u32,
+    within: Duration,
+    updates: tokio::sync::watch::Receiver<Option<crate::tls::TicketState>>,
+) {
+    let updates = Some(updates);
+    match protocol::watch_and_push(&mut link, protocol::HEARTBEAT, within, updates).await {
         Watch::Exited | Watch::Stopping => {}
         Watch::Lost(why) => {
             tracing::error!("worker {pid} is hung ({why}): SIGKILL");

@@ -215,11 +215,23 @@ async fn heavy_restart_refuses_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_failed_reloads_under_load_lose_nothing() {
+    failed_reloads_under_load(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_failed_reloads_under_load_lose_nothing() {
+    failed_reloads_under_load(true).await;
+}
+
+/// A config that does not load, and successors failing before READY (fd-pass, naive):
+/// each reload is rolled back and the load loses nothing.
+async fn failed_reloads_under_load(tls: bool) {
     let o = origin(1024, None).await;
     let s = Scratch::new();
-    let cfg = s.config("p.toml", &Conf::new(o.addr()));
+    let wire = crate::wire::Wire::new(tls, &s);
+    let cfg = wire.config(&s, "p.toml", &Conf::new(o.addr()));
     let (mut old, addr) = start_plain(&s, &cfg, "gen1.log").await.unwrap();
-    let run = load(addr, 50, false);
+    let run = wire.load(addr, 50, false);
     progress_by(&run, 200).await;
     let bad = s.path("bad.toml");
     std::fs::write(&bad, "listen = [\"127.0.0.1:0\"]\norigins = \"nope\"\n").unwrap();
@@ -238,8 +250,8 @@ async fn heavy_failed_reloads_under_load_lose_nothing() {
         progress_by(&run, 200).await;
     }
     let r = finish(run).await;
-    assert_eq!(r.failed, 0, "{}", summary(&r));
-    let (_, by) = get(addr).await.unwrap();
+    assert_eq!(r.failed, 0, "{}: {}", wire.name(), summary(&r));
+    let (_, by) = wire.get(addr).await;
     assert_eq!(by, format!("gen=1 pid={}", old.pid));
     old.stop().await.unwrap();
 }

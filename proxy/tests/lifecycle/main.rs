@@ -19,3 +19,4 @@ mod systemd;
 mod takeover;
 mod tls;
 mod tls_client;
+mod wire;

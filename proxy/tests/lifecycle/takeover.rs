@@ -11,13 +11,14 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use reloadbench_model::event::EventKind;
 
-use crate::load::{finish, load, progress_by, summary};
+use crate::load::{finish, progress_by, summary};
 use crate::master::start_master;
 use crate::support::*;
+use crate::wire::{Wire, plain_over};
 
 /// A keep-alive connection that has had one response and stays idle: it keeps a draining
 /// process alive until it is dropped.
-fn idle_connection(addr: SocketAddr) -> std::net::TcpStream {
+pub(crate) fn idle_connection(addr: SocketAddr) -> std::net::TcpStream {
     let mut c = std::net::TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(scaled(10))).unwrap();
     c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
@@ -63,19 +64,31 @@ fn is_ready(e: &reloadbench_model::event::Event) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
-    let Plain {
-        _origin,
-        s,
-        cfg,
-        proxy: mut old,
-        addr,
-    } = plain_with(|c| {
+    successor_frozen_or_killed_before_it_accepts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
+    successor_frozen_or_killed_before_it_accepts(true).await;
+}
+
+async fn successor_frozen_or_killed_before_it_accepts(tls: bool) {
+    let (
+        Plain {
+            _origin,
+            s,
+            cfg,
+            proxy: mut old,
+            addr,
+        },
+        wire,
+    ) = plain_over(tls, |c| {
         c.ready_timeout = Duration::from_secs(1);
         c.takeover_timeout = Duration::from_millis(500);
     })
     .await;
     let me = format!("gen=1 pid={}", old.pid);
-    let run = load(addr, 50, false);
+    let run = wire.load(addr, 50, false);
     progress_by(&run, 200).await;
     let mut round = 0;
     for point in ["before-commit", "after-commit", "after-committed"] {
@@ -99,7 +112,7 @@ async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
                 .unwrap();
             eprintln!("{point} killed={killed}: {}", failed_reason(&e));
             progress_by(&run, 100).await;
-            let (status, by) = get(addr).await.unwrap();
+            let (status, by) = wire.get(addr).await;
             assert_eq!((status, by.as_str()), (200, me.as_str()), "{point}");
             if !killed {
                 // Let it go on: it must stop by itself. Before its commit it steps back
@@ -118,7 +131,7 @@ async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
         }
     }
     let r = finish(run).await;
-    assert_eq!(r.failed, 0, "{}", summary(&r));
+    assert_eq!(r.failed, 0, "{}: {}", wire.name(), summary(&r));
     assert!(r.ok > 0);
     assert!(
         old.events_seen().iter().all(|e| !is_reload_done(e)),
@@ -135,19 +148,31 @@ async fn heavy_a_successor_frozen_or_killed_before_it_accepts_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining_process() {
-    let Plain {
-        _origin,
-        s,
-        cfg,
-        proxy: mut old,
-        addr,
-    } = plain_with(|c| {
+    successor_frozen_after_it_took_over(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining_process() {
+    successor_frozen_after_it_took_over(true).await;
+}
+
+async fn successor_frozen_after_it_took_over(tls: bool) {
+    let (
+        Plain {
+            _origin,
+            s,
+            cfg,
+            proxy: mut old,
+            addr,
+        },
+        wire,
+    ) = plain_over(tls, |c| {
         c.takeover_timeout = Duration::from_millis(500);
         c.idle_close = Duration::from_secs(20);
     })
     .await;
-    let held = idle_connection(addr);
-    let run = load(addr, 50, false);
+    let held = wire.held(addr).await;
+    let run = wire.load(addr, 50, false);
     progress_by(&run, 200).await;
 
     let mut new = frozen_after_takeover(&s, &cfg, &mut old).await;
@@ -162,7 +187,7 @@ async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining
     // move here: between the takeover and the freeze only the successor accepts, and
     // every client may be waiting on a connection it accepted; waiting for the load's
     // progress then waits for their timeouts.)
-    let (_, by) = get(addr).await.unwrap();
+    let (_, by) = wire.get(addr).await;
     assert_eq!(by, format!("gen=1 pid={}", old.pid));
 
     // The frozen successor was told to stop: once it goes on, it drains what it had
@@ -172,7 +197,7 @@ async fn heavy_a_successor_frozen_after_it_took_over_is_replaced_by_the_draining
     assert!(st.success(), "{st:?}\n{}", new.logs());
     progress_by(&run, 100).await;
     let r = finish(run).await;
-    assert_eq!(r.failed, 0, "{}", summary(&r));
+    assert_eq!(r.failed, 0, "{}: {}", wire.name(), summary(&r));
     drop(held);
     old.stop().await.unwrap();
 }
@@ -280,11 +305,21 @@ async fn an_old_process_that_dies_during_the_handoff_leaves_the_new_one_serving(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_master_replaces_a_worker_that_dies_under_load() {
+    master_replaces_a_worker_that_dies(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_a_master_replaces_a_worker_that_dies_under_load() {
+    master_replaces_a_worker_that_dies(true).await;
+}
+
+async fn master_replaces_a_worker_that_dies(tls: bool) {
     let o = origin(100, None).await;
     let s = Scratch::new();
-    let cfg = s.config("p.toml", &Conf::new(o.addr()));
+    let wire = Wire::new(tls, &s);
+    let cfg = wire.config(&s, "p.toml", &Conf::new(o.addr()));
     let (mut m, mut worker, addr) = start_master(&s, &cfg, &[]).await;
-    let run = load(addr, 50, false);
+    let run = wire.load(addr, 50, false);
     progress_by(&run, 200).await;
     let mut delays = Vec::new();
     for generation in 2..=3u64 {
@@ -328,9 +363,9 @@ async fn heavy_a_master_replaces_a_worker_that_dies_under_load() {
     assert_eq!(delays, [0, 100]);
     let r = finish(run).await;
     // At most the dead workers' open requests: 50 clients, two deaths.
-    assert!(r.failed <= 100, "{}", summary(&r));
+    assert!(r.failed <= 100, "{}: {}", wire.name(), summary(&r));
     assert!(r.ok > 0);
-    let (_, by) = get(addr).await.unwrap();
+    let (_, by) = wire.get(addr).await;
     assert_eq!(by, format!("gen=3 pid={worker}"));
     assert!(m.stop().await.unwrap().success());
     assert!(!alive(worker));
@@ -381,13 +416,23 @@ async fn a_chain_of_reloads_or_a_fast_stop_never_brings_back_a_draining_generati
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_a_master_replaces_a_worker_that_hangs_under_load() {
+    master_replaces_a_worker_that_hangs(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_a_master_replaces_a_worker_that_hangs_under_load() {
+    master_replaces_a_worker_that_hangs(true).await;
+}
+
+async fn master_replaces_a_worker_that_hangs(tls: bool) {
     let o = origin(100, None).await;
     let s = Scratch::new();
+    let wire = Wire::new(tls, &s);
     let mut conf = Conf::new(o.addr());
     conf.takeover_timeout = Duration::from_millis(500);
-    let cfg = s.config("p.toml", &conf);
+    let cfg = wire.config(&s, "p.toml", &conf);
     let (mut m, first, addr) = start_master(&s, &cfg, &["--freeze-at", "after-takeover"]).await;
-    let run = load(addr, 50, false);
+    let run = wire.load(addr, 50, false);
     progress_by(&run, 200).await;
     // The reload's worker stops itself right after its takeover: the previous one drains
     // away, and nobody would accept if the master did not notice.
@@ -424,8 +469,8 @@ async fn heavy_a_master_replaces_a_worker_that_hangs_under_load() {
     progress_by(&run, 200).await;
     let r = finish(run).await;
     // At most what the hung worker had accepted: 50 clients.
-    assert!(r.failed <= 50, "{}", summary(&r));
-    let (_, by) = get(addr).await.unwrap();
+    assert!(r.failed <= 50, "{}: {}", wire.name(), summary(&r));
+    let (_, by) = wire.get(addr).await;
     assert_eq!(by, format!("gen=3 pid={new_pid}"));
     assert!(!alive(first) && !alive(hung));
     assert!(m.stop().await.unwrap().success());

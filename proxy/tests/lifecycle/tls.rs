@@ -521,3 +521,89 @@ async fn tls_master_refuses_a_reload_to_a_bad_certificate_and_the_worker_keeps_s
     assert!(visit.resumed);
     m.stop().await.unwrap();
 }
+
+/// Visits `addr` every 400 ms for `span`: every visit resumes with the ticket of the
+/// visit before, whatever rotations happen meanwhile (the worker's keys follow the
+/// master's), and each takes home a ticket sealed with the newest key.
+async fn visit_through_rotations(client: &TlsClient, addr: SocketAddr, span: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < span {
+        // Waits on the wall clock on purpose: rotations are due on it (every second).
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let v = client.visit(addr, 1).await.unwrap();
+        assert!(v.resumed, "{v:?} after {:?}", start.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_master_pushes_rotated_keys_so_tickets_resume_on_the_next_worker() {
+    let t = setup("ticket_key_rotation = \"1s\"\n").await;
+    let (mut m, w1, addr) = start_master(&t.s, &t.cfg, &[]).await;
+    let client = TlsClient::new(&t.pki, Flavor::Tickets);
+    let first = client.visit(addr, 1).await.unwrap();
+    assert!(!first.resumed);
+    assert_eq!(first.served_by[0], format!("gen=1 pid={w1}"));
+    let mut worker = w1;
+    for generation in 2..=3u64 {
+        // At least two rotations on one worker: a worker that kept its first key (no
+        // push) would hand out tickets that the next worker, started from the master's
+        // current keys, cannot open.
+        visit_through_rotations(&client, addr, Duration::from_millis(2_500)).await;
+        m.signal(Signal::SIGUSR2).unwrap();
+        m.wait_event("reload_done", |e| {
+            matches!(
+                e.kind,
+                reloadbench_model::event::EventKind::ReloadDone { generation: g, .. } if g == generation
+            )
+        })
+        .await
+        .unwrap();
+        // The replaced worker may still accept what was queued: wait until it is gone.
+        wait_gone(worker, scaled(20)).await.unwrap();
+        let after = client.visit(addr, 1).await.unwrap();
+        assert!(
+            after.served_by[0].starts_with(&format!("gen={generation} ")),
+            "{after:?}"
+        );
+        worker = after.served_by[0]
+            .rsplit("pid=")
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap();
+        assert!(
+            after.resumed,
+            "the previous worker's ticket resumes: {after:?}"
+        );
+    }
+    let (full, resumed, ok, failed) = client.counts.get();
+    assert_eq!((full, failed), (1, 0), "resumed {resumed}");
+    // (That a ticket does not resume after two rotations is tested on the keys: a rustls
+    // client drops a ticket older than its lifetime hint, one rotation, by itself.)
+    assert_eq!(t.origin.requests(), ok);
+    m.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_tls_fd_pass_successors_go_on_rotating_from_the_handed_keys() {
+    let t = setup("ticket_key_rotation = \"1s\"\n").await;
+    let (mut current, addr) = start_plain(&t.s, &t.cfg, "gen1.log").await.unwrap();
+    let client = TlsClient::new(&t.pki, Flavor::Tickets);
+    assert!(!client.visit(addr, 1).await.unwrap().resumed);
+    for generation in 2..=3u64 {
+        // Each generation rotates on its own (at least twice here); the tickets it
+        // hands out after its rotations resume on its successor, which was handed its
+        // current and previous keys.
+        visit_through_rotations(&client, addr, Duration::from_millis(2_500)).await;
+        fd_pass_reload(&t.s, &t.cfg, &mut current, generation, addr).await;
+        let after = client.visit(addr, 1).await.unwrap();
+        assert!(
+            after.served_by[0].starts_with(&format!("gen={generation} ")),
+            "{after:?}"
+        );
+        assert!(after.resumed, "the predecessor's ticket resumes: {after:?}");
+    }
+    let (full, _, ok, failed) = client.counts.get();
+    assert_eq!((full, failed), (1, 0));
+    assert_eq!(t.origin.requests(), ok);
+    current.stop().await.unwrap();
+}

@@ -192,6 +192,26 @@ impl TlsClient {
     }
 }
 
+impl TlsClient {
+    /// A kept-alive connection that has had one response (200) and stays idle: it keeps
+    /// a draining process alive until it is dropped.
+    pub(crate) async fn held(&self, addr: SocketAddr) -> Result<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(addr).await.context("connect")?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .context("handshake")?;
+        let req = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        tls.write_all(req.as_bytes()).await.context("write")?;
+        let mut buf = Vec::new();
+        let (_, close) = read_response(&mut tls, &mut buf).await?;
+        ensure!(!close && buf.is_empty(), "not kept alive");
+        Ok(tls)
+    }
+}
+
 /// Reads one response (status 200, `Content-Length` body); returns its `X-Served-By` and
 /// whether it said `Connection: close`.
 async fn read_response(

@@ -119,6 +119,9 @@ pub fn ab_text(case: &CaseReport) -> String {
     if let Some(tls) = &load.tls {
         let _ = writeln!(w);
         let _ = writeln!(w, "{}", tls.handshakes_line());
+        if let Some(line) = tls.failed_by_line() {
+            let _ = writeln!(w, "{line}");
+        }
         if tls.handshake_time.count > 0 {
             let _ = writeln!(w, "Handshake time (ms)");
             for p in AB_PERCENTILES {

@@ -210,6 +210,7 @@ pub fn load_line(report: &RunReport) -> Option<String> {
                 first.timeout_ms,
             ))
             && c.rate.map(f64::to_bits) == first.rate.map(f64::to_bits)
+            && c.tls == first.tls
     });
     if !same {
         return None;
@@ -248,6 +249,9 @@ pub fn load_line(report: &RunReport) -> Option<String> {
         first.timeout_ms as f64 / 1000.0,
         first.bucket_ms
     );
+    if let Some(tls) = &first.tls {
+        let _ = write!(s, " Over {}.", tls.describe());
+    }
     Some(s)
 }
 
