@@ -1,6 +1,7 @@
 """Renders docs/peers.md from the peer matrix's runs (scripts/peer-matrix).
 
-    python3 scripts/lib/peer_matrix.py --runs runs/peers --out docs/peers.md SERVER...
+    python3 scripts/lib/peer_matrix.py --runs runs/peers --out docs/peers.md \
+        [--readme README.md] SERVER...
 
 Reads RUNS/<server>/results.json (and RUNS/<server>.wall_s, the run's wall
 time written by scripts/peer-matrix) for each server given, in that order,
@@ -14,7 +15,9 @@ server the run's wall time and a "what this means" paragraph.
 The paragraphs are written by hand from the numbers: whatever stands
 between `<!-- notes:SERVER -->` and `<!-- /notes:SERVER -->` in the page
 being replaced is kept; a server without one gets a marked placeholder.
-A server without a run is listed as not run.
+A server without a run is listed as not run. With --readme, the summary
+table is also written between `<!-- peer-summary -->` and
+`<!-- /peer-summary -->` in that file.
 """
 
 import argparse
@@ -191,6 +194,41 @@ def environment(runs_by_server):
     return "\n".join(lines)
 
 
+SUMMARY_RE = re.compile(r"(<!-- peer-summary -->\n).*?(<!-- /peer-summary -->)", re.S)
+
+
+def summary_table(servers, rows):
+    """Failed per 100k per replacement, without / with keep-alive."""
+    out = ["| server | replacement | no keep-alive | keep-alive |", "|---|---|---:|---:|"]
+    for s in servers:
+        if s not in rows:
+            out.append(f"| {NAMES.get(s, s)} | not run | | |")
+            continue
+        by = {}
+        order = []
+        for r in rows[s]:
+            if r["replacement"] not in by:
+                order.append(r["replacement"])
+                by[r["replacement"]] = {}
+            by[r["replacement"]][r["keep_alive"]] = r
+        for i, rep in enumerate(order):
+            cell = lambda ka: fmt_per_100k(by[rep][ka]["per_100k"]) if ka in by[rep] else "–"
+            name = NAMES.get(s, s) if i == 0 else ""
+            out.append(f"| {name} | {rep} | {cell(False)} | {cell(True)} |")
+    for name, _ in NOT_INSTALLABLE:
+        out.append(f"| {name} | not measured: cannot be installed here | | |")
+    return "\n".join(out) + "\n"
+
+
+def rows_of(runs_dir, servers):
+    rows = {}
+    for s in servers:
+        r = load_run(runs_dir, s)
+        if r is not None:
+            rows[s] = [case_row(c) for c in r["report"]["cases"]]
+    return rows
+
+
 def render(runs_dir, servers, old_text):
     notes = {m.group(1): m.group(2) for m in NOTES_RE.finditer(old_text or "")}
     runs = {}
@@ -226,27 +264,7 @@ def render(runs_dir, servers, old_text):
 
     out.append("## Summary\n")
     out.append("Failed requests per 100,000, without / with keep-alive (0 = none lost):\n")
-    out.append("| server | replacement | no keep-alive | keep-alive |")
-    out.append("|---|---|---:|---:|")
-    for s in servers:
-        if s not in rows:
-            out.append(f"| {NAMES.get(s, s)} | not run | | |")
-            continue
-        by = {}
-        order = []
-        for r in rows[s]:
-            if r["replacement"] not in by:
-                order.append(r["replacement"])
-                by[r["replacement"]] = {}
-            by[r["replacement"]][r["keep_alive"]] = r
-        for i, rep in enumerate(order):
-            cell = lambda ka: fmt_per_100k(by[rep][ka]["per_100k"]) if ka in by[rep] else "–"
-            name = NAMES.get(s, s) if i == 0 else ""
-            out.append(f"| {name} | {rep} | {cell(False)} | {cell(True)} |")
-    for name, why in NOT_INSTALLABLE:
-        out.append(f"| {name} | not measured: cannot be installed here | | |")
-    out.append("")
-
+    out.append(summary_table(servers, rows))
     out.append("## The matrix\n")
     out.append(
         "Failed per reload = failed requests / restarts or reloads in the case. Reload phases "
@@ -308,6 +326,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--readme", help="also write the summary table into this file's peer-summary block")
     ap.add_argument("servers", nargs="+")
     args = ap.parse_args()
     old = ""
@@ -318,6 +337,16 @@ def main():
     with open(args.out, "w") as f:
         f.write(text)
     print(f"peer-matrix: wrote {args.out}", file=sys.stderr)
+    if args.readme:
+        with open(args.readme) as f:
+            readme = f.read()
+        table = summary_table(args.servers, rows_of(args.runs, args.servers))
+        new, n = SUMMARY_RE.subn(lambda m: m.group(1) + table + m.group(2), readme)
+        if n != 1:
+            sys.exit(f"peer-matrix: {args.readme} has no <!-- peer-summary --> block")
+        with open(args.readme, "w") as f:
+            f.write(new)
+        print(f"peer-matrix: updated the summary in {args.readme}", file=sys.stderr)
 
 
 if __name__ == "__main__":
