@@ -137,6 +137,9 @@ def case_row(case):
     done = load["ok"] + load["failed"]
     per_100k = load["failed"] * 100_000 / done if done else 0.0
     per_reload = load["failed"] / len(acts) if acts else None
+    # Failures the harness attributed to the actions (in their windows);
+    # the rest happened away from any restart or reload.
+    attributed = sum(f["count"] for a in acts for f in a["failures"])
     failed_acts = sum(1 for a in acts if not a["ok"])
     exp = case["expectations"]
     if case.get("error"):
@@ -156,6 +159,8 @@ def case_row(case):
         "failed": load["failed"],
         "per_100k": per_100k,
         "per_reload": per_reload,
+        "attributed": attributed,
+        "failed_total": load["failed"],
         "classes": classes(load),
         "phases": phases(acts),
         "verdict": verdict,
@@ -267,7 +272,9 @@ def render(runs_dir, servers, old_text):
     out.append(summary_table(servers, rows))
     out.append("## The matrix\n")
     out.append(
-        "Failed per reload = failed requests / restarts or reloads in the case. Reload phases "
+        "Failed per reload = failed requests / restarts or reloads in the case; \"in the actions' "
+        "windows\" = the failures the harness attributed to a restart or reload (from its trigger "
+        "until the load recovered), the rest happened away from any. Reload phases "
         "are the medians over the case's actions, in ms after the trigger, as the kernel showed "
         "them for the processes that own the listening socket: new listening / old stopped "
         "accepting / old exited (\"–\": never observed, e.g. a server that keeps its socket and "
@@ -276,23 +283,23 @@ def render(runs_dir, servers, old_text):
     )
     out.append(
         "| server | replacement | keep-alive | actions | failed per 100k | failed per reload "
-        "| main failure classes | phases ms: new listening / old stopped accepting / old exited "
+        "| of them in the actions' windows | main failure classes | phases ms: new listening / old stopped accepting / old exited "
         "| expectations | load s |"
     )
-    out.append("|---|---|---|---:|---:|---:|---|---|---|---:|")
+    out.append("|---|---|---|---:|---:|---:|---:|---|---|---|---:|")
     for s in servers:
         if s not in rows:
-            out.append(f"| {NAMES.get(s, s)} | not run | | | | | | | | |")
+            out.append(f"| {NAMES.get(s, s)} | not run | | | | | | | | | |")
             continue
         for i, r in enumerate(rows[s]):
             name = NAMES.get(s, s) if i == 0 else ""
             out.append(
                 f"| {name} | {r['replacement']} | {'yes' if r['keep_alive'] else 'no'} "
                 f"| {r['actions']} | {fmt_per_100k(r['per_100k'])} | {fmt_per_reload(r['per_reload'])} "
-                f"| {r['classes']} | {r['phases']} | {r['verdict']} | {r['seconds']:.1f} |"
+                f"| {thousands(r['attributed'])} of {thousands(r['failed_total'])} | {r['classes']} | {r['phases']} | {r['verdict']} | {r['seconds']:.1f} |"
             )
     for name, why in NOT_INSTALLABLE:
-        out.append(f"| {name} | not measured: {why} | | | | | | | | |")
+        out.append(f"| {name} | not measured: {why} | | | | | | | | | |")
     out.append("")
 
     out.append("## Per server\n")
