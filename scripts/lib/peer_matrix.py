@@ -50,9 +50,9 @@ BEHIND = {
 # Servers of the list that cannot be installed from the registries
 # this machine reaches (Debian, PyPI, npm, crates.io).
 NOT_INSTALLABLE = [
-    ("Envoy", "not packaged in Debian 12, PyPI or npm; its releases are prebuilt binaries or container images from its own site"),
-    ("Traefik", "not packaged in Debian 12, PyPI or npm; released as prebuilt binaries and container images"),
-    ("Pingora", "a Rust library (crates.io) without a server binary of its own: measuring it means writing a proxy on it, which is not a peer installed as a user would"),
+    ("Envoy", "no Debian 12 package (the PyPI package `envoy` is an unrelated subprocess library); Envoy ships prebuilt binaries and container images, which this machine cannot fetch"),
+    ("Traefik", "no Debian 12 package (the PyPI package `traefik` is a client of its API, not the server); Traefik ships prebuilt binaries and container images, which this machine cannot fetch"),
+    ("Pingora", "a Rust library on crates.io with no server binary of its own: measuring it means writing a proxy on it, not installing a peer as its users would"),
 ]
 
 NOTES_RE = re.compile(r"<!-- notes:(\w+) -->\n(.*?)<!-- /notes:\1 -->", re.S)
