@@ -302,6 +302,7 @@ def render(runs_dir, servers, old_text):
     for name, why in NOT_INSTALLABLE:
         out.append(f"| {name} | not measured: {why} | | | | | | | | | |")
     out.append("")
+    out.append(f"<!-- notes:matrix -->\n{notes.get('matrix', PLACEHOLDER)}<!-- /notes:matrix -->\n")
 
     out.append("## Per server\n")
     total = 0
