@@ -192,8 +192,9 @@ def environment(runs_by_server):
         f"- runs started {dates[0]} to {dates[-1]}",
         f"- {first['kernel']}, {first['cpus']} CPUs, host `{first['hostname']}`, open files limit {first['fd_limit']}",
         "- sysctls: " + ", ".join(f"`{k}={v}`" for k, v in sorted(first["sysctls"].items())),
-        "- reloadbench at " + ", ".join(f"`{s[:12]}`" for s in shas)
-        + " (debug build of reloadbench, refproxy and loadgen); every case in its own network namespace",
+        "- debug build of reloadbench, refproxy and loadgen; the git HEAD at the runs' starts: "
+        + ", ".join(f"`{s[:12]}`" for s in shas)
+        + "; every case in its own network namespace",
         "- versions: " + "; ".join(f"{k}: `{v}`" for k, v in sorted(versions.items())),
     ]
     return "\n".join(lines)
@@ -251,8 +252,9 @@ def render(runs_dir, servers, old_text):
         "scenario runs the same load: c=100 clients, 100,000 requests of a 32,987-byte page, "
         "without and with keep-alive, and 10 restarts or reloads per case (after 8,000, "
         "17,000, ... 89,000 completed requests), with reloadbench's built-in origin behind the "
-        "server except where the server is the app (gunicorn, PM2); PM2's keep-alive cases run "
-        "300,000 requests, so that its slower reloads all fall within the load. Each scenario's "
+        "server except where the server is the app (gunicorn, PM2). gunicorn's restart cases and "
+        "PM2's keep-alive cases run 300,000 requests, so that all 10 of their slower actions "
+        "fall within the load (a restart's refused connects count as requests). Each scenario's "
         "expectations (controls that must lose requests, modes that must not) make "
         "`reloadbench run scenarios/peers/<server>.toml` a regression test of that server's "
         "reload. Rerun one server with `scripts/peer-matrix SERVER`.\n"
