@@ -138,8 +138,22 @@ fn peer_matrix_page_counts_per_100k_and_per_reload_and_keeps_the_notes() {
         fake_results(&[
             // 50 failed of 200,000 done, 2 reloads: 25 per 100k, 25 per reload,
             // 30 of them attributed; new listening 10 ms, old stopped 30 ms.
-            ("HUP", false, 199_950, 50, &[("reset", 40), ("closed", 10)], &[(1_000_000_000, 10), (2_000_000_000, 20)]),
-            ("HUP, keep-alive", true, 100_000, 0, &[], &[(1_000_000_000, 0)]),
+            (
+                "HUP",
+                false,
+                199_950,
+                50,
+                &[("reset", 40), ("closed", 10)],
+                &[(1_000_000_000, 10), (2_000_000_000, 20)],
+            ),
+            (
+                "HUP, keep-alive",
+                true,
+                100_000,
+                0,
+                &[],
+                &[(1_000_000_000, 0)],
+            ),
         ]),
     )
     .unwrap();
@@ -151,7 +165,11 @@ fn peer_matrix_page_counts_per_100k_and_per_reload_and_keeps_the_notes() {
     )
     .unwrap();
     let readme = dir.path().join("README.md");
-    std::fs::write(&readme, "a\n<!-- peer-summary -->\nstale\n<!-- /peer-summary -->\nb\n").unwrap();
+    std::fs::write(
+        &readme,
+        "a\n<!-- peer-summary -->\nstale\n<!-- /peer-summary -->\nb\n",
+    )
+    .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = Command::new("python3")
         .arg(root.join("scripts/lib/peer_matrix.py"))
@@ -168,17 +186,31 @@ fn peer_matrix_page_counts_per_100k_and_per_reload_and_keeps_the_notes() {
     let text = std::fs::read_to_string(&page).unwrap();
     // server | replacement | keep-alive | actions | per 100k | per reload | attributed | classes | phases
     assert!(
-        text.contains("| nginx | HUP | no | 2 | 25 | 25 | 30 of 50 | reset 40, closed 10 | 10 / 30 / – |"),
+        text.contains(
+            "| nginx | HUP | no | 2 | 25 | 25 | 30 of 50 | reset 40, closed 10 | 10 / 30 / – |"
+        ),
         "{text}"
     );
-    assert!(text.contains("|  | HUP | yes | 1 | 0 | 0 | 0 of 0 | – |"), "{text}");
+    assert!(
+        text.contains("|  | HUP | yes | 1 | 0 | 0 | 0 of 0 | – |"),
+        "{text}"
+    );
     assert!(text.contains("| h2o | not run |"), "{text}");
     assert!(text.contains("| Envoy | not measured"), "{text}");
-    assert!(text.contains("<!-- notes:nginx -->\nKept by hand.\n<!-- /notes:nginx -->"), "{text}");
-    assert!(text.contains("<!-- notes:h2o -->\n_(to be written"), "{text}");
+    assert!(
+        text.contains("<!-- notes:nginx -->\nKept by hand.\n<!-- /notes:nginx -->"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<!-- notes:h2o -->\n_(to be written"),
+        "{text}"
+    );
     assert!(text.contains("the run took 42 s"), "{text}");
     let readme = std::fs::read_to_string(&readme).unwrap();
-    assert!(readme.starts_with("a\n<!-- peer-summary -->\n| server |"), "{readme}");
+    assert!(
+        readme.starts_with("a\n<!-- peer-summary -->\n| server |"),
+        "{readme}"
+    );
     assert!(readme.contains("| nginx | HUP | 25 | 0 |"), "{readme}");
     assert!(!readme.contains("stale"), "{readme}");
     assert!(readme.ends_with("<!-- /peer-summary -->\nb\n"), "{readme}");
