@@ -86,9 +86,19 @@ fn every_peer_case_runs_the_matrix_load_with_ten_replacements() {
     }
 }
 
-/// A results.json with the fields scripts/lib/peer_matrix.py reads: one
-/// case per (name, keep-alive, ok, failed, classes, actions).
-fn fake_results(cases: &[(&str, bool, u64, u64, &[(&str, u64)], &[(u64, u64)])]) -> String {
+/// One made-up case: name, keep-alive, ok, failed, failure classes with
+/// counts, and actions as (trigger ns, failures attributed to it).
+type FakeCase<'a> = (
+    &'a str,
+    bool,
+    u64,
+    u64,
+    &'a [(&'a str, u64)],
+    &'a [(u64, u64)],
+);
+
+/// A results.json with the fields scripts/lib/peer_matrix.py reads.
+fn fake_results(cases: &[FakeCase<'_>]) -> String {
     let cases: Vec<serde_json::Value> = cases
         .iter()
         .map(|(name, keep_alive, ok, failed, classes, actions)| {
