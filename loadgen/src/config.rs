@@ -78,6 +78,13 @@ pub struct LoadConfig {
     /// How an `https://` URL speaks TLS (CA file or none, version, session
     /// resumption); not used for `http://`.
     pub tls: TlsOptions,
+    /// `--ws`: WebSocket clients instead of requests (each of the
+    /// [`LoadConfig::concurrency`] clients holds one connection for the
+    /// run's [`LoadConfig::duration`], see [`crate::ws`]); `None`: requests.
+    pub ws: Option<crate::ws::WsOptions>,
+    /// `--stream`: the URL answers with a long (streamed) response; the
+    /// report gets a [`StreamReport`](reloadbench_model::ws::StreamReport).
+    pub stream: bool,
 }
 
 impl LoadConfig {
@@ -108,6 +115,8 @@ impl LoadConfig {
             record_requests: false,
             request_ids: false,
             tls: TlsOptions::default(),
+            ws: None,
+            stream: false,
         })
     }
 
@@ -329,7 +338,12 @@ impl LoadConfig {
                 server_name: tls::server_name(&url.host)?,
             }),
         };
+        let ws = match &self.ws {
+            None => None,
+            Some(o) => Some(Arc::new(crate::ws::WsCtx::new(o, &url, self.bucket)?)),
+        };
         Ok(Validated {
+            ws,
             tls: tls.map(Arc::new),
             addr,
             kinds: prepared,
@@ -425,6 +439,8 @@ pub(crate) struct Validated {
     pub(crate) threads: usize,
     /// For an `https://` URL: the TLS client of the run.
     pub(crate) tls: Option<Arc<crate::client::TlsCtx>>,
+    /// For a `--ws` run: the WebSocket settings of its clients.
+    pub(crate) ws: Option<Arc<crate::ws::WsCtx>>,
 }
 
 #[cfg(test)]

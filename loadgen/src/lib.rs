@@ -41,6 +41,7 @@ mod record;
 mod run;
 mod target;
 mod tls;
+pub mod ws;
 
 pub use config::{
     FRAMING_HEADERS, LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET, is_framing_header,
@@ -52,3 +53,4 @@ pub use record::report::IntervalHistogram;
 pub use reloadbench_model::load::RetryPolicy;
 pub use run::{LoadOutcome, LoadRun, Progress, start};
 pub use tls::{TlsOptions, TlsVersion};
+pub use ws::WsOptions;

@@ -98,6 +98,13 @@ pub struct LoadReport {
     /// (and in files written before TLS was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsReport>,
+    /// The WebSocket connections and messages of a `--ws` run; `None`
+    /// otherwise (and in files written before WebSockets were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<crate::ws::WsReport>,
+    /// The streamed responses of a `--stream` run; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::ws::StreamReport>,
 }
 
 /// The TLS handshakes of a run (`https://` targets only).

@@ -422,6 +422,8 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         }],
         after_retry: None,
         tls: None,
+        ws: None,
+        stream: None,
     }
 }
 

@@ -129,6 +129,8 @@ fn case() -> CaseReport {
         methods: Vec::new(),
         after_retry: None,
         tls: None,
+        ws: None,
+        stream: None,
     };
     let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
     second.ok = false;

@@ -260,6 +260,8 @@ pub(crate) mod tests {
             methods: Vec::new(),
             after_retry: None,
             tls: None,
+            ws: None,
+            stream: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! ([`percentiles_csv`], [`gnuplot_tsv`], [`write_hdr_log`]).
 
 mod files;
+mod ws;
 
 use std::fmt::Write as _;
 
@@ -122,6 +123,12 @@ pub fn text(r: &LoadReport) -> String {
     let _ = writeln!(o);
     if let Some(tls) = &r.tls {
         tls_block(&mut o, tls);
+    }
+    if let Some(ws) = &r.ws {
+        ws::ws_block(&mut o, ws);
+    }
+    if let Some(s) = &r.stream {
+        ws::stream_line(&mut o, s);
     }
     loadgen_block(&mut o, r);
     o

@@ -12,6 +12,7 @@ use reloadbench_model::load::{
     RetryPolicy, ScheduleReport, TimeRow, TlsReport,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
+use reloadbench_model::ws::StreamReport;
 
 use super::{CLASSES, KindStat, Recorder, RequestSample, new_histogram};
 
@@ -55,6 +56,10 @@ pub(crate) struct RunFacts {
     pub(crate) retry: RetryPolicy,
     /// For an `https://` run: whether session resumption was offered.
     pub(crate) tls_resumption: Option<bool>,
+    /// For a `--ws` run: its WebSocket settings.
+    pub(crate) ws: Option<crate::ws::WsOptions>,
+    /// Whether it is a `--stream` run.
+    pub(crate) stream: bool,
 }
 
 /// Everything [`build`] produces.
@@ -90,7 +95,7 @@ fn time_row(h: &Histogram<u64>) -> TimeRow {
     }
 }
 
-fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
+pub(crate) fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
     if h.is_empty() {
         return LatencySummary::default();
     }
@@ -246,6 +251,15 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         tls: facts
             .tls_resumption
             .map(|resumption| tls_report(&recorders, resumption)),
+        ws: facts
+            .ws
+            .as_ref()
+            .map(|o| crate::ws::record::report(&recorders, o, facts.bucket_ns)),
+        stream: facts.stream.then(|| StreamReport {
+            complete: ok,
+            truncated: class_counts[FailureClass::Truncated.index()],
+            truncated_bytes: recorders.iter().map(|r| r.truncated_bytes).sum(),
+        }),
     };
     Built {
         report,
@@ -443,6 +457,8 @@ mod tests {
             kind_methods: vec!["GET".to_owned()],
             retry: RetryPolicy::None,
             tls_resumption: None,
+            ws: None,
+            stream: false,
         }
     }
 

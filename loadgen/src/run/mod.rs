@@ -92,6 +92,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         retry: config.retry,
         think_time: config.think_time,
         tls: v.tls,
+        ws: v.ws,
     });
     let bucket_ns = config.bucket.as_nanos() as u64;
     let mut results = Vec::with_capacity(v.threads);
@@ -159,6 +160,9 @@ fn run_worker(
         let handles: Vec<_> = clients
             .into_iter()
             .map(|id| {
+                if ctx.ws.is_some() {
+                    return crate::ws::run_for(id, shared.clone(), ctx.clone(), rec.clone());
+                }
                 client::run_for(
                     id,
                     shared.clone(),
@@ -273,8 +277,14 @@ impl LoadRun {
             kind_methods: self.config.kind_methods(),
             retry: self.config.retry,
             tls_resumption: target_is_tls(&self.config.url).then_some(self.config.tls.resume),
+            ws: self.config.ws.clone(),
+            stream: self.config.stream,
         };
-        let built = report::build(recorders, facts);
+        let mut built = report::build(recorders, facts);
+        if self.config.ws.is_some() {
+            // WebSocket clients record no request: the run lasted until now.
+            built.report.elapsed_ns = shared.start.elapsed().as_nanos() as u64;
+        }
         Ok(LoadOutcome {
             report: built.report,
             intervals: built.intervals,

@@ -102,6 +102,11 @@ impl Shared {
         t.saturating_duration_since(self.start).as_nanos() as u64
     }
 
+    /// When the time limit (`-t`) ends the run, if there is one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// Whether [`Shared::stop`] was called.
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)

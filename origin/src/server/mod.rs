@@ -18,6 +18,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::book::{Answered, Book};
 
+mod long;
+pub use long::LongOptions;
+
 /// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
 /// of thousands of connects from a proxy must wait in the queue, not be dropped.
 pub const BACKLOG: u32 = 4096;
@@ -73,6 +76,7 @@ struct Shared {
     delay: Option<Duration>,
     requests: AtomicU64,
     book: Book,
+    long: long::Long,
 }
 
 /// A running origin server; dropping it without [`Origin::shutdown`] leaves
@@ -87,6 +91,12 @@ pub struct Origin {
 impl Origin {
     /// Binds the listening socket and spawns the accept loop on the current runtime.
     pub async fn bind(cfg: OriginConfig) -> Result<Origin, OriginError> {
+        Origin::bind_with(cfg, LongOptions::default()).await
+    }
+
+    /// [`Origin::bind`] with settings for the long-lived endpoints (`/ws`,
+    /// `/stream`, `/upload`).
+    pub async fn bind_with(cfg: OriginConfig, long: LongOptions) -> Result<Origin, OriginError> {
         crate::check_body_bytes(cfg.body_bytes as u64)?;
         let listener = listen(cfg.listen).map_err(|source| OriginError::Bind {
             addr: cfg.listen,
@@ -94,14 +104,18 @@ impl Origin {
         })?;
         let addr = listener.local_addr().map_err(OriginError::LocalAddr)?;
         let body = Bytes::from(body_of(cfg.body_bytes));
+        let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             content_length: HeaderValue::from(body.len()),
             body,
             delay: cfg.delay.filter(|d| !d.is_zero()),
             requests: AtomicU64::new(0),
             book: Book::new(),
+            long: long::Long {
+                options: long,
+                stop: stop_rx.clone(),
+            },
         });
-        let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         Ok(Origin {
             addr,
@@ -200,6 +214,9 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
     let service = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         async move {
+            if long::is_long(&req) {
+                return Ok(long::serve(req, &shared.long).await);
+            }
             shared.book.received();
             let id = request_id(&req);
             let method = req.method().clone();
@@ -212,12 +229,13 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
                 body_bytes,
                 id,
             });
-            Ok::<_, BodyError>(resp)
+            Ok::<_, BodyError>(resp.map(http_body_util::Either::Left))
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     // A client that disconnects or sends garbage ends only its own connection.
     let _ = conn.await;
 }
