@@ -14,3 +14,4 @@ mod servers;
 mod support;
 mod tls;
 mod tls_support;
+mod ws;
