@@ -263,7 +263,7 @@ async fn stream_server(cut_every: u64, cut_after: usize) -> (String, Arc<[Atomic
     tokio::spawn(async move {
         let mut n = 0u64;
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let cut = n % cut_every == 0;
+            let cut = n.is_multiple_of(cut_every);
             n += 1;
             let rec = rec2.clone();
             tokio::spawn(async move {

@@ -6,20 +6,21 @@
 //! - `GET /stream?seconds=S&interval=I`: a chunked response that lasts `S`
 //!   seconds (default 1), one small chunk every `I` (default 100 ms; `I` in
 //!   ms, or a duration such as `250ms`), the first at once.
-//! - `POST /upload`: reads the request body no faster than
-//!   [`LongOptions::upload_rate`] bytes per second (unlimited when unset),
-//!   then answers `received N bytes`.
+//! - `POST /upload`: an ordinary request (answered with the fixed body and
+//!   kept in the book) whose body is read no faster than
+//!   [`LongOptions::upload_rate`] bytes per second (unlimited when unset):
+//!   a slow upload sink ([`upload_rate`]).
 //!
-//! These requests are not in the origin's book ([`crate::Origin::ledger`]):
+//! `/ws` and `/stream` are not in the origin's book ([`crate::Origin::ledger`]):
 //! it counts the fixed-body answers.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{
     CONNECTION, CONTENT_TYPE, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
@@ -59,16 +60,22 @@ pub(crate) type OriginBody = Either<Full<Bytes>, Ticks>;
 pub(crate) fn is_long(req: &Request<Incoming>) -> bool {
     matches!(
         (req.method(), req.uri().path()),
-        (&Method::GET, "/ws" | "/stream") | (&Method::POST, "/upload")
+        (&Method::GET, "/ws" | "/stream")
     )
+}
+
+/// The rate at which the body of `req` is read: [`LongOptions::upload_rate`]
+/// for `POST /upload`, none for any other request.
+pub(crate) fn upload_rate(req: &Request<Incoming>, long: &Long) -> Option<u64> {
+    let upload = req.method() == Method::POST && req.uri().path() == "/upload";
+    long.options.upload_rate.filter(|r| upload && *r > 0)
 }
 
 /// Answers a request [`is_long`] accepted.
 pub(crate) async fn serve(req: Request<Incoming>, long: &Long) -> Response<OriginBody> {
     match req.uri().path() {
         "/ws" => websocket(req, long),
-        "/stream" => stream(&req),
-        _ => upload(req, long.options.upload_rate).await,
+        _ => stream(&req),
     }
 }
 
@@ -164,13 +171,11 @@ fn query_duration(query: &str, name: &str, seconds: bool) -> Result<Option<Durat
             continue;
         }
         let parsed = match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 && n < 1e7 => {
-                Ok(Duration::from_secs_f64(if seconds {
-                    n
-                } else {
-                    n / 1000.0
-                }))
-            }
+            Ok(n) if (0.0..1e7).contains(&n) => Ok(Duration::from_secs_f64(if seconds {
+                n
+            } else {
+                n / 1000.0
+            })),
             Ok(_) => Err(format!("{name}={v}: out of range")),
             Err(_) => humantime::parse_duration(v).map_err(|e| format!("{name}={v}: {e}")),
         };
@@ -245,35 +250,6 @@ impl Body for Ticks {
     fn is_end_stream(&self) -> bool {
         self.left == 0
     }
-}
-
-/// `POST /upload`: reads the body at most at `rate` bytes/s, then answers.
-async fn upload(req: Request<Incoming>, rate: Option<u64>) -> Response<OriginBody> {
-    let start = Instant::now();
-    let mut body = req.into_body();
-    let mut bytes = 0u64;
-    loop {
-        match tokio::time::timeout(super::BODY_STALL, body.frame()).await {
-            Ok(None) => break,
-            Ok(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    bytes += data.len() as u64;
-                }
-            }
-            Err(_) | Ok(Some(Err(_))) => {
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "upload cut or stalled\n".to_owned(),
-                );
-            }
-        }
-        if let Some(rate) = rate.filter(|r| *r > 0) {
-            // Not before the time these bytes take at the rate.
-            let due = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
-            tokio::time::sleep_until(due.into()).await;
-        }
-    }
-    plain(StatusCode::OK, format!("received {bytes} bytes\n"))
 }
 
 #[cfg(test)]

@@ -222,7 +222,8 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
             let method = req.method().clone();
             // A request body (POST, PUT, ...) is read whole before the answer:
             // the answer says the origin got all of it. It is counted, not kept.
-            let body_bytes = drain_body(req.into_body()).await?;
+            let rate = long::upload_rate(&req, &shared.long);
+            let body_bytes = drain_body(req.into_body(), rate).await?;
             let resp = respond(&shared).await;
             shared.book.answered(Answered {
                 method: method.as_str(),
@@ -256,8 +257,10 @@ enum BodyError {
     Stalled,
 }
 
-/// Reads `body` to its end, counting its bytes without keeping them.
-async fn drain_body(mut body: Incoming) -> Result<u64, BodyError> {
+/// Reads `body` to its end, counting its bytes without keeping them; with a
+/// `rate`, no faster than `rate` bytes per second (the slow upload sink).
+async fn drain_body(mut body: Incoming, rate: Option<u64>) -> Result<u64, BodyError> {
+    let start = std::time::Instant::now();
     let mut bytes = 0u64;
     loop {
         match tokio::time::timeout(BODY_STALL, body.frame()).await {
@@ -266,6 +269,11 @@ async fn drain_body(mut body: Incoming) -> Result<u64, BodyError> {
             Ok(Some(frame)) => {
                 if let Some(data) = frame?.data_ref() {
                     bytes += data.len() as u64;
+                }
+                if let Some(rate) = rate {
+                    // Not before the time these bytes take at the rate.
+                    let due = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
                 }
             }
         }
@@ -295,5 +303,7 @@ async fn respond(shared: &Shared) -> Response<Full<Bytes>> {
     resp
 }
 
+#[cfg(test)]
+mod long_tests;
 #[cfg(test)]
 mod tests;
