@@ -51,6 +51,6 @@ pub use mix::RequestKind;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
 pub use reloadbench_model::load::RetryPolicy;
-pub use run::{LoadOutcome, LoadRun, Progress, start};
+pub use run::{LoadOutcome, LoadRun, Progress, WsProgress, start};
 pub use tls::{TlsOptions, TlsVersion};
 pub use ws::WsOptions;

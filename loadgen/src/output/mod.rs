@@ -45,8 +45,12 @@ fn time_row(out: &mut String, name: &str, r: &TimeRow) {
 /// "Failed requests" counts every failure once (its breakdown plus write errors
 /// plus non-2xx responses add up to it).
 pub fn text(r: &LoadReport) -> String {
-    let mut o = String::new();
     let (host, port, path) = url_parts(&r.config.url);
+    if let Some(ws) = &r.ws {
+        // No request was made: the WebSocket block replaces ab's.
+        return ws::text(r, ws, [&host, &port, &path]);
+    }
+    let mut o = String::new();
     let secs = r.elapsed_ns as f64 / 1e9;
     let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
     let _ = writeln!(
@@ -135,7 +139,7 @@ pub fn text(r: &LoadReport) -> String {
 }
 
 /// The TLS handshakes of an `https://` run and the percentiles of their time.
-fn tls_block(o: &mut String, tls: &TlsReport) {
+pub(crate) fn tls_block(o: &mut String, tls: &TlsReport) {
     let _ = writeln!(o, "{}", tls.handshakes_line());
     let _ = writeln!(o, "Handshake time (ms)");
     for p in AB_PERCENTILES {

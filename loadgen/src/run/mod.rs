@@ -39,6 +39,17 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// A cheap snapshot of a running `--ws` load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsProgress {
+    /// Connections opened.
+    pub opened: u64,
+    /// Connections that ended (closed by the server or cut).
+    pub ended: u64,
+    /// Attempts that failed to open.
+    pub failed: u64,
+}
+
 /// Everything a finished run produced.
 #[derive(Debug)]
 pub struct LoadOutcome {
@@ -216,6 +227,17 @@ impl LoadRun {
             ok: completed - failed,
             failed,
             elapsed: self.shared.start.elapsed(),
+        }
+    }
+
+    /// `--ws`: connections opened, ended (closed or cut) and attempts that
+    /// failed to open, so far.
+    pub fn ws_progress(&self) -> WsProgress {
+        let get = |i: usize| self.shared.ws[i].load(std::sync::atomic::Ordering::SeqCst);
+        WsProgress {
+            opened: get(0),
+            ended: get(1),
+            failed: get(2),
         }
     }
 

@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) workers_running: AtomicUsize,
     failure_slots: AtomicUsize,
     pub(crate) first_response: OnceLock<FirstResponse>,
+    /// `--ws`: connections opened, ended (closed or cut) and attempts failed so far.
+    pub(crate) ws: [AtomicU64; 3],
 }
 
 impl Shared {
@@ -94,6 +96,7 @@ impl Shared {
             workers_running: AtomicUsize::new(workers),
             failure_slots: AtomicUsize::new(0),
             first_response: OnceLock::new(),
+            ws: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -231,6 +232,7 @@ pub(crate) async fn run<C: WsConn>(
             Err(class) => {
                 let now = Instant::now();
                 record::of(&rec, ws.bucket_ns).failed(shared.offset_ns(now), class);
+                shared.ws[2].fetch_add(1, Ordering::SeqCst);
                 let waited = matches!(class, FailureClass::ConnectTimeout | FailureClass::Timeout);
                 if !waited && !pause(&shared, backoff).await {
                     break;
@@ -243,6 +245,7 @@ pub(crate) async fn run<C: WsConn>(
                 let reconnect =
                     ended_at.map(|e| now.saturating_duration_since(e).as_micros() as u64);
                 record::of(&rec, ws.bucket_ns).opened(shared.offset_ns(now), reconnect);
+                shared.ws[0].fetch_add(1, Ordering::SeqCst);
                 let mut session = Session {
                     shared: &shared,
                     ws: &ws,
@@ -260,6 +263,7 @@ pub(crate) async fn run<C: WsConn>(
                     End::Closed(code) => record::of(&rec, ws.bucket_ns).closed(t, code),
                     End::Cut => record::of(&rec, ws.bucket_ns).count(t, Col::Cut, 1),
                 }
+                shared.ws[1].fetch_add(1, Ordering::SeqCst);
                 ended_at = Some(now);
                 if !ws.options.reconnect_delay.is_zero()
                     && !pause(&shared, ws.options.reconnect_delay).await

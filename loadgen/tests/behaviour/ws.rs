@@ -335,3 +335,63 @@ async fn stream_cut_mid_body_is_truncated_with_the_bytes_received() {
     );
     assert!(reloadbench_loadgen::output::text(&r).contains(&s.line()));
 }
+
+/// Against the built-in origin: its `/ws` echoes every message; when it stops
+/// mid-run, every connection is closed cleanly with 1001 and the clients'
+/// attempts to reconnect are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_with_1001() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", origin.addr());
+    let clients = 200;
+    let mut cfg = ws_config(&url, clients, 30.0);
+    cfg.ws.as_mut().unwrap().message_interval = Duration::from_millis(50);
+    cfg.ws.as_mut().unwrap().reconnect_delay = Duration::from_millis(20);
+    let run = reloadbench_loadgen::start(cfg).unwrap();
+    // Every client opened.
+    wait_for(&run, |p| p.opened >= clients).await;
+    tokio::time::timeout(wait(), origin.shutdown())
+        .await
+        .unwrap();
+    // Every connection ended, and a client's attempt to reconnect failed.
+    wait_for(&run, |p| p.ended >= clients && p.failed > 0).await;
+    run.stop();
+    let r = tokio::time::timeout(wait(), run.finish())
+        .await
+        .unwrap()
+        .unwrap();
+    let ws = r.ws.unwrap();
+    assert_eq!(ws.opened, clients, "{ws:?}");
+    assert_eq!(ws.closed_cleanly, clients);
+    assert_eq!(ws.closed_with(1001), clients);
+    assert_eq!((ws.cut, ws.open_at_end), (0, 0));
+    assert!(ws.failed > 0);
+    assert!(
+        ws.failed_classes
+            .iter()
+            .all(|c| c.class == FailureClass::ConnectRefused),
+        "{ws:?}"
+    );
+    assert!(ws.echoed >= clients, "{ws:?}");
+    assert_eq!(ws.late, 0);
+    assert_eq!(ws.sent, ws.echoed + ws.lost + ws.late);
+}
+
+/// Waits (polling, bounded by [`wait`]) until the run's WebSocket progress
+/// satisfies `done`.
+async fn wait_for(
+    run: &reloadbench_loadgen::LoadRun,
+    done: impl Fn(reloadbench_loadgen::WsProgress) -> bool,
+) {
+    let until = tokio::time::Instant::now() + wait();
+    while !done(run.ws_progress()) {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{:?}",
+            run.ws_progress()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
