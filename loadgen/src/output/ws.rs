@@ -50,10 +50,12 @@ pub(super) fn ws_block(o: &mut String, ws: &WsReport) {
     let _ = writeln!(o, "{}", ws.connections_line());
     let _ = writeln!(o, "{}", ws.messages_line());
     for c in &ws.failed_classes {
-        let _ = writeln!(o, "  failed to open, {:<22}{:>9}", c.class.label(), c.count);
+        let label = format!("failed to open, {}", c.class.label());
+        let _ = writeln!(o, "  {label:<38}{:>9}", c.count);
     }
     for c in &ws.close_codes {
-        let _ = writeln!(o, "  closed with code {:<5}{:>22}", c.code, c.count);
+        let label = format!("closed with code {}", c.code);
+        let _ = writeln!(o, "  {label:<38}{:>9}", c.count);
     }
     let _ = writeln!(
         o,
