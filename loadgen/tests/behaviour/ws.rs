@@ -395,3 +395,59 @@ async fn wait_for(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `wss://`: the WebSocket runs over loadgen's TLS client; one handshake
+/// per connection, and the echoes the TLS server wrote all come back.
+#[tokio::test]
+async fn wss_runs_over_tls_and_counts_its_handshakes() {
+    let pki = crate::tls_support::Pki::new();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            pki.chain.clone(),
+            rustls::pki_types::PrivateKeyDer::Pkcs8(pki.key.clone_key()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://{}/ws", listener.local_addr().unwrap());
+    // handshakes, echoes
+    let rec: Arc<[AtomicU64; 2]> = Arc::new(Default::default());
+    let rec2 = rec.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, rec) = (acceptor.clone(), rec2.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                rec[0].fetch_add(1, Ordering::SeqCst);
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_binary() {
+                        if ws.send(msg).await.is_err() {
+                            return;
+                        }
+                        rec[1].fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let mut cfg = ws_config(&url.replace("wss://", "https://"), 3, 0.5);
+    cfg.tls.ca_file = Some(pki.ca_file.clone());
+    let r = run_load(cfg).await;
+    let ws = r.ws.clone().unwrap();
+    let tls = r.tls.clone().expect("a wss run has a TLS report");
+    assert_eq!((ws.opened, ws.open_at_end, ws.failed), (3, 3, 0), "{ws:?}");
+    assert_eq!(tls.handshakes, rec[0].load(Ordering::SeqCst));
+    assert_eq!(tls.full + tls.resumed, 3);
+    assert_eq!(ws.echoed, rec[1].load(Ordering::SeqCst));
+    assert_eq!(ws.sent, ws.echoed);
+}
