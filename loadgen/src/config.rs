@@ -253,6 +253,10 @@ impl LoadConfig {
                 "at most 254 addresses (127.0.0.1..=127.0.0.254)",
             ));
         }
+        if let Some(ws) = &self.ws {
+            crate::ws::check(ws, self)?;
+            crate::ws::WsCtx::new(ws, &url, self.bucket)?;
+        }
         Ok(url)
     }
 

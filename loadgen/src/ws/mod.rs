@@ -100,6 +100,24 @@ impl WsCtx {
     }
 }
 
+/// The settings a `--ws` run cannot have: a request rate, a request mix, a
+/// streamed response.
+pub(crate) fn check(_ws: &WsOptions, config: &crate::LoadConfig) -> Result<(), LoadError> {
+    let reason = if config.rate.is_some() {
+        "not with a request rate"
+    } else if !config.mix.is_empty() {
+        "not with a request mix"
+    } else if config.stream {
+        "not with stream"
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::InvalidConfig {
+        field: "ws",
+        reason: reason.to_owned(),
+    })
+}
+
 /// Spawns WebSocket client `id` on the current `LocalSet`, over TLS for an
 /// `https://` target.
 pub(crate) fn run_for(
@@ -112,5 +130,33 @@ pub(crate) fn run_for(
         tokio::task::spawn_local(client::run::<TlsConn>(id, shared, ctx, rec))
     } else {
         tokio::task::spawn_local(client::run::<TcpStream>(id, shared, ctx, rec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LoadConfig;
+
+    #[test]
+    fn settings_are_checked_up_front() {
+        let mut c = LoadConfig::new("http://127.0.0.1:1/ws").unwrap();
+        c.ws = Some(WsOptions::default());
+        assert!(c.check().is_ok());
+        let refused = |f: &dyn Fn(&mut LoadConfig)| {
+            let mut c = c.clone();
+            f(&mut c);
+            c.check().unwrap_err().to_string()
+        };
+        let e = refused(&|c| c.ws.as_mut().unwrap().message_bytes = 7);
+        assert!(e.contains("ws.message_bytes"), "{e}");
+        let e = refused(&|c| c.ws.as_mut().unwrap().message_interval = Duration::ZERO);
+        assert!(e.contains("ws.message_interval"), "{e}");
+        let e = refused(&|c| c.ws.as_mut().unwrap().message_timeout = Duration::ZERO);
+        assert!(e.contains("ws.message_timeout"), "{e}");
+        let e = refused(&|c| c.rate = Some(10.0));
+        assert!(e.contains("not with a request rate"), "{e}");
+        let e = refused(&|c| c.stream = true);
+        assert!(e.contains("not with stream"), "{e}");
     }
 }
