@@ -451,3 +451,26 @@ async fn wss_runs_over_tls_and_counts_its_handshakes() {
     assert_eq!(ws.echoed, rec[1].load(Ordering::SeqCst));
     assert_eq!(ws.sent, ws.echoed);
 }
+
+/// `--stream` against the origin's `/stream`: every response lasts its
+/// seconds and is read whole; none is truncated.
+#[tokio::test]
+async fn stream_against_the_origin_is_complete() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let url = format!("http://{}/stream?seconds=0.2&interval=20", origin.addr());
+    let mut cfg = crate::support::config(&url, 4, 2);
+    cfg.stream = true;
+    let r = run_load(cfg).await;
+    let s = r.stream.clone().unwrap();
+    assert_eq!(
+        (s.complete, s.truncated, s.truncated_bytes),
+        (4, 0, 0),
+        "{s:?}"
+    );
+    // 11 chunks of 9 bytes each (0, 20, ..., 200 ms).
+    assert_eq!(r.body_bytes, 4 * 11 * 9);
+    assert!(r.latency.min_us >= 200_000, "{:?}", r.latency);
+    origin.shutdown().await;
+}
