@@ -374,7 +374,8 @@ async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_w
             .all(|c| c.class == FailureClass::ConnectRefused),
         "{ws:?}"
     );
-    assert!(ws.echoed >= clients, "{ws:?}");
+    // Messages in flight when the 1001 came are lost with their connection
+    // (the origin was stopped as soon as every client had opened).
     assert_eq!(ws.late, 0);
     assert_eq!(ws.sent, ws.echoed + ws.lost + ws.late);
 }
