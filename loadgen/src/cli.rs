@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy, TlsVersion};
+use reloadbench_loadgen::{LoadConfig, RequestKind, RetryPolicy, TlsVersion, WsOptions};
 
 /// An ab-compatible HTTP/1.1 and HTTP/2 load generator that counts every request exactly once.
 #[derive(Debug, Parser)]
@@ -116,8 +116,30 @@ pub(crate) struct Cli {
     /// once more on a new connection, and count the retries.
     #[arg(long, requires = "h2")]
     pub(crate) retry_refused: bool,
+    /// WebSocket clients instead of requests: -c connections held for -t seconds
+    /// (required), each sending a message every --message-interval and expecting its
+    /// echo; a connection that ends is reopened. The URL may be ws:// or wss://.
+    #[arg(long, conflicts_with_all = ["mix", "stream", "rate", "h2"])]
+    pub(crate) ws: bool,
+    /// --ws: pause between two messages of a connection.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub(crate) message_interval: Duration,
+    /// --ws: bytes per message (at least 8: a sequence number).
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub(crate) message_bytes: usize,
+    /// --ws: an echo not back within this makes the message late.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub(crate) message_timeout: Duration,
+    /// --ws: pause between a connection's end and the next attempt.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub(crate) reconnect_delay: Duration,
+    /// The URL answers with a long, streamed response (the origin's
+    /// /stream?seconds=S&interval=I): a response is ok only when complete, one cut
+    /// mid-body is truncated, with the bytes received counted.
+    #[arg(long, conflicts_with = "h2")]
+    pub(crate) stream: bool,
     /// Target URL, `http[s]://host[:port][/path]` (HTTP/1.1 or, with --h2, HTTP/2,
-    /// over TCP or TLS).
+    /// over TCP or TLS; ws[s]:// with --ws).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 }
@@ -147,7 +169,28 @@ impl Cli {
         body: Option<Vec<u8>>,
         mix: Vec<RequestKind>,
     ) -> Result<LoadConfig, String> {
-        let mut c = LoadConfig::new(&self.url).map_err(|e| e.to_string())?;
+        let url = match (
+            self.url.strip_prefix("ws://"),
+            self.url.strip_prefix("wss://"),
+        ) {
+            (Some(rest), _) if self.ws => format!("http://{rest}"),
+            (_, Some(rest)) if self.ws => format!("https://{rest}"),
+            _ => self.url.clone(),
+        };
+        let mut c = LoadConfig::new(&url).map_err(|e| e.to_string())?;
+        if self.ws {
+            if self.timelimit.is_none() {
+                return Err("--ws needs -t (how long the connections are held)".to_owned());
+            }
+            c.ws = Some(WsOptions {
+                message_interval: self.message_interval,
+                message_bytes: self.message_bytes,
+                message_timeout: self.message_timeout,
+                reconnect_delay: self.reconnect_delay,
+            });
+            c.keep_alive = true;
+        }
+        c.stream = self.stream;
         c.concurrency = self.concurrency;
         c.requests = match (self.requests, self.timelimit) {
             (Some(n), _) => Some(n),
@@ -156,7 +199,7 @@ impl Cli {
         };
         c.duration = self.timelimit.map(|t| seconds("-t", t)).transpose()?;
         c.timeout = seconds("-s", self.timeout)?;
-        c.keep_alive = self.keep_alive;
+        c.keep_alive = self.keep_alive || c.ws.is_some();
         for h in &self.headers {
             let Some((k, v)) = h.split_once(':') else {
                 return Err(format!("-H {h:?}: expected 'Name: value'"));
@@ -265,6 +308,54 @@ mod tests {
         assert!(c.check().is_err(), "--retry-safe is HTTP/1.1's");
         let c = parse(&["--h2", "--streams", "0"]).unwrap();
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn ws_and_stream_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|c| c.to_config(None, Vec::new()))
+        };
+        let c = parse(&["--ws", "-t", "2", "-c", "3", "ws://127.0.0.1:1/ws"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.url, "http://127.0.0.1:1/ws");
+        assert_eq!(c.ws, Some(WsOptions::default()));
+        assert!(c.keep_alive);
+        let c = parse(&[
+            "--ws",
+            "-t",
+            "1",
+            "--message-interval",
+            "10ms",
+            "--message-bytes",
+            "100",
+            "--message-timeout",
+            "2s",
+            "--reconnect-delay",
+            "5ms",
+            "wss://127.0.0.1:1/ws",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.url, "https://127.0.0.1:1/ws");
+        let ws = c.ws.unwrap();
+        assert_eq!(ws.message_interval, Duration::from_millis(10));
+        assert_eq!(ws.message_bytes, 100);
+        assert_eq!(ws.message_timeout, Duration::from_secs(2));
+        assert_eq!(ws.reconnect_delay, Duration::from_millis(5));
+        assert!(
+            parse(&["--ws", "ws://127.0.0.1:1/"]).unwrap().is_err(),
+            "-t needed"
+        );
+        assert!(parse(&["--ws", "--stream", "-t", "1", "http://127.0.0.1:1/"]).is_err());
+        let c = parse(&["--stream", "http://127.0.0.1:1/stream?seconds=1"])
+            .unwrap()
+            .unwrap();
+        assert!(c.stream && c.ws.is_none());
+        assert!(parse(&["--ws", "--h2", "-t", "1", "ws://127.0.0.1:1/ws"]).is_err());
+        assert!(parse(&["--stream", "--h2", "http://127.0.0.1:1/stream"]).is_err());
     }
 
     #[test]

@@ -90,6 +90,13 @@ pub struct LoadConfig {
     /// With [`LoadConfig::h2`]: retry a stream refused by a GOAWAY once on
     /// a new connection (`--retry-refused`).
     pub retry_refused: bool,
+    /// `--ws`: WebSocket clients instead of requests (each of the
+    /// [`LoadConfig::concurrency`] clients holds one connection for the
+    /// run's [`LoadConfig::duration`], see [`crate::ws`]); `None`: requests.
+    pub ws: Option<crate::ws::WsOptions>,
+    /// `--stream`: the URL answers with a long (streamed) response; the
+    /// report gets a [`StreamReport`](reloadbench_model::ws::StreamReport).
+    pub stream: bool,
 }
 
 impl LoadConfig {
@@ -123,6 +130,8 @@ impl LoadConfig {
             h2: false,
             streams: 1,
             retry_refused: false,
+            ws: None,
+            stream: false,
         })
     }
 
@@ -275,6 +284,10 @@ impl LoadConfig {
                 "at most 254 addresses (127.0.0.1..=127.0.0.254)",
             ));
         }
+        if let Some(ws) = &self.ws {
+            crate::ws::check(ws, self)?;
+            crate::ws::WsCtx::new(ws, &url, self.bucket)?;
+        }
         Ok(url)
     }
 
@@ -398,8 +411,13 @@ impl LoadConfig {
             false => None,
             true => Some(Arc::new(self.h2_ctx(&url, addr)?)),
         };
+        let ws = match &self.ws {
+            None => None,
+            Some(o) => Some(Arc::new(crate::ws::WsCtx::new(o, &url, self.bucket)?)),
+        };
         Ok(Validated {
             h2,
+            ws,
             tls: tls.map(Arc::new),
             addr,
             kinds: prepared,
@@ -554,6 +572,8 @@ pub(crate) struct Validated {
     pub(crate) tls: Option<Arc<crate::client::TlsCtx>>,
     /// For an `--h2` run: what its stream loops share.
     pub(crate) h2: Option<Arc<crate::http2::H2Ctx>>,
+    /// For a `--ws` run: the WebSocket settings of its clients.
+    pub(crate) ws: Option<Arc<crate::ws::WsCtx>>,
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ mod record;
 mod run;
 mod target;
 mod tls;
+pub mod ws;
 
 pub use config::{
     FRAMING_HEADERS, LoadConfig, MAX_BUCKET, MAX_CONCURRENCY, MIN_BUCKET, is_framing_header,
@@ -58,5 +59,6 @@ pub use mix::RequestKind;
 pub use record::RequestSample;
 pub use record::report::IntervalHistogram;
 pub use reloadbench_model::load::RetryPolicy;
-pub use run::{LoadOutcome, LoadRun, Progress, start};
+pub use run::{LoadOutcome, LoadRun, Progress, WsProgress, start};
 pub use tls::{TlsOptions, TlsVersion};
+pub use ws::WsOptions;

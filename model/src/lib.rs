@@ -26,6 +26,7 @@ pub mod run;
 #[doc(hidden)]
 pub mod test_timing;
 pub mod words;
+pub mod ws;
 
 /// Version of the JSON schemas in this crate (load results and run reports).
 ///

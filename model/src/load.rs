@@ -102,6 +102,13 @@ pub struct LoadReport {
     /// HTTP/1.1 run (and in files written before HTTP/2 was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub h2: Option<H2Report>,
+    /// The WebSocket connections and messages of a `--ws` run; `None`
+    /// otherwise (and in files written before WebSockets were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<crate::ws::WsReport>,
+    /// The streamed responses of a `--stream` run; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::ws::StreamReport>,
 }
 
 /// The HTTP/2 side of an `--h2` run: GOAWAYs received and what became of the

@@ -425,6 +425,8 @@ fn load(buckets: Vec<Bucket>, failures: Vec<FailureRecord>, duration_ns: u64) ->
         after_retry: None,
         tls: None,
         h2: None,
+        ws: None,
+        stream: None,
     }
 }
 

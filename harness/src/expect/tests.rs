@@ -132,6 +132,8 @@ fn case() -> CaseReport {
         after_retry: None,
         tls: None,
         h2: None,
+        ws: None,
+        stream: None,
     };
     let mut second = action(ActionKind::Reload, 1_500, &[(FailureClass::Reset, 3)]);
     second.ok = false;

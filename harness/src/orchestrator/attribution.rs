@@ -263,6 +263,8 @@ pub(crate) mod tests {
             after_retry: None,
             tls: None,
             h2: None,
+            ws: None,
+            stream: None,
         }
     }
 

@@ -30,10 +30,10 @@ use reloadbench_model::outcome::FailureClass;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use conn::Conn;
+pub(crate) use conn::Conn;
 pub(crate) use connect::connect as tcp_connect;
 pub(crate) use response::Scratch;
-use tls::TlsConn;
+pub(crate) use tls::TlsConn;
 pub(crate) use tls::TlsCtx;
 pub(crate) use tls::connect_tls;
 
@@ -67,10 +67,13 @@ pub(crate) struct ClientCtx {
     pub(crate) think_time: Option<Duration>,
     /// For an `https://` target: the run's TLS client.
     pub(crate) tls: Option<Arc<TlsCtx>>,
+    /// For a `--ws` run: the WebSocket settings (the clients are
+    /// [`crate::ws`]'s instead of request loops).
+    pub(crate) ws: Option<Arc<crate::ws::WsCtx>>,
 }
 
 impl ClientCtx {
-    fn source(&self, id: u64) -> Option<Ipv4Addr> {
+    pub(crate) fn source(&self, id: u64) -> Option<Ipv4Addr> {
         (self.source_ips > 1).then(|| {
             let last = 1 + (id % u64::from(self.source_ips)) as u8;
             Ipv4Addr::new(127, 0, 0, last)
@@ -326,6 +329,9 @@ async fn run<C: Conn>(
         match result {
             Err(f) => {
                 rec.borrow_mut().bytes(f.bytes, 0);
+                if f.class == FailureClass::Truncated {
+                    rec.borrow_mut().truncated_bytes += f.bytes;
+                }
                 record_failure(&shared, &rec, req, f.class, reused);
             }
             Ok(resp) => {

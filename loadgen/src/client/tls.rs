@@ -41,7 +41,7 @@ pub(crate) struct TlsCtx {
 }
 
 /// A TLS connection.
-pub(crate) struct TlsConn(TlsStream<TcpStream>);
+pub(crate) struct TlsConn(pub(crate) TlsStream<TcpStream>);
 
 /// The class of a failed handshake: a rejected certificate, or anything
 /// else (alert, reset, EOF, garbage).

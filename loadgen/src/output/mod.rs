@@ -3,6 +3,7 @@
 //! ([`percentiles_csv`], [`gnuplot_tsv`], [`write_hdr_log`]).
 
 mod files;
+mod ws;
 
 use std::fmt::Write as _;
 
@@ -44,8 +45,12 @@ fn time_row(out: &mut String, name: &str, r: &TimeRow) {
 /// "Failed requests" counts every failure once (its breakdown plus write errors
 /// plus non-2xx responses add up to it).
 pub fn text(r: &LoadReport) -> String {
-    let mut o = String::new();
     let (host, port, path) = url_parts(&r.config.url);
+    if let Some(ws) = &r.ws {
+        // No request was made: the WebSocket block replaces ab's.
+        return ws::text(r, ws, [&host, &port, &path]);
+    }
+    let mut o = String::new();
     let secs = r.elapsed_ns as f64 / 1e9;
     let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
     let _ = writeln!(
@@ -126,12 +131,18 @@ pub fn text(r: &LoadReport) -> String {
     if let Some(h2) = &r.h2 {
         h2_block(&mut o, h2, r.retries);
     }
+    if let Some(ws) = &r.ws {
+        ws::ws_block(&mut o, ws);
+    }
+    if let Some(s) = &r.stream {
+        ws::stream_line(&mut o, s);
+    }
     loadgen_block(&mut o, r);
     o
 }
 
 /// The TLS handshakes of an `https://` run and the percentiles of their time.
-fn tls_block(o: &mut String, tls: &TlsReport) {
+pub(crate) fn tls_block(o: &mut String, tls: &TlsReport) {
     let _ = writeln!(o, "{}", tls.handshakes_line());
     if let Some(line) = tls.failed_by_line() {
         let _ = writeln!(o, "{line}");

@@ -153,6 +153,10 @@ pub(crate) struct Recorder {
     pub(crate) refused_backoff_ns: u64,
     /// Idle keep-alive connections found closed before reuse, not used.
     pub(crate) stale_discarded: u64,
+    /// Bytes received by truncated responses before the cut.
+    pub(crate) truncated_bytes: u64,
+    /// A `--ws` run's WebSocket outcomes (created on first use).
+    pub(crate) ws: Option<Box<crate::ws::record::WsRecorder>>,
     pub(crate) late_starts: u64,
     pub(crate) max_lag_ns: u64,
     pub(crate) last_end_ns: u64,
@@ -252,6 +256,8 @@ impl Recorder {
             connections: 0,
             refused_backoff_ns: 0,
             stale_discarded: 0,
+            truncated_bytes: 0,
+            ws: None,
             late_starts: 0,
             max_lag_ns: 0,
             last_end_ns: 0,

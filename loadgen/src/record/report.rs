@@ -12,6 +12,7 @@ use reloadbench_model::load::{
     Percentile, RetryPolicy, ScheduleReport, TimeRow, TlsReport,
 };
 use reloadbench_model::outcome::{AbView, FailureClass};
+use reloadbench_model::ws::StreamReport;
 
 use super::{CLASSES, H2Stats, KindStat, Recorder, RequestSample, new_histogram};
 
@@ -58,6 +59,10 @@ pub(crate) struct RunFacts {
     /// For an `--h2` run: streams per connection, and whether refused
     /// streams were retried.
     pub(crate) h2: Option<(u64, bool)>,
+    /// For a `--ws` run: its WebSocket settings.
+    pub(crate) ws: Option<crate::ws::WsOptions>,
+    /// Whether it is a `--stream` run.
+    pub(crate) stream: bool,
 }
 
 /// Everything [`build`] produces.
@@ -93,7 +98,7 @@ fn time_row(h: &Histogram<u64>) -> TimeRow {
     }
 }
 
-fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
+pub(crate) fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
     if h.is_empty() {
         return LatencySummary::default();
     }
@@ -252,6 +257,15 @@ pub(crate) fn build(recorders: Vec<Recorder>, facts: RunFacts) -> Built {
         h2: facts
             .h2
             .map(|(streams, retry_refused)| h2_report(&recorders, streams, retry_refused)),
+        ws: facts
+            .ws
+            .as_ref()
+            .map(|o| crate::ws::record::report(&recorders, o, facts.bucket_ns)),
+        stream: facts.stream.then(|| StreamReport {
+            complete: ok,
+            truncated: class_counts[FailureClass::Truncated.index()],
+            truncated_bytes: recorders.iter().map(|r| r.truncated_bytes).sum(),
+        }),
     };
     Built {
         report,
@@ -481,6 +495,8 @@ mod tests {
             retry: RetryPolicy::None,
             tls_resumption: None,
             h2: None,
+            ws: None,
+            stream: false,
         }
     }
 

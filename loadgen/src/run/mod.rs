@@ -39,6 +39,17 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// A cheap snapshot of a running `--ws` load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsProgress {
+    /// Connections opened.
+    pub opened: u64,
+    /// Connections that ended (closed by the server or cut).
+    pub ended: u64,
+    /// Attempts that failed to open.
+    pub failed: u64,
+}
+
 /// Everything a finished run produced.
 #[derive(Debug)]
 pub struct LoadOutcome {
@@ -92,6 +103,7 @@ pub fn start(config: LoadConfig) -> Result<LoadRun, LoadError> {
         retry: config.retry,
         think_time: config.think_time,
         tls: v.tls,
+        ws: v.ws,
     });
     let h2 = v.h2;
     let bucket_ns = config.bucket.as_nanos() as u64;
@@ -212,6 +224,9 @@ fn run_worker(
             .ids
             .into_iter()
             .map(|id| {
+                if ctx.ws.is_some() {
+                    return crate::ws::run_for(id, shared.clone(), ctx.clone(), rec.clone());
+                }
                 client::run_for(
                     id,
                     shared.clone(),
@@ -265,6 +280,17 @@ impl LoadRun {
             ok: completed - failed,
             failed,
             elapsed: self.shared.start.elapsed(),
+        }
+    }
+
+    /// `--ws`: connections opened, ended (closed or cut) and attempts that
+    /// failed to open, so far.
+    pub fn ws_progress(&self) -> WsProgress {
+        let get = |i: usize| self.shared.ws[i].load(std::sync::atomic::Ordering::SeqCst);
+        WsProgress {
+            opened: get(0),
+            ended: get(1),
+            failed: get(2),
         }
     }
 
@@ -330,8 +356,14 @@ impl LoadRun {
                 .config
                 .h2
                 .then_some((self.config.streams, self.config.retry_refused)),
+            ws: self.config.ws.clone(),
+            stream: self.config.stream,
         };
-        let built = report::build(recorders, facts);
+        let mut built = report::build(recorders, facts);
+        if self.config.ws.is_some() {
+            // WebSocket clients record no request: the run lasted until now.
+            built.report.elapsed_ns = shared.start.elapsed().as_nanos() as u64;
+        }
         Ok(LoadOutcome {
             report: built.report,
             intervals: built.intervals,

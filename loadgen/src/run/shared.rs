@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) workers_running: AtomicUsize,
     failure_slots: AtomicUsize,
     pub(crate) first_response: OnceLock<FirstResponse>,
+    /// `--ws`: connections opened, ended (closed or cut) and attempts failed so far.
+    pub(crate) ws: [AtomicU64; 3],
 }
 
 impl Shared {
@@ -94,12 +96,18 @@ impl Shared {
             workers_running: AtomicUsize::new(workers),
             failure_slots: AtomicUsize::new(0),
             first_response: OnceLock::new(),
+            ws: Default::default(),
         }
     }
 
     /// Nanoseconds since the run's start.
     pub(crate) fn offset_ns(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.start).as_nanos() as u64
+    }
+
+    /// When the time limit (`-t`) ends the run, if there is one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Whether [`Shared::stop`] was called.

@@ -201,13 +201,15 @@ async fn streams_are_really_in_flight_at_once() {
         reset_every: None,
     })
     .await;
-    // 2 connections × 8 streams, 64 requests: each connection's batches of 8.
-    let r = run(config(&server.url(), 64, 2, batch as u64)).await;
+    // 1 connection × 8 streams, 64 requests: 8 batches of 8. (With two
+    // connections, how the requests split between them is up to the
+    // scheduler, and a last batch of fewer than 8 would never be answered.)
+    let r = run(config(&server.url(), 64, 1, batch as u64)).await;
     server.all_closed().await;
     let c = &server.counters;
     assert_eq!(n(&c.max_open), 8, "the server waited for 8 open streams");
     assert_eq!((r.ok, r.failed), (64, 0));
-    assert_eq!(n(&c.accepted), 2);
+    assert_eq!(n(&c.accepted), 1);
     assert_eq!(h2(&r).reconnects, 0);
 }
 

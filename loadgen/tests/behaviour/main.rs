@@ -16,3 +16,4 @@ mod servers;
 mod support;
 mod tls;
 mod tls_support;
+mod ws;

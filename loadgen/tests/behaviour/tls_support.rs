@@ -24,8 +24,8 @@ pub(crate) struct Pki {
     _dir: tempfile::TempDir,
     /// The CA certificate's PEM file (`--cacert`).
     pub(crate) ca_file: PathBuf,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivatePkcs8KeyDer<'static>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivatePkcs8KeyDer<'static>,
 }
 
 impl Pki {

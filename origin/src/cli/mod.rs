@@ -9,7 +9,7 @@ use anyhow::Context;
 use reloadbench_model::event::{Event, EventKind};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::server::{DEFAULT_BODY_BYTES, Origin, OriginConfig};
+use crate::server::{DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig};
 
 /// Arguments of the origin server.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,6 +27,10 @@ pub struct OriginArgs {
     /// on SIGTERM or SIGINT (written to a temporary name first, then renamed).
     #[arg(long, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
+    /// `POST /upload` reads request bodies at most at this many bytes per second
+    /// (a slow upload sink; default: as fast as they come).
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    pub upload_rate: Option<u64>,
 }
 
 impl From<OriginArgs> for OriginConfig {
@@ -55,14 +59,17 @@ pub fn run(args: OriginArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     let ledger = args.ledger.clone();
-    runtime.block_on(serve(args.into(), ledger.as_deref()))
+    let long = LongOptions {
+        upload_rate: args.upload_rate,
+    };
+    runtime.block_on(serve(args.into(), long, ledger.as_deref()))
 }
 
-async fn serve(cfg: OriginConfig, ledger: Option<&Path>) -> anyhow::Result<()> {
+async fn serve(cfg: OriginConfig, long: LongOptions, ledger: Option<&Path>) -> anyhow::Result<()> {
     // Handlers first: once the ready line is out, a signal must not kill us uncleanly.
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    let origin = Origin::bind(cfg).await?;
+    let origin = Origin::bind_with(cfg, long).await?;
     let line = ready_line(&origin, std::process::id());
     {
         let mut out = std::io::stdout().lock();

@@ -24,6 +24,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::book::{Answered, Book};
 
+mod long;
+pub use long::LongOptions;
+
 /// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
 /// of thousands of connects from a proxy must wait in the queue, not be dropped.
 pub const BACKLOG: u32 = 4096;
@@ -79,6 +82,7 @@ struct Shared {
     delay: Option<Duration>,
     requests: AtomicU64,
     book: Book,
+    long: long::Long,
 }
 
 /// A running origin server; dropping it without [`Origin::shutdown`] leaves
@@ -93,6 +97,12 @@ pub struct Origin {
 impl Origin {
     /// Binds the listening socket and spawns the accept loop on the current runtime.
     pub async fn bind(cfg: OriginConfig) -> Result<Origin, OriginError> {
+        Origin::bind_with(cfg, LongOptions::default()).await
+    }
+
+    /// [`Origin::bind`] with settings for the long-lived endpoints (`/ws`,
+    /// `/stream`, `/upload`).
+    pub async fn bind_with(cfg: OriginConfig, long: LongOptions) -> Result<Origin, OriginError> {
         crate::check_body_bytes(cfg.body_bytes as u64)?;
         let listener = listen(cfg.listen).map_err(|source| OriginError::Bind {
             addr: cfg.listen,
@@ -100,14 +110,18 @@ impl Origin {
         })?;
         let addr = listener.local_addr().map_err(OriginError::LocalAddr)?;
         let body = Bytes::from(body_of(cfg.body_bytes));
+        let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             content_length: HeaderValue::from(body.len()),
             body,
             delay: cfg.delay.filter(|d| !d.is_zero()),
             requests: AtomicU64::new(0),
             book: Book::new(),
+            long: long::Long {
+                options: long,
+                stop: stop_rx.clone(),
+            },
         });
-        let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
         Ok(Origin {
             addr,
@@ -206,24 +220,28 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>) {
     let service = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         async move {
+            if long::is_long(&req) {
+                return Ok(long::serve(req, &shared.long).await);
+            }
             shared.book.received();
             let id = request_id(&req);
             let method = req.method().clone();
             // A request body (POST, PUT, ...) is read whole before the answer:
             // the answer says the origin got all of it. It is counted, not kept.
-            let body_bytes = drain_body(req.into_body()).await?;
+            let rate = long::upload_rate(&req, &shared.long);
+            let body_bytes = drain_body(req.into_body(), rate).await?;
             let resp = respond(&shared).await;
             shared.book.answered(Answered {
                 method: method.as_str(),
                 body_bytes,
                 id,
             });
-            Ok::<_, BodyError>(resp)
+            Ok::<_, BodyError>(resp.map(http_body_util::Either::Left))
         }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     // A client that disconnects or sends garbage ends only its own connection.
     let _ = conn.await;
 }
@@ -244,8 +262,10 @@ enum BodyError {
     Stalled,
 }
 
-/// Reads `body` to its end, counting its bytes without keeping them.
-async fn drain_body(mut body: Incoming) -> Result<u64, BodyError> {
+/// Reads `body` to its end, counting its bytes without keeping them; with a
+/// `rate`, no faster than `rate` bytes per second (the slow upload sink).
+async fn drain_body(mut body: Incoming, rate: Option<u64>) -> Result<u64, BodyError> {
+    let start = std::time::Instant::now();
     let mut bytes = 0u64;
     loop {
         match tokio::time::timeout(BODY_STALL, body.frame()).await {
@@ -254,6 +274,11 @@ async fn drain_body(mut body: Incoming) -> Result<u64, BodyError> {
             Ok(Some(frame)) => {
                 if let Some(data) = frame?.data_ref() {
                     bytes += data.len() as u64;
+                }
+                if let Some(rate) = rate {
+                    // Not before the time these bytes take at the rate.
+                    let due = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
                 }
             }
         }
@@ -283,5 +308,7 @@ async fn respond(shared: &Shared) -> Response<Full<Bytes>> {
     resp
 }
 
+#[cfg(test)]
+mod long_tests;
 #[cfg(test)]
 mod tests;
