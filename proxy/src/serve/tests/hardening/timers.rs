@@ -122,15 +122,20 @@ async fn fresh_connection_sending_nothing_is_closed_at_header_read() {
 
 #[tokio::test]
 async fn heavy_client_that_stops_reading_does_not_hold_the_connection_forever() {
-    let origin = listen_with(false, |mut s, _| async move {
-        let mut buf = Vec::new();
-        if read_head(&mut s, &mut buf).await.is_some() {
-            let body = pattern(32 << 20);
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-            if s.write_all(head.as_bytes()).await.is_ok() {
-                let _ = s.write_all(&body).await;
+    // Built before any request: making 32 MiB in a debug build can take longer than
+    // the proxy's 1 s request timeout on a loaded machine (a 504, not what is tested).
+    let body = Arc::new(pattern(32 << 20));
+    let origin = listen_with(false, move |mut s, _| {
+        let body = body.clone();
+        async move {
+            let mut buf = Vec::new();
+            if read_head(&mut s, &mut buf).await.is_some() {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                if s.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = s.write_all(&body[..]).await;
+                }
+                while fill_from(&mut s, &mut buf).await {}
             }
-            while fill_from(&mut s, &mut buf).await {}
         }
     })
     .await;
