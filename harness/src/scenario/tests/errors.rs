@@ -117,7 +117,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
              failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
              per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced, \
-             tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms",
+             tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms, \
+             goaway, per_reload.goaway, goaway_refused, stream_reset, stream_lost",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]
