@@ -155,6 +155,20 @@ fn an_h2_run_gets_a_stream_table_the_classes_explained_and_drawn() {
             "{fill}: legend swatch and bar"
         );
     }
+    // The ab-style block has loadgen's HTTP/2 lines; an HTTP/1.1 case's has none.
+    let ab = reloadbench_reports::ab_text(&run.cases[3]);
+    for line in [
+        "HTTP/2 streams:         10 per connection\n",
+        "GOAWAY received:        6 (graceful 5, with error 1)\n",
+        "Streams refused by GOAWAY: 9\n",
+        "Streams reset:          2 (CANCEL 2)\n",
+        "Streams lost:           1\n",
+        "Reconnects:             7 (after a GOAWAY or a closed connection)\n",
+    ] {
+        assert!(ab.contains(line), "{line:?} in\n{ab}");
+    }
+    assert!(!ab.contains("Retries:"), "{ab}");
+    assert!(reloadbench_reports::ab_text(&run.cases[0]).contains("Retries:                4"));
     let html = String::from_utf8(HtmlExporter.render(&run).unwrap()).unwrap();
     assert!(html.contains("<h3>HTTP/2 streams</h3>"));
 }
@@ -164,6 +178,7 @@ fn a_run_without_h2_has_no_stream_table_and_its_load_line_is_unchanged() {
     let run = same_load(support::fixture());
     let md = reloadbench_reports::render_markdown(&run);
     assert!(!md.contains("HTTP/2"), "{md}");
+    assert!(!reloadbench_reports::ab_text(&run.cases[3]).contains("HTTP/2"));
     assert!(
         md.contains("Load of every case: 100 concurrent clients"),
         "{md}"
