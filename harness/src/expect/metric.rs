@@ -68,6 +68,11 @@ pub enum Metric {
     PerReloadTlsResumedRatio,
     /// `handshake_p99_ms`: p99 TLS handshake time (TCP connect done to handshake done).
     HandshakeP99Ms,
+    /// `goaway`: HTTP/2 GOAWAY frames received (graceful and with an error).
+    Goaway,
+    /// `per_reload.goaway`: the most GOAWAYs received in one restart,
+    /// reload or kill's window (see `expect::goaway`).
+    PerReloadGoaway,
 }
 
 /// ab's counters, as expectation keys.
@@ -122,7 +127,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 19] = [
+const SIMPLE: [(Metric, &str); 21] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -145,6 +150,8 @@ const SIMPLE: [(Metric, &str); 19] = [
         "per_reload.tls_resumed_ratio",
     ),
     (Metric::HandshakeP99Ms, "handshake_p99_ms"),
+    (Metric::Goaway, "goaway"),
+    (Metric::PerReloadGoaway, "per_reload.goaway"),
 ];
 
 impl Metric {
@@ -180,6 +187,9 @@ impl Metric {
         if let Some(sub) = key.strip_prefix("per_reload.") {
             if sub == "tls_resumed_ratio" {
                 return Some(Metric::PerReloadTlsResumedRatio);
+            }
+            if sub == "goaway" {
+                return Some(Metric::PerReloadGoaway);
             }
             if let Some(m) = sub.strip_prefix("failed.") {
                 return is_method(m).then(|| Metric::PerReloadFailedMethod(m.to_owned()));
@@ -240,6 +250,7 @@ impl Metric {
                 | Metric::ReloadTimeMs
                 | Metric::P99ReloadRatio
                 | Metric::PerReloadTlsResumedRatio
+                | Metric::PerReloadGoaway
         )
     }
 
@@ -328,6 +339,11 @@ impl Metric {
                 (t.count > 0).then_some(())?;
                 Some(t.at(99.0)? as f64 / 1000.0)
             }
+            Metric::Goaway => n(load.h2.as_ref()?.goaway),
+            Metric::PerReloadGoaway => super::goaway::per_reload(case)
+                .into_iter()
+                .max()
+                .map(|v| v as f64),
         }
     }
 }

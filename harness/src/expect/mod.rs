@@ -6,6 +6,7 @@
 //! `per_reload.failed = "<= 1"`. The metric names are [`Metric::key`]s;
 //! an unknown name is an invalid scenario, never a silent pass.
 
+mod goaway;
 mod metric;
 mod parse;
 mod windows;

@@ -73,7 +73,8 @@ ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/me
 failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
 per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, \
 lost_after_forwarding, ledger_balanced, tls_failed, tls_resumed_ratio, \
-per_reload.tls_resumed_ratio, handshake_p99_ms";
+per_reload.tls_resumed_ratio, handshake_p99_ms, goaway, per_reload.goaway, goaway_refused, \
+stream_reset, stream_lost";
 
 /// The known key nearest to `key` (edit distance at most 2), if any.
 fn closest(key: &str) -> Option<String> {

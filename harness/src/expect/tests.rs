@@ -319,10 +319,14 @@ fn unknown_metric_suggests_the_closest_key() {
 
 #[test]
 fn every_key_round_trips() {
+    // A case over TLS and HTTP/2 measures every metric.
+    let mut c = tls_case();
+    c.load.h2 = h2_case().load.h2;
+    c.load.buckets[10].goaways = 2;
     for key in Metric::all_keys() {
         let m = Metric::from_key(&key).unwrap();
         assert_eq!(m.key(), key);
-        assert!(m.measure(&tls_case()).is_some(), "{key} not measured");
+        assert!(m.measure(&c).is_some(), "{key} not measured");
     }
 }
 
@@ -514,4 +518,58 @@ fn tls_metrics_count_handshakes_and_take_the_worst_second_after_a_reload() {
         );
     }
     assert!(Metric::PerReloadTlsResumedRatio.needs_reloads());
+}
+
+/// [`case`] over HTTP/2: GOAWAYs in buckets 4 (no window), 10 and 12
+/// (reload 1's window, 1.0–1.24 s), 15 (reload 2's, 1.5–1.8 s) and 18 (the
+/// signal's); 4 streams lost, 3 of them in reload 2's window.
+fn h2_case() -> CaseReport {
+    let mut c = case();
+    for (i, n) in [(4, 1), (10, 2), (12, 1), (15, 2), (18, 5)] {
+        c.load.buckets[i].goaways = n;
+    }
+    c.load.classes.push(ClassCount {
+        class: FailureClass::StreamLost,
+        count: 4,
+        on_reused: 4,
+        first_ns: 0,
+        last_ns: 0,
+    });
+    c.actions[1].failures.push(ClassTotal {
+        class: FailureClass::StreamLost,
+        count: 3,
+    });
+    c.load.h2 = Some(reloadbench_model::load::H2Report {
+        streams: 10,
+        goaway: 11,
+        goaway_graceful: 11,
+        lost: 4,
+        ..Default::default()
+    });
+    c
+}
+
+#[test]
+fn h2_metrics_count_goaways_per_reload_and_the_stream_classes() {
+    let c = h2_case();
+    let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
+    assert_eq!(m("goaway"), Some(11.0));
+    // Reload 1: 2 + 1; reload 2: 2; bucket 18 is the signal's, bucket 4 nobody's.
+    assert_eq!(super::goaway::per_reload(&c), vec![3, 2]);
+    assert_eq!(m("per_reload.goaway"), Some(3.0));
+    assert_eq!(m("stream_lost"), Some(4.0));
+    assert_eq!(m("per_reload.stream_lost"), Some(3.0));
+    assert_eq!(m("goaway_refused"), Some(0.0));
+    assert_eq!(m("per_reload.stream_reset"), Some(0.0));
+    let e = parse_condition("per_reload.goaway", &toml::Value::String("<= 2".into())).unwrap();
+    assert!(!e.evaluate(&c).passed);
+    // An HTTP/1.1 case received no GOAWAY: not measured.
+    for key in ["goaway", "per_reload.goaway"] {
+        assert_eq!(
+            Metric::from_key(key).unwrap().measure(&case()),
+            None,
+            "{key}"
+        );
+    }
+    assert!(Metric::PerReloadGoaway.needs_reloads() && !Metric::Goaway.needs_reloads());
 }

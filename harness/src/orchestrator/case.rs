@@ -213,6 +213,7 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         scenario_dir: std::fs::canonicalize(&input.scenario.dir)
             .unwrap_or_else(|_| input.scenario.dir.clone()),
         tls: input.case.load.tls.as_ref().and(input.programs.tls.clone()),
+        http2: input.case.load.http2.is_some(),
     };
     let out = match &input.case.proxy {
         ProxySpec::Reference(cfg) => {

@@ -69,6 +69,11 @@ impl LoadSpec {
         c.mix.clone_from(&self.mix);
         c.think_time = self.think_time;
         c.retry = self.retry;
+        if let Some(h) = self.http2 {
+            c.h2 = true;
+            c.streams = h.streams;
+            c.retry_refused = h.retry_refused;
+        }
         // The ledger matches failed requests to the origin's answers by id.
         c.request_ids = true;
         Ok(c)

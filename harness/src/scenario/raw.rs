@@ -55,7 +55,7 @@ pub(super) struct RawLoad {
     pub(super) requests: Option<Spanned<i64>>,
     pub(super) duration: Option<SStr>,
     pub(super) rate: Option<Spanned<f64>>,
-    pub(super) keep_alive: Option<bool>,
+    pub(super) keep_alive: Option<Spanned<bool>>,
     pub(super) timeout: Option<SStr>,
     pub(super) path: Option<SStr>,
     pub(super) bucket: Option<SStr>,
@@ -72,6 +72,12 @@ pub(super) struct RawLoad {
     pub(super) tls: Option<Spanned<bool>>,
     pub(super) tls_resume: Option<Spanned<bool>>,
     pub(super) tls_version: Option<SStr>,
+    /// `http2 = true`: the load speaks HTTP/2 (h2c, or ALPN `h2` with TLS).
+    pub(super) http2: Option<Spanned<bool>>,
+    /// With `http2`: concurrent streams per connection.
+    pub(super) streams: Option<Spanned<i64>>,
+    /// With `http2`: retry a stream refused by a GOAWAY once.
+    pub(super) retry_refused: Option<Spanned<bool>>,
 }
 
 /// One `[[load.request]]` entry: one kind of request of a weighted mix.
@@ -98,7 +104,7 @@ impl RawLoad {
             requests: over.requests.clone().or_else(|| self.requests.clone()),
             duration: over.duration.clone().or_else(|| self.duration.clone()),
             rate: over.rate.clone().or_else(|| self.rate.clone()),
-            keep_alive: over.keep_alive.or(self.keep_alive),
+            keep_alive: over.keep_alive.clone().or_else(|| self.keep_alive.clone()),
             timeout: over.timeout.clone().or_else(|| self.timeout.clone()),
             path: over.path.clone().or_else(|| self.path.clone()),
             bucket: over.bucket.clone().or_else(|| self.bucket.clone()),
@@ -128,6 +134,12 @@ impl RawLoad {
                 .tls_version
                 .clone()
                 .or_else(|| self.tls_version.clone()),
+            http2: over.http2.clone().or_else(|| self.http2.clone()),
+            streams: over.streams.clone().or_else(|| self.streams.clone()),
+            retry_refused: over
+                .retry_refused
+                .clone()
+                .or_else(|| self.retry_refused.clone()),
         }
     }
 }

@@ -94,6 +94,9 @@ const LOAD: Shape = Shape {
         ("tls", Kind::Bool),
         ("tls_resume", Kind::Bool),
         ("tls_version", Kind::Str),
+        ("http2", Kind::Bool),
+        ("streams", Kind::Whole),
+        ("retry_refused", Kind::Bool),
     ],
 };
 

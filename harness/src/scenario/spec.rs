@@ -77,6 +77,21 @@ pub(crate) struct LoadSpec {
     pub retry: RetryPolicy,
     /// TLS to the system under test (`tls = true`), if the load speaks it.
     pub tls: Option<LoadTls>,
+    /// HTTP/2 to the system under test (`http2 = true`), if the load speaks it.
+    pub http2: Option<LoadH2>,
+}
+
+/// How the load speaks HTTP/2 (`http2 = true` in `[load]`): h2c with prior
+/// knowledge, or ALPN `h2` with `tls = true`. `concurrency` is then the
+/// number of connections, and every connection is kept (keep-alive is
+/// inherent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadH2 {
+    /// Concurrent streams per connection (`streams`, default 1).
+    pub streams: u64,
+    /// Retry a stream refused by a GOAWAY once on a new connection
+    /// (`retry_refused`, default off: the load measures).
+    pub retry_refused: bool,
 }
 
 /// How the load speaks TLS (`tls = true` in `[load]`). The harness makes the

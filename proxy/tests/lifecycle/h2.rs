@@ -198,7 +198,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
 }
 
 /// A config with `http2 = true`.
-fn h2_config(s: &Scratch, origin: SocketAddr) -> std::path::PathBuf {
+pub(crate) fn h2_config(s: &Scratch, origin: SocketAddr) -> std::path::PathBuf {
     h2_config_with(s, Conf::new(origin))
 }
 

@@ -11,6 +11,7 @@ mod control_socket;
 mod fd_pass;
 mod fds;
 mod h2;
+mod h2_loadgen;
 mod load;
 mod master;
 mod naive;

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use reloadbench_model::load::{LoadReport, TimeRow};
+use reloadbench_model::load::{H2Report, LoadReport, TimeRow};
 use reloadbench_model::run::CaseReport;
 
 /// ab's "Percentage of the requests served within a certain time" rows.
@@ -131,7 +131,33 @@ pub fn ab_text(case: &CaseReport) -> String {
             }
         }
     }
+    if let Some(h2) = &load.h2 {
+        let _ = writeln!(w);
+        h2_lines(w, h2, load.retries);
+    }
     out
+}
+
+/// loadgen's HTTP/2 lines: streams per connection, GOAWAYs, what became of
+/// the failed streams, reconnects.
+fn h2_lines(w: &mut String, h2: &H2Report, retries: u64) {
+    let _ = writeln!(w, "HTTP/2 streams:         {} per connection", h2.streams);
+    let _ = writeln!(w, "{}", h2.goaway_line());
+    let _ = writeln!(w, "Streams refused by GOAWAY: {}", h2.refused);
+    if h2.retry_refused {
+        let _ = writeln!(
+            w,
+            "Retries:                {retries} (retry_refused: once, on a new connection)"
+        );
+    }
+    let _ = writeln!(w, "{}", h2.reset_line());
+    let _ = writeln!(w, "Streams lost:           {}", h2.lost);
+    let _ = writeln!(w, "Protocol errors:        {}", h2.protocol_errors);
+    let _ = writeln!(
+        w,
+        "Reconnects:             {} (after a GOAWAY or a closed connection)",
+        h2.reconnects
+    );
 }
 
 fn rates(load: &LoadReport, complete: u64, elapsed_s: f64) -> (f64, f64, f64, f64) {

@@ -95,6 +95,14 @@ impl Exporter for HtmlExporter {
                 note(tables::tls::TLS_LEGEND)
             );
         }
+        if let Some(t) = tables::h2::h2(report) {
+            let _ = writeln!(
+                h,
+                "<h3>HTTP/2 streams</h3>\n{}\n{}",
+                t.to_html(),
+                note(tables::h2::H2_LEGEND)
+            );
+        }
         if let Some(classes) = glossary::classes_html(report) {
             let _ = writeln!(h, "{classes}");
         }

@@ -66,6 +66,14 @@ pub fn render_markdown(report: &RunReport) -> String {
             tables::tls::TLS_LEGEND
         );
     }
+    if let Some(t) = tables::h2::h2(report) {
+        let _ = writeln!(
+            w,
+            "### HTTP/2 streams\n\n{}\n{}\n",
+            t.to_markdown(),
+            tables::h2::H2_LEGEND
+        );
+    }
     if let Some(classes) = glossary::classes_markdown(report) {
         let _ = writeln!(w, "{classes}");
     }
@@ -191,6 +199,7 @@ fn expectation_counts<'a>(cases: impl Iterator<Item = &'a CaseReport>) -> (usize
 /// (the target URL aside); `None` when they differ or there are no cases.
 pub fn load_line(report: &RunReport) -> Option<String> {
     let first = &report.cases.first()?.load.config;
+    let first_h2 = report.cases.first()?.load.h2.as_ref().map(|h| h.streams);
     let same = report.cases.iter().all(|c| {
         let c = &c.load.config;
         (
@@ -211,14 +220,24 @@ pub fn load_line(report: &RunReport) -> Option<String> {
             ))
             && c.rate.map(f64::to_bits) == first.rate.map(f64::to_bits)
             && c.tls == first.tls
-    });
+    }) && report
+        .cases
+        .iter()
+        .all(|c| c.load.h2.as_ref().map(|h| h.streams) == first_h2);
     if !same {
         return None;
     }
-    let mut s = format!(
-        "Load of every case: {} concurrent clients sending {}",
-        first.concurrency, first.method
-    );
+    let mut s = match first_h2 {
+        // HTTP/2: `concurrency` connections, each with its streams.
+        Some(streams) => format!(
+            "Load of every case: HTTP/2, {} connections × {streams} concurrent streams sending {}",
+            first.concurrency, first.method
+        ),
+        None => format!(
+            "Load of every case: {} concurrent clients sending {}",
+            first.concurrency, first.method
+        ),
+    };
     match (first.requests, first.duration_ms) {
         (Some(n), Some(ms)) => {
             let _ = write!(
@@ -241,7 +260,9 @@ pub fn load_line(report: &RunReport) -> Option<String> {
     let _ = write!(
         s,
         ", {}, {:.1} s timeout per request; time buckets of {} ms.",
-        if first.keep_alive {
+        if first_h2.is_some() {
+            "every connection kept"
+        } else if first.keep_alive {
             "keep-alive"
         } else {
             "a new connection per request"

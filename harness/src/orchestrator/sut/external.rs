@@ -216,6 +216,7 @@ mod tests {
             },
             scenario_dir: dir.path().to_owned(),
             tls: None,
+            http2: false,
         };
         let cfg = ExternalProxy {
             target: crate::scenario::validate_target(&format!("http://{addr}/")).unwrap(),

@@ -193,6 +193,9 @@ pub(crate) struct CaseEnv {
     pub scenario_dir: PathBuf,
     /// The run's certificates, when the case's load speaks TLS.
     pub tls: Option<crate::orchestrator::pki::TlsFiles>,
+    /// The case's load speaks HTTP/2 (`http2 = true`): the reference proxy
+    /// is configured to serve it.
+    pub http2: bool,
 }
 
 impl CaseEnv {

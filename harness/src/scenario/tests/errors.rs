@@ -101,7 +101,7 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
             "s.toml:2:1: load.concurency: unknown field `concurency`, did you mean `concurrency`? \
              ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket, \
              method, body, body_file, content_type, headers, request, think_time, retry, tls, \
-             tls_resume, tls_version)",
+             tls_resume, tls_version, http2, streams, retry_refused)",
             "s.toml:3:12: load.requests: expected a whole number, found \"many\" (a string)",
             "s.toml:4:14: load.keep_alive: expected true or false, found \"yes\" (a string)",
             "s.toml:5:11: load.timeout: expected a duration like \"10s\" or \"500ms\" (in quotes), \
@@ -117,7 +117,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              ab_exceptions/ab_write_errors/ab_non_2xx, p50_ms/p90_ms/p99_ms/p999_ms/max_ms/mean_ms, \
              failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
              per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced, \
-             tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms",
+             tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms, \
+             goaway, per_reload.goaway, goaway_refused, stream_reset, stream_lost",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]
@@ -499,4 +500,69 @@ proxy = { share_ticket_keys = true, ticket_keys_file = "keys/t.key" }
         "proxy.share_ticket_keys",
         "only for kind = \"reference\"",
     );
+}
+
+#[test]
+fn http2_keys_are_read_passed_to_loadgen_and_misplaced_or_bad_ones_are_errors() {
+    let src = r#"
+[load]
+requests = 10
+concurrency = 4
+http2 = true
+[[case]]
+name = "a"
+load = { streams = 10 }
+[[case]]
+name = "b"
+load = { retry_refused = true, streams = 2 }
+[[case]]
+name = "c"
+load = { http2 = false }
+"#;
+    let sc = parse_str(Path::new("dir/t.toml"), src).unwrap();
+    let h2 = |i: usize| sc.cases[i].load.http2;
+    assert_eq!(
+        h2(0),
+        Some(crate::scenario::LoadH2 {
+            streams: 10,
+            retry_refused: false
+        })
+    );
+    assert_eq!(
+        h2(1),
+        Some(crate::scenario::LoadH2 {
+            streams: 2,
+            retry_refused: true
+        })
+    );
+    assert_eq!(h2(2), None);
+    // HTTP/2 keeps its connections.
+    assert!(sc.cases[0].load.keep_alive && !sc.cases[2].load.keep_alive);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    let c = sc.cases[1].load.loadgen_config(addr, None).unwrap();
+    assert!(c.h2 && c.streams == 2 && c.retry_refused);
+    assert_eq!(c.concurrency, 4);
+    let c = sc.cases[2].load.loadgen_config(addr, None).unwrap();
+    assert!(!c.h2 && c.streams == 1 && !c.retry_refused);
+
+    let errs = errors("streams = 4\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 1, 11, "load.streams", "only with `http2 = true`");
+    let errs = errors("[[case]]\nname = \"a\"\nload = { retry_refused = true }\n");
+    assert_error(
+        &errs,
+        3,
+        26,
+        "case[0].load.retry_refused",
+        "only with `http2 = true`",
+    );
+    let errs = errors("http2 = true\nstreams = 0\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 2, 11, "load.streams", "must be at least 1");
+    let errs = errors("http2 = true\nstreams = 100000\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 2, 11, "load.streams", "must be in 1..=");
+    let errs = errors("http2 = true\nkeep_alive = false\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 2, 14, "load.keep_alive", "always kept");
+    let errs = errors("http2 = true\nretry = \"safe\"\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 2, 9, "load.retry", "retry-refused");
+    let errs = errors("http2 = \"yes\"\n[[case]]\nname = \"a\"\n");
+    assert_error(&errs, 1, 9, "load.http2", "expected true or false");
 }

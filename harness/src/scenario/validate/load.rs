@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Ctx;
 use super::steps::readiness;
 use crate::scenario::raw::{RawLoad, RawOrigin};
-use crate::scenario::{CommandOrigin, LoadSpec, LoadTls, OriginSpec, Readiness, ReadySpec};
+use crate::scenario::{CommandOrigin, LoadH2, LoadSpec, LoadTls, OriginSpec, Readiness, ReadySpec};
 
 /// Body size of the built-in origin when `body_bytes` is not given (the page size of the
 /// original ab measurement).
@@ -125,6 +125,43 @@ fn load_tls(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<Option<LoadTl
     }))
 }
 
+/// `http2`, `streams` and `retry_refused` of a merged load. HTTP/2 keeps
+/// its connections, so `keep_alive = false` contradicts it.
+fn load_h2(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<Option<LoadH2>> {
+    let on = l.http2.as_ref().is_some_and(|t| *t.get_ref());
+    if !on {
+        let mut ok = true;
+        for (span, name) in [
+            (l.streams.as_ref().map(Spanned::span), "streams"),
+            (l.retry_refused.as_ref().map(Spanned::span), "retry_refused"),
+        ] {
+            if let Some(span) = span {
+                ctx.err(span, &format!("{field}.{name}"), "only with `http2 = true`");
+                ok = false;
+            }
+        }
+        return ok.then_some(None);
+    }
+    if let Some(k) = &l.keep_alive
+        && !*k.get_ref()
+    {
+        ctx.err(
+            k.span(),
+            &format!("{field}.keep_alive"),
+            "an HTTP/2 connection is always kept: leave keep_alive out with `http2 = true`",
+        );
+        return None;
+    }
+    let streams = match &l.streams {
+        Some(n) => ctx.count(n, &format!("{field}.streams"), 1)?,
+        None => 1,
+    };
+    Some(Some(LoadH2 {
+        streams,
+        retry_refused: l.retry_refused.as_ref().is_some_and(|r| *r.get_ref()),
+    }))
+}
+
 /// Validates `over` merged onto `base`; `span` is where to report a missing
 /// limit (when `need_limit`).
 pub(super) fn load_spec(
@@ -181,8 +218,11 @@ pub(super) fn load_spec(
     }
     let r = requests_of?;
     let tls = load_tls(ctx, &l, field);
+    let http2 = load_h2(ctx, &l, field);
+    let http2 = http2?;
     let spec = LoadSpec {
         tls: tls?,
+        http2,
         method: r.method,
         headers: r.headers,
         body: r.body,
@@ -194,7 +234,8 @@ pub(super) fn load_spec(
         requests: requests?,
         duration: duration?,
         rate: rate?,
-        keep_alive: l.keep_alive.unwrap_or(false),
+        // HTTP/2 keeps its connections: the reports say so.
+        keep_alive: http2.is_some() || l.keep_alive.as_ref().is_some_and(|k| *k.get_ref()),
         timeout,
         path: path?,
         bucket,
@@ -218,6 +259,8 @@ pub(super) fn load_spec(
             "headers" => l.headers.as_ref().map(Spanned::span),
             "think_time" => l.think_time.as_ref().map(Spanned::span),
             "mix" => l.request.as_ref().map(Spanned::span),
+            "streams" => l.streams.as_ref().map(Spanned::span),
+            "retry" => l.retry.as_ref().map(Spanned::span),
             _ => None,
         };
         // loadgen calls the mix `mix`; the scenario calls it `request`.

@@ -74,7 +74,8 @@ pub fn environment(report: &RunReport) -> Table {
     t
 }
 
-/// The load of each case: clients, limits, connection reuse, timeout.
+/// The load of each case: clients, limits, connection reuse (or HTTP/2 and
+/// its streams per connection), timeout.
 pub fn load(report: &RunReport) -> Table {
     let mut t = Table::new(&[
         ("case", Align::Left),
@@ -95,7 +96,11 @@ pub fn load(report: &RunReport) -> Table {
             c.duration_ms
                 .map_or_else(dash, |ms| format!("{:.1}", ms as f64 / 1000.0)),
             c.rate.map_or_else(dash, |r| format!("{r:.0}")),
-            if c.keep_alive { "yes" } else { "no" }.to_string(),
+            match &case.load.h2 {
+                // An HTTP/2 connection is always kept; `clients` are its connections.
+                Some(h) => format!("HTTP/2, {} streams", h.streams),
+                None => if c.keep_alive { "yes" } else { "no" }.to_string(),
+            },
             format!("{:.1}", c.timeout_ms as f64 / 1000.0),
         ]);
     }

@@ -6,6 +6,7 @@ mod actions;
 mod context;
 pub mod diagnosis;
 pub mod evidence;
+pub mod h2;
 pub mod kernel;
 mod ledger;
 pub mod methods;

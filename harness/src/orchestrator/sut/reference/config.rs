@@ -24,7 +24,7 @@ pub(super) struct ProxyTls<'a> {
 
 /// Writes `proxy.toml` at `path`: listening on `listen`, forwarding to
 /// `origin`, with the scenario's drain and reload settings, terminating TLS
-/// with `tls` when given.
+/// with `tls` when given, serving HTTP/2 to clients when `http2`.
 pub(super) fn write(
     path: &Path,
     cfg: &ReferenceProxy,
@@ -32,6 +32,7 @@ pub(super) fn write(
     origin: SocketAddr,
     control_socket: &Path,
     tls: Option<ProxyTls<'_>>,
+    http2: bool,
 ) -> Result<(), RunnerError> {
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let h = |d: Duration| q(&humantime::format_duration(d).to_string());
@@ -40,13 +41,15 @@ pub(super) fn write(
          listen = [{listen}]\n\
          origins = [{origin}]\n\
          control_socket = {sock}\n\
-         generation_header = {gh}\n\n\
+         generation_header = {gh}\n\
+         http2 = {http2}\n\n\
          [drain]\ndeadline = {dd}\nidle_close = {ic}\n\n\
          [reload]\nready_timeout = {rt}\n",
         listen = q(listen),
         origin = q(&origin.to_string()),
         sock = q(&control_socket.display().to_string()),
         gh = cfg.generation_header,
+        http2 = http2,
         dd = h(cfg.drain_deadline),
         ic = h(cfg.idle_close),
         rt = h(cfg.ready_timeout),
@@ -94,6 +97,7 @@ mod tests {
             origin,
             Path::new("/tmp/a \"b\".sock"),
             None,
+            false,
         )
         .unwrap();
         let v: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
@@ -102,6 +106,19 @@ mod tests {
         assert_eq!(v["control_socket"].as_str(), Some("/tmp/a \"b\".sock"));
         assert_eq!(v["drain"]["deadline"].as_str(), Some("10s"));
         assert_eq!(v["reload"]["ready_timeout"].as_str(), Some("5s"));
+        assert!(v.get("tls").is_none());
+        assert_eq!(v["http2"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn an_http2_case_turns_http2_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("proxy.toml");
+        let origin = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let cfg = ReferenceProxy::default();
+        write(&p, &cfg, "127.0.0.1:0", origin, Path::new("/s"), None, true).unwrap();
+        let v: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
+        assert_eq!(v["http2"].as_bool(), Some(true));
         assert!(v.get("tls").is_none());
     }
 
@@ -117,7 +134,16 @@ mod tests {
             ticket_keys_file: Some(Path::new("/run/case/ticket.key")),
         };
         let cfg = ReferenceProxy::default();
-        write(&p, &cfg, "127.0.0.1:0", origin, Path::new("/s"), Some(tls)).unwrap();
+        write(
+            &p,
+            &cfg,
+            "127.0.0.1:0",
+            origin,
+            Path::new("/s"),
+            Some(tls),
+            false,
+        )
+        .unwrap();
         let v: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
         assert_eq!(v["tls"]["cert"].as_str(), Some("/run/tls/server.pem"));
         assert_eq!(v["tls"]["key"].as_str(), Some("/run/tls/server.key"));

@@ -133,6 +133,7 @@ impl ReferenceRunner {
             self.env.origin,
             &self.control_socket,
             tls,
+            self.env.http2,
         )
     }
 
