@@ -90,6 +90,10 @@ pub struct LoadConfig {
     /// With [`LoadConfig::h2`]: retry a stream refused by a GOAWAY once on
     /// a new connection (`--retry-refused`).
     pub retry_refused: bool,
+    /// Connect to this address instead of resolving the URL's host (which
+    /// stays the TLS server name and the `Host` header): a caller that
+    /// checked where the host resolves gives the checked address here.
+    pub connect_to: Option<SocketAddr>,
 }
 
 impl LoadConfig {
@@ -123,6 +127,7 @@ impl LoadConfig {
             h2: false,
             streams: 1,
             retry_refused: false,
+            connect_to: None,
         })
     }
 
@@ -352,7 +357,10 @@ impl LoadConfig {
     /// Checks the settings and resolves the target.
     pub(crate) fn validate(&self) -> Result<Validated, LoadError> {
         let url = self.check_settings()?;
-        let addr = target::resolve(&url)?;
+        let addr = match self.connect_to {
+            Some(a) => a,
+            None => target::resolve(&url)?,
+        };
         if self.source_ips > 1 {
             let loopback4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 127);
             if !loopback4 {

@@ -328,7 +328,7 @@ async fn drive_case<R: Runner>(
         .as_ref()
         .and(input.programs.tls.as_ref());
     let config = match &input.case.proxy {
-        ProxySpec::External(x) => input.case.load.external_loadgen_config(x),
+        ProxySpec::External(x) => input.case.load.external_loadgen_config(x, addr),
         _ => input
             .case
             .load

@@ -115,11 +115,11 @@ impl ExternalRunner {
 
 impl Runner for ExternalRunner {
     async fn start(&mut self, _log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
-        let addr = resolve(&self.cfg.target)
-            .map_err(RunnerError::Resolve)?
-            .into_iter()
-            .next()
-            .ok_or(RunnerError::Missing("the target resolves to no address"))?;
+        // The address the run checked (loopback unless allowed), never a
+        // fresh resolution: a name could resolve elsewhere by now.
+        let addr = *self.cfg.target.addrs.first().ok_or(RunnerError::Missing(
+            "the target's checked address (the run resolves it before any case)",
+        ))?;
         self.addr = Some(addr);
         let t = self.cfg.ready.timeout;
         match &self.cfg.ready.how {
@@ -190,9 +190,19 @@ impl Runner for ExternalRunner {
 /// How long the end-of-load check may wait for a connection to the target.
 const LOST_CHECK: Duration = Duration::from_secs(2);
 
-/// Whether every address is on loopback (127.0.0.0/8, ::1).
+/// Whether every address is on loopback (127.0.0.0/8, ::1, and
+/// 127.0.0.0/8 mapped into IPv6 as ::ffff:127.x.y.z).
 pub(crate) fn all_loopback(addrs: &[SocketAddr]) -> bool {
-    !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+    !addrs.is_empty() && addrs.iter().all(|a| is_loopback(a.ip()))
+}
+
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -217,8 +227,10 @@ mod tests {
             scenario_dir: dir.path().to_owned(),
             tls: None,
         };
+        let mut target = crate::scenario::validate_target(&format!("http://{addr}/")).unwrap();
+        target.addrs = vec![addr];
         let cfg = ExternalProxy {
-            target: crate::scenario::validate_target(&format!("http://{addr}/")).unwrap(),
+            target,
             ca_file: None,
             insecure: false,
             ready: crate::scenario::ReadySpec {
@@ -238,12 +250,50 @@ mod tests {
         assert!(why.contains("no longer accepts"), "{why}");
     }
 
+    #[tokio::test]
+    async fn start_uses_the_checked_address_and_resolves_nothing() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, mut log) = EventLog::create(None).unwrap();
+        let env = CaseEnv {
+            dir: dir.path().to_owned(),
+            origin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ctx: ProcessContext {
+                sink,
+                log_dir: dir.path().to_owned(),
+                pids: PidLog::memory(),
+            },
+            scenario_dir: dir.path().to_owned(),
+            tls: None,
+        };
+        // A name that never resolves (RFC 6761): only the stored, checked
+        // address can be used.
+        let mut target =
+            crate::scenario::validate_target("http://reloadbench-test.invalid:1/").unwrap();
+        target.addrs = vec![addr];
+        let cfg = ExternalProxy {
+            target,
+            ca_file: None,
+            insecure: false,
+            ready: crate::scenario::ReadySpec {
+                how: Readiness::Port,
+                timeout: reloadbench_model::test_timing::scaled_secs(10),
+            },
+            version: None,
+        };
+        let mut r = ExternalRunner::new(cfg, env);
+        assert_eq!(r.start(&mut log).await.unwrap(), addr);
+    }
+
     #[test]
     fn only_loopback_addresses_are_local() {
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert!(all_loopback(&[a("127.0.0.1:80"), a("127.3.2.1:1")]));
         assert!(all_loopback(&[a("[::1]:80")]));
         assert!(!all_loopback(&[a("127.0.0.1:80"), a("10.0.0.1:80")]));
+        assert!(all_loopback(&[a("[::ffff:127.0.0.1]:80")]));
+        assert!(!all_loopback(&[a("[::ffff:10.0.0.1]:80")]));
         assert!(!all_loopback(&[a("0.0.0.0:80")]));
         assert!(!all_loopback(&[]));
     }
