@@ -16,7 +16,7 @@ use reloadbench_model::clock::monotonic_ns;
 
 use crate::scenario::{ActionSpec, ExternalProxy, PidSource, Readiness, Target, Vars};
 
-use super::readiness::{read_pid_file, wait_http, wait_log_file, wait_port};
+use super::readiness::{wait_http, wait_log_file, wait_port};
 use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
 use crate::orchestrator::events::EventLog;
 use crate::orchestrator::os::host::{Sysctls, exec_action};
@@ -24,22 +24,7 @@ use crate::orchestrator::os::host::{Sysctls, exec_action};
 /// How long the target may take to accept again after an action.
 const ACCEPT_AGAIN: Duration = Duration::from_secs(10);
 
-/// Why the pid of a `signal` action could not be found.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PidError {
-    /// The pid file holds no pid.
-    #[error("no pid in {}", .0.display())]
-    File(std::path::PathBuf),
-    /// The command failed, timed out or printed no pid.
-    #[error("`{0}` printed no pid (or failed, or took over 5s)")]
-    Command(String),
-    /// The command's placeholders could not be filled.
-    #[error(transparent)]
-    Render(#[from] crate::scenario::TemplateError),
-    /// The pid names no live process.
-    #[error("pid {0} is not running")]
-    Gone(u32),
-}
+pub(crate) use super::pid_source::PidError;
 
 /// Drives a server the harness did not start.
 #[derive(Debug)]
@@ -48,6 +33,8 @@ pub(crate) struct ExternalRunner {
     env: CaseEnv,
     addr: Option<SocketAddr>,
     sysctls: Sysctls,
+    /// Pid commands run so far (their logs are numbered).
+    pid_commands: usize,
 }
 
 /// The addresses `target` resolves to.
@@ -65,6 +52,7 @@ impl ExternalRunner {
             env,
             addr: None,
             sysctls: Sysctls::default(),
+            pid_commands: 0,
         }
     }
 
@@ -77,22 +65,20 @@ impl ExternalRunner {
         v
     }
 
-    /// The pid a `signal` action goes to, found now.
-    async fn find_pid(&self, source: &PidSource) -> Result<u32, PidError> {
-        let pid = match source {
-            PidSource::File(f) => read_pid_file(f).ok_or_else(|| PidError::File(f.clone()))?,
-            PidSource::Command(t) => {
-                let c = t.render(&self.vars())?;
-                crate::env::command_output("/bin/sh", &["-c", &c])
-                    .await
-                    .and_then(|out| out.split_whitespace().find_map(|w| w.parse::<u32>().ok()))
-                    .ok_or(PidError::Command(c))?
-            }
-        };
-        if pid <= 1 || !super::readiness::pid_alive(pid) {
-            return Err(PidError::Gone(pid));
+    /// The pid a `signal` action goes to, found now (see [`super::pid_source`]).
+    async fn find_pid(&mut self, source: &PidSource) -> Result<u32, PidError> {
+        if matches!(source, PidSource::Command(_)) {
+            self.pid_commands += 1;
         }
-        Ok(pid)
+        super::pid_source::find_pid(
+            source,
+            &self.vars(),
+            &self.env.dir,
+            &self.env.ctx.log_dir,
+            self.pid_commands,
+            &self.env.ctx.pids,
+        )
+        .await
     }
 
     /// Marks the action ready once the target accepts again.

@@ -212,10 +212,82 @@ pub(crate) async fn wait_pid_file(
     .await
 }
 
-/// Reads a pid file: the first whitespace-separated number in it.
+/// Reads a pid file: exactly one number (surrounding whitespace allowed).
 pub(crate) fn read_pid_file(path: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    read_pid_file_checked(path).ok()
+}
+
+/// At most this many bytes of a pid file (or a pid command's output) are
+/// read: a pid is a short line.
+pub(crate) const PID_TEXT_MAX: usize = 64;
+
+/// Why a pid file gives no pid.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PidFileError {
+    /// It could not be opened.
+    #[error("cannot open it: {0}")]
+    Open(#[source] std::io::Error),
+    /// It is not a regular file (a FIFO, a device, a directory...).
+    #[error("it is not a regular file")]
+    NotRegular,
+    /// It could not be read.
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    /// What it holds is not one pid.
+    #[error(transparent)]
+    Text(#[from] PidTextError),
+}
+
+/// Why a text is not exactly one pid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum PidTextError {
+    /// Nothing (or only whitespace).
+    #[error("it is empty")]
+    Empty,
+    /// More than [`PID_TEXT_MAX`] bytes.
+    #[error("it is longer than {PID_TEXT_MAX} bytes")]
+    TooLong,
+    /// Not exactly one number.
+    #[error("{0:?} is not exactly one pid")]
+    NotOnePid(String),
+}
+
+/// Reads a pid file without ever blocking: opened non-blocking (a FIFO
+/// neither waits for a writer nor is read), only a regular file is read,
+/// and at most [`PID_TEXT_MAX`] + 1 bytes of it.
+pub(crate) fn read_pid_file_checked(path: &Path) -> Result<u32, PidFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(PidFileError::Open)?;
+    if !f.metadata().map_err(PidFileError::Read)?.is_file() {
+        return Err(PidFileError::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    f.take(PID_TEXT_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(PidFileError::Read)?;
+    Ok(parse_pid(&bytes)?)
+}
+
+/// The pid in `bytes`: exactly one decimal number, surrounding whitespace
+/// allowed, at most [`PID_TEXT_MAX`] bytes.
+pub(crate) fn parse_pid(bytes: &[u8]) -> Result<u32, PidTextError> {
+    if bytes.len() > PID_TEXT_MAX {
+        return Err(PidTextError::TooLong);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(PidTextError::Empty);
+    }
+    t.parse()
+        .ok()
+        .filter(|_| t.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| PidTextError::NotOnePid(t.to_owned()))
 }
 
 /// Whether `pid` names a live (not zombie) process.
@@ -331,6 +403,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(file_len(&dir.path().join("none")), 0);
+    }
+
+    #[test]
+    fn a_pid_is_exactly_one_number() {
+        assert_eq!(parse_pid(b" 123\n"), Ok(123));
+        assert_eq!(parse_pid(b"\n"), Err(PidTextError::Empty));
+        for bad in [
+            &b"nginx: [warn] 12345 worker_connections"[..],
+            b"12 13\n",
+            b"+12",
+            b"12x",
+            b"99999999999",
+        ] {
+            assert!(
+                matches!(parse_pid(bad), Err(PidTextError::NotOnePid(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_pid(&[b'1'; 65]), Err(PidTextError::TooLong));
+    }
+
+    #[test]
+    fn pid_files_are_read_bounded_and_only_when_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO nobody writes to: neither opening nor reading may wait.
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            read_pid_file_checked(&fifo),
+            Err(PidFileError::NotRegular)
+        ));
+        // An endless device: refused, not read until memory runs out.
+        assert!(matches!(
+            read_pid_file_checked(Path::new("/dev/zero")),
+            Err(PidFileError::NotRegular)
+        ));
+        // A proc file is "regular" but not one pid (its first word is one).
+        assert!(matches!(
+            read_pid_file_checked(Path::new("/proc/self/stat")),
+            Err(PidFileError::Text(_))
+        ));
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'1'; 1 << 20]).unwrap();
+        assert!(matches!(
+            read_pid_file_checked(&big),
+            Err(PidFileError::Text(PidTextError::TooLong))
+        ));
+        let ok = dir.path().join("ok.pid");
+        std::fs::write(&ok, "42\n").unwrap();
+        assert_eq!(read_pid_file_checked(&ok).unwrap(), 42);
     }
 
     // The paused clock: the file is polled in-process, and the 100 ms wait that runs out
