@@ -138,7 +138,8 @@ pub(crate) fn file_len(path: &Path) -> u64 {
 }
 
 /// Polls until a line of `path` past byte `from` contains `text` (a server
-/// the harness did not start writes its log there). A file that shrank
+/// the harness did not start writes its log there). Each poll reads only
+/// the bytes written since the last one ([`LogTail`]); a file that shrank
 /// (rotated, truncated) is read from its start. Returns the monotonic time
 /// the line was seen.
 pub(crate) async fn wait_log_file(
@@ -147,26 +148,84 @@ pub(crate) async fn wait_log_file(
     text: &str,
     timeout: Duration,
 ) -> Result<u64, ReadinessError> {
-    let p: PathBuf = path.to_owned();
+    let mut tail = LogTail::new(path, from);
     poll_until(
         timeout,
         format!("a line containing {text:?} in {}", path.display()),
         || {
-            let p = p.clone();
-            async move {
-                let bytes = std::fs::read(&p).ok()?;
-                let start = usize::try_from(from)
-                    .ok()
-                    .filter(|f| *f <= bytes.len())
-                    .unwrap_or(0);
-                String::from_utf8_lossy(&bytes[start..])
-                    .lines()
-                    .any(|l| l.contains(text))
-                    .then(reloadbench_model::clock::monotonic_ns)
-            }
+            let hit = tail.find(text).then(reloadbench_model::clock::monotonic_ns);
+            async move { hit }
         },
     )
     .await
+}
+
+/// The end of a log file being followed: where the last read stopped, and
+/// the last bytes before it (a match may span two reads). Memory stays
+/// bounded by the text sought, whatever the file's size.
+#[derive(Debug)]
+pub(crate) struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    carry: Vec<u8>,
+}
+
+/// Bytes read from a log file at a time.
+const LOG_CHUNK: usize = 64 * 1024;
+
+impl LogTail {
+    /// Follows `path` from byte `from`.
+    pub(crate) fn new(path: &Path, from: u64) -> LogTail {
+        LogTail {
+            path: path.to_owned(),
+            offset: from,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Reads what was written since the last call; true when it holds a
+    /// line containing `text` (which holds no newline).
+    pub(crate) fn find(&mut self, text: &str) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        let needle = text.as_bytes();
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&self.path)
+        else {
+            return false;
+        };
+        let Ok(meta) = f.metadata() else {
+            return false;
+        };
+        if !meta.is_file() {
+            return false;
+        }
+        if meta.len() < self.offset {
+            // Rotated or truncated: the new file from its start.
+            self.offset = 0;
+            self.carry.clear();
+        }
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut chunk = vec![0u8; LOG_CHUNK];
+        loop {
+            let n = match f.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            self.offset += n as u64;
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(&chunk[..n]);
+            if needle.is_empty() || buf.windows(needle.len()).any(|w| w == needle) {
+                return true;
+            }
+            let keep = needle.len().saturating_sub(1).min(buf.len());
+            self.carry = buf.split_off(buf.len() - keep);
+        }
+    }
 }
 
 /// Polls until `addr` accepts a TCP connection.
@@ -453,6 +512,42 @@ mod tests {
         let ok = dir.path().join("ok.pid");
         std::fs::write(&ok, "42\n").unwrap();
         assert_eq!(read_pid_file_checked(&ok).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_log_tail_reads_each_byte_once_and_restarts_when_rotated() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("server.log");
+        std::fs::write(&f, "starting\n").unwrap();
+        let mut tail = LogTail::new(&f, 0);
+        assert!(!tail.find("reloaded"));
+        // Bytes already read are not read again: text put there in place
+        // (same length) is not seen, only what is appended.
+        let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        w.seek(SeekFrom::Start(0)).unwrap();
+        w.write_all(b"reloaded").unwrap();
+        assert!(!tail.find("reloaded"));
+        // A match split across two reads is found.
+        let mut a = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+        a.write_all(b"relo").unwrap();
+        assert!(!tail.find("reloaded"));
+        a.write_all(b"aded\n").unwrap();
+        assert!(tail.find("reloaded"));
+        // A large log: read in chunks, memory bounded by the text sought.
+        let big = dir.path().join("big.log");
+        let mut body = "x".repeat(3 * LOG_CHUNK + 17);
+        body.push_str("\nready now\n");
+        std::fs::write(&big, &body).unwrap();
+        let mut tail = LogTail::new(&big, 0);
+        assert!(tail.find("ready now"));
+        let mut tail = LogTail::new(&big, 0);
+        assert!(!tail.find("never"));
+        assert!(tail.carry.len() < "never".len());
+        assert_eq!(tail.offset, body.len() as u64);
+        // Rotated (shorter than the offset): read from its start.
+        std::fs::write(&big, "never\n").unwrap();
+        assert!(tail.find("never"));
     }
 
     // The paused clock: the file is polled in-process, and the 100 ms wait that runs out
