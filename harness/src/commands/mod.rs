@@ -185,7 +185,10 @@ fn init(args: &InitArgs) -> u8 {
                 println!("wrote {}", w.display());
             }
             if let Some(i) = p.install {
-                println!("install {} first: {i}", p.name);
+                println!(
+                    "install {} first: your distribution's package, or `{i}` in a reloadbench checkout",
+                    p.name
+                );
             }
             if let Some(s) = written.first() {
                 println!("run it: reloadbench run {}", s.display());
