@@ -413,7 +413,14 @@ async fn drive_case<R: Runner>(
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
     let (kernel, machine) = watched.report(started, &mut actions);
-    let evidence = recording.map(|r| evidence::apply(&r, &mut actions, started));
+    let external = matches!(input.case.proxy, ProxySpec::External(_));
+    let evidence = recording.map(|r| {
+        if external {
+            // What the kernel saw decides whether an external reload was done.
+            evidence::external::unchanged_reloads(&r, &mut actions);
+        }
+        evidence::apply(&r, &mut actions, started)
+    });
     let cancelled = (ended == Ended::Cancelled)
         .then(|| input.cancel.signal())
         .flatten();
