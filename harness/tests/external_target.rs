@@ -396,6 +396,41 @@ name = "a"
 }
 
 #[test]
+fn an_external_server_that_is_not_ready_fails_the_run_not_the_harness() {
+    // A loopback port nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scenario_dir(
+        "down.toml",
+        &format!(
+            r#"
+[load]
+concurrency = 1
+requests = 5
+
+[proxy]
+kind = "external"
+target = "http://127.0.0.1:{port}/"
+ready = {{ port = true, timeout = "300ms" }}
+
+[[case]]
+name = "a"
+"#
+        ),
+    );
+    let run = reloadbench(&dir, &["run", "down.toml"], Duration::from_secs(60));
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("the external server is not ready"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn init_writes_a_scenario_that_validates_for_every_peer() {
     for peer in ["refproxy", "haproxy", "nginx", "external"] {
         let dir = tempfile::tempdir().unwrap();

@@ -103,6 +103,8 @@ fn run(args: RunArgs) -> u8 {
                 eprintln!("reloadbench: {}", crate::cause::chain(&e));
                 if e.is_usage() {
                     EXIT_USAGE
+                } else if e.is_external_down() {
+                    EXIT_FAILED
                 } else {
                     EXIT_HARNESS
                 }

@@ -37,6 +37,10 @@ const ORIGIN_STOP: Duration = Duration::from_secs(10);
 /// The built-in origin's counts, written when it stops (see [`ledger`]).
 const ORIGIN_LEDGER: &str = "origin-ledger.json";
 
+/// What [`CaseError::Start`] names when a server reloadbench did not start
+/// is not ready for a case: the user's server, not the harness (exit 1).
+pub(crate) const EXTERNAL_NOT_READY: &str = "the external server is not ready";
+
 /// Why a case could not run (the run stops; finished cases are kept).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CaseError {
@@ -317,7 +321,13 @@ async fn drive_case<R: Runner>(
         Ok(a) => a,
         Err(e) => {
             let _ = runner.stop(log).await;
-            return Err(fail("system under test", e));
+            let what = match (&input.case.proxy, &e) {
+                (ProxySpec::External(_), StartError::Runner(RunnerError::Readiness(_))) => {
+                    EXTERNAL_NOT_READY
+                }
+                _ => "system under test",
+            };
+            return Err(fail(what, e));
         }
     };
     let watch = CaseWatch::start();

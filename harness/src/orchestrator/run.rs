@@ -153,6 +153,19 @@ pub(crate) enum RunError {
 }
 
 impl RunError {
+    /// True when a server reloadbench did not start was not ready for a
+    /// case (exit 1, like a server that died during one: the user's server,
+    /// not the harness, could not run).
+    pub(crate) fn is_external_down(&self) -> bool {
+        matches!(
+            self,
+            RunError::Case {
+                source: CaseError::Start { what, .. },
+                ..
+            } if *what == super::case::EXTERNAL_NOT_READY
+        )
+    }
+
     /// True for errors in what the user gave (exit 2), false for the harness
     /// not being able to run (exit 3).
     pub(crate) fn is_usage(&self) -> bool {
