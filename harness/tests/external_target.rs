@@ -8,7 +8,10 @@
 //! still be running: reloadbench never stops what it did not start.
 //!
 //! Also: `run` refuses a target outside loopback before anything starts
-//! (no load is sent anywhere), and `init` writes scenarios that validate.
+//! (no load is sent anywhere), a signal action refuses the harness, its
+//! watchdog and a pid file that is not one pid (the run goes on), a server
+//! that is not ready fails the run with exit 1, and `init` writes scenarios
+//! that validate.
 //!
 //! Needs `refproxy` built next to `reloadbench` (`cargo build --workspace --bins`).
 
@@ -370,6 +373,63 @@ expect = {{ failed = 0, reload_failed = 0 }}
 }
 
 #[test]
+fn heavy_signals_to_the_harness_its_watchdog_or_a_proc_file_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let (origin, proxy, addr) = start_servers(work.path(), "");
+    let scenario = format!(
+        r#"
+name = "refused"
+
+[load]
+concurrency = 2
+duration = "1500ms"
+keep_alive = false
+timeout = "5s"
+
+[proxy]
+kind = "external"
+target = "http://{addr}/"
+
+[[case]]
+name = "a"
+actions = [
+  {{ at = "300ms", do = "signal", signal = "TERM", pid_command = "echo $PPID" }},
+  {{ at = "600ms", do = "signal", signal = "KILL", pid_command = "pgrep -f -- '__watchdog --harness '$PPID" }},
+  {{ at = "900ms", do = "signal", signal = "TERM", pid_file = "/proc/self/stat" }},
+]
+"#
+    );
+    let dir = scenario_dir("refused.toml", &scenario);
+    let run = reloadbench(&dir, &["run", "refused.toml"], Duration::from_secs(120));
+    // The harness was neither killed nor stopped: it finished the run.
+    assert!(
+        matches!(run.code, Some(0 | 1)),
+        "{:?}: {}",
+        run.code,
+        run.stderr
+    );
+    let r = run.results();
+    let a = &r.cases[0].actions;
+    assert_eq!(a.len(), 3, "{a:?}");
+    for (x, want) in a
+        .iter()
+        .zip(["the harness itself", "the run's watchdog", "pid file"])
+    {
+        assert!(!x.ok, "{x:?}");
+        let e = x.error.as_deref().unwrap_or_default();
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    assert!(
+        std::net::TcpStream::connect(addr).is_ok(),
+        "the server no longer accepts"
+    );
+    let _ = proxy.stop();
+    let _ = origin.stop();
+    // The watchdog lived to clean up after the run.
+    run.assert_no_process_left();
+}
+
+#[test]
 fn a_target_outside_loopback_is_refused_before_anything_starts() {
     // TEST-NET-1 (192.0.2.0/24): never routed; nothing may be sent there.
     let dir = scenario_dir(
@@ -393,6 +453,41 @@ name = "a"
     assert!(run.stderr.contains("--allow-remote"), "{}", run.stderr);
     // Refused before the run directory (or any process) exists.
     assert!(!run.out.exists());
+}
+
+#[test]
+fn an_external_server_that_is_not_ready_fails_the_run_not_the_harness() {
+    // A loopback port nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scenario_dir(
+        "down.toml",
+        &format!(
+            r#"
+[load]
+concurrency = 1
+requests = 5
+
+[proxy]
+kind = "external"
+target = "http://127.0.0.1:{port}/"
+ready = {{ port = true, timeout = "300ms" }}
+
+[[case]]
+name = "a"
+"#
+        ),
+    );
+    let run = reloadbench(&dir, &["run", "down.toml"], Duration::from_secs(60));
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("the external server is not ready"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -97,6 +97,10 @@ pub struct LoadConfig {
     /// `--stream`: the URL answers with a long (streamed) response; the
     /// report gets a [`StreamReport`](reloadbench_model::ws::StreamReport).
     pub stream: bool,
+    /// Connect to this address instead of resolving the URL's host (which
+    /// stays the TLS server name and the `Host` header): a caller that
+    /// checked where the host resolves gives the checked address here.
+    pub connect_to: Option<SocketAddr>,
 }
 
 impl LoadConfig {
@@ -132,6 +136,7 @@ impl LoadConfig {
             retry_refused: false,
             ws: None,
             stream: false,
+            connect_to: None,
         })
     }
 
@@ -380,7 +385,10 @@ impl LoadConfig {
     /// Checks the settings and resolves the target.
     pub(crate) fn validate(&self) -> Result<Validated, LoadError> {
         let url = self.check_settings()?;
-        let addr = target::resolve(&url)?;
+        let addr = match self.connect_to {
+            Some(a) => a,
+            None => target::resolve(&url)?,
+        };
         if self.source_ips > 1 {
             let loopback4 = matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[0] == 127);
             if !loopback4 {

@@ -103,6 +103,8 @@ fn run(args: RunArgs) -> u8 {
                 eprintln!("reloadbench: {}", crate::cause::chain(&e));
                 if e.is_usage() {
                     EXIT_USAGE
+                } else if e.is_external_down() {
+                    EXIT_FAILED
                 } else {
                     EXIT_HARNESS
                 }
@@ -185,7 +187,10 @@ fn init(args: &InitArgs) -> u8 {
                 println!("wrote {}", w.display());
             }
             if let Some(i) = p.install {
-                println!("install {} first: {i}", p.name);
+                println!(
+                    "install {} first: your distribution's package, or `{i}` in a reloadbench checkout",
+                    p.name
+                );
             }
             if let Some(s) = written.first() {
                 println!("run it: reloadbench run {}", s.display());

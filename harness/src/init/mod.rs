@@ -1,7 +1,9 @@
 //! `reloadbench init [PEER]`: writes a scenario of the library
 //! (`scenarios/*.toml`, built into the binary) and the config template it
 //! needs into a directory, so that a user starts from a file that works.
-//! Existing files are left alone unless `force`.
+//! Existing files are left alone unless `force`; all files are written or
+//! none (each is written to a new temporary file first, then moved into
+//! place), and never through a symbolic link.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +80,13 @@ pub(crate) enum InitError {
     /// A file to write exists already.
     #[error("{} exists; nothing was written (--force replaces it)", .0.display())]
     Exists(PathBuf),
+    /// A file to write is a symbolic link (even with --force: init writes
+    /// no file through a link, nor replaces one).
+    #[error("{} is a symbolic link; nothing was written", .0.display())]
+    Symlink(PathBuf),
+    /// A file to write exists and is not a regular file (a directory...).
+    #[error("{} exists and is not a regular file; nothing was written", .0.display())]
+    NotAFile(PathBuf),
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -121,41 +130,102 @@ pub(crate) fn list() -> String {
     out
 }
 
-/// The first lines of a written scenario: where it comes from, how to run it.
-fn header(p: &Peer, scenario: &str) -> String {
+/// The first lines of a written scenario: where it comes from, how to run
+/// it (`path`: where it was written).
+fn header(p: &Peer, path: &Path) -> String {
     let mut h = format!(
         "# Written by `reloadbench init {}` (reloadbench {}) from the scenario library.\n\
-         # Run it with: reloadbench run {scenario}\n",
+         # Run it with: reloadbench run {}\n",
         p.name,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        path.display()
     );
     if let Some(i) = p.install {
-        h.push_str(&format!("# Install the server first: {i}\n"));
+        h.push_str(&format!(
+            "# Install the server first (your distribution's package, or `{i}` in a reloadbench \
+             checkout)\n"
+        ));
     }
     h.push_str("#\n");
     h
 }
 
-/// Writes the files of `peer` into `dir` (all or none: every file is
-/// checked before the first is written). Returns the paths written.
+/// Writes the files of `peer` into `dir`, all or none: every file is
+/// checked, then written to a new temporary file next to it (created, never
+/// opened through a link), then moved into place (without `force`, linked
+/// so that a file that appeared meanwhile is not replaced). Returns the
+/// paths written.
 pub(crate) fn write(p: &Peer, dir: &Path, force: bool) -> Result<Vec<PathBuf>, InitError> {
     let paths: Vec<PathBuf> = p.files.iter().map(|(n, _)| dir.join(n)).collect();
-    if !force && let Some(e) = paths.iter().find(|p| p.exists()) {
-        return Err(InitError::Exists(e.clone()));
+    for path in &paths {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(InitError::Symlink(path.clone())),
+            Ok(_) if !force => return Err(InitError::Exists(path.clone())),
+            Ok(m) if !m.is_file() => return Err(InitError::NotAFile(path.clone())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(InitError::Write {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
     }
-    let scenario = p.files.first().map_or("", |(n, _)| *n);
-    for (i, ((_, text), path)) in p.files.iter().zip(&paths).enumerate() {
+    let mut temps = Temps(Vec::new());
+    for (i, ((name, text), path)) in p.files.iter().zip(&paths).enumerate() {
         let body = if i == 0 {
-            format!("{}{text}", header(p, scenario))
+            format!("{}{text}", header(p, path))
         } else {
             (*text).to_owned()
         };
-        std::fs::write(path, body).map_err(|source| InitError::Write {
+        let tmp = dir.join(format!(".{name}.init-{}.tmp", std::process::id()));
+        write_new(&tmp, &body).map_err(|source| InitError::Write {
             path: path.clone(),
             source,
         })?;
+        temps.0.push(tmp);
+    }
+    for (tmp, path) in temps.0.iter().zip(&paths) {
+        let placed = if force {
+            std::fs::rename(tmp, path)
+        } else {
+            std::fs::hard_link(tmp, path)
+        };
+        placed.map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => InitError::Exists(path.clone()),
+            _ => InitError::Write {
+                path: path.clone(),
+                source,
+            },
+        })?;
     }
     Ok(paths)
+}
+
+/// Temporary files, removed when dropped (those renamed are gone already).
+struct Temps(Vec<PathBuf>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            let _ = std::fs::remove_file(t);
+        }
+    }
+}
+
+/// Creates `path` (it must not exist, and is not followed if a link) with `body`.
+fn write_new(path: &Path, body: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .mode(0o644)
+        .open(path)?;
+    f.write_all(body.as_bytes())?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -193,6 +263,54 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&tmpl).unwrap(), "mine");
         write(p, dir.path(), true).unwrap();
         assert_ne!(std::fs::read_to_string(&tmpl).unwrap(), "mine");
+    }
+
+    #[test]
+    fn nothing_is_written_through_a_link_and_the_header_names_the_path() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        // A dangling link: the file it names is not created.
+        let elsewhere = dir.path().join("elsewhere");
+        symlink(&elsewhere, a.join("external.toml")).unwrap();
+        let p = peer("external").unwrap();
+        for force in [false, true] {
+            let e = write(p, &a, force).unwrap_err();
+            assert!(matches!(e, InitError::Symlink(_)), "{e}");
+            assert!(e.is_usage());
+            assert!(!elsewhere.exists());
+        }
+        // --force does not overwrite a link's target.
+        std::fs::write(&elsewhere, "mine").unwrap();
+        assert!(write(p, &a, true).is_err());
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "mine");
+        // A link among the later files: the scenario is not written either.
+        let c = dir.path().join("c");
+        std::fs::create_dir(&c).unwrap();
+        symlink("/nonexistent-dir/x", c.join("haproxy.cfg.tmpl")).unwrap();
+        assert!(write(peer("haproxy").unwrap(), &c, false).is_err());
+        let left: Vec<_> = std::fs::read_dir(&c).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        // A directory in the way, even with --force: nothing written.
+        let d = dir.path().join("d");
+        std::fs::create_dir_all(d.join("haproxy.cfg.tmpl")).unwrap();
+        let e = write(peer("haproxy").unwrap(), &d, true).unwrap_err();
+        assert!(matches!(e, InitError::NotAFile(_)), "{e}");
+        assert!(!d.join("haproxy.toml").exists());
+        // The header says where the scenario is.
+        let w = write(peer("nginx").unwrap(), &d, false).unwrap();
+        let text = std::fs::read_to_string(&w[0]).unwrap();
+        let want = format!(
+            "# Run it with: reloadbench run {}\n",
+            d.join("nginx.toml").display()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            3,
+            "no temporary files left"
+        );
     }
 
     #[test]

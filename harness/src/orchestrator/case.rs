@@ -37,6 +37,10 @@ const ORIGIN_STOP: Duration = Duration::from_secs(10);
 /// The built-in origin's counts, written when it stops (see [`ledger`]).
 const ORIGIN_LEDGER: &str = "origin-ledger.json";
 
+/// What [`CaseError::Start`] names when a server reloadbench did not start
+/// is not ready for a case: the user's server, not the harness (exit 1).
+pub(crate) const EXTERNAL_NOT_READY: &str = "the external server is not ready";
+
 /// Why a case could not run (the run stops; finished cases are kept).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CaseError {
@@ -318,7 +322,13 @@ async fn drive_case<R: Runner>(
         Ok(a) => a,
         Err(e) => {
             let _ = runner.stop(log).await;
-            return Err(fail("system under test", e));
+            let what = match (&input.case.proxy, &e) {
+                (ProxySpec::External(_), StartError::Runner(RunnerError::Readiness(_))) => {
+                    EXTERNAL_NOT_READY
+                }
+                _ => "system under test",
+            };
+            return Err(fail(what, e));
         }
     };
     let watch = CaseWatch::start();
@@ -329,7 +339,7 @@ async fn drive_case<R: Runner>(
         .as_ref()
         .and(input.programs.tls.as_ref());
     let config = match &input.case.proxy {
-        ProxySpec::External(x) => input.case.load.external_loadgen_config(x),
+        ProxySpec::External(x) => input.case.load.external_loadgen_config(x, addr),
         _ => input
             .case
             .load
@@ -414,7 +424,14 @@ async fn drive_case<R: Runner>(
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
     let (kernel, machine) = watched.report(started, &mut actions);
-    let evidence = recording.map(|r| evidence::apply(&r, &mut actions, started));
+    let external = matches!(input.case.proxy, ProxySpec::External(_));
+    let evidence = recording.map(|r| {
+        if external {
+            // What the kernel saw decides whether an external reload was done.
+            evidence::external::unchanged_reloads(&r, &mut actions);
+        }
+        evidence::apply(&r, &mut actions, started)
+    });
     let cancelled = (ended == Ended::Cancelled)
         .then(|| input.cancel.signal())
         .flatten();

@@ -100,6 +100,19 @@ pub(crate) enum RunError {
         /// What the load would send, in words.
         load: String,
     },
+    /// An external target resolves to an unspecified address (0.0.0.0,
+    /// [::]): a listening address, not one a client can send to.
+    #[error(
+        "the target {url} resolves to {addrs}, an unspecified address: it is what a server \
+         listens on, not an address to send to; write the address the server is reached at \
+         (e.g. 127.0.0.1 or [::1])"
+    )]
+    Unspecified {
+        /// The target URL.
+        url: String,
+        /// What it resolved to.
+        addrs: String,
+    },
     /// An external target does not resolve.
     #[error("cannot resolve the target {url}: {source}")]
     Resolve {
@@ -140,12 +153,28 @@ pub(crate) enum RunError {
 }
 
 impl RunError {
+    /// True when a server reloadbench did not start was not ready for a
+    /// case (exit 1, like a server that died during one: the user's server,
+    /// not the harness, could not run).
+    pub(crate) fn is_external_down(&self) -> bool {
+        matches!(
+            self,
+            RunError::Case {
+                source: CaseError::Start { what, .. },
+                ..
+            } if *what == super::case::EXTERNAL_NOT_READY
+        )
+    }
+
     /// True for errors in what the user gave (exit 2), false for the harness
     /// not being able to run (exit 3).
     pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
-            RunError::Invalid(_) | RunError::UnknownCase { .. } | RunError::Remote { .. }
+            RunError::Invalid(_)
+                | RunError::UnknownCase { .. }
+                | RunError::Remote { .. }
+                | RunError::Unspecified { .. }
         ) || matches!(
             self,
             RunError::RunDir(
@@ -180,7 +209,7 @@ pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
             c.repeat = n;
         }
     }
-    external_targets(&sc, opts.allow_remote)?;
+    external_targets(&mut sc, opts.allow_remote)?;
     if let Some(m) = sc.missing_peer() {
         let install = m
             .install
@@ -194,27 +223,50 @@ pub(crate) fn prepare(opts: &RunOptions) -> Result<Scenario, RunError> {
     Ok(sc)
 }
 
-/// The external targets of the scenario's cases, each with the address it
+/// The external targets of the scenario's cases, each with the addresses it
 /// resolves to (`remote` when outside loopback); an error when one resolves
-/// outside loopback without `allow_remote`, or does not resolve.
-pub(crate) fn external_targets(sc: &Scenario, allow_remote: bool) -> Result<Vec<String>, RunError> {
+/// outside loopback without `allow_remote`, to an unspecified address
+/// (0.0.0.0, [::]), or does not resolve. Each host is resolved once per run:
+/// the addresses are stored in the case's target, and the runner and the
+/// load connect to them (a later call resolves nothing).
+pub(crate) fn external_targets(
+    sc: &mut Scenario,
+    allow_remote: bool,
+) -> Result<Vec<String>, RunError> {
     let mut out = Vec::new();
-    for case in &sc.cases {
-        let ProxySpec::External(x) = &case.proxy else {
+    let mut resolved: Vec<((String, u16), Vec<std::net::SocketAddr>)> = Vec::new();
+    for case in &mut sc.cases {
+        let ProxySpec::External(x) = &mut case.proxy else {
             continue;
         };
-        let url = &x.target.url;
-        let addrs =
-            super::sut::external::resolve(&x.target).map_err(|source| RunError::Resolve {
-                url: url.clone(),
-                source,
-            })?;
+        let url = x.target.url.clone();
+        if x.target.addrs.is_empty() {
+            let key = (x.target.host.clone(), x.target.port);
+            let addrs = match resolved.iter().find(|(k, _)| *k == key) {
+                Some((_, a)) => a.clone(),
+                None => {
+                    let a = super::sut::external::resolve(&x.target).map_err(|source| {
+                        RunError::Resolve {
+                            url: url.clone(),
+                            source,
+                        }
+                    })?;
+                    resolved.push((key, a.clone()));
+                    a
+                }
+            };
+            x.target.addrs = addrs;
+        }
+        let addrs = &x.target.addrs;
         let shown = addrs
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let local = super::sut::external::all_loopback(&addrs);
+        if addrs.iter().any(|a| a.ip().is_unspecified()) {
+            return Err(RunError::Unspecified { url, addrs: shown });
+        }
+        let local = super::sut::external::all_loopback(addrs);
         if !local && !allow_remote {
             let l = &case.load;
             let mut load = format!("{} concurrent clients", l.concurrency);
@@ -225,7 +277,7 @@ pub(crate) fn external_targets(sc: &Scenario, allow_remote: bool) -> Result<Vec<
                 load.push_str(&format!(" for {}", humantime::format_duration(d)));
             }
             return Err(RunError::Remote {
-                url: url.clone(),
+                url,
                 addrs: shown,
                 load,
             });
@@ -243,7 +295,9 @@ pub(crate) async fn run_scenario(
     opts: &RunOptions,
     cancel: &Cancel,
 ) -> Result<RunOutcome, RunError> {
-    let sc = prepare(opts)?;
+    let mut sc = prepare(opts)?;
+    // Resolved and checked by `prepare`: this only describes them.
+    let external_lines = external_targets(&mut sc, opts.allow_remote)?;
     // Before any process: from here on, every process the run starts dies
     // with the harness, however it ends.
     watchdog::start()?;
@@ -279,7 +333,7 @@ pub(crate) async fn run_scenario(
     cancel.watch_pids(pids.clone());
 
     let mut environment = crate::env::capture().await;
-    environment.external_targets = external_targets(&sc, opts.allow_remote)?;
+    environment.external_targets = external_lines;
     let mut seen_kinds: Vec<String> = Vec::new();
     for proxy in &proxies {
         let sut_version = match proxy {
@@ -584,16 +638,77 @@ mod tests {
             allow_remote: true,
             ..o
         };
-        let sc = prepare(&o).unwrap();
+        let mut sc = prepare(&o).unwrap();
         assert_eq!(
-            external_targets(&sc, true).unwrap(),
+            external_targets(&mut sc, true).unwrap(),
             ["http://192.0.2.1:8080/ (192.0.2.1:8080), remote"]
         );
         let (_d, o) = external("http://[::1]:9/x");
-        let sc = prepare(&o).unwrap();
+        let mut sc = prepare(&o).unwrap();
         assert_eq!(
-            external_targets(&sc, false).unwrap(),
+            external_targets(&mut sc, false).unwrap(),
             ["http://[::1]:9/x ([::1]:9)"]
         );
+    }
+
+    fn target_addrs(sc: &Scenario) -> Vec<std::net::SocketAddr> {
+        match &sc.cases[0].proxy {
+            ProxySpec::External(x) => x.target.addrs.clone(),
+            _ => panic!("not external"),
+        }
+    }
+
+    #[test]
+    fn an_external_target_is_resolved_once_and_its_checked_address_kept() {
+        let (_d, o) = external("http://localhost:9/");
+        let mut sc = prepare(&o).unwrap();
+        let checked = target_addrs(&sc);
+        assert!(!checked.is_empty());
+        assert!(super::super::sut::external::all_loopback(&checked));
+        // A later call (the environment's) resolves nothing: what it
+        // reports is what was checked, even if the name would now resolve
+        // elsewhere (stood in for by changing the stored address).
+        let moved: std::net::SocketAddr = "127.0.0.2:9".parse().unwrap();
+        if let ProxySpec::External(x) = &mut sc.cases[0].proxy {
+            x.target.addrs = vec![moved];
+        }
+        assert_eq!(
+            external_targets(&mut sc, false).unwrap(),
+            ["http://localhost:9/ (127.0.0.2:9)"]
+        );
+        assert_eq!(target_addrs(&sc), [moved]);
+        // The load goes to the checked address; the name stays in the URL
+        // (the Host header and TLS server name).
+        let ProxySpec::External(x) = &sc.cases[0].proxy else {
+            panic!("not external")
+        };
+        let c = sc.cases[0].load.external_loadgen_config(x, moved).unwrap();
+        assert_eq!(c.connect_to, Some(moved));
+        assert!(c.url.starts_with("http://localhost:9/"), "{}", c.url);
+    }
+
+    #[test]
+    fn mapped_loopback_is_local_and_unspecified_addresses_are_refused_as_such() {
+        let (_d, o) = external("http://[::ffff:127.0.0.1]:9/");
+        let mut sc = prepare(&o).unwrap();
+        assert_eq!(
+            external_targets(&mut sc, false).unwrap(),
+            ["http://[::ffff:127.0.0.1]:9/ ([::ffff:127.0.0.1]:9)"]
+        );
+        for t in ["http://0.0.0.0:9/", "http://[::]:9/"] {
+            let (_d, o) = external(t);
+            for allow_remote in [false, true] {
+                let o = RunOptions {
+                    allow_remote,
+                    ..o.clone()
+                };
+                let e = prepare(&o).unwrap_err();
+                assert!(matches!(e, RunError::Unspecified { .. }), "{t}: {e}");
+                assert!(e.is_usage());
+                let msg = e.to_string();
+                assert!(msg.contains("unspecified address"), "{msg}");
+                assert!(!msg.contains("not loopback"), "{msg}");
+            }
+        }
     }
 }

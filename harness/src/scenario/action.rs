@@ -124,9 +124,10 @@ pub(crate) enum ActionSpec {
 /// Where the pid of a `signal` action with `pid_file` / `pid_command` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PidSource {
-    /// The first number in this file (absolute path).
+    /// The pid in this file (absolute path): exactly one number.
     File(std::path::PathBuf),
-    /// The first number this command (`/bin/sh -c`, placeholders allowed) prints.
+    /// The pid this command (`/bin/sh -c` in the case directory,
+    /// placeholders allowed) prints: exactly one number.
     Command(Template),
 }
 

@@ -23,11 +23,14 @@ impl LoadSpec {
     }
 
     /// The loadgen configuration of this load against an external server's
-    /// target, as written (its host name is the TLS server name), with the
-    /// target's path or `[load] path` (validation made them agree).
+    /// target, as written (its host name is the TLS server name and the
+    /// `Host` header), with the target's path or `[load] path` (validation
+    /// made them agree). The load connects to `addr`, the address the run
+    /// checked, and never resolves the host again.
     pub(crate) fn external_loadgen_config(
         &self,
         x: &ExternalProxy,
+        addr: SocketAddr,
     ) -> Result<LoadConfig, LoadError> {
         let t = &x.target;
         let scheme = if t.tls { "https" } else { "http" };
@@ -37,7 +40,9 @@ impl LoadSpec {
             t.host.clone()
         };
         let url = format!("{scheme}://{host}:{}{}", t.port, self.path);
-        self.config_for(&url, x.ca_file.as_deref(), x.insecure)
+        let mut c = self.config_for(&url, x.ca_file.as_deref(), x.insecure)?;
+        c.connect_to = Some(addr);
+        Ok(c)
     }
 
     fn config_for(

@@ -163,6 +163,10 @@ pub(crate) struct Target {
     pub port: u16,
     /// Path, starting with `/`.
     pub path: String,
+    /// The addresses the host resolved to when the run checked them (empty
+    /// until then): the run resolves the host once, and the runner and the
+    /// load connect to the first of these, never to a fresh resolution.
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// Settings of the reference proxy for the config the harness writes.

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod connect_to;
 mod h2;
 mod h2_support;
 mod idle;

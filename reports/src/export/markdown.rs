@@ -292,7 +292,9 @@ pub(crate) const FAILURES_LEGEND: &str = "Every failed request is counted once, 
 class (columns shown only for classes that occur). actions = restarts or reloads done during \
 the load; failed/action = failures attributed to the actions (see Actions) / actions; \
 reload time = from the trigger until the new \
-process reported ready to serve.";
+process reported ready to serve (for a server reloadbench did not start: until the target \
+accepted a connection again, which the old process may still do; the observed phases show when \
+a new process listened).";
 
 /// Note above the per-action tables.
 pub(crate) const ACTIONS_LEGEND: &str = "at = trigger time since load start; reload (new \

@@ -24,7 +24,10 @@ pub(crate) async fn exec_action(
         Ok(c) => c,
         Err(e) => return out.fail_by(&e),
     };
-    out.check(run_shell("exec", &cmd, &env.dir, timeout, &env.ctx).await)
+    // Its stdout is no event: copied to `exec-<pid>.stdout.log` as it comes.
+    let mut spec = shell_spec("exec", &cmd, &env.dir);
+    spec.stdout_log = true;
+    out.check(run_spec(spec, &cmd, timeout, &env.ctx).await)
 }
 
 /// Why a host action (a shell command, a sysctl) failed.
@@ -88,8 +91,23 @@ pub(crate) async fn run_shell(
     timeout: Duration,
     ctx: &ProcessContext,
 ) -> Result<(), HostError> {
+    run_spec(shell_spec(name, command, cwd), command, timeout, ctx).await
+}
+
+/// `/bin/sh -c command` in `cwd`.
+fn shell_spec(name: &str, command: &str, cwd: &Path) -> ProcessSpec {
     let mut spec = ProcessSpec::new(name, "/bin/sh").arg("-c").arg(command);
     spec.cwd = Some(cwd.to_owned());
+    spec
+}
+
+/// Runs the shell of `spec` (running `command`) to its exit within `timeout`.
+async fn run_spec(
+    spec: ProcessSpec,
+    command: &str,
+    timeout: Duration,
+    ctx: &ProcessContext,
+) -> Result<(), HostError> {
     let mut p = ProcessGuard::spawn(&spec, ctx)?;
     let res = p.wait_exit(timeout).await;
     p.join_readers(Duration::from_secs(1)).await;
@@ -217,5 +235,34 @@ mod tests {
         let e = e.to_string();
         assert!(e.contains("did not exit"), "{e}");
         assert_eq!(ctx.pids.pids().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_exec_keeps_its_stdout_in_a_log_file_not_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, mut log) = EventLog::create(None).unwrap();
+        let ctx = ProcessContext {
+            sink,
+            log_dir: dir.path().to_owned(),
+            pids: PidLog::memory(),
+        };
+        let t = reloadbench_model::test_timing::scaled_secs(30);
+        let cmd = "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo err >&2";
+        let mut spec = shell_spec("exec", cmd, dir.path());
+        spec.stdout_log = true;
+        run_spec(spec, cmd, t, &ctx).await.unwrap();
+        let pid = ctx.pids.pids()[0];
+        let out = std::fs::read(dir.path().join(format!("exec-{pid}.stdout.log"))).unwrap();
+        assert_eq!(out.len(), 3_000_001);
+        let err = std::fs::read_to_string(dir.path().join(format!("exec-{pid}.stderr.log")));
+        assert_eq!(err.unwrap(), "err\n");
+        // Only stderr's line went through the event log.
+        log.pump();
+        let lines = log
+            .seen()
+            .iter()
+            .filter(|s| matches!(&s.payload, crate::orchestrator::events::Payload::Line(_)))
+            .count();
+        assert_eq!(lines, 1);
     }
 }

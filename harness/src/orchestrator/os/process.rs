@@ -96,6 +96,11 @@ pub(crate) struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(OsString, OsString)>,
+    /// Copy stdout as bytes to `<name>-<pid>.stdout.log` in the log
+    /// directory instead of reading it as lines into the event log (a
+    /// user's command whose output is no event: kept whole, held nowhere
+    /// in memory).
+    pub stdout_log: bool,
 }
 
 impl ProcessSpec {
@@ -107,6 +112,7 @@ impl ProcessSpec {
             args: Vec::new(),
             cwd: None,
             env: Vec::new(),
+            stdout_log: false,
         }
     }
 
@@ -196,14 +202,27 @@ impl ProcessGuard {
             source,
         })?;
         if let Some(out) = stdout {
-            guard.readers.push(spawn_reader(
-                out,
-                spec.name.clone(),
-                pid,
-                Stream::Stdout,
-                ctx.sink.clone(),
-                None,
-            ));
+            if spec.stdout_log {
+                let path = ctx.log_dir.join(format!("{}-{pid}.stdout.log", spec.name));
+                let file =
+                    File::create(&path).map_err(|source| ProcessError::Log { path, source })?;
+                guard.readers.push(spawn_copier(
+                    out,
+                    spec.name.clone(),
+                    pid,
+                    ctx.sink.clone(),
+                    file,
+                ));
+            } else {
+                guard.readers.push(spawn_reader(
+                    out,
+                    spec.name.clone(),
+                    pid,
+                    Stream::Stdout,
+                    ctx.sink.clone(),
+                    None,
+                ));
+            }
         }
         if let Some(err) = stderr {
             guard.readers.push(spawn_reader(
@@ -377,6 +396,22 @@ impl Drop for ProcessGuard {
             r.abort();
         }
     }
+}
+
+/// Copies `stream` to `file` as it comes (bounded memory), then reports
+/// its end.
+fn spawn_copier(
+    mut stream: impl AsyncRead + Unpin + Send + 'static,
+    name: String,
+    pid: u32,
+    sink: EventSink,
+    file: File,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut file = tokio::fs::File::from_std(file);
+        let _ = tokio::io::copy(&mut stream, &mut file).await;
+        sink.eof(&name, pid, Stream::Stdout);
+    })
 }
 
 fn spawn_reader(

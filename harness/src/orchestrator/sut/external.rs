@@ -16,7 +16,7 @@ use reloadbench_model::clock::monotonic_ns;
 
 use crate::scenario::{ActionSpec, ExternalProxy, PidSource, Readiness, Target, Vars};
 
-use super::readiness::{read_pid_file, wait_http, wait_log_file, wait_port};
+use super::readiness::{wait_http, wait_log_file, wait_port};
 use super::runner::{ActOutcome, CaseEnv, Runner, RunnerError};
 use crate::orchestrator::events::EventLog;
 use crate::orchestrator::os::host::{Sysctls, exec_action};
@@ -24,22 +24,7 @@ use crate::orchestrator::os::host::{Sysctls, exec_action};
 /// How long the target may take to accept again after an action.
 const ACCEPT_AGAIN: Duration = Duration::from_secs(10);
 
-/// Why the pid of a `signal` action could not be found.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PidError {
-    /// The pid file holds no pid.
-    #[error("no pid in {}", .0.display())]
-    File(std::path::PathBuf),
-    /// The command failed, timed out or printed no pid.
-    #[error("`{0}` printed no pid (or failed, or took over 5s)")]
-    Command(String),
-    /// The command's placeholders could not be filled.
-    #[error(transparent)]
-    Render(#[from] crate::scenario::TemplateError),
-    /// The pid names no live process.
-    #[error("pid {0} is not running")]
-    Gone(u32),
-}
+pub(crate) use super::pid_source::PidError;
 
 /// Drives a server the harness did not start.
 #[derive(Debug)]
@@ -48,6 +33,8 @@ pub(crate) struct ExternalRunner {
     env: CaseEnv,
     addr: Option<SocketAddr>,
     sysctls: Sysctls,
+    /// Pid commands run so far (their logs are numbered).
+    pid_commands: usize,
 }
 
 /// The addresses `target` resolves to.
@@ -65,6 +52,7 @@ impl ExternalRunner {
             env,
             addr: None,
             sysctls: Sysctls::default(),
+            pid_commands: 0,
         }
     }
 
@@ -77,22 +65,20 @@ impl ExternalRunner {
         v
     }
 
-    /// The pid a `signal` action goes to, found now.
-    async fn find_pid(&self, source: &PidSource) -> Result<u32, PidError> {
-        let pid = match source {
-            PidSource::File(f) => read_pid_file(f).ok_or_else(|| PidError::File(f.clone()))?,
-            PidSource::Command(t) => {
-                let c = t.render(&self.vars())?;
-                crate::env::command_output("/bin/sh", &["-c", &c])
-                    .await
-                    .and_then(|out| out.split_whitespace().find_map(|w| w.parse::<u32>().ok()))
-                    .ok_or(PidError::Command(c))?
-            }
-        };
-        if pid <= 1 || !super::readiness::pid_alive(pid) {
-            return Err(PidError::Gone(pid));
+    /// The pid a `signal` action goes to, found now (see [`super::pid_source`]).
+    async fn find_pid(&mut self, source: &PidSource) -> Result<u32, PidError> {
+        if matches!(source, PidSource::Command(_)) {
+            self.pid_commands += 1;
         }
-        Ok(pid)
+        super::pid_source::find_pid(
+            source,
+            &self.vars(),
+            &self.env.dir,
+            &self.env.ctx.log_dir,
+            self.pid_commands,
+            &self.env.ctx.pids,
+        )
+        .await
     }
 
     /// Marks the action ready once the target accepts again.
@@ -115,11 +101,11 @@ impl ExternalRunner {
 
 impl Runner for ExternalRunner {
     async fn start(&mut self, _log: &mut EventLog) -> Result<SocketAddr, RunnerError> {
-        let addr = resolve(&self.cfg.target)
-            .map_err(RunnerError::Resolve)?
-            .into_iter()
-            .next()
-            .ok_or(RunnerError::Missing("the target resolves to no address"))?;
+        // The address the run checked (loopback unless allowed), never a
+        // fresh resolution: a name could resolve elsewhere by now.
+        let addr = *self.cfg.target.addrs.first().ok_or(RunnerError::Missing(
+            "the target's checked address (the run resolves it before any case)",
+        ))?;
         self.addr = Some(addr);
         let t = self.cfg.ready.timeout;
         match &self.cfg.ready.how {
@@ -190,9 +176,19 @@ impl Runner for ExternalRunner {
 /// How long the end-of-load check may wait for a connection to the target.
 const LOST_CHECK: Duration = Duration::from_secs(2);
 
-/// Whether every address is on loopback (127.0.0.0/8, ::1).
+/// Whether every address is on loopback (127.0.0.0/8, ::1, and
+/// 127.0.0.0/8 mapped into IPv6 as ::ffff:127.x.y.z).
 pub(crate) fn all_loopback(addrs: &[SocketAddr]) -> bool {
-    !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+    !addrs.is_empty() && addrs.iter().all(|a| is_loopback(a.ip()))
+}
+
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -218,8 +214,10 @@ mod tests {
             tls: None,
             http2: false,
         };
+        let mut target = crate::scenario::validate_target(&format!("http://{addr}/")).unwrap();
+        target.addrs = vec![addr];
         let cfg = ExternalProxy {
-            target: crate::scenario::validate_target(&format!("http://{addr}/")).unwrap(),
+            target,
             ca_file: None,
             insecure: false,
             ready: crate::scenario::ReadySpec {
@@ -239,12 +237,50 @@ mod tests {
         assert!(why.contains("no longer accepts"), "{why}");
     }
 
+    #[tokio::test]
+    async fn start_uses_the_checked_address_and_resolves_nothing() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, mut log) = EventLog::create(None).unwrap();
+        let env = CaseEnv {
+            dir: dir.path().to_owned(),
+            origin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ctx: ProcessContext {
+                sink,
+                log_dir: dir.path().to_owned(),
+                pids: PidLog::memory(),
+            },
+            scenario_dir: dir.path().to_owned(),
+            tls: None,
+        };
+        // A name that never resolves (RFC 6761): only the stored, checked
+        // address can be used.
+        let mut target =
+            crate::scenario::validate_target("http://reloadbench-test.invalid:1/").unwrap();
+        target.addrs = vec![addr];
+        let cfg = ExternalProxy {
+            target,
+            ca_file: None,
+            insecure: false,
+            ready: crate::scenario::ReadySpec {
+                how: Readiness::Port,
+                timeout: reloadbench_model::test_timing::scaled_secs(10),
+            },
+            version: None,
+        };
+        let mut r = ExternalRunner::new(cfg, env);
+        assert_eq!(r.start(&mut log).await.unwrap(), addr);
+    }
+
     #[test]
     fn only_loopback_addresses_are_local() {
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert!(all_loopback(&[a("127.0.0.1:80"), a("127.3.2.1:1")]));
         assert!(all_loopback(&[a("[::1]:80")]));
         assert!(!all_loopback(&[a("127.0.0.1:80"), a("10.0.0.1:80")]));
+        assert!(all_loopback(&[a("[::ffff:127.0.0.1]:80")]));
+        assert!(!all_loopback(&[a("[::ffff:10.0.0.1]:80")]));
         assert!(!all_loopback(&[a("0.0.0.0:80")]));
         assert!(!all_loopback(&[]));
     }

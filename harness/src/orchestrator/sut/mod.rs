@@ -8,6 +8,7 @@ pub(crate) mod command;
 pub(crate) mod external;
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod pid_source;
 pub(crate) mod readiness;
 pub(crate) mod reference;
 pub(crate) mod runner;

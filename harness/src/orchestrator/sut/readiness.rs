@@ -138,7 +138,8 @@ pub(crate) fn file_len(path: &Path) -> u64 {
 }
 
 /// Polls until a line of `path` past byte `from` contains `text` (a server
-/// the harness did not start writes its log there). A file that shrank
+/// the harness did not start writes its log there). Each poll reads only
+/// the bytes written since the last one ([`LogTail`]); a file that shrank
 /// (rotated, truncated) is read from its start. Returns the monotonic time
 /// the line was seen.
 pub(crate) async fn wait_log_file(
@@ -147,26 +148,84 @@ pub(crate) async fn wait_log_file(
     text: &str,
     timeout: Duration,
 ) -> Result<u64, ReadinessError> {
-    let p: PathBuf = path.to_owned();
+    let mut tail = LogTail::new(path, from);
     poll_until(
         timeout,
         format!("a line containing {text:?} in {}", path.display()),
         || {
-            let p = p.clone();
-            async move {
-                let bytes = std::fs::read(&p).ok()?;
-                let start = usize::try_from(from)
-                    .ok()
-                    .filter(|f| *f <= bytes.len())
-                    .unwrap_or(0);
-                String::from_utf8_lossy(&bytes[start..])
-                    .lines()
-                    .any(|l| l.contains(text))
-                    .then(reloadbench_model::clock::monotonic_ns)
-            }
+            let hit = tail.find(text).then(reloadbench_model::clock::monotonic_ns);
+            async move { hit }
         },
     )
     .await
+}
+
+/// The end of a log file being followed: where the last read stopped, and
+/// the last bytes before it (a match may span two reads). Memory stays
+/// bounded by the text sought, whatever the file's size.
+#[derive(Debug)]
+pub(crate) struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    carry: Vec<u8>,
+}
+
+/// Bytes read from a log file at a time.
+const LOG_CHUNK: usize = 64 * 1024;
+
+impl LogTail {
+    /// Follows `path` from byte `from`.
+    pub(crate) fn new(path: &Path, from: u64) -> LogTail {
+        LogTail {
+            path: path.to_owned(),
+            offset: from,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Reads what was written since the last call; true when it holds a
+    /// line containing `text` (which holds no newline).
+    pub(crate) fn find(&mut self, text: &str) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        let needle = text.as_bytes();
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&self.path)
+        else {
+            return false;
+        };
+        let Ok(meta) = f.metadata() else {
+            return false;
+        };
+        if !meta.is_file() {
+            return false;
+        }
+        if meta.len() < self.offset {
+            // Rotated or truncated: the new file from its start.
+            self.offset = 0;
+            self.carry.clear();
+        }
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut chunk = vec![0u8; LOG_CHUNK];
+        loop {
+            let n = match f.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            self.offset += n as u64;
+            let mut buf = std::mem::take(&mut self.carry);
+            buf.extend_from_slice(&chunk[..n]);
+            if needle.is_empty() || buf.windows(needle.len()).any(|w| w == needle) {
+                return true;
+            }
+            let keep = needle.len().saturating_sub(1).min(buf.len());
+            self.carry = buf.split_off(buf.len() - keep);
+        }
+    }
 }
 
 /// Polls until `addr` accepts a TCP connection.
@@ -212,10 +271,82 @@ pub(crate) async fn wait_pid_file(
     .await
 }
 
-/// Reads a pid file: the first whitespace-separated number in it.
+/// Reads a pid file: exactly one number (surrounding whitespace allowed).
 pub(crate) fn read_pid_file(path: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    read_pid_file_checked(path).ok()
+}
+
+/// At most this many bytes of a pid file (or a pid command's output) are
+/// read: a pid is a short line.
+pub(crate) const PID_TEXT_MAX: usize = 64;
+
+/// Why a pid file gives no pid.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PidFileError {
+    /// It could not be opened.
+    #[error("cannot open it: {0}")]
+    Open(#[source] std::io::Error),
+    /// It is not a regular file (a FIFO, a device, a directory...).
+    #[error("it is not a regular file")]
+    NotRegular,
+    /// It could not be read.
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    /// What it holds is not one pid.
+    #[error(transparent)]
+    Text(#[from] PidTextError),
+}
+
+/// Why a text is not exactly one pid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum PidTextError {
+    /// Nothing (or only whitespace).
+    #[error("it is empty")]
+    Empty,
+    /// More than [`PID_TEXT_MAX`] bytes.
+    #[error("it is longer than {PID_TEXT_MAX} bytes")]
+    TooLong,
+    /// Not exactly one number.
+    #[error("{0:?} is not exactly one pid")]
+    NotOnePid(String),
+}
+
+/// Reads a pid file without ever blocking: opened non-blocking (a FIFO
+/// neither waits for a writer nor is read), only a regular file is read,
+/// and at most [`PID_TEXT_MAX`] + 1 bytes of it.
+pub(crate) fn read_pid_file_checked(path: &Path) -> Result<u32, PidFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(PidFileError::Open)?;
+    if !f.metadata().map_err(PidFileError::Read)?.is_file() {
+        return Err(PidFileError::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    f.take(PID_TEXT_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(PidFileError::Read)?;
+    Ok(parse_pid(&bytes)?)
+}
+
+/// The pid in `bytes`: exactly one decimal number, surrounding whitespace
+/// allowed, at most [`PID_TEXT_MAX`] bytes.
+pub(crate) fn parse_pid(bytes: &[u8]) -> Result<u32, PidTextError> {
+    if bytes.len() > PID_TEXT_MAX {
+        return Err(PidTextError::TooLong);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(PidTextError::Empty);
+    }
+    t.parse()
+        .ok()
+        .filter(|_| t.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| PidTextError::NotOnePid(t.to_owned()))
 }
 
 /// Whether `pid` names a live (not zombie) process.
@@ -331,6 +462,92 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(file_len(&dir.path().join("none")), 0);
+    }
+
+    #[test]
+    fn a_pid_is_exactly_one_number() {
+        assert_eq!(parse_pid(b" 123\n"), Ok(123));
+        assert_eq!(parse_pid(b"\n"), Err(PidTextError::Empty));
+        for bad in [
+            &b"nginx: [warn] 12345 worker_connections"[..],
+            b"12 13\n",
+            b"+12",
+            b"12x",
+            b"99999999999",
+        ] {
+            assert!(
+                matches!(parse_pid(bad), Err(PidTextError::NotOnePid(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_pid(&[b'1'; 65]), Err(PidTextError::TooLong));
+    }
+
+    #[test]
+    fn pid_files_are_read_bounded_and_only_when_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO nobody writes to: neither opening nor reading may wait.
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            read_pid_file_checked(&fifo),
+            Err(PidFileError::NotRegular)
+        ));
+        // An endless device: refused, not read until memory runs out.
+        assert!(matches!(
+            read_pid_file_checked(Path::new("/dev/zero")),
+            Err(PidFileError::NotRegular)
+        ));
+        // A proc file is "regular" but not one pid (its first word is one).
+        assert!(matches!(
+            read_pid_file_checked(Path::new("/proc/self/stat")),
+            Err(PidFileError::Text(_))
+        ));
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'1'; 1 << 20]).unwrap();
+        assert!(matches!(
+            read_pid_file_checked(&big),
+            Err(PidFileError::Text(PidTextError::TooLong))
+        ));
+        let ok = dir.path().join("ok.pid");
+        std::fs::write(&ok, "42\n").unwrap();
+        assert_eq!(read_pid_file_checked(&ok).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_log_tail_reads_each_byte_once_and_restarts_when_rotated() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("server.log");
+        std::fs::write(&f, "starting\n").unwrap();
+        let mut tail = LogTail::new(&f, 0);
+        assert!(!tail.find("reloaded"));
+        // Bytes already read are not read again: text put there in place
+        // (same length) is not seen, only what is appended.
+        let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        w.seek(SeekFrom::Start(0)).unwrap();
+        w.write_all(b"reloaded").unwrap();
+        assert!(!tail.find("reloaded"));
+        // A match split across two reads is found.
+        let mut a = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+        a.write_all(b"relo").unwrap();
+        assert!(!tail.find("reloaded"));
+        a.write_all(b"aded\n").unwrap();
+        assert!(tail.find("reloaded"));
+        // A large log: read in chunks, memory bounded by the text sought.
+        let big = dir.path().join("big.log");
+        let mut body = "x".repeat(3 * LOG_CHUNK + 17);
+        body.push_str("\nready now\n");
+        std::fs::write(&big, &body).unwrap();
+        let mut tail = LogTail::new(&big, 0);
+        assert!(tail.find("ready now"));
+        let mut tail = LogTail::new(&big, 0);
+        assert!(!tail.find("never"));
+        assert!(tail.carry.len() < "never".len());
+        assert_eq!(tail.offset, body.len() as u64);
+        // Rotated (shorter than the offset): read from its start.
+        std::fs::write(&big, "never\n").unwrap();
+        assert!(tail.find("never"));
     }
 
     // The paused clock: the file is polled in-process, and the 100 ms wait that runs out

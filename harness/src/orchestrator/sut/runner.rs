@@ -50,9 +50,6 @@ pub(crate) enum RunnerError {
         /// Why.
         source: std::io::Error,
     },
-    /// The target of an external server does not resolve.
-    #[error("cannot resolve the target: {0}")]
-    Resolve(#[source] std::io::Error),
     /// The pid of a `signal` action could not be found.
     #[error(transparent)]
     Pid(#[from] super::external::PidError),

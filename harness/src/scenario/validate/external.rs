@@ -257,6 +257,7 @@ pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
         host: host.to_owned(),
         port,
         path: path.to_owned(),
+        addrs: Vec::new(),
     })
 }
 

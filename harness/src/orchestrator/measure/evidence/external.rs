@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reloadbench_model::clock::monotonic_ns;
+use reloadbench_model::run::{ActionKind, ActionReport};
 use reloadbench_observe::owners::socket_owners;
 use reloadbench_observe::sockdiag::{Filter, States, TcpState, dump};
 
@@ -67,6 +68,68 @@ impl ListenerOwners {
     }
 }
 
+/// Least time from an action's trigger to the last sample of its window
+/// for [`unchanged_reloads`] to judge it: a shorter window may end before
+/// the server replaced anything.
+pub(crate) const JUDGED_WINDOW: Duration = Duration::from_millis(500);
+
+/// Marks as not done every reload (an `exec` or `signal` action on a server
+/// reloadbench did not start) during which no process changed: the
+/// processes holding the target's listening sockets at the trigger were
+/// the same at the end of the action's window (its last sample, at least
+/// [`JUDGED_WINDOW`] later), none exited, and no other process listened in
+/// between. Such an action's "ready" time only says the old listener still
+/// accepted. Actions whose window the sampler did not see (no owners at the
+/// trigger, too short) are left as they are.
+pub(crate) fn unchanged_reloads(rec: &super::Recording, actions: &mut [ActionReport]) {
+    for (k, a) in actions.iter_mut().enumerate() {
+        if a.kind != ActionKind::Reload || !a.ok {
+            continue;
+        }
+        let Some(&at) = rec.triggers.get(k) else {
+            continue;
+        };
+        let end = rec
+            .triggers
+            .get(k + 1)
+            .copied()
+            .unwrap_or(rec.samples.len())
+            .min(rec.samples.len());
+        if end <= at + 1 {
+            continue;
+        }
+        let (first, last) = (&rec.samples[at], &rec.samples[end - 1]);
+        let before = first.listening_pids();
+        let span = last.mono_ns.saturating_sub(first.mono_ns);
+        if before.is_empty() || span < JUDGED_WINDOW.as_nanos() as u64 {
+            continue;
+        }
+        let same = rec.samples[at + 1..end]
+            .iter()
+            .all(|s| s.listening_pids() == before);
+        let exited = before.iter().any(|p| {
+            rec.exits
+                .get(p)
+                .is_some_and(|t| *t > first.mono_ns && *t <= last.mono_ns)
+        });
+        if same && !exited {
+            a.ok = false;
+            a.error = Some(format!(
+                "no process change observed: the processes holding the target's listening \
+                 socket ({}) were the same from the trigger until {} ms later and none exited, \
+                 so the server replaced nothing (a server that reloads in place, in the same \
+                 processes, looks the same)",
+                before
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                span / 1_000_000
+            ));
+        }
+    }
+}
+
 /// Every pid in `/proc`.
 fn all_pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -102,5 +165,66 @@ mod tests {
         assert_eq!(roots, vec![child.id()]);
         // Gone: no longer a root, even before the next look.
         assert!(o.roots().is_empty());
+    }
+
+    fn sample(ms: u64, owners: &[u32]) -> super::super::Sample {
+        super::super::Sample {
+            mono_ns: ms * 1_000_000,
+            listeners: vec![super::super::Listener {
+                inode: 1,
+                owners: owners.iter().copied().collect(),
+                depth: 0,
+                backlog: 128,
+            }],
+            established: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_reload_that_changed_no_process_is_not_done() {
+        use crate::orchestrator::attribution::tests::action;
+        // Action 0: the same master and worker throughout (an exec that
+        // did nothing); action 1: worker 11 replaced by 12 (done); action
+        // 2: its window too short to judge.
+        let samples = vec![
+            sample(0, &[10, 11]),
+            sample(100, &[10, 11]),
+            sample(900, &[10, 11]),
+            sample(1000, &[10, 11]),
+            sample(1010, &[10, 11, 12]),
+            sample(1900, &[10, 12]),
+            sample(2000, &[10, 12]),
+            sample(2100, &[10, 12]),
+        ];
+        let rec = super::super::Recording {
+            samples,
+            triggers: vec![0, 3, 6],
+            ..Default::default()
+        };
+        let mut actions = vec![
+            action(0, Some(1), None),
+            action(1000, Some(1001), None),
+            action(2000, Some(2001), None),
+        ];
+        unchanged_reloads(&rec, &mut actions);
+        assert!(!actions[0].ok);
+        let why = actions[0].error.as_deref().unwrap();
+        assert!(why.contains("no process change observed"), "{why}");
+        assert!(why.contains("(10, 11)"), "{why}");
+        assert!(actions[1].ok, "{:?}", actions[1].error);
+        assert!(actions[2].ok, "{:?}", actions[2].error);
+        // An old process that exited (and was replaced) is a change; so is
+        // a window where the sampler saw no owner at the trigger.
+        let mut rec = rec;
+        rec.exits.insert(11, 500 * 1_000_000);
+        let mut actions = vec![action(0, Some(1), None)];
+        unchanged_reloads(&rec, &mut actions);
+        assert!(actions[0].ok);
+        rec.exits.clear();
+        rec.samples[0] = sample(0, &[]);
+        rec.samples[0].listeners.clear();
+        let mut actions = vec![action(0, Some(1), None)];
+        unchanged_reloads(&rec, &mut actions);
+        assert!(actions[0].ok);
     }
 }
