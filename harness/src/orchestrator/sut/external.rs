@@ -253,6 +253,7 @@ mod tests {
             },
             scenario_dir: dir.path().to_owned(),
             tls: None,
+            http2: false,
         };
         // A name that never resolves (RFC 6761): only the stored, checked
         // address can be used.
