@@ -302,6 +302,10 @@ impl Instance {
                 self.drain_until_done().await;
                 Step::Exit(0)
             }
+            SignalAction::CloseTunnels => {
+                self.close_tunnels();
+                Step::Continue
+            }
             SignalAction::FastStop => {
                 tracing::info!("fast stop");
                 self.release_predecessor().await;
@@ -505,7 +509,11 @@ impl Instance {
             connections: self.server.connections(),
         });
         let server = self.server.clone();
-        tokio::spawn(async move { server.drain().await })
+        let drain = tokio::spawn(async move { server.drain().await });
+        // After the drain started: with `drain.tunnels = "close"`, WebSockets are being
+        // closed; the count is the tunnels open at the start.
+        self.report_tunnels();
+        drain
     }
 
     /// Drains to the end for a stop (the sockets are let go: after fd passing the successor
@@ -521,11 +529,32 @@ impl Instance {
                         tracing::info!("{action:?} while draining: exiting now");
                         return;
                     }
+                    SignalAction::CloseTunnels => self.close_tunnels(),
                     other => tracing::info!("{other:?} while draining: already stopping"),
                 },
             }
         };
         self.report_drained(report);
+    }
+
+    /// SIGUSR1: ends every WebSocket tunnel with a close frame 1001.
+    fn close_tunnels(&self) {
+        tracing::info!(
+            open = self.server.tunnels().open,
+            "SIGUSR1: closing the WebSocket tunnels (1001)"
+        );
+        self.server.close_tunnels();
+    }
+
+    /// Reports the tunnels of this draining generation.
+    fn report_tunnels(&self) {
+        let t = self.server.tunnels();
+        self.events.emit(EventKind::Tunnels {
+            generation: self.generation,
+            open: t.open,
+            going_away: t.going_away,
+            cut: t.cut,
+        });
     }
 
     /// Emits this generation's ledger counters (once per process: at its exit).
@@ -544,6 +573,7 @@ impl Instance {
             forced = report.forced,
             "drained"
         );
+        self.report_tunnels();
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,
