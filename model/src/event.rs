@@ -159,9 +159,9 @@ pub enum EventKind {
         #[serde(flatten)]
         counters: ProxyCounters,
     },
-    /// The tunnels (upgraded connections, e.g. WebSockets) of a draining process: emitted
-    /// when the drain starts (`open` then, nothing ended yet) and when it ends (`open`
-    /// still then, 0 unless cut short; the totals of the drain).
+    /// The tunnels (upgraded connections, e.g. WebSockets) of a draining process that had
+    /// any: emitted when the drain starts and when it ends (`open` still then; the
+    /// counts are the process's totals so far).
     Tunnels {
         /// Generation of the draining process.
         generation: u64,

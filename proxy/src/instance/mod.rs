@@ -546,9 +546,12 @@ impl Instance {
         self.server.close_tunnels();
     }
 
-    /// Reports the tunnels of this draining generation.
+    /// Reports the tunnels of this draining generation (if it ever had one).
     fn report_tunnels(&self) {
         let t = self.server.tunnels();
+        if t.opened == 0 {
+            return;
+        }
         self.events.emit(EventKind::Tunnels {
             generation: self.generation,
             open: t.open,

@@ -35,6 +35,8 @@ use tokio::sync::watch;
 /// The tunnels of one serving process, over all its serving threads.
 #[derive(Debug)]
 pub(crate) struct Tunnels {
+    /// Tunnels ever opened.
+    opened: AtomicU64,
     open: AtomicU64,
     going_away: AtomicU64,
     cut: AtomicU64,
@@ -45,6 +47,8 @@ pub(crate) struct Tunnels {
 /// What the tunnels of a process did so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TunnelReport {
+    /// Tunnels ever opened.
+    pub opened: u64,
     /// Tunnels open now.
     pub open: u64,
     /// Tunnels ended with a close frame 1001 written by the proxy.
@@ -56,6 +60,7 @@ pub struct TunnelReport {
 impl Default for Tunnels {
     fn default() -> Self {
         Tunnels {
+            opened: AtomicU64::new(0),
             open: AtomicU64::new(0),
             going_away: AtomicU64::new(0),
             cut: AtomicU64::new(0),
@@ -67,6 +72,7 @@ impl Default for Tunnels {
 impl Tunnels {
     /// Counts one more open tunnel until the guard is dropped.
     pub(crate) fn guard(&self) -> TunnelGuard<'_> {
+        self.opened.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::Relaxed);
         TunnelGuard {
             tunnels: self,
@@ -88,6 +94,7 @@ impl Tunnels {
     /// The counts so far.
     pub(crate) fn report(&self) -> TunnelReport {
         TunnelReport {
+            opened: self.opened.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
             going_away: self.going_away.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
