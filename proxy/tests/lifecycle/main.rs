@@ -18,3 +18,5 @@ mod systemd;
 mod takeover;
 mod tls;
 mod tls_client;
+mod tunnels;
+mod ws;
