@@ -19,4 +19,5 @@ mod takeover;
 mod tls;
 mod tls_client;
 mod tunnels;
+mod tunnels_heavy;
 mod ws;

@@ -87,7 +87,10 @@ async fn tunnel_relays_websocket_messages_both_ways() {
     drop((clients, early));
     let stopping = Instant::now();
     assert!(p.stop().await.unwrap().success());
-    assert!(stopping.elapsed() < scaled(5), "a tunnel outlived both its ends");
+    assert!(
+        stopping.elapsed() < scaled(5),
+        "a tunnel outlived both its ends"
+    );
 }
 
 /// How a test replaces generation 1.
