@@ -80,8 +80,10 @@ async fn client(addr: SocketAddr, id: usize, c: Arc<Clients>) {
     while !c.stop.load(Ordering::SeqCst) {
         let mut ws = match WsClient::connect(addr).await {
             Ok(ws) => ws,
-            Err(_) => {
-                c.counts.failed_open.fetch_add(1, Ordering::SeqCst);
+            Err(e) => {
+                if c.counts.failed_open.fetch_add(1, Ordering::SeqCst) < 5 {
+                    eprintln!("client {id}: connect failed: {e:#}");
+                }
                 // Not a sync: a pause so that a failing connect does not spin.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;

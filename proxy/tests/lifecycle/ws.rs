@@ -40,7 +40,14 @@ impl Drop for EchoOrigin {
 
 impl EchoOrigin {
     pub(crate) async fn start() -> EchoOrigin {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        // A deep accept queue: a thousand clients reconnect at once after a close.
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        sock.bind(&any.into()).expect("bind");
+        sock.listen(4096).expect("listen");
+        sock.set_nonblocking(true).expect("nonblocking");
+        let l = TcpListener::from_std(sock.into()).expect("listener");
         let addr = l.local_addr().expect("addr");
         let counts = Arc::new(OriginCounts::default());
         let c = counts.clone();
