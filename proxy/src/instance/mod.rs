@@ -67,6 +67,9 @@ pub struct Instance {
     /// The heartbeat link to a draining predecessor, told `Stopping` before this process
     /// stops or hands over itself (see [`Instance::release_predecessor`]).
     predecessor: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Pids of the replaced generations before this one that may still drain, oldest first
+    /// (fd-pass and naive reloads; see [`Instance::set_older`]).
+    older: Vec<u32>,
 }
 
 /// A committed handoff: the successor is READY.
@@ -186,12 +189,20 @@ impl Instance {
             notifier: setup.notifier,
             signals,
             predecessor: None,
+            older: Vec::new(),
         })
     }
 
     /// Starts accepting (after [`Instance::start_held`]).
     pub fn open(&self) {
         self.server.open_gate();
+    }
+
+    /// Records the replaced generations that may still drain, oldest first (the
+    /// predecessor last): a reload of this process counts them against
+    /// `reload.max_old_generations` and has the oldest close its tunnels at the cap.
+    pub fn set_older(&mut self, older: Vec<u32>) {
+        self.older = older;
     }
 
     /// Keeps answering the draining predecessor's heartbeat on `chan` until it is gone;
@@ -477,6 +488,8 @@ impl Instance {
                     notifier: self.notifier.clone(),
                     disowner: life.control.as_ref().map(|c| c.path.disowner()),
                     notes: life.notes_tx.clone(),
+                    older: self.older.clone(),
+                    max_old: self.cfg.reload.max_old_generations,
                 };
                 tokio::spawn(job.run());
             }

@@ -398,3 +398,59 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels() {
     r.proxy.signal(Signal::SIGINT).unwrap();
     r.proxy.wait_exit(scaled(20)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels_in_fd_pass() {
+    let o = EchoOrigin::start().await;
+    let mut r = start(
+        Mode::FdPass,
+        |c| {
+            c.tunnels = Some("keep");
+            c.max_old = 1;
+            // Far beyond the test: only the cap can end generation 1's tunnels.
+            c.drain_deadline = scaled(120);
+        },
+        &o,
+    )
+    .await;
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        first.push(WsClient::connect(r.addr).await.unwrap());
+    }
+    assert_eq!(r.reload_and_wait_drain().await, (2, 0, 0));
+    let mut second = Vec::new();
+    for _ in 0..2 {
+        let mut c = WsClient::connect(r.addr).await.unwrap();
+        assert_eq!(c.generation(), 2);
+        assert_eq!(c.round_trip(b"gen2", step()).await.unwrap(), Reply::Echo);
+        second.push(c);
+    }
+    // Generation 2 is replaced while generation 1 still drains: one old generation is the
+    // cap, so generation 1 first closes its tunnels.
+    let mut third = spawn_upgrade(&r.s, &r.cfg, "fd-pass", &[], "gen3.log").unwrap();
+    for c in &mut first {
+        assert_eq!(c.wait_end(step()).await.unwrap(), WsEnd::Closed(1001));
+    }
+    let (at_end, forced) = r.drained().await;
+    assert_eq!(at_end, (0, 2, 0), "(open, going_away, cut) of generation 1");
+    assert_eq!(forced, 0);
+    assert!(r.proxy.wait_exit(scaled(20)).await.unwrap().success());
+    assert_eq!(third.ready().await.unwrap(), (3, r.addr));
+    // Generation 2, now the one old generation, keeps its tunnels.
+    for c in &mut second {
+        assert_eq!(c.round_trip(b"still", step()).await.unwrap(), Reply::Echo);
+    }
+    assert_eq!(o.echoed(), 4);
+    let mut second_gen = r.next.take().unwrap();
+    second_gen
+        .wait_event("reload_done", is_reload_done)
+        .await
+        .unwrap();
+    let fresh = WsClient::connect(r.addr).await.unwrap();
+    assert_eq!(fresh.generation(), 3);
+    drop(fresh);
+    // Generation 2's tunnels would hold it for the whole deadline: a fast stop.
+    second_gen.signal(Signal::SIGINT).unwrap();
+    second_gen.wait_exit(scaled(20)).await.unwrap();
+    assert!(third.stop().await.unwrap().success());
+}
