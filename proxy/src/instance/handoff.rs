@@ -68,6 +68,8 @@ pub(super) struct Job {
     pub(super) older: Vec<u32>,
     /// `reload.max_old_generations`.
     pub(super) max_old: u32,
+    /// How long the oldest generation is given to exit once told to close its tunnels.
+    pub(super) close_wait: Duration,
 }
 
 impl Job {
@@ -78,7 +80,12 @@ impl Job {
             mode: self.mode,
         });
         self.notifier.reloading();
-        let older = make_room(std::mem::take(&mut self.older), self.max_old).await;
+        let older = make_room(
+            std::mem::take(&mut self.older),
+            self.max_old,
+            self.close_wait,
+        )
+        .await;
         let next = self.generation + 1;
         let offer = Offer {
             generation: next,
@@ -162,17 +169,13 @@ impl Job {
     }
 }
 
-/// Longest wait for the oldest generation to exit after it was told to close its tunnels:
-/// well within the new process's step timeout for the welcome.
-const MAKE_ROOM_WAIT: Duration = Duration::from_secs(3);
-
 /// Before a handoff: the older generations still alive (`older`, oldest first) plus this
 /// process, which is about to become old too, may not exceed `max_old`. When they would,
 /// the oldest is told to end its WebSocket tunnels (SIGUSR1, close frames 1001), which is
-/// what usually holds it, and its exit is awaited for a while; the handoff goes on either
+/// what usually holds it, and its exit is awaited up to `wait`; the handoff goes on either
 /// way (the new process waits for the welcome only so long). Returns the older
 /// generations still alive, for the successor's count.
-async fn make_room(older: Vec<u32>, max_old: u32) -> Vec<u32> {
+async fn make_room(older: Vec<u32>, max_old: u32, wait: Duration) -> Vec<u32> {
     let mut alive: Vec<(u32, Owner)> = older
         .into_iter()
         .filter_map(|pid| Owner::open(pid).map(|o| (pid, o)))
@@ -190,7 +193,7 @@ async fn make_room(older: Vec<u32>, max_old: u32) -> Vec<u32> {
                 nix::sys::signal::Signal::SIGUSR1,
             );
         }
-        if !owner.exited_within(MAKE_ROOM_WAIT).await {
+        if !owner.exited_within(wait).await {
             tracing::warn!("pid {pid} still draining after closing its tunnels");
             alive.insert(0, (pid, owner));
             break;

@@ -490,6 +490,9 @@ impl Instance {
                     notes: life.notes_tx.clone(),
                     older: self.older.clone(),
                     max_old: self.cfg.reload.max_old_generations,
+                    // Well within the new process's wait for the welcome.
+                    close_wait: crate::tunnel::close_wait(self.cfg.drain.linger)
+                        .min(crate::control::STEP_TIMEOUT / 2),
                 };
                 tokio::spawn(job.run());
             }

@@ -11,7 +11,7 @@
 //!    serving and `reload_failed` is reported. One reload at a time; at most
 //!    `reload.max_old_generations` workers draining: at the cap, the oldest is told to end
 //!    its WebSocket tunnels (SIGUSR1, close frames 1001) and the reload waits for its exit
-//!    (up to `reload.ready_timeout`; refused if it is still there).
+//!    (`drain.linger` + 2 s at most; refused if it is still there).
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
 //!    socketpair closes, so workers do not outlive the master. The master pings every worker
 //!    over its socketpair and kills one that stops answering (`spawn::watch`). A current
@@ -431,7 +431,8 @@ impl Master {
 
     /// Before a reload: when `reload.max_old_generations` workers are draining, tells the
     /// oldest to end its WebSocket tunnels (SIGUSR1: close frames 1001), which is what
-    /// usually holds it, and waits up to `reload.ready_timeout` for it to exit (worker
+    /// usually holds it, and waits for it to exit (`drain.linger` + 2 s, at most
+    /// `reload.ready_timeout`; worker
     /// news is applied meanwhile; other requests wait). If it is still there then, the
     /// reload is refused as before.
     async fn make_room(&mut self, notes: &mut mpsc::Receiver<Note>) {
@@ -448,7 +449,8 @@ impl Master {
             self.old.len()
         );
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
-        let within = self.cfg.reload.ready_timeout;
+        let within =
+            crate::tunnel::close_wait(self.cfg.drain.linger).min(self.cfg.reload.ready_timeout);
         let wait = async {
             while self.old.iter().any(|w| w.pid == pid) {
                 match notes.recv().await {

@@ -29,8 +29,15 @@ pub(crate) mod frames;
 pub(crate) mod relay;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::watch;
+
+/// How long a generation told to close its tunnels (SIGUSR1) is given to exit: its close
+/// frames go out at once, then it reads its clients' answers for up to `drain.linger`.
+pub(crate) fn close_wait(linger: Duration) -> Duration {
+    linger + Duration::from_secs(2)
+}
 
 /// The tunnels of one serving process, over all its serving threads.
 #[derive(Debug)]

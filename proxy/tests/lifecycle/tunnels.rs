@@ -358,7 +358,10 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels() {
     let w1 = r.gen1_pid;
     let mut first = Vec::new();
     for _ in 0..2 {
-        first.push(WsClient::connect(r.addr).await.unwrap());
+        let mut c = WsClient::connect(r.addr).await.unwrap();
+        // An echo proves the tunnel is counted (the 101 goes out just before).
+        assert_eq!(c.round_trip(b"gen1", step()).await.unwrap(), Reply::Echo);
+        first.push(c);
     }
     assert_eq!(r.reload_and_wait_drain().await, (2, 0, 0));
     let mut second = Vec::new();
@@ -393,7 +396,7 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels() {
     for c in &mut second {
         assert_eq!(c.round_trip(b"still", step()).await.unwrap(), Reply::Echo);
     }
-    assert_eq!(o.echoed(), 4);
+    assert_eq!(o.echoed(), 6);
     // Generation 2's tunnels would hold it for the whole deadline: a fast stop.
     r.proxy.signal(Signal::SIGINT).unwrap();
     r.proxy.wait_exit(scaled(20)).await.unwrap();
@@ -415,7 +418,10 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels_in_fd_
     .await;
     let mut first = Vec::new();
     for _ in 0..2 {
-        first.push(WsClient::connect(r.addr).await.unwrap());
+        let mut c = WsClient::connect(r.addr).await.unwrap();
+        // An echo proves the tunnel is counted (the 101 goes out just before).
+        assert_eq!(c.round_trip(b"gen1", step()).await.unwrap(), Reply::Echo);
+        first.push(c);
     }
     assert_eq!(r.reload_and_wait_drain().await, (2, 0, 0));
     let mut second = Vec::new();
@@ -440,7 +446,7 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels_in_fd_
     for c in &mut second {
         assert_eq!(c.round_trip(b"still", step()).await.unwrap(), Reply::Echo);
     }
-    assert_eq!(o.echoed(), 4);
+    assert_eq!(o.echoed(), 6);
     let mut second_gen = r.next.take().unwrap();
     second_gen
         .wait_event("reload_done", is_reload_done)

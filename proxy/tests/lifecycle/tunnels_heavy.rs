@@ -91,7 +91,9 @@ async fn client(addr: SocketAddr, id: usize, c: Arc<Clients>) {
         };
         c.counts.opened.fetch_add(1, Ordering::SeqCst);
         let g = ws.generation();
-        c.add_open(g, 1);
+        // Counted on its generation after its first echo: the proxy counts a tunnel once
+        // its relay runs, just after the 101 went out.
+        let mut counted = false;
         let end = loop {
             if c.stop.load(Ordering::SeqCst) {
                 break None;
@@ -105,7 +107,13 @@ async fn client(addr: SocketAddr, id: usize, c: Arc<Clients>) {
             seq += 1;
             let msg = format!("client {id} message {seq}");
             match ws.round_trip(msg.as_bytes(), step).await.unwrap() {
-                Reply::Echo => c.counts.echoed.fetch_add(1, Ordering::SeqCst),
+                Reply::Echo => {
+                    if !counted {
+                        counted = true;
+                        c.add_open(g, 1);
+                    }
+                    c.counts.echoed.fetch_add(1, Ordering::SeqCst)
+                }
                 Reply::End(e) => {
                     c.counts.unanswered.fetch_add(1, Ordering::SeqCst);
                     break Some(e);
@@ -118,7 +126,9 @@ async fn client(addr: SocketAddr, id: usize, c: Arc<Clients>) {
                 Ok(Ok(p)) => panic!("unasked data {p:?}"),
             }
         };
-        c.add_open(g, -1);
+        if counted {
+            c.add_open(g, -1);
+        }
         match end {
             None => break,
             Some(WsEnd::Closed(1001)) => c.counts.closed_1001.fetch_add(1, Ordering::SeqCst),
