@@ -27,6 +27,8 @@
 
 pub(crate) mod frames;
 pub(crate) mod relay;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
