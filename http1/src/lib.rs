@@ -27,6 +27,7 @@ mod options;
 mod request;
 mod response;
 mod trailers;
+mod upgrade;
 
 pub use chunked::{At, ChunkError, ChunkedScanner, MAX_CHUNK_LINE, Piece};
 pub use client::{ClientHead, MAX_CLIENT_HEADERS, parse_client_response};
@@ -36,6 +37,7 @@ pub use options::LineEndings;
 pub use request::{Reject, RequestHead, parse_request};
 pub use response::{BadResponse, Parsed, ResponseHead, parse_response};
 pub use trailers::forward_trailers;
+pub use upgrade::{SwitchHead, UpgradeKind, parse_switch};
 
 /// Largest request head accepted; larger heads are answered with 431.
 pub const MAX_REQUEST_HEAD: usize = 32 * 1024;

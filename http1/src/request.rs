@@ -30,6 +30,10 @@ pub struct RequestHead {
     pub is_head: bool,
     /// The fields the head's `Connection` named: dropped from its trailer section too.
     pub connection_names: ConnectionNames,
+    /// The request asks to switch protocols (`Upgrade`, with `Connection: upgrade`, on a
+    /// bodiless HTTP/1.1 request): `upstream` then carries `upgrade` and
+    /// `connection: upgrade`, and a `101` answer starts a tunnel.
+    pub upgrade: Option<crate::UpgradeKind>,
 }
 
 /// Why a request head is refused; [`Reject::status`] is the status to answer with.
@@ -103,6 +107,7 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
     let mut hosts = 0;
     let mut expect_continue = false;
     let mut forwarded: Option<Vec<u8>> = None;
+    let mut upgrade_value: Option<&[u8]> = None;
     if let Some(authority) = target.authority {
         // RFC 9112 3.2.2: the authority of an absolute-form target replaces `Host`.
         headers::push(&mut upstream, b"host", authority.as_bytes());
@@ -141,6 +146,9 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
             continue;
         }
         if headers::is_connection_specific(name, &tokens) {
+            if name.eq_ignore_ascii_case("upgrade") && upgrade_value.is_none() {
+                upgrade_value = Some(h.value);
+            }
             continue;
         }
         headers::push(&mut upstream, name.as_bytes(), h.value);
@@ -179,6 +187,18 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         return Err(Reject::BadRequest);
     }
     let keep_alive = tokens.keeps_alive(http10);
+    let asks_upgrade = tokens
+        .named
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+    let upgrade = match upgrade_value {
+        Some(value) if asks_upgrade && !http10 && body == Framing::None => {
+            headers::push(&mut upstream, b"upgrade", value);
+            upstream.extend_from_slice(b"connection: upgrade\r\n");
+            Some(crate::upgrade::kind_of(value))
+        }
+        _ => None,
+    };
     Ok(Some(RequestHead {
         head_len,
         upstream,
@@ -191,6 +211,7 @@ pub fn parse_request(buf: &[u8], forwarded_for: &[u8]) -> Result<Option<RequestH
         replayable: body == Framing::None && IDEMPOTENT.contains(&method),
         is_head: method == "HEAD",
         connection_names: tokens.owned_names(),
+        upgrade,
     }))
 }
 

@@ -471,3 +471,32 @@ fn chunked_errors_say_where_across_reads() {
         "malformed chunked body at byte 10 of the body: chunk size expected"
     );
 }
+
+#[test]
+fn upgrade_requests_keep_upgrade_and_connection_upgrade() {
+    let raw = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+               Sec-WebSocket-Key: k\r\n\r\n";
+    let head = req(raw).unwrap().unwrap();
+    assert_eq!(head.upgrade, Some(UpgradeKind::WebSocket));
+    assert_eq!(
+        String::from_utf8(head.upstream).unwrap(),
+        "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nx-forwarded-for: 127.0.0.1\r\n\
+         upgrade: websocket\r\nconnection: upgrade\r\n"
+    );
+    let other = req("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n");
+    assert_eq!(other.unwrap().unwrap().upgrade, Some(UpgradeKind::Other));
+}
+
+#[test]
+fn upgrade_without_connection_upgrade_with_a_body_or_in_http10_is_stripped() {
+    for raw in [
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 2\r\n\r\n",
+        "GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+    ] {
+        let head = req(raw).unwrap().unwrap();
+        assert_eq!(head.upgrade, None, "{raw}");
+        let up = String::from_utf8(head.upstream).unwrap();
+        assert!(!up.to_ascii_lowercase().contains("upgrade"), "{up}");
+    }
+}

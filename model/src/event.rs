@@ -159,6 +159,19 @@ pub enum EventKind {
         #[serde(flatten)]
         counters: ProxyCounters,
     },
+    /// The tunnels (upgraded connections, e.g. WebSockets) of a draining process that had
+    /// any: emitted when the drain starts and when it ends (`open` still then; the
+    /// counts are the process's totals so far).
+    Tunnels {
+        /// Generation of the draining process.
+        generation: u64,
+        /// Tunnels open at this moment.
+        open: u64,
+        /// Tunnels ended with a WebSocket close frame 1001 (Going Away) so far.
+        going_away: u64,
+        /// Tunnels cut (closed without a close frame) at the drain deadline so far.
+        cut: u64,
+    },
     /// The process is about to exit.
     Exited {
         /// Generation of the exiting process.

@@ -12,6 +12,7 @@
 //! - [`master`]: the master-worker mode;
 //! - [`instance`]: one serving process (plain, upgraded or worker) from ready to exit;
 //! - [`tls`]: TLS termination, certificates and session-ticket keys;
+//! - [`tunnel`]: upgraded connections (WebSockets) relayed as bytes, and their drain policy;
 //! - [`signals`]: the signal table; [`phase`]: events on stdout and systemd notifications.
 //!
 //! [`run`] is the entry point used by the `refproxy` binary.
@@ -31,6 +32,7 @@ pub mod pidfd;
 pub mod serve;
 pub mod signals;
 pub mod tls;
+pub mod tunnel;
 pub mod upgrade;
 
 mod run;

@@ -6,6 +6,7 @@
 //! | SIGINT, SIGQUIT | fast stop: exit 0 now, open connections are cut | same, forwarded to workers |
 //! | SIGUSR2 | ignored (logged) | replace the worker |
 //! | SIGHUP | ignored (logged) | re-read the config, replace the worker |
+//! | SIGUSR1 | end every WebSocket tunnel with a close frame 1001 | ignored (logged) |
 //!
 //! Handlers are installed before a process reports ready, so a signal sent right after the
 //! `ready` event is never lost or fatal.
@@ -23,6 +24,9 @@ pub enum SignalAction {
     Upgrade,
     /// SIGHUP: re-read the config and replace the worker (master only).
     Reload,
+    /// SIGUSR1: end every WebSocket tunnel politely (close frame 1001); a master sends it
+    /// to its oldest draining worker when `reload.max_old_generations` is reached.
+    CloseTunnels,
 }
 
 /// The installed handlers.
@@ -33,6 +37,7 @@ pub struct Signals {
     quit: Signal,
     usr2: Signal,
     hup: Signal,
+    usr1: Signal,
 }
 
 impl Signals {
@@ -44,6 +49,7 @@ impl Signals {
             quit: signal(SignalKind::quit())?,
             usr2: signal(SignalKind::user_defined2())?,
             hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 
@@ -55,6 +61,7 @@ impl Signals {
             _ = self.quit.recv() => SignalAction::FastStop,
             _ = self.usr2.recv() => SignalAction::Upgrade,
             _ = self.hup.recv() => SignalAction::Reload,
+            _ = self.usr1.recv() => SignalAction::CloseTunnels,
         }
     }
 }

@@ -21,6 +21,7 @@
 //! deadline = "10s"       # hard deadline of a draining process
 //! idle_close = "1s"      # a draining process closes keep-alive connections idle this long
 //! linger = "500ms"       # after closing its side, read what the client still sends this long
+//! tunnels = "keep"       # upgraded connections (WebSockets): "keep" until the deadline, or "close" (1001)
 //!
 //! [reload]
 //! ready_timeout = "5s"   # a new generation not READY within this is abandoned
@@ -195,6 +196,20 @@ pub struct DrainConfig {
     /// get no reset. The idle timeout (`timeouts.idle`) closes the same way. Longer than
     /// a round trip of the clients; `deadline` bounds it.
     pub linger: Duration,
+    /// `tunnels` (default `keep`): what a draining process does with its tunnels
+    /// (upgraded connections, see [`crate::tunnel`]).
+    pub tunnels: TunnelPolicy,
+}
+
+/// `drain.tunnels`: the drain policy of tunnels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TunnelPolicy {
+    /// `keep`: tunnels run on until they end or `drain.deadline` cuts them.
+    #[default]
+    Keep,
+    /// `close`: each WebSocket tunnel is ended at the drain's start with a close frame
+    /// 1001 (Going Away) to the client; other tunnels are kept as with `keep`.
+    Close,
 }
 
 impl Default for DrainConfig {
@@ -203,6 +218,7 @@ impl Default for DrainConfig {
             deadline: Duration::from_secs(10),
             idle_close: Duration::from_secs(1),
             linger: Duration::from_millis(500),
+            tunnels: TunnelPolicy::Keep,
         }
     }
 }
@@ -386,6 +402,18 @@ impl Validator<'_> {
             deadline: self.duration("drain.deadline", &raw.drain.deadline, d.deadline)?,
             idle_close: self.duration("drain.idle_close", &raw.drain.idle_close, d.idle_close)?,
             linger: self.duration("drain.linger", &raw.drain.linger, d.linger)?,
+            tunnels: match &raw.drain.tunnels {
+                None => d.tunnels,
+                Some(v) if v.get_ref() == "keep" => TunnelPolicy::Keep,
+                Some(v) if v.get_ref() == "close" => TunnelPolicy::Close,
+                Some(v) => {
+                    return Err(self.invalid(
+                        v,
+                        "drain.tunnels",
+                        "expected \"keep\" or \"close\", got",
+                    ));
+                }
+            },
         };
         let d = ReloadConfig::default();
         let max_old_generations = self.at_least_one(

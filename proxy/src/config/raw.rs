@@ -82,6 +82,7 @@ pub(crate) struct RawDrain {
     pub(crate) deadline: Option<Spanned<String>>,
     pub(crate) idle_close: Option<Spanned<String>>,
     pub(crate) linger: Option<Spanned<String>>,
+    pub(crate) tunnels: Option<Spanned<String>>,
 }
 
 /// `[reload]`.

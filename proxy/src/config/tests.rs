@@ -26,6 +26,7 @@ body = "9s"
 deadline = "6s"
 idle_close = "700ms"
 linger = "300ms"
+tunnels = "close"
 [reload]
 ready_timeout = "8s"
 max_old_generations = 2
@@ -49,6 +50,7 @@ fn full_example_parses() {
     assert_eq!(c.drain.deadline, Duration::from_secs(6));
     assert_eq!(c.drain.idle_close, Duration::from_millis(700));
     assert_eq!(c.drain.linger, Duration::from_millis(300));
+    assert_eq!(c.drain.tunnels, TunnelPolicy::Close);
     assert_eq!(c.reload.ready_timeout, Duration::from_secs(8));
     assert_eq!(c.reload.max_old_generations, 2);
     assert_eq!(c.limits.origin_connections, 64);
@@ -496,4 +498,15 @@ mod tls {
             "proxy.toml:8:10: tls.sni[0].names[0]: invalid host name \"a b\""
         );
     }
+}
+
+#[test]
+fn drain_tunnels_is_keep_or_close() {
+    let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[drain]\n";
+    assert_eq!(p(base).unwrap().drain.tunnels, TunnelPolicy::Keep);
+    let keep = p(&format!("{base}tunnels = \"keep\"\n")).unwrap();
+    assert_eq!(keep.drain.tunnels, TunnelPolicy::Keep);
+    let e = err(&format!("{base}tunnels = \"cut\"\n"));
+    assert!(e.starts_with("proxy.toml:4:11: drain.tunnels:"), "{e}");
+    assert!(e.contains("\"keep\" or \"close\""), "{e}");
 }

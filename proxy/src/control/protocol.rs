@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! new → old  Hello { pid, mode }
-//! old → new  Welcome { generation, pid, addrs, sockets, tickets? } | Refused { reason }
+//! old → new  Welcome { generation, pid, addrs, sockets, tickets?, older? } | Refused { reason }
 //! old → new  Batch { index, addrs } + SCM_RIGHTS fds        (fd-pass and master-worker only,
 //! new → old  Ack { index, received }                         one ack per batch, ≤ 16 fds each)
 //! new → old  Commit { pid, generation, takes_path }          (after the new process is READY)
@@ -28,7 +28,9 @@
 //! count announced before any batch; `addrs` are the old process's bound addresses (naive
 //! reloads bind those); `tickets` is the TLS session-ticket key state
 //! ([`crate::tls::TicketState`]), present when the owner shares its keys
-//! (`tls.share_ticket_keys`), absent otherwise and from an owner without it. A master also accepts `Reload` (answered `Reloaded` or `Error`).
+//! (`tls.share_ticket_keys`), absent otherwise and from an owner without it; `older` are the
+//! pids of the owner's older generations still draining, oldest first (absent when none),
+//! counted against `reload.max_old_generations`. A master also accepts `Reload` (answered `Reloaded` or `Error`).
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
@@ -64,6 +66,10 @@ pub enum Message {
         /// The owner's TLS session-ticket keys, when it shares them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tickets: Option<crate::tls::TicketState>,
+        /// Pids of the owner's older generations that were still draining, oldest first
+        /// (fd-pass and naive reloads count them against `reload.max_old_generations`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        older: Vec<u32>,
     },
     /// The owner refuses (e.g. "reload in progress").
     Refused {
@@ -192,6 +198,8 @@ pub struct Offer<'a> {
     pub expect_pid: Option<u32>,
     /// The TLS session-ticket keys to hand over (`None`: not shared).
     pub tickets: Option<crate::tls::TicketState>,
+    /// Pids of the owner's older generations still draining, oldest first.
+    pub older: Vec<u32>,
 }
 
 /// A commit the owner accepted.
@@ -224,6 +232,7 @@ pub async fn give(
         addrs: offer.listeners.iter().map(|l| l.addr).collect(),
         sockets,
         tickets: offer.tickets.clone(),
+        older: offer.older.clone(),
     })
     .await?;
     if offer.send_sockets {
@@ -292,6 +301,8 @@ pub struct Taken {
     pub listeners: Vec<Listener>,
     /// The owner's TLS session-ticket keys, if it shared them.
     pub tickets: Option<crate::tls::TicketState>,
+    /// Pids of the owner's older generations still draining, oldest first.
+    pub older: Vec<u32>,
 }
 
 /// New-process side: says hello and receives the welcome and the sockets.
@@ -301,14 +312,15 @@ pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, Handoff
         mode,
     })
     .await?;
-    let (generation, owner_pid, owner_addrs, sockets, tickets) = match chan.recv().await? {
+    let (generation, owner_pid, owner_addrs, sockets, tickets, older) = match chan.recv().await? {
         Message::Welcome {
             generation,
             pid,
             addrs,
             sockets,
             tickets,
-        } => (generation, pid, addrs, sockets, tickets),
+            older,
+        } => (generation, pid, addrs, sockets, tickets, older),
         got => return Err(unexpected("welcome", got)),
     };
     let mut listeners = Vec::with_capacity(sockets as usize);
@@ -348,6 +360,7 @@ pub async fn take(chan: &mut Channel, mode: ReloadMode) -> Result<Taken, Handoff
         owner_addrs,
         listeners,
         tickets,
+        older,
     })
 }
 

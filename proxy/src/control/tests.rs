@@ -45,6 +45,7 @@ async fn sockets_travel_in_acknowledged_batches_and_the_commit_is_checked() {
             send_sockets: true,
             expect_pid: None,
             tickets: Some(sent),
+            older: Vec::new(),
         };
         let mut handed = 0;
         let accepted = protocol::give(&mut old, &offer, scaled_secs(10), |n| handed = n)
@@ -77,6 +78,7 @@ async fn a_wrong_generation_and_a_silent_peer_fail_the_handoff() {
         send_sockets: false,
         expect_pid: None,
         tickets: None,
+        older: Vec::new(),
     };
     let peer = tokio::spawn(async move {
         let taken = protocol::take(&mut new, ReloadMode::Naive).await.unwrap();

@@ -45,6 +45,9 @@ pub(crate) enum Outcome {
     /// The exchange broke after the response began, or the client went away: the client
     /// connection is closed as it is.
     Aborted,
+    /// The origin accepted a protocol switch: its `101` was relayed, and the client
+    /// connection is now a tunnel to the origin connection given.
+    Switched(Box<super::Switched>),
 }
 
 /// How one attempt at getting a response head failed.
@@ -84,6 +87,9 @@ impl Forwarder {
         client: &mut Buffered<ClientStream>,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
+        if let Some(kind) = req.upgrade {
+            return self.upgrade(req, kind, client, opts).await;
+        }
         let conn = match self.checkout_any().await {
             Ok(conn) => conn,
             Err(failure) => return Outcome::Failed(failure),
@@ -377,7 +383,7 @@ impl Forwarder {
     /// client or the server is done with the connection, or the request body was not
     /// read to its end) and relays the body. Returns the outcome and whether the body
     /// was relayed to its end.
-    async fn respond<R, W>(
+    pub(super) async fn respond<R, W>(
         &self,
         mut head: ResponseHead,
         from: &mut Buffered<R>,
@@ -473,7 +479,7 @@ impl Forwarder {
         drop(slot);
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<TcpStream, Failure> {
+    pub(super) async fn connect(&self, origin: &Origin) -> Result<TcpStream, Failure> {
         let connecting = TcpStream::connect(origin.addr);
         let stream = tokio::time::timeout(self.timeouts.connect, connecting)
             .await

@@ -35,10 +35,14 @@
 //! on a fresh connection when its method is idempotent and it has no body, so that
 //! sending it twice is harmless. A failure on a fresh connection is never retried: the
 //! origin itself is broken.
+//!
+//! An upgrade request (`upgrade`) is carried on a fresh connection; a `101` answer turns
+//! the client connection into a tunnel ([`crate::tunnel`]).
 
 mod exchange;
 mod pool;
 pub(crate) mod relay;
+mod upgrade;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -56,6 +60,7 @@ use relay::RelayError;
 use reloadbench_http1::ChunkError;
 
 pub(crate) use exchange::{Outcome, ResponseOpts};
+pub(crate) use upgrade::Switched;
 
 /// Name of the optional generation header: `X-Served-By: gen=<g> pid=<pid>`.
 pub const SERVED_BY: &str = "x-served-by";

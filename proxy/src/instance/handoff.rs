@@ -64,6 +64,12 @@ pub(super) struct Job {
     pub(super) notifier: Notifier,
     pub(super) disowner: Option<Disowner>,
     pub(super) notes: mpsc::Sender<Note>,
+    /// Pids of this process's older generations that may still drain, oldest first.
+    pub(super) older: Vec<u32>,
+    /// `reload.max_old_generations`.
+    pub(super) max_old: u32,
+    /// How long the oldest generation is given to exit once told to close its tunnels.
+    pub(super) close_wait: Duration,
 }
 
 impl Job {
@@ -74,6 +80,12 @@ impl Job {
             mode: self.mode,
         });
         self.notifier.reloading();
+        let older = make_room(
+            std::mem::take(&mut self.older),
+            self.max_old,
+            self.close_wait,
+        )
+        .await;
         let next = self.generation + 1;
         let offer = Offer {
             generation: next,
@@ -81,6 +93,7 @@ impl Job {
             send_sockets: self.mode == ReloadMode::FdPass,
             expect_pid: None,
             tickets: self.tickets.take(),
+            older,
         };
         let events = self.events.clone();
         let result = protocol::give(&mut self.chan, &offer, self.ready_timeout, |sockets| {
@@ -154,4 +167,37 @@ impl Job {
         drop(self.chan);
         let _ = self.notes.send(Note::Failed { reason, successor }).await;
     }
+}
+
+/// Before a handoff: the older generations still alive (`older`, oldest first) plus this
+/// process, which is about to become old too, may not exceed `max_old`. When they would,
+/// the oldest is told to end its WebSocket tunnels (SIGUSR1, close frames 1001), which is
+/// what usually holds it, and its exit is awaited up to `wait`; the handoff goes on either
+/// way (the new process waits for the welcome only so long). Returns the older
+/// generations still alive, for the successor's count.
+async fn make_room(older: Vec<u32>, max_old: u32, wait: Duration) -> Vec<u32> {
+    let mut alive: Vec<(u32, Owner)> = older
+        .into_iter()
+        .filter_map(|pid| Owner::open(pid).map(|o| (pid, o)))
+        .filter(|(_, o)| !o.has_exited())
+        .collect();
+    while alive.len() + 1 > max_old as usize && !alive.is_empty() {
+        let (pid, owner) = alive.remove(0);
+        tracing::info!(
+            "{} old generations would drain (reload.max_old_generations = {max_old}): pid {pid} closes its tunnels",
+            alive.len() + 2
+        );
+        if let Ok(p) = i32::try_from(pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGUSR1,
+            );
+        }
+        if !owner.exited_within(wait).await {
+            tracing::warn!("pid {pid} still draining after closing its tunnels");
+            alive.insert(0, (pid, owner));
+            break;
+        }
+    }
+    alive.into_iter().map(|(pid, _)| pid).collect()
 }

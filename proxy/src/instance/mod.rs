@@ -67,6 +67,9 @@ pub struct Instance {
     /// The heartbeat link to a draining predecessor, told `Stopping` before this process
     /// stops or hands over itself (see [`Instance::release_predecessor`]).
     predecessor: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// Pids of the replaced generations before this one that may still drain, oldest first
+    /// (fd-pass and naive reloads; see [`Instance::set_older`]).
+    older: Vec<u32>,
 }
 
 /// A committed handoff: the successor is READY.
@@ -186,12 +189,20 @@ impl Instance {
             notifier: setup.notifier,
             signals,
             predecessor: None,
+            older: Vec::new(),
         })
     }
 
     /// Starts accepting (after [`Instance::start_held`]).
     pub fn open(&self) {
         self.server.open_gate();
+    }
+
+    /// Records the replaced generations that may still drain, oldest first (the
+    /// predecessor last): a reload of this process counts them against
+    /// `reload.max_old_generations` and has the oldest close its tunnels at the cap.
+    pub fn set_older(&mut self, older: Vec<u32>) {
+        self.older = older;
     }
 
     /// Keeps answering the draining predecessor's heartbeat on `chan` until it is gone;
@@ -335,6 +346,10 @@ impl Instance {
                 }
                 self.drain_until_done().await;
                 Step::Exit(0)
+            }
+            SignalAction::CloseTunnels => {
+                self.close_tunnels();
+                Step::Continue
             }
             SignalAction::FastStop => {
                 tracing::info!("fast stop");
@@ -508,6 +523,11 @@ impl Instance {
                     notifier: self.notifier.clone(),
                     disowner: life.control.as_ref().map(|c| c.path.disowner()),
                     notes: life.notes_tx.clone(),
+                    older: self.older.clone(),
+                    max_old: self.cfg.reload.max_old_generations,
+                    // Well within the new process's wait for the welcome.
+                    close_wait: crate::tunnel::close_wait(self.cfg.drain.linger)
+                        .min(crate::control::STEP_TIMEOUT / 2),
                 };
                 tokio::spawn(job.run());
             }
@@ -540,7 +560,11 @@ impl Instance {
             connections: self.server.connections(),
         });
         let server = self.server.clone();
-        tokio::spawn(async move { server.drain().await })
+        let drain = tokio::spawn(async move { server.drain().await });
+        // After the drain started: with `drain.tunnels = "close"`, WebSockets are being
+        // closed; the count is the tunnels open at the start.
+        self.report_tunnels();
+        drain
     }
 
     /// Drains to the end for a stop (the sockets are let go: after fd passing the successor
@@ -556,11 +580,35 @@ impl Instance {
                         tracing::info!("{action:?} while draining: exiting now");
                         return;
                     }
+                    SignalAction::CloseTunnels => self.close_tunnels(),
                     other => tracing::info!("{other:?} while draining: already stopping"),
                 },
             }
         };
         self.report_drained(report);
+    }
+
+    /// SIGUSR1: ends every WebSocket tunnel with a close frame 1001.
+    fn close_tunnels(&self) {
+        tracing::info!(
+            open = self.server.tunnels().open,
+            "SIGUSR1: closing the WebSocket tunnels (1001)"
+        );
+        self.server.close_tunnels();
+    }
+
+    /// Reports the tunnels of this draining generation (if it ever had one).
+    fn report_tunnels(&self) {
+        let t = self.server.tunnels();
+        if t.opened == 0 {
+            return;
+        }
+        self.events.emit(EventKind::Tunnels {
+            generation: self.generation,
+            open: t.open,
+            going_away: t.going_away,
+            cut: t.cut,
+        });
     }
 
     /// Emits this generation's ledger counters (once per process: at its exit).
@@ -579,6 +627,7 @@ impl Instance {
             forced = report.forced,
             "drained"
         );
+        self.report_tunnels();
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,

@@ -9,7 +9,9 @@
 //!    the previous worker gets SIGTERM and drains. If the new worker fails before READY
 //!    (invalid config, crash, `reload.ready_timeout`), it is killed, the old one keeps
 //!    serving and `reload_failed` is reported. One reload at a time; at most
-//!    `reload.max_old_generations` workers draining.
+//!    `reload.max_old_generations` workers draining: at the cap, the oldest is told to end
+//!    its WebSocket tunnels (SIGUSR1, close frames 1001) and the reload waits for its exit
+//!    (`drain.linger` + 2 s at most; refused if it is still there).
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
 //!    socketpair closes, so workers do not outlive the master. The master pings every worker
 //!    over its socketpair and kills one that stops answering (`spawn::watch`). A current
@@ -170,8 +172,15 @@ pub async fn run(
             action = signals.next() => match action {
                 SignalAction::GracefulStop => break m.stop(Signal::SIGTERM, &mut notes).await,
                 SignalAction::FastStop => break m.stop(Signal::SIGINT, &mut notes).await,
-                SignalAction::Upgrade => m.start_reload(Kind::Reload { reread: false }, None, &listeners, &done_tx, &notes_tx).await,
-                SignalAction::Reload => m.start_reload(Kind::Reload { reread: true }, None, &listeners, &done_tx, &notes_tx).await,
+                SignalAction::Upgrade => {
+                    m.make_room(&mut notes).await;
+                    m.start_reload(Kind::Reload { reread: false }, None, &listeners, &done_tx, &notes_tx).await;
+                }
+                SignalAction::Reload => {
+                    m.make_room(&mut notes).await;
+                    m.start_reload(Kind::Reload { reread: true }, None, &listeners, &done_tx, &notes_tx).await;
+                }
+                SignalAction::CloseTunnels => tracing::info!("SIGUSR1 ignored by a master: it has no tunnels"),
             },
             () = rotation_due(m.rotation_at()) => m.rotate_keys(),
             () = respawn_due(m.respawn_at) => {
@@ -183,6 +192,7 @@ pub async fn run(
             }
             Some(request) = requests.recv() => match request {
                 Request::Reload { chan } => {
+                    m.make_room(&mut notes).await;
                     m.start_reload(Kind::Reload { reread: false }, Some(chan), &listeners, &done_tx, &notes_tx).await;
                 }
                 Request::Upgrade { mut chan, .. } => {
@@ -471,6 +481,43 @@ impl Master {
     async fn fail(&mut self, reason: String, reply: Option<Channel>) {
         self.notifier.ready(false);
         self.refuse(reason, reply).await;
+    }
+
+    /// Before a reload: when `reload.max_old_generations` workers are draining, tells the
+    /// oldest to end its WebSocket tunnels (SIGUSR1: close frames 1001), which is what
+    /// usually holds it, and waits for it to exit (`drain.linger` + 2 s, at most
+    /// `reload.ready_timeout`; worker
+    /// news is applied meanwhile; other requests wait). If it is still there then, the
+    /// reload is refused as before.
+    async fn make_room(&mut self, notes: &mut mpsc::Receiver<Note>) {
+        let cap = self.cfg.reload.max_old_generations as usize;
+        if self.reloading || self.old.len() < cap {
+            return;
+        }
+        let Some(oldest) = self.old.first() else {
+            return;
+        };
+        let (pid, generation) = (oldest.pid, oldest.generation);
+        tracing::info!(
+            "{} old generations draining (reload.max_old_generations): generation {generation} (pid {pid}) closes its tunnels",
+            self.old.len()
+        );
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR1);
+        let within =
+            crate::tunnel::close_wait(self.cfg.drain.linger).min(self.cfg.reload.ready_timeout);
+        let wait = async {
+            while self.old.iter().any(|w| w.pid == pid) {
+                match notes.recv().await {
+                    Some(note) => self.on_note(note),
+                    None => break,
+                }
+            }
+        };
+        if tokio::time::timeout(within, wait).await.is_err() {
+            tracing::warn!(
+                "generation {generation} (pid {pid}) still draining after closing its tunnels"
+            );
+        }
     }
 
     /// Records a worker start or exit; a current worker that died is replaced.

@@ -161,6 +161,8 @@ async fn handoff(
         send_sockets: true,
         expect_pid: Some(pid),
         tickets: spec.tickets.as_ref().and_then(|k| k.export()),
+        // The master counts its old workers itself.
+        older: Vec::new(),
     };
     protocol::give(&mut link, &offer, spec.ready_timeout, |_| {})
         .await

@@ -162,7 +162,7 @@ async fn handshake_expired(
 }
 
 /// What to do after an exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Next {
     /// Read the next request.
     KeepAlive,
@@ -176,6 +176,8 @@ enum Next {
     Abort,
     /// The client sent the HTTP/2 preface (h2c with prior knowledge): serve HTTP/2.
     Http2,
+    /// The connection switched protocols: relay it as a tunnel until it ends.
+    Tunnel(Box<crate::forward::Switched>),
 }
 
 /// A client connection being served.
@@ -220,6 +222,7 @@ impl Conn {
                 Next::Close => return self.close().await,
                 Next::Abort | Next::Http2 => return,
                 Next::Linger => return self.linger(LINGER).await,
+                Next::Tunnel(switched) => return self.tunnel(*switched).await,
             }
         }
     }
@@ -239,6 +242,27 @@ impl Conn {
             let stall = self.shared.cfg.timeouts.body;
             let _ = tokio::time::timeout(stall, self.client.stream.shutdown()).await;
         }
+    }
+
+    /// Relays the switched connection as a tunnel until it ends (see [`crate::tunnel`]).
+    async fn tunnel(mut self, switched: crate::forward::Switched) {
+        let early = self.client.pending().to_vec();
+        let ctx = crate::tunnel::relay::Context {
+            tunnels: &self.shared.tunnels,
+            stage: self.stage.clone(),
+            policy: self.shared.cfg.drain.tunnels,
+            idle: self.shared.cfg.timeouts.body,
+            linger: self.shared.cfg.drain.linger,
+        };
+        let end = crate::tunnel::relay::run(
+            &mut self.client.stream,
+            &early,
+            switched.origin,
+            switched.kind,
+            ctx,
+        )
+        .await;
+        tracing::debug!(peer = %self.peer, ?end, "tunnel ended");
     }
 
     /// Closes gracefully while the client may still be sending: shuts the sending side
@@ -406,12 +430,14 @@ impl Conn {
             Outcome::Done { .. } => counters.completed(),
             Outcome::Aborted => counters.aborted(),
             Outcome::Failed(f) => counters.error(ErrorKind::of(f)),
+            Outcome::Switched(_) => counters.completed(),
         }
         match outcome {
             Outcome::Done { close: false, .. } => Next::KeepAlive,
             Outcome::Done { linger: true, .. } => Next::Linger,
             Outcome::Done { close: true, .. } => Next::Close,
             Outcome::Aborted => Next::Abort,
+            Outcome::Switched(switched) => Next::Tunnel(switched),
             Outcome::Failed(failure) => {
                 tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");
                 // A request body may be left unread: the connection cannot go on.

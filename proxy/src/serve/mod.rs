@@ -24,6 +24,8 @@
 //!   [`DrainReport::idle_closed`];
 //! - no socket is closed with unread bytes in its receive queue by any of these paths
 //!   (that makes the kernel send a reset);
+//! - tunnels (upgraded connections) follow `drain.tunnels` (see [`crate::tunnel`]):
+//!   kept until they end, or WebSockets ended at once with a close frame 1001;
 //! - `drain.deadline` bounds the whole drain, lingering included: connections still
 //!   open then are closed ([`DrainReport::forced`]);
 //! - [`Server::drain`] resolves as soon as the last connection is done.
@@ -152,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) origin_slots: OriginSlots,
     /// Each serving thread's ledger counters.
     pub(crate) counters: counters::Counters,
+    /// The open tunnels (upgraded connections), over all threads.
+    pub(crate) tunnels: crate::tunnel::Tunnels,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -255,6 +259,7 @@ impl Server {
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
+            tunnels: crate::tunnel::Tunnels::default(),
             cfg,
         });
         let handshakes: Vec<Option<conn::Handshake>> = (0..addrs.len().max(per_thread[0].len()))
@@ -303,6 +308,17 @@ impl Server {
     /// event of the three-way ledger.
     pub fn counters(&self) -> reloadbench_model::ledger::ProxyCounters {
         self.shared.counters.snapshot()
+    }
+
+    /// What the tunnels (upgraded connections) did so far, and how many are open.
+    pub fn tunnels(&self) -> crate::tunnel::TunnelReport {
+        self.shared.tunnels.report()
+    }
+
+    /// Ends every WebSocket tunnel with a close frame 1001 (Going Away), whatever
+    /// `drain.tunnels` says (see [`crate::tunnel`]).
+    pub fn close_tunnels(&self) {
+        self.shared.tunnels.close_all();
     }
 
     /// Whether the server is draining.

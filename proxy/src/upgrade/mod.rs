@@ -100,6 +100,9 @@ pub async fn run(
             return Err(e);
         }
     };
+    let mut older = taken.older;
+    older.push(taken.owner_pid);
+    instance.set_older(older);
     let takes_path = control.as_ref().is_some_and(|(p, _)| p.is_temporary());
     if let Err(e) = instance.commit(&mut chan, takes_path, freeze).await {
         if owner_gone(owner.as_ref(), takeover_timeout).await {

@@ -93,6 +93,7 @@ pub(crate) fn kind(k: &EventKind) -> &'static str {
         EventKind::Exited { .. } => "exited",
         EventKind::WorkerLost { .. } => "worker_lost",
         EventKind::WorkerRespawned { .. } => "worker_respawned",
+        EventKind::Tunnels { .. } => "tunnels",
     }
 }
 

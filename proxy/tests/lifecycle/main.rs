@@ -21,3 +21,6 @@ mod takeover;
 mod tls;
 mod tls_client;
 mod wire;
+mod tunnels;
+mod tunnels_heavy;
+mod ws;

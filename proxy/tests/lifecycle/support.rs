@@ -62,6 +62,8 @@ pub(crate) struct Conf {
     pub(crate) ready_timeout: Duration,
     pub(crate) takeover_timeout: Duration,
     pub(crate) max_old: u32,
+    /// `drain.tunnels`, when set.
+    pub(crate) tunnels: Option<&'static str>,
 }
 
 impl Conf {
@@ -76,19 +78,23 @@ impl Conf {
             ready_timeout: scaled(10),
             takeover_timeout: scaled(1),
             max_old: 8,
+            tunnels: None,
         }
     }
 
     pub(crate) fn toml(&self, control: &Path) -> String {
         format!(
             "listen = [\"{}\"]\norigins = [\"{}\"]\ncontrol_socket = \"{}\"\ngeneration_header = true\n\
-             [drain]\ndeadline = \"{}ms\"\nidle_close = \"{}ms\"\n\
+             [drain]\ndeadline = \"{}ms\"\nidle_close = \"{}ms\"\n{}\
              [reload]\nready_timeout = \"{}ms\"\ntakeover_timeout = \"{}ms\"\nmax_old_generations = {}\n",
             self.listen,
             self.origin,
             control.display(),
             self.drain_deadline.as_millis(),
             self.idle_close.as_millis(),
+            self.tunnels
+                .map(|t| format!("tunnels = \"{t}\"\n"))
+                .unwrap_or_default(),
             self.ready_timeout.as_millis(),
             self.takeover_timeout.as_millis(),
             self.max_old
