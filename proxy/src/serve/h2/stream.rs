@@ -156,6 +156,12 @@ pub(crate) async fn serve(
             counters.aborted();
             writer.reset(Reason::INTERNAL_ERROR);
         }
+        // Not reached: an HTTP/2 request never asks for an upgrade (its `connection`
+        // and `upgrade` fields are malformed and refused before forwarding).
+        Outcome::Switched(_) => {
+            counters.aborted();
+            writer.reset(Reason::PROTOCOL_ERROR);
+        }
         Outcome::Failed(failure) => {
             tracing::debug!(peer = %ctx.peer, %failure, "origin exchange failed");
             counters.error(ErrorKind::of(&failure));
