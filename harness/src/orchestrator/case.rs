@@ -424,10 +424,11 @@ async fn drive_case<R: Runner>(
     let mut actions = action_reports(&fired, log, &runner, started);
     attribute(&outcome.report, &mut actions);
     let (kernel, machine) = watched.report(started, &mut actions);
-    let external = matches!(input.case.proxy, ProxySpec::External(_));
+    // What the kernel saw decides whether an external reload was done, unless the
+    // server reloads in its own processes.
+    let judged = matches!(&input.case.proxy, ProxySpec::External(x) if !x.reloads_in_place);
     let evidence = recording.map(|r| {
-        if external {
-            // What the kernel saw decides whether an external reload was done.
+        if judged {
             evidence::external::unchanged_reloads(&r, &mut actions);
         }
         evidence::apply(&r, &mut actions, started)

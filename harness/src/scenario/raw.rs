@@ -176,6 +176,7 @@ pub(super) struct RawProxy {
     pub(super) target: Option<SStr>,
     pub(super) ca_file: Option<SStr>,
     pub(super) insecure: Option<Spanned<bool>>,
+    pub(super) reloads_in_place: Option<Spanned<bool>>,
 }
 
 impl RawProxy {
@@ -208,6 +209,7 @@ impl RawProxy {
             target: o.target.or(b.target),
             ca_file: o.ca_file.or(b.ca_file),
             insecure: o.insecure.or(b.insecure),
+            reloads_in_place: o.reloads_in_place.or(b.reloads_in_place),
         }
     }
 }

@@ -152,6 +152,7 @@ const PROXY: Shape = Shape {
         ("target", Kind::Str),
         ("ca_file", Kind::Str),
         ("insecure", Kind::Bool),
+        ("reloads_in_place", Kind::Bool),
     ],
 };
 

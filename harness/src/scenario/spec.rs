@@ -148,6 +148,10 @@ pub(crate) struct ExternalProxy {
     pub ready: ReadySpec,
     /// A command printing the server's version, recorded in the environment.
     pub version: Option<Template>,
+    /// The server reloads in its own processes (`reloads_in_place = true`,
+    /// e.g. a configuration reloaded through an admin API): a reload that
+    /// changes no process is then not marked as not done.
+    pub reloads_in_place: bool,
 }
 
 /// The `target` URL of an external server, split.

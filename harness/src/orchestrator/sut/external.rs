@@ -225,6 +225,7 @@ mod tests {
                 timeout: reloadbench_model::test_timing::scaled_secs(10),
             },
             version: None,
+            reloads_in_place: false,
         };
         let mut r = ExternalRunner::new(cfg, env);
         assert_eq!(r.start(&mut log).await.unwrap(), addr);
@@ -269,6 +270,7 @@ mod tests {
                 timeout: reloadbench_model::test_timing::scaled_secs(10),
             },
             version: None,
+            reloads_in_place: false,
         };
         let mut r = ExternalRunner::new(cfg, env);
         assert_eq!(r.start(&mut log).await.unwrap(), addr);

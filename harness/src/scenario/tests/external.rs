@@ -168,3 +168,23 @@ fn pid_files_and_targets_belong_to_external_servers() {
     );
     assert!(e.contains("pid_file: only for kind = \"external\""), "{e}");
 }
+
+#[test]
+fn reloads_in_place_is_an_external_servers_choice_off_by_default() {
+    let proxy = "[proxy]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\n";
+    let s = parse(&format!("{LOAD}{proxy}[[case]]\nname = \"a\"\n")).unwrap();
+    assert!(!external(&s.proxy).reloads_in_place);
+    let s = parse(&format!(
+        "{LOAD}{proxy}reloads_in_place = true\n[[case]]\nname = \"a\"\n"
+    ))
+    .unwrap();
+    assert!(external(&s.proxy).reloads_in_place);
+    let e = parse(&format!(
+        "{LOAD}[proxy]\nkind = \"reference\"\nreloads_in_place = true\n[[case]]\nname = \"a\"\n"
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("proxy.reloads_in_place: only for kind = \"external\""),
+        "{e}"
+    );
+}

@@ -150,6 +150,7 @@ pub(super) fn external(
         insecure,
         ready: ready?,
         version: version?,
+        reloads_in_place: p.reloads_in_place.as_ref().is_some_and(|b| *b.get_ref()),
     })
 }
 
@@ -187,13 +188,17 @@ pub(super) fn fit_load(
     true
 }
 
-/// For the reference and command kinds: `target`, `ca_file` and `insecure`
-/// belong to an external server.
+/// For the reference and command kinds: `target`, `ca_file`, `insecure` and
+/// `reloads_in_place` belong to an external server.
 pub(super) fn reject_external_fields(ctx: &mut Ctx<'_>, p: &RawProxy, prefix: &str, kind: &str) {
     let fields = [
         ("target", p.target.as_ref().map(Spanned::span)),
         ("ca_file", p.ca_file.as_ref().map(Spanned::span)),
         ("insecure", p.insecure.as_ref().map(Spanned::span)),
+        (
+            "reloads_in_place",
+            p.reloads_in_place.as_ref().map(Spanned::span),
+        ),
     ];
     for (name, span) in fields {
         if let Some(span) = span {
