@@ -13,13 +13,6 @@ use clap::{CommandFactory, Parser};
 use cli::Cli;
 use reloadbench_loadgen::{LoadConfig, LoadOutcome, LoadRun, output};
 
-/// mimalloc: the HTTP/2 client's read path (the `h2` crate's frame buffer,
-/// split per frame, and its HPACK decoding) allocates and frees 8-16 KiB
-/// blocks per frame, which glibc's allocator serves slowly (`perf`: a tenth
-/// of the client's CPU in `malloc`/`free`/`malloc_consolidate`).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let body = match &cli.postfile {
