@@ -288,7 +288,9 @@ async fn request(slot: &Slot, req: Req, ticket: u64) -> Result<Outcome, NoConn> 
         let reused = live.streams.get() > 0;
         live.streams.set(live.streams.get() + 1);
         let usable = || live.usable();
-        let attempt = stream::exchange(&live.send, kind, id, ctx.timeout, usable).await;
+        let with_server = slot.shared.first_response.get().is_none();
+        let attempt =
+            stream::exchange(&live.send, kind, id, ctx.timeout, usable, with_server).await;
         let class = match attempt {
             Ok(answer) => {
                 return Ok(Outcome {

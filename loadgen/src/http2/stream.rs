@@ -11,6 +11,7 @@ use super::H2Kind;
 /// A complete response.
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    /// The `Server` field, read only when asked (the run's first response).
     pub(crate) server: Option<String>,
     pub(crate) body_bytes: u64,
     /// Request sent (headers, and body if any, handed to the connection).
@@ -55,13 +56,15 @@ pub(crate) fn classify(e: &h2::Error) -> (FailureClass, Option<u32>) {
 /// Sends request `id` of `kind` on `send` and reads its whole response,
 /// all within `timeout` (waiting for the server to allow one more stream
 /// included); `usable` is asked once the connection is ready for a new
-/// stream (a GOAWAY may have come while waiting).
+/// stream (a GOAWAY may have come while waiting). The `Server` field is
+/// copied only `with_server`.
 pub(crate) async fn exchange(
     send: &SendRequest<Bytes>,
     kind: &H2Kind,
     id: Option<u64>,
     timeout: Duration,
     usable: impl Fn() -> bool,
+    with_server: bool,
 ) -> Result<Answer, Attempt> {
     let attempt = async {
         let ready = match send.clone().ready().await {
@@ -71,7 +74,7 @@ pub(crate) async fn exchange(
         if !usable() {
             return Err(Attempt::NotSent);
         }
-        on_stream(ready, kind, id).await
+        on_stream(ready, kind, id, with_server).await
     };
     match tokio::time::timeout(timeout, attempt).await {
         Err(_) => Err(Attempt::Failed {
@@ -86,6 +89,7 @@ async fn on_stream(
     mut send: SendRequest<Bytes>,
     kind: &H2Kind,
     id: Option<u64>,
+    with_server: bool,
 ) -> Result<Answer, Attempt> {
     let mut req = http::Request::new(());
     *req.method_mut() = kind.method.clone();
@@ -114,9 +118,9 @@ async fn on_stream(
     let resp = response.await.map_err(failed)?;
     let first_byte = Instant::now();
     let status = resp.status().as_u16();
-    let server = resp
-        .headers()
-        .get(http::header::SERVER)
+    let server = with_server
+        .then(|| resp.headers().get(http::header::SERVER))
+        .flatten()
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut body = resp.into_body();
