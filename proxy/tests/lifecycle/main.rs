@@ -20,7 +20,7 @@ mod systemd;
 mod takeover;
 mod tls;
 mod tls_client;
-mod wire;
 mod tunnels;
 mod tunnels_heavy;
+mod wire;
 mod ws;
