@@ -193,3 +193,31 @@ async fn h2_connections_opened_at_once_are_spread_over_the_serving_threads() {
         (n as u64, 2 * n as u64)
     );
 }
+
+/// The streams of one connection reach the origin together: 10 requests to an origin
+/// that answers none of them until all 10 have arrived are all forwarded (no stream waits
+/// for another's response), then all complete.
+#[tokio::test]
+async fn h2_streams_of_one_connection_wait_for_the_origin_together_not_in_turn() {
+    let mut origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |_| {});
+    let send = h2c(addr).await;
+    let n = 10;
+    let streams: Vec<_> = (0..n)
+        .map(|_| {
+            let send = send.clone();
+            tokio::spawn(async move { h2_get(&send, "/slow").await })
+        })
+        .collect();
+    for _ in 0..n {
+        origin.arrival("/slow").await;
+    }
+    assert_eq!(origin.served(), 0);
+    origin.gate.send_replace(true);
+    for s in streams {
+        let r = timeout(limit(), s).await.unwrap().unwrap().unwrap();
+        assert_eq!((r.status, r.body), (200, b"hello".to_vec()));
+    }
+    assert_eq!(origin.served(), n);
+    assert_eq!(server.counters().completed, n);
+}
