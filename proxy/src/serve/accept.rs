@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Shared;
+use super::balance::Accepted;
 use super::conn;
 use crate::forward::Forwarder;
 
@@ -43,8 +44,10 @@ impl Drop for Running {
 }
 
 /// Accepts connections until told to stop, then drops the listener handle.
-/// Connections are served on the current (serving) thread with `forwarder`.
+/// Connections are served on the serving thread with the fewest open connections (this
+/// one, number `index`, with `forwarder`, on a tie): see [`super::balance`].
 pub(super) async fn accept_loop(
+    index: usize,
     listener: TcpListener,
     tls: Option<conn::Handshake>,
     running: Running,
@@ -60,7 +63,15 @@ pub(super) async fn accept_loop(
         g = gate.wait_for(|o| *o) => g.is_ok(),
     };
     if opened {
-        accept_until_stopped(&listener, tls.as_ref(), &mut stop, &shared, &forwarder).await;
+        accept_until_stopped(
+            index,
+            &listener,
+            tls.as_ref(),
+            &mut stop,
+            &shared,
+            &forwarder,
+        )
+        .await;
     }
     // Dropping closes only this process's handle; never shut the shared socket down.
     // The handle is closed before the loop stops counting as running.
@@ -70,6 +81,7 @@ pub(super) async fn accept_loop(
 
 /// The accept loop proper: accepts on `listener` until `stop` says so.
 async fn accept_until_stopped(
+    index: usize,
     listener: &TcpListener,
     tls: Option<&conn::Handshake>,
     stop: &mut watch::Receiver<bool>,
@@ -88,9 +100,9 @@ async fn accept_until_stopped(
                     if let Some(suppressed) = shared.accept_errors.take_suppressed(Instant::now) {
                         tracing::warn!(suppressed, "accepting again (`suppressed`: accept errors not logged)");
                     }
-                    forwarder.counters.accepted();
                     let open = conn::OpenGuard::new(shared.clone());
-                    tokio::spawn(conn::serve_connection(stream, peer, open, forwarder.clone(), tls.cloned()));
+                    let tls = tls.cloned();
+                    shared.balance.serve(index, forwarder, Accepted { stream, peer, open, tls });
                 }
                 Err(e) => {
                     let pause = if is_exhaustion(&e) { EXHAUSTED_BACKOFF } else { ERROR_BACKOFF };

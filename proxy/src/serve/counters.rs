@@ -84,6 +84,12 @@ fn bump(c: &AtomicU64) {
 }
 
 impl ThreadCounters {
+    /// Requests completed on this thread so far (tests).
+    #[cfg(test)]
+    pub(crate) fn completed_now(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
     /// A client connection was accepted.
     pub(crate) fn accepted(&self) {
         bump(&self.accepted);

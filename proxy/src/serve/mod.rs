@@ -36,6 +36,7 @@
 //! dropped their handles; connections are counted across all threads.
 
 mod accept;
+mod balance;
 mod close;
 mod conn;
 pub(crate) mod counters;
@@ -156,6 +157,8 @@ pub(crate) struct Shared {
     pub(crate) counters: counters::Counters,
     /// The open tunnels (upgraded connections), over all threads.
     pub(crate) tunnels: crate::tunnel::Tunnels,
+    /// The serving threads, by open connections: where an accepted connection is served.
+    pub(crate) balance: balance::Balance,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -260,6 +263,7 @@ impl Server {
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
             tunnels: crate::tunnel::Tunnels::default(),
+            balance: balance::Balance::default(),
             cfg,
         });
         let handshakes: Vec<Option<conn::Handshake>> = (0..addrs.len().max(per_thread[0].len()))

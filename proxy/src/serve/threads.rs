@@ -2,8 +2,9 @@
 //! its own handle (a dup) of every listening socket and forwarding through its own
 //! [`Forwarder`] (its own origin connection pool).
 //!
-//! The kernel spreads new connections over the threads' accept calls; a connection
-//! then lives on the thread that accepted it, with no work stealing between threads.
+//! The kernel spreads new connections over the threads' accept calls, unevenly; the
+//! accepting thread hands a connection to the thread with the fewest open connections
+//! ([`super::balance`]), where it then lives, with no work stealing between threads.
 //! Everything the drain policy depends on (stage, open-connection count, running
 //! accept loops) lives in the one [`Shared`] of the server, so that waits on it see
 //! every thread.
@@ -85,13 +86,16 @@ pub(super) fn spawn(
             )),
         )
     };
+    shared
+        .balance
+        .register(index, rt.handle().clone(), forwarder.clone());
     let rt = OwnedRuntime(Some(rt));
     let shared = shared.clone();
     std::thread::Builder::new()
         .name(format!("refproxy-serve-{index}"))
         .spawn(move || {
             if let Some(runtime) = &rt.0 {
-                runtime.block_on(serve_thread(loops, forwarder, shared));
+                runtime.block_on(serve_thread(index, loops, forwarder, shared));
             }
             drop(rt);
         })
@@ -102,6 +106,7 @@ pub(super) fn spawn(
 /// Runs this thread's accept loops until they stop, then serves the connections
 /// until the server has none left open; the origin pool is swept meanwhile.
 async fn serve_thread(
+    index: usize,
     loops: Vec<(tokio::net::TcpListener, Option<Handshake>, Running)>,
     forwarder: Arc<Forwarder>,
     shared: Arc<Shared>,
@@ -111,6 +116,7 @@ async fn serve_thread(
         .into_iter()
         .map(|(l, tls, running)| {
             tokio::spawn(accept::accept_loop(
+                index,
                 l,
                 tls,
                 running,
@@ -122,6 +128,7 @@ async fn serve_thread(
     for t in tasks {
         let _ = t.await;
     }
+    shared.balance.close(index);
     let mut open = shared.open.subscribe();
     // The sender lives in `shared`, which we hold: the wait cannot fail.
     let _ = open.wait_for(|n| *n == 0).await;

@@ -149,3 +149,75 @@ async fn tls_offers_h2_and_http1_on_one_listener() {
     assert_eq!(origin.requests(), 2);
     assert_eq!(server.counters().completed, 2);
 }
+
+/// A burst of HTTP/2 connections, all queued before the proxy accepts, is served by
+/// every serving thread alike (each connection's requests on the thread that serves
+/// it): not by the one thread that happened to accept the burst.
+#[tokio::test]
+async fn h2_connections_opened_at_once_are_spread_over_the_serving_threads() {
+    let origin = origin(1000).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = Config::new(vec![addr], vec![origin.addr()]);
+    cfg.http2.enabled = true;
+    let server = Server::start_held(vec![listener], Arc::new(cfg), ID).unwrap();
+    let threads = crate::serve::threads::thread_count();
+    let per_thread = 5;
+    let n = per_thread * threads;
+    // Every connection is queued in the backlog before any thread accepts one.
+    let mut queued = Vec::new();
+    for _ in 0..n {
+        queued.push(TcpStream::connect(addr).await.unwrap());
+    }
+    server.open_gate();
+    let mut clients = Vec::new();
+    for tcp in queued {
+        clients.push(h2_over(tcp).await);
+    }
+    // Each thread serves 2 requests per connection it holds.
+    for send in &clients {
+        for _ in 0..2 {
+            let r = h2_get(send, "/").await.unwrap();
+            assert_eq!((r.status, r.body.len()), (200, 1000));
+        }
+    }
+    assert_eq!(origin.requests(), 2 * n as u64);
+    let served: Vec<u64> = (0..threads)
+        .map(|i| server.shared.counters.thread(i).completed_now())
+        .collect();
+    assert_eq!(served, vec![2 * per_thread as u64; threads]);
+    assert_eq!(server.shared.balance.loads(), vec![per_thread; threads]);
+    let counted = server.counters();
+    assert_eq!(
+        (counted.accepted, counted.completed),
+        (n as u64, 2 * n as u64)
+    );
+}
+
+/// The streams of one connection reach the origin together: 10 requests to an origin
+/// that answers none of them until all 10 have arrived are all forwarded (no stream waits
+/// for another's response), then all complete.
+#[tokio::test]
+async fn h2_streams_of_one_connection_wait_for_the_origin_together_not_in_turn() {
+    let mut origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |_| {});
+    let send = h2c(addr).await;
+    let n = 10;
+    let streams: Vec<_> = (0..n)
+        .map(|_| {
+            let send = send.clone();
+            tokio::spawn(async move { h2_get(&send, "/slow").await })
+        })
+        .collect();
+    for _ in 0..n {
+        origin.arrival("/slow").await;
+    }
+    assert_eq!(origin.served(), 0);
+    origin.gate.send_replace(true);
+    for s in streams {
+        let r = timeout(limit(), s).await.unwrap().unwrap().unwrap();
+        assert_eq!((r.status, r.body), (200, b"hello".to_vec()));
+    }
+    assert_eq!(origin.served(), n);
+    assert_eq!(server.counters().completed, n);
+}
