@@ -281,7 +281,14 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         origin: origin_counts,
         proxy: proxy_counts,
     };
-    report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
+    // The ledger balances requests; a WebSocket load makes none (its
+    // upgrades are not requests the origin answers and counts).
+    if !matches!(
+        input.case.load.kind,
+        crate::scenario::LoadKind::WebSocket(_)
+    ) {
+        report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
+    }
     if report.error.is_none() {
         // An origin that died was reaped early: its share is in `proxy_s`.
         report.error = origin_lost;
