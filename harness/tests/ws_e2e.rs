@@ -136,6 +136,12 @@ fn heavy_ws_scenario_keeps_or_politely_closes_tunnels_across_reloads() {
             assert_eq!((ws.closed_cleanly, ws.lost), (0, 0), "{ws:?}");
             assert_eq!(going_away, 0, "{events:?}");
             assert_eq!(ws.opened, 40, "{ws:?}");
+            // The generation holding the tunnels outlived the reloads.
+            assert!(
+                c.old_generations_max >= Some(1),
+                "{:?}",
+                c.old_generations_max
+            );
         } else {
             // Each reload closed every client's tunnel with 1001, which the
             // proxy counted; every client reconnected to the new generation.

@@ -36,6 +36,7 @@ fn ws_fixture() -> RunReport {
         c.load.config = cfg.clone();
         c.load.ws = Some(base.clone());
     }
+    r.cases[3].old_generations_max = Some(2);
     r.cases[3].load.ws = Some(WsReport {
         opened: 108,
         failed: 3,
@@ -88,7 +89,7 @@ fn a_websocket_run_gets_a_connection_table_and_a_websocket_load_line() {
     let name = &run.cases[3].name;
     let cells = row(&md, name, "### WebSocket connections");
     assert_eq!(
-        &cells[1..14],
+        &cells[1..15],
         &[
             name.as_str(),
             "108",
@@ -102,7 +103,8 @@ fn a_websocket_run_gets_a_connection_table_and_a_websocket_load_line() {
             "15",
             "5",
             "1.25",
-            "40.50"
+            "40.50",
+            "2"
         ],
         "{md}"
     );
@@ -112,7 +114,7 @@ fn a_websocket_run_gets_a_connection_table_and_a_websocket_load_line() {
     assert_eq!(w.sent, w.echoed + w.lost + w.late);
     // A case without reconnects shows no reconnect time.
     let first = row(&md, &run.cases[0].name, "### WebSocket connections");
-    assert_eq!(&first[12..14], &["–", "–"], "{md}");
+    assert_eq!(&first[12..15], &["–", "–", "–"], "{md}");
     let load = md.lines().find(|l| l.starts_with("Load of")).unwrap_or("");
     assert_eq!(
         load,

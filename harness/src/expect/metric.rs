@@ -82,6 +82,9 @@ pub enum Metric {
     PerReloadWs(WsMetric),
     /// `reconnect_p99_ms`: p99 WebSocket reconnect time.
     ReconnectP99Ms,
+    /// `old_generations_max`: the most old generations alive at once, from
+    /// the proxy's events.
+    OldGenerationsMax,
 }
 
 /// ab's counters, as expectation keys.
@@ -136,7 +139,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 22] = [
+const SIMPLE: [(Metric, &str); 23] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -162,6 +165,7 @@ const SIMPLE: [(Metric, &str); 22] = [
     (Metric::Goaway, "goaway"),
     (Metric::PerReloadGoaway, "per_reload.goaway"),
     (Metric::ReconnectP99Ms, "reconnect_p99_ms"),
+    (Metric::OldGenerationsMax, "old_generations_max"),
 ];
 
 impl Metric {
@@ -373,6 +377,7 @@ impl Metric {
                 .max()
                 .map(|v| v as f64),
             Metric::ReconnectP99Ms => super::ws::reconnect_p99_ms(case),
+            Metric::OldGenerationsMax => case.old_generations_max.map(|v| v as f64),
         }
     }
 }

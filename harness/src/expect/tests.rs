@@ -165,6 +165,7 @@ fn case() -> CaseReport {
             ..Default::default()
         }),
         evidence: None,
+        old_generations_max: None,
     }
 }
 
@@ -324,6 +325,7 @@ fn every_key_round_trips() {
     c.load.h2 = h2_case().load.h2;
     c.load.buckets[10].goaways = 2;
     c.load.ws = ws_case().load.ws;
+    c.old_generations_max = Some(2);
     for key in Metric::all_keys() {
         let m = Metric::from_key(&key).unwrap();
         assert_eq!(m.key(), key);
@@ -647,6 +649,12 @@ fn ws_metrics_count_connection_ends_and_lost_messages_in_total_and_per_reload() 
     }
     assert!(Metric::PerReloadWs(WsMetric::Cut).needs_reloads());
     assert!(!Metric::Ws(WsMetric::Cut).needs_reloads());
+    // Old generations come from the proxy's events: absent, not measured.
+    let m = Metric::from_key("old_generations_max").unwrap();
+    assert_eq!(m.measure(&c), None);
+    let mut held = c.clone();
+    held.old_generations_max = Some(3);
+    assert_eq!(m.measure(&held), Some(3.0));
     // `truncated` (a streamed response cut mid-body) is a failure class.
     assert_eq!(
         Metric::from_key("truncated"),

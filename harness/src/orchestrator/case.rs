@@ -281,6 +281,7 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         origin: origin_counts,
         proxy: proxy_counts,
     };
+    report.old_generations_max = super::generations::old_generations_max(log.seen());
     // The ledger balances requests; a WebSocket load makes none (its
     // upgrades are not requests the origin answers and counts).
     if !matches!(
@@ -459,6 +460,7 @@ async fn drive_case<R: Runner>(
         trial: None,
         kernel,
         machine,
+        old_generations_max: None,
     };
     Ok((report, outcome, cancelled))
 }

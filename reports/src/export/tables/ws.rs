@@ -20,7 +20,9 @@ without a close frame (EOF or reset); open at end = still open when the load end
 closed cleanly + cut + open at end). Messages: sent = echoed + lost + late; lost = sent, but the \
 connection ended before the echo came; late = no echo within the message timeout on a \
 connection that stayed open. reconnect = from a connection's end to the same client's next \
-opened connection, ms.";
+opened connection, ms. old generations = the most old generations of the proxy alive at \
+once (from its events: ready to exited; – for a server that reports none): kept tunnels hold \
+them.";
 
 /// The WebSocket table, when a case held WebSockets; `None` otherwise.
 pub fn ws(report: &RunReport) -> Option<Table> {
@@ -41,6 +43,7 @@ pub fn ws(report: &RunReport) -> Option<Table> {
         ("late", Align::Right),
         ("reconnect p50 ms", Align::Right),
         ("reconnect p99 ms", Align::Right),
+        ("old generations", Align::Right),
     ]);
     for case in &report.cases {
         let Some(w) = &case.load.ws else {
@@ -60,6 +63,8 @@ pub fn ws(report: &RunReport) -> Option<Table> {
             w.late.to_string(),
             ms_at(&w.reconnect_time, 50.0),
             ms_at(&w.reconnect_time, 99.0),
+            case.old_generations_max
+                .map_or_else(|| "–".to_owned(), |n| n.to_string()),
         ]);
     }
     Some(t)
