@@ -8,10 +8,18 @@ use reloadbench_model::event::EventKind;
 
 use super::events::Stamped;
 
-/// The most generations alive at once less the newest, over the case;
-/// `None` when the server reported no `ready` event.
+/// The name of the reference proxy's processes in the event stream.
+const SOURCE: &str = "refproxy";
+
+/// The most generations alive at once less the newest, over the case, from
+/// the reference proxy's events (the origin's are not the proxy's); `None`
+/// when it reported no `ready` event.
 pub(crate) fn old_generations_max(events: &[Stamped]) -> Option<u64> {
-    let mut evs: Vec<_> = events.iter().filter_map(Stamped::event).collect();
+    let mut evs: Vec<_> = events
+        .iter()
+        .filter(|s| s.source == SOURCE)
+        .filter_map(Stamped::event)
+        .collect();
     evs.sort_by_key(|e| e.mono_ns);
     let mut alive = std::collections::BTreeSet::new();
     let mut most: Option<u64> = None;
@@ -39,9 +47,13 @@ mod tests {
     use super::*;
 
     fn at(mono_ns: u64, pid: u32, kind: EventKind) -> Stamped {
+        from("refproxy", mono_ns, pid, kind)
+    }
+
+    fn from(source: &str, mono_ns: u64, pid: u32, kind: EventKind) -> Stamped {
         Stamped {
             recv_mono_ns: mono_ns,
-            source: "refproxy".into(),
+            source: source.into(),
             source_pid: 1,
             stream: Stream::Stdout,
             payload: Payload::Event(Event { mono_ns, pid, kind }),
@@ -94,8 +106,19 @@ mod tests {
             exited(25, 12, 2),
         ];
         assert_eq!(old_generations_max(&evs), Some(2));
-        // A server without events: not measured.
+        // A server without events: not measured; the origin's own ready
+        // event is not the proxy's.
         assert_eq!(old_generations_max(&[]), None);
+        let origin = from(
+            "origin",
+            1,
+            9,
+            EventKind::Ready {
+                generation: 1,
+                addrs: Vec::new(),
+            },
+        );
+        assert_eq!(old_generations_max(&[origin]), None);
         assert_eq!(old_generations_max(&[ready(1, 10, 1)]), Some(0));
     }
 }
