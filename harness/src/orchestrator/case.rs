@@ -282,12 +282,9 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         proxy: proxy_counts,
     };
     report.old_generations_max = super::generations::old_generations_max(log.seen());
-    // The ledger balances requests; a WebSocket load makes none (its
-    // upgrades are not requests the origin answers and counts).
-    if !matches!(
-        input.case.load.kind,
-        crate::scenario::LoadKind::WebSocket(_)
-    ) {
+    // The ledger balances requests the origin counts: a WebSocket load
+    // makes none, and the origin does not count its streamed responses.
+    if input.case.load.kind == crate::scenario::LoadKind::Requests {
         report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
     }
     if report.error.is_none() {
