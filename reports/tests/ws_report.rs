@@ -123,6 +123,26 @@ fn a_websocket_run_gets_a_connection_table_and_a_websocket_load_line() {
          reconnecting 10 ms after its connection ends; time buckets of 100 ms.",
         "{md}"
     );
+    // The ab-style block has loadgen's WebSocket lines.
+    let ab = reloadbench_reports::ab_text(&run.cases[3]);
+    for line in [
+        "WebSocket connections: opened 108, failed 3, closed cleanly 6 (1001: 5), cut 2, open at end 100\n",
+        "Messages: sent 9990, echoed 9970, lost 15, late 5\n",
+    ] {
+        assert!(ab.contains(line), "{line:?} in\n{ab}");
+    }
+    assert!(!reloadbench_reports::ab_text(&support::fixture().cases[3]).contains("WebSocket"));
+    // A stream load's block has loadgen's stream line.
+    let mut streamed = support::fixture().cases[3].clone();
+    streamed.load.stream = Some(reloadbench_model::ws::StreamReport {
+        complete: 10,
+        truncated: 4,
+        truncated_bytes: 992,
+    });
+    assert!(
+        reloadbench_reports::ab_text(&streamed)
+            .contains("Streams: complete 10, truncated 4 (992 bytes received)\n")
+    );
     let html = String::from_utf8(HtmlExporter.render(&run).unwrap()).unwrap();
     assert!(html.contains("<h3>WebSocket connections</h3>"), "{html}");
     assert!(html.contains("40.50"));
