@@ -28,7 +28,7 @@ pub use commands::main;
 // What the integration tests in `harness/tests/` drive directly (an
 // expectation's metric, the three-way ledger, the evidence sampler against
 // real processes); everything else is the crate's own.
-pub use expect::Metric;
+pub use expect::{Metric, WsMetric};
 pub use orchestrator::ledger::{OriginUnavailable, Sides, read_origin, reconcile};
 pub use orchestrator::measure::evidence::phases::observe as observe_phases;
 pub use orchestrator::measure::evidence::sampler::{Sampler, SamplerConfig};

@@ -154,6 +154,11 @@ pub struct CaseReport {
     /// Listening sockets and accept queues observed on the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<crate::evidence::CaseEvidence>,
+    /// The most old generations alive at once (generations that reported
+    /// ready and had not exited, less the newest), from the proxy's events;
+    /// absent for a server that reports none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_generations_max: Option<u64>,
 }
 
 impl CaseReport {

@@ -230,6 +230,7 @@ fn case(i: usize, shape: Shape, rng: &mut Rng) -> CaseReport {
             queues,
             connections,
         }),
+        old_generations_max: None,
         actions,
         load,
     }

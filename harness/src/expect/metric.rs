@@ -3,6 +3,8 @@
 use reloadbench_model::outcome::FailureClass;
 use reloadbench_model::run::{ActionKind, ActionReport, CaseReport};
 
+use super::ws::WsMetric;
+
 /// A number measured on a finished case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metric {
@@ -73,6 +75,16 @@ pub enum Metric {
     /// `per_reload.goaway`: the most GOAWAYs received in one restart,
     /// reload or kill's window (see `expect::goaway`).
     PerReloadGoaway,
+    /// A WebSocket count (`ws_cut`, `ws_closed`, `ws_failed`, `messages_lost`).
+    Ws(WsMetric),
+    /// `per_reload.<ws count>`: the most of a WebSocket count in one
+    /// restart, reload or kill's window (see `expect::ws`).
+    PerReloadWs(WsMetric),
+    /// `reconnect_p99_ms`: p99 WebSocket reconnect time.
+    ReconnectP99Ms,
+    /// `old_generations_max`: the most old generations alive at once, from
+    /// the proxy's events.
+    OldGenerationsMax,
 }
 
 /// ab's counters, as expectation keys.
@@ -127,7 +139,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 21] = [
+const SIMPLE: [(Metric, &str); 23] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -152,6 +164,8 @@ const SIMPLE: [(Metric, &str); 21] = [
     (Metric::HandshakeP99Ms, "handshake_p99_ms"),
     (Metric::Goaway, "goaway"),
     (Metric::PerReloadGoaway, "per_reload.goaway"),
+    (Metric::ReconnectP99Ms, "reconnect_p99_ms"),
+    (Metric::OldGenerationsMax, "old_generations_max"),
 ];
 
 impl Metric {
@@ -165,6 +179,8 @@ impl Metric {
             Metric::PerReloadClass(c) => format!("per_reload.{}", c.key()),
             Metric::FailedMethod(m) => format!("failed.{m}"),
             Metric::PerReloadFailedMethod(m) => format!("per_reload.failed.{m}"),
+            Metric::Ws(w) => w.key().to_owned(),
+            Metric::PerReloadWs(w) => format!("per_reload.{}", w.key()),
             m => SIMPLE
                 .iter()
                 .find(|(x, _)| x == m)
@@ -191,6 +207,9 @@ impl Metric {
             if sub == "goaway" {
                 return Some(Metric::PerReloadGoaway);
             }
+            if let Some(w) = WsMetric::from_key(sub) {
+                return Some(Metric::PerReloadWs(w));
+            }
             if let Some(m) = sub.strip_prefix("failed.") {
                 return is_method(m).then(|| Metric::PerReloadFailedMethod(m.to_owned()));
             }
@@ -209,6 +228,7 @@ impl Metric {
                 .map(|(m, _)| m.clone())
         };
         find(&SIMPLE)
+            .or_else(|| WsMetric::from_key(key).map(Metric::Ws))
             .or_else(|| FailureClass::from_key(key).map(Metric::Class))
             .or_else(|| {
                 AB.iter()
@@ -236,6 +256,12 @@ impl Metric {
                 .iter()
                 .map(|c| format!("per_reload.{}", c.key())),
         );
+        keys.extend(super::ws::ALL.iter().map(|(_, k)| (*k).to_owned()));
+        keys.extend(
+            super::ws::ALL
+                .iter()
+                .map(|(_, k)| format!("per_reload.{k}")),
+        );
         keys
     }
 
@@ -251,6 +277,7 @@ impl Metric {
                 | Metric::P99ReloadRatio
                 | Metric::PerReloadTlsResumedRatio
                 | Metric::PerReloadGoaway
+                | Metric::PerReloadWs(_)
         )
     }
 
@@ -344,6 +371,13 @@ impl Metric {
                 .into_iter()
                 .max()
                 .map(|v| v as f64),
+            Metric::Ws(w) => n(w.total(load.ws.as_ref()?)),
+            Metric::PerReloadWs(w) => super::ws::per_reload(case, *w)?
+                .into_iter()
+                .max()
+                .map(|v| v as f64),
+            Metric::ReconnectP99Ms => super::ws::reconnect_p99_ms(case),
+            Metric::OldGenerationsMax => case.old_generations_max.map(|v| v as f64),
         }
     }
 }

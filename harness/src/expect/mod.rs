@@ -10,12 +10,14 @@ mod goaway;
 mod metric;
 mod parse;
 mod windows;
+mod ws;
 
 use reloadbench_model::run::{CaseReport, ExpectationResult};
 
 pub use metric::Metric;
 pub(crate) use parse::distance;
 pub(crate) use parse::{ExpectParseError, parse_condition};
+pub use ws::WsMetric;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -165,6 +165,7 @@ fn case() -> CaseReport {
             ..Default::default()
         }),
         evidence: None,
+        old_generations_max: None,
     }
 }
 
@@ -323,6 +324,8 @@ fn every_key_round_trips() {
     let mut c = tls_case();
     c.load.h2 = h2_case().load.h2;
     c.load.buckets[10].goaways = 2;
+    c.load.ws = ws_case().load.ws;
+    c.old_generations_max = Some(2);
     for key in Metric::all_keys() {
         let m = Metric::from_key(&key).unwrap();
         assert_eq!(m.key(), key);
@@ -572,4 +575,89 @@ fn h2_metrics_count_goaways_per_reload_and_the_stream_classes() {
         );
     }
     assert!(Metric::PerReloadGoaway.needs_reloads() && !Metric::Goaway.needs_reloads());
+}
+
+/// [`case`] under a WebSocket load: cuts in buckets 4 (no window), 10 and 12
+/// (reload 1's window, 1.0–1.24 s) and 15 (reload 2's, 1.5–1.8 s); clean
+/// closes and lost messages only in reload 2's; a failed open in the
+/// signal's bucket 18; reconnect p99 12.5 ms.
+fn ws_case() -> CaseReport {
+    use reloadbench_model::ws::{WsBuckets, WsReport};
+    let mut c = case();
+    c.load.ws = Some(WsReport {
+        opened: 30,
+        failed: 1,
+        closed_cleanly: 4,
+        cut: 6,
+        open_at_end: 20,
+        sent: 1000,
+        echoed: 993,
+        lost: 7,
+        reconnect_time: LatencySummary {
+            count: 10,
+            percentiles: vec![Percentile {
+                p: 99.0,
+                us: 12_500,
+            }],
+            ..LatencySummary::default()
+        },
+        buckets: WsBuckets {
+            width_ns: 100_000_000,
+            cut: vec![(4, 1), (10, 2), (12, 1), (15, 2)],
+            closed_cleanly: vec![(15, 4)],
+            lost: vec![(15, 7)],
+            failed: vec![(18, 1)],
+            ..WsBuckets::default()
+        },
+        ..WsReport::default()
+    });
+    c
+}
+
+#[test]
+fn ws_metrics_count_connection_ends_and_lost_messages_in_total_and_per_reload() {
+    let c = ws_case();
+    let m = |key: &str| Metric::from_key(key).unwrap().measure(&c);
+    assert_eq!(m("ws_cut"), Some(6.0));
+    assert_eq!(m("ws_closed"), Some(4.0));
+    assert_eq!(m("ws_failed"), Some(1.0));
+    assert_eq!(m("messages_lost"), Some(7.0));
+    assert_eq!(m("reconnect_p99_ms"), Some(12.5));
+    // Reload 1: 2 + 1 cuts; reload 2: 2; bucket 4 is nobody's.
+    assert_eq!(super::ws::per_reload(&c, WsMetric::Cut), Some(vec![3, 2]));
+    assert_eq!(m("per_reload.ws_cut"), Some(3.0));
+    assert_eq!(m("per_reload.ws_closed"), Some(4.0));
+    assert_eq!(m("per_reload.messages_lost"), Some(7.0));
+    // The failed open is the signal's, no reload's.
+    assert_eq!(m("per_reload.ws_failed"), Some(0.0));
+    let e = parse_condition("per_reload.ws_cut", &toml::Value::String("<= 2".into())).unwrap();
+    assert!(!e.evaluate(&c).passed);
+    // A request load holds no WebSocket: not measured, so an expectation fails.
+    for key in [
+        "ws_cut",
+        "ws_closed",
+        "ws_failed",
+        "messages_lost",
+        "reconnect_p99_ms",
+        "per_reload.ws_cut",
+    ] {
+        assert_eq!(
+            Metric::from_key(key).unwrap().measure(&case()),
+            None,
+            "{key}"
+        );
+    }
+    assert!(Metric::PerReloadWs(WsMetric::Cut).needs_reloads());
+    assert!(!Metric::Ws(WsMetric::Cut).needs_reloads());
+    // Old generations come from the proxy's events: absent, not measured.
+    let m = Metric::from_key("old_generations_max").unwrap();
+    assert_eq!(m.measure(&c), None);
+    let mut held = c.clone();
+    held.old_generations_max = Some(3);
+    assert_eq!(m.measure(&held), Some(3.0));
+    // `truncated` (a streamed response cut mid-body) is a failure class.
+    assert_eq!(
+        Metric::from_key("truncated"),
+        Some(Metric::Class(FailureClass::Truncated))
+    );
 }

@@ -281,7 +281,12 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         origin: origin_counts,
         proxy: proxy_counts,
     };
-    report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
+    report.old_generations_max = super::generations::old_generations_max(log.seen());
+    // The ledger balances requests the origin counts: a WebSocket load
+    // makes none, and the origin does not count its streamed responses.
+    if input.case.load.kind == crate::scenario::LoadKind::Requests {
+        report.ledger = Some(ledger::reconcile(&report.load, sides, &mut report.actions));
+    }
     if report.error.is_none() {
         // An origin that died was reaped early: its share is in `proxy_s`.
         report.error = origin_lost;
@@ -452,6 +457,7 @@ async fn drive_case<R: Runner>(
         trial: None,
         kernel,
         machine,
+        old_generations_max: None,
     };
     Ok((report, outcome, cancelled))
 }

@@ -17,6 +17,7 @@ pub(crate) mod attribution;
 pub(crate) mod before_act;
 pub(crate) mod case;
 pub(crate) mod events;
+pub(crate) mod generations;
 pub(crate) mod ledger;
 pub(crate) mod load;
 pub(crate) mod measure;

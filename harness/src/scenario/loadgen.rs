@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use reloadbench_loadgen::{LoadConfig, LoadError, TlsOptions};
+use reloadbench_loadgen::{LoadConfig, LoadError, TlsOptions, WsOptions};
 
 use super::{ExternalProxy, LoadSpec};
 
@@ -78,6 +78,18 @@ impl LoadSpec {
             c.h2 = true;
             c.streams = h.streams;
             c.retry_refused = h.retry_refused;
+        }
+        match self.kind {
+            super::LoadKind::Requests => {}
+            super::LoadKind::Stream => c.stream = true,
+            super::LoadKind::WebSocket(w) => {
+                c.ws = Some(WsOptions {
+                    message_interval: w.message_interval,
+                    message_bytes: usize::try_from(w.message_bytes).unwrap_or(usize::MAX),
+                    message_timeout: w.message_timeout,
+                    reconnect_delay: w.reconnect_delay,
+                });
+            }
         }
         // The ledger matches failed requests to the origin's answers by id.
         c.request_ids = true;

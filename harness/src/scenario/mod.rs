@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 pub(crate) use action::{Action, ActionSpec, PidSource, ReloadSpec, Trigger};
 pub(crate) use error::ScenarioErrors;
 pub(crate) use spec::{
-    CommandOrigin, CommandProxy, ExternalProxy, LoadH2, LoadSpec, LoadTls, MainPid, OriginSpec,
-    PidTarget, ProxySpec, Readiness, ReadySpec, ReferenceProxy, ReloadVariant, Step, StepAction,
-    Target, TicketKeysFile,
+    CommandOrigin, CommandProxy, DrainTunnels, ExternalProxy, LoadH2, LoadKind, LoadSpec, LoadTls,
+    LoadWs, MainPid, OriginSpec, PidTarget, ProxySpec, Readiness, ReadySpec, ReferenceProxy,
+    ReloadVariant, Step, StepAction, Target, TicketKeysFile,
 };
 pub(crate) use template::{Template, TemplateError, Vars};
 

@@ -78,6 +78,16 @@ pub(super) struct RawLoad {
     pub(super) streams: Option<Spanned<i64>>,
     /// With `http2`: retry a stream refused by a GOAWAY once.
     pub(super) retry_refused: Option<Spanned<bool>>,
+    /// `kind = "requests" | "websocket" | "stream"`: what the load holds.
+    pub(super) kind: Option<SStr>,
+    /// With `kind = "websocket"`: pause between two messages of a connection.
+    pub(super) message_interval: Option<SStr>,
+    /// With `kind = "websocket"`: bytes per message.
+    pub(super) message_bytes: Option<Spanned<i64>>,
+    /// With `kind = "websocket"`: an echo later than this is late.
+    pub(super) message_timeout: Option<SStr>,
+    /// With `kind = "websocket"`: pause between a connection's end and the next attempt.
+    pub(super) reconnect_delay: Option<SStr>,
 }
 
 /// One `[[load.request]]` entry: one kind of request of a weighted mix.
@@ -140,6 +150,23 @@ impl RawLoad {
                 .retry_refused
                 .clone()
                 .or_else(|| self.retry_refused.clone()),
+            kind: over.kind.clone().or_else(|| self.kind.clone()),
+            message_interval: over
+                .message_interval
+                .clone()
+                .or_else(|| self.message_interval.clone()),
+            message_bytes: over
+                .message_bytes
+                .clone()
+                .or_else(|| self.message_bytes.clone()),
+            message_timeout: over
+                .message_timeout
+                .clone()
+                .or_else(|| self.message_timeout.clone()),
+            reconnect_delay: over
+                .reconnect_delay
+                .clone()
+                .or_else(|| self.reconnect_delay.clone()),
         }
     }
 }
@@ -157,6 +184,7 @@ pub(super) struct RawProxy {
     pub(super) generation_header: Option<Spanned<bool>>,
     pub(super) share_ticket_keys: Option<Spanned<bool>>,
     pub(super) ticket_keys_file: Option<SVal>,
+    pub(super) drain_tunnels: Option<SStr>,
     // kind = "command"
     pub(super) binary: Option<SStr>,
     pub(super) install: Option<SStr>,
@@ -192,6 +220,7 @@ impl RawProxy {
             generation_header: o.generation_header.or(b.generation_header),
             share_ticket_keys: o.share_ticket_keys.or(b.share_ticket_keys),
             ticket_keys_file: o.ticket_keys_file.or(b.ticket_keys_file),
+            drain_tunnels: o.drain_tunnels.or(b.drain_tunnels),
             binary: o.binary.or(b.binary),
             install: o.install.or(b.install),
             version: o.version.or(b.version),

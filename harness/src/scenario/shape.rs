@@ -97,6 +97,11 @@ const LOAD: Shape = Shape {
         ("http2", Kind::Bool),
         ("streams", Kind::Whole),
         ("retry_refused", Kind::Bool),
+        ("kind", Kind::Str),
+        ("message_interval", Kind::Duration),
+        ("message_bytes", Kind::Whole),
+        ("message_timeout", Kind::Duration),
+        ("reconnect_delay", Kind::Duration),
     ],
 };
 
@@ -135,6 +140,7 @@ const PROXY: Shape = Shape {
         ("generation_header", Kind::Bool),
         ("share_ticket_keys", Kind::Bool),
         ("ticket_keys_file", Kind::Any),
+        ("drain_tunnels", Kind::Str),
         ("binary", Kind::Str),
         ("install", Kind::Str),
         ("version", Kind::Str),

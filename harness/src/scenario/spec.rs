@@ -79,6 +79,56 @@ pub(crate) struct LoadSpec {
     pub tls: Option<LoadTls>,
     /// HTTP/2 to the system under test (`http2 = true`), if the load speaks it.
     pub http2: Option<LoadH2>,
+    /// What the load holds (`kind`, default requests).
+    pub kind: LoadKind,
+}
+
+/// What a load holds (`kind = "requests" | "websocket" | "stream"` in `[load]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LoadKind {
+    /// Short requests (the default).
+    #[default]
+    Requests,
+    /// WebSocket clients, each holding one connection for the run
+    /// (`loadgen --ws`).
+    WebSocket(LoadWs),
+    /// Requests whose responses last (`loadgen --stream`): a response cut
+    /// mid-body is `truncated`.
+    Stream,
+}
+
+/// The WebSocket settings of a `kind = "websocket"` load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadWs {
+    /// Pause between two messages of a connection (`message_interval`, default 100 ms).
+    pub message_interval: Duration,
+    /// Bytes per message (`message_bytes`, default 64).
+    pub message_bytes: u64,
+    /// An echo later than this makes the message late (`message_timeout`, default 1 s).
+    pub message_timeout: Duration,
+    /// Pause between a connection's end and the next attempt (`reconnect_delay`, default 0).
+    pub reconnect_delay: Duration,
+}
+
+/// What a draining reference proxy does with its tunnels (`drain_tunnels`,
+/// refproxy's `drain.tunnels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum DrainTunnels {
+    /// Run on until they end or the drain deadline cuts them (the default).
+    #[default]
+    Keep,
+    /// End each WebSocket at drain start with a close frame 1001.
+    Close,
+}
+
+impl DrainTunnels {
+    /// The value in refproxy's config (`"keep"` or `"close"`).
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            DrainTunnels::Keep => "keep",
+            DrainTunnels::Close => "close",
+        }
+    }
 }
 
 /// How the load speaks HTTP/2 (`http2 = true` in `[load]`): h2c with prior
@@ -190,6 +240,8 @@ pub(crate) struct ReferenceProxy {
     pub share_ticket_keys: bool,
     /// With a TLS load: the ticket key file of `[tls] ticket_keys_file`, if any.
     pub ticket_keys_file: Option<TicketKeysFile>,
+    /// What a draining process does with its tunnels (`drain_tunnels`).
+    pub drain_tunnels: DrainTunnels,
 }
 
 /// Where the reference proxy's ticket key file comes from.

@@ -135,6 +135,16 @@ pub fn ab_text(case: &CaseReport) -> String {
         let _ = writeln!(w);
         h2_lines(w, h2, load.retries);
     }
+    // loadgen's WebSocket and stream lines, as it prints them.
+    if let Some(ws) = &load.ws {
+        let _ = writeln!(w);
+        let _ = writeln!(w, "{}", ws.connections_line());
+        let _ = writeln!(w, "{}", ws.messages_line());
+    }
+    if let Some(stream) = &load.stream {
+        let _ = writeln!(w);
+        let _ = writeln!(w, "{}", stream.line());
+    }
     out
 }
 

@@ -103,6 +103,14 @@ impl Exporter for HtmlExporter {
                 note(tables::h2::H2_LEGEND)
             );
         }
+        if let Some(t) = tables::ws::ws(report) {
+            let _ = writeln!(
+                h,
+                "<h3>WebSocket connections</h3>\n{}\n{}",
+                t.to_html(),
+                note(tables::ws::WS_LEGEND)
+            );
+        }
         if let Some(classes) = glossary::classes_html(report) {
             let _ = writeln!(h, "{classes}");
         }

@@ -74,6 +74,14 @@ pub fn render_markdown(report: &RunReport) -> String {
             tables::h2::H2_LEGEND
         );
     }
+    if let Some(t) = tables::ws::ws(report) {
+        let _ = writeln!(
+            w,
+            "### WebSocket connections\n\n{}\n{}\n",
+            t.to_markdown(),
+            tables::ws::WS_LEGEND
+        );
+    }
     if let Some(classes) = glossary::classes_markdown(report) {
         let _ = writeln!(w, "{classes}");
     }
@@ -226,6 +234,9 @@ pub fn load_line(report: &RunReport) -> Option<String> {
         .all(|c| c.load.h2.as_ref().map(|h| h.streams) == first_h2);
     if !same {
         return None;
+    }
+    if report.cases.iter().any(|c| c.load.ws.is_some()) {
+        return tables::ws::load_line(report, first.concurrency, first.duration_ms?);
     }
     let mut s = match first_h2 {
         // HTTP/2: `concurrency` connections, each with its streams.

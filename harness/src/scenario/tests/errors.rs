@@ -101,7 +101,8 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
             "s.toml:2:1: load.concurency: unknown field `concurency`, did you mean `concurrency`? \
              ([load] takes: concurrency, requests, duration, rate, keep_alive, timeout, path, bucket, \
              method, body, body_file, content_type, headers, request, think_time, retry, tls, \
-             tls_resume, tls_version, http2, streams, retry_refused)",
+             tls_resume, tls_version, http2, streams, retry_refused, kind, \
+             message_interval, message_bytes, message_timeout, reconnect_delay)",
             "s.toml:3:12: load.requests: expected a whole number, found \"many\" (a string)",
             "s.toml:4:14: load.keep_alive: expected true or false, found \"yes\" (a string)",
             "s.toml:5:11: load.timeout: expected a duration like \"10s\" or \"500ms\" (in quotes), \
@@ -118,7 +119,9 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              failed_retryable, failed_not_retryable, retries, failed.<METHOD> (failed.POST, ...), \
              per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed, reload_time_ms, p99_reload_ratio, lost_after_forwarding, ledger_balanced, \
              tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms, \
-             goaway, per_reload.goaway, goaway_refused, stream_reset, stream_lost",
+             goaway, per_reload.goaway, goaway_refused, stream_reset, stream_lost, ws_cut, \
+             ws_closed, ws_failed, messages_lost, per_reload.<ws count> (per_reload.ws_cut, ...), \
+             reconnect_p99_ms, old_generations_max",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]

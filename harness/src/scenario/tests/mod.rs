@@ -4,6 +4,7 @@ mod command;
 mod errors;
 mod external;
 mod requests;
+mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -9,7 +9,9 @@ use toml::Spanned;
 use super::Ctx;
 use super::steps::readiness;
 use crate::scenario::raw::{RawLoad, RawOrigin};
-use crate::scenario::{CommandOrigin, LoadH2, LoadSpec, LoadTls, OriginSpec, Readiness, ReadySpec};
+use crate::scenario::{
+    CommandOrigin, LoadH2, LoadKind, LoadSpec, LoadTls, LoadWs, OriginSpec, Readiness, ReadySpec,
+};
 
 /// Body size of the built-in origin when `body_bytes` is not given (the page size of the
 /// original ab measurement).
@@ -162,6 +164,107 @@ fn load_h2(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<Option<LoadH2>
     }))
 }
 
+/// `kind` and the WebSocket fields of a merged load: the fields only with
+/// `kind = "websocket"`, which needs a `duration` (each client holds its
+/// connection for it) and speaks HTTP/1.1.
+fn load_kind(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<LoadKind> {
+    let f = |name: &str| format!("{field}.{name}");
+    let kind = l.kind.as_ref().map_or("requests", |k| k.get_ref().as_str());
+    let ws_fields = [
+        (
+            l.message_interval.as_ref().map(Spanned::span),
+            "message_interval",
+        ),
+        (l.message_bytes.as_ref().map(Spanned::span), "message_bytes"),
+        (
+            l.message_timeout.as_ref().map(Spanned::span),
+            "message_timeout",
+        ),
+        (
+            l.reconnect_delay.as_ref().map(Spanned::span),
+            "reconnect_delay",
+        ),
+    ];
+    if kind != "websocket" {
+        let mut ok = true;
+        for (span, name) in ws_fields {
+            if let Some(span) = span {
+                ctx.err(span, &f(name), "only with `kind = \"websocket\"`");
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+    }
+    let kind_span = || l.kind.as_ref().map(Spanned::span).unwrap_or_default();
+    match kind {
+        "requests" => Some(LoadKind::Requests),
+        "stream" => Some(LoadKind::Stream),
+        "websocket" => {
+            let mut ok = true;
+            if l.duration.is_none() {
+                ctx.err(
+                    kind_span(),
+                    &f("duration"),
+                    "a WebSocket load holds its connections for a time: give `duration = \"10s\"`",
+                );
+                ok = false;
+            }
+            for (span, name) in [
+                (l.requests.as_ref().map(Spanned::span), "requests"),
+                (l.http2.as_ref().map(Spanned::span), "http2"),
+            ] {
+                if let Some(span) = span {
+                    ctx.err(span, &f(name), "not with `kind = \"websocket\"`");
+                    ok = false;
+                }
+            }
+            let d = reloadbench_loadgen::WsOptions::default();
+            let message_interval = ctx.duration_or(
+                l.message_interval.as_ref(),
+                &f("message_interval"),
+                d.message_interval,
+            );
+            let message_timeout = ctx.duration_or(
+                l.message_timeout.as_ref(),
+                &f("message_timeout"),
+                d.message_timeout,
+            );
+            // No pause before reconnecting is a client's default.
+            let reconnect_delay = match &l.reconnect_delay {
+                Some(r) => ctx
+                    .duration(r, &f("reconnect_delay"))
+                    .unwrap_or(d.reconnect_delay),
+                None => d.reconnect_delay,
+            };
+            let message_bytes = match &l.message_bytes {
+                Some(b) => ctx.count(b, &f("message_bytes"), 8),
+                None => Some(d.message_bytes as u64),
+            };
+            if !ok {
+                return None;
+            }
+            Some(LoadKind::WebSocket(LoadWs {
+                message_interval,
+                message_bytes: message_bytes?,
+                message_timeout,
+                reconnect_delay,
+            }))
+        }
+        other => {
+            ctx.err(
+                kind_span(),
+                &f("kind"),
+                format!(
+                    "unknown kind {other:?} (expected \"requests\", \"websocket\" or \"stream\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Validates `over` merged onto `base`; `span` is where to report a missing
 /// limit (when `need_limit`).
 pub(super) fn load_spec(
@@ -208,6 +311,7 @@ pub(super) fn load_spec(
         None => Some("/".to_owned()),
     };
     let requests_of = super::request::requests(ctx, &l, field);
+    let kind = load_kind(ctx, &l, field);
     if need_limit && l.requests.is_none() && l.duration.is_none() {
         ctx.err(
             span,
@@ -220,7 +324,14 @@ pub(super) fn load_spec(
     let tls = load_tls(ctx, &l, field);
     let http2 = load_h2(ctx, &l, field);
     let http2 = http2?;
+    let kind = kind?;
+    // A WebSocket load goes to the built-in origin's echo unless told otherwise.
+    let path = match (&l.path, kind) {
+        (None, LoadKind::WebSocket(_)) => Some("/ws".to_owned()),
+        _ => path,
+    };
     let spec = LoadSpec {
+        kind,
         tls: tls?,
         http2,
         method: r.method,
@@ -261,10 +372,20 @@ pub(super) fn load_spec(
             "mix" => l.request.as_ref().map(Spanned::span),
             "streams" => l.streams.as_ref().map(Spanned::span),
             "retry" => l.retry.as_ref().map(Spanned::span),
+            "ws" => l.kind.as_ref().map(Spanned::span),
+            "ws.message_bytes" => l.message_bytes.as_ref().map(Spanned::span),
+            "ws.message_interval" => l.message_interval.as_ref().map(Spanned::span),
+            "ws.message_timeout" => l.message_timeout.as_ref().map(Spanned::span),
+            "ws.reconnect_delay" => l.reconnect_delay.as_ref().map(Spanned::span),
             _ => None,
         };
-        // loadgen calls the mix `mix`; the scenario calls it `request`.
-        let name = if name == "mix" { "request" } else { name };
+        // loadgen calls the mix `mix`; the scenario calls it `request`, and
+        // names the WebSocket settings without loadgen's `ws.` prefix.
+        let name = match name {
+            "mix" => "request",
+            "ws" => "kind",
+            n => n.strip_prefix("ws.").unwrap_or(n),
+        };
         ctx.err(at.unwrap_or(span), &f(name), reason);
         return None;
     }

@@ -304,6 +304,7 @@ impl Default for ReferenceProxy {
             generation_header: false,
             share_ticket_keys: true,
             ticket_keys_file: None,
+            drain_tunnels: crate::scenario::DrainTunnels::Keep,
         }
     }
 }

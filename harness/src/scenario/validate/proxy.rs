@@ -13,8 +13,8 @@ use super::steps::{DEFAULT_READY_TIMEOUT, readiness, steps};
 use crate::scenario::raw::{RawProxy, SStr};
 use crate::scenario::template::Template;
 use crate::scenario::{
-    CommandProxy, MainPid, PidTarget, ProxySpec, Readiness, ReadySpec, ReferenceProxy,
-    ReloadVariant, Step, StepAction, TicketKeysFile,
+    CommandProxy, DrainTunnels, MainPid, PidTarget, ProxySpec, Readiness, ReadySpec,
+    ReferenceProxy, ReloadVariant, Step, StepAction, TicketKeysFile,
 };
 
 /// A field name and its span, when present.
@@ -45,6 +45,7 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
             "ticket_keys_file",
             p.ticket_keys_file.as_ref().map(Spanned::span),
         ),
+        ("drain_tunnels", p.drain_tunnels.as_ref().map(Spanned::span)),
     ];
     let command_fields = [
         ("binary", p.binary.as_ref().map(Spanned::span)),
@@ -112,9 +113,29 @@ pub(super) fn proxy(ctx: &mut Ctx<'_>, raw: &Spanned<RawProxy>, prefix: &str) ->
             generation_header: p.generation_header.as_ref().is_some_and(|g| *g.get_ref()),
             share_ticket_keys: p.share_ticket_keys.as_ref().is_none_or(|s| *s.get_ref()),
             ticket_keys_file: ticket_keys_file(ctx, p, prefix)?,
+            drain_tunnels: drain_tunnels(ctx, p, prefix)?,
         }));
     }
     command_proxy(ctx, raw, prefix).map(|c| ProxySpec::Command(Box::new(c)))
+}
+
+/// `drain_tunnels = "keep" | "close"` (default keep).
+fn drain_tunnels(ctx: &mut Ctx<'_>, p: &RawProxy, prefix: &str) -> Option<DrainTunnels> {
+    let Some(v) = &p.drain_tunnels else {
+        return Some(DrainTunnels::default());
+    };
+    match v.get_ref().as_str() {
+        "keep" => Some(DrainTunnels::Keep),
+        "close" => Some(DrainTunnels::Close),
+        other => {
+            ctx.err(
+                v.span(),
+                &format!("{prefix}.drain_tunnels"),
+                format!("unknown value {other:?} (expected \"keep\" or \"close\")"),
+            );
+            None
+        }
+    }
 }
 
 /// `ticket_keys_file`: `true` (a file the harness makes) or a path

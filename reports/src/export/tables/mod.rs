@@ -12,6 +12,7 @@ mod ledger;
 pub mod methods;
 pub mod tls;
 mod trials;
+pub mod ws;
 
 pub(crate) use actions::count_of;
 pub use actions::{actions, actions_rows};

@@ -43,7 +43,7 @@ pub(super) fn write(
          control_socket = {sock}\n\
          generation_header = {gh}\n\
          http2 = {http2}\n\n\
-         [drain]\ndeadline = {dd}\nidle_close = {ic}\n\n\
+         [drain]\ndeadline = {dd}\nidle_close = {ic}\ntunnels = {tn}\n\n\
          [reload]\nready_timeout = {rt}\n",
         listen = q(listen),
         origin = q(&origin.to_string()),
@@ -52,6 +52,7 @@ pub(super) fn write(
         http2 = http2,
         dd = h(cfg.drain_deadline),
         ic = h(cfg.idle_close),
+        tn = q(cfg.drain_tunnels.key()),
         rt = h(cfg.ready_timeout),
     );
     if let Some(t) = tls {
@@ -88,6 +89,7 @@ mod tests {
             generation_header: false,
             share_ticket_keys: true,
             ticket_keys_file: None,
+            drain_tunnels: crate::scenario::DrainTunnels::Keep,
         };
         let origin = SocketAddr::from(([127, 0, 0, 1], 8080));
         write(
@@ -105,6 +107,7 @@ mod tests {
         assert_eq!(v["origins"][0].as_str(), Some("127.0.0.1:8080"));
         assert_eq!(v["control_socket"].as_str(), Some("/tmp/a \"b\".sock"));
         assert_eq!(v["drain"]["deadline"].as_str(), Some("10s"));
+        assert_eq!(v["drain"]["tunnels"].as_str(), Some("keep"));
         assert_eq!(v["reload"]["ready_timeout"].as_str(), Some("5s"));
         assert!(v.get("tls").is_none());
         assert_eq!(v["http2"].as_bool(), Some(false));
@@ -120,6 +123,29 @@ mod tests {
         let v: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
         assert_eq!(v["http2"].as_bool(), Some(true));
         assert!(v.get("tls").is_none());
+    }
+
+    #[test]
+    fn drain_tunnels_close_becomes_the_drain_tables_tunnels() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("proxy.toml");
+        let origin = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let cfg = ReferenceProxy {
+            drain_tunnels: crate::scenario::DrainTunnels::Close,
+            ..ReferenceProxy::default()
+        };
+        write(
+            &p,
+            &cfg,
+            "127.0.0.1:0",
+            origin,
+            Path::new("/s"),
+            None,
+            false,
+        )
+        .unwrap();
+        let v: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
+        assert_eq!(v["drain"]["tunnels"].as_str(), Some("close"));
     }
 
     #[test]
