@@ -139,7 +139,7 @@ pub(crate) struct Cli {
     #[arg(long, conflicts_with = "h2")]
     pub(crate) stream: bool,
     /// Target URL, `http[s]://host[:port][/path]` (HTTP/1.1 or, with --h2, HTTP/2,
-    /// over TCP or TLS; ws[s]:// with --ws).
+    /// over TCP or TLS; ws:// or wss:// with --ws).
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 }

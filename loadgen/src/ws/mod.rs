@@ -6,12 +6,12 @@
 //! that ends is reopened after [`WsOptions::reconnect_delay`], as a real
 //! client would. Every connection attempt and every message gets exactly one
 //! outcome ([`reloadbench_model::ws`]), recorded per worker in a
-//! [`record::WsRecorder`] and merged into the report's
+//! `record::WsRecorder` and merged into the report's
 //! [`WsReport`](reloadbench_model::ws::WsReport).
 //!
 //! `ws://` URLs are given as `http://` (and `wss://` as `https://`, over
 //! loadgen's TLS client); the handshake, its timeout and its failure classes
-//! are those of a request's connect ([`client`]).
+//! are those of a request's connect (`client`).
 
 mod client;
 pub(crate) mod record;

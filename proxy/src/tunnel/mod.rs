@@ -5,24 +5,24 @@
 //!   headers on a fresh origin connection (see `forward`); on `101` the connection becomes
 //!   a tunnel (it holds its origin connection slot and is never returned to the pool), on
 //!   any other answer the exchange is an ordinary one.
-//! - Bytes go both ways as they come ([`relay`]); `timeouts.body` is the idle bound: a
+//! - Bytes go both ways as they come (`relay`); `timeouts.body` is the idle bound: a
 //!   tunnel in which no byte moved either way for that long is closed.
 //! - An end of stream on one side is passed on (FIN) to the other; the tunnel ends once
 //!   both sides ended.
 //! - Draining (`drain.tunnels`): with `keep`, a tunnel runs on until it ends or
 //!   `drain.deadline` cuts it, as every connection. With `close`, each WebSocket tunnel
 //!   is ended at the drain's start: the proxy waits for the end of the frame the origin is
-//!   sending (it follows frame headers in that direction only, [`frames`]), writes one
+//!   sending (it follows frame headers in that direction only, `frames`), writes one
 //!   close frame with status 1001 (Going Away) to the client (unmasked, server to client),
 //!   closes the origin connection without a close frame (the origin sees the TCP close),
 //!   then closes the client connection gracefully (FIN, then reads what the client still
 //!   sends, its close frame answer included, for up to `drain.linger`). Tunnels of other
 //!   protocols are kept: the proxy knows no polite close for them.
-//! - [`Tunnels::close_all`] ends every WebSocket tunnel of the process the same way,
+//! - `Tunnels::close_all` ends every WebSocket tunnel of the process the same way,
 //!   whatever the policy: a master asks it of its oldest draining worker when
 //!   `reload.max_old_generations` is reached (SIGUSR1).
 //!
-//! [`Tunnels`] counts the open tunnels of a process and how they ended, for the
+//! `Tunnels` counts the open tunnels of a process and how they ended, for the
 //! `tunnels` events of a drain.
 
 pub(crate) mod frames;
