@@ -1,5 +1,6 @@
 //! End-to-end over HTTP/2: the shipped `scenarios/h2.toml` at small counts
-//! (4 connections × 5 streams, 3,000 requests, a reload every 250 ms), its
+//! (4 connections × 5 streams for 1.5 s, a reload every 250 ms: a fixed
+//! length, so that every case sees its reloads however fast the build), its
 //! fd-pass case (refused streams counted, not retried) and its master-worker
 //! case with `retry_refused`, through `reloadbench run` with real processes.
 //! The proxy was told to speak HTTP/2, the report's stream counts are
@@ -26,7 +27,7 @@ fn small_h2_scenario() -> String {
     for (from, to) in [
         ("concurrency = 10 ", "concurrency = 4 "),
         ("streams = 10 ", "streams = 5 "),
-        ("requests = 60_000\n", "requests = 3_000\n"),
+        ("requests = 60_000\n", "duration = \"1500ms\"\n"),
     ] {
         assert!(small.contains(from), "scenarios/h2.toml has no {from:?}");
         small = small.replacen(from, to, 1);
