@@ -342,31 +342,15 @@ pub(crate) async fn run_scenario(
                 None => None,
             }
             .map(|v| ("refproxy".to_owned(), v)),
-            ProxySpec::External(x) => match &x.version {
-                Some(t) => match t.render_argv(&scenario::Vars::new()) {
-                    Ok(argv) => {
-                        let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
-                        crate::env::version_of(&argv[0], &args).await
-                    }
-                    Err(_) => None,
-                },
-                None => None,
-            }
-            .map(|v| ("external".to_owned(), v)),
+            ProxySpec::External(x) => version_command(x.version.as_ref())
+                .await
+                .map(|v| ("external".to_owned(), v)),
             ProxySpec::Command(c) if seen_kinds.contains(&c.binary) => None,
             ProxySpec::Command(c) => {
                 seen_kinds.push(c.binary.clone());
-                let v = match &c.version {
-                    Some(t) => match t.render_argv(&scenario::Vars::new()) {
-                        Ok(argv) => {
-                            let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
-                            crate::env::version_of(&argv[0], &args).await
-                        }
-                        Err(_) => None,
-                    },
-                    None => None,
-                };
-                v.map(|v| (c.binary.clone(), v))
+                version_command(c.version.as_ref())
+                    .await
+                    .map(|v| (c.binary.clone(), v))
             }
         };
         if let Some((name, v)) = sut_version {
@@ -494,6 +478,15 @@ pub(crate) async fn run_scenario(
 }
 
 /// One line per finished case on stderr.
+/// What a server's `version` command prints (`None` without one, or when it cannot
+/// be rendered or run).
+async fn version_command(version: Option<&scenario::Template>) -> Option<String> {
+    let argv = version?.render_argv(&scenario::Vars::new()).ok()?;
+    let (program, rest) = argv.split_first()?;
+    let args: Vec<&str> = rest.iter().map(String::as_str).collect();
+    crate::env::version_of(program, &args).await
+}
+
 fn case_line(c: &reloadbench_model::run::CaseReport) -> String {
     let verdict = if c.passed() { "pass" } else { "FAIL" };
     let failed_expect: Vec<&str> = c
