@@ -90,14 +90,10 @@ impl Forwarder {
         if let Some(kind) = req.upgrade {
             return self.upgrade(req, kind, client, opts).await;
         }
-        let conn = match self.checkout_any().await {
+        let conn = match self.checkout_for(&mut req).await {
             Ok(conn) => conn,
             Err(failure) => return Outcome::Failed(failure),
         };
-        if !req.has_host {
-            req.upstream.extend_from_slice(&conn.origin.host_line);
-        }
-        req.upstream.extend_from_slice(b"\r\n");
         if req.body == Framing::None {
             self.bodiless(conn, &req, &mut client.stream, opts).await
         } else {
@@ -119,14 +115,10 @@ impl Forwarder {
         CR: AsyncRead + Unpin,
         CW: AsyncWrite + Unpin,
     {
-        let conn = match self.checkout_any().await {
+        let conn = match self.checkout_for(&mut req).await {
             Ok(conn) => conn,
             Err(failure) => return Outcome::Failed(failure),
         };
-        if !req.has_host {
-            req.upstream.extend_from_slice(&conn.origin.host_line);
-        }
-        req.upstream.extend_from_slice(b"\r\n");
         if req.body == Framing::None {
             return self.bodiless(conn, &req, to, opts).await;
         }
@@ -144,6 +136,17 @@ impl Forwarder {
             .await;
         self.release(origin, stream, buf, clean, slot);
         outcome
+    }
+
+    /// A connection to an origin for `req`, whose head is then finished for that origin
+    /// (its `Host` line if the client sent none, and the blank line).
+    async fn checkout_for(&self, req: &mut RequestHead) -> Result<Checkout<'_>, Failure> {
+        let conn = self.checkout_any().await?;
+        if !req.has_host {
+            req.upstream.extend_from_slice(&conn.origin.host_line);
+        }
+        req.upstream.extend_from_slice(b"\r\n");
+        Ok(conn)
     }
 
     /// A connection to the next origin; when connecting to it fails and there are
