@@ -165,8 +165,15 @@ pub(super) async fn serve<T>(
             }
         }
     }
-    // The connection is gone: streams still running cannot deliver anything.
-    streams.shutdown().await;
+    // The connection is gone: streams still running cannot deliver anything. Dropping
+    // it tells each of them (as a reset), so that each counts itself aborted as over
+    // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
+    drop(keepalive);
+    drop(conn);
+    let ended = async { while streams.join_next().await.is_some() {} };
+    if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
+        streams.shutdown().await;
+    }
 }
 
 /// Sleeps until `at` (a branch guard makes sure it is `Some`).

@@ -221,3 +221,25 @@ async fn h2_streams_of_one_connection_wait_for_the_origin_together_not_in_turn()
     assert_eq!(origin.served(), n);
     assert_eq!(server.counters().completed, n);
 }
+
+#[tokio::test]
+async fn a_stream_cut_by_the_end_of_its_connection_is_counted_aborted() {
+    let mut origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |c| {
+        c.drain.linger = Duration::from_secs(60);
+    });
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/slow").await;
+    origin.arrival("/slow").await;
+    // The client goes away with the stream waiting for the origin's answer.
+    drop(raw);
+    let mut open = server.shared.open.subscribe();
+    timeout(limit(), open.wait_for(|n| *n == 0))
+        .await
+        .unwrap()
+        .unwrap();
+    let c = server.counters();
+    assert_eq!((c.forwarded, c.completed, c.aborted), (1, 0, 1));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    origin.gate.send_replace(true);
+}
