@@ -17,13 +17,28 @@ pub(super) fn per_reload(case: &CaseReport) -> Vec<u64> {
     if case.load.h2.is_none() {
         return Vec::new();
     }
-    let wins = windows(&case.actions);
     let width = case.load.config.bucket_ns();
+    let spans = case
+        .load
+        .buckets
+        .iter()
+        .filter(|b| b.goaways > 0)
+        .map(|b| (b.start_ns, b.start_ns.saturating_add(width), b.goaways));
+    per_replacement(case, spans)
+}
+
+/// Counts of time spans `(start_ns, end_ns, count)` given to the last action
+/// whose attribution window overlaps each span, then those of the restarts,
+/// reloads and kills, in timeline order.
+pub(super) fn per_replacement(
+    case: &CaseReport,
+    spans: impl Iterator<Item = (u64, u64, u64)>,
+) -> Vec<u64> {
+    let wins = windows(&case.actions);
     let mut counts = vec![0u64; case.actions.len()];
-    for b in case.load.buckets.iter().filter(|b| b.goaways > 0) {
-        let (start, end) = (b.start_ns, b.start_ns.saturating_add(width));
+    for (start, end, n) in spans {
         if let Some(i) = wins.iter().rposition(|&(ws, we)| ws < end && start < we) {
-            counts[i] += b.goaways;
+            counts[i] += n;
         }
     }
     case.actions

@@ -8,10 +8,8 @@
 //! `expect::goaway`): the resolution is one bucket, and counts in a bucket
 //! no window overlaps belong to no action.
 
-use reloadbench_model::run::{ActionKind, CaseReport};
+use reloadbench_model::run::CaseReport;
 use reloadbench_model::ws::{WsBuckets, WsReport};
-
-use crate::orchestrator::attribution::windows;
 
 /// A WebSocket count an expectation can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,29 +68,12 @@ impl WsMetric {
 /// timeline order; `None` for a case without a WebSocket load.
 pub(super) fn per_reload(case: &CaseReport, m: WsMetric) -> Option<Vec<u64>> {
     let ws = case.load.ws.as_ref()?;
-    let wins = windows(&case.actions);
     let width = ws.buckets.width_ns.max(1);
-    let mut counts = vec![0u64; case.actions.len()];
-    for &(i, n) in m.column(&ws.buckets) {
+    let spans = m.column(&ws.buckets).iter().map(|&(i, n)| {
         let start = (i as u64).saturating_mul(width);
-        let end = start.saturating_add(width);
-        if let Some(a) = wins.iter().rposition(|&(ws, we)| ws < end && start < we) {
-            counts[a] += n;
-        }
-    }
-    Some(
-        case.actions
-            .iter()
-            .zip(counts)
-            .filter(|(a, _)| {
-                matches!(
-                    a.kind,
-                    ActionKind::Restart | ActionKind::Reload | ActionKind::Kill
-                )
-            })
-            .map(|(_, n)| n)
-            .collect(),
-    )
+        (start, start.saturating_add(width), n)
+    });
+    Some(super::goaway::per_replacement(case, spans))
 }
 
 /// p99 reconnect time (a connection's end to the same client's next open), ms.
