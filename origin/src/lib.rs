@@ -24,10 +24,13 @@
 
 mod book;
 mod cli;
+mod long_book;
 mod server;
 
 pub use cli::{OriginArgs, run};
-pub use server::{BACKLOG, DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig, OriginError};
+pub use server::{
+    BACKLOG, DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig, OriginError, WS_CLOSE_LIMIT,
+};
 
 /// The largest body the origin serves (1 GiB): the body is built in memory
 /// once, so a larger one would fail to start rather than serve. Enforced by
