@@ -273,7 +273,10 @@ async fn ws_attempts_on_a_closed_port_fail_by_class_and_open_nothing() {
         }
     );
     let text = reloadbench_loadgen::output::text(&r);
-    let line = format!("Failed requests:        {}\n   (Connect: {}, ", ws.failed, ws.failed);
+    let line = format!(
+        "Failed requests:        {}\n   (Connect: {}, ",
+        ws.failed, ws.failed
+    );
     assert!(text.contains(&line), "{text}");
 }
 
@@ -425,7 +428,7 @@ async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_w
     let run = reloadbench_loadgen::start(cfg).unwrap();
     // Every client opened.
     wait_for(&run, |p| p.opened >= clients).await;
-    tokio::time::timeout(wait(), origin.shutdown())
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
         .await
         .unwrap();
     // Every connection ended, and a client's attempt to reconnect failed.
@@ -451,6 +454,76 @@ async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_w
     // (the origin was stopped as soon as every client had opened).
     assert_eq!(ws.late, 0);
     assert_eq!(ws.sent, ws.echoed + ws.lost + ws.late);
+    // The origin's ledger: it closed every connection with 1001, and every
+    // echo it wrote came back before its close frame.
+    let o = ledger.ws.expect("the origin counts /ws");
+    assert_eq!(
+        (o.opened, o.closed_by_server, o.cut),
+        (clients, clients, 0),
+        "{o:?}"
+    );
+    assert_eq!(o.server_close_codes.len(), 1);
+    assert_eq!(o.server_close_codes[0].code, 1001);
+    assert_eq!(o.messages_echoed, ws.echoed);
+}
+
+/// Against the built-in origin, its ledger and loadgen count the same: every
+/// connection loadgen opened the origin opened, the ones open at the end
+/// are the ones the client closed (1000 at the run's end), every message
+/// sent was received, every echo written came back in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_counts_equal_the_origins_ledger() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", origin.addr());
+    let mut cfg = ws_config(&url, 5, 0.6);
+    cfg.ws.as_mut().unwrap().message_interval = Duration::from_millis(50);
+    let r = run_load(cfg).await;
+    let ws = r.ws.clone().unwrap();
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
+        .await
+        .unwrap();
+    let o = ledger.ws.expect("the origin counts /ws");
+    assert_eq!((ws.opened, ws.open_at_end, ws.failed), (5, 5, 0), "{ws:?}");
+    assert_eq!(o.opened, ws.opened, "{o:?}");
+    assert_eq!(o.closed_by_client, ws.open_at_end);
+    assert_eq!((o.closed_by_server, o.cut, o.open), (0, 0, 0));
+    assert_eq!(o.messages_received, ws.sent);
+    assert_eq!(o.messages_echoed, ws.echoed + ws.late);
+    assert_eq!((ws.lost, ws.late), (0, 0));
+    assert!(ws.sent >= 5 * 5, "{ws:?}");
+}
+
+/// `--stream` against the origin with a timeout shorter than the stream:
+/// loadgen's timed-out responses are the origin's cut ones, its complete
+/// ones the origin's complete ones.
+#[tokio::test]
+async fn stream_counts_equal_the_origins_ledger() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let long = format!("http://{}/stream?seconds=30&interval=10", origin.addr());
+    let mut cfg = crate::support::config(&long, 3, 1);
+    cfg.stream = true;
+    cfg.timeout = Duration::from_millis(100);
+    let r = run_load(cfg).await;
+    let cut = crate::support::class(&r, FailureClass::Timeout);
+    assert_eq!((r.ok, cut), (0, 3), "{:?}", r.classes);
+    let short = format!("http://{}/stream?seconds=0.05&interval=10", origin.addr());
+    let mut cfg = crate::support::config(&short, 4, 2);
+    cfg.stream = true;
+    let r = run_load(cfg).await;
+    assert_eq!(r.ok, 4, "{:?}", r.classes);
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
+        .await
+        .unwrap();
+    let s = ledger.streams.expect("the origin counts /stream");
+    assert_eq!(
+        (s.started, s.complete, s.cut, s.open),
+        (3 + 4, 4, 3, 0),
+        "{s:?}"
+    );
 }
 
 /// Waits (polling, bounded by [`wait`]) until the run's WebSocket progress
