@@ -493,6 +493,14 @@ async fn ws_counts_equal_the_origins_ledger() {
     assert_eq!(o.messages_echoed, ws.echoed + ws.late);
     assert_eq!((ws.lost, ws.late), (0, 0));
     assert!(ws.sent >= 5 * 5, "{ws:?}");
+    // The open gauge holds the five through the bucket the run ended in,
+    // though nothing else happened there (no message is sent after the end).
+    let b = &ws.buckets;
+    let end = (scaled(Duration::from_secs_f64(0.6)).as_nanos() as u64 / b.width_ns) as usize;
+    let last = b.open.last().expect("an open gauge").0;
+    assert!(last >= end, "{end}: {b:?}");
+    assert_eq!(b.open.len(), last + 1, "{b:?}");
+    assert!(b.open.iter().all(|&(_, n)| n == 5), "{b:?}");
 }
 
 /// `--stream` against the origin with a timeout shorter than the stream:
