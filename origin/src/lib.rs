@@ -18,7 +18,8 @@
 //! The origin also keeps a book of what it received and answered (totals, answers per
 //! millisecond, answers per method, request body bytes read, the `x-reloadbench-id` of
 //! every answered request: [`Origin::ledger`]);
-//! `reloadbench origin --ledger PATH` writes it to PATH as JSON
+//! the WebSockets of `/ws` and the streamed responses of `/stream` are counted in its
+//! `ws` and `streams` parts; `reloadbench origin --ledger PATH` writes it to PATH as JSON
 //! ([`reloadbench_model::ledger::OriginLedger`]) when it stops on SIGTERM or SIGINT. An
 //! origin killed before that leaves no file, so a missing count is never read as 0.
 
