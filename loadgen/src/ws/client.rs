@@ -314,6 +314,7 @@ async fn hold<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     // The run is over: wait for the outstanding echoes, then close.
+    let run_ended = Instant::now();
     let until = s.pending.back().map_or_else(Instant::now, |(_, sent)| {
         *sent + s.ws.options.message_timeout
     });
@@ -331,7 +332,7 @@ async fn hold<S: AsyncRead + AsyncWrite + Unpin>(
     let left = s.pending.len() as u64;
     s.pending.clear();
     s.count(Instant::now(), Col::Late, left);
-    record::of(s.rec, s.ws.bucket_ns).open_at_end();
+    record::of(s.rec, s.ws.bucket_ns).open_at_end(s.t(run_ended));
     let bye = CloseFrame {
         code: CloseCode::Normal,
         reason: "run over".into(),
