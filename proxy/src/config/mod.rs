@@ -544,11 +544,9 @@ impl Validator<'_> {
             )?,
             max_origin_slots_per_connection: match &l.h2_max_origin_slots_per_connection {
                 None => None,
-                some => Some(self.at_least_one(
-                    "limits.h2_max_origin_slots_per_connection",
-                    some,
-                    1,
-                )?),
+                some => {
+                    Some(self.at_least_one("limits.h2_max_origin_slots_per_connection", some, 1)?)
+                }
             },
             ping_interval: self.duration(
                 "timeouts.h2_ping_interval",

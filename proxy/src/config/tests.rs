@@ -294,7 +294,10 @@ fn http2_limits_are_checked_with_their_position() {
         "{base}[limits]\norigin_connections = 8\nh2_max_send_buffer = 1\n\nh2_max_origin_slots_per_connection = 0\n"
     ));
     assert!(e.starts_with("proxy.toml:7:38:"), "{e}");
-    assert!(e.contains("limits.h2_max_origin_slots_per_connection"), "{e}");
+    assert!(
+        e.contains("limits.h2_max_origin_slots_per_connection"),
+        "{e}"
+    );
     let e = err(&format!("{base}http2 = \"yes\"\n"));
     assert!(e.starts_with("proxy.toml:3:"), "{e}");
 }
