@@ -188,9 +188,12 @@ pub(crate) async fn serve(
 async fn answer(writer: &ResponseWriter, ctx: &StreamCtx, status: u16) {
     let resp = http1::error_response(status, ctx.forwarder.served_by(), false, false);
     let mut w = writer.clone();
-    match w.write_all(&resp).await {
-        Ok(()) => writer.finish(),
-        Err(_) => writer.reset(Reason::INTERNAL_ERROR),
+    // The body waits for the client's window, as any response body: at most
+    // `timeouts.body`.
+    let wait = ctx.shared.cfg.timeouts.body;
+    match tokio::time::timeout(wait, w.write_all(&resp)).await {
+        Ok(Ok(())) => writer.finish(),
+        _ => writer.reset(Reason::INTERNAL_ERROR),
     }
 }
 
