@@ -36,6 +36,8 @@
 //! h2_initial_connection_window = 1048576
 //! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
 //! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
+//! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
+//! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
 //! [tls]                  # optional: terminate TLS (see `crate::tls`)
 //! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
@@ -294,6 +296,15 @@ pub struct Http2Config {
     /// because the client broke the protocol in them; more close the connection with
     /// `GOAWAY ENHANCE_YOUR_CALM`.
     pub max_local_error_reset_streams: u32,
+    /// `limits.h2_max_send_buffer` (default 65536 bytes): response bytes h2 may hold for
+    /// one stream that the client's window or its connection has not taken yet
+    /// (`h2::server::Builder::max_send_buffer_size`); refproxy reads no more from the
+    /// origin for the stream until they leave.
+    pub max_send_buffer: u32,
+    /// `limits.h2_max_origin_slots_per_connection` (default `None`: a sixteenth of
+    /// `limits.origin_connections`, at least 1): origin slots the streams of one client
+    /// connection may hold at once, see [`Config::h2_origin_share`].
+    pub max_origin_slots_per_connection: Option<u32>,
     /// `timeouts.h2_ping_interval` (default 30s): a keep-alive PING is sent after this long.
     pub ping_interval: Duration,
     /// `timeouts.h2_ping_timeout` (default 10s): a PING not acknowledged within this closes
@@ -311,6 +322,8 @@ impl Default for Http2Config {
             initial_connection_window: 1024 * 1024,
             max_pending_reset_streams: 20,
             max_local_error_reset_streams: 1024,
+            max_send_buffer: 64 * 1024,
+            max_origin_slots_per_connection: None,
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(10),
         }
@@ -339,6 +352,19 @@ impl Config {
             http2: Http2Config::default(),
             tls: None,
         }
+    }
+}
+
+impl Config {
+    /// How many origin slots the streams of one HTTP/2 client connection may hold at once
+    /// (of each origin's `limits.origin_connections`):
+    /// `limits.h2_max_origin_slots_per_connection`, by default a sixteenth of
+    /// `limits.origin_connections` (at least 1), so that one connection cannot take more
+    /// than that fraction of an origin's connections.
+    pub fn h2_origin_share(&self) -> u32 {
+        self.http2
+            .max_origin_slots_per_connection
+            .unwrap_or((self.limits.origin_connections / 16).max(1))
     }
 }
 
@@ -511,6 +537,17 @@ impl Validator<'_> {
                 &l.h2_max_local_error_reset_streams,
                 d.max_local_error_reset_streams,
             )?,
+            max_send_buffer: self.at_least_one(
+                "limits.h2_max_send_buffer",
+                &l.h2_max_send_buffer,
+                d.max_send_buffer,
+            )?,
+            max_origin_slots_per_connection: match &l.h2_max_origin_slots_per_connection {
+                None => None,
+                some => {
+                    Some(self.at_least_one("limits.h2_max_origin_slots_per_connection", some, 1)?)
+                }
+            },
             ping_interval: self.duration(
                 "timeouts.h2_ping_interval",
                 &t.h2_ping_interval,

@@ -105,4 +105,6 @@ pub(crate) struct RawLimits {
     pub(crate) h2_initial_connection_window: Option<Spanned<i64>>,
     pub(crate) h2_max_pending_reset_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_local_error_reset_streams: Option<Spanned<i64>>,
+    pub(crate) h2_max_send_buffer: Option<Spanned<i64>>,
+    pub(crate) h2_max_origin_slots_per_connection: Option<Spanned<i64>>,
 }

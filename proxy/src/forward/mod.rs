@@ -24,7 +24,9 @@
 //! (`limits.origin_connections`, see `OriginSlots`): a request takes a slot of its
 //! origin before it takes or opens a connection, and gives it back after the connection
 //! went back to the pool or was closed. A request that finds no free slot waits for one,
-//! first come first served, for at most `timeouts.connect`, then gets 502.
+//! first come first served, for at most `timeouts.connect`, then gets 502. (The streams
+//! of one HTTP/2 client connection take a place in that connection's share first, see
+//! `serve::h2`, so that one connection cannot hold every slot.)
 //!
 //! With more than one origin, a request whose connect failed (refused, timed out) is sent
 //! once to the next origin in the round robin, which a dead origin cannot have received.
