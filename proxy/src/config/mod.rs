@@ -30,6 +30,7 @@
 //!
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
+//! tunnels = 4096             # tunnels (WebSockets) open at once; more upgrades get 503
 //! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
 //! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
@@ -258,13 +259,21 @@ pub struct Limits {
     /// counted). A request that finds them all in use waits for one to be released, for
     /// at most `timeouts.connect`, then gets 502. It keeps a burst of requests from
     /// turning into a burst of connects that overflows the origin's accept queue.
+    /// Tunnels are not counted here once switched (see `tunnels`).
     pub origin_connections: u32,
+    /// `tunnels` (default 4096, at least 1): tunnels (upgraded connections, e.g.
+    /// WebSockets) open at once, over all serving threads of the process. An upgrade
+    /// request beyond it is answered 503 without being forwarded. A tunnel's origin
+    /// connection counts here instead of against `origin_connections`, so that
+    /// long-lived tunnels never hold the slots ordinary requests wait for.
+    pub tunnels: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             origin_connections: 1024,
+            tunnels: 4096,
         }
     }
 }
@@ -452,6 +461,11 @@ impl Validator<'_> {
                 "limits.origin_connections",
                 &raw.limits.origin_connections,
                 Limits::default().origin_connections,
+            )?,
+            tunnels: self.at_least_one(
+                "limits.tunnels",
+                &raw.limits.tunnels,
+                Limits::default().tunnels,
             )?,
         };
         let http2 = self.http2(&raw)?;

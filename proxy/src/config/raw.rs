@@ -99,6 +99,7 @@ pub(crate) struct RawReload {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
     pub(crate) origin_connections: Option<Spanned<i64>>,
+    pub(crate) tunnels: Option<Spanned<i64>>,
     pub(crate) h2_max_concurrent_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_header_list_size: Option<Spanned<i64>>,
     pub(crate) h2_initial_stream_window: Option<Spanned<i64>>,

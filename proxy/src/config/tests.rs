@@ -234,6 +234,21 @@ fn origin_connections_defaults_to_1024_and_must_be_at_least_1() {
 }
 
 #[test]
+fn tunnels_defaults_to_4096_and_must_be_at_least_1() {
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
+    assert_eq!(c.limits.tunnels, 4096);
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\ntunnels = 8\n")
+        .unwrap();
+    assert_eq!(c.limits.tunnels, 8);
+    for bad in ["0", "-1", "4294967296"] {
+        let e = err(&format!(
+            "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\ntunnels = {bad}\n"
+        ));
+        assert!(e.contains("limits.tunnels"), "{e}");
+    }
+}
+
+#[test]
 fn http2_keys_parse_and_default() {
     let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
     assert_eq!(c.http2, Http2Config::default());

@@ -17,7 +17,8 @@
 //! exchange, 504 Gateway Timeout when its response head does not arrive within
 //! `timeouts.request` of the request being sent, 400 for a malformed request body (431
 //! for one whose trailer section is too large), 408
-//! for a client that stalls in its request body for `timeouts.body`. Later failures close
+//! for a client that stalls in its request body for `timeouts.body`, 503 for an upgrade
+//! request while `limits.tunnels` tunnels are open. Later failures close
 //! the client connection: the client sees a truncated response, never a wrong one.
 //!
 //! Origin connections in use are limited per origin over all serving threads
@@ -139,6 +140,9 @@ pub(crate) enum Failure {
     /// The client stalled in its request body for `timeouts.body`.
     #[error("the client stalled in its request body")]
     ClientStalled,
+    /// An upgrade request while `limits.tunnels` tunnels were open (not forwarded).
+    #[error("limits.tunnels tunnels are open")]
+    TunnelsFull,
 }
 
 impl Failure {
@@ -152,6 +156,7 @@ impl Failure {
             ) => 431,
             Failure::BadBody(_) => 400,
             Failure::ClientStalled => 408,
+            Failure::TunnelsFull => 503,
             _ => 502,
         }
     }
