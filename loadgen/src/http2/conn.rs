@@ -12,6 +12,7 @@ use reloadbench_model::load::FailureRecord;
 use reloadbench_model::outcome::FailureClass;
 
 use super::H2Ctx;
+use super::read_ahead::ReadAhead;
 use super::stream::{self, Attempt};
 use super::tap::{Tap, TapState};
 use crate::client::{connect_tls, tcp_connect};
@@ -156,7 +157,12 @@ impl Slot {
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
-        let io = Tap::new(io, tap.clone(), self.shared.clone(), self.rec.clone());
+        let io = Tap::new(
+            ReadAhead::new(io),
+            tap.clone(),
+            self.shared.clone(),
+            self.rec.clone(),
+        );
         let (send, conn) = h2::client::Builder::new()
             .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 24)
