@@ -15,8 +15,8 @@
 //! error. With `--retry-refused` a refused stream is sent once more on a new
 //! connection, and the request's outcome is the retry's.
 //!
-//! Each connection's IO reads ahead ([`read_ahead`]) in 64 KiB reads, so a
-//! response takes about one `recv`, not one per 8 KiB `h2` asks for.
+//! Each connection's IO reads ahead ([`read_ahead`]) in 64 KiB reads when
+//! `h2` asks for less than 4 KiB, so a response takes fewer `recv`s.
 //!
 //! This path is separate from the HTTP/1.1 clients ([`crate::client`]): the
 //! HTTP/1.1 loop is unchanged by it.
