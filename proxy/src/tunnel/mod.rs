@@ -27,6 +27,7 @@
 
 pub(crate) mod frames;
 pub(crate) mod relay;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 

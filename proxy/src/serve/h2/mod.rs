@@ -22,6 +22,7 @@
 //! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
 
 mod body;
+mod connect;
 mod prefixed;
 mod stream;
 
@@ -77,6 +78,8 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
         .initial_connection_window_size(cfg.initial_connection_window)
         .max_pending_accept_reset_streams(cfg.max_pending_reset_streams as usize)
         .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams as usize));
+    // WebSockets over HTTP/2 (RFC 8441, `connect`).
+    b.enable_connect_protocol();
     b
 }
 
