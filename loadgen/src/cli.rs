@@ -119,7 +119,9 @@ pub(crate) struct Cli {
     /// WebSocket clients instead of requests: -c connections held for -t seconds
     /// (required), each sending a message every --message-interval and expecting its
     /// echo; a connection that ends is reopened. The URL may be ws:// or wss://.
-    #[arg(long, conflicts_with_all = ["mix", "stream", "rate", "h2"])]
+    /// With --h2: WebSockets over HTTP/2 streams (RFC 8441 extended CONNECT), one
+    /// connection per client.
+    #[arg(long, conflicts_with_all = ["mix", "stream", "rate"])]
     pub(crate) ws: bool,
     /// --ws: pause between two messages of a connection.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
