@@ -356,7 +356,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(c.stream && c.ws.is_none());
-        assert!(parse(&["--ws", "--h2", "-t", "1", "ws://127.0.0.1:1/ws"]).is_err());
+        // WebSockets over HTTP/2 (RFC 8441); one per connection, so no --streams.
+        let c = parse(&["--ws", "--h2", "-t", "1", "ws://127.0.0.1:1/ws"])
+            .unwrap()
+            .unwrap();
+        assert!(c.h2 && c.ws.is_some() && c.check().is_ok());
+        let c = parse(&["--ws", "--h2", "--streams", "2", "-t", "1", "ws://h:1/ws"])
+            .unwrap()
+            .unwrap();
+        assert!(c.check().unwrap_err().to_string().contains("--streams"));
         assert!(parse(&["--stream", "--h2", "http://127.0.0.1:1/stream"]).is_err());
     }
 
