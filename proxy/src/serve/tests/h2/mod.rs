@@ -5,6 +5,7 @@
 mod forward;
 mod limits;
 mod wire;
+mod ws;
 
 use std::convert::Infallible;
 
