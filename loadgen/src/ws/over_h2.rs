@@ -12,10 +12,11 @@
 //! A server that does not advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1` cannot carry
 //! WebSockets over HTTP/2: the run stops, and fails with an error naming the setting.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -31,8 +32,12 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use super::WsCtx;
 use super::client::{Opener, WsConn, config};
 use crate::client::ClientCtx;
+use crate::http2::tap::{FrameScanner, GoAway};
 use crate::record::Recorder;
 use crate::run::Shared;
+
+/// Pause before another connection when one went away before its CONNECT was sent.
+const RETRY_PAUSE: Duration = Duration::from_millis(1);
 
 /// How long the connection of a WebSocket that ended is given to close on its own.
 const CONN_LINGER: Duration = Duration::from_secs(1);
@@ -100,7 +105,7 @@ pub(crate) struct ExtendedConnect<C>(PhantomData<C>);
 
 impl<C: WsConn> Opener for ExtendedConnect<C>
 where
-    C::Io: Send + 'static,
+    C::Io: 'static,
 {
     type Io = H2Io;
 
@@ -111,15 +116,50 @@ where
         shared: &Shared,
         rec: &RefCell<Recorder>,
     ) -> Result<WebSocketStream<H2Io>, FailureClass> {
-        let opened = C::open(ctx, ctx.source(id), shared, rec).await?;
-        let attempt = connect(opened.conn.io(), ws, shared);
-        match tokio::time::timeout(ctx.timeout, attempt).await {
-            Err(_) => Err(FailureClass::Timeout),
-            Ok(Err(class)) => Err(class),
-            Ok(Ok(io)) => {
-                Ok(WebSocketStream::from_raw_socket(io, Role::Client, Some(config())).await)
+        let deadline = tokio::time::Instant::now() + ctx.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let opened = tokio::time::timeout(left, C::open(ctx, ctx.source(id), shared, rec))
+                .await
+                .map_err(|_| FailureClass::Timeout)??;
+            let goaway = Rc::new(Cell::new(false));
+            let io = GoawayTap {
+                io: opened.conn.io(),
+                scanner: FrameScanner::default(),
+                seen: goaway.clone(),
+            };
+            match tokio::time::timeout_at(deadline, connect(io, ws, shared, &goaway)).await {
+                Err(_) => return Err(FailureClass::Timeout),
+                Ok(Err(Attempt::Failed(class))) => return Err(class),
+                // The connection went away before the CONNECT was sent: no attempt was
+                // made on it; open another, as a browser would.
+                Ok(Err(Attempt::NotSent)) => {
+                    if shared.is_stopped() {
+                        return Err(FailureClass::Closed);
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Ok(Ok(io)) => {
+                    let role = Role::Client;
+                    return Ok(WebSocketStream::from_raw_socket(io, role, Some(config())).await);
+                }
             }
         }
+    }
+}
+
+/// Why an extended CONNECT did not open a WebSocket.
+enum Attempt {
+    /// The server sent a GOAWAY (or closed the connection after one) before the CONNECT
+    /// went out: nothing was attempted on this connection.
+    NotSent,
+    /// The attempt failed, by class.
+    Failed(FailureClass),
+}
+
+impl From<FailureClass> for Attempt {
+    fn from(c: FailureClass) -> Attempt {
+        Attempt::Failed(c)
     }
 }
 
@@ -139,50 +179,66 @@ fn class_of(e: &h2::Error) -> FailureClass {
     }
 }
 
-/// The HTTP/2 handshake on `io`, then the extended CONNECT stream.
-async fn connect<T>(io: T, ws: &WsCtx, shared: &Shared) -> Result<H2Io, FailureClass>
+/// The HTTP/2 handshake on `io`, then the extended CONNECT stream; `goaway` is set by
+/// `io` when the server sends a GOAWAY.
+async fn connect<T>(
+    io: T,
+    ws: &WsCtx,
+    shared: &Shared,
+    goaway: &Cell<bool>,
+) -> Result<H2Io, Attempt>
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let Some(over) = ws.h2.as_ref() else {
-        return Err(FailureClass::ClientError);
+        return Err(FailureClass::ClientError.into());
+    };
+    // Before the CONNECT is sent, a failure after a GOAWAY is no attempt.
+    let before_send = |e: h2::Error| {
+        if goaway.get() {
+            Attempt::NotSent
+        } else {
+            Attempt::Failed(class_of(&e))
+        }
     };
     let (send, mut conn) = h2::client::Builder::new()
         .handshake::<_, Bytes>(io)
         .await
-        .map_err(|e| class_of(&e))?;
+        .map_err(|e| Attempt::Failed(class_of(&e)))?;
     let mut pings = conn.ping_pong().ok_or(FailureClass::ClientError)?;
     let (done, ended) = oneshot::channel::<()>();
     tokio::task::spawn_local(drive(conn, ended));
     // The server's SETTINGS come first on its side of the connection: once a PING's ACK
     // is read, they were.
-    pings
-        .ping(h2::Ping::opaque())
-        .await
-        .map_err(|e| class_of(&e))?;
+    pings.ping(h2::Ping::opaque()).await.map_err(before_send)?;
     if !send.is_extended_connect_protocol_enabled() {
         let _ = over.fatal.set(not_advertised(&over.authority));
         shared.stop();
-        return Err(FailureClass::ProtocolError);
+        return Err(FailureClass::ProtocolError.into());
     }
-    let mut send = send.ready().await.map_err(|e| class_of(&e))?;
+    let mut send = send.ready().await.map_err(before_send)?;
+    if goaway.get() {
+        return Err(Attempt::NotSent);
+    }
     let mut req = http::Request::builder()
         .method(http::Method::CONNECT)
         .uri(over.uri.as_str())
         .header(http::header::SEC_WEBSOCKET_VERSION, "13")
         .body(())
-        .map_err(|_| FailureClass::ClientError)?;
+        .map_err(|_| Attempt::Failed(FailureClass::ClientError))?;
     req.extensions_mut()
         .insert(h2::ext::Protocol::from_static("websocket"));
-    let (resp, stream) = send.send_request(req, false).map_err(|e| class_of(&e))?;
-    let resp = resp.await.map_err(|e| class_of(&e))?;
+    let (resp, stream) = send.send_request(req, false).map_err(before_send)?;
+    // Sent: from now on every failure is the attempt's (a GOAWAY that does not cover the
+    // stream refuses it: `goaway_refused`).
+    let resp = resp.await.map_err(|e| Attempt::Failed(class_of(&e)))?;
     let status = resp.status();
     if status != http::StatusCode::OK {
-        return Err(if status.is_server_error() {
+        return Err(Attempt::Failed(if status.is_server_error() {
             FailureClass::Http5xx
         } else {
             FailureClass::HttpOther
-        });
+        }));
     }
     Ok(H2Io {
         recv: resp.into_body(),
@@ -191,6 +247,62 @@ where
         ended: false,
         _conn: done,
     })
+}
+
+/// The IO of a connection, its read side tapped for GOAWAY frames (which h2 does not
+/// hand to its user), as `--h2`'s tap does.
+struct GoawayTap<T> {
+    io: T,
+    scanner: FrameScanner,
+    seen: Rc<Cell<bool>>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for GoawayTap<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let seen = &this.seen;
+            let new = buf.filled().get(before..).unwrap_or_default();
+            this.scanner.feed(new, &mut |_: GoAway| seen.set(true));
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for GoawayTap<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 /// Runs the connection until it ends, or until [`CONN_LINGER`] after its WebSocket was

@@ -45,6 +45,8 @@ struct Record {
     dropped: AtomicU64,
     /// WebSockets the client closed.
     client_closed: AtomicU64,
+    /// Connections told GOAWAY at once (no stream taken on them).
+    gone_away: AtomicU64,
 }
 
 /// By accept order: the first `close` WebSockets are closed with 1001 and the next
@@ -58,6 +60,9 @@ struct Script {
     drop: u64,
     refuse: bool,
     advertise: bool,
+    /// The first `goaway` connections get a GOAWAY right after the handshake (a server
+    /// that starts draining as a client connects).
+    goaway: u64,
 }
 
 /// A stream of the server as a byte stream (the test's own, as loadgen's is under test).
@@ -131,8 +136,9 @@ async fn h2_ws_server(script: Script) -> (String, Arc<Record>) {
     let rec2 = rec.clone();
     tokio::spawn(async move {
         let order = Arc::new(AtomicU64::new(0));
+        let conns = Arc::new(AtomicU64::new(0));
         while let Ok((tcp, _)) = listener.accept().await {
-            let (rec, order) = (rec2.clone(), order.clone());
+            let (rec, order, conns) = (rec2.clone(), order.clone(), conns.clone());
             tokio::spawn(async move {
                 let mut b = h2::server::Builder::new();
                 if script.advertise {
@@ -142,6 +148,10 @@ async fn h2_ws_server(script: Script) -> (String, Arc<Record>) {
                     return;
                 };
                 rec.connections.fetch_add(1, Ordering::SeqCst);
+                if conns.fetch_add(1, Ordering::SeqCst) < script.goaway {
+                    rec.gone_away.fetch_add(1, Ordering::SeqCst);
+                    conn.graceful_shutdown();
+                }
                 // A stream handler asks for its connection to be dropped (a cut).
                 let (cut_tx, mut cut_rx) = mpsc::channel::<()>(1);
                 loop {
@@ -259,6 +269,7 @@ async fn ws_over_h2_counts_equal_what_the_server_did() {
         drop: 3,
         refuse: false,
         advertise: true,
+        goaway: 0,
     };
     let (url, rec) = h2_ws_server(script).await;
     let r = run_load(ws_h2_config(&url, 4, 2.0)).await;
@@ -317,4 +328,27 @@ async fn ws_over_h2_to_a_server_without_extended_connect_fails_naming_the_settin
     // The server saw connections, never a CONNECT.
     assert!(rec.connections.load(Ordering::SeqCst) > 0);
     assert_eq!(rec.accepted.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn ws_over_h2_a_goaway_before_the_connect_is_no_attempt_the_client_opens_another_connection()
+{
+    let script = Script {
+        advertise: true,
+        goaway: 3,
+        ..Script::default()
+    };
+    let (url, rec) = h2_ws_server(script).await;
+    let r = run_load(ws_h2_config(&url, 3, 1.0)).await;
+    let ws = r.ws.clone().unwrap();
+    let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    assert_eq!(get(&rec.gone_away), 3);
+    // A client whose CONNECT crossed the GOAWAY got its WebSocket on that connection (the
+    // GOAWAY's last-stream-id, 2^31-1, covers it): either way, nothing failed.
+    assert_eq!(ws.failed, 0, "{ws:?}");
+    assert_eq!(ws.opened, 3, "{ws:?}");
+    assert_eq!(ws.opened, get(&rec.accepted));
+    assert_eq!(ws.cut, 0, "{ws:?}");
+    assert_eq!(ws.open_at_end, 3, "{ws:?}");
+    assert!(get(&rec.connections) >= 3 + 1, "{rec:?}");
 }
