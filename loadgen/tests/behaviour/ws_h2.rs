@@ -350,5 +350,6 @@ async fn ws_over_h2_a_goaway_before_the_connect_is_no_attempt_the_client_opens_a
     assert_eq!(ws.opened, get(&rec.accepted));
     assert_eq!(ws.cut, 0, "{ws:?}");
     assert_eq!(ws.open_at_end, 3, "{ws:?}");
-    assert!(get(&rec.connections) >= 3 + 1, "{rec:?}");
+    // At least one connection more than the ones told GOAWAY.
+    assert!(get(&rec.connections) > 3, "{rec:?}");
 }
