@@ -429,7 +429,8 @@ impl LoadConfig {
             Some(o) => {
                 let mut ws = crate::ws::WsCtx::new(o, &url, self.bucket)?;
                 if self.h2 {
-                    ws.h2 = Some(Arc::new(crate::ws::over_h2::OverH2::new(&url)));
+                    let over = crate::ws::over_h2::OverH2::new(&url, self.retry_refused);
+                    ws.h2 = Some(Arc::new(over));
                 }
                 Some(Arc::new(ws))
             }

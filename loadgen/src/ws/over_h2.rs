@@ -9,6 +9,12 @@
 //! Any other status is a failed open (5xx or other), a stream or connection error is
 //! classed as for `--h2` requests.
 //!
+//! A GOAWAY read before the CONNECT went out means no attempt was made on that
+//! connection: the client opens another one, uncounted. A CONNECT the GOAWAY refused
+//! (its stream id above the last-stream-id: never processed) fails the attempt as
+//! `goaway_refused`; with `--retry-refused` it is sent once more on a new connection first
+//! (the retries are counted in the report's `retries`).
+//!
 //! A server that does not advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1` cannot carry
 //! WebSockets over HTTP/2: the run stops, and fails with an error naming the setting.
 
@@ -51,16 +57,20 @@ pub(crate) struct OverH2 {
     authority: String,
     /// Why the run cannot go on (the server does not allow extended CONNECT).
     fatal: OnceLock<String>,
+    /// `--retry-refused`: a CONNECT refused by a GOAWAY is sent once more on a new
+    /// connection (counted in the report's `retries`).
+    retry_refused: bool,
 }
 
 impl OverH2 {
     /// For the target `url`.
-    pub(crate) fn new(url: &crate::target::UrlParts) -> OverH2 {
+    pub(crate) fn new(url: &crate::target::UrlParts, retry_refused: bool) -> OverH2 {
         let scheme = if url.tls { "https" } else { "http" };
         OverH2 {
             uri: format!("{scheme}://{}{}", url.host_header, url.path),
             authority: url.host_header.clone(),
             fatal: OnceLock::new(),
+            retry_refused,
         }
     }
 
@@ -117,6 +127,8 @@ where
         rec: &RefCell<Recorder>,
     ) -> Result<WebSocketStream<H2Io>, FailureClass> {
         let deadline = tokio::time::Instant::now() + ctx.timeout;
+        let retry_refused = ws.h2.as_ref().is_some_and(|o| o.retry_refused);
+        let mut retried = false;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let opened = tokio::time::timeout(left, C::open(ctx, ctx.source(id), shared, rec))
@@ -130,6 +142,13 @@ where
             };
             match tokio::time::timeout_at(deadline, connect(io, ws, shared, &goaway)).await {
                 Err(_) => return Err(FailureClass::Timeout),
+                // Refused by a GOAWAY: never processed, safe to send again.
+                Ok(Err(Attempt::Failed(FailureClass::GoawayRefused)))
+                    if retry_refused && !retried =>
+                {
+                    retried = true;
+                    rec.borrow_mut().retried(0);
+                }
                 Ok(Err(Attempt::Failed(class))) => return Err(class),
                 // The connection went away before the CONNECT was sent: no attempt was
                 // made on it; open another, as a browser would.

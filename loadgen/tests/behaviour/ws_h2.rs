@@ -353,3 +353,81 @@ async fn ws_over_h2_a_goaway_before_the_connect_is_no_attempt_the_client_opens_a
     // At least one connection more than the ones told GOAWAY.
     assert!(get(&rec.connections) > 3, "{rec:?}");
 }
+
+/// A raw HTTP/2 server that advertises extended CONNECT, answers SETTINGS and PINGs, and
+/// refuses every stream with `GOAWAY` (last-stream-id 0, NO_ERROR: never processed),
+/// then closes. Counts the streams it refused.
+async fn refusing_h2_server() -> (String, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ws", listener.local_addr().unwrap());
+    let refused = Arc::new(AtomicU64::new(0));
+    let counted = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let refused = counted.clone();
+            tokio::spawn(async move {
+                let frame = |kind: u8, flags: u8, payload: &[u8]| {
+                    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+                    f.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
+                    f.extend_from_slice(payload);
+                    f
+                };
+                let mut preface = [0u8; 24];
+                if tcp.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                // SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1.
+                let _ = tcp.write_all(&frame(0x4, 0, &[0, 8, 0, 0, 0, 1])).await;
+                loop {
+                    let mut head = [0u8; 9];
+                    if tcp.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                    let mut payload = vec![0u8; len];
+                    if tcp.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    let (kind, flags) = (head[3], head[4]);
+                    let out = match kind {
+                        0x4 if flags & 1 == 0 => frame(0x4, 1, &[]),
+                        0x6 if flags & 1 == 0 => frame(0x6, 1, &payload),
+                        0x1 => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                            let goaway = frame(0x7, 0, &[0; 8]);
+                            let _ = tcp.write_all(&goaway).await;
+                            return;
+                        }
+                        _ => continue,
+                    };
+                    if tcp.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, refused)
+}
+
+#[tokio::test]
+async fn ws_over_h2_a_connect_refused_by_goaway_fails_as_goaway_refused_or_is_retried_once() {
+    let (url, refused) = refusing_h2_server().await;
+    let r = run_load(ws_h2_config(&url, 2, 0.5)).await;
+    let ws = r.ws.clone().unwrap();
+    let by_class: Vec<_> = ws.failed_classes.iter().map(|c| c.class).collect();
+    assert_eq!(by_class, vec![FailureClass::GoawayRefused], "{ws:?}");
+    assert_eq!(ws.failed, refused.load(Ordering::SeqCst), "{ws:?}");
+    assert_eq!((ws.opened, r.retries), (0, 0));
+
+    // With --retry-refused each refused CONNECT is sent once more on a new connection.
+    let (url, refused) = refusing_h2_server().await;
+    let mut cfg = ws_h2_config(&url, 2, 0.5);
+    cfg.retry_refused = true;
+    let r = run_load(cfg).await;
+    let ws = r.ws.clone().unwrap();
+    assert!(ws.failed > 0);
+    assert_eq!(ws.failed, r.retries, "{ws:?}");
+    assert_eq!(ws.failed * 2, refused.load(Ordering::SeqCst), "{ws:?}");
+}
