@@ -12,6 +12,10 @@
 //! `ws://` URLs are given as `http://` (and `wss://` as `https://`, over
 //! loadgen's TLS client); the handshake, its timeout and its failure classes
 //! are those of a request's connect (`client`).
+//!
+//! With `--h2` each WebSocket is an HTTP/2 extended CONNECT stream (RFC 8441)
+//! on its own connection instead of an HTTP/1.1 upgrade (`over_h2`); the
+//! session and its counting are the same.
 
 mod client;
 pub(crate) mod over_h2;
@@ -124,7 +128,7 @@ pub(crate) fn check(_ws: &WsOptions, config: &crate::LoadConfig) -> Result<(), L
 }
 
 /// Spawns WebSocket client `id` on the current `LocalSet`, over TLS for an
-/// `https://` target.
+/// `https://` target, over HTTP/2 with `--h2`.
 pub(crate) fn run_for(
     id: u64,
     shared: Arc<Shared>,

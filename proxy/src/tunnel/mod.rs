@@ -22,6 +22,10 @@
 //!   whatever the policy: a master asks it of its oldest draining worker when
 //!   `reload.max_old_generations` is reached (SIGUSR1).
 //!
+//! - An HTTP/2 extended CONNECT stream for a WebSocket (RFC 8441, `serve::h2::connect`)
+//!   is the same kind of tunnel: its client side is the stream (`stream::H2Stream`: DATA
+//!   frames, END_STREAM as FIN), relayed, counted and drained by the same code.
+//!
 //! `Tunnels` counts the open tunnels of a process and how they ended, for the
 //! `tunnels` events of a drain.
 

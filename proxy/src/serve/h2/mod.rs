@@ -1,6 +1,6 @@
 //! HTTP/2 from clients, on the `h2` crate: one connection's streams served concurrently
-//! (each forwarded over HTTP/1.1 by `stream`), its limits, its keep-alive PINGs and its
-//! graceful close.
+//! (each forwarded over HTTP/1.1 by `stream`; a WebSocket's extended CONNECT, RFC 8441,
+//! by `connect`), its limits, its keep-alive PINGs and its graceful close.
 //!
 //! Graceful close (drain, idle timeout): h2's two-step shutdown. A first `GOAWAY` with
 //! last-stream-id 2^31-1 and a `PING`; on the `PING`'s ACK, the final `GOAWAY` with the
