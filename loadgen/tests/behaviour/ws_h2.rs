@@ -130,46 +130,78 @@ impl AsyncWrite for StreamIo {
 }
 
 async fn h2_ws_server(script: Script) -> (String, Arc<Record>) {
+    h2_ws_server_over(script, None).await
+}
+
+/// The scripted server; over TLS (ALPN `h2`) with `tls`.
+async fn h2_ws_server_over(
+    script: Script,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (String, Arc<Record>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/ws", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/ws", listener.local_addr().unwrap());
     let rec = Arc::new(Record::default());
     let rec2 = rec.clone();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         let order = Arc::new(AtomicU64::new(0));
         let conns = Arc::new(AtomicU64::new(0));
         while let Ok((tcp, _)) = listener.accept().await {
             let (rec, order, conns) = (rec2.clone(), order.clone(), conns.clone());
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let mut b = h2::server::Builder::new();
-                if script.advertise {
-                    b.enable_connect_protocol();
-                }
-                let Ok(mut conn) = b.handshake::<_, Bytes>(tcp).await else {
-                    return;
-                };
-                rec.connections.fetch_add(1, Ordering::SeqCst);
-                if conns.fetch_add(1, Ordering::SeqCst) < script.goaway {
-                    rec.gone_away.fetch_add(1, Ordering::SeqCst);
-                    conn.graceful_shutdown();
-                }
-                // A stream handler asks for its connection to be dropped (a cut).
-                let (cut_tx, mut cut_rx) = mpsc::channel::<()>(1);
-                loop {
-                    tokio::select! {
-                        accepted = conn.accept() => match accepted {
-                            Some(Ok((req, respond))) => {
-                                let (rec, order, cut) = (rec.clone(), order.clone(), cut_tx.clone());
-                                tokio::spawn(serve_stream(req, respond, script, rec, order, cut));
-                            }
-                            _ => return,
-                        },
-                        _ = cut_rx.recv() => return,
+                match acceptor {
+                    None => serve_conn(tcp, script, rec, order, conns).await,
+                    Some(a) => {
+                        let Ok(tls) = a.accept(tcp).await else {
+                            return;
+                        };
+                        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+                        serve_conn(tls, script, rec, order, conns).await;
                     }
                 }
             });
         }
     });
     (url, rec)
+}
+
+async fn serve_conn<T>(
+    io: T,
+    script: Script,
+    rec: Arc<Record>,
+    order: Arc<AtomicU64>,
+    conns: Arc<AtomicU64>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = h2::server::Builder::new();
+    if script.advertise {
+        b.enable_connect_protocol();
+    }
+    let Ok(mut conn) = b.handshake::<_, Bytes>(io).await else {
+        return;
+    };
+    rec.connections.fetch_add(1, Ordering::SeqCst);
+    if conns.fetch_add(1, Ordering::SeqCst) < script.goaway {
+        rec.gone_away.fetch_add(1, Ordering::SeqCst);
+        conn.graceful_shutdown();
+    }
+    // A stream handler asks for its connection to be dropped (a cut).
+    let (cut_tx, mut cut_rx) = mpsc::channel::<()>(1);
+    loop {
+        tokio::select! {
+            accepted = conn.accept() => match accepted {
+                Some(Ok((req, respond))) => {
+                    let (rec, order, cut) = (rec.clone(), order.clone(), cut_tx.clone());
+                    tokio::spawn(serve_stream(req, respond, script, rec, order, cut));
+                }
+                _ => return,
+            },
+            _ = cut_rx.recv() => return,
+        }
+    }
 }
 
 async fn serve_stream(
@@ -430,4 +462,26 @@ async fn ws_over_h2_a_connect_refused_by_goaway_fails_as_goaway_refused_or_is_re
     assert!(ws.failed > 0);
     assert_eq!(ws.failed, r.retries, "{ws:?}");
     assert_eq!(ws.failed * 2, refused.load(Ordering::SeqCst), "{ws:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_over_h2_runs_on_alpn_h2_and_counts_as_over_cleartext() {
+    let pki = crate::tls_support::Pki::new();
+    let script = Script {
+        close: 1,
+        advertise: true,
+        ..Script::default()
+    };
+    let (url, rec) = h2_ws_server_over(script, Some(pki.server_config(&[b"h2"]))).await;
+    let mut cfg = ws_h2_config(&url, 2, 1.0);
+    cfg.tls.ca_file = Some(pki.ca_file.clone());
+    let r = run_load(cfg).await;
+    let ws = r.ws.clone().unwrap();
+    let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    assert_eq!(ws.failed, 0, "{ws:?}");
+    assert_eq!(ws.opened, get(&rec.accepted));
+    assert_eq!(ws.opened, 3);
+    assert_eq!(ws.closed_with(1001), 1);
+    assert_eq!(ws.open_at_end, 2);
+    assert_eq!(ws.echoed, get(&rec.echoed));
 }
