@@ -119,7 +119,9 @@ pub(crate) struct Cli {
     /// WebSocket clients instead of requests: -c connections held for -t seconds
     /// (required), each sending a message every --message-interval and expecting its
     /// echo; a connection that ends is reopened. The URL may be ws:// or wss://.
-    #[arg(long, conflicts_with_all = ["mix", "stream", "rate", "h2"])]
+    /// With --h2: WebSockets over HTTP/2 streams (RFC 8441 extended CONNECT), one
+    /// connection per client.
+    #[arg(long, conflicts_with_all = ["mix", "stream", "rate"])]
     pub(crate) ws: bool,
     /// --ws: pause between two messages of a connection.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
@@ -354,7 +356,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(c.stream && c.ws.is_none());
-        assert!(parse(&["--ws", "--h2", "-t", "1", "ws://127.0.0.1:1/ws"]).is_err());
+        // WebSockets over HTTP/2 (RFC 8441); one per connection, so no --streams.
+        let c = parse(&["--ws", "--h2", "-t", "1", "ws://127.0.0.1:1/ws"])
+            .unwrap()
+            .unwrap();
+        assert!(c.h2 && c.ws.is_some() && c.check().is_ok());
+        let c = parse(&["--ws", "--h2", "--streams", "2", "-t", "1", "ws://h:1/ws"])
+            .unwrap()
+            .unwrap();
+        assert!(c.check().unwrap_err().to_string().contains("--streams"));
         assert!(parse(&["--stream", "--h2", "http://127.0.0.1:1/stream"]).is_err());
     }
 

@@ -415,13 +415,25 @@ impl LoadConfig {
                 server_name: tls::server_name(&url.host)?,
             }),
         };
-        let h2 = match self.h2 {
+        let tls = match tls {
+            Some(t) if self.h2 && self.ws.is_some() => Some(crate::ws::over_h2::alpn_h2(t)),
+            other => other,
+        };
+        // `--ws --h2`: WebSocket clients over HTTP/2 streams, not request streams.
+        let h2 = match self.h2 && self.ws.is_none() {
             false => None,
             true => Some(Arc::new(self.h2_ctx(&url, addr)?)),
         };
         let ws = match &self.ws {
             None => None,
-            Some(o) => Some(Arc::new(crate::ws::WsCtx::new(o, &url, self.bucket)?)),
+            Some(o) => {
+                let mut ws = crate::ws::WsCtx::new(o, &url, self.bucket)?;
+                if self.h2 {
+                    let over = crate::ws::over_h2::OverH2::new(&url, self.retry_refused);
+                    ws.h2 = Some(Arc::new(over));
+                }
+                Some(Arc::new(ws))
+            }
         };
         Ok(Validated {
             h2,

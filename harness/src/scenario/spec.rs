@@ -90,7 +90,8 @@ pub(crate) enum LoadKind {
     #[default]
     Requests,
     /// WebSocket clients, each holding one connection for the run
-    /// (`loadgen --ws`).
+    /// (`loadgen --ws`; with `http2 = true`, over HTTP/2 extended CONNECT
+    /// streams, `loadgen --ws --h2`).
     WebSocket(LoadWs),
     /// Requests whose responses last (`loadgen --stream`): a response cut
     /// mid-body is `truncated`.

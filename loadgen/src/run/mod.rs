@@ -243,6 +243,11 @@ fn run_worker(
                 failure = Some(e.to_string());
             }
         }
+        // `--ws --h2` against a server that takes no extended CONNECT.
+        let over_h2 = ctx.ws.as_ref().and_then(|w| w.h2.as_ref());
+        if let Some(reason) = over_h2.and_then(|h| h.fatal()) {
+            failure.get_or_insert_with(|| reason.to_owned());
+        }
         failure
     });
     if let Some(reason) = failure {
@@ -352,9 +357,7 @@ impl LoadRun {
             kind_methods: self.config.kind_methods(),
             retry: self.config.retry,
             tls_resumption: target_is_tls(&self.config.url).then_some(self.config.tls.resume),
-            h2: self
-                .config
-                .h2
+            h2: (self.config.h2 && self.config.ws.is_none())
                 .then_some((self.config.streams, self.config.retry_refused)),
             ws: self.config.ws.clone(),
             stream: self.config.stream,

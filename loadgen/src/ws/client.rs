@@ -83,6 +83,34 @@ impl WsConn for TlsConn {
     }
 }
 
+/// How a client opens its WebSocket: over HTTP/1.1 (an `Upgrade` on a
+/// connection of a [`WsConn`] kind) or over HTTP/2 (`super::over_h2`).
+pub(crate) trait Opener {
+    /// The byte stream the WebSocket runs on.
+    type Io: AsyncRead + AsyncWrite + Unpin;
+    /// Opens a WebSocket; a failure is the attempt's class.
+    async fn open(
+        ctx: &ClientCtx,
+        ws: &WsCtx,
+        id: u64,
+        shared: &Shared,
+        rec: &RefCell<Recorder>,
+    ) -> Result<WebSocketStream<Self::Io>, FailureClass>;
+}
+
+impl<C: WsConn> Opener for C {
+    type Io = C::Io;
+    async fn open(
+        ctx: &ClientCtx,
+        ws: &WsCtx,
+        id: u64,
+        shared: &Shared,
+        rec: &RefCell<Recorder>,
+    ) -> Result<WebSocketStream<C::Io>, FailureClass> {
+        open::<C>(ctx, ws, id, shared, rec).await
+    }
+}
+
 /// How an opened connection's session ended.
 enum End {
     /// The server sent a close frame with this code.
@@ -275,7 +303,7 @@ fn classify_handshake(e: &WsError) -> FailureClass {
 
 /// The client's WebSocket configuration: small buffers, so that ten
 /// thousand idle connections stay small.
-fn config() -> WebSocketConfig {
+pub(super) fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
@@ -303,7 +331,7 @@ async fn open<C: WsConn>(
 }
 
 /// Runs client `id` until the run is over.
-pub(crate) async fn run<C: WsConn>(
+pub(crate) async fn run<C: Opener>(
     id: u64,
     shared: Arc<Shared>,
     ctx: Arc<ClientCtx>,
@@ -316,7 +344,7 @@ pub(crate) async fn run<C: WsConn>(
     let mut ended_at: Option<Instant> = None;
     let mut next_seq = 0;
     while !over(&shared) {
-        match open::<C>(&ctx, &ws, id, &shared, &rec).await {
+        match C::open(&ctx, &ws, id, &shared, &rec).await {
             Err(class) => {
                 let now = Instant::now();
                 record::of(&rec, ws.bucket_ns).failed(shared.offset_ns(now), class);

@@ -12,8 +12,13 @@
 //! `ws://` URLs are given as `http://` (and `wss://` as `https://`, over
 //! loadgen's TLS client); the handshake, its timeout and its failure classes
 //! are those of a request's connect (`client`).
+//!
+//! With `--h2` each WebSocket is an HTTP/2 extended CONNECT stream (RFC 8441)
+//! on its own connection instead of an HTTP/1.1 upgrade (`over_h2`); the
+//! session and its counting are the same.
 
 mod client;
+pub(crate) mod over_h2;
 pub(crate) mod record;
 
 use std::cell::RefCell;
@@ -67,6 +72,8 @@ pub(crate) struct WsCtx {
     pub(crate) url: String,
     /// Width of a time bucket, ns.
     pub(crate) bucket_ns: u64,
+    /// `--h2`: WebSockets over HTTP/2 (`over_h2`); `None`: over HTTP/1.1.
+    pub(crate) h2: Option<Arc<over_h2::OverH2>>,
 }
 
 impl WsCtx {
@@ -96,6 +103,7 @@ impl WsCtx {
             options: options.clone(),
             url: format!("ws://{}{}", url.host_header, url.path),
             bucket_ns: (bucket.as_nanos() as u64).max(1),
+            h2: None,
         })
     }
 }
@@ -103,6 +111,7 @@ impl WsCtx {
 /// The settings a `--ws` run cannot have: a request rate, a request mix, a
 /// streamed response.
 pub(crate) fn check(_ws: &WsOptions, config: &crate::LoadConfig) -> Result<(), LoadError> {
+    over_h2::check(config)?;
     let reason = if config.rate.is_some() {
         "not with a request rate"
     } else if !config.mix.is_empty() {
@@ -119,14 +128,21 @@ pub(crate) fn check(_ws: &WsOptions, config: &crate::LoadConfig) -> Result<(), L
 }
 
 /// Spawns WebSocket client `id` on the current `LocalSet`, over TLS for an
-/// `https://` target.
+/// `https://` target, over HTTP/2 with `--h2`.
 pub(crate) fn run_for(
     id: u64,
     shared: Arc<Shared>,
     ctx: Arc<ClientCtx>,
     rec: Rc<RefCell<Recorder>>,
 ) -> tokio::task::JoinHandle<()> {
-    if ctx.tls.is_some() {
+    let h2 = ctx.ws.as_ref().is_some_and(|w| w.h2.is_some());
+    if h2 && ctx.tls.is_some() {
+        type Over = over_h2::ExtendedConnect<TlsConn>;
+        tokio::task::spawn_local(client::run::<Over>(id, shared, ctx, rec))
+    } else if h2 {
+        type Over = over_h2::ExtendedConnect<TcpStream>;
+        tokio::task::spawn_local(client::run::<Over>(id, shared, ctx, rec))
+    } else if ctx.tls.is_some() {
         tokio::task::spawn_local(client::run::<TlsConn>(id, shared, ctx, rec))
     } else {
         tokio::task::spawn_local(client::run::<TcpStream>(id, shared, ctx, rec))

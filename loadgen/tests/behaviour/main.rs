@@ -18,4 +18,5 @@ mod support;
 mod tls;
 mod tls_support;
 mod ws;
+mod ws_h2;
 mod ws_stall;

@@ -88,7 +88,7 @@ impl Forwarder {
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         if let Some(kind) = req.upgrade {
-            return self.upgrade(req, kind, client, opts).await;
+            return self.upgrade(req, kind, &mut client.stream, opts).await;
         }
         let conn = match self.checkout_for(&mut req).await {
             Ok(conn) => conn,

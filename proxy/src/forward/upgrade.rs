@@ -12,12 +12,12 @@
 
 use std::io::{self, IoSlice};
 
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use super::exchange::{Outcome, ResponseOpts};
 use super::relay::{self, BUF_BYTES, Buffered};
 use super::{Failure, Forwarder, Origin};
-use crate::serve::ClientStream;
 use reloadbench_http1::{self as http1, BadResponse, Parsed, RequestHead, UpgradeKind};
 
 /// An accepted protocol switch: the `101` went to the client; the tunnel relays the rest.
@@ -40,12 +40,14 @@ enum Answer {
 
 impl Forwarder {
     /// Carries the upgrade request `req` (its head without `Host` line if the client sent
-    /// none, and without the final CRLF; no body) to the next origin and relays the answer; `kind` is the protocol it asks for.
-    pub(crate) async fn upgrade(
+    /// none, and without the final CRLF; no body) to the next origin and relays the answer
+    /// to `client` as HTTP/1.1 (the `101` head, or an ordinary response); `kind` is the
+    /// protocol it asks for.
+    pub(crate) async fn upgrade<W: AsyncWrite + Unpin>(
         &self,
         mut req: RequestHead,
         kind: UpgradeKind,
-        client: &mut Buffered<ClientStream>,
+        client: &mut W,
         opts: ResponseOpts<'_>,
     ) -> Outcome {
         let none = || Failure::Connect(io::ErrorKind::NotFound.into());
@@ -82,7 +84,7 @@ impl Forwarder {
             Answer::Other(head) => {
                 let reusable = head.reusable;
                 let (outcome, body_done) = self
-                    .respond(head, &mut from, &mut client.stream, opts, req.http10, true)
+                    .respond(head, &mut from, client, opts, req.http10, true)
                     .await;
                 let clean = reusable && body_done && from.pending().is_empty();
                 let (stream, buf) = from.into_parts();
@@ -96,8 +98,7 @@ impl Forwarder {
                 out.extend_from_slice(b"\r\n");
                 let greeting = from.pending().to_vec();
                 let mut bufs = [IoSlice::new(&out)];
-                let written =
-                    relay::write_all(&mut client.stream, &mut bufs, self.timeouts.body).await;
+                let written = relay::write_all(client, &mut bufs, self.timeouts.body).await;
                 let (stream, buf) = from.into_parts();
                 self.give_buffer(buf);
                 // A tunnel holds no request slot (it counts against `limits.tunnels`).

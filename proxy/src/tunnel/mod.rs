@@ -34,11 +34,16 @@
 //!   tunnels cannot take every origin slot and starve ordinary requests (an origin sees
 //!   at most `origin_connections` + `tunnels` connections from a process).
 //!
+//! - An HTTP/2 extended CONNECT stream for a WebSocket (RFC 8441, `serve::h2::connect`)
+//!   is the same kind of tunnel: its client side is the stream (`stream::H2Stream`: DATA
+//!   frames, END_STREAM as FIN), relayed, counted and drained by the same code.
+//!
 //! `Tunnels` counts the open tunnels of a process and how they ended, for the
 //! `tunnels` events of a drain.
 
 pub(crate) mod frames;
 pub(crate) mod relay;
+pub(crate) mod stream;
 #[cfg(test)]
 mod tests;
 

@@ -24,3 +24,4 @@ mod tunnels;
 mod tunnels_heavy;
 mod wire;
 mod ws;
+mod ws_h2;

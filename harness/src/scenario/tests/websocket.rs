@@ -180,10 +180,21 @@ fn bad_or_misplaced_websocket_fields_are_errors_at_their_position() {
         "load.requests",
         "not with `kind = \"websocket\"`",
     );
-    let errs = errors(
+    // WebSockets over HTTP/2: `loadgen --ws --h2` (one WebSocket per connection).
+    let sc = parse_str(
+        Path::new("dir/t.toml"),
         "[load]\nkind = \"websocket\"\nduration = \"1s\"\nhttp2 = true\n[[case]]\nname = \"a\"\n",
+    )
+    .unwrap();
+    let c = sc.cases[0]
+        .load
+        .loadgen_config(SocketAddr::from(ADDR), None)
+        .unwrap();
+    assert!(c.h2 && c.ws.is_some() && c.check().is_ok());
+    let errs = errors(
+        "[load]\nkind = \"websocket\"\nduration = \"1s\"\nhttp2 = true\nstreams = 2\n[[case]]\nname = \"a\"\n",
     );
-    assert_error(&errs, 4, 9, "load.http2", "not with `kind = \"websocket\"`");
+    assert!(errs.iter().any(|e| e.contains("streams")), "{errs:?}");
     let errs = errors(
         "[load]\nkind = \"websocket\"\nduration = \"1s\"\nmessage_bytes = 4\n[[case]]\nname = \"a\"\n",
     );

@@ -211,10 +211,8 @@ fn load_kind(ctx: &mut Ctx<'_>, l: &RawLoad, field: &str) -> Option<LoadKind> {
                 );
                 ok = false;
             }
-            for (span, name) in [
-                (l.requests.as_ref().map(Spanned::span), "requests"),
-                (l.http2.as_ref().map(Spanned::span), "http2"),
-            ] {
+            // `http2 = true` is allowed: WebSockets over HTTP/2 (RFC 8441, `loadgen --ws --h2`).
+            for (span, name) in [(l.requests.as_ref().map(Spanned::span), "requests")] {
                 if let Some(span) = span {
                     ctx.err(span, &f(name), "not with `kind = \"websocket\"`");
                     ok = false;

@@ -1,6 +1,6 @@
 //! HTTP/2 from clients, on the `h2` crate: one connection's streams served concurrently
-//! (each forwarded over HTTP/1.1 by `stream`), its limits, its keep-alive PINGs and its
-//! graceful close.
+//! (each forwarded over HTTP/1.1 by `stream`; a WebSocket's extended CONNECT, RFC 8441,
+//! by `connect`), its limits, its keep-alive PINGs and its graceful close.
 //!
 //! Graceful close (drain, idle timeout): h2's two-step shutdown. A first `GOAWAY` with
 //! last-stream-id 2^31-1 and a `PING`; on the `PING`'s ACK, the final `GOAWAY` with the
@@ -24,6 +24,7 @@
 //! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
 
 mod body;
+mod connect;
 mod prefixed;
 #[cfg(test)]
 mod send_buffer_tests;
@@ -83,6 +84,8 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
         .max_pending_accept_reset_streams(cfg.max_pending_reset_streams as usize)
         .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams as usize))
         .max_send_buffer_size(cfg.max_send_buffer as usize);
+    // WebSockets over HTTP/2 (RFC 8441, `connect`).
+    b.enable_connect_protocol();
     b
 }
 

@@ -107,6 +107,9 @@ pub(crate) async fn serve(
     respond: SendResponse<Bytes>,
     ctx: Arc<StreamCtx>,
 ) {
+    if super::connect::protocol(&req).is_some() {
+        return super::connect::serve(req, respond, ctx).await;
+    }
     let writer = ResponseWriter::new(respond);
     let counters = &ctx.forwarder.counters;
     let (parts, recv) = req.into_parts();

@@ -7,6 +7,7 @@ mod forward;
 mod limits;
 mod share;
 mod wire;
+mod ws;
 
 use std::convert::Infallible;
 

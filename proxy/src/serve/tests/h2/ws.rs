@@ -1,0 +1,249 @@
+//! WebSockets over HTTP/2 (RFC 8441) through the proxy: an h2 client written here opens
+//! an extended CONNECT stream and speaks tungstenite's protocol over it, to the built-in
+//! origin's `/ws` echo (HTTP/1.1) or to an origin written here that records the upgrade
+//! request it got and refuses it. Counts are checked against the proxy's tunnel counts
+//! and the client's own.
+
+use std::time::Instant;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use super::*;
+use crate::config::TunnelPolicy;
+use crate::tunnel::stream::H2Stream;
+
+/// An h2 connection whose server SETTINGS were read (a first exchange finished).
+async fn h2_ready(addr: SocketAddr) -> SendRequest<Bytes> {
+    let send = h2c(addr).await;
+    // Any stream's answer comes after the server's SETTINGS.
+    let r = h2_get(&send, "/").await.unwrap();
+    assert_eq!(r.status, 200);
+    send
+}
+
+/// The extended CONNECT request for `path`, `:protocol` `protocol`.
+fn connect_req(path: &str, protocol: &'static str) -> ::http::Request<()> {
+    let mut req = ::http::Request::builder()
+        .method(::http::Method::CONNECT)
+        .uri(format!("http://example.com{path}"))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "chat")
+        .body(())
+        .unwrap();
+    req.extensions_mut()
+        .insert(::h2::ext::Protocol::from_static(protocol));
+    req
+}
+
+/// Opens a WebSocket over an extended CONNECT stream; `Err` is the answer's status and
+/// body when it is not 200.
+async fn open_ws(
+    send: &SendRequest<Bytes>,
+    path: &str,
+) -> Result<WebSocketStream<H2Stream>, (u16, Vec<u8>)> {
+    assert!(send.is_extended_connect_protocol_enabled());
+    let mut send = timeout(limit(), send.clone().ready())
+        .await
+        .unwrap()
+        .unwrap();
+    let (resp, up) = send
+        .send_request(connect_req(path, "websocket"), false)
+        .unwrap();
+    let resp = timeout(limit(), resp).await.unwrap().unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    if status != 200 {
+        let mut got = Vec::new();
+        while let Some(d) = timeout(limit(), body.data()).await.unwrap() {
+            got.extend_from_slice(&d.unwrap());
+        }
+        return Err((status, got));
+    }
+    let io = H2Stream::new(body, up);
+    Ok(WebSocketStream::from_raw_socket(io, Role::Client, None).await)
+}
+
+/// Sends `payload` and waits for its echo.
+async fn round_trip(ws: &mut WebSocketStream<H2Stream>, payload: Vec<u8>) {
+    ws.send(Message::Binary(payload.clone().into()))
+        .await
+        .unwrap();
+    match timeout(limit(), ws.next()).await.unwrap() {
+        Some(Ok(Message::Binary(b))) => assert_eq!(b.as_ref(), payload.as_slice()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The next message that is not an echo: a close frame's code, or `None` when the
+/// stream ended (or broke) without one.
+async fn close_code(ws: &mut WebSocketStream<H2Stream>) -> Option<u16> {
+    loop {
+        match timeout(limit(), ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(f))) => return f.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_extended_connect_websocket_is_echoed_by_the_http1_origin_and_counted_as_a_tunnel() {
+    let origin = origin(10).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let send = h2_ready(addr).await;
+    let mut ws = open_ws(&send, "/ws").await.unwrap();
+    for i in 0..20u8 {
+        round_trip(&mut ws, vec![i; 100]).await;
+    }
+    // Larger than the initial stream window (65,535): flow control both ways.
+    round_trip(&mut ws, vec![b'z'; 200_000]).await;
+    assert_eq!(server.tunnels().open, 1);
+    // A close from the client passes through; the origin answers it.
+    ws.close(None).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, None);
+    // The origin closed its connection after the close handshake; the client's end of
+    // the stream ends the tunnel.
+    drop(ws);
+    let deadline = Instant::now() + limit();
+    while server.tunnels().open > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = server.tunnels();
+    assert_eq!((t.opened, t.open, t.going_away, t.cut), (1, 0, 0, 0));
+    // Another stream on the same connection still works.
+    assert_eq!(h2_get(&send, "/").await.unwrap().status, 200);
+    let c = server.counters();
+    assert_eq!((c.forwarded, c.completed), (3, 3), "{c:?}");
+}
+
+#[tokio::test]
+async fn with_drain_tunnels_close_the_client_gets_1001_at_the_drain_start() {
+    let origin = origin(10).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| {
+        c.drain.tunnels = TunnelPolicy::Close;
+        c.drain.deadline = Duration::from_secs(120);
+    });
+    let server = Arc::new(server);
+    let send = h2_ready(addr).await;
+    let mut ws = open_ws(&send, "/ws").await.unwrap();
+    round_trip(&mut ws, b"before".to_vec()).await;
+    let drain = tokio::spawn({
+        let server = server.clone();
+        async move { server.drain().await }
+    });
+    assert_eq!(close_code(&mut ws).await, Some(1001));
+    // The client answers the close; the stream then ends, and so does the drain, long
+    // before its deadline.
+    let _ = ws.close(None).await;
+    let report = timeout(limit(), drain).await.unwrap().unwrap();
+    assert_eq!(report.forced, 0, "{report:?}");
+    let t = server.tunnels();
+    assert_eq!((t.opened, t.open, t.going_away, t.cut), (1, 0, 1, 0));
+}
+
+#[tokio::test]
+async fn with_drain_tunnels_keep_the_websocket_runs_until_the_drain_deadline() {
+    let origin = origin(10).await;
+    // Long enough for the round trips below on a busy machine.
+    let deadline = scaled(Duration::from_secs(3));
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| {
+        c.drain.tunnels = TunnelPolicy::Keep;
+        c.drain.deadline = deadline;
+    });
+    let server = Arc::new(server);
+    let send = h2_ready(addr).await;
+    let mut ws = open_ws(&send, "/ws").await.unwrap();
+    round_trip(&mut ws, b"before".to_vec()).await;
+    let started = Instant::now();
+    let drain = tokio::spawn({
+        let server = server.clone();
+        async move { server.drain().await }
+    });
+    // Draining, the tunnel carries on.
+    for i in 0..3u8 {
+        round_trip(&mut ws, vec![i; 10]).await;
+    }
+    // Until the deadline cuts it: no close frame.
+    assert_eq!(close_code(&mut ws).await, None);
+    assert!(started.elapsed() >= deadline, "{:?}", started.elapsed());
+    let report = timeout(limit(), drain).await.unwrap().unwrap();
+    assert_eq!(report.forced, 1, "{report:?}");
+    let t = server.tunnels();
+    assert_eq!((t.opened, t.open, t.going_away, t.cut), (1, 0, 0, 1));
+}
+
+/// An origin that answers every request `404` with body `no`, and sends the request
+/// heads it read.
+async fn refusing_origin() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+                let _ = s
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nno")
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn the_origin_gets_a_websocket_upgrade_and_its_non_101_answer_is_relayed() {
+    let (origin, mut heads) = refusing_origin().await;
+    let (server, addr) = h2_proxy(vec![origin], |_| {});
+    let send = h2c(addr).await;
+    // The answer to a first plain request brings the SETTINGS.
+    let _ = h2_get(&send, "/").await.unwrap();
+    let _ = heads.recv().await.unwrap();
+    let Err((status, body)) = open_ws(&send, "/chat").await else {
+        panic!("a 404 opens no WebSocket");
+    };
+    assert_eq!((status, body.as_slice()), (404, &b"no"[..]));
+    let head = heads.recv().await.unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("get /chat http/1.1\r\n"), "{head}");
+    for line in [
+        "host: example.com\r\n",
+        "upgrade: websocket\r\n",
+        "connection: upgrade\r\n",
+        "sec-websocket-version: 13\r\n",
+        "sec-websocket-protocol: chat\r\n",
+        "sec-websocket-key: ",
+    ] {
+        assert!(head.contains(line), "{line:?} in {head}");
+    }
+    assert_eq!(server.tunnels().opened, 0);
+}
+
+#[tokio::test]
+async fn an_extended_connect_for_another_protocol_gets_501() {
+    let origin = origin(10).await;
+    let (_server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let send = h2_ready(addr).await;
+    let mut send = send.ready().await.unwrap();
+    let (resp, _up) = send
+        .send_request(connect_req("/x", "webtransport"), false)
+        .unwrap();
+    let resp = timeout(limit(), resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 501);
+    assert_eq!(
+        origin.requests(),
+        1,
+        "only the first GET reached the origin"
+    );
+}
