@@ -166,6 +166,7 @@ fn case() -> CaseReport {
         }),
         evidence: None,
         old_generations_max: None,
+        generations: None,
     }
 }
 

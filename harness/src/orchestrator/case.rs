@@ -458,6 +458,7 @@ async fn drive_case<R: Runner>(
         kernel,
         machine,
         old_generations_max: None,
+        generations: None,
     };
     Ok((report, outcome, cancelled))
 }
