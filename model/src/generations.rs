@@ -120,7 +120,13 @@ mod tests {
     fn keeps_changes_and_maxima() {
         let s = GenerationSeries::from_looks(
             GenerationSource::ProcessTree,
-            [p(0, 0, 0), p(5, 0, 0), p(10, 2, 1), p(15, 4, 2), p(20, 2, 1)],
+            [
+                p(0, 0, 0),
+                p(5, 0, 0),
+                p(10, 2, 1),
+                p(15, 4, 2),
+                p(20, 2, 1),
+            ],
         );
         assert_eq!(s.points.len(), 4);
         assert_eq!((s.old_processes_max, s.old_generations_max), (4, 2));

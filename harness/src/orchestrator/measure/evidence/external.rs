@@ -177,6 +177,7 @@ mod tests {
                 backlog: 128,
             }],
             established: Default::default(),
+            processes: 0,
         }
     }
 

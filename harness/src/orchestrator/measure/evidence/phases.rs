@@ -121,6 +121,7 @@ mod tests {
                 })
                 .collect(),
             established: est.iter().copied().collect(),
+            processes: 0,
         }
     }
 

@@ -264,6 +264,7 @@ impl State {
         // sample shows had happened by then.
         let mut sample = Sample {
             mono_ns: monotonic_ns(),
+            processes: tree.len() as u32,
             ..Sample::default()
         };
         for s in &listening {

@@ -78,6 +78,7 @@ mod tests {
             mono_ns: 1000 + t,
             listeners: ls,
             established: est.iter().copied().collect(),
+            processes: 0,
         };
         let rec = Recording {
             samples: vec![

@@ -1,0 +1,114 @@
+//! Old processes and generations of any server over time, from the
+//! sampler's looks at its process tree and listening sockets: what nginx's
+//! "worker process is shutting down", HAProxy's old workers and any other
+//! server's draining processes have in common is that they stopped holding
+//! a listening socket on the address and have not exited.
+//!
+//! Per look: a process is old from the first look in which it holds no
+//! listening socket on the address, having held one in an earlier look,
+//! until the look that sees it exited (pidfd); a process that listens again
+//! is not old. The old processes that were first seen old after the same
+//! number of announced actions stopped at the same reload: one old
+//! generation. A process that never listened (a shell that started the
+//! server, a helper) is never old; a master that keeps its sockets is never
+//! old. The resolution is the sampling interval (5 ms around actions,
+//! 100 ms otherwise).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use reloadbench_model::generations::{GenerationPoint, GenerationSeries, GenerationSource};
+
+use super::Recording;
+
+/// The series of `rec`, times relative to `zero` (the load start); `None`
+/// when no look saw a process listening on the address (nothing to tell
+/// old from new).
+pub(crate) fn series(rec: &Recording, zero: u64) -> Option<GenerationSeries> {
+    let mut listened: HashSet<u32> = HashSet::new();
+    // Old process -> how many actions had been announced when it was first
+    // seen old (its generation).
+    let mut old: HashMap<u32, usize> = HashMap::new();
+    let mut looks = Vec::with_capacity(rec.samples.len());
+    for (i, s) in rec.samples.iter().enumerate() {
+        let exited = |p: &u32| rec.exits.get(p).is_some_and(|&t| t <= s.mono_ns);
+        let now = s.listening_pids();
+        listened.extend(now.iter().copied());
+        old.retain(|p, _| !now.contains(p) && !exited(p));
+        let announced = rec.triggers.iter().filter(|&&at| at <= i).count();
+        for &p in &listened {
+            if !now.contains(&p) && !exited(&p) {
+                old.entry(p).or_insert(announced);
+            }
+        }
+        let generations: BTreeSet<usize> = old.values().copied().collect();
+        looks.push(GenerationPoint {
+            t_ns: s.mono_ns.saturating_sub(zero),
+            processes: Some(s.processes),
+            old_processes: old.len() as u32,
+            old_generations: generations.len() as u32,
+        });
+    }
+    (!listened.is_empty())
+        .then(|| GenerationSeries::from_looks(GenerationSource::ProcessTree, looks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Listener, Sample};
+    use super::*;
+
+    /// A look at `t` ms with `listening` holding the socket, `processes` in the tree.
+    fn look(t: u64, listening: &[u32], processes: u32) -> Sample {
+        Sample {
+            mono_ns: 1_000_000_000 + t * 1_000_000,
+            listeners: vec![Listener {
+                inode: 7,
+                owners: listening.iter().copied().collect(),
+                depth: 0,
+                backlog: 128,
+            }],
+            established: Default::default(),
+            processes,
+        }
+    }
+
+    #[test]
+    fn processes_that_stopped_listening_are_old_until_they_exit() {
+        // Master 1 keeps the socket; workers 2, 3 (generation 1), then 4, 5
+        // after reload A (at look 2), then 6, 7 after reload B (look 4).
+        // Worker 2 exits at look 5, 3 at look 6; 4 and 5 never.
+        let rec = Recording {
+            samples: vec![
+                look(0, &[1, 2, 3], 4),
+                look(100, &[1, 2, 3], 4),
+                look(200, &[1, 2, 3], 4),
+                look(205, &[1, 4, 5], 6),
+                look(300, &[1, 4, 5], 6),
+                look(305, &[1, 6, 7], 8),
+                look(400, &[1, 6, 7], 7),
+                look(500, &[1, 6, 7], 6),
+            ],
+            exits: [(2, 1_400_000_000), (3, 1_500_000_000)].into(),
+            triggers: vec![2, 4],
+            ..Recording::default()
+        };
+        let s = series(&rec, 1_000_000_000).expect("listeners seen");
+        assert_eq!(s.source, GenerationSource::ProcessTree);
+        let at = |ms: u64| {
+            let p = s.at(ms * 1_000_000).expect("a point");
+            (p.processes, p.old_processes, p.old_generations)
+        };
+        assert_eq!(at(200), (Some(4), 0, 0));
+        assert_eq!(at(205), (Some(6), 2, 1));
+        assert_eq!(at(305), (Some(8), 4, 2));
+        assert_eq!(at(400), (Some(7), 3, 2));
+        assert_eq!(at(500), (Some(6), 2, 1));
+        assert_eq!((s.old_processes_max, s.old_generations_max), (4, 2));
+        // Nothing ever listened: not measured.
+        let none = Recording {
+            samples: vec![look(0, &[], 1)],
+            ..Recording::default()
+        };
+        assert_eq!(series(&none, 0), None);
+    }
+}
