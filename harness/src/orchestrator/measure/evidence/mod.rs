@@ -42,8 +42,8 @@ pub struct Sample {
     /// process (one that listened at the last trigger and no longer does,
     /// not exited), zeros included; other processes are not counted.
     pub established: BTreeMap<u32, u32>,
-    /// Processes of the system under test's tree at this look (its roots
-    /// and their descendants).
+    /// Live processes of the system under test's tree at this look (its
+    /// roots and their descendants; zombies left out).
     pub processes: u32,
 }
 

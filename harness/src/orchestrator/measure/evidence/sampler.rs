@@ -22,6 +22,8 @@ use nix::time::{ClockId, clock_gettime};
 use reloadbench_model::clock::monotonic_ns;
 use reloadbench_observe::owners::{descendants, socket_inodes};
 use reloadbench_observe::pidfd::Pidfd;
+
+use crate::orchestrator::os::procstat::proc_info;
 use reloadbench_observe::sockdiag::{Diag, DiagError, Filter, States, TcpState};
 
 use super::{Listener, Recording, Sample};
@@ -264,7 +266,11 @@ impl State {
         // sample shows had happened by then.
         let mut sample = Sample {
             mono_ns: monotonic_ns(),
-            processes: tree.len() as u32,
+            // Alive: an exited child its parent has not reaped yet is not.
+            processes: tree
+                .iter()
+                .filter(|&&p| proc_info(p).is_some_and(|s| s.alive()))
+                .count() as u32,
             ..Sample::default()
         };
         for s in &listening {
