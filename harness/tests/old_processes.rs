@@ -69,7 +69,7 @@ fn worker(ctl_path: &str) {
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             }
             poll(&mut fds, PollTimeout::NONE).unwrap();
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), fds.get(1).is_some_and(ready))
         };
         if conn_ready && let Some(l) = &listener {
@@ -280,7 +280,7 @@ actions = [{{ every = "700ms", do = "reload", variant = "next" }}]
     let report = run.results();
     let case = &report.cases[0];
     let reloads = case.actions.iter().filter(|a| a.ok).count();
-    assert!(reloads >= KEEP_OLD + 1, "{reloads} reloads");
+    assert!(reloads > KEEP_OLD, "{reloads} reloads");
     let ledger = std::fs::read_to_string(run.case_dir(0).join("ledger.txt")).unwrap();
     let states = ledger_states(&ledger);
     // What the server did: at most KEEP_OLD generations old at once.
