@@ -33,9 +33,12 @@ pub(crate) struct WsRow {
     pub(crate) late: u64,
 }
 
+/// The count of a [`WsRow`] a sparse column adds to.
+type Field = fn(&mut WsRow) -> &mut u64;
+
 /// The dense rows of `b`, one per bucket from 0 to the last with a count.
 pub(crate) fn rows(b: &WsBuckets) -> Vec<WsRow> {
-    let columns: [(&[(usize, u64)], fn(&mut WsRow) -> &mut u64); 8] = [
+    let columns: [(&[(usize, u64)], Field); 8] = [
         (&b.opened, |r| &mut r.opened),
         (&b.failed, |r| &mut r.failed),
         (&b.closed_cleanly, |r| &mut r.closed),

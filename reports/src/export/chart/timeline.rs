@@ -146,6 +146,7 @@ impl Scales {
                 .flat_map(|a| [Some(a.trigger_ns), a.ready_ns])
                 .flatten()
                 .chain([load.elapsed_ns])
+                .chain(load.ws.as_ref().map(timeline_ws::end_ns))
                 .max()
                 .unwrap_or(0);
             s.t_max_s = s.t_max_s.max(end as f64 / 1e9);
@@ -430,7 +431,8 @@ fn draw_case<DB: DrawingBackend>(
             }
             Strip::Generations => {
                 if let Some(g) = &case.generations {
-                    let end_s = case.load.elapsed_ns as f64 / 1e9;
+                    let ws_end = case.load.ws.as_ref().map_or(0, timeline_ws::end_ns);
+                    let end_s = case.load.elapsed_ns.max(ws_end) as f64 / 1e9;
                     timeline_generations::draw(
                         strip,
                         g,

@@ -34,6 +34,26 @@ pub(super) fn has_strip(case: &CaseReport) -> bool {
     case.load.ws.is_some()
 }
 
+/// The end of the last bucket with a WebSocket count, ns.
+pub(super) fn end_ns(ws: &reloadbench_model::ws::WsReport) -> u64 {
+    let b = &ws.buckets;
+    let last = [
+        &b.opened,
+        &b.failed,
+        &b.closed_cleanly,
+        &b.cut,
+        &b.sent,
+        &b.echoed,
+        &b.lost,
+        &b.late,
+    ]
+    .iter()
+    .flat_map(|c| c.last().map(|&(i, _)| i + 1))
+    .max()
+    .unwrap_or(0);
+    (last as u64).saturating_mul(b.width_ns)
+}
+
 /// One point of the strip: `[from_s, to_s)` with its figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Point {
