@@ -8,7 +8,6 @@
 
 mod support;
 
-use reloadbench_reports::RunReport;
 use reloadbench_reports::export::Exporter;
 use reloadbench_reports::export::html::HtmlExporter;
 
