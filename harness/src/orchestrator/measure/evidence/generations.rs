@@ -5,9 +5,12 @@
 //! a listening socket on the address and have not exited.
 //!
 //! Per look: a process is old from the first look in which it holds no
-//! listening socket on the address, having held one in an earlier look,
-//! until the look that sees it exited (pidfd); a process that listens again
-//! is not old. The old processes that were first seen old after the same
+//! listening socket on the address while another process does, having held
+//! one in an earlier look, until the look that sees it exited (pidfd); a
+//! process that listens again is not old. A look in which no process holds a
+//! listening socket counts no process old: a server that replaces its
+//! listening socket in place (Caddy binds a new one on each reload) is
+//! caught between the two, not replaced. The old processes that were first seen old after the same
 //! number of announced actions stopped at the same reload: one old
 //! generation. A process that never listened (a shell that started the
 //! server, a helper) is never old; a master that keeps its sockets is never
@@ -34,18 +37,23 @@ pub(crate) fn series(rec: &Recording, zero: u64) -> Option<GenerationSeries> {
         let now = s.listening_pids();
         listened.extend(now.iter().copied());
         old.retain(|p, _| !now.contains(p) && !exited(p));
-        let announced = rec.triggers.iter().filter(|&&at| at <= i).count();
-        for &p in &listened {
-            if !now.contains(&p) && !exited(&p) {
-                old.entry(p).or_insert(announced);
+        // Someone else serves: those that stopped are old.
+        let serving = !now.is_empty();
+        if serving {
+            let announced = rec.triggers.iter().filter(|&&at| at <= i).count();
+            for &p in &listened {
+                if !now.contains(&p) && !exited(&p) {
+                    old.entry(p).or_insert(announced);
+                }
             }
         }
+        let counted = if serving { old.len() } else { 0 };
         let generations: BTreeSet<usize> = old.values().copied().collect();
         looks.push(GenerationPoint {
             t_ns: s.mono_ns.saturating_sub(zero),
             processes: Some(s.processes),
-            old_processes: old.len() as u32,
-            old_generations: generations.len() as u32,
+            old_processes: counted as u32,
+            old_generations: if serving { generations.len() as u32 } else { 0 },
         });
     }
     (!listened.is_empty())
@@ -104,6 +112,16 @@ mod tests {
         assert_eq!(at(400), (Some(7), 3, 2));
         assert_eq!(at(500), (Some(6), 2, 1));
         assert_eq!((s.old_processes_max, s.old_generations_max), (4, 2));
+        // One process that replaces its listening socket in place: between
+        // the close of the old socket and the new one, nobody listens, and
+        // it is not old.
+        let in_place = Recording {
+            samples: vec![look(0, &[9], 1), look(100, &[], 2), look(105, &[9], 1)],
+            triggers: vec![1],
+            ..Recording::default()
+        };
+        let s = series(&in_place, 1_000_000_000).expect("listeners seen");
+        assert_eq!((s.old_processes_max, s.old_generations_max), (0, 0));
         // Nothing ever listened: not measured.
         let none = Recording {
             samples: vec![look(0, &[], 1)],
