@@ -178,6 +178,7 @@ mod tests {
             }],
             established: Default::default(),
             processes: 0,
+            masters: Default::default(),
         }
     }
 

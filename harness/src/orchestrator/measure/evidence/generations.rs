@@ -7,7 +7,9 @@
 //! Per look: a process is old from the first look in which it holds no
 //! listening socket on the address while another process does, having held
 //! one in an earlier look, until the look that sees it exited (pidfd); a
-//! process that listens again is not old. A look in which no process holds a
+//! process that listens again is not old, nor is a process whose descendant
+//! listens (a master that handed its sockets to its workers, as HAProxy's
+//! `-W` master after a reload). A look in which no process holds a
 //! listening socket counts no process old: a server that replaces its
 //! listening socket in place (Caddy binds a new one on each reload) is
 //! caught between the two, not replaced. The old processes that were first seen old after the same
@@ -36,13 +38,15 @@ pub(crate) fn series(rec: &Recording, zero: u64) -> Option<GenerationSeries> {
         let exited = |p: &u32| rec.exits.get(p).is_some_and(|&t| t <= s.mono_ns);
         let now = s.listening_pids();
         listened.extend(now.iter().copied());
-        old.retain(|p, _| !now.contains(p) && !exited(p));
+        // A master whose workers listen is no old process.
+        let current = |p: &u32| now.contains(p) || s.masters.contains(p);
+        old.retain(|p, _| !current(p) && !exited(p));
         // Someone else serves: those that stopped are old.
         let serving = !now.is_empty();
         if serving {
             let announced = rec.triggers.iter().filter(|&&at| at <= i).count();
             for &p in &listened {
-                if !now.contains(&p) && !exited(&p) {
+                if !current(&p) && !exited(&p) {
                     old.entry(p).or_insert(announced);
                 }
             }
@@ -77,6 +81,7 @@ mod tests {
             }],
             established: Default::default(),
             processes,
+            masters: Default::default(),
         }
     }
 
@@ -122,6 +127,18 @@ mod tests {
         };
         let s = series(&in_place, 1_000_000_000).expect("listeners seen");
         assert_eq!((s.old_processes_max, s.old_generations_max), (0, 0));
+        // A master that listened and then handed the sockets to its
+        // workers (HAProxy -W after a reload): its worker listens, it is no
+        // old process; the old worker 2 is.
+        let mut handed = look(105, &[3], 3);
+        handed.masters = [1].into();
+        let master = Recording {
+            samples: vec![look(0, &[1, 2], 2), handed],
+            triggers: vec![0],
+            ..Recording::default()
+        };
+        let s = series(&master, 1_000_000_000).expect("listeners seen");
+        assert_eq!((s.old_processes_max, s.old_generations_max), (1, 1));
         // Nothing ever listened: not measured.
         let none = Recording {
             samples: vec![look(0, &[], 1)],

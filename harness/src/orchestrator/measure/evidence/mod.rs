@@ -45,6 +45,9 @@ pub struct Sample {
     /// Live processes of the system under test's tree at this look (its
     /// roots and their descendants; zombies left out).
     pub processes: u32,
+    /// Processes of the tree that are ancestors of a process holding a
+    /// listening socket on the address (a master whose workers listen).
+    pub masters: BTreeSet<u32>,
 }
 
 impl Sample {

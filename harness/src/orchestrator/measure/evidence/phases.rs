@@ -122,6 +122,7 @@ mod tests {
                 .collect(),
             established: est.iter().copied().collect(),
             processes: 0,
+            masters: Default::default(),
         }
     }
 

@@ -287,6 +287,16 @@ impl State {
             });
         }
         let now_listening = sample.listening_pids();
+        // The ancestors (in the tree) of the listening processes.
+        for &p in &now_listening {
+            let mut up = proc_info(p).map(|s| s.ppid);
+            while let Some(a) = up.filter(|a| tree.binary_search(a).is_ok()) {
+                if !sample.masters.insert(a) {
+                    break;
+                }
+                up = proc_info(a).map(|s| s.ppid);
+            }
+        }
         for p in &now_listening {
             self.watch(*p);
         }

@@ -79,6 +79,7 @@ mod tests {
             listeners: ls,
             established: est.iter().copied().collect(),
             processes: 0,
+            masters: Default::default(),
         };
         let rec = Recording {
             samples: vec![
