@@ -294,10 +294,12 @@ actions = [{{ every = "700ms", do = "reload", variant = "next" }}]
     assert_eq!(case.old_generations_max, Some(u64::from(did_gens)));
     assert_eq!(s.old_generations_max, u64::from(did_gens));
     assert_eq!(s.old_processes_max, u64::from(did_old));
-    // Every point of the series is a state the server was in within 50 ms
-    // of it (a look takes time; an exit is noted once reaped).
+    // Every point of the series is a state the server was in within 150 ms
+    // of it (a look takes time, and on a loaded machine a process's exit or
+    // its closing of a socket can come a while after the server noted it;
+    // its states last 700 ms, between reloads).
     let zero = case.load.started_mono_ns;
-    let tol = 50_000_000;
+    let tol = 150_000_000;
     for p in &s.points {
         let t = zero + p.t_ns;
         let before = states
@@ -317,7 +319,7 @@ actions = [{{ every = "700ms", do = "reload", variant = "next" }}]
                 (st.1, st.2) == (p.old_processes, p.old_generations)
                     && (procs == st.0 || procs == st.0 + 1)
             }),
-            "point {p:?} at {t}: no such state near it in the ledger\n{ledger}"
+            "point {p:?} at {t}: no such state near it in the ledger\n{ledger}\nseries: {s:?}"
         );
     }
     // The series went through each step of the pile-up.
