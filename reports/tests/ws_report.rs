@@ -26,6 +26,8 @@ fn a_websocket_run_gets_a_connection_table_and_a_websocket_load_line() {
     let md = reloadbench_reports::render_markdown(&run);
     let name = &run.cases[3].name;
     let cells = row(&md, name, "### WebSocket connections");
+    // Old processes counted from the process tree (the fixture's series).
+    assert_eq!(cells[15], "4", "{md}");
     assert_eq!(
         &cells[1..15],
         &[
