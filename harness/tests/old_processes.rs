@@ -291,9 +291,17 @@ actions = [{{ every = "700ms", do = "reload", variant = "next" }}]
     // What reloadbench counted.
     let s = case.generations.as_ref().expect("a generations series");
     assert_eq!(s.source, GenerationSource::ProcessTree);
-    assert_eq!(case.old_generations_max, Some(u64::from(did_gens)));
-    assert_eq!(s.old_generations_max, u64::from(did_gens));
-    assert_eq!(s.old_processes_max, u64::from(did_old));
+    let shown = format!(
+        "{ledger}\nseries: {s:?}\nload start {}",
+        case.load.started_mono_ns
+    );
+    assert_eq!(
+        case.old_generations_max,
+        Some(u64::from(did_gens)),
+        "{shown}"
+    );
+    assert_eq!(s.old_generations_max, u64::from(did_gens), "{shown}");
+    assert_eq!(s.old_processes_max, u64::from(did_old), "{shown}");
     // Every point of the series is a state the server was in within 150 ms
     // of it (a look takes time, and on a loaded machine a process's exit or
     // its closing of a socket can come a while after the server noted it;
