@@ -355,6 +355,7 @@ fn heavy_responses_dropped_after_the_origin_answered_are_lost_after_forwarding_e
         diagnosis: Vec::new(),
         evidence: None,
         old_generations_max: None,
+        generations: None,
     };
     let m = reloadbench_harness::Metric::from_key("lost_after_forwarding").unwrap();
     assert_eq!(m.measure(&case), Some(100.0));

@@ -16,6 +16,7 @@ pub mod event;
 pub mod evidence;
 pub mod failure_columns;
 pub mod fd_limit;
+pub mod generations;
 pub mod json_layout;
 pub mod kernel;
 pub mod ledger;

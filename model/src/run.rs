@@ -154,11 +154,16 @@ pub struct CaseReport {
     /// Listening sockets and accept queues observed on the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<crate::evidence::CaseEvidence>,
-    /// The most old generations alive at once (generations that reported
-    /// ready and had not exited, less the newest), from the proxy's events;
-    /// absent for a server that reports none.
+    /// The most old generations alive at once: from the proxy's events
+    /// (generations that reported ready and had not exited, less the
+    /// newest), else from the process tree (see [`Self::generations`]);
+    /// absent when neither was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_generations_max: Option<u64>,
+    /// Old generations (processes) alive over time, from the proxy's
+    /// events or the server's process tree (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations: Option<crate::generations::GenerationSeries>,
 }
 
 impl CaseReport {

@@ -44,6 +44,40 @@
     return lines;
   }
 
+  // The row of `w` (long-lived connections) of case c at time t (s), or null.
+  function wsAt(c, t) {
+    if (!c.w || !c.w_ms) return null;
+    var i = Math.floor(t * 1000 / c.w_ms);
+    return i >= 0 && i < c.w.length ? c.w[i] : null;
+  }
+
+  // The old-generations counts of case c in force at time t (s), or null.
+  function genAt(c, t) {
+    if (!c.g) return null;
+    var at = null, tms = t * 1000;
+    for (var k = 0; k < c.g.length && c.g[k][0] <= tms; k++) at = c.g[k];
+    return at;
+  }
+
+  // The read-out at time t: the request bucket's lines, then those of the
+  // long-lived connections' bucket and the old generations'.
+  function readOut(c, t) {
+    var b = bucketAt(c, t), w = wsAt(c, t), g = genAt(c, t), lines = b ? bucketText(c, b) : [];
+    if (w) {
+      if (!b) {
+        var i = Math.floor(t * 1000 / c.w_ms);
+        lines.push((i * c.w_ms / 1000).toFixed(3) + "–" + ((i + 1) * c.w_ms / 1000).toFixed(3) + " s");
+      }
+      lines.push("connections open " + w[0] + " · opened " + w[1] + " · failed to open " + w[2]);
+      lines.push("closed cleanly " + w[3] + " · cut " + w[4]);
+      lines.push("messages sent " + w[5] + " · echoed " + w[6] + " · lost " + w[7] + " · late " + w[8]);
+    }
+    if (g && (b || w)) {
+      lines.push("old processes " + g[2] + " · old generations " + g[3] + (g[1] === null ? "" : " · processes " + g[1]));
+    }
+    return lines;
+  }
+
   // The actions table row of action `index` of case `ci` (opening the
   // collapsed full table of a long case), or null.
   function actionRow(ci, index) {
@@ -98,13 +132,13 @@
     panel.appendChild(tip);
     panel.parentNode.insertBefore(info, panel.nextSibling);
     panel.addEventListener("mousemove", function (ev) {
-      var p = timeOf(svg, ev), b = p && bucketAt(c, p.t);
-      if (!b) { guide.style.display = tip.style.display = "none"; return; }
+      var p = timeOf(svg, ev), lines = p ? readOut(c, p.t) : [];
+      if (!lines.length) { guide.style.display = tip.style.display = "none"; return; }
       var left = ev.clientX - panel.getBoundingClientRect().left;
       guide.style.left = left + "px";
       guide.style.display = "block";
       tip.textContent = "";
-      bucketText(c, b).forEach(function (l) { tip.appendChild(text(make("div"), l)); });
+      lines.forEach(function (l) { tip.appendChild(text(make("div"), l)); });
       tip.style.display = "block";
       var right = left + 16 + tip.offsetWidth > panel.clientWidth;
       tip.style.left = (right ? left - 16 - tip.offsetWidth : left + 16) + "px";

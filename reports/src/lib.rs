@@ -16,6 +16,7 @@ pub mod summary;
 #[doc(hidden)]
 pub mod synthetic;
 pub mod trials;
+mod ws_buckets;
 
 pub use compare::{
     CompareError, CompareOptions, Comparison, GateVerdict, Tolerances, compare, compare_with,

@@ -231,6 +231,7 @@ fn case(i: usize, shape: Shape, rng: &mut Rng) -> CaseReport {
             connections,
         }),
         old_generations_max: None,
+        generations: None,
         actions,
         load,
     }

@@ -475,3 +475,36 @@ fn heavy_report_html_in_chromium() {
         bytes.len()
     );
 }
+
+/// A WebSocket run: the read-out of a bucket where connections were cut
+/// and closed shows the bucket's WebSocket numbers and the old generations
+/// in force, as the data has them.
+#[test]
+fn heavy_websocket_report_html_in_chromium() {
+    let Some(bin) = chromium() else { return };
+    let report: RunReport = support::ws_fixture();
+    let html = String::from_utf8(HtmlExporter.render(&report).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let case = &report.cases[3];
+    let want = serde_json::json!({
+        "explore": true,
+        "hover_case": 3,
+        // Bucket 40 (4.0–4.1 s): 1 closed cleanly, 2 cut, 5 messages lost.
+        "hover_t": 4.05,
+        "action_case": 3,
+        "action_t": case.actions[0].trigger_ns as f64 / 1e9,
+        "hide_case": 1,
+        "sort_col": 1,
+    });
+    let probe = probe(&bin, dir.path(), (&report, &html), WIDTH, &want);
+    let tip = probe["tip"].as_str().unwrap();
+    assert_eq!(probe["tip_shown"], "block");
+    for part in [
+        "connections open 97 · opened 0 · failed to open 0",
+        "closed cleanly 1 · cut 2",
+        "messages sent 100 · echoed 100 · lost 5 · late 0",
+        "old processes 4 · old generations 2 · processes 7",
+    ] {
+        assert!(tip.contains(part), "{part:?} not in the read-out {tip:?}");
+    }
+}

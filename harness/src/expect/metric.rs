@@ -83,8 +83,12 @@ pub enum Metric {
     /// `reconnect_p99_ms`: p99 WebSocket reconnect time.
     ReconnectP99Ms,
     /// `old_generations_max`: the most old generations alive at once, from
-    /// the proxy's events.
+    /// the proxy's events, else from the server's process tree.
     OldGenerationsMax,
+    /// `messages_lost_per_close`: messages lost per WebSocket connection
+    /// that ended (closed cleanly or cut): the messages a connection still
+    /// awaited the echo of when it ended (see `expect::ws`).
+    MessagesLostPerClose,
 }
 
 /// ab's counters, as expectation keys.
@@ -139,7 +143,7 @@ const LATENCY: [(LatencyStat, &str); 6] = [
     (LatencyStat::Mean, "mean_ms"),
 ];
 
-const SIMPLE: [(Metric, &str); 23] = [
+const SIMPLE: [(Metric, &str); 24] = [
     (Metric::Failed, "failed"),
     (Metric::FailedRatio, "failed_ratio"),
     (Metric::Ok, "ok"),
@@ -166,6 +170,7 @@ const SIMPLE: [(Metric, &str); 23] = [
     (Metric::PerReloadGoaway, "per_reload.goaway"),
     (Metric::ReconnectP99Ms, "reconnect_p99_ms"),
     (Metric::OldGenerationsMax, "old_generations_max"),
+    (Metric::MessagesLostPerClose, "messages_lost_per_close"),
 ];
 
 impl Metric {
@@ -378,6 +383,7 @@ impl Metric {
                 .map(|v| v as f64),
             Metric::ReconnectP99Ms => super::ws::reconnect_p99_ms(case),
             Metric::OldGenerationsMax => case.old_generations_max.map(|v| v as f64),
+            Metric::MessagesLostPerClose => super::ws::lost_per_close(case),
         }
     }
 }

@@ -75,7 +75,7 @@ per_reload.failed, per_reload.<class>, per_reload.failed.<METHOD>, reload_failed
 lost_after_forwarding, ledger_balanced, tls_failed, tls_resumed_ratio, \
 per_reload.tls_resumed_ratio, handshake_p99_ms, goaway, per_reload.goaway, goaway_refused, \
 stream_reset, stream_lost, ws_cut, ws_closed, ws_failed, messages_lost, per_reload.<ws count> \
-(per_reload.ws_cut, ...), reconnect_p99_ms, old_generations_max";
+(per_reload.ws_cut, ...), reconnect_p99_ms, old_generations_max, messages_lost_per_close";
 
 /// The known key nearest to `key` (edit distance at most 2), if any.
 fn closest(key: &str) -> Option<String> {

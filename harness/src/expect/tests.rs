@@ -166,6 +166,7 @@ fn case() -> CaseReport {
         }),
         evidence: None,
         old_generations_max: None,
+        generations: None,
     }
 }
 
@@ -623,6 +624,18 @@ fn ws_metrics_count_connection_ends_and_lost_messages_in_total_and_per_reload() 
     assert_eq!(m("ws_failed"), Some(1.0));
     assert_eq!(m("messages_lost"), Some(7.0));
     assert_eq!(m("reconnect_p99_ms"), Some(12.5));
+    // 7 lost over 4 + 6 ended connections.
+    assert_eq!(m("messages_lost_per_close"), Some(0.7));
+    let mut none_ended = c.clone();
+    if let Some(w) = none_ended.load.ws.as_mut() {
+        (w.closed_cleanly, w.cut) = (0, 0);
+    }
+    assert_eq!(
+        Metric::from_key("messages_lost_per_close")
+            .unwrap()
+            .measure(&none_ended),
+        None
+    );
     // Reload 1: 2 + 1 cuts; reload 2: 2; bucket 4 is nobody's.
     assert_eq!(super::ws::per_reload(&c, WsMetric::Cut), Some(vec![3, 2]));
     assert_eq!(m("per_reload.ws_cut"), Some(3.0));
@@ -640,6 +653,7 @@ fn ws_metrics_count_connection_ends_and_lost_messages_in_total_and_per_reload() 
         "messages_lost",
         "reconnect_p99_ms",
         "per_reload.ws_cut",
+        "messages_lost_per_close",
     ] {
         assert_eq!(
             Metric::from_key(key).unwrap().measure(&case()),

@@ -76,6 +76,23 @@ pub(super) fn per_reload(case: &CaseReport, m: WsMetric) -> Option<Vec<u64>> {
     Some(super::goaway::per_replacement(case, spans))
 }
 
+/// Messages lost per connection that ended (closed cleanly or cut), `None`
+/// without a WebSocket load or without an ended connection.
+///
+/// A message is lost when its connection ends while it awaits its echo,
+/// so this is the messages in flight per connection at its end: with one
+/// message per `message_interval` and echoes much faster than that, at most
+/// one; more only when the echoes lag (a loaded machine); never more than
+/// `message_timeout / message_interval + 1` (older ones are late, not lost).
+/// A proxy that ends a tunnel (refproxy's `drain_tunnels = "close"`) relays
+/// nothing after its close frame: the echoes still on their way are lost,
+/// and so is a message the client sent before it read the close frame.
+pub(super) fn lost_per_close(case: &CaseReport) -> Option<f64> {
+    let ws = case.load.ws.as_ref()?;
+    let ended = ws.closed_cleanly + ws.cut;
+    (ended > 0).then(|| ws.lost as f64 / ended as f64)
+}
+
 /// p99 reconnect time (a connection's end to the same client's next open), ms.
 pub(super) fn reconnect_p99_ms(case: &CaseReport) -> Option<f64> {
     let t = &case.load.ws.as_ref()?.reconnect_time;

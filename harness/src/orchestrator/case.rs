@@ -282,6 +282,13 @@ pub(crate) async fn run_case(input: CaseInput<'_>) -> Result<CaseOutput, CaseErr
         proxy: proxy_counts,
     };
     report.old_generations_max = super::generations::old_generations_max(log.seen());
+    // The proxy's own events when it reports them; the process tree
+    // (sampled with the evidence) for any other server.
+    if let Some(s) = super::generations::events_series(log.seen(), report.load.started_mono_ns) {
+        report.generations = Some(s);
+    } else if let Some(s) = &report.generations {
+        report.old_generations_max = Some(s.old_generations_max);
+    }
     // The ledger balances requests the origin counts: a WebSocket load
     // makes none, and the origin does not count its streamed responses.
     if input.case.load.kind == crate::scenario::LoadKind::Requests {
@@ -432,6 +439,9 @@ async fn drive_case<R: Runner>(
     // What the kernel saw decides whether an external reload was done, unless the
     // server reloads in its own processes.
     let judged = matches!(&input.case.proxy, ProxySpec::External(x) if !x.reloads_in_place);
+    let generations = recording
+        .as_ref()
+        .and_then(|r| evidence::generations::series(r, started));
     let evidence = recording.map(|r| {
         if judged {
             evidence::external::unchanged_reloads(&r, &mut actions);
@@ -458,6 +468,7 @@ async fn drive_case<R: Runner>(
         kernel,
         machine,
         old_generations_max: None,
+        generations,
     };
     Ok((report, outcome, cancelled))
 }

@@ -5,6 +5,7 @@
 //! hold old generations; this is the pile-up.
 
 use reloadbench_model::event::EventKind;
+use reloadbench_model::generations::{GenerationPoint, GenerationSeries, GenerationSource};
 
 use super::events::Stamped;
 
@@ -37,6 +38,42 @@ pub(crate) fn old_generations_max(events: &[Stamped]) -> Option<u64> {
         }
     }
     most
+}
+
+/// The old generations over time from the reference proxy's events, as
+/// [`old_generations_max`] counts them: a point at every `ready` and
+/// `exited`, times relative to `zero` (the load start; earlier events at 0);
+/// `None` when it reported no `ready` event.
+pub(crate) fn events_series(events: &[Stamped], zero: u64) -> Option<GenerationSeries> {
+    let mut evs: Vec<_> = events
+        .iter()
+        .filter(|s| s.source == SOURCE)
+        .filter_map(Stamped::event)
+        .collect();
+    evs.sort_by_key(|e| e.mono_ns);
+    let mut alive = std::collections::BTreeSet::new();
+    let mut looks = Vec::new();
+    for e in evs {
+        match e.kind {
+            EventKind::Ready { generation, .. } => {
+                alive.insert(generation);
+            }
+            EventKind::Exited { generation, .. } => {
+                if !alive.remove(&generation) {
+                    continue;
+                }
+            }
+            _ => continue,
+        }
+        let old = alive.len().saturating_sub(1) as u32;
+        looks.push(GenerationPoint {
+            t_ns: e.mono_ns.saturating_sub(zero),
+            processes: None,
+            old_processes: old,
+            old_generations: old,
+        });
+    }
+    (!looks.is_empty()).then(|| GenerationSeries::from_looks(GenerationSource::Events, looks))
 }
 
 #[cfg(test)]
@@ -106,6 +143,17 @@ mod tests {
             exited(25, 12, 2),
         ];
         assert_eq!(old_generations_max(&evs), Some(2));
+        // The same over time, from the load start at 5: gen 1 and 2 alive
+        // at 10 (one old), three at 20 (two old), two after 25.
+        let s = events_series(&evs, 5).expect("a series");
+        let olds: Vec<(u64, u32)> = s
+            .points
+            .iter()
+            .map(|p| (p.t_ns, p.old_generations))
+            .collect();
+        assert_eq!(olds, [(0, 0), (5, 1), (15, 2), (20, 1)]);
+        assert_eq!(s.old_generations_max, 2);
+        assert_eq!(events_series(&[], 0), None);
         // A server without events: not measured; the origin's own ready
         // event is not the proxy's.
         assert_eq!(old_generations_max(&[]), None);

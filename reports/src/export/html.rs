@@ -73,6 +73,9 @@ impl Exporter for HtmlExporter {
             tables::failures(report).to_html()
         );
         let _ = writeln!(h, "{}", note(FAILURES_LEGEND));
+        if report.cases.iter().any(tables::ws_rows::is_ws) {
+            let _ = writeln!(h, "{}", note(tables::ws_rows::WS_ROWS_LEGEND));
+        }
         if tables::methods::retry_split(report) {
             let _ = writeln!(h, "{}", note(tables::methods::RETRY_LEGEND));
         }
@@ -205,10 +208,15 @@ fn timeline_figure(report: &RunReport, panels: &[String]) -> String {
     for (i, svg) in panels.iter().enumerate() {
         let _ = writeln!(h, "<div class=\"rb-panel\" data-case=\"{i}\">{svg}</div>");
     }
+    let mut caption = chart.how_to_read().to_owned();
+    if let Some(note) = super::chart::timeline_strips_note(report) {
+        caption.push(' ');
+        caption.push_str(&note);
+    }
     let _ = writeln!(
         h,
         "<figcaption class=\"note\">{}</figcaption>\n</figure>",
-        escape_html(chart.how_to_read())
+        escape_html(&caption)
     );
     h
 }

@@ -34,7 +34,11 @@ pub fn page_data(report: &RunReport, axis: &PanelAxis) -> String {
 
 /// One case: `b` holds a row per bucket `[start ms, ok/s or null, p50 ms,
 /// p99 ms, max ms (null without a success), [class, count, …]]` (class as
-/// its position in `classes`), `a` a row per action `[#, at s, label]`.
+/// its position in `classes`), `a` a row per action `[#, at s, label]`; a
+/// WebSocket case has `w` a row per WebSocket bucket of `w_ms` ms `[open,
+/// opened, failed, closed cleanly, cut, sent, echoed, lost, late]`, a case
+/// with old generations counted `g` a row per change `[at ms, processes or
+/// null, old processes, old generations]`.
 fn case_data(case: &CaseReport) -> Value {
     let load = &case.load;
     let shown = super::chart::rps_buckets(load);
@@ -64,12 +68,40 @@ fn case_data(case: &CaseReport) -> Value {
         .iter()
         .map(|a| json!([a.index, number(&fmt_s(a.trigger_ns)), a.label]))
         .collect();
-    json!({
+    let mut data = json!({
         "name": case.label(),
         "bucket_ms": load.config.bucket_ns() / 1_000_000,
         "b": buckets,
         "a": actions,
-    })
+    });
+    if let Some(ws) = &load.ws {
+        let rows: Vec<Value> = crate::ws_buckets::rows(&ws.buckets)
+            .iter()
+            .map(|r| {
+                json!([
+                    r.open, r.opened, r.failed, r.closed, r.cut, r.sent, r.echoed, r.lost, r.late
+                ])
+            })
+            .collect();
+        data["w_ms"] = json!(number(&format!("{:.3}", ws.buckets.width_ns as f64 / 1e6)));
+        data["w"] = json!(rows);
+    }
+    if let Some(g) = &case.generations {
+        let points: Vec<Value> = g
+            .points
+            .iter()
+            .map(|p| {
+                json!([
+                    number(&format!("{:.3}", p.t_ns as f64 / 1e6)),
+                    p.processes,
+                    p.old_processes,
+                    p.old_generations
+                ])
+            })
+            .collect();
+        data["g"] = json!(points);
+    }
+    data
 }
 
 /// Position of `class` in [`FailureClass::ALL`].

@@ -44,6 +44,9 @@ pub fn render_markdown(report: &RunReport) -> String {
     let _ = writeln!(w, "## Failures and reloads\n");
     let _ = writeln!(w, "{}", tables::failures(report).to_markdown());
     let _ = writeln!(w, "{}\n", FAILURES_LEGEND);
+    if report.cases.iter().any(tables::ws_rows::is_ws) {
+        let _ = writeln!(w, "{}\n", tables::ws_rows::WS_ROWS_LEGEND);
+    }
     if tables::methods::retry_split(report) {
         let _ = writeln!(w, "{}\n", tables::methods::RETRY_LEGEND);
     }
@@ -105,6 +108,11 @@ pub fn render_markdown(report: &RunReport) -> String {
     for chart in Chart::ALL {
         let _ = writeln!(w, "![{}](charts/{}.png)\n", chart.title(), chart.stem());
         let _ = writeln!(w, "*{}*\n", chart.how_to_read());
+        if chart == Chart::Timeline
+            && let Some(note) = super::chart::timeline_strips_note(report)
+        {
+            let _ = writeln!(w, "*{note}*\n");
+        }
     }
     w.push_str(&tables::action_summary::markdown(report));
     w.push_str(&tables::kernel::markdown(report));

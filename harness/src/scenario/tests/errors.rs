@@ -121,7 +121,7 @@ fn every_field_error_of_the_file_is_reported_in_one_go_in_the_scenarios_words() 
              tls_failed, tls_resumed_ratio, per_reload.tls_resumed_ratio, handshake_p99_ms, \
              goaway, per_reload.goaway, goaway_refused, stream_reset, stream_lost, ws_cut, \
              ws_closed, ws_failed, messages_lost, per_reload.<ws count> (per_reload.ws_cut, ...), \
-             reconnect_p99_ms, old_generations_max",
+             reconnect_p99_ms, old_generations_max, messages_lost_per_close",
             "s.toml:11:8: case[1].name: expected a string in quotes, found 2 (a whole number)",
             "s.toml:13:8: case[1].load.rate: expected a number, found \"fast\" (a string)",
         ]

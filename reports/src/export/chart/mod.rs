@@ -16,7 +16,9 @@ mod spectrum;
 mod spread;
 mod timeline;
 mod timeline_columns;
+mod timeline_generations;
 mod timeline_tls;
+mod timeline_ws;
 
 use std::sync::OnceLock;
 
@@ -338,6 +340,33 @@ impl Chart {
             Chart::AcceptQueue => accept_queue::draw(root, report),
         }
     }
+}
+
+/// What the timeline's WebSocket and old-generations strips show, for the
+/// runs that have them (read after [`Chart::how_to_read`]); `None` for a
+/// run without them, whose caption is as it was.
+pub fn timeline_strips_note(report: &RunReport) -> Option<String> {
+    let mut parts = Vec::new();
+    if report.cases.iter().any(|c| c.load.ws.is_some()) {
+        parts.push(
+            "WebSocket cases have a strip under the requests: connections open at the end of              each bucket (opened − closed − cut so far; left axis) and messages echoed per              second (right axis); red ticks rising from the time axis are connections cut              (no close frame), blue ones connections the server closed cleanly, with their              count."
+                .to_owned(),
+        );
+    }
+    let mut sources: Vec<_> = report
+        .cases
+        .iter()
+        .filter_map(|c| c.generations.as_ref().map(|g| g.source))
+        .collect();
+    sources.dedup();
+    if !sources.is_empty() {
+        let how: Vec<&str> = sources.iter().map(|s| s.how()).collect();
+        parts.push(format!(
+            "The old-generations strip counts the server's processes that a reload replaced and              that were still alive ({}).",
+            how.join("; ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// Output format of a chart.

@@ -4,7 +4,11 @@
 //! trigger (labelled with the failures attributed to it) and at every "new
 //! process ready". A case whose load spoke TLS gets a strip between the
 //! halves with its handshakes per bucket, resumed and full stacked
-//! ([`super::timeline_tls`]); a cleartext run's chart is as it was.
+//! ([`super::timeline_tls`]); a WebSocket case gets one with its open
+//! connections, messages/s and its cuts and clean closes as marks
+//! ([`super::timeline_ws`]); a case whose old generations were counted
+//! over time gets one with them ([`super::timeline_generations`]); a
+//! cleartext request run's chart is as it was.
 //!
 //! Long and busy runs keep the same picture readable and bounded (see
 //! [`super::dense`]): when a panel's buckets outnumber its pixel columns they
@@ -30,11 +34,11 @@ use super::dense::Columns;
 use super::legend::{self, Swatch};
 use super::marks::{self, DenseActions};
 use super::timeline_columns::{ColumnValue, aggregate, column_runs, envelope_outline, has_latency};
-use super::timeline_tls;
 use super::{
     CAPTION_SIZE, DrawResult, LABEL_SIZE, LEGEND_WIDTH, READY, TRIGGER, WIDTH, class_colour,
     count_tick, fmt_ms_tick, font, house_mesh, latency_range, log_ticks, time_axis, titled,
 };
+use super::{timeline_generations, timeline_tls, timeline_ws};
 use crate::summary::bucket_rps;
 
 /// Height of one case's panel (both halves).
@@ -76,11 +80,40 @@ pub(super) fn aligned<'a, 'b, DB: DrawingBackend>(
 }
 
 fn panel_height(case: &CaseReport) -> u32 {
-    if timeline_tls::has_strip(case) {
-        PANEL_HEIGHT + timeline_tls::STRIP_HEIGHT
-    } else {
-        PANEL_HEIGHT
+    PANEL_HEIGHT + strips(case).iter().map(|s| s.height()).sum::<u32>()
+}
+
+/// A strip between a panel's halves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strip {
+    /// TLS handshakes ([`timeline_tls`]).
+    Tls,
+    /// WebSocket connections and messages ([`timeline_ws`]).
+    Ws,
+    /// Old generations over time ([`timeline_generations`]).
+    Generations,
+}
+
+impl Strip {
+    fn height(self) -> u32 {
+        match self {
+            Strip::Tls => timeline_tls::STRIP_HEIGHT,
+            Strip::Ws => timeline_ws::STRIP_HEIGHT,
+            Strip::Generations => timeline_generations::STRIP_HEIGHT,
+        }
     }
+}
+
+/// The strips of `case`'s panel, top to bottom.
+fn strips(case: &CaseReport) -> Vec<Strip> {
+    [
+        (timeline_tls::has_strip(case), Strip::Tls),
+        (timeline_ws::has_strip(case), Strip::Ws),
+        (timeline_generations::has_strip(case), Strip::Generations),
+    ]
+    .into_iter()
+    .filter_map(|(has, s)| has.then_some(s))
+    .collect()
 }
 
 /// Colour of the per-action failure counts.
@@ -113,6 +146,7 @@ impl Scales {
                 .flat_map(|a| [Some(a.trigger_ns), a.ready_ns])
                 .flatten()
                 .chain([load.elapsed_ns])
+                .chain(load.ws.as_ref().map(timeline_ws::end_ns))
                 .max()
                 .unwrap_or(0);
             s.t_max_s = s.t_max_s.max(end as f64 / 1e9);
@@ -200,7 +234,7 @@ pub(super) fn draw<DB: DrawingBackend>(
             font(CAPTION_SIZE),
         ));
     }
-    if !report.cases.iter().any(timeline_tls::has_strip) {
+    if report.cases.iter().all(|c| strips(c).is_empty()) {
         let rows = body.split_evenly((report.cases.len(), 1));
         for (case, row) in report.cases.iter().zip(&rows) {
             draw_case(row, case, &scales)?;
@@ -273,14 +307,19 @@ fn draw_case<DB: DrawingBackend>(
     s: &Scales,
 ) -> DrawResult<DB> {
     let (plot, legend_area) = row.split_horizontally(WIDTH - LEGEND_WIDTH);
-    let tls = timeline_tls::has_strip(case);
-    let (top, bottom, strip) = if tls {
-        let (top, rest) = plot.split_vertically(PANEL_HEIGHT / 2);
-        let (strip, bottom) = rest.split_vertically(timeline_tls::STRIP_HEIGHT);
-        (top, bottom, Some(strip))
-    } else {
+    let kinds = strips(case);
+    let (top, bottom, strip_areas) = if kinds.is_empty() {
         let (top, bottom) = plot.split_vertically(50.percent());
-        (top, bottom, None)
+        (top, bottom, Vec::new())
+    } else {
+        let (top, mut rest) = plot.split_vertically(PANEL_HEIGHT / 2);
+        let mut areas = Vec::new();
+        for k in &kinds {
+            let (strip, below) = rest.split_vertically(k.height());
+            areas.push((*k, strip));
+            rest = below;
+        }
+        (top, rest, areas)
     };
     let bucket_s = case.load.config.bucket_ns() as f64 / 1e9;
     let mid = |start_ns: u64| start_ns as f64 / 1e9 + bucket_s / 2.0;
@@ -375,15 +414,35 @@ fn draw_case<DB: DrawingBackend>(
         }
         ActionMarks::Dense(d) => d.draw_top(&chart.plotting_area().strip_coord_spec())?,
     }
-    if let Some(strip) = &strip {
-        let bars = timeline_tls::bars(case, columns, aggregated.is_some());
-        timeline_tls::draw(strip, &bars, (s.t_max_s, s.bucket_ms), |area| {
-            match &marks {
-                ActionMarks::Lines => draw_markers(area, case, s, false),
-                // Too dense for lines: the rug under the latency half shows them.
-                ActionMarks::Dense(_) => Ok(()),
+    let strip_markers = |area: &DrawingArea<DB, Shift>| match &marks {
+        ActionMarks::Lines => draw_markers(area, case, s, false),
+        // Too dense for lines: the rug under the latency half shows them.
+        ActionMarks::Dense(_) => Ok(()),
+    };
+    for (kind, strip) in &strip_areas {
+        match kind {
+            Strip::Tls => {
+                let bars = timeline_tls::bars(case, columns, aggregated.is_some());
+                timeline_tls::draw(strip, &bars, (s.t_max_s, s.bucket_ms), strip_markers)?;
             }
-        })?;
+            Strip::Ws => {
+                let points = timeline_ws::points(case, columns);
+                timeline_ws::draw(strip, &points, s.t_max_s, strip_markers)?;
+            }
+            Strip::Generations => {
+                if let Some(g) = &case.generations {
+                    let ws_end = case.load.ws.as_ref().map_or(0, timeline_ws::end_ns);
+                    let end_s = case.load.elapsed_ns.max(ws_end) as f64 / 1e9;
+                    timeline_generations::draw(
+                        strip,
+                        g,
+                        (s.t_max_s, end_s),
+                        columns,
+                        strip_markers,
+                    )?;
+                }
+            }
+        }
     }
 
     let mut lat = aligned(&bottom)
@@ -464,8 +523,18 @@ fn draw_case<DB: DrawingBackend>(
             entries.push(("new process ready".to_string(), Swatch::Marker(READY)));
         }
     }
-    if tls {
-        entries.extend(timeline_tls::legend());
+    for kind in &kinds {
+        match kind {
+            Strip::Tls => entries.extend(timeline_tls::legend()),
+            Strip::Ws => entries.extend(timeline_ws::legend()),
+            Strip::Generations => {
+                entries.extend(
+                    case.generations
+                        .iter()
+                        .flat_map(timeline_generations::legend),
+                );
+            }
+        }
     }
     entries.push(("latency max".to_string(), Swatch::Line(MAX)));
     entries.push(("latency p99".to_string(), Swatch::Line(P99)));

@@ -13,6 +13,7 @@ pub mod methods;
 pub mod tls;
 mod trials;
 pub mod ws;
+pub mod ws_rows;
 
 pub(crate) use actions::count_of;
 pub use actions::{actions, actions_rows};
@@ -30,6 +31,9 @@ use crate::summary::{CaseSummary, classes_present, fmt_opt_ms, fmt_opt_ns_ms};
 /// throughput, latency percentiles and the verdict. Failures by class and the
 /// reloads are in [`failures`], so neither table is too wide to read.
 pub fn summary(report: &RunReport) -> Table {
+    if ws_rows::all_ws(report) {
+        return ws_rows::summary(report);
+    }
     let mut t = Table::new(&[
         ("case", Align::Left),
         ("time taken s", Align::Right),
@@ -45,6 +49,14 @@ pub fn summary(report: &RunReport) -> Table {
     ]);
     for case in &report.cases {
         let s = CaseSummary::of(case);
+        if ws_rows::is_ws(case) {
+            // No requests: its numbers are in the WebSocket table.
+            let mut row = ws_rows::dashes(s.name.clone(), 9);
+            row[1] = format!("{:.3}", s.time_taken_s);
+            row.push(verdict(case).to_string());
+            t.push(row);
+            continue;
+        }
         t.push(vec![
             s.name.clone(),
             format!("{:.3}", s.time_taken_s),
@@ -65,6 +77,9 @@ pub fn summary(report: &RunReport) -> Table {
 /// One row per case: failed requests by class (only classes that occur
 /// anywhere in the run), the actions, failures per action and reload times.
 pub fn failures(report: &RunReport) -> Table {
+    if ws_rows::all_ws(report) {
+        return ws_rows::failures(report);
+    }
     let classes = classes_present(report);
     let any_not_started = report.cases.iter().any(|c| c.load.not_started > 0);
     let split = methods::retry_split(report);
@@ -101,6 +116,16 @@ pub fn failures(report: &RunReport) -> Table {
     }
     for case in &report.cases {
         let s = CaseSummary::of(case);
+        if ws_rows::is_ws(case) {
+            // No requests: its numbers are in the WebSocket table.
+            let mut row = ws_rows::dashes(s.name.clone(), t.header.len() - 1);
+            let n = row.len();
+            row[n - 4] = s.actions.to_string();
+            row[n - 2] = fmt_opt_ns_ms(s.reload_p50_ns);
+            row[n - 1] = fmt_opt_ns_ms(s.reload_max_ns);
+            t.push(row);
+            continue;
+        }
         let mut row = vec![s.name.clone(), s.failed.to_string()];
         let load = &case.load;
         if split {

@@ -5,6 +5,7 @@
 //! and the reconnect time. A run without WebSockets shows no table, so its
 //! report reads as it always did.
 
+use reloadbench_model::generations::GenerationSource;
 use reloadbench_model::load::LatencySummary;
 use reloadbench_model::run::RunReport;
 use reloadbench_model::ws::GOING_AWAY;
@@ -21,8 +22,10 @@ closed cleanly + cut + open at end). Messages: sent = echoed + lost + late; lost
 connection ended before the echo came; late = no echo within the message timeout on a \
 connection that stayed open. reconnect = from a connection's end to the same client's next \
 opened connection, ms. old generations = the most old generations of the proxy alive at \
-once (from its events: ready to exited; – for a server that reports none): kept tunnels hold \
-them.";
+once (refproxy: from its events, ready to exited; any other server: from its process tree, \
+processes that stopped holding a listening socket on the address while another did, until \
+they exited, grouped by the reload they stopped at; – when not measured), old processes = \
+the most such processes at once (– when counted from events): kept tunnels hold them.";
 
 /// The WebSocket table, when a case held WebSockets; `None` otherwise.
 pub fn ws(report: &RunReport) -> Option<Table> {
@@ -44,6 +47,7 @@ pub fn ws(report: &RunReport) -> Option<Table> {
         ("reconnect p50 ms", Align::Right),
         ("reconnect p99 ms", Align::Right),
         ("old generations", Align::Right),
+        ("old processes", Align::Right),
     ]);
     for case in &report.cases {
         let Some(w) = &case.load.ws else {
@@ -65,6 +69,10 @@ pub fn ws(report: &RunReport) -> Option<Table> {
             ms_at(&w.reconnect_time, 99.0),
             case.old_generations_max
                 .map_or_else(|| "–".to_owned(), |n| n.to_string()),
+            case.generations
+                .as_ref()
+                .filter(|g| g.source == GenerationSource::ProcessTree)
+                .map_or_else(|| "–".to_owned(), |g| g.old_processes_max.to_string()),
         ]);
     }
     Some(t)

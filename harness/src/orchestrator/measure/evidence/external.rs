@@ -177,6 +177,8 @@ mod tests {
                 backlog: 128,
             }],
             established: Default::default(),
+            processes: 0,
+            masters: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! The definitions are in `harness/README.md` ("Observed reload phases").
 
 pub(crate) mod external;
+pub(crate) mod generations;
 pub(crate) mod phases;
 pub(crate) mod sampler;
 pub(crate) mod series;
@@ -41,6 +42,12 @@ pub struct Sample {
     /// process (one that listened at the last trigger and no longer does,
     /// not exited), zeros included; other processes are not counted.
     pub established: BTreeMap<u32, u32>,
+    /// Live processes of the system under test's tree at this look (its
+    /// roots and their descendants; zombies left out).
+    pub processes: u32,
+    /// Processes of the tree that are ancestors of a process holding a
+    /// listening socket on the address (a master whose workers listen).
+    pub masters: BTreeSet<u32>,
 }
 
 impl Sample {

@@ -121,6 +121,8 @@ mod tests {
                 })
                 .collect(),
             established: est.iter().copied().collect(),
+            processes: 0,
+            masters: Default::default(),
         }
     }
 

@@ -22,6 +22,8 @@ use nix::time::{ClockId, clock_gettime};
 use reloadbench_model::clock::monotonic_ns;
 use reloadbench_observe::owners::{descendants, socket_inodes};
 use reloadbench_observe::pidfd::Pidfd;
+
+use crate::orchestrator::os::procstat::proc_info;
 use reloadbench_observe::sockdiag::{Diag, DiagError, Filter, States, TcpState};
 
 use super::{Listener, Recording, Sample};
@@ -264,6 +266,11 @@ impl State {
         // sample shows had happened by then.
         let mut sample = Sample {
             mono_ns: monotonic_ns(),
+            // Alive: an exited child its parent has not reaped yet is not.
+            processes: tree
+                .iter()
+                .filter(|&&p| proc_info(p).is_some_and(|s| s.alive()))
+                .count() as u32,
             ..Sample::default()
         };
         for s in &listening {
@@ -280,6 +287,16 @@ impl State {
             });
         }
         let now_listening = sample.listening_pids();
+        // The ancestors (in the tree) of the listening processes.
+        for &p in &now_listening {
+            let mut up = proc_info(p).map(|s| s.ppid);
+            while let Some(a) = up.filter(|a| tree.binary_search(a).is_ok()) {
+                if !sample.masters.insert(a) {
+                    break;
+                }
+                up = proc_info(a).map(|s| s.ppid);
+            }
+        }
         for p in &now_listening {
             self.watch(*p);
         }

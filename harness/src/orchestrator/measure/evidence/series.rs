@@ -78,6 +78,8 @@ mod tests {
             mono_ns: 1000 + t,
             listeners: ls,
             established: est.iter().copied().collect(),
+            processes: 0,
+            masters: Default::default(),
         };
         let rec = Recording {
             samples: vec![
