@@ -22,6 +22,7 @@
 //! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
 
 mod body;
+mod corked;
 mod prefixed;
 mod stream;
 
@@ -92,7 +93,16 @@ pub(super) async fn serve<T>(
 {
     let cfg = shared.cfg.clone();
     let h2cfg = cfg.http2;
+    // h2's writes gathered: what one poll of the connection produced goes out in one
+    // write, made after the poll (`uncork`).
+    let (io, uncork) = corked::cork(io, corked::GATHER_BYTES);
     let handshake = builder(&h2cfg).handshake::<_, Bytes>(io);
+    let mut handshake = std::pin::pin!(handshake);
+    let handshake = std::future::poll_fn(|cx| {
+        let polled = handshake.as_mut().poll(cx);
+        uncork.uncork(cx);
+        polled
+    });
     let mut conn = match tokio::time::timeout(cfg.timeouts.header_read, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
@@ -133,7 +143,11 @@ pub(super) async fn serve<T>(
             .filter(|_| streams.is_empty() && !forced_final)
             .map(|since| after(since, h2cfg.ping_timeout));
         tokio::select! {
-            accepted = std::future::poll_fn(|cx| conn.poll_accept(cx)) => match accepted {
+            accepted = std::future::poll_fn(|cx| {
+                let accepted = conn.poll_accept(cx);
+                uncork.uncork(cx);
+                accepted
+            }) => match accepted {
                 Some(Ok((req, respond))) => {
                     streams.spawn(stream::serve(req, respond, ctx.clone()));
                 }
