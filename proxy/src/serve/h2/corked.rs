@@ -9,12 +9,18 @@
 //! out (and flushes what is under it). So every frame h2 produced in one poll goes out
 //! in one write.
 //!
+//! The buffer is taken from a few spare ones kept per thread when h2 first writes, and
+//! given back once written out: an idle connection holds none, and the bytes are copied
+//! into memory that the thread used last (in cache) rather than into a buffer of the
+//! connection's own.
+//!
 //! The buffer is bounded by `cap`: a write into a full buffer first writes it out, and
 //! waits (h2 waits with it) while the socket takes nothing. A write error met by
 //! `uncork` is kept and returned by the next read, write or flush h2 makes (the
 //! connection's task is woken for it). `poll_shutdown` writes the buffer out before
 //! shutting the connection down.
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,10 +31,38 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// How many bytes the buffer gathers before a write must wait for the socket.
 pub(crate) const GATHER_BYTES: usize = 64 * 1024;
 
+/// How many emptied buffers a thread keeps for the next connection that writes.
+const SPARE_BUFFERS: usize = 4;
+
+thread_local! {
+    /// Emptied buffers, the last one used first.
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer of at least `cap` bytes: a spare one if there is one.
+fn take_buffer(cap: usize) -> Vec<u8> {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .filter(|b| b.capacity() >= cap)
+        .unwrap_or_else(|| Vec::with_capacity(cap))
+}
+
+/// Keeps an emptied buffer for the next connection, if the thread has few.
+fn give_back(mut buf: Vec<u8>) {
+    buf.clear();
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
+    });
+}
+
 /// What [`Corked`] and [`Uncork`] share (one task uses both: never contended).
 struct State<T> {
     io: T,
-    /// Bytes written by h2, not yet written to `io` (from `start` on).
+    /// Bytes written by h2, not yet written to `io` (from `start` on); no buffer (no
+    /// capacity) while there are none.
     buf: Vec<u8>,
     start: usize,
     cap: usize,
@@ -64,7 +98,9 @@ impl<T: AsyncWrite + Unpin> State<T> {
             }
             self.start += n;
         }
-        self.buf.clear();
+        if self.buf.capacity() > 0 {
+            give_back(std::mem::take(&mut self.buf));
+        }
         self.start = 0;
         Poll::Ready(Ok(()))
     }
@@ -113,6 +149,12 @@ impl<T: AsyncWrite + Unpin> Uncork<T> {
         }
     }
 
+    /// Whether the connection holds a buffer.
+    #[cfg(test)]
+    pub(crate) fn holds_buffer(&self) -> bool {
+        lock(&self.0).buf.capacity() > 0
+    }
+
     /// How many bytes are gathered and not written yet.
     #[cfg(test)]
     pub(crate) fn gathered(&self) -> usize {
@@ -153,6 +195,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Corked<T> {
         }
         if state.pending().len() >= state.cap {
             ready!(state.poll_write_out(cx))?;
+        }
+        if state.buf.capacity() == 0 {
+            state.buf = take_buffer(state.cap);
         }
         let mut room = state.cap.saturating_sub(state.pending().len());
         let mut taken = 0;
@@ -313,6 +358,8 @@ mod tests {
         assert_eq!(io.log().writes, vec![b"head-a-b".to_vec()]);
         assert_eq!(io.log().flushes, 1);
         assert_eq!(u.gathered(), 0);
+        // Written out: the buffer went back to the thread's spare ones.
+        assert!(!u.holds_buffer());
         // Nothing gathered: uncorking writes nothing.
         u.uncork(&mut cx);
         assert_eq!(io.log().writes.len(), 1);
@@ -346,6 +393,7 @@ mod tests {
         u.uncork(&mut cx);
         assert_eq!(write(&mut c, &mut cx, b"ijkl"), Poll::Pending);
         assert_eq!(u.gathered(), 8);
+        assert!(u.holds_buffer());
         assert_eq!(woken.0.load(Ordering::SeqCst), 0);
         // The socket takes bytes again: the waiting task is woken, the write goes on.
         io.log().blocked = false;
