@@ -96,14 +96,16 @@ pub(super) async fn serve<T>(
     // h2's writes gathered: what one poll of the connection produced goes out in one
     // write, made after the poll (`uncork`).
     let (io, uncork) = corked::cork(io, corked::GATHER_BYTES);
-    let handshake = builder(&h2cfg).handshake::<_, Bytes>(io);
-    let mut handshake = std::pin::pin!(handshake);
-    let handshake = std::future::poll_fn(|cx| {
-        let polled = handshake.as_mut().poll(cx);
-        uncork.uncork(cx);
-        polled
-    });
-    let mut conn = match tokio::time::timeout(cfg.timeouts.header_read, handshake).await {
+    let handshaken = {
+        let mut handshake = std::pin::pin!(builder(&h2cfg).handshake::<_, Bytes>(io));
+        let handshake = std::future::poll_fn(|cx| {
+            let polled = handshake.as_mut().poll(cx);
+            uncork.uncork(cx);
+            polled
+        });
+        tokio::time::timeout(cfg.timeouts.header_read, handshake).await
+    };
+    let mut conn = match handshaken {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "h2 handshake failed");
@@ -183,7 +185,9 @@ pub(super) async fn serve<T>(
     // it tells each of them (as a reset), so that each counts itself aborted as over
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
+    // The socket closes with the last of the two handles on it.
     drop(conn);
+    drop(uncork);
     let ended = async { while streams.join_next().await.is_some() {} };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
         streams.shutdown().await;
