@@ -265,3 +265,36 @@ async fn a_body_of_known_length_ends_on_its_last_data_frame() {
     assert_eq!(origin.requests(), 1);
     assert_eq!(server.counters().completed, 1);
 }
+
+/// The answer to HEAD gives the body's length but has no body: the stream still ends (with
+/// no DATA bytes), and the next request on the connection is served.
+#[tokio::test]
+async fn a_head_response_with_a_length_and_no_body_ends_its_stream() {
+    let origin = origin(40_000).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let mut raw = Raw::connect(addr).await;
+    let fields = [
+        (":method", "HEAD"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+    ];
+    raw.write(&Raw::headers_bytes(1, &fields, true)).await;
+    let frames = raw.until(|f| ends(f, 1)).await;
+    let body: usize = frames
+        .iter()
+        .filter(|f| f.kind == DATA)
+        .map(|f| f.payload.len())
+        .sum();
+    assert_eq!(body, 0, "{frames:?}");
+    raw.get(3, "/").await;
+    let frames = raw.until(|f| ends(f, 3)).await;
+    let body: usize = frames
+        .iter()
+        .filter(|f| f.kind == DATA && f.stream == 3)
+        .map(|f| f.payload.len())
+        .sum();
+    assert_eq!(body, 40_000);
+    assert_eq!(origin.requests(), 2);
+    assert_eq!(server.counters().completed, 2);
+}
