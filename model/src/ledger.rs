@@ -53,6 +53,14 @@ pub struct OriginLedger {
     /// Request body bytes read (of the answered requests; 0 when none had a body).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub body_bytes_received: u64,
+    /// The WebSockets of `/ws` (not in the request counts above); `None` in
+    /// files written before the origin counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<crate::ws::OriginWsLedger>,
+    /// The streamed responses of `/stream` (not in the request counts
+    /// above); `None` in files written before the origin counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::ws::OriginStreamLedger>,
 }
 
 /// For serde's `skip_serializing_if`.

@@ -9,11 +9,15 @@
 //!   at the end of the run, so `opened = closed_cleanly + cut + open_at_end`;
 //! - a sent message ends exactly one way ([`MessageOutcome`]): echoed, lost or
 //!   late, so `sent = echoed + lost + late`.
+//!
+//! The same counts per time bucket ([`WsBuckets`]) add up to the totals, and
+//! the built-in origin counts its side of `/ws` and `/stream`
+//! ([`OriginWsLedger`], [`OriginStreamLedger`]) so the two can be compared.
 
 use serde::{Deserialize, Serialize};
 
 use crate::load::LatencySummary;
-use crate::outcome::FailureClass;
+use crate::outcome::{AbCounter, AbView, FailureClass};
 
 /// The close code of a server that goes away (RFC 6455, 1001): the polite
 /// way to end a WebSocket on reload.
@@ -170,6 +174,11 @@ pub struct WsReport {
     pub echo_time: LatencySummary,
     /// Per time bucket (the run's bucket width), the non-zero counts.
     pub buckets: WsBuckets,
+    /// The opening handshakes in ab's counters ([`WsReport::handshakes_ab`]):
+    /// each failed attempt counted once, where a request failing with the
+    /// same class is; all 0 in files written before it was counted.
+    #[serde(default)]
+    pub ab: AbView,
 }
 
 impl WsReport {
@@ -193,6 +202,38 @@ impl WsReport {
             self.cut,
             self.open_at_end
         )
+    }
+
+    /// The opening handshakes as ab would count requests: every attempt is
+    /// one request (an opening handshake is an HTTP request), a 101 is its
+    /// success and a failed attempt lands in the ab counter of its class
+    /// ([`FailureClass::ab_counter`]: a refused connect in Connect, a 503 in
+    /// Non-2xx, ...), so the counters add up to [`WsReport::failed`].
+    ///
+    /// What happens after the 101 (clean closes, cuts, lost and late
+    /// messages) is in none of ab's counters: the handshake's request had
+    /// completed, and counting a cut connection again as a failed request
+    /// would count one connection twice; those are the WebSocket lines.
+    pub fn handshakes_ab(&self) -> AbView {
+        let mut v = AbView::default();
+        for c in &self.failed_classes {
+            let n = c.count;
+            match c.class.ab_counter() {
+                AbCounter::Connect => v.connect += n,
+                AbCounter::Receive => v.receive += n,
+                AbCounter::Length => v.length += n,
+                AbCounter::Exceptions => v.exceptions += n,
+                AbCounter::Write => v.write_errors += n,
+                AbCounter::Non2xx => v.non_2xx += n,
+            }
+        }
+        v
+    }
+
+    /// Opening handshakes attempted (ab's "Complete requests"):
+    /// `opened + failed`.
+    pub fn handshakes(&self) -> u64 {
+        self.opened + self.failed
     }
 
     /// `Messages: sent S, echoed E, lost L, late T`.
@@ -238,6 +279,35 @@ pub struct WsBuckets {
     /// Messages late (by the time their timeout expired).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub late: Vec<(usize, u64)>,
+    /// Reconnects (an opened connection that follows an ended one of the
+    /// same client), by the time of the reopen; they add up to
+    /// `reconnect_time.count`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnects: Vec<(usize, u64)>,
+    /// Median reconnect time (µs) of the bucket's reconnects; one entry for
+    /// each bucket of [`WsBuckets::reconnects`] (0 µs included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnect_p50_us: Vec<(usize, u64)>,
+    /// 99th percentile reconnect time (µs), as `reconnect_p50_us`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnect_p99_us: Vec<(usize, u64)>,
+    /// Longest reconnect time (µs), as `reconnect_p50_us`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconnect_max_us: Vec<(usize, u64)>,
+}
+
+impl WsBuckets {
+    /// The sum of a sparse column.
+    pub fn sum(column: &[(usize, u64)]) -> u64 {
+        column.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The value of a sparse column at bucket `i` (0 when absent).
+    pub fn at(column: &[(usize, u64)], i: usize) -> u64 {
+        column
+            .binary_search_by_key(&i, |(j, _)| *j)
+            .map_or(0, |k| column[k].1)
+    }
 }
 
 /// The streaming responses of a `loadgen --stream` run: each request is ok
@@ -261,6 +331,57 @@ impl StreamReport {
             self.complete, self.truncated, self.truncated_bytes
         )
     }
+}
+
+/// How one WebSocket at the built-in origin's `/ws` ended (the origin's
+/// side, counted once per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginWsEnd {
+    /// The client's close frame came first (the origin answered it).
+    ClosedByClient,
+    /// The origin sent its close frame first (1001 when it stops).
+    ClosedByServer,
+    /// The connection ended without a close frame either way (EOF, reset,
+    /// or the origin's close frame could not be written).
+    Cut,
+}
+
+/// What the built-in origin's `/ws` did, from its start until the ledger was
+/// taken: `opened = closed_by_client + closed_by_server + cut + open`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginWsLedger {
+    /// Upgrades answered with 101 whose WebSocket started.
+    pub opened: u64,
+    /// Connections the client closed (its close frame came first).
+    pub closed_by_client: u64,
+    /// Connections the origin closed with a close frame it wrote.
+    pub closed_by_server: u64,
+    /// The origin's close frames per code, ascending.
+    pub server_close_codes: Vec<CloseCodeCount>,
+    /// Connections that ended without a close frame.
+    pub cut: u64,
+    /// Connections still open when the ledger was taken.
+    pub open: u64,
+    /// Data messages (text or binary) read.
+    pub messages_received: u64,
+    /// Data messages echoed (written and flushed).
+    pub messages_echoed: u64,
+}
+
+/// What the built-in origin's `/stream` did, from its start until the
+/// ledger was taken: `started = complete + cut + open`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginStreamLedger {
+    /// Streamed responses started (answered 200 with a streaming body).
+    pub started: u64,
+    /// Responses whose last chunk was handed to the connection.
+    pub complete: u64,
+    /// Responses dropped before their last chunk (the client went away, or
+    /// the origin stopped).
+    pub cut: u64,
+    /// Responses still streaming when the ledger was taken.
+    pub open: u64,
 }
 
 #[cfg(test)]
@@ -309,5 +430,106 @@ mod tests {
         assert_eq!(json, r#"{"width_ns":100000000,"opened":[[0,5]]}"#);
         let back: WsBuckets = serde_json::from_str(&json).expect("read");
         assert_eq!(back, r.buckets);
+    }
+
+    #[test]
+    fn handshakes_count_in_ab_as_requests_and_what_follows_the_101_does_not() {
+        let failed = |class, count| WsFailedCount { class, count };
+        let r = WsReport {
+            opened: 10,
+            failed: 9,
+            failed_classes: vec![
+                failed(FailureClass::ConnectRefused, 4),
+                failed(FailureClass::TlsHandshake, 1),
+                failed(FailureClass::Reset, 1),
+                failed(FailureClass::BadResponse, 1),
+                failed(FailureClass::Http5xx, 2),
+            ],
+            closed_cleanly: 3,
+            cut: 5,
+            open_at_end: 2,
+            sent: 100,
+            lost: 7,
+            late: 3,
+            echoed: 90,
+            ..WsReport::default()
+        };
+        let ab = r.handshakes_ab();
+        assert_eq!(
+            ab,
+            AbView {
+                connect: 5,
+                receive: 1,
+                length: 0,
+                exceptions: 1,
+                write_errors: 0,
+                non_2xx: 2,
+            }
+        );
+        // Each failed attempt once; cuts and lost messages in no counter.
+        assert_eq!(ab.total(), r.failed);
+        assert_eq!(r.handshakes(), 19);
+    }
+
+    #[test]
+    fn new_bucket_columns_are_sparse_and_old_files_read() {
+        let b = WsBuckets {
+            width_ns: 100_000_000,
+            reconnects: vec![(3, 2)],
+            reconnect_p50_us: vec![(3, 0)],
+            reconnect_p99_us: vec![(3, 1500)],
+            reconnect_max_us: vec![(3, 1500)],
+            ..WsBuckets::default()
+        };
+        let json = serde_json::to_string(&b).expect("json");
+        assert_eq!(
+            json,
+            r#"{"width_ns":100000000,"reconnects":[[3,2]],"reconnect_p50_us":[[3,0]],"reconnect_p99_us":[[3,1500]],"reconnect_max_us":[[3,1500]]}"#
+        );
+        assert_eq!(serde_json::from_str::<WsBuckets>(&json).expect("read"), b);
+        assert_eq!(WsBuckets::at(&b.reconnect_p99_us, 3), 1500);
+        assert_eq!(WsBuckets::at(&b.reconnect_p99_us, 4), 0);
+        assert_eq!(WsBuckets::sum(&b.reconnects), 2);
+        // A report written before `ab` and the reconnect columns.
+        let mut old = serde_json::to_value(WsReport {
+            opened: 1,
+            ..WsReport::default()
+        })
+        .expect("json");
+        old.as_object_mut().expect("object").remove("ab");
+        let r: WsReport = serde_json::from_value(old).expect("old report");
+        assert_eq!(r.opened, 1);
+        assert_eq!(r.ab, AbView::default());
+        assert!(r.buckets.reconnects.is_empty());
+    }
+
+    #[test]
+    fn origin_ledgers_round_trip() {
+        let ws = OriginWsLedger {
+            opened: 5,
+            closed_by_client: 1,
+            closed_by_server: 2,
+            server_close_codes: vec![CloseCodeCount {
+                code: GOING_AWAY,
+                count: 2,
+            }],
+            cut: 1,
+            open: 1,
+            messages_received: 9,
+            messages_echoed: 8,
+        };
+        let json = serde_json::to_string(&ws).expect("json");
+        assert_eq!(
+            serde_json::from_str::<OriginWsLedger>(&json).expect("read"),
+            ws
+        );
+        let s = OriginStreamLedger {
+            started: 3,
+            complete: 1,
+            cut: 1,
+            open: 1,
+        };
+        let json = serde_json::to_string(&s).expect("json");
+        assert_eq!(json, r#"{"started":3,"complete":1,"cut":1,"open":1}"#);
     }
 }

@@ -106,6 +106,9 @@ impl Book {
             answered_per_slot: per_slot,
             answered_by_method: by_method,
             body_bytes_received: body_bytes,
+            // Counted by the long-lived endpoints' book.
+            ws: None,
+            streams: None,
         }
     }
 }

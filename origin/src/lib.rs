@@ -18,16 +18,20 @@
 //! The origin also keeps a book of what it received and answered (totals, answers per
 //! millisecond, answers per method, request body bytes read, the `x-reloadbench-id` of
 //! every answered request: [`Origin::ledger`]);
-//! `reloadbench origin --ledger PATH` writes it to PATH as JSON
+//! the WebSockets of `/ws` and the streamed responses of `/stream` are counted in its
+//! `ws` and `streams` parts; `reloadbench origin --ledger PATH` writes it to PATH as JSON
 //! ([`reloadbench_model::ledger::OriginLedger`]) when it stops on SIGTERM or SIGINT. An
 //! origin killed before that leaves no file, so a missing count is never read as 0.
 
 mod book;
 mod cli;
+mod long_book;
 mod server;
 
 pub use cli::{OriginArgs, run};
-pub use server::{BACKLOG, DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig, OriginError};
+pub use server::{
+    BACKLOG, DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig, OriginError, WS_CLOSE_LIMIT,
+};
 
 /// The largest body the origin serves (1 GiB): the body is built in memory
 /// once, so a larger one would fail to start rather than serve. Enforced by

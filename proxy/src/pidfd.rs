@@ -1,5 +1,6 @@
-//! Whether another process (not a child) is still alive, through a pidfd: unlike
-//! `kill(pid, 0)` it is not fooled by a zombie nobody has reaped yet, nor by a reused pid.
+//! Whether another process (not a child) is still alive, and signals to it, through a
+//! pidfd: unlike `kill(pid, 0)` or `kill(pid, sig)` it is not fooled by a zombie nobody
+//! has reaped yet, nor by a reused pid (a pidfd names the process it was opened for).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -46,6 +47,34 @@ impl Owner {
     pub fn has_exited(&self) -> bool {
         poll_readable(&self.fd, 0)
     }
+
+    /// Another handle on the same process; `None` if the fd cannot be duplicated.
+    pub fn try_clone(&self) -> Option<Owner> {
+        self.fd.try_clone().ok().map(|fd| Owner { fd })
+    }
+
+    /// Sends `signal` to the process the pidfd was opened for (`pidfd_send_signal`):
+    /// fails with `ESRCH` once it has exited, whoever has its pid now.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> std::io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: pidfd_send_signal takes a pidfd (borrowed for the call), a signal number,
+        // a null siginfo (the kernel fills one as kill(2) would) and flags 0; no memory is
+        // shared with the kernel.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                signal as libc::c_int,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
 }
 
 /// Whether `fd` becomes readable within `ms` milliseconds (0: right now).
@@ -87,5 +116,22 @@ mod tests {
         assert!(std::time::Instant::now() < deadline);
         assert!(owner.has_exited());
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn signals_reach_only_the_process_the_pidfd_was_opened_for() {
+        use nix::sys::signal::Signal;
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let owner = Owner::open(child.id()).unwrap();
+        owner.signal(Signal::SIGUSR1).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGUSR1 as i32));
+        // Reaped: its pid may belong to anyone now; the pidfd signals nobody.
+        let e = owner.signal(Signal::SIGUSR1).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH));
     }
 }

@@ -6,7 +6,7 @@
 //! | SIGINT, SIGQUIT | fast stop: exit 0 now, open connections are cut | same, forwarded to workers |
 //! | SIGUSR2 | ignored (logged) | replace the worker |
 //! | SIGHUP | ignored (logged) | re-read the config, replace the worker |
-//! | SIGUSR1 | end every WebSocket tunnel with a close frame 1001 | ignored (logged) |
+//! | SIGUSR1 | end the WebSocket tunnels open now (draining: later ones too) with 1001 | ignored (logged) |
 //!
 //! Handlers are installed before a process reports ready, so a signal sent right after the
 //! `ready` event is never lost or fatal.

@@ -2,16 +2,21 @@
 //! received a GOAWAY or ended, and the stream loops that share it.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::client::SendRequest;
 use reloadbench_model::load::FailureRecord;
 use reloadbench_model::outcome::FailureClass;
 
 use super::H2Ctx;
+use super::read_ahead::ReadAhead;
 use super::stream::{self, Attempt};
 use super::tap::{Tap, TapState};
 use crate::client::{connect_tls, tcp_connect};
@@ -74,7 +79,13 @@ struct Slot {
     opening: tokio::sync::Mutex<()>,
     opened_any: Cell<bool>,
     fatal: RefCell<Option<AlpnRefused>>,
+    /// Connection futures opened since the slot's task last took them: the
+    /// slot's task drives them with its stream loops.
+    new_conns: RefCell<Vec<ConnFuture>>,
 }
+
+/// A connection's future: `h2`'s connection, then marking it ended.
+type ConnFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 impl Slot {
     /// The slot's live connection, opened when there is none that takes new
@@ -146,8 +157,9 @@ impl Slot {
     }
 
     /// The HTTP/2 handshake on `io` (the preface and SETTINGS go out; the
-    /// server's answer is read by the connection task), and the connection
-    /// task, which marks the connection ended when it returns.
+    /// server's answer is read by the connection's future), and the
+    /// connection's future, which marks the connection ended when it returns,
+    /// handed to the slot's task.
     async fn handshake<T>(
         &self,
         io: T,
@@ -156,7 +168,12 @@ impl Slot {
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
-        let io = Tap::new(io, tap.clone(), self.shared.clone(), self.rec.clone());
+        let io = Tap::new(
+            ReadAhead::new(io),
+            tap.clone(),
+            self.shared.clone(),
+            self.rec.clone(),
+        );
         let (send, conn) = h2::client::Builder::new()
             .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 24)
@@ -165,10 +182,10 @@ impl Slot {
             .map_err(|e| NoConn::Failed(stream::classify(&e).0))?;
         let ended = Rc::new(Cell::new(false));
         let flag = ended.clone();
-        tokio::task::spawn_local(async move {
+        self.new_conns.borrow_mut().push(Box::pin(async move {
             let _ = conn.await;
             flag.set(true);
-        });
+        }));
         Ok((send, ended))
     }
 }
@@ -194,16 +211,40 @@ pub(crate) async fn run_slot(
         opening: tokio::sync::Mutex::new(()),
         opened_any: Cell::new(false),
         fatal: RefCell::new(None),
+        new_conns: RefCell::new(Vec::new()),
     });
-    let loops: Vec<_> = (0..ctx.streams)
-        .map(|_| tokio::task::spawn_local(stream_loop(slot.clone())))
+    // The stream loops and the connections run in this one task: a response
+    // read by a connection wakes its stream loop without a task switch.
+    let mut loops: FuturesUnordered<_> = (0..ctx.streams)
+        .map(|_| stream_loop(slot.clone()))
         .collect();
-    for l in loops {
-        if let Err(e) = l.await
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
+    let mut conns: FuturesUnordered<ConnFuture> = FuturesUnordered::new();
+    std::future::poll_fn(|cx| {
+        loop {
+            while let Poll::Ready(Some(())) = conns.poll_next_unpin(cx) {}
+            let done = loop {
+                match loops.poll_next_unpin(cx) {
+                    Poll::Ready(Some(())) => {}
+                    Poll::Ready(None) => break true,
+                    Poll::Pending => break false,
+                }
+            };
+            let new = std::mem::take(&mut *slot.new_conns.borrow_mut());
+            let none_new = new.is_empty();
+            conns.extend(new);
+            if done {
+                return Poll::Ready(());
+            }
+            if none_new {
+                return Poll::Pending;
+            }
         }
+    })
+    .await;
+    // Connections still open (the last one, or old ones finishing their
+    // streams) go on in tasks of their own.
+    for c in conns {
+        tokio::task::spawn_local(c);
     }
     slot.current.borrow_mut().take();
     match slot.fatal.borrow_mut().take() {

@@ -4,7 +4,9 @@
 //! Each of the run's `-c` connection slots keeps one live connection and runs
 //! `--streams` stream loops on it; a stream loop is a client as in HTTP/1.1
 //! (a ticket, one request, exactly one outcome), so `c × streams` requests
-//! are in flight. A connection that received a GOAWAY (seen by the read-side
+//! are in flight. The slot's stream loops and its connections' `h2` futures
+//! run in one task (a response read by the connection wakes its stream loop
+//! without a task switch). A connection that received a GOAWAY (seen by the read-side
 //! [`tap`]) or that ended takes no new stream: the next request opens a new
 //! connection, counted as a reconnect, never as a failure. Streams already
 //! open on it finish or fail there.
@@ -15,10 +17,14 @@
 //! error. With `--retry-refused` a refused stream is sent once more on a new
 //! connection, and the request's outcome is the retry's.
 //!
+//! Each connection's IO reads ahead ([`read_ahead`]) in 64 KiB reads when
+//! `h2` asks for less than 4 KiB, so a response takes fewer `recv`s.
+//!
 //! This path is separate from the HTTP/1.1 clients ([`crate::client`]): the
 //! HTTP/1.1 loop is unchanged by it.
 
 mod conn;
+mod read_ahead;
 mod stream;
 pub(crate) mod tap;
 

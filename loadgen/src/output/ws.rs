@@ -8,8 +8,9 @@ use reloadbench_model::ws::{StreamReport, WsReport};
 
 use super::AB_PERCENTILES;
 
-/// The whole text of a `--ws` run: target, time, TLS handshakes, the
-/// WebSocket block and the TCP connections opened.
+/// The whole text of a `--ws` run: target, time, the opening handshakes in
+/// ab's counters ([`ab_lines`]), TLS handshakes, the WebSocket block and the
+/// TCP connections opened.
 pub(super) fn text(r: &LoadReport, ws: &WsReport, [host, port, path]: [&str; 3]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "Server Hostname:        {host}");
@@ -28,6 +29,7 @@ pub(super) fn text(r: &LoadReport, ws: &WsReport, [host, port, path]: [&str; 3])
         r.elapsed_ns as f64 / 1e9
     );
     let _ = writeln!(o, "TCP connections opened: {}", r.connections);
+    ab_lines(&mut o, ws);
     let _ = writeln!(o);
     if let Some(tls) = &r.tls {
         super::tls_block(&mut o, tls);
@@ -42,6 +44,29 @@ pub(super) fn text(r: &LoadReport, ws: &WsReport, [host, port, path]: [&str; 3])
         e.max_us as f64 / 1000.0
     );
     o
+}
+
+/// ab's request lines, for the opening handshakes
+/// ([`WsReport::handshakes_ab`]): each attempt is a request, a 101 its
+/// success, a failed attempt counted in its class's ab counter. Closes, cuts
+/// and messages come after the handshake's request completed: they are in the
+/// WebSocket lines, not in ab's counters.
+pub(super) fn ab_lines(o: &mut String, ws: &WsReport) {
+    let ab = ws.handshakes_ab();
+    let _ = writeln!(
+        o,
+        "Complete requests:      {} (opening handshakes: {} answered 101)",
+        ws.handshakes(),
+        ws.opened
+    );
+    let _ = writeln!(o, "Failed requests:        {}", ws.failed);
+    let _ = writeln!(
+        o,
+        "   (Connect: {}, Receive: {}, Length: {}, Exceptions: {})",
+        ab.connect, ab.receive, ab.length, ab.exceptions
+    );
+    let _ = writeln!(o, "Write errors:           {}", ab.write_errors);
+    let _ = writeln!(o, "Non-2xx responses:      {}", ab.non_2xx);
 }
 
 /// `WebSocket connections: ...`, `Messages: ...`, failed attempts by class,

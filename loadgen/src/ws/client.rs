@@ -6,15 +6,31 @@
 //! with that number settles it. Messages wait in send order; each tick
 //! (every message interval) first settles the ones whose timeout passed as
 //! `late`, then sends the next. When the connection ends, the messages still
-//! waiting are `lost`. When the run ends, the client stops sending, waits
-//! for the outstanding echoes (at most the message timeout), settles what is
-//! left as late, counts the connection `open at end` and closes it (1000).
+//! waiting are `late` if their timeout had passed, else `lost`. When the run
+//! ends, the client stops sending, waits for the outstanding echoes (at most
+//! the message timeout), settles what is left as late, counts the connection
+//! `open at end` and closes it (1000).
+//!
+//! The client reads while it sends (one future polls both), so a server
+//! that echoes one whole message while the next is being written never
+//! deadlocks with it. A connection writes one message at a time: a tick that
+//! comes while the previous message is still being written sends the next
+//! one as soon as that write finishes. A write the server does not take is
+//! not given up: its message is late at its timeout, as any message without
+//! its echo on a connection that stays open, and the connection counts as the
+//! server ended it or, at the run's end, `open at end`; then, with a message
+//! still half written, the client cannot write a close frame and drops the
+//! connection. So a run ends at most the message timeout plus two
+//! [`CLOSE_WAIT`]s after `-t`, whatever the server does once it has answered
+//! the handshake.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -138,8 +154,11 @@ impl Session<'_> {
         }
     }
 
-    /// The connection ended: what still waits is lost with it.
+    /// The connection ended: what still waits is late if its timeout has
+    /// passed (timeouts are otherwise checked on ticks only), else lost
+    /// with the connection.
     fn lose_pending(&mut self, now: Instant) {
+        self.expire(now);
         let n = self.pending.len() as u64;
         self.pending.clear();
         self.count(now, Col::Lost, n);
@@ -153,6 +172,75 @@ impl Session<'_> {
         self.pending.push_back((seq, Instant::now()));
         Message::Binary(Bytes::copy_from_slice(&self.payload))
     }
+
+    /// Counts the next message sent and hands it to `out` to write.
+    fn send(&mut self, out: &mut Outgoing, now: Instant) {
+        let msg = self.message();
+        self.count(now, Col::Sent, 1);
+        out.msg = Some(msg);
+        out.busy = true;
+    }
+}
+
+/// The message a connection is writing, if any.
+#[derive(Default)]
+struct Outgoing {
+    /// The message, until the stream is ready to take it.
+    msg: Option<Message>,
+    /// A message is being written (taken by the stream or not).
+    busy: bool,
+}
+
+impl Outgoing {
+    /// Writes the message: ready when it is written whole (or the write
+    /// failed).
+    fn poll_write<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut WebSocketStream<S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), WsError>> {
+        if let Some(msg) = self.msg.take() {
+            let taken = match stream.poll_ready_unpin(cx) {
+                Poll::Pending => {
+                    self.msg = Some(msg);
+                    return Poll::Pending;
+                }
+                Poll::Ready(ready) => ready.and_then(|()| stream.start_send_unpin(msg)),
+            };
+            if let Err(e) = taken {
+                self.busy = false;
+                return Poll::Ready(Err(e));
+            }
+        }
+        let flushed = ready!(stream.poll_flush_unpin(cx));
+        self.busy = false;
+        Poll::Ready(flushed)
+    }
+}
+
+/// What a connection did next.
+enum Io {
+    /// The message being written was written whole, or its write failed.
+    Written(Result<(), WsError>),
+    /// An item was read (`None`: the stream ended).
+    Read(Option<Result<Message, WsError>>),
+}
+
+/// Writes `out`'s message (if any) and reads, together: the first of the
+/// two to finish. The reading never waits for the writing.
+async fn io<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut WebSocketStream<S>,
+    out: &mut Outgoing,
+) -> Io {
+    poll_fn(|cx| {
+        if out.busy
+            && let Poll::Ready(written) = out.poll_write(stream, cx)
+        {
+            return Poll::Ready(Io::Written(written));
+        }
+        stream.poll_next_unpin(cx).map(Io::Read)
+    })
+    .await
 }
 
 /// Whether the run is over (stopped, or its time limit passed).
@@ -287,6 +375,9 @@ async fn hold<S: AsyncRead + AsyncWrite + Unpin>(
     let shared = s.shared;
     let run_over = shared.sleep_until(deadline);
     tokio::pin!(run_over);
+    let mut out = Outgoing::default();
+    // A tick came while the previous message was being written.
+    let mut due = false;
     loop {
         tokio::select! {
             _ = &mut run_over => break,
@@ -296,42 +387,71 @@ async fn hold<S: AsyncRead + AsyncWrite + Unpin>(
                 if over(s.shared) {
                     break;
                 }
-                let msg = s.message();
-                s.count(now, Col::Sent, 1);
-                if stream.send(msg).await.is_err() {
+                if out.busy {
+                    due = true;
+                } else {
+                    s.send(&mut out, now);
+                }
+            }
+            io = io(&mut stream, &mut out) => match io {
+                Io::Written(Ok(())) => {
+                    if std::mem::take(&mut due) {
+                        let now = Instant::now();
+                        s.expire(now);
+                        if over(s.shared) {
+                            break;
+                        }
+                        s.send(&mut out, now);
+                    }
+                }
+                Io::Written(Err(_)) => {
                     let end = after_error(&mut stream, s).await;
                     s.lose_pending(Instant::now());
                     return end;
                 }
-            }
-            msg = stream.next() => {
-                if let Some(end) = received(msg, s) {
-                    s.lose_pending(Instant::now());
-                    finish_close(&mut stream).await;
-                    return end;
+                Io::Read(msg) => {
+                    if let Some(end) = received(msg, s) {
+                        s.lose_pending(Instant::now());
+                        finish_close(&mut stream).await;
+                        return end;
+                    }
                 }
             }
         }
     }
-    // The run is over: wait for the outstanding echoes, then close.
+    // The run is over: wait for the outstanding echoes (a message still
+    // being written goes on being written), then close.
+    let run_ended = Instant::now();
     let until = s.pending.back().map_or_else(Instant::now, |(_, sent)| {
         *sent + s.ws.options.message_timeout
     });
     while !s.pending.is_empty() {
-        let Ok(msg) = tokio::time::timeout_at(until.into(), stream.next()).await else {
+        let Ok(io) = tokio::time::timeout_at(until.into(), io(&mut stream, &mut out)).await else {
             break;
         };
-        if let Some(end) = received(msg, s) {
-            s.lose_pending(Instant::now());
-            finish_close(&mut stream).await;
-            return end;
-        }
+        let end = match io {
+            Io::Written(Ok(())) => continue,
+            Io::Written(Err(_)) => after_error(&mut stream, s).await,
+            Io::Read(msg) => match received(msg, s) {
+                None => continue,
+                Some(end) => {
+                    finish_close(&mut stream).await;
+                    end
+                }
+            },
+        };
+        s.lose_pending(Instant::now());
+        return end;
     }
     // Their timeouts have passed (or the server went silent): late.
     let left = s.pending.len() as u64;
     s.pending.clear();
     s.count(Instant::now(), Col::Late, left);
-    record::of(s.rec, s.ws.bucket_ns).open_at_end();
+    record::of(s.rec, s.ws.bucket_ns).open_at_end(s.t(run_ended));
+    if out.busy {
+        // Part of a message is written: no close frame can follow it.
+        return End::RunOver;
+    }
     let bye = CloseFrame {
         code: CloseCode::Normal,
         reason: "run over".into(),

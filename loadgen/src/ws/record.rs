@@ -3,7 +3,10 @@
 //!
 //! Counts are kept per time bucket too (a small array per bucket, grown as
 //! the run goes), so the report can show when connections were cut or
-//! closed; the whole-run counts are the sums.
+//! closed; the whole-run counts are the sums. Reconnect times are kept as
+//! they come, with their bucket (one per reconnect, at most one per opened
+//! connection), and put into one HdrHistogram per bucket when the report is
+//! built: each bucket's p50, p99 and max.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
@@ -40,7 +43,11 @@ pub(crate) struct WsRecorder {
     failed: [u64; CLASSES],
     close_codes: BTreeMap<u16, u64>,
     open_at_end: u64,
+    /// The latest bucket in which a connection was still open at the run's end.
+    end_bucket: Option<usize>,
     reconnect: Histogram<u64>,
+    /// Each reconnect's bucket and time (µs), in the order they came.
+    reconnects: Vec<(usize, u64)>,
     echo: Histogram<u64>,
 }
 
@@ -61,14 +68,20 @@ impl WsRecorder {
             failed: [0; CLASSES],
             close_codes: BTreeMap::new(),
             open_at_end: 0,
+            end_bucket: None,
             reconnect: new_histogram(),
+            reconnects: Vec::new(),
             echo: new_histogram(),
         }
     }
 
+    fn bucket(&self, t_ns: u64) -> usize {
+        (t_ns / self.bucket_ns) as usize
+    }
+
     /// Adds `n` to column `col` of the bucket of `t_ns`.
     pub(crate) fn count(&mut self, t_ns: u64, col: Col, n: u64) {
-        let i = (t_ns / self.bucket_ns) as usize;
+        let i = self.bucket(t_ns);
         if self.buckets.len() <= i {
             self.buckets.resize(i + 1, [0; COLS]);
         }
@@ -80,6 +93,7 @@ impl WsRecorder {
         self.count(t_ns, Col::Opened, 1);
         if let Some(us) = reconnect_us {
             let _ = self.reconnect.record(us);
+            self.reconnects.push((self.bucket(t_ns), us));
         }
     }
 
@@ -101,9 +115,12 @@ impl WsRecorder {
         let _ = self.echo.record(rtt_us);
     }
 
-    /// A connection was still open at the end of the run.
-    pub(crate) fn open_at_end(&mut self) {
+    /// A connection was still open when the run ended, at `t_ns`: it counts
+    /// as open through that bucket.
+    pub(crate) fn open_at_end(&mut self, t_ns: u64) {
         self.open_at_end += 1;
+        let i = self.bucket(t_ns);
+        self.end_bucket = Some(self.end_bucket.map_or(i, |e| e.max(i)));
     }
 }
 
@@ -123,7 +140,9 @@ pub(crate) fn report(recorders: &[Recorder], options: &WsOptions, bucket_ns: u64
     let mut failed = [0u64; CLASSES];
     let mut codes: BTreeMap<u16, u64> = BTreeMap::new();
     let mut open_at_end = 0;
+    let mut end_bucket: Option<usize> = None;
     let mut reconnect = new_histogram();
+    let mut reconnects: Vec<(usize, u64)> = Vec::new();
     let mut echo = new_histogram();
     for w in recorders.iter().filter_map(|r| r.ws.as_deref()) {
         if totals.len() < w.buckets.len() {
@@ -141,8 +160,17 @@ pub(crate) fn report(recorders: &[Recorder], options: &WsOptions, bucket_ns: u64
             *codes.entry(*code).or_default() += n;
         }
         open_at_end += w.open_at_end;
+        end_bucket = end_bucket.max(w.end_bucket);
+        reconnects.extend_from_slice(&w.reconnects);
         let _ = reconnect.add(&w.reconnect);
         let _ = echo.add(&w.echo);
+    }
+    // The connections open at the end stay open through the bucket the run
+    // ended in, even when nothing else happened in the last buckets.
+    if let Some(end) = end_bucket
+        && totals.len() <= end
+    {
+        totals.resize(end + 1, [0; COLS]);
     }
     let sum = |col: Col| totals.iter().map(|b| b[col as usize]).sum::<u64>();
     let mut open = Vec::new();
@@ -154,21 +182,22 @@ pub(crate) fn report(recorders: &[Recorder], options: &WsOptions, bucket_ns: u64
             open.push((i, now_open));
         }
     }
-    WsReport {
+    let failed_classes: Vec<WsFailedCount> = FailureClass::ALL
+        .into_iter()
+        .filter(|c| failed[c.index()] > 0)
+        .map(|class| WsFailedCount {
+            class,
+            count: failed[class.index()],
+        })
+        .collect();
+    let mut report = WsReport {
         message_interval_ms: options.message_interval.as_millis() as u64,
         message_bytes: options.message_bytes as u64,
         message_timeout_ms: options.message_timeout.as_millis() as u64,
         reconnect_delay_ms: options.reconnect_delay.as_millis() as u64,
         opened: sum(Col::Opened),
         failed: sum(Col::Failed),
-        failed_classes: FailureClass::ALL
-            .into_iter()
-            .filter(|c| failed[c.index()] > 0)
-            .map(|class| WsFailedCount {
-                class,
-                count: failed[class.index()],
-            })
-            .collect(),
+        failed_classes,
         closed_cleanly: sum(Col::Closed),
         close_codes: codes
             .into_iter()
@@ -193,6 +222,28 @@ pub(crate) fn report(recorders: &[Recorder], options: &WsOptions, bucket_ns: u64
             echoed: sparse(&totals, Col::Echoed),
             lost: sparse(&totals, Col::Lost),
             late: sparse(&totals, Col::Late),
+            ..WsBuckets::default()
         },
+        ab: Default::default(),
+    };
+    report.ab = report.handshakes_ab();
+    reconnect_columns(&mut report.buckets, reconnects);
+    report
+}
+
+/// The per-bucket reconnect columns: count, p50, p99 and max of each
+/// bucket's reconnect times (one HdrHistogram per bucket that had any).
+fn reconnect_columns(b: &mut WsBuckets, mut reconnects: Vec<(usize, u64)>) {
+    reconnects.sort_unstable_by_key(|(i, _)| *i);
+    for group in reconnects.chunk_by(|x, y| x.0 == y.0) {
+        let i = group[0].0;
+        let mut h = new_histogram();
+        for (_, us) in group {
+            let _ = h.record(*us);
+        }
+        b.reconnects.push((i, h.len()));
+        b.reconnect_p50_us.push((i, h.value_at_quantile(0.5)));
+        b.reconnect_p99_us.push((i, h.value_at_quantile(0.99)));
+        b.reconnect_max_us.push((i, h.max()));
     }
 }

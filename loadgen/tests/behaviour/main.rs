@@ -18,3 +18,4 @@ mod support;
 mod tls;
 mod tls_support;
 mod ws;
+mod ws_stall;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use reloadbench_loadgen::{LoadConfig, WsOptions};
-use reloadbench_model::outcome::FailureClass;
+use reloadbench_model::outcome::{AbView, FailureClass};
+use reloadbench_model::ws::WsBuckets;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -179,6 +180,46 @@ async fn ws_counts_equal_what_the_server_did() {
     assert_eq!(sum(&ws.buckets.echoed), ws.echoed);
     assert_eq!(sum(&ws.buckets.lost), ws.lost);
     assert_eq!(sum(&ws.buckets.late), ws.late);
+    assert_eq!(sum(&ws.buckets.failed), ws.failed);
+    // `opened = closed_cleanly + cut + open_at_end` over the bucket sums, and
+    // the open gauge is the running count, ending at the connections open at
+    // the end, in the bucket the run ended in.
+    let b = &ws.buckets;
+    assert_eq!(
+        sum(&b.opened),
+        sum(&b.closed_cleanly) + sum(&b.cut) + ws.open_at_end
+    );
+    let mut now_open = 0;
+    let last = b.open.last().expect("an open gauge").0;
+    for i in 0..=last {
+        now_open += WsBuckets::at(&b.opened, i);
+        now_open -= WsBuckets::at(&b.closed_cleanly, i) + WsBuckets::at(&b.cut, i);
+        assert_eq!(WsBuckets::at(&b.open, i), now_open, "bucket {i}: {b:?}");
+    }
+    assert_eq!(now_open, ws.open_at_end);
+    let duration_ns = scaled(Duration::from_secs(2)).as_nanos() as u64;
+    assert!(last as u64 >= duration_ns / b.width_ns, "{last}: {b:?}");
+    // Reconnect time per bucket: each reconnect in the bucket of its reopen.
+    assert_eq!(sum(&b.reconnects), ws.reconnect_time.count);
+    assert_eq!(sum(&b.reconnects), get(&rec.accepted) - 4);
+    let at = |c: &[(usize, u64)]| c.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+    assert_eq!(at(&b.reconnect_p50_us), at(&b.reconnects));
+    assert_eq!(at(&b.reconnect_p99_us), at(&b.reconnects));
+    assert_eq!(at(&b.reconnect_max_us), at(&b.reconnects));
+    for &(i, n) in &b.reconnects {
+        assert!(WsBuckets::at(&b.opened, i) >= n, "bucket {i}: {b:?}");
+        let (p50, p99, max) = (
+            WsBuckets::at(&b.reconnect_p50_us, i),
+            WsBuckets::at(&b.reconnect_p99_us, i),
+            WsBuckets::at(&b.reconnect_max_us, i),
+        );
+        assert!(p50 <= p99 && p99 <= max, "bucket {i}: {b:?}");
+    }
+    let max = b.reconnect_max_us.iter().map(|(_, us)| *us).max();
+    assert_eq!(max, Some(ws.reconnect_time.max_us));
+    // The handshakes in ab's counters: none failed; the cuts and lost
+    // messages are not ab failures.
+    assert_eq!(ws.ab, AbView::default());
     // No request was made.
     assert_eq!((r.planned, r.ok, r.failed), (0, 0, 0));
     let text = reloadbench_loadgen::output::text(&r);
@@ -190,6 +231,16 @@ async fn ws_counts_equal_what_the_server_did() {
         "{text}"
     );
     assert!(text.contains(&ws.messages_line()), "{text}");
+    assert!(
+        text.contains(
+            "Complete requests:      8 (opening handshakes: 8 answered 101)\n\
+             Failed requests:        0\n   \
+             (Connect: 0, Receive: 0, Length: 0, Exceptions: 0)\n\
+             Write errors:           0\n\
+             Non-2xx responses:      0\n"
+        ),
+        "{text}"
+    );
     assert!(text.contains("Reconnect time (ms)"), "{text}");
     let json =
         reloadbench_model::json_layout::to_vec(&r, reloadbench_model::json_layout::Layout::LOAD)
@@ -206,13 +257,27 @@ async fn ws_attempts_on_a_closed_port_fail_by_class_and_open_nothing() {
     let mut cfg = ws_config(&url, 2, 0.3);
     cfg.ws.as_mut().unwrap().reconnect_delay = Duration::from_millis(10);
     let r = run_load(cfg).await;
-    let ws = r.ws.unwrap();
+    let ws = r.ws.clone().unwrap();
     assert_eq!(ws.opened, 0);
     assert!(ws.failed > 0);
     assert_eq!(ws.failed_classes.len(), 1, "{ws:?}");
     assert_eq!(ws.failed_classes[0].class, FailureClass::ConnectRefused);
     assert_eq!(ws.failed_classes[0].count, ws.failed);
     assert_eq!(ws.sent, 0);
+    // ab's view: every refused attempt is a failed request under Connect.
+    assert_eq!(
+        ws.ab,
+        AbView {
+            connect: ws.failed,
+            ..AbView::default()
+        }
+    );
+    let text = reloadbench_loadgen::output::text(&r);
+    let line = format!(
+        "Failed requests:        {}\n   (Connect: {}, ",
+        ws.failed, ws.failed
+    );
+    assert!(text.contains(&line), "{text}");
 }
 
 #[tokio::test]
@@ -244,11 +309,22 @@ async fn ws_upgrade_answered_with_503_fails_as_http_5xx() {
     let mut cfg = ws_config(&url, 1, 0.3);
     cfg.ws.as_mut().unwrap().reconnect_delay = Duration::from_millis(20);
     let r = run_load(cfg).await;
-    let ws = r.ws.unwrap();
+    let ws = r.ws.clone().unwrap();
     assert_eq!(ws.opened, 0);
     assert_eq!(ws.failed_classes.len(), 1, "{ws:?}");
     assert_eq!(ws.failed_classes[0].class, FailureClass::Http5xx);
     assert_eq!(ws.failed, answered.load(Ordering::SeqCst));
+    // ab's view: each 503 is a non-2xx response (the handshake wants 101).
+    assert_eq!(
+        ws.ab,
+        AbView {
+            non_2xx: ws.failed,
+            ..AbView::default()
+        }
+    );
+    let text = reloadbench_loadgen::output::text(&r);
+    let line = format!("Non-2xx responses:      {}\n", ws.failed);
+    assert!(text.contains(&line), "{text}");
 }
 
 /// An HTTP server whose responses stream a chunked body and, on every
@@ -352,7 +428,7 @@ async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_w
     let run = reloadbench_loadgen::start(cfg).unwrap();
     // Every client opened.
     wait_for(&run, |p| p.opened >= clients).await;
-    tokio::time::timeout(wait(), origin.shutdown())
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
         .await
         .unwrap();
     // Every connection ended, and a client's attempt to reconnect failed.
@@ -378,6 +454,84 @@ async fn heavy_ws_against_the_origin_then_its_shutdown_closes_every_connection_w
     // (the origin was stopped as soon as every client had opened).
     assert_eq!(ws.late, 0);
     assert_eq!(ws.sent, ws.echoed + ws.lost + ws.late);
+    // The origin's ledger: it closed every connection with 1001, and every
+    // echo it wrote came back before its close frame.
+    let o = ledger.ws.expect("the origin counts /ws");
+    assert_eq!(
+        (o.opened, o.closed_by_server, o.cut),
+        (clients, clients, 0),
+        "{o:?}"
+    );
+    assert_eq!(o.server_close_codes.len(), 1);
+    assert_eq!(o.server_close_codes[0].code, 1001);
+    assert_eq!(o.messages_echoed, ws.echoed);
+}
+
+/// Against the built-in origin, its ledger and loadgen count the same: every
+/// connection loadgen opened the origin opened, the ones open at the end
+/// are the ones the client closed (1000 at the run's end), every message
+/// sent was received, every echo written came back in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_counts_equal_the_origins_ledger() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", origin.addr());
+    let mut cfg = ws_config(&url, 5, 0.6);
+    cfg.ws.as_mut().unwrap().message_interval = Duration::from_millis(50);
+    let r = run_load(cfg).await;
+    let ws = r.ws.clone().unwrap();
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
+        .await
+        .unwrap();
+    let o = ledger.ws.expect("the origin counts /ws");
+    assert_eq!((ws.opened, ws.open_at_end, ws.failed), (5, 5, 0), "{ws:?}");
+    assert_eq!(o.opened, ws.opened, "{o:?}");
+    assert_eq!(o.closed_by_client, ws.open_at_end);
+    assert_eq!((o.closed_by_server, o.cut, o.open), (0, 0, 0));
+    assert_eq!(o.messages_received, ws.sent);
+    assert_eq!(o.messages_echoed, ws.echoed + ws.late);
+    assert_eq!((ws.lost, ws.late), (0, 0));
+    assert!(ws.sent >= 5 * 5, "{ws:?}");
+    // The open gauge holds the five through the bucket the run ended in,
+    // though nothing else happened there (no message is sent after the end).
+    let b = &ws.buckets;
+    let end = (scaled(Duration::from_secs_f64(0.6)).as_nanos() as u64 / b.width_ns) as usize;
+    let last = b.open.last().expect("an open gauge").0;
+    assert!(last >= end, "{end}: {b:?}");
+    assert_eq!(b.open.len(), last + 1, "{b:?}");
+    assert!(b.open.iter().all(|&(_, n)| n == 5), "{b:?}");
+}
+
+/// `--stream` against the origin with a timeout shorter than the stream:
+/// loadgen's timed-out responses are the origin's cut ones, its complete
+/// ones the origin's complete ones.
+#[tokio::test]
+async fn stream_counts_equal_the_origins_ledger() {
+    let origin = reloadbench_origin::Origin::bind(reloadbench_origin::OriginConfig::default())
+        .await
+        .unwrap();
+    let long = format!("http://{}/stream?seconds=30&interval=10", origin.addr());
+    let mut cfg = crate::support::config(&long, 3, 1);
+    cfg.stream = true;
+    cfg.timeout = Duration::from_millis(100);
+    let r = run_load(cfg).await;
+    let cut = crate::support::class(&r, FailureClass::Timeout);
+    assert_eq!((r.ok, cut), (0, 3), "{:?}", r.classes);
+    let short = format!("http://{}/stream?seconds=0.05&interval=10", origin.addr());
+    let mut cfg = crate::support::config(&short, 4, 2);
+    cfg.stream = true;
+    let r = run_load(cfg).await;
+    assert_eq!(r.ok, 4, "{:?}", r.classes);
+    let ledger = tokio::time::timeout(wait(), origin.ledger_after_shutdown())
+        .await
+        .unwrap();
+    let s = ledger.streams.expect("the origin counts /stream");
+    assert_eq!(
+        (s.started, s.complete, s.cut, s.open),
+        (3 + 4, 4, 3, 0),
+        "{s:?}"
+    );
 }
 
 /// Waits (polling, bounded by [`wait`]) until the run's WebSocket progress

@@ -9,7 +9,7 @@ use anyhow::Context;
 use reloadbench_model::event::{Event, EventKind};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::server::{DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig};
+use crate::server::{BACKLOG, DEFAULT_BODY_BYTES, LongOptions, Origin, OriginConfig};
 
 /// Arguments of the origin server.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +31,10 @@ pub struct OriginArgs {
     /// (a slow upload sink; default: as fast as they come).
     #[arg(long, value_name = "BYTES_PER_SEC")]
     pub upload_rate: Option<u64>,
+    /// Backlog of the listening socket (its accept queue); the kernel caps it at
+    /// `net.core.somaxconn`.
+    #[arg(long, default_value_t = BACKLOG, value_parser = clap::value_parser!(u32).range(1..))]
+    pub backlog: u32,
 }
 
 impl From<OriginArgs> for OriginConfig {
@@ -39,6 +43,7 @@ impl From<OriginArgs> for OriginConfig {
             listen: args.listen,
             body_bytes: args.body_bytes,
             delay: args.delay,
+            backlog: args.backlog,
         }
     }
 }
@@ -135,9 +140,13 @@ mod tests {
         assert_eq!(cli.args.listen, "127.0.0.1:0".parse().unwrap());
         assert!(cli.args.delay.is_none());
         assert!(cli.args.ledger.is_none());
+        assert_eq!(cli.args.backlog, 4096);
         let cli = TestCli::parse_from(["origin", "--delay", "5ms", "--body-bytes", "10"]);
         assert_eq!(cli.args.delay, Some(Duration::from_millis(5)));
         assert_eq!(cli.args.body_bytes, 10);
+        let cli = TestCli::parse_from(["origin", "--backlog", "77"]);
+        assert_eq!(OriginConfig::from(cli.args).backlog, 77);
+        assert!(TestCli::try_parse_from(["origin", "--backlog", "0"]).is_err());
     }
 
     #[test]

@@ -11,11 +11,15 @@
 //!   [`LongOptions::upload_rate`] bytes per second (unlimited when unset):
 //!   a slow upload sink ([`upload_rate`]).
 //!
-//! `/ws` and `/stream` are not in the origin's book ([`crate::Origin::ledger`]):
-//! it counts the fixed-body answers.
+//! `/ws` and `/stream` are not in the request counts of the origin's ledger
+//! ([`crate::Origin::ledger`]): they have their own, kept by
+//! [`crate::long_book`] (WebSockets opened, closed by the client, closed by
+//! the origin with its code, cut, messages received and echoed; streams
+//! started, complete and cut).
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,6 +31,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use reloadbench_model::ws::{GOING_AWAY, OriginWsEnd};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,10 +39,14 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
+use crate::long_book::{LongBook, StreamOpen, WsOpen};
+
 /// Longest `/stream` (one hour).
 pub(crate) const MAX_STREAM: Duration = Duration::from_secs(3600);
 /// Shortest `/stream` interval.
 pub(crate) const MIN_STREAM_INTERVAL: Duration = Duration::from_millis(1);
+/// How long a close handshake may take before the WebSocket is dropped.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Settings of the long-lived endpoints.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,6 +60,8 @@ pub(crate) struct Long {
     pub(crate) options: LongOptions,
     /// Becomes true when the origin shuts down.
     pub(crate) stop: watch::Receiver<bool>,
+    /// What `/ws` and `/stream` did.
+    pub(crate) book: Arc<LongBook>,
 }
 
 /// The body of every origin response: the fixed body, or a stream.
@@ -75,7 +86,7 @@ pub(crate) fn upload_rate(req: &Request<Incoming>, long: &Long) -> Option<u64> {
 pub(crate) async fn serve(req: Request<Incoming>, long: &Long) -> Response<OriginBody> {
     match req.uri().path() {
         "/ws" => websocket(req, long),
-        _ => stream(&req),
+        _ => stream(&req, &long.book),
     }
 }
 
@@ -110,11 +121,14 @@ fn websocket(mut req: Request<Incoming>, long: &Long) -> Response<OriginBody> {
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let stop = long.stop.clone();
+    let book = long.book.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let io = TokioIo::new(upgraded);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config())).await;
-            echo(ws, stop).await;
+            let open = book.ws_opened();
+            let (end, code) = echo(ws, stop, &open).await;
+            open.ended(end, code);
         }
     });
     let mut resp = Response::new(Either::Left(Full::new(Bytes::new())));
@@ -129,8 +143,13 @@ fn websocket(mut req: Request<Incoming>, long: &Long) -> Response<OriginBody> {
 }
 
 /// Echoes every data message until the client closes, or the origin stops
-/// (then closes with 1001 Going Away).
-async fn echo<S>(mut ws: WebSocketStream<S>, mut stop: watch::Receiver<bool>)
+/// (then closes with 1001 Going Away); how the WebSocket ended, and the
+/// origin's close code when it closed it.
+async fn echo<S>(
+    mut ws: WebSocketStream<S>,
+    mut stop: watch::Receiver<bool>,
+    open: &WsOpen,
+) -> (OriginWsEnd, Option<u16>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -139,17 +158,30 @@ where
         tokio::select! {
             () = stopped(&mut stop) => {
                 let bye = CloseFrame { code: CloseCode::Away, reason: "origin stopping".into() };
-                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(bye))).await;
-                return;
+                return match tokio::time::timeout(CLOSE_WAIT, ws.close(Some(bye))).await {
+                    Ok(Ok(())) => (OriginWsEnd::ClosedByServer, Some(GOING_AWAY)),
+                    _ => (OriginWsEnd::Cut, None),
+                };
             }
             msg = ws.next() => match msg {
                 Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => {
+                    open.received();
                     if ws.send(m).await.is_err() {
-                        return;
+                        return (OriginWsEnd::Cut, None);
                     }
+                    open.echoed();
+                }
+                Some(Ok(Message::Close(_))) => {
+                    // The client closed first; let tungstenite write the
+                    // answering close frame and see the end (bounded).
+                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })
+                    .await;
+                    return (OriginWsEnd::ClosedByClient, None);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
+                Some(Err(_)) | None => return (OriginWsEnd::Cut, None),
             },
         }
     }
@@ -185,7 +217,7 @@ fn query_duration(query: &str, name: &str, seconds: bool) -> Result<Option<Durat
 }
 
 /// `/stream?seconds=S&interval=I`.
-fn stream(req: &Request<Incoming>) -> Response<OriginBody> {
+fn stream(req: &Request<Incoming>, book: &Arc<LongBook>) -> Response<OriginBody> {
     let query = req.uri().query().unwrap_or("");
     let parsed = query_duration(query, "seconds", true)
         .and_then(|s| query_duration(query, "interval", false).map(|i| (s, i)));
@@ -203,28 +235,32 @@ fn stream(req: &Request<Incoming>) -> Response<OriginBody> {
         );
     }
     let chunks = (seconds.as_nanos() / interval.as_nanos()) as u64 + 1;
-    let mut resp = Response::new(Either::Right(Ticks::new(interval, chunks)));
+    let ticks = Ticks::new(interval, chunks, book.stream_started());
+    let mut resp = Response::new(Either::Right(ticks));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     resp
 }
 
 /// A body of `chunks` numbered lines (`00000000\n`, 9 bytes each), one per
-/// interval, the first at once.
+/// interval, the first at once; counted complete in the book once its last
+/// line was handed out, cut when dropped before.
 pub(crate) struct Ticks {
     interval: tokio::time::Interval,
     left: u64,
     sent: u64,
+    open: StreamOpen,
 }
 
 impl Ticks {
-    fn new(every: Duration, chunks: u64) -> Ticks {
+    fn new(every: Duration, chunks: u64, open: StreamOpen) -> Ticks {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ticks {
             interval,
             left: chunks,
             sent: 0,
+            open,
         }
     }
 }
@@ -242,6 +278,9 @@ impl Body for Ticks {
         }
         ready!(self.interval.poll_tick(cx));
         self.left -= 1;
+        if self.left == 0 {
+            self.open.complete();
+        }
         let line = format!("{:08}\n", self.sent % 100_000_000);
         self.sent += 1;
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(line)))))

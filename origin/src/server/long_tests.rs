@@ -166,3 +166,138 @@ async fn upload_is_read_no_faster_than_the_rate() {
     assert_eq!((ledger.received, ledger.answered), (1, 1));
     origin.shutdown().await;
 }
+
+/// Polls `origin`'s ledger (bounded by [`limit`]) until `done` holds.
+async fn ledger_until(
+    origin: &Origin,
+    done: impl Fn(&reloadbench_model::ledger::OriginLedger) -> bool,
+) {
+    let until = Instant::now() + limit();
+    loop {
+        let l = origin.ledger();
+        if done(&l) {
+            return;
+        }
+        assert!(Instant::now() < until, "{l:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn ws_client(origin: &Origin) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    let tcp = TcpStream::connect(origin.addr()).await.unwrap();
+    let url = format!("ws://{}/ws", origin.addr());
+    timeout(limit(), tokio_tungstenite::client_async(url, tcp))
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+async fn exchange(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>, n: u8) {
+    for i in 0..n {
+        let msg = Message::Binary(vec![i; 10].into());
+        ws.send(msg.clone()).await.unwrap();
+        let back = timeout(limit(), ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[tokio::test]
+async fn ws_ledger_counts_each_connection_end_once_and_every_echo() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    // One the client closes, one it cuts, one the origin's stop closes.
+    let mut by_client = ws_client(&origin).await;
+    let mut cut = ws_client(&origin).await;
+    let mut stays = ws_client(&origin).await;
+    exchange(&mut by_client, 3).await;
+    exchange(&mut cut, 2).await;
+    exchange(&mut stays, 1).await;
+    let l = origin.ledger().ws.expect("the origin counts /ws");
+    assert_eq!((l.opened, l.open), (3, 3), "{l:?}");
+    by_client.close(None).await.unwrap();
+    while let Some(Ok(_)) = timeout(limit(), by_client.next()).await.unwrap() {}
+    drop(cut);
+    ledger_until(&origin, |l| {
+        l.ws.as_ref()
+            .is_some_and(|w| w.closed_by_client == 1 && w.cut == 1)
+    })
+    .await;
+    let stopping = tokio::spawn(origin.ledger_after_shutdown());
+    match timeout(limit(), stays.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected a close frame 1001, got {other:?}"),
+    }
+    let ledger = timeout(limit(), stopping).await.unwrap().unwrap();
+    let l = ledger.ws.expect("the origin counts /ws");
+    assert_eq!(
+        (
+            l.opened,
+            l.closed_by_client,
+            l.closed_by_server,
+            l.cut,
+            l.open
+        ),
+        (3, 1, 1, 1, 0),
+        "{l:?}"
+    );
+    assert_eq!(l.server_close_codes.len(), 1);
+    assert_eq!(
+        (l.server_close_codes[0].code, l.server_close_codes[0].count),
+        (1001, 1)
+    );
+    assert_eq!((l.messages_received, l.messages_echoed), (6, 6));
+    // Not requests of the fixed-body book.
+    assert_eq!((ledger.received, ledger.answered), (0, 0));
+}
+
+/// Sends a `/stream` request on a new connection.
+async fn stream_request(origin: &Origin, seconds: f64) -> TcpStream {
+    let mut tcp = TcpStream::connect(origin.addr()).await.unwrap();
+    let req = format!(
+        "GET /stream?seconds={seconds}&interval=10 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn stream_ledger_counts_complete_and_cut_responses() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    // Read whole.
+    let mut whole = stream_request(&origin, 0.05).await;
+    let all = read_all(&mut whole).await;
+    assert!(all.ends_with(b"0\r\n\r\n"));
+    // The client goes away after the first bytes.
+    let mut gone = stream_request(&origin, 60.0).await;
+    let mut first = [0u8; 16];
+    timeout(limit(), gone.read_exact(&mut first))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(gone);
+    // Still streaming when the origin stops.
+    let mut running = stream_request(&origin, 60.0).await;
+    timeout(limit(), running.read_exact(&mut first))
+        .await
+        .unwrap()
+        .unwrap();
+    ledger_until(&origin, |l| {
+        l.streams
+            .is_some_and(|s| (s.started, s.complete, s.cut, s.open) == (3, 1, 1, 1))
+    })
+    .await;
+    let ledger = timeout(limit(), origin.ledger_after_shutdown())
+        .await
+        .unwrap();
+    let s = ledger.streams.expect("the origin counts /stream");
+    assert_eq!(
+        (s.started, s.complete, s.cut, s.open),
+        (3, 1, 2, 0),
+        "{s:?}"
+    );
+}

@@ -23,12 +23,15 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::book::{Answered, Book};
+use crate::long_book::LongBook;
 
 mod long;
 pub use long::LongOptions;
 
-/// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`): a burst
-/// of thousands of connects from a proxy must wait in the queue, not be dropped.
+/// Default backlog of the listening socket ([`OriginConfig::backlog`], `--backlog`; the
+/// kernel caps it at `net.core.somaxconn`): a burst of thousands of connects from a proxy
+/// (a thousand WebSocket clients reconnecting at once) must wait in the queue, not be
+/// dropped.
 pub const BACKLOG: u32 = 4096;
 
 /// Body size served when none is given: the page size of the original experiment.
@@ -43,6 +46,9 @@ pub struct OriginConfig {
     pub body_bytes: usize,
     /// Delay applied before each response, if any.
     pub delay: Option<Duration>,
+    /// Backlog of the listening socket (the accept queue's length; the kernel caps
+    /// it at `net.core.somaxconn`), [`BACKLOG`] by default.
+    pub backlog: u32,
 }
 
 impl Default for OriginConfig {
@@ -51,6 +57,7 @@ impl Default for OriginConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             body_bytes: DEFAULT_BODY_BYTES,
             delay: None,
+            backlog: BACKLOG,
         }
     }
 }
@@ -104,7 +111,7 @@ impl Origin {
     /// `/stream`, `/upload`).
     pub async fn bind_with(cfg: OriginConfig, long: LongOptions) -> Result<Origin, OriginError> {
         crate::check_body_bytes(cfg.body_bytes as u64)?;
-        let listener = listen(cfg.listen).map_err(|source| OriginError::Bind {
+        let listener = listen(cfg.listen, cfg.backlog).map_err(|source| OriginError::Bind {
             addr: cfg.listen,
             source,
         })?;
@@ -120,6 +127,7 @@ impl Origin {
             long: long::Long {
                 options: long,
                 stop: stop_rx.clone(),
+                book: Arc::new(LongBook::default()),
             },
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
@@ -141,19 +149,22 @@ impl Origin {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
-    /// What the origin received and answered so far (see [`reloadbench_model::ledger`]).
+    /// What the origin received and answered so far (see [`reloadbench_model::ledger`]),
+    /// with the WebSockets of `/ws` and the streamed responses of `/stream`.
     pub fn ledger(&self) -> reloadbench_model::ledger::OriginLedger {
-        self.shared.book.ledger()
+        self.shared.ledger()
     }
 
     /// [`Origin::shutdown`], then the final [`Origin::ledger`].
     pub async fn ledger_after_shutdown(self) -> reloadbench_model::ledger::OriginLedger {
         let shared = self.shared.clone();
         self.shutdown().await;
-        shared.book.ledger()
+        shared.ledger()
     }
 
-    /// Stops accepting, closes every connection and waits for the server task.
+    /// Stops accepting, closes every connection (each WebSocket with 1001 Going Away)
+    /// and waits for the server task and the WebSockets' ends (at most
+    /// [`WS_CLOSE_LIMIT`] for those).
     pub async fn shutdown(self) {
         // The receiver lives as long as the accept task; a send error means it already ended.
         let _ = self.stop.send(true);
@@ -162,18 +173,34 @@ impl Origin {
         {
             std::panic::resume_unwind(e.into_panic());
         }
+        if !self.shared.long.book.ws_all_ended(WS_CLOSE_LIMIT).await {
+            eprintln!("origin: WebSockets still open {WS_CLOSE_LIMIT:?} after the stop");
+        }
     }
 }
 
-/// A listening socket on `addr` with [`BACKLOG`] (and `SO_REUSEADDR`, as std sets it).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Longest wait at shutdown for the WebSockets to be closed (each close handshake is
+/// bounded by a second).
+pub const WS_CLOSE_LIMIT: Duration = Duration::from_secs(3);
+
+impl Shared {
+    fn ledger(&self) -> reloadbench_model::ledger::OriginLedger {
+        let mut l = self.book.ledger();
+        l.ws = Some(self.long.book.ws_ledger());
+        l.streams = Some(self.long.book.streams_ledger());
+        l
+    }
+}
+
+/// A listening socket on `addr` with `backlog` (and `SO_REUSEADDR`, as std sets it).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(BACKLOG)
+    socket.listen(backlog)
 }
 
 /// A printable body of `n` bytes (a repeated alphabet, ending in a newline when non-empty).

@@ -192,26 +192,48 @@ fn body_has_the_requested_size() {
     assert_eq!(body_of(32_987).len(), 32_987);
 }
 
-#[tokio::test]
-async fn listening_socket_has_a_backlog_of_4096_as_the_kernel_reports_it() {
-    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
-    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // For a listening socket, `ss` shows the backlog as Send-Q (from sock_diag).
+/// The backlog of the listener on `port`, as the kernel reports it: for a
+/// listening socket, `ss` shows the backlog as Send-Q (from sock_diag).
+fn kernel_backlog(port: u16) -> u32 {
     let out = std::process::Command::new("ss")
-        .args(["-ltnH", &format!("sport = :{}", origin.addr().port())])
+        .args(["-ltnH", &format!("sport = :{port}")])
         .output()
         .expect("ss (iproute2) runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let send_q: u32 = text
-        .split_whitespace()
+    text.split_whitespace()
         .nth(2)
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no listener in `ss` output: {text:?}"));
-    assert_eq!(send_q, BACKLOG.min(somaxconn), "{text}");
+        .unwrap_or_else(|| panic!("no listener in `ss` output: {text:?}"))
+}
+
+fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn listening_socket_has_a_backlog_of_4096_as_the_kernel_reports_it() {
+    let origin = Origin::bind(OriginConfig::default()).await.unwrap();
+    assert_eq!(
+        kernel_backlog(origin.addr().port()),
+        BACKLOG.min(somaxconn())
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn listening_socket_gets_the_backlog_asked_for() {
+    // Below any somaxconn (the kernel's default is 4096 since Linux 5.4, 128 before).
+    let origin = Origin::bind(OriginConfig {
+        backlog: 77,
+        ..OriginConfig::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(kernel_backlog(origin.addr().port()), 77);
     origin.shutdown().await;
 }
 

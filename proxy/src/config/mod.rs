@@ -30,12 +30,15 @@
 //!
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
+//! tunnels = 4096             # tunnels (WebSockets) open at once; more upgrades get 503
 //! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
 //! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
 //! h2_initial_connection_window = 1048576
 //! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
 //! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
+//! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
+//! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
 //! [tls]                  # optional: terminate TLS (see `crate::tls`)
 //! cert = "server.pem"    # PEM chain, end-entity first (relative paths: to the config's directory)
@@ -256,13 +259,21 @@ pub struct Limits {
     /// counted). A request that finds them all in use waits for one to be released, for
     /// at most `timeouts.connect`, then gets 502. It keeps a burst of requests from
     /// turning into a burst of connects that overflows the origin's accept queue.
+    /// Tunnels are not counted here once switched (see `tunnels`).
     pub origin_connections: u32,
+    /// `tunnels` (default 4096, at least 1): tunnels (upgraded connections, e.g.
+    /// WebSockets) open at once, over all serving threads of the process. An upgrade
+    /// request beyond it is answered 503 without being forwarded. A tunnel's origin
+    /// connection counts here instead of against `origin_connections`, so that
+    /// long-lived tunnels never hold the slots ordinary requests wait for.
+    pub tunnels: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             origin_connections: 1024,
+            tunnels: 4096,
         }
     }
 }
@@ -294,6 +305,15 @@ pub struct Http2Config {
     /// because the client broke the protocol in them; more close the connection with
     /// `GOAWAY ENHANCE_YOUR_CALM`.
     pub max_local_error_reset_streams: u32,
+    /// `limits.h2_max_send_buffer` (default 65536 bytes): response bytes h2 may hold for
+    /// one stream that the client's window or its connection has not taken yet
+    /// (`h2::server::Builder::max_send_buffer_size`); refproxy reads no more from the
+    /// origin for the stream until they leave.
+    pub max_send_buffer: u32,
+    /// `limits.h2_max_origin_slots_per_connection` (default `None`: a sixteenth of
+    /// `limits.origin_connections`, at least 1): origin slots the streams of one client
+    /// connection may hold at once, see [`Config::h2_origin_share`].
+    pub max_origin_slots_per_connection: Option<u32>,
     /// `timeouts.h2_ping_interval` (default 30s): a keep-alive PING is sent after this long.
     pub ping_interval: Duration,
     /// `timeouts.h2_ping_timeout` (default 10s): a PING not acknowledged within this closes
@@ -311,6 +331,8 @@ impl Default for Http2Config {
             initial_connection_window: 1024 * 1024,
             max_pending_reset_streams: 20,
             max_local_error_reset_streams: 1024,
+            max_send_buffer: 64 * 1024,
+            max_origin_slots_per_connection: None,
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(10),
         }
@@ -339,6 +361,19 @@ impl Config {
             http2: Http2Config::default(),
             tls: None,
         }
+    }
+}
+
+impl Config {
+    /// How many origin slots the streams of one HTTP/2 client connection may hold at once
+    /// (of each origin's `limits.origin_connections`):
+    /// `limits.h2_max_origin_slots_per_connection`, by default a sixteenth of
+    /// `limits.origin_connections` (at least 1), so that one connection cannot take more
+    /// than that fraction of an origin's connections.
+    pub fn h2_origin_share(&self) -> u32 {
+        self.http2
+            .max_origin_slots_per_connection
+            .unwrap_or((self.limits.origin_connections / 16).max(1))
     }
 }
 
@@ -427,6 +462,11 @@ impl Validator<'_> {
                 &raw.limits.origin_connections,
                 Limits::default().origin_connections,
             )?,
+            tunnels: self.at_least_one(
+                "limits.tunnels",
+                &raw.limits.tunnels,
+                Limits::default().tunnels,
+            )?,
         };
         let http2 = self.http2(&raw)?;
         let reload = ReloadConfig {
@@ -511,6 +551,17 @@ impl Validator<'_> {
                 &l.h2_max_local_error_reset_streams,
                 d.max_local_error_reset_streams,
             )?,
+            max_send_buffer: self.at_least_one(
+                "limits.h2_max_send_buffer",
+                &l.h2_max_send_buffer,
+                d.max_send_buffer,
+            )?,
+            max_origin_slots_per_connection: match &l.h2_max_origin_slots_per_connection {
+                None => None,
+                some => {
+                    Some(self.at_least_one("limits.h2_max_origin_slots_per_connection", some, 1)?)
+                }
+            },
             ping_interval: self.duration(
                 "timeouts.h2_ping_interval",
                 &t.h2_ping_interval,

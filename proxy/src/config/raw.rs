@@ -99,10 +99,13 @@ pub(crate) struct RawReload {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
     pub(crate) origin_connections: Option<Spanned<i64>>,
+    pub(crate) tunnels: Option<Spanned<i64>>,
     pub(crate) h2_max_concurrent_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_header_list_size: Option<Spanned<i64>>,
     pub(crate) h2_initial_stream_window: Option<Spanned<i64>>,
     pub(crate) h2_initial_connection_window: Option<Spanned<i64>>,
     pub(crate) h2_max_pending_reset_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_local_error_reset_streams: Option<Spanned<i64>>,
+    pub(crate) h2_max_send_buffer: Option<Spanned<i64>>,
+    pub(crate) h2_max_origin_slots_per_connection: Option<Spanned<i64>>,
 }

@@ -234,16 +234,36 @@ fn origin_connections_defaults_to_1024_and_must_be_at_least_1() {
 }
 
 #[test]
+fn tunnels_defaults_to_4096_and_must_be_at_least_1() {
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
+    assert_eq!(c.limits.tunnels, 4096);
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\ntunnels = 8\n")
+        .unwrap();
+    assert_eq!(c.limits.tunnels, 8);
+    for bad in ["0", "-1", "4294967296"] {
+        let e = err(&format!(
+            "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\ntunnels = {bad}\n"
+        ));
+        assert!(e.contains("limits.tunnels"), "{e}");
+    }
+}
+
+#[test]
 fn http2_keys_parse_and_default() {
     let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
     assert_eq!(c.http2, Http2Config::default());
     assert!(!c.http2.enabled);
+    assert_eq!((c.http2.max_send_buffer, c.h2_origin_share()), (65536, 64));
+    let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n[limits]\norigin_connections = 8\n")
+        .unwrap();
+    assert_eq!(c.h2_origin_share(), 1, "a sixteenth, at least 1");
     let c = p(concat!(
         "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\nhttp2 = true\n",
         "[timeouts]\nh2_ping_interval = \"5s\"\nh2_ping_timeout = \"2s\"\n",
         "[limits]\nh2_max_concurrent_streams = 7\nh2_max_header_list_size = 9000\n",
         "h2_initial_stream_window = 100000\nh2_initial_connection_window = 2147483647\n",
         "h2_max_pending_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n",
+        "h2_max_send_buffer = 16384\nh2_max_origin_slots_per_connection = 3\n",
     ))
     .unwrap();
     assert_eq!(
@@ -256,10 +276,13 @@ fn http2_keys_parse_and_default() {
             initial_connection_window: (1 << 31) - 1,
             max_pending_reset_streams: 5,
             max_local_error_reset_streams: 6,
+            max_send_buffer: 16384,
+            max_origin_slots_per_connection: Some(3),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(2),
         }
     );
+    assert_eq!(c.h2_origin_share(), 3);
 }
 
 #[test]
@@ -272,6 +295,8 @@ fn http2_limits_are_checked_with_their_position() {
         ("h2_initial_connection_window", "0"),
         ("h2_max_pending_reset_streams", "0"),
         ("h2_max_local_error_reset_streams", "x"),
+        ("h2_max_send_buffer", "0"),
+        ("h2_max_origin_slots_per_connection", "-1"),
     ] {
         let e = err(&format!("{base}[limits]\n{key} = {bad}\n"));
         assert!(e.starts_with("proxy.toml:4:"), "{e}");
@@ -280,6 +305,14 @@ fn http2_limits_are_checked_with_their_position() {
     let e = err(&format!("{base}[timeouts]\nh2_ping_timeout = \"0s\"\n"));
     assert!(e.starts_with("proxy.toml:4:"), "{e}");
     assert!(e.contains("timeouts.h2_ping_timeout"), "{e}");
+    let e = err(&format!(
+        "{base}[limits]\norigin_connections = 8\nh2_max_send_buffer = 1\n\nh2_max_origin_slots_per_connection = 0\n"
+    ));
+    assert!(e.starts_with("proxy.toml:7:38:"), "{e}");
+    assert!(
+        e.contains("limits.h2_max_origin_slots_per_connection"),
+        "{e}"
+    );
     let e = err(&format!("{base}http2 = \"yes\"\n"));
     assert!(e.starts_with("proxy.toml:3:"), "{e}");
 }

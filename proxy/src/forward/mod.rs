@@ -17,14 +17,17 @@
 //! exchange, 504 Gateway Timeout when its response head does not arrive within
 //! `timeouts.request` of the request being sent, 400 for a malformed request body (431
 //! for one whose trailer section is too large), 408
-//! for a client that stalls in its request body for `timeouts.body`. Later failures close
+//! for a client that stalls in its request body for `timeouts.body`, 503 for an upgrade
+//! request while `limits.tunnels` tunnels are open. Later failures close
 //! the client connection: the client sees a truncated response, never a wrong one.
 //!
 //! Origin connections in use are limited per origin over all serving threads
 //! (`limits.origin_connections`, see `OriginSlots`): a request takes a slot of its
 //! origin before it takes or opens a connection, and gives it back after the connection
 //! went back to the pool or was closed. A request that finds no free slot waits for one,
-//! first come first served, for at most `timeouts.connect`, then gets 502.
+//! first come first served, for at most `timeouts.connect`, then gets 502. (The streams
+//! of one HTTP/2 client connection take a place in that connection's share first, see
+//! `serve::h2`, so that one connection cannot hold every slot.)
 //!
 //! With more than one origin, a request whose connect failed (refused, timed out) is sent
 //! once to the next origin in the round robin, which a dead origin cannot have received.
@@ -137,6 +140,9 @@ pub(crate) enum Failure {
     /// The client stalled in its request body for `timeouts.body`.
     #[error("the client stalled in its request body")]
     ClientStalled,
+    /// An upgrade request while `limits.tunnels` tunnels were open (not forwarded).
+    #[error("limits.tunnels tunnels are open")]
+    TunnelsFull,
 }
 
 impl Failure {
@@ -150,6 +156,7 @@ impl Failure {
             ) => 431,
             Failure::BadBody(_) => 400,
             Failure::ClientStalled => 408,
+            Failure::TunnelsFull => 503,
             _ => 502,
         }
     }

@@ -3,14 +3,16 @@
 //! ([`crate::tunnel`]); any other answer is relayed as an ordinary response.
 //!
 //! The request goes on a fresh origin connection (a protocol switch is not retried, and
-//! a tunnel's connection never goes back to the pool), which takes an owned slot of its
-//! origin: the tunnel holds it for its whole life, so tunnels count against
-//! `limits.origin_connections`.
+//! a tunnel's connection never goes back to the pool), which takes a slot of its origin
+//! for the exchange, as any request. On `101` the slot is given back: the tunnel's
+//! connection is counted against `limits.tunnels` (a place the client connection took
+//! before the request was forwarded, see [`crate::tunnel`]), not against
+//! `limits.origin_connections`, so that long-lived tunnels never hold the slots that
+//! ordinary requests wait for.
 
 use std::io::{self, IoSlice};
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::exchange::{Outcome, ResponseOpts};
 use super::relay::{self, BUF_BYTES, Buffered};
@@ -21,12 +23,13 @@ use reloadbench_http1::{self as http1, BadResponse, Parsed, RequestHead, Upgrade
 /// An accepted protocol switch: the `101` went to the client; the tunnel relays the rest.
 #[derive(Debug)]
 pub(crate) struct Switched {
-    /// The origin connection, every byte after its `101` already written to the client.
+    /// The origin connection; the bytes it sent after its `101` are in `greeting`.
     pub(crate) origin: TcpStream,
+    /// Origin bytes read with the `101` (the start of the origin's first frames), not yet
+    /// written to the client: the tunnel relays them first, through its frame tracker.
+    pub(crate) greeting: Vec<u8>,
     /// The protocol switched to.
     pub(crate) kind: UpgradeKind,
-    /// The origin's connection slot, held while the tunnel lasts.
-    pub(crate) _slot: OwnedSemaphorePermit,
 }
 
 /// What the origin answered an upgrade request.
@@ -91,19 +94,21 @@ impl Forwarder {
                 let mut out = head.downstream;
                 out.extend_from_slice(&self.served_by);
                 out.extend_from_slice(b"\r\n");
-                let rest = from.pending();
-                let mut bufs = [IoSlice::new(&out), IoSlice::new(rest)];
+                let greeting = from.pending().to_vec();
+                let mut bufs = [IoSlice::new(&out)];
                 let written =
                     relay::write_all(&mut client.stream, &mut bufs, self.timeouts.body).await;
                 let (stream, buf) = from.into_parts();
                 self.give_buffer(buf);
+                // A tunnel holds no request slot (it counts against `limits.tunnels`).
+                drop(slot);
                 if written.is_err() {
                     return Outcome::Aborted;
                 }
                 Outcome::Switched(Box::new(Switched {
                     origin: stream,
+                    greeting,
                     kind,
-                    _slot: slot,
                 }))
             }
         }

@@ -64,8 +64,9 @@ pub(super) struct Job {
     pub(super) notifier: Notifier,
     pub(super) disowner: Option<Disowner>,
     pub(super) notes: mpsc::Sender<Note>,
-    /// Pids of this process's older generations that may still drain, oldest first.
-    pub(super) older: Vec<u32>,
+    /// This process's older generations that may still drain, oldest first: pids and
+    /// pidfds opened when the pids were handed over.
+    pub(super) older: Vec<(u32, Owner)>,
     /// `reload.max_old_generations`.
     pub(super) max_old: u32,
     /// How long the oldest generation is given to exit once told to close its tunnels.
@@ -175,23 +176,20 @@ impl Job {
 /// what usually holds it, and its exit is awaited up to `wait`; the handoff goes on either
 /// way (the new process waits for the welcome only so long). Returns the older
 /// generations still alive, for the successor's count.
-async fn make_room(older: Vec<u32>, max_old: u32, wait: Duration) -> Vec<u32> {
-    let mut alive: Vec<(u32, Owner)> = older
-        .into_iter()
-        .filter_map(|pid| Owner::open(pid).map(|o| (pid, o)))
-        .filter(|(_, o)| !o.has_exited())
-        .collect();
+///
+/// The signal goes through each generation's pidfd (opened when its pid was handed
+/// over), so a process that reused the pid of a generation that has exited is never
+/// signalled.
+async fn make_room(older: Vec<(u32, Owner)>, max_old: u32, wait: Duration) -> Vec<u32> {
+    let mut alive: Vec<(u32, Owner)> = older.into_iter().filter(|(_, o)| !o.has_exited()).collect();
     while alive.len() + 1 > max_old as usize && !alive.is_empty() {
         let (pid, owner) = alive.remove(0);
         tracing::info!(
             "{} old generations would drain (reload.max_old_generations = {max_old}): pid {pid} closes its tunnels",
             alive.len() + 2
         );
-        if let Ok(p) = i32::try_from(pid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p),
-                nix::sys::signal::Signal::SIGUSR1,
-            );
+        if let Err(e) = owner.signal(nix::sys::signal::Signal::SIGUSR1) {
+            tracing::info!("pid {pid} not signalled: {e}");
         }
         if !owner.exited_within(wait).await {
             tracing::warn!("pid {pid} still draining after closing its tunnels");
@@ -200,4 +198,32 @@ async fn make_room(older: Vec<u32>, max_old: u32, wait: Duration) -> Vec<u32> {
         }
     }
     alive.into_iter().map(|(pid, _)| pid).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn make_room_signals_the_oldest_through_its_pidfd_and_skips_the_exited() {
+        let mut oldest = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_owner = Owner::open(gone.id()).unwrap();
+        gone.wait().unwrap();
+        let older = vec![
+            (gone.id(), gone_owner),
+            (oldest.id(), Owner::open(oldest.id()).unwrap()),
+        ];
+        // Cap 1: this process alone may drain; the oldest alive is told to close its
+        // tunnels (SIGUSR1, whose default action ends `sleep`).
+        let alive = make_room(older, 1, Duration::from_secs(30)).await;
+        assert!(alive.is_empty(), "{alive:?}");
+        let status = oldest.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGUSR1));
+    }
 }

@@ -67,9 +67,10 @@ pub struct Instance {
     /// The heartbeat link to a draining predecessor, told `Stopping` before this process
     /// stops or hands over itself (see [`Instance::release_predecessor`]).
     predecessor: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    /// Pids of the replaced generations before this one that may still drain, oldest first
-    /// (fd-pass and naive reloads; see [`Instance::set_older`]).
-    older: Vec<u32>,
+    /// The replaced generations before this one that may still drain, oldest first, with
+    /// a pidfd opened when their pids were handed over (fd-pass and naive reloads; see
+    /// [`Instance::set_older`]).
+    older: Vec<(u32, crate::pidfd::Owner)>,
 }
 
 /// A committed handoff: the successor is READY.
@@ -201,8 +202,15 @@ impl Instance {
     /// Records the replaced generations that may still drain, oldest first (the
     /// predecessor last): a reload of this process counts them against
     /// `reload.max_old_generations` and has the oldest close its tunnels at the cap.
+    ///
+    /// A pidfd of each is opened now, while the pid is known to be that generation's (the
+    /// predecessor just named them): a later reload signals them through it, never a
+    /// process that reused the pid. Pids already gone are left out.
     pub fn set_older(&mut self, older: Vec<u32>) {
-        self.older = older;
+        self.older = older
+            .into_iter()
+            .filter_map(|pid| crate::pidfd::Owner::open(pid).map(|o| (pid, o)))
+            .collect();
     }
 
     /// Keeps answering the draining predecessor's heartbeat on `chan` until it is gone;
@@ -523,7 +531,11 @@ impl Instance {
                     notifier: self.notifier.clone(),
                     disowner: life.control.as_ref().map(|c| c.path.disowner()),
                     notes: life.notes_tx.clone(),
-                    older: self.older.clone(),
+                    older: self
+                        .older
+                        .iter()
+                        .filter_map(|(pid, o)| o.try_clone().map(|o| (*pid, o)))
+                        .collect(),
                     max_old: self.cfg.reload.max_old_generations,
                     // Well within the new process's wait for the welcome.
                     close_wait: crate::tunnel::close_wait(self.cfg.drain.linger)

@@ -11,7 +11,7 @@
 //!    serving and `reload_failed` is reported. One reload at a time; at most
 //!    `reload.max_old_generations` workers draining: at the cap, the oldest is told to end
 //!    its WebSocket tunnels (SIGUSR1, close frames 1001) and the reload waits for its exit
-//!    (`drain.linger` + 2 s at most; refused if it is still there).
+//!    (2 × `drain.linger` + 2 s at most; refused if it is still there).
 //! 3. Workers' event lines are relayed to the master's events. A worker stops when its
 //!    socketpair closes, so workers do not outlive the master. The master pings every worker
 //!    over its socketpair and kills one that stops answering (`spawn::watch`). A current
@@ -485,7 +485,7 @@ impl Master {
 
     /// Before a reload: when `reload.max_old_generations` workers are draining, tells the
     /// oldest to end its WebSocket tunnels (SIGUSR1: close frames 1001), which is what
-    /// usually holds it, and waits for it to exit (`drain.linger` + 2 s, at most
+    /// usually holds it, and waits for it to exit (2 × `drain.linger` + 2 s, at most
     /// `reload.ready_timeout`; worker
     /// news is applied meanwhile; other requests wait). If it is still there then, the
     /// reload is refused as before.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::close::{self, IdleClose};
@@ -176,8 +176,9 @@ enum Next {
     Abort,
     /// The client sent the HTTP/2 preface (h2c with prior knowledge): serve HTTP/2.
     Http2,
-    /// The connection switched protocols: relay it as a tunnel until it ends.
-    Tunnel(Box<crate::forward::Switched>),
+    /// The connection switched protocols: relay it as a tunnel until it ends, holding
+    /// its place under `limits.tunnels`.
+    Tunnel(Box<crate::forward::Switched>, Option<OwnedSemaphorePermit>),
 }
 
 /// A client connection being served.
@@ -222,7 +223,7 @@ impl Conn {
                 Next::Close => return self.close().await,
                 Next::Abort | Next::Http2 => return,
                 Next::Linger => return self.linger(LINGER).await,
-                Next::Tunnel(switched) => return self.tunnel(*switched).await,
+                Next::Tunnel(switched, slot) => return self.tunnel(*switched, slot).await,
             }
         }
     }
@@ -245,7 +246,11 @@ impl Conn {
     }
 
     /// Relays the switched connection as a tunnel until it ends (see [`crate::tunnel`]).
-    async fn tunnel(mut self, switched: crate::forward::Switched) {
+    async fn tunnel(
+        mut self,
+        switched: crate::forward::Switched,
+        _slot: Option<OwnedSemaphorePermit>,
+    ) {
         let early = self.client.pending().to_vec();
         let ctx = crate::tunnel::relay::Context {
             tunnels: &self.shared.tunnels,
@@ -258,6 +263,7 @@ impl Conn {
             &mut self.client.stream,
             &early,
             switched.origin,
+            &switched.greeting,
             switched.kind,
             ctx,
         )
@@ -424,7 +430,34 @@ impl Conn {
             keep_alive,
             draining: &self.shared.draining,
         };
+        // A place under `limits.tunnels`, taken before an upgrade request is forwarded.
+        let tunnel_slot = match req.upgrade {
+            Some(_) => match self.shared.tunnels.slot() {
+                Some(slot) => Some(slot),
+                None => {
+                    // Frames the client sent behind its request may follow: the
+                    // connection is closed after the answer, as after an unread body.
+                    let outcome = Outcome::Failed(crate::forward::Failure::TunnelsFull);
+                    return self.after(outcome, keep_alive, true, http10, None).await;
+                }
+            },
+            None => None,
+        };
         let outcome = self.forwarder.forward(req, &mut self.client, opts).await;
+        self.after(outcome, keep_alive, has_body, http10, tunnel_slot)
+            .await
+    }
+
+    /// Counts an exchange's outcome and says what comes next (the proxy's answer to a
+    /// failure written first).
+    async fn after(
+        &mut self,
+        outcome: Outcome,
+        keep_alive: bool,
+        has_body: bool,
+        http10: bool,
+        tunnel_slot: Option<OwnedSemaphorePermit>,
+    ) -> Next {
         let counters = &self.forwarder.counters;
         match &outcome {
             Outcome::Done { .. } => counters.completed(),
@@ -437,7 +470,7 @@ impl Conn {
             Outcome::Done { linger: true, .. } => Next::Linger,
             Outcome::Done { close: true, .. } => Next::Close,
             Outcome::Aborted => Next::Abort,
-            Outcome::Switched(switched) => Next::Tunnel(switched),
+            Outcome::Switched(switched) => Next::Tunnel(switched, tunnel_slot),
             Outcome::Failed(failure) => {
                 tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");
                 // A request body may be left unread: the connection cannot go on.

@@ -34,9 +34,11 @@ pub(crate) enum ErrorKind {
     ClientStalled,
     /// The client's request head was refused (4xx before any forwarding).
     BadRequest,
+    /// An upgrade request found `limits.tunnels` tunnels open (503, not forwarded).
+    TunnelsFull,
 }
 
-const KINDS: [(ErrorKind, &str); 9] = [
+const KINDS: [(ErrorKind, &str); 10] = [
     (ErrorKind::Connect, "connect"),
     (ErrorKind::NoSlot, "no_slot"),
     (ErrorKind::Broken, "broken"),
@@ -46,6 +48,7 @@ const KINDS: [(ErrorKind, &str); 9] = [
     (ErrorKind::BadBody, "bad_body"),
     (ErrorKind::ClientStalled, "client_stalled"),
     (ErrorKind::BadRequest, "bad_request"),
+    (ErrorKind::TunnelsFull, "tunnels_full"),
 ];
 
 impl ErrorKind {
@@ -60,6 +63,7 @@ impl ErrorKind {
             Failure::Timeout => ErrorKind::Timeout,
             Failure::BadBody(_) => ErrorKind::BadBody,
             Failure::ClientStalled => ErrorKind::ClientStalled,
+            Failure::TunnelsFull => ErrorKind::TunnelsFull,
         }
     }
 

@@ -262,7 +262,7 @@ impl Server {
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
-            tunnels: crate::tunnel::Tunnels::default(),
+            tunnels: crate::tunnel::Tunnels::new(cfg.limits.tunnels),
             balance: balance::Balance::default(),
             cfg,
         });
@@ -319,10 +319,11 @@ impl Server {
         self.shared.tunnels.report()
     }
 
-    /// Ends every WebSocket tunnel with a close frame 1001 (Going Away), whatever
-    /// `drain.tunnels` says (see [`crate::tunnel`]).
+    /// Ends every WebSocket tunnel open now with a close frame 1001 (Going Away),
+    /// whatever `drain.tunnels` says; once draining, tunnels that start later too (see
+    /// [`crate::tunnel`]).
     pub fn close_tunnels(&self) {
-        self.shared.tunnels.close_all();
+        self.shared.tunnels.close_all(self.is_draining());
     }
 
     /// Whether the server is draining.

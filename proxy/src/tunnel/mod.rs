@@ -18,9 +18,21 @@
 //!   then closes the client connection gracefully (FIN, then reads what the client still
 //!   sends, its close frame answer included, for up to `drain.linger`). Tunnels of other
 //!   protocols are kept: the proxy knows no polite close for them.
-//! - `Tunnels::close_all` ends every WebSocket tunnel of the process the same way,
+//! - `Tunnels::close_all` ends every WebSocket tunnel open at that moment the same way,
 //!   whatever the policy: a master asks it of its oldest draining worker when
-//!   `reload.max_old_generations` is reached (SIGUSR1).
+//!   `reload.max_old_generations` is reached (SIGUSR1). In a draining process it also
+//!   holds for tunnels that start later (an upgrade answered after the signal); in a
+//!   process still serving it does not, so that the process goes on serving WebSockets.
+//! - A polite close is bounded: a tunnel whose close frame is not written within
+//!   `drain.linger` of the close being asked (a client that does not read, an origin
+//!   frame that does not end) is cut (dropped without a close frame, counted `cut`), so
+//!   that a generation told to close its tunnels exits within [`close_wait`].
+//! - Tunnels open at once in a process are bounded by `limits.tunnels`: an upgrade
+//!   request beyond it is answered 503 without being forwarded (counted as the
+//!   `tunnels_full` error). A tunnel's origin connection is counted there, not against
+//!   `limits.origin_connections`, which bounds the connections carrying requests: idle
+//!   tunnels cannot take every origin slot and starve ordinary requests (an origin sees
+//!   at most `origin_connections` + `tunnels` connections from a process).
 //!
 //! `Tunnels` counts the open tunnels of a process and how they ended, for the
 //! `tunnels` events of a drain.
@@ -30,15 +42,34 @@ pub(crate) mod relay;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// How long a generation told to close its tunnels (SIGUSR1) is given to exit: its close
-/// frames go out at once, then it reads its clients' answers for up to `drain.linger`.
+/// frames go out within `drain.linger` (a tunnel that cannot take its close frame by
+/// then is cut), then it reads its clients' answers for up to `drain.linger`.
 pub(crate) fn close_wait(linger: Duration) -> Duration {
-    linger + Duration::from_secs(2)
+    linger * 2 + Duration::from_secs(2)
+}
+
+/// What [`Tunnels::close_all`] asked so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CloseAll {
+    /// How many times it was called: a tunnel is closed when this moved since it started.
+    pub(crate) asked: u64,
+    /// It was called while the process was draining: tunnels that start later are
+    /// closed too.
+    pub(crate) latched: bool,
+}
+
+impl CloseAll {
+    /// Whether a tunnel that started when `asked` was `since` must close.
+    pub(crate) fn closes(&self, since: u64) -> bool {
+        self.latched || self.asked != since
+    }
 }
 
 /// The tunnels of one serving process, over all its serving threads.
@@ -49,8 +80,12 @@ pub(crate) struct Tunnels {
     open: AtomicU64,
     going_away: AtomicU64,
     cut: AtomicU64,
-    /// Set to end every WebSocket tunnel with 1001 now, whatever the policy.
-    close_all: watch::Sender<bool>,
+    /// Upgrade requests refused because `limits.tunnels` were open.
+    refused: AtomicU64,
+    /// `limits.tunnels`: a permit per open tunnel (taken before the upgrade is forwarded).
+    slots: Arc<Semaphore>,
+    /// Asks to end the WebSocket tunnels with 1001, whatever the policy.
+    close_all: watch::Sender<CloseAll>,
 }
 
 /// What the tunnels of a process did so far.
@@ -62,23 +97,40 @@ pub struct TunnelReport {
     pub open: u64,
     /// Tunnels ended with a close frame 1001 written by the proxy.
     pub going_away: u64,
-    /// Tunnels dropped by force (the drain deadline) without a close frame.
+    /// Tunnels dropped by force without a close frame: at the drain deadline, or when
+    /// their close frame could not be written within `drain.linger`.
     pub cut: u64,
+    /// Upgrade requests answered 503 because `limits.tunnels` tunnels were open.
+    pub refused: u64,
 }
 
-impl Default for Tunnels {
-    fn default() -> Self {
+impl Tunnels {
+    /// The tunnels of a process that lets `max` be open at once (`limits.tunnels`).
+    pub(crate) fn new(max: u32) -> Tunnels {
+        let max = usize::try_from(max)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
         Tunnels {
             opened: AtomicU64::new(0),
             open: AtomicU64::new(0),
             going_away: AtomicU64::new(0),
             cut: AtomicU64::new(0),
-            close_all: watch::Sender::new(false),
+            refused: AtomicU64::new(0),
+            slots: Arc::new(Semaphore::new(max)),
+            close_all: watch::Sender::new(CloseAll::default()),
         }
     }
-}
 
-impl Tunnels {
+    /// A place for one more tunnel, held from before the upgrade is forwarded until the
+    /// tunnel ends; `None` (counted) when `limits.tunnels` are open.
+    pub(crate) fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slot = self.slots.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        slot
+    }
+
     /// Counts one more open tunnel until the guard is dropped.
     pub(crate) fn guard(&self) -> TunnelGuard<'_> {
         self.opened.fetch_add(1, Ordering::Relaxed);
@@ -89,14 +141,17 @@ impl Tunnels {
         }
     }
 
-    /// Ends every WebSocket tunnel with a close frame 1001, now and for tunnels that
-    /// start later.
-    pub(crate) fn close_all(&self) {
-        self.close_all.send_replace(true);
+    /// Ends every WebSocket tunnel open now with a close frame 1001; when `draining`,
+    /// tunnels that start later too.
+    pub(crate) fn close_all(&self, draining: bool) {
+        self.close_all.send_modify(|c| {
+            c.asked += 1;
+            c.latched |= draining;
+        });
     }
 
-    /// Resolves once [`Tunnels::close_all`] was called.
-    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+    /// What [`Tunnels::close_all`] asked so far, and its changes.
+    pub(crate) fn closing(&self) -> watch::Receiver<CloseAll> {
         self.close_all.subscribe()
     }
 
@@ -107,12 +162,14 @@ impl Tunnels {
             open: self.open.load(Ordering::Relaxed),
             going_away: self.going_away.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 }
 
 /// One open tunnel; dropped without [`TunnelGuard::ended`] (its task dropped at the
-/// drain deadline), it counts as cut.
+/// drain deadline, or the tunnel cut after its close frame could not be written), it
+/// counts as cut.
 #[derive(Debug)]
 pub(crate) struct TunnelGuard<'a> {
     tunnels: &'a Tunnels,

@@ -43,6 +43,10 @@ pub(crate) enum End {
     Idle,
     /// A read or write failed (a reset, a stalled write).
     Broken,
+    /// The proxy was to end it with a close frame 1001 but could not write that frame
+    /// within `drain.linger` (a client that does not read, an origin frame that does not
+    /// end): dropped without one.
+    Cut,
 }
 
 /// How the origin→client direction ended.
@@ -71,11 +75,14 @@ impl Activity {
 }
 
 /// Relays between `client` and `origin` until the tunnel ends; `early` are client bytes
-/// that came with the request head, sent to the origin first.
+/// that came with the request head, sent to the origin first; `greeting` are origin
+/// bytes that came with its `101`, sent to the client first (and followed as frames,
+/// as every byte in that direction).
 pub(crate) async fn run<C>(
     client: &mut C,
     early: &[u8],
     mut origin: TcpStream,
+    greeting: &[u8],
     kind: UpgradeKind,
     ctx: Context<'_>,
 ) -> End
@@ -83,6 +90,8 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let guard = ctx.tunnels.guard();
+    // Only a close asked from now on ends this tunnel (or one latched while draining).
+    let since = ctx.tunnels.closing().borrow().asked;
     let activity = Activity {
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
@@ -91,7 +100,12 @@ where
         guard.ended(false);
         return End::Broken;
     }
-    let polite = polite_close(kind, ctx.policy, ctx.stage.clone(), ctx.tunnels);
+    let polite = polite_close(kind, ctx.policy, ctx.stage.clone(), ctx.tunnels, since);
+    // A close frame not written within `drain.linger` of the close being asked: cut.
+    let cutoff = async {
+        polite_close(kind, ctx.policy, ctx.stage.clone(), ctx.tunnels, since).await;
+        tokio::time::sleep(ctx.linger).await;
+    };
     let end = {
         let (client_read, client_write) = tokio::io::split(&mut *client);
         let (origin_read, origin_write) = origin.split();
@@ -99,12 +113,13 @@ where
         let down = copy_down(
             origin_read,
             client_write,
+            greeting,
             &activity,
             ctx.idle,
             polite,
             kind == UpgradeKind::WebSocket,
         );
-        tokio::pin!(up, down);
+        tokio::pin!(up, down, cutoff);
         let (mut up_done, mut down_done) = (false, false);
         loop {
             let idle_at = activity.last() + ctx.idle;
@@ -118,6 +133,7 @@ where
                     Ok(Down::GoingAway) => break End::GoingAway,
                     Err(_) => break End::Broken,
                 },
+                () = &mut cutoff => break End::Cut,
                 () = tokio::time::sleep_until(idle_at.into()) => {
                     if activity.last() + ctx.idle <= Instant::now() {
                         break End::Idle;
@@ -136,18 +152,25 @@ where
         drop(origin);
         linger(client, ctx.linger).await;
     }
-    guard.ended(end == End::GoingAway);
+    if end == End::Cut {
+        // Dropped without `ended`: counted cut.
+        drop(guard);
+    } else {
+        guard.ended(end == End::GoingAway);
+    }
     end
 }
 
 /// Resolves when a WebSocket tunnel must be ended politely: at the drain's start with
-/// the `close` policy, or when the process is told to close all its tunnels. Never for
-/// other protocols.
+/// the `close` policy, or when the process is told to close its tunnels after the
+/// tunnel started (`since`: [`super::CloseAll::asked`] then), or before it while
+/// draining. Never for other protocols.
 async fn polite_close(
     kind: UpgradeKind,
     policy: TunnelPolicy,
     mut stage: watch::Receiver<Stage>,
     tunnels: &Tunnels,
+    since: u64,
 ) {
     if kind != UpgradeKind::WebSocket {
         return std::future::pending().await;
@@ -165,7 +188,7 @@ async fn polite_close(
     };
     tokio::select! {
         () = drain => {}
-        told = async { all.wait_for(|c| *c).await.is_ok() } => {
+        told = async { all.wait_for(|c| c.closes(since)).await.is_ok() } => {
             if !told {
                 std::future::pending::<()>().await;
             }
@@ -192,11 +215,13 @@ where
     }
 }
 
-/// Copies origin→client until the origin ends its stream or `polite` asks for the
-/// close frame (WebSockets only: `websocket`), written at the next frame boundary.
+/// Copies origin→client (`greeting` first: origin bytes read before the relay started)
+/// until the origin ends its stream or `polite` asks for the close frame (WebSockets
+/// only: `websocket`), written at the next frame boundary.
 async fn copy_down<R, W>(
     mut from: R,
     mut to: W,
+    greeting: &[u8],
     activity: &Activity,
     idle: Duration,
     polite: impl Future<Output = ()>,
@@ -209,26 +234,31 @@ where
     let mut buf = vec![0u8; BUF];
     let mut frames = Frames::default();
     let mut closing = false;
+    let mut first = Some(greeting).filter(|g| !g.is_empty());
     tokio::pin!(polite);
     loop {
-        let n = tokio::select! {
-            biased;
-            () = &mut polite, if websocket && !closing => {
-                closing = true;
-                if frames.at_boundary() {
-                    write_all(&mut to, &CLOSE_GOING_AWAY, idle).await?;
-                    return Ok(Down::GoingAway);
+        let data = if let Some(g) = first.take() {
+            g
+        } else {
+            let n = tokio::select! {
+                biased;
+                () = &mut polite, if websocket && !closing => {
+                    closing = true;
+                    if frames.at_boundary() {
+                        write_all(&mut to, &CLOSE_GOING_AWAY, idle).await?;
+                        return Ok(Down::GoingAway);
+                    }
+                    continue;
                 }
-                continue;
+                r = from.read(&mut buf) => r?,
+            };
+            activity.touch();
+            if n == 0 {
+                let _ = tokio::time::timeout(idle, to.shutdown()).await;
+                return Ok(Down::Eof);
             }
-            r = from.read(&mut buf) => r?,
+            buf.get(..n).unwrap_or_default()
         };
-        activity.touch();
-        if n == 0 {
-            let _ = tokio::time::timeout(idle, to.shutdown()).await;
-            return Ok(Down::Eof);
-        }
-        let data = buf.get(..n).unwrap_or_default();
         let relayed = if closing {
             data.get(..frames.until_boundary(data)).unwrap_or_default()
         } else {
@@ -259,10 +289,10 @@ async fn write_all<W: AsyncWrite + Unpin>(
 }
 
 /// Shuts the client's sending side down, then reads and drops what it sends until it
-/// closes or `max` passes.
+/// closes or `max` passes (the shutdown included).
 async fn linger<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, max: Duration) {
-    let _ = tokio::time::timeout(max, client.shutdown()).await;
     let until = tokio::time::Instant::now() + max;
+    let _ = tokio::time::timeout_at(until, client.shutdown()).await;
     let mut scratch = [0u8; 4096];
     while let Ok(Ok(n)) = tokio::time::timeout_at(until, client.read(&mut scratch)).await {
         if n == 0 {

@@ -41,7 +41,7 @@ fn ctx(
 async fn the_close_frame_waits_for_the_end_of_the_origins_frame() {
     let (mut to_client, mut client) = pair().await;
     let (to_origin, mut origin) = pair().await;
-    let tunnels = Tunnels::default();
+    let tunnels = Tunnels::new(16);
     let (stage, stage_rx) = watch::channel(Stage::Serving);
     let c = ctx(
         &tunnels,
@@ -49,7 +49,14 @@ async fn the_close_frame_waits_for_the_end_of_the_origins_frame() {
         TunnelPolicy::Close,
         Duration::from_secs(10),
     );
-    let run = relay::run(&mut to_client, b"", to_origin, UpgradeKind::WebSocket, c);
+    let run = relay::run(
+        &mut to_client,
+        b"",
+        to_origin,
+        b"",
+        UpgradeKind::WebSocket,
+        c,
+    );
     let peers = async {
         // A binary frame of 10 payload bytes, then a second one of 2.
         let mut wire = vec![0x82, 10];
@@ -89,10 +96,10 @@ async fn keep_relays_through_the_drain_and_other_protocols_are_never_closed_poli
     ] {
         let (mut to_client, mut client) = pair().await;
         let (to_origin, mut origin) = pair().await;
-        let tunnels = Tunnels::default();
+        let tunnels = Tunnels::new(16);
         let (stage, stage_rx) = watch::channel(Stage::Serving);
         let c = ctx(&tunnels, stage_rx, policy, Duration::from_secs(10));
-        let run = relay::run(&mut to_client, b"early", to_origin, kind, c);
+        let run = relay::run(&mut to_client, b"early", to_origin, b"", kind, c);
         let peers = async {
             let mut got = [0u8; 5];
             origin.read_exact(&mut got).await.unwrap();
@@ -123,12 +130,19 @@ async fn keep_relays_through_the_drain_and_other_protocols_are_never_closed_poli
 async fn a_tunnel_idle_for_the_body_timeout_is_closed() {
     let (mut to_client, mut client) = pair().await;
     let (to_origin, mut origin) = pair().await;
-    let tunnels = Tunnels::default();
+    let tunnels = Tunnels::new(16);
     let (_stage, stage_rx) = watch::channel(Stage::Serving);
     let idle = Duration::from_millis(300);
     let c = ctx(&tunnels, stage_rx, TunnelPolicy::Keep, idle);
     let started = Instant::now();
-    let run = relay::run(&mut to_client, b"", to_origin, UpgradeKind::WebSocket, c);
+    let run = relay::run(
+        &mut to_client,
+        b"",
+        to_origin,
+        b"",
+        UpgradeKind::WebSocket,
+        c,
+    );
     let peers = async {
         // Traffic at half the idle bound keeps it open past the bound...
         for _ in 0..3 {
@@ -156,4 +170,94 @@ async fn a_tunnel_idle_for_the_body_timeout_is_closed() {
     let _ = client.read_to_end(&mut rest).await;
     let _ = origin.read_to_end(&mut rest).await;
     assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_close_asked_while_draining_holds_for_later_tunnels_one_while_serving_does_not() {
+    for draining in [false, true] {
+        let (mut to_client, mut client) = pair().await;
+        let (to_origin, mut origin) = pair().await;
+        let tunnels = Tunnels::new(16);
+        // Asked before this tunnel started.
+        tunnels.close_all(draining);
+        let (_stage, stage_rx) = watch::channel(Stage::Serving);
+        let c = ctx(
+            &tunnels,
+            stage_rx,
+            TunnelPolicy::Keep,
+            Duration::from_secs(10),
+        );
+        let run = relay::run(
+            &mut to_client,
+            b"",
+            to_origin,
+            b"",
+            UpgradeKind::WebSocket,
+            c,
+        );
+        let peers = async {
+            origin.write_all(&[0x81, 2, b'h', b'i']).await.unwrap();
+            let mut got = Vec::new();
+            if draining {
+                // Closed at once: the origin's frame is not relayed.
+                client.read_to_end(&mut got).await.unwrap();
+                assert_eq!(got, CLOSE_GOING_AWAY);
+            } else {
+                got.resize(4, 0);
+                client.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, [0x81, 2, b'h', b'i']);
+                drop(origin);
+                let mut rest = Vec::new();
+                client.read_to_end(&mut rest).await.unwrap();
+                assert!(rest.is_empty(), "{rest:?}");
+            }
+            drop(client);
+        };
+        let (end, ()) = tokio::join!(run, peers);
+        let expected = if draining {
+            End::GoingAway
+        } else {
+            End::Closed
+        };
+        assert_eq!(end, expected, "draining {draining}");
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_came_with_the_101_are_relayed_first_and_followed_as_frames() {
+    let (mut to_client, mut client) = pair().await;
+    let (to_origin, mut origin) = pair().await;
+    let tunnels = Tunnels::new(16);
+    let (stage, stage_rx) = watch::channel(Stage::Serving);
+    let c = ctx(
+        &tunnels,
+        stage_rx,
+        TunnelPolicy::Close,
+        Duration::from_secs(10),
+    );
+    // The header and 3 bytes of a 10-byte frame came with the 101.
+    let greeting = [0x82, 10, b'0', b'1', b'2'];
+    let run = relay::run(
+        &mut to_client,
+        b"",
+        to_origin,
+        &greeting,
+        UpgradeKind::WebSocket,
+        c,
+    );
+    let peers = async {
+        let mut got = [0u8; 5];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, greeting);
+        stage.send_replace(Stage::Draining(Instant::now()));
+        origin.write_all(b"3456789").await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        let mut expected = b"3456789".to_vec();
+        expected.extend_from_slice(&CLOSE_GOING_AWAY);
+        assert_eq!(rest, expected);
+        drop(client);
+    };
+    let (end, ()) = tokio::join!(run, peers);
+    assert_eq!(end, End::GoingAway);
 }

@@ -108,6 +108,7 @@ pub(crate) async fn origin(body: usize, delay: Option<Duration>) -> Origin {
         listen: "127.0.0.1:0".parse().expect("addr"),
         body_bytes: body,
         delay,
+        ..OriginConfig::default()
     })
     .await
     .expect("origin")

@@ -403,6 +403,66 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_after_the_linger_and_the_capped_reload_proceeds() {
+    let o = EchoOrigin::start().await;
+    let mut r = start(
+        Mode::Master,
+        |c| {
+            c.tunnels = Some("keep");
+            c.max_old = 1;
+            // Far beyond the test: only the cut after drain.linger ends the tunnel.
+            c.drain_deadline = scaled(120);
+        },
+        &o,
+    )
+    .await;
+    let w1 = r.gen1_pid;
+    // A message larger than what the loopback buffers hold, whose echo the client never
+    // reads: refproxy's write to it stays stuck in the middle of the echo frame, so the
+    // 1001 can never be written.
+    let mut stuck = WsClient::connect(r.addr).await.unwrap();
+    assert_eq!(
+        stuck.round_trip(b"gen1", step()).await.unwrap(),
+        Reply::Echo
+    );
+    stuck.send(&vec![b's'; 32 << 20]).await.unwrap();
+    // The echo's frame header and a little of its payload: the echo is under way.
+    stuck.read_raw(16, step()).await.unwrap();
+    assert_eq!(r.reload_and_wait_drain().await, (1, 0, 0));
+    // At the cap: generation 1 is told to close its tunnels, cannot write the close frame,
+    // cuts the tunnel after drain.linger and exits; the reload goes on.
+    r.proxy.signal(Signal::SIGUSR2).unwrap();
+    let (at_end, forced) = r.drained().await;
+    assert_eq!(at_end, (0, 0, 1), "(open, going_away, cut) of generation 1");
+    assert_eq!(forced, 0);
+    r.proxy
+        .wait_event("worker 1 exited", |e| e.pid == w1 && is_exited(e))
+        .await
+        .unwrap();
+    let next = r
+        .proxy
+        .wait_event("the reload's end", |e| {
+            is_reload_done(e) || is_reload_failed(e)
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(next.kind, EventKind::ReloadDone { generation: 3, .. }),
+        "{next:?}"
+    );
+    // The origin saw its connection end (the cut), independently of the proxy's count.
+    let ended = tokio::time::timeout(step(), async {
+        while o.counts.ended.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the origin's connection is still open");
+    drop(stuck);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels_in_fd_pass() {
     let o = EchoOrigin::start().await;
     let mut r = start(

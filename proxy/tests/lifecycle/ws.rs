@@ -284,6 +284,23 @@ impl WsClient {
         write_frame(&mut self.s, 0x1, msg, true).await
     }
 
+    /// Reads at least `n` bytes as they come, frames or not (then the client may stop
+    /// reading in the middle of a frame).
+    pub(crate) async fn read_raw(&mut self, n: usize, within: Duration) -> Result<()> {
+        tokio::time::timeout(within, async {
+            let mut chunk = [0u8; 4096];
+            while self.pending.len() < n {
+                let got = self.s.read(&mut chunk).await?;
+                if got == 0 {
+                    bail!("EOF after {} bytes", self.pending.len());
+                }
+                self.pending.extend_from_slice(&chunk[..got]);
+            }
+            Ok(())
+        })
+        .await?
+    }
+
     /// The next frame, or how the connection ended; a close frame is answered (as a
     /// client does) and the connection is read to its end.
     pub(crate) async fn next(

@@ -7,7 +7,8 @@
 //!   faster than the origin reads;
 //! - [`ResponseWriter`]: the HTTP/1.1 response the exchange writes for a client (a head,
 //!   then the body decoded) turned into a HEADERS frame, with the connection-specific
-//!   fields dropped, and DATA frames sent as the peer's flow-control window allows.
+//!   fields dropped, and DATA frames sent as the peer's flow-control window allows:
+//!   never more than the capacity h2 grants, which `limits.h2_max_send_buffer` bounds.
 
 use std::io;
 use std::pin::Pin;
@@ -261,25 +262,21 @@ impl AsyncWrite for ResponseWriter {
                 else {
                     return Poll::Ready(Ok(buf.len()));
                 };
-                let rest = Bytes::copy_from_slice(head.get(end..).unwrap_or_default());
+                // Body bytes written with the head are not taken here: they come again
+                // and go out as capacity allows, like the rest of the body, so that h2
+                // never holds more than `limits.h2_max_send_buffer` for the stream.
+                let rest = head.len() - end;
                 let resp = response_of(head.get(..end).unwrap_or_default())?;
                 let Phase::Head { mut respond, .. } = std::mem::replace(&mut *phase, Phase::Done)
                 else {
                     return Poll::Ready(Err(io::ErrorKind::InvalidData.into()));
                 };
-                let mut left = body_length(&resp);
-                let mut stream = respond
+                let left = body_length(&resp);
+                let stream = respond
                     .send_response(resp, false)
                     .map_err(io::Error::other)?;
-                // Body bytes written with the head: few, buffered by h2 until the
-                // window lets them out.
-                let ended = !rest.is_empty() && send_body(&mut stream, rest, &mut left)?;
-                *phase = if ended {
-                    Phase::Ended(stream)
-                } else {
-                    Phase::Body { stream, left }
-                };
-                Poll::Ready(Ok(buf.len()))
+                *phase = Phase::Body { stream, left };
+                Poll::Ready(Ok(buf.len() - rest))
             }
             Phase::Body { stream, left } => {
                 stream.reserve_capacity(buf.len());

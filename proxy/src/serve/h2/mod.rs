@@ -17,13 +17,18 @@
 //! windows, and the two reset-stream limits that end a connection with
 //! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset). Frames that break the protocol end the
 //! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
-//! other connections are not affected. A connection with no stream open for
+//! other connections are not affected. The streams of one connection hold at most
+//! `limits.h2_max_origin_slots_per_connection` origin slots at once (`share`), and h2
+//! holds at most `limits.h2_max_send_buffer` response bytes per stream. A connection with no stream open for
 //! `timeouts.idle` is closed gracefully; one that leaves a keep-alive `PING` sent after
 //! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
 
 mod body;
 mod corked;
 mod prefixed;
+#[cfg(test)]
+mod send_buffer_tests;
+mod share;
 mod stream;
 
 use std::future::Future;
@@ -77,7 +82,8 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
         .initial_window_size(cfg.initial_stream_window)
         .initial_connection_window_size(cfg.initial_connection_window)
         .max_pending_accept_reset_streams(cfg.max_pending_reset_streams as usize)
-        .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams as usize));
+        .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams as usize))
+        .max_send_buffer_size(cfg.max_send_buffer as usize);
     b
 }
 
@@ -121,6 +127,7 @@ pub(super) async fn serve<T>(
         shared: shared.clone(),
         forwarder,
         peer,
+        share: share::Share::new(cfg.h2_origin_share()),
     });
     let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {
         Some(pings) => Box::pin(keep_alive(pings, h2cfg)),

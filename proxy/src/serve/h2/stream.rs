@@ -33,6 +33,8 @@ pub(crate) struct StreamCtx {
     /// The client's `X-Forwarded-For` value.
     pub(crate) forwarded_for: Vec<u8>,
     pub(crate) peer: SocketAddr,
+    /// The connection's share of the origin slots.
+    pub(crate) share: super::share::Share,
 }
 
 /// A request that cannot be written as an HTTP/1.1 head.
@@ -137,7 +139,15 @@ pub(crate) async fn serve(
         keep_alive: true,
         draining: &ctx.shared.draining,
     };
-    let forwarded = ctx.forwarder.forward_stream(req, body, &mut to, opts);
+    let forwarded = async {
+        // A place in the connection's share first: beyond it, a stream waits here
+        // holding nothing of the origin.
+        let _place = match ctx.share.take(ctx.shared.cfg.timeouts.connect).await {
+            Ok(place) => place,
+            Err(failure) => return Outcome::Failed(failure),
+        };
+        ctx.forwarder.forward_stream(req, body, &mut to, opts).await
+    };
     let reset = std::future::poll_fn(|cx| writer.poll_reset(cx));
     let outcome = tokio::select! {
         outcome = forwarded => outcome,
@@ -178,9 +188,12 @@ pub(crate) async fn serve(
 async fn answer(writer: &ResponseWriter, ctx: &StreamCtx, status: u16) {
     let resp = http1::error_response(status, ctx.forwarder.served_by(), false, false);
     let mut w = writer.clone();
-    match w.write_all(&resp).await {
-        Ok(()) => writer.finish(),
-        Err(_) => writer.reset(Reason::INTERNAL_ERROR),
+    // The body waits for the client's window, as any response body: at most
+    // `timeouts.body`.
+    let wait = ctx.shared.cfg.timeouts.body;
+    match tokio::time::timeout(wait, w.write_all(&resp)).await {
+        Ok(Ok(())) => writer.finish(),
+        _ => writer.reset(Reason::INTERNAL_ERROR),
     }
 }
 

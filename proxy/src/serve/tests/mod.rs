@@ -12,6 +12,8 @@ mod protocol;
 mod race;
 mod retry;
 mod tls;
+mod tunnel_close;
+mod tunnel_limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,9 +1,11 @@
 //! HTTP/2 from clients: an `h2` client and a raw frame client written here, against the
 //! proxy in process. `wire` reads the drain's frames, `limits` the limits and protocol
-//! errors, `forward` what reaches the origin and comes back.
+//! errors, `forward` what reaches the origin and comes back, `share` what one
+//! connection may hold of the origin slots.
 
 mod forward;
 mod limits;
+mod share;
 mod wire;
 
 use std::convert::Infallible;
