@@ -95,8 +95,16 @@ enum Phase {
         respond: SendResponse<Bytes>,
         head: Vec<u8>,
     },
-    /// HEADERS sent: the body goes out as DATA.
-    Body(SendStream<Bytes>),
+    /// HEADERS sent: the body goes out as DATA. `left`: the bytes of a body whose
+    /// length the head gave that are still to come; its last DATA frame carries
+    /// END_STREAM.
+    Body {
+        stream: SendStream<Bytes>,
+        left: Option<u64>,
+    },
+    /// The whole body was sent with END_STREAM on its last DATA frame; the stream may
+    /// still be reset.
+    Ended(SendStream<Bytes>),
     /// The stream ended (END_STREAM sent, or reset).
     Done,
 }
@@ -120,6 +128,34 @@ fn connection_specific(name: &str) -> bool {
     ]
     .iter()
     .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// The body length a response head gives (`content-length`), if any.
+fn body_length(resp: &http::Response<()>) -> Option<u64> {
+    resp.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Sends `data` as DATA on `stream`, with END_STREAM if it completes a body of known
+/// length (`left`); returns whether it did.
+fn send_body(
+    stream: &mut SendStream<Bytes>,
+    data: Bytes,
+    left: &mut Option<u64>,
+) -> io::Result<bool> {
+    let last = match left {
+        Some(l) => {
+            *l = l.saturating_sub(data.len() as u64);
+            *l == 0
+        }
+        None => false,
+    };
+    stream.send_data(data, last).map_err(io::Error::other)?;
+    Ok(last)
 }
 
 /// A response for the HTTP/1.1 head `head` (complete, without what follows it).
@@ -166,16 +202,18 @@ impl ResponseWriter {
         }
     }
 
-    /// Ends the stream after a complete response (an empty DATA frame with END_STREAM).
-    /// A response whose head never completed resets the stream instead.
+    /// Ends the stream after a complete response: its last DATA frame had END_STREAM
+    /// already when the head gave the body's length, else an empty DATA frame with
+    /// END_STREAM is sent. A response whose head never completed resets the stream
+    /// instead.
     pub(crate) fn finish(&self) {
         let mut phase = self.lock();
         match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Body(mut s) => {
-                let _ = s.send_data(Bytes::new(), true);
+            Phase::Body { mut stream, .. } => {
+                let _ = stream.send_data(Bytes::new(), true);
             }
             Phase::Head { mut respond, .. } => respond.send_reset(Reason::INTERNAL_ERROR),
-            Phase::Done => {}
+            Phase::Ended(_) | Phase::Done => {}
         }
     }
 
@@ -183,7 +221,9 @@ impl ResponseWriter {
     pub(crate) fn reset(&self, reason: Reason) {
         let mut phase = self.lock();
         match std::mem::replace(&mut *phase, Phase::Done) {
-            Phase::Body(mut s) => s.send_reset(reason),
+            Phase::Body { mut stream, .. } | Phase::Ended(mut stream) => {
+                stream.send_reset(reason);
+            }
             Phase::Head { mut respond, .. } => respond.send_reset(reason),
             Phase::Done => {}
         }
@@ -194,7 +234,7 @@ impl ResponseWriter {
         let mut phase = self.lock();
         let polled = match &mut *phase {
             Phase::Head { respond, .. } => respond.poll_reset(cx),
-            Phase::Body(s) => s.poll_reset(cx),
+            Phase::Body { stream, .. } | Phase::Ended(stream) => stream.poll_reset(cx),
             Phase::Done => return Poll::Pending,
         };
         polled.map(|r| r.unwrap_or(Reason::CANCEL))
@@ -231,20 +271,28 @@ impl AsyncWrite for ResponseWriter {
                 else {
                     return Poll::Ready(Err(io::ErrorKind::InvalidData.into()));
                 };
+                let left = body_length(&resp);
                 let stream = respond
                     .send_response(resp, false)
                     .map_err(io::Error::other)?;
-                *phase = Phase::Body(stream);
+                *phase = Phase::Body { stream, left };
                 Poll::Ready(Ok(buf.len() - rest))
             }
-            Phase::Body(stream) => {
+            Phase::Body { stream, left } => {
                 stream.reserve_capacity(buf.len());
                 loop {
                     match ready!(stream.poll_capacity(cx)) {
                         Some(Ok(n)) if n > 0 => {
                             let n = n.min(buf.len());
                             let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                            stream.send_data(data, false).map_err(io::Error::other)?;
+                            if send_body(stream, data, left)? {
+                                let Phase::Body { stream, .. } =
+                                    std::mem::replace(&mut *phase, Phase::Done)
+                                else {
+                                    return Poll::Ready(Err(io::ErrorKind::InvalidData.into()));
+                                };
+                                *phase = Phase::Ended(stream);
+                            }
                             return Poll::Ready(Ok(n));
                         }
                         // Capacity 0 is no answer: polling again waits for a window update.
@@ -254,7 +302,7 @@ impl AsyncWrite for ResponseWriter {
                     }
                 }
             }
-            Phase::Done => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+            Phase::Ended(_) | Phase::Done => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
         }
     }
 

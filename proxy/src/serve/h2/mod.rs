@@ -25,6 +25,7 @@
 
 mod body;
 mod connect;
+mod corked;
 mod prefixed;
 #[cfg(test)]
 mod send_buffer_tests;
@@ -101,8 +102,19 @@ pub(super) async fn serve<T>(
 {
     let cfg = shared.cfg.clone();
     let h2cfg = cfg.http2;
-    let handshake = builder(&h2cfg).handshake::<_, Bytes>(io);
-    let mut conn = match tokio::time::timeout(cfg.timeouts.header_read, handshake).await {
+    // h2's writes gathered: what one poll of the connection produced goes out in one
+    // write, made after the poll (`uncork`).
+    let (io, uncork) = corked::cork(io, corked::GATHER_BYTES);
+    let handshaken = {
+        let mut handshake = std::pin::pin!(builder(&h2cfg).handshake::<_, Bytes>(io));
+        let handshake = std::future::poll_fn(|cx| {
+            let polled = handshake.as_mut().poll(cx);
+            uncork.uncork(cx);
+            polled
+        });
+        tokio::time::timeout(cfg.timeouts.header_read, handshake).await
+    };
+    let mut conn = match handshaken {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "h2 handshake failed");
@@ -143,7 +155,11 @@ pub(super) async fn serve<T>(
             .filter(|_| streams.is_empty() && !forced_final)
             .map(|since| after(since, h2cfg.ping_timeout));
         tokio::select! {
-            accepted = std::future::poll_fn(|cx| conn.poll_accept(cx)) => match accepted {
+            accepted = std::future::poll_fn(|cx| {
+                let accepted = conn.poll_accept(cx);
+                uncork.uncork(cx);
+                accepted
+            }) => match accepted {
                 Some(Ok((req, respond))) => {
                     streams.spawn(stream::serve(req, respond, ctx.clone()));
                 }
@@ -179,7 +195,9 @@ pub(super) async fn serve<T>(
     // it tells each of them (as a reset), so that each counts itself aborted as over
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
+    // The socket closes with the last of the two handles on it.
     drop(conn);
+    drop(uncork);
     let ended = async { while streams.join_next().await.is_some() {} };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
         streams.shutdown().await;

@@ -243,3 +243,58 @@ async fn a_stream_cut_by_the_end_of_its_connection_is_counted_aborted() {
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     origin.gate.send_replace(true);
 }
+
+/// A body whose length the origin gave ends with END_STREAM on its last DATA frame, not on
+/// an empty DATA frame after it; every byte arrives, in frames of at most 16 KiB.
+#[tokio::test]
+async fn a_body_of_known_length_ends_on_its_last_data_frame() {
+    let origin = origin(40_000).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/").await;
+    let frames = raw.until(|f| ends(f, 1)).await;
+    let data: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.kind == DATA && f.stream == 1)
+        .collect();
+    let sizes: Vec<usize> = data.iter().map(|f| f.payload.len()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 40_000, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n > 0 && n <= 16_384), "{sizes:?}");
+    let last = frames.last().unwrap();
+    assert_eq!((last.kind, last.flags & END_STREAM), (DATA, END_STREAM));
+    assert_eq!(origin.requests(), 1);
+    assert_eq!(server.counters().completed, 1);
+}
+
+/// The answer to HEAD gives the body's length but has no body: the stream still ends (with
+/// no DATA bytes), and the next request on the connection is served.
+#[tokio::test]
+async fn a_head_response_with_a_length_and_no_body_ends_its_stream() {
+    let origin = origin(40_000).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |_| {});
+    let mut raw = Raw::connect(addr).await;
+    let fields = [
+        (":method", "HEAD"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/"),
+    ];
+    raw.write(&Raw::headers_bytes(1, &fields, true)).await;
+    let frames = raw.until(|f| ends(f, 1)).await;
+    let body: usize = frames
+        .iter()
+        .filter(|f| f.kind == DATA)
+        .map(|f| f.payload.len())
+        .sum();
+    assert_eq!(body, 0, "{frames:?}");
+    raw.get(3, "/").await;
+    let frames = raw.until(|f| ends(f, 3)).await;
+    let body: usize = frames
+        .iter()
+        .filter(|f| f.kind == DATA && f.stream == 3)
+        .map(|f| f.payload.len())
+        .sum();
+    assert_eq!(body, 40_000);
+    assert_eq!(origin.requests(), 2);
+    assert_eq!(server.counters().completed, 2);
+}
