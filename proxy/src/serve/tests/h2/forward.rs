@@ -243,3 +243,18 @@ async fn a_stream_cut_by_the_end_of_its_connection_is_counted_aborted() {
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     origin.gate.send_replace(true);
 }
+
+#[tokio::test]
+async fn the_drain_deadline_counts_an_h2_connection_with_a_stream_in_flight_as_cut() {
+    let mut origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |c| {
+        c.drain.deadline = Duration::from_millis(300);
+    });
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/slow").await;
+    origin.arrival("/slow").await;
+    // The origin never answers: the stream is in flight at the deadline.
+    let report = timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!((report.forced, report.cut), (1, 1), "{report:?}");
+    assert_eq!(origin.served(), 0);
+}
