@@ -1,7 +1,11 @@
 //! End-to-end with streamed responses (`kind = "stream"`): 10 clients
-//! requesting the origin's `/stream?seconds=1&interval=100` through
-//! refproxy, reloaded (fd-pass) every second. With a drain deadline shorter
-//! than a stream, each reload cuts the streams of the old process: the
+//! requesting the origin's `/stream?seconds=2&interval=100` through
+//! refproxy, reloaded (fd-pass) every second. A stream is longer than the
+//! time between reloads, so whenever it starts, a reload comes while at least
+//! a second of it is left: with a drain deadline of 300 ms, each reload cuts
+//! the streams of the old process, whatever the machine's speed (a 1 s
+//! stream, as long as the period, could end just after each reload, in phase
+//! with it, and none be cut). The
 //! report's `truncated` responses are loadgen's, and as many as refproxy
 //! says it cut at its deadlines with a response in progress (`cut` in its
 //! `drained` events, an independent count: one request per connection).
@@ -25,7 +29,7 @@ const SCENARIO: &str = r#"
 name = "stream"
 [load]
 kind = "stream"
-path = "/stream?seconds=1&interval=100"
+path = "/stream?seconds=2&interval=100"
 concurrency = 10
 duration = "4s"
 timeout = "5s"
