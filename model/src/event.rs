@@ -130,6 +130,10 @@ pub enum EventKind {
         generation: u64,
         /// Connections that were still open at the drain deadline and were closed.
         forced: u64,
+        /// Of those, the ones cut with a response in progress (the others lingered
+        /// after their last response or were idle); 0 from a proxy that does not say.
+        #[serde(default)]
+        cut: u64,
     },
     /// A master's current worker died unexpectedly; the master starts a replacement after
     /// `respawn_in_ms` (0 at once; more when workers keep dying).

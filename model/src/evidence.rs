@@ -59,7 +59,8 @@ pub struct CaseEvidence {
     pub first_error: Option<String>,
     /// CPU time (user + system) the sampler thread used, seconds.
     pub sampler_cpu_s: f64,
-    /// One series per listening socket seen on the address.
+    /// One series per listening socket seen on the address, in the order
+    /// they were first seen.
     pub queues: Vec<QueueSeries>,
     /// Established connections on the address held by each replaced
     /// process while it drained (from when it stopped listening until it

@@ -637,12 +637,14 @@ impl Instance {
             idle_closed = report.idle_closed,
             raced = report.raced,
             forced = report.forced,
+            cut = report.cut,
             "drained"
         );
         self.report_tunnels();
         self.events.emit(EventKind::Drained {
             generation: self.generation,
             forced: report.forced,
+            cut: report.cut,
         });
     }
 

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::close::{self, IdleClose};
 use super::counters::ErrorKind;
+use super::cut::InProgress;
 use super::stream::ClientStream;
 use super::{Shared, Stage};
 use crate::deadline::after;
@@ -110,6 +111,7 @@ pub(super) async fn serve_connection(
             return super::h2::serve(io, peer, shared, forwarder).await;
         }
         let conn = Conn {
+            exchange: InProgress::new(shared.clone()),
             client: Buffered::new(client, Vec::with_capacity(HEAD_READ)),
             forwarded_for: client_ip_value(peer.ip()),
             stage: shared.stage.subscribe(),
@@ -190,6 +192,8 @@ struct Conn {
     idle_since: Instant,
     /// Requests served on this connection so far.
     served: u64,
+    /// Set from a request head read until its response is all written.
+    exchange: InProgress,
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
     peer: SocketAddr,
@@ -205,7 +209,10 @@ impl Conn {
                 Err(_) => return,
             };
             self.served += 1;
-            match self.handle(req).await {
+            self.exchange.set(true);
+            let next = self.handle(req).await;
+            self.exchange.set(false);
+            match next {
                 Next::KeepAlive => {
                     self.idle_since = Instant::now();
                     self.client.shrink(HEAD_READ);

@@ -27,7 +27,8 @@
 //! - tunnels (upgraded connections) follow `drain.tunnels` (see [`crate::tunnel`]):
 //!   kept until they end, or WebSockets ended at once with a close frame 1001;
 //! - `drain.deadline` bounds the whole drain, lingering included: connections still
-//!   open then are closed ([`DrainReport::forced`]);
+//!   open then are closed ([`DrainReport::forced`]); of those, the ones with a
+//!   response in progress are counted in [`DrainReport::cut`] (see `cut`);
 //! - [`Server::drain`] resolves as soon as the last connection is done.
 //!
 //! Listening sockets are never `shutdown()`: another process may share them.
@@ -40,6 +41,7 @@ mod balance;
 mod close;
 mod conn;
 pub(crate) mod counters;
+mod cut;
 mod h2;
 mod stream;
 mod threads;
@@ -74,6 +76,11 @@ pub struct DrainReport {
     pub open_at_start: u64,
     /// Connections still open at the drain deadline, closed by force.
     pub forced: u64,
+    /// Of those, the ones cut with a response in progress (an HTTP/1.1 request read and
+    /// its response not all written, or an HTTP/2 connection with a stream open); the
+    /// others were lingering after their last response or idle. Tunnels are counted
+    /// apart ([`crate::tunnel::TunnelReport`]).
+    pub cut: u64,
     /// Idle keep-alive connections closed after `drain.idle_close`.
     pub idle_closed: u64,
     /// Of those, the ones on which request bytes arrived after the close went out (the
@@ -149,6 +156,8 @@ pub(crate) struct Shared {
     pub(crate) idle_closed: AtomicU64,
     /// Idle connections closed while draining on which a request raced the close.
     pub(crate) idle_raced: AtomicU64,
+    /// Connections dropped at the drain deadline with a response in progress.
+    pub(crate) cut: AtomicU64,
     /// Which accept errors are logged, over all threads.
     pub(crate) accept_errors: throttle::Throttle,
     /// Connection slots of each origin, over all threads.
@@ -259,6 +268,7 @@ impl Server {
             accept_open: watch::Sender::new(false),
             idle_closed: AtomicU64::new(0),
             idle_raced: AtomicU64::new(0),
+            cut: AtomicU64::new(0),
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
@@ -382,6 +392,9 @@ impl Server {
         DrainReport {
             open_at_start,
             forced,
+            // Counted as each forced connection's future was dropped, before its
+            // `open` count went: all in by now.
+            cut: self.shared.cut.load(Ordering::Relaxed),
             idle_closed: self.shared.idle_closed.load(Ordering::Relaxed),
             raced: self.shared.idle_raced.load(Ordering::Relaxed),
         }

@@ -512,6 +512,13 @@ async fn the_cap_on_old_generations_closes_the_oldest_generations_tunnels_in_fd_
         .wait_event("reload_done", is_reload_done)
         .await
         .unwrap();
+    // `reload_done` goes out before generation 2 stops accepting on the socket it shares
+    // with generation 3; `draining` after its accept loops have ended: from then on only
+    // generation 3 accepts.
+    second_gen
+        .wait_event("draining", |e| matches!(e.kind, EventKind::Draining { .. }))
+        .await
+        .unwrap();
     let fresh = WsClient::connect(r.addr).await.unwrap();
     assert_eq!(fresh.generation(), 3);
     drop(fresh);

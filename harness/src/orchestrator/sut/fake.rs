@@ -96,6 +96,7 @@ impl Runner for FakeRunner {
             EventKind::Drained {
                 generation: u64::from(old),
                 forced: 0,
+                cut: 0,
             },
         );
         self.emit(

@@ -36,6 +36,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -131,6 +132,7 @@ pub(super) async fn serve<T>(
         forwarder,
         peer,
         share: share::Share::new(cfg.h2_origin_share()),
+        tunnel_streams: AtomicUsize::new(0),
     });
     let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {
         Some(pings) => Box::pin(keep_alive(pings, h2cfg)),
@@ -143,7 +145,11 @@ pub(super) async fn serve<T>(
     // was forced for a client that did not answer the PING.
     let mut going_away: Option<Instant> = None;
     let mut forced_final = false;
+    // Set while a stream other than a tunnel is open: the deadline would cut a response
+    // in progress.
+    let mut in_progress = super::cut::InProgress::new(shared.clone());
     loop {
+        in_progress.set(streams.len() > ctx.tunnel_streams.load(Ordering::Relaxed));
         if going_away.is_none() && matches!(*stage.borrow_and_update(), Stage::Draining(_)) {
             tracing::debug!(%peer, open = streams.len(), "draining: GOAWAY");
             conn.graceful_shutdown();
@@ -191,6 +197,7 @@ pub(super) async fn serve<T>(
             }
         }
     }
+    in_progress.set(false);
     // The connection is gone: streams still running cannot deliver anything. Dropping
     // it tells each of them (as a reset), so that each counts itself aborted as over
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.

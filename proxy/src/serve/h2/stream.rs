@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -35,6 +36,9 @@ pub(crate) struct StreamCtx {
     pub(crate) peer: SocketAddr,
     /// The connection's share of the origin slots.
     pub(crate) share: super::share::Share,
+    /// The connection's extended CONNECT streams (tunnels) being served: the drain
+    /// deadline counts them as tunnels cut, not as responses cut.
+    pub(crate) tunnel_streams: AtomicUsize,
 }
 
 /// A request that cannot be written as an HTTP/1.1 head.
@@ -108,7 +112,10 @@ pub(crate) async fn serve(
     ctx: Arc<StreamCtx>,
 ) {
     if super::connect::protocol(&req).is_some() {
-        return super::connect::serve(req, respond, ctx).await;
+        ctx.tunnel_streams.fetch_add(1, Ordering::Relaxed);
+        super::connect::serve(req, respond, ctx.clone()).await;
+        ctx.tunnel_streams.fetch_sub(1, Ordering::Relaxed);
+        return;
     }
     let writer = ResponseWriter::new(respond);
     let counters = &ctx.forwarder.counters;

@@ -34,6 +34,7 @@ async fn keep_alive_request_after_drain_start_gets_connection_close() {
         DrainReport {
             open_at_start: 1,
             forced: 0,
+            cut: 0,
             idle_closed: 0,
             raced: 0,
         }
@@ -93,6 +94,7 @@ async fn idle_connection_is_closed_at_idle_close() {
         DrainReport {
             open_at_start: 1,
             forced: 0,
+            cut: 0,
             idle_closed: 1,
             raced: 0,
         }
@@ -122,6 +124,8 @@ async fn deadline_force_closes_a_stuck_connection() {
     let report = timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(report.open_at_start, 1);
     assert_eq!(report.forced, 1);
+    // Its request was read and got no response: cut with the exchange in progress.
+    assert_eq!(report.cut, 1);
     assert!(start.elapsed() >= Duration::from_millis(500));
     assert!(start.elapsed() < scaled(Duration::from_secs(20)));
     c.expect_closed().await;
@@ -266,5 +270,36 @@ async fn request_head_in_progress_is_not_closed_as_idle() {
     let report = timeout(limit(), drain).await.unwrap().unwrap();
     assert_eq!(report.idle_closed, 1, "{report:?}");
     assert_eq!(report.forced, 0);
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn deadline_forces_a_connection_lingering_after_a_whole_response_without_cutting_it() {
+    let origin = origin(5000).await;
+    let (server, addr) = proxy(vec![origin.addr()], |c| {
+        c.drain.deadline = Duration::from_millis(500);
+        c.drain.idle_close = Duration::from_secs(600);
+        c.drain.linger = Duration::from_secs(600);
+    });
+    let server = Arc::new(server);
+    let mut c = Client::connect(addr).await;
+    assert!(!c.get("/").await.closes());
+    server.start_drain();
+    let drain = server.drain();
+    tokio::pin!(drain);
+    // Polled once: the drain has taken its count of open connections.
+    assert!(timeout(Duration::ZERO, &mut drain).await.is_err());
+    // Answered whole with `Connection: close`; the client keeps its end open, so the
+    // connection lingers until the deadline closes it.
+    let r = c.get("/").await;
+    assert!(r.closes(), "{:?}", r.headers);
+    assert_eq!(r.body.len(), 5000);
+    let report = timeout(limit(), drain).await.unwrap();
+    assert_eq!(
+        (report.open_at_start, report.forced, report.cut),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    c.expect_closed().await;
     origin.shutdown().await;
 }

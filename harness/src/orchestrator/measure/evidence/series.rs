@@ -56,9 +56,19 @@ pub fn case_evidence(rec: &Recording, zero: u64) -> CaseEvidence {
         failed_samples: rec.failed,
         first_error: rec.first_error.clone(),
         sampler_cpu_s: rec.cpu_s,
-        queues: queues.into_values().collect(),
+        queues: in_order_seen(queues),
         connections: conns.into_values().collect(),
     }
+}
+
+/// The queues in the order they were first seen (by inode among those seen
+/// in the same sample). Inode numbers say nothing about age: the kernel hands
+/// them out from per-CPU batches, so a socket created later on another CPU
+/// may get a smaller one.
+fn in_order_seen(queues: BTreeMap<u64, QueueSeries>) -> Vec<QueueSeries> {
+    let mut v: Vec<QueueSeries> = queues.into_values().collect();
+    v.sort_by_key(|q| (q.first_seen_ns, q.inode));
+    v
 }
 
 #[cfg(test)]
@@ -103,5 +113,36 @@ mod tests {
         assert_eq!(e.max_depth(), 3);
         assert_eq!(e.connections[0].counts, vec![(0, 2), (10, 1), (15, 0)]);
         assert_eq!(e.connections[1].counts, vec![(15, 1)]);
+    }
+
+    #[test]
+    fn queues_come_in_the_order_they_were_first_seen_not_by_inode() {
+        let l = |inode, owners: &[u32]| Listener {
+            inode,
+            owners: owners.iter().copied().collect(),
+            depth: 0,
+            backlog: 16,
+        };
+        let s = |t: u64, ls: Vec<Listener>| Sample {
+            mono_ns: t,
+            listeners: ls,
+            ..Sample::default()
+        };
+        // The new process's socket (pid 2) got a smaller inode than the old one's.
+        let rec = Recording {
+            samples: vec![
+                s(0, vec![l(900, &[1])]),
+                s(5, vec![l(900, &[1]), l(40, &[2])]),
+                s(10, vec![l(40, &[2])]),
+            ],
+            ..Recording::default()
+        };
+        let e = case_evidence(&rec, 0);
+        let order: Vec<(u64, u64, &Vec<u32>)> = e
+            .queues
+            .iter()
+            .map(|q| (q.inode, q.first_seen_ns, &q.owners[0].1))
+            .collect();
+        assert_eq!(order, vec![(900, 0, &vec![1]), (40, 5, &vec![2])]);
     }
 }
