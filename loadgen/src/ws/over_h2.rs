@@ -24,11 +24,11 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2::{RecvStream, SendStream};
+use reloadbench_h2io::H2Stream;
 use reloadbench_model::outcome::FailureClass;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
@@ -260,10 +260,7 @@ where
         }));
     }
     Ok(H2Io {
-        recv: resp.into_body(),
-        send: stream,
-        pending: Bytes::new(),
-        ended: false,
+        stream: H2Stream::new(resp.into_body(), stream),
         _conn: done,
     })
 }
@@ -338,15 +335,10 @@ where
     let _ = tokio::time::timeout(CONN_LINGER, conn).await;
 }
 
-/// An extended CONNECT stream as a byte stream: DATA frames in (each frame's
-/// flow-control capacity released as it is read), DATA frames out as the window
-/// allows; `shutdown` sends END_STREAM, the server's END_STREAM reads as EOF.
+/// An extended CONNECT stream as a byte stream ([`H2Stream`]), holding its connection
+/// open: dropped with the stream, the connection task then closes the connection.
 pub(crate) struct H2Io {
-    recv: RecvStream,
-    send: SendStream<Bytes>,
-    pending: Bytes,
-    ended: bool,
-    /// Dropped with the stream: the connection task then closes the connection.
+    stream: H2Stream,
     _conn: oneshot::Sender<()>,
 }
 
@@ -356,22 +348,7 @@ impl AsyncRead for H2Io {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            if !this.pending.is_empty() {
-                let n = this.pending.len().min(buf.remaining());
-                buf.put_slice(&this.pending.split_to(n));
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
-                    this.pending = data;
-                }
-                Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
-                None => return Poll::Ready(Ok(())),
-            }
-        }
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
@@ -381,42 +358,14 @@ impl AsyncWrite for H2Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        if this.ended {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        this.send.reserve_capacity(buf.len());
-        loop {
-            match ready!(this.send.poll_capacity(cx)) {
-                Some(Ok(n)) if n > 0 => {
-                    let n = n.min(buf.len());
-                    let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                    this.send.send_data(data, false).map_err(io::Error::other)?;
-                    return Poll::Ready(Ok(n));
-                }
-                // Capacity 0 is no answer: polling again waits for a window update.
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
-                None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
-            }
-        }
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.ended {
-            this.ended = true;
-            this.send
-                .send_data(Bytes::new(), true)
-                .map_err(io::Error::other)?;
-        }
-        Poll::Ready(Ok(()))
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

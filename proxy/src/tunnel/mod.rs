@@ -26,7 +26,7 @@
 //! - A polite close is bounded: a tunnel whose close frame is not written within
 //!   `drain.linger` of the close being asked (a client that does not read, an origin
 //!   frame that does not end) is cut (dropped without a close frame, counted `cut`), so
-//!   that a generation told to close its tunnels exits within [`close_wait`].
+//!   that a generation told to close its tunnels exits within `close_wait`.
 //! - Tunnels open at once in a process are bounded by `limits.tunnels`: an upgrade
 //!   request beyond it is answered 503 without being forwarded (counted as the
 //!   `tunnels_full` error). A tunnel's origin connection is counted there, not against
@@ -35,7 +35,7 @@
 //!   at most `origin_connections` + `tunnels` connections from a process).
 //!
 //! - An HTTP/2 extended CONNECT stream for a WebSocket (RFC 8441, `serve::h2::connect`)
-//!   is the same kind of tunnel: its client side is the stream (`stream::H2Stream`: DATA
+//!   is the same kind of tunnel: its client side is the stream (`reloadbench_h2io::H2Stream`: DATA
 //!   frames, END_STREAM as FIN), relayed, counted and drained by the same code.
 //!
 //! `Tunnels` counts the open tunnels of a process and how they ended, for the
@@ -43,7 +43,7 @@
 
 pub(crate) mod frames;
 pub(crate) mod relay;
-pub(crate) mod stream;
+
 #[cfg(test)]
 mod tests;
 

@@ -30,7 +30,7 @@ use super::stream::{StreamCtx, request_head};
 use crate::forward::{Outcome, ResponseOpts};
 use crate::serve::counters::ErrorKind;
 use crate::tunnel::relay;
-use crate::tunnel::stream::H2Stream;
+use reloadbench_h2io::H2Stream;
 use reloadbench_http1::{self as http1, UpgradeKind};
 
 /// The `:protocol` of an extended CONNECT request, if it is one.

@@ -2,8 +2,8 @@
 //! load sends no requests, so the request columns (complete, failed,
 //! requests/s, latency, failures by class) would all read 0: a run whose
 //! cases all held WebSockets gets tables of WebSocket columns instead
-//! ([`summary`], [`failures`]); in a run that mixes them with request
-//! cases, a WebSocket case's request cells are `–` ([`dashes`]) and its
+//! (`summary`, `failures`); in a run that mixes them with request
+//! cases, a WebSocket case's request cells are `–` (`dashes`) and its
 //! numbers are in the WebSocket table. Streaming loads are requests (one
 //! per stream, ok only when complete) and keep the request columns.
 

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::*;
 use crate::config::TunnelPolicy;
-use crate::tunnel::stream::H2Stream;
+use reloadbench_h2io::H2Stream;
 
 /// An h2 connection whose server SETTINGS were read (a first exchange finished).
 async fn h2_ready(addr: SocketAddr) -> SendRequest<Bytes> {

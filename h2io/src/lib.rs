@@ -1,11 +1,11 @@
-//! An HTTP/2 stream as a byte stream, so that a tunnel opened by an extended CONNECT
-//! (RFC 8441) is relayed by the same code as an HTTP/1.1 tunnel ([`super::relay`]).
+//! An HTTP/2 stream as a byte stream ([`H2Stream`]): what a WebSocket over HTTP/2
+//! (RFC 8441, extended CONNECT) runs on, at both ends — refproxy relays it as it relays an
+//! HTTP/1.1 tunnel, loadgen speaks the WebSocket protocol over it.
 //!
 //! Reads are the stream's DATA frames; each frame's flow-control capacity is released as
-//! it is taken (the relay writes what it read before it reads again, so the client sends
-//! no faster than the origin reads). Writes are DATA frames, as the peer's window allows.
-//! `shutdown` ends the sending side (an empty DATA frame with END_STREAM); the client's
-//! END_STREAM reads as EOF.
+//! it is taken (a reader that stops reading stops the peer at its window). Writes are DATA
+//! frames, as the peer's window allows. `shutdown` ends the sending side (an empty DATA
+//! frame with END_STREAM); the peer's END_STREAM reads as EOF.
 
 use std::io;
 use std::pin::Pin;
@@ -16,7 +16,7 @@ use h2::{Reason, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Both halves of one HTTP/2 stream.
-pub(crate) struct H2Stream {
+pub struct H2Stream {
     recv: RecvStream,
     send: SendStream<Bytes>,
     /// Bytes of the last DATA frame not read yet.
@@ -26,7 +26,8 @@ pub(crate) struct H2Stream {
 }
 
 impl H2Stream {
-    pub(crate) fn new(recv: RecvStream, send: SendStream<Bytes>) -> H2Stream {
+    /// The stream of `recv` and `send` (one request or response and its answer).
+    pub fn new(recv: RecvStream, send: SendStream<Bytes>) -> H2Stream {
         H2Stream {
             recv,
             send,
@@ -35,9 +36,9 @@ impl H2Stream {
         }
     }
 
-    /// Resets the stream (a tunnel that broke or went idle): the client sees it end
+    /// Resets the stream (a tunnel that broke or went idle): the peer sees it end
     /// without END_STREAM.
-    pub(crate) fn reset(&mut self, reason: Reason) {
+    pub fn reset(&mut self, reason: Reason) {
         self.send.send_reset(reason);
     }
 }
