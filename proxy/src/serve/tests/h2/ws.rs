@@ -249,3 +249,72 @@ async fn an_extended_connect_for_another_protocol_gets_501() {
         "only the first GET reached the origin"
     );
 }
+
+#[tokio::test]
+async fn an_extended_connect_beyond_limits_tunnels_gets_503_and_the_open_one_goes_on() {
+    let origin = origin(10).await;
+    let (server, addr) = h2_proxy(vec![origin.addr()], |c| c.limits.tunnels = 1);
+    let send = h2_ready(addr).await;
+    let mut ws = open_ws(&send, "/ws").await.unwrap();
+    round_trip(&mut ws, b"first".to_vec()).await;
+    // One tunnel more than limits.tunnels: 503, never forwarded, counted.
+    let (status, _) = open_ws(&send, "/ws").await.err().unwrap();
+    assert_eq!(status, 503);
+    let t = server.tunnels();
+    assert_eq!((t.opened, t.open, t.refused), (1, 1, 1), "{t:?}");
+    let c = server.counters();
+    assert_eq!(c.errors.get("tunnels_full"), Some(&1), "{c:?}");
+    // The open tunnel and the connection's other streams go on.
+    round_trip(&mut ws, b"second".to_vec()).await;
+    assert_eq!(h2_get(&send, "/").await.unwrap().status, 200);
+}
+
+/// Opens an extended CONNECT stream for `/ws` and hands it over as raw bytes (no
+/// WebSocket protocol on top: the test reads the frames' bytes itself).
+async fn open_raw(send: &SendRequest<Bytes>) -> H2Stream {
+    let mut send = timeout(limit(), send.clone().ready())
+        .await
+        .unwrap()
+        .unwrap();
+    let (resp, up) = send
+        .send_request(connect_req("/ws", "websocket"), false)
+        .unwrap();
+    let resp = timeout(limit(), resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    H2Stream::new(resp.into_body(), up)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_h2_the_close_frame_waits_for_the_end_of_a_frame_that_came_with_the_101() {
+    use super::super::tunnel_close::{Then, TunnelOrigin};
+    use crate::tunnel::frames::CLOSE_GOING_AWAY;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // The origin's 101 comes with the header of a 1000-byte binary frame and 10 bytes
+    // of its payload, in one write.
+    let mut greeting = vec![0x82, 126, 0x03, 0xE8];
+    greeting.extend_from_slice(&[b'g'; 10]);
+    let o = TunnelOrigin::start(Then::Echo {
+        greeting: greeting.clone(),
+    })
+    .await;
+    let (server, addr) = h2_proxy(vec![o.addr], |c| {
+        c.drain.linger = Duration::from_millis(300);
+    });
+    let send = h2_ready(addr).await;
+    let mut io = open_raw(&send).await;
+    let mut first = vec![0u8; greeting.len()];
+    timeout(limit(), io.read_exact(&mut first))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, greeting);
+    // Told to close while the origin's frame is 990 bytes short.
+    server.close_tunnels();
+    // The rest of the frame, sent up and echoed down by the origin, then the 1001.
+    io.write_all(&[b'p'; 990]).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = timeout(limit(), io.read_to_end(&mut rest)).await.unwrap();
+    let mut expected = vec![b'p'; 990];
+    expected.extend_from_slice(&CLOSE_GOING_AWAY);
+    assert_eq!(rest, expected);
+}
