@@ -361,17 +361,21 @@ impl AbView {
     pub fn from_counts(counts: &[u64; FailureClass::ALL.len()]) -> AbView {
         let mut v = AbView::default();
         for class in FailureClass::ALL {
-            let n = counts[class.index()];
-            match class.ab_counter() {
-                AbCounter::Connect => v.connect += n,
-                AbCounter::Receive => v.receive += n,
-                AbCounter::Length => v.length += n,
-                AbCounter::Exceptions => v.exceptions += n,
-                AbCounter::Write => v.write_errors += n,
-                AbCounter::Non2xx => v.non_2xx += n,
-            }
+            v.add(class, counts[class.index()]);
         }
         v
+    }
+
+    /// Adds `n` failures of `class` to the counter ab would show them in.
+    pub fn add(&mut self, class: FailureClass, n: u64) {
+        match class.ab_counter() {
+            AbCounter::Connect => self.connect += n,
+            AbCounter::Receive => self.receive += n,
+            AbCounter::Length => self.length += n,
+            AbCounter::Exceptions => self.exceptions += n,
+            AbCounter::Write => self.write_errors += n,
+            AbCounter::Non2xx => self.non_2xx += n,
+        }
     }
 
     /// Sum of all counters: equals the number of failed requests.

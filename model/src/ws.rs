@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::load::LatencySummary;
-use crate::outcome::{AbCounter, AbView, FailureClass};
+use crate::outcome::{AbView, FailureClass};
 
 /// The close code of a server that goes away (RFC 6455, 1001): the polite
 /// way to end a WebSocket on reload.
@@ -217,15 +217,7 @@ impl WsReport {
     pub fn handshakes_ab(&self) -> AbView {
         let mut v = AbView::default();
         for c in &self.failed_classes {
-            let n = c.count;
-            match c.class.ab_counter() {
-                AbCounter::Connect => v.connect += n,
-                AbCounter::Receive => v.receive += n,
-                AbCounter::Length => v.length += n,
-                AbCounter::Exceptions => v.exceptions += n,
-                AbCounter::Write => v.write_errors += n,
-                AbCounter::Non2xx => v.non_2xx += n,
-            }
+            v.add(c.class, c.count);
         }
         v
     }
