@@ -4,7 +4,7 @@
 //! processes count once). Long-lived connections (kept WebSocket tunnels)
 //! hold old generations; this is the pile-up.
 
-use reloadbench_model::event::EventKind;
+use reloadbench_model::event::{Event, EventKind};
 use reloadbench_model::generations::{GenerationPoint, GenerationSeries, GenerationSource};
 
 use super::events::Stamped;
@@ -16,12 +16,7 @@ const SOURCE: &str = "refproxy";
 /// the reference proxy's events (the origin's are not the proxy's); `None`
 /// when it reported no `ready` event.
 pub(crate) fn old_generations_max(events: &[Stamped]) -> Option<u64> {
-    let mut evs: Vec<_> = events
-        .iter()
-        .filter(|s| s.source == SOURCE)
-        .filter_map(Stamped::event)
-        .collect();
-    evs.sort_by_key(|e| e.mono_ns);
+    let evs = proxy_events(events);
     let mut alive = std::collections::BTreeSet::new();
     let mut most: Option<u64> = None;
     for e in evs {
@@ -45,12 +40,7 @@ pub(crate) fn old_generations_max(events: &[Stamped]) -> Option<u64> {
 /// `exited`, times relative to `zero` (the load start; earlier events at 0);
 /// `None` when it reported no `ready` event.
 pub(crate) fn events_series(events: &[Stamped], zero: u64) -> Option<GenerationSeries> {
-    let mut evs: Vec<_> = events
-        .iter()
-        .filter(|s| s.source == SOURCE)
-        .filter_map(Stamped::event)
-        .collect();
-    evs.sort_by_key(|e| e.mono_ns);
+    let evs = proxy_events(events);
     let mut alive = std::collections::BTreeSet::new();
     let mut looks = Vec::new();
     for e in evs {
@@ -74,6 +64,17 @@ pub(crate) fn events_series(events: &[Stamped], zero: u64) -> Option<GenerationS
         });
     }
     (!looks.is_empty()).then(|| GenerationSeries::from_looks(GenerationSource::Events, looks))
+}
+
+/// The reference proxy's events in the order they happened.
+fn proxy_events(events: &[Stamped]) -> Vec<&Event> {
+    let mut evs: Vec<_> = events
+        .iter()
+        .filter(|s| s.source == SOURCE)
+        .filter_map(Stamped::event)
+        .collect();
+    evs.sort_by_key(|e| e.mono_ns);
+    evs
 }
 
 #[cfg(test)]
