@@ -16,7 +16,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -83,18 +83,41 @@ pub(crate) async fn serve(
         answer(ResponseWriter::new(respond), &ctx, failure.status()).await;
         return;
     };
+    let respond = Arc::new(Mutex::new(Some(respond)));
     let mut to = SwitchWriter::Head {
-        respond,
+        respond: respond.clone(),
         head: Vec::new(),
     };
     let opts = ResponseOpts {
         keep_alive: true,
         draining: &ctx.shared.draining,
     };
-    let outcome = ctx
-        .forwarder
-        .upgrade(req, UpgradeKind::WebSocket, &mut to, opts)
-        .await;
+    let exchange = async {
+        // A place in the connection's share first, as for any stream: beyond it, the
+        // CONNECT waits here holding nothing of the origin. The tunnel gives its origin
+        // slot back at the `101`, and so its place.
+        let _place = match ctx.share.take(ctx.shared.cfg.timeouts.connect).await {
+            Ok(place) => place,
+            Err(failure) => return Outcome::Failed(failure),
+        };
+        ctx.forwarder
+            .upgrade(req, UpgradeKind::WebSocket, &mut to, opts)
+            .await
+    };
+    // A client that resets the stream before the answer ends the exchange at once (its
+    // origin connection, slot and tunnel place given back), as for any stream.
+    let reset = std::future::poll_fn(|cx| match lock(&respond).as_mut() {
+        Some(r) => r.poll_reset(cx),
+        None => Poll::Pending,
+    });
+    let outcome = tokio::select! {
+        outcome = exchange => outcome,
+        reason = reset => {
+            tracing::debug!(peer = %ctx.peer, ?reason, "extended CONNECT reset by the client");
+            counters.aborted();
+            return;
+        }
+    };
     match (outcome, to) {
         (Outcome::Switched(switched), SwitchWriter::Tunnel { send, early }) => {
             counters.completed();
@@ -108,7 +131,10 @@ pub(crate) async fn serve(
         (Outcome::Failed(failure), SwitchWriter::Head { respond, head }) if head.is_empty() => {
             tracing::debug!(peer = %ctx.peer, %failure, "origin exchange failed");
             counters.error(ErrorKind::of(&failure));
-            answer(ResponseWriter::new(respond), &ctx, failure.status()).await;
+            let respond = lock(&respond).take();
+            if let Some(respond) = respond {
+                answer(ResponseWriter::new(respond), &ctx, failure.status()).await;
+            }
         }
         (outcome, to) => {
             match outcome {
@@ -233,15 +259,23 @@ fn dropped(name: &str) -> bool {
     .any(|n| name.eq_ignore_ascii_case(n))
 }
 
+/// The stream's response side until the answer's head: shared by the [`SwitchWriter`]
+/// and the watch for the client's reset.
+type Respond = Arc<Mutex<Option<SendResponse<Bytes>>>>;
+
+/// The response side, whatever a panic elsewhere left in the lock.
+fn lock(respond: &Respond) -> std::sync::MutexGuard<'_, Option<SendResponse<Bytes>>> {
+    respond
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Where the HTTP/1.1 answer the upgrade writes goes: a `101` head becomes the stream's
 /// `200` (the bytes after it are kept for the tunnel), any other head and its body go to
 /// a [`ResponseWriter`].
 enum SwitchWriter {
     /// Collecting the answer's head.
-    Head {
-        respond: SendResponse<Bytes>,
-        head: Vec<u8>,
-    },
+    Head { respond: Respond, head: Vec<u8> },
     /// `200` sent for a `101`: the stream is a tunnel; `early` are origin bytes that
     /// followed the `101`.
     Tunnel {
@@ -258,7 +292,11 @@ impl SwitchWriter {
     /// Ends the stream with `RST_STREAM`.
     fn reset(self, reason: Reason) {
         match self {
-            SwitchWriter::Head { mut respond, .. } => respond.send_reset(reason),
+            SwitchWriter::Head { respond, .. } => {
+                if let Some(mut respond) = lock(&respond).take() {
+                    respond.send_reset(reason);
+                }
+            }
             SwitchWriter::Tunnel { mut send, .. } => send.send_reset(reason),
             SwitchWriter::Response(w) => w.reset(reason),
             SwitchWriter::Gone => {}
@@ -270,6 +308,9 @@ impl SwitchWriter {
     fn head_done(&mut self, cx: &mut Context<'_>, head: &[u8], end: usize) -> io::Result<()> {
         let SwitchWriter::Head { respond, .. } = std::mem::replace(self, SwitchWriter::Gone) else {
             return Err(io::ErrorKind::InvalidData.into());
+        };
+        let Some(respond) = lock(&respond).take() else {
+            return Err(io::ErrorKind::BrokenPipe.into());
         };
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "unreadable response head");
         let mut fields = [httparse::EMPTY_HEADER; http1::MAX_HEADERS + 4];

@@ -318,3 +318,101 @@ async fn over_h2_the_close_frame_waits_for_the_end_of_a_frame_that_came_with_the
     expected.extend_from_slice(&CLOSE_GOING_AWAY);
     assert_eq!(rest, expected);
 }
+
+/// What a raw upgrade origin saw on its connections, in order.
+#[derive(Debug, PartialEq, Eq)]
+enum OriginSaw {
+    /// An upgrade request's head arrived (it is never answered).
+    Request,
+    /// A connection that carried an upgrade request was closed by the proxy.
+    Closed,
+}
+
+/// An origin that reads each connection's upgrade request and never answers it, and says
+/// when an upgrade request arrived and when the proxy closed a connection; plain requests
+/// get an empty `200`.
+async fn silent_upgrade_origin() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<OriginSaw>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                let mut told = false;
+                while let Ok(n) = c.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if told || !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    if !got
+                        .to_ascii_lowercase()
+                        .windows(18)
+                        .any(|w| w == b"upgrade: websocket")
+                    {
+                        // A plain request (the client's first, which reads the proxy's
+                        // SETTINGS): answered, not reported.
+                        got.clear();
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if c.write_all(ok).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    told = true;
+                    let _ = tx.send(OriginSaw::Request);
+                }
+                if told {
+                    let _ = tx.send(OriginSaw::Closed);
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn an_extended_connect_waits_for_its_connections_share_and_a_reset_one_frees_it_at_once() {
+    let (origin, mut saw) = silent_upgrade_origin().await;
+    let (server, addr) = h2_proxy(vec![origin], |c| {
+        c.http2.max_origin_slots_per_connection = Some(1);
+        // Far beyond the test's limit: only the client's reset can end the first exchange.
+        c.timeouts.request = Duration::from_secs(600);
+        c.timeouts.connect = Duration::from_secs(600);
+    });
+    let send = h2_ready(addr).await;
+    let open = || {
+        let send = send.clone();
+        async move {
+            let mut send = timeout(limit(), send.ready()).await.unwrap().unwrap();
+            send.send_request(connect_req("/ws", "websocket"), false)
+                .unwrap()
+        }
+    };
+    let (_first_resp, mut first) = open().await;
+    assert_eq!(
+        timeout(limit(), saw.recv()).await.unwrap(),
+        Some(OriginSaw::Request)
+    );
+    // A second CONNECT on the same connection waits for the connection's only place.
+    let (_second_resp, _second) = open().await;
+    // Resetting the first gives its origin connection back at once, and the second
+    // goes on in its place.
+    first.send_reset(::h2::Reason::CANCEL);
+    assert_eq!(
+        timeout(limit(), saw.recv()).await.unwrap(),
+        Some(OriginSaw::Closed)
+    );
+    assert_eq!(
+        timeout(limit(), saw.recv()).await.unwrap(),
+        Some(OriginSaw::Request)
+    );
+    let c = server.counters();
+    assert_eq!(c.aborted, 1, "{c:?}");
+}
