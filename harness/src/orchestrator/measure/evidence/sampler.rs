@@ -146,8 +146,6 @@ struct State {
     taken: Arc<AtomicU64>,
     /// Processes seen exited at the start of the current sample.
     exiting: Vec<u32>,
-    /// The process tree of the last look.
-    last_tree: Vec<u32>,
 }
 
 fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>, taken: Arc<AtomicU64>) -> Recording {
@@ -166,7 +164,6 @@ fn run(cfg: SamplerConfig, roots: Roots, rx: Receiver<Msg>, taken: Arc<AtomicU64
         last_trigger: None,
         taken,
         exiting: Vec::new(),
-        last_tree: Vec::new(),
     };
     let mut next = monotonic_ns();
     loop {
@@ -257,40 +254,13 @@ impl State {
         self.rec.samples.len() - 1
     }
 
-    /// `roots` and their descendants. `/proc/PID/task/*/children` can miss a child
-    /// while its siblings fork or exit (the kernel's list changes under the read), so a
-    /// process of the last look that is still alive and still the child of a process in
-    /// the tree is kept.
-    fn tree(&mut self, roots: &[u32]) -> Vec<u32> {
-        let mut tree = descendants(roots);
-        loop {
-            let mut kept = false;
-            for &p in &self.last_tree {
-                let Err(at) = tree.binary_search(&p) else {
-                    continue;
-                };
-                let stays =
-                    proc_info(p).is_some_and(|s| s.alive() && tree.binary_search(&s.ppid).is_ok());
-                if stays {
-                    tree.insert(at, p);
-                    kept = true;
-                }
-            }
-            if !kept {
-                break;
-            }
-        }
-        self.last_tree.clone_from(&tree);
-        tree
-    }
-
     fn look(&mut self, roots: &Roots) -> Result<Sample, DiagError> {
         let diag = match &mut self.diag {
             Some(d) => d,
             None => self.diag.insert(Diag::open()?),
         };
         let listening = diag.dump(&self.listen)?;
-        let tree = self.tree(&roots());
+        let tree = descendants(&roots());
         let held: Vec<(u32, Vec<u64>)> = tree.iter().map(|&p| (p, socket_inodes(p))).collect();
         // Stamped once the sockets and their owners are read: what the
         // sample shows had happened by then.
