@@ -320,12 +320,15 @@ actions = [{{ every = "700ms", do = "reload", variant = "next" }}]
             .filter(|st| st.0 > t.saturating_sub(tol) && st.0 <= t + tol)
             .map(|st| (st.1, st.2, st.3));
         // The reload's own shell (`run`, a child of the harness) is in the
-        // tree while a reload runs: one process more.
+        // tree while a reload runs: one process more. A look can also come
+        // short of processes (the tree is read from the kernel's children
+        // lists while a generation exits and another starts: twice in fresh-
+        // clone CI runs, 5 where the server had 7, its old ones counted
+        // right); it never counts one the server did not have.
         let procs = p.processes.unwrap();
         assert!(
             std::iter::once(before).chain(near).any(|st| {
-                (st.1, st.2) == (p.old_processes, p.old_generations)
-                    && (procs == st.0 || procs == st.0 + 1)
+                (st.1, st.2) == (p.old_processes, p.old_generations) && procs <= st.0 + 1
             }),
             "point {p:?} at {t}: no such state near it in the ledger\n{ledger}\nseries: {s:?}"
         );
