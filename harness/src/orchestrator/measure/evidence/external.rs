@@ -86,15 +86,10 @@ pub(crate) fn unchanged_reloads(rec: &super::Recording, actions: &mut [ActionRep
         if a.kind != ActionKind::Reload || !a.ok {
             continue;
         }
-        let Some(&at) = rec.triggers.get(k) else {
+        let Some((at, end)) = rec.action_window(k) else {
             continue;
         };
-        let end = rec
-            .triggers
-            .get(k + 1)
-            .copied()
-            .unwrap_or(rec.samples.len())
-            .min(rec.samples.len());
+        let end = end.min(rec.samples.len());
         if end <= at + 1 {
             continue;
         }

@@ -85,6 +85,20 @@ pub struct Recording {
     pub address: String,
 }
 
+impl Recording {
+    /// The samples of the `k`-th action: from its trigger's sample up to the next
+    /// action's (or the end of the samples); `None` for an action never announced.
+    pub(crate) fn action_window(&self, k: usize) -> Option<(usize, usize)> {
+        let at = *self.triggers.get(k)?;
+        let end = self
+            .triggers
+            .get(k + 1)
+            .copied()
+            .unwrap_or(self.samples.len());
+        Some((at, end))
+    }
+}
+
 /// Starts sampling the address `addr` of a case whose load started at
 /// `started_mono_ns`, densely around the planned `actions`. The system under
 /// test is every process the run started that is still live, every child of
@@ -172,14 +186,9 @@ pub(crate) fn apply(
     started_mono_ns: u64,
 ) -> reloadbench_model::evidence::CaseEvidence {
     for (k, a) in actions.iter_mut().enumerate() {
-        let Some(&at) = rec.triggers.get(k) else {
+        let Some((at, end)) = rec.action_window(k) else {
             continue;
         };
-        let end = rec
-            .triggers
-            .get(k + 1)
-            .copied()
-            .unwrap_or(rec.samples.len());
         a.observed = Some(phases::observe(
             &rec.samples,
             &rec.exits,
