@@ -43,13 +43,21 @@ fn head_may_end(pending: &[u8], scanned: usize) -> bool {
 }
 
 /// Counts one open connection; created at accept, dropped when its task ends
-/// (or is dropped without running), which wakes a waiting drain.
-pub(super) struct OpenGuard(Arc<Shared>);
+/// (or is dropped without running), which wakes a waiting drain. An HTTP/2
+/// connection's stream tasks hold it too (shared), so that the connection counts as
+/// open until each of its streams has counted how it ended: a drain forced at the
+/// deadline reports after the streams it aborted are gone.
+pub(crate) struct OpenGuard(Arc<Shared>);
 
 impl OpenGuard {
     pub(super) fn new(shared: Arc<Shared>) -> OpenGuard {
         shared.open.send_modify(|n| *n += 1);
         OpenGuard(shared)
+    }
+
+    /// The server whose connection this counts.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.0
     }
 }
 
@@ -77,7 +85,9 @@ pub(super) async fn serve_connection(
     forwarder: Arc<Forwarder>,
     tls: Option<Handshake>,
 ) {
-    let shared = open.0.clone();
+    let shared = open.shared().clone();
+    let open = Arc::new(open);
+    let held = open.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut force = shared.stage.subscribe();
@@ -108,7 +118,7 @@ pub(super) async fn serve_connection(
             && t.get_ref().1.alpn_protocol() == Some(b"h2")
         {
             let io = super::h2::Prefixed::new(Vec::new(), client);
-            return super::h2::serve(io, peer, shared, forwarder).await;
+            return super::h2::serve(io, peer, held, forwarder).await;
         }
         let conn = Conn {
             exchange: InProgress::new(shared.clone()),
@@ -120,6 +130,7 @@ pub(super) async fn serve_connection(
             shared,
             forwarder,
             peer,
+            open: held,
         };
         conn.run().await;
     };
@@ -197,6 +208,8 @@ struct Conn {
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
     peer: SocketAddr,
+    /// The connection's count as open, handed to HTTP/2's stream tasks.
+    open: Arc<OpenGuard>,
 }
 
 impl Conn {
@@ -240,7 +253,7 @@ impl Conn {
         let Buffered { stream, buf, start } = self.client;
         let read = buf.get(start..).unwrap_or_default().to_vec();
         let io = super::h2::Prefixed::new(read, stream);
-        super::h2::serve(io, self.peer, self.shared, self.forwarder).await;
+        super::h2::serve(io, self.peer, self.open, self.forwarder).await;
     }
 
     /// Closes after a complete last response: over TLS, `close_notify` goes out first (a

@@ -44,7 +44,8 @@ use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
-use super::{Shared, Stage};
+use super::Stage;
+use super::conn::OpenGuard;
 use crate::deadline::after;
 use crate::forward::{Forwarder, client_ip_value};
 pub(super) use prefixed::Prefixed;
@@ -92,15 +93,17 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
 }
 
 /// Serves an HTTP/2 connection (its preface still to be read from `io`) until it ends.
-/// Dropped at the drain deadline, which drops the connection and its streams.
+/// Dropped at the drain deadline, which drops the connection and aborts its streams;
+/// each stream holds `open`, so the connection counts as open until the last is gone.
 pub(super) async fn serve<T>(
     io: T,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    open: Arc<OpenGuard>,
     forwarder: Arc<Forwarder>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let shared = open.shared().clone();
     let cfg = shared.cfg.clone();
     let h2cfg = cfg.http2;
     // h2's writes gathered: what one poll of the connection produced goes out in one
@@ -133,6 +136,7 @@ pub(super) async fn serve<T>(
         peer,
         share: share::Share::new(cfg.h2_origin_share()),
         tunnel_streams: AtomicUsize::new(0),
+        _open: open,
     });
     let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {
         Some(pings) => Box::pin(keep_alive(pings, h2cfg)),

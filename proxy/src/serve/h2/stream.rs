@@ -39,6 +39,8 @@ pub(crate) struct StreamCtx {
     /// The connection's extended CONNECT streams (tunnels) being served: the drain
     /// deadline counts them as tunnels cut, not as responses cut.
     pub(crate) tunnel_streams: AtomicUsize,
+    /// The connection's count as open, held until the last of its streams is gone.
+    pub(crate) _open: Arc<crate::serve::conn::OpenGuard>,
 }
 
 /// A request that cannot be written as an HTTP/1.1 head.
