@@ -115,7 +115,8 @@ pub(crate) async fn serve(
 ) {
     if super::connect::protocol(&req).is_some() {
         ctx.tunnel_streams.fetch_add(1, Ordering::Relaxed);
-        super::connect::serve(req, respond, ctx.clone()).await;
+        // Boxed: a tunnel's state is large and rare; every stream's task would carry it.
+        Box::pin(super::connect::serve(req, respond, ctx.clone())).await;
         ctx.tunnel_streams.fetch_sub(1, Ordering::Relaxed);
         return;
     }
