@@ -44,9 +44,9 @@ fn head_may_end(pending: &[u8], scanned: usize) -> bool {
 
 /// Counts one open connection; created at accept, dropped when its task ends
 /// (or is dropped without running), which wakes a waiting drain. An HTTP/2
-/// connection's stream tasks hold it too (shared), so that the connection counts as
-/// open until each of its streams has counted how it ended: a drain forced at the
-/// deadline reports after the streams it aborted are gone.
+/// connection's streams hold it too (shared), so that the connection counts as open
+/// until each of its streams has counted how it ended: a drain forced at the deadline
+/// reports after the streams it dropped are gone.
 pub(crate) struct OpenGuard(Arc<Shared>);
 
 impl OpenGuard {
@@ -208,7 +208,7 @@ struct Conn {
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
     peer: SocketAddr,
-    /// The connection's count as open, handed to HTTP/2's stream tasks.
+    /// The connection's count as open, handed to its HTTP/2 streams.
     open: Arc<OpenGuard>,
 }
 

@@ -40,9 +40,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::JoinSet;
 
 use super::Stage;
 use super::conn::OpenGuard;
@@ -93,8 +94,9 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
 }
 
 /// Serves an HTTP/2 connection (its preface still to be read from `io`) until it ends.
-/// Dropped at the drain deadline, which drops the connection and aborts its streams;
-/// each stream holds `open`, so the connection counts as open until the last is gone.
+/// Dropped at the drain deadline, which drops the connection and its streams (they run
+/// in this task); each stream holds `open`, so the connection counts as open until the
+/// last is gone.
 pub(super) async fn serve<T>(
     io: T,
     peer: SocketAddr,
@@ -143,7 +145,8 @@ pub(super) async fn serve<T>(
         None => Box::pin(std::future::pending()),
     };
     let mut stage = shared.stage.subscribe();
-    let mut streams = JoinSet::new();
+    // The streams run in this task: no task to spawn, schedule and join per stream.
+    let mut streams = FuturesUnordered::new();
     let mut idle_since = Instant::now();
     // When the graceful shutdown began (the first GOAWAY), and whether the final GOAWAY
     // was forced for a client that did not answer the PING.
@@ -171,7 +174,7 @@ pub(super) async fn serve<T>(
                 accepted
             }) => match accepted {
                 Some(Ok((req, respond))) => {
-                    streams.spawn(stream::serve(req, respond, ctx.clone()));
+                    streams.push(stream::serve(req, respond, ctx.clone()));
                 }
                 Some(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "h2 connection ended with an error");
@@ -179,7 +182,7 @@ pub(super) async fn serve<T>(
                 }
                 None => break,
             },
-            Some(_) = streams.join_next() => {
+            Some(()) = streams.next() => {
                 if streams.is_empty() {
                     idle_since = Instant::now();
                 }
@@ -209,9 +212,9 @@ pub(super) async fn serve<T>(
     // The socket closes with the last of the two handles on it.
     drop(conn);
     drop(uncork);
-    let ended = async { while streams.join_next().await.is_some() {} };
+    let ended = async { while streams.next().await.is_some() {} };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
-        streams.shutdown().await;
+        drop(streams);
     }
 }
 
