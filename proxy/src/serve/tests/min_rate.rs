@@ -201,6 +201,9 @@ async fn h2_clients_taking_a_few_bytes_a_tick_are_reset_and_free_their_origin_sl
     let send = h2c(addr).await;
     let r = h2_get(&send, "/").await.unwrap();
     assert_eq!((r.status, r.body.len()), (200, 512 * 1024));
+    drop((kept, send));
+    // Every connection done: every count is final.
+    timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(origin.requests(), 3);
     let c = server.counters();
     assert_eq!(c.errors.get("slow_client"), Some(&2), "{c:?}");
@@ -254,14 +257,16 @@ async fn http1_clients_reading_a_few_bytes_a_tick_are_cut_and_free_their_origin_
     let mut honest = Client::connect(addr).await;
     let r = honest.get("/").await;
     assert_eq!((r.status, r.body.len()), (200, 5));
+    for r in readers {
+        r.abort();
+    }
+    drop(honest);
+    timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(origin.started(), 3);
     let c = server.counters();
     assert_eq!(c.errors.get("slow_client"), Some(&2), "{c:?}");
     assert_eq!((c.forwarded, c.completed, c.aborted), (3, 1, 0), "{c:?}");
     assert_eq!(c.errors.len(), 1, "{c:?}");
-    for r in readers {
-        r.abort();
-    }
 }
 
 /// Clients that pause for a third of a window before they read their 16 MiB response
@@ -294,6 +299,8 @@ async fn clients_pausing_less_than_a_window_then_reading_are_not_cut() {
         got += data.len();
     }
     assert_eq!((parts.status.as_u16(), got), (200, BIG));
+    drop((c, ready, body));
+    timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(origin.started(), 2);
     let c = server.counters();
     assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
@@ -315,6 +322,8 @@ async fn a_slow_origin_does_not_get_fast_clients_cut() {
     let r = h2_get(&send, "/trickle").await.unwrap();
     assert_eq!((r.status, r.body.len()), (200, 100 * TRICKLE_CHUNKS));
     origin.wait(Event::Ended("/trickle".into(), true)).await;
+    drop((c, send));
+    timeout(limit(), server.drain()).await.unwrap();
     assert_eq!(origin.started(), 2);
     let c = server.counters();
     assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
