@@ -113,7 +113,9 @@ pub struct ProxyCounters {
     pub aborted: u64,
     /// Requests answered by the proxy itself with an error status, by kind
     /// (`connect`, `no_slot`, `broken`, `bad_response`, `bad_response_body`, `timeout`,
-    /// `bad_body`, `client_stalled`, `bad_request`), non-zero only.
+    /// `bad_body`, `client_stalled`, `bad_request`, `tunnels_full`), non-zero only; and
+    /// `slow_client`, responses refproxy cut because the client took them below its
+    /// minimum send rate (not an answer, and not counted in `aborted`).
     pub errors: BTreeMap<String, u64>,
 }
 

@@ -31,6 +31,8 @@
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
 //! tunnels = 4096             # tunnels (WebSockets) open at once; more upgrades get 503
+//! min_send_rate = 1024       # bytes/s a client must take of a response it keeps waiting; 0: off
+//! min_send_rate_window = "10s"  # measured over this much time spent waiting on the client
 //! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
 //! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
@@ -267,6 +269,16 @@ pub struct Limits {
     /// connection counts here instead of against `origin_connections`, so that
     /// long-lived tunnels never hold the slots ordinary requests wait for.
     pub tunnels: u32,
+    /// `min_send_rate` (default 1024 bytes per second, 0 turns it off): the least a
+    /// client must take of a response body while refproxy has bytes of it waiting for
+    /// the client, measured over `min_send_rate_window`. A slower client has its response
+    /// cut (see [`crate::forward`]), so that it cannot hold an origin slot at will by
+    /// reading a few bytes a second. Tunnels are not subject to it.
+    pub min_send_rate: u32,
+    /// `min_send_rate_window` (default 10s): the stretch of time spent waiting on the
+    /// client over which `min_send_rate` is measured (time waiting for the origin does
+    /// not count).
+    pub min_send_rate_window: Duration,
 }
 
 impl Default for Limits {
@@ -274,6 +286,8 @@ impl Default for Limits {
         Limits {
             origin_connections: 1024,
             tunnels: 4096,
+            min_send_rate: 1024,
+            min_send_rate_window: Duration::from_secs(10),
         }
     }
 }
@@ -466,6 +480,16 @@ impl Validator<'_> {
                 "limits.tunnels",
                 &raw.limits.tunnels,
                 Limits::default().tunnels,
+            )?,
+            min_send_rate: self.whole(
+                "limits.min_send_rate",
+                &raw.limits.min_send_rate,
+                Limits::default().min_send_rate,
+            )?,
+            min_send_rate_window: self.duration(
+                "limits.min_send_rate_window",
+                &raw.limits.min_send_rate_window,
+                Limits::default().min_send_rate_window,
             )?,
         };
         let http2 = self.http2(&raw)?;
@@ -714,6 +738,24 @@ impl Validator<'_> {
                 message: "must be a whole number of at least 1, got".to_owned(),
             }),
         }
+    }
+
+    /// A whole number (0 allowed) that fits in 32 bits.
+    fn whole(
+        &self,
+        field: &str,
+        value: &Option<Spanned<i64>>,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        let Some(n) = value else {
+            return Ok(default);
+        };
+        u32::try_from(*n.get_ref()).map_err(|_| ConfigError::InvalidValue {
+            at: self.at(n),
+            field: field.to_owned(),
+            value: n.get_ref().to_string(),
+            message: "must be a whole number from 0 to 4294967295, got".to_owned(),
+        })
     }
 
     fn invalid(&self, value: &Spanned<String>, field: &str, message: &str) -> ConfigError {

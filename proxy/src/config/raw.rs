@@ -100,6 +100,8 @@ pub(crate) struct RawReload {
 pub(crate) struct RawLimits {
     pub(crate) origin_connections: Option<Spanned<i64>>,
     pub(crate) tunnels: Option<Spanned<i64>>,
+    pub(crate) min_send_rate: Option<Spanned<i64>>,
+    pub(crate) min_send_rate_window: Option<Spanned<String>>,
     pub(crate) h2_max_concurrent_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_header_list_size: Option<Spanned<i64>>,
     pub(crate) h2_initial_stream_window: Option<Spanned<i64>>,

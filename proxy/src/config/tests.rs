@@ -249,6 +249,39 @@ fn tunnels_defaults_to_4096_and_must_be_at_least_1() {
 }
 
 #[test]
+fn min_send_rate_defaults_to_1024_per_10s_and_0_turns_it_off() {
+    let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
+    let c = p(base).unwrap();
+    assert_eq!(
+        (c.limits.min_send_rate, c.limits.min_send_rate_window),
+        (1024, Duration::from_secs(10))
+    );
+    let c = p(&format!(
+        "{base}[limits]\nmin_send_rate = 0\nmin_send_rate_window = \"250ms\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.limits.min_send_rate, c.limits.min_send_rate_window),
+        (0, Duration::from_millis(250))
+    );
+    for bad in ["-1", "4294967296", "\"fast\""] {
+        let e = err(&format!("{base}[limits]\nmin_send_rate = {bad}\n"));
+        assert!(e.starts_with("proxy.toml:4:"), "{e}");
+        assert!(e.contains("min_send_rate"), "{e}");
+    }
+    let e = err(&format!("{base}[limits]\nmin_send_rate = -1\n"));
+    assert_eq!(
+        e,
+        "proxy.toml:4:17: limits.min_send_rate: must be a whole number from 0 to 4294967295, got \"-1\""
+    );
+    let e = err(&format!("{base}[limits]\nmin_send_rate_window = \"0s\"\n"));
+    assert!(
+        e.starts_with("proxy.toml:4:24: limits.min_send_rate_window: duration must be positive"),
+        "{e}"
+    );
+}
+
+#[test]
 fn http2_keys_parse_and_default() {
     let c = p("listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n").unwrap();
     assert_eq!(c.http2, Http2Config::default());

@@ -13,7 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::SemaphorePermit;
 
-use super::relay::{self, BUF_BYTES, Buffered, RelayError};
+use super::relay::{self, BUF_BYTES, Buffered, Pace, RelayError};
+use super::send_rate::TooSlow;
 use super::{Failure, Forwarder, Origin};
 use crate::serve::ClientStream;
 use reloadbench_http1::{self as http1, Framing, Parsed, RequestHead, ResponseHead};
@@ -45,6 +46,10 @@ pub(crate) enum Outcome {
     /// The exchange broke after the response began, or the client went away: the client
     /// connection is closed as it is.
     Aborted,
+    /// The client took the response body slower than `limits.min_send_rate`: the
+    /// response is cut (the client connection closed as it is, or the HTTP/2 stream
+    /// reset), its origin connection closed.
+    SlowClient(TooSlow),
     /// The origin accepted a protocol switch: its `101` was relayed, and the client
     /// connection is now a tunnel to the origin connection given.
     Switched(Box<super::Switched>),
@@ -319,7 +324,7 @@ impl Forwarder {
         OR: AsyncRead + Unpin,
         CW: AsyncWrite + Unpin,
     {
-        let body = self.timeouts.body;
+        let mut pace = Pace::stall(self.timeouts.body);
         let upload = relay::relay(
             up,
             to_origin,
@@ -327,7 +332,7 @@ impl Forwarder {
             req.body,
             false,
             &req.connection_names,
-            body,
+            &mut pace,
         );
         tokio::pin!(upload);
         // The upload's result once it ended.
@@ -343,6 +348,10 @@ impl Forwarder {
                         // The origin stopped reading: its answer may be on the way.
                         Err(RelayError::Write(ref e)) => {
                             tracing::debug!(error = %e, "origin stopped reading the request body");
+                        }
+                        // Not reached: the upload is held to no minimum send rate.
+                        Err(RelayError::TooSlow(ref e)) => {
+                            tracing::debug!(error = %e, "origin read the request body too slowly");
                         }
                         Err(e @ (RelayError::Chunked(_) | RelayError::ChunkedBeforeHead(_))) => {
                             return (Outcome::Failed(Failure::BadBody(e)), false);
@@ -407,6 +416,10 @@ impl Forwarder {
         out.extend_from_slice(&self.served_by);
         out.extend_from_slice(http1::connection_line(close, http10));
         out.extend_from_slice(b"\r\n");
+        let mut pace = Pace {
+            stall: self.timeouts.body,
+            rate: self.send_rate,
+        };
         let relayed = relay::relay(
             from,
             to,
@@ -414,7 +427,7 @@ impl Forwarder {
             head.body,
             head.dechunk,
             &head.connection_names,
-            self.timeouts.body,
+            &mut pace,
         );
         match relayed.await {
             Ok(()) => (
@@ -427,6 +440,7 @@ impl Forwarder {
             Err(e @ RelayError::ChunkedBeforeHead(_)) => {
                 (Outcome::Failed(Failure::BadResponseBody(e)), false)
             }
+            Err(RelayError::TooSlow(e)) => (Outcome::SlowClient(e), false),
             Err(e) => {
                 tracing::debug!(error = %e, "response relay failed");
                 (Outcome::Aborted, false)

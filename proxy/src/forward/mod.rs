@@ -21,6 +21,12 @@
 //! request while `limits.tunnels` tunnels are open. Later failures close
 //! the client connection: the client sees a truncated response, never a wrong one.
 //!
+//! A response body is held to a minimum send rate (`limits.min_send_rate` over
+//! `limits.min_send_rate_window`, see `send_rate`): a client that takes it slower while
+//! refproxy has bytes of it waiting has the response cut (`Outcome::SlowClient`), and
+//! its origin connection is closed, which frees its slot. Time spent waiting for the
+//! origin never counts against the client. Tunnels are not held to it.
+//!
 //! Origin connections in use are limited per origin over all serving threads
 //! (`limits.origin_connections`, see `OriginSlots`): a request takes a slot of its
 //! origin before it takes or opens a connection, and gives it back after the connection
@@ -45,6 +51,7 @@
 mod exchange;
 mod pool;
 pub(crate) mod relay;
+mod send_rate;
 mod upgrade;
 
 use std::io;
@@ -61,6 +68,7 @@ use crate::serve::counters::ThreadCounters;
 use pool::Pool;
 use relay::RelayError;
 use reloadbench_http1::ChunkError;
+use send_rate::SendRate;
 
 pub(crate) use exchange::{Outcome, ResponseOpts};
 pub(crate) use upgrade::Switched;
@@ -168,6 +176,8 @@ pub struct Forwarder {
     origins: Vec<Origin>,
     next: AtomicUsize,
     timeouts: Timeouts,
+    /// The minimum send rate a response starts with (`limits.min_send_rate`).
+    send_rate: SendRate,
     served_by: Vec<u8>,
     buffers: Mutex<Vec<Vec<u8>>>,
     /// This serving thread's ledger counters.
@@ -198,6 +208,7 @@ impl Forwarder {
                 .collect(),
             next: AtomicUsize::new(0),
             timeouts: cfg.timeouts,
+            send_rate: SendRate::new(cfg.limits.min_send_rate, cfg.limits.min_send_rate_window),
             served_by: if cfg.generation_header {
                 format!("{SERVED_BY}: gen={} pid={}\r\n", id.generation, id.pid).into_bytes()
             } else {

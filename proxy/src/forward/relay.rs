@@ -4,15 +4,21 @@
 //! that arrives slowly reaches the other side as it comes. The head of the message is
 //! written together with the body bytes already read with it (one vectored write), or
 //! alone when there are none. A read or write that makes no progress for the stall limit
-//! fails with [`io::ErrorKind::TimedOut`].
+//! fails with [`io::ErrorKind::TimedOut`]. The writes of a response body are also held to
+//! the minimum send rate ([`SendRate`]): only the time a write or flush waits on the
+//! destination counts against it, never the time a read waits on the source.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::send_rate::{SendRate, TooSlow};
 
 use reloadbench_http1::{
     ChunkError, ChunkedScanner, ConnectionNames, Framing, Piece, forward_trailers,
@@ -84,6 +90,24 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 }
 
+/// How long a relay's reads and writes may wait: each at most `stall` without progress,
+/// and the writes held to the minimum send rate `rate`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub(crate) stall: Duration,
+    pub(crate) rate: SendRate,
+}
+
+impl Pace {
+    /// Only `stall`, no minimum send rate.
+    pub(crate) fn stall(stall: Duration) -> Pace {
+        Pace {
+            stall,
+            rate: SendRate::off(),
+        }
+    }
+}
+
 /// Why a relay stopped before the end of the body.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RelayError {
@@ -93,6 +117,9 @@ pub(crate) enum RelayError {
     /// Writing to the destination failed or stalled.
     #[error("writing the body: {0}")]
     Write(#[source] io::Error),
+    /// The destination took the body slower than the minimum send rate.
+    #[error("writing the body: {0}")]
+    TooSlow(#[source] TooSlow),
     /// The chunked coding is broken.
     #[error(transparent)]
     Chunked(#[from] ChunkError),
@@ -106,6 +133,7 @@ impl RelayError {
     pub(crate) fn into_io(self) -> io::Error {
         match self {
             RelayError::Read(e) | RelayError::Write(e) => e,
+            RelayError::TooSlow(e) => io::Error::new(io::ErrorKind::TimedOut, e),
             RelayError::Chunked(e) | RelayError::ChunkedBeforeHead(e) => {
                 io::Error::new(io::ErrorKind::InvalidData, e)
             }
@@ -117,7 +145,7 @@ impl RelayError {
 /// `dechunk`, a chunked body is written without its coding. A chunked body's trailer
 /// section is forwarded without the fields `head_named` (those the message head's
 /// `Connection` named). Consumes exactly the body from `src`'s pending bytes; what
-/// follows it stays pending. `stall` bounds every read and write.
+/// follows it stays pending. `pace` bounds every read and write.
 pub(crate) async fn relay<R, W>(
     src: &mut Buffered<R>,
     dst: &mut W,
@@ -125,21 +153,29 @@ pub(crate) async fn relay<R, W>(
     framing: Framing,
     dechunk: bool,
     head_named: &ConnectionNames,
-    stall: Duration,
+    pace: &mut Pace,
 ) -> Result<(), RelayError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let stall = pace.stall;
+    let rate = &mut pace.rate;
     let mut head = head;
     match framing {
-        Framing::None => write_all(dst, &mut [IoSlice::new(head)], stall).await,
+        Framing::None => write_rated(dst, &mut [IoSlice::new(head)], stall, rate).await,
         Framing::Length(mut left) => loop {
             let pending = src.pending().len();
             let take = usize::try_from(left).map_or(pending, |l| l.min(pending));
             if take > 0 || !head.is_empty() {
                 let body = src.pending().get(..take).unwrap_or_default();
-                write_all(dst, &mut [IoSlice::new(head), IoSlice::new(body)], stall).await?;
+                write_rated(
+                    dst,
+                    &mut [IoSlice::new(head), IoSlice::new(body)],
+                    stall,
+                    rate,
+                )
+                .await?;
                 src.consume(take);
                 left -= take as u64;
                 head = &[];
@@ -200,7 +236,7 @@ where
                     slices.push(IoSlice::new(body));
                     slices.push(IoSlice::new(end));
                 }
-                write_all(dst, &mut slices, stall).await?;
+                write_rated(dst, &mut slices, stall, rate).await?;
                 src.consume(used);
                 head = &[];
                 if scanner.is_done() {
@@ -212,7 +248,7 @@ where
         Framing::UntilClose => loop {
             let n = src.pending().len();
             let mut out = [IoSlice::new(head), IoSlice::new(src.pending())];
-            write_all(dst, &mut out, stall).await?;
+            write_rated(dst, &mut out, stall, rate).await?;
             src.consume(n);
             head = &[];
             if read_some(src, stall).await? == 0 {
@@ -250,27 +286,76 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
     bufs: &mut [IoSlice<'_>],
     stall: Duration,
 ) -> Result<(), RelayError> {
+    write_rated(dst, bufs, stall, &mut SendRate::off()).await
+}
+
+/// [`write_all`] held to the minimum send rate `rate` too.
+async fn write_rated<W: AsyncWrite + Unpin>(
+    dst: &mut W,
+    bufs: &mut [IoSlice<'_>],
+    stall: Duration,
+    rate: &mut SendRate,
+) -> Result<(), RelayError> {
     let mut bufs = bufs;
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
-        let written = tokio::time::timeout(stall, dst.write_vectored(bufs)).await;
-        let n = written
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-            .map_err(RelayError::Write)?;
+        let (n, waited) = wait_on(pin!(dst.write_vectored(bufs)), stall, rate).await?;
         if n == 0 {
             return Err(RelayError::Write(io::ErrorKind::WriteZero.into()));
         }
+        rate.took(n);
+        rate.waited(waited).map_err(RelayError::TooSlow)?;
         IoSlice::advance_slices(&mut bufs, n);
     }
     // A TLS stream may hold records back; a TCP stream has nothing to flush, so its
     // flush completes at the first poll and needs no timer.
-    let mut flush = std::pin::pin!(dst.flush());
-    let first = std::future::poll_fn(|cx| Poll::Ready(flush.as_mut().poll(cx))).await;
-    let flushed = match first {
-        Poll::Ready(r) => r,
-        Poll::Pending => tokio::time::timeout(stall, flush)
+    let ((), waited) = wait_on(pin!(dst.flush()), stall, rate).await?;
+    rate.waited(waited).map_err(RelayError::TooSlow)
+}
+
+/// Runs a write or a flush to its end: polled once first (one that completes then
+/// reads no clock and waits no time); else awaited for at most `stall`, the time
+/// waited counted against `rate`, whose window may close (and cut the write) while it
+/// waits. Returns the output and the time waited not yet counted against `rate`.
+async fn wait_on<F, T>(
+    mut io: Pin<&mut F>,
+    stall: Duration,
+    rate: &mut SendRate,
+) -> Result<(T, Duration), RelayError>
+where
+    F: Future<Output = io::Result<T>>,
+{
+    let first = std::future::poll_fn(|cx| Poll::Ready(io.as_mut().poll(cx))).await;
+    if let Poll::Ready(r) = first {
+        return r.map(|v| (v, Duration::ZERO)).map_err(RelayError::Write);
+    }
+    let timed_out = || RelayError::Write(io::ErrorKind::TimedOut.into());
+    if !rate.is_on() {
+        let done = tokio::time::timeout(stall, io)
             .await
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-    };
-    flushed.map_err(RelayError::Write)
+            .map_err(|_| timed_out())?;
+        return done.map(|v| (v, Duration::ZERO)).map_err(RelayError::Write);
+    }
+    let at =
+        |from: Instant, d: Duration| Instant::from_std(crate::deadline::after(from.into_std(), d));
+    let mut since = Instant::now();
+    let stall_at = at(since, stall);
+    loop {
+        let window_full_at = at(since, rate.left());
+        match tokio::time::timeout_at(stall_at.min(window_full_at), io.as_mut()).await {
+            Ok(done) => {
+                let waited = since.elapsed();
+                return done.map(|v| (v, waited)).map_err(RelayError::Write);
+            }
+            Err(_) => {
+                let now = Instant::now();
+                if now >= stall_at {
+                    return Err(timed_out());
+                }
+                rate.waited(now.saturating_duration_since(since))
+                    .map_err(RelayError::TooSlow)?;
+                since = now;
+            }
+        }
+    }
 }

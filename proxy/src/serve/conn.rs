@@ -482,6 +482,7 @@ impl Conn {
         match &outcome {
             Outcome::Done { .. } => counters.completed(),
             Outcome::Aborted => counters.aborted(),
+            Outcome::SlowClient(_) => counters.error(ErrorKind::SlowClient),
             Outcome::Failed(f) => counters.error(ErrorKind::of(f)),
             Outcome::Switched(_) => counters.completed(),
         }
@@ -490,6 +491,10 @@ impl Conn {
             Outcome::Done { linger: true, .. } => Next::Linger,
             Outcome::Done { close: true, .. } => Next::Close,
             Outcome::Aborted => Next::Abort,
+            Outcome::SlowClient(why) => {
+                tracing::debug!(peer = %self.peer, %why, "response cut: the client reads below limits.min_send_rate");
+                Next::Abort
+            }
             Outcome::Switched(switched) => Next::Tunnel(switched, tunnel_slot),
             Outcome::Failed(failure) => {
                 tracing::debug!(peer = %self.peer, %failure, "origin exchange failed");

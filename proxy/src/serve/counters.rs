@@ -1,6 +1,7 @@
 //! What a server counts for the three-way ledger (see `reloadbench_model::ledger`):
 //! client connections accepted, requests forwarded to an origin, responses relayed in
-//! full, exchanges aborted, and requests the proxy answered itself, by kind.
+//! full, exchanges aborted, and requests the proxy answered itself, by kind (with the
+//! responses cut for a client below `limits.min_send_rate`, `slow_client`).
 //!
 //! Each serving thread has its own [`ThreadCounters`] on its own cache lines, bumped
 //! with relaxed atomic adds by that thread only (no sharing between cores on the hot
@@ -36,9 +37,12 @@ pub(crate) enum ErrorKind {
     BadRequest,
     /// An upgrade request found `limits.tunnels` tunnels open (503, not forwarded).
     TunnelsFull,
+    /// A response was cut because its client took it slower than
+    /// `limits.min_send_rate` (no answer of the proxy: the client sees it truncated).
+    SlowClient,
 }
 
-const KINDS: [(ErrorKind, &str); 10] = [
+const KINDS: [(ErrorKind, &str); 11] = [
     (ErrorKind::Connect, "connect"),
     (ErrorKind::NoSlot, "no_slot"),
     (ErrorKind::Broken, "broken"),
@@ -49,6 +53,7 @@ const KINDS: [(ErrorKind, &str); 10] = [
     (ErrorKind::ClientStalled, "client_stalled"),
     (ErrorKind::BadRequest, "bad_request"),
     (ErrorKind::TunnelsFull, "tunnels_full"),
+    (ErrorKind::SlowClient, "slow_client"),
 ];
 
 impl ErrorKind {

@@ -137,11 +137,22 @@ pub(crate) async fn serve(
             }
         }
         (outcome, to) => {
-            match outcome {
-                Outcome::Failed(failure) => counters.error(ErrorKind::of(&failure)),
-                _ => counters.aborted(),
-            }
-            to.reset(Reason::INTERNAL_ERROR);
+            let reason = match outcome {
+                Outcome::Failed(failure) => {
+                    counters.error(ErrorKind::of(&failure));
+                    Reason::INTERNAL_ERROR
+                }
+                Outcome::SlowClient(why) => {
+                    tracing::debug!(peer = %ctx.peer, %why, "h2 response cut: the client takes it below limits.min_send_rate");
+                    counters.error(ErrorKind::SlowClient);
+                    super::stream::SLOW_CLIENT
+                }
+                _ => {
+                    counters.aborted();
+                    Reason::INTERNAL_ERROR
+                }
+            };
+            to.reset(reason);
         }
     }
 }

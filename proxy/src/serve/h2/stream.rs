@@ -27,6 +27,10 @@ use crate::serve::Shared;
 use crate::serve::counters::ErrorKind;
 use reloadbench_http1::{self as http1, Framing};
 
+/// The `RST_STREAM` code of a response cut because its client took it slower than
+/// `limits.min_send_rate`: the client's behaviour costs the proxy too much.
+pub(crate) const SLOW_CLIENT: Reason = Reason::ENHANCE_YOUR_CALM;
+
 /// What every stream of a connection shares.
 pub(crate) struct StreamCtx {
     pub(crate) shared: Arc<Shared>,
@@ -178,6 +182,11 @@ pub(crate) async fn serve(
         Outcome::Aborted => {
             counters.aborted();
             writer.reset(Reason::INTERNAL_ERROR);
+        }
+        Outcome::SlowClient(why) => {
+            tracing::debug!(peer = %ctx.peer, %why, "h2 response cut: the client takes it below limits.min_send_rate");
+            counters.error(ErrorKind::SlowClient);
+            writer.reset(SLOW_CLIENT);
         }
         // Not reached: an HTTP/2 request never asks for an upgrade (its `connection`
         // and `upgrade` fields are malformed and refused before forwarding).

@@ -8,6 +8,7 @@ mod handover;
 mod hardening;
 mod http;
 mod limits;
+mod min_rate;
 mod protocol;
 mod race;
 mod retry;

@@ -1,0 +1,331 @@
+//! The minimum send rate of responses (`limits.min_send_rate`): clients that take a
+//! response a few bytes at a time (an HTTP/2 client granting a few bytes of window per
+//! tick, an HTTP/1.1 client with a tiny receive buffer reading a few bytes per tick)
+//! have it cut, and the origin slots they held serve others; a client that pauses less
+//! than a window, or an origin that sends slowly, is never cut. Counts are checked
+//! against the origins' own counts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use super::h2::{DATA, END_STREAM, RST_STREAM, Raw, SETTINGS, WINDOW_UPDATE, h2_get, h2c};
+use super::*;
+
+/// The window of these tests: short, so that a cut comes within a second.
+const WINDOW: Duration = Duration::from_millis(300);
+
+/// How often the slow clients take a few bytes.
+const TICK: Duration = Duration::from_millis(20);
+
+/// `RST_STREAM` code ENHANCE_YOUR_CALM (RFC 9113 7).
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// A proxy with the minimum send rate `rate` over [`WINDOW`] and `origin_connections`.
+fn rated_proxy(origin: SocketAddr, rate: u32, slots: u32, h2: bool) -> (Server, SocketAddr) {
+    proxy(vec![origin], |c| {
+        c.http2.enabled = h2;
+        c.limits.origin_connections = slots;
+        c.limits.min_send_rate = rate;
+        c.limits.min_send_rate_window = scaled(WINDOW);
+    })
+}
+
+/// What the test origin did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    /// A request for this path arrived.
+    Started(String),
+    /// Its response was written in full (`true`), or the connection failed (`false`).
+    Ended(String, bool),
+}
+
+/// An HTTP/1.1 origin written here: `/big` gets [`BIG`] bytes at once, `/trickle`
+/// [`TRICKLE_CHUNKS`] chunks of 100 bytes, one per [`TICK`], anything else 5 bytes.
+/// It says what it did on a channel and counts the requests it read.
+struct TestOrigin {
+    addr: SocketAddr,
+    events: mpsc::UnboundedReceiver<Event>,
+    started: Arc<AtomicU64>,
+}
+
+/// Body length of `/big`: more than every socket buffer between the origin and a
+/// client that reads a few bytes a tick.
+const BIG: usize = 16 << 20;
+
+/// Chunks of `/trickle`.
+const TRICKLE_CHUNKS: usize = 20;
+
+async fn test_origin() -> TestOrigin {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, events) = mpsc::unbounded_channel();
+    let started = Arc::new(AtomicU64::new(0));
+    let count = started.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(origin_conn(s, tx.clone(), count.clone()));
+        }
+    });
+    TestOrigin {
+        addr,
+        events,
+        started,
+    }
+}
+
+/// One origin connection: requests without bodies, answered in turn.
+async fn origin_conn(mut s: TcpStream, tx: mpsc::UnboundedSender<Event>, count: Arc<AtomicU64>) {
+    static CHUNK: [u8; 65536] = [b'x'; 65536];
+    let mut buf = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end);
+        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+        count.fetch_add(1, Ordering::SeqCst);
+        let _ = tx.send(Event::Started(path.clone()));
+        let (len, trickle) = match path.as_str() {
+            "/big" => (BIG, false),
+            "/trickle" => (100 * TRICKLE_CHUNKS, true),
+            _ => (5, false),
+        };
+        let mut written = s
+            .write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").as_bytes())
+            .await;
+        let mut left = len;
+        while written.is_ok() && left > 0 {
+            let n = left.min(if trickle { 100 } else { CHUNK.len() });
+            if trickle {
+                // The origin's own pace, not a synchronisation.
+                tokio::time::sleep(TICK).await;
+            }
+            written = s.write_all(&CHUNK[..n]).await;
+            left -= n;
+        }
+        let _ = tx.send(Event::Ended(path, written.is_ok()));
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+impl TestOrigin {
+    /// Waits for `event`; the other events on the way are skipped.
+    async fn wait(&mut self, event: Event) {
+        loop {
+            let got = timeout(limit(), self.events.recv()).await.unwrap().unwrap();
+            if got == event {
+                return;
+            }
+        }
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
+}
+
+/// An h2 connection whose streams start with a window of 100 bytes (its connection
+/// window opened wide), having read the server's SETTINGS.
+async fn h2_small_window(addr: SocketAddr) -> Raw {
+    let mut raw = Raw::connect(addr).await;
+    // SETTINGS_INITIAL_WINDOW_SIZE = 100.
+    raw.send(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 100]).await;
+    raw.send(WINDOW_UPDATE, 0, 0, &(1u32 << 30).to_be_bytes())
+        .await;
+    raw.until(|f| f.kind == SETTINGS && f.flags == 0).await;
+    raw
+}
+
+/// Grants stream 1 eight bytes of window per [`TICK`] (400 bytes/s) until the stream
+/// is reset; returns the reset's code and the DATA bytes received.
+async fn trickle_window(raw: &mut Raw) -> (u32, usize) {
+    let mut tick = tokio::time::interval(TICK);
+    let mut data = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => raw.send(WINDOW_UPDATE, 0, 1, &8u32.to_be_bytes()).await,
+            f = raw.frame() => {
+                let f = f.expect("the connection stays open");
+                if f.stream != 1 {
+                    continue;
+                }
+                assert!(f.kind != DATA || f.flags & END_STREAM == 0, "the whole body came");
+                if f.kind == DATA {
+                    data += f.payload.len();
+                }
+                if f.kind == RST_STREAM {
+                    return (f.reset_code(), data);
+                }
+            }
+        }
+    }
+}
+
+/// Two HTTP/2 clients that grant 8 bytes of window per tick for a 512 KiB response
+/// from the built-in origin hold both origin slots; below the minimum send rate
+/// (1024 bytes/s) each has its stream reset (`ENHANCE_YOUR_CALM`) within a few windows,
+/// both slots are free again and an honest client gets its 200. Without the minimum
+/// the streams go on for `timeouts.body` of no progress, which never comes: the wait
+/// for the resets fails.
+#[tokio::test]
+async fn h2_clients_taking_a_few_bytes_a_tick_are_reset_and_free_their_origin_slots() {
+    let origin = origin(512 * 1024).await;
+    let (server, addr) = rated_proxy(origin.addr(), 1024, 2, true);
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut raw = h2_small_window(addr).await;
+        raw.get(1, "/").await;
+        slow.push(tokio::spawn(async move {
+            let cut = timeout(scaled(Duration::from_secs(10)), trickle_window(&mut raw)).await;
+            (cut.expect("the slow stream is reset in time"), raw)
+        }));
+    }
+    let mut kept = Vec::new();
+    for s in slow {
+        let ((code, data), raw) = s.await.unwrap();
+        assert_eq!(code, ENHANCE_YOUR_CALM);
+        assert!(data < 512 * 1024, "{data}");
+        kept.push(raw);
+    }
+    let send = h2c(addr).await;
+    let r = h2_get(&send, "/").await.unwrap();
+    assert_eq!((r.status, r.body.len()), (200, 512 * 1024));
+    drop((kept, send));
+    // Every connection done: every count is final.
+    timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(origin.requests(), 3);
+    let c = server.counters();
+    assert_eq!(c.errors.get("slow_client"), Some(&2), "{c:?}");
+    assert_eq!((c.forwarded, c.completed, c.aborted), (3, 1, 0), "{c:?}");
+    assert_eq!(c.errors.len(), 1, "{c:?}");
+}
+
+/// An HTTP/1.1 client with a 4 KiB receive buffer that reads 8 bytes per tick.
+async fn slow_http1_client(addr: SocketAddr, path: &str) -> tokio::task::JoinHandle<()> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = timeout(limit(), socket.connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nhost: t\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        let mut buf = [0u8; 8];
+        loop {
+            tick.tick().await;
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+}
+
+/// Two HTTP/1.1 clients that read 8 bytes per tick through a tiny receive buffer hold
+/// both origin slots; below the minimum send rate each response is cut: the origin
+/// sees both its connections fail (its own count), and an honest client gets its 200.
+/// Without the minimum the origin connections stay busy for `timeouts.body` of no
+/// progress, which never comes: the wait for the origin's failures fails.
+#[tokio::test]
+async fn http1_clients_reading_a_few_bytes_a_tick_are_cut_and_free_their_origin_slots() {
+    let mut origin = test_origin().await;
+    let (server, addr) = rated_proxy(origin.addr, 1024, 2, false);
+    let readers = [
+        slow_http1_client(addr, "/big").await,
+        slow_http1_client(addr, "/big").await,
+    ];
+    let ended = async {
+        origin.wait(Event::Ended("/big".into(), false)).await;
+        origin.wait(Event::Ended("/big".into(), false)).await;
+    };
+    timeout(scaled(Duration::from_secs(10)), ended)
+        .await
+        .expect("both slow responses are cut in time");
+    let mut honest = Client::connect(addr).await;
+    let r = honest.get("/").await;
+    assert_eq!((r.status, r.body.len()), (200, 5));
+    for r in readers {
+        r.abort();
+    }
+    drop(honest);
+    timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(origin.started(), 3);
+    let c = server.counters();
+    assert_eq!(c.errors.get("slow_client"), Some(&2), "{c:?}");
+    assert_eq!((c.forwarded, c.completed, c.aborted), (3, 1, 0), "{c:?}");
+    assert_eq!(c.errors.len(), 1, "{c:?}");
+}
+
+/// Clients that pause for a third of a window before they read their 16 MiB response
+/// at full speed (HTTP/1.1, and HTTP/2 with the h2 client's windows) are not cut, at a
+/// minimum of 64 KiB/s.
+#[tokio::test]
+async fn clients_pausing_less_than_a_window_then_reading_are_not_cut() {
+    let origin = test_origin().await;
+    let (server, addr) = rated_proxy(origin.addr, 64 * 1024, 2, true);
+    let pause = scaled(WINDOW) / 3;
+    let mut c = Client::connect(addr).await;
+    c.send(b"GET /big HTTP/1.1\r\nhost: t\r\n\r\n").await;
+    // The client's own pace, not a synchronisation.
+    tokio::time::sleep(pause).await;
+    let r = c.response().await;
+    assert_eq!((r.status, r.body.len()), (200, BIG));
+    let send = h2c(addr).await;
+    let mut ready = timeout(limit(), send.ready()).await.unwrap().unwrap();
+    let req = ::http::Request::get("http://localhost/big")
+        .body(())
+        .unwrap();
+    let (resp, _) = ready.send_request(req, true).unwrap();
+    let resp = timeout(limit(), resp).await.unwrap().unwrap();
+    tokio::time::sleep(pause).await;
+    let (parts, mut body) = resp.into_parts();
+    let mut got = 0;
+    while let Some(data) = timeout(limit(), body.data()).await.unwrap() {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+        got += data.len();
+    }
+    assert_eq!((parts.status.as_u16(), got), (200, BIG));
+    drop((c, ready, body));
+    timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(origin.started(), 2);
+    let c = server.counters();
+    assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
+    assert!(c.errors.is_empty(), "{c:?}");
+}
+
+/// An origin that sends its body 100 bytes per tick (5 KB/s, far below a minimum of
+/// 1 MB/s) to fast clients over HTTP/1.1 and HTTP/2: the time the proxy waits on the
+/// origin does not count against the clients, and neither response is cut.
+#[tokio::test]
+async fn a_slow_origin_does_not_get_fast_clients_cut() {
+    let mut origin = test_origin().await;
+    let (server, addr) = rated_proxy(origin.addr, 1_000_000, 2, true);
+    let mut c = Client::connect(addr).await;
+    let r = c.get("/trickle").await;
+    assert_eq!((r.status, r.body.len()), (200, 100 * TRICKLE_CHUNKS));
+    origin.wait(Event::Ended("/trickle".into(), true)).await;
+    let send = h2c(addr).await;
+    let r = h2_get(&send, "/trickle").await.unwrap();
+    assert_eq!((r.status, r.body.len()), (200, 100 * TRICKLE_CHUNKS));
+    origin.wait(Event::Ended("/trickle".into(), true)).await;
+    drop((c, send));
+    timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(origin.started(), 2);
+    let c = server.counters();
+    assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
+    assert!(c.errors.is_empty(), "{c:?}");
+}
