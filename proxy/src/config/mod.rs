@@ -31,7 +31,7 @@
 //! [limits]
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
 //! tunnels = 4096             # tunnels (WebSockets) open at once; more upgrades get 503
-//! min_send_rate = 1024       # bytes/s a client must take of a response it keeps waiting; 0: off
+//! min_send_rate = 128        # bytes/s a client must take of a response it keeps waiting; 0: off
 //! min_send_rate_window = "10s"  # measured over this much time spent waiting on the client
 //! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
@@ -269,7 +269,7 @@ pub struct Limits {
     /// connection counts here instead of against `origin_connections`, so that
     /// long-lived tunnels never hold the slots ordinary requests wait for.
     pub tunnels: u32,
-    /// `min_send_rate` (default 1024 bytes per second, 0 turns it off): the least a
+    /// `min_send_rate` (default 128 bytes per second, 0 turns it off): the least a
     /// client must take of a response body while refproxy has bytes of it waiting for
     /// the client, measured over `min_send_rate_window`. A slower client has its response
     /// cut (see [`crate::forward`]), so that it cannot hold an origin slot at will by
@@ -286,7 +286,7 @@ impl Default for Limits {
         Limits {
             origin_connections: 1024,
             tunnels: 4096,
-            min_send_rate: 1024,
+            min_send_rate: 128,
             min_send_rate_window: Duration::from_secs(10),
         }
     }

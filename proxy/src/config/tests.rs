@@ -249,12 +249,12 @@ fn tunnels_defaults_to_4096_and_must_be_at_least_1() {
 }
 
 #[test]
-fn min_send_rate_defaults_to_1024_per_10s_and_0_turns_it_off() {
+fn min_send_rate_defaults_to_128_per_10s_and_0_turns_it_off() {
     let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
     let c = p(base).unwrap();
     assert_eq!(
         (c.limits.min_send_rate, c.limits.min_send_rate_window),
-        (1024, Duration::from_secs(10))
+        (128, Duration::from_secs(10))
     );
     let c = p(&format!(
         "{base}[limits]\nmin_send_rate = 0\nmin_send_rate_window = \"250ms\"\n"
