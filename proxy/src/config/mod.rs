@@ -726,23 +726,23 @@ impl Validator<'_> {
         value: &Option<Spanned<i64>>,
         default: u32,
     ) -> Result<u32, ConfigError> {
-        let Some(n) = value else {
-            return Ok(default);
-        };
-        match u32::try_from(*n.get_ref()) {
-            Ok(v) if v >= 1 => Ok(v),
-            _ => Err(ConfigError::InvalidValue {
-                at: self.at(n),
-                field: field.to_owned(),
-                value: n.get_ref().to_string(),
-                message: "must be a whole number of at least 1, got".to_owned(),
-            }),
-        }
+        self.whole_from(1, field, value, default)
     }
 
-    /// A whole number (0 allowed) that fits in 32 bits.
+    /// A whole number (0 allowed) that fits in 32 bits, or `default` when absent.
     fn whole(
         &self,
+        field: &str,
+        value: &Option<Spanned<i64>>,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        self.whole_from(0, field, value, default)
+    }
+
+    /// A whole number from `min` to `u32::MAX`, or `default` when absent.
+    fn whole_from(
+        &self,
+        min: u32,
         field: &str,
         value: &Option<Spanned<i64>>,
         default: u32,
@@ -750,12 +750,19 @@ impl Validator<'_> {
         let Some(n) = value else {
             return Ok(default);
         };
-        u32::try_from(*n.get_ref()).map_err(|_| ConfigError::InvalidValue {
-            at: self.at(n),
-            field: field.to_owned(),
-            value: n.get_ref().to_string(),
-            message: "must be a whole number from 0 to 4294967295, got".to_owned(),
-        })
+        match u32::try_from(*n.get_ref()) {
+            Ok(v) if v >= min => Ok(v),
+            _ => Err(ConfigError::InvalidValue {
+                at: self.at(n),
+                field: field.to_owned(),
+                value: n.get_ref().to_string(),
+                message: if min == 1 {
+                    "must be a whole number of at least 1, got".to_owned()
+                } else {
+                    format!("must be a whole number from {min} to {}, got", u32::MAX)
+                },
+            }),
+        }
     }
 
     fn invalid(&self, value: &Spanned<String>, field: &str, message: &str) -> ConfigError {
