@@ -70,12 +70,13 @@ pub(super) fn idle(stream: &TcpStream) -> IdleClose {
 /// Shuts the sending side down (FIN after everything written), then reads and drops what
 /// arrives until the client closes (EOF), an error, or `until`. Returns the bytes dropped.
 /// The caller drops the stream afterwards.
-/// Over TLS, the shutdown sends `close_notify` first.
+/// Over TLS, the shutdown sends `close_notify` first; it too waits at most until `until`
+/// (a client that reads nothing leaves it unwritten).
 pub(super) async fn linger<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     until: Instant,
 ) -> u64 {
-    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout_at(until.into(), stream.shutdown()).await;
     let mut scratch = [0u8; 16 * 1024];
     let mut dropped = 0u64;
     while let Ok(Ok(n)) = tokio::time::timeout_at(until.into(), stream.read(&mut scratch)).await {
@@ -160,6 +161,51 @@ mod tests {
         assert!(client.take_error().unwrap().is_none());
         assert_eq!(client.read(&mut buf).await.unwrap(), 0);
         assert!(client.take_error().unwrap().is_none());
+    }
+
+    /// A stream whose shutdown never completes (a TLS `close_notify` a client never
+    /// reads) and that has nothing to read.
+    struct Stuck;
+
+    impl AsyncRead for Stuck {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_that_cannot_finish_ends_at_the_lingers_deadline() {
+        let start = Instant::now();
+        let until = start + Duration::from_millis(100);
+        let mut stuck = Stuck;
+        let lingered = tokio::time::timeout(Duration::from_secs(10), linger(&mut stuck, until));
+        assert_eq!(lingered.await, Ok(0), "the linger outlived its deadline");
     }
 
     #[tokio::test]
