@@ -26,7 +26,7 @@ use reloadbench_http1::{self as http1, Framing, RequestHead};
 const HEAD_READ: usize = 4096;
 
 /// Longest lingering close (see [`Next::Linger`]).
-const LINGER: Duration = Duration::from_secs(5);
+pub(super) const LINGER: Duration = Duration::from_secs(5);
 
 /// Whether `pending` may hold a complete head: it has an empty line (LF LF or LF CR LF)
 /// that ends at or after byte `scanned` (the bytes before it were looked at already).

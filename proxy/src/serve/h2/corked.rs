@@ -151,6 +151,18 @@ impl<T: AsyncWrite + Unpin> Uncork<T> {
         }
     }
 
+    /// The IO and the bytes gathered but not written yet, once h2 has let go of its
+    /// [`Corked`] half (`None` while it holds it).
+    pub(crate) fn into_parts(self) -> Option<(T, Vec<u8>)> {
+        let state = Arc::try_unwrap(self.0).ok()?;
+        let mut state = state.into_inner().unwrap_or_else(|e| e.into_inner());
+        let rest = state.pending().to_vec();
+        if state.buf.capacity() > 0 {
+            give_back(std::mem::take(&mut state.buf));
+        }
+        Some((state.io, rest))
+    }
+
     /// Whether the connection holds a buffer.
     #[cfg(test)]
     pub(crate) fn holds_buffer(&self) -> bool {

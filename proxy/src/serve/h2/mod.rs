@@ -43,7 +43,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use h2::Reason;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::Stage;
 use super::conn::OpenGuard;
@@ -209,12 +209,25 @@ pub(super) async fn serve<T>(
     // it tells each of them (as a reset), so that each counts itself aborted as over
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
-    // The socket closes with the last of the two handles on it.
     drop(conn);
-    drop(uncork);
     let ended = async { while streams.next().await.is_some() {} };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
         drop(streams);
+    }
+    // A lingering close, as over HTTP/1.1: what h2 gathered and could not write yet
+    // goes out, then a FIN, and what the client still sends (frames in flight when it
+    // got the last GOAWAY) is read and dropped until it closes, so that the close is not
+    // a reset that could take the last GOAWAY and responses from the client before it
+    // reads them.
+    if let Some((mut io, rest)) = uncork.into_parts() {
+        let most = if shared.draining.load(Ordering::Relaxed) {
+            cfg.drain.linger
+        } else {
+            super::conn::LINGER
+        };
+        let until = after(Instant::now(), most);
+        let _ = tokio::time::timeout_at(until.into(), io.write_all(&rest)).await;
+        super::close::linger(&mut io, until).await;
     }
 }
 

@@ -190,3 +190,42 @@ async fn an_idle_connection_is_closed_gracefully_after_the_idle_timeout() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_drained_connection_lingers_so_frames_sent_after_the_last_goaway_get_no_reset() {
+    let origin = gated_origin().await;
+    let (server, addr) = h2_proxy(vec![origin.addr], |c| {
+        patient(c);
+        c.drain.linger = Duration::from_secs(60);
+    });
+    let server = Arc::new(server);
+    let mut raw = Raw::connect(addr).await;
+    raw.get(1, "/").await;
+    raw.until(|f| ends(f, 1)).await;
+    let drain = tokio::spawn({
+        let server = server.clone();
+        async move { server.drain().await }
+    });
+    let ping = raw.until(|f| f.kind == PING && f.flags & ACK == 0).await;
+    raw.send(PING, ACK, 0, &ping.last().unwrap().payload).await;
+    let last = raw.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(last.last().unwrap().goaway(), (1, 0), "{last:?}");
+    // refproxy is done with the connection: its FIN.
+    raw.until_closed().await;
+    // Frames the client sent before it read the GOAWAY arrive now. A closed socket
+    // answers the first with a reset (which can take the GOAWAY and the last responses
+    // from a client that has not read them yet), and the client's next write fails; a
+    // lingering one reads and drops them.
+    for i in 0..20 {
+        let frame = Raw::frame_bytes(WINDOW_UPDATE, 0, 0, &1u32.to_be_bytes());
+        let wrote = raw.stream.write_all(&frame).await;
+        assert!(wrote.is_ok(), "write {i} after the last GOAWAY: {wrote:?}");
+        tokio::task::yield_now().await;
+    }
+    // Lingering, the connection is still counted open; the client's close ends it.
+    assert_eq!(server.connections(), 1);
+    assert!(!drain.is_finished());
+    drop(raw);
+    let report = timeout(limit(), drain).await.unwrap().unwrap();
+    assert_eq!((report.forced, report.cut), (0, 0), "{report:?}");
+}
