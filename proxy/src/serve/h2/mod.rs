@@ -6,7 +6,8 @@
 //! last-stream-id 2^31-1 and a `PING`; on the `PING`'s ACK, the final `GOAWAY` with the
 //! last stream id refproxy has taken (every stream up to it is answered; the client may
 //! retry the ones above it elsewhere). Streams still open go on until they end (or the
-//! drain deadline, which drops the connection); then the connection closes. A client
+//! drain deadline, which drops the connection); then the connection closes, lingering
+//! (a FIN, then the client's late frames read and dropped until it closes). A client
 //! that does not ACK the `PING` gets the final `GOAWAY` once it has no stream open and
 //! `timeouts.h2_ping_timeout` has passed since the first one. A draining process starts
 //! this on every HTTP/2 connection at once, idle ones included.
