@@ -32,7 +32,7 @@
 //! origin_connections = 1024  # connections in use per origin; more requests wait up to timeouts.connect
 //! tunnels = 4096             # tunnels (WebSockets) open at once; more upgrades get 503
 //! min_send_rate = 128        # bytes/s a client must take of a response it keeps waiting; 0: off
-//! min_send_rate_window = "10s"  # measured over this much time spent waiting on the client
+//! min_send_rate_window = "30s"  # at least 1s; measured over this much time spent waiting on the client
 //! h2_max_concurrent_streams = 100      # SETTINGS_MAX_CONCURRENT_STREAMS
 //! h2_max_header_list_size = 32768      # SETTINGS_MAX_HEADER_LIST_SIZE (also bounds CONTINUATION)
 //! h2_initial_stream_window = 262144    # SETTINGS_INITIAL_WINDOW_SIZE
@@ -275,7 +275,7 @@ pub struct Limits {
     /// cut (see [`crate::forward`]), so that it cannot hold an origin slot at will by
     /// reading a few bytes a second. Tunnels are not subject to it.
     pub min_send_rate: u32,
-    /// `min_send_rate_window` (default 10s): the stretch of time spent waiting on the
+    /// `min_send_rate_window` (default 30s, at least 1s): the stretch of time spent waiting on the
     /// client over which `min_send_rate` is measured (time waiting for the origin does
     /// not count).
     pub min_send_rate_window: Duration,
@@ -287,7 +287,7 @@ impl Default for Limits {
             origin_connections: 1024,
             tunnels: 4096,
             min_send_rate: 128,
-            min_send_rate_window: Duration::from_secs(10),
+            min_send_rate_window: Duration::from_secs(30),
         }
     }
 }
@@ -486,11 +486,7 @@ impl Validator<'_> {
                 &raw.limits.min_send_rate,
                 Limits::default().min_send_rate,
             )?,
-            min_send_rate_window: self.duration(
-                "limits.min_send_rate_window",
-                &raw.limits.min_send_rate_window,
-                Limits::default().min_send_rate_window,
-            )?,
+            min_send_rate_window: self.min_send_rate_window(&raw.limits.min_send_rate_window)?,
         };
         let http2 = self.http2(&raw)?;
         let reload = ReloadConfig {
@@ -762,6 +758,23 @@ impl Validator<'_> {
                     format!("must be a whole number from {min} to {}, got", u32::MAX)
                 },
             }),
+        }
+    }
+
+    /// `limits.min_send_rate_window`: at least a second. A window of a few ms would cut
+    /// clients that take bytes steadily but in steps (TCP opens a closed window only
+    /// once a segment's worth of room is free: 64 KiB on loopback).
+    fn min_send_rate_window(
+        &self,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Duration, ConfigError> {
+        let field = "limits.min_send_rate_window";
+        let d = self.duration(field, value, Limits::default().min_send_rate_window)?;
+        match value {
+            Some(v) if d < Duration::from_secs(1) => {
+                Err(self.invalid(v, field, "must be at least 1s, got"))
+            }
+            _ => Ok(d),
         }
     }
 

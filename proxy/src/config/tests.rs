@@ -249,20 +249,20 @@ fn tunnels_defaults_to_4096_and_must_be_at_least_1() {
 }
 
 #[test]
-fn min_send_rate_defaults_to_128_per_10s_and_0_turns_it_off() {
+fn min_send_rate_defaults_to_128_per_30s_and_0_turns_it_off() {
     let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
     let c = p(base).unwrap();
     assert_eq!(
         (c.limits.min_send_rate, c.limits.min_send_rate_window),
-        (128, Duration::from_secs(10))
+        (128, Duration::from_secs(30))
     );
     let c = p(&format!(
-        "{base}[limits]\nmin_send_rate = 0\nmin_send_rate_window = \"250ms\"\n"
+        "{base}[limits]\nmin_send_rate = 0\nmin_send_rate_window = \"1500ms\"\n"
     ))
     .unwrap();
     assert_eq!(
         (c.limits.min_send_rate, c.limits.min_send_rate_window),
-        (0, Duration::from_millis(250))
+        (0, Duration::from_millis(1500))
     );
     for bad in ["-1", "4294967296", "\"fast\""] {
         let e = err(&format!("{base}[limits]\nmin_send_rate = {bad}\n"));
@@ -278,6 +278,11 @@ fn min_send_rate_defaults_to_128_per_10s_and_0_turns_it_off() {
     assert!(
         e.starts_with("proxy.toml:4:24: limits.min_send_rate_window: duration must be positive"),
         "{e}"
+    );
+    let e = err(&format!("{base}[limits]\nmin_send_rate_window = \"1ms\"\n"));
+    assert_eq!(
+        e,
+        "proxy.toml:4:24: limits.min_send_rate_window: must be at least 1s, got \"1ms\""
     );
 }
 

@@ -7,7 +7,8 @@
 //! relayed, so an origin may answer before, during or after reading the body.
 
 use std::io::{self, IoSlice};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -26,6 +27,10 @@ pub(crate) struct ResponseOpts<'a> {
     pub(crate) keep_alive: bool,
     /// Set while the server drains: the response then carries `Connection: close`.
     pub(crate) draining: &'a AtomicBool,
+    /// Bytes written to the client's socket so far, when the exchange shares the
+    /// connection with others (HTTP/2): the minimum send rate counts the connection's
+    /// progress too (see `send_rate`).
+    pub(crate) shared_progress: Option<&'a Arc<AtomicU64>>,
 }
 
 /// How an exchange ended.
@@ -418,7 +423,7 @@ impl Forwarder {
         out.extend_from_slice(b"\r\n");
         let mut pace = Pace {
             stall: self.timeouts.body,
-            rate: self.send_rate,
+            rate: self.send_rate.clone().sharing(opts.shared_progress),
         };
         let relayed = relay::relay(
             from,

@@ -92,7 +92,7 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
 
 /// How long a relay's reads and writes may wait: each at most `stall` without progress,
 /// and the writes held to the minimum send rate `rate`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pace {
     pub(crate) stall: Duration,
     pub(crate) rate: SendRate,

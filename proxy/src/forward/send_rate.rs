@@ -11,7 +11,24 @@
 //! (in writes that waited or not) must be at least `min_send_rate` × the window, or the
 //! response is cut ([`TooSlow`]); otherwise a new window begins. A response that never
 //! keeps refproxy waiting a whole window is never cut.
+//!
+//! What a window took beyond its due is kept as credit, up to [`CREDIT_WINDOWS`]
+//! windows' worth, for windows in which the client took less: TCP delivers to a slow
+//! reader in bursts (a receiver whose buffer grew large while it read fast opens its
+//! closed window only once a sixteenth of that buffer is free, 384 KiB of a 6 MiB
+//! buffer), so an honest client reading steadily can show whole windows without
+//! progress. With the defaults (128 bytes/s over 30 s), a client reading 820 bytes/s or
+//! more is never cut whatever its buffer, and one that stops after a fast start is cut
+//! after at most 16 windows of waiting (a client that takes nothing is also cut by
+//! `timeouts.body`).
+//!
+//! The streams of one HTTP/2 connection share its bandwidth, and h2 does not share it
+//! evenly: a stream may wait while its neighbours take the connection. For them the
+//! client's progress is the connection's ([`SendRate::sharing`]): a window in which the
+//! connection's socket took enough bytes, whichever streams they were for, is enough.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A response's client took fewer bytes than `limits.min_send_rate` asks over a window.
@@ -26,8 +43,11 @@ pub(crate) struct TooSlow {
     pub(crate) window: Duration,
 }
 
+/// Windows' worth of bytes a response may keep as credit (see the module docs).
+pub(crate) const CREDIT_WINDOWS: u64 = 16;
+
 /// The send-rate account of one response.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SendRate {
     /// Bytes due per window; 0: no minimum.
     need: u64,
@@ -36,6 +56,11 @@ pub(crate) struct SendRate {
     waited: Duration,
     /// Bytes the client took in the current window.
     took: u64,
+    /// Bytes taken in past windows beyond their due, at most [`CREDIT_WINDOWS`] × `need`.
+    credit: u64,
+    /// When responses share a connection: the bytes written to its socket so far, and
+    /// their count when the current window began.
+    shared: Option<(Arc<AtomicU64>, u64)>,
 }
 
 impl SendRate {
@@ -48,7 +73,17 @@ impl SendRate {
             window,
             waited: Duration::ZERO,
             took: 0,
+            credit: 0,
+            shared: None,
         }
+    }
+
+    /// The account of a response on a connection shared with others, whose socket has
+    /// taken `written` bytes so far: a window passes when the response or the
+    /// connection took enough in it.
+    pub(crate) fn sharing(mut self, written: Option<&Arc<AtomicU64>>) -> SendRate {
+        self.shared = written.map(|w| (w.clone(), w.load(Ordering::Relaxed)));
+        self
     }
 
     /// No minimum (request bodies, tunnels, the proxy's own writes).
@@ -81,15 +116,26 @@ impl SendRate {
         if self.waited < self.window {
             return Ok(());
         }
-        if self.took < self.need {
+        let shared_now = self.shared.as_ref().map(|(w, _)| w.load(Ordering::Relaxed));
+        let connection_took = match (&self.shared, shared_now) {
+            (Some((_, at)), Some(now)) => now.saturating_sub(*at),
+            _ => 0,
+        };
+        let took = self.took.max(connection_took);
+        let held = self.credit.saturating_add(took);
+        if held < self.need {
             return Err(TooSlow {
-                took: self.took,
+                took,
                 need: self.need,
                 window: self.window,
             });
         }
+        self.credit = (held - self.need).min(self.need.saturating_mul(CREDIT_WINDOWS));
         self.waited = Duration::ZERO;
         self.took = 0;
+        if let (Some((_, at)), Some(now)) = (&mut self.shared, shared_now) {
+            *at = now;
+        }
         Ok(())
     }
 }
@@ -138,6 +184,43 @@ mod tests {
         assert!(!off.is_on());
         assert_eq!(off.waited(Duration::from_secs(1 << 40)), Ok(()));
         assert_eq!(off.left(), Duration::MAX);
+    }
+
+    #[test]
+    fn a_burst_is_credit_for_later_windows_up_to_the_cap() {
+        let mut r = SendRate::new(100, SEC);
+        // A burst of 100 windows' worth: credit for 16 windows (the first is paid).
+        r.took(100 * 100);
+        for w in 0..=CREDIT_WINDOWS {
+            assert_eq!(r.waited(SEC), Ok(()), "window {w}");
+        }
+        assert_eq!(r.waited(SEC).unwrap_err().took, 0);
+        // Steady bursts of 4 windows' worth every 4 windows never run out.
+        let mut r = SendRate::new(100, SEC);
+        for w in 0..100 {
+            if w % 4 == 0 {
+                r.took(400);
+            }
+            assert_eq!(r.waited(SEC), Ok(()), "window {w}");
+        }
+    }
+
+    #[test]
+    fn a_shared_connections_progress_counts_for_a_waiting_response() {
+        let written = Arc::new(AtomicU64::new(5_000));
+        let mut r = SendRate::new(100, SEC).sharing(Some(&written));
+        // Others' bytes on the connection since the account began.
+        written.fetch_add(100, Ordering::Relaxed);
+        assert_eq!(r.waited(SEC), Ok(()));
+        // Nothing on the connection and nothing of its own: cut.
+        let e = r.waited(SEC).unwrap_err();
+        assert_eq!((e.took, e.need), (0, 100));
+        let mut alone = SendRate::new(100, SEC);
+        written.fetch_add(1_000, Ordering::Relaxed);
+        assert!(
+            alone.waited(SEC).is_err(),
+            "not shared: the connection's bytes do not count"
+        );
     }
 
     #[test]

@@ -449,6 +449,7 @@ impl Conn {
         let opts = ResponseOpts {
             keep_alive,
             draining: &self.shared.draining,
+            shared_progress: None,
         };
         // A place under `limits.tunnels`, taken before an upgrade request is forwarded.
         let tunnel_slot = match req.upgrade {

@@ -91,6 +91,7 @@ pub(crate) async fn serve(
     let opts = ResponseOpts {
         keep_alive: true,
         draining: &ctx.shared.draining,
+        shared_progress: Some(&ctx.written),
     };
     let exchange = async {
         // A place in the connection's share first, as for any stream: beyond it, the

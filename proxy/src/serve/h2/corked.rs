@@ -23,6 +23,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
@@ -70,6 +71,9 @@ struct State<T> {
     cap: usize,
     /// A write error met by [`Uncork::uncork`], for h2's next call.
     failed: Option<io::Error>,
+    /// Bytes written to `io` so far: the connection's progress, which the minimum send
+    /// rate of its streams counts.
+    written: Arc<AtomicU64>,
 }
 
 impl<T> State<T> {
@@ -99,6 +103,7 @@ impl<T: AsyncWrite + Unpin> State<T> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.start += n;
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         if self.buf.capacity() > 0 {
             give_back(std::mem::take(&mut self.buf));
@@ -128,6 +133,7 @@ pub(crate) fn cork<T>(io: T, cap: usize) -> (Corked<T>, Uncork<T>) {
         start: 0,
         cap: cap.max(1),
         failed: None,
+        written: Arc::new(AtomicU64::new(0)),
     }));
     (Corked(state.clone()), Uncork(state))
 }
@@ -149,6 +155,11 @@ impl<T: AsyncWrite + Unpin> Uncork<T> {
             state.failed = Some(e);
             cx.waker().wake_by_ref();
         }
+    }
+
+    /// The count of bytes written to the IO so far.
+    pub(crate) fn written(&self) -> Arc<AtomicU64> {
+        lock(&self.0).written.clone()
     }
 
     /// The IO and the bytes gathered but not written yet, once h2 has let go of its

@@ -139,6 +139,7 @@ pub(super) async fn serve<T>(
         peer,
         share: share::Share::new(cfg.h2_origin_share()),
         tunnel_streams: AtomicUsize::new(0),
+        written: uncork.written(),
         _open: open,
     });
     let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {

@@ -43,6 +43,9 @@ pub(crate) struct StreamCtx {
     /// The connection's extended CONNECT streams (tunnels) being served: the drain
     /// deadline counts them as tunnels cut, not as responses cut.
     pub(crate) tunnel_streams: AtomicUsize,
+    /// Bytes written to the connection's socket so far (its streams' minimum send rate
+    /// counts the connection's progress).
+    pub(crate) written: Arc<std::sync::atomic::AtomicU64>,
     /// The connection's count as open, held until the last of its streams is gone.
     pub(crate) _open: Arc<crate::serve::conn::OpenGuard>,
 }
@@ -155,6 +158,7 @@ pub(crate) async fn serve(
     let opts = ResponseOpts {
         keep_alive: true,
         draining: &ctx.shared.draining,
+        shared_progress: Some(&ctx.written),
     };
     let forwarded = async {
         // A place in the connection's share first: beyond it, a stream waits here

@@ -53,6 +53,10 @@ struct TestOrigin {
 /// client that reads a few bytes a tick.
 const BIG: usize = 16 << 20;
 
+/// Body length of `/huge`: more than what a fast start leaves in every buffer between
+/// the origin and the client.
+const HUGE: usize = 96 << 20;
+
 /// Chunks of `/trickle`.
 const TRICKLE_CHUNKS: usize = 20;
 
@@ -96,6 +100,7 @@ async fn origin_conn(mut s: TcpStream, tx: mpsc::UnboundedSender<Event>, count: 
         let _ = tx.send(Event::Started(path.clone()));
         let (len, trickle) = match path.as_str() {
             "/big" => (BIG, false),
+            "/huge" => (HUGE, false),
             "/trickle" => (100 * TRICKLE_CHUNKS, true),
             _ => (5, false),
         };
@@ -242,7 +247,9 @@ async fn slow_http1_client(addr: SocketAddr, path: &str) -> tokio::task::JoinHan
 #[tokio::test]
 async fn http1_clients_reading_a_few_bytes_a_tick_are_cut_and_free_their_origin_slots() {
     let mut origin = test_origin().await;
-    let (server, addr) = rated_proxy(origin.addr, 1024, 2, false);
+    // A minimum well above what the socket buffers took at once: their bytes are
+    // credit for the windows after (at most 16), which at a lower minimum lasts seconds.
+    let (server, addr) = rated_proxy(origin.addr, 256 * 1024, 2, false);
     let readers = [
         slow_http1_client(addr, "/big").await,
         slow_http1_client(addr, "/big").await,
@@ -328,4 +335,105 @@ async fn a_slow_origin_does_not_get_fast_clients_cut() {
     let c = server.counters();
     assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
     assert!(c.errors.is_empty(), "{c:?}");
+}
+
+/// A client that reads its first 16 MiB at full speed (its receive buffer and the
+/// proxy's send buffer grow to a few MiB), then 16 KiB per tick (800 KB/s, 12.5 times
+/// the minimum of 64 KiB/s) for five windows: never cut. TCP then delivers in bursts
+/// (the client's kernel opens its window only once a sixteenth of its buffer is free,
+/// and the proxy's waiting write wakes only once a third of its buffer is), so some
+/// windows see no progress; without the credit earlier windows leave, the response
+/// was cut (3 runs of 3).
+#[tokio::test]
+async fn a_client_reading_fast_then_steadily_above_the_rate_is_not_cut() {
+    let origin = test_origin().await;
+    let (server, addr) = rated_proxy(origin.addr, 64 * 1024, 2, false);
+    let mut s = timeout(limit(), TcpStream::connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    s.write_all(b"GET /huge HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0;
+    while got < 16 << 20 {
+        let n = timeout(limit(), s.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "the response ended after {got} bytes");
+        got += n;
+    }
+    let slow_for = scaled(WINDOW) * 5;
+    let start = std::time::Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    while start.elapsed() < slow_for {
+        tick.tick().await;
+        let mut left = 16 * 1024;
+        while left > 0 {
+            let n = timeout(limit(), s.read(&mut buf[..left]))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                n > 0,
+                "cut after {got} bytes, {:?} into the slow part",
+                start.elapsed()
+            );
+            got += n;
+            left -= n;
+        }
+    }
+    drop(s);
+    timeout(limit(), server.drain()).await.unwrap();
+    let c = server.counters();
+    assert!(c.errors.is_empty(), "{c:?}");
+    assert_eq!((c.forwarded, c.aborted), (1, 1), "{c:?}");
+}
+
+/// An HTTP/2 connection on which the client gives window to stream 3 only: stream 1
+/// waits with no progress of its own for three windows while the connection takes far
+/// more than the minimum. The streams of a connection share its bandwidth, and h2 does
+/// not share it evenly, so a stream is held to the connection's progress: stream 1 is
+/// not cut (per stream, it was reset after a window).
+#[tokio::test]
+async fn an_h2_stream_waiting_while_its_connection_progresses_is_not_cut() {
+    let origin = test_origin().await;
+    let (server, addr) = proxy(vec![origin.addr], |c| {
+        c.http2.enabled = true;
+        c.limits.origin_connections = 4;
+        c.http2.max_origin_slots_per_connection = Some(4);
+        c.limits.min_send_rate = 64 * 1024;
+        c.limits.min_send_rate_window = scaled(WINDOW);
+    });
+    let mut raw = Raw::connect(addr).await;
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: no stream sends until given window.
+    raw.send(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 0]).await;
+    raw.send(WINDOW_UPDATE, 0, 0, &(1u32 << 30).to_be_bytes())
+        .await;
+    raw.until(|f| f.kind == SETTINGS && f.flags == 0).await;
+    raw.get(1, "/big").await;
+    raw.get(3, "/big").await;
+    let slow_for = scaled(WINDOW) * 3;
+    let start = std::time::Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    let mut data = [0usize; 2];
+    while start.elapsed() < slow_for {
+        tick.tick().await;
+        // 32 KiB per tick for stream 3 (1.6 MB/s), read before the next grant.
+        raw.send(WINDOW_UPDATE, 0, 3, &(32u32 * 1024).to_be_bytes())
+            .await;
+        let target = data[1] + 32 * 1024;
+        while data[1] < target {
+            let f = raw.frame().await.expect("the connection stays open");
+            assert!(f.kind != RST_STREAM, "stream {} reset: {f:?}", f.stream);
+            if f.kind == DATA {
+                data[usize::from(f.stream == 3)] += f.payload.len();
+            }
+        }
+    }
+    assert_eq!(data[0], 0, "stream 1 got no window");
+    drop(raw);
+    timeout(limit(), server.drain()).await.unwrap();
+    let c = server.counters();
+    assert!(c.errors.is_empty(), "{c:?}");
+    assert_eq!((c.forwarded, c.aborted), (2, 2), "{c:?}");
 }
