@@ -64,10 +64,7 @@ async fn drain_returns_as_soon_as_the_last_connection_closes() {
     let mut c = Client::connect(addr).await;
     assert_eq!(c.get("/").await.status, 200);
     server.start_drain();
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     let start = Instant::now();
     drop(c);
     let report = timeout(limit(), drain).await.unwrap().unwrap();
@@ -256,10 +253,7 @@ async fn request_head_in_progress_is_not_closed_as_idle() {
     sending.send(b"GET / HTTP/1.1\r\nHo").await;
     // On loopback the partial head reaches the proxy long before the 200 ms timers expire.
     server.start_drain();
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     // Both idle timers expire together; the idle one closes...
     idle.expect_closed().await;
     // ...while the one receiving a head is kept and answered with a close.

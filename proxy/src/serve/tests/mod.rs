@@ -59,6 +59,12 @@ pub(super) fn proxy(
     (server, addr)
 }
 
+/// Drains `server` in a task of its own; its report comes from the handle.
+pub(super) fn spawn_drain(server: &Arc<Server>) -> tokio::task::JoinHandle<super::DrainReport> {
+    let server = server.clone();
+    tokio::spawn(async move { server.drain().await })
+}
+
 /// A reloadbench origin on port 0.
 pub(super) async fn origin(body_bytes: usize) -> Origin {
     Origin::bind(OriginConfig {

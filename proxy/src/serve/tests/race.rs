@@ -224,10 +224,7 @@ async fn idle_close_is_a_fin_and_a_request_racing_it_gets_eof_not_a_reset() {
     let mut c = Client::connect(addr).await;
     assert_eq!(send_post(&mut c).await, Seen::Complete { closes: false });
     let start = Instant::now();
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     // Idle for 200 ms: the proxy closes its side with a FIN, so the client reads EOF.
     let mut chunk = [0u8; 64];
     let fin = timeout(limit(), c.stream.read(&mut chunk)).await.unwrap();

@@ -28,10 +28,7 @@ async fn drain_sends_two_goaways_with_a_ping_between_and_the_stream_in_flight_fi
     raw.get(3, "/slow").await;
     origin.arrival("/slow").await;
 
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     let first = raw.until(|f| f.kind == GOAWAY).await;
     assert_eq!(first.last().unwrap().goaway(), (MAX_ID, 0), "{first:?}");
     let ping = raw.until(|f| f.kind == PING && f.flags & ACK == 0).await;
@@ -83,10 +80,7 @@ async fn an_idle_h2_connection_gets_its_goaway_at_the_drain_start() {
     raw.until(|f| ends(f, 1)).await;
 
     let start = Instant::now();
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     let first = raw.until(|f| f.kind == GOAWAY).await;
     assert_eq!(first.last().unwrap().goaway(), (MAX_ID, 0));
     // At once, not after the idle timers (120 s here) nor after a next request.
@@ -118,10 +112,7 @@ async fn a_client_that_never_acks_the_ping_gets_the_final_goaway_after_the_ping_
     let mut raw = Raw::connect(addr).await;
     raw.get(1, "/").await;
     raw.until(|f| ends(f, 1)).await;
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     let seen = raw.until_closed().await;
     let goaways: Vec<(u32, u32)> = seen
         .iter()
@@ -202,10 +193,7 @@ async fn a_drained_connection_lingers_so_frames_sent_after_the_last_goaway_get_n
     let mut raw = Raw::connect(addr).await;
     raw.get(1, "/").await;
     raw.until(|f| ends(f, 1)).await;
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     let ping = raw.until(|f| f.kind == PING && f.flags & ACK == 0).await;
     raw.send(PING, ACK, 0, &ping.last().unwrap().payload).await;
     let last = raw.until(|f| f.kind == GOAWAY).await;

@@ -130,10 +130,7 @@ async fn with_drain_tunnels_close_the_client_gets_1001_at_the_drain_start() {
     let send = h2_ready(addr).await;
     let mut ws = open_ws(&send, "/ws").await.unwrap();
     round_trip(&mut ws, b"before".to_vec()).await;
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     assert_eq!(close_code(&mut ws).await, Some(1001));
     // The client answers the close; the stream then ends, and so does the drain, long
     // before its deadline.
@@ -158,10 +155,7 @@ async fn with_drain_tunnels_keep_the_websocket_runs_until_the_drain_deadline() {
     let mut ws = open_ws(&send, "/ws").await.unwrap();
     round_trip(&mut ws, b"before".to_vec()).await;
     let started = Instant::now();
-    let drain = tokio::spawn({
-        let server = server.clone();
-        async move { server.drain().await }
-    });
+    let drain = spawn_drain(&server);
     // Draining, the tunnel carries on.
     for i in 0..3u8 {
         round_trip(&mut ws, vec![i; 10]).await;
