@@ -117,6 +117,16 @@ enum Phase {
 pub(crate) struct ResponseWriter(Arc<Mutex<Phase>>);
 
 /// Fields that are connection-specific in HTTP/2 (RFC 9113 8.2.2), never sent.
+/// Appends `buf` to the response head gathered so far; the length of the head with its
+/// empty line once it is whole (bytes after it belong to the body).
+pub(super) fn push_head(head: &mut Vec<u8>, buf: &[u8]) -> Option<usize> {
+    let scanned = head.len().saturating_sub(3);
+    head.extend_from_slice(buf);
+    head.get(scanned..)
+        .and_then(|t| t.windows(4).position(|w| w == b"\r\n\r\n"))
+        .map(|i| scanned + i + 4)
+}
+
 fn connection_specific(name: &str) -> bool {
     [
         "connection",
@@ -253,13 +263,7 @@ impl AsyncWrite for ResponseWriter {
         let mut phase = self.lock();
         match &mut *phase {
             Phase::Head { head, .. } => {
-                let scanned = head.len().saturating_sub(3);
-                head.extend_from_slice(buf);
-                let Some(end) = head
-                    .get(scanned..)
-                    .and_then(|t| t.windows(4).position(|w| w == b"\r\n\r\n"))
-                    .map(|i| scanned + i + 4)
-                else {
+                let Some(end) = push_head(head, buf) else {
                     return Poll::Ready(Ok(buf.len()));
                 };
                 // Body bytes written with the head are not taken here: they come again

@@ -25,7 +25,7 @@ use h2::{Reason, RecvStream, SendStream};
 use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::body::ResponseWriter;
+use super::body::{ResponseWriter, push_head};
 use super::stream::{StreamCtx, request_head};
 use crate::forward::{Outcome, ResponseOpts};
 use crate::serve::counters::ErrorKind;
@@ -368,13 +368,7 @@ impl AsyncWrite for SwitchWriter {
         let this = self.get_mut();
         match this {
             SwitchWriter::Head { head, .. } => {
-                let scanned = head.len().saturating_sub(3);
-                head.extend_from_slice(buf);
-                let end = head
-                    .get(scanned..)
-                    .and_then(|t| t.windows(4).position(|w| w == b"\r\n\r\n"))
-                    .map(|i| scanned + i + 4);
-                if let Some(end) = end {
+                if let Some(end) = push_head(head, buf) {
                     let head = std::mem::take(head);
                     this.head_done(cx, &head, end)?;
                 }
