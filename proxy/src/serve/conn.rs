@@ -43,21 +43,15 @@ fn head_may_end(pending: &[u8], scanned: usize) -> bool {
 }
 
 /// Counts one open connection; created at accept, dropped when its task ends
-/// (or is dropped without running), which wakes a waiting drain. An HTTP/2
-/// connection's streams hold it too (shared), so that the connection counts as open
-/// until each of its streams has counted how it ended: a drain forced at the deadline
-/// reports after the streams it dropped are gone.
-pub(crate) struct OpenGuard(Arc<Shared>);
+/// (or is dropped without running), which wakes a waiting drain. It goes after the
+/// connection's future (an HTTP/2 connection's streams run in it): a drain forced at
+/// the deadline reports after every stream it dropped has counted how it ended.
+pub(super) struct OpenGuard(Arc<Shared>);
 
 impl OpenGuard {
     pub(super) fn new(shared: Arc<Shared>) -> OpenGuard {
         shared.open.send_modify(|n| *n += 1);
         OpenGuard(shared)
-    }
-
-    /// The server whose connection this counts.
-    pub(super) fn shared(&self) -> &Arc<Shared> {
-        &self.0
     }
 }
 
@@ -85,9 +79,7 @@ pub(super) async fn serve_connection(
     forwarder: Arc<Forwarder>,
     tls: Option<Handshake>,
 ) {
-    let shared = open.shared().clone();
-    let open = Arc::new(open);
-    let held = open.clone();
+    let shared = open.0.clone();
     // Small responses must not wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut force = shared.stage.subscribe();
@@ -118,7 +110,7 @@ pub(super) async fn serve_connection(
             && t.get_ref().1.alpn_protocol() == Some(b"h2")
         {
             let io = super::h2::Prefixed::new(Vec::new(), client);
-            return super::h2::serve(io, peer, held, forwarder).await;
+            return super::h2::serve(io, peer, shared, forwarder).await;
         }
         let conn = Conn {
             exchange: InProgress::new(shared.clone()),
@@ -130,7 +122,6 @@ pub(super) async fn serve_connection(
             shared,
             forwarder,
             peer,
-            open: held,
         };
         conn.run().await;
     };
@@ -208,8 +199,6 @@ struct Conn {
     shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
     peer: SocketAddr,
-    /// The connection's count as open, handed to its HTTP/2 streams.
-    open: Arc<OpenGuard>,
 }
 
 impl Conn {
@@ -253,7 +242,7 @@ impl Conn {
         let Buffered { stream, buf, start } = self.client;
         let read = buf.get(start..).unwrap_or_default().to_vec();
         let io = super::h2::Prefixed::new(read, stream);
-        super::h2::serve(io, self.peer, self.open, self.forwarder).await;
+        super::h2::serve(io, self.peer, self.shared, self.forwarder).await;
     }
 
     /// Closes after a complete last response: over TLS, `close_notify` goes out first (a

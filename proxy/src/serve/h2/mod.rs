@@ -46,8 +46,7 @@ use futures_util::stream::FuturesUnordered;
 use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::Stage;
-use super::conn::OpenGuard;
+use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::{Forwarder, client_ip_value};
 pub(super) use prefixed::Prefixed;
@@ -96,17 +95,15 @@ fn builder(cfg: &crate::config::Http2Config) -> h2::server::Builder {
 
 /// Serves an HTTP/2 connection (its preface still to be read from `io`) until it ends.
 /// Dropped at the drain deadline, which drops the connection and its streams (they run
-/// in this task); each stream holds `open`, so the connection counts as open until the
-/// last is gone.
+/// in this task, so they are gone before the connection stops counting as open).
 pub(super) async fn serve<T>(
     io: T,
     peer: SocketAddr,
-    open: Arc<OpenGuard>,
+    shared: Arc<Shared>,
     forwarder: Arc<Forwarder>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = open.shared().clone();
     let cfg = shared.cfg.clone();
     let h2cfg = cfg.http2;
     // h2's writes gathered: what one poll of the connection produced goes out in one
@@ -140,7 +137,6 @@ pub(super) async fn serve<T>(
         share: share::Share::new(cfg.h2_origin_share()),
         tunnel_streams: AtomicUsize::new(0),
         written: uncork.written(),
-        _open: open,
     });
     let mut keepalive: Pin<Box<dyn Future<Output = ()> + Send>> = match conn.ping_pong() {
         Some(pings) => Box::pin(keep_alive(pings, h2cfg)),

@@ -46,8 +46,6 @@ pub(crate) struct StreamCtx {
     /// Bytes written to the connection's socket so far (its streams' minimum send rate
     /// counts the connection's progress).
     pub(crate) written: Arc<std::sync::atomic::AtomicU64>,
-    /// The connection's count as open, held until the last of its streams is gone.
-    pub(crate) _open: Arc<crate::serve::conn::OpenGuard>,
 }
 
 /// A request that cannot be written as an HTTP/1.1 head.
