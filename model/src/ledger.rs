@@ -115,7 +115,9 @@ pub struct ProxyCounters {
     /// (`connect`, `no_slot`, `broken`, `bad_response`, `bad_response_body`, `timeout`,
     /// `bad_body`, `client_stalled`, `bad_request`, `tunnels_full`), non-zero only; and
     /// `slow_client`, responses refproxy cut because the client took them below its
-    /// minimum send rate (not an answer, and not counted in `aborted`).
+    /// minimum send rate (not an answer, and not counted in `aborted`); and
+    /// `premature_reset`, HTTP/2 connections (not requests) refproxy closed for resetting
+    /// too many streams soon after they were forwarded (their streams count in `aborted`).
     pub errors: BTreeMap<String, u64>,
 }
 

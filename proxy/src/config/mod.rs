@@ -39,6 +39,8 @@
 //! h2_initial_connection_window = 1048576
 //! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
 //! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
+//! h2_premature_reset_window = "1s"     # a client reset of a stream younger than this is premature
+//! h2_max_premature_resets = 100        # more among a connection's last 200 streams: GOAWAY; 0: off
 //! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
 //! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
@@ -319,6 +321,15 @@ pub struct Http2Config {
     /// because the client broke the protocol in them; more close the connection with
     /// `GOAWAY ENHANCE_YOUR_CALM`.
     pub max_local_error_reset_streams: u32,
+    /// `limits.h2_premature_reset_window` (default 1s): a stream the client resets less
+    /// than this after refproxy took it, before its response ended, was reset
+    /// prematurely (its origin connection closed mid-exchange for nothing).
+    pub premature_reset_window: Duration,
+    /// `limits.h2_max_premature_resets` (default 100, at most
+    /// [`Http2Config::MAX_PREMATURE_RESETS`]; 0: off): more premature resets than this
+    /// among a connection's last twice as many ended streams close it with
+    /// `GOAWAY ENHANCE_YOUR_CALM` (counted `premature_reset`).
+    pub max_premature_resets: u32,
     /// `limits.h2_max_send_buffer` (default 65536 bytes): response bytes h2 may hold for
     /// one stream that the client's window or its connection has not taken yet
     /// (`h2::server::Builder::max_send_buffer_size`); refproxy reads no more from the
@@ -345,12 +356,20 @@ impl Default for Http2Config {
             initial_connection_window: 1024 * 1024,
             max_pending_reset_streams: 20,
             max_local_error_reset_streams: 1024,
+            premature_reset_window: Duration::from_secs(1),
+            max_premature_resets: 100,
             max_send_buffer: 64 * 1024,
             max_origin_slots_per_connection: None,
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(10),
         }
     }
+}
+
+impl Http2Config {
+    /// The largest `limits.h2_max_premature_resets`: a connection's account keeps one
+    /// 8-byte entry per premature reset it judges.
+    pub const MAX_PREMATURE_RESETS: u32 = 10_000;
 }
 
 impl TlsConfig {
@@ -571,6 +590,12 @@ impl Validator<'_> {
                 &l.h2_max_local_error_reset_streams,
                 d.max_local_error_reset_streams,
             )?,
+            premature_reset_window: self.duration(
+                "limits.h2_premature_reset_window",
+                &l.h2_premature_reset_window,
+                d.premature_reset_window,
+            )?,
+            max_premature_resets: self.max_premature_resets(&l.h2_max_premature_resets)?,
             max_send_buffer: self.at_least_one(
                 "limits.h2_max_send_buffer",
                 &l.h2_max_send_buffer,
@@ -775,6 +800,23 @@ impl Validator<'_> {
                 Err(self.invalid(v, field, "must be at least 1s, got"))
             }
             _ => Ok(d),
+        }
+    }
+
+    /// `limits.h2_max_premature_resets`: 0 (off) to
+    /// [`Http2Config::MAX_PREMATURE_RESETS`].
+    fn max_premature_resets(&self, value: &Option<Spanned<i64>>) -> Result<u32, ConfigError> {
+        let field = "limits.h2_max_premature_resets";
+        let max = Http2Config::MAX_PREMATURE_RESETS;
+        let v = self.whole(field, value, Http2Config::default().max_premature_resets)?;
+        match value {
+            Some(n) if v > max => Err(ConfigError::InvalidValue {
+                at: self.at(n),
+                field: field.to_owned(),
+                value: v.to_string(),
+                message: format!("must be a whole number from 0 (off) to {max}, got"),
+            }),
+            _ => Ok(v),
         }
     }
 

@@ -108,6 +108,8 @@ pub(crate) struct RawLimits {
     pub(crate) h2_initial_connection_window: Option<Spanned<i64>>,
     pub(crate) h2_max_pending_reset_streams: Option<Spanned<i64>>,
     pub(crate) h2_max_local_error_reset_streams: Option<Spanned<i64>>,
+    pub(crate) h2_premature_reset_window: Option<Spanned<String>>,
+    pub(crate) h2_max_premature_resets: Option<Spanned<i64>>,
     pub(crate) h2_max_send_buffer: Option<Spanned<i64>>,
     pub(crate) h2_max_origin_slots_per_connection: Option<Spanned<i64>>,
 }

@@ -302,6 +302,7 @@ fn http2_keys_parse_and_default() {
         "h2_initial_stream_window = 100000\nh2_initial_connection_window = 2147483647\n",
         "h2_max_pending_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n",
         "h2_max_send_buffer = 16384\nh2_max_origin_slots_per_connection = 3\n",
+        "h2_premature_reset_window = \"250ms\"\nh2_max_premature_resets = 0\n",
     ))
     .unwrap();
     assert_eq!(
@@ -314,6 +315,8 @@ fn http2_keys_parse_and_default() {
             initial_connection_window: (1 << 31) - 1,
             max_pending_reset_streams: 5,
             max_local_error_reset_streams: 6,
+            premature_reset_window: Duration::from_millis(250),
+            max_premature_resets: 0,
             max_send_buffer: 16384,
             max_origin_slots_per_connection: Some(3),
             ping_interval: Duration::from_secs(5),
@@ -321,6 +324,34 @@ fn http2_keys_parse_and_default() {
         }
     );
     assert_eq!(c.h2_origin_share(), 3);
+}
+
+#[test]
+fn premature_reset_keys_default_and_name_themselves_when_bad() {
+    let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
+    let c = p(base).unwrap();
+    assert_eq!(c.http2.premature_reset_window, Duration::from_secs(1));
+    assert_eq!(c.http2.max_premature_resets, 100);
+    let c = p(&format!(
+        "{base}[limits]\nh2_premature_reset_window = \"2s\"\nh2_max_premature_resets = 10000\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.http2.premature_reset_window, c.http2.max_premature_resets),
+        (Duration::from_secs(2), 10_000)
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}[limits]\nh2_max_premature_resets = 10001\n"
+        )),
+        "proxy.toml:4:27: limits.h2_max_premature_resets: must be a whole number from 0 (off) to 10000, got \"10001\""
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}[limits]\nh2_premature_reset_window = \"0ms\"\n"
+        )),
+        "proxy.toml:4:29: limits.h2_premature_reset_window: duration must be positive, got \"0ms\""
+    );
 }
 
 #[test]
@@ -335,6 +366,11 @@ fn http2_limits_are_checked_with_their_position() {
         ("h2_max_local_error_reset_streams", "x"),
         ("h2_max_send_buffer", "0"),
         ("h2_max_origin_slots_per_connection", "-1"),
+        ("h2_max_premature_resets", "-1"),
+        ("h2_max_premature_resets", "10001"),
+        ("h2_premature_reset_window", "\"0s\""),
+        ("h2_premature_reset_window", "\"soon\""),
+        ("h2_premature_reset_window", "5"),
     ] {
         let e = err(&format!("{base}[limits]\n{key} = {bad}\n"));
         assert!(e.starts_with("proxy.toml:4:"), "{e}");

@@ -1,7 +1,8 @@
 //! What a server counts for the three-way ledger (see `reloadbench_model::ledger`):
 //! client connections accepted, requests forwarded to an origin, responses relayed in
 //! full, exchanges aborted, and requests the proxy answered itself, by kind (with the
-//! responses cut for a client below `limits.min_send_rate`, `slow_client`).
+//! responses cut for a client below `limits.min_send_rate`, `slow_client`, and the HTTP/2
+//! connections closed for premature resets, `premature_reset`).
 //!
 //! Each serving thread has its own [`ThreadCounters`] on its own cache lines, bumped
 //! with relaxed atomic adds by that thread only (no sharing between cores on the hot
@@ -40,9 +41,13 @@ pub(crate) enum ErrorKind {
     /// A response was cut because its client took it slower than
     /// `limits.min_send_rate` (no answer of the proxy: the client sees it truncated).
     SlowClient,
+    /// An HTTP/2 connection closed (`GOAWAY ENHANCE_YOUR_CALM`) because its client reset
+    /// more streams soon after they were forwarded than
+    /// `limits.h2_max_premature_resets` allows (one per connection, not per request).
+    PrematureReset,
 }
 
-const KINDS: [(ErrorKind, &str); 11] = [
+const KINDS: [(ErrorKind, &str); 12] = [
     (ErrorKind::Connect, "connect"),
     (ErrorKind::NoSlot, "no_slot"),
     (ErrorKind::Broken, "broken"),
@@ -54,6 +59,7 @@ const KINDS: [(ErrorKind, &str); 11] = [
     (ErrorKind::BadRequest, "bad_request"),
     (ErrorKind::TunnelsFull, "tunnels_full"),
     (ErrorKind::SlowClient, "slow_client"),
+    (ErrorKind::PrematureReset, "premature_reset"),
 ];
 
 impl ErrorKind {

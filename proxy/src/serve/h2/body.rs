@@ -239,15 +239,17 @@ impl ResponseWriter {
         }
     }
 
-    /// Resolves when the client resets the stream (or the connection ends).
-    pub(crate) fn poll_reset(&self, cx: &mut Context<'_>) -> Poll<Reason> {
+    /// Resolves when the client resets the stream (or the connection goes away with an
+    /// error: the reason of its `GOAWAY`), or with `None` when the connection ends
+    /// without one (dropped, or its socket failed).
+    pub(crate) fn poll_reset(&self, cx: &mut Context<'_>) -> Poll<Option<Reason>> {
         let mut phase = self.lock();
         let polled = match &mut *phase {
             Phase::Head { respond, .. } => respond.poll_reset(cx),
             Phase::Body { stream, .. } | Phase::Ended(stream) => stream.poll_reset(cx),
             Phase::Done => return Poll::Pending,
         };
-        polled.map(|r| r.unwrap_or(Reason::CANCEL))
+        polled.map(Result::ok)
     }
 }
 

@@ -16,7 +16,9 @@
 //! stream more is refused with `RST_STREAM REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE`
 //! (a larger head gets 431, and bounds the CONTINUATION frames of a head), the initial
 //! windows, and the two reset-stream limits that end a connection with
-//! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset). Frames that break the protocol end the
+//! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset), and so does the premature-reset guard
+//! (`premature`: too many streams reset by the client soon after refproxy forwarded
+//! them, counted `premature_reset`). Frames that break the protocol end the
 //! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
 //! other connections are not affected. The streams of one connection hold at most
 //! `limits.h2_max_origin_slots_per_connection` origin slots at once (`share`), and h2
@@ -28,6 +30,7 @@ mod body;
 mod connect;
 mod corked;
 mod prefixed;
+mod premature;
 #[cfg(test)]
 mod send_buffer_tests;
 mod share;
@@ -46,6 +49,7 @@ use futures_util::stream::FuturesUnordered;
 use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::counters::ErrorKind;
 use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::{Forwarder, client_ip_value};
@@ -150,6 +154,8 @@ pub(super) async fn serve<T>(
     // was forced for a client that did not answer the PING.
     let mut going_away: Option<Instant> = None;
     let mut forced_final = false;
+    let mut premature =
+        premature::Account::new(h2cfg.premature_reset_window, h2cfg.max_premature_resets);
     // Set while a stream other than a tunnel is open: the deadline would cut a response
     // in progress.
     let mut in_progress = super::cut::InProgress::new(shared.clone());
@@ -180,7 +186,17 @@ pub(super) async fn serve<T>(
                 }
                 None => break,
             },
-            Some(()) = streams.next() => {
+            Some(end) = streams.next() => {
+                if premature.record(end) {
+                    tracing::debug!(%peer, "premature resets over limits.h2_max_premature_resets: GOAWAY ENHANCE_YOUR_CALM");
+                    ctx.forwarder.counters.error(ErrorKind::PrematureReset);
+                    // The last stream id taken goes in the GOAWAY; h2 ends the open
+                    // streams with it (each gives up its origin connection, counted
+                    // aborted) and then the connection.
+                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                    going_away.get_or_insert_with(Instant::now);
+                    forced_final = true;
+                }
                 if streams.is_empty() {
                     idle_since = Instant::now();
                 }

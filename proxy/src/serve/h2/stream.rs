@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -22,6 +23,7 @@ use h2::{Reason, RecvStream};
 use tokio::io::AsyncWriteExt;
 
 use super::body::{RequestBody, ResponseWriter};
+use super::premature::End;
 use crate::forward::{Forwarder, Outcome, ResponseOpts};
 use crate::serve::Shared;
 use crate::serve::counters::ErrorKind;
@@ -112,18 +114,20 @@ pub(crate) fn request_head(
 
 /// Serves one stream: forwards its request, sends the response (or the proxy's answer:
 /// 400, 431, 501, 502, 504, as over HTTP/1.1), and counts it in the ledger as an
-/// HTTP/1.1 request is counted. A stream the client resets is given up at once.
+/// HTTP/1.1 request is counted. A stream the client resets is given up at once; how it
+/// ended is told to the connection's premature-reset account.
 pub(crate) async fn serve(
     req: http::Request<RecvStream>,
     respond: SendResponse<Bytes>,
     ctx: Arc<StreamCtx>,
-) {
+) -> End {
+    let taken = Instant::now();
     if super::connect::protocol(&req).is_some() {
         ctx.tunnel_streams.fetch_add(1, Ordering::Relaxed);
         // Boxed: a tunnel's state is large and rare; every stream's task would carry it.
         Box::pin(super::connect::serve(req, respond, ctx.clone())).await;
         ctx.tunnel_streams.fetch_sub(1, Ordering::Relaxed);
-        return;
+        return End::Other;
     }
     let writer = ResponseWriter::new(respond);
     let counters = &ctx.forwarder.counters;
@@ -132,7 +136,7 @@ pub(crate) async fn serve(
         tracing::debug!(peer = %ctx.peer, "h2 request with a field that cannot be forwarded");
         counters.error(ErrorKind::BadRequest);
         writer.reset(Reason::PROTOCOL_ERROR);
-        return;
+        return End::Other;
     };
     let mut req = match http1::parse_request(&head, &ctx.forwarded_for) {
         Ok(Some(req)) => req,
@@ -141,7 +145,7 @@ pub(crate) async fn serve(
             tracing::debug!(peer = %ctx.peer, status, "h2 request refused");
             counters.error(ErrorKind::BadRequest);
             answer(&writer, &ctx, status).await;
-            return;
+            return End::Other;
         }
     };
     // The client takes the body without transfer coding, as an HTTP/1.0 client does:
@@ -173,7 +177,12 @@ pub(crate) async fn serve(
         reason = reset => {
             tracing::debug!(peer = %ctx.peer, ?reason, "h2 stream reset by the client");
             counters.aborted();
-            return;
+            // A reset, or the connection's GOAWAY with an error; not the connection
+            // dropped.
+            return match reason {
+                Some(_) => End::Reset(taken.elapsed()),
+                None => End::Other,
+            };
         }
     };
     match outcome {
@@ -206,6 +215,7 @@ pub(crate) async fn serve(
             }
         }
     }
+    End::Other
 }
 
 /// Sends a response made by the proxy (its status and a short text body).

@@ -1,10 +1,11 @@
 //! HTTP/2 from clients: an `h2` client and a raw frame client written here, against the
 //! proxy in process. `wire` reads the drain's frames, `limits` the limits and protocol
-//! errors, `forward` what reaches the origin and comes back, `share` what one
-//! connection may hold of the origin slots.
+//! errors, `premature` the premature-reset guard, `forward` what reaches the origin and
+//! comes back, `share` what one connection may hold of the origin slots.
 
 mod forward;
 mod limits;
+mod premature;
 mod share;
 mod wire;
 mod ws;
