@@ -134,6 +134,10 @@ pub enum EventKind {
         /// after their last response or were idle); 0 from a proxy that does not say.
         #[serde(default)]
         cut: u64,
+        /// The requests those connections were answering (one per HTTP/1.1 connection,
+        /// the open streams of an HTTP/2 connection); 0 from a proxy that does not say.
+        #[serde(default)]
+        cut_requests: u64,
     },
     /// A master's current worker died unexpectedly; the master starts a replacement after
     /// `respawn_in_ms` (0 at once; more when workers keep dying).

@@ -638,6 +638,7 @@ impl Instance {
             raced = report.raced,
             forced = report.forced,
             cut = report.cut,
+            cut_requests = report.cut_requests,
             "drained"
         );
         self.report_tunnels();
@@ -645,6 +646,7 @@ impl Instance {
             generation: self.generation,
             forced: report.forced,
             cut: report.cut,
+            cut_requests: report.cut_requests,
         });
     }
 

@@ -211,9 +211,9 @@ impl Conn {
                 Err(_) => return,
             };
             self.served += 1;
-            self.exchange.set(true);
+            self.exchange.set(1);
             let next = self.handle(req).await;
-            self.exchange.set(false);
+            self.exchange.set(0);
             match next {
                 Next::KeepAlive => {
                     self.idle_since = Instant::now();

@@ -81,6 +81,9 @@ pub struct DrainReport {
     /// others were lingering after their last response or idle. Tunnels are counted
     /// apart ([`crate::tunnel::TunnelReport`]).
     pub cut: u64,
+    /// The requests those connections were answering when cut: one per HTTP/1.1
+    /// connection, the open streams (tunnels apart) of an HTTP/2 connection.
+    pub cut_requests: u64,
     /// Idle keep-alive connections closed after `drain.idle_close`.
     pub idle_closed: u64,
     /// Of those, the ones on which request bytes arrived after the close went out (the
@@ -158,6 +161,8 @@ pub(crate) struct Shared {
     pub(crate) idle_raced: AtomicU64,
     /// Connections dropped at the drain deadline with a response in progress.
     pub(crate) cut: AtomicU64,
+    /// Requests in progress on the connections counted in `cut`.
+    pub(crate) cut_requests: AtomicU64,
     /// Which accept errors are logged, over all threads.
     pub(crate) accept_errors: throttle::Throttle,
     /// Connection slots of each origin, over all threads.
@@ -269,6 +274,7 @@ impl Server {
             idle_closed: AtomicU64::new(0),
             idle_raced: AtomicU64::new(0),
             cut: AtomicU64::new(0),
+            cut_requests: AtomicU64::new(0),
             accept_errors: throttle::Throttle::new(accept::ERROR_LOG_EVERY),
             origin_slots: OriginSlots::new(&cfg),
             counters: counters::Counters::new(threads),
@@ -395,6 +401,7 @@ impl Server {
             // Counted as each forced connection's future was dropped, before its
             // `open` count went: all in by now.
             cut: self.shared.cut.load(Ordering::Relaxed),
+            cut_requests: self.shared.cut_requests.load(Ordering::Relaxed),
             idle_closed: self.shared.idle_closed.load(Ordering::Relaxed),
             raced: self.shared.idle_raced.load(Ordering::Relaxed),
         }

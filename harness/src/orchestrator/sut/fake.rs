@@ -97,6 +97,7 @@ impl Runner for FakeRunner {
                 generation: u64::from(old),
                 forced: 0,
                 cut: 0,
+                cut_requests: 0,
             },
         );
         self.emit(

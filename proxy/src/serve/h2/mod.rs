@@ -160,7 +160,11 @@ pub(super) async fn serve<T>(
     // in progress.
     let mut in_progress = super::cut::InProgress::new(shared.clone());
     loop {
-        in_progress.set(streams.len() > ctx.tunnel_streams.load(Ordering::Relaxed));
+        in_progress.set(
+            streams
+                .len()
+                .saturating_sub(ctx.tunnel_streams.load(Ordering::Relaxed)) as u64,
+        );
         if going_away.is_none() && matches!(*stage.borrow_and_update(), Stage::Draining(_)) {
             tracing::debug!(%peer, open = streams.len(), "draining: GOAWAY");
             conn.graceful_shutdown();
@@ -218,7 +222,7 @@ pub(super) async fn serve<T>(
             }
         }
     }
-    in_progress.set(false);
+    in_progress.set(0);
     // The connection is gone: streams still running cannot deliver anything. Dropping
     // it tells each of them (as a reset), so that each counts itself aborted as over
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.

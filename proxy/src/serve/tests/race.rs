@@ -206,6 +206,7 @@ async fn requests_on_idle_keep_alive_connections_during_a_drain_get_connection_c
             open_at_start: CLIENTS as u64,
             forced: 0,
             cut: 0,
+            cut_requests: 0,
             idle_closed: 0,
             raced: 0,
         }
@@ -241,6 +242,7 @@ async fn idle_close_is_a_fin_and_a_request_racing_it_gets_eof_not_a_reset() {
             open_at_start: 1,
             forced: 0,
             cut: 0,
+            cut_requests: 0,
             idle_closed: 1,
             raced: 1,
         }
@@ -279,6 +281,7 @@ async fn drain_deadline_cuts_a_busy_connection_and_a_lingering_one() {
             open_at_start: 2,
             forced: 2,
             cut: 1,
+            cut_requests: 1,
             idle_closed: 1,
             raced: 0,
         }

@@ -300,16 +300,23 @@ async fn a_head_response_with_a_length_and_no_body_ends_its_stream() {
 }
 
 #[tokio::test]
-async fn the_drain_deadline_counts_an_h2_connection_with_a_stream_in_flight_as_cut() {
+async fn the_drain_deadline_counts_an_h2_connection_with_streams_in_flight_as_cut_and_its_streams()
+{
     let mut origin = gated_origin().await;
     let (server, addr) = h2_proxy(vec![origin.addr], |c| {
         c.drain.deadline = Duration::from_millis(300);
     });
     let mut raw = Raw::connect(addr).await;
-    raw.get(1, "/slow").await;
-    origin.arrival("/slow").await;
-    // The origin never answers: the stream is in flight at the deadline.
+    for id in [1, 3, 5] {
+        raw.get(id, "/slow").await;
+        origin.arrival("/slow").await;
+    }
+    // The origin never answers: the three streams are in flight at the deadline.
     let report = timeout(limit(), server.drain()).await.unwrap();
-    assert_eq!((report.forced, report.cut), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.forced, report.cut, report.cut_requests),
+        (1, 1, 3),
+        "{report:?}"
+    );
     assert_eq!(origin.served(), 0);
 }
