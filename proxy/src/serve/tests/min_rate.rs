@@ -5,10 +5,7 @@
 //! than a window, or an origin that sends slowly, is never cut. Counts are checked
 //! against the origins' own counts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::mpsc;
-
+use super::exchange_origin::{Bodies, Event, ExchangeOrigin, TRICKLE_CHUNKS, exchange_origin};
 use super::h2::{DATA, END_STREAM, RST_STREAM, Raw, SETTINGS, WINDOW_UPDATE, h2_get, h2c};
 use super::*;
 
@@ -31,24 +28,6 @@ fn rated_proxy(origin: SocketAddr, rate: u32, slots: u32, h2: bool) -> (Server, 
     })
 }
 
-/// What the test origin did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    /// A request for this path arrived.
-    Started(String),
-    /// Its response was written in full (`true`), or the connection failed (`false`).
-    Ended(String, bool),
-}
-
-/// An HTTP/1.1 origin written here: `/big` gets [`BIG`] bytes at once, `/trickle`
-/// [`TRICKLE_CHUNKS`] chunks of 100 bytes, one per [`TICK`], anything else 5 bytes.
-/// It says what it did on a channel and counts the requests it read.
-struct TestOrigin {
-    addr: SocketAddr,
-    events: mpsc::UnboundedReceiver<Event>,
-    started: Arc<AtomicU64>,
-}
-
 /// Body length of `/big`: more than every socket buffer between the origin and a
 /// client that reads a few bytes a tick.
 const BIG: usize = 16 << 20;
@@ -57,87 +36,13 @@ const BIG: usize = 16 << 20;
 /// the origin and the client.
 const HUGE: usize = 96 << 20;
 
-/// Chunks of `/trickle`.
-const TRICKLE_CHUNKS: usize = 20;
-
-async fn test_origin() -> TestOrigin {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, events) = mpsc::unbounded_channel();
-    let started = Arc::new(AtomicU64::new(0));
-    let count = started.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(origin_conn(s, tx.clone(), count.clone()));
-        }
-    });
-    TestOrigin {
-        addr,
-        events,
-        started,
-    }
-}
-
-/// One origin connection: requests without bodies, answered in turn.
-async fn origin_conn(mut s: TcpStream, tx: mpsc::UnboundedSender<Event>, count: Arc<AtomicU64>) {
-    static CHUNK: [u8; 65536] = [b'x'; 65536];
-    let mut buf = Vec::new();
-    loop {
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end);
-        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-        count.fetch_add(1, Ordering::SeqCst);
-        let _ = tx.send(Event::Started(path.clone()));
-        let (len, trickle) = match path.as_str() {
-            "/big" => (BIG, false),
-            "/huge" => (HUGE, false),
-            "/trickle" => (100 * TRICKLE_CHUNKS, true),
-            _ => (5, false),
-        };
-        let mut written = s
-            .write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").as_bytes())
-            .await;
-        let mut left = len;
-        while written.is_ok() && left > 0 {
-            let n = left.min(if trickle { 100 } else { CHUNK.len() });
-            if trickle {
-                // The origin's own pace, not a synchronisation.
-                tokio::time::sleep(TICK).await;
-            }
-            written = s.write_all(&CHUNK[..n]).await;
-            left -= n;
-        }
-        let _ = tx.send(Event::Ended(path, written.is_ok()));
-        if written.is_err() {
-            return;
-        }
-    }
-}
-
-impl TestOrigin {
-    /// Waits for `event`; the other events on the way are skipped.
-    async fn wait(&mut self, event: Event) {
-        loop {
-            let got = timeout(limit(), self.events.recv()).await.unwrap().unwrap();
-            if got == event {
-                return;
-            }
-        }
-    }
-
-    fn started(&self) -> u64 {
-        self.started.load(Ordering::SeqCst)
-    }
+/// The origin of these tests ([`exchange_origin`]).
+async fn test_origin() -> ExchangeOrigin {
+    exchange_origin(Bodies {
+        big: BIG,
+        huge: HUGE,
+    })
+    .await
 }
 
 /// An h2 connection whose streams start with a window of 100 bytes (its connection

@@ -2,6 +2,7 @@
 //! `reloadbench-origin` or small test origins behind it, raw TCP clients.
 
 mod drain;
+mod exchange_origin;
 mod forward;
 mod h2;
 mod handover;

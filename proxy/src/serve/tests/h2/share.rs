@@ -4,121 +4,16 @@
 //! its response is reset after `timeouts.body`, its origin connection closed. Counts
 //! are checked against an origin written here that counts its own exchanges.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use super::super::exchange_origin::{Bodies, Event, ExchangeOrigin, exchange_origin};
 use super::*;
 
 /// Body length of `/big`: more than every socket buffer between the origin and a
 /// client that does not read, so its exchange stays in progress.
 const BIG: usize = 64 << 20;
 
-/// What the counting origin did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    /// A request for this path arrived.
-    Started(String),
-    /// The exchange for this path ended: its response written in full (`true`), or the
-    /// connection failed (`false`).
-    Ended(String, bool),
-}
-
-/// An HTTP/1.1 origin that counts its exchanges in progress: one is in progress from
-/// its head's arrival until its response was written in full or the connection failed.
-/// `/big` gets a [`BIG`] body, anything else 5 bytes.
-struct CountingOrigin {
-    addr: SocketAddr,
-    events: mpsc::UnboundedReceiver<Event>,
-    /// `/big` exchanges in progress, now and at most.
-    big_now: Arc<AtomicUsize>,
-    big_peak: Arc<AtomicUsize>,
-}
-
-async fn counting_origin() -> CountingOrigin {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, events) = mpsc::unbounded_channel();
-    let big_now = Arc::new(AtomicUsize::new(0));
-    let big_peak = Arc::new(AtomicUsize::new(0));
-    let (now, peak) = (big_now.clone(), big_peak.clone());
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(counting_conn(s, tx.clone(), now.clone(), peak.clone()));
-        }
-    });
-    CountingOrigin {
-        addr,
-        events,
-        big_now,
-        big_peak,
-    }
-}
-
-/// One origin connection: requests without bodies, answered in turn.
-async fn counting_conn(
-    mut s: TcpStream,
-    tx: mpsc::UnboundedSender<Event>,
-    now: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-) {
-    static CHUNK: [u8; 65536] = [b'x'; 65536];
-    let mut buf = Vec::new();
-    loop {
-        let end = loop {
-            if let Some(end) = head_end(&buf) {
-                break end;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end);
-        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-        let big = path == "/big";
-        if big {
-            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(n, Ordering::SeqCst);
-        }
-        let _ = tx.send(Event::Started(path.clone()));
-        let len = if big { BIG } else { 5 };
-        let mut written = s
-            .write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").as_bytes())
-            .await;
-        let mut left = len;
-        while written.is_ok() && left > 0 {
-            let n = left.min(CHUNK.len());
-            written = s.write_all(&CHUNK[..n]).await;
-            left -= n;
-        }
-        if big {
-            now.fetch_sub(1, Ordering::SeqCst);
-        }
-        let _ = tx.send(Event::Ended(path, written.is_ok()));
-        if written.is_err() {
-            return;
-        }
-    }
-}
-
-impl CountingOrigin {
-    /// Waits for `event`; the other events on the way are skipped.
-    async fn wait(&mut self, event: Event) {
-        loop {
-            let got = timeout(limit(), self.events.recv()).await.unwrap().unwrap();
-            if got == event {
-                return;
-            }
-        }
-    }
-
-    /// Waits until `n` requests for `path` have arrived.
-    async fn started(&mut self, path: &str, n: usize) {
-        for _ in 0..n {
-            self.wait(Event::Started(path.to_owned())).await;
-        }
-    }
+/// The origin of these tests ([`exchange_origin`]): `/big` gets a [`BIG`] body.
+async fn counting_origin() -> ExchangeOrigin {
+    exchange_origin(Bodies { big: BIG, huge: 0 }).await
 }
 
 /// A raw h2 connection that opens its connection window wide but never a stream's:
@@ -152,7 +47,7 @@ async fn stalled_h2_connections_hold_only_their_share_of_origin_slots_and_others
         }
         stalled.push(raw);
     }
-    origin.started("/big", 12).await;
+    origin.arrivals("/big", 12).await;
     // The honest client, while the stalled streams hold their slots and the others wait.
     let send = h2c(addr).await;
     let honest: Vec<_> = (0..20)
@@ -176,8 +71,8 @@ async fn stalled_h2_connections_hold_only_their_share_of_origin_slots_and_others
             }
         }
     }
-    assert_eq!(origin.big_peak.load(Ordering::SeqCst), 12);
-    assert_eq!(origin.big_now.load(Ordering::SeqCst), 12);
+    assert_eq!(origin.big_peak(), 12);
+    assert_eq!(origin.big_now(), 12);
     let c = server.counters();
     assert_eq!(c.errors.get("no_slot"), Some(&18), "{:?}", c.errors);
     assert_eq!(c.completed, 20);
@@ -209,7 +104,7 @@ async fn a_stalled_h2_stream_is_reset_after_timeouts_body_and_frees_its_origin_s
         .sum();
     assert_eq!(data, 65_535, "the initial stream window, then nothing");
     origin.wait(Event::Ended("/big".into(), false)).await;
-    assert_eq!(origin.big_now.load(Ordering::SeqCst), 0);
+    assert_eq!(origin.big_now(), 0);
     raw.get(3, "/").await;
     raw.until(|f| ends(f, 3)).await;
     origin.wait(Event::Ended("/".into(), true)).await;
@@ -234,6 +129,6 @@ async fn a_pipelining_http1_connection_holds_one_origin_slot() {
         let r = honest.get("/").await;
         assert_eq!((r.status, r.body.len()), (200, 5));
     }
-    assert_eq!(origin.big_peak.load(Ordering::SeqCst), 1);
+    assert_eq!(origin.big_peak(), 1);
     assert_eq!(server.counters().forwarded, 1 + 5);
 }
