@@ -221,10 +221,10 @@ async fn an_honest_client_that_resets_a_few_streams_or_old_ones_keeps_its_connec
     };
     young(&mut origin, &mut slow).await;
     get_all(3, &mut ok).await;
-    // Long downloads cancelled once they are older than the window: refproxy took each
-    // before its request reached the origin, so a reset sent a window after the last
-    // arrival comes at least a window after each was taken (this wait is the subject of
-    // the test, not a synchronisation).
+    // Long downloads cancelled once they are older than the window: refproxy forwarded
+    // each (took an origin slot for it) before its request reached the origin, so a
+    // reset sent a window after the last arrival comes at least a window after each was
+    // forwarded (this wait is the subject of the test, not a synchronisation).
     let mut held = Vec::new();
     for _ in 0..10 {
         held.push(slow_stream(&send, &mut origin).await);
