@@ -519,8 +519,6 @@ async fn leaving_two_pages_of_100_resources_stays_under_the_default_limit() {
         // and those would not count).
         c.http2.max_origin_slots_per_connection = Some(PAGE);
     });
-    let defaults = crate::config::Http2Config::default();
-    assert_eq!(defaults.max_premature_resets, 250);
     let mut raw = Raw::connect(addr).await;
     let mut next = 1;
     for page in 1..=2u64 {
