@@ -39,8 +39,8 @@
 //! h2_initial_connection_window = 1048576
 //! h2_max_pending_reset_streams = 20    # rapid reset: streams reset before taken
 //! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
-//! h2_premature_reset_window = "1s"     # a client reset of a stream younger than this is premature
-//! h2_max_premature_resets = 100        # more among a connection's last 200 streams: GOAWAY; 0: off
+//! h2_premature_reset_window = "1s"     # a client reset of a stream forwarded less than this ago is premature (at least 1ms)
+//! h2_max_premature_resets = 250        # more among a connection's last 500 forwarded streams: GOAWAY; 0: off
 //! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
 //! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
@@ -321,14 +321,17 @@ pub struct Http2Config {
     /// because the client broke the protocol in them; more close the connection with
     /// `GOAWAY ENHANCE_YOUR_CALM`.
     pub max_local_error_reset_streams: u32,
-    /// `limits.h2_premature_reset_window` (default 1s): a stream the client resets less
-    /// than this after refproxy took it, before its response ended, was reset
-    /// prematurely (its origin connection closed mid-exchange for nothing).
+    /// `limits.h2_premature_reset_window` (default 1s, at least 1ms): a stream the client
+    /// resets less than this after refproxy forwarded it (took an origin slot for it),
+    /// before its response ended (for a WebSocket: before its tunnel was established),
+    /// was reset prematurely (its origin connection closed mid-exchange for nothing).
     pub premature_reset_window: Duration,
-    /// `limits.h2_max_premature_resets` (default 100, at most
+    /// `limits.h2_max_premature_resets` (default 250, at most
     /// [`Http2Config::MAX_PREMATURE_RESETS`]; 0: off): more premature resets than this
-    /// among a connection's last twice as many ended streams close it with
-    /// `GOAWAY ENHANCE_YOUR_CALM` (counted `premature_reset`).
+    /// among a connection's last twice as many forwarded streams that ended close it with
+    /// `GOAWAY ENHANCE_YOUR_CALM` (counted `premature_reset`). Streams never forwarded
+    /// (answered by refproxy itself, or ended while waiting for an origin slot) are not
+    /// counted at all.
     pub max_premature_resets: u32,
     /// `limits.h2_max_send_buffer` (default 65536 bytes): response bytes h2 may hold for
     /// one stream that the client's window or its connection has not taken yet
@@ -357,7 +360,7 @@ impl Default for Http2Config {
             max_pending_reset_streams: 20,
             max_local_error_reset_streams: 1024,
             premature_reset_window: Duration::from_secs(1),
-            max_premature_resets: 100,
+            max_premature_resets: 250,
             max_send_buffer: 64 * 1024,
             max_origin_slots_per_connection: None,
             ping_interval: Duration::from_secs(30),
@@ -590,11 +593,7 @@ impl Validator<'_> {
                 &l.h2_max_local_error_reset_streams,
                 d.max_local_error_reset_streams,
             )?,
-            premature_reset_window: self.duration(
-                "limits.h2_premature_reset_window",
-                &l.h2_premature_reset_window,
-                d.premature_reset_window,
-            )?,
+            premature_reset_window: self.premature_reset_window(&l.h2_premature_reset_window)?,
             max_premature_resets: self.max_premature_resets(&l.h2_max_premature_resets)?,
             max_send_buffer: self.at_least_one(
                 "limits.h2_max_send_buffer",
@@ -808,15 +807,33 @@ impl Validator<'_> {
     fn max_premature_resets(&self, value: &Option<Spanned<i64>>) -> Result<u32, ConfigError> {
         let field = "limits.h2_max_premature_resets";
         let max = Http2Config::MAX_PREMATURE_RESETS;
-        let v = self.whole(field, value, Http2Config::default().max_premature_resets)?;
-        match value {
-            Some(n) if v > max => Err(ConfigError::InvalidValue {
+        let Some(n) = value else {
+            return Ok(Http2Config::default().max_premature_resets);
+        };
+        match u32::try_from(*n.get_ref()) {
+            Ok(v) if v <= max => Ok(v),
+            _ => Err(ConfigError::InvalidValue {
                 at: self.at(n),
                 field: field.to_owned(),
-                value: v.to_string(),
+                value: n.get_ref().to_string(),
                 message: format!("must be a whole number from 0 (off) to {max}, got"),
             }),
-            _ => Ok(v),
+        }
+    }
+
+    /// `limits.h2_premature_reset_window`: at least 1ms. A shorter window would turn the
+    /// guard off without saying so (no stream is reset that soon after it was forwarded).
+    fn premature_reset_window(
+        &self,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Duration, ConfigError> {
+        let field = "limits.h2_premature_reset_window";
+        let d = self.duration(field, value, Http2Config::default().premature_reset_window)?;
+        match value {
+            Some(v) if d < Duration::from_millis(1) => {
+                Err(self.invalid(v, field, "must be at least 1ms, got"))
+            }
+            _ => Ok(d),
         }
     }
 

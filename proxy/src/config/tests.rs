@@ -331,7 +331,7 @@ fn premature_reset_keys_default_and_name_themselves_when_bad() {
     let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
     let c = p(base).unwrap();
     assert_eq!(c.http2.premature_reset_window, Duration::from_secs(1));
-    assert_eq!(c.http2.max_premature_resets, 100);
+    assert_eq!(c.http2.max_premature_resets, 250);
     let c = p(&format!(
         "{base}[limits]\nh2_premature_reset_window = \"2s\"\nh2_max_premature_resets = 10000\n"
     ))
@@ -346,6 +346,33 @@ fn premature_reset_keys_default_and_name_themselves_when_bad() {
         )),
         "proxy.toml:4:27: limits.h2_max_premature_resets: must be a whole number from 0 (off) to 10000, got \"10001\""
     );
+    // Below 0 and beyond u32 too: the same range is named.
+    for bad in ["-1", "4294967296"] {
+        assert_eq!(
+            err(&format!(
+                "{base}[limits]\nh2_max_premature_resets = {bad}\n"
+            )),
+            format!(
+                "proxy.toml:4:27: limits.h2_max_premature_resets: must be a whole number from 0 (off) to 10000, got \"{bad}\""
+            )
+        );
+    }
+    // A window under 1ms would turn the guard off silently; 1ms is taken.
+    for bad in ["1ns", "999us"] {
+        assert_eq!(
+            err(&format!(
+                "{base}[limits]\nh2_premature_reset_window = \"{bad}\"\n"
+            )),
+            format!(
+                "proxy.toml:4:29: limits.h2_premature_reset_window: must be at least 1ms, got \"{bad}\""
+            )
+        );
+    }
+    let c = p(&format!(
+        "{base}[limits]\nh2_premature_reset_window = \"1ms\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.http2.premature_reset_window, Duration::from_millis(1));
     assert_eq!(
         err(&format!(
             "{base}[limits]\nh2_premature_reset_window = \"0ms\"\n"

@@ -7,8 +7,9 @@
 //! relayed, so an origin may answer before, during or after reading the body.
 
 use std::io::{self, IoSlice};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -31,6 +32,17 @@ pub(crate) struct ResponseOpts<'a> {
     /// connection with others (HTTP/2): the minimum send rate counts the connection's
     /// progress too (see `send_rate`).
     pub(crate) shared_progress: Option<&'a Arc<AtomicU64>>,
+    /// Set (once) to when an origin slot was taken for the exchange: from then an origin
+    /// connection is committed to it (a pooled one taken, or a new one being opened).
+    /// The HTTP/2 premature-reset guard counts only such streams, and from then.
+    pub(crate) forwarded_at: Option<&'a OnceLock<Instant>>,
+}
+
+/// Records in `at` that an origin slot was taken now (the first time only).
+pub(super) fn mark_forwarded(at: Option<&OnceLock<Instant>>) {
+    if let Some(at) = at {
+        let _ = at.set(Instant::now());
+    }
 }
 
 /// How an exchange ended.
@@ -100,7 +112,7 @@ impl Forwarder {
         if let Some(kind) = req.upgrade {
             return self.upgrade(req, kind, &mut client.stream, opts).await;
         }
-        let conn = match self.checkout_for(&mut req).await {
+        let conn = match self.checkout_for(&mut req, opts.forwarded_at).await {
             Ok(conn) => conn,
             Err(failure) => return Outcome::Failed(failure),
         };
@@ -125,7 +137,7 @@ impl Forwarder {
         CR: AsyncRead + Unpin,
         CW: AsyncWrite + Unpin,
     {
-        let conn = match self.checkout_for(&mut req).await {
+        let conn = match self.checkout_for(&mut req, opts.forwarded_at).await {
             Ok(conn) => conn,
             Err(failure) => return Outcome::Failed(failure),
         };
@@ -150,8 +162,13 @@ impl Forwarder {
 
     /// A connection to an origin for `req`, whose head is then finished for that origin
     /// (its `Host` line if the client sent none, and the blank line).
-    async fn checkout_for(&self, req: &mut RequestHead) -> Result<Checkout<'_>, Failure> {
-        let conn = self.checkout_any().await?;
+    /// `forwarded_at` is set when a slot is taken (see [`ResponseOpts::forwarded_at`]).
+    async fn checkout_for(
+        &self,
+        req: &mut RequestHead,
+        forwarded_at: Option<&OnceLock<Instant>>,
+    ) -> Result<Checkout<'_>, Failure> {
+        let conn = self.checkout_any(forwarded_at).await?;
         if !req.has_host {
             req.upstream.extend_from_slice(&conn.origin.host_line);
         }
@@ -161,18 +178,21 @@ impl Forwarder {
 
     /// A connection to the next origin; when connecting to it fails and there are
     /// other origins, one to the origin after it.
-    async fn checkout_any(&self) -> Result<Checkout<'_>, Failure> {
+    async fn checkout_any(
+        &self,
+        forwarded_at: Option<&OnceLock<Instant>>,
+    ) -> Result<Checkout<'_>, Failure> {
         let none = || Failure::Connect(io::ErrorKind::NotFound.into());
         let first = self.pick().ok_or_else(none)?;
         let n = self.origins.len();
         match self
-            .checkout(self.origins.get(first).ok_or_else(none)?)
+            .checkout(self.origins.get(first).ok_or_else(none)?, forwarded_at)
             .await
         {
             Err(Failure::Connect(e)) if n > 1 => {
                 let next = self.origins.get((first + 1) % n).ok_or_else(none)?;
                 tracing::debug!(error = %e, next = %next.addr, "connect failed: trying the next origin");
-                self.checkout(next).await
+                self.checkout(next, forwarded_at).await
             }
             other => other,
         }
@@ -455,7 +475,11 @@ impl Forwarder {
 
     /// A slot of `origin` (waiting for one at most `timeouts.connect`), then a
     /// connection to it: a pooled one or a new one.
-    async fn checkout<'a>(&self, origin: &'a Origin) -> Result<Checkout<'a>, Failure> {
+    async fn checkout<'a>(
+        &self,
+        origin: &'a Origin,
+        forwarded_at: Option<&OnceLock<Instant>>,
+    ) -> Result<Checkout<'a>, Failure> {
         let slot = match origin.slots.try_acquire() {
             Ok(slot) => slot,
             // No slot free: wait for one. (The semaphore is never closed; if it were,
@@ -466,6 +490,7 @@ impl Forwarder {
                 .and_then(Result::ok)
                 .ok_or(Failure::NoSlot)?,
         };
+        mark_forwarded(forwarded_at);
         let (stream, reused) = match origin.pool.take() {
             Some(stream) => (stream, true),
             None => (self.connect(origin).await?, false),

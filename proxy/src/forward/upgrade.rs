@@ -61,6 +61,7 @@ impl Forwarder {
                 Ok(Ok(slot)) => slot,
                 _ => return Outcome::Failed(Failure::NoSlot),
             };
+        super::exchange::mark_forwarded(opts.forwarded_at);
         if !req.has_host {
             req.upstream.extend_from_slice(&origin.host_line);
         }

@@ -439,6 +439,7 @@ impl Conn {
             keep_alive,
             draining: &self.shared.draining,
             shared_progress: None,
+            forwarded_at: None,
         };
         // A place under `limits.tunnels`, taken before an upgrade request is forwarded.
         let tunnel_slot = match req.upgrade {

@@ -253,6 +253,16 @@ impl ResponseWriter {
     }
 }
 
+impl ResponseWriter {
+    /// Whether the client has reset the stream already (or the connection went away
+    /// with an error), as [`ResponseWriter::poll_reset`] would say now; false once the
+    /// stream ended on refproxy's side.
+    pub(crate) fn reset_by_client(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(self.poll_reset(&mut cx), Poll::Ready(Some(_)))
+    }
+}
+
 impl AsyncWrite for ResponseWriter {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -16,7 +16,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -26,7 +26,8 @@ use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::body::{ResponseWriter, push_head};
-use super::stream::{StreamCtx, request_head};
+use super::premature::End;
+use super::stream::{StreamCtx, end_of, request_head};
 use crate::forward::{Outcome, ResponseOpts};
 use crate::serve::counters::ErrorKind;
 use crate::tunnel::relay;
@@ -44,12 +45,15 @@ pub(crate) fn protocol<B>(req: &http::Request<B>) -> Option<&str> {
 }
 
 /// Serves one extended CONNECT stream (see the module docs) and counts it in the ledger
-/// as an HTTP/1.1 upgrade request is counted.
+/// as an HTTP/1.1 upgrade request is counted. How it ended, for the premature-reset
+/// account: a reset by the client after the upgrade was forwarded and before the tunnel
+/// was established (the origin's `101` relayed) is a reset; an established tunnel is
+/// not one, however it ends.
 pub(crate) async fn serve(
     req: http::Request<RecvStream>,
     respond: SendResponse<Bytes>,
     ctx: Arc<StreamCtx>,
-) {
+) -> End {
     let counters = &ctx.forwarder.counters;
     let websocket = protocol(&req).is_some_and(|p| p.eq_ignore_ascii_case("websocket"));
     let (mut parts, recv) = req.into_parts();
@@ -57,14 +61,14 @@ pub(crate) async fn serve(
         tracing::debug!(peer = %ctx.peer, "extended CONNECT for another protocol than websocket");
         counters.error(ErrorKind::BadRequest);
         answer(ResponseWriter::new(respond), &ctx, 501).await;
-        return;
+        return End::Unforwarded;
     }
     let Some(head) = upgrade_head(&mut parts) else {
         tracing::debug!(peer = %ctx.peer, "extended CONNECT with a field that cannot be forwarded");
         counters.error(ErrorKind::BadRequest);
         let mut respond = respond;
         respond.send_reset(Reason::PROTOCOL_ERROR);
-        return;
+        return End::Unforwarded;
     };
     let req = match http1::parse_request(&head, &ctx.forwarded_for) {
         Ok(Some(req)) if req.upgrade == Some(UpgradeKind::WebSocket) => req,
@@ -73,7 +77,7 @@ pub(crate) async fn serve(
             tracing::debug!(peer = %ctx.peer, status, "extended CONNECT refused");
             counters.error(ErrorKind::BadRequest);
             answer(ResponseWriter::new(respond), &ctx, status).await;
-            return;
+            return End::Unforwarded;
         }
     };
     // A place under `limits.tunnels`, taken before the upgrade is forwarded.
@@ -81,17 +85,20 @@ pub(crate) async fn serve(
         let failure = crate::forward::Failure::TunnelsFull;
         counters.error(ErrorKind::of(&failure));
         answer(ResponseWriter::new(respond), &ctx, failure.status()).await;
-        return;
+        return End::Unforwarded;
     };
     let respond = Arc::new(Mutex::new(Some(respond)));
     let mut to = SwitchWriter::Head {
         respond: respond.clone(),
         head: Vec::new(),
     };
+    // Set when the origin slot is taken for the upgrade (see `stream::end_of`).
+    let forwarded_at = OnceLock::new();
     let opts = ResponseOpts {
         keep_alive: true,
         draining: &ctx.shared.draining,
         shared_progress: Some(&ctx.written),
+        forwarded_at: Some(&forwarded_at),
     };
     let exchange = async {
         // A place in the connection's share first, as for any stream: beyond it, the
@@ -111,19 +118,24 @@ pub(crate) async fn serve(
         Some(r) => r.poll_reset(cx),
         None => Poll::Pending,
     });
+    // Biased to the reset, as for any stream (see `stream::serve`).
     let outcome = tokio::select! {
-        outcome = exchange => outcome,
+        biased;
         reason = reset => {
             tracing::debug!(peer = %ctx.peer, ?reason, "extended CONNECT reset by the client");
             counters.aborted();
-            return;
+            return end_of(&forwarded_at, reason.is_ok());
         }
+        outcome = exchange => outcome,
     };
+    let reset_by_client = to.reset_by_client();
     match (outcome, to) {
         (Outcome::Switched(switched), SwitchWriter::Tunnel { send, early }) => {
             counters.completed();
             tunnel(H2Stream::new(recv, send), &early, *switched, &ctx).await;
             drop(tunnel_slot);
+            // Established: not counted as a reset, however it ends.
+            return end_of(&forwarded_at, false);
         }
         (Outcome::Done { .. }, SwitchWriter::Response(w)) => {
             counters.completed();
@@ -156,6 +168,7 @@ pub(crate) async fn serve(
             to.reset(reason);
         }
     }
+    end_of(&forwarded_at, reset_by_client)
 }
 
 /// Rewrites the extended CONNECT `parts` into an HTTP/1.1 WebSocket upgrade head; `None`
@@ -301,6 +314,21 @@ enum SwitchWriter {
 }
 
 impl SwitchWriter {
+    /// Whether the client has reset the stream before its answer was whole (the relay
+    /// of an ordinary answer failed on it, say); false for a tunnel.
+    fn reset_by_client(&self) -> bool {
+        match self {
+            SwitchWriter::Head { respond, .. } => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                lock(respond)
+                    .as_mut()
+                    .is_some_and(|r| matches!(r.poll_reset(&mut cx), Poll::Ready(Ok(_))))
+            }
+            SwitchWriter::Response(w) => w.reset_by_client(),
+            SwitchWriter::Tunnel { .. } | SwitchWriter::Gone => false,
+        }
+    }
+
     /// Ends the stream with `RST_STREAM`.
     fn reset(self, reason: Reason) {
         match self {

@@ -2,16 +2,25 @@
 //! resets a stream refproxy has already forwarded, so refproxy must close its origin
 //! connection mid-response).
 //!
-//! A stream is reset prematurely when the client resets it less than
-//! `limits.h2_premature_reset_window` after refproxy took it and before its response
-//! ended. The account looks at the connection's last `2 × limits.h2_max_premature_resets`
-//! ended streams (served, failed or reset alike; tunnels are not counted): more than
-//! `limits.h2_max_premature_resets` premature resets among them trip it, once, and the
-//! connection is closed with `GOAWAY ENHANCE_YOUR_CALM`. So a client may reset at most
-//! about as many young streams as it lets live (or finish), however long its connection
-//! lives, and however fast it goes: the bound is a ratio, not a rate. A connection that
-//! has ended fewer streams than the span trips once it has more than the limit
-//! (Envoy's early trip at half of `premature_reset_total_stream_count`). 0 turns it off.
+//! Only forwarded streams count: a stream is forwarded once an origin slot is taken for
+//! it (an origin connection is committed to it: a pooled one taken or a new one being
+//! opened). Streams refproxy ends without an origin (its own answers: 400, 431, 501 for
+//! a plain `CONNECT`, 502 when no slot came; streams reset while waiting for a place in
+//! the connection's share) are not counted at all, neither premature nor otherwise, so
+//! that they cannot pad the span.
+//!
+//! A forwarded stream is reset prematurely when the client resets it less than
+//! `limits.h2_premature_reset_window` after it was forwarded and before its response
+//! ended (for an extended CONNECT: before the tunnel was established; tunnels are not
+//! counted once established). The account looks at the connection's last
+//! `2 × limits.h2_max_premature_resets` forwarded streams that ended (served, failed or
+//! reset alike): more than `limits.h2_max_premature_resets` premature resets among them
+//! trip it, once, and the connection is closed with `GOAWAY ENHANCE_YOUR_CALM`. So a
+//! client may reset at most about as many young forwarded streams as it lets live (or
+//! finish), however long its connection lives, and however fast it goes: the bound is a
+//! ratio, not a rate. A connection that has ended fewer forwarded streams than the span
+//! trips once it has more than the limit (Envoy's early trip at half of
+//! `premature_reset_total_stream_count`). 0 turns it off.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -19,11 +28,14 @@ use std::time::Duration;
 /// How a stream of the connection ended, as the account sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
-    /// Answered, failed, or anything else but a client reset before the response ended
-    /// (a tunnel too).
+    /// Never forwarded (answered by refproxy itself, or ended while it waited for a
+    /// place or a slot): not counted.
+    Unforwarded,
+    /// Forwarded, then answered, failed, or anything else but a client reset before the
+    /// response ended (an established tunnel too).
     Other,
-    /// The client reset the stream before its response ended, this long after refproxy
-    /// took it.
+    /// Forwarded, then reset by the client before its response ended, this long after it
+    /// was forwarded.
     Reset(Duration),
 }
 
@@ -32,7 +44,7 @@ pub(crate) enum End {
 pub(crate) struct Account {
     window: Duration,
     max: u32,
-    /// Streams ended so far.
+    /// Forwarded streams ended so far.
     ended: u64,
     /// The sequence numbers (in `ended`) of the premature resets among the last
     /// `2 × max` ended streams: at most `max + 1`, allocated only once a stream is
@@ -55,9 +67,9 @@ impl Account {
     }
 
     /// Records a stream's end; true when this end trips the limit (only once: ends after
-    /// that are not counted).
+    /// that are not counted). Streams never forwarded are not counted.
     pub(crate) fn record(&mut self, end: End) -> bool {
-        if self.max == 0 || self.tripped {
+        if self.max == 0 || self.tripped || end == End::Unforwarded {
             return false;
         }
         let seq = self.ended;
@@ -74,7 +86,7 @@ impl Account {
         self.tripped
     }
 
-    /// Premature resets among the last `2 × max` ended streams.
+    /// Premature resets among the last `2 × max` forwarded streams that ended.
     #[cfg(test)]
     fn recent(&self) -> usize {
         self.premature.len()
@@ -133,6 +145,24 @@ mod tests {
             assert!(!a.record(YOUNG));
         }
         assert!(a.record(YOUNG));
+    }
+
+    #[test]
+    fn streams_never_forwarded_do_not_pad_the_span() {
+        let mut a = Account::new(WINDOW, 3);
+        // 3 young resets, then many streams refproxy answered itself: they neither push
+        // the resets out of the span nor count as resets.
+        for _ in 0..3 {
+            assert!(!a.record(YOUNG));
+        }
+        for _ in 0..1000 {
+            assert!(!a.record(End::Unforwarded));
+        }
+        assert_eq!(a.recent(), 3);
+        assert!(
+            a.record(YOUNG),
+            "the 4th young reset among 4 forwarded streams"
+        );
     }
 
     #[test]

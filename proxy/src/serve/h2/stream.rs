@@ -13,8 +13,8 @@
 //! (`RST_STREAM PROTOCOL_ERROR`) so that no such value is ever written to an origin.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -115,19 +115,19 @@ pub(crate) fn request_head(
 /// Serves one stream: forwards its request, sends the response (or the proxy's answer:
 /// 400, 431, 501, 502, 504, as over HTTP/1.1), and counts it in the ledger as an
 /// HTTP/1.1 request is counted. A stream the client resets is given up at once; how it
-/// ended is told to the connection's premature-reset account.
+/// ended (never forwarded; or forwarded, then reset by the client, or not) is told to
+/// the connection's premature-reset account.
 pub(crate) async fn serve(
     req: http::Request<RecvStream>,
     respond: SendResponse<Bytes>,
     ctx: Arc<StreamCtx>,
 ) -> End {
-    let taken = Instant::now();
     if super::connect::protocol(&req).is_some() {
         ctx.tunnel_streams.fetch_add(1, Ordering::Relaxed);
         // Boxed: a tunnel's state is large and rare; every stream's task would carry it.
-        Box::pin(super::connect::serve(req, respond, ctx.clone())).await;
+        let end = Box::pin(super::connect::serve(req, respond, ctx.clone())).await;
         ctx.tunnel_streams.fetch_sub(1, Ordering::Relaxed);
-        return End::Other;
+        return end;
     }
     let writer = ResponseWriter::new(respond);
     let counters = &ctx.forwarder.counters;
@@ -136,7 +136,7 @@ pub(crate) async fn serve(
         tracing::debug!(peer = %ctx.peer, "h2 request with a field that cannot be forwarded");
         counters.error(ErrorKind::BadRequest);
         writer.reset(Reason::PROTOCOL_ERROR);
-        return End::Other;
+        return End::Unforwarded;
     };
     let mut req = match http1::parse_request(&head, &ctx.forwarded_for) {
         Ok(Some(req)) => req,
@@ -145,7 +145,7 @@ pub(crate) async fn serve(
             tracing::debug!(peer = %ctx.peer, status, "h2 request refused");
             counters.error(ErrorKind::BadRequest);
             answer(&writer, &ctx, status).await;
-            return End::Other;
+            return End::Unforwarded;
         }
     };
     // The client takes the body without transfer coding, as an HTTP/1.0 client does:
@@ -157,10 +157,14 @@ pub(crate) async fn serve(
     let has_body = req.body != Framing::None;
     let body = RequestBody::new(recv, chunked && has_body);
     let mut to = writer.clone();
+    // Set when an origin slot is taken for the stream: the premature-reset clock starts
+    // there, and a stream ended before it is not counted.
+    let forwarded_at = OnceLock::new();
     let opts = ResponseOpts {
         keep_alive: true,
         draining: &ctx.shared.draining,
         shared_progress: Some(&ctx.written),
+        forwarded_at: Some(&forwarded_at),
     };
     let forwarded = async {
         // A place in the connection's share first: beyond it, a stream waits here
@@ -172,19 +176,22 @@ pub(crate) async fn serve(
         ctx.forwarder.forward_stream(req, body, &mut to, opts).await
     };
     let reset = std::future::poll_fn(|cx| writer.poll_reset(cx));
+    // Biased to the reset: a reset that came while the exchange relays the body makes
+    // the relay fail too, and is told as a reset, not as that failure.
     let outcome = tokio::select! {
-        outcome = forwarded => outcome,
+        biased;
         reason = reset => {
             tracing::debug!(peer = %ctx.peer, ?reason, "h2 stream reset by the client");
             counters.aborted();
             // A reset, or the connection's GOAWAY with an error; not the connection
             // dropped.
-            return match reason {
-                Some(_) => End::Reset(taken.elapsed()),
-                None => End::Other,
-            };
+            return end_of(&forwarded_at, reason.is_some());
         }
+        outcome = forwarded => outcome,
     };
+    // An exchange that ended without a whole response, because the client reset the
+    // stream meanwhile (the relay's write or read failed), is a reset too.
+    let reset_by_client = !matches!(outcome, Outcome::Done { .. }) && writer.reset_by_client();
     match outcome {
         Outcome::Done { .. } => {
             counters.completed();
@@ -215,7 +222,18 @@ pub(crate) async fn serve(
             }
         }
     }
-    End::Other
+    end_of(&forwarded_at, reset_by_client)
+}
+
+/// How a stream ended for the premature-reset account: not counted unless forwarded
+/// (`forwarded_at` set); then a reset by the client, timed from when it was forwarded,
+/// or anything else.
+pub(super) fn end_of(forwarded_at: &OnceLock<Instant>, reset_by_client: bool) -> End {
+    match forwarded_at.get() {
+        None => End::Unforwarded,
+        Some(at) if reset_by_client => End::Reset(at.elapsed()),
+        Some(_) => End::Other,
+    }
 }
 
 /// Sends a response made by the proxy (its status and a short text body).
