@@ -10,8 +10,12 @@
 //! `limits.h2_address_premature_resets_burst`. The connection that takes the last token
 //! is closed (`GOAWAY ENHANCE_YOUR_CALM`), and while the bucket has less than a token,
 //! new HTTP/2 connections from the address are refused (`GOAWAY ENHANCE_YOUR_CALM` with
-//! last-stream-id 0): so an address churns at most about `burst + rate × seconds` origin
-//! connections by cutting them, however many connections it opens.
+//! last-stream-id 0). Ends beyond the tokens left are a debt (the bucket goes below
+//! zero): a connection admitted with one token left that then cuts 64 streams costs 64,
+//! and the address waits until it has paid them back. So over any `T` seconds an
+//! address churns at most about `burst + rate × T` origin connections by cutting them,
+//! plus what the connections it had open when its bucket ran dry had forwarded (paid
+//! back later), however many connections it opens.
 //!
 //! An address is an IPv4 address, or the /64 prefix of an IPv6 one (an IPv4-mapped IPv6
 //! address is its IPv4 address). Only addresses that took tokens have an entry; entries
@@ -126,8 +130,8 @@ impl Budget {
             .is_some_and(|b| self.refilled(b, now) < 1.0)
     }
 
-    /// Takes `n` tokens of `ip`'s bucket at `now` (as many as are left, if fewer): whether
-    /// any is left after them.
+    /// Takes `n` tokens of `ip`'s bucket at `now` (beyond those left: a debt): whether a
+    /// token is left after them.
     pub(crate) fn take(&self, ip: IpAddr, n: u32, now: Instant) -> Taken {
         if self.rate == 0.0 || n == 0 {
             return Taken::Left;
@@ -156,7 +160,7 @@ impl Budget {
         let tokens = (bucket.tokens
             + now.saturating_duration_since(bucket.at).as_secs_f64() * self.rate)
             .min(burst);
-        let tokens = (tokens - f64::from(n)).max(0.0);
+        let tokens = tokens - f64::from(n);
         *bucket = Bucket { tokens, at: now };
         self.entries.store(map.buckets.len(), Ordering::Relaxed);
         if tokens < 1.0 {
@@ -202,11 +206,12 @@ mod tests {
         }
         assert_eq!(b.take(a, 1, t0), Taken::Empty, "the 5th of 5");
         assert!(b.exhausted(a, t0));
-        assert_eq!(b.take(a, 1, t0), Taken::Empty, "still none left");
+        assert_eq!(b.take(a, 1, t0), Taken::Empty, "still none left: one owed");
         // Another address is not touched.
         assert!(!b.exhausted(v4(0x7f00_0001), t0));
-        // 2 per second: half a second gives one token back.
-        let t1 = t0 + Duration::from_millis(500);
+        // 2 per second: the debt paid in half a second, a token back in one.
+        assert!(b.exhausted(a, t0 + Duration::from_millis(900)));
+        let t1 = t0 + Duration::from_secs(1);
         assert!(!b.exhausted(a, t1));
         assert_eq!(b.take(a, 1, t1), Taken::Empty, "that one taken");
         // The refill stops at the burst.
@@ -224,6 +229,9 @@ mod tests {
         assert_eq!(b.take(v4(1), 9, t0), Taken::Left);
         assert_eq!(b.take(v4(1), 50, t0), Taken::Empty);
         assert!(b.exhausted(v4(1), t0));
+        // 49 owed at 1 per second: a token again after 50 seconds, not before.
+        assert!(b.exhausted(v4(1), t0 + Duration::from_secs(49)));
+        assert!(!b.exhausted(v4(1), t0 + Duration::from_secs(50)));
     }
 
     #[test]

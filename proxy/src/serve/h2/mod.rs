@@ -18,7 +18,10 @@
 //! windows, and the two reset-stream limits that end a connection with
 //! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset), and so does the premature-reset guard
 //! (`premature`: too many streams reset by the client soon after refproxy forwarded
-//! them, counted `premature_reset`). Frames that break the protocol end the
+//! them, counted `premature_reset`); and so does a client address's budget of premature
+//! ends across its connections (`budget`: young forwarded streams reset, or cut by the
+//! client ending its connection), which also refuses new connections from an address
+//! without tokens (counted `address_premature_reset`). Frames that break the protocol end the
 //! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
 //! other connections are not affected. The streams of one connection hold at most
 //! `limits.h2_max_origin_slots_per_connection` origin slots at once (`share`), and h2
