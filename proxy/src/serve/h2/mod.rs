@@ -170,8 +170,15 @@ pub(super) async fn serve<T>(
     let mut going_away: Option<Instant> = refused.then(Instant::now);
     let mut forced_final = refused;
     // Set once refproxy closes the connection abruptly for a limit (the premature-reset
-    // guard, the address's budget): streams ended after that are not the client's doing.
+    // guard, the address's budget): streams ended after that are not the client's doing,
+    // and are not counted against its address...
     let mut cut_by_us = refused;
+    // ... unless it was the address's budget that ran out: then every forwarded stream
+    // that ends young and without its response, reset or cut, is owed too (the client's
+    // resets and refproxy's cut cannot be told apart, and the origin connections are
+    // churned all the same), so that an address cannot get a connection's worth of
+    // streams forwarded for each token it gets back.
+    let mut address_tripped = false;
     // Set when the client ended the connection (EOF, TCP reset, its GOAWAY, an error of
     // its making) before refproxy began to close it: its streams still open were cut by
     // the client, and count against its address's budget.
@@ -223,10 +230,16 @@ pub(super) async fn serve<T>(
                 }
             },
             Some(end) = streams.next() => {
-                let premature_reset = !cut_by_us && end.premature_reset(window);
-                let tripped = premature.record(end);
-                let emptied = premature_reset
-                    && shared.h2_budget.take(ip, 1, Instant::now()) == Taken::Empty;
+                let owed = if address_tripped {
+                    end.young_cut(window)
+                } else {
+                    !cut_by_us && end.premature_reset(window)
+                };
+                let tripped = premature.record(end) && !cut_by_us;
+                let emptied = owed
+                    && shared.h2_budget.take(ip, 1, Instant::now()) == Taken::Empty
+                    && !cut_by_us;
+                address_tripped |= emptied && !tripped;
                 if tripped {
                     tracing::debug!(%peer, "premature resets over limits.h2_max_premature_resets: GOAWAY ENHANCE_YOUR_CALM");
                     ctx.forwarder.counters.error(ErrorKind::PrematureReset);
@@ -270,13 +283,13 @@ pub(super) async fn serve<T>(
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
     drop(conn);
-    // The streams the client cut by ending the connection, forwarded less than the
-    // window ago: premature ends for its address's budget (counted once they have
-    // ended, in one take).
+    // The streams the client cut by ending the connection (or any, once its address's
+    // budget ran out), forwarded less than the window ago: premature ends for its
+    // address's budget (counted once they have ended, in one take).
     let mut young_cuts = 0u32;
     let ended = async {
         while let Some(end) = streams.next().await {
-            young_cuts += u32::from(client_ended && end.young_cut(window));
+            young_cuts += u32::from((client_ended || address_tripped) && end.young_cut(window));
         }
     };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {

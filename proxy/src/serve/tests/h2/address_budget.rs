@@ -190,10 +190,10 @@ async fn attack(
 
 /// A proxy with the budget at `rate` (0: off), [`BURST`], a window far longer than the
 /// test, and room for each connection's `K` streams at once.
-fn budget_proxy(origin: SocketAddr, rate: u32) -> (Server, SocketAddr) {
+fn budget_proxy(origin: SocketAddr, rate: u32, burst: u32) -> (Server, SocketAddr) {
     h2_proxy(vec![origin], |c| {
         c.http2.address_premature_resets_per_second = rate;
-        c.http2.address_premature_resets_burst = BURST;
+        c.http2.address_premature_resets_burst = burst;
         c.http2.premature_reset_window = Duration::from_secs(60);
         c.http2.max_origin_slots_per_connection = Some(K);
     })
@@ -204,7 +204,7 @@ fn budget_proxy(origin: SocketAddr, rate: u32) -> (Server, SocketAddr) {
 /// checked against the origin's.
 async fn attacker_is_stopped(leave: Leave) {
     let mut origin = gated_origin().await;
-    let (server, addr) = budget_proxy(origin.addr, RATE);
+    let (server, addr) = budget_proxy(origin.addr, RATE, BURST);
     let honest = h2c(addr).await;
     let a = attack(addr, &mut origin, &honest, leave).await;
     let refused_at = a.refused_at.expect("the attacker refused");
@@ -248,12 +248,39 @@ async fn an_address_that_resets_streams_and_reconnects_is_refused_after_its_burs
     attacker_is_stopped(Leave::ResetThenClose).await;
 }
 
+/// The connection whose reset empties its address's bucket owes its other young streams
+/// too (reset by the client, or cut by refproxy's GOAWAY): with a burst of 16 and 5
+/// streams per connection, the 4th connection's first reset empties it and its other 4
+/// are owed, so the address has no token 2 seconds later (it would have 2 if they were
+/// not: an attacker would get a connection's streams forwarded per token refilled).
+#[tokio::test]
+async fn the_connection_that_empties_the_bucket_owes_its_other_young_streams() {
+    const BURST: u32 = 16;
+    let mut origin = gated_origin().await;
+    let (server, addr) = budget_proxy(origin.addr, RATE, BURST);
+    let honest = h2c(addr).await;
+    let a = attack(addr, &mut origin, &honest, Leave::ResetThenClose).await;
+    assert_eq!((a.refused_at, a.calmed), (Some(4), 1));
+    // The refill is the subject of the test: 2 tokens back at 1 per second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(matches!(
+        round(addr, &mut origin, Leave::ResetThenClose).await,
+        Round::Refused(ENHANCE_YOUR_CALM)
+    ));
+    let counted = server.counters();
+    assert_eq!(
+        counted.errors.get("address_premature_reset").copied(),
+        Some(a.refused + a.calmed + 1),
+        "{counted:?}"
+    );
+}
+
 /// The control: with the budget off (rate 0), the attacker that closes its connections
 /// runs all its rounds, every request of it reaching the origin.
 #[tokio::test]
 async fn closing_connections_under_forwarded_streams_goes_on_unchecked_with_the_budget_off() {
     let mut origin = gated_origin().await;
-    let (server, addr) = budget_proxy(origin.addr, 0);
+    let (server, addr) = budget_proxy(origin.addr, 0, BURST);
     let honest = h2c(addr).await;
     let a = attack(addr, &mut origin, &honest, Leave::Close).await;
     assert_eq!(a.refused_at, None);
@@ -278,7 +305,7 @@ async fn an_honest_address_that_cancels_a_few_streams_and_closes_its_connections
     const CONNECTIONS: u32 = 2 * BURST;
     const CANCELLING: u32 = BURST - 5;
     let mut origin = gated_origin().await;
-    let (server, addr) = budget_proxy(origin.addr, RATE);
+    let (server, addr) = budget_proxy(origin.addr, RATE, BURST);
     let (mut ok, mut cancelled) = (0u64, 0u64);
     for n in 0..CONNECTIONS {
         let mut raw = Raw::connect_from(addr, ATTACKER).await;
