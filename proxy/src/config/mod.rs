@@ -41,6 +41,8 @@
 //! h2_max_local_error_reset_streams = 1024  # streams refproxy may reset for errors
 //! h2_premature_reset_window = "1s"     # a client reset of a stream forwarded less than this ago is premature (at least 1ms)
 //! h2_max_premature_resets = 250        # more among a connection's last 500 forwarded streams: GOAWAY; 0: off
+//! h2_address_premature_resets_per_second = 100  # premature ends per client address (across its connections): refill rate; 0: off
+//! h2_address_premature_resets_burst = 1000      # ... and bucket size (at least 1): an empty bucket closes the address's h2 connections
 //! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
 //! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
@@ -333,6 +335,18 @@ pub struct Http2Config {
     /// (answered by refproxy itself, or ended while waiting for an origin slot) are not
     /// counted at all.
     pub max_premature_resets: u32,
+    /// `limits.h2_address_premature_resets_per_second` (default 100; 0: off): the refill
+    /// rate of each client address's bucket of premature ends, across its HTTP/2
+    /// connections (an IPv4 address, an IPv6 /64): a forwarded stream the client resets
+    /// or cuts by ending its connection, younger than `premature_reset_window` and
+    /// before its response ended, takes a token. The connection that takes the last one
+    /// is closed with `GOAWAY ENHANCE_YOUR_CALM`, and so is every new HTTP/2 connection
+    /// from the address (last-stream-id 0) while its bucket is empty (each counted
+    /// `address_premature_reset`).
+    pub address_premature_resets_per_second: u32,
+    /// `limits.h2_address_premature_resets_burst` (default 1000, at least 1): the tokens
+    /// an address's bucket holds at most.
+    pub address_premature_resets_burst: u32,
     /// `limits.h2_max_send_buffer` (default 65536 bytes): response bytes h2 may hold for
     /// one stream that the client's window or its connection has not taken yet
     /// (`h2::server::Builder::max_send_buffer_size`); refproxy reads no more from the
@@ -361,6 +375,8 @@ impl Default for Http2Config {
             max_local_error_reset_streams: 1024,
             premature_reset_window: Duration::from_secs(1),
             max_premature_resets: 250,
+            address_premature_resets_per_second: 100,
+            address_premature_resets_burst: 1000,
             max_send_buffer: 64 * 1024,
             max_origin_slots_per_connection: None,
             ping_interval: Duration::from_secs(30),
@@ -595,6 +611,16 @@ impl Validator<'_> {
             )?,
             premature_reset_window: self.premature_reset_window(&l.h2_premature_reset_window)?,
             max_premature_resets: self.max_premature_resets(&l.h2_max_premature_resets)?,
+            address_premature_resets_per_second: self.whole(
+                "limits.h2_address_premature_resets_per_second",
+                &l.h2_address_premature_resets_per_second,
+                d.address_premature_resets_per_second,
+            )?,
+            address_premature_resets_burst: self.at_least_one(
+                "limits.h2_address_premature_resets_burst",
+                &l.h2_address_premature_resets_burst,
+                d.address_premature_resets_burst,
+            )?,
             max_send_buffer: self.at_least_one(
                 "limits.h2_max_send_buffer",
                 &l.h2_max_send_buffer,

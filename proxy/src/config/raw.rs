@@ -110,6 +110,8 @@ pub(crate) struct RawLimits {
     pub(crate) h2_max_local_error_reset_streams: Option<Spanned<i64>>,
     pub(crate) h2_premature_reset_window: Option<Spanned<String>>,
     pub(crate) h2_max_premature_resets: Option<Spanned<i64>>,
+    pub(crate) h2_address_premature_resets_per_second: Option<Spanned<i64>>,
+    pub(crate) h2_address_premature_resets_burst: Option<Spanned<i64>>,
     pub(crate) h2_max_send_buffer: Option<Spanned<i64>>,
     pub(crate) h2_max_origin_slots_per_connection: Option<Spanned<i64>>,
 }

@@ -303,6 +303,7 @@ fn http2_keys_parse_and_default() {
         "h2_max_pending_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n",
         "h2_max_send_buffer = 16384\nh2_max_origin_slots_per_connection = 3\n",
         "h2_premature_reset_window = \"250ms\"\nh2_max_premature_resets = 0\n",
+        "h2_address_premature_resets_per_second = 0\nh2_address_premature_resets_burst = 7\n",
     ))
     .unwrap();
     assert_eq!(
@@ -317,6 +318,8 @@ fn http2_keys_parse_and_default() {
             max_local_error_reset_streams: 6,
             premature_reset_window: Duration::from_millis(250),
             max_premature_resets: 0,
+            address_premature_resets_per_second: 0,
+            address_premature_resets_burst: 7,
             max_send_buffer: 16384,
             max_origin_slots_per_connection: Some(3),
             ping_interval: Duration::from_secs(5),
@@ -643,4 +646,48 @@ fn drain_tunnels_is_keep_or_close() {
     let e = err(&format!("{base}tunnels = \"cut\"\n"));
     assert!(e.starts_with("proxy.toml:4:11: drain.tunnels:"), "{e}");
     assert!(e.contains("\"keep\" or \"close\""), "{e}");
+}
+
+#[test]
+fn address_premature_reset_keys_default_and_name_themselves_when_bad() {
+    let base = "listen = [\"127.0.0.1:0\"]\norigins = [\"127.0.0.1:1\"]\n";
+    let c = p(base).unwrap();
+    assert_eq!(
+        (
+            c.http2.address_premature_resets_per_second,
+            c.http2.address_premature_resets_burst
+        ),
+        (100, 1000)
+    );
+    let c = p(&format!(
+        "{base}[limits]\nh2_address_premature_resets_per_second = 5\nh2_address_premature_resets_burst = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            c.http2.address_premature_resets_per_second,
+            c.http2.address_premature_resets_burst
+        ),
+        (5, 1)
+    );
+    let rate = err(&format!(
+        "{base}[limits]\nh2_address_premature_resets_per_second = -1\n"
+    ));
+    assert!(
+        rate.starts_with("proxy.toml:4:")
+            && rate.contains("limits.h2_address_premature_resets_per_second")
+            && rate.contains("\"-1\""),
+        "{rate}"
+    );
+    for bad in ["0", "-3", "4294967296"] {
+        let burst = err(&format!(
+            "{base}[limits]\nh2_address_premature_resets_burst = {bad}\n"
+        ));
+        assert!(
+            burst.starts_with("proxy.toml:4:")
+                && burst.contains("limits.h2_address_premature_resets_burst")
+                && burst.contains(&format!("\"{bad}\"")),
+            "{burst}"
+        );
+    }
 }

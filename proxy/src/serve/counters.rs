@@ -2,7 +2,8 @@
 //! client connections accepted, requests forwarded to an origin, responses relayed in
 //! full, exchanges aborted, and requests the proxy answered itself, by kind (with the
 //! responses cut for a client below `limits.min_send_rate`, `slow_client`, and the HTTP/2
-//! connections closed for premature resets, `premature_reset`).
+//! connections closed for premature resets, `premature_reset`, or for their address's
+//! premature ends across connections, `address_premature_reset`).
 //!
 //! Each serving thread has its own [`ThreadCounters`] on its own cache lines, bumped
 //! with relaxed atomic adds by that thread only (no sharing between cores on the hot
@@ -45,9 +46,14 @@ pub(crate) enum ErrorKind {
     /// more streams soon after they were forwarded than
     /// `limits.h2_max_premature_resets` allows (one per connection, not per request).
     PrematureReset,
+    /// An HTTP/2 connection closed (`GOAWAY ENHANCE_YOUR_CALM`) because its client
+    /// address has no token left of `limits.h2_address_premature_resets_burst` (the one
+    /// that took the last, and each new one refused while the bucket is empty; one per
+    /// connection).
+    AddressPrematureReset,
 }
 
-const KINDS: [(ErrorKind, &str); 12] = [
+const KINDS: [(ErrorKind, &str); 13] = [
     (ErrorKind::Connect, "connect"),
     (ErrorKind::NoSlot, "no_slot"),
     (ErrorKind::Broken, "broken"),
@@ -60,6 +66,7 @@ const KINDS: [(ErrorKind, &str); 12] = [
     (ErrorKind::TunnelsFull, "tunnels_full"),
     (ErrorKind::SlowClient, "slow_client"),
     (ErrorKind::PrematureReset, "premature_reset"),
+    (ErrorKind::AddressPrematureReset, "address_premature_reset"),
 ];
 
 impl ErrorKind {

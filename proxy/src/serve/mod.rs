@@ -173,6 +173,8 @@ pub(crate) struct Shared {
     pub(crate) tunnels: crate::tunnel::Tunnels,
     /// The serving threads, by open connections: where an accepted connection is served.
     pub(crate) balance: balance::Balance,
+    /// Each client address's budget of premature HTTP/2 stream ends, over all threads.
+    pub(crate) h2_budget: h2::Budget,
 }
 
 /// A running HTTP server on a set of listeners. Dropping it stops accepting;
@@ -280,6 +282,10 @@ impl Server {
             counters: counters::Counters::new(threads),
             tunnels: crate::tunnel::Tunnels::new(cfg.limits.tunnels),
             balance: balance::Balance::default(),
+            h2_budget: h2::Budget::new(
+                cfg.http2.address_premature_resets_per_second,
+                cfg.http2.address_premature_resets_burst,
+            ),
             cfg,
         });
         let handshakes: Vec<Option<conn::Handshake>> = (0..addrs.len().max(per_thread[0].len()))

@@ -27,7 +27,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::body::{ResponseWriter, push_head};
 use super::premature::End;
-use super::stream::{StreamCtx, end_of, request_head};
+use super::stream::{StreamCtx, cut, end_of, request_head};
 use crate::forward::{Outcome, ResponseOpts};
 use crate::serve::counters::ErrorKind;
 use crate::tunnel::relay;
@@ -124,7 +124,10 @@ pub(crate) async fn serve(
         reason = reset => {
             tracing::debug!(peer = %ctx.peer, ?reason, "extended CONNECT reset by the client");
             counters.aborted();
-            return end_of(&forwarded_at, reason.is_ok());
+            return match reason {
+                Ok(_) => end_of(&forwarded_at, true),
+                Err(_) => cut(&forwarded_at),
+            };
         }
         outcome = exchange => outcome,
     };

@@ -18,7 +18,10 @@
 //! windows, and the two reset-stream limits that end a connection with
 //! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset), and so does the premature-reset guard
 //! (`premature`: too many streams reset by the client soon after refproxy forwarded
-//! them, counted `premature_reset`). Frames that break the protocol end the
+//! them, counted `premature_reset`); and so does a client address's budget of premature
+//! ends across its connections (`budget`: young forwarded streams reset, or cut by the
+//! client ending its connection), which also refuses new connections from an address
+//! without tokens (counted `address_premature_reset`). Frames that break the protocol end the
 //! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
 //! other connections are not affected. The streams of one connection hold at most
 //! `limits.h2_max_origin_slots_per_connection` origin slots at once (`share`), and h2
@@ -27,6 +30,7 @@
 //! `timeouts.h2_ping_interval` unanswered for `timeouts.h2_ping_timeout` is closed.
 
 mod body;
+mod budget;
 mod connect;
 mod corked;
 mod prefixed;
@@ -53,6 +57,8 @@ use super::counters::ErrorKind;
 use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::{Forwarder, client_ip_value};
+pub(super) use budget::Budget;
+use budget::Taken;
 pub(super) use prefixed::Prefixed;
 use stream::StreamCtx;
 
@@ -133,6 +139,15 @@ pub(super) async fn serve<T>(
             return;
         }
     };
+    // An address out of tokens for premature ends (`budget`): the connection is refused
+    // before any stream is taken (GOAWAY ENHANCE_YOUR_CALM, last-stream-id 0).
+    let ip = peer.ip();
+    let refused = shared.h2_budget.exhausted(ip, Instant::now());
+    if refused {
+        tracing::debug!(%peer, "address out of premature-end tokens: GOAWAY ENHANCE_YOUR_CALM");
+        forwarder.counters.error(ErrorKind::AddressPrematureReset);
+        conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+    }
     let ctx = Arc::new(StreamCtx {
         forwarded_for: client_ip_value(peer.ip()),
         shared: shared.clone(),
@@ -152,8 +167,23 @@ pub(super) async fn serve<T>(
     let mut idle_since = Instant::now();
     // When the graceful shutdown began (the first GOAWAY), and whether the final GOAWAY
     // was forced for a client that did not answer the PING.
-    let mut going_away: Option<Instant> = None;
-    let mut forced_final = false;
+    let mut going_away: Option<Instant> = refused.then(Instant::now);
+    let mut forced_final = refused;
+    // Set once refproxy closes the connection abruptly for a limit (the premature-reset
+    // guard, the address's budget): streams ended after that are not the client's doing,
+    // and are not counted against its address...
+    let mut cut_by_us = refused;
+    // ... unless it was the address's budget that ran out: then every forwarded stream
+    // that ends young and without its response, reset or cut, is owed too (the client's
+    // resets and refproxy's cut cannot be told apart, and the origin connections are
+    // churned all the same), so that an address cannot get a connection's worth of
+    // streams forwarded for each token it gets back.
+    let mut address_tripped = false;
+    // Set when the client ended the connection (EOF, TCP reset, its GOAWAY, an error of
+    // its making) before refproxy began to close it: its streams still open were cut by
+    // the client, and count against its address's budget.
+    let mut client_ended = false;
+    let window = h2cfg.premature_reset_window;
     let mut premature =
         premature::Account::new(h2cfg.premature_reset_window, h2cfg.max_premature_resets);
     // Set while a stream other than a tunnel is open: the deadline would cut a response
@@ -181,25 +211,50 @@ pub(super) async fn serve<T>(
                 uncork.uncork(cx);
                 accepted
             }) => match accepted {
-                Some(Ok((req, respond))) => {
-                    streams.push(stream::serve(req, respond, ctx.clone()));
+                Some(Ok((req, mut respond))) => {
+                    if refused {
+                        // Not reached: h2 ignores streams above the GOAWAY's last id.
+                        respond.send_reset(Reason::REFUSED_STREAM);
+                    } else {
+                        streams.push(stream::serve(req, respond, ctx.clone()));
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "h2 connection ended with an error");
+                    client_ended = going_away.is_none();
                     break;
                 }
-                None => break,
+                None => {
+                    client_ended = going_away.is_none();
+                    break;
+                }
             },
             Some(end) = streams.next() => {
-                if premature.record(end) {
+                let owed = if address_tripped {
+                    end.young_cut(window)
+                } else {
+                    !cut_by_us && end.premature_reset(window)
+                };
+                let tripped = premature.record(end) && !cut_by_us;
+                let emptied = owed
+                    && shared.h2_budget.take(ip, 1, Instant::now()) == Taken::Empty
+                    && !cut_by_us;
+                address_tripped |= emptied && !tripped;
+                if tripped {
                     tracing::debug!(%peer, "premature resets over limits.h2_max_premature_resets: GOAWAY ENHANCE_YOUR_CALM");
                     ctx.forwarder.counters.error(ErrorKind::PrematureReset);
+                } else if emptied {
+                    tracing::debug!(%peer, "address out of premature-end tokens: GOAWAY ENHANCE_YOUR_CALM");
+                    ctx.forwarder.counters.error(ErrorKind::AddressPrematureReset);
+                }
+                if tripped || emptied {
                     // The last stream id taken goes in the GOAWAY; h2 ends the open
                     // streams with it (each gives up its origin connection, counted
                     // aborted) and then the connection.
                     conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
                     going_away.get_or_insert_with(Instant::now);
                     forced_final = true;
+                    cut_by_us = true;
                 }
                 if streams.is_empty() {
                     idle_since = Instant::now();
@@ -228,9 +283,21 @@ pub(super) async fn serve<T>(
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
     drop(conn);
-    let ended = async { while streams.next().await.is_some() {} };
+    // The streams the client cut by ending the connection (or any, once its address's
+    // budget ran out), forwarded less than the window ago: premature ends for its
+    // address's budget (counted once they have ended, in one take).
+    let mut young_cuts = 0u32;
+    let ended = async {
+        while let Some(end) = streams.next().await {
+            young_cuts += u32::from((client_ended || address_tripped) && end.young_cut(window));
+        }
+    };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
         drop(streams);
+    }
+    if young_cuts > 0 {
+        let taken = shared.h2_budget.take(ip, young_cuts, Instant::now());
+        tracing::debug!(%peer, young_cuts, ?taken, "client ended the connection under forwarded streams");
     }
     // A lingering close, as over HTTP/1.1: what h2 gathered and could not write yet
     // goes out, then a FIN, and what the client still sends (frames in flight when it

@@ -37,6 +37,24 @@ pub(crate) enum End {
     /// Forwarded, then reset by the client before its response ended, this long after it
     /// was forwarded.
     Reset(Duration),
+    /// Forwarded, then ended without a whole response and without a reset by the client
+    /// (its connection gone, the exchange aborted), this long after it was forwarded:
+    /// as `Other` for the account; a premature end for the address's budget (`budget`)
+    /// when the client ended the connection.
+    Cut(Duration),
+}
+
+impl End {
+    /// A premature reset: reset by the client less than `window` after it was forwarded.
+    pub(crate) fn premature_reset(self, window: Duration) -> bool {
+        matches!(self, End::Reset(lived) if lived < window)
+    }
+
+    /// Cut (or reset) with its response not ended, less than `window` after it was
+    /// forwarded: a premature end when its client's connection ended under it.
+    pub(crate) fn young_cut(self, window: Duration) -> bool {
+        matches!(self, End::Reset(lived) | End::Cut(lived) if lived < window)
+    }
 }
 
 /// The premature resets among a connection's last ended streams.

@@ -183,15 +183,22 @@ pub(crate) async fn serve(
         reason = reset => {
             tracing::debug!(peer = %ctx.peer, ?reason, "h2 stream reset by the client");
             counters.aborted();
-            // A reset, or the connection's GOAWAY with an error; not the connection
-            // dropped.
-            return end_of(&forwarded_at, reason.is_some());
+            // A reset, or the connection's GOAWAY with an error; else the connection
+            // is gone: cut.
+            return match reason {
+                Some(_) => end_of(&forwarded_at, true),
+                None => cut(&forwarded_at),
+            };
         }
         outcome = forwarded => outcome,
     };
     // An exchange that ended without a whole response, because the client reset the
     // stream meanwhile (the relay's write or read failed), is a reset too.
     let reset_by_client = !matches!(outcome, Outcome::Done { .. }) && writer.reset_by_client();
+    // Ended without a whole response from the origin, nor a reset (its connection gone,
+    // the exchange aborted or failed): the address's budget counts it if the client
+    // ended the connection under it.
+    let cut_short = !reset_by_client && !matches!(outcome, Outcome::Done { .. });
     match outcome {
         Outcome::Done { .. } => {
             counters.completed();
@@ -222,7 +229,19 @@ pub(crate) async fn serve(
             }
         }
     }
+    if cut_short {
+        return cut(&forwarded_at);
+    }
     end_of(&forwarded_at, reset_by_client)
+}
+
+/// How a forwarded stream cut short (not by a client reset) ended: `Cut`, timed from
+/// when it was forwarded; not counted unless forwarded.
+pub(super) fn cut(forwarded_at: &OnceLock<Instant>) -> End {
+    match forwarded_at.get() {
+        None => End::Unforwarded,
+        Some(at) => End::Cut(at.elapsed()),
+    }
 }
 
 /// How a stream ended for the premature-reset account: not counted unless forwarded

@@ -1,8 +1,10 @@
 //! HTTP/2 from clients: an `h2` client and a raw frame client written here, against the
 //! proxy in process. `wire` reads the drain's frames, `limits` the limits and protocol
-//! errors, `premature` the premature-reset guard, `forward` what reaches the origin and
-//! comes back, `share` what one connection may hold of the origin slots.
+//! errors, `premature` the premature-reset guard, `address_budget` its bound per client
+//! address across connections, `forward` what reaches the origin and comes back, `share`
+//! what one connection may hold of the origin slots.
 
+mod address_budget;
 mod forward;
 mod limits;
 mod premature;
@@ -78,6 +80,20 @@ impl Raw {
     /// Connects and sends the preface and an empty SETTINGS frame.
     pub(super) async fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).await.unwrap();
+        Raw::start(stream).await
+    }
+
+    /// As [`Raw::connect`], from the local address `from` (port 0): another client
+    /// address than 127.0.0.1.
+    pub(super) async fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Raw {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Raw::start(stream).await
+    }
+
+    /// Sends the preface and an empty SETTINGS frame on `stream`.
+    async fn start(stream: TcpStream) -> Raw {
         let mut raw = Raw {
             stream,
             buf: Vec::new(),
