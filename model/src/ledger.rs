@@ -118,9 +118,8 @@ pub struct ProxyCounters {
     /// minimum send rate (not an answer, and not counted in `aborted`); and
     /// `premature_reset`, HTTP/2 connections (not requests) refproxy closed for resetting
     /// too many streams soon after they were forwarded (their streams count in `aborted`);
-    /// and `address_premature_reset`, HTTP/2 connections closed because their client
-    /// address ended too many forwarded streams prematurely across its connections (the
-    /// one that took the last token, and new ones refused while none is left).
+    /// and `address_premature_reset`, new HTTP/2 connections refused because their client
+    /// address ended too many forwarded streams prematurely across its connections.
     pub errors: BTreeMap<String, u64>,
 }
 

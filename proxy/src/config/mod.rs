@@ -42,7 +42,7 @@
 //! h2_premature_reset_window = "1s"     # a client reset of a stream forwarded less than this ago is premature (at least 1ms)
 //! h2_max_premature_resets = 250        # more among a connection's last 500 forwarded streams: GOAWAY; 0: off
 //! h2_address_premature_resets_per_second = 100  # premature ends per client address (across its connections): refill rate; 0: off
-//! h2_address_premature_resets_burst = 1000      # ... and bucket size (at least 1): an empty bucket closes the address's h2 connections
+//! h2_address_premature_resets_burst = 1000      # ... and bucket size (at least 1): an empty bucket refuses the address's new h2 connections
 //! h2_max_send_buffer = 65536           # response bytes h2 may hold per stream
 //! # h2_max_origin_slots_per_connection = 64  # default: origin_connections / 16, at least 1
 //!
@@ -339,9 +339,10 @@ pub struct Http2Config {
     /// rate of each client address's bucket of premature ends, across its HTTP/2
     /// connections (an IPv4 address, an IPv6 /64): a forwarded stream the client resets
     /// or cuts by ending its connection, younger than `premature_reset_window` and
-    /// before its response ended, takes a token. The connection that takes the last one
-    /// is closed with `GOAWAY ENHANCE_YOUR_CALM`, and so is every new HTTP/2 connection
-    /// from the address (last-stream-id 0) while its bucket is empty (each counted
+    /// before its response ended, is a premature end; when a connection ends, its
+    /// address pays a token for each beyond the forwarded streams it let live. Every new
+    /// HTTP/2 connection from an address whose bucket has less than a token is closed
+    /// with `GOAWAY ENHANCE_YOUR_CALM` (last-stream-id 0; counted
     /// `address_premature_reset`).
     pub address_premature_resets_per_second: u32,
     /// `limits.h2_address_premature_resets_burst` (default 1000, at least 1): the tokens

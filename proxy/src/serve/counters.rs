@@ -46,10 +46,9 @@ pub(crate) enum ErrorKind {
     /// more streams soon after they were forwarded than
     /// `limits.h2_max_premature_resets` allows (one per connection, not per request).
     PrematureReset,
-    /// An HTTP/2 connection closed (`GOAWAY ENHANCE_YOUR_CALM`) because its client
-    /// address has no token left of `limits.h2_address_premature_resets_burst` (the one
-    /// that took the last, and each new one refused while the bucket is empty; one per
-    /// connection).
+    /// A new HTTP/2 connection refused (`GOAWAY ENHANCE_YOUR_CALM`, last-stream-id 0)
+    /// because its client address has no token left of
+    /// `limits.h2_address_premature_resets_burst` (one per connection).
     AddressPrematureReset,
 }
 

@@ -5,17 +5,19 @@
 //! ended younger than `limits.h2_premature_reset_window` and before its response ended:
 //! by resetting it (what a connection's own `premature` account counts), or by ending
 //! its connection (FIN, TCP reset, an error) while refproxy had not begun to close it.
-//! Each takes a token of its address's bucket, which refills at
-//! `limits.h2_address_premature_resets_per_second` up to
-//! `limits.h2_address_premature_resets_burst`. The connection that takes the last token
-//! is closed (`GOAWAY ENHANCE_YOUR_CALM`), and while the bucket has less than a token,
-//! new HTTP/2 connections from the address are refused (`GOAWAY ENHANCE_YOUR_CALM` with
-//! last-stream-id 0). Ends beyond the tokens left are a debt (the bucket goes below
-//! zero): a connection admitted with one token left that then cuts 64 streams costs 64,
-//! and the address waits until it has paid them back. So over any `T` seconds an
-//! address churns at most about `burst + rate × T` origin connections by cutting them,
-//! plus what the connections it had open when its bucket ran dry had forwarded (paid
-//! back later), however many connections it opens.
+//! When a connection ends, its address pays a token for each of its premature ends
+//! beyond the forwarded streams it let live (answered, or ended older than the window):
+//! a connection that cut as many as it let finish costs nothing (as the per-connection
+//! account allows), one that only cut what it forwarded pays for every stream. The
+//! bucket refills at `limits.h2_address_premature_resets_per_second` up to
+//! `limits.h2_address_premature_resets_burst`; while it has less than a token, new
+//! HTTP/2 connections from the address are refused (`GOAWAY ENHANCE_YOUR_CALM` with
+//! last-stream-id 0). A charge beyond the tokens left is a debt (the bucket goes below
+//! zero): a connection let in with one token left that then cuts 64 streams costs 64, and
+//! the address waits until it has paid them back. So over any `T` seconds an address
+//! churns at most about `burst + rate × T` origin connections by cutting them beyond what
+//! it lets finish, plus what its connections open at once forward, however many
+//! connections it opens.
 //!
 //! An address is an IPv4 address, or the /64 prefix of an IPv6 one (an IPv4-mapped IPv6
 //! address is its IPv4 address). Only addresses that took tokens have an entry; entries
@@ -23,7 +25,8 @@
 //! again each time it doubles since the last prune). At most [`CAP`] entries: beyond
 //! them, an address without an entry is treated as fresh (its premature ends are not
 //! recorded until entries are pruned), never waited for. Honest traffic takes the lock
-//! only when a new connection comes while the map has entries, and per premature end.
+//! only when a new connection comes while the map has entries, and when a connection
+//! that owes tokens ends.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -18,10 +18,11 @@
 //! windows, and the two reset-stream limits that end a connection with
 //! `GOAWAY ENHANCE_YOUR_CALM` (rapid reset), and so does the premature-reset guard
 //! (`premature`: too many streams reset by the client soon after refproxy forwarded
-//! them, counted `premature_reset`); and so does a client address's budget of premature
-//! ends across its connections (`budget`: young forwarded streams reset, or cut by the
-//! client ending its connection), which also refuses new connections from an address
-//! without tokens (counted `address_premature_reset`). Frames that break the protocol end the
+//! them, counted `premature_reset`). A client address's budget of premature ends across
+//! its connections (`budget`: young forwarded streams reset, or cut by the client ending
+//! its connection, beyond the streams each connection let live) refuses new connections
+//! from an address without tokens (`GOAWAY ENHANCE_YOUR_CALM` at once, counted
+//! `address_premature_reset`). Frames that break the protocol end the
 //! connection with the `GOAWAY` code h2 picks (`PROTOCOL_ERROR`, `FRAME_SIZE_ERROR`, ...);
 //! other connections are not affected. The streams of one connection hold at most
 //! `limits.h2_max_origin_slots_per_connection` origin slots at once (`share`), and h2
@@ -58,7 +59,6 @@ use super::{Shared, Stage};
 use crate::deadline::after;
 use crate::forward::{Forwarder, client_ip_value};
 pub(super) use budget::Budget;
-use budget::Taken;
 pub(super) use prefixed::Prefixed;
 use stream::StreamCtx;
 
@@ -170,15 +170,13 @@ pub(super) async fn serve<T>(
     let mut going_away: Option<Instant> = refused.then(Instant::now);
     let mut forced_final = refused;
     // Set once refproxy closes the connection abruptly for a limit (the premature-reset
-    // guard, the address's budget): streams ended after that are not the client's doing,
-    // and are not counted against its address...
+    // guard, a refused address): streams ended after that are not the client's doing,
+    // and are not counted against its address.
     let mut cut_by_us = refused;
-    // ... unless it was the address's budget that ran out: then every forwarded stream
-    // that ends young and without its response, reset or cut, is owed too (the client's
-    // resets and refproxy's cut cannot be told apart, and the origin connections are
-    // churned all the same), so that an address cannot get a connection's worth of
-    // streams forwarded for each token it gets back.
-    let mut address_tripped = false;
+    // For the address's budget, charged when the connection ends (`budget`): the
+    // forwarded streams the client reset young, and the forwarded streams that lived
+    // (answered, or ended older than the window).
+    let (mut premature_ends, mut lived) = (0u32, 0u32);
     // Set when the client ended the connection (EOF, TCP reset, its GOAWAY, an error of
     // its making) before refproxy began to close it: its streams still open were cut by
     // the client, and count against its address's budget.
@@ -230,24 +228,17 @@ pub(super) async fn serve<T>(
                 }
             },
             Some(end) = streams.next() => {
-                let owed = if address_tripped {
-                    end.young_cut(window)
-                } else {
-                    !cut_by_us && end.premature_reset(window)
-                };
+                if !cut_by_us {
+                    if end.premature_reset(window) {
+                        premature_ends = premature_ends.saturating_add(1);
+                    } else if end.lived(window) {
+                        lived = lived.saturating_add(1);
+                    }
+                }
                 let tripped = premature.record(end) && !cut_by_us;
-                let emptied = owed
-                    && shared.h2_budget.take(ip, 1, Instant::now()) == Taken::Empty
-                    && !cut_by_us;
-                address_tripped |= emptied && !tripped;
                 if tripped {
                     tracing::debug!(%peer, "premature resets over limits.h2_max_premature_resets: GOAWAY ENHANCE_YOUR_CALM");
                     ctx.forwarder.counters.error(ErrorKind::PrematureReset);
-                } else if emptied {
-                    tracing::debug!(%peer, "address out of premature-end tokens: GOAWAY ENHANCE_YOUR_CALM");
-                    ctx.forwarder.counters.error(ErrorKind::AddressPrematureReset);
-                }
-                if tripped || emptied {
                     // The last stream id taken goes in the GOAWAY; h2 ends the open
                     // streams with it (each gives up its origin connection, counted
                     // aborted) and then the connection.
@@ -283,21 +274,28 @@ pub(super) async fn serve<T>(
     // HTTP/1.1; one that has not ended by `drain.linger` is dropped.
     drop(keepalive);
     drop(conn);
-    // The streams the client cut by ending the connection (or any, once its address's
-    // budget ran out), forwarded less than the window ago: premature ends for its
-    // address's budget (counted once they have ended, in one take).
+    // The streams the client cut by ending the connection, forwarded less than the
+    // window ago, are premature ends too.
     let mut young_cuts = 0u32;
     let ended = async {
         while let Some(end) = streams.next().await {
-            young_cuts += u32::from((client_ended || address_tripped) && end.young_cut(window));
+            young_cuts += u32::from(client_ended && end.young_cut(window));
         }
     };
     if tokio::time::timeout(cfg.drain.linger, ended).await.is_err() {
         drop(streams);
     }
-    if young_cuts > 0 {
-        let taken = shared.h2_budget.take(ip, young_cuts, Instant::now());
-        tracing::debug!(%peer, young_cuts, ?taken, "client ended the connection under forwarded streams");
+    // The address pays for the premature ends beyond the forwarded streams that lived:
+    // a connection that cut as many as it let finish costs nothing (as the per-connection
+    // account allows), so that a client ending a long run with its streams in flight (a
+    // benchmark's last second) is not charged for them, while one that opens connections
+    // only to cut what they forwarded pays for every stream.
+    let charge = premature_ends
+        .saturating_add(young_cuts)
+        .saturating_sub(lived);
+    if charge > 0 {
+        let taken = shared.h2_budget.take(ip, charge, Instant::now());
+        tracing::debug!(%peer, premature_ends, young_cuts, lived, ?taken, "premature ends charged to the client's address");
     }
     // A lingering close, as over HTTP/1.1: what h2 gathered and could not write yet
     // goes out, then a FIN, and what the client still sends (frames in flight when it

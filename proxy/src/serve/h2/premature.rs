@@ -55,6 +55,12 @@ impl End {
     pub(crate) fn young_cut(self, window: Duration) -> bool {
         matches!(self, End::Reset(lived) | End::Cut(lived) if lived < window)
     }
+
+    /// Forwarded, and lived: answered (or failed on the origin's side), or ended older
+    /// than `window`.
+    pub(crate) fn lived(self, window: Duration) -> bool {
+        !matches!(self, End::Unforwarded) && !self.young_cut(window)
+    }
 }
 
 /// The premature resets among a connection's last ended streams.
