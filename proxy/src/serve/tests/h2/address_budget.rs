@@ -292,20 +292,13 @@ async fn connections_that_end_with_streams_in_flight_after_many_answers_are_not_
     for _ in 0..rounds {
         let mut raw = Raw::connect_from(addr, ATTACKER).await;
         for i in 0..ANSWERED {
-            let id = 1 + 2 * i;
-            raw.get(id, "/").await;
-            for f in raw.until(|f| ends(f, id)).await {
-                assert!(f.kind != GOAWAY && f.kind != RST_STREAM, "{f:?}");
-            }
+            answered(&mut raw, 1 + 2 * i).await;
         }
         for i in 0..K {
             raw.get(1 + 2 * (ANSWERED + i), "/slow").await;
             origin.arrival("/slow").await;
         }
-        let _ = raw.stream.shutdown().await;
-        for f in raw.until_closed().await {
-            assert_ne!(f.kind, GOAWAY, "{f:?}");
-        }
+        closed_without_goaway(raw).await;
     }
     let counted = server.counters();
     assert_eq!(
@@ -360,10 +353,7 @@ async fn an_honest_address_that_cancels_a_few_streams_and_closes_its_connections
     for n in 0..CONNECTIONS {
         let mut raw = Raw::connect_from(addr, ATTACKER).await;
         for id in [1, 3, 5] {
-            raw.get(id, "/").await;
-            for f in raw.until(|f| ends(f, id)).await {
-                assert!(f.kind != GOAWAY && f.kind != RST_STREAM, "{f:?}");
-            }
+            answered(&mut raw, id).await;
             ok += 1;
         }
         if n < CANCELLING {
@@ -372,10 +362,7 @@ async fn an_honest_address_that_cancels_a_few_streams_and_closes_its_connections
             raw.send(RST_STREAM, 0, 7, &CANCEL.to_be_bytes()).await;
             cancelled += 1;
         }
-        let _ = raw.stream.shutdown().await;
-        for f in raw.until_closed().await {
-            assert_ne!(f.kind, GOAWAY, "{f:?}");
-        }
+        closed_without_goaway(raw).await;
     }
     let counted = server.counters();
     assert_eq!(
@@ -386,4 +373,20 @@ async fn an_honest_address_that_cancels_a_few_streams_and_closes_its_connections
     assert_eq!(counted.completed, ok, "{counted:?}");
     assert_eq!(origin.served(), ok);
     assert_eq!(counted.forwarded, ok + cancelled, "{counted:?}");
+}
+
+/// Asks for `/` on stream `id` and reads its whole answer: no GOAWAY, no reset on the way.
+async fn answered(raw: &mut Raw, id: u32) {
+    raw.get(id, "/").await;
+    for f in raw.until(|f| ends(f, id)).await {
+        assert!(f.kind != GOAWAY && f.kind != RST_STREAM, "{f:?}");
+    }
+}
+
+/// Closes the connection and reads it to its end: no GOAWAY came.
+async fn closed_without_goaway(mut raw: Raw) {
+    let _ = raw.stream.shutdown().await;
+    for f in raw.until_closed().await {
+        assert_ne!(f.kind, GOAWAY, "{f:?}");
+    }
 }
