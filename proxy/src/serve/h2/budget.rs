@@ -73,7 +73,8 @@ struct Bucket {
 pub(crate) enum Taken {
     /// Tokens are left (or the budget is off, or the address could not be recorded).
     Left,
-    /// No token left: the connection that took them is to be closed.
+    /// Less than a token left: new connections from the address are refused until it
+    /// has one again.
     Empty,
 }
 
