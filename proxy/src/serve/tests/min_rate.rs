@@ -212,11 +212,7 @@ async fn clients_pausing_less_than_a_window_then_reading_are_not_cut() {
     }
     assert_eq!((parts.status.as_u16(), got), (200, BIG));
     drop((c, ready, body));
-    timeout(limit(), server.drain()).await.unwrap();
-    assert_eq!(origin.started(), 2);
-    let c = server.counters();
-    assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
-    assert!(c.errors.is_empty(), "{c:?}");
+    both_served_whole(server, &origin).await;
 }
 
 /// An origin that sends its body 100 bytes per tick (5 KB/s, far below a minimum of
@@ -235,11 +231,7 @@ async fn a_slow_origin_does_not_get_fast_clients_cut() {
     assert_eq!((r.status, r.body.len()), (200, 100 * TRICKLE_CHUNKS));
     origin.wait(Event::Ended("/trickle".into(), true)).await;
     drop((c, send));
-    timeout(limit(), server.drain()).await.unwrap();
-    assert_eq!(origin.started(), 2);
-    let c = server.counters();
-    assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
-    assert!(c.errors.is_empty(), "{c:?}");
+    both_served_whole(server, &origin).await;
 }
 
 /// A client that reads its first 16 MiB at full speed (its receive buffer and the
@@ -341,4 +333,14 @@ async fn an_h2_stream_waiting_while_its_connection_progresses_is_not_cut() {
     let c = server.counters();
     assert!(c.errors.is_empty(), "{c:?}");
     assert_eq!((c.forwarded, c.aborted), (2, 2), "{c:?}");
+}
+
+/// Drains `server` and checks that its two requests reached the origin and were both
+/// answered in full: nothing aborted, nothing cut.
+async fn both_served_whole(server: Server, origin: &ExchangeOrigin) {
+    timeout(limit(), server.drain()).await.unwrap();
+    assert_eq!(origin.started(), 2);
+    let c = server.counters();
+    assert_eq!((c.forwarded, c.completed, c.aborted), (2, 2, 0), "{c:?}");
+    assert!(c.errors.is_empty(), "{c:?}");
 }
